@@ -1,0 +1,19 @@
+//! crv scores customers by their relationship value and picks whom a campaign should serve.
+//!
+//! The pipeline runs one way: a CSV export is imported ([`store::import`]) into one immutable
+//! store file; [`store::Store`] memory-maps it and hands out validated columns; [`kernel`]
+//! computes every customer's CRV and value tier with SIMD lanes over rayon chunks; [`select`]
+//! solves the budget knapsack exactly, with a certificate of optimality.
+
+#![deny(unsafe_code)]
+
+pub mod error;
+pub mod kernel;
+pub mod model;
+pub mod select;
+pub mod store;
+pub mod synthetic;
+
+pub use error::{Error, Result};
+pub use model::{CustomerId, Horizon, ScoreParams, Tier};
+
