@@ -7,6 +7,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod atomic_file;
 pub mod error;
 pub mod kernel;
 pub mod model;
@@ -16,4 +17,4 @@ pub mod synthetic;
 
 pub use error::{Error, Result};
 pub use model::{CustomerId, Horizon, ScoreParams, Tier};
-
+pub use store::Store;

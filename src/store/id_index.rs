@@ -1,0 +1,140 @@
+//! The persisted id index: an open-addressing hash table of row numbers, written at import and
+//! read in place, so looking up a customer costs one or two cache misses and no start-up work.
+//! A lookup always compares the id stored in the row, so a corrupt index can only fail to find
+//! a customer, never return the wrong one.
+
+/// A slot holding no row.
+pub const EMPTY_SLOT: u32 = u32::MAX;
+
+/// Slots for `rows` customers: a power of two at a load factor of at most 0.7, where linear
+/// probing averages under two probes per hit.
+pub fn slot_count(rows: usize) -> usize {
+    (rows.saturating_mul(10) / 7 + 1).next_power_of_two().max(8)
+}
+
+/// The splitmix64 finaliser: ids are often sequential or share low bits, so they are mixed
+/// before masking.
+fn hash(id: u64) -> u64 {
+    let mut z = id;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Two rows share a customer id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DuplicateId {
+    /// The id both rows carry.
+    pub id: u64,
+    /// The earlier row.
+    pub first_row: usize,
+    /// The later row.
+    pub second_row: usize,
+}
+
+/// Builds the table for `ids` (row `i` holds `ids[i]`), or names the first duplicate id.
+///
+/// # Panics
+/// If `ids.len()` exceeds `store::format::MAX_ROWS`; callers check the row count first.
+pub fn build(ids: &[u64]) -> Result<Vec<u32>, DuplicateId> {
+    assert!(
+        ids.len() < EMPTY_SLOT as usize,
+        "row count checked against MAX_ROWS before indexing"
+    );
+    let mut slots = vec![EMPTY_SLOT; slot_count(ids.len())];
+    let mask = slots.len() - 1;
+    for (row, &id) in ids.iter().enumerate() {
+        let mut slot = hash(id) as usize & mask;
+        loop {
+            match slots[slot] {
+                EMPTY_SLOT => {
+                    slots[slot] = row as u32;
+                    break;
+                }
+                other if ids[other as usize] == id => {
+                    return Err(DuplicateId {
+                        id,
+                        first_row: other as usize,
+                        second_row: row,
+                    });
+                }
+                _ => slot = (slot + 1) & mask,
+            }
+        }
+    }
+    Ok(slots)
+}
+
+/// The row holding `id`, if any. `slots.len()` must be a power of two (checked at open); the
+/// probe is bounded by the table size even if a corrupt table has no empty slot.
+pub fn lookup(slots: &[u32], ids: &[u64], id: u64) -> Option<usize> {
+    debug_assert!(slots.len().is_power_of_two());
+    let mask = slots.len() - 1;
+    let mut slot = hash(id) as usize & mask;
+    for _ in 0..slots.len() {
+        match slots[slot] {
+            EMPTY_SLOT => return None,
+            row => {
+                if ids.get(row as usize) == Some(&id) {
+                    return Some(row as usize);
+                }
+            }
+        }
+        slot = (slot + 1) & mask;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn every_id_finds_its_row_and_absent_ids_find_none() {
+        let ids: Vec<u64> = (0..10_000u64).map(|i| i * 7 + 3).collect();
+        let slots = build(&ids).unwrap();
+        assert!(slots.len().is_power_of_two());
+        for (row, &id) in ids.iter().enumerate() {
+            assert_eq!(lookup(&slots, &ids, id), Some(row));
+        }
+        assert_eq!(lookup(&slots, &ids, 1), None);
+        assert_eq!(lookup(&slots, &ids, u64::MAX), None);
+    }
+
+    #[test]
+    fn duplicate_id_names_both_rows() {
+        let ids = [5, 9, 11, 9, 5];
+        let duplicate = build(&ids).unwrap_err();
+        assert_eq!(
+            duplicate,
+            DuplicateId {
+                id: 9,
+                first_row: 1,
+                second_row: 3
+            }
+        );
+    }
+
+    #[test]
+    fn corrupt_full_table_terminates_without_a_wrong_answer() {
+        let ids = [1u64, 2, 3];
+        let slots = vec![0u32; 8];
+        assert_eq!(lookup(&slots, &ids, 2), None);
+        assert_eq!(lookup(&slots, &ids, 1), Some(0));
+        let out_of_range = vec![1000u32; 8];
+        assert_eq!(lookup(&out_of_range, &ids, 1), None);
+    }
+
+    proptest! {
+        #[test]
+        fn lookup_agrees_with_a_linear_scan(ids in proptest::collection::hash_set(any::<u64>(), 0..500), probe in any::<u64>()) {
+            let ids: Vec<u64> = ids.into_iter().collect();
+            let slots = build(&ids).unwrap();
+            prop_assert_eq!(lookup(&slots, &ids, probe), ids.iter().position(|&id| id == probe));
+            for (row, &id) in ids.iter().enumerate() {
+                prop_assert_eq!(lookup(&slots, &ids, id), Some(row));
+            }
+        }
+    }
+}
