@@ -197,7 +197,7 @@ pub fn read_csv(input: impl Read, file: &str, progress: &mut dyn FnMut(u64)) -> 
                 }
             }
         }
-        if row % 65_536 == 0 {
+        if row.is_multiple_of(65_536) {
             progress(position.byte());
         }
     }
@@ -361,5 +361,74 @@ fn attribute_values(codes: Vec<u32>, dictionary: Vec<String>) -> ColumnValues {
             ColumnValues::F32(codes.iter().map(|&code| numbers[code as usize]).collect())
         }
         None => ColumnValues::Text { codes, dictionary },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(csv: &str) -> Result<ParsedCsv> {
+        read_csv(csv.as_bytes(), "t.csv", &mut |_| {})
+    }
+
+    #[test]
+    fn duplicate_lines_count_quoted_newlines() {
+        let csv = "customer_id,note\n1,\"two\nlines\"\n2,x\n1,y\n";
+        let message = parse(csv).unwrap_err().to_string();
+        assert!(
+            message.contains("line 5") && message.contains("first seen on line 2"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn attributes_are_numeric_only_when_every_value_is_a_number() {
+        let parsed = parse("customer_id,score,label\n1,2.5,7\n2,3,x\n3,2.5,7\n").unwrap();
+        let columns = &parsed.table.columns;
+        assert_eq!(columns[0].values, ColumnValues::F32(vec![2.5, 3.0, 2.5]));
+        assert_eq!(
+            columns[1].values,
+            ColumnValues::Text {
+                codes: vec![0, 1, 0],
+                dictionary: vec!["7".into(), "x".into()],
+            }
+        );
+    }
+
+    #[test]
+    fn empty_optional_values_count_as_zero() {
+        let parsed = parse("customer_id,margin,referral_value\n1,5,\n2,6, 3 \n").unwrap();
+        assert_eq!(
+            parsed.table.columns[1].values,
+            ColumnValues::F32(vec![0.0, 3.0])
+        );
+    }
+
+    #[test]
+    fn header_names_must_be_unique_and_non_empty() {
+        let message = parse("customer_id,margin,margin\n1,2,3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("line 1, column `margin`: column name appears twice"),
+            "{message}"
+        );
+        let message = parse("customer_id,,margin\n1,2,3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("column `#2`: empty column name"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn numbers_round_to_the_nearest_f32_of_their_text() {
+        let parsed = parse("customer_id,margin\n1,0.1\n2,16777217\n").unwrap();
+        assert_eq!(
+            parsed.table.columns[0].values,
+            ColumnValues::F32(vec!["0.1".parse().unwrap(), "16777217".parse().unwrap()])
+        );
     }
 }
