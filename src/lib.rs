@@ -9,6 +9,7 @@
 
 pub mod atomic_file;
 pub mod error;
+pub mod filter;
 pub mod kernel;
 pub mod model;
 pub mod select;

@@ -27,3 +27,8 @@ fn store_from_bytes_corpus_replays_without_panics() {
 fn csv_import_corpus_replays_without_panics() {
     replay("csv_import", crv::store::fuzz::csv_import);
 }
+
+#[test]
+fn filter_parse_corpus_replays_without_panics() {
+    replay("filter_parse", crv::filter::fuzz_parse);
+}

@@ -1,0 +1,6 @@
+//! Arbitrary text as a `--where` expression: parse, and evaluate against a small store.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
+    crv::filter::fuzz_parse(bytes);
+});
