@@ -261,3 +261,24 @@ fn info_on_a_corrupt_file_fails_with_its_name() {
         "{message}"
     );
 }
+
+#[test]
+fn gen_is_deterministic_for_a_seed_and_imports_cleanly() {
+    let work = Workspace::new();
+    let first = work.path("a.csv");
+    let second = work.path("b.csv");
+    for path in [&first, &second] {
+        let output = crv(&["gen", "--customers", "2000", "--seed", "9", "-o", s(path)]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        std::fs::read(&second).unwrap()
+    );
+    let store = work.path("a.crv");
+    let output = crv(&["import", s(&first), "-o", s(&store), "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["rows"], 2000);
+}
