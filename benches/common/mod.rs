@@ -1,0 +1,68 @@
+//! Bench data: seeded customers from `crv::synthetic`, generated once into
+//! `target/bench-data/` and reused by later runs (never committed).
+
+#![allow(dead_code)] // Each bench uses the part it needs.
+
+use std::path::PathBuf;
+
+use crv::{Store, store, synthetic};
+
+/// The seed every bench uses, so figures are comparable across runs.
+pub const SEED: u64 = 42;
+
+fn data_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    std::fs::create_dir_all(&dir).expect("target/ is writable");
+    dir
+}
+
+/// A CSV of `rows` generated customers.
+pub fn generated_csv(rows: u64) -> PathBuf {
+    let path = data_dir().join(format!("customers-{rows}-{SEED}.csv"));
+    if !path.exists() {
+        eprintln!("generating {rows} customers into {}", path.display());
+        crv::atomic_file::write_atomically(&path, |out| {
+            synthetic::write_customers_csv(out, rows, SEED).map_err(|e| crv::Error::io(&path, e))
+        })
+        .expect("bench data is writable");
+    }
+    path
+}
+
+/// A store of `rows` generated customers (imported from [`generated_csv`] once).
+pub fn generated_store(rows: u64) -> PathBuf {
+    let path = data_dir().join(format!("customers-{rows}-{SEED}.crv"));
+    if Store::open(&path).is_err() {
+        let csv = generated_csv(rows);
+        eprintln!("importing {} into {}", csv.display(), path.display());
+        store::import(&csv, &path, &mut |_| {}).expect("generated customers import");
+    }
+    path
+}
+
+/// The median time criterion measured for `group/bench` in this run, in nanoseconds.
+fn median_ns(group: &str, bench: &str) -> Option<f64> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/criterion")
+        .join(group)
+        // criterion turns the `/` of a bench id into `_` in its directory names.
+        .join(bench.replace('/', "_"))
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let estimates: serde_json::Value = serde_json::from_str(&text).ok()?;
+    estimates["median"]["point_estimate"].as_f64()
+}
+
+/// Prints `group/bench` against `group/baseline` from this run's medians, e.g.
+/// `ratio open: store_open/10m / bare_mmap/10m = 1.07x`.
+pub fn print_ratio(group: &str, bench: &str, baseline: &str) {
+    match (median_ns(group, bench), median_ns(group, baseline)) {
+        (Some(measured), Some(base)) => println!(
+            "ratio {group}: {bench} / {baseline} = {:.2}x  ({:.3} ms vs {:.3} ms, medians)",
+            measured / base,
+            measured / 1e6,
+            base / 1e6
+        ),
+        _ => println!("ratio {group}: {bench} / {baseline}: not measured in this run"),
+    }
+}
