@@ -51,14 +51,28 @@ const SAMPLE: usize = 512;
 /// are kept together, so ranges of ties (subset-sum) end in one scan.
 /// Cost: expected O(n) key evaluations, no allocation beyond the sample.
 /// Returns `None` when everything fits.
+///
+/// `hint` may name a range that every item before it precedes in key order (and every item
+/// after it follows) together with the weight before it; it is used when the break provably
+/// lies inside it, which saves the first partition rounds.
 pub(crate) fn split_at_capacity<T>(
     items: &mut [T],
     capacity: u64,
     key: impl Fn(&T) -> f64,
     weight: impl Fn(&T) -> u64,
+    hint: Option<(std::ops::Range<usize>, u128)>,
 ) -> Option<Split> {
     let cap = u128::from(capacity);
     let (mut lo, mut hi, mut acc) = (0usize, items.len(), 0u128);
+    if let Some((range, before)) = hint {
+        let inside: u128 = items[range.clone()]
+            .iter()
+            .map(|t| u128::from(weight(t)))
+            .sum();
+        if before <= cap && cap < before + inside {
+            (lo, hi, acc) = (range.start, range.end, before);
+        }
+    }
     let mut stalled = false;
     loop {
         if hi - lo <= SMALL_RANGE {
@@ -139,8 +153,24 @@ fn pivots<T>(
         .step_by(step)
         .map(|t| (key(t), weight(t)))
         .collect();
-    sample.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
     let scale = range.len() as f64 / sample.len() as f64;
+    let spread = if stalled {
+        0
+    } else {
+        (sample.len() as f64).sqrt() as usize + 1
+    };
+    band_around_break(&mut sample, scale, room, spread)
+}
+
+/// From a sample of (key, weight) pairs standing for `scale` times as many items, the keys
+/// `spread` sample positions above and below the estimated break for capacity `room`.
+pub(crate) fn band_around_break(
+    sample: &mut [(f64, u64)],
+    scale: f64,
+    room: u128,
+    spread: usize,
+) -> (f64, f64) {
+    sample.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
     let mut cumulative = 0.0;
     let mut at = sample.len() - 1;
     for (i, &(_, w)) in sample.iter().enumerate() {
@@ -150,10 +180,6 @@ fn pivots<T>(
             break;
         }
     }
-    if stalled {
-        return (sample[at].0, sample[at].0);
-    }
-    let spread = (sample.len() as f64).sqrt() as usize + 1;
     let upper = sample[at.saturating_sub(spread)].0;
     let lower = sample[(at + spread).min(sample.len() - 1)].0;
     (upper, lower)
@@ -294,7 +320,7 @@ mod tests {
 
     fn check_split(items: &mut [Item], capacity: u64) {
         let total: u128 = items.iter().map(|i| u128::from(i.w)).sum();
-        let split = split_at_capacity(items, capacity, Item::ratio, |i| i.w);
+        let split = split_at_capacity(items, capacity, Item::ratio, |i| i.w, None);
         let Some(split) = split else {
             assert!(total <= u128::from(capacity));
             return;

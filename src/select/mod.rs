@@ -58,6 +58,7 @@
 
 mod bound;
 mod cost;
+mod divisor;
 mod exact;
 
 use std::time::{Duration, Instant};
@@ -123,6 +124,9 @@ pub struct SolveStats {
     pub candidate_rows: usize,
     /// Eligible rows with a positive value and cost 0: always selected.
     pub zero_cost_rows: usize,
+    /// Greatest common divisor of the candidates' costs, by which costs and capacity were
+    /// divided (1 when none).
+    pub cost_divisor: u64,
     /// Candidates left free by the root reduction.
     pub core_items: usize,
     /// Core items the search processed.
@@ -235,12 +239,26 @@ impl Bitmap {
 /// The candidates of one problem and the rows that enter for free.
 struct Candidates {
     items: Vec<Item>,
+    /// The capacity in units of the costs' common divisor.
+    capacity: u64,
+    /// A range of `items` that holds the break item if the sample was right, and the weight
+    /// before it.
+    hint: Option<(std::ops::Range<usize>, u128)>,
     chosen: Bitmap,
     zero_cost_value: f64,
     total_weight: u128,
     integral: bool,
 }
 
+/// Rows sampled to place the band of ratios where the break item is expected.
+const BAND_SAMPLE_ROWS: usize = 1 << 15;
+
+/// Filters the rows into candidates (see the module doc) in one pass.
+///
+/// On large inputs a stride sample of the rows first estimates the break ratio; the pass then
+/// writes the candidates in three groups (ratios above a band around it, inside, below), so
+/// that the selection of the break item starts from the thin band instead of partitioning
+/// everything.
 fn preprocess(
     values: &[f32],
     costs: &[u64],
@@ -248,10 +266,16 @@ fn preprocess(
     eligible: Option<&[bool]>,
     stats: &mut SolveStats,
 ) -> Candidates {
+    let band = sample_band(values, costs, capacity, eligible);
     let mut chosen = Bitmap::new(values.len());
-    let mut items = Vec::new();
+    let mut items = Vec::with_capacity(values.len());
+    let (mut inside, mut below) = (Vec::new(), Vec::new());
+    if band.is_some() {
+        below.reserve(values.len());
+    }
+    let mut divisor = divisor::CommonDivisor::new();
     let (mut zero_cost_value, mut total_value) = (Sum::default(), 0.0f64);
-    let mut total_weight = 0u128;
+    let (mut total_weight, mut above_weight) = (0u128, 0u128);
     let mut integral = true;
     for (row, (&v, &w)) in values.iter().zip(costs).enumerate() {
         if eligible.is_some_and(|e| !e[row]) {
@@ -267,20 +291,82 @@ fn preprocess(
             zero_cost_value.add(f64::from(v));
             chosen.toggle(row);
         } else if w <= capacity {
-            items.push(Item { w, p: v, row });
+            let item = Item { w, p: v, row };
+            match band {
+                Some((upper, _)) if item.ratio() > upper => {
+                    above_weight += u128::from(w);
+                    items.push(item);
+                }
+                Some((_, lower)) if item.ratio() < lower => below.push(item),
+                Some(_) => inside.push(item),
+                None => items.push(item),
+            }
+            divisor.add(w);
             total_weight += u128::from(w);
             total_value += f64::from(v);
             integral &= v.fract() == 0.0;
         }
     }
+    let hint = band.map(|_| (items.len()..items.len() + inside.len(), above_weight));
+    items.append(&mut inside);
+    items.append(&mut below);
+    drop(below);
     stats.candidate_rows = items.len();
+    stats.cost_divisor = divisor.value().max(1);
+    let mut capacity = capacity;
+    let mut hint = hint;
+    if divisor.value() > 1 {
+        let g = divisor.value();
+        for item in &mut items {
+            item.w = divisor.divide(item.w);
+        }
+        total_weight /= u128::from(g);
+        capacity /= g;
+        // Exact: every weight above the band is a multiple of g.
+        hint = hint.map(|(range, weight)| (range, weight / u128::from(g)));
+    }
     Candidates {
         items,
+        capacity,
+        hint,
         chosen,
         zero_cost_value: zero_cost_value.value(),
         total_weight,
         integral: integral && total_value < 2f64.powi(53),
     }
+}
+
+/// Upper and lower ratio of a band that holds the break item with high probability: 4 sample
+/// standard deviations either side of the sample's estimate. `None` on small inputs.
+fn sample_band(
+    values: &[f32],
+    costs: &[u64],
+    capacity: u64,
+    eligible: Option<&[bool]>,
+) -> Option<(f64, f64)> {
+    let rows = values.len();
+    if rows < 4 * BAND_SAMPLE_ROWS {
+        return None;
+    }
+    let step = rows / BAND_SAMPLE_ROWS;
+    let mut sample: Vec<(f64, u64)> = (0..rows)
+        .step_by(step)
+        .filter(|&row| eligible.is_none_or(|e| e[row]))
+        .map(|row| (values[row], costs[row]))
+        .filter(|&(v, w)| v.is_finite() && v > 0.0 && w > 0 && w <= capacity)
+        .map(|(v, w)| (f64::from(v) / w as f64, w))
+        .collect();
+    if sample.len() < 64 {
+        return None;
+    }
+    let scale = step as f64;
+    let spread = 4 * (sample.len() as f64).sqrt() as usize;
+    Some(bound::band_around_break(
+        &mut sample,
+        scale,
+        u128::from(capacity),
+        spread,
+    ))
 }
 
 fn solve(
@@ -315,6 +401,8 @@ fn solve(
 
     let Candidates {
         mut items,
+        capacity,
+        hint,
         mut chosen,
         zero_cost_value,
         total_weight,
@@ -329,7 +417,7 @@ fn solve(
     }
 
     // Break item, Dantzig bound and greedy solution.
-    let split = bound::split_at_capacity(&mut items, capacity, Item::ratio, |i| i.w)
+    let split = bound::split_at_capacity(&mut items, capacity, Item::ratio, |i| i.w, hint)
         .expect("the candidates' total cost exceeds the capacity");
     let b = split.index;
     let break_item = items[b];
@@ -444,6 +532,7 @@ fn cardinality_bound(
         capacity - fixed_weight,
         |&w| -(w as f64),
         |&w| w,
+        None,
     ) {
         Some(split) => split.index,
         None => weights.len(),
