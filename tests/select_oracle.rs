@@ -357,3 +357,20 @@ fn a_state_limit_returns_a_feasible_set_with_a_valid_bound() {
     );
     assert!(sel.upper_bound >= exact.objective * (1.0 - 1e-12));
 }
+
+#[test]
+fn large_filtered_instances_choose_only_eligible_rows() {
+    for (i, class) in CLASSES.into_iter().enumerate() {
+        let (inst, capacity) = large(class, 300_000, 0.2, 500 + i as u64);
+        let eligible = eligibility(inst.values.len(), i as u64, true);
+        let sel = knapsack(
+            &inst.values,
+            &inst.costs,
+            capacity,
+            Some(&eligible),
+            &SolveLimits::default(),
+        );
+        check_certificate(&sel, &inst.values, &inst.costs, capacity, Some(&eligible));
+        assert!(sel.optimal, "{class:?}: {:?}", sel.stats);
+    }
+}

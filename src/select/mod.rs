@@ -274,7 +274,7 @@ fn preprocess(
         below.reserve(values.len());
     }
     let mut divisor = divisor::CommonDivisor::new();
-    let (mut zero_cost_value, mut total_value) = (Sum::default(), 0.0f64);
+    let (mut zero_cost_value, mut max_value) = (Sum::default(), 0.0f32);
     let (mut total_weight, mut above_weight) = (0u128, 0u128);
     let mut integral = true;
     for (row, (&v, &w)) in values.iter().zip(costs).enumerate() {
@@ -292,19 +292,22 @@ fn preprocess(
             chosen.toggle(row);
         } else if w <= capacity {
             let item = Item { w, p: v, row };
+            // `p > r w` rather than `p / w > r`: no division on the hot path; the two agree
+            // up to an ulp, which moves bounds by less than the documented rounding.
+            let (pv, wv) = (f64::from(v), w as f64);
             match band {
-                Some((upper, _)) if item.ratio() > upper => {
+                Some((upper, _)) if pv > upper * wv => {
                     above_weight += u128::from(w);
                     items.push(item);
                 }
-                Some((_, lower)) if item.ratio() < lower => below.push(item),
+                Some((_, lower)) if pv < lower * wv => below.push(item),
                 Some(_) => inside.push(item),
                 None => items.push(item),
             }
             divisor.add(w);
             total_weight += u128::from(w);
-            total_value += f64::from(v);
-            integral &= v.fract() == 0.0;
+            max_value = max_value.max(v);
+            integral &= v == v.trunc();
         }
     }
     let hint = band.map(|_| (items.len()..items.len() + inside.len(), above_weight));
@@ -312,6 +315,7 @@ fn preprocess(
     items.append(&mut below);
     drop(below);
     stats.candidate_rows = items.len();
+    let items_len = items.len();
     stats.cost_divisor = divisor.value().max(1);
     let mut capacity = capacity;
     let mut hint = hint;
@@ -332,7 +336,8 @@ fn preprocess(
         chosen,
         zero_cost_value: zero_cost_value.value(),
         total_weight,
-        integral: integral && total_value < 2f64.powi(53),
+        // Every sum of values is at most count * max, exact in f64 below 2^53.
+        integral: integral && f64::from(max_value) * (items_len as f64) < 2f64.powi(53),
     }
 }
 
