@@ -47,6 +47,8 @@ enum Class {
     SubsetSum,
     /// Lognormal CRVs (10% non-positive), heavy-tailed costs of 1..=50 units in cents.
     Marketing,
+    /// As `Marketing`, with costs to the cent (no common divisor).
+    MarketingCents,
 }
 
 impl Class {
@@ -57,6 +59,7 @@ impl Class {
             Class::Strongly => "strongly",
             Class::SubsetSum => "subset_sum",
             Class::Marketing => "marketing",
+            Class::MarketingCents => "marketing_cents",
         }
     }
 }
@@ -184,6 +187,7 @@ fn classic(c: &mut Criterion) {
 
 fn marketing(c: &mut Criterion) {
     bench_class(c, Class::Marketing, &[0.05, 0.2, 0.5]);
+    bench_class(c, Class::MarketingCents, &[0.05, 0.2, 0.5]);
 }
 
 criterion_group!(benches, classic, marketing);

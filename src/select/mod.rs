@@ -8,20 +8,25 @@
 //!
 //! 1. **Preprocess** (one pass): rows that are ineligible, or whose value is not finite and
 //!    positive, never enter; zero-cost positive rows always enter; rows costing more than the
-//!    capacity are out. The rest are *candidates* (16 bytes each).
-//! 2. **Break item** ([`bound::split_at_capacity`]): weighted Floyd-Rivest selection on the
+//!    capacity are out. The rest are *candidates* (16 bytes each). Costs and capacity are
+//!    divided by the candidates' greatest common divisor (`divisor.rs`; exact, and it removes
+//!    capacity no combination can use, e.g. whole currency units in cents). On large inputs a
+//!    stride sample of 32768 rows first places a band of ratios around the expected break, and
+//!    the pass writes the candidates above, inside and below it.
+//! 2. **Break item** (`bound::split_at_capacity`): weighted Floyd-Rivest selection on the
 //!    ratio `v / w` finds, in expected linear time and without sorting, the item where the
-//!    greedy prefix stops fitting. Its ratio `lambda` gives the Dantzig bound, computed in its
+//!    greedy prefix stops fitting (starting inside the band when it provably holds the break,
+//!    else over all candidates). Its ratio `lambda` gives the Dantzig bound, computed in its
 //!    Lagrangian form `U = lambda W + sum_i max(0, v_i - lambda w_i)` (compensated sum), which
 //!    is an upper bound for any `lambda` whatever the order of the items.
 //! 3. **Lower bound**: the greedy (break solution, then every later item that still fits), then
-//!    the best single exchange over a sample ([`bound::best_swap`]).
+//!    the best single exchange over a sample (`bound::best_swap`).
 //! 4. **Reduction** (one pass): an item is fixed at its break-solution value when forcing it the
 //!    other way bounds the problem by `U - |v_i - lambda w_i| <= z`. What is left is the *core*.
 //!    A cardinality bound (Lagrangian with a second multiplier on "at most k core items fit",
 //!    the surrogate bound of combo) is computed for the core and kept when it beats `U`; it is
 //!    what proves strongly correlated instances (`v = w + c`) optimal.
-//! 5. **Core search** ([`exact::solve_core`]): a minknap-style dynamic programme over
+//! 5. **Core search** (`exact::solve_core`): a minknap-style dynamic programme over
 //!    undominated (weight, value) states, starting from the break solution and adding core
 //!    items in order of increasing ratio distance from the break, alternately on each side.
 //!    Each state is bounded by the Dembo-Hammer bound `v + lambda' (W - w)` with `lambda'` the
@@ -31,7 +36,7 @@
 //!    items in linear time and sorts only that chunk. The search ends when no state is left,
 //!    when the incumbent reaches a root bound, or at a limit.
 //!
-//! Reconstruction: each state carries a node of a persistent decision log ([`exact::Arena`]):
+//! Reconstruction: each state carries a node of a persistent decision log (`exact::Arena`):
 //! a new state costs one node (row toggled, parent). Unreachable nodes are garbage-collected,
 //! so the log stays proportional to the live states.
 //!
@@ -52,9 +57,12 @@
 //! Time: O(n) for the passes (preprocess, selection, bound, reduction, output) plus the core
 //! search, which is exponential in the worst case but on the classic and marketing-like
 //! instances touches thousands of items (see `benches/README.md`). Memory: 16 bytes per
-//! candidate, a bitmap of the rows, and the state lists (24 bytes per state, at most
-//! [`SolveLimits::max_states`] per stage, two lists) plus 8 bytes per live decision-log node.
-//! The solver is single-threaded, so its answer does not depend on the thread count.
+//! candidate, a bitmap of the rows, and the state lists (24 bytes per state, two lists; the
+//! search stops once a stage holds more than [`SolveLimits::max_states`], and one stage at
+//! most doubles the list) plus 8 bytes per live decision-log node.
+//! The solver is single-threaded and deterministic: the same input gives the same rows,
+//! whatever the thread count. Among optimal sets of equal value it returns the one its search
+//! meets first (no further tie-break).
 
 mod bound;
 mod cost;
