@@ -52,6 +52,11 @@
 //! search, `upper_bound` is the largest bound of any open state (never above the root bound),
 //! still a valid bound, and `gap` says how far from proven the answer is.
 //!
+//! Hard case: strongly correlated data whose values are not whole numbers (`v = w + 999.9`
+//! rounded to f32) leaves the cardinality bound a hair above every solution, so the search
+//! cannot prune and ends at a limit with a certified gap of order 1e-8 (see
+//! `benches/README.md`).
+//!
 //! # Cost
 //!
 //! Time: O(n) for the passes (preprocess, selection, bound, reduction, output) plus the core
