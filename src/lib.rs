@@ -16,3 +16,4 @@ pub mod synthetic;
 
 pub use error::{Error, Result};
 pub use model::{CustomerId, Horizon, ScoreParams, Tier};
+
