@@ -1,0 +1,194 @@
+//! Knapsack selection benchmarks: time to a proven optimum against the greedy + LP-bound
+//! baseline measured in the same run, on the classic instance classes and a marketing-like one.
+//!
+//! `cargo bench --bench select` runs 1e5 and 1e6 items; `CRV_BENCH_LARGE=1` adds 1e7.
+//! Before timing, each instance prints one line: exact/greedy ratio, core size, states and
+//! the greedy answer's gap to the optimum. Figures and commands live in `benches/README.md`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use crv::select::{SolveLimits, knapsack, knapsack_greedy};
+
+/// SplitMix64: a small seeded generator so every run sees the same instances.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+
+    /// Uniform in (0, 1).
+    fn unit(&mut self) -> f64 {
+        ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.unit(), self.unit());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+/// Instance classes: Pisinger's classic ones with costs in 1..=10_000, and marketing-like.
+#[derive(Debug, Clone, Copy)]
+enum Class {
+    Uncorrelated,
+    Weakly,
+    Strongly,
+    SubsetSum,
+    /// Lognormal CRVs (10% non-positive), heavy-tailed costs of 1..=50 units in cents.
+    Marketing,
+    /// As `Marketing`, with costs to the cent (no common divisor).
+    MarketingCents,
+}
+
+impl Class {
+    fn name(self) -> &'static str {
+        match self {
+            Class::Uncorrelated => "uncorrelated",
+            Class::Weakly => "weakly",
+            Class::Strongly => "strongly",
+            Class::SubsetSum => "subset_sum",
+            Class::Marketing => "marketing",
+            Class::MarketingCents => "marketing_cents",
+        }
+    }
+}
+
+fn generate(class: Class, n: usize, seed: u64) -> (Vec<f32>, Vec<u64>) {
+    let mut rng = Rng(seed);
+    (0..n)
+        .map(|_| match class {
+            Class::Marketing => {
+                let units = (1.0 / (1.0 - rng.unit()).powf(1.0 / 1.2)).min(50.0).floor();
+                let crv = (3.0 + 1.4 * rng.normal()).exp();
+                let crv = if rng.range(0, 9) == 0 {
+                    -crv * 0.3
+                } else {
+                    crv
+                };
+                (crv as f32, units as u64 * 100)
+            }
+            _ => {
+                let w = rng.range(1, 10_000);
+                let v = match class {
+                    Class::Uncorrelated => rng.range(1, 10_000),
+                    Class::Weakly => (w + rng.range(0, 2_000)).saturating_sub(1_000).max(1),
+                    Class::Strongly => w + 1_000,
+                    _ => w,
+                };
+                (v as f32, w)
+            }
+        })
+        .unzip()
+}
+
+fn capacity_at(values: &[f32], costs: &[u64], fraction: f64) -> u64 {
+    let total: u64 = values
+        .iter()
+        .zip(costs)
+        .filter(|(v, _)| **v > 0.0)
+        .map(|(_, w)| w)
+        .sum();
+    (total as f64 * fraction) as u64
+}
+
+fn sizes() -> Vec<(usize, &'static str)> {
+    let mut sizes = vec![(100_000, "1e5"), (1_000_000, "1e6")];
+    if std::env::var_os("CRV_BENCH_LARGE").is_some_and(|v| v == "1") {
+        sizes.push((10_000_000, "1e7"));
+    }
+    sizes
+}
+
+/// One line per instance: times of one exact and one greedy run, and what the exact run saw.
+fn report(id: &str, values: &[f32], costs: &[u64], capacity: u64) {
+    let limits = SolveLimits::default();
+    let t = Instant::now();
+    let exact = knapsack(values, costs, capacity, None, &limits);
+    let exact_time = t.elapsed();
+    let t = Instant::now();
+    let greedy = knapsack_greedy(values, costs, capacity, None);
+    let greedy_time = t.elapsed();
+    let s = &exact.stats;
+    println!(
+        "{id}: exact {:.1} ms, greedy+LP {:.1} ms, ratio {:.2}; optimal {} gap {:.1e}; core {} \
+         processed {} states {} (max {}); greedy gap to optimum {:.2e}; phases ms \
+         pre {:.1} split {:.1} reduce {:.1} search {:.1} out {:.1}",
+        ms(exact_time),
+        ms(greedy_time),
+        ms(exact_time) / ms(greedy_time),
+        exact.optimal,
+        exact.gap,
+        s.core_items,
+        s.core_processed,
+        s.states,
+        s.max_states,
+        (exact.objective - greedy.objective) / exact.objective,
+        ms(s.times.preprocess),
+        ms(s.times.split),
+        ms(s.times.reduce),
+        ms(s.times.search),
+        ms(s.times.output),
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn bench_class(c: &mut Criterion, class: Class, fractions: &[f64]) {
+    let mut group = c.benchmark_group(format!("select/{}", class.name()));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(2));
+    for (n, label) in sizes() {
+        let (values, costs) = generate(class, n, 42);
+        for &fraction in fractions {
+            let capacity = capacity_at(&values, &costs, fraction);
+            let id = format!("{label}/cap{:.0}", fraction * 100.0);
+            report(
+                &format!("select/{}/{id}", class.name()),
+                &values,
+                &costs,
+                capacity,
+            );
+            let limits = SolveLimits::default();
+            group.bench_function(BenchmarkId::new("exact", &id), |b| {
+                b.iter(|| knapsack(black_box(&values), &costs, capacity, None, &limits))
+            });
+            group.bench_function(BenchmarkId::new("greedy", &id), |b| {
+                b.iter(|| knapsack_greedy(black_box(&values), &costs, capacity, None))
+            });
+        }
+    }
+    group.finish();
+}
+
+fn classic(c: &mut Criterion) {
+    for class in [
+        Class::Uncorrelated,
+        Class::Weakly,
+        Class::Strongly,
+        Class::SubsetSum,
+    ] {
+        bench_class(c, class, &[0.5]);
+    }
+}
+
+fn marketing(c: &mut Criterion) {
+    bench_class(c, Class::Marketing, &[0.05, 0.2, 0.5]);
+    bench_class(c, Class::MarketingCents, &[0.05, 0.2, 0.5]);
+}
+
+criterion_group!(benches, classic, marketing);
+criterion_main!(benches);

@@ -1,0 +1,376 @@
+//! Oracles for the knapsack solver: brute force on tiny instances, an integer-capacity DP on
+//! small-cost ones, and the solver's own certificate on large generated ones.
+
+use std::time::Duration;
+
+use crv::select::{Selection, SolveLimits, knapsack, knapsack_greedy};
+use proptest::prelude::*;
+
+/// SplitMix64: a small seeded generator, so every instance is reproducible from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The classic instance classes, plus real-valued and messy variants.
+#[derive(Debug, Clone, Copy)]
+enum Class {
+    Uncorrelated,
+    WeaklyCorrelated,
+    StronglyCorrelated,
+    SubsetSum,
+    /// Real values with ties, zero costs, zero and negative values.
+    Messy,
+}
+
+const CLASSES: [Class; 5] = [
+    Class::Uncorrelated,
+    Class::WeaklyCorrelated,
+    Class::StronglyCorrelated,
+    Class::SubsetSum,
+    Class::Messy,
+];
+
+struct Instance {
+    values: Vec<f32>,
+    costs: Vec<u64>,
+}
+
+fn generate(class: Class, n: usize, max_cost: u64, seed: u64) -> Instance {
+    let mut rng = Rng(seed);
+    let r = max_cost;
+    let (mut values, mut costs) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        let w = rng.range(1, r);
+        let v = match class {
+            Class::Uncorrelated => rng.range(1, r) as f32,
+            Class::WeaklyCorrelated => {
+                let spread = (r / 10).max(1);
+                (w + rng.range(0, 2 * spread)).saturating_sub(spread).max(1) as f32
+            }
+            Class::StronglyCorrelated => (w + (r / 10).max(1)) as f32,
+            Class::SubsetSum => w as f32,
+            Class::Messy => match rng.range(0, 9) {
+                0 => 0.0,
+                1 => -(rng.unit() as f32) * 10.0,
+                2 => 2.5,
+                _ => (rng.unit() * r as f64) as f32,
+            },
+        };
+        let w = match class {
+            Class::Messy if rng.range(0, 9) == 0 => 0,
+            Class::Messy if rng.range(0, 4) == 0 => w / 2 + 1,
+            _ => w,
+        };
+        values.push(v);
+        costs.push(w);
+    }
+    Instance { values, costs }
+}
+
+/// The best objective by enumerating every subset of eligible rows.
+fn brute_force(values: &[f32], costs: &[u64], capacity: u64, eligible: &[bool]) -> f64 {
+    let n = values.len();
+    let mut best = 0.0f64;
+    for mask in 0u32..(1 << n) {
+        let (mut w, mut v) = (0u64, 0.0f64);
+        for i in (0..n).filter(|&i| mask >> i & 1 == 1) {
+            if !eligible[i] {
+                w = u64::MAX;
+                break;
+            }
+            w += costs[i];
+            v += f64::from(values[i]);
+        }
+        if w <= capacity {
+            best = best.max(v);
+        }
+    }
+    best
+}
+
+/// The best objective by the textbook DP over integer capacities.
+fn capacity_dp(values: &[f32], costs: &[u64], capacity: u64, eligible: &[bool]) -> f64 {
+    let cap = capacity as usize;
+    let mut best = vec![0.0f64; cap + 1];
+    for i in 0..values.len() {
+        let (v, w) = (f64::from(values[i]), costs[i] as usize);
+        if !eligible[i] || v <= 0.0 || w > cap {
+            continue;
+        }
+        for c in (w..=cap).rev() {
+            best[c] = best[c].max(best[c - w] + v);
+        }
+    }
+    best[cap]
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+/// What every selection must satisfy, whatever the instance.
+fn check_certificate(
+    sel: &Selection,
+    values: &[f32],
+    costs: &[u64],
+    capacity: u64,
+    eligible: Option<&[bool]>,
+) {
+    assert!(sel.rows.windows(2).all(|w| w[0] < w[1]), "rows ascending");
+    let cost: u128 = sel.rows.iter().map(|&r| u128::from(costs[r])).sum();
+    assert!(
+        cost <= u128::from(capacity),
+        "cost {cost} > capacity {capacity}"
+    );
+    for &r in &sel.rows {
+        assert!(values[r] > 0.0, "row {r} has value {}", values[r]);
+        assert!(eligible.is_none_or(|e| e[r]), "row {r} is not eligible");
+    }
+    let sum: f64 = sel.rows.iter().map(|&r| f64::from(values[r])).sum();
+    assert!(
+        close(sum, sel.objective),
+        "objective {} != sum {sum}",
+        sel.objective
+    );
+    assert!(sel.upper_bound >= sel.objective, "bound below objective");
+    let gap = (sel.upper_bound - sel.objective) / sel.upper_bound.abs().max(f64::MIN_POSITIVE);
+    assert_eq!(
+        sel.optimal,
+        gap <= 1e-9,
+        "optimal flag disagrees with the gap"
+    );
+}
+
+fn solve_and_check(
+    inst: &Instance,
+    capacity: u64,
+    eligible: &[bool],
+    reference: impl Fn(&[f32], &[u64], u64, &[bool]) -> f64,
+) {
+    let sel = knapsack(
+        &inst.values,
+        &inst.costs,
+        capacity,
+        Some(eligible),
+        &SolveLimits::default(),
+    );
+    check_certificate(&sel, &inst.values, &inst.costs, capacity, Some(eligible));
+    let best = reference(&inst.values, &inst.costs, capacity, eligible);
+    assert!(sel.optimal, "not proven optimal: {sel:?}");
+    assert!(
+        close(sel.objective, best),
+        "objective {} != reference {best}",
+        sel.objective
+    );
+}
+
+fn eligibility(n: usize, seed: u64, filtered: bool) -> Vec<bool> {
+    let mut rng = Rng(seed ^ 0xE11);
+    (0..n).map(|_| !filtered || rng.range(0, 3) != 0).collect()
+}
+
+fn capacity_for(costs: &[u64], fraction: f64) -> u64 {
+    (costs.iter().sum::<u64>() as f64 * fraction) as u64
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn small_instances_match_brute_force(
+        class in 0..CLASSES.len(),
+        n in 0usize..=16,
+        max_cost in 1u64..60,
+        fraction in 0.0f64..1.2,
+        filtered: bool,
+        seed: u64,
+    ) {
+        let inst = generate(CLASSES[class], n, max_cost, seed);
+        let capacity = capacity_for(&inst.costs, fraction);
+        let eligible = eligibility(n, seed, filtered);
+        solve_and_check(&inst, capacity, &eligible, brute_force);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(60))]
+
+    #[test]
+    fn medium_instances_match_the_capacity_dp(
+        class in 0..CLASSES.len(),
+        n in 1usize..3000,
+        max_cost in 1u64..200,
+        fraction in 0.0f64..0.7,
+        filtered: bool,
+        seed: u64,
+    ) {
+        let inst = generate(CLASSES[class], n, max_cost, seed);
+        let capacity = capacity_for(&inst.costs, fraction).min(40_000);
+        let eligible = eligibility(n, seed, filtered);
+        solve_and_check(&inst, capacity, &eligible, capacity_dp);
+    }
+}
+
+#[test]
+fn capacity_zero_takes_only_zero_cost_rows() {
+    let values = [3.0, 1.0, -1.0, 2.0];
+    let costs = [0, 1, 0, 0];
+    let sel = knapsack(&values, &costs, 0, None, &SolveLimits::default());
+    assert_eq!(sel.rows, vec![0, 3]);
+    assert_eq!(sel.objective, 5.0);
+    assert!(sel.optimal);
+}
+
+#[test]
+fn capacity_above_the_total_takes_every_positive_row() {
+    let values = [3.0, 0.0, -1.0, 2.0, 1.5];
+    let costs = [4, 1, 1, 7, 2];
+    let sel = knapsack(&values, &costs, 1000, None, &SolveLimits::default());
+    assert_eq!(sel.rows, vec![0, 3, 4]);
+    assert!(sel.optimal);
+    assert_eq!(sel.upper_bound, sel.objective);
+}
+
+#[test]
+fn ineligible_rows_are_never_chosen() {
+    let values = [10.0, 1.0, 1.0];
+    let costs = [1, 1, 1];
+    let eligible = [false, true, true];
+    let sel = knapsack(&values, &costs, 3, Some(&eligible), &SolveLimits::default());
+    assert_eq!(sel.rows, vec![1, 2]);
+    assert_eq!(sel.stats.eligible_rows, 2);
+}
+
+#[test]
+fn rows_costing_more_than_the_capacity_stay_out() {
+    let values = [100.0, 1.0];
+    let costs = [11, 10];
+    let sel = knapsack(&values, &costs, 10, None, &SolveLimits::default());
+    assert_eq!(sel.rows, vec![1]);
+    assert!(sel.optimal);
+}
+
+#[test]
+fn non_finite_values_are_never_chosen() {
+    let values = [f32::NAN, f32::INFINITY, 1.0];
+    let costs = [1, 1, 1];
+    let sel = knapsack(&values, &costs, 3, None, &SolveLimits::default());
+    assert_eq!(sel.rows, vec![2]);
+}
+
+fn large(class: Class, n: usize, fraction: f64, seed: u64) -> (Instance, u64) {
+    let inst = generate(class, n, 10_000, seed);
+    let capacity = capacity_for(&inst.costs, fraction);
+    (inst, capacity)
+}
+
+#[test]
+fn large_instances_stay_within_their_own_bound() {
+    for (i, class) in CLASSES.into_iter().enumerate() {
+        for n in [100_000, 1_000_000] {
+            let (inst, capacity) = large(class, n, 0.3, 7 + i as u64);
+            let sel = knapsack(
+                &inst.values,
+                &inst.costs,
+                capacity,
+                None,
+                &SolveLimits::default(),
+            );
+            check_certificate(&sel, &inst.values, &inst.costs, capacity, None);
+            let greedy = knapsack_greedy(&inst.values, &inst.costs, capacity, None);
+            check_certificate(&greedy, &inst.values, &inst.costs, capacity, None);
+            assert!(
+                sel.objective >= greedy.objective,
+                "{class:?}: worse than greedy"
+            );
+            assert!(
+                sel.upper_bound <= greedy.upper_bound * (1.0 + 1e-12),
+                "{class:?}: bound looser than Dantzig"
+            );
+            assert!(sel.optimal, "{class:?} n={n}: {:?}", sel.stats);
+        }
+    }
+}
+
+#[test]
+fn a_zero_time_limit_returns_a_feasible_set_with_a_valid_bound() {
+    for (i, class) in CLASSES.into_iter().enumerate() {
+        let (inst, capacity) = large(class, 200_000, 0.3, 99 + i as u64);
+        let limits = SolveLimits {
+            time_limit: Some(Duration::ZERO),
+            ..SolveLimits::default()
+        };
+        let sel = knapsack(&inst.values, &inst.costs, capacity, None, &limits);
+        check_certificate(&sel, &inst.values, &inst.costs, capacity, None);
+        let exact = knapsack(
+            &inst.values,
+            &inst.costs,
+            capacity,
+            None,
+            &SolveLimits::default(),
+        );
+        assert!(exact.optimal);
+        assert!(
+            sel.upper_bound >= exact.objective * (1.0 - 1e-12),
+            "{class:?}: bound below optimum"
+        );
+        if !sel.optimal {
+            assert!(sel.stats.stopped_by.is_some());
+        } else {
+            assert!(close(sel.objective, exact.objective));
+        }
+    }
+}
+
+#[test]
+fn a_state_limit_returns_a_feasible_set_with_a_valid_bound() {
+    let (inst, capacity) = large(Class::Uncorrelated, 50_000, 0.5, 3);
+    let limits = SolveLimits {
+        max_states: 1,
+        ..SolveLimits::default()
+    };
+    let sel = knapsack(&inst.values, &inst.costs, capacity, None, &limits);
+    check_certificate(&sel, &inst.values, &inst.costs, capacity, None);
+    let exact = knapsack(
+        &inst.values,
+        &inst.costs,
+        capacity,
+        None,
+        &SolveLimits::default(),
+    );
+    assert!(sel.upper_bound >= exact.objective * (1.0 - 1e-12));
+}
+
+#[test]
+fn large_filtered_instances_choose_only_eligible_rows() {
+    for (i, class) in CLASSES.into_iter().enumerate() {
+        let (inst, capacity) = large(class, 300_000, 0.2, 500 + i as u64);
+        let eligible = eligibility(inst.values.len(), i as u64, true);
+        let sel = knapsack(
+            &inst.values,
+            &inst.costs,
+            capacity,
+            Some(&eligible),
+            &SolveLimits::default(),
+        );
+        check_certificate(&sel, &inst.values, &inst.costs, capacity, Some(&eligible));
+        assert!(sel.optimal, "{class:?}: {:?}", sel.stats);
+    }
+}
