@@ -1,1 +1,80 @@
-//! Placeholder until the module lands.
+//! Batch kernels over columns: CRV scoring ([`score`]) and value tiers ([`tiers`]). This is the
+//! only place rayon splits work: chunks have a fixed size and are reduced in chunk order, so
+//! every result, f64 totals included, is the same for any number of threads.
+
+pub mod crv;
+pub mod tier;
+
+use rayon::prelude::*;
+
+pub use crv::{CrvInputs, ScoreTotals, annuity_factor, crv_scalar, score_lanes};
+pub use tier::{TierScheme, TierStats, TierSummary, Tiers};
+
+use crate::model::ScoreParams;
+
+/// Every customer's CRV into `out` (same rows as `inputs`), on the rayon pool; returns the
+/// totals. Values and totals are bit-identical to [`score_lanes`] on one thread.
+///
+/// `inputs` and `params` must be validated at the edge ([`CrvInputs::validate`],
+/// [`ScoreParams::validate`]). Allocates one [`ScoreTotals`] per 16 Ki rows, never per customer.
+///
+/// # Panics
+///
+/// If the columns' lengths differ or `out.len()` differs from them.
+pub fn score(inputs: &CrvInputs<'_>, params: &ScoreParams, out: &mut [f32]) -> ScoreTotals {
+    inputs.expect_rows(out);
+    let lanes = crv::Lanes::new(params);
+    let chunk_totals: Vec<ScoreTotals> = out
+        .par_chunks_mut(crv::CHUNK_ROWS)
+        .enumerate()
+        .map(|(chunk, out)| {
+            lanes.score_chunk(&inputs.slice(chunk * crv::CHUNK_ROWS, out.len()), out)
+        })
+        .collect();
+    chunk_totals
+        .into_iter()
+        .fold(ScoreTotals::default(), ScoreTotals::merge)
+}
+
+/// Every customer's tier, rank and percentile from its CRV, with the per-tier summary.
+///
+/// Ranks order CRV descending (`f32::total_cmp`), ties by customer id ascending; `ids` must be
+/// unique (as in a store). CRV values should be finite: an infinite CRV makes the value shares
+/// NaN. `scheme` must be validated ([`TierScheme::validate`]). Costs O(n) time and 16 bytes
+/// per customer of scratch besides the output.
+///
+/// # Panics
+///
+/// If `crv` and `ids` differ in length, or there are more than `u32::MAX` customers.
+pub fn tiers(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> Tiers {
+    assert_eq!(crv.len(), ids.len(), "one customer id per CRV");
+    assert!(
+        u32::try_from(crv.len()).is_ok(),
+        "ranks are u32: at most u32::MAX customers"
+    );
+    let mut words: Vec<u64> = crv
+        .par_iter()
+        .enumerate()
+        .map(|(row, &value)| tier::order_word(value, row))
+        .collect();
+    tier::sort_by_value(&mut words, ids);
+    let summary = tier::summarise(&words, scheme);
+    let mut rank = vec![0u32; crv.len()];
+    tier::scatter_ranks(&words, &mut rank);
+    drop(words);
+    let (tier, percentile) = rank
+        .par_iter()
+        .map(|&rank| {
+            (
+                summary.tier_of_rank(rank),
+                tier::percentile(rank, crv.len()),
+            )
+        })
+        .unzip();
+    Tiers {
+        tier,
+        rank,
+        percentile,
+        summary,
+    }
+}

@@ -1,0 +1,376 @@
+//! Value tiers (ABC analysis), ranks and percentiles. Customers are ordered by CRV descending,
+//! ties by customer id ascending; that order is found by an LSD radix sort of
+//! `(order-preserving CRV key, row)` words, and every tier is a contiguous range of ranks.
+
+use crate::error::{Error, Result};
+use crate::model::Tier;
+
+/// How positive customers are split into tiers A, B and C; customers with CRV <= 0 are always N.
+/// Both cuts lie in (0, 1] with `a < b`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TierScheme {
+    /// By share of value: in rank order, a customer is A while the positive CRV ranked before
+    /// it is below `a` of the total positive CRV, B while below `b`, C after.
+    CumulativeValue {
+        /// Value share that closes tier A (DESIGN.md: 0.80).
+        a: f64,
+        /// Value share that closes tier B (DESIGN.md: 0.95).
+        b: f64,
+    },
+    /// By count: a positive customer is A while the positive customers ranked before it are
+    /// fewer than `a` of all positive customers, B while fewer than `b`, C after.
+    Quantile {
+        /// Count share that closes tier A (0.2: the top 20%).
+        a: f64,
+        /// Count share that closes tier B (0.5: the next 30%).
+        b: f64,
+    },
+}
+
+impl Default for TierScheme {
+    /// DESIGN.md's cuts: 80% and 95% of positive value.
+    fn default() -> Self {
+        TierScheme::CumulativeValue { a: 0.80, b: 0.95 }
+    }
+}
+
+impl TierScheme {
+    /// The quantile scheme with DESIGN.md's top 20% / next 30% / rest.
+    pub const QUANTILE_DEFAULT: TierScheme = TierScheme::Quantile { a: 0.2, b: 0.5 };
+
+    /// Checks `0 < a < b <= 1`; the error names `tier-cuts` or `quantiles`.
+    pub fn validate(&self) -> Result<()> {
+        let (name, a, b) = match *self {
+            TierScheme::CumulativeValue { a, b } => ("tier-cuts", a, b),
+            TierScheme::Quantile { a, b } => ("quantiles", a, b),
+        };
+        if 0.0 < a && a < b && b <= 1.0 {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                name,
+                format!("{a}, {b}: cuts must be strictly increasing in (0, 1]"),
+            ))
+        }
+    }
+}
+
+/// Every customer's tier, rank and percentile (indexed by row), and the per-tier summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tiers {
+    /// Tier per row.
+    pub tier: Vec<Tier>,
+    /// Rank per row: 1 is the highest CRV; ties go to the lower customer id.
+    pub rank: Vec<u32>,
+    /// Percentile per row, in (0, 100]: the share of customers ranked at or below this one,
+    /// `100 * (customers - rank + 1) / customers`. Rank 1 has 100.
+    pub percentile: Vec<f32>,
+    /// Counts, value and cut points per tier.
+    pub summary: TierSummary,
+}
+
+/// Counts, value and cut points per tier.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TierSummary {
+    /// The scheme that made the tiers.
+    pub scheme: TierScheme,
+    /// Customers tiered.
+    pub customers: u64,
+    /// Sum of CRV over customers with CRV > 0, in rank order (f64).
+    pub positive_crv: f64,
+    /// Statistics per tier, indexed by `Tier as usize` (A, B, C, N).
+    pub tiers: [TierStats; 4],
+}
+
+impl TierSummary {
+    /// The statistics of one tier.
+    pub fn get(&self, tier: Tier) -> &TierStats {
+        &self.tiers[tier as usize]
+    }
+
+    /// The tier of the customer at `rank` (1-based); tiers are contiguous rank ranges.
+    pub fn tier_of_rank(&self, rank: u32) -> Tier {
+        let mut last_rank = 0;
+        for tier in [Tier::A, Tier::B, Tier::C] {
+            last_rank += self.get(tier).count;
+            if u64::from(rank) <= last_rank {
+                return tier;
+            }
+        }
+        Tier::N
+    }
+}
+
+/// One tier's share of customers and of value.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TierStats {
+    /// Customers in the tier.
+    pub count: u64,
+    /// `count` over all customers, in [0, 1] (0 when there are none).
+    pub customer_share: f64,
+    /// Sum of the tier's CRV, in rank order.
+    pub crv_sum: f64,
+    /// `crv_sum` over the total positive CRV (0 when that is 0): A + B + C = 1, and N's share
+    /// is the value it destroys, as a negative fraction of the positive value.
+    pub value_share: f64,
+    /// The cut point: the lowest CRV in the tier (`None` when it is empty).
+    pub lowest_crv: Option<f32>,
+}
+
+/// Maps a CRV to a u32 whose ascending order is the CRV's descending `f32::total_cmp` order.
+pub(crate) fn descending_key(crv: f32) -> u32 {
+    let bits = crv.to_bits();
+    let ascending = if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 1 << 31
+    };
+    !ascending
+}
+
+/// The inverse of [`descending_key`].
+fn crv_of_key(key: u32) -> f32 {
+    let ascending = !key;
+    let bits = if ascending >> 31 == 1 {
+        ascending & !(1 << 31)
+    } else {
+        !ascending
+    };
+    f32::from_bits(bits)
+}
+
+/// One customer's place in the sort: the CRV key in the high word, the row in the low word.
+pub(crate) fn order_word(crv: f32, row: usize) -> u64 {
+    (u64::from(descending_key(crv)) << 32) | row as u64
+}
+
+fn row_of(word: u64) -> usize {
+    (word & u64::from(u32::MAX)) as usize
+}
+
+fn crv_of(word: u64) -> f32 {
+    crv_of_key((word >> 32) as u32)
+}
+
+/// Sorts [`order_word`]s into rank order: CRV descending, then customer id ascending.
+///
+/// An LSD radix sort on the key word (11 + 11 + 10 bits, three passes, stable), then each run
+/// of equal CRV is sorted by id; runs are short, so this costs one sequential scan. Measured
+/// at 10M rows it is several times faster than a comparison sort (benches/README.md).
+pub(crate) fn sort_by_value(words: &mut Vec<u64>, ids: &[u64]) {
+    radix_sort_high_word(words);
+    let mut start = 0;
+    while start < words.len() {
+        let key = words[start] >> 32;
+        let end = start + words[start..].partition_point(|&word| word >> 32 == key);
+        if end - start > 1 {
+            words[start..end].sort_unstable_by_key(|&word| ids[row_of(word)]);
+        }
+        start = end;
+    }
+}
+
+fn radix_sort_high_word(words: &mut Vec<u64>) {
+    const DIGITS: [(u32, u32); 3] = [(32, 11), (43, 11), (54, 10)];
+    let mut counts = [[0usize; 1 << 11]; 3];
+    for &word in words.iter() {
+        for (count, &(shift, bits)) in counts.iter_mut().zip(&DIGITS) {
+            count[((word >> shift) & ((1 << bits) - 1)) as usize] += 1;
+        }
+    }
+    let mut buffer = vec![0u64; words.len()];
+    for (count, &(shift, bits)) in counts.iter().zip(&DIGITS) {
+        if count.contains(&words.len()) {
+            continue; // every word has the same digit: the pass would not move anything
+        }
+        let mut next = [0usize; 1 << 11];
+        let mut offset = 0;
+        for (next, &count) in next.iter_mut().zip(count) {
+            *next = offset;
+            offset += count;
+        }
+        for &word in words.iter() {
+            let digit = ((word >> shift) & ((1 << bits) - 1)) as usize;
+            buffer[next[digit]] = word;
+            next[digit] += 1;
+        }
+        std::mem::swap(words, &mut buffer);
+    }
+}
+
+/// Walks the sorted words once (f64 sums in rank order) and returns each tier's statistics.
+pub(crate) fn summarise(sorted: &[u64], scheme: &TierScheme) -> TierSummary {
+    let positive = sorted.partition_point(|&word| crv_of(word) > 0.0);
+    let positive_crv: f64 = sorted[..positive]
+        .iter()
+        .map(|&w| f64::from(crv_of(w)))
+        .sum();
+    let (cut_a, cut_b) = match *scheme {
+        TierScheme::CumulativeValue { a, b } | TierScheme::Quantile { a, b } => (a, b),
+    };
+    let mut tiers = [TierStats::default(); 4];
+    let mut value_before = 0.0;
+    for (index, &word) in sorted.iter().enumerate() {
+        let crv = crv_of(word);
+        let tier = if index >= positive {
+            Tier::N
+        } else {
+            let before = match scheme {
+                TierScheme::CumulativeValue { .. } => value_before / positive_crv,
+                TierScheme::Quantile { .. } => index as f64 / positive as f64,
+            };
+            if before < cut_a {
+                Tier::A
+            } else if before < cut_b {
+                Tier::B
+            } else {
+                Tier::C
+            }
+        };
+        value_before += f64::from(crv);
+        let stats = &mut tiers[tier as usize];
+        stats.count += 1;
+        stats.crv_sum += f64::from(crv);
+        stats.lowest_crv = Some(crv);
+    }
+    let customers = sorted.len() as u64;
+    for stats in &mut tiers {
+        stats.customer_share = share(stats.count as f64, customers as f64);
+        stats.value_share = share(stats.crv_sum, positive_crv);
+    }
+    TierSummary {
+        scheme: *scheme,
+        customers,
+        positive_crv,
+        tiers,
+    }
+}
+
+fn share(part: f64, whole: f64) -> f64 {
+    if whole == 0.0 { 0.0 } else { part / whole }
+}
+
+/// Writes each row's 1-based rank from the sorted words.
+pub(crate) fn scatter_ranks(sorted: &[u64], rank: &mut [u32]) {
+    for (index, &word) in sorted.iter().enumerate() {
+        rank[row_of(word)] = index as u32 + 1;
+    }
+}
+
+/// `100 * (customers - rank + 1) / customers`: see [`Tiers::percentile`].
+pub(crate) fn percentile(rank: u32, customers: usize) -> f32 {
+    (100.0 * (customers as f64 - f64::from(rank) + 1.0) / customers as f64) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sorted(crv: &[f32], ids: &[u64]) -> Vec<u64> {
+        let mut words: Vec<u64> = crv
+            .iter()
+            .enumerate()
+            .map(|(r, &v)| order_word(v, r))
+            .collect();
+        sort_by_value(&mut words, ids);
+        words
+    }
+
+    #[test]
+    fn descending_key_reverses_total_order_and_round_trips() {
+        let values = [
+            f32::INFINITY,
+            1e30,
+            2.5,
+            1.0,
+            1e-40,
+            0.0,
+            -0.0,
+            -1e-40,
+            -1.0,
+            -1e30,
+        ];
+        let keys: Vec<u32> = values.iter().map(|&v| descending_key(v)).collect();
+        assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "{keys:?}");
+        for value in values {
+            assert_eq!(crv_of_key(descending_key(value)).to_bits(), value.to_bits());
+        }
+    }
+
+    #[test]
+    fn equal_crv_ranks_the_lower_customer_id_first() {
+        let crv = [5.0, 7.0, 5.0, 5.0, -1.0];
+        let ids = [30, 99, 10, 20, 1];
+        let rows: Vec<usize> = sorted(&crv, &ids).iter().map(|&w| row_of(w)).collect();
+        assert_eq!(rows, [1, 2, 3, 0, 4]);
+    }
+
+    #[test]
+    fn cumulative_tiers_close_when_the_value_before_reaches_the_cut() {
+        // Total 100: A takes 50 and 30 (50 before the second < 80), B 10 and 5 (80, 90 < 95).
+        let crv = [50.0, 30.0, 10.0, 5.0, 3.0, 2.0, 0.0, -4.0];
+        let ids: Vec<u64> = (0..8).collect();
+        let summary = summarise(&sorted(&crv, &ids), &TierScheme::default());
+        let counts: Vec<u64> = summary.tiers.iter().map(|s| s.count).collect();
+        assert_eq!(counts, [2, 2, 2, 2]);
+        assert_eq!(summary.get(Tier::A).value_share, 0.8);
+        assert_eq!(summary.get(Tier::A).lowest_crv, Some(30.0));
+        assert_eq!(summary.get(Tier::N).crv_sum, -4.0);
+        assert_eq!(summary.get(Tier::N).customer_share, 0.25);
+        assert_eq!(summary.tier_of_rank(3), Tier::B);
+        assert_eq!(summary.tier_of_rank(8), Tier::N);
+    }
+
+    #[test]
+    fn quantile_tiers_count_positive_customers_only() {
+        let crv: Vec<f32> = (1..=10).map(|v| v as f32).chain([-1.0, -2.0]).collect();
+        let ids: Vec<u64> = (0..12).collect();
+        let summary = summarise(&sorted(&crv, &ids), &TierScheme::QUANTILE_DEFAULT);
+        let counts: Vec<u64> = summary.tiers.iter().map(|s| s.count).collect();
+        assert_eq!(counts, [2, 3, 5, 2]);
+    }
+
+    #[test]
+    fn a_single_positive_customer_is_tier_a() {
+        for scheme in [TierScheme::default(), TierScheme::QUANTILE_DEFAULT] {
+            let summary = summarise(&sorted(&[3.0, -1.0], &[1, 2]), &scheme);
+            assert_eq!(summary.tier_of_rank(1), Tier::A);
+            assert_eq!(summary.tier_of_rank(2), Tier::N);
+        }
+    }
+
+    #[test]
+    fn scheme_rejects_cuts_that_are_not_increasing_in_the_unit_interval() {
+        for (a, b) in [
+            (0.8, 0.8),
+            (0.9, 0.8),
+            (0.0, 0.5),
+            (0.5, 1.5),
+            (f64::NAN, 0.9),
+        ] {
+            let message = TierScheme::CumulativeValue { a, b }
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("tier-cuts"), "{message}");
+            let message = TierScheme::Quantile { a, b }
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("quantiles"), "{message}");
+        }
+        assert!(
+            TierScheme::CumulativeValue { a: 0.5, b: 1.0 }
+                .validate()
+                .is_ok()
+        );
+        assert!(TierScheme::default().validate().is_ok());
+        assert!(TierScheme::QUANTILE_DEFAULT.validate().is_ok());
+    }
+
+    #[test]
+    fn percentile_is_one_hundred_for_rank_one() {
+        assert_eq!(percentile(1, 4), 100.0);
+        assert_eq!(percentile(4, 4), 25.0);
+    }
+}
