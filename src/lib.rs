@@ -16,4 +16,3 @@ pub mod synthetic;
 
 pub use error::{Error, Result};
 pub use model::{CustomerId, Horizon, ScoreParams, Tier};
-
