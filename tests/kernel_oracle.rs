@@ -80,7 +80,8 @@ fn params() -> impl Strategy<Value = ScoreParams> {
         2 => 0.0001f64..0.5,
     ];
     let horizon = prop_oneof![
-        4 => (1u32..=400).prop_map(Horizon::Periods),
+        3 => (1u32..=40).prop_map(Horizon::Periods),
+        2 => (1u32..=400).prop_map(Horizon::Periods),
         1 => Just(Horizon::Infinite),
         1 => prop::sample::select(vec![Horizon::Periods(100_000), Horizon::Periods(u32::MAX)]),
     ];
@@ -227,6 +228,33 @@ proptest! {
 
     #[test]
     fn tiers_match_a_sort_by_crv_then_id((crv, ids) in crv_and_ids(300), scheme in scheme()) {
+        prop_assert_eq!(kernel::tiers(&crv, &ids, &scheme), tiers_reference(&crv, &ids, &scheme));
+    }
+}
+
+/// Thousands of CRVs inside one quarter binade (one radix bucket), half of them tied, with ids
+/// either shuffled or ascending with the row.
+fn one_bucket_crv_and_ids() -> impl Strategy<Value = (Vec<f32>, Vec<u64>)> {
+    (1000usize..5000, any::<bool>()).prop_flat_map(|(rows, ascending)| {
+        let value = prop_oneof![1.0f32..1.25, prop::sample::select(vec![1.0f32, 1.125, 1.2])];
+        let ids: Vec<u64> = (0..rows as u64).map(|i| i * 3 + 1).collect();
+        let ids = if ascending {
+            Just(ids).boxed()
+        } else {
+            Just(ids).prop_shuffle().boxed()
+        };
+        (prop::collection::vec(value, rows), ids)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn tiers_match_the_reference_inside_one_radix_bucket(
+        (crv, ids) in one_bucket_crv_and_ids(),
+        scheme in scheme(),
+    ) {
         prop_assert_eq!(kernel::tiers(&crv, &ids, &scheme), tiers_reference(&crv, &ids, &scheme));
     }
 }

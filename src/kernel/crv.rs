@@ -227,7 +227,8 @@ pub fn crv_scalar(inputs: &CrvInputs<'_>, params: &ScoreParams, out: &mut [f32])
 ///
 /// # Panics
 ///
-/// If the columns' lengths differ ([`CrvInputs::validate`]) or `out.len()` differs from them.
+/// If the columns' lengths differ ([`CrvInputs::validate`]) or `out.len()` differs from them,
+/// or the horizon is zero periods (unvalidated `params`).
 pub fn score_lanes(inputs: &CrvInputs<'_>, params: &ScoreParams, out: &mut [f32]) -> ScoreTotals {
     inputs.expect_rows(out);
     let lanes = Lanes::new(params);
@@ -243,20 +244,38 @@ pub(crate) struct Lanes {
     discount: f32x8,
     /// `1 / (1 + discount)`.
     inverse_growth: f32x8,
-    /// `T` as f32, or `None` for an infinite horizon.
-    periods: Option<f32x8>,
+    horizon: LaneHorizon,
 }
+
+/// How [`Lanes::annuity_factor`] evaluates `sum_{t=1..T} q^t` for this call's horizon.
+#[derive(Debug, Clone, Copy)]
+enum LaneHorizon {
+    /// `T <= DOUBLING_MAX_PERIODS`: the sum by doubling, about `2 * log2(T)` multiply-adds.
+    Doubling(u32),
+    /// Longer horizons: closed form through `ln1p` and `expm1`, `T` as f32.
+    ClosedForm(f32x8),
+    /// `T = infinity`.
+    Infinite,
+}
+
+/// Horizons up to this use doubling. Its error grows with T: a rounding of q by one ulp moves
+/// the sum by up to T/2 ulps, so T = 32 stays within 16 * 2^-24 + rounding, far inside
+/// [`TOLERANCE_RELATIVE`]; measured 2.7x faster than the closed form on one thread (benches/README.md).
+const DOUBLING_MAX_PERIODS: u32 = 32;
 
 impl Lanes {
     pub(crate) fn new(params: &ScoreParams) -> Self {
-        let periods = match params.horizon {
-            Horizon::Periods(periods) => Some(f32x8::splat(periods as f32)),
-            Horizon::Infinite => None,
+        let horizon = match params.horizon {
+            Horizon::Periods(periods) if periods <= DOUBLING_MAX_PERIODS => {
+                LaneHorizon::Doubling(periods)
+            }
+            Horizon::Periods(periods) => LaneHorizon::ClosedForm(f32x8::splat(periods as f32)),
+            Horizon::Infinite => LaneHorizon::Infinite,
         };
         Lanes {
             discount: f32x8::splat(params.discount as f32),
             inverse_growth: f32x8::splat((1.0 / (1.0 + params.discount)) as f32),
-            periods,
+            horizon,
         }
     }
 
@@ -283,7 +302,7 @@ impl Lanes {
     fn crv(&self, rows: &Rows) -> f32x8 {
         let net_margin = rows.margin - rows.retention_cost;
         let mut present_value = net_margin * self.annuity_factor(rows.retention);
-        if self.periods.is_none() {
+        if let LaneHorizon::Infinite = self.horizon {
             // q = 1 makes the perpetuity infinite; zero times infinity is no cash flow, not NaN.
             present_value = net_margin
                 .simd_eq(f32x8::ZERO)
@@ -294,23 +313,42 @@ impl Lanes {
                 - (rows.development_cost + rows.acquisition_cost))
     }
 
-    /// `sum_{t=1..T} q^t` in a form that keeps full relative precision near `q = 1`: with
-    /// `u = (1 - r) + d` (two non-negative terms, so no cancellation), `1 - q = u / (1 + d)`
-    /// and `q / (1 - q) = r / u`, so the factor is `r / u` (T infinite) or
-    /// `r * (1 - q^T) / u = -r * expm1(T * ln1p(-(1 - q))) / u`. `q = 1` (`u = 0`) gives `T`.
+    /// `sum_{t=1..T} q^t`, `q = r / (1 + d)`, with no NaN at `q = 1` or `r = 0`.
+    ///
+    /// Short horizons double `G_k = sum_{t=1..k} q^t` with `P_k = q^k`: `G_2k = G_k (1 + P_k)`,
+    /// `G_k+1 = G_k + P_k+1`, all terms non-negative; `q = 1` gives exactly `T`.
+    ///
+    /// Long and infinite horizons keep full relative precision near `q = 1`: with
+    /// `u = (1 - r) + d` (two non-negative terms, so no cancellation), `1 - q = u / (1 + d)` and
+    /// `q / (1 - q) = r / u`, so the factor is `r / u` (T infinite) or
+    /// `r * (1 - q^T) / u = -r * expm1(T * ln1p(-(1 - q))) / u`; `u = 0` gives `T`.
     /// The direct `q * (1 - q^T) / (1 - q)` in f32 loses up to `T` ulps of `q` near `q = 1`.
     #[inline(always)]
     fn annuity_factor(&self, retention: f32x8) -> f32x8 {
-        let u = (f32x8::ONE - retention) + self.discount;
-        match self.periods {
-            None => retention / u,
-            Some(periods) => {
+        let u = || (f32x8::ONE - retention) + self.discount;
+        match self.horizon {
+            LaneHorizon::Doubling(periods) => {
+                let q = retention * self.inverse_growth;
+                let (mut sum, mut power) = (q, q);
+                for bit in (0..periods.ilog2()).rev() {
+                    sum = sum.mul_add(power, sum);
+                    power *= power;
+                    if periods >> bit & 1 == 1 {
+                        power *= q;
+                        sum += power;
+                    }
+                }
+                sum
+            }
+            LaneHorizon::ClosedForm(periods) => {
+                let u = u();
                 // min: retention 0 can round 1 - q just above 1, where ln1p is NaN.
                 let one_minus_q = (u * self.inverse_growth).fast_min(f32x8::ONE);
                 let one_minus_q_pow = -(periods * (-one_minus_q).ln_1p()).exp_m1();
                 let factor = retention * one_minus_q_pow / u;
                 u.simd_eq(f32x8::ZERO).select(periods, factor)
             }
+            LaneHorizon::Infinite => retention / u(),
         }
     }
 }

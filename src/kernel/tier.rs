@@ -1,6 +1,6 @@
 //! Value tiers (ABC analysis), ranks and percentiles. Customers are ordered by CRV descending,
-//! ties by customer id ascending; that order is found by an LSD radix sort of
-//! `(order-preserving CRV key, row)` words, and every tier is a contiguous range of ranks.
+//! ties by customer id ascending; that order is found by radix-sorting `(order-preserving CRV
+//! key, row)` words, and every tier is a contiguous range of ranks.
 
 use crate::error::{Error, Result};
 use crate::model::Tier;
@@ -144,7 +144,8 @@ pub(crate) fn order_word(crv: f32, row: usize) -> u64 {
     (u64::from(descending_key(crv)) << 32) | row as u64
 }
 
-fn row_of(word: u64) -> usize {
+/// The row of an [`order_word`].
+pub(crate) fn row_of(word: u64) -> usize {
     (word & u64::from(u32::MAX)) as usize
 }
 
@@ -152,50 +153,105 @@ fn crv_of(word: u64) -> f32 {
     crv_of_key((word >> 32) as u32)
 }
 
-/// Sorts [`order_word`]s into rank order: CRV descending, then customer id ascending.
+/// Key bits that [`bucket_by_top_bits`] splits on: the sign, the exponent and two mantissa
+/// bits, so a bucket holds a quarter of a binade and the buckets sort independently.
+const TOP_BITS: u32 = 11;
+
+/// Buckets smaller than this are sorted by comparison: two radix passes would spend more time
+/// clearing their 2048-entry histograms than moving words.
+const SMALL_BUCKET: usize = 1024;
+
+/// Stable counting sort of `words` into `out` by the top [`TOP_BITS`] of the key; returns the
+/// length of every bucket, in order. The first step of sorting words into rank order; the
+/// buckets are then sorted one by one with [`sort_bucket`].
+pub(crate) fn bucket_by_top_bits(words: &[u64], out: &mut [u64]) -> Vec<usize> {
+    let shift = 64 - TOP_BITS;
+    let mut lengths = vec![0usize; 1 << TOP_BITS];
+    for &word in words {
+        lengths[(word >> shift) as usize] += 1;
+    }
+    let mut next: Vec<usize> = lengths
+        .iter()
+        .scan(0, |offset, &length| {
+            let start = *offset;
+            *offset += length;
+            Some(start)
+        })
+        .collect();
+    for &word in words {
+        let bucket = (word >> shift) as usize;
+        out[next[bucket]] = word;
+        next[bucket] += 1;
+    }
+    lengths
+}
+
+/// Splits `words` into consecutive parts of the given lengths (their sum is `words.len()`).
+pub(crate) fn split_lengths<'w>(mut words: &'w mut [u64], lengths: &[usize]) -> Vec<&'w mut [u64]> {
+    let mut parts = Vec::with_capacity(lengths.len());
+    for &length in lengths {
+        let (part, rest) = words.split_at_mut(length);
+        parts.push(part);
+        words = rest;
+    }
+    parts
+}
+
+/// Sorts one bucket of [`bucket_by_top_bits`] into rank order: CRV descending, then customer
+/// id ascending. `scratch` has the bucket's length.
 ///
-/// An LSD radix sort on the key word (11 + 11 + 10 bits, three passes, stable), then each run
-/// of equal CRV is sorted by id; runs are short, so this costs one sequential scan. Measured
-/// at 10M rows it is several times faster than a comparison sort (benches/README.md).
-pub(crate) fn sort_by_value(words: &mut Vec<u64>, ids: &[u64]) {
-    radix_sort_high_word(words);
-    let mut start = 0;
-    while start < words.len() {
-        let key = words[start] >> 32;
-        let end = start + words[start..].partition_point(|&word| word >> 32 == key);
-        if end - start > 1 {
-            words[start..end].sort_unstable_by_key(|&word| ids[row_of(word)]);
+/// An LSD radix sort on the key's other 21 bits (11 + 10, stable, so equal CRV keeps row
+/// order), then each run of equal CRV is sorted by id, unless `ids_ascending` (ids ascend with
+/// the row) makes row order id order already.
+pub(crate) fn sort_bucket(
+    bucket: &mut [u64],
+    scratch: &mut [u64],
+    ids: &[u64],
+    ids_ascending: bool,
+) {
+    if bucket.len() < SMALL_BUCKET {
+        bucket.sort_unstable(); // whole words: (key, row), the order the radix passes give
+    } else {
+        let moved_low = radix_pass(bucket, scratch, 32, 11);
+        let moved_high = if moved_low {
+            radix_pass(scratch, bucket, 43, 10)
+        } else {
+            radix_pass(bucket, scratch, 43, 10)
+        };
+        if moved_low != moved_high {
+            bucket.copy_from_slice(scratch); // an odd number of passes left it in scratch
         }
-        start = end;
+    }
+    if !ids_ascending {
+        for run in bucket.chunk_by_mut(|x, y| x >> 32 == y >> 32) {
+            if run.len() > 1 {
+                run.sort_unstable_by_key(|&word| ids[row_of(word)]);
+            }
+        }
     }
 }
 
-fn radix_sort_high_word(words: &mut Vec<u64>) {
-    const DIGITS: [(u32, u32); 3] = [(32, 11), (43, 11), (54, 10)];
-    let mut counts = [[0usize; 1 << 11]; 3];
-    for &word in words.iter() {
-        for (count, &(shift, bits)) in counts.iter_mut().zip(&DIGITS) {
-            count[((word >> shift) & ((1 << bits) - 1)) as usize] += 1;
-        }
+/// One stable counting-sort pass from `from` into `to` on `bits` (<= 11) bits at `shift`;
+/// returns false, leaving `to` alone, when every word has the same digit.
+fn radix_pass(from: &[u64], to: &mut [u64], shift: u32, bits: u32) -> bool {
+    let mask = (1u64 << bits) - 1;
+    let mut next = [0usize; 1 << 11];
+    for &word in from {
+        next[((word >> shift) & mask) as usize] += 1;
     }
-    let mut buffer = vec![0u64; words.len()];
-    for (count, &(shift, bits)) in counts.iter().zip(&DIGITS) {
-        if count.contains(&words.len()) {
-            continue; // every word has the same digit: the pass would not move anything
-        }
-        let mut next = [0usize; 1 << 11];
-        let mut offset = 0;
-        for (next, &count) in next.iter_mut().zip(count) {
-            *next = offset;
-            offset += count;
-        }
-        for &word in words.iter() {
-            let digit = ((word >> shift) & ((1 << bits) - 1)) as usize;
-            buffer[next[digit]] = word;
-            next[digit] += 1;
-        }
-        std::mem::swap(words, &mut buffer);
+    if next.contains(&from.len()) {
+        return false;
     }
+    let mut offset = 0;
+    for next in &mut next {
+        (*next, offset) = (offset, offset + *next);
+    }
+    for &word in from {
+        let digit = ((word >> shift) & mask) as usize;
+        to[next[digit]] = word;
+        next[digit] += 1;
+    }
+    true
 }
 
 /// Walks the sorted words once (f64 sums in rank order) and returns each tier's statistics.
@@ -250,13 +306,6 @@ fn share(part: f64, whole: f64) -> f64 {
     if whole == 0.0 { 0.0 } else { part / whole }
 }
 
-/// Writes each row's 1-based rank from the sorted words.
-pub(crate) fn scatter_ranks(sorted: &[u64], rank: &mut [u32]) {
-    for (index, &word) in sorted.iter().enumerate() {
-        rank[row_of(word)] = index as u32 + 1;
-    }
-}
-
 /// `100 * (customers - rank + 1) / customers`: see [`Tiers::percentile`].
 pub(crate) fn percentile(rank: u32, customers: usize) -> f32 {
     (100.0 * (customers as f64 - f64::from(rank) + 1.0) / customers as f64) as f32
@@ -267,13 +316,22 @@ mod tests {
     use super::*;
 
     fn sorted(crv: &[f32], ids: &[u64]) -> Vec<u64> {
-        let mut words: Vec<u64> = crv
+        let words: Vec<u64> = crv
             .iter()
             .enumerate()
             .map(|(r, &v)| order_word(v, r))
             .collect();
-        sort_by_value(&mut words, ids);
-        words
+        let mut sorted = vec![0; words.len()];
+        let lengths = bucket_by_top_bits(&words, &mut sorted);
+        let mut scratch = vec![0; words.len()];
+        let buckets = split_lengths(&mut sorted, &lengths);
+        for (bucket, scratch) in buckets
+            .into_iter()
+            .zip(split_lengths(&mut scratch, &lengths))
+        {
+            sort_bucket(bucket, scratch, ids, false);
+        }
+        sorted
     }
 
     #[test]
