@@ -12,7 +12,7 @@ use rayon::prelude::*;
 pub use crv::{CrvInputs, ScoreTotals, annuity_factor, crv_scalar, score_lanes};
 pub use tier::{TierScheme, TierStats, TierSummary, Tiers};
 
-use crate::model::ScoreParams;
+use crate::model::{ScoreParams, Tier};
 
 /// Every customer's CRV into `out` (same rows as `inputs`), on the rayon pool; returns the
 /// totals. Values and totals are bit-identical to [`score_lanes`] on one thread.
@@ -63,7 +63,7 @@ pub fn tiers(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> Tiers {
         .map(|(row, &value)| tier::order_word(value, row))
         .collect();
     let mut sorted = vec![0u64; crv.len()];
-    let lengths = tier::bucket_by_top_bits(&words, &mut sorted);
+    let lengths = scatter_to_buckets(&words, &mut sorted);
     let mut scratch = words;
     tier::split_lengths(&mut sorted, &lengths)
         .into_par_iter()
@@ -73,15 +73,17 @@ pub fn tiers(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> Tiers {
     let summary = tier::summarise(&sorted, scheme);
     let rank = scatter_ranks(&sorted);
     drop(sorted);
-    let (tier, percentile) = rank
-        .par_iter()
-        .map(|&rank| {
-            (
-                summary.tier_of_rank(rank),
-                tier::percentile(rank, crv.len()),
-            )
-        })
-        .unzip();
+    let mut tier = vec![Tier::N; crv.len()];
+    let mut percentile = vec![0.0f32; crv.len()];
+    tier.par_chunks_mut(crv::CHUNK_ROWS)
+        .zip(percentile.par_chunks_mut(crv::CHUNK_ROWS))
+        .zip(rank.par_chunks(crv::CHUNK_ROWS))
+        .for_each(|((tier, percentile), rank)| {
+            for ((tier, percentile), &rank) in tier.iter_mut().zip(percentile).zip(rank) {
+                *tier = summary.tier_of_rank(rank);
+                *percentile = tier::percentile(rank, crv.len());
+            }
+        });
     Tiers {
         tier,
         rank,
@@ -90,10 +92,45 @@ pub fn tiers(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> Tiers {
     }
 }
 
+/// Parts that bucket their words in parallel in the first sorting step. The result does not
+/// depend on it: each part owns its own slice of every bucket, in part order.
+const BUCKET_PARTS: usize = 4;
+
+/// [`tier::scatter_to_buckets`] of all `words` into `sorted` (stable), in parallel parts;
+/// returns the bucket lengths.
+fn scatter_to_buckets(words: &[u64], sorted: &mut [u64]) -> Vec<usize> {
+    let part_rows = words.len().div_ceil(BUCKET_PARTS).max(1);
+    let part_lengths: Vec<Vec<usize>> = words
+        .par_chunks(part_rows)
+        .map(tier::bucket_lengths)
+        .collect();
+    // Bucket-major, part-minor: bucket b of part p is slice b * parts + p.
+    let slice_lengths: Vec<usize> = (0..tier::BUCKETS)
+        .flat_map(|bucket| part_lengths.iter().map(move |lengths| lengths[bucket]))
+        .collect();
+    let mut part_targets: Vec<Vec<&mut [u64]>> = part_lengths.iter().map(|_| Vec::new()).collect();
+    for (slice, target) in tier::split_lengths(sorted, &slice_lengths)
+        .into_iter()
+        .enumerate()
+    {
+        part_targets[slice % part_lengths.len()].push(target);
+    }
+    words
+        .par_chunks(part_rows)
+        .zip(part_targets)
+        .for_each(|(words, targets)| tier::scatter_to_buckets(words, targets));
+    (0..tier::BUCKETS)
+        .map(|bucket| part_lengths.iter().map(|lengths| lengths[bucket]).sum())
+        .collect()
+}
+
 /// Each row's 1-based rank from the words in rank order. Every slot is stored exactly once, so
 /// relaxed atomics make the parallel random writes safe without ordering cost.
 fn scatter_ranks(sorted: &[u64]) -> Vec<u32> {
-    let rank: Vec<AtomicU32> = (0..sorted.len()).map(|_| AtomicU32::new(0)).collect();
+    let rank: Vec<AtomicU32> = (0..sorted.len())
+        .into_par_iter()
+        .map(|_| AtomicU32::new(0))
+        .collect();
     sorted
         .par_chunks(crv::CHUNK_ROWS)
         .enumerate()

@@ -153,7 +153,7 @@ fn crv_of(word: u64) -> f32 {
     crv_of_key((word >> 32) as u32)
 }
 
-/// Key bits that [`bucket_by_top_bits`] splits on: the sign, the exponent and two mantissa
+/// Key bits that [`scatter_to_buckets`] splits on: the sign, the exponent and two mantissa
 /// bits, so a bucket holds a quarter of a binade and the buckets sort independently.
 const TOP_BITS: u32 = 11;
 
@@ -161,29 +161,34 @@ const TOP_BITS: u32 = 11;
 /// clearing their 2048-entry histograms than moving words.
 const SMALL_BUCKET: usize = 1024;
 
-/// Stable counting sort of `words` into `out` by the top [`TOP_BITS`] of the key; returns the
-/// length of every bucket, in order. The first step of sorting words into rank order; the
-/// buckets are then sorted one by one with [`sort_bucket`].
-pub(crate) fn bucket_by_top_bits(words: &[u64], out: &mut [u64]) -> Vec<usize> {
-    let shift = 64 - TOP_BITS;
-    let mut lengths = vec![0usize; 1 << TOP_BITS];
+/// Number of buckets of the first sorting step, one per value of the top [`TOP_BITS`].
+pub(crate) const BUCKETS: usize = 1 << TOP_BITS;
+
+fn bucket_of(word: u64) -> usize {
+    (word >> (64 - TOP_BITS)) as usize
+}
+
+/// How many of `words` fall in each of the [`BUCKETS`] buckets.
+pub(crate) fn bucket_lengths(words: &[u64]) -> Vec<usize> {
+    let mut lengths = vec![0usize; BUCKETS];
     for &word in words {
-        lengths[(word >> shift) as usize] += 1;
-    }
-    let mut next: Vec<usize> = lengths
-        .iter()
-        .scan(0, |offset, &length| {
-            let start = *offset;
-            *offset += length;
-            Some(start)
-        })
-        .collect();
-    for &word in words {
-        let bucket = (word >> shift) as usize;
-        out[next[bucket]] = word;
-        next[bucket] += 1;
+        lengths[bucket_of(word)] += 1;
     }
     lengths
+}
+
+/// Moves `words`, in order, into their bucket's slice of `targets` (one slice per bucket,
+/// sized by [`bucket_lengths`] of these words): the stable first step of sorting words into
+/// rank order. The buckets are then sorted one by one with [`sort_bucket`].
+pub(crate) fn scatter_to_buckets(words: &[u64], mut targets: Vec<&mut [u64]>) {
+    for &word in words {
+        let target = &mut targets[bucket_of(word)];
+        let (first, rest) = std::mem::take(target)
+            .split_first_mut()
+            .expect("targets are sized by bucket_lengths of these words");
+        *first = word;
+        *target = rest;
+    }
 }
 
 /// Splits `words` into consecutive parts of the given lengths (their sum is `words.len()`).
@@ -197,7 +202,7 @@ pub(crate) fn split_lengths<'w>(mut words: &'w mut [u64], lengths: &[usize]) -> 
     parts
 }
 
-/// Sorts one bucket of [`bucket_by_top_bits`] into rank order: CRV descending, then customer
+/// Sorts one bucket of [`scatter_to_buckets`] into rank order: CRV descending, then customer
 /// id ascending. `scratch` has the bucket's length.
 ///
 /// An LSD radix sort on the key's other 21 bits (11 + 10, stable, so equal CRV keeps row
@@ -322,7 +327,8 @@ mod tests {
             .map(|(r, &v)| order_word(v, r))
             .collect();
         let mut sorted = vec![0; words.len()];
-        let lengths = bucket_by_top_bits(&words, &mut sorted);
+        let lengths = bucket_lengths(&words);
+        scatter_to_buckets(&words, split_lengths(&mut sorted, &lengths));
         let mut scratch = vec![0; words.len()];
         let buckets = split_lengths(&mut sorted, &lengths);
         for (bucket, scratch) in buckets
