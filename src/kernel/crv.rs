@@ -1,0 +1,622 @@
+//! The CRV formula of DESIGN.md: [`crv_scalar`] is the plain f64 specification, [`score_lanes`]
+//! the `wide` f32x8 path that must agree with it within [`TOLERANCE_RELATIVE`] of the terms'
+//! magnitude plus [`TOLERANCE_ABSOLUTE`].
+
+use wide::f32x8;
+
+use crate::error::{Error, Result};
+use crate::model::{Horizon, ScoreParams};
+use crate::store::Store;
+
+/// Rows per chunk: the unit of work for rayon and of the fixed-order reduction of totals.
+/// 16 Ki rows of 7 input columns and one output column are 512 KiB, about one L2 cache.
+pub(crate) const CHUNK_ROWS: usize = 16 * 1024;
+
+/// Lanes per vector: `f32x8` (AVX2). The build machine has no AVX-512, so `f32x16` would only
+/// be emulated by two f32x8 halves; one lane width keeps the code and its tests single.
+const LANES: usize = 8;
+
+/// Agreement of [`score_lanes`] with [`crv_scalar`]: `|lanes - scalar| <= TOLERANCE_RELATIVE *
+/// magnitude + TOLERANCE_ABSOLUTE`, where `magnitude` is `(|margin| + |retention_cost|) *
+/// annuity` plus the absolute one-off terms. The bound is relative to the terms, not to the CRV
+/// itself: f32 cannot resolve a CRV that cancels to near zero better than its terms' rounding.
+pub const TOLERANCE_RELATIVE: f64 = 1e-5;
+
+/// Absolute slack in currency units, for results near zero; see [`TOLERANCE_RELATIVE`].
+pub const TOLERANCE_ABSOLUTE: f64 = 1e-3;
+
+/// The columns the CRV formula reads, one entry per customer; all present columns have the
+/// same length (checked by [`CrvInputs::validate`]). A missing optional column counts as zero.
+///
+/// Values are expected in their domains (finite, `retention` in [0, 1], costs >= 0), which the
+/// store checks at import; the kernel does not re-check them.
+#[derive(Debug, Clone, Copy)]
+pub struct CrvInputs<'a> {
+    /// Expected contribution margin per period.
+    pub margin: &'a [f32],
+    /// Probability in [0, 1] of keeping the customer one more period.
+    pub retention: &'a [f32],
+    /// Cost per period to serve and retain, >= 0.
+    pub retention_cost: Option<&'a [f32]>,
+    /// One-off value of the customer's recommendations, present value.
+    pub referral_value: Option<&'a [f32]>,
+    /// One-off value of what the firm learns from the customer, present value.
+    pub competence_value: Option<&'a [f32]>,
+    /// One-off spend to grow the relationship, present value, >= 0.
+    pub development_cost: Option<&'a [f32]>,
+    /// One-off cost to win a prospect (zero for customers already won), present value, >= 0.
+    pub acquisition_cost: Option<&'a [f32]>,
+}
+
+impl<'a> CrvInputs<'a> {
+    /// The two required columns, with every optional column missing (zero). Set the optional
+    /// fields with struct update syntax, then call [`CrvInputs::validate`].
+    pub fn new(margin: &'a [f32], retention: &'a [f32]) -> Self {
+        CrvInputs {
+            margin,
+            retention,
+            retention_cost: None,
+            referral_value: None,
+            competence_value: None,
+            development_cost: None,
+            acquisition_cost: None,
+        }
+    }
+
+    /// The CRV columns of `store`, read in place. `margin` and `retention` are required to
+    /// score; a missing optional column counts as zero; a text column of one of these names
+    /// is an error.
+    pub fn from_store(store: &'a Store) -> Result<CrvInputs<'a>> {
+        let required = |name: &str| {
+            store.optional_numeric(name)?.ok_or_else(|| Error::Column {
+                name: name.to_owned(),
+                message: "is required to score and is not in the store".to_owned(),
+            })
+        };
+        let inputs = CrvInputs {
+            retention_cost: store.optional_numeric("retention_cost")?,
+            referral_value: store.optional_numeric("referral_value")?,
+            competence_value: store.optional_numeric("competence_value")?,
+            development_cost: store.optional_numeric("development_cost")?,
+            acquisition_cost: store.optional_numeric("acquisition_cost")?,
+            ..CrvInputs::new(required("margin")?, required("retention")?)
+        };
+        inputs.validate()?;
+        Ok(inputs)
+    }
+
+    /// Number of customers (the length of `margin`).
+    pub fn len(&self) -> usize {
+        self.margin.len()
+    }
+
+    /// Whether there are no customers.
+    pub fn is_empty(&self) -> bool {
+        self.margin.is_empty()
+    }
+
+    /// Checks that every present column has as many rows as `margin`; the error names the
+    /// first column that does not.
+    pub fn validate(&self) -> Result<()> {
+        let rows = self.len();
+        let mut columns = vec![("retention", Some(self.retention))];
+        columns.extend(self.optional_columns());
+        for (name, column) in columns {
+            if let Some(column) = column
+                && column.len() != rows
+            {
+                return Err(Error::Column {
+                    name: name.to_owned(),
+                    message: format!("has {} rows but `margin` has {rows}", column.len()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows `start..start + len` of every column.
+    pub(crate) fn slice(&self, start: usize, len: usize) -> CrvInputs<'a> {
+        let range = start..start + len;
+        let part = |column: Option<&'a [f32]>| column.map(|c| &c[range.clone()]);
+        CrvInputs {
+            margin: &self.margin[range.clone()],
+            retention: &self.retention[range.clone()],
+            retention_cost: part(self.retention_cost),
+            referral_value: part(self.referral_value),
+            competence_value: part(self.competence_value),
+            development_cost: part(self.development_cost),
+            acquisition_cost: part(self.acquisition_cost),
+        }
+    }
+
+    fn optional_columns(&self) -> [(&'static str, Option<&'a [f32]>); 5] {
+        [
+            ("retention_cost", self.retention_cost),
+            ("referral_value", self.referral_value),
+            ("competence_value", self.competence_value),
+            ("development_cost", self.development_cost),
+            ("acquisition_cost", self.acquisition_cost),
+        ]
+    }
+
+    /// Panics with the validation message when the columns or `out` disagree in length.
+    pub(crate) fn expect_rows(&self, out: &[f32]) {
+        if let Err(error) = self.validate() {
+            panic!("CRV inputs not validated: {error}");
+        }
+        assert_eq!(out.len(), self.len(), "CRV output length != input rows");
+    }
+}
+
+/// Sums over all scored customers, in f64. Totals are reduced chunk by chunk in row order, so
+/// they are bit-identical for any thread count.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ScoreTotals {
+    /// Customers scored.
+    pub customers: u64,
+    /// Customers with CRV > 0.
+    pub positive_customers: u64,
+    /// Sum of CRV over customers with CRV > 0.
+    pub positive_crv: f64,
+    /// Customers with CRV <= 0.
+    pub non_positive_customers: u64,
+    /// Sum of CRV over customers with CRV <= 0 (zero or negative).
+    pub non_positive_crv: f64,
+}
+
+impl ScoreTotals {
+    /// Sum of CRV over all customers.
+    pub fn crv_sum(&self) -> f64 {
+        self.positive_crv + self.non_positive_crv
+    }
+
+    /// Totals of `self`'s rows followed by `next`'s rows.
+    pub fn merge(self, next: ScoreTotals) -> ScoreTotals {
+        ScoreTotals {
+            customers: self.customers + next.customers,
+            positive_customers: self.positive_customers + next.positive_customers,
+            positive_crv: self.positive_crv + next.positive_crv,
+            non_positive_customers: self.non_positive_customers + next.non_positive_customers,
+            non_positive_crv: self.non_positive_crv + next.non_positive_crv,
+        }
+    }
+
+    fn add(&mut self, crv: f64) {
+        self.customers += 1;
+        if crv > 0.0 {
+            self.positive_customers += 1;
+            self.positive_crv += crv;
+        } else {
+            self.non_positive_customers += 1;
+            self.non_positive_crv += crv;
+        }
+    }
+}
+
+/// The annuity factor `sum_{t=1..T} q^t` with `q = retention / (1 + discount)`: what one unit of
+/// net margin per period is worth today.
+///
+/// Edge cases: `q = 1` (retention 1, discount 0) gives `T`, and `+inf` for an infinite horizon;
+/// retention 0 gives 0; an infinite horizon with `q < 1` gives `q / (1 - q)`.
+pub fn annuity_factor(retention: f64, params: &ScoreParams) -> f64 {
+    let q = retention / (1.0 + params.discount);
+    match params.horizon {
+        Horizon::Periods(periods) if q == 1.0 => f64::from(periods),
+        Horizon::Periods(periods) => q * (1.0 - q.powf(f64::from(periods))) / (1.0 - q),
+        Horizon::Infinite if q == 1.0 => f64::INFINITY,
+        Horizon::Infinite => q / (1.0 - q),
+    }
+}
+
+/// The specification: every customer's CRV in plain f64, rounded to f32 into `out`, with the
+/// totals of the rounded values summed in row order.
+///
+/// `PV = (margin - retention_cost) * annuity_factor(retention)` (see [`annuity_factor`] for
+/// `q = 1`, retention 0 and infinite horizons); a net margin of exactly zero gives `PV = 0`
+/// even when the annuity factor is infinite; a negative net margin gives a negative PV.
+/// `CRV = PV + referral_value + competence_value - development_cost - acquisition_cost`,
+/// missing columns counting as zero. `params` must be validated ([`ScoreParams::validate`]).
+///
+/// # Panics
+///
+/// If the columns' lengths differ ([`CrvInputs::validate`]) or `out.len()` differs from them.
+pub fn crv_scalar(inputs: &CrvInputs<'_>, params: &ScoreParams, out: &mut [f32]) -> ScoreTotals {
+    inputs.expect_rows(out);
+    let column = |column: Option<&[f32]>, row: usize| column.map_or(0.0, |c| f64::from(c[row]));
+    let mut totals = ScoreTotals::default();
+    for (row, crv_out) in out.iter_mut().enumerate() {
+        let net_margin = f64::from(inputs.margin[row]) - column(inputs.retention_cost, row);
+        let present_value = if net_margin == 0.0 {
+            0.0
+        } else {
+            net_margin * annuity_factor(f64::from(inputs.retention[row]), params)
+        };
+        let crv = present_value
+            + column(inputs.referral_value, row)
+            + column(inputs.competence_value, row)
+            - column(inputs.development_cost, row)
+            - column(inputs.acquisition_cost, row);
+        *crv_out = crv as f32;
+        totals.add(f64::from(*crv_out));
+    }
+    totals
+}
+
+/// Every customer's CRV with `f32x8` lanes on the calling thread, into `out`; the same values
+/// and bit-identical totals as [`crate::kernel::score`], which runs the same chunks on rayon.
+///
+/// Agrees with [`crv_scalar`] within [`TOLERANCE_RELATIVE`] and [`TOLERANCE_ABSOLUTE`].
+/// `params` must be validated ([`ScoreParams::validate`]).
+///
+/// # Panics
+///
+/// If the columns' lengths differ ([`CrvInputs::validate`]) or `out.len()` differs from them,
+/// or the horizon is zero periods (unvalidated `params`).
+pub fn score_lanes(inputs: &CrvInputs<'_>, params: &ScoreParams, out: &mut [f32]) -> ScoreTotals {
+    inputs.expect_rows(out);
+    let lanes = Lanes::new(params);
+    out.chunks_mut(CHUNK_ROWS)
+        .enumerate()
+        .map(|(chunk, out)| lanes.score_chunk(&inputs.slice(chunk * CHUNK_ROWS, out.len()), out))
+        .fold(ScoreTotals::default(), ScoreTotals::merge)
+}
+
+/// The parameters broadcast to lanes once per call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lanes {
+    discount: f32x8,
+    /// `1 / (1 + discount)`.
+    inverse_growth: f32x8,
+    horizon: LaneHorizon,
+}
+
+/// How [`Lanes::annuity_factor`] evaluates `sum_{t=1..T} q^t` for this call's horizon.
+#[derive(Debug, Clone, Copy)]
+enum LaneHorizon {
+    /// `T <= DOUBLING_MAX_PERIODS`: the sum by doubling, about `2 * log2(T)` multiply-adds.
+    Doubling(u32),
+    /// Longer horizons: closed form through `ln1p` and `expm1`, `T` as f32.
+    ClosedForm(f32x8),
+    /// `T = infinity`.
+    Infinite,
+}
+
+/// Horizons up to this use doubling. Its error grows with T: a rounding of q by one ulp moves
+/// the sum by up to T/2 ulps, so T = 32 stays within 16 * 2^-24 + rounding, far inside
+/// [`TOLERANCE_RELATIVE`]. Measured 2.2-2.7x faster than the closed form on one thread at
+/// 10M customers (benches/README.md).
+const DOUBLING_MAX_PERIODS: u32 = 32;
+
+impl Lanes {
+    pub(crate) fn new(params: &ScoreParams) -> Self {
+        let horizon = match params.horizon {
+            Horizon::Periods(periods) if periods <= DOUBLING_MAX_PERIODS => {
+                LaneHorizon::Doubling(periods)
+            }
+            Horizon::Periods(periods) => LaneHorizon::ClosedForm(f32x8::splat(periods as f32)),
+            Horizon::Infinite => LaneHorizon::Infinite,
+        };
+        Lanes {
+            discount: f32x8::splat(params.discount as f32),
+            inverse_growth: f32x8::splat((1.0 / (1.0 + params.discount)) as f32),
+            horizon,
+        }
+    }
+
+    /// Scores one chunk (any length) and returns its totals, lanes summed in a fixed order.
+    pub(crate) fn score_chunk(&self, inputs: &CrvInputs<'_>, out: &mut [f32]) -> ScoreTotals {
+        let mut sums = LaneSums::default();
+        let (out_vectors, out_tail) = out.as_chunks_mut::<LANES>();
+        for (index, out) in out_vectors.iter_mut().enumerate() {
+            let crv = self.crv(&Rows::new(inputs, index * LANES));
+            *out = crv.to_array();
+            sums.add(crv);
+        }
+        if !out_tail.is_empty() {
+            // Padding lanes have zero margin and retention: CRV 0, which adds nothing to the
+            // sums and is not counted as positive.
+            let crv = self.crv(&Rows::tail(inputs, out_vectors.len() * LANES));
+            out_tail.copy_from_slice(&crv.to_array()[..out_tail.len()]);
+            sums.add(crv);
+        }
+        sums.into_totals(out.len())
+    }
+
+    #[inline(always)]
+    fn crv(&self, rows: &Rows) -> f32x8 {
+        let net_margin = rows.margin - rows.retention_cost;
+        let mut present_value = net_margin * self.annuity_factor(rows.retention);
+        if let LaneHorizon::Infinite = self.horizon {
+            // q = 1 makes the perpetuity infinite; zero times infinity is no cash flow, not NaN.
+            present_value = net_margin
+                .simd_eq(f32x8::ZERO)
+                .select(f32x8::ZERO, present_value);
+        }
+        present_value
+            + ((rows.referral_value + rows.competence_value)
+                - (rows.development_cost + rows.acquisition_cost))
+    }
+
+    /// `sum_{t=1..T} q^t`, `q = r / (1 + d)`, with no NaN at `q = 1` or `r = 0`.
+    ///
+    /// Short horizons double `G_k = sum_{t=1..k} q^t` with `P_k = q^k`: `G_2k = G_k (1 + P_k)`,
+    /// `G_k+1 = G_k + P_k+1`, all terms non-negative; `q = 1` gives exactly `T`.
+    ///
+    /// Long and infinite horizons keep full relative precision near `q = 1`: with
+    /// `u = (1 - r) + d` (two non-negative terms, so no cancellation), `1 - q = u / (1 + d)` and
+    /// `q / (1 - q) = r / u`, so the factor is `r / u` (T infinite) or
+    /// `r * (1 - q^T) / u = -r * expm1(T * ln1p(-(1 - q))) / u`; `u = 0` gives `T`.
+    /// The direct `q * (1 - q^T) / (1 - q)` in f32 loses up to `T` ulps of `q` near `q = 1`.
+    #[inline(always)]
+    fn annuity_factor(&self, retention: f32x8) -> f32x8 {
+        let u = || (f32x8::ONE - retention) + self.discount;
+        match self.horizon {
+            LaneHorizon::Doubling(periods) => {
+                let q = retention * self.inverse_growth;
+                let (mut sum, mut power) = (q, q);
+                for bit in (0..periods.ilog2()).rev() {
+                    sum = sum.mul_add(power, sum);
+                    power *= power;
+                    if periods >> bit & 1 == 1 {
+                        power *= q;
+                        sum += power;
+                    }
+                }
+                sum
+            }
+            LaneHorizon::ClosedForm(periods) => {
+                let u = u();
+                // min: retention 0 can round 1 - q just above 1, where ln1p is NaN.
+                let one_minus_q = (u * self.inverse_growth).fast_min(f32x8::ONE);
+                let one_minus_q_pow = -(periods * (-one_minus_q).ln_1p()).exp_m1();
+                let factor = retention * one_minus_q_pow / u;
+                u.simd_eq(f32x8::ZERO).select(periods, factor)
+            }
+            LaneHorizon::Infinite => retention / u(),
+        }
+    }
+}
+
+/// One vector of rows from every column; missing columns are zero.
+struct Rows {
+    margin: f32x8,
+    retention: f32x8,
+    retention_cost: f32x8,
+    referral_value: f32x8,
+    competence_value: f32x8,
+    development_cost: f32x8,
+    acquisition_cost: f32x8,
+}
+
+impl Rows {
+    /// The full vector of rows `start..start + LANES`.
+    #[inline(always)]
+    fn new(inputs: &CrvInputs<'_>, start: usize) -> Self {
+        let load = |column: &[f32]| {
+            let lanes: [f32; LANES] = column[start..start + LANES]
+                .try_into()
+                .expect("a range of LANES rows has LANES elements");
+            f32x8::new(lanes)
+        };
+        let optional = |column: Option<&[f32]>| column.map_or(f32x8::ZERO, load);
+        Rows {
+            margin: load(inputs.margin),
+            retention: load(inputs.retention),
+            retention_cost: optional(inputs.retention_cost),
+            referral_value: optional(inputs.referral_value),
+            competence_value: optional(inputs.competence_value),
+            development_cost: optional(inputs.development_cost),
+            acquisition_cost: optional(inputs.acquisition_cost),
+        }
+    }
+
+    /// The rows from `start` to the end (fewer than `LANES`), zero-padded.
+    fn tail(inputs: &CrvInputs<'_>, start: usize) -> Self {
+        let load = |column: &[f32]| f32x8::from(&column[start..]);
+        let optional = |column: Option<&[f32]>| column.map_or(f32x8::ZERO, load);
+        Rows {
+            margin: load(inputs.margin),
+            retention: load(inputs.retention),
+            retention_cost: optional(inputs.retention_cost),
+            referral_value: optional(inputs.referral_value),
+            competence_value: optional(inputs.competence_value),
+            development_cost: optional(inputs.development_cost),
+            acquisition_cost: optional(inputs.acquisition_cost),
+        }
+    }
+}
+
+/// Per-lane f64 sums of one chunk, folded lane 0..8 at the end: a fixed order.
+#[derive(Default)]
+struct LaneSums {
+    positive_crv: [f64; LANES],
+    non_positive_crv: [f64; LANES],
+    positive_customers: u64,
+}
+
+impl LaneSums {
+    #[inline(always)]
+    fn add(&mut self, crv: f32x8) {
+        let positive = crv.fast_max(f32x8::ZERO).to_array();
+        let non_positive = crv.fast_min(f32x8::ZERO).to_array();
+        for lane in 0..LANES {
+            self.positive_crv[lane] += f64::from(positive[lane]);
+            self.non_positive_crv[lane] += f64::from(non_positive[lane]);
+        }
+        self.positive_customers += u64::from(crv.simd_gt(f32x8::ZERO).to_bitmask().count_ones());
+    }
+
+    fn into_totals(self, customers: usize) -> ScoreTotals {
+        let customers = customers as u64;
+        ScoreTotals {
+            customers,
+            positive_customers: self.positive_customers,
+            positive_crv: self.positive_crv.iter().sum(),
+            non_positive_customers: customers - self.positive_customers,
+            non_positive_crv: self.non_positive_crv.iter().sum(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(discount: f64, horizon: Horizon) -> ScoreParams {
+        ScoreParams { discount, horizon }
+    }
+
+    fn both(inputs: &CrvInputs<'_>, params: &ScoreParams) -> (Vec<f32>, Vec<f32>) {
+        let mut scalar = vec![0.0; inputs.len()];
+        let mut lanes = vec![0.0; inputs.len()];
+        crv_scalar(inputs, params, &mut scalar);
+        score_lanes(inputs, params, &mut lanes);
+        (scalar, lanes)
+    }
+
+    fn assert_close(scalar: &[f32], lanes: &[f32]) {
+        for (row, (&s, &l)) in scalar.iter().zip(lanes).enumerate() {
+            let tolerance = TOLERANCE_RELATIVE * f64::from(s.abs()) + TOLERANCE_ABSOLUTE;
+            assert!(
+                (f64::from(s) - f64::from(l)).abs() <= tolerance,
+                "row {row}: scalar {s} lanes {l}"
+            );
+        }
+    }
+
+    #[test]
+    fn annuity_factor_matches_the_sum_of_discounted_retention() {
+        let params = params(0.1, Horizon::Periods(3));
+        let q: f64 = 0.8 / 1.1;
+        let expected = q + q * q + q * q * q;
+        assert!((annuity_factor(0.8, &params) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn retention_one_without_discount_counts_every_period() {
+        let margin = [10.0; 9];
+        let retention = [1.0; 9];
+        let inputs = CrvInputs::new(&margin, &retention);
+        let (scalar, lanes) = both(&inputs, &params(0.0, Horizon::Periods(5)));
+        assert_eq!(scalar, vec![50.0; 9]);
+        assert_eq!(lanes, vec![50.0; 9]);
+    }
+
+    #[test]
+    fn infinite_horizon_at_q_one_is_infinite_or_zero_never_nan() {
+        let margin = [10.0, 0.0, -1.0, 5.0];
+        let retention = [1.0, 1.0, 1.0, 0.5];
+        let cost = [0.0; 4];
+        let inputs = CrvInputs {
+            retention_cost: Some(&cost),
+            ..CrvInputs::new(&margin, &retention)
+        };
+        let (scalar, lanes) = both(&inputs, &params(0.0, Horizon::Infinite));
+        let expected = [f32::INFINITY, 0.0, f32::NEG_INFINITY, 5.0];
+        assert_eq!(scalar, expected);
+        assert_eq!(lanes, expected);
+    }
+
+    #[test]
+    fn zero_retention_leaves_only_one_off_terms() {
+        let margin = [100.0; 11];
+        let retention = [0.0; 11];
+        let referral = [3.0; 11];
+        let acquisition = [5.0; 11];
+        let inputs = CrvInputs {
+            referral_value: Some(&referral),
+            acquisition_cost: Some(&acquisition),
+            ..CrvInputs::new(&margin, &retention)
+        };
+        for horizon in [Horizon::Periods(1), Horizon::Periods(40), Horizon::Infinite] {
+            let (scalar, lanes) = both(&inputs, &params(0.1, horizon));
+            assert_eq!(scalar, vec![-2.0; 11]);
+            assert_eq!(lanes, vec![-2.0; 11]);
+        }
+    }
+
+    #[test]
+    fn lanes_keep_precision_when_retention_is_just_below_one() {
+        let margin = [1.0; 8];
+        let retention = [0.999_999, 0.9999, 0.999, 0.99, 0.9, 0.5, 1.0, 0.999_999_9];
+        let inputs = CrvInputs::new(&margin, &retention);
+        for horizon in [
+            Horizon::Periods(1),
+            Horizon::Periods(1000),
+            Horizon::Infinite,
+        ] {
+            let (scalar, lanes) = both(&inputs, &params(0.0, horizon));
+            let finite: Vec<usize> = (0..8).filter(|&i| scalar[i].is_finite()).collect();
+            for i in finite {
+                let relative = (f64::from(lanes[i]) / f64::from(scalar[i]) - 1.0).abs();
+                assert!(
+                    relative < TOLERANCE_RELATIVE,
+                    "{horizon} r={}",
+                    retention[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn negative_net_margin_gives_negative_value() {
+        let margin = [1.0; 3];
+        let retention = [0.7; 3];
+        let cost = [4.0; 3];
+        let inputs = CrvInputs {
+            retention_cost: Some(&cost),
+            ..CrvInputs::new(&margin, &retention)
+        };
+        let (scalar, lanes) = both(&inputs, &params(0.1, Horizon::Periods(5)));
+        assert!(scalar.iter().all(|&v| v < 0.0));
+        assert_close(&scalar, &lanes);
+    }
+
+    #[test]
+    fn totals_split_positive_and_non_positive_customers() {
+        let margin = [10.0, -10.0, 0.0, 20.0, 1.0];
+        let retention = [0.5; 5];
+        let inputs = CrvInputs::new(&margin, &retention);
+        let mut out = [0.0; 5];
+        let totals = score_lanes(&inputs, &params(0.0, Horizon::Periods(1)), &mut out);
+        assert_eq!(out, [5.0, -5.0, 0.0, 10.0, 0.5]);
+        assert_eq!(totals.customers, 5);
+        assert_eq!(totals.positive_customers, 3);
+        assert_eq!(totals.positive_crv, 15.5);
+        assert_eq!(totals.non_positive_customers, 2);
+        assert_eq!(totals.non_positive_crv, -5.0);
+        assert_eq!(totals.crv_sum(), 10.5);
+    }
+
+    #[test]
+    fn validate_names_the_column_with_the_wrong_length() {
+        let margin = [1.0; 4];
+        let retention = [0.5; 4];
+        let short = [0.0; 3];
+        let inputs = CrvInputs {
+            development_cost: Some(&short),
+            ..CrvInputs::new(&margin, &retention)
+        };
+        let message = inputs.validate().unwrap_err().to_string();
+        assert!(message.contains("`development_cost`"), "{message}");
+        assert!(message.contains("3 rows"), "{message}");
+        let message = CrvInputs::new(&margin, &short)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("`retention`"), "{message}");
+        assert!(CrvInputs::new(&margin, &retention).validate().is_ok());
+    }
+
+    #[test]
+    #[should_panic(expected = "not validated")]
+    fn scoring_unvalidated_inputs_panics() {
+        let margin = [1.0; 4];
+        let retention = [0.5; 3];
+        crv_scalar(
+            &CrvInputs::new(&margin, &retention),
+            &ScoreParams::default(),
+            &mut [0.0; 4],
+        );
+    }
+}

@@ -1,0 +1,440 @@
+//! Value tiers (ABC analysis), ranks and percentiles. Customers are ordered by CRV descending,
+//! ties by customer id ascending; that order is found by radix-sorting `(order-preserving CRV
+//! key, row)` words, and every tier is a contiguous range of ranks.
+
+use crate::error::{Error, Result};
+use crate::model::Tier;
+
+/// How positive customers are split into tiers A, B and C; customers with CRV <= 0 are always N.
+/// Both cuts lie in (0, 1] with `a < b`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TierScheme {
+    /// By share of value: in rank order, a customer is A while the positive CRV ranked before
+    /// it is below `a` of the total positive CRV, B while below `b`, C after.
+    CumulativeValue {
+        /// Value share that closes tier A (DESIGN.md: 0.80).
+        a: f64,
+        /// Value share that closes tier B (DESIGN.md: 0.95).
+        b: f64,
+    },
+    /// By count: a positive customer is A while the positive customers ranked before it are
+    /// fewer than `a` of all positive customers, B while fewer than `b`, C after.
+    Quantile {
+        /// Count share that closes tier A (0.2: the top 20%).
+        a: f64,
+        /// Count share that closes tier B (0.5: the next 30%).
+        b: f64,
+    },
+}
+
+impl Default for TierScheme {
+    /// DESIGN.md's cuts: 80% and 95% of positive value.
+    fn default() -> Self {
+        TierScheme::CumulativeValue { a: 0.80, b: 0.95 }
+    }
+}
+
+impl TierScheme {
+    /// The quantile scheme with DESIGN.md's top 20% / next 30% / rest.
+    pub const QUANTILE_DEFAULT: TierScheme = TierScheme::Quantile { a: 0.2, b: 0.5 };
+
+    /// Checks `0 < a < b <= 1`; the error names `tier-cuts` or `quantiles`.
+    pub fn validate(&self) -> Result<()> {
+        let (name, a, b) = match *self {
+            TierScheme::CumulativeValue { a, b } => ("tier-cuts", a, b),
+            TierScheme::Quantile { a, b } => ("quantiles", a, b),
+        };
+        if 0.0 < a && a < b && b <= 1.0 {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                name,
+                format!("{a}, {b}: cuts must be strictly increasing in (0, 1]"),
+            ))
+        }
+    }
+}
+
+/// Every customer's tier, rank and percentile (indexed by row), and the per-tier summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tiers {
+    /// Tier per row.
+    pub tier: Vec<Tier>,
+    /// Rank per row: 1 is the highest CRV; ties go to the lower customer id.
+    pub rank: Vec<u32>,
+    /// Percentile per row, in (0, 100]: the share of customers ranked at or below this one,
+    /// `100 * (customers - rank + 1) / customers`. Rank 1 has 100.
+    pub percentile: Vec<f32>,
+    /// Counts, value and cut points per tier.
+    pub summary: TierSummary,
+}
+
+/// Counts, value and cut points per tier.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TierSummary {
+    /// The scheme that made the tiers.
+    pub scheme: TierScheme,
+    /// Customers tiered.
+    pub customers: u64,
+    /// Sum of CRV over customers with CRV > 0, in rank order (f64).
+    pub positive_crv: f64,
+    /// Statistics per tier, indexed by `Tier as usize` (A, B, C, N).
+    pub tiers: [TierStats; 4],
+}
+
+impl TierSummary {
+    /// The statistics of one tier.
+    pub fn get(&self, tier: Tier) -> &TierStats {
+        &self.tiers[tier as usize]
+    }
+
+    /// The tier of the customer at `rank` (1-based); tiers are contiguous rank ranges.
+    pub fn tier_of_rank(&self, rank: u32) -> Tier {
+        let mut last_rank = 0;
+        for tier in [Tier::A, Tier::B, Tier::C] {
+            last_rank += self.get(tier).count;
+            if u64::from(rank) <= last_rank {
+                return tier;
+            }
+        }
+        Tier::N
+    }
+}
+
+/// One tier's share of customers and of value.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TierStats {
+    /// Customers in the tier.
+    pub count: u64,
+    /// `count` over all customers, in [0, 1] (0 when there are none).
+    pub customer_share: f64,
+    /// Sum of the tier's CRV, in rank order.
+    pub crv_sum: f64,
+    /// `crv_sum` over the total positive CRV (0 when that is 0): A + B + C = 1, and N's share
+    /// is the value it destroys, as a negative fraction of the positive value.
+    pub value_share: f64,
+    /// The cut point: the lowest CRV in the tier (`None` when it is empty).
+    pub lowest_crv: Option<f32>,
+}
+
+/// Maps a CRV to a u32 whose ascending order is the CRV's descending `f32::total_cmp` order.
+pub(crate) fn descending_key(crv: f32) -> u32 {
+    let bits = crv.to_bits();
+    let ascending = if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 1 << 31
+    };
+    !ascending
+}
+
+/// The inverse of [`descending_key`].
+fn crv_of_key(key: u32) -> f32 {
+    let ascending = !key;
+    let bits = if ascending >> 31 == 1 {
+        ascending & !(1 << 31)
+    } else {
+        !ascending
+    };
+    f32::from_bits(bits)
+}
+
+/// One customer's place in the sort: the CRV key in the high word, the row in the low word.
+pub(crate) fn order_word(crv: f32, row: usize) -> u64 {
+    (u64::from(descending_key(crv)) << 32) | row as u64
+}
+
+/// The row of an [`order_word`].
+pub(crate) fn row_of(word: u64) -> usize {
+    (word & u64::from(u32::MAX)) as usize
+}
+
+fn crv_of(word: u64) -> f32 {
+    crv_of_key((word >> 32) as u32)
+}
+
+/// Key bits that [`scatter_to_buckets`] splits on: the sign, the exponent and two mantissa
+/// bits, so a bucket holds a quarter of a binade and the buckets sort independently.
+const TOP_BITS: u32 = 11;
+
+/// Buckets smaller than this are sorted by comparison: two radix passes would spend more time
+/// clearing their 2048-entry histograms than moving words.
+const SMALL_BUCKET: usize = 1024;
+
+/// Number of buckets of the first sorting step, one per value of the top [`TOP_BITS`].
+pub(crate) const BUCKETS: usize = 1 << TOP_BITS;
+
+fn bucket_of(word: u64) -> usize {
+    (word >> (64 - TOP_BITS)) as usize
+}
+
+/// How many of `words` fall in each of the [`BUCKETS`] buckets.
+pub(crate) fn bucket_lengths(words: &[u64]) -> Vec<usize> {
+    let mut lengths = vec![0usize; BUCKETS];
+    for &word in words {
+        lengths[bucket_of(word)] += 1;
+    }
+    lengths
+}
+
+/// Moves `words`, in order, into their bucket's slice of `targets` (one slice per bucket,
+/// sized by [`bucket_lengths`] of these words): the stable first step of sorting words into
+/// rank order. The buckets are then sorted one by one with [`sort_bucket`].
+pub(crate) fn scatter_to_buckets(words: &[u64], mut targets: Vec<&mut [u64]>) {
+    for &word in words {
+        let target = &mut targets[bucket_of(word)];
+        let (first, rest) = std::mem::take(target)
+            .split_first_mut()
+            .expect("targets are sized by bucket_lengths of these words");
+        *first = word;
+        *target = rest;
+    }
+}
+
+/// Splits `words` into consecutive parts of the given lengths (their sum is `words.len()`).
+pub(crate) fn split_lengths<'w>(mut words: &'w mut [u64], lengths: &[usize]) -> Vec<&'w mut [u64]> {
+    let mut parts = Vec::with_capacity(lengths.len());
+    for &length in lengths {
+        let (part, rest) = words.split_at_mut(length);
+        parts.push(part);
+        words = rest;
+    }
+    parts
+}
+
+/// Sorts one bucket of [`scatter_to_buckets`] into rank order: CRV descending, then customer
+/// id ascending. `scratch` has the bucket's length.
+///
+/// An LSD radix sort on the key's other 21 bits (11 + 10, stable, so equal CRV keeps row
+/// order), then each run of equal CRV is sorted by id, unless `ids_ascending` (ids ascend with
+/// the row) makes row order id order already.
+pub(crate) fn sort_bucket(
+    bucket: &mut [u64],
+    scratch: &mut [u64],
+    ids: &[u64],
+    ids_ascending: bool,
+) {
+    if bucket.len() < SMALL_BUCKET {
+        bucket.sort_unstable(); // whole words: (key, row), the order the radix passes give
+    } else {
+        let moved_low = radix_pass(bucket, scratch, 32, 11);
+        let moved_high = if moved_low {
+            radix_pass(scratch, bucket, 43, 10)
+        } else {
+            radix_pass(bucket, scratch, 43, 10)
+        };
+        if moved_low != moved_high {
+            bucket.copy_from_slice(scratch); // an odd number of passes left it in scratch
+        }
+    }
+    if !ids_ascending {
+        for run in bucket.chunk_by_mut(|x, y| x >> 32 == y >> 32) {
+            if run.len() > 1 {
+                run.sort_unstable_by_key(|&word| ids[row_of(word)]);
+            }
+        }
+    }
+}
+
+/// One stable counting-sort pass from `from` into `to` on `bits` (<= 11) bits at `shift`;
+/// returns false, leaving `to` alone, when every word has the same digit.
+fn radix_pass(from: &[u64], to: &mut [u64], shift: u32, bits: u32) -> bool {
+    let mask = (1u64 << bits) - 1;
+    let mut next = [0usize; 1 << 11];
+    for &word in from {
+        next[((word >> shift) & mask) as usize] += 1;
+    }
+    if next.contains(&from.len()) {
+        return false;
+    }
+    let mut offset = 0;
+    for next in &mut next {
+        (*next, offset) = (offset, offset + *next);
+    }
+    for &word in from {
+        let digit = ((word >> shift) & mask) as usize;
+        to[next[digit]] = word;
+        next[digit] += 1;
+    }
+    true
+}
+
+/// Walks the sorted words once (f64 sums in rank order) and returns each tier's statistics.
+pub(crate) fn summarise(sorted: &[u64], scheme: &TierScheme) -> TierSummary {
+    let positive = sorted.partition_point(|&word| crv_of(word) > 0.0);
+    let positive_crv: f64 = sorted[..positive]
+        .iter()
+        .map(|&w| f64::from(crv_of(w)))
+        .sum();
+    let (cut_a, cut_b) = match *scheme {
+        TierScheme::CumulativeValue { a, b } | TierScheme::Quantile { a, b } => (a, b),
+    };
+    let mut tiers = [TierStats::default(); 4];
+    let mut value_before = 0.0;
+    for (index, &word) in sorted.iter().enumerate() {
+        let crv = crv_of(word);
+        let tier = if index >= positive {
+            Tier::N
+        } else {
+            let before = match scheme {
+                TierScheme::CumulativeValue { .. } => value_before / positive_crv,
+                TierScheme::Quantile { .. } => index as f64 / positive as f64,
+            };
+            if before < cut_a {
+                Tier::A
+            } else if before < cut_b {
+                Tier::B
+            } else {
+                Tier::C
+            }
+        };
+        value_before += f64::from(crv);
+        let stats = &mut tiers[tier as usize];
+        stats.count += 1;
+        stats.crv_sum += f64::from(crv);
+        stats.lowest_crv = Some(crv);
+    }
+    let customers = sorted.len() as u64;
+    for stats in &mut tiers {
+        stats.customer_share = share(stats.count as f64, customers as f64);
+        stats.value_share = share(stats.crv_sum, positive_crv);
+    }
+    TierSummary {
+        scheme: *scheme,
+        customers,
+        positive_crv,
+        tiers,
+    }
+}
+
+fn share(part: f64, whole: f64) -> f64 {
+    if whole == 0.0 { 0.0 } else { part / whole }
+}
+
+/// `100 * (customers - rank + 1) / customers`: see [`Tiers::percentile`].
+pub(crate) fn percentile(rank: u32, customers: usize) -> f32 {
+    (100.0 * (customers as f64 - f64::from(rank) + 1.0) / customers as f64) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sorted(crv: &[f32], ids: &[u64]) -> Vec<u64> {
+        let words: Vec<u64> = crv
+            .iter()
+            .enumerate()
+            .map(|(r, &v)| order_word(v, r))
+            .collect();
+        let mut sorted = vec![0; words.len()];
+        let lengths = bucket_lengths(&words);
+        scatter_to_buckets(&words, split_lengths(&mut sorted, &lengths));
+        let mut scratch = vec![0; words.len()];
+        let buckets = split_lengths(&mut sorted, &lengths);
+        for (bucket, scratch) in buckets
+            .into_iter()
+            .zip(split_lengths(&mut scratch, &lengths))
+        {
+            sort_bucket(bucket, scratch, ids, false);
+        }
+        sorted
+    }
+
+    #[test]
+    fn descending_key_reverses_total_order_and_round_trips() {
+        let values = [
+            f32::INFINITY,
+            1e30,
+            2.5,
+            1.0,
+            1e-40,
+            0.0,
+            -0.0,
+            -1e-40,
+            -1.0,
+            -1e30,
+        ];
+        let keys: Vec<u32> = values.iter().map(|&v| descending_key(v)).collect();
+        assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "{keys:?}");
+        for value in values {
+            assert_eq!(crv_of_key(descending_key(value)).to_bits(), value.to_bits());
+        }
+    }
+
+    #[test]
+    fn equal_crv_ranks_the_lower_customer_id_first() {
+        let crv = [5.0, 7.0, 5.0, 5.0, -1.0];
+        let ids = [30, 99, 10, 20, 1];
+        let rows: Vec<usize> = sorted(&crv, &ids).iter().map(|&w| row_of(w)).collect();
+        assert_eq!(rows, [1, 2, 3, 0, 4]);
+    }
+
+    #[test]
+    fn cumulative_tiers_close_when_the_value_before_reaches_the_cut() {
+        // Total 100: A takes 50 and 30 (50 before the second < 80), B 10 and 5 (80, 90 < 95).
+        let crv = [50.0, 30.0, 10.0, 5.0, 3.0, 2.0, 0.0, -4.0];
+        let ids: Vec<u64> = (0..8).collect();
+        let summary = summarise(&sorted(&crv, &ids), &TierScheme::default());
+        let counts: Vec<u64> = summary.tiers.iter().map(|s| s.count).collect();
+        assert_eq!(counts, [2, 2, 2, 2]);
+        assert_eq!(summary.get(Tier::A).value_share, 0.8);
+        assert_eq!(summary.get(Tier::A).lowest_crv, Some(30.0));
+        assert_eq!(summary.get(Tier::N).crv_sum, -4.0);
+        assert_eq!(summary.get(Tier::N).customer_share, 0.25);
+        assert_eq!(summary.tier_of_rank(3), Tier::B);
+        assert_eq!(summary.tier_of_rank(8), Tier::N);
+    }
+
+    #[test]
+    fn quantile_tiers_count_positive_customers_only() {
+        let crv: Vec<f32> = (1..=10).map(|v| v as f32).chain([-1.0, -2.0]).collect();
+        let ids: Vec<u64> = (0..12).collect();
+        let summary = summarise(&sorted(&crv, &ids), &TierScheme::QUANTILE_DEFAULT);
+        let counts: Vec<u64> = summary.tiers.iter().map(|s| s.count).collect();
+        assert_eq!(counts, [2, 3, 5, 2]);
+    }
+
+    #[test]
+    fn a_single_positive_customer_is_tier_a() {
+        for scheme in [TierScheme::default(), TierScheme::QUANTILE_DEFAULT] {
+            let summary = summarise(&sorted(&[3.0, -1.0], &[1, 2]), &scheme);
+            assert_eq!(summary.tier_of_rank(1), Tier::A);
+            assert_eq!(summary.tier_of_rank(2), Tier::N);
+        }
+    }
+
+    #[test]
+    fn scheme_rejects_cuts_that_are_not_increasing_in_the_unit_interval() {
+        for (a, b) in [
+            (0.8, 0.8),
+            (0.9, 0.8),
+            (0.0, 0.5),
+            (0.5, 1.5),
+            (f64::NAN, 0.9),
+        ] {
+            let message = TierScheme::CumulativeValue { a, b }
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("tier-cuts"), "{message}");
+            let message = TierScheme::Quantile { a, b }
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("quantiles"), "{message}");
+        }
+        assert!(
+            TierScheme::CumulativeValue { a: 0.5, b: 1.0 }
+                .validate()
+                .is_ok()
+        );
+        assert!(TierScheme::default().validate().is_ok());
+        assert!(TierScheme::QUANTILE_DEFAULT.validate().is_ok());
+    }
+
+    #[test]
+    fn percentile_is_one_hundred_for_rank_one() {
+        assert_eq!(percentile(1, 4), 100.0);
+        assert_eq!(percentile(4, 4), 25.0);
+    }
+}

@@ -1,0 +1,337 @@
+//! Oracles for the kernel: the `wide` lanes agree with the scalar specification, results do not
+//! depend on the thread count, and tiers match a plain comparison sort by (CRV, id).
+
+use crv::kernel::crv::{TOLERANCE_ABSOLUTE, TOLERANCE_RELATIVE};
+use crv::kernel::{
+    self, CrvInputs, ScoreTotals, TierScheme, Tiers, annuity_factor, crv_scalar, score_lanes,
+};
+use crv::{Horizon, ScoreParams, Tier};
+use proptest::prelude::*;
+
+/// Owned columns for one test case; `None` is a missing optional column.
+#[derive(Debug, Clone)]
+struct Columns {
+    margin: Vec<f32>,
+    retention: Vec<f32>,
+    optional: [Option<Vec<f32>>; 5],
+}
+
+impl Columns {
+    fn inputs(&self) -> CrvInputs<'_> {
+        let [
+            retention_cost,
+            referral,
+            competence,
+            development,
+            acquisition,
+        ] = self.optional.each_ref().map(Option::as_deref);
+        CrvInputs {
+            retention_cost,
+            referral_value: referral,
+            competence_value: competence,
+            development_cost: development,
+            acquisition_cost: acquisition,
+            ..CrvInputs::new(&self.margin, &self.retention)
+        }
+    }
+
+    /// The scale of the f32 rounding error of row `row`: see `TOLERANCE_RELATIVE`.
+    fn magnitude(&self, row: usize, params: &ScoreParams) -> f64 {
+        let value = |column: &Option<Vec<f32>>| column.as_ref().map_or(0.0, |c| f64::from(c[row]));
+        let per_period = f64::from(self.margin[row]).abs() + value(&self.optional[0]).abs();
+        let annuity = annuity_factor(f64::from(self.retention[row]), params);
+        per_period * annuity
+            + self.optional[1..]
+                .iter()
+                .map(|c| value(c).abs())
+                .sum::<f64>()
+    }
+}
+
+fn retention() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        3 => 0.0f32..=1.0,
+        1 => prop::sample::select(vec![0.0f32, 1.0, 0.999_999, 0.9999, 0.5]),
+    ]
+}
+
+fn columns(max_rows: usize) -> impl Strategy<Value = Columns> {
+    (0..=max_rows).prop_flat_map(|rows| {
+        let money = || prop::collection::vec(-1000.0f32..10_000.0, rows);
+        let cost = || prop::option::of(prop::collection::vec(0.0f32..5_000.0, rows));
+        let value = || prop::option::of(prop::collection::vec(-100.0f32..1000.0, rows));
+        (
+            money(),
+            prop::collection::vec(retention(), rows),
+            (cost(), value(), value(), cost(), cost()),
+        )
+            .prop_map(|(margin, retention, (c, r, v, d, a))| Columns {
+                margin,
+                retention,
+                optional: [c, r, v, d, a],
+            })
+    })
+}
+
+fn params() -> impl Strategy<Value = ScoreParams> {
+    // Tiny discounts with retention near 1 put q next to 1, where f32 precision is hardest.
+    let discount = prop_oneof![
+        1 => prop::sample::select(vec![0.0, 1e-6, 1e-4, 1e-3]),
+        2 => 0.0001f64..0.5,
+    ];
+    let horizon = prop_oneof![
+        3 => (1u32..=40).prop_map(Horizon::Periods),
+        2 => (1u32..=400).prop_map(Horizon::Periods),
+        1 => Just(Horizon::Infinite),
+        1 => prop::sample::select(vec![Horizon::Periods(100_000), Horizon::Periods(u32::MAX)]),
+    ];
+    (discount, horizon).prop_map(|(discount, horizon)| ScoreParams { discount, horizon })
+}
+
+fn score_both(columns: &Columns, params: &ScoreParams) -> (Vec<f32>, Vec<f32>, ScoreTotals) {
+    let inputs = columns.inputs();
+    let mut scalar = vec![0.0; inputs.len()];
+    let mut lanes = vec![0.0; inputs.len()];
+    crv_scalar(&inputs, params, &mut scalar);
+    let totals = score_lanes(&inputs, params, &mut lanes);
+    (scalar, lanes, totals)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn lanes_agree_with_scalar_within_the_stated_tolerance(
+        columns in columns(70),
+        params in params(),
+    ) {
+        let (scalar, lanes, _) = score_both(&columns, &params);
+        for row in 0..scalar.len() {
+            let (s, l) = (scalar[row], lanes[row]);
+            if !s.is_finite() {
+                prop_assert_eq!(s, l, "row {}", row);
+                continue;
+            }
+            let tolerance =
+                TOLERANCE_RELATIVE * columns.magnitude(row, &params) + TOLERANCE_ABSOLUTE;
+            let error = (f64::from(s) - f64::from(l)).abs();
+            prop_assert!(error <= tolerance, "row {}: scalar {} lanes {} tolerance {}", row, s, l, tolerance);
+        }
+    }
+
+    #[test]
+    fn lane_totals_are_the_sums_of_the_scores(columns in columns(300), params in params()) {
+        let (_, lanes, totals) = score_both(&columns, &params);
+        let positive: Vec<f64> = lanes.iter().filter(|&&v| v > 0.0).map(|&v| f64::from(v)).collect();
+        let non_positive: f64 = lanes.iter().filter(|&&v| v <= 0.0).map(|&v| f64::from(v)).sum();
+        prop_assert_eq!(totals.customers, lanes.len() as u64);
+        prop_assert_eq!(totals.positive_customers, positive.len() as u64);
+        prop_assert_eq!(totals.non_positive_customers, (lanes.len() - positive.len()) as u64);
+        let positive: f64 = positive.iter().sum();
+        if positive.is_finite() && non_positive.is_finite() {
+            prop_assert!((totals.positive_crv - positive).abs() <= 1e-9 * positive.abs() + 1e-9);
+            prop_assert!((totals.non_positive_crv - non_positive).abs() <= 1e-9 * non_positive.abs() + 1e-9);
+        }
+    }
+}
+
+/// The plain reference: a comparison sort by CRV descending, then id ascending.
+fn tiers_reference(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> Tiers {
+    let n = crv.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&x, &y| crv[y].total_cmp(&crv[x]).then(ids[x].cmp(&ids[y])));
+    let positive = order.iter().filter(|&&row| crv[row] > 0.0).count();
+    let total: f64 = order[..positive]
+        .iter()
+        .map(|&row| f64::from(crv[row]))
+        .sum();
+    let (a, b) = match *scheme {
+        TierScheme::CumulativeValue { a, b } | TierScheme::Quantile { a, b } => (a, b),
+    };
+    let mut tiers = Tiers {
+        tier: vec![Tier::N; n],
+        rank: vec![0; n],
+        percentile: vec![0.0; n],
+        summary: kernel::tier::TierSummary {
+            scheme: *scheme,
+            customers: n as u64,
+            positive_crv: total,
+            tiers: [kernel::TierStats::default(); 4],
+        },
+    };
+    let mut before = 0.0;
+    for (index, &row) in order.iter().enumerate() {
+        let share_before = match scheme {
+            TierScheme::CumulativeValue { .. } => before / total,
+            TierScheme::Quantile { .. } => index as f64 / positive as f64,
+        };
+        let tier = match () {
+            _ if index >= positive => Tier::N,
+            _ if share_before < a => Tier::A,
+            _ if share_before < b => Tier::B,
+            _ => Tier::C,
+        };
+        before += f64::from(crv[row]);
+        tiers.tier[row] = tier;
+        tiers.rank[row] = index as u32 + 1;
+        tiers.percentile[row] = (100.0 * (n - index) as f64 / n as f64) as f32;
+        let stats = &mut tiers.summary.tiers[tier as usize];
+        stats.count += 1;
+        stats.crv_sum += f64::from(crv[row]);
+        stats.lowest_crv = Some(crv[row]);
+    }
+    for stats in &mut tiers.summary.tiers {
+        stats.customer_share = if n == 0 {
+            0.0
+        } else {
+            stats.count as f64 / n as f64
+        };
+        stats.value_share = if total == 0.0 {
+            0.0
+        } else {
+            stats.crv_sum / total
+        };
+    }
+    tiers
+}
+
+fn scheme() -> impl Strategy<Value = TierScheme> {
+    (0.01f64..0.99, 0.0f64..1.0, any::<bool>()).prop_map(|(a, t, quantile)| {
+        let b = a + (1.0 - a) * t.max(0.01);
+        if quantile {
+            TierScheme::Quantile { a, b }
+        } else {
+            TierScheme::CumulativeValue { a, b }
+        }
+    })
+}
+
+/// CRV values with many exact ties (a few distinct values) and unique, shuffled ids.
+fn crv_and_ids(max_rows: usize) -> impl Strategy<Value = (Vec<f32>, Vec<u64>)> {
+    (0..=max_rows).prop_flat_map(|rows| {
+        let value = prop_oneof![
+            2 => -1e6f32..1e6,
+            1 => prop::sample::select(vec![0.0f32, -0.0, 1.0, 2.5, -3.0, 1e-30]),
+        ];
+        let ids = Just(
+            (0..rows as u64)
+                .map(|i| i * 7919 % 1_000_003)
+                .collect::<Vec<_>>(),
+        )
+        .prop_shuffle();
+        (prop::collection::vec(value, rows), ids)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn tiers_match_a_sort_by_crv_then_id((crv, ids) in crv_and_ids(300), scheme in scheme()) {
+        prop_assert_eq!(kernel::tiers(&crv, &ids, &scheme), tiers_reference(&crv, &ids, &scheme));
+    }
+}
+
+/// Thousands of CRVs inside one quarter binade (one radix bucket), half of them tied, with ids
+/// either shuffled or ascending with the row.
+fn one_bucket_crv_and_ids() -> impl Strategy<Value = (Vec<f32>, Vec<u64>)> {
+    (1000usize..5000, any::<bool>()).prop_flat_map(|(rows, ascending)| {
+        let value = prop_oneof![1.0f32..1.25, prop::sample::select(vec![1.0f32, 1.125, 1.2])];
+        let ids: Vec<u64> = (0..rows as u64).map(|i| i * 3 + 1).collect();
+        let ids = if ascending {
+            Just(ids).boxed()
+        } else {
+            Just(ids).prop_shuffle().boxed()
+        };
+        (prop::collection::vec(value, rows), ids)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn tiers_match_the_reference_inside_one_radix_bucket(
+        (crv, ids) in one_bucket_crv_and_ids(),
+        scheme in scheme(),
+    ) {
+        prop_assert_eq!(kernel::tiers(&crv, &ids, &scheme), tiers_reference(&crv, &ids, &scheme));
+    }
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool for the test")
+}
+
+/// Deterministic columns of `rows` customers spanning several chunks and a partial vector.
+fn many_columns(rows: usize) -> Columns {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut uniform = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 40) as f32 / (1u64 << 24) as f32
+    };
+    let mut column = |scale: f32, offset: f32| -> Vec<f32> {
+        (0..rows).map(|_| uniform() * scale + offset).collect()
+    };
+    Columns {
+        margin: column(200.0, -20.0),
+        retention: column(1.0, 0.0),
+        optional: [
+            Some(column(50.0, 0.0)),
+            Some(column(10.0, 0.0)),
+            None,
+            Some(column(20.0, 0.0)),
+            Some(column(100.0, 0.0)),
+        ],
+    }
+}
+
+#[test]
+fn score_is_identical_on_one_and_several_threads() {
+    let columns = many_columns(100_003);
+    let inputs = columns.inputs();
+    let params = ScoreParams::default();
+    let run = |threads: usize| {
+        let mut out = vec![0.0f32; inputs.len()];
+        let totals = pool(threads).install(|| kernel::score(&inputs, &params, &mut out));
+        (out, totals)
+    };
+    let (one_out, one_totals) = run(1);
+    for threads in [2, 3, 8] {
+        let (out, totals) = run(threads);
+        assert!(
+            out.iter()
+                .zip(&one_out)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+        assert_eq!(totals, one_totals, "{threads} threads");
+    }
+    let mut sequential = vec![0.0f32; inputs.len()];
+    assert_eq!(score_lanes(&inputs, &params, &mut sequential), one_totals);
+    assert_eq!(sequential, one_out);
+}
+
+#[test]
+fn tiers_are_identical_on_one_and_several_threads_and_match_the_reference() {
+    let columns = many_columns(60_001);
+    let mut crv = vec![0.0f32; columns.margin.len()];
+    kernel::score(&columns.inputs(), &ScoreParams::default(), &mut crv);
+    // Rounding to whole units creates long runs of equal CRV.
+    let crv: Vec<f32> = crv.iter().map(|v| v.round()).collect();
+    let ids: Vec<u64> = (0..crv.len() as u64).map(|i| u64::MAX - i * 3).collect();
+    let scheme = TierScheme::default();
+    let one = pool(1).install(|| kernel::tiers(&crv, &ids, &scheme));
+    let two = pool(2).install(|| kernel::tiers(&crv, &ids, &scheme));
+    assert_eq!(one, two);
+    assert_eq!(one, tiers_reference(&crv, &ids, &scheme));
+    let value_share: f64 = [Tier::A, Tier::B, Tier::C]
+        .map(|t| one.summary.get(t).value_share)
+        .iter()
+        .sum();
+    assert!((value_share - 1.0).abs() < 1e-9);
+}
