@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use crv::kernel::TierScheme;
+use crv::{Horizon, ScoreParams};
 
 /// crv: customer relationship value — score, tier and select customers.
 #[derive(Debug, Parser)]
@@ -23,6 +25,10 @@ pub enum Command {
     Import(ImportArgs),
     /// Show a store's rows, columns, sizes and checksums.
     Info(InfoArgs),
+    /// Score every customer (CRV) and sort them into value tiers.
+    Score(ScoreCommand),
+    /// Choose the customers a campaign should serve under a budget, exactly.
+    Select(SelectCommand),
 }
 
 /// `crv gen`.
@@ -60,6 +66,102 @@ pub struct InfoArgs {
     /// Also check every checksum and every value's domain.
     #[arg(long)]
     pub verify: bool,
+    /// Print the summary as one JSON object on the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Scoring parameters shared by every command that scores.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Discount rate per period (0.10 = 10%).
+    #[arg(long, default_value_t = 0.10)]
+    pub discount: f64,
+    /// Periods valued: a whole number >= 1, or `inf`.
+    #[arg(long, default_value = "5")]
+    pub horizon: Horizon,
+    /// ABC cut points as shares of positive value, e.g. `0.8,0.95`.
+    #[arg(long, value_parser = parse_cuts, conflicts_with = "quantiles")]
+    pub tier_cuts: Option<(f64, f64)>,
+    /// Tiers by count instead: top share and next share of positive customers, e.g. `0.2,0.5`.
+    #[arg(long, value_parser = parse_cuts)]
+    pub quantiles: Option<(f64, f64)>,
+}
+
+impl ScoreArgs {
+    /// The scoring parameters.
+    pub fn params(&self) -> ScoreParams {
+        ScoreParams {
+            discount: self.discount,
+            horizon: self.horizon,
+        }
+    }
+
+    /// The tier scheme: cumulative value (default 0.80/0.95) unless `--quantiles` is given.
+    pub fn scheme(&self) -> TierScheme {
+        match (self.tier_cuts, self.quantiles) {
+            (_, Some((a, b))) => TierScheme::Quantile { a, b },
+            (Some((a, b)), None) => TierScheme::CumulativeValue { a, b },
+            (None, None) => TierScheme::default(),
+        }
+    }
+}
+
+/// Two comma-separated cut points.
+fn parse_cuts(text: &str) -> Result<(f64, f64), String> {
+    let cuts: Vec<f64> = text
+        .split(',')
+        .map(|part| part.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("`{text}` is not two comma-separated numbers"))?;
+    match cuts.as_slice() {
+        [a, b] => Ok((*a, *b)),
+        _ => Err(format!("`{text}`: give exactly two cuts, e.g. 0.8,0.95")),
+    }
+}
+
+/// `crv score`.
+#[derive(Debug, Args)]
+pub struct ScoreCommand {
+    /// The store file.
+    pub store: PathBuf,
+    /// Scoring and tier parameters.
+    #[command(flatten)]
+    pub score: ScoreArgs,
+    /// Write one row per customer: customer_id,crv,tier,rank,percentile.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// Print the summary as one JSON object on the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `crv select`.
+#[derive(Debug, Args)]
+pub struct SelectCommand {
+    /// The store file.
+    pub store: PathBuf,
+    /// Total resource available (TR), in the cost column's units.
+    #[arg(long)]
+    pub budget: f64,
+    /// The numeric column with each customer's resource use (CR).
+    #[arg(long, default_value = "cost")]
+    pub cost: String,
+    /// Integer resource units per cost unit (100: cents); the optimum is exact at this grain.
+    #[arg(long, default_value_t = 100.0)]
+    pub resource_scale: f64,
+    /// Who may be targeted, e.g. `segment in (gold, silver) and tier = A and margin > 100`.
+    #[arg(long = "where", default_value = "")]
+    pub filter: String,
+    /// Stop the search after this many seconds with the best set and a certified gap.
+    #[arg(long, default_value_t = 60.0)]
+    pub time_limit: f64,
+    /// Scoring and tier parameters.
+    #[command(flatten)]
+    pub score: ScoreArgs,
+    /// Write the chosen customers: customer_id,crv,cost,tier.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
     /// Print the summary as one JSON object on the last line of stdout.
     #[arg(long)]
     pub json: bool,

@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 pub mod atomic_file;
+pub mod campaign;
 pub mod error;
 pub mod filter;
 pub mod kernel;

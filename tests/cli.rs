@@ -282,3 +282,220 @@ fn gen_is_deterministic_for_a_seed_and_imports_cleanly() {
     let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(summary["rows"], 2000);
 }
+
+/// A generated store of `customers` customers in a fresh workspace.
+fn generated_store(customers: u64) -> (Workspace, PathBuf) {
+    let work = Workspace::new();
+    let csv = work.path("customers.csv");
+    let store = work.path("customers.crv");
+    crv::synthetic::write_customers_csv(std::fs::File::create(&csv).unwrap(), customers, 3)
+        .unwrap();
+    crv::store::import(&csv, &store, &mut |_| {}).unwrap();
+    (work, store)
+}
+
+fn json_summary(output: &Output) -> serde_json::Value {
+    assert!(output.status.success(), "{}", stderr(output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn score_summary_and_rows_match_the_library_kernel() {
+    let (work, store_path) = generated_store(3_000);
+    let scores = work.path("scores.csv");
+    let summary = json_summary(&crv(&["score", s(&store_path), "--json", "-o", s(&scores)]));
+
+    let store = crv::Store::open(&store_path).unwrap();
+    let scored = crv::kernel::score_store(
+        &store,
+        &crv::ScoreParams::default(),
+        &crv::kernel::TierScheme::default(),
+    )
+    .unwrap();
+    assert_eq!(summary["customers"], 3_000);
+    assert_eq!(
+        summary["total_crv"].as_f64().unwrap(),
+        scored.totals.crv_sum()
+    );
+    for tier in crv::Tier::ALL {
+        assert_eq!(
+            summary["tiers"][tier.as_str()]["count"],
+            scored.tiers.summary.get(tier).count
+        );
+    }
+
+    let mut reader = csv::Reader::from_path(&scores).unwrap();
+    assert_eq!(
+        reader.headers().unwrap(),
+        vec!["customer_id", "crv", "tier", "rank", "percentile"]
+    );
+    let mut rows = 0;
+    for (row, record) in reader.records().enumerate() {
+        let record = record.unwrap();
+        assert_eq!(record[0].parse::<u64>().unwrap(), store.ids()[row]);
+        assert_eq!(record[1].parse::<f32>().unwrap(), scored.crv[row]);
+        assert_eq!(&record[2], scored.tiers.tier[row].as_str());
+        assert_eq!(record[3].parse::<u32>().unwrap(), scored.tiers.rank[row]);
+        rows += 1;
+    }
+    assert_eq!(rows, 3_000);
+}
+
+#[test]
+fn score_accepts_an_infinite_horizon_and_quantile_tiers() {
+    let (_work, store) = generated_store(500);
+    let summary = json_summary(&crv(&[
+        "score",
+        s(&store),
+        "--horizon",
+        "inf",
+        "--discount",
+        "0.2",
+        "--quantiles",
+        "0.2,0.5",
+        "--json",
+    ]));
+    assert_eq!(summary["horizon"], "inf");
+    assert_eq!(summary["scheme"], "quantile");
+}
+
+#[test]
+fn score_rejects_invalid_parameters_with_their_names() {
+    let (work, store) = generated_store(100);
+    for (args, fragment) in [
+        (vec!["--discount=-0.1"], "invalid discount"),
+        (vec!["--horizon", "0"], "horizon"),
+        (vec!["--tier-cuts", "0.9,0.8"], "invalid tier-cuts"),
+        (vec!["--tier-cuts", "0.8,1.5"], "invalid tier-cuts"),
+        (vec!["--quantiles", "0.5"], "quantiles"),
+    ] {
+        let mut all = vec!["score", s(&store)];
+        all.extend(args.iter().copied());
+        all.extend(["-o", "never.csv"]);
+        let output = crv(&all);
+        assert!(!output.status.success(), "{args:?} accepted");
+        assert!(
+            stderr(&output).contains(fragment),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    assert!(!Path::new("never.csv").exists());
+    assert_eq!(work.entries(), ["customers.crv", "customers.csv"]);
+}
+
+#[test]
+fn select_is_optimal_feasible_and_writes_its_targets() {
+    let (work, store_path) = generated_store(3_000);
+    let targets = work.path("targets.csv");
+    let summary = json_summary(&crv(&[
+        "select",
+        s(&store_path),
+        "--budget",
+        "500",
+        "--where",
+        "segment in (gold, silver, bronze) and tier != N",
+        "--json",
+        "-o",
+        s(&targets),
+    ]));
+    for key in [
+        "eligible",
+        "selected",
+        "total_crv",
+        "total_cost",
+        "budget_left",
+        "upper_bound",
+        "gap",
+        "optimal",
+        "time_ms",
+    ] {
+        assert!(summary.get(key).is_some(), "missing `{key}` in {summary}");
+    }
+    assert_eq!(summary["optimal"], true);
+    assert!(summary["total_cost"].as_f64().unwrap() <= 500.0);
+    assert_eq!(
+        summary["upper_bound"].as_f64().unwrap(),
+        summary["total_crv"].as_f64().unwrap()
+    );
+
+    let store = crv::Store::open(&store_path).unwrap();
+    let Some(crv::store::Column::Text(segment)) = store.column("segment") else {
+        panic!("segment is text");
+    };
+    let mut reader = csv::Reader::from_path(&targets).unwrap();
+    let (mut count, mut cost, mut value) = (0u64, 0.0f64, 0.0f64);
+    for record in reader.records() {
+        let record = record.unwrap();
+        let row = store
+            .row_of(crv::CustomerId(record[0].parse().unwrap()))
+            .unwrap();
+        assert_ne!(segment.value(row), Some("basic"), "filter ignored");
+        assert_ne!(&record[3], "N");
+        value += record[1].parse::<f32>().unwrap() as f64;
+        cost += record[2].parse::<f64>().unwrap();
+        count += 1;
+    }
+    assert_eq!(count, summary["selected"].as_u64().unwrap());
+    assert!(cost <= 500.0 + 1e-6, "{cost}");
+    let objective = summary["total_crv"].as_f64().unwrap();
+    assert!((value - objective).abs() <= 1e-6 * objective.abs().max(1.0));
+}
+
+#[test]
+fn select_handles_zero_budget_huge_budget_and_empty_eligibility() {
+    let (_work, store) = generated_store(1_000);
+    let zero = json_summary(&crv(&["select", s(&store), "--budget", "0", "--json"]));
+    assert_eq!(zero["selected"], 0);
+    assert_eq!(zero["optimal"], true);
+
+    let all = json_summary(&crv(&["select", s(&store), "--budget", "1e9", "--json"]));
+    let scored = json_summary(&crv(&["score", s(&store), "--json"]));
+    let positive = ["A", "B", "C"]
+        .iter()
+        .map(|t| scored["tiers"][t]["count"].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(all["selected"].as_u64().unwrap(), positive);
+    assert_eq!(all["optimal"], true);
+
+    let none = json_summary(&crv(&[
+        "select",
+        s(&store),
+        "--budget",
+        "100",
+        "--where",
+        "crv > 1e30",
+        "--json",
+    ]));
+    assert_eq!(none["selected"], 0);
+    assert_eq!(none["eligible"], 0);
+}
+
+#[test]
+fn select_rejects_bad_budgets_filters_and_cost_columns() {
+    let (_work, store) = generated_store(200);
+    for (args, fragment) in [
+        (vec!["--budget=-5"], "invalid budget"),
+        (vec!["--budget", "NaN"], "invalid budget"),
+        (vec!["--budget", "inf"], "invalid budget"),
+        (
+            vec!["--budget", "10", "--where", "segmnt = gold"],
+            "at position 1: unknown column `segmnt`",
+        ),
+        (vec!["--budget", "10", "--cost", "segment"], "numeric"),
+        (vec!["--budget", "10", "--cost", "nope"], "`nope`"),
+        (vec!["--budget", "10", "--resource-scale", "0"], "scale"),
+        (vec!["--budget", "10", "--time-limit=-1"], "time-limit"),
+    ] {
+        let mut all = vec!["select", s(&store)];
+        all.extend(args.iter().copied());
+        let output = crv(&all);
+        assert!(!output.status.success(), "{args:?} accepted");
+        assert!(
+            stderr(&output).contains(fragment),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}

@@ -6,6 +6,7 @@ pub mod crv;
 pub mod tier;
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
@@ -25,6 +26,10 @@ pub struct Scored {
     pub totals: ScoreTotals,
     /// Tier, rank and percentile per row, and the per-tier summary.
     pub tiers: Tiers,
+    /// Time the CRV kernel took.
+    pub score_time: Duration,
+    /// Time the tiers took.
+    pub tier_time: Duration,
 }
 
 /// Scores every customer of `store` and sorts them into tiers: the pipeline behind `crv score`,
@@ -33,10 +38,19 @@ pub fn score_store(store: &Store, params: &ScoreParams, scheme: &TierScheme) -> 
     params.validate()?;
     scheme.validate()?;
     let inputs = CrvInputs::from_store(store)?;
+    let started = Instant::now();
     let mut crv = vec![0.0f32; inputs.len()];
     let totals = score(&inputs, params, &mut crv);
+    let score_time = started.elapsed();
+    let started = Instant::now();
     let tiers = tiers(&crv, store.ids(), scheme);
-    Ok(Scored { crv, totals, tiers })
+    Ok(Scored {
+        crv,
+        totals,
+        tiers,
+        score_time,
+        tier_time: started.elapsed(),
+    })
 }
 
 /// Every customer's CRV into `out` (same rows as `inputs`), on the rayon pool; returns the

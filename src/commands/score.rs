@@ -1,0 +1,170 @@
+//! `crv score`: every customer's CRV and tier, the 80/20 picture at a glance, and optionally one
+//! row per customer.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use crv::error::{Error, Result};
+use crv::kernel::{self, Scored, TierScheme};
+use crv::{ScoreParams, Store, Tier};
+use serde_json::{Value, json};
+
+use super::{millis, stdout_error};
+use crate::cli::ScoreCommand;
+
+/// Runs `crv score`.
+pub fn score(args: &ScoreCommand) -> Result<()> {
+    let started = Instant::now();
+    let params = args.score.params();
+    let scheme = args.score.scheme();
+    params.validate()?;
+    scheme.validate()?;
+    let store = Store::open(&args.store)?;
+    let open_time = started.elapsed();
+    let scored = kernel::score_store(&store, &params, &scheme)?;
+    let write_time = match &args.output {
+        Some(path) => {
+            let started = Instant::now();
+            write_scores(path, &store, &scored)?;
+            Some(started.elapsed())
+        }
+        None => None,
+    };
+
+    let mut stdout = std::io::stdout().lock();
+    let totals = &scored.totals;
+    let mut lines = vec![
+        format!(
+            "scored {} customers (discount {}, horizon {}) in {:.1} ms, tiers in {:.1} ms",
+            totals.customers,
+            params.discount,
+            params.horizon,
+            millis(scored.score_time),
+            millis(scored.tier_time)
+        ),
+        format!(
+            "total CRV {:.2}: positive {:.2} from {} customers, negative {:.2} from {}",
+            totals.crv_sum(),
+            totals.positive_crv,
+            totals.positive_customers,
+            totals.non_positive_crv,
+            totals.non_positive_customers
+        ),
+    ];
+    lines.extend(tier_table(&scored));
+    if let (Some(path), Some(time)) = (&args.output, write_time) {
+        lines.push(format!(
+            "wrote {} rows to {} in {:.2?}",
+            totals.customers,
+            path.display(),
+            time
+        ));
+    }
+    for line in lines {
+        writeln!(stdout, "{line}").map_err(stdout_error)?;
+    }
+    if args.json {
+        let mut summary = summary_json(&scored, &params);
+        summary["time_ms"] = json!({
+            "open": millis(open_time),
+            "score": millis(scored.score_time),
+            "tiers": millis(scored.tier_time),
+            "write": write_time.map(millis),
+            "total": millis(started.elapsed()),
+        });
+        writeln!(stdout, "{summary}").map_err(stdout_error)?;
+    }
+    Ok(())
+}
+
+/// The per-tier table: count, share of customers, sum of CRV, share of value, lowest CRV.
+pub fn tier_table(scored: &Scored) -> Vec<String> {
+    let summary = &scored.tiers.summary;
+    let mut lines = vec![format!(
+        "{:<5} {:>10} {:>8} {:>18} {:>11} {:>12}",
+        "tier", "customers", "share", "CRV", "value share", "lowest CRV"
+    )];
+    for tier in Tier::ALL {
+        let stats = summary.get(tier);
+        lines.push(format!(
+            "{:<5} {:>10} {:>7.1}% {:>18.2} {:>10.1}% {:>12}",
+            tier.as_str(),
+            stats.count,
+            100.0 * stats.customer_share,
+            stats.crv_sum,
+            100.0 * stats.value_share,
+            stats
+                .lowest_crv
+                .map_or_else(|| "-".to_string(), |v| format!("{v:.2}"))
+        ));
+    }
+    lines.push(match summary.scheme {
+        TierScheme::CumulativeValue { a, b } => format!(
+            "tiers by share of positive value: A to {:.0}%, B to {:.0}%, C the rest; N has CRV <= 0 (its value share is the loss)",
+            100.0 * a,
+            100.0 * b
+        ),
+        TierScheme::Quantile { a, b } => format!(
+            "tiers by count of positive customers: A the top {:.0}%, B to {:.0}%, C the rest; N has CRV <= 0",
+            100.0 * a,
+            100.0 * b
+        ),
+    });
+    lines
+}
+
+/// The summary as JSON (the shape scripts read from `--json`).
+pub fn summary_json(scored: &Scored, params: &ScoreParams) -> Value {
+    let summary = &scored.tiers.summary;
+    let (scheme, cuts) = match summary.scheme {
+        TierScheme::CumulativeValue { a, b } => ("cumulative_value", [a, b]),
+        TierScheme::Quantile { a, b } => ("quantile", [a, b]),
+    };
+    let tiers: serde_json::Map<String, Value> = Tier::ALL
+        .iter()
+        .map(|&tier| {
+            let stats = summary.get(tier);
+            (
+                tier.as_str().to_string(),
+                json!({
+                    "count": stats.count,
+                    "customer_share": stats.customer_share,
+                    "crv_sum": stats.crv_sum,
+                    "value_share": stats.value_share,
+                    "lowest_crv": stats.lowest_crv,
+                }),
+            )
+        })
+        .collect();
+    let totals = &scored.totals;
+    json!({
+        "customers": totals.customers,
+        "total_crv": totals.crv_sum(),
+        "positive_crv": totals.positive_crv,
+        "negative_crv": totals.non_positive_crv,
+        "discount": params.discount,
+        "horizon": params.horizon.to_string(),
+        "scheme": scheme,
+        "cuts": cuts,
+        "tiers": tiers,
+    })
+}
+
+/// One row per customer, in store order: `customer_id,crv,tier,rank,percentile`.
+fn write_scores(path: &Path, store: &Store, scored: &Scored) -> Result<()> {
+    crv::atomic_file::write_atomically(path, |out| {
+        let io = |e| Error::io(path, e);
+        writeln!(out, "customer_id,crv,tier,rank,percentile").map_err(io)?;
+        let tiers = &scored.tiers;
+        for (row, id) in store.ids().iter().enumerate() {
+            writeln!(
+                out,
+                "{id},{},{},{},{}",
+                scored.crv[row], tiers.tier[row], tiers.rank[row], tiers.percentile[row]
+            )
+            .map_err(io)?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,151 @@
+//! `crv select`: the customers a campaign should serve under a budget, with the proof that no
+//! other set of customers is worth more.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crv::Store;
+use crv::campaign::{self, CampaignSpec, Targets};
+use crv::error::{Error, Result};
+use crv::kernel::{self, Scored};
+use crv::select::SolveLimits;
+use serde_json::json;
+
+use super::{millis, stdout_error};
+use crate::cli::SelectCommand;
+
+/// Runs `crv select`.
+pub fn select(args: &SelectCommand) -> Result<()> {
+    let started = Instant::now();
+    let params = args.score.params();
+    let scheme = args.score.scheme();
+    params.validate()?;
+    scheme.validate()?;
+    if !args.time_limit.is_finite() || args.time_limit < 0.0 {
+        return Err(Error::invalid(
+            "time-limit",
+            format!("{} is not a number of seconds >= 0", args.time_limit),
+        ));
+    }
+    let spec = CampaignSpec {
+        budget: args.budget,
+        cost_column: args.cost.clone(),
+        resource_scale: args.resource_scale,
+        filter: args.filter.clone(),
+        limits: SolveLimits {
+            time_limit: Some(Duration::from_secs_f64(args.time_limit)),
+            ..SolveLimits::default()
+        },
+    };
+    let store = Store::open(&args.store)?;
+    let open_time = started.elapsed();
+    let scored = kernel::score_store(&store, &params, &scheme)?;
+    let targets = campaign::select_targets(&store, &scored, &spec)?;
+    let write_time = match &args.output {
+        Some(path) => {
+            let started = Instant::now();
+            write_targets(path, &store, &scored, &targets)?;
+            Some(started.elapsed())
+        }
+        None => None,
+    };
+
+    let selection = &targets.selection;
+    let stats = &selection.stats;
+    let times = &stats.times;
+    let solve_time = times.preprocess + times.split + times.reduce + times.search + times.output;
+    let mut lines = vec![
+        format!(
+            "eligible     {} of {} customers ({} with positive CRV within budget)",
+            stats.eligible_rows,
+            store.rows(),
+            stats.candidate_rows + stats.zero_cost_rows
+        ),
+        format!("selected     {}", selection.rows.len()),
+        format!("total CRV    {:.2}", selection.objective),
+        format!(
+            "total cost   {:.2} of budget {:.2} (`{}`), {:.2} left",
+            targets.total_cost, targets.budget, targets.cost_column, targets.budget_left
+        ),
+        format!("upper bound  {:.2}", selection.upper_bound),
+        format!(
+            "gap          {:.3e}  {}",
+            selection.gap,
+            if selection.optimal {
+                "optimal: the bound proves no other set is worth more"
+            } else {
+                "NOT proven optimal (stopped by a limit): the gap bounds the loss"
+            }
+        ),
+        format!(
+            "core         {} customers searched, {} states",
+            stats.core_items, stats.states
+        ),
+        format!(
+            "time         open {:.1} ms, score {:.1} ms, tiers {:.1} ms, filter+costs {:.1} ms, solve {:.1} ms",
+            millis(open_time),
+            millis(scored.score_time),
+            millis(scored.tier_time),
+            millis(targets.prepare_time),
+            millis(solve_time)
+        ),
+    ];
+    if let (Some(path), Some(time)) = (&args.output, write_time) {
+        lines.push(format!(
+            "wrote {} targets to {} in {:.2?}",
+            selection.rows.len(),
+            path.display(),
+            time
+        ));
+    }
+    let mut stdout = std::io::stdout().lock();
+    for line in lines {
+        writeln!(stdout, "{line}").map_err(stdout_error)?;
+    }
+    if args.json {
+        let summary = json!({
+            "eligible": stats.eligible_rows,
+            "selected": selection.rows.len(),
+            "total_crv": selection.objective,
+            "total_cost": targets.total_cost,
+            "budget": targets.budget,
+            "budget_left": targets.budget_left,
+            "upper_bound": selection.upper_bound,
+            "gap": selection.gap,
+            "optimal": selection.optimal,
+            "core_items": stats.core_items,
+            "states": stats.states,
+            "time_ms": millis(started.elapsed()),
+            "phases_ms": {
+                "open": millis(open_time),
+                "score": millis(scored.score_time),
+                "tiers": millis(scored.tier_time),
+                "prepare": millis(targets.prepare_time),
+                "solve": millis(solve_time),
+                "write": write_time.map(millis),
+            },
+        });
+        writeln!(stdout, "{summary}").map_err(stdout_error)?;
+    }
+    Ok(())
+}
+
+/// The chosen customers in store order: `customer_id,crv,cost,tier`.
+fn write_targets(path: &Path, store: &Store, scored: &Scored, targets: &Targets) -> Result<()> {
+    let costs = store.numeric(&targets.cost_column)?;
+    let ids = store.ids();
+    crv::atomic_file::write_atomically(path, |out| {
+        let io = |e| Error::io(path, e);
+        writeln!(out, "customer_id,crv,cost,tier").map_err(io)?;
+        for &row in &targets.selection.rows {
+            writeln!(
+                out,
+                "{},{},{},{}",
+                ids[row], scored.crv[row], costs[row], scored.tiers.tier[row]
+            )
+            .map_err(io)?;
+        }
+        Ok(())
+    })
+}

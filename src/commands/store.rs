@@ -1,0 +1,149 @@
+//! Store commands: `crv gen`, `crv import`, `crv info`.
+
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use crv::error::{Error, Result};
+use crv::store::{self, Column, Store};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use super::stdout_error;
+use crate::cli::{GenArgs, ImportArgs, InfoArgs};
+
+pub fn gen_csv(args: &GenArgs) -> Result<()> {
+    let started = Instant::now();
+    let bytes = crv::atomic_file::write_atomically(&args.output, |out| {
+        crv::synthetic::write_customers_csv(&mut *out, args.customers, args.seed)
+            .map_err(|e| Error::io(&args.output, e))
+    })?;
+    eprintln!(
+        "wrote {} customers ({:.1} MB) to {} in {:.2?}",
+        args.customers,
+        bytes as f64 / 1e6,
+        args.output.display(),
+        started.elapsed()
+    );
+    Ok(())
+}
+
+pub fn import(args: &ImportArgs) -> Result<()> {
+    let started = Instant::now();
+    let total = std::fs::metadata(&args.csv)
+        .map_err(|e| Error::io(&args.csv, e))?
+        .len();
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}")
+            .expect("the template is a valid indicatif template"),
+    );
+    let summary = store::import(&args.csv, &args.output, &mut |bytes| {
+        bar.set_position(bytes)
+    });
+    bar.finish_and_clear();
+    let summary = summary?;
+    let elapsed = started.elapsed();
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "imported {} customers, {} columns: {} -> {} ({:.1} MB -> {:.1} MB) in {:.2?} ({:.0} MB/s)",
+        summary.rows,
+        summary.columns,
+        args.csv.display(),
+        args.output.display(),
+        summary.csv_bytes as f64 / 1e6,
+        summary.store_bytes as f64 / 1e6,
+        elapsed,
+        summary.csv_bytes as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9)
+    )
+    .map_err(stdout_error)?;
+    if args.json {
+        let line = json!({
+            "rows": summary.rows,
+            "columns": summary.columns,
+            "csv_bytes": summary.csv_bytes,
+            "store_bytes": summary.store_bytes,
+            "time_ms": elapsed.as_secs_f64() * 1e3,
+        });
+        writeln!(stdout, "{line}").map_err(stdout_error)?;
+    }
+    Ok(())
+}
+
+pub fn info(args: &InfoArgs) -> Result<()> {
+    let started = Instant::now();
+    let store = Store::open(&args.store)?;
+    let opened = started.elapsed();
+    let mut stdout = std::io::stdout().lock();
+    let mut out = |line: String| writeln!(stdout, "{line}").map_err(stdout_error);
+    out(format!("store     {}", args.store.display()))?;
+    out(format!("format    version {}", store.format_version()))?;
+    out(format!("rows      {}", store.rows()))?;
+    out(format!(
+        "size      {} bytes ({:.1} MB), opened in {opened:.2?}",
+        store.file_bytes(),
+        store.file_bytes() as f64 / 1e6
+    ))?;
+    out(format!(
+        "{:<24} {:<5} {:>14} {:>10} {:<16}",
+        "column", "type", "bytes", "distinct", "checksum"
+    ))?;
+    let mut columns = Vec::new();
+    for meta in store.columns() {
+        let distinct = match store.column(&meta.name) {
+            Some(Column::Text(text)) => Some(text.dictionary.len()),
+            _ => None,
+        };
+        out(format!(
+            "{:<24} {:<5} {:>14} {:>10} {:016x}",
+            meta.name,
+            meta.kind.as_str(),
+            meta.data.len,
+            distinct.map_or_else(|| "-".to_string(), |n| n.to_string()),
+            meta.data.checksum
+        ))?;
+        columns.push(json!({
+            "name": meta.name,
+            "type": meta.kind.as_str(),
+            "bytes": meta.data.len,
+            "distinct": distinct,
+            "checksum": format!("{:016x}", meta.data.checksum),
+        }));
+    }
+    let index = store.id_index_section();
+    out(format!(
+        "{:<24} {:<5} {:>14} {:>10} {:016x}",
+        "(id index)", "u32", index.len, "-", index.checksum
+    ))?;
+    let verified = if args.verify {
+        let started = Instant::now();
+        let report = store.verify()?;
+        out(format!(
+            "verified  {} sections, {:.1} MB checksummed, value domains ok, ids unique ({:.2?})",
+            report.sections,
+            report.bytes_checked as f64 / 1e6,
+            started.elapsed()
+        ))?;
+        Some(true)
+    } else {
+        None
+    };
+    if args.json {
+        out(json!({
+            "path": args.store.display().to_string(),
+            "format_version": store.format_version(),
+            "rows": store.rows(),
+            "file_bytes": store.file_bytes(),
+            "columns": columns,
+            "id_index_bytes": index.len,
+            "verified": verified,
+            "open_ms": opened.as_secs_f64() * 1e3,
+        })
+        .to_string())?;
+    }
+    Ok(())
+}
