@@ -374,11 +374,10 @@ mod tests {
 
     use super::*;
 
-    /// CRV at DESIGN.md's defaults (discount 0.10, 5 periods), the plainest way: a test-only
-    /// stand-in until `kernel::crv_scalar` lands.
+    /// CRV at DESIGN.md's defaults (discount 0.10, 5 periods), through the kernel's scalar
+    /// specification of the annuity.
     fn crv_at_default_params(c: &Customer) -> f64 {
-        let q = c.retention / 1.1;
-        let annuity: f64 = (1..=5).map(|t| q.powi(t)).sum();
+        let annuity = crate::kernel::annuity_factor(c.retention, &crate::ScoreParams::default());
         (c.margin - c.retention_cost) * annuity + c.referral_value + c.competence_value
             - c.development_cost
             - c.acquisition_cost
