@@ -1,15 +1,20 @@
 //! Knapsack selection benchmarks: time to a proven optimum against the greedy + LP-bound
-//! baseline measured in the same run, on the classic instance classes and a marketing-like one.
+//! baseline measured in the same run, on customers from `crv gen` (read from a store), the classic instance classes and a
+//! marketing-like class.
 //!
 //! `cargo bench --bench select` runs 1e5 and 1e6 items; `CRV_BENCH_LARGE=1` adds 1e7.
 //! Before timing, each instance prints one line: exact/greedy ratio, core size, states and
 //! the greedy answer's gap to the optimum. Figures and commands live in `benches/README.md`.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use crv::select::{SolveLimits, knapsack, knapsack_greedy};
+use crv::kernel::{self, TierScheme};
+use crv::select::{SolveLimits, knapsack, knapsack_greedy, scale_costs};
+use crv::{ScoreParams, Store};
 
 /// SplitMix64: a small seeded generator so every run sees the same instances.
 struct Rng(u64);
@@ -147,21 +152,36 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn bench_class(c: &mut Criterion, class: Class, fractions: &[f64]) {
-    let mut group = c.benchmark_group(format!("select/{}", class.name()));
+    bench_instances(c, class.name(), fractions, |n| generate(class, n, 42));
+}
+
+/// Customers from `crv gen` (seed 42) read from a store: CRV from the kernel at the default
+/// parameters, the `cost` column in cents.
+fn generated_customers(n: usize) -> (Vec<f32>, Vec<u64>) {
+    let store = Store::open(common::generated_store(n as u64)).expect("bench store opens");
+    let scored = kernel::score_store(&store, &ScoreParams::default(), &TierScheme::default())
+        .expect("generated stores score");
+    let costs = scale_costs(store.numeric("cost").expect("cost column"), 100.0)
+        .expect("generated costs scale");
+    (scored.crv, costs)
+}
+
+fn bench_instances(
+    c: &mut Criterion,
+    name: &str,
+    fractions: &[f64],
+    make: impl Fn(usize) -> (Vec<f32>, Vec<u64>),
+) {
+    let mut group = c.benchmark_group(format!("select/{name}"));
     group.sample_size(10);
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(2));
     for (n, label) in sizes() {
-        let (values, costs) = generate(class, n, 42);
+        let (values, costs) = make(n);
         for &fraction in fractions {
             let capacity = capacity_at(&values, &costs, fraction);
             let id = format!("{label}/cap{:.0}", fraction * 100.0);
-            report(
-                &format!("select/{}/{id}", class.name()),
-                &values,
-                &costs,
-                capacity,
-            );
+            report(&format!("select/{name}/{id}"), &values, &costs, capacity);
             let limits = SolveLimits::default();
             group.bench_function(BenchmarkId::new("exact", &id), |b| {
                 b.iter(|| knapsack(black_box(&values), &costs, capacity, None, &limits))
@@ -186,6 +206,7 @@ fn classic(c: &mut Criterion) {
 }
 
 fn marketing(c: &mut Criterion) {
+    bench_instances(c, "crv_gen", &[0.05, 0.2, 0.5], generated_customers);
     bench_class(c, Class::Marketing, &[0.05, 0.2, 0.5]);
     bench_class(c, Class::MarketingCents, &[0.05, 0.2, 0.5]);
 }
