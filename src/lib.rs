@@ -2,8 +2,9 @@
 //!
 //! The pipeline runs one way: a CSV export is imported ([`store::import`]) into one immutable
 //! store file; [`store::Store`] memory-maps it and hands out validated columns; [`kernel`]
-//! computes every customer's CRV and value tier with SIMD lanes over rayon chunks; [`select`]
-//! solves the budget knapsack exactly, with a certificate of optimality.
+//! computes every customer's CRV and value tier with SIMD lanes over rayon chunks; [`filter`]
+//! turns a `--where` expression into an eligibility mask; [`select`] solves the budget knapsack
+//! exactly, with a certificate of optimality; [`campaign`] strings those together for a planner.
 
 #![deny(unsafe_code)]
 
