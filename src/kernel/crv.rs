@@ -392,28 +392,23 @@ impl Rows {
     /// The full vector of rows `start..start + LANES`.
     #[inline(always)]
     fn new(inputs: &CrvInputs<'_>, start: usize) -> Self {
-        let load = |column: &[f32]| {
+        Rows::gather(inputs, |column| {
             let lanes: [f32; LANES] = column[start..start + LANES]
                 .try_into()
                 .expect("a range of LANES rows has LANES elements");
             f32x8::new(lanes)
-        };
-        let optional = |column: Option<&[f32]>| column.map_or(f32x8::ZERO, load);
-        Rows {
-            margin: load(inputs.margin),
-            retention: load(inputs.retention),
-            retention_cost: optional(inputs.retention_cost),
-            referral_value: optional(inputs.referral_value),
-            competence_value: optional(inputs.competence_value),
-            development_cost: optional(inputs.development_cost),
-            acquisition_cost: optional(inputs.acquisition_cost),
-        }
+        })
     }
 
     /// The rows from `start` to the end (fewer than `LANES`), zero-padded.
     fn tail(inputs: &CrvInputs<'_>, start: usize) -> Self {
-        let load = |column: &[f32]| f32x8::from(&column[start..]);
-        let optional = |column: Option<&[f32]>| column.map_or(f32x8::ZERO, load);
+        Rows::gather(inputs, |column| f32x8::from(&column[start..]))
+    }
+
+    /// One vector from every column through `load`; a missing column is zero.
+    #[inline(always)]
+    fn gather(inputs: &CrvInputs<'_>, load: impl Fn(&[f32]) -> f32x8) -> Self {
+        let optional = |column: Option<&[f32]>| column.map_or(f32x8::ZERO, &load);
         Rows {
             margin: load(inputs.margin),
             retention: load(inputs.retention),
