@@ -462,6 +462,19 @@ mod tests {
     }
 
     #[test]
+    fn rank_cuts_agree_with_tier_of_rank() {
+        let crv = [50.0, 30.0, 10.0, 5.0, 3.0, 2.0, 0.0, -4.0, -5.0];
+        let ids: Vec<u64> = (0..9).collect();
+        for scheme in [TierScheme::default(), TierScheme::QUANTILE_DEFAULT] {
+            let summary = summarise(&sorted(&crv, &ids), &scheme);
+            let cuts = RankCuts::new(&summary);
+            for rank in 1..=9 {
+                assert_eq!(cuts.tier(rank), summary.tier_of_rank(rank), "rank {rank}");
+            }
+        }
+    }
+
+    #[test]
     fn quantile_tiers_count_positive_customers_only() {
         let crv: Vec<f32> = (1..=10).map(|v| v as f32).chain([-1.0, -2.0]).collect();
         let ids: Vec<u64> = (0..12).collect();
