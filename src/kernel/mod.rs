@@ -14,7 +14,7 @@ pub use crv::{CrvInputs, ScoreTotals, annuity_factor, crv_scalar, score_lanes};
 pub use tier::{TierScheme, TierStats, TierSummary, Tiers};
 
 use crate::error::Result;
-use crate::model::{ScoreParams, Tier};
+use crate::model::ScoreParams;
 use crate::store::Store;
 
 /// A store scored: every customer's CRV, the totals, and the tiers, row by row.
@@ -82,9 +82,14 @@ pub fn score(inputs: &CrvInputs<'_>, params: &ScoreParams, out: &mut [f32]) -> S
 ///
 /// Ranks order CRV descending (`f32::total_cmp`), ties by customer id ascending; `ids` must be
 /// unique (as in a store). CRV values should be finite: an infinite CRV makes the value shares
-/// NaN. `scheme` must be validated ([`TierScheme::validate`]). Costs O(n) time and 16 bytes
-/// per customer of scratch besides the output; faster when `ids` ascend with the row (no tie
-/// breaking by id lookups is needed then).
+/// NaN. `scheme` must be validated ([`TierScheme::validate`]). Costs O(n) time and 8 bytes per
+/// customer of scratch besides the output (plus one bucket's worth per thread); faster when
+/// `ids` ascend with the row (no tie breaking by id lookups is needed then).
+///
+/// The steps: bucket `(CRV key, row)` words on the key's top bits straight from `crv`, radix
+/// sort each bucket and break its ties by id, then the summary (one thread, sequential f64
+/// sums) alongside the rank scatter (the other threads), then tier and percentile per row from
+/// the rank alone, since tiers are contiguous rank ranges.
 ///
 /// # Panics
 ///
@@ -96,33 +101,25 @@ pub fn tiers(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> Tiers {
         "ranks are u32: at most u32::MAX customers"
     );
     let ids_ascending = ids.is_sorted();
-    let words: Vec<u64> = crv
-        .par_iter()
-        .enumerate()
-        .map(|(row, &value)| tier::order_word(value, row))
-        .collect();
     let mut sorted = vec![0u64; crv.len()];
-    let lengths = scatter_to_buckets(&words, &mut sorted);
-    let mut scratch = words;
+    let lengths = scatter_to_buckets(crv, &mut sorted);
     tier::split_lengths(&mut sorted, &lengths)
         .into_par_iter()
-        .zip(tier::split_lengths(&mut scratch, &lengths))
-        .for_each(|(bucket, scratch)| tier::sort_bucket(bucket, scratch, ids, ids_ascending));
-    drop(scratch);
-    let summary = tier::summarise(&sorted, scheme);
-    let rank = scatter_ranks(&sorted);
-    drop(sorted);
-    let mut tier = vec![Tier::N; crv.len()];
-    let mut percentile = vec![0.0f32; crv.len()];
-    tier.par_chunks_mut(crv::CHUNK_ROWS)
-        .zip(percentile.par_chunks_mut(crv::CHUNK_ROWS))
-        .zip(rank.par_chunks(crv::CHUNK_ROWS))
-        .for_each(|((tier, percentile), rank)| {
-            for ((tier, percentile), &rank) in tier.iter_mut().zip(percentile).zip(rank) {
-                *tier = summary.tier_of_rank(rank);
-                *percentile = tier::percentile(rank, crv.len());
-            }
+        .for_each_init(tier::BucketScratch::default, |scratch, bucket| {
+            tier::sort_bucket(bucket, scratch, ids, ids_ascending)
         });
+    let (summary, rank) = rayon::join(
+        || tier::summarise(&sorted, scheme),
+        || scatter_ranks(&sorted),
+    );
+    drop(sorted);
+    let cuts = tier::RankCuts::new(&summary);
+    let mut tier = Vec::new();
+    let mut percentile = Vec::new();
+    rank.par_iter()
+        .with_min_len(crv::CHUNK_ROWS)
+        .map(|&rank| (cuts.tier(rank), tier::percentile(rank, crv.len())))
+        .unzip_into_vecs(&mut tier, &mut percentile);
     Tiers {
         tier,
         rank,
@@ -135,11 +132,11 @@ pub fn tiers(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> Tiers {
 /// depend on it: each part owns its own slice of every bucket, in part order.
 const BUCKET_PARTS: usize = 4;
 
-/// [`tier::scatter_to_buckets`] of all `words` into `sorted` (stable), in parallel parts;
+/// [`tier::scatter_to_buckets`] of every row's CRV into `sorted` (stable), in parallel parts;
 /// returns the bucket lengths.
-fn scatter_to_buckets(words: &[u64], sorted: &mut [u64]) -> Vec<usize> {
-    let part_rows = words.len().div_ceil(BUCKET_PARTS).max(1);
-    let part_lengths: Vec<Vec<usize>> = words
+fn scatter_to_buckets(crv: &[f32], sorted: &mut [u64]) -> Vec<usize> {
+    let part_rows = crv.len().div_ceil(BUCKET_PARTS).max(1);
+    let part_lengths: Vec<Vec<usize>> = crv
         .par_chunks(part_rows)
         .map(tier::bucket_lengths)
         .collect();
@@ -154,10 +151,12 @@ fn scatter_to_buckets(words: &[u64], sorted: &mut [u64]) -> Vec<usize> {
     {
         part_targets[slice % part_lengths.len()].push(target);
     }
-    words
-        .par_chunks(part_rows)
+    crv.par_chunks(part_rows)
         .zip(part_targets)
-        .for_each(|(words, targets)| tier::scatter_to_buckets(words, targets));
+        .enumerate()
+        .for_each(|(part, (crv, targets))| {
+            tier::scatter_to_buckets(crv, part * part_rows, targets)
+        });
     (0..tier::BUCKETS)
         .map(|bucket| part_lengths.iter().map(|lengths| lengths[bucket]).sum())
         .collect()
