@@ -6,7 +6,7 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use crv::kernel::{self, CrvInputs, crv_scalar, score_lanes};
@@ -59,18 +59,6 @@ fn all_columns<'a>(inputs: &CrvInputs<'a>) -> [&'a [f32]; 7] {
     ]
 }
 
-fn median_seconds(mut run: impl FnMut()) -> f64 {
-    let mut seconds: Vec<f64> = (0..REPEATS)
-        .map(|_| {
-            let start = Instant::now();
-            run();
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
-    seconds.sort_by(f64::total_cmp);
-    seconds[REPEATS / 2]
-}
-
 fn main() {
     let store = Store::open(common::generated_store(ROWS as u64)).expect("bench store opens");
     let inputs = CrvInputs::from_store(&store).expect("generated stores have the CRV columns");
@@ -111,19 +99,19 @@ fn main() {
     group.finish();
     criterion.final_summary();
 
-    let scalar = median_seconds(|| {
+    let scalar = common::median_seconds(REPEATS, || {
         black_box(crv_scalar(&inputs, &params, &mut out));
     });
-    let lanes = median_seconds(|| {
+    let lanes = common::median_seconds(REPEATS, || {
         black_box(single.install(|| score_lanes(&inputs, &params, &mut out)));
     });
-    let closed_form = median_seconds(|| {
+    let closed_form = common::median_seconds(REPEATS, || {
         black_box(single.install(|| score_lanes(&inputs, &long, &mut out)));
     });
-    let rayon = median_seconds(|| {
+    let rayon = common::median_seconds(REPEATS, || {
         black_box(kernel::score(&inputs, &params, &mut out));
     });
-    let bandwidth = median_seconds(|| {
+    let bandwidth = common::median_seconds(REPEATS, || {
         black_box(bandwidth_sum(&all));
     });
     let totals = kernel::score(&inputs, &params, &mut out);

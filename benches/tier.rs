@@ -4,7 +4,7 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::Criterion;
 use crv::kernel::{self, CrvInputs, TierScheme};
@@ -19,18 +19,6 @@ fn comparison_sort(crv: &[f32], ids: &[u64]) -> Vec<(f32, u64)> {
     let mut pairs: Vec<(f32, u64)> = crv.iter().copied().zip(ids.iter().copied()).collect();
     pairs.sort_unstable_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
     pairs
-}
-
-fn median_seconds(mut run: impl FnMut()) -> f64 {
-    let mut seconds: Vec<f64> = (0..REPEATS)
-        .map(|_| {
-            let start = Instant::now();
-            run();
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
-    seconds.sort_by(f64::total_cmp);
-    seconds[REPEATS / 2]
 }
 
 fn main() {
@@ -66,13 +54,13 @@ fn main() {
     group.finish();
     criterion.final_summary();
 
-    let tiers = median_seconds(|| {
+    let tiers = common::median_seconds(REPEATS, || {
         black_box(kernel::tiers(&crv, ids, &cumulative));
     });
-    let tiers_ascending = median_seconds(|| {
+    let tiers_ascending = common::median_seconds(REPEATS, || {
         black_box(kernel::tiers(&crv, &ascending_ids, &cumulative));
     });
-    let sort = median_seconds(|| {
+    let sort = common::median_seconds(REPEATS, || {
         black_box(comparison_sort(&crv, ids));
     });
     println!(

@@ -66,3 +66,17 @@ pub fn print_ratio(group: &str, bench: &str, baseline: &str) {
         _ => println!("ratio {group}: {bench} / {baseline}: not measured in this run"),
     }
 }
+
+/// The median wall time of `repeats` runs of `run`, in seconds: the manual timing loop the
+/// kernel benches print their ratios from.
+pub fn median_seconds(repeats: usize, mut run: impl FnMut()) -> f64 {
+    let mut seconds: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            run();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    seconds.sort_by(f64::total_cmp);
+    seconds[repeats / 2]
+}
