@@ -211,38 +211,59 @@ impl Sum {
     }
 }
 
-/// The Lagrangian bound `lambda * capacity + sum_i max(0, p_i - lambda * w_i)`.
+/// The Lagrangian bound `lambda * capacity + sum_i max(0, p_i - lambda * w_i)`, summed item
+/// by item so that a pass over the items can fold it in.
 ///
 /// Valid for any `lambda >= 0` whatever the items' order; with `lambda` = the break ratio it is
 /// the Dantzig (LP) bound.
-pub(crate) fn lagrangian_bound(
-    items: impl IntoIterator<Item = Item>,
-    capacity: u64,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lagrangian {
     lambda: f64,
-) -> f64 {
-    let mut sum = Sum::default();
-    for item in items {
-        let d = item.reduced(lambda);
-        if d > 0.0 {
-            sum.add(d);
+    sum: Sum,
+}
+
+impl Lagrangian {
+    /// No item yet, multiplier `lambda`.
+    pub fn new(lambda: f64) -> Self {
+        Lagrangian {
+            lambda,
+            sum: Sum::default(),
         }
     }
-    sum.add(lambda * capacity as f64);
-    sum.value()
+
+    /// Adds one item's term.
+    #[inline]
+    pub fn add(&mut self, item: &Item) {
+        let d = item.reduced(self.lambda);
+        if d > 0.0 {
+            self.sum.add(d);
+        }
+    }
+
+    /// The bound for `capacity`, once every item was added.
+    pub fn bound(mut self, capacity: u64) -> f64 {
+        self.sum.add(self.lambda * capacity as f64);
+        self.sum.value()
+    }
 }
 
 /// Greedy completion of the break solution: moves the items after the break that still fit
 /// to `[start, start + count)` (scanning in array order, which after the split starts with the
-/// ratios nearest the break) and returns `count` and their weight.
+/// ratios nearest the break) and returns `count` and their weight. The scan stops once the room
+/// left is below `min_weight`, the lightest item's weight: nothing more can fit.
 pub(crate) fn greedy_fill<T>(
     items: &mut [T],
     start: usize,
     room: u64,
+    min_weight: u64,
     weight: impl Fn(&T) -> u64,
 ) -> (usize, u64) {
     let mut left = room;
     let mut count = 0;
     for i in start..items.len() {
+        if left < min_weight {
+            break;
+        }
         let w = weight(&items[i]);
         if w <= left {
             left -= w;
@@ -376,7 +397,11 @@ mod tests {
     fn the_lagrangian_bound_at_the_break_ratio_is_the_dantzig_bound() {
         let items = [item(10.0, 5), item(6.0, 4), item(3.0, 3)];
         // Dantzig: 10 + 6 (weight 9) + 1/3 of the last = 17 at capacity 10.
-        let bound = lagrangian_bound(items, 10, 1.0);
+        let mut lagrangian = Lagrangian::new(1.0);
+        for item in &items {
+            lagrangian.add(item);
+        }
+        let bound = lagrangian.bound(10);
         assert!((bound - 17.0).abs() < 1e-12, "{bound}");
     }
 

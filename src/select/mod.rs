@@ -8,11 +8,13 @@
 //!
 //! 1. **Preprocess** (one pass): rows that are ineligible, or whose value is not finite and
 //!    positive, never enter; zero-cost positive rows always enter; rows costing more than the
-//!    capacity are out. The rest are *candidates* (16 bytes each). Costs and capacity are
+//!    capacity are out. The rest are *candidates*, kept as 4-byte row indices (an item's value
+//!    and cost are read from the columns when needed). Costs and capacity are
 //!    divided by the candidates' greatest common divisor (`divisor.rs`; exact, and it removes
 //!    capacity no combination can use, e.g. whole currency units in cents). On large inputs a
 //!    stride sample of 32768 rows first places a band of ratios around the expected break, and
-//!    the pass writes the candidates above, inside and below it.
+//!    the pass orders the candidate rows above, inside and below it (branch-free: rows above
+//!    fill one buffer from the front, rows below from the back).
 //! 2. **Break item** (`bound::split_at_capacity`): weighted Floyd-Rivest selection on the
 //!    ratio `v / w` finds, in expected linear time and without sorting, the item where the
 //!    greedy prefix stops fitting (starting inside the band when it provably holds the break,
@@ -61,10 +63,11 @@
 //!
 //! Time: O(n) for the passes (preprocess, selection, bound, reduction, output) plus the core
 //! search, which is exponential in the worst case but on the classic and marketing-like
-//! instances touches thousands of items (see `benches/README.md`). Memory: 16 bytes per
-//! candidate, a bitmap of the rows, and the state lists (24 bytes per state, two lists; the
-//! search stops once a stage holds more than [`SolveLimits::max_states`], and one stage at
-//! most doubles the list) plus 8 bytes per live decision-log node.
+//! instances touches thousands of items (see `benches/README.md`). Memory: 4 bytes per row
+//! (the candidate rows), a bitmap of the rows, the core items (16 bytes each), the state lists
+//! (24 bytes per state, two lists; the search stops once a stage holds more than
+//! [`SolveLimits::max_states`], and one stage at most doubles the list) plus 8 bytes per live
+//! decision-log node.
 //! The solver is single-threaded and deterministic: the same input gives the same rows,
 //! whatever the thread count. Among optimal sets of equal value it returns the one its search
 //! meets first (no further tie-break).
@@ -264,6 +267,8 @@ struct Candidates<'a> {
     chosen: Bitmap,
     zero_cost_value: f64,
     total_weight: u128,
+    /// The lightest candidate's cost, in units of the common divisor.
+    min_weight: u64,
     integral: bool,
 }
 
@@ -318,6 +323,7 @@ fn preprocess<'a>(
     let mut divisor = divisor::CommonDivisor::new();
     let (mut zero_cost_value, mut max_value) = (Sum::default(), 0.0f32);
     let (mut total_weight, mut above_weight) = (0u128, 0u128);
+    let mut min_weight = u64::MAX;
     let (mut eligible_rows, mut candidate_rows) = (0usize, 0usize);
     let mut integral = true;
     for (row, (&v, &w)) in values.iter().zip(costs).enumerate() {
@@ -346,6 +352,7 @@ fn preprocess<'a>(
         let counted = if candidate { w } else { 0 };
         above_weight += u128::from(if above { w } else { 0 });
         total_weight += u128::from(counted);
+        min_weight = min_weight.min(if candidate { w } else { u64::MAX });
         if candidate {
             divisor.add(w);
         }
@@ -369,6 +376,7 @@ fn preprocess<'a>(
     if divisor.value() > 1 {
         let g = divisor.value();
         total_weight /= u128::from(g);
+        min_weight /= g;
         capacity /= g;
         // Exact: every weight above the band is a multiple of g.
         hint = hint.map(|(range, weight)| (range, weight / u128::from(g)));
@@ -385,6 +393,7 @@ fn preprocess<'a>(
         chosen,
         zero_cost_value: zero_cost_value.value(),
         total_weight,
+        min_weight,
         // Every sum of values is at most count * max, exact in f64 below 2^53.
         integral: integral && f64::from(max_value) * (candidate_rows as f64) < 2f64.powi(53),
     }
@@ -461,6 +470,7 @@ fn solve(
         mut chosen,
         zero_cost_value,
         total_weight,
+        min_weight,
         integral,
     } = preprocess(values, costs, capacity, eligible, &mut stats);
     stats.times.preprocess = clock.lap();
@@ -488,21 +498,29 @@ fn solve(
         u64::try_from(split.weight_before).expect("the break prefix fits a u64 capacity");
     let mut base_value = Sum::default();
     base_value.add(zero_cost_value);
+    // The Lagrangian terms of the break solution's items are summed on the same pass.
+    let mut lagrangian = bound::Lagrangian::new(lambda);
     for &row in &rows[..b] {
-        base_value.add(f64::from(values[row as usize]));
+        let item = item(&row);
+        base_value.add(f64::from(item.p));
+        lagrangian.add(&item);
         chosen.toggle(row);
     }
     let base_value = base_value.value();
     let (filled, fill_weight) =
-        bound::greedy_fill(&mut rows, b, capacity - base_weight, |r| item(r).w);
+        bound::greedy_fill(&mut rows, b, capacity - base_weight, min_weight, |r| {
+            item(r).w
+        });
     let mut arena = Arena::default();
     let mut incumbent = (base_value, NIL);
     for &row in &rows[b..b + filled] {
         incumbent.0 += f64::from(values[row as usize]);
         incumbent.1 = arena.push(row, incumbent.1);
     }
-    let root_bound =
-        zero_cost_value + bound::lagrangian_bound(rows.iter().map(item), capacity, lambda);
+    for &row in &rows[b..] {
+        lagrangian.add(&item(&row));
+    }
+    let root_bound = zero_cost_value + lagrangian.bound(capacity);
     let pruner = Pruner { integral };
     stats.times.split = clock.lap();
     let apply = |chosen: &mut Bitmap, arena: &Arena, node| {
