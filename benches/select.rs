@@ -4,7 +4,8 @@
 //!
 //! `cargo bench --bench select` runs 1e5 and 1e6 items; `CRV_BENCH_LARGE=1` adds 1e7.
 //! Before timing, each instance prints one line: exact/greedy ratio, core size, states and
-//! the greedy answer's gap to the optimum. Figures and commands live in `benches/README.md`.
+//! the greedy answer's gap to the optimum. A plain-substring filter skips (neither generates nor
+//! reports) the instances none of whose benchmark IDs contain it. Figures and commands live in `benches/README.md`.
 
 mod common;
 
@@ -176,11 +177,23 @@ fn bench_instances(
     group.sample_size(10);
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(2));
+    let filter = plain_filter();
     for (n, label) in sizes() {
+        let id_of = |fraction: f64| format!("{label}/cap{:.0}", fraction * 100.0);
+        let wanted = |fraction: f64| {
+            filter.as_deref().is_none_or(|f| {
+                ["exact", "greedy"]
+                    .iter()
+                    .any(|kind| format!("select/{name}/{kind}/{}", id_of(fraction)).contains(f))
+            })
+        };
+        if !fractions.iter().any(|&f| wanted(f)) {
+            continue;
+        }
         let (values, costs) = make(n);
-        for &fraction in fractions {
+        for &fraction in fractions.iter().filter(|&&f| wanted(f)) {
             let capacity = capacity_at(&values, &costs, fraction);
-            let id = format!("{label}/cap{:.0}", fraction * 100.0);
+            let id = id_of(fraction);
             report(&format!("select/{name}/{id}"), &values, &costs, capacity);
             let limits = SolveLimits::default();
             group.bench_function(BenchmarkId::new("exact", &id), |b| {
@@ -192,6 +205,33 @@ fn bench_instances(
         }
     }
     group.finish();
+}
+
+/// The bench filter given on the command line when it is a plain substring (no regex
+/// syntax), so that instances no benchmark ID matches are neither generated nor reported.
+fn plain_filter() -> Option<String> {
+    const TAKES_VALUE: [&str; 14] = [
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--profile-time",
+        "--output-format",
+        "--color",
+        "--plotting-backend",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filter = args.iter().enumerate().find(|(i, a)| {
+        !a.starts_with('-') && (*i == 0 || !TAKES_VALUE.contains(&args[i - 1].as_str()))
+    })?;
+    let plain = !filter.1.contains(|c: char| "^$.*+?()[]{}|\\".contains(c));
+    plain.then(|| filter.1.clone())
 }
 
 fn classic(c: &mut Criterion) {

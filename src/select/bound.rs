@@ -211,31 +211,62 @@ impl Sum {
     }
 }
 
-/// The Lagrangian bound `lambda * capacity + sum_i max(0, p_i - lambda * w_i)`.
+/// The Lagrangian bound `lambda * capacity + sum_i max(0, p_i - lambda * w_i)`, summed item
+/// by item so that a pass over the items can fold it in.
 ///
 /// Valid for any `lambda >= 0` whatever the items' order; with `lambda` = the break ratio it is
 /// the Dantzig (LP) bound.
-pub(crate) fn lagrangian_bound(items: &[Item], capacity: u64, lambda: f64) -> f64 {
-    let mut sum = Sum::default();
-    for item in items {
-        let d = item.reduced(lambda);
-        if d > 0.0 {
-            sum.add(d);
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lagrangian {
+    lambda: f64,
+    sum: Sum,
+}
+
+impl Lagrangian {
+    /// No item yet, multiplier `lambda`.
+    pub fn new(lambda: f64) -> Self {
+        Lagrangian {
+            lambda,
+            sum: Sum::default(),
         }
     }
-    sum.add(lambda * capacity as f64);
-    sum.value()
+
+    /// Adds one item's term.
+    #[inline]
+    pub fn add(&mut self, item: &Item) {
+        let d = item.reduced(self.lambda);
+        if d > 0.0 {
+            self.sum.add(d);
+        }
+    }
+
+    /// The bound for `capacity`, once every item was added.
+    pub fn bound(mut self, capacity: u64) -> f64 {
+        self.sum.add(self.lambda * capacity as f64);
+        self.sum.value()
+    }
 }
 
 /// Greedy completion of the break solution: moves the items after the break that still fit
 /// to `[start, start + count)` (scanning in array order, which after the split starts with the
-/// ratios nearest the break) and returns `count` and their weight.
-pub(crate) fn greedy_fill(items: &mut [Item], start: usize, room: u64) -> (usize, u64) {
+/// ratios nearest the break) and returns `count` and their weight. The scan stops once the room
+/// left is below `min_weight`, the lightest item's weight: nothing more can fit.
+pub(crate) fn greedy_fill<T>(
+    items: &mut [T],
+    start: usize,
+    room: u64,
+    min_weight: u64,
+    weight: impl Fn(&T) -> u64,
+) -> (usize, u64) {
     let mut left = room;
     let mut count = 0;
     for i in start..items.len() {
-        if items[i].w <= left {
-            left -= items[i].w;
+        if left < min_weight {
+            break;
+        }
+        let w = weight(&items[i]);
+        if w <= left {
+            left -= w;
             items.swap(start + count, i);
             count += 1;
         }
@@ -258,13 +289,14 @@ pub(crate) struct Swap {
 const SWAP_SAMPLE: usize = 1 << 13;
 
 /// Looks for one exchange that improves a solution with `room` units left: the members are
-/// `items[members]`, the outsiders `items[outsiders]`. Both sides are stride-sampled.
+/// `item(i)` for `i` in `members`, the outsiders those in `outsiders`. Both sides are
+/// stride-sampled.
 ///
 /// Finds, over the samples, the best `p_in - p_out` with `w_in - w_out <= room` (sorting the
 /// outsiders by weight, prefix maxima, binary search): on strongly correlated data this closes
 /// the residual capacity exactly. Cost: O(s log s) for s = 8192 samples per side.
 pub(crate) fn best_swap(
-    items: &[Item],
+    item: impl Fn(usize) -> Item,
     members: std::ops::Range<usize>,
     outsiders: std::ops::Range<usize>,
     room: u64,
@@ -274,30 +306,30 @@ pub(crate) fn best_swap(
     }
     let step = (outsiders.len() / SWAP_SAMPLE).max(1);
     let mut outside: Vec<usize> = outsiders.step_by(step).collect();
-    outside.sort_unstable_by_key(|&i| items[i].w);
+    outside.sort_unstable_by_key(|&i| item(i).w);
     // best[j] = the most valuable outsider among outside[..=j].
     let mut best = Vec::with_capacity(outside.len());
     let mut top = outside[0];
     for &i in &outside {
-        if items[i].p > items[top].p {
+        if item(i).p > item(top).p {
             top = i;
         }
         best.push(top);
     }
     let lightest_within = |limit: u64| -> Option<usize> {
-        let n = outside.partition_point(|&i| items[i].w <= limit);
+        let n = outside.partition_point(|&i| item(i).w <= limit);
         n.checked_sub(1).map(|j| best[j])
     };
     let mut found = lightest_within(room).map(|take| Swap {
         out: None,
         take,
-        gain: f64::from(items[take].p),
+        gain: f64::from(item(take).p),
     });
     let step = (members.len() / SWAP_SAMPLE).max(1);
     for out in members.step_by(step) {
-        let limit = items[out].w.saturating_add(room);
+        let limit = item(out).w.saturating_add(room);
         if let Some(take) = lightest_within(limit) {
-            let gain = f64::from(items[take].p) - f64::from(items[out].p);
+            let gain = f64::from(item(take).p) - f64::from(item(out).p);
             if gain > found.map_or(0.0, |s| s.gain) {
                 found = Some(Swap {
                     out: Some(out),
@@ -365,7 +397,11 @@ mod tests {
     fn the_lagrangian_bound_at_the_break_ratio_is_the_dantzig_bound() {
         let items = [item(10.0, 5), item(6.0, 4), item(3.0, 3)];
         // Dantzig: 10 + 6 (weight 9) + 1/3 of the last = 17 at capacity 10.
-        let bound = lagrangian_bound(&items, 10, 1.0);
+        let mut lagrangian = Lagrangian::new(1.0);
+        for item in &items {
+            lagrangian.add(item);
+        }
+        let bound = lagrangian.bound(10);
         assert!((bound - 17.0).abs() < 1e-12, "{bound}");
     }
 
@@ -373,7 +409,7 @@ mod tests {
     fn the_best_swap_closes_the_residual_exactly() {
         // Members weigh 5 and 6; outsiders 7 and 9; 2 units left: 5 -> 7 fills them.
         let items = [item(15.0, 5), item(16.0, 6), item(17.0, 7), item(19.0, 9)];
-        let swap = best_swap(&items, 0..2, 2..4, 2).unwrap();
+        let swap = best_swap(|i| items[i], 0..2, 2..4, 2).unwrap();
         assert_eq!(swap.take, 2);
         assert_eq!(swap.out, Some(0));
         assert_eq!(swap.gain, 2.0);

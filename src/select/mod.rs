@@ -8,11 +8,13 @@
 //!
 //! 1. **Preprocess** (one pass): rows that are ineligible, or whose value is not finite and
 //!    positive, never enter; zero-cost positive rows always enter; rows costing more than the
-//!    capacity are out. The rest are *candidates* (16 bytes each). Costs and capacity are
+//!    capacity are out. The rest are *candidates*, kept as 4-byte row indices (an item's value
+//!    and cost are read from the columns when needed). Costs and capacity are
 //!    divided by the candidates' greatest common divisor (`divisor.rs`; exact, and it removes
 //!    capacity no combination can use, e.g. whole currency units in cents). On large inputs a
 //!    stride sample of 32768 rows first places a band of ratios around the expected break, and
-//!    the pass writes the candidates above, inside and below it.
+//!    the pass orders the candidate rows above, inside and below it (branch-free: rows above
+//!    fill one buffer from the front, rows below from the back).
 //! 2. **Break item** (`bound::split_at_capacity`): weighted Floyd-Rivest selection on the
 //!    ratio `v / w` finds, in expected linear time and without sorting, the item where the
 //!    greedy prefix stops fitting (starting inside the band when it provably holds the break,
@@ -61,10 +63,11 @@
 //!
 //! Time: O(n) for the passes (preprocess, selection, bound, reduction, output) plus the core
 //! search, which is exponential in the worst case but on the classic and marketing-like
-//! instances touches thousands of items (see `benches/README.md`). Memory: 16 bytes per
-//! candidate, a bitmap of the rows, and the state lists (24 bytes per state, two lists; the
-//! search stops once a stage holds more than [`SolveLimits::max_states`], and one stage at
-//! most doubles the list) plus 8 bytes per live decision-log node.
+//! instances touches thousands of items (see `benches/README.md`). Memory: 4 bytes per row
+//! (the candidate rows), a bitmap of the rows, the core items (16 bytes each), the state lists
+//! (24 bytes per state, two lists; the search stops once a stage holds more than
+//! [`SolveLimits::max_states`], and one stage at most doubles the list) plus 8 bytes per live
+//! decision-log node.
 //! The solver is single-threaded and deterministic: the same input gives the same rows,
 //! whatever the thread count. Among optimal sets of equal value it returns the one its search
 //! meets first (no further tie-break).
@@ -234,7 +237,8 @@ impl Bitmap {
 
     /// The set rows, ascending, and the f64 sum of their values.
     fn rows_and_sum(&self, values: &[f32]) -> (Vec<usize>, f64) {
-        let mut rows = Vec::new();
+        let count: u32 = self.0.iter().map(|w| w.count_ones()).sum();
+        let mut rows = Vec::with_capacity(count as usize);
         let mut sum = Sum::default();
         for (w, &word) in self.0.iter().enumerate() {
             let mut bits = word;
@@ -250,17 +254,44 @@ impl Bitmap {
 }
 
 /// The candidates of one problem and the rows that enter for free.
-struct Candidates {
-    items: Vec<Item>,
+struct Candidates<'a> {
+    /// Candidate rows: those above the band, inside it, then below it.
+    rows: Vec<u32>,
+    /// Their values and costs (in units of the costs' common divisor).
+    columns: Columns<'a>,
     /// The capacity in units of the costs' common divisor.
     capacity: u64,
-    /// A range of `items` that holds the break item if the sample was right, and the weight
+    /// A range of `rows` that holds the break item if the sample was right, and the weight
     /// before it.
     hint: Option<(std::ops::Range<usize>, u128)>,
     chosen: Bitmap,
     zero_cost_value: f64,
     total_weight: u128,
+    /// The lightest candidate's cost, in units of the common divisor.
+    min_weight: u64,
     integral: bool,
+}
+
+/// The input columns seen through the common divisor: a candidate's [`Item`] is built from its
+/// row on demand, so the passes keep 4 bytes per candidate instead of a 16-byte copy.
+#[derive(Clone, Copy)]
+struct Columns<'a> {
+    values: &'a [f32],
+    costs: &'a [u64],
+    divisor: divisor::CommonDivisor,
+}
+
+impl Columns<'_> {
+    /// The candidate at `row`, its cost divided by the common divisor (exact).
+    #[inline]
+    fn item(&self, row: u32) -> Item {
+        let i = row as usize;
+        Item {
+            w: self.divisor.divide(self.costs[i]),
+            p: self.values[i],
+            row,
+        }
+    }
 }
 
 /// Rows sampled to place the band of ratios where the break item is expected.
@@ -269,88 +300,102 @@ const BAND_SAMPLE_ROWS: usize = 1 << 15;
 /// Filters the rows into candidates (see the module doc) in one pass.
 ///
 /// On large inputs a stride sample of the rows first estimates the break ratio; the pass then
-/// writes the candidates in three groups (ratios above a band around it, inside, below), so
+/// orders the candidate rows in three groups (ratios above a band around it, inside, below), so
 /// that the selection of the break item starts from the thin band instead of partitioning
-/// everything.
-fn preprocess(
-    values: &[f32],
-    costs: &[u64],
+/// everything. Rows above the band are written from the front of one buffer and rows below it
+/// from the back, without branching on the class (on uncorrelated data it is a coin flip).
+fn preprocess<'a>(
+    values: &'a [f32],
+    costs: &'a [u64],
     capacity: u64,
     eligible: Option<&[bool]>,
     stats: &mut SolveStats,
-) -> Candidates {
+) -> Candidates<'a> {
     let band = sample_band(values, costs, capacity, eligible);
-    let mut chosen = Bitmap::new(values.len());
-    let mut items = Vec::with_capacity(values.len());
-    let (mut inside, mut below) = (Vec::new(), Vec::new());
-    if band.is_some() {
-        below.reserve(values.len());
-    }
+    // Without a band every candidate is "above" it.
+    let (upper, lower) = band.unwrap_or((f64::NEG_INFINITY, f64::NEG_INFINITY));
+    let n = values.len();
+    let mut chosen = Bitmap::new(n);
+    // Zeroed memory is mapped lazily; one spare slot lets both ends be written every row.
+    let mut buffer = vec![0u32; n + 1];
+    let (mut front, mut back) = (0usize, n);
+    let mut inside = Vec::new();
     let mut divisor = divisor::CommonDivisor::new();
     let (mut zero_cost_value, mut max_value) = (Sum::default(), 0.0f32);
     let (mut total_weight, mut above_weight) = (0u128, 0u128);
+    let mut min_weight = u64::MAX;
+    let (mut eligible_rows, mut candidate_rows) = (0usize, 0usize);
     let mut integral = true;
     for (row, (&v, &w)) in values.iter().zip(costs).enumerate() {
-        if eligible.is_some_and(|e| !e[row]) {
-            continue;
-        }
-        stats.eligible_rows += 1;
-        if !(v.is_finite() && v > 0.0) {
-            continue;
-        }
+        let is_eligible = eligible.is_none_or(|e| e[row]);
+        eligible_rows += usize::from(is_eligible);
+        let valid = is_eligible && v.is_finite() && v > 0.0;
         let row = row as u32; // the caller checked rows <= u32::MAX
-        if w == 0 {
+        if valid && w == 0 {
             stats.zero_cost_rows += 1;
             zero_cost_value.add(f64::from(v));
             chosen.toggle(row);
-        } else if w <= capacity {
-            let item = Item { w, p: v, row };
-            // `p > r w` rather than `p / w > r`: no division on the hot path; the two agree
-            // up to an ulp, which moves bounds by less than the documented rounding.
-            let (pv, wv) = (f64::from(v), w as f64);
-            match band {
-                Some((upper, _)) if pv > upper * wv => {
-                    above_weight += u128::from(w);
-                    items.push(item);
-                }
-                Some((_, lower)) if pv < lower * wv => below.push(item),
-                Some(_) => inside.push(item),
-                None => items.push(item),
-            }
-            divisor.add(w);
-            total_weight += u128::from(w);
-            max_value = max_value.max(v);
-            integral &= v == v.trunc();
         }
+        let candidate = valid & (w != 0) & (w <= capacity);
+        // `p > r w` rather than `p / w > r`: no division on the hot path; the two agree
+        // up to an ulp, which moves bounds by less than the documented rounding.
+        let (pv, wv) = (f64::from(v), w as f64);
+        let above = candidate & (pv > upper * wv);
+        let below = candidate & !above & (pv < lower * wv);
+        if candidate & !above & !below {
+            inside.push(row);
+        }
+        buffer[front] = row;
+        buffer[back] = row;
+        front += usize::from(above);
+        back -= usize::from(below);
+        let counted = if candidate { w } else { 0 };
+        above_weight += u128::from(if above { w } else { 0 });
+        total_weight += u128::from(counted);
+        min_weight = min_weight.min(if candidate { w } else { u64::MAX });
+        if candidate {
+            divisor.add(w);
+        }
+        candidate_rows += usize::from(candidate);
+        max_value = max_value.max(if candidate { v } else { 0.0 });
+        integral &= !candidate || v == v.trunc();
     }
-    let hint = band.map(|_| (items.len()..items.len() + inside.len(), above_weight));
-    items.append(&mut inside);
-    items.append(&mut below);
-    drop(below);
-    stats.candidate_rows = items.len();
-    let items_len = items.len();
+    stats.eligible_rows = eligible_rows;
+    stats.candidate_rows = candidate_rows;
+    // Layout: above, inside, below (the rows below were written backwards from the end).
+    let below_len = n - back;
+    buffer[back + 1..=n].reverse();
+    buffer[front..front + inside.len()].copy_from_slice(&inside);
+    buffer.copy_within(back + 1..=n, front + inside.len());
+    buffer.truncate(candidate_rows);
+    let hint = band.map(|_| (front..front + inside.len(), above_weight));
+    debug_assert_eq!(front + inside.len() + below_len, candidate_rows);
     stats.cost_divisor = divisor.value().max(1);
     let mut capacity = capacity;
     let mut hint = hint;
     if divisor.value() > 1 {
         let g = divisor.value();
-        for item in &mut items {
-            item.w = divisor.divide(item.w);
-        }
         total_weight /= u128::from(g);
+        min_weight /= g;
         capacity /= g;
         // Exact: every weight above the band is a multiple of g.
         hint = hint.map(|(range, weight)| (range, weight / u128::from(g)));
     }
     Candidates {
-        items,
+        rows: buffer,
+        columns: Columns {
+            values,
+            costs,
+            divisor,
+        },
         capacity,
         hint,
         chosen,
         zero_cost_value: zero_cost_value.value(),
         total_weight,
+        min_weight,
         // Every sum of values is at most count * max, exact in f64 below 2^53.
-        integral: integral && f64::from(max_value) * (items_len as f64) < 2f64.powi(53),
+        integral: integral && f64::from(max_value) * (candidate_rows as f64) < 2f64.powi(53),
     }
 }
 
@@ -418,45 +463,64 @@ fn solve(
     let mut clock = Clock::new(started);
 
     let Candidates {
-        mut items,
+        mut rows,
+        columns,
         capacity,
         hint,
         mut chosen,
         zero_cost_value,
         total_weight,
+        min_weight,
         integral,
     } = preprocess(values, costs, capacity, eligible, &mut stats);
     stats.times.preprocess = clock.lap();
     if total_weight <= u128::from(capacity) {
-        for item in &items {
-            chosen.toggle(item.row);
+        for &row in &rows {
+            chosen.toggle(row);
         }
         return finish(values, &chosen, 0.0, true, stats, clock);
     }
 
     // Break item, Dantzig bound and greedy solution.
-    let split = bound::split_at_capacity(&mut items, capacity, Item::ratio, |i| i.w, hint)
-        .expect("the candidates' total cost exceeds the capacity");
+    let item = |row: &u32| columns.item(*row);
+    let split = bound::split_at_capacity(
+        &mut rows,
+        capacity,
+        |r| item(r).ratio(),
+        |r| item(r).w,
+        hint,
+    )
+    .expect("the candidates' total cost exceeds the capacity");
     let b = split.index;
-    let break_item = items[b];
+    let break_item = item(&rows[b]);
     let lambda = break_item.ratio();
     let base_weight =
         u64::try_from(split.weight_before).expect("the break prefix fits a u64 capacity");
     let mut base_value = Sum::default();
     base_value.add(zero_cost_value);
-    for item in &items[..b] {
+    // The Lagrangian terms of the break solution's items are summed on the same pass.
+    let mut lagrangian = bound::Lagrangian::new(lambda);
+    for &row in &rows[..b] {
+        let item = item(&row);
         base_value.add(f64::from(item.p));
-        chosen.toggle(item.row);
+        lagrangian.add(&item);
+        chosen.toggle(row);
     }
     let base_value = base_value.value();
-    let (filled, fill_weight) = bound::greedy_fill(&mut items, b, capacity - base_weight);
+    let (filled, fill_weight) =
+        bound::greedy_fill(&mut rows, b, capacity - base_weight, min_weight, |r| {
+            item(r).w
+        });
     let mut arena = Arena::default();
     let mut incumbent = (base_value, NIL);
-    for item in &items[b..b + filled] {
-        incumbent.0 += f64::from(item.p);
-        incumbent.1 = arena.push(item.row, incumbent.1);
+    for &row in &rows[b..b + filled] {
+        incumbent.0 += f64::from(values[row as usize]);
+        incumbent.1 = arena.push(row, incumbent.1);
     }
-    let root_bound = zero_cost_value + bound::lagrangian_bound(&items, capacity, lambda);
+    for &row in &rows[b..] {
+        lagrangian.add(&item(&row));
+    }
+    let root_bound = zero_cost_value + lagrangian.bound(capacity);
     let pruner = Pruner { integral };
     stats.times.split = clock.lap();
     let apply = |chosen: &mut Bitmap, arena: &Arena, node| {
@@ -475,23 +539,25 @@ fn solve(
 
     // Exchange heuristic, then reduction to the core.
     let room = capacity - base_weight - fill_weight;
-    if let Some(swap) = bound::best_swap(&items, 0..b, b + filled..items.len(), room) {
+    let nth = |i: usize| item(&rows[i]);
+    if let Some(swap) = bound::best_swap(nth, 0..b, b + filled..rows.len(), room) {
         incumbent.0 += swap.gain;
         if let Some(out) = swap.out {
-            incumbent.1 = arena.push(items[out].row, incumbent.1);
+            incumbent.1 = arena.push(rows[out], incumbent.1);
         }
-        incumbent.1 = arena.push(items[swap.take].row, incumbent.1);
+        incumbent.1 = arena.push(rows[swap.take], incumbent.1);
     }
     let (mut left, mut right) = (Vec::new(), Vec::new());
-    for (i, item) in items.iter().enumerate() {
+    for (i, row) in rows.iter().enumerate() {
+        let item = item(row);
         let d = item.reduced(lambda);
         let in_break = i < b;
         let flip_bound = root_bound - if in_break { d.max(0.0) } else { (-d).max(0.0) };
         if !pruner.pruned(flip_bound, incumbent.0) {
-            if in_break { &mut left } else { &mut right }.push(*item);
+            if in_break { &mut left } else { &mut right }.push(item);
         }
     }
-    drop(items);
+    drop(rows);
     stats.core_items = left.len() + right.len();
     let start = State {
         w: base_weight,
