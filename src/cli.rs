@@ -1,6 +1,7 @@
 //! The command line's subcommands and flags (DESIGN.md, "Command line"). Declared from
 //! `main.rs`, so the library never sees argv.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -29,6 +30,8 @@ pub enum Command {
     Score(ScoreCommand),
     /// Choose the customers a campaign should serve under a budget, exactly.
     Select(SelectCommand),
+    /// Score a store once and serve its scores, tiers and selections over HTTP.
+    Serve(ServeCommand),
 }
 
 /// `crv gen`.
@@ -165,4 +168,17 @@ pub struct SelectCommand {
     /// Print the summary as one JSON object on the last line of stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `crv serve`.
+#[derive(Debug, Args)]
+pub struct ServeCommand {
+    /// The store file (memory-mapped, scored once at start).
+    pub store: PathBuf,
+    /// Address to listen on; loopback by default.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Scoring and tier parameters.
+    #[command(flatten)]
+    pub score: ScoreArgs,
 }

@@ -4,16 +4,20 @@
 //! store file; [`store::Store`] memory-maps it and hands out validated columns; [`kernel`]
 //! computes every customer's CRV and value tier with SIMD lanes over rayon chunks; [`filter`]
 //! turns a `--where` expression into an eligibility mask; [`select`] solves the budget knapsack
-//! exactly, with a certificate of optimality; [`campaign`] strings those together for a planner.
+//! exactly, with a certificate of optimality; [`campaign`] strings those together for a planner;
+//! [`api`] serves the scores and selections over HTTP, and [`report`] shapes the JSON summaries
+//! that the command line and the server share.
 
 #![deny(unsafe_code)]
 
+pub mod api;
 pub mod atomic_file;
 pub mod campaign;
 pub mod error;
 pub mod filter;
 pub mod kernel;
 pub mod model;
+pub mod report;
 pub mod select;
 pub mod store;
 pub mod synthetic;

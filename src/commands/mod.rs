@@ -3,6 +3,7 @@
 
 pub mod score;
 pub mod select;
+pub mod serve;
 pub mod store;
 
 use crv::error::Error;

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use crv::error::{Error, Result};
 use crv::kernel::{self, Scored, TierScheme};
-use crv::{ScoreParams, Store, Tier};
-use serde_json::{Value, json};
+use crv::{Store, Tier};
+use serde_json::json;
 
 use super::{millis, stdout_error};
 use crate::cli::ScoreCommand;
@@ -65,7 +65,7 @@ pub fn score(args: &ScoreCommand) -> Result<()> {
         writeln!(stdout, "{line}").map_err(stdout_error)?;
     }
     if args.json {
-        let mut summary = summary_json(&scored, &params);
+        let mut summary = crv::report::score_summary(&scored, &params);
         summary["time_ms"] = json!({
             "open": millis(open_time),
             "score": millis(scored.score_time),
@@ -112,43 +112,6 @@ pub fn tier_table(scored: &Scored) -> Vec<String> {
         ),
     });
     lines
-}
-
-/// The summary as JSON (the shape scripts read from `--json`).
-pub fn summary_json(scored: &Scored, params: &ScoreParams) -> Value {
-    let summary = &scored.tiers.summary;
-    let (scheme, cuts) = match summary.scheme {
-        TierScheme::CumulativeValue { a, b } => ("cumulative_value", [a, b]),
-        TierScheme::Quantile { a, b } => ("quantile", [a, b]),
-    };
-    let tiers: serde_json::Map<String, Value> = Tier::ALL
-        .iter()
-        .map(|&tier| {
-            let stats = summary.get(tier);
-            (
-                tier.as_str().to_string(),
-                json!({
-                    "count": stats.count,
-                    "customer_share": stats.customer_share,
-                    "crv_sum": stats.crv_sum,
-                    "value_share": stats.value_share,
-                    "lowest_crv": stats.lowest_crv,
-                }),
-            )
-        })
-        .collect();
-    let totals = &scored.totals;
-    json!({
-        "customers": totals.customers,
-        "total_crv": totals.crv_sum(),
-        "positive_crv": totals.positive_crv,
-        "negative_crv": totals.non_positive_crv,
-        "discount": params.discount,
-        "horizon": params.horizon.to_string(),
-        "scheme": scheme,
-        "cuts": cuts,
-        "tiers": tiers,
-    })
 }
 
 /// One row per customer, in store order: `customer_id,crv,tier,rank,percentile`.

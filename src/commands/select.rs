@@ -104,27 +104,15 @@ pub fn select(args: &SelectCommand) -> Result<()> {
         writeln!(stdout, "{line}").map_err(stdout_error)?;
     }
     if args.json {
-        let summary = json!({
-            "eligible": stats.eligible_rows,
-            "selected": selection.rows.len(),
-            "total_crv": selection.objective,
-            "total_cost": targets.total_cost,
-            "budget": targets.budget,
-            "budget_left": targets.budget_left,
-            "upper_bound": selection.upper_bound,
-            "gap": selection.gap,
-            "optimal": selection.optimal,
-            "core_items": stats.core_items,
-            "states": stats.states,
-            "time_ms": millis(started.elapsed()),
-            "phases_ms": {
-                "open": millis(open_time),
+        let mut summary = crv::report::selection_summary(&targets);
+        summary["time_ms"] = json!(millis(started.elapsed()));
+        summary["phases_ms"] = json!({
+            "open": millis(open_time),
                 "score": millis(scored.score_time),
                 "tiers": millis(scored.tier_time),
                 "prepare": millis(targets.prepare_time),
                 "solve": millis(solve_time),
-                "write": write_time.map(millis),
-            },
+            "write": write_time.map(millis),
         });
         writeln!(stdout, "{summary}").map_err(stdout_error)?;
     }

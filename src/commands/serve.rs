@@ -1,0 +1,90 @@
+//! `crv serve`: opens and scores the store once, logs how long that took, then serves HTTP
+//! until SIGINT or SIGTERM and drains in-flight requests before exiting 0.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crv::Store;
+use crv::api::{self, AppState, admission::AdmissionLimits};
+use crv::error::{Error, Result};
+use tracing_subscriber::EnvFilter;
+
+use super::millis;
+use crate::cli::ServeCommand;
+
+/// Runs `crv serve`; the log level comes from `RUST_LOG` (default `info`).
+pub fn serve(args: &ServeCommand) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let params = args.score.params();
+    let scheme = args.score.scheme();
+    params.validate()?;
+    scheme.validate()?;
+
+    let started = Instant::now();
+    let store = Store::open(&args.store)?;
+    let open_time = started.elapsed();
+    let state = AppState::new(store, params, scheme, AdmissionLimits::default())?;
+    let scored = state.scored();
+    tracing::info!(
+        store = %args.store.display(),
+        customers = scored.totals.customers,
+        discount = params.discount,
+        horizon = %params.horizon,
+        open_ms = millis(open_time),
+        score_ms = millis(scored.score_time),
+        tiers_ms = millis(scored.tier_time),
+        total_ms = millis(started.elapsed()),
+        "scored the store"
+    );
+
+    let listen_error = |e| Error::io(format!("<listen on {}>", args.addr), e);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("<tokio runtime>", e))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .map_err(listen_error)?;
+        let addr = listener.local_addr().map_err(listen_error)?;
+        tracing::info!(%addr, "listening");
+        api::serve(listener, Arc::new(state), shutdown_signal())
+            .await
+            .map_err(listen_error)
+    })?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on the first SIGINT (Ctrl-C) or SIGTERM. If a handler cannot be installed, that
+/// signal is logged and ignored rather than stopping the server at once.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}

@@ -1,0 +1,93 @@
+//! JSON shapes shared by the command line's `--json` summaries and the HTTP API, so a script
+//! and a service read the same field names for the same numbers.
+
+use serde_json::{Value, json};
+
+use crate::campaign::Targets;
+use crate::kernel::{Scored, TierScheme};
+use crate::model::{ScoreParams, Tier};
+
+/// `value` as a JSON number with the f32's own shortest decimal (`49.83921`, not the f64
+/// widening `49.839210510253906`); reading it back as f32 gives `value` exactly. Non-finite
+/// values become `null`, as serde_json does.
+pub fn f32_json(value: f32) -> Value {
+    value
+        .to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(Value::Null, Value::Number)
+}
+
+/// The scoring summary: totals, parameters, the tier scheme with its cut points, and per tier
+/// its count, share of customers, total CRV, share of value and lowest CRV.
+pub fn score_summary(scored: &Scored, params: &ScoreParams) -> Value {
+    let summary = &scored.tiers.summary;
+    let (scheme, cuts) = match summary.scheme {
+        TierScheme::CumulativeValue { a, b } => ("cumulative_value", [a, b]),
+        TierScheme::Quantile { a, b } => ("quantile", [a, b]),
+    };
+    let tiers: serde_json::Map<String, Value> = Tier::ALL
+        .iter()
+        .map(|&tier| {
+            let stats = summary.get(tier);
+            (
+                tier.as_str().to_string(),
+                json!({
+                    "count": stats.count,
+                    "customer_share": stats.customer_share,
+                    "crv_sum": stats.crv_sum,
+                    "value_share": stats.value_share,
+                    "lowest_crv": stats.lowest_crv.map(f32_json),
+                }),
+            )
+        })
+        .collect();
+    let totals = &scored.totals;
+    json!({
+        "customers": totals.customers,
+        "total_crv": totals.crv_sum(),
+        "positive_crv": totals.positive_crv,
+        "negative_crv": totals.non_positive_crv,
+        "discount": params.discount,
+        "horizon": params.horizon.to_string(),
+        "scheme": scheme,
+        "cuts": cuts,
+        "tiers": tiers,
+    })
+}
+
+/// The selection summary: what was eligible and chosen, its value and cost, and the
+/// certificate (upper bound, gap, optimal). Callers add their own timings.
+pub fn selection_summary(targets: &Targets) -> Value {
+    let selection = &targets.selection;
+    let stats = &selection.stats;
+    json!({
+        "eligible": stats.eligible_rows,
+        "selected": selection.rows.len(),
+        "total_crv": selection.objective,
+        "total_cost": targets.total_cost,
+        "budget": targets.budget,
+        "budget_left": targets.budget_left,
+        "upper_bound": selection.upper_bound,
+        "gap": selection.gap,
+        "optimal": selection.optimal,
+        "core_items": stats.core_items,
+        "states": stats.states,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f32_json_writes_the_shortest_decimal_that_reads_back_exactly() {
+        for value in [49.83921f32, 0.1, -3.4e38, 1e-45, 0.0, 29.545] {
+            let json = f32_json(value).to_string();
+            assert_eq!(json.parse::<f32>().unwrap(), value, "{json}");
+        }
+        assert_eq!(f32_json(49.83921).to_string(), "49.83921");
+        assert_eq!(f32_json(f32::NAN), Value::Null);
+    }
+}
