@@ -7,6 +7,11 @@ use std::path::PathBuf;
 
 use crv::{Store, store, synthetic};
 
+/// Benches run on the allocator the `crv` binary runs on (its big per-call buffers behave
+/// differently under glibc's malloc, which returns them to the OS on every free).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The seed every bench uses, so figures are comparable across runs.
 pub const SEED: u64 = 42;
 
