@@ -1,8 +1,15 @@
 //! The CRV formula of DESIGN.md: [`crv_scalar`] is the plain f64 specification, [`score_lanes`]
-//! the `wide` f32x8 path that must agree with it within [`TOLERANCE_RELATIVE`] of the terms'
+//! the `wide` lanes path (f32x8, or f32x16 with AVX-512) that must agree with it within [`TOLERANCE_RELATIVE`] of the terms'
 //! magnitude plus [`TOLERANCE_ABSOLUTE`].
 
-use wide::f32x8;
+/// The lane type: `f32x16` where the build enables AVX-512 (`-C target-cpu=native` on such a
+/// CPU), `f32x8` (AVX2) otherwise. `wide` emulates a wider type with two halves when the build
+/// lacks the instructions, so the width follows the build's target features.
+#[cfg(target_feature = "avx512f")]
+type Lane = wide::f32x16;
+/// The lane type: `f32x8` (AVX2) on builds without AVX-512.
+#[cfg(not(target_feature = "avx512f"))]
+type Lane = wide::f32x8;
 
 use crate::error::{Error, Result};
 use crate::model::{Horizon, ScoreParams};
@@ -12,9 +19,8 @@ use crate::store::Store;
 /// 16 Ki rows of 7 input columns and one output column are 512 KiB, about one L2 cache.
 pub(crate) const CHUNK_ROWS: usize = 16 * 1024;
 
-/// Lanes per vector: `f32x8` (AVX2). The build machine has no AVX-512, so `f32x16` would only
-/// be emulated by two f32x8 halves; one lane width keeps the code and its tests single.
-const LANES: usize = 8;
+/// Lanes per vector: 8 with AVX2, 16 with AVX-512.
+const LANES: usize = size_of::<Lane>() / size_of::<f32>();
 
 /// Agreement of [`score_lanes`] with [`crv_scalar`]: `|lanes - scalar| <= TOLERANCE_RELATIVE *
 /// magnitude + TOLERANCE_ABSOLUTE`, where `magnitude` is `(|margin| + |retention_cost|) *
@@ -242,7 +248,7 @@ pub fn crv_scalar(inputs: &CrvInputs<'_>, params: &ScoreParams, out: &mut [f32])
     totals
 }
 
-/// Every customer's CRV with `f32x8` lanes on the calling thread, into `out`; the same values
+/// Every customer's CRV with SIMD lanes on the calling thread, into `out`; the same values
 /// and bit-identical totals as [`crate::kernel::score`], which runs the same chunks on rayon.
 ///
 /// Agrees with [`crv_scalar`] within [`TOLERANCE_RELATIVE`] and [`TOLERANCE_ABSOLUTE`].
@@ -264,9 +270,9 @@ pub fn score_lanes(inputs: &CrvInputs<'_>, params: &ScoreParams, out: &mut [f32]
 /// The parameters broadcast to lanes once per call.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Lanes {
-    discount: f32x8,
+    discount: Lane,
     /// `1 / (1 + discount)`.
-    inverse_growth: f32x8,
+    inverse_growth: Lane,
     horizon: LaneHorizon,
 }
 
@@ -276,7 +282,7 @@ enum LaneHorizon {
     /// `T <= DOUBLING_MAX_PERIODS`: the sum by doubling, about `2 * log2(T)` multiply-adds.
     Doubling(u32),
     /// Longer horizons: closed form through `ln1p` and `expm1`, `T` as f32.
-    ClosedForm(f32x8),
+    ClosedForm(Lane),
     /// `T = infinity`.
     Infinite,
 }
@@ -293,12 +299,12 @@ impl Lanes {
             Horizon::Periods(periods) if periods <= DOUBLING_MAX_PERIODS => {
                 LaneHorizon::Doubling(periods)
             }
-            Horizon::Periods(periods) => LaneHorizon::ClosedForm(f32x8::splat(periods as f32)),
+            Horizon::Periods(periods) => LaneHorizon::ClosedForm(Lane::splat(periods as f32)),
             Horizon::Infinite => LaneHorizon::Infinite,
         };
         Lanes {
-            discount: f32x8::splat(params.discount as f32),
-            inverse_growth: f32x8::splat((1.0 / (1.0 + params.discount)) as f32),
+            discount: Lane::splat(params.discount as f32),
+            inverse_growth: Lane::splat((1.0 / (1.0 + params.discount)) as f32),
             horizon,
         }
     }
@@ -323,14 +329,14 @@ impl Lanes {
     }
 
     #[inline(always)]
-    fn crv(&self, rows: &Rows) -> f32x8 {
+    fn crv(&self, rows: &Rows) -> Lane {
         let net_margin = rows.margin - rows.retention_cost;
         let mut present_value = net_margin * self.annuity_factor(rows.retention);
         if let LaneHorizon::Infinite = self.horizon {
             // q = 1 makes the perpetuity infinite; zero times infinity is no cash flow, not NaN.
             present_value = net_margin
-                .simd_eq(f32x8::ZERO)
-                .select(f32x8::ZERO, present_value);
+                .simd_eq(Lane::ZERO)
+                .select(Lane::ZERO, present_value);
         }
         present_value
             + ((rows.referral_value + rows.competence_value)
@@ -348,8 +354,8 @@ impl Lanes {
     /// `r * (1 - q^T) / u = -r * expm1(T * ln1p(-(1 - q))) / u`; `u = 0` gives `T`.
     /// The direct `q * (1 - q^T) / (1 - q)` in f32 loses up to `T` ulps of `q` near `q = 1`.
     #[inline(always)]
-    fn annuity_factor(&self, retention: f32x8) -> f32x8 {
-        let u = || (f32x8::ONE - retention) + self.discount;
+    fn annuity_factor(&self, retention: Lane) -> Lane {
+        let u = || (Lane::ONE - retention) + self.discount;
         match self.horizon {
             LaneHorizon::Doubling(periods) => {
                 let q = retention * self.inverse_growth;
@@ -367,10 +373,10 @@ impl Lanes {
             LaneHorizon::ClosedForm(periods) => {
                 let u = u();
                 // min: retention 0 can round 1 - q just above 1, where ln1p is NaN.
-                let one_minus_q = (u * self.inverse_growth).fast_min(f32x8::ONE);
+                let one_minus_q = (u * self.inverse_growth).fast_min(Lane::ONE);
                 let one_minus_q_pow = -(periods * (-one_minus_q).ln_1p()).exp_m1();
                 let factor = retention * one_minus_q_pow / u;
-                u.simd_eq(f32x8::ZERO).select(periods, factor)
+                u.simd_eq(Lane::ZERO).select(periods, factor)
             }
             LaneHorizon::Infinite => retention / u(),
         }
@@ -379,13 +385,13 @@ impl Lanes {
 
 /// One vector of rows from every column; missing columns are zero.
 struct Rows {
-    margin: f32x8,
-    retention: f32x8,
-    retention_cost: f32x8,
-    referral_value: f32x8,
-    competence_value: f32x8,
-    development_cost: f32x8,
-    acquisition_cost: f32x8,
+    margin: Lane,
+    retention: Lane,
+    retention_cost: Lane,
+    referral_value: Lane,
+    competence_value: Lane,
+    development_cost: Lane,
+    acquisition_cost: Lane,
 }
 
 impl Rows {
@@ -396,19 +402,19 @@ impl Rows {
             let lanes: [f32; LANES] = column[start..start + LANES]
                 .try_into()
                 .expect("a range of LANES rows has LANES elements");
-            f32x8::new(lanes)
+            Lane::new(lanes)
         })
     }
 
     /// The rows from `start` to the end (fewer than `LANES`), zero-padded.
     fn tail(inputs: &CrvInputs<'_>, start: usize) -> Self {
-        Rows::gather(inputs, |column| f32x8::from(&column[start..]))
+        Rows::gather(inputs, |column| Lane::from(&column[start..]))
     }
 
     /// One vector from every column through `load`; a missing column is zero.
     #[inline(always)]
-    fn gather(inputs: &CrvInputs<'_>, load: impl Fn(&[f32]) -> f32x8) -> Self {
-        let optional = |column: Option<&[f32]>| column.map_or(f32x8::ZERO, &load);
+    fn gather(inputs: &CrvInputs<'_>, load: impl Fn(&[f32]) -> Lane) -> Self {
+        let optional = |column: Option<&[f32]>| column.map_or(Lane::ZERO, &load);
         Rows {
             margin: load(inputs.margin),
             retention: load(inputs.retention),
@@ -421,7 +427,7 @@ impl Rows {
     }
 }
 
-/// Per-lane f64 sums of one chunk, folded lane 0..8 at the end: a fixed order.
+/// Per-lane f64 sums of one chunk, folded lane 0..LANES at the end: a fixed order.
 #[derive(Default)]
 struct LaneSums {
     positive_crv: [f64; LANES],
@@ -431,14 +437,14 @@ struct LaneSums {
 
 impl LaneSums {
     #[inline(always)]
-    fn add(&mut self, crv: f32x8) {
-        let positive = crv.fast_max(f32x8::ZERO).to_array();
-        let non_positive = crv.fast_min(f32x8::ZERO).to_array();
+    fn add(&mut self, crv: Lane) {
+        let positive = crv.fast_max(Lane::ZERO).to_array();
+        let non_positive = crv.fast_min(Lane::ZERO).to_array();
         for lane in 0..LANES {
             self.positive_crv[lane] += f64::from(positive[lane]);
             self.non_positive_crv[lane] += f64::from(non_positive[lane]);
         }
-        self.positive_customers += u64::from(crv.simd_gt(f32x8::ZERO).to_bitmask().count_ones());
+        self.positive_customers += u64::from(crv.simd_gt(Lane::ZERO).to_bitmask().count_ones());
     }
 
     fn into_totals(self, customers: usize) -> ScoreTotals {
