@@ -241,7 +241,7 @@ fn classic(c: &mut Criterion) {
         Class::Strongly,
         Class::SubsetSum,
     ] {
-        bench_class(c, class, &[0.5]);
+        bench_class(c, class, &[0.05, 0.2, 0.5]);
     }
 }
 
