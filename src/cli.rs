@@ -174,7 +174,15 @@ pub struct SelectCommand {
 #[derive(Debug, Args)]
 pub struct ServeCommand {
     /// The store file (memory-mapped, scored once at start).
-    pub store: PathBuf,
+    #[arg(required_unless_present = "demo", conflicts_with = "demo")]
+    pub store: Option<PathBuf>,
+    /// Serve a generated demo store of one million customers: made once in `--data-dir`,
+    /// reused afterwards.
+    #[arg(long)]
+    pub demo: bool,
+    /// Where `--demo` keeps its store.
+    #[arg(long, default_value = "crv-demo-data")]
+    pub data_dir: PathBuf,
     /// Address to listen on; loopback by default.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,

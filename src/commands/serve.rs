@@ -7,6 +7,7 @@ use std::time::Instant;
 use crv::Store;
 use crv::api::{self, AppState, admission::AdmissionLimits};
 use crv::error::{Error, Result};
+use crv::synthetic::demo::{DEMO_CUSTOMERS, demo_store};
 use tracing_subscriber::EnvFilter;
 
 use super::millis;
@@ -23,13 +24,27 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
     params.validate()?;
     scheme.validate()?;
 
+    let path = match &args.store {
+        Some(path) => path.clone(),
+        None => {
+            let started = Instant::now();
+            let path = demo_store(&args.data_dir, DEMO_CUSTOMERS)?;
+            tracing::info!(
+                store = %path.display(),
+                customers = DEMO_CUSTOMERS,
+                ready_ms = millis(started.elapsed()),
+                "demo store ready (generated on first use, reused afterwards)"
+            );
+            path
+        }
+    };
     let started = Instant::now();
-    let store = Store::open(&args.store)?;
+    let store = Store::open(&path)?;
     let open_time = started.elapsed();
     let state = AppState::new(store, params, scheme, AdmissionLimits::default())?;
     let scored = state.scored();
     tracing::info!(
-        store = %args.store.display(),
+        store = %path.display(),
         customers = scored.totals.customers,
         discount = params.discount,
         horizon = %params.horizon,

@@ -7,6 +7,7 @@
 //! consistent with the margin. Every value is rounded to the decimals the CSV writes, so
 //! in-memory customers equal the ones read back from the file.
 
+pub mod demo;
 mod rng;
 mod writer;
 
