@@ -16,7 +16,9 @@ impl fmt::Display for CustomerId {
 }
 
 /// A value tier from ABC analysis; `N` holds customers whose CRV is zero or negative.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode,
+)]
 #[repr(u8)]
 pub enum Tier {
     /// The most valuable customers: the first 80% of positive value by default.

@@ -3,6 +3,7 @@
 //! ones run on the rayon pool behind the [`admission`] queue, never on the reactor threads.
 
 pub mod admission;
+pub mod binary;
 mod handlers;
 mod routes;
 pub mod wire;
