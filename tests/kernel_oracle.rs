@@ -1,9 +1,12 @@
-//! Oracles for the kernel: the `wide` lanes agree with the scalar specification, results do not
-//! depend on the thread count, and tiers match a plain comparison sort by (CRV, id).
+//! Oracles for the kernel: the `wide` lanes agree with the scalar specification (plain CRV and
+//! scenarios), the fused multi-scenario pass equals one pass per scenario, results do not depend
+//! on the thread count, and tiers match a plain comparison sort by (CRV, id).
 
 use crv::kernel::crv::{TOLERANCE_ABSOLUTE, TOLERANCE_RELATIVE};
+use crv::kernel::scenario::delta_tolerance;
 use crv::kernel::{
-    self, CrvInputs, ScoreTotals, TierScheme, Tiers, annuity_factor, crv_scalar, score_lanes,
+    self, CrvInputs, Response, ScenarioParams, ScoreTotals, TierScheme, Tiers, Uplift,
+    annuity_factor, crv_scalar, scenario_scalar, score_lanes,
 };
 use crv::{Horizon, ScoreParams, Tier};
 use proptest::prelude::*;
@@ -334,4 +337,176 @@ fn tiers_are_identical_on_one_and_several_threads_and_match_the_reference() {
         .iter()
         .sum();
     assert!((value_share - 1.0).abs() < 1e-9);
+}
+
+/// A scenario over `columns`: adjustments, and an uplift whose response is a constant or a
+/// column of probabilities.
+#[derive(Debug, Clone)]
+struct ScenarioCase {
+    score: ScoreParams,
+    margin_multiplier: f64,
+    retention_shift: f64,
+    uplift: Option<(f64, f64, Option<f64>)>,
+    responses: Vec<f32>,
+}
+
+impl ScenarioCase {
+    fn params(&self) -> ScenarioParams<'_> {
+        ScenarioParams {
+            score: self.score,
+            margin_multiplier: self.margin_multiplier,
+            retention_shift: self.retention_shift,
+            uplift: self.uplift.map(|(retention, margin, constant)| Uplift {
+                retention,
+                margin,
+                response: constant.map_or(Response::Column(&self.responses), Response::Constant),
+            }),
+        }
+    }
+}
+
+fn scenario_case(rows: usize) -> impl Strategy<Value = ScenarioCase> {
+    let uplift = prop::option::of((
+        prop_oneof![2 => 0.0f64..=1.0, 1 => prop::sample::select(vec![0.0, 0.05, 1.0])],
+        prop_oneof![2 => -0.9f64..2.0, 1 => Just(0.0)],
+        prop::option::of(0.0f64..=1.0),
+    ));
+    (
+        params(),
+        prop_oneof![1 => Just(1.0f64), 2 => 0.0f64..3.0],
+        prop_oneof![1 => Just(0.0f64), 2 => -1.0f64..=1.0],
+        uplift,
+        prop::collection::vec(0.0f32..=1.0, rows),
+    )
+        .prop_map(
+            |(score, margin_multiplier, retention_shift, uplift, responses)| ScenarioCase {
+                score,
+                margin_multiplier,
+                retention_shift,
+                uplift,
+                responses,
+            },
+        )
+}
+
+fn columns_and_scenarios(
+    max_rows: usize,
+    scenarios: usize,
+) -> impl Strategy<Value = (Columns, Vec<ScenarioCase>)> {
+    columns(max_rows).prop_flat_map(move |columns| {
+        let rows = columns.margin.len();
+        (
+            Just(columns),
+            prop::collection::vec(scenario_case(rows), 1..=scenarios),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(192))]
+
+    /// The scenario lanes agree with the f64 specification: the CRV within the plain kernel's
+    /// bound of its adjusted terms, delta within `delta_tolerance`.
+    #[test]
+    fn scenario_lanes_agree_with_the_scalar_reference(
+        (columns, cases) in columns_and_scenarios(70, 1),
+    ) {
+        let inputs = columns.inputs();
+        let rows = inputs.len();
+        let params = cases[0].params();
+        let (mut crv, mut delta) = (vec![0.0; rows], vec![0.0; rows]);
+        let (mut crv_ref, mut delta_ref) = (vec![0.0; rows], vec![0.0; rows]);
+        kernel::score_scenario(&inputs, &params, &mut crv, Some(&mut delta));
+        scenario_scalar(&inputs, &params, &mut crv_ref, &mut delta_ref);
+        let adjusted = Columns {
+            margin: columns.margin.iter().map(|m| m * params.margin_multiplier as f32).collect(),
+            retention: columns
+                .retention
+                .iter()
+                .map(|r| (r + params.retention_shift as f32).clamp(0.0, 1.0))
+                .collect(),
+            optional: columns.optional.clone(),
+        };
+        let cost = |row: usize| columns.optional[0].as_ref().map_or(0.0, |c| c[row]);
+        for row in 0..rows {
+            let (s, l) = (crv_ref[row], crv[row]);
+            if s.is_finite() {
+                let tolerance = TOLERANCE_RELATIVE * adjusted.magnitude(row, &params.score)
+                    + TOLERANCE_ABSOLUTE;
+                prop_assert!((f64::from(s) - f64::from(l)).abs() <= tolerance,
+                    "row {}: crv scalar {} lanes {}", row, s, l);
+            } else {
+                prop_assert_eq!(s, l, "row {}", row);
+            }
+            let (s, l) = (delta_ref[row], delta[row]);
+            if s.is_finite() {
+                let response = match params.uplift.map(|u| u.response) {
+                    Some(Response::Constant(p)) => p,
+                    Some(Response::Column(p)) => f64::from(p[row]),
+                    None => 0.0,
+                };
+                let tolerance = delta_tolerance(
+                    columns.margin[row], cost(row), columns.retention[row], &params, response,
+                );
+                prop_assert!((f64::from(s) - f64::from(l)).abs() <= tolerance,
+                    "row {}: delta scalar {} lanes {} tolerance {}", row, s, l, tolerance);
+            } else {
+                prop_assert!(!l.is_finite(), "row {}: delta scalar {} lanes {}", row, s, l);
+            }
+        }
+    }
+
+    /// The fused pass gives every scenario the totals of its own one-scenario pass, bit for bit.
+    #[test]
+    fn the_fused_pass_equals_one_pass_per_scenario(
+        (columns, cases) in columns_and_scenarios(5000, 6),
+    ) {
+        let inputs = columns.inputs();
+        let params: Vec<ScenarioParams<'_>> = cases.iter().map(ScenarioCase::params).collect();
+        let fused = kernel::score_scenarios(&inputs, &params);
+        for (scenario, fused) in params.iter().zip(&fused) {
+            let mut crv = vec![0.0; inputs.len()];
+            let single = kernel::score_scenario(&inputs, scenario, &mut crv, None);
+            prop_assert_eq!(format!("{single:?}"), format!("{fused:?}"));
+        }
+    }
+
+    /// A scenario with neither adjustment nor uplift writes the plain kernel's CRV bit for bit.
+    #[test]
+    fn a_plain_scenario_writes_the_plain_kernels_crv(columns in columns(300), params in params()) {
+        let inputs = columns.inputs();
+        let mut plain = vec![0.0; inputs.len()];
+        let mut scenario = vec![0.0; inputs.len()];
+        let plain_totals = kernel::score(&inputs, &params, &mut plain);
+        let totals = kernel::score_scenario(
+            &inputs, &ScenarioParams::plain(params), &mut scenario, None,
+        );
+        let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(bits(&plain), bits(&scenario));
+        prop_assert_eq!(format!("{plain_totals:?}"), format!("{:?}", totals.crv));
+    }
+}
+
+#[test]
+fn the_fused_pass_is_identical_on_one_and_several_threads() {
+    let columns = many_columns(100_000);
+    let inputs = columns.inputs();
+    let responses: Vec<f32> = (0..100_000).map(|i| (i % 101) as f32 / 100.0).collect();
+    let scenarios: Vec<ScenarioParams<'_>> = [0.05, 0.1, 0.2]
+        .iter()
+        .map(|&discount| ScenarioParams {
+            uplift: Some(Uplift {
+                retention: 0.05,
+                margin: 0.1,
+                response: Response::Column(&responses),
+            }),
+            ..ScenarioParams::plain(ScoreParams {
+                discount,
+                horizon: Horizon::Periods(7),
+            })
+        })
+        .collect();
+    let one = pool(1).install(|| kernel::score_scenarios(&inputs, &scenarios));
+    let three = pool(3).install(|| kernel::score_scenarios(&inputs, &scenarios));
+    assert_eq!(format!("{one:?}"), format!("{three:?}"));
 }

@@ -6,10 +6,10 @@
 /// CPU), `f32x8` (AVX2) otherwise. `wide` emulates a wider type with two halves when the build
 /// lacks the instructions, so the width follows the build's target features.
 #[cfg(target_feature = "avx512f")]
-type Lane = wide::f32x16;
+pub(crate) type Lane = wide::f32x16;
 /// The lane type: `f32x8` (AVX2) on builds without AVX-512.
 #[cfg(not(target_feature = "avx512f"))]
-type Lane = wide::f32x8;
+pub(crate) type Lane = wide::f32x8;
 
 use crate::error::{Error, Result};
 use crate::model::{Horizon, ScoreParams};
@@ -20,7 +20,7 @@ use crate::store::Store;
 pub(crate) const CHUNK_ROWS: usize = 16 * 1024;
 
 /// Lanes per vector: 8 with AVX2, 16 with AVX-512.
-const LANES: usize = size_of::<Lane>() / size_of::<f32>();
+pub(crate) const LANES: usize = size_of::<Lane>() / size_of::<f32>();
 
 /// Agreement of [`score_lanes`] with [`crv_scalar`]: `|lanes - scalar| <= TOLERANCE_RELATIVE *
 /// magnitude + TOLERANCE_ABSOLUTE`, where `magnitude` is `(|margin| + |retention_cost|) *
@@ -187,7 +187,7 @@ impl ScoreTotals {
         }
     }
 
-    fn add(&mut self, crv: f64) {
+    pub(crate) fn add(&mut self, crv: f64) {
         self.customers += 1;
         if crv > 0.0 {
             self.positive_customers += 1;
@@ -196,6 +196,22 @@ impl ScoreTotals {
             self.non_positive_customers += 1;
             self.non_positive_crv += crv;
         }
+    }
+}
+
+/// `PV = (margin - retention_cost) * annuity_factor(retention)` in f64: the periodic part of the
+/// CRV. A net margin of exactly zero is worth zero, even where the annuity factor is infinite.
+pub fn present_value(
+    margin: f32,
+    retention_cost: f64,
+    retention: f32,
+    params: &ScoreParams,
+) -> f64 {
+    let net_margin = f64::from(margin) - retention_cost;
+    if net_margin == 0.0 {
+        0.0
+    } else {
+        net_margin * annuity_factor(f64::from(retention), params)
     }
 }
 
@@ -231,12 +247,12 @@ pub fn crv_scalar(inputs: &CrvInputs<'_>, params: &ScoreParams, out: &mut [f32])
     let column = |column: Option<&[f32]>, row: usize| column.map_or(0.0, |c| f64::from(c[row]));
     let mut totals = ScoreTotals::default();
     for (row, crv_out) in out.iter_mut().enumerate() {
-        let net_margin = f64::from(inputs.margin[row]) - column(inputs.retention_cost, row);
-        let present_value = if net_margin == 0.0 {
-            0.0
-        } else {
-            net_margin * annuity_factor(f64::from(inputs.retention[row]), params)
-        };
+        let present_value = present_value(
+            inputs.margin[row],
+            column(inputs.retention_cost, row),
+            inputs.retention[row],
+            params,
+        );
         let crv = present_value
             + column(inputs.referral_value, row)
             + column(inputs.competence_value, row)
@@ -330,17 +346,28 @@ impl Lanes {
 
     #[inline(always)]
     fn crv(&self, rows: &Rows) -> Lane {
-        let net_margin = rows.margin - rows.retention_cost;
-        let mut present_value = net_margin * self.annuity_factor(rows.retention);
+        self.present_value(rows.margin, rows.retention_cost, rows.retention) + rows.one_off()
+    }
+
+    /// `(margin - retention_cost) * annuity_factor(retention)`: the periodic part of the CRV,
+    /// the one formula both the plain and the scenario paths evaluate.
+    #[inline(always)]
+    pub(crate) fn present_value(
+        &self,
+        margin: Lane,
+        retention_cost: Lane,
+        retention: Lane,
+    ) -> Lane {
+        let net_margin = margin - retention_cost;
+        let present_value = net_margin * self.annuity_factor(retention);
         if let LaneHorizon::Infinite = self.horizon {
             // q = 1 makes the perpetuity infinite; zero times infinity is no cash flow, not NaN.
-            present_value = net_margin
+            net_margin
                 .simd_eq(Lane::ZERO)
-                .select(Lane::ZERO, present_value);
+                .select(Lane::ZERO, present_value)
+        } else {
+            present_value
         }
-        present_value
-            + ((rows.referral_value + rows.competence_value)
-                - (rows.development_cost + rows.acquisition_cost))
     }
 
     /// `sum_{t=1..T} q^t`, `q = r / (1 + d)`, with no NaN at `q = 1` or `r = 0`.
@@ -383,11 +410,25 @@ impl Lanes {
     }
 }
 
+/// The full vector of `column[start..start + LANES]`.
+#[inline(always)]
+pub(crate) fn load(column: &[f32], start: usize) -> Lane {
+    let lanes: [f32; LANES] = column[start..start + LANES]
+        .try_into()
+        .expect("a range of LANES rows has LANES elements");
+    Lane::new(lanes)
+}
+
+/// `column[start..]` (fewer than `LANES` rows), zero-padded.
+pub(crate) fn load_tail(column: &[f32], start: usize) -> Lane {
+    Lane::from(&column[start..])
+}
+
 /// One vector of rows from every column; missing columns are zero.
-struct Rows {
-    margin: Lane,
-    retention: Lane,
-    retention_cost: Lane,
+pub(crate) struct Rows {
+    pub(crate) margin: Lane,
+    pub(crate) retention: Lane,
+    pub(crate) retention_cost: Lane,
     referral_value: Lane,
     competence_value: Lane,
     development_cost: Lane,
@@ -397,18 +438,20 @@ struct Rows {
 impl Rows {
     /// The full vector of rows `start..start + LANES`.
     #[inline(always)]
-    fn new(inputs: &CrvInputs<'_>, start: usize) -> Self {
-        Rows::gather(inputs, |column| {
-            let lanes: [f32; LANES] = column[start..start + LANES]
-                .try_into()
-                .expect("a range of LANES rows has LANES elements");
-            Lane::new(lanes)
-        })
+    pub(crate) fn new(inputs: &CrvInputs<'_>, start: usize) -> Self {
+        Rows::gather(inputs, |column| load(column, start))
     }
 
     /// The rows from `start` to the end (fewer than `LANES`), zero-padded.
-    fn tail(inputs: &CrvInputs<'_>, start: usize) -> Self {
-        Rows::gather(inputs, |column| Lane::from(&column[start..]))
+    pub(crate) fn tail(inputs: &CrvInputs<'_>, start: usize) -> Self {
+        Rows::gather(inputs, |column| load_tail(column, start))
+    }
+
+    /// The one-off terms: `referral + competence - development - acquisition`.
+    #[inline(always)]
+    pub(crate) fn one_off(&self) -> Lane {
+        (self.referral_value + self.competence_value)
+            - (self.development_cost + self.acquisition_cost)
     }
 
     /// One vector from every column through `load`; a missing column is zero.
@@ -429,7 +472,7 @@ impl Rows {
 
 /// Per-lane f64 sums of one chunk, folded lane 0..LANES at the end: a fixed order.
 #[derive(Default)]
-struct LaneSums {
+pub(crate) struct LaneSums {
     positive_crv: [f64; LANES],
     non_positive_crv: [f64; LANES],
     positive_customers: u64,
@@ -437,7 +480,7 @@ struct LaneSums {
 
 impl LaneSums {
     #[inline(always)]
-    fn add(&mut self, crv: Lane) {
+    pub(crate) fn add(&mut self, crv: Lane) {
         let positive = crv.fast_max(Lane::ZERO).to_array();
         let non_positive = crv.fast_min(Lane::ZERO).to_array();
         for lane in 0..LANES {
@@ -447,7 +490,7 @@ impl LaneSums {
         self.positive_customers += u64::from(crv.simd_gt(Lane::ZERO).to_bitmask().count_ones());
     }
 
-    fn into_totals(self, customers: usize) -> ScoreTotals {
+    pub(crate) fn into_totals(self, customers: usize) -> ScoreTotals {
         let customers = customers as u64;
         ScoreTotals {
             customers,

@@ -1,8 +1,10 @@
-//! Batch kernels over columns: CRV scoring ([`score`]) and value tiers ([`tiers`]). This is the
+//! Batch kernels over columns: CRV scoring ([`score`]), what-if scenarios ([`score_scenarios`],
+//! fused over many scenarios, and [`score_scenario`]) and value tiers ([`tiers`]). This is the
 //! only place rayon splits work: chunks have a fixed size and are reduced in chunk order, so
 //! every result, f64 totals included, is the same for any number of threads.
 
 pub mod crv;
+pub mod scenario;
 pub mod tier;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 pub use crv::{CrvInputs, ScoreTotals, annuity_factor, crv_scalar, score_lanes};
+pub use scenario::{Response, ScenarioParams, ScenarioTotals, Uplift, scenario_scalar};
 pub use tier::{TierScheme, TierStats, TierSummary, Tiers};
 
 use crate::error::Result;
@@ -76,6 +79,93 @@ pub fn score(inputs: &CrvInputs<'_>, params: &ScoreParams, out: &mut [f32]) -> S
     chunk_totals
         .into_iter()
         .fold(ScoreTotals::default(), ScoreTotals::merge)
+}
+
+/// The totals of every scenario in one pass over the columns: the rows go by in chunks of
+/// 16 Ki rows on the rayon pool, and within a chunk, block by block, every scenario runs
+/// over a block while it is in cache. No per-scenario array is materialised: memory is one
+/// [`ScenarioTotals`] per scenario and chunk. Each scenario's totals are bit-identical to
+/// [`score_scenario`]'s, whatever the thread count.
+///
+/// `inputs` and every scenario must be validated at the edge (see [`ScenarioParams`]).
+///
+/// # Panics
+///
+/// If the columns' lengths differ, a response column has another length, or a horizon is zero.
+pub fn score_scenarios(
+    inputs: &CrvInputs<'_>,
+    scenarios: &[ScenarioParams<'_>],
+) -> Vec<ScenarioTotals> {
+    let rows = inputs.len();
+    for params in scenarios {
+        scenario::expect_rows(inputs, params);
+    }
+    let lanes: Vec<scenario::ScenarioLanes<'_>> =
+        scenarios.iter().map(scenario::ScenarioLanes::new).collect();
+    let chunk_totals: Vec<Vec<ScenarioTotals>> = (0..rows.div_ceil(crv::CHUNK_ROWS))
+        .into_par_iter()
+        .map(|chunk| {
+            let first = chunk * crv::CHUNK_ROWS;
+            let len = crv::CHUNK_ROWS.min(rows - first);
+            scenario::totals_chunk(&lanes, &inputs.slice(first, len), first)
+        })
+        .collect();
+    chunk_totals.into_iter().fold(
+        vec![ScenarioTotals::default(); scenarios.len()],
+        |totals, chunk| {
+            totals
+                .into_iter()
+                .zip(chunk)
+                .map(|(totals, chunk)| totals.merge(chunk))
+                .collect()
+        },
+    )
+}
+
+/// One scenario's CRV without uplift into `crv_out` and, when given, every customer's expected
+/// incremental value into `delta_out`, on the rayon pool; returns the totals (bit-identical to
+/// [`score_scenarios`]'). A plain scenario ([`ScenarioParams::plain`]) writes exactly what
+/// [`score`] writes. Agrees with [`scenario_scalar`] within the tolerances of
+/// [`scenario::delta_tolerance`] and [`crv::TOLERANCE_RELATIVE`].
+///
+/// # Panics
+///
+/// If the columns, the outputs and a response column differ in length, or a horizon is zero.
+pub fn score_scenario(
+    inputs: &CrvInputs<'_>,
+    params: &ScenarioParams<'_>,
+    crv_out: &mut [f32],
+    delta_out: Option<&mut [f32]>,
+) -> ScenarioTotals {
+    scenario::expect_rows(inputs, params);
+    inputs.expect_rows(crv_out);
+    let lanes = scenario::ScenarioLanes::new(params);
+    let delta_chunks: Vec<Option<&mut [f32]>> = match delta_out {
+        Some(delta_out) => {
+            inputs.expect_rows(delta_out);
+            delta_out.chunks_mut(crv::CHUNK_ROWS).map(Some).collect()
+        }
+        None => (0..crv_out.len().div_ceil(crv::CHUNK_ROWS))
+            .map(|_| None)
+            .collect(),
+    };
+    let chunk_totals: Vec<ScenarioTotals> = crv_out
+        .par_chunks_mut(crv::CHUNK_ROWS)
+        .zip(delta_chunks)
+        .enumerate()
+        .map(|(chunk, (crv_out, delta_out))| {
+            let first = chunk * crv::CHUNK_ROWS;
+            lanes.values_chunk(
+                &inputs.slice(first, crv_out.len()),
+                first,
+                crv_out,
+                delta_out,
+            )
+        })
+        .collect();
+    chunk_totals
+        .into_iter()
+        .fold(ScenarioTotals::default(), ScenarioTotals::merge)
 }
 
 /// Every customer's tier, rank and percentile from its CRV, with the per-tier summary.

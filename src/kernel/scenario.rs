@@ -1,0 +1,401 @@
+//! What-if scenarios over the CRV columns: a scenario adjusts every customer's margin and
+//! retention, and a campaign's uplift gives each customer an expected incremental value
+//! `delta = p * (PV(with uplift) - PV(without))` (the one-off terms cancel). [`scenario_scalar`]
+//! is the f64 specification; `ScenarioLanes` evaluates a scenario on SIMD lanes through the
+//! same `Lanes::present_value` as the plain CRV, for the fused multi-scenario totals and the
+//! one-scenario values pass that `kernel/mod.rs` runs on rayon.
+//!
+//! Adjusted columns are rounded to f32 before the formula, as if the store held them: the lanes
+//! and the scalar reference see the same adjusted inputs, and they agree within
+//! [`TOLERANCE_RELATIVE`] of the terms' magnitude plus [`TOLERANCE_ABSOLUTE`].
+
+use super::crv::{
+    CrvInputs, LANES, Lane, LaneSums, Lanes, Rows, ScoreTotals, TOLERANCE_ABSOLUTE,
+    TOLERANCE_RELATIVE, annuity_factor, load, load_tail, present_value,
+};
+use crate::model::ScoreParams;
+
+/// Rows per block of the fused pass: every scenario runs over one block while its columns sit
+/// in cache. 2048 rows of up to 8 columns are 64 KiB, a fraction of a core's L2.
+pub(crate) const BLOCK_ROWS: usize = 2048;
+
+/// One scenario's parameters as the kernel takes them, validated at the edge (domains below;
+/// a response column has one probability in [0, 1] per customer).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScenarioParams<'a> {
+    /// Discount rate and horizon.
+    pub score: ScoreParams,
+    /// Factor on every customer's margin, finite and >= 0 (1: as stored).
+    pub margin_multiplier: f64,
+    /// Added to every customer's retention, the sum clamped to [0, 1]; in [-1, 1] (0: as stored).
+    pub retention_shift: f64,
+    /// The campaign's effect on a responder; `None`: no uplift, every delta is zero.
+    pub uplift: Option<Uplift<'a>>,
+}
+
+impl ScenarioParams<'_> {
+    /// The plain scoring of `score`: no adjustment, no uplift.
+    pub fn plain(score: ScoreParams) -> Self {
+        ScenarioParams {
+            score,
+            margin_multiplier: 1.0,
+            retention_shift: 0.0,
+            uplift: None,
+        }
+    }
+}
+
+/// What a contacted customer who responds gains.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Uplift<'a> {
+    /// Added to the responder's (adjusted) retention, capped at 1; in [0, 1].
+    pub retention: f64,
+    /// Relative increase of the responder's margin (0.1: +10%); finite and > -1.
+    pub margin: f64,
+    /// The probability that a contacted customer responds.
+    pub response: Response<'a>,
+}
+
+/// A response probability: one for everyone, or a column with one per customer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Response<'a> {
+    /// The same probability in [0, 1] for every customer.
+    Constant(f64),
+    /// One probability in [0, 1] per customer, row by row.
+    Column(&'a [f32]),
+}
+
+/// Sums of one scenario over the customers scored.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ScenarioTotals {
+    /// The CRV without uplift (after the scenario's adjustments).
+    pub crv: ScoreTotals,
+    /// The expected incremental value `delta` of contacting each customer.
+    pub delta: ScoreTotals,
+}
+
+impl ScenarioTotals {
+    /// Totals of `self`'s rows followed by `next`'s rows.
+    pub fn merge(self, next: ScenarioTotals) -> ScenarioTotals {
+        ScenarioTotals {
+            crv: self.crv.merge(next.crv),
+            delta: self.delta.merge(next.delta),
+        }
+    }
+}
+
+/// The f64 specification of a scenario: every customer's CRV without uplift into `crv_out` and
+/// expected incremental value into `delta_out` (both rounded to f32), with their totals.
+///
+/// `margin' = f32(margin * margin_multiplier)`, `retention' = f32(clamp(retention +
+/// retention_shift, 0, 1))`, `CRV = PV(margin', retention') + one-off terms`; with an uplift,
+/// `margin'' = f32(margin' * (1 + margin_uplift))`, `retention'' = f32(min(retention' +
+/// retention_uplift, 1))` and `delta = p * (PV(margin'', retention'') - PV(margin', retention'))`
+/// in f64. Edge cases as [`super::crv_scalar`]; an infinite PV on both sides makes delta NaN.
+///
+/// # Panics
+///
+/// If the columns' lengths differ, or the outputs or a response column differ from them.
+pub fn scenario_scalar(
+    inputs: &CrvInputs<'_>,
+    scenario: &ScenarioParams<'_>,
+    crv_out: &mut [f32],
+    delta_out: &mut [f32],
+) -> ScenarioTotals {
+    expect_rows(inputs, scenario);
+    inputs.expect_rows(crv_out);
+    inputs.expect_rows(delta_out);
+    let column = |column: Option<&[f32]>, row: usize| column.map_or(0.0, |c| f64::from(c[row]));
+    let params = &scenario.score;
+    let mut totals = ScenarioTotals::default();
+    for row in 0..inputs.len() {
+        let retention_cost = column(inputs.retention_cost, row);
+        let margin = inputs.margin[row] * scenario.margin_multiplier as f32;
+        let retention = (inputs.retention[row] + scenario.retention_shift as f32).clamp(0.0, 1.0);
+        let base = present_value(margin, retention_cost, retention, params);
+        let crv = base + column(inputs.referral_value, row) + column(inputs.competence_value, row)
+            - column(inputs.development_cost, row)
+            - column(inputs.acquisition_cost, row);
+        let delta = scenario.uplift.map_or(0.0, |uplift| {
+            let margin = margin * (1.0 + uplift.margin) as f32;
+            let retention = (retention + uplift.retention as f32).min(1.0);
+            let response = match uplift.response {
+                Response::Constant(p) => p,
+                Response::Column(p) => f64::from(p[row]),
+            };
+            response * (present_value(margin, retention_cost, retention, params) - base)
+        });
+        crv_out[row] = crv as f32;
+        delta_out[row] = delta as f32;
+        totals.crv.add(f64::from(crv_out[row]));
+        totals.delta.add(f64::from(delta_out[row]));
+    }
+    totals
+}
+
+/// The bound the lanes keep to against [`scenario_scalar`] for one customer's delta:
+/// `TOLERANCE_RELATIVE * p * (magnitude with uplift + magnitude without) + TOLERANCE_ABSOLUTE`,
+/// a magnitude being `(|margin| + |retention_cost|) * annuity_factor(retention)` of the
+/// adjusted inputs. The CRV itself keeps to the plain kernel's bound.
+pub fn delta_tolerance(
+    margin: f32,
+    retention_cost: f32,
+    retention: f32,
+    scenario: &ScenarioParams<'_>,
+    response: f64,
+) -> f64 {
+    let params = &scenario.score;
+    let margin = margin * scenario.margin_multiplier as f32;
+    let retention = (retention + scenario.retention_shift as f32).clamp(0.0, 1.0);
+    let magnitude = |margin: f32, retention: f32| {
+        (f64::from(margin).abs() + f64::from(retention_cost).abs())
+            * annuity_factor(f64::from(retention), params)
+    };
+    let uplifted = scenario.uplift.map_or(0.0, |uplift| {
+        magnitude(
+            margin * (1.0 + uplift.margin) as f32,
+            (retention + uplift.retention as f32).min(1.0),
+        )
+    });
+    TOLERANCE_RELATIVE * response * (uplifted + magnitude(margin, retention)) + TOLERANCE_ABSOLUTE
+}
+
+/// Panics unless the columns and any response column have the same rows.
+pub(crate) fn expect_rows(inputs: &CrvInputs<'_>, scenario: &ScenarioParams<'_>) {
+    if let Err(error) = inputs.validate() {
+        panic!("CRV inputs not validated: {error}");
+    }
+    if let Some(Uplift {
+        response: Response::Column(response),
+        ..
+    }) = scenario.uplift
+    {
+        assert_eq!(
+            response.len(),
+            inputs.len(),
+            "one response rate per customer"
+        );
+    }
+}
+
+/// A scenario broadcast to lanes once per call.
+pub(crate) struct ScenarioLanes<'a> {
+    lanes: Lanes,
+    /// Margin factor and retention shift; `None` when both are neutral, so a plain scenario
+    /// computes exactly what the plain kernel computes.
+    adjust: Option<(Lane, Lane)>,
+    uplift: Option<UpliftLanes<'a>>,
+}
+
+struct UpliftLanes<'a> {
+    retention: Lane,
+    /// `1 + margin uplift`.
+    margin_factor: Lane,
+    response: ResponseLanes<'a>,
+}
+
+enum ResponseLanes<'a> {
+    Constant(Lane),
+    Column(&'a [f32]),
+}
+
+impl<'a> ScenarioLanes<'a> {
+    /// Broadcasts the parameters; the caller checks the rows ([`expect_rows`]).
+    pub(crate) fn new(scenario: &ScenarioParams<'a>) -> Self {
+        let neutral = scenario.margin_multiplier == 1.0 && scenario.retention_shift == 0.0;
+        ScenarioLanes {
+            lanes: Lanes::new(&scenario.score),
+            adjust: (!neutral).then(|| {
+                (
+                    Lane::splat(scenario.margin_multiplier as f32),
+                    Lane::splat(scenario.retention_shift as f32),
+                )
+            }),
+            uplift: scenario.uplift.map(|uplift| UpliftLanes {
+                retention: Lane::splat(uplift.retention as f32),
+                margin_factor: Lane::splat((1.0 + uplift.margin) as f32),
+                response: match uplift.response {
+                    Response::Constant(p) => ResponseLanes::Constant(Lane::splat(p as f32)),
+                    Response::Column(column) => ResponseLanes::Column(column),
+                },
+            }),
+        }
+    }
+
+    /// CRV without uplift and delta of one vector of rows; `response` loads the vector of a
+    /// response column at the same rows.
+    #[inline(always)]
+    fn evaluate(&self, rows: &Rows, response: impl Fn(&[f32]) -> Lane) -> (Lane, Lane) {
+        let (margin, retention) = match self.adjust {
+            None => (rows.margin, rows.retention),
+            Some((factor, shift)) => (
+                rows.margin * factor,
+                (rows.retention + shift)
+                    .fast_max(Lane::ZERO)
+                    .fast_min(Lane::ONE),
+            ),
+        };
+        let base = self
+            .lanes
+            .present_value(margin, rows.retention_cost, retention);
+        let crv = base + rows.one_off();
+        let delta = match &self.uplift {
+            None => Lane::ZERO,
+            Some(uplift) => {
+                let uplifted = self.lanes.present_value(
+                    margin * uplift.margin_factor,
+                    rows.retention_cost,
+                    (retention + uplift.retention).fast_min(Lane::ONE),
+                );
+                let p = match uplift.response {
+                    ResponseLanes::Constant(p) => p,
+                    ResponseLanes::Column(column) => response(column),
+                };
+                p * (uplifted - base)
+            }
+        };
+        (crv, delta)
+    }
+
+    /// Adds the rows of `inputs` (a slice starting at row `first` of the store) to `sums`.
+    #[inline(always)]
+    fn add_rows(&self, inputs: &CrvInputs<'_>, first: usize, sums: &mut ScenarioSums) {
+        let vectors = inputs.len() / LANES;
+        for index in 0..vectors {
+            let start = index * LANES;
+            let (crv, delta) = self.evaluate(&Rows::new(inputs, start), |column| {
+                load(column, first + start)
+            });
+            sums.crv.add(crv);
+            sums.delta.add(delta);
+        }
+        let start = vectors * LANES;
+        if start < inputs.len() {
+            // Padding lanes have zero margin, cost and response: CRV 0 and delta 0 (a zero net
+            // margin is worth zero even at q = 1), which add nothing and count as non-positive.
+            let (crv, delta) = self.evaluate(&Rows::tail(inputs, start), |column| {
+                load_tail(&column[..first + inputs.len()], first + start)
+            });
+            sums.crv.add(crv);
+            sums.delta.add(delta);
+        }
+    }
+
+    /// Writes one chunk's CRV (and delta when `delta_out` is given) and returns its totals,
+    /// summed in the same order as the fused pass ([`totals_chunk`]).
+    pub(crate) fn values_chunk(
+        &self,
+        inputs: &CrvInputs<'_>,
+        first: usize,
+        crv_out: &mut [f32],
+        mut delta_out: Option<&mut [f32]>,
+    ) -> ScenarioTotals {
+        let mut sums = ScenarioSums::default();
+        for start in (0..inputs.len()).step_by(LANES) {
+            let count = LANES.min(inputs.len() - start);
+            let (crv, delta) = if count == LANES {
+                self.evaluate(&Rows::new(inputs, start), |column| {
+                    load(column, first + start)
+                })
+            } else {
+                self.evaluate(&Rows::tail(inputs, start), |column| {
+                    load_tail(&column[..first + inputs.len()], first + start)
+                })
+            };
+            crv_out[start..start + count].copy_from_slice(&crv.to_array()[..count]);
+            if let Some(delta_out) = delta_out.as_deref_mut() {
+                delta_out[start..start + count].copy_from_slice(&delta.to_array()[..count]);
+            }
+            sums.crv.add(crv);
+            sums.delta.add(delta);
+        }
+        sums.into_totals(inputs.len())
+    }
+}
+
+/// Per-lane sums of one scenario over one chunk.
+#[derive(Default)]
+pub(crate) struct ScenarioSums {
+    crv: LaneSums,
+    delta: LaneSums,
+}
+
+impl ScenarioSums {
+    fn into_totals(self, customers: usize) -> ScenarioTotals {
+        ScenarioTotals {
+            crv: self.crv.into_totals(customers),
+            delta: self.delta.into_totals(customers),
+        }
+    }
+}
+
+/// The fused pass over one chunk (rows `first..first + inputs.len()`): block by block, every
+/// scenario runs over the block while its columns are in cache. Each scenario's vectors are
+/// summed in row order, so its totals equal a one-scenario pass bit for bit.
+pub(crate) fn totals_chunk(
+    scenarios: &[ScenarioLanes<'_>],
+    inputs: &CrvInputs<'_>,
+    first: usize,
+) -> Vec<ScenarioTotals> {
+    let mut sums: Vec<ScenarioSums> = scenarios.iter().map(|_| ScenarioSums::default()).collect();
+    for start in (0..inputs.len()).step_by(BLOCK_ROWS) {
+        let block = inputs.slice(start, BLOCK_ROWS.min(inputs.len() - start));
+        for (scenario, sums) in scenarios.iter().zip(&mut sums) {
+            scenario.add_rows(&block, first + start, sums);
+        }
+    }
+    sums.into_iter()
+        .map(|sums| sums.into_totals(inputs.len()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::crv_scalar;
+    use crate::model::Horizon;
+
+    #[test]
+    fn a_plain_scenario_is_the_plain_crv_with_zero_delta() {
+        let margin = [10.0, -3.0, 0.0, 250.5, 7.0];
+        let retention = [0.8, 0.5, 1.0, 0.99, 0.0];
+        let inputs = CrvInputs::new(&margin, &retention);
+        let params = ScoreParams::default();
+        let mut plain = [0.0; 5];
+        crv_scalar(&inputs, &params, &mut plain);
+        let (mut crv, mut delta) = ([0.0; 5], [1.0; 5]);
+        scenario_scalar(
+            &inputs,
+            &ScenarioParams::plain(params),
+            &mut crv,
+            &mut delta,
+        );
+        assert_eq!(crv, plain);
+        assert_eq!(delta, [0.0; 5]);
+    }
+
+    #[test]
+    fn uplift_caps_retention_at_one_and_scales_by_the_response_rate() {
+        let margin = [10.0];
+        let retention = [0.95];
+        let inputs = CrvInputs::new(&margin, &retention);
+        let scenario = ScenarioParams {
+            score: ScoreParams {
+                discount: 0.0,
+                horizon: Horizon::Periods(2),
+            },
+            uplift: Some(Uplift {
+                retention: 0.5,
+                margin: 1.0,
+                response: Response::Constant(0.5),
+            }),
+            ..ScenarioParams::plain(ScoreParams::default())
+        };
+        let (mut crv, mut delta) = ([0.0], [0.0]);
+        scenario_scalar(&inputs, &scenario, &mut crv, &mut delta);
+        // Without: 10 * (0.95 + 0.95^2); with: 20 * (1 + 1) = 40.
+        let base = 10.0 * (0.95f64 + 0.95 * 0.95);
+        assert!((f64::from(crv[0]) - base).abs() < 1e-4);
+        assert!((f64::from(delta[0]) - 0.5 * (40.0 - base)).abs() < 1e-4);
+    }
+}
