@@ -1,6 +1,6 @@
 //! A campaign's target selection over a scored store: the eligibility filter, the cost column
 //! scaled to integer resource units, and the exact knapsack. The pipeline behind `crv select`,
-//! and later the server's `/v1/select` and the simulations.
+//! the server's `/v1/select`, and (piece by piece) the simulations of `crate::simulate`.
 
 use std::time::{Duration, Instant};
 
@@ -59,40 +59,67 @@ pub struct Targets {
 pub fn select_targets(store: &Store, scored: &Scored, spec: &CampaignSpec) -> Result<Targets> {
     let started = Instant::now();
     let capacity = select::scale_capacity(spec.budget, spec.resource_scale)?;
-    let costs = store.numeric(&spec.cost_column).map_err(|e| match e {
+    let units = cost_units(store, &spec.cost_column, spec.resource_scale)?;
+    let scores = Scores {
+        crv: &scored.crv,
+        tier: &scored.tiers.tier,
+    };
+    let eligible = eligibility(store, &spec.filter, scores)?;
+    let prepare_time = started.elapsed();
+    Ok(solve(
+        &scored.crv,
+        &units,
+        capacity,
+        eligible.as_deref(),
+        spec,
+        prepare_time,
+    ))
+}
+
+/// The cost column `name` in integer resource units: `round(cost * units_per_cost)`
+/// ([`select::scale_costs`]).
+pub fn cost_units(store: &Store, name: &str, units_per_cost: f64) -> Result<Vec<u64>> {
+    let costs = store.numeric(name).map_err(|e| match e {
         Error::Column { name, message } => Error::invalid(
             "cost",
             format!("column `{name}` {message}: the cost must be a numeric column"),
         ),
         other => other,
     })?;
-    let units = select::scale_costs(costs, spec.resource_scale)?;
-    let filter = Filter::parse(&spec.filter)?;
-    let eligible = if filter.conditions.is_empty() {
-        None
-    } else {
-        let scores = Scores {
-            crv: &scored.crv,
-            tier: &scored.tiers.tier,
-        };
-        Some(filter.eligible(store, scores)?)
-    };
-    let prepare_time = started.elapsed();
+    select::scale_costs(costs, units_per_cost)
+}
 
-    let selection = select::knapsack(
-        &scored.crv,
-        &units,
-        capacity,
-        eligible.as_deref(),
-        &spec.limits,
-    );
+/// The eligibility mask of the `--where` expression `filter` over `store` and `scores`;
+/// `None` when the filter is empty (everyone is eligible).
+pub fn eligibility(store: &Store, filter: &str, scores: Scores<'_>) -> Result<Option<Vec<bool>>> {
+    let filter = Filter::parse(filter)?;
+    if filter.conditions.is_empty() {
+        Ok(None)
+    } else {
+        filter.eligible(store, scores).map(Some)
+    }
+}
+
+/// The exact knapsack of `values` over the cost `units` within `capacity` units, with the
+/// campaign's accounts in cost units (`spec.resource_scale` units each). `spec` supplies the
+/// solver limits, the resource scale and the cost column's name; its budget and filter are
+/// already in `capacity` and `eligible`.
+pub fn solve(
+    values: &[f32],
+    units: &[u64],
+    capacity: u64,
+    eligible: Option<&[bool]>,
+    spec: &CampaignSpec,
+    prepare_time: Duration,
+) -> Targets {
+    let selection = select::knapsack(values, units, capacity, eligible, &spec.limits);
     let used: u128 = selection
         .rows
         .iter()
         .map(|&row| u128::from(units[row]))
         .sum();
     let scale = spec.resource_scale;
-    Ok(Targets {
+    Targets {
         total_cost: used as f64 / scale,
         budget: capacity as f64 / scale,
         budget_left: u128::from(capacity)
@@ -102,5 +129,5 @@ pub fn select_targets(store: &Store, scored: &Scored, spec: &CampaignSpec) -> Re
         cost_column: spec.cost_column.clone(),
         selection,
         prepare_time,
-    })
+    }
 }
