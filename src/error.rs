@@ -58,6 +58,28 @@ pub enum Error {
         /// What is wrong and what is allowed.
         message: String,
     },
+
+    /// A scenarios file or request that cannot be read as a whole (not JSON, no scenarios).
+    #[error("{file}: {message}")]
+    Scenarios {
+        /// The scenarios file, or `request body` for the API.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// One scenario that cannot be run: names the file, the scenario and the field.
+    #[error("{file}: scenario `{scenario}`, field `{field}`: {message}")]
+    Scenario {
+        /// The scenarios file, or `request body` for the API.
+        file: String,
+        /// The scenario's name, or `#k` (1-based) for an unnamed one in `scenarios`, or `sweep`.
+        scenario: String,
+        /// The field as written in the JSON.
+        field: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
 }
 
 /// `Result` with crv's [`Error`].

@@ -5,6 +5,8 @@
 //! computes every customer's CRV and value tier with SIMD lanes over rayon chunks; [`filter`]
 //! turns a `--where` expression into an eligibility mask; [`select`] solves the budget knapsack
 //! exactly, with a certificate of optimality; [`campaign`] strings those together for a planner;
+//! [`simulate`] runs batches of what-if scenarios (a fused multi-scenario kernel pass, then one
+//! exact selection per scenario) and traces the value-versus-budget frontier;
 //! [`api`] serves the scores and selections over HTTP, and [`report`] shapes the JSON summaries
 //! that the command line and the server share.
 
@@ -19,6 +21,7 @@ pub mod kernel;
 pub mod model;
 pub mod report;
 pub mod select;
+pub mod simulate;
 pub mod store;
 pub mod synthetic;
 

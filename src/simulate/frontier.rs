@@ -1,0 +1,244 @@
+//! The frontier of one scenario: the optimal objective at each budget of a grid (default 50
+//! points from 0 to the total cost of the eligible customers), so a planner sees where the
+//! next dollar stops paying. Every point is the exact solver's certified answer.
+//!
+//! Shared work: the scenario is scored, tiered and filtered once, and its candidates (eligible
+//! customers with a finite positive objective, the only ones the solver can take) are compacted
+//! once into two dense arrays, so each of the grid's solves skips the filter, the ineligible
+//! rows and the worthless ones. The last point's budget is the total eligible cost, where the
+//! optimum is every candidate: the unconstrained optimum.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::scenario::{Objective, ScenarioSet};
+use super::{kernel_params, prepare};
+use crate::error::{Error, Result};
+use crate::kernel::CrvInputs;
+use crate::select::{self, SolveLimits};
+use crate::store::Store;
+
+/// Budgets on the default grid.
+pub const DEFAULT_POINTS: usize = 50;
+
+/// Which frontier to trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontierSpec {
+    /// The scenario by name; `None`: the first.
+    pub scenario: Option<String>,
+    /// Budgets on the grid, >= 2: `k / (points - 1)` of the total eligible cost.
+    pub points: usize,
+}
+
+impl Default for FrontierSpec {
+    fn default() -> Self {
+        FrontierSpec {
+            scenario: None,
+            points: DEFAULT_POINTS,
+        }
+    }
+}
+
+/// The optimum at one budget.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FrontierPoint {
+    /// The budget, in (multiplied) cost units, after rounding to resource units.
+    pub budget: f64,
+    /// The objective of the selection (optimal, or within `gap` of it).
+    pub objective: f64,
+    /// What the selection costs, in cost units.
+    pub spend: f64,
+    /// `(objective - spend) / spend`, the return on the objective; `None` when nothing is spent.
+    pub roi: Option<f64>,
+    /// Whether the point is proven optimal.
+    pub optimal: bool,
+    /// Its certified relative gap.
+    pub gap: f64,
+}
+
+/// A scenario's frontier.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Frontier {
+    /// The scenario traced.
+    pub scenario: String,
+    /// What its selections maximise.
+    pub objective: Objective,
+    /// One point per budget, budgets ascending.
+    pub points: Vec<FrontierPoint>,
+    /// The knee: the point farthest above the chord from the first point to the last (in
+    /// coordinates scaled to that chord), where extra budget starts to buy less; `None` when
+    /// the frontier is flat.
+    pub knee: Option<usize>,
+}
+
+/// Traces the frontier `spec` asks for over the scenarios of `set`.
+pub(crate) fn trace_scenario(
+    store: &Store,
+    inputs: &CrvInputs<'_>,
+    set: &ScenarioSet,
+    spec: &FrontierSpec,
+    limits: &SolveLimits,
+) -> Result<Frontier> {
+    if spec.points < 2 {
+        return Err(Error::invalid(
+            "frontier-points",
+            format!("{} points; a frontier needs at least 2", spec.points),
+        ));
+    }
+    let scenario = match &spec.scenario {
+        None => &set.scenarios[0],
+        Some(name) => set
+            .scenarios
+            .iter()
+            .find(|scenario| &scenario.name == name)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "frontier-scenario",
+                    format!("{}: no scenario is named `{name}`", set.file),
+                )
+            })?,
+    };
+    let params = kernel_params(store, scenario, &set.file)?;
+    let values = prepare(store, inputs, scenario, &params, &set.file)?;
+    let points = trace(
+        values.objective(scenario.objective),
+        &values.units,
+        values.eligible.as_deref(),
+        spec.points,
+        scenario.resource_scale,
+        limits,
+    );
+    Ok(Frontier {
+        scenario: scenario.name.clone(),
+        objective: scenario.objective,
+        knee: knee(&points),
+        points,
+    })
+}
+
+/// The optimum of `values` over the cost `units` at `points` budgets from 0 to the total cost
+/// of the eligible rows (`resource_scale` units per cost unit), budgets ascending.
+///
+/// # Panics
+///
+/// If `points < 2`, or the slices' lengths differ.
+pub fn trace(
+    values: &[f32],
+    units: &[u64],
+    eligible: Option<&[bool]>,
+    points: usize,
+    resource_scale: f64,
+    limits: &SolveLimits,
+) -> Vec<FrontierPoint> {
+    assert!(points >= 2, "a frontier needs at least 2 points");
+    assert_eq!(values.len(), units.len(), "one cost per value");
+    let (mut candidate_values, mut candidate_units) = (Vec::new(), Vec::new());
+    let mut total: u128 = 0;
+    for (row, (&value, &cost)) in values.iter().zip(units).enumerate() {
+        if eligible.is_none_or(|eligible| eligible[row]) {
+            total += u128::from(cost);
+            if value.is_finite() && value > 0.0 {
+                candidate_values.push(value);
+                candidate_units.push(cost);
+            }
+        }
+    }
+    let last = (points - 1) as u128;
+    (0..points)
+        .map(|k| {
+            let capacity =
+                u64::try_from(total * k as u128 / last).expect("the costs' total fits a u64");
+            let selection =
+                select::knapsack(&candidate_values, &candidate_units, capacity, None, limits);
+            let used: u128 = selection
+                .rows
+                .iter()
+                .map(|&row| u128::from(candidate_units[row]))
+                .sum();
+            let spend = used as f64 / resource_scale;
+            FrontierPoint {
+                budget: capacity as f64 / resource_scale,
+                objective: selection.objective,
+                spend,
+                roi: (spend > 0.0).then(|| (selection.objective - spend) / spend),
+                optimal: selection.optimal,
+                gap: selection.gap,
+            }
+        })
+        .collect()
+}
+
+/// The knee of `points` (see [`Frontier::knee`]).
+pub fn knee(points: &[FrontierPoint]) -> Option<usize> {
+    let (first, last) = (points.first()?, points.last()?);
+    let width = last.budget - first.budget;
+    let height = last.objective - first.objective;
+    if !(width > 0.0 && height > 0.0) {
+        return None;
+    }
+    points
+        .iter()
+        .map(|p| (p.objective - first.objective) / height - (p.budget - first.budget) / width)
+        .enumerate()
+        .filter(|&(_, lift)| lift > 0.0)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(index, _)| index)
+}
+
+/// Writes the frontier as CSV: `budget,objective,spend,roi,optimal,gap` (empty `roi` when
+/// nothing is spent).
+pub fn write_frontier(out: impl Write, frontier: &Frontier) -> std::io::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    for point in &frontier.points {
+        writer.serialize(point)?;
+    }
+    writer.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(budget: f64, objective: f64) -> FrontierPoint {
+        FrontierPoint {
+            budget,
+            objective,
+            spend: budget,
+            roi: None,
+            optimal: true,
+            gap: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_knee_is_where_the_curve_bends_most() {
+        let points: Vec<FrontierPoint> =
+            [(0.0, 0.0), (1.0, 8.0), (2.0, 9.0), (3.0, 9.5), (4.0, 10.0)]
+                .map(|(b, v)| point(b, v))
+                .to_vec();
+        assert_eq!(knee(&points), Some(1));
+        assert_eq!(knee(&[point(0.0, 1.0), point(5.0, 1.0)]), None);
+    }
+
+    #[test]
+    fn a_small_frontier_matches_brute_force() {
+        let values = [5.0f32, 4.0, 3.0, -1.0, 2.5];
+        let units = [4u64, 3, 2, 1, 2];
+        let eligible = [true, true, true, true, false];
+        let points = trace(
+            &values,
+            &units,
+            Some(&eligible),
+            6,
+            1.0,
+            &SolveLimits::default(),
+        );
+        // Eligible total cost 10: budgets 0, 2, 4, 6, 8, 10.
+        let budgets: Vec<f64> = points.iter().map(|p| p.budget).collect();
+        assert_eq!(budgets, [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+        let objectives: Vec<f64> = points.iter().map(|p| p.objective).collect();
+        assert_eq!(objectives, [0.0, 3.0, 5.0, 8.0, 9.0, 12.0]);
+        assert!(points.iter().all(|p| p.optimal));
+    }
+}
