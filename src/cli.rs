@@ -30,6 +30,8 @@ pub enum Command {
     Score(ScoreCommand),
     /// Choose the customers a campaign should serve under a budget, exactly.
     Select(SelectCommand),
+    /// Run what-if scenarios (scoring and campaign) in one batch, with the budget frontier.
+    Simulate(SimulateCommand),
     /// Score a store once and serve its scores, tiers and selections over HTTP.
     Serve(ServeCommand),
 }
@@ -165,6 +167,37 @@ pub struct SelectCommand {
     /// Write the chosen customers: customer_id,crv,cost,tier.
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
+    /// Print the summary as one JSON object on the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `crv simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateCommand {
+    /// The store file.
+    pub store: PathBuf,
+    /// The scenarios: a JSON object with `scenarios` (a list) and/or `sweep` (field -> values).
+    #[arg(long)]
+    pub scenarios: PathBuf,
+    /// Write one row per scenario as CSV (without it the rows go to stdout).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// Write the frontier (budget,objective,spend,roi,optimal,gap) as CSV.
+    #[arg(long)]
+    pub frontier: Option<PathBuf>,
+    /// Draw the frontier as an SVG chart with the knee marked.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// The scenario whose frontier is traced (default: the first).
+    #[arg(long)]
+    pub frontier_scenario: Option<String>,
+    /// Budgets on the frontier's grid, from 0 to the total eligible cost.
+    #[arg(long, default_value_t = crv::simulate::frontier::DEFAULT_POINTS)]
+    pub frontier_points: usize,
+    /// Stop each selection's search after this many seconds with a certified gap.
+    #[arg(long, default_value_t = 60.0)]
+    pub time_limit: f64,
     /// Print the summary as one JSON object on the last line of stdout.
     #[arg(long)]
     pub json: bool,

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::Info(args) => commands::store::info(&args),
         Command::Score(args) => commands::score::score(&args),
         Command::Select(args) => commands::select::select(&args),
+        Command::Simulate(args) => commands::simulate::simulate(&args),
         Command::Serve(args) => commands::serve::serve(&args),
     };
     match result {

@@ -567,3 +567,127 @@ fn serve_demo_generates_its_store_answers_and_exits_zero_on_sigterm() {
     };
     assert!(status.success(), "exit status {status}");
 }
+
+/// The records of a results CSV without its `time_ms` column (the one that differs per run).
+fn results_without_time(csv_bytes: &[u8]) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_reader(csv_bytes);
+    let headers = reader.headers().unwrap().clone();
+    let time = headers.iter().position(|h| h == "time_ms").unwrap();
+    let mut rows = vec![headers.iter().map(str::to_owned).collect::<Vec<_>>()];
+    for record in reader.records() {
+        let record = record.unwrap();
+        rows.push(
+            record
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != time)
+                .map(|(_, field)| field.to_owned())
+                .collect(),
+        );
+    }
+    rows
+}
+
+#[test]
+fn simulate_writes_results_frontier_and_plot_that_match_the_library() {
+    let (work, store_path) = generated_store(3_000);
+    let scenarios = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/scenarios.json");
+    let (results, frontier, plot) = (
+        work.path("results.csv"),
+        work.path("frontier.csv"),
+        work.path("frontier.svg"),
+    );
+    let summary = json_summary(&crv(&[
+        "simulate",
+        s(&store_path),
+        "--scenarios",
+        scenarios,
+        "-o",
+        s(&results),
+        "--frontier",
+        s(&frontier),
+        "--plot",
+        s(&plot),
+        "--frontier-scenario",
+        "retention offer",
+        "--json",
+    ]));
+    assert_eq!(summary["scenarios"], 22);
+    assert_eq!(summary["customers"], 3_000);
+    assert_eq!(summary["frontier"]["scenario"], "retention offer");
+
+    let store = crv::Store::open(&store_path).unwrap();
+    let set =
+        crv::simulate::ScenarioSet::parse(&std::fs::read_to_string(scenarios).unwrap(), scenarios)
+            .unwrap();
+    let library =
+        crv::simulate::simulate(&store, &set, &crv::simulate::SimulateOptions::default()).unwrap();
+    let mut expected = Vec::new();
+    crv::simulate::write_results(&mut expected, &library.results).unwrap();
+    let written = std::fs::read(&results).unwrap();
+    assert_eq!(
+        results_without_time(&written),
+        results_without_time(&expected)
+    );
+    assert_eq!(results_without_time(&written).len(), 23);
+
+    let frontier = std::fs::read_to_string(&frontier).unwrap();
+    let mut lines = frontier.lines();
+    assert_eq!(lines.next(), Some("budget,objective,spend,roi,optimal,gap"));
+    assert_eq!(lines.count(), 50);
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("knee"), "{svg}");
+}
+
+#[test]
+fn simulate_prints_rows_without_output_and_names_bad_scenarios() {
+    let (work, store_path) = generated_store(300);
+    let good = work.file(
+        "good.json",
+        br#"{"scenarios": [{"name": "all", "retention_uplift": 0.05}]}"#,
+    );
+    let output = crv(&["simulate", s(&store_path), "--scenarios", s(&good)]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.starts_with("name,discount,horizon,"), "{stdout}");
+    assert!(
+        stdout.lines().nth(1).unwrap().starts_with("all,0.1,5,"),
+        "{stdout}"
+    );
+
+    let before = work.entries();
+    for (json, fragments) in [
+        (
+            &br#"{"scenarios": [{"name": "x", "horizon": "forever"}]}"#[..],
+            &["bad.json", "scenario `x`, field `horizon`", "`forever`"][..],
+        ),
+        (
+            br#"{"sweep": {"budget": [10, -1]}}"#,
+            &["bad.json", "scenario `budget=-1`, field `budget`"],
+        ),
+        (
+            br#"{"scenarios": [{"budgett": 1}]}"#,
+            &["unknown field `budgett`"],
+        ),
+        (b"[1, 2]", &["bad.json", "expected a JSON object"]),
+    ] {
+        let bad = work.file("bad.json", json);
+        let results = work.path("results.csv");
+        let output = crv(&[
+            "simulate",
+            s(&store_path),
+            "--scenarios",
+            s(&bad),
+            "-o",
+            s(&results),
+        ]);
+        assert!(!output.status.success());
+        for fragment in fragments {
+            assert!(stderr(&output).contains(fragment), "{}", stderr(&output));
+        }
+        assert!(!results.exists(), "results written despite the error");
+    }
+    let mut after = work.entries();
+    after.retain(|name| name != "bad.json");
+    assert_eq!(after, before);
+}

@@ -4,9 +4,13 @@
 pub mod score;
 pub mod select;
 pub mod serve;
+pub mod simulate;
 pub mod store;
 
-use crv::error::Error;
+use std::time::Duration;
+
+use crv::error::{Error, Result};
+use crv::select::SolveLimits;
 
 /// A failed write to stdout (a closed pipe, a full disk) as crv's error.
 pub fn stdout_error(e: std::io::Error) -> Error {
@@ -16,4 +20,18 @@ pub fn stdout_error(e: std::io::Error) -> Error {
 /// Milliseconds of a duration, for JSON summaries.
 pub fn millis(duration: std::time::Duration) -> f64 {
     duration.as_secs_f64() * 1e3
+}
+
+/// The solver limits of a `--time-limit` flag in seconds (finite, >= 0).
+pub fn solve_limits(time_limit: f64) -> Result<SolveLimits> {
+    if !time_limit.is_finite() || time_limit < 0.0 {
+        return Err(Error::invalid(
+            "time-limit",
+            format!("{time_limit} is not a number of seconds >= 0"),
+        ));
+    }
+    Ok(SolveLimits {
+        time_limit: Some(Duration::from_secs_f64(time_limit)),
+        ..SolveLimits::default()
+    })
 }

@@ -3,16 +3,15 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crv::Store;
 use crv::campaign::{self, CampaignSpec, Targets};
 use crv::error::{Error, Result};
 use crv::kernel::{self, Scored};
-use crv::select::SolveLimits;
 use serde_json::json;
 
-use super::{millis, stdout_error};
+use super::{millis, solve_limits, stdout_error};
 use crate::cli::SelectCommand;
 
 /// Runs `crv select`.
@@ -22,21 +21,12 @@ pub fn select(args: &SelectCommand) -> Result<()> {
     let scheme = args.score.scheme();
     params.validate()?;
     scheme.validate()?;
-    if !args.time_limit.is_finite() || args.time_limit < 0.0 {
-        return Err(Error::invalid(
-            "time-limit",
-            format!("{} is not a number of seconds >= 0", args.time_limit),
-        ));
-    }
     let spec = CampaignSpec {
         budget: args.budget,
         cost_column: args.cost.clone(),
         resource_scale: args.resource_scale,
         filter: args.filter.clone(),
-        limits: SolveLimits {
-            time_limit: Some(Duration::from_secs_f64(args.time_limit)),
-            ..SolveLimits::default()
-        },
+        limits: solve_limits(args.time_limit)?,
     };
     let store = Store::open(&args.store)?;
     let open_time = started.elapsed();

@@ -1,0 +1,118 @@
+//! `crv simulate`: many what-if scenarios over one store in one batch (one result row each),
+//! and the frontier of one of them as CSV and as an SVG chart.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use crv::Store;
+use crv::error::{Error, Result};
+use crv::simulate::{self, FrontierSpec, ScenarioSet, SimulateOptions, Simulation};
+use serde_json::json;
+
+use super::{millis, solve_limits, stdout_error};
+use crate::cli::SimulateCommand;
+
+/// Runs `crv simulate`.
+pub fn simulate(args: &SimulateCommand) -> Result<()> {
+    let started = Instant::now();
+    let limits = solve_limits(args.time_limit)?;
+    let text =
+        std::fs::read_to_string(&args.scenarios).map_err(|e| Error::io(&args.scenarios, e))?;
+    let set = ScenarioSet::parse(&text, &args.scenarios.display().to_string())?;
+    let wants_frontier =
+        args.frontier.is_some() || args.plot.is_some() || args.frontier_scenario.is_some();
+    let options = SimulateOptions {
+        frontier: wants_frontier.then(|| FrontierSpec {
+            scenario: args.frontier_scenario.clone(),
+            points: args.frontier_points,
+        }),
+        limits,
+    };
+    let store = Store::open(&args.store)?;
+    let simulation = simulate::simulate(&store, &set, &options)?;
+    write_outputs(args, &simulation)?;
+
+    let mut stdout = std::io::stdout().lock();
+    let results = &simulation.results;
+    let optimal = results.iter().filter(|row| row.optimal).count();
+    match &args.output {
+        None => simulate::write_results(&mut stdout, results).map_err(stdout_error)?,
+        Some(path) => {
+            let mut lines = vec![
+                format!(
+                    "simulated    {} scenarios over {} customers (fused scoring pass {:.1} ms)",
+                    results.len(),
+                    store.rows(),
+                    millis(simulation.scoring_time)
+                ),
+                format!(
+                    "optimal      {optimal} of {} selections proven optimal",
+                    results.len()
+                ),
+                format!("wrote        {}", path.display()),
+            ];
+            if let Some(frontier) = &simulation.frontier {
+                lines.push(format!(
+                    "frontier     `{}`, {} budgets{}",
+                    frontier.scenario,
+                    frontier.points.len(),
+                    frontier.knee.map_or(String::new(), |knee| {
+                        let point = frontier.points[knee];
+                        format!(
+                            "; knee at budget {:.2} (value {:.2}, spend {:.2})",
+                            point.budget, point.objective, point.spend
+                        )
+                    })
+                ));
+            }
+            lines.push(format!("time         {:.1} ms", millis(started.elapsed())));
+            for line in lines {
+                writeln!(stdout, "{line}").map_err(stdout_error)?;
+            }
+        }
+    }
+    if args.json {
+        let frontier = simulation.frontier.as_ref().map(|frontier| {
+            json!({
+                "scenario": frontier.scenario,
+                "points": frontier.points.len(),
+                "knee": frontier.knee.map(|knee| frontier.points[knee]),
+            })
+        });
+        let summary = json!({
+            "scenarios": results.len(),
+            "customers": store.rows(),
+            "optimal": optimal,
+            "frontier": frontier,
+            "scoring_ms": millis(simulation.scoring_time),
+            "time_ms": millis(started.elapsed()),
+        });
+        writeln!(stdout, "{summary}").map_err(stdout_error)?;
+    }
+    Ok(())
+}
+
+/// Writes the results, frontier and chart files asked for, each atomically.
+fn write_outputs(args: &SimulateCommand, simulation: &Simulation) -> Result<()> {
+    let write = |path: &Path, write: &dyn Fn(&mut dyn Write) -> std::io::Result<()>| {
+        crv::atomic_file::write_atomically(path, |out| write(out).map_err(|e| Error::io(path, e)))
+    };
+    if let Some(path) = &args.output {
+        write(path, &|out| {
+            simulate::write_results(out, &simulation.results)
+        })?;
+    }
+    if let Some(frontier) = &simulation.frontier {
+        if let Some(path) = &args.frontier {
+            write(path, &|out| {
+                simulate::frontier::write_frontier(out, frontier)
+            })?;
+        }
+        if let Some(path) = &args.plot {
+            let svg = simulate::plot::frontier_svg(frontier);
+            write(path, &|out| out.write_all(svg.as_bytes()))?;
+        }
+    }
+    Ok(())
+}
