@@ -590,3 +590,90 @@ async fn shutdown_lets_an_in_flight_request_finish_then_serve_returns() {
         "no longer accepting"
     );
 }
+
+/// A JSON row field as the CSV writes it: numbers and booleans as text, `null` empty.
+fn csv_field(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_answers_the_rows_crv_simulate_writes() {
+    let served = Served::default().await;
+    let scenarios = json!({
+        "scenarios": [
+            {"name": "plain", "budget": 300, "objective": "crv"},
+            {"name": "offer", "budget": 300, "retention_uplift": 0.05, "response_rate": 0.3,
+             "where": "segment != basic"}
+        ],
+        "sweep": {"discount": [0.08, 0.12], "margin_uplift": [0.0, 0.1]}
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (file, results) = (dir.path().join("s.json"), dir.path().join("r.csv"));
+    std::fs::write(&file, scenarios.to_string()).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_crv"))
+        .args([
+            "simulate",
+            served.store_path.to_str().unwrap(),
+            "--scenarios",
+        ])
+        .args([&file, &PathBuf::from("-o"), &results])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let mut body = scenarios.clone();
+    body["frontier"] = json!({"scenario": "offer", "points": 5});
+    let answer = served.post("/v1/simulate", &body).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    let rows = answer.json["results"].as_array().unwrap();
+    let mut reader = csv::Reader::from_path(&results).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 6);
+    assert_eq!(records.len(), rows.len());
+    for (record, row) in records.iter().zip(rows) {
+        assert_eq!(row.as_object().unwrap().len(), headers.len());
+        for (field, written) in headers.iter().zip(record) {
+            if field == "time_ms" {
+                continue;
+            }
+            let answered = csv_field(&row[field]);
+            // serde_json's default float parser may be one ulp off the text it reads.
+            match (written.parse::<f64>(), answered.parse::<f64>()) {
+                (Ok(a), Ok(b)) => assert!(
+                    (a - b).abs() <= 1e-14 * a.abs().max(1.0),
+                    "{field}: {written} vs {answered}"
+                ),
+                _ => assert_eq!(written, answered, "{field}"),
+            }
+        }
+    }
+    let frontier = &answer.json["frontier"];
+    assert_eq!(frontier["scenario"], "offer");
+    assert_eq!(frontier["points"].as_array().unwrap().len(), 5);
+
+    let bad = served
+        .post(
+            "/v1/simulate",
+            &json!({"scenarios": [{"name": "x", "discount": -1}]}),
+        )
+        .await;
+    bad.assert_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_scenario",
+        "request body: scenario `x`, field `discount`",
+    );
+    let unknown = served
+        .post("/v1/simulate", &json!({"scenarios": [{}], "frontiers": {}}))
+        .await;
+    unknown.assert_error(StatusCode::BAD_REQUEST, "unknown_field", "`frontiers`");
+    served.stop().await;
+}

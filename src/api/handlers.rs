@@ -1,6 +1,6 @@
 //! One function per endpoint, each in the order decode -> validate -> compute -> encode. Reads
-//! of the precomputed scores answer inline; a selection runs on the rayon pool through the
-//! admission queue.
+//! of the precomputed scores answer inline; selections and simulations run on the rayon pool
+//! through the admission queue.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,13 +12,14 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::wire::{
     ApiError, Body, DEFAULT_MAX_IDS, DEFAULT_TIME_LIMIT_MS, JsonObject, MAX_LOOKUP_IDS,
-    MAX_TIME_LIMIT_MS, json_response, read_json_body,
+    MAX_SIMULATE_SCENARIOS, MAX_TIME_LIMIT_MS, json_response, read_json_body,
 };
 use crate::campaign::{self, CampaignSpec};
 use crate::filter::Filter;
 use crate::model::{CustomerId, Horizon};
 use crate::report;
 use crate::select::{self, SolveLimits};
+use crate::simulate::{self, FrontierSpec, ScenarioSet, SimulateOptions};
 
 /// `GET /healthz`: the server is up and has its scores.
 pub fn health() -> Response<Body> {
@@ -112,12 +113,7 @@ pub async fn select(
     body.finish()?;
 
     check_served_params(state, discount, horizon)?;
-    if time_limit_ms > MAX_TIME_LIMIT_MS {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
-            format!("field `time_limit_ms`: {time_limit_ms} exceeds {MAX_TIME_LIMIT_MS}"),
-        ));
-    }
+    check_time_limit(time_limit_ms)?;
     select::scale_capacity(budget, resource_scale)?;
     Filter::parse(&filter)?;
     state.store().numeric(&cost_column).map_err(|error| {
@@ -148,6 +144,74 @@ pub async fn select(
     summary["ids"] = json!(target_ids);
     summary["time_ms"] = json!(started.elapsed().as_secs_f64() * 1e3);
     Ok(json_response(StatusCode::OK, &summary))
+}
+
+/// `POST /v1/simulate`: the scenarios document of `crv simulate` (`scenarios` and/or `sweep`,
+/// at most [`MAX_SIMULATE_SCENARIOS`]), plus `frontier` (`{"scenario", "points"}`, both
+/// optional) and `time_limit_ms` per selection. Answers `{"results": [rows], "frontier"}` with
+/// the rows `crv simulate` writes, computed by the same library call on the rayon pool.
+pub async fn simulate(
+    state: &Arc<AppState>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let started = Instant::now();
+    let mut body = JsonObject::parse(&read_json_body(request).await?)?;
+    let mut document = serde_json::Map::new();
+    for key in ["scenarios", "sweep"] {
+        if let Some(value) = body.optional::<Value>(key)? {
+            document.insert(key.to_owned(), value);
+        }
+    }
+    let frontier: Option<FrontierSpec> = body.optional("frontier")?;
+    let time_limit_ms = body
+        .optional("time_limit_ms")?
+        .unwrap_or(DEFAULT_TIME_LIMIT_MS);
+    body.finish()?;
+
+    check_time_limit(time_limit_ms)?;
+    let set = ScenarioSet::from_json(&Value::Object(document), "request body")?;
+    if set.scenarios.len() > MAX_SIMULATE_SCENARIOS {
+        return Err(ApiError::bad_request(
+            "invalid_scenario",
+            format!(
+                "{} scenarios, at most {MAX_SIMULATE_SCENARIOS} per request",
+                set.scenarios.len()
+            ),
+        ));
+    }
+    let options = SimulateOptions {
+        frontier,
+        limits: SolveLimits {
+            time_limit: Some(Duration::from_millis(time_limit_ms)),
+            ..SolveLimits::default()
+        },
+    };
+
+    let job_state = Arc::clone(state);
+    let simulation = state
+        .admission()
+        .run(move || simulate::simulate(job_state.store(), &set, &options))
+        .await??;
+    let mut answer = json!({
+        "results": simulation.results,
+        "scoring_ms": simulation.scoring_time.as_secs_f64() * 1e3,
+        "time_ms": started.elapsed().as_secs_f64() * 1e3,
+    });
+    if let Some(frontier) = simulation.frontier {
+        answer["frontier"] = json!(frontier);
+    }
+    Ok(json_response(StatusCode::OK, &answer))
+}
+
+/// 400 when a request asks for a solver time limit above [`MAX_TIME_LIMIT_MS`].
+fn check_time_limit(time_limit_ms: u64) -> Result<(), ApiError> {
+    if time_limit_ms > MAX_TIME_LIMIT_MS {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("field `time_limit_ms`: {time_limit_ms} exceeds {MAX_TIME_LIMIT_MS}"),
+        ));
+    }
+    Ok(())
 }
 
 /// 400 unless `discount` and `horizon`, when given, are the ones the server scored with.

@@ -26,7 +26,8 @@ pub async fn route(
         (&Method::GET, ["v1", "tiers"]) => Ok(handlers::tiers(&state)),
         (&Method::POST, ["v1", "customers", "lookup"]) => handlers::lookup(&state, request).await,
         (&Method::POST, ["v1", "select"]) => handlers::select(&state, request).await,
-        (_, ["v1", "customers", "lookup"] | ["v1", "select"]) => {
+        (&Method::POST, ["v1", "simulate"]) => handlers::simulate(&state, request).await,
+        (_, ["v1", "customers", "lookup"] | ["v1", "select"] | ["v1", "simulate"]) => {
             Err(ApiError::method_not_allowed("POST"))
         }
         (&Method::GET, ["v1", "customers", id]) => handlers::customer(&state, id),

@@ -22,6 +22,8 @@ pub const DEFAULT_MAX_IDS: usize = 100_000;
 pub const DEFAULT_TIME_LIMIT_MS: u64 = 10_000;
 /// Longest solver time limit a select request may ask for.
 pub const MAX_TIME_LIMIT_MS: u64 = 60_000;
+/// Most scenarios (sweep members included) in one `POST /v1/simulate`.
+pub const MAX_SIMULATE_SCENARIOS: usize = 256;
 /// Heavy requests (select) computing at once, by default.
 pub const DEFAULT_MAX_RUNNING: usize = 2;
 /// Heavy requests waiting for a turn, by default; beyond them a request gets 503.
@@ -112,6 +114,9 @@ impl From<crate::Error> for ApiError {
             }
             crate::Error::Column { .. } => {
                 ApiError::bad_request("invalid_column", error.to_string())
+            }
+            crate::Error::Scenario { .. } | crate::Error::Scenarios { .. } => {
+                ApiError::bad_request("invalid_scenario", error.to_string())
             }
             other => {
                 tracing::error!(error = %other, "request failed inside the library");

@@ -10,7 +10,7 @@
 
 use std::io::Write;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::scenario::{Objective, ScenarioSet};
 use super::{kernel_params, prepare};
@@ -22,8 +22,9 @@ use crate::store::Store;
 /// Budgets on the default grid.
 pub const DEFAULT_POINTS: usize = 50;
 
-/// Which frontier to trace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which frontier to trace; as JSON (the API's `frontier` field) both fields are optional.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FrontierSpec {
     /// The scenario by name; `None`: the first.
     pub scenario: Option<String>,
