@@ -168,6 +168,14 @@ pub fn score_scenario(
         .fold(ScenarioTotals::default(), ScenarioTotals::merge)
 }
 
+/// `solve` once per item on the rayon pool, answers in item order: for whole, independent,
+/// single-threaded solves such as a frontier's budgets. Each answer depends on its item alone,
+/// so the result does not depend on the thread count; at most one solve per pool thread holds
+/// its buffers at a time.
+pub fn solve_each<T: Sync, R: Send>(items: &[T], solve: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    items.par_iter().map(solve).collect()
+}
+
 /// Every customer's tier, rank and percentile from its CRV, with the per-tier summary.
 ///
 /// Ranks order CRV descending (`f32::total_cmp`), ties by customer id ascending; `ids` must be

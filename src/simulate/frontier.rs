@@ -5,8 +5,9 @@
 //! Shared work: the scenario is scored, tiered and filtered once, and its candidates (eligible
 //! customers with a finite positive objective, the only ones the solver can take) are compacted
 //! once into two dense arrays, so each of the grid's solves skips the filter, the ineligible
-//! rows and the worthless ones. The last point's budget is the total eligible cost, where the
-//! optimum is every candidate: the unconstrained optimum.
+//! rows and the worthless ones; the grid's solves then run side by side on the rayon pool
+//! ([`kernel::solve_each`]), each single-threaded and deterministic. The last point's budget is
+//! the total eligible cost, where the optimum is every candidate: the unconstrained optimum.
 
 use std::io::Write;
 
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::scenario::{Objective, ScenarioSet};
 use super::{kernel_params, prepare};
 use crate::error::{Error, Result};
-use crate::kernel::CrvInputs;
+use crate::kernel::{self, CrvInputs};
 use crate::select::{self, SolveLimits};
 use crate::store::Store;
 
@@ -146,28 +147,27 @@ pub fn trace(
         }
     }
     let last = (points - 1) as u128;
-    (0..points)
-        .map(|k| {
-            let capacity =
-                u64::try_from(total * k as u128 / last).expect("the costs' total fits a u64");
-            let selection =
-                select::knapsack(&candidate_values, &candidate_units, capacity, None, limits);
-            let used: u128 = selection
-                .rows
-                .iter()
-                .map(|&row| u128::from(candidate_units[row]))
-                .sum();
-            let spend = used as f64 / resource_scale;
-            FrontierPoint {
-                budget: capacity as f64 / resource_scale,
-                objective: selection.objective,
-                spend,
-                roi: (spend > 0.0).then(|| (selection.objective - spend) / spend),
-                optimal: selection.optimal,
-                gap: selection.gap,
-            }
-        })
-        .collect()
+    let capacities: Vec<u64> = (0..points as u128)
+        .map(|k| u64::try_from(total * k / last).expect("the costs' total fits a u64"))
+        .collect();
+    kernel::solve_each(&capacities, |&capacity| {
+        let selection =
+            select::knapsack(&candidate_values, &candidate_units, capacity, None, limits);
+        let used: u128 = selection
+            .rows
+            .iter()
+            .map(|&row| u128::from(candidate_units[row]))
+            .sum();
+        let spend = used as f64 / resource_scale;
+        FrontierPoint {
+            budget: capacity as f64 / resource_scale,
+            objective: selection.objective,
+            spend,
+            roi: (spend > 0.0).then(|| (selection.objective - spend) / spend),
+            optimal: selection.optimal,
+            gap: selection.gap,
+        }
+    })
 }
 
 /// The knee of `points` (see [`Frontier::knee`]).
