@@ -83,7 +83,8 @@ pub fn score(inputs: &CrvInputs<'_>, params: &ScoreParams, out: &mut [f32]) -> S
 
 /// The totals of every scenario in one pass over the columns: the rows go by in chunks of
 /// 16 Ki rows on the rayon pool, and within a chunk, block by block, every scenario runs
-/// over a block while it is in cache. No per-scenario array is materialised: memory is one
+/// over a block while it is in cache. Scenarios that differ only in their uplift share one
+/// evaluation of the CRV without uplift. No per-scenario array is materialised: memory is one
 /// [`ScenarioTotals`] per scenario and chunk. Each scenario's totals are bit-identical to
 /// [`score_scenario`]'s, whatever the thread count.
 ///
@@ -100,14 +101,13 @@ pub fn score_scenarios(
     for params in scenarios {
         scenario::expect_rows(inputs, params);
     }
-    let lanes: Vec<scenario::ScenarioLanes<'_>> =
-        scenarios.iter().map(scenario::ScenarioLanes::new).collect();
+    let fused = scenario::FusedScenarios::new(scenarios);
     let chunk_totals: Vec<Vec<ScenarioTotals>> = (0..rows.div_ceil(crv::CHUNK_ROWS))
         .into_par_iter()
         .map(|chunk| {
             let first = chunk * crv::CHUNK_ROWS;
             let len = crv::CHUNK_ROWS.min(rows - first);
-            scenario::totals_chunk(&lanes, &inputs.slice(first, len), first)
+            fused.totals_chunk(&inputs.slice(first, len), first)
         })
         .collect();
     chunk_totals.into_iter().fold(

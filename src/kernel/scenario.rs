@@ -16,8 +16,8 @@ use super::crv::{
 use crate::model::ScoreParams;
 
 /// Rows per block of the fused pass: every scenario runs over one block while its columns sit
-/// in cache. 2048 rows of up to 8 columns are 64 KiB, a fraction of a core's L2.
-pub(crate) const BLOCK_ROWS: usize = 2048;
+/// in cache. 1024 rows of up to 8 columns are 32 KiB, plus 20 KiB of per-group scratch.
+pub(crate) const BLOCK_ROWS: usize = 1024;
 
 /// One scenario's parameters as the kernel takes them, validated at the edge (domains below;
 /// a response column has one probability in [0, 1] per customer).
@@ -190,11 +190,17 @@ pub(crate) fn expect_rows(inputs: &CrvInputs<'_>, scenario: &ScenarioParams<'_>)
 
 /// A scenario broadcast to lanes once per call.
 pub(crate) struct ScenarioLanes<'a> {
+    base: BaseLanes,
+    uplift: Option<UpliftLanes<'a>>,
+}
+
+/// What gives a scenario's CRV without uplift: its scoring parameters and adjustments.
+#[derive(Clone, Copy)]
+struct BaseLanes {
     lanes: Lanes,
     /// Margin factor and retention shift; `None` when both are neutral, so a plain scenario
     /// computes exactly what the plain kernel computes.
     adjust: Option<(Lane, Lane)>,
-    uplift: Option<UpliftLanes<'a>>,
 }
 
 struct UpliftLanes<'a> {
@@ -209,11 +215,20 @@ enum ResponseLanes<'a> {
     Column(&'a [f32]),
 }
 
-impl<'a> ScenarioLanes<'a> {
-    /// Broadcasts the parameters; the caller checks the rows ([`expect_rows`]).
-    pub(crate) fn new(scenario: &ScenarioParams<'a>) -> Self {
+/// One vector of customers without uplift: the adjusted inputs, their present value and CRV.
+#[derive(Clone, Copy)]
+struct Base {
+    margin: Lane,
+    retention: Lane,
+    retention_cost: Lane,
+    present_value: Lane,
+    crv: Lane,
+}
+
+impl BaseLanes {
+    fn new(scenario: &ScenarioParams<'_>) -> Self {
         let neutral = scenario.margin_multiplier == 1.0 && scenario.retention_shift == 0.0;
-        ScenarioLanes {
+        BaseLanes {
             lanes: Lanes::new(&scenario.score),
             adjust: (!neutral).then(|| {
                 (
@@ -221,21 +236,11 @@ impl<'a> ScenarioLanes<'a> {
                     Lane::splat(scenario.retention_shift as f32),
                 )
             }),
-            uplift: scenario.uplift.map(|uplift| UpliftLanes {
-                retention: Lane::splat(uplift.retention as f32),
-                margin_factor: Lane::splat((1.0 + uplift.margin) as f32),
-                response: match uplift.response {
-                    Response::Constant(p) => ResponseLanes::Constant(Lane::splat(p as f32)),
-                    Response::Column(column) => ResponseLanes::Column(column),
-                },
-            }),
         }
     }
 
-    /// CRV without uplift and delta of one vector of rows; `response` loads the vector of a
-    /// response column at the same rows.
     #[inline(always)]
-    fn evaluate(&self, rows: &Rows, response: impl Fn(&[f32]) -> Lane) -> (Lane, Lane) {
+    fn evaluate(&self, rows: &Rows) -> Base {
         let (margin, retention) = match self.adjust {
             None => (rows.margin, rows.retention),
             Some((factor, shift)) => (
@@ -245,59 +250,70 @@ impl<'a> ScenarioLanes<'a> {
                     .fast_min(Lane::ONE),
             ),
         };
-        let base = self
+        let present_value = self
             .lanes
             .present_value(margin, rows.retention_cost, retention);
-        let crv = base + rows.one_off();
-        let delta = match &self.uplift {
-            None => Lane::ZERO,
-            Some(uplift) => {
-                let uplifted = self.lanes.present_value(
-                    margin * uplift.margin_factor,
-                    rows.retention_cost,
-                    (retention + uplift.retention).fast_min(Lane::ONE),
-                );
-                let p = match uplift.response {
-                    ResponseLanes::Constant(p) => p,
-                    ResponseLanes::Column(column) => response(column),
-                };
-                p * (uplifted - base)
-            }
-        };
-        (crv, delta)
+        Base {
+            margin,
+            retention,
+            retention_cost: rows.retention_cost,
+            present_value,
+            crv: present_value + rows.one_off(),
+        }
+    }
+}
+
+impl<'a> UpliftLanes<'a> {
+    fn new(scenario: &ScenarioParams<'a>) -> Option<Self> {
+        scenario.uplift.map(|uplift| UpliftLanes {
+            retention: Lane::splat(uplift.retention as f32),
+            margin_factor: Lane::splat((1.0 + uplift.margin) as f32),
+            response: match uplift.response {
+                Response::Constant(p) => ResponseLanes::Constant(Lane::splat(p as f32)),
+                Response::Column(column) => ResponseLanes::Column(column),
+            },
+        })
     }
 
-    /// Adds the rows of `inputs` (a slice starting at row `first` of the store) to `sums`.
+    /// The delta of one vector on its `base`; `response` loads the vector of a response column
+    /// at the same rows.
     #[inline(always)]
-    fn add_rows(&self, inputs: &CrvInputs<'_>, first: usize, running: &mut ScenarioSums) {
-        // A local copy lets the accumulators stay in registers over the block (measured: the
-        // fused pass spent a quarter of its time storing them back to memory every vector);
-        // the additions happen in the same order, so the totals do not change.
-        let mut sums = std::mem::take(running);
-        let vectors = inputs.len() / LANES;
-        for index in 0..vectors {
-            let start = index * LANES;
-            let (crv, delta) = self.evaluate(&Rows::new(inputs, start), |column| {
-                load(column, first + start)
-            });
-            sums.crv.add(crv);
-            sums.delta.add(delta);
+    fn delta(&self, lanes: &Lanes, base: &Base, response: impl Fn(&[f32]) -> Lane) -> Lane {
+        let uplifted = lanes.present_value(
+            base.margin * self.margin_factor,
+            base.retention_cost,
+            (base.retention + self.retention).fast_min(Lane::ONE),
+        );
+        let p = match self.response {
+            ResponseLanes::Constant(p) => p,
+            ResponseLanes::Column(column) => response(column),
+        };
+        p * (uplifted - base.present_value)
+    }
+}
+
+/// The vector of `column` at `start` in a block of `len` rows that starts at store row `first`
+/// (zero-padded past the block's last row).
+#[inline(always)]
+fn load_at(column: &[f32], first: usize, start: usize, len: usize) -> Lane {
+    if start + LANES <= len {
+        load(column, first + start)
+    } else {
+        load_tail(&column[..first + len], first + start)
+    }
+}
+
+impl<'a> ScenarioLanes<'a> {
+    /// Broadcasts the parameters; the caller checks the rows ([`expect_rows`]).
+    pub(crate) fn new(scenario: &ScenarioParams<'a>) -> Self {
+        ScenarioLanes {
+            base: BaseLanes::new(scenario),
+            uplift: UpliftLanes::new(scenario),
         }
-        let start = vectors * LANES;
-        if start < inputs.len() {
-            // Padding lanes have zero margin, cost and response: CRV 0 and delta 0 (a zero net
-            // margin is worth zero even at q = 1), which add nothing and count as non-positive.
-            let (crv, delta) = self.evaluate(&Rows::tail(inputs, start), |column| {
-                load_tail(&column[..first + inputs.len()], first + start)
-            });
-            sums.crv.add(crv);
-            sums.delta.add(delta);
-        }
-        *running = sums;
     }
 
     /// Writes one chunk's CRV (and delta when `delta_out` is given) and returns its totals,
-    /// summed in the same order as the fused pass ([`totals_chunk`]).
+    /// summed in the same order as the fused pass ([`FusedScenarios::totals_chunk`]).
     pub(crate) fn values_chunk(
         &self,
         inputs: &CrvInputs<'_>,
@@ -306,25 +322,28 @@ impl<'a> ScenarioLanes<'a> {
         mut delta_out: Option<&mut [f32]>,
     ) -> ScenarioTotals {
         let mut sums = ScenarioSums::default();
-        for start in (0..inputs.len()).step_by(LANES) {
-            let count = LANES.min(inputs.len() - start);
-            let (crv, delta) = if count == LANES {
-                self.evaluate(&Rows::new(inputs, start), |column| {
-                    load(column, first + start)
-                })
+        let len = inputs.len();
+        for start in (0..len).step_by(LANES) {
+            let count = LANES.min(len - start);
+            let rows = if count == LANES {
+                Rows::new(inputs, start)
             } else {
-                self.evaluate(&Rows::tail(inputs, start), |column| {
-                    load_tail(&column[..first + inputs.len()], first + start)
-                })
+                Rows::tail(inputs, start)
             };
-            crv_out[start..start + count].copy_from_slice(&crv.to_array()[..count]);
+            let base = self.base.evaluate(&rows);
+            let delta = self.uplift.as_ref().map_or(Lane::ZERO, |uplift| {
+                uplift.delta(&self.base.lanes, &base, |column| {
+                    load_at(column, first, start, len)
+                })
+            });
+            crv_out[start..start + count].copy_from_slice(&base.crv.to_array()[..count]);
             if let Some(delta_out) = delta_out.as_deref_mut() {
                 delta_out[start..start + count].copy_from_slice(&delta.to_array()[..count]);
             }
-            sums.crv.add(crv);
+            sums.crv.add(base.crv);
             sums.delta.add(delta);
         }
-        sums.into_totals(inputs.len())
+        sums.into_totals(len)
     }
 }
 
@@ -344,24 +363,103 @@ impl ScenarioSums {
     }
 }
 
-/// The fused pass over one chunk (rows `first..first + inputs.len()`): block by block, every
-/// scenario runs over the block while its columns are in cache. Each scenario's vectors are
-/// summed in row order, so its totals equal a one-scenario pass bit for bit.
-pub(crate) fn totals_chunk(
-    scenarios: &[ScenarioLanes<'_>],
-    inputs: &CrvInputs<'_>,
-    first: usize,
-) -> Vec<ScenarioTotals> {
-    let mut sums: Vec<ScenarioSums> = scenarios.iter().map(|_| ScenarioSums::default()).collect();
-    for start in (0..inputs.len()).step_by(BLOCK_ROWS) {
-        let block = inputs.slice(start, BLOCK_ROWS.min(inputs.len() - start));
-        for (scenario, sums) in scenarios.iter().zip(&mut sums) {
-            scenario.add_rows(&block, first + start, sums);
+/// The scenarios of a fused pass, grouped by their CRV without uplift (same discount, horizon,
+/// margin multiplier and retention shift): each group's CRV is evaluated once per vector and
+/// each member's uplift on top of it. A sweep of discount x horizon x uplift has one group per
+/// (discount, horizon).
+pub(crate) struct FusedScenarios<'a> {
+    groups: Vec<Group<'a>>,
+    scenarios: usize,
+}
+
+struct Group<'a> {
+    key: (ScoreParams, f64, f64),
+    base: BaseLanes,
+    /// Each member's index among the scenarios and its uplift.
+    members: Vec<(usize, Option<UpliftLanes<'a>>)>,
+}
+
+impl<'a> FusedScenarios<'a> {
+    /// Groups `scenarios`; the caller checks the rows ([`expect_rows`]).
+    pub(crate) fn new(scenarios: &[ScenarioParams<'a>]) -> Self {
+        let mut groups: Vec<Group<'a>> = Vec::new();
+        for (index, scenario) in scenarios.iter().enumerate() {
+            let key = (
+                scenario.score,
+                scenario.margin_multiplier,
+                scenario.retention_shift,
+            );
+            let member = (index, UpliftLanes::new(scenario));
+            match groups.iter_mut().find(|group| group.key == key) {
+                Some(group) => group.members.push(member),
+                None => groups.push(Group {
+                    key,
+                    base: BaseLanes::new(scenario),
+                    members: vec![member],
+                }),
+            }
+        }
+        FusedScenarios {
+            groups,
+            scenarios: scenarios.len(),
         }
     }
-    sums.into_iter()
-        .map(|sums| sums.into_totals(inputs.len()))
-        .collect()
+
+    /// The fused pass over one chunk (rows `first..first + inputs.len()`): block by block, each
+    /// group evaluates its CRV over the block (kept in a block-sized scratch), then each member
+    /// its delta, while the block is in cache. Every scenario's vectors are summed in row order
+    /// with the same operations as [`ScenarioLanes::values_chunk`], so its totals equal a
+    /// one-scenario pass bit for bit.
+    pub(crate) fn totals_chunk(&self, inputs: &CrvInputs<'_>, first: usize) -> Vec<ScenarioTotals> {
+        let mut crv_sums: Vec<LaneSums> = self.groups.iter().map(|_| LaneSums::default()).collect();
+        let mut delta_sums: Vec<LaneSums> =
+            (0..self.scenarios).map(|_| LaneSums::default()).collect();
+        let mut bases: Vec<Base> = Vec::with_capacity(BLOCK_ROWS / LANES);
+        for block_start in (0..inputs.len()).step_by(BLOCK_ROWS) {
+            let len = BLOCK_ROWS.min(inputs.len() - block_start);
+            let block = inputs.slice(block_start, len);
+            let block_first = first + block_start;
+            for (group, crv_sums) in self.groups.iter().zip(&mut crv_sums) {
+                // Local copies keep the accumulators in registers over the block (measured: a
+                // quarter of the pass went to storing them every vector); same order of sums.
+                let mut sums = std::mem::take(crv_sums);
+                bases.clear();
+                for start in (0..len).step_by(LANES) {
+                    let rows = if start + LANES <= len {
+                        Rows::new(&block, start)
+                    } else {
+                        Rows::tail(&block, start)
+                    };
+                    let base = group.base.evaluate(&rows);
+                    sums.add(base.crv);
+                    bases.push(base);
+                }
+                *crv_sums = sums;
+                for (index, uplift) in &group.members {
+                    // Without uplift every delta is zero: the sums stay at their defaults.
+                    let Some(uplift) = uplift else { continue };
+                    let mut sums = std::mem::take(&mut delta_sums[*index]);
+                    for (vector, base) in bases.iter().enumerate() {
+                        sums.add(uplift.delta(&group.base.lanes, base, |column| {
+                            load_at(column, block_first, vector * LANES, len)
+                        }));
+                    }
+                    delta_sums[*index] = sums;
+                }
+            }
+        }
+        let mut totals = vec![ScenarioTotals::default(); self.scenarios];
+        for (group, crv_sums) in self.groups.iter().zip(crv_sums) {
+            let crv = crv_sums.into_totals(inputs.len());
+            for (index, _) in &group.members {
+                totals[*index].crv = crv;
+            }
+        }
+        for (totals, delta) in totals.iter_mut().zip(delta_sums) {
+            totals.delta = delta.into_totals(inputs.len());
+        }
+        totals
+    }
 }
 
 #[cfg(test)]
