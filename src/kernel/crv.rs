@@ -470,23 +470,36 @@ impl Rows {
     }
 }
 
-/// Per-lane f64 sums of one chunk, folded lane 0..LANES at the end: a fixed order.
+/// One f64 sum per lane, folded lane 0..LANES at the end: a fixed order.
+#[derive(Default)]
+pub(crate) struct LaneTotal([f64; LANES]);
+
+impl LaneTotal {
+    #[inline(always)]
+    pub(crate) fn add(&mut self, values: Lane) {
+        for (sum, value) in self.0.iter_mut().zip(values.to_array()) {
+            *sum += f64::from(value);
+        }
+    }
+
+    pub(crate) fn total(&self) -> f64 {
+        self.0.iter().sum()
+    }
+}
+
+/// Per-lane f64 sums of one chunk, split at zero, and the count of positive values.
 #[derive(Default)]
 pub(crate) struct LaneSums {
-    positive_crv: [f64; LANES],
-    non_positive_crv: [f64; LANES],
+    positive_crv: LaneTotal,
+    non_positive_crv: LaneTotal,
     positive_customers: u64,
 }
 
 impl LaneSums {
     #[inline(always)]
     pub(crate) fn add(&mut self, crv: Lane) {
-        let positive = crv.fast_max(Lane::ZERO).to_array();
-        let non_positive = crv.fast_min(Lane::ZERO).to_array();
-        for lane in 0..LANES {
-            self.positive_crv[lane] += f64::from(positive[lane]);
-            self.non_positive_crv[lane] += f64::from(non_positive[lane]);
-        }
+        self.positive_crv.add(crv.fast_max(Lane::ZERO));
+        self.non_positive_crv.add(crv.fast_min(Lane::ZERO));
         self.positive_customers += u64::from(crv.simd_gt(Lane::ZERO).to_bitmask().count_ones());
     }
 
@@ -495,9 +508,9 @@ impl LaneSums {
         ScoreTotals {
             customers,
             positive_customers: self.positive_customers,
-            positive_crv: self.positive_crv.iter().sum(),
+            positive_crv: self.positive_crv.total(),
             non_positive_customers: customers - self.positive_customers,
-            non_positive_crv: self.non_positive_crv.iter().sum(),
+            non_positive_crv: self.non_positive_crv.total(),
         }
     }
 }

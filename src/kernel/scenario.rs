@@ -10,7 +10,7 @@
 //! [`TOLERANCE_RELATIVE`] of the terms' magnitude plus [`TOLERANCE_ABSOLUTE`].
 
 use super::crv::{
-    CrvInputs, LANES, Lane, LaneSums, Lanes, Rows, ScoreTotals, TOLERANCE_ABSOLUTE,
+    CrvInputs, LANES, Lane, LaneSums, LaneTotal, Lanes, Rows, ScoreTotals, TOLERANCE_ABSOLUTE,
     TOLERANCE_RELATIVE, annuity_factor, load, load_tail, present_value,
 };
 use crate::model::ScoreParams;
@@ -70,8 +70,9 @@ pub enum Response<'a> {
 pub struct ScenarioTotals {
     /// The CRV without uplift (after the scenario's adjustments).
     pub crv: ScoreTotals,
-    /// The expected incremental value `delta` of contacting each customer.
-    pub delta: ScoreTotals,
+    /// Sum of the positive expected incremental values `max(delta, 0)`: what contacting every
+    /// customer worth contacting would add.
+    pub positive_delta: f64,
 }
 
 impl ScenarioTotals {
@@ -79,7 +80,7 @@ impl ScenarioTotals {
     pub fn merge(self, next: ScenarioTotals) -> ScenarioTotals {
         ScenarioTotals {
             crv: self.crv.merge(next.crv),
-            delta: self.delta.merge(next.delta),
+            positive_delta: self.positive_delta + next.positive_delta,
         }
     }
 }
@@ -128,7 +129,7 @@ pub fn scenario_scalar(
         crv_out[row] = crv as f32;
         delta_out[row] = delta as f32;
         totals.crv.add(f64::from(crv_out[row]));
-        totals.delta.add(f64::from(delta_out[row]));
+        totals.positive_delta += f64::from(delta_out[row]).max(0.0);
     }
     totals
 }
@@ -341,7 +342,7 @@ impl<'a> ScenarioLanes<'a> {
                 delta_out[start..start + count].copy_from_slice(&delta.to_array()[..count]);
             }
             sums.crv.add(base.crv);
-            sums.delta.add(delta);
+            sums.positive_delta.add(delta.fast_max(Lane::ZERO));
         }
         sums.into_totals(len)
     }
@@ -351,14 +352,14 @@ impl<'a> ScenarioLanes<'a> {
 #[derive(Default)]
 pub(crate) struct ScenarioSums {
     crv: LaneSums,
-    delta: LaneSums,
+    positive_delta: LaneTotal,
 }
 
 impl ScenarioSums {
     fn into_totals(self, customers: usize) -> ScenarioTotals {
         ScenarioTotals {
             crv: self.crv.into_totals(customers),
-            delta: self.delta.into_totals(customers),
+            positive_delta: self.positive_delta.total(),
         }
     }
 }
@@ -412,8 +413,8 @@ impl<'a> FusedScenarios<'a> {
     /// one-scenario pass bit for bit.
     pub(crate) fn totals_chunk(&self, inputs: &CrvInputs<'_>, first: usize) -> Vec<ScenarioTotals> {
         let mut crv_sums: Vec<LaneSums> = self.groups.iter().map(|_| LaneSums::default()).collect();
-        let mut delta_sums: Vec<LaneSums> =
-            (0..self.scenarios).map(|_| LaneSums::default()).collect();
+        let mut delta_sums: Vec<LaneTotal> =
+            (0..self.scenarios).map(|_| LaneTotal::default()).collect();
         let mut bases: Vec<Base> = Vec::with_capacity(BLOCK_ROWS / LANES);
         for block_start in (0..inputs.len()).step_by(BLOCK_ROWS) {
             let len = BLOCK_ROWS.min(inputs.len() - block_start);
@@ -440,9 +441,10 @@ impl<'a> FusedScenarios<'a> {
                     let Some(uplift) = uplift else { continue };
                     let mut sums = std::mem::take(&mut delta_sums[*index]);
                     for (vector, base) in bases.iter().enumerate() {
-                        sums.add(uplift.delta(&group.base.lanes, base, |column| {
+                        let delta = uplift.delta(&group.base.lanes, base, |column| {
                             load_at(column, block_first, vector * LANES, len)
-                        }));
+                        });
+                        sums.add(delta.fast_max(Lane::ZERO));
                     }
                     delta_sums[*index] = sums;
                 }
@@ -456,7 +458,7 @@ impl<'a> FusedScenarios<'a> {
             }
         }
         for (totals, delta) in totals.iter_mut().zip(delta_sums) {
-            totals.delta = delta.into_totals(inputs.len());
+            totals.positive_delta = delta.total();
         }
         totals
     }

@@ -242,7 +242,7 @@ pub struct ScenarioValues {
     pub units: Vec<u64>,
     /// Who passes the filter; `None`: everyone.
     pub eligible: Option<Vec<bool>>,
-    /// Totals of `crv` and `delta`.
+    /// Totals of `crv` and the positive `delta`.
     pub totals: ScenarioTotals,
 }
 
@@ -355,7 +355,7 @@ fn result_row(
     let spend = targets.total_cost;
     let potential = match scenario.objective {
         Objective::Crv => totals.crv.positive_crv,
-        Objective::Incremental => totals.delta.positive_crv,
+        Objective::Incremental => totals.positive_delta,
     };
     ScenarioResult {
         name: scenario.name.clone(),
