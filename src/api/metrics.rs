@@ -310,3 +310,30 @@ pub fn render(state: &AppState) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_index_their_arrays_in_order() {
+        for (index, route) in Route::ALL.iter().enumerate() {
+            assert_eq!(*route as usize, index, "{route:?}");
+        }
+    }
+
+    #[test]
+    fn a_latency_falls_in_the_first_bucket_whose_bound_it_does_not_exceed() {
+        let histogram = Histogram::new();
+        for micros in [0, 50, 51, 60_000_000, 60_000_001] {
+            histogram.record(Duration::from_micros(micros));
+        }
+        let counts = histogram.counts();
+        assert_eq!(counts[0], 2, "0 and 50 µs are <= 50 µs");
+        assert_eq!(counts[1], 1, "51 µs is <= 100 µs");
+        assert_eq!(counts[BUCKETS - 2], 1, "60 s is the last bound");
+        assert_eq!(counts[BUCKETS - 1], 1, "beyond it is +Inf");
+        assert_eq!(status_index(StatusCode::IM_A_TEAPOT), STATUSES.len());
+        assert_eq!(status_label(STATUSES.len()), OTHER_STATUS);
+    }
+}

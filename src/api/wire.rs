@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 
 use super::body::Body;
 
+/// The media type of JSON bodies.
+pub const JSON: &str = "application/json";
+
 /// Largest request body accepted by default (`--max-body-bytes`); a longer one gets 413.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 /// How long a client may take to send a request head by default (`--header-timeout-ms`).
@@ -160,9 +163,6 @@ pub fn response(
 pub fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
     response(status, JSON, value.to_string())
 }
-
-/// The JSON media type.
-pub const JSON: &str = "application/json";
 
 /// The one rendering of an error: `{"error": {"code", "message"}}`, with `Retry-After` on a
 /// 503 and `Allow` on a 405.
