@@ -128,13 +128,13 @@ pub async fn select(
         ApiError::bad_request("invalid_parameter", format!("field `cost`: {error}"))
     })?;
     let as_csv = names_media_type(headers, header::ACCEPT, CSV);
+    let rescored = params != *state.params();
 
     let job_state = Arc::clone(state);
     let (scored, targets) = state
         .admission()
-        .run(move || select_on_pool(&job_state, &params, &spec))
+        .run(move || select_on_pool(&job_state, rescored.then_some(&params), &spec))
         .await??;
-    let rescored = params != *state.params();
     if as_csv {
         return Ok(csv_response(state, scored, targets, &params, rescored));
     }
@@ -156,20 +156,20 @@ pub async fn select(
     Ok(json_response(StatusCode::OK, &summary))
 }
 
-/// On the rayon pool: the scores for `params` (the served ones, or the store re-scored with the
-/// served tier scheme), then the selection on them.
+/// On the rayon pool: the served scores, or with `rescore` the store scored with those
+/// parameters and the served tier scheme; then the selection on them.
 fn select_on_pool(
     state: &Arc<AppState>,
-    params: &ScoreParams,
+    rescore: Option<&ScoreParams>,
     spec: &CampaignSpec,
 ) -> crate::Result<(Arc<Scored>, Targets)> {
-    let scored = if params == state.params() {
-        state.shared_scored()
-    } else {
+    let scored = if let Some(params) = rescore {
         let started = Instant::now();
         let scored = kernel::score_store(state.store(), params, state.scheme())?;
         state.metrics().record_rescoring(started.elapsed());
         Arc::new(scored)
+    } else {
+        state.shared_scored()
     };
     let started = Instant::now();
     let targets = campaign::select_targets(state.store(), &scored, spec)?;
