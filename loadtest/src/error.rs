@@ -11,7 +11,7 @@ pub enum Error {
     #[error(transparent)]
     NotLoopback(#[from] crate::loopback::NotLoopback),
     /// The store whose ids the lookups use could not be opened or read.
-    #[error("store {path}: {source}")]
+    #[error("cannot read the store: {source}")]
     Store {
         /// The `--store` path.
         path: PathBuf,

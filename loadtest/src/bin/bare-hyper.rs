@@ -26,7 +26,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Address to listen on; loopback only (127.0.0.0/8 or [::1]).
+    /// Address to listen on; loopback only (127.0.0.0/8 or ::1).
     #[arg(long, default_value = "127.0.0.1:8081", value_parser = crv_loadtest::loopback::parse_loopback)]
     addr: SocketAddr,
     /// Tokio worker threads (1, like a `crv serve` pinned to one core).

@@ -26,7 +26,7 @@ const SELECTION_MAX_IDS: usize = 100;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// The server; loopback only (127.0.0.0/8 or [::1]).
+    /// The server; loopback only (127.0.0.0/8 or ::1).
     #[arg(long, default_value = "127.0.0.1:8080", value_parser = crv_loadtest::loopback::parse_loopback)]
     addr: SocketAddr,
     /// The store file the server serves: lookups ask for its ids.
