@@ -181,6 +181,7 @@ async fn lookup_loop(
             .wrapping_add(index.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
     );
     let mut tally = Tally::new(plan.selections.is_some());
+    let host = scenario::host(plan.target);
     let mut sent: u64 = 0;
     loop {
         let started = Instant::now();
@@ -194,9 +195,7 @@ async fn lookup_loop(
         {
             break;
         }
-        let exchange = plan
-            .scenario
-            .lookup(plan.target, &workload, &mut rng, plan.batch);
+        let exchange = plan.scenario.lookup(&host, &workload, &mut rng, plan.batch);
         let inspect_body = plan.check_every > 0 && sent.is_multiple_of(plan.check_every);
         sent += 1;
         let before = counter.snapshot();
@@ -252,13 +251,14 @@ async fn selection_loop(
     let mut ticks = tokio::time::interval_at(clock.measure_from.into(), plan.interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut runs = Vec::new();
+    let host = scenario::host(target);
     loop {
         ticks.tick().await;
         let started = Instant::now();
         if started >= clock.deadline {
             break;
         }
-        let exchange = scenario::selection(target, plan.budget, plan.max_ids);
+        let exchange = scenario::selection(&host, plan.budget, plan.max_ids);
         counter.started.fetch_add(1, Ordering::SeqCst);
         let answer = tokio::time::timeout_at(
             (clock.deadline + SELECTION_GRACE).into(),

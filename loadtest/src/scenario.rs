@@ -2,12 +2,13 @@
 //! other than the expected one is always an error; bodies are checked on a sample (they must
 //! name the requested ids), except bincode bodies, which are always decoded and counted.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
 use crv::api::binary::{self, LookupRequest};
 use http_body_util::Full;
-use hyper::header::{CONTENT_TYPE, HOST};
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 
@@ -48,10 +49,11 @@ impl Scenario {
         }
     }
 
-    /// The next lookup request of this scenario, with what its answer must say.
+    /// The next lookup request of this scenario to the server named by `host` ([`host`]),
+    /// with what its answer must say.
     pub fn lookup(
         self,
-        target: SocketAddr,
+        host: &HeaderValue,
         workload: &Workload,
         rng: &mut fastrand::Rng,
         batch: usize,
@@ -61,7 +63,7 @@ impl Scenario {
                 let pick = workload.pick(rng);
                 Exchange {
                     request: request(
-                        target,
+                        host,
                         Method::GET,
                         &format!("/v1/customers/{}", pick.id),
                         None,
@@ -72,17 +74,16 @@ impl Scenario {
             }
             Scenario::BatchJson | Scenario::BatchBincode => {
                 let picks: Vec<Pick> = (0..batch).map(|_| workload.pick(rng)).collect();
-                let ids: Vec<u64> = picks.iter().map(|pick| pick.id).collect();
                 let (media_type, body, encoding) = if self == Scenario::BatchJson {
-                    let body = json!({ "ids": ids }).to_string();
-                    ("application/json", Bytes::from(body), Encoding::Json)
+                    ("application/json", json_ids(&picks), Encoding::Json)
                 } else {
+                    let ids = picks.iter().map(|pick| pick.id).collect();
                     let body = binary::encode(&LookupRequest { ids });
                     (binary::MEDIA_TYPE, Bytes::from(body), Encoding::Bincode)
                 };
                 Exchange {
                     request: request(
-                        target,
+                        host,
                         Method::POST,
                         "/v1/customers/lookup",
                         Some(media_type),
@@ -95,13 +96,33 @@ impl Scenario {
     }
 }
 
+/// The `Host` header for requests to `target`, built once per connection.
+pub fn host(target: SocketAddr) -> HeaderValue {
+    HeaderValue::try_from(target.to_string()).expect("a socket address is a valid header value")
+}
+
+/// `{"ids":[...]}` written straight into the body: the batch scenarios send tens of thousands
+/// of these a second, and a `serde_json::Value` per id would cost the generator's core.
+fn json_ids(picks: &[Pick]) -> Bytes {
+    let mut body = String::with_capacity(10 + picks.len() * 21);
+    body.push_str(r#"{"ids":["#);
+    for (index, pick) in picks.iter().enumerate() {
+        if index > 0 {
+            body.push(',');
+        }
+        write!(body, "{}", pick.id).expect("writing to a String cannot fail");
+    }
+    body.push_str("]}");
+    Bytes::from(body)
+}
+
 /// `POST /v1/select` for `budget` (in the cost column's units), answering at most `max_ids`
 /// target ids so that the response stays small and the figure is the selection's own.
-pub fn selection(target: SocketAddr, budget: f64, max_ids: usize) -> Exchange {
+pub fn selection(host: &HeaderValue, budget: f64, max_ids: usize) -> Exchange {
     let body = json!({ "budget": budget, "max_ids": max_ids }).to_string();
     Exchange {
         request: request(
-            target,
+            host,
             Method::POST,
             "/v1/select",
             Some("application/json"),
@@ -112,7 +133,7 @@ pub fn selection(target: SocketAddr, budget: f64, max_ids: usize) -> Exchange {
 }
 
 fn request(
-    target: SocketAddr,
+    host: &HeaderValue,
     method: Method,
     path: &str,
     media_type: Option<&'static str>,
@@ -121,7 +142,7 @@ fn request(
     let mut builder = Request::builder()
         .method(method)
         .uri(path)
-        .header(HOST, target.to_string());
+        .header(HOST, host.clone());
     if let Some(media_type) = media_type {
         builder = builder.header(CONTENT_TYPE, media_type);
     }
@@ -332,12 +353,28 @@ mod tests {
     }
 
     #[test]
+    fn json_batch_bodies_are_the_ids_array() {
+        let picks = [
+            PRESENT,
+            ABSENT,
+            Pick {
+                id: u64::MAX,
+                present: false,
+            },
+        ];
+        let body: Value = serde_json::from_slice(&json_ids(&picks)).unwrap();
+        assert_eq!(body, json!({"ids": [42, 7, u64::MAX]}));
+        assert_eq!(&json_ids(&[])[..], br#"{"ids":[]}"#);
+    }
+
+    #[test]
     fn bincode_requests_use_the_binary_protocol() {
         let workload = Workload::new(vec![5, 6, 7], crate::workload::Popularity::Uniform, 0.0, 1)
             .expect("a valid workload");
         let mut rng = fastrand::Rng::with_seed(1);
-        let target: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        let exchange = Scenario::BatchBincode.lookup(target, &workload, &mut rng, 3);
+        let host = host("127.0.0.1:8080".parse().unwrap());
+        let exchange = Scenario::BatchBincode.lookup(&host, &workload, &mut rng, 3);
+        assert_eq!(exchange.request.headers()[HOST], "127.0.0.1:8080");
         assert_eq!(exchange.request.headers()[CONTENT_TYPE], binary::MEDIA_TYPE);
         assert_eq!(exchange.request.uri().path(), "/v1/customers/lookup");
         assert_eq!(exchange.expected.ids(), 3);
