@@ -134,7 +134,8 @@ if command -v wrk >/dev/null; then
   echo "== wrk against crv (load average $load)"
   out=$DATA/wrk.txt
   "${ON_CLIENT_CPU[@]}" wrk -t1 -c"$CONNECTIONS" -d"${DURATION%.*}s" --latency \
-    -s loadtest/wrk/lookup.lua "http://$HOST:$PORT" -- "$IDS" | tee "$out"
+    -s loadtest/wrk/lookup.lua "http://$HOST:$PORT" -- "$IDS" | tee "$out" \
+    || echo "run.sh: wrk failed (its row may be empty)" >&2
   awk -v load="$load" '
     function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; return v * 1e6 }
     /^ +Latency / && !max { max = us($4) }
@@ -183,7 +184,8 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null \
   echo "== redis-benchmark GET, $requests requests (load average $load)"
   out=$DATA/redis-benchmark.csv
   "${ON_CLIENT_CPU[@]}" redis-benchmark -h "$HOST" -p "$REDIS_PORT" -c "$CONNECTIONS" \
-    -n "$requests" -r "$CUSTOMERS" -t get --csv | tee "$out"
+    -n "$requests" -r "$CUSTOMERS" -t get --csv | tee "$out" \
+    || echo "run.sh: redis-benchmark failed (its row may be empty)" >&2
   # CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",
   # "p99_latency_ms","max_latency_ms"
   awk -F, -v load="$load" '$1 == "\"GET\"" {

@@ -2,7 +2,6 @@
 //! in answers during a run are not errors here; they are counted by kind in the report.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 /// Why the load test cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -10,14 +9,10 @@ pub enum Error {
     /// `--addr` names a machine other than this one.
     #[error(transparent)]
     NotLoopback(#[from] crate::loopback::NotLoopback),
-    /// The store whose ids the lookups use could not be opened or read.
-    #[error("cannot read the store: {source}")]
-    Store {
-        /// The `--store` path.
-        path: PathBuf,
-        /// What the crv library reported.
-        source: crv::Error,
-    },
+    /// The store whose ids the lookups use could not be opened or read (crv's error names
+    /// the file).
+    #[error("cannot read the store: {0}")]
+    Store(#[source] crv::Error),
     /// A flag's value is out of its range, or flags contradict each other.
     #[error("{0}")]
     Usage(String),

@@ -55,10 +55,7 @@ impl Workload {
         miss_rate: f64,
         seed: u64,
     ) -> Result<Workload> {
-        let store = crv::Store::open(path).map_err(|source| Error::Store {
-            path: path.to_owned(),
-            source,
-        })?;
+        let store = crv::Store::open(path).map_err(Error::Store)?;
         Workload::new(store.ids().to_vec(), popularity, miss_rate, seed)
     }
 

@@ -181,11 +181,7 @@ fn seconds(flag: &str, value: f64, zero_ok: bool) -> Result<Duration> {
 
 /// The sum of the store's `cost` column (the default campaign resource).
 fn total_cost(path: &std::path::Path) -> Result<f64> {
-    let store_error = |source| Error::Store {
-        path: path.to_owned(),
-        source,
-    };
-    let store = crv::Store::open(path).map_err(store_error)?;
-    let costs = store.numeric("cost").map_err(store_error)?;
+    let store = crv::Store::open(path).map_err(Error::Store)?;
+    let costs = store.numeric("cost").map_err(Error::Store)?;
     Ok(costs.iter().map(|&cost| f64::from(cost)).sum())
 }
