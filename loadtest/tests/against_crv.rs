@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crv::api::admission::AdmissionLimits;
-use crv::api::{self, AppState};
+use crv::ScoreParams;
+use crv::api::{self, AppState, ServerConfig};
 use crv::kernel::TierScheme;
-use crv::{ScoreParams, Store};
 use crv_loadtest::report::Report;
 use crv_loadtest::run::{self, Plan, SelectionPlan};
 use crv_loadtest::scenario::Scenario;
@@ -33,11 +32,11 @@ async fn serve() -> Served {
     crv::synthetic::write_customers_csv(std::fs::File::create(&csv).unwrap(), CUSTOMERS, 3)
         .unwrap();
     crv::store::import(&csv, &store, &mut |_| {}).unwrap();
-    let state = AppState::new(
-        Store::open(&store).unwrap(),
+    let state = AppState::open(
+        &store,
         ScoreParams::default(),
         TierScheme::default(),
-        AdmissionLimits::default(),
+        ServerConfig::default(),
     )
     .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -114,13 +113,8 @@ async fn bincode_batches_are_checked_against_the_binary_protocol() {
     )
     .await;
     assert!(report.tally.requests > 0, "{report}");
-    // The server's bincode lookup lands separately; until then every answer is a 415.
-    let unsupported = report.tally.errors.get("status 415 (expected 200)");
-    if report.errors() > 0 {
-        assert_eq!(unsupported, Some(&report.errors()), "{report}");
-    } else {
-        assert_eq!(report.tally.ids, report.tally.requests * 50);
-    }
+    assert_eq!(report.errors(), 0, "{report}");
+    assert_eq!(report.tally.ids, report.tally.requests * 50);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
