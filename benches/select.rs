@@ -15,34 +15,8 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use crv::kernel::{self, TierScheme};
 use crv::select::{SolveLimits, knapsack, knapsack_greedy, scale_costs};
+use crv::synthetic::RowRng;
 use crv::{ScoreParams, Store};
-
-/// SplitMix64: a small seeded generator so every run sees the same instances.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-
-    /// Uniform in (0, 1).
-    fn unit(&mut self) -> f64 {
-        ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.unit(), self.unit());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
 
 /// Instance classes: Pisinger's classic ones with costs in 1..=10_000, and marketing-like.
 #[derive(Debug, Clone, Copy)]
@@ -71,12 +45,14 @@ impl Class {
 }
 
 fn generate(class: Class, n: usize, seed: u64) -> (Vec<f32>, Vec<u64>) {
-    let mut rng = Rng(seed);
+    let mut rng = RowRng::new(seed, 0);
     (0..n)
         .map(|_| match class {
             Class::Marketing => {
-                let units = (1.0 / (1.0 - rng.unit()).powf(1.0 / 1.2)).min(50.0).floor();
-                let crv = (3.0 + 1.4 * rng.normal()).exp();
+                let units = (1.0 / (1.0 - rng.uniform()).powf(1.0 / 1.2))
+                    .min(50.0)
+                    .floor();
+                let crv = (3.0 + 1.4 * rng.normal_pair().0).exp();
                 let crv = if rng.range(0, 9) == 0 {
                     -crv * 0.3
                 } else {

@@ -3,8 +3,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use crv::api::ServerConfig;
+use crv::api::admission::AdmissionLimits;
+use crv::api::wire::{
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RUNNING, DEFAULT_MAX_WAITING,
+};
 use crv::kernel::TierScheme;
 use crv::{Horizon, ScoreParams};
 
@@ -222,4 +228,31 @@ pub struct ServeCommand {
     /// Scoring and tier parameters.
     #[command(flatten)]
     pub score: ScoreArgs,
+    /// Heavy requests (selections) computing at once, >= 1.
+    #[arg(long, default_value_t = DEFAULT_MAX_RUNNING)]
+    pub max_running: usize,
+    /// Heavy requests waiting for a turn beyond those running; more get 503.
+    #[arg(long, default_value_t = DEFAULT_MAX_WAITING)]
+    pub max_waiting: usize,
+    /// Largest request body in bytes, >= 1; a longer one gets 413.
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+    /// Milliseconds a client may take to send a request head (and an idle keep-alive
+    /// connection is kept), >= 1; it is disconnected after.
+    #[arg(long, default_value_t = DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
+    pub header_timeout_ms: u64,
+}
+
+impl ServeCommand {
+    /// The server's limits from the flags (validated by [`ServerConfig::validate`]).
+    pub fn config(&self) -> ServerConfig {
+        ServerConfig {
+            admission: AdmissionLimits {
+                max_running: self.max_running,
+                max_waiting: self.max_waiting,
+            },
+            max_body_bytes: self.max_body_bytes,
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+        }
+    }
 }

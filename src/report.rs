@@ -1,11 +1,16 @@
-//! JSON shapes shared by the command line's `--json` summaries and the HTTP API, so a script
-//! and a service read the same field names for the same numbers.
+//! Output shared by the command line and the HTTP API, so a script and a service read the same
+//! field names for the same numbers: the JSON summaries of `--json`, and the target list's CSV
+//! rows of `crv select -o` and `POST /v1/select` with `Accept: text/csv`.
+
+use std::io;
 
 use serde_json::{Value, json};
 
 use crate::campaign::Targets;
+use crate::error::Result;
 use crate::kernel::{Scored, TierScheme};
 use crate::model::{ScoreParams, Tier};
+use crate::store::Store;
 
 /// `value` as a JSON number with the f32's own shortest decimal (`49.83921`, not the f64
 /// widening `49.839210510253906`); reading it back as f32 gives `value` exactly. Non-finite
@@ -75,6 +80,44 @@ pub fn selection_summary(targets: &Targets) -> Value {
         "core_items": stats.core_items,
         "states": stats.states,
     })
+}
+
+/// The header line of a target list.
+pub const TARGETS_CSV_HEADER: &str = "customer_id,crv,cost,tier\n";
+
+/// The columns of a target list, for writing its rows.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetColumns<'a> {
+    ids: &'a [u64],
+    crv: &'a [f32],
+    costs: &'a [f32],
+    tiers: &'a [Tier],
+}
+
+impl<'a> TargetColumns<'a> {
+    /// The ids and `cost_column` of `store` with the CRV and tiers of `scored` (same rows);
+    /// fails when `cost_column` is not a numeric column.
+    pub fn new(store: &'a Store, scored: &'a Scored, cost_column: &str) -> Result<Self> {
+        Ok(TargetColumns {
+            ids: store.ids(),
+            crv: &scored.crv,
+            costs: store.numeric(cost_column)?,
+            tiers: &scored.tiers.tier,
+        })
+    }
+
+    /// Writes the line `customer_id,crv,cost,tier` of `row`; numbers in Rust's shortest
+    /// round-tripping decimal.
+    ///
+    /// # Panics
+    /// If `row` is not a row of the store.
+    pub fn write_row(&self, out: &mut impl io::Write, row: usize) -> io::Result<()> {
+        writeln!(
+            out,
+            "{},{},{},{}",
+            self.ids[row], self.crv[row], self.costs[row], self.tiers[row]
+        )
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The HTTP API as a client sees it: a real server on 127.0.0.1:0 over a small generated store,
-//! a real HTTP/1.1 client, answers checked against the library's own scores and selections, every
-//! error status, and a graceful shutdown with a request in flight.
+//! a real HTTP/1.1 client, answers checked against the library's own scores and selections
+//! (JSON, bincode and CSV), every error status, the limits, the metrics, and a graceful
+//! shutdown with a request in flight.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,11 +9,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use crv::api::admission::AdmissionLimits;
-use crv::api::wire::MAX_BODY_BYTES;
-use crv::api::{self, AppState};
+use crv::api::binary::{self, LookupRequest};
+use crv::api::wire::{CSV_CHUNK_BYTES, DEFAULT_MAX_BODY_BYTES, MAX_LOOKUP_IDS};
+use crv::api::{self, AppState, ServerConfig};
 use crv::campaign::{self, CampaignSpec};
 use crv::kernel::{self, Scored, TierScheme};
-use crv::{CustomerId, ScoreParams, Store};
+use crv::report::{TARGETS_CSV_HEADER, TargetColumns};
+use crv::{CustomerId, Horizon, ScoreParams, Store};
 use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderMap};
 use hyper::{Method, Request, StatusCode};
@@ -24,6 +27,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 const CUSTOMERS: u64 = 3_000;
+/// Customers of the store that a selection runs on while lookups go on.
+const BUSY_CUSTOMERS: u64 = 100_000;
 
 /// A served store and what the library says about it, computed apart from the server.
 struct Served {
@@ -36,16 +41,25 @@ struct Served {
 }
 
 impl Served {
-    async fn start(limits: AdmissionLimits) -> Served {
+    async fn start(config: ServerConfig) -> Served {
+        Served::with_customers(CUSTOMERS, config).await
+    }
+
+    async fn with_customers(customers: u64, config: ServerConfig) -> Served {
         let dir = tempfile::tempdir().unwrap();
         let csv_path = dir.path().join("customers.csv");
         let store_path = dir.path().join("customers.crv");
         let csv = std::fs::File::create(&csv_path).unwrap();
-        crv::synthetic::write_customers_csv(csv, CUSTOMERS, 7).unwrap();
+        crv::synthetic::write_customers_csv(csv, customers, 7).unwrap();
         crv::store::import(&csv_path, &store_path, &mut |_| {}).unwrap();
-        let store = Store::open(&store_path).unwrap();
         let state = Arc::new(
-            AppState::new(store, ScoreParams::default(), TierScheme::default(), limits).unwrap(),
+            AppState::open(
+                &store_path,
+                ScoreParams::default(),
+                TierScheme::default(),
+                config,
+            )
+            .unwrap(),
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -64,14 +78,18 @@ impl Served {
     }
 
     async fn default() -> Served {
-        Served::start(AdmissionLimits::default()).await
+        Served::start(ServerConfig::default()).await
     }
 
     /// The store and its scores, opened and computed by the library, not the server.
     fn library(&self) -> (Store, Scored) {
+        self.library_with(&ScoreParams::default())
+    }
+
+    /// The store scored with `params` by the library.
+    fn library_with(&self, params: &ScoreParams) -> (Store, Scored) {
         let store = Store::open(&self.store_path).unwrap();
-        let scored =
-            kernel::score_store(&store, &ScoreParams::default(), &TierScheme::default()).unwrap();
+        let scored = kernel::score_store(&store, params, &TierScheme::default()).unwrap();
         (store, scored)
     }
 
@@ -90,7 +108,7 @@ impl Served {
         .await
     }
 
-    /// One request on a fresh connection.
+    /// One request with a JSON answer on a fresh connection.
     async fn send(
         &self,
         method: Method,
@@ -98,6 +116,29 @@ impl Served {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Answer {
+        let headers: Vec<_> = content_type
+            .map(|value| (header::CONTENT_TYPE, value))
+            .into_iter()
+            .collect();
+        let (status, headers, bytes) = self.send_raw(method, path, &headers, body).await;
+        let json = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!("{status}: body is not JSON ({e}): {bytes:?}");
+        });
+        Answer {
+            status,
+            headers,
+            json,
+        }
+    }
+
+    /// One request on a fresh connection; the answer's body as bytes.
+    async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(header::HeaderName, &str)],
+        body: Vec<u8>,
+    ) -> (StatusCode, HeaderMap, Bytes) {
         let stream = TcpStream::connect(self.addr).await.unwrap();
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -107,8 +148,8 @@ impl Served {
             .method(method)
             .uri(path)
             .header(header::HOST, "localhost");
-        if let Some(content_type) = content_type {
-            request = request.header(header::CONTENT_TYPE, content_type);
+        for (name, value) in headers {
+            request = request.header(name, *value);
         }
         let response = sender
             .send_request(request.body(Full::new(Bytes::from(body))).unwrap())
@@ -117,14 +158,7 @@ impl Served {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let json = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!("{status}: body is not JSON ({e}): {bytes:?}");
-        });
-        Answer {
-            status,
-            headers,
-            json,
-        }
+        (status, headers, bytes)
     }
 
     async fn stop(mut self) {
@@ -368,27 +402,6 @@ async fn select_returns_at_most_max_ids_target_ids() {
 }
 
 #[tokio::test]
-async fn select_accepts_the_served_scoring_parameters_and_rejects_others() {
-    let served = Served::default().await;
-    let same = served
-        .post(
-            "/v1/select",
-            &json!({"budget": 100.0, "discount": 0.1, "horizon": 5}),
-        )
-        .await;
-    assert_eq!(same.status, StatusCode::OK, "{}", same.json);
-    let other_discount = served
-        .post("/v1/select", &json!({"budget": 100.0, "discount": 0.2}))
-        .await;
-    other_discount.assert_error(StatusCode::BAD_REQUEST, "invalid_parameter", "`discount`");
-    let other_horizon = served
-        .post("/v1/select", &json!({"budget": 100.0, "horizon": "inf"}))
-        .await;
-    other_horizon.assert_error(StatusCode::BAD_REQUEST, "invalid_parameter", "`horizon`");
-    served.stop().await;
-}
-
-#[tokio::test]
 async fn select_rejects_invalid_parameters_with_400() {
     let served = Served::default().await;
     let cases = [
@@ -471,7 +484,7 @@ async fn unknown_path_gets_404() {
 async fn body_over_the_limit_gets_413() {
     let served = Served::default().await;
     let mut body = b"{\"ids\": [".to_vec();
-    body.resize(MAX_BODY_BYTES + 1, b' ');
+    body.resize(DEFAULT_MAX_BODY_BYTES + 1, b' ');
     let answer = served
         .send(
             Method::POST,
@@ -519,40 +532,584 @@ async fn post_without_a_json_content_type_gets_415() {
 }
 
 #[tokio::test]
-async fn select_beyond_the_admission_queue_gets_503_with_retry_after() {
-    // No turns to run and one place to wait: the first select waits for ever, the second is
-    // turned away.
-    let served = Arc::new(
-        Served::start(AdmissionLimits {
-            max_running: 0,
-            max_waiting: 1,
-        })
-        .await,
-    );
-    let waiting = {
-        let served = Arc::clone(&served);
-        tokio::spawn(async move { served.post("/v1/select", &json!({"budget": 1.0})).await })
+async fn lookup_by_bincode_gives_the_library_scores() {
+    let served = Served::default().await;
+    let (store, scored) = served.library();
+    let rows = [7, 2_999, 7];
+    let ids = vec![
+        store.ids()[rows[0]],
+        u64::MAX,
+        store.ids()[rows[1]],
+        store.ids()[rows[2]],
+    ];
+    let (status, headers, bytes) = served
+        .send_raw(
+            Method::POST,
+            "/v1/customers/lookup",
+            &[(header::CONTENT_TYPE, binary::MEDIA_TYPE)],
+            binary::encode(&LookupRequest { ids: ids.clone() }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{bytes:?}");
+    assert_eq!(headers[header::CONTENT_TYPE], binary::MEDIA_TYPE);
+    let customers = binary::decode_response(&bytes).unwrap().customers;
+    assert_eq!(customers.len(), 4);
+    assert_eq!(customers[1].customer_id, u64::MAX);
+    assert_eq!(customers[1].score, None);
+    for (entry, row) in [&customers[0], &customers[2], &customers[3]]
+        .into_iter()
+        .zip(rows)
+    {
+        assert_eq!(entry.customer_id, store.ids()[row]);
+        let score = entry.score.unwrap();
+        assert_eq!(score.crv, scored.crv[row]);
+        assert_eq!(score.tier, scored.tiers.tier[row]);
+        assert_eq!(score.rank, scored.tiers.rank[row]);
+        assert_eq!(score.percentile, scored.tiers.percentile[row]);
+    }
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn lookup_rejects_malformed_bincode_and_too_many_ids_with_400() {
+    let served = Served::default().await;
+    let too_many = LookupRequest {
+        ids: (0..=MAX_LOOKUP_IDS as u64).collect(),
     };
-    while served.state.admission().admitted() == 0 {
+    let mut trailing = binary::encode(&LookupRequest { ids: vec![1] });
+    trailing.push(0);
+    for (body, code, fragment) in [
+        (vec![1, 2, 3], "malformed_bincode", "8-byte id count"),
+        (trailing, "malformed_bincode", "1 bytes follow"),
+        (
+            binary::encode(&too_many),
+            "invalid_parameter",
+            "at most 10000",
+        ),
+    ] {
+        served
+            .send(
+                Method::POST,
+                "/v1/customers/lookup",
+                Some(binary::MEDIA_TYPE),
+                body,
+            )
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, code, fragment);
+    }
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn lookup_with_another_content_type_gets_415_naming_both_types() {
+    let served = Served::default().await;
+    for content_type in [None, Some("text/plain"), Some("application/octet-stream")] {
+        let answer = served
+            .send(
+                Method::POST,
+                "/v1/customers/lookup",
+                content_type,
+                b"{\"ids\": []}".to_vec(),
+            )
+            .await;
+        answer.assert_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "application/json",
+        );
+        assert!(
+            answer.json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(binary::MEDIA_TYPE)
+        );
+    }
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn select_rescores_with_its_own_discount_and_horizon_and_keeps_the_served_scores() {
+    let served = Served::default().await;
+    let tiers_before = served.get("/v1/tiers").await.json;
+    let (store, _) = served.library();
+    let probe = store.ids()[11];
+    let lookup_before = served.get(&format!("/v1/customers/{probe}")).await.json;
+
+    let params = ScoreParams {
+        discount: 0.25,
+        horizon: Horizon::Infinite,
+    };
+    let (_, rescored) = served.library_with(&params);
+    let spec = CampaignSpec {
+        budget: 1_500.0,
+        filter: "tier = A".to_string(),
+        ..CampaignSpec::default()
+    };
+    let expected = campaign::select_targets(&store, &rescored, &spec).unwrap();
+    let answer = served
+        .post(
+            "/v1/select",
+            &json!({"budget": 1_500.0, "where": "tier = A", "discount": 0.25, "horizon": "inf"}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    let json = &answer.json;
+    assert_eq!(json["rescored"], true);
+    assert_eq!(json["discount"], 0.25);
+    assert_eq!(json["horizon"], "inf");
+    assert_eq!(json["selected"], expected.selection.rows.len());
+    assert_close(
+        &json["total_crv"],
+        expected.selection.objective,
+        "total_crv",
+    );
+    let ids: Vec<u64> = expected
+        .selection
+        .rows
+        .iter()
+        .map(|&row| store.ids()[row])
+        .collect();
+    assert_eq!(json["ids"], json!(ids));
+
+    let served_params = served
+        .post(
+            "/v1/select",
+            &json!({"budget": 100.0, "discount": 0.1, "horizon": 5}),
+        )
+        .await;
+    assert_eq!(
+        served_params.json["rescored"], false,
+        "{}",
+        served_params.json
+    );
+    assert_eq!(served_params.json["horizon"], "5");
+
+    assert_eq!(served.get("/v1/tiers").await.json, tiers_before);
+    assert_eq!(
+        served.get(&format!("/v1/customers/{probe}")).await.json,
+        lookup_before
+    );
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn select_rejects_invalid_scoring_parameters_naming_the_field() {
+    let served = Served::default().await;
+    for (body, code, fragment) in [
+        (
+            json!({"budget": 1.0, "discount": -0.1}),
+            "invalid_parameter",
+            "discount",
+        ),
+        (
+            json!({"budget": 1.0, "discount": "abc"}),
+            "malformed_json",
+            "field `discount`",
+        ),
+        (
+            json!({"budget": 1.0, "horizon": 0}),
+            "invalid_parameter",
+            "horizon",
+        ),
+        (
+            json!({"budget": 1.0, "horizon": "abc"}),
+            "invalid_parameter",
+            "horizon",
+        ),
+    ] {
+        served.post("/v1/select", &body).await.assert_error(
+            StatusCode::BAD_REQUEST,
+            code,
+            fragment,
+        );
+    }
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn select_streams_every_target_as_csv_when_asked() {
+    let served = Served::default().await;
+    let (store, scored) = served.library();
+    // A budget that takes nearly every positive customer: more rows than one chunk holds.
+    let spec = CampaignSpec {
+        budget: 1e7,
+        ..CampaignSpec::default()
+    };
+    let expected = campaign::select_targets(&store, &scored, &spec).unwrap();
+    let columns = TargetColumns::new(&store, &scored, "cost").unwrap();
+    let mut csv = TARGETS_CSV_HEADER.as_bytes().to_vec();
+    for &row in &expected.selection.rows {
+        columns.write_row(&mut csv, row).unwrap();
+    }
+    assert!(csv.len() > CSV_CHUNK_BYTES, "the test must span chunks");
+
+    let (status, headers, body) = served
+        .send_raw(
+            Method::POST,
+            "/v1/select",
+            &[
+                (header::CONTENT_TYPE, "application/json"),
+                (header::ACCEPT, "text/csv"),
+            ],
+            json!({"budget": 1e7, "max_ids": 3})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+    assert_eq!(headers[header::CONTENT_TYPE], "text/csv");
+    assert_eq!(
+        headers["crv-selected"],
+        expected.selection.rows.len().to_string()
+    );
+    assert_eq!(
+        headers["crv-optimal"],
+        expected.selection.optimal.to_string()
+    );
+    assert_eq!(headers["crv-rescored"], "false");
+    assert_eq!(
+        String::from_utf8(body.to_vec()).unwrap(),
+        String::from_utf8(csv).unwrap()
+    );
+    served.stop().await;
+}
+
+/// One Prometheus sample: metric name, labels in order, value.
+type Sample = (String, Vec<(String, String)>, f64);
+
+/// Every sample of a Prometheus text exposition as (name, labels, value), checking the syntax of
+/// each line: `# HELP`/`# TYPE` comments, or `name{key="value",...} number`.
+fn parse_metrics(text: &str) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(comment) = line.strip_prefix("# ") {
+            assert!(
+                comment.starts_with("HELP ") || comment.starts_with("TYPE "),
+                "{line}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("{line}"));
+        let (name, mut rest) = match series.split_once('{') {
+            Some((name, rest)) => (
+                name,
+                rest.strip_suffix('}').unwrap_or_else(|| panic!("{line}")),
+            ),
+            None => (series, ""),
+        };
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "{line}"
+        );
+        let mut labels = Vec::new();
+        while !rest.is_empty() {
+            let (key, after) = rest.split_once("=\"").unwrap_or_else(|| panic!("{line}"));
+            let (label, after) = after.split_once('"').unwrap_or_else(|| panic!("{line}"));
+            labels.push((key.to_string(), label.to_string()));
+            rest = after.strip_prefix(',').unwrap_or(after);
+        }
+        samples.push((name.to_string(), labels, value));
+    }
+    samples
+}
+
+fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| {
+            n == name
+                && l.len() == labels.len()
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .map(|(_, _, value)| *value)
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_and_status_and_parse() {
+    let served = Served::default().await;
+    let (store, _) = served.library();
+    for row in [1, 2, 3] {
+        let answer = served
+            .get(&format!("/v1/customers/{}", store.ids()[row]))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK);
+    }
+    served.get(&format!("/v1/customers/{}", u64::MAX)).await;
+    served.get("/v1/customers/abc").await;
+    served.get("/nowhere").await;
+    served.get("/v2/customers/1").await;
+    served
+        .post("/v1/customers/lookup", &json!({"ids": [1]}))
+        .await;
+    served.post("/v1/select", &json!({"budget": 10.0})).await;
+
+    let (status, headers, body) = served
+        .send_raw(Method::GET, "/metrics", &[], Vec::new())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let samples = parse_metrics(&text);
+    let requests = |route: &str, status: &str| {
+        sample(
+            &samples,
+            "crv_http_requests_total",
+            &[("route", route), ("status", status)],
+        )
+    };
+    assert_eq!(requests("/v1/customers/{id}", "200"), Some(3.0), "{text}");
+    assert_eq!(requests("/v1/customers/{id}", "404"), Some(1.0));
+    assert_eq!(requests("/v1/customers/{id}", "400"), Some(1.0));
+    assert_eq!(requests("unmatched", "404"), Some(2.0));
+    assert_eq!(requests("/v1/customers/lookup", "200"), Some(1.0));
+    assert_eq!(requests("/v1/select", "200"), Some(1.0));
+    assert_eq!(requests("/v1/tiers", "200"), None);
+    assert!(
+        !text.contains("abc") && !text.contains("/v2/"),
+        "raw paths leak into labels"
+    );
+    assert_eq!(
+        sample(&samples, "crv_store_rows", &[]),
+        Some(CUSTOMERS as f64)
+    );
+    for phase in ["open", "score", "tiers"] {
+        let seconds = sample(&samples, "crv_startup_seconds", &[("phase", phase)]).unwrap();
+        assert!(seconds >= 0.0);
+    }
+    assert_eq!(sample(&samples, "crv_admission_running", &[]), Some(0.0));
+    assert_eq!(sample(&samples, "crv_admission_waiting", &[]), Some(0.0));
+    assert_eq!(
+        sample(&samples, "crv_selection_duration_seconds_count", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&samples, "crv_rescoring_duration_seconds_count", &[]),
+        Some(0.0)
+    );
+
+    // Every histogram: cumulative buckets ending at +Inf, and `_count` equal to that bucket;
+    // a request histogram's count is the request counter of its series.
+    let mut histograms = 0;
+    for (name, labels, count) in &samples {
+        let Some(base) = name.strip_suffix("_count") else {
+            continue;
+        };
+        let bucket_name = format!("{base}_bucket");
+        let buckets: Vec<(String, f64)> = samples
+            .iter()
+            .filter(|(n, l, _)| {
+                *n == bucket_name && l.iter().filter(|(k, _)| k != "le").eq(labels.iter())
+            })
+            .map(|(_, l, v)| (l.iter().find(|(k, _)| k == "le").unwrap().1.clone(), *v))
+            .collect();
+        assert!(buckets.len() > 2, "{name}");
+        assert!(
+            buckets.windows(2).all(|pair| pair[0].1 <= pair[1].1),
+            "{name}"
+        );
+        assert_eq!(buckets.last().unwrap().0, "+Inf");
+        assert_eq!(buckets.last().unwrap().1, *count, "{name} {labels:?}");
+        if base == "crv_http_request_duration_seconds" {
+            let counter = samples
+                .iter()
+                .find(|(n, l, _)| n == "crv_http_requests_total" && l == labels)
+                .unwrap();
+            assert_eq!(counter.2, *count);
+        }
+        histograms += 1;
+    }
+    assert!(histograms >= 8, "{text}");
+    for family in [
+        "crv_http_requests_total",
+        "crv_http_request_duration_seconds",
+        "crv_selection_duration_seconds",
+        "crv_rescoring_duration_seconds",
+        "crv_store_rows",
+        "crv_startup_seconds",
+        "crv_admission_running",
+        "crv_admission_waiting",
+    ] {
+        assert!(text.contains(&format!("# HELP {family} ")), "{family}");
+        assert!(text.contains(&format!("# TYPE {family} ")), "{family}");
+    }
+    served.stop().await;
+}
+
+fn config_with(change: impl FnOnce(&mut ServerConfig)) -> ServerConfig {
+    let mut config = ServerConfig::default();
+    change(&mut config);
+    config
+}
+
+#[tokio::test]
+async fn client_that_does_not_finish_its_request_head_is_disconnected() {
+    let served = Served::start(config_with(|config| {
+        config.header_timeout = Duration::from_millis(200);
+    }))
+    .await;
+    // Half a head, and nothing at all: both connections are closed by the server.
+    for sent in [&b"GET /healthz HTTP/1.1\r\nHost: loc"[..], b""] {
+        let mut stream = TcpStream::connect(served.addr).await.unwrap();
+        stream.write_all(sent).await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .unwrap_or_else(|_| panic!("the server keeps a connection that sent {sent:?}"));
+        // A close or a reset; never an answer to the unfinished request.
+        if read.is_ok() {
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(!answer.contains("200 OK"), "{answer}");
+        }
+    }
+    // A whole request is still answered.
+    assert_eq!(served.get("/healthz").await.status, StatusCode::OK);
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn body_just_over_a_configured_limit_gets_413() {
+    let served = Served::start(config_with(|config| config.max_body_bytes = 64)).await;
+    let mut fits = b"{\"ids\": [1]}".to_vec();
+    fits.resize(64, b' ');
+    let mut over = fits.clone();
+    over.push(b' ');
+    let answer = served
+        .send(
+            Method::POST,
+            "/v1/customers/lookup",
+            Some("application/json"),
+            fits,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    served
+        .send(
+            Method::POST,
+            "/v1/customers/lookup",
+            Some("application/json"),
+            over,
+        )
+        .await
+        .assert_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "64 bytes",
+        );
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn select_beyond_the_admission_queue_gets_503_with_retry_after() {
+    // One turn to run and no place to wait: while a job holds the turn, a selection is turned
+    // away at once; once it is released, selections run again.
+    let served = Served::start(config_with(|config| {
+        config.admission = AdmissionLimits {
+            max_running: 1,
+            max_waiting: 0,
+        };
+    }))
+    .await;
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let state = Arc::clone(&served.state);
+        tokio::spawn(async move {
+            state
+                .admission()
+                .run(move || released.recv().expect("the test releases the turn"))
+                .await
+        })
+    };
+    while served.state.admission().running() == 0 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let answer = served.post("/v1/select", &json!({"budget": 1.0})).await;
     answer.assert_error(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "retry");
     assert_eq!(answer.headers[header::RETRY_AFTER], "1");
-    assert!(!waiting.is_finished());
-    waiting.abort();
+
+    release.send(()).unwrap();
+    holder.await.unwrap().unwrap();
+    let answer = served.post("/v1/select", &json!({"budget": 1.0})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    served.stop().await;
+}
+
+#[test]
+fn server_config_rejects_absurd_limits_naming_the_flag() {
+    assert!(ServerConfig::default().validate().is_ok());
+    for (config, flag) in [
+        (
+            config_with(|c| {
+                c.admission = AdmissionLimits {
+                    max_running: 0,
+                    max_waiting: 0,
+                }
+            }),
+            "max-running",
+        ),
+        (config_with(|c| c.max_body_bytes = 0), "max-body-bytes"),
+        (
+            config_with(|c| c.header_timeout = Duration::ZERO),
+            "header-timeout-ms",
+        ),
+    ] {
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.contains(flag), "{message}");
+    }
 }
 
 #[tokio::test]
-async fn shutdown_lets_an_in_flight_request_finish_then_serve_returns() {
+async fn lookups_keep_answering_while_a_selection_runs() {
+    let served = Arc::new(Served::with_customers(BUSY_CUSTOMERS, ServerConfig::default()).await);
+    let (store, scored) = served.library();
+    // Re-scoring 10^5 customers and a knapsack over them keeps the rayon pool busy for a while.
+    let body = json!({"budget": 50_000.0, "discount": 0.3, "horizon": "inf"});
+    let selection = {
+        let served = Arc::clone(&served);
+        tokio::spawn(async move { served.post("/v1/select", &body).await })
+    };
+    while served.state.admission().admitted() == 0 && !selection.is_finished() {
+        tokio::time::sleep(Duration::from_micros(100)).await;
+    }
+    let mut lookups = 0;
+    let mut during = 0;
+    while lookups < 50 || !selection.is_finished() {
+        let row = (lookups * 7_919) % BUSY_CUSTOMERS as usize;
+        let running = served.state.admission().admitted() > 0;
+        let answer = served
+            .get(&format!("/v1/customers/{}", store.ids()[row]))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(f32_of(&answer.json["crv"]), scored.crv[row]);
+        assert_eq!(answer.json["rank"], scored.tiers.rank[row]);
+        lookups += 1;
+        during += usize::from(running && served.state.admission().admitted() > 0);
+    }
+    let answer = selection.await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(answer.json["rescored"], true);
+    eprintln!("{lookups} lookups, {during} of them answered while the selection ran");
+    assert!(during > 0, "no lookup overlapped the selection");
+}
+
+/// Sends a request whose head asks `Expect: 100-continue`; once the server says `100 Continue`
+/// (its handler is reading the body, so the request is in flight), shuts the server down,
+/// then sends the body: the answer must still come, and serve must return after it.
+async fn assert_shutdown_drains(path: &str, body: String, fragment: &str) {
     let served = Served::default().await;
-    let (store, _) = served.library();
-    let body = json!({"ids": [store.ids()[0]]}).to_string();
     let mut stream = TcpStream::connect(served.addr).await.unwrap();
-    // `Expect: 100-continue`: the server says `100 Continue` when the handler starts reading
-    // the body, so the request is provably in flight before shutdown fires.
     let head = format!(
-        "POST /v1/customers/lookup HTTP/1.1\r\nHost: localhost\r\n\
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
         body.len()
     );
@@ -578,7 +1135,7 @@ async fn shutdown_lets_an_in_flight_request_finish_then_serve_returns() {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
-    assert!(response.contains("\"found\":true"), "{response}");
+    assert!(response.contains(fragment), "{response}");
 
     tokio::time::timeout(Duration::from_secs(10), server)
         .await
@@ -589,6 +1146,26 @@ async fn shutdown_lets_an_in_flight_request_finish_then_serve_returns() {
         TcpStream::connect(addr).await.is_err(),
         "no longer accepting"
     );
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_lookup_finish_then_serve_returns() {
+    assert_shutdown_drains(
+        "/v1/customers/lookup",
+        json!({"ids": [1]}).to_string(),
+        "\"customers\":[",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_selection_finish_then_serve_returns() {
+    assert_shutdown_drains(
+        "/v1/select",
+        json!({"budget": 500.0}).to_string(),
+        "\"selected\":",
+    )
+    .await;
 }
 
 /// A JSON row field as the CSV writes it: numbers and booleans as text, `null` empty.

@@ -568,6 +568,23 @@ fn serve_demo_generates_its_store_answers_and_exits_zero_on_sigterm() {
     assert!(status.success(), "exit status {status}");
 }
 
+#[test]
+fn serve_rejects_absurd_limits_before_opening_the_store() {
+    for (flags, fragment) in [
+        (["--max-running", "0"], "invalid max-running"),
+        (["--max-body-bytes", "0"], "invalid max-body-bytes"),
+        (["--header-timeout-ms", "0"], "invalid header-timeout-ms"),
+    ] {
+        let mut args = vec!["serve", "no-such-store.crv", "--addr", "127.0.0.1:0"];
+        args.extend(flags);
+        let output = crv(&args);
+        assert!(!output.status.success(), "{flags:?} accepted");
+        let message = stderr(&output);
+        assert!(message.contains(fragment), "{flags:?}: {message}");
+        assert!(!message.contains("no-such-store"), "{message}");
+    }
+}
+
 /// The records of a results CSV without its `time_ms` column (the one that differs per run).
 fn results_without_time(csv_bytes: &[u8]) -> Vec<Vec<String>> {
     let mut reader = csv::Reader::from_reader(csv_bytes);

@@ -32,3 +32,8 @@ fn csv_import_corpus_replays_without_panics() {
 fn filter_parse_corpus_replays_without_panics() {
     replay("filter_parse", crv::filter::fuzz_parse);
 }
+
+#[test]
+fn api_request_corpus_replays_without_panics() {
+    replay("api_request", crv::api::fuzz::requests);
+}

@@ -4,29 +4,8 @@
 use std::time::Duration;
 
 use crv::select::{Selection, SolveLimits, knapsack, knapsack_greedy};
+use crv::synthetic::RowRng;
 use proptest::prelude::*;
-
-/// SplitMix64: a small seeded generator, so every instance is reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// The classic instance classes, plus real-valued and messy variants.
 #[derive(Debug, Clone, Copy)]
@@ -53,7 +32,7 @@ struct Instance {
 }
 
 fn generate(class: Class, n: usize, max_cost: u64, seed: u64) -> Instance {
-    let mut rng = Rng(seed);
+    let mut rng = RowRng::new(seed, 0);
     let r = max_cost;
     let (mut values, mut costs) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..n {
@@ -68,9 +47,9 @@ fn generate(class: Class, n: usize, max_cost: u64, seed: u64) -> Instance {
             Class::SubsetSum => w as f32,
             Class::Messy => match rng.range(0, 9) {
                 0 => 0.0,
-                1 => -(rng.unit() as f32) * 10.0,
+                1 => -(rng.uniform() as f32) * 10.0,
                 2 => 2.5,
-                _ => (rng.unit() * r as f64) as f32,
+                _ => (rng.uniform() * r as f64) as f32,
             },
         };
         let w = match class {
@@ -182,7 +161,7 @@ fn solve_and_check(
 }
 
 fn eligibility(n: usize, seed: u64, filtered: bool) -> Vec<bool> {
-    let mut rng = Rng(seed ^ 0xE11);
+    let mut rng = RowRng::new(seed, 0xE11);
     (0..n).map(|_| !filtered || rng.range(0, 3) != 0).collect()
 }
 

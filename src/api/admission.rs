@@ -12,7 +12,7 @@ use super::wire::{ApiError, DEFAULT_MAX_RUNNING, DEFAULT_MAX_WAITING};
 /// How many heavy requests may run and wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdmissionLimits {
-    /// Heavy requests computing at once (0 admits none: every one waits).
+    /// Heavy requests computing at once, >= 1 (see [`super::ServerConfig::validate`]).
     pub max_running: usize,
     /// Heavy requests waiting for a turn beyond those running.
     pub max_waiting: usize,
@@ -48,6 +48,17 @@ impl Admission {
     /// Heavy requests admitted now, running or waiting.
     pub fn admitted(&self) -> usize {
         self.limits.max_running + self.limits.max_waiting - self.admitted.available_permits()
+    }
+
+    /// Heavy requests that have their turn now (computing, or about to).
+    pub fn running(&self) -> usize {
+        self.limits.max_running - self.running.available_permits()
+    }
+
+    /// Heavy requests admitted and waiting for a turn. Read apart from [`Admission::running`],
+    /// so a scrape racing a request may see it in neither.
+    pub fn waiting(&self) -> usize {
+        self.admitted().saturating_sub(self.running())
     }
 
     /// Runs `job` on the rayon pool once it is admitted and has its turn, and returns its

@@ -1,29 +1,40 @@
 //! One function per endpoint, each in the order decode -> validate -> compute -> encode. Reads
-//! of the precomputed scores answer inline; selections and simulations run on the rayon pool
-//! through the admission queue.
+//! of the precomputed scores answer inline, the lookups without building a JSON tree; a
+//! selection (with its re-scoring, if it asks for other parameters) and a simulation run on the
+//! rayon pool through the admission queue.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::wire::{
-    ApiError, Body, DEFAULT_MAX_IDS, DEFAULT_TIME_LIMIT_MS, JsonObject, MAX_LOOKUP_IDS,
-    MAX_SIMULATE_SCENARIOS, MAX_TIME_LIMIT_MS, json_response, read_json_body,
-};
-use crate::campaign::{self, CampaignSpec};
-use crate::filter::Filter;
-use crate::model::{CustomerId, Horizon};
+use super::binary::{self, LookupEntry, LookupResponse};
+use super::body::{Body, TargetsCsv};
+use super::json::{self as lookup_json, ENTRY_BYTES};
+use super::metrics;
+use super::request::{self, SelectRequest, SimulateRequest};
+use super::wire::{ApiError, JSON, json_response, names_media_type, read_body, response};
+use crate::campaign::{self, CampaignSpec, Targets};
+use crate::kernel::{self, Scored};
+use crate::model::{CustomerId, ScoreParams};
 use crate::report;
-use crate::select::{self, SolveLimits};
-use crate::simulate::{self, FrontierSpec, ScenarioSet, SimulateOptions};
+use crate::simulate;
+
+/// The media type of a streamed target list.
+const CSV: &str = "text/csv";
 
 /// `GET /healthz`: the server is up and has its scores.
 pub fn health() -> Response<Body> {
     json_response(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+/// `GET /metrics`: every counter in the Prometheus text format.
+pub fn metrics(state: &AppState) -> Response<Body> {
+    response(StatusCode::OK, metrics::MEDIA_TYPE, metrics::render(state))
 }
 
 /// `GET /v1/tiers`: the scoring summary with the cut points and, per tier, count, share of
@@ -44,153 +55,128 @@ pub fn customer(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> 
             format!("`{id}` is not a customer id (a whole number from 0 to 2^64 - 1)"),
         )
     })?;
-    let row = state
-        .store()
-        .row_of(CustomerId(id))
+    let score = state
+        .score(CustomerId(id))
         .ok_or_else(|| ApiError::not_found(format!("customer {id} is not in the store")))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &customer_json(state, id, row),
-    ))
+    let mut out = Vec::with_capacity(ENTRY_BYTES);
+    lookup_json::write_customer(&mut out, id, &score);
+    Ok(response(StatusCode::OK, JSON, out))
 }
 
-/// `POST /v1/customers/lookup` with `{"ids": [...]}` (at most [`MAX_LOOKUP_IDS`]): one entry per
-/// id in request order, `{"customer_id", "found": false}` for an unknown one.
+/// `POST /v1/customers/lookup`: `{"ids": [...]}` as JSON, or a bincode
+/// [`binary::LookupRequest`] with `Content-Type: application/x-bincode`, at most
+/// [`super::wire::MAX_LOOKUP_IDS`] ids. One entry per id in request order, in the request's
+/// encoding; an unknown id is `{"customer_id", "found": false}` (JSON) or has no score
+/// (bincode). Any other content type is 415.
 pub async fn lookup(
     state: &AppState,
-    request: Request<Incoming>,
+    headers: &HeaderMap,
+    body: Incoming,
 ) -> Result<Response<Body>, ApiError> {
-    let mut body = JsonObject::parse(&read_json_body(request).await?)?;
-    let ids: Vec<u64> = body.required("ids")?;
-    body.finish()?;
-    if ids.len() > MAX_LOOKUP_IDS {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
-            format!(
-                "field `ids`: {} ids, at most {MAX_LOOKUP_IDS} per request",
-                ids.len()
-            ),
+    let max_bytes = state.config().max_body_bytes;
+    let is_bincode = names_media_type(headers, header::CONTENT_TYPE, binary::MEDIA_TYPE);
+    if !is_bincode && !names_media_type(headers, header::CONTENT_TYPE, JSON) {
+        return Err(ApiError::unsupported_media_type(
+            "`application/json` or `application/x-bincode`",
         ));
     }
+    let bytes = read_body(headers, body, max_bytes).await?;
     // An index probe per id: at the limit this is well under a millisecond, light enough for
     // the reactor thread.
-    let customers: Vec<Value> = ids
-        .iter()
-        .map(|&id| match state.store().row_of(CustomerId(id)) {
-            Some(row) => {
-                let mut entry = customer_json(state, id, row);
-                entry["found"] = Value::Bool(true);
-                entry
-            }
-            None => json!({"customer_id": id, "found": false}),
-        })
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"customers": customers}),
-    ))
+    if is_bincode {
+        let request = request::lookup_from_bincode(&bytes, max_bytes)?;
+        let customers = request
+            .ids
+            .iter()
+            .map(|&id| LookupEntry {
+                customer_id: id,
+                score: state.score(CustomerId(id)),
+            })
+            .collect();
+        let answer = binary::encode(&LookupResponse { customers });
+        Ok(response(StatusCode::OK, binary::MEDIA_TYPE, answer))
+    } else {
+        let request = request::lookup_from_json(&bytes)?;
+        let mut out = Vec::with_capacity(ENTRY_BYTES * (request.ids.len() + 1));
+        let entries = request
+            .ids
+            .iter()
+            .map(|&id| (id, state.score(CustomerId(id))));
+        lookup_json::write_lookup(&mut out, entries);
+        Ok(response(StatusCode::OK, JSON, out))
+    }
 }
 
-/// `POST /v1/select`: the campaign's targets under a budget, with the certificate and up to
-/// `max_ids` target ids in store order. Scoring parameters other than the served ones are
-/// rejected (re-scoring per request is not offered yet).
+/// `POST /v1/select`: the campaign's targets under a budget, with the certificate. With a
+/// `discount` or `horizon` other than the served ones, the store is re-scored for this request
+/// alone (the served scores stay as they are). The answer says which parameters it used; as
+/// JSON it carries up to `max_ids` target ids in store order, and with `Accept: text/csv` it is
+/// every target as CSV, streamed, with the summary in `Crv-*` response headers.
 pub async fn select(
     state: &Arc<AppState>,
-    request: Request<Incoming>,
+    headers: &HeaderMap,
+    body: Incoming,
 ) -> Result<Response<Body>, ApiError> {
     let started = Instant::now();
-    let mut body = JsonObject::parse(&read_json_body(request).await?)?;
-    let budget: f64 = body.required("budget")?;
-    let cost_column = body.optional("cost")?.unwrap_or_else(|| "cost".to_string());
-    let resource_scale = body.optional("resource_scale")?.unwrap_or(100.0);
-    let filter: String = body.optional("where")?.unwrap_or_default();
-    let time_limit_ms = body
-        .optional("time_limit_ms")?
-        .unwrap_or(DEFAULT_TIME_LIMIT_MS);
-    let max_ids = body.optional("max_ids")?.unwrap_or(DEFAULT_MAX_IDS);
-    let discount: Option<f64> = body.optional("discount")?;
-    let horizon: Option<Value> = body.optional("horizon")?;
-    body.finish()?;
-
-    check_served_params(state, discount, horizon)?;
-    check_time_limit(time_limit_ms)?;
-    select::scale_capacity(budget, resource_scale)?;
-    Filter::parse(&filter)?;
-    state.store().numeric(&cost_column).map_err(|error| {
+    if !names_media_type(headers, header::CONTENT_TYPE, JSON) {
+        return Err(ApiError::unsupported_media_type("`application/json`"));
+    }
+    let request =
+        SelectRequest::from_json(&read_body(headers, body, state.config().max_body_bytes).await?)?;
+    let params = request.params(state.params())?;
+    let spec = request.campaign()?;
+    state.store().numeric(&spec.cost_column).map_err(|error| {
         ApiError::bad_request("invalid_parameter", format!("field `cost`: {error}"))
     })?;
-    let spec = CampaignSpec {
-        budget,
-        cost_column,
-        resource_scale,
-        filter,
-        limits: SolveLimits {
-            time_limit: Some(Duration::from_millis(time_limit_ms)),
-            ..SolveLimits::default()
-        },
-    };
+    let as_csv = names_media_type(headers, header::ACCEPT, CSV);
+    let rescored = params != *state.params();
 
     let job_state = Arc::clone(state);
-    let targets = state
+    let (scored, targets) = state
         .admission()
-        .run(move || campaign::select_targets(job_state.store(), job_state.scored(), &spec))
+        .run(move || select_on_pool(&job_state, rescored.then_some(&params), &spec))
         .await??;
+    if as_csv {
+        return Ok(csv_response(state, scored, targets, &params, rescored));
+    }
 
     let ids = state.store().ids();
     let rows = &targets.selection.rows;
-    let target_ids: Vec<u64> = rows.iter().take(max_ids).map(|&row| ids[row]).collect();
+    let target_ids: Vec<u64> = rows
+        .iter()
+        .take(request.max_ids)
+        .map(|&row| ids[row])
+        .collect();
     let mut summary = report::selection_summary(&targets);
     summary["ids_truncated"] = Value::Bool(rows.len() > target_ids.len());
     summary["ids"] = json!(target_ids);
+    summary["discount"] = json!(params.discount);
+    summary["horizon"] = json!(params.horizon.to_string());
+    summary["rescored"] = Value::Bool(rescored);
     summary["time_ms"] = json!(started.elapsed().as_secs_f64() * 1e3);
     Ok(json_response(StatusCode::OK, &summary))
 }
 
-/// `POST /v1/simulate`: the scenarios document of `crv simulate` (`scenarios` and/or `sweep`,
-/// at most [`MAX_SIMULATE_SCENARIOS`]), plus `frontier` (`{"scenario", "points"}`, both
-/// optional) and `time_limit_ms` per selection. Answers `{"results": [rows], "frontier"}` with
-/// the rows `crv simulate` writes, computed by the same library call on the rayon pool.
+/// `POST /v1/simulate`: the rows `crv simulate` writes for the scenarios document of the body
+/// (see [`SimulateRequest`]), computed by the same library call on the rayon pool behind the
+/// admission queue; `{"results": [rows], "frontier"}` (the frontier when asked for).
 pub async fn simulate(
     state: &Arc<AppState>,
-    request: Request<Incoming>,
+    headers: &HeaderMap,
+    body: Incoming,
 ) -> Result<Response<Body>, ApiError> {
     let started = Instant::now();
-    let mut body = JsonObject::parse(&read_json_body(request).await?)?;
-    let mut document = serde_json::Map::new();
-    for key in ["scenarios", "sweep"] {
-        if let Some(value) = body.optional::<Value>(key)? {
-            document.insert(key.to_owned(), value);
-        }
+    if !names_media_type(headers, header::CONTENT_TYPE, JSON) {
+        return Err(ApiError::unsupported_media_type("`application/json`"));
     }
-    let frontier: Option<FrontierSpec> = body.optional("frontier")?;
-    let time_limit_ms = body
-        .optional("time_limit_ms")?
-        .unwrap_or(DEFAULT_TIME_LIMIT_MS);
-    body.finish()?;
-
-    check_time_limit(time_limit_ms)?;
-    let set = ScenarioSet::from_json(&Value::Object(document), "request body")?;
-    if set.scenarios.len() > MAX_SIMULATE_SCENARIOS {
-        return Err(ApiError::bad_request(
-            "invalid_scenario",
-            format!(
-                "{} scenarios, at most {MAX_SIMULATE_SCENARIOS} per request",
-                set.scenarios.len()
-            ),
-        ));
-    }
-    let options = SimulateOptions {
-        frontier,
-        limits: SolveLimits {
-            time_limit: Some(Duration::from_millis(time_limit_ms)),
-            ..SolveLimits::default()
-        },
-    };
-
+    let request = SimulateRequest::from_json(
+        &read_body(headers, body, state.config().max_body_bytes).await?,
+    )?;
+    let options = request.options();
     let job_state = Arc::clone(state);
     let simulation = state
         .admission()
-        .run(move || simulate::simulate(job_state.store(), &set, &options))
+        .run(move || simulate::simulate(job_state.store(), &request.scenarios, &options))
         .await??;
     let mut answer = json!({
         "results": simulation.results,
@@ -203,65 +189,58 @@ pub async fn simulate(
     Ok(json_response(StatusCode::OK, &answer))
 }
 
-/// 400 when a request asks for a solver time limit above [`MAX_TIME_LIMIT_MS`].
-fn check_time_limit(time_limit_ms: u64) -> Result<(), ApiError> {
-    if time_limit_ms > MAX_TIME_LIMIT_MS {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
-            format!("field `time_limit_ms`: {time_limit_ms} exceeds {MAX_TIME_LIMIT_MS}"),
-        ));
-    }
-    Ok(())
-}
-
-/// 400 unless `discount` and `horizon`, when given, are the ones the server scored with.
-fn check_served_params(
-    state: &AppState,
-    discount: Option<f64>,
-    horizon: Option<Value>,
-) -> Result<(), ApiError> {
-    let served = state.params();
-    let rescoring = |field: &str, asked: &dyn std::fmt::Display, served: &dyn std::fmt::Display| {
-        ApiError::bad_request(
-            "invalid_parameter",
-            format!(
-                "field `{field}`: the server scores with {served}; {asked} would need \
-                 re-scoring, which is not offered yet (omit the field)"
-            ),
-        )
+/// On the rayon pool: the served scores, or with `rescore` the store scored with those
+/// parameters and the served tier scheme; then the selection on them.
+fn select_on_pool(
+    state: &Arc<AppState>,
+    rescore: Option<&ScoreParams>,
+    spec: &CampaignSpec,
+) -> crate::Result<(Arc<Scored>, Targets)> {
+    let scored = if let Some(params) = rescore {
+        let started = Instant::now();
+        let scored = kernel::score_store(state.store(), params, state.scheme())?;
+        state.metrics().record_rescoring(started.elapsed());
+        Arc::new(scored)
+    } else {
+        state.shared_scored()
     };
-    if let Some(discount) = discount
-        && discount != served.discount
-    {
-        return Err(rescoring("discount", &discount, &served.discount));
-    }
-    if let Some(horizon) = horizon {
-        let text = match horizon {
-            Value::String(text) => text,
-            Value::Number(number) => number.to_string(),
-            other => {
-                return Err(ApiError::bad_request(
-                    "malformed_json",
-                    format!("field `horizon`: {other} is not a number of periods or \"inf\""),
-                ));
-            }
-        };
-        let horizon: Horizon = text.parse()?;
-        if horizon != served.horizon {
-            return Err(rescoring("horizon", &horizon, &served.horizon));
-        }
-    }
-    Ok(())
+    let started = Instant::now();
+    let targets = campaign::select_targets(state.store(), &scored, spec)?;
+    state.metrics().record_selection(started.elapsed());
+    Ok((scored, targets))
 }
 
-/// `{"customer_id", "crv", "tier", "rank", "percentile"}` of the customer at `row`.
-fn customer_json(state: &AppState, id: u64, row: usize) -> Value {
-    let scored = state.scored();
-    json!({
-        "customer_id": id,
-        "crv": report::f32_json(scored.crv[row]),
-        "tier": scored.tiers.tier[row].as_str(),
-        "rank": scored.tiers.rank[row],
-        "percentile": report::f32_json(scored.tiers.percentile[row]),
-    })
+/// Every target as streamed CSV, the summary in `Crv-*` headers.
+fn csv_response(
+    state: &Arc<AppState>,
+    scored: Arc<Scored>,
+    targets: Targets,
+    params: &ScoreParams,
+    rescored: bool,
+) -> Response<Body> {
+    let selection = &targets.selection;
+    let summary = [
+        ("crv-selected", selection.rows.len().to_string()),
+        ("crv-total-crv", selection.objective.to_string()),
+        ("crv-total-cost", targets.total_cost.to_string()),
+        ("crv-upper-bound", selection.upper_bound.to_string()),
+        ("crv-gap", selection.gap.to_string()),
+        ("crv-optimal", selection.optimal.to_string()),
+        ("crv-discount", params.discount.to_string()),
+        ("crv-horizon", params.horizon.to_string()),
+        ("crv-rescored", rescored.to_string()),
+    ];
+    let mut answer = Response::new(Body::Csv(Box::new(TargetsCsv::new(
+        Arc::clone(state),
+        scored,
+        targets,
+    ))));
+    let headers = answer.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CSV));
+    for (name, value) in summary {
+        let value = HeaderValue::try_from(value)
+            .expect("printed numbers and booleans are visible ASCII, valid in a header");
+        headers.insert(HeaderName::from_static(name), value);
+    }
+    answer
 }

@@ -1,19 +1,27 @@
 //! What crosses the wire: the server's limits (every one a named constant here), request bodies
-//! read within [`MAX_BODY_BYTES`] and decoded field by field so errors name the field, and the
-//! one place an error becomes `{"error": {"code", "message"}}` with its status.
+//! read within the configured byte limit, content types, and the one place an error becomes
+//! `{"error": {"code", "message"}}` with its status.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
-use hyper::{Request, Response, StatusCode};
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde_json::{Value, json};
 
-/// Largest request body accepted; a longer one gets 413.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+use super::body::Body;
+
+/// The media type of JSON bodies.
+pub const JSON: &str = "application/json";
+
+/// Largest request body accepted by default (`--max-body-bytes`); a longer one gets 413.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+/// How long a client may take to send a request head by default (`--header-timeout-ms`).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes of CSV formatted per chunk of a streamed target list.
+pub const CSV_CHUNK_BYTES: usize = 64 << 10;
 /// Most ids in one `POST /v1/customers/lookup`.
 pub const MAX_LOOKUP_IDS: usize = 10_000;
 /// Target ids returned by `POST /v1/select` when the request names no `max_ids`.
@@ -36,9 +44,6 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 /// Longest pause after failed accepts.
 pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
-
-/// The response body type of every endpoint.
-pub type Body = Full<Bytes>;
 
 /// A request that cannot be answered, as the caller will see it.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +99,25 @@ impl ApiError {
         )
     }
 
+    /// A 413: the body is longer than `limit` bytes.
+    pub fn too_large(limit: usize) -> Self {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body exceeds {limit} bytes"),
+        )
+    }
+
+    /// A 415: the body's content type is not one of `accepted` (written for the message, e.g.
+    /// "`application/json`").
+    pub fn unsupported_media_type(accepted: &str) -> Self {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("unsupported body: send `Content-Type:` {accepted}"),
+        )
+    }
+
     /// A 503: the admission queue is full.
     pub fn overloaded() -> Self {
         ApiError::new(
@@ -126,15 +150,23 @@ impl From<crate::Error> for ApiError {
     }
 }
 
+/// `bytes` as a response with `status` and `content_type`.
+pub fn response(
+    status: StatusCode,
+    content_type: &'static str,
+    bytes: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut response = Response::new(Body::full(bytes));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
 /// `value` as a JSON response with `status`.
 pub fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    response(status, JSON, value.to_string())
 }
 
 /// The one rendering of an error: `{"error": {"code", "message"}}`, with `Retry-After` on a
@@ -152,99 +184,38 @@ pub fn error_response(error: &ApiError) -> Response<Body> {
     response
 }
 
-/// Reads a POST's JSON body: 415 unless the content type is `application/json`, 413 past
-/// [`MAX_BODY_BYTES`] (by `Content-Length` before reading, or while reading).
-pub async fn read_json_body(request: Request<Incoming>) -> Result<Bytes, ApiError> {
-    let is_json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "the body must be JSON: send `Content-Type: application/json`",
-        ));
-    }
-    let declared = request
-        .headers()
+/// Whether `headers`' `name` (`Content-Type`, `Accept`) lists `media` (case-insensitive,
+/// parameters such as `; charset=utf-8` ignored).
+pub fn names_media_type(headers: &HeaderMap, name: header::HeaderName, media: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|item| item.split(';').next())
+        .any(|item| item.trim().eq_ignore_ascii_case(media))
+}
+
+/// Reads a request body of at most `max_bytes`: 413 past it, by `Content-Length` before
+/// reading or while reading.
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Incoming,
+    max_bytes: usize,
+) -> Result<Bytes, ApiError> {
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
+    if declared.is_some_and(|length| length > max_bytes as u64) {
+        return Err(ApiError::too_large(max_bytes));
     }
-    match Limited::new(request.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
+    match Limited::new(body, max_bytes).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<LengthLimitError>() => Err(too_large()),
+        Err(error) if error.is::<LengthLimitError>() => Err(ApiError::too_large(max_bytes)),
         Err(error) => Err(ApiError::bad_request(
             "unreadable_body",
             format!("the request body could not be read: {error}"),
         )),
-    }
-}
-
-fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
-    )
-}
-
-/// A JSON object taken apart field by field, so that every decoding error names its field and
-/// fields nobody asked for are rejected rather than ignored.
-#[derive(Debug)]
-pub struct JsonObject {
-    fields: Map<String, Value>,
-}
-
-impl JsonObject {
-    /// Parses `bytes` as one JSON object; the error carries serde_json's line and column.
-    pub fn parse(bytes: &[u8]) -> Result<JsonObject, ApiError> {
-        match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(fields)) => Ok(JsonObject { fields }),
-            Ok(_) => Err(ApiError::bad_request(
-                "malformed_json",
-                "the body must be a JSON object",
-            )),
-            Err(error) => Err(ApiError::bad_request(
-                "malformed_json",
-                format!("the body is not valid JSON: {error}"),
-            )),
-        }
-    }
-
-    /// The field `name`, which must be present and not null.
-    pub fn required<T: DeserializeOwned>(&mut self, name: &str) -> Result<T, ApiError> {
-        self.optional(name)?.ok_or_else(|| {
-            ApiError::bad_request("malformed_json", format!("field `{name}` is required"))
-        })
-    }
-
-    /// The field `name`, `None` when absent or null.
-    pub fn optional<T: DeserializeOwned>(&mut self, name: &str) -> Result<Option<T>, ApiError> {
-        match self.fields.remove(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(value) => serde_json::from_value(value).map(Some).map_err(|error| {
-                ApiError::bad_request("malformed_json", format!("field `{name}`: {error}"))
-            }),
-        }
-    }
-
-    /// Rejects any field not taken by [`JsonObject::required`] or [`JsonObject::optional`].
-    pub fn finish(self) -> Result<(), ApiError> {
-        match self.fields.keys().next() {
-            None => Ok(()),
-            Some(name) => Err(ApiError::bad_request(
-                "unknown_field",
-                format!("field `{name}` is not part of this request"),
-            )),
-        }
     }
 }

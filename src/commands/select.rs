@@ -9,6 +9,7 @@ use crv::Store;
 use crv::campaign::{self, CampaignSpec, Targets};
 use crv::error::{Error, Result};
 use crv::kernel::{self, Scored};
+use crv::report::{TARGETS_CSV_HEADER, TargetColumns};
 use serde_json::json;
 
 use super::{millis, solve_limits, stdout_error};
@@ -111,18 +112,12 @@ pub fn select(args: &SelectCommand) -> Result<()> {
 
 /// The chosen customers in store order: `customer_id,crv,cost,tier`.
 fn write_targets(path: &Path, store: &Store, scored: &Scored, targets: &Targets) -> Result<()> {
-    let costs = store.numeric(&targets.cost_column)?;
-    let ids = store.ids();
+    let columns = TargetColumns::new(store, scored, &targets.cost_column)?;
     crv::atomic_file::write_atomically(path, |out| {
         let io = |e| Error::io(path, e);
-        writeln!(out, "customer_id,crv,cost,tier").map_err(io)?;
+        out.write_all(TARGETS_CSV_HEADER.as_bytes()).map_err(io)?;
         for &row in &targets.selection.rows {
-            writeln!(
-                out,
-                "{},{},{},{}",
-                ids[row], scored.crv[row], costs[row], scored.tiers.tier[row]
-            )
-            .map_err(io)?;
+            columns.write_row(out, row).map_err(io)?;
         }
         Ok(())
     })

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crv::Store;
-use crv::api::{self, AppState, admission::AdmissionLimits};
+use crv::api::{self, AppState};
 use crv::error::{Error, Result};
 use crv::synthetic::demo::{DEMO_CUSTOMERS, demo_store};
 use tracing_subscriber::EnvFilter;
@@ -21,8 +20,10 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         .init();
     let params = args.score.params();
     let scheme = args.score.scheme();
+    let config = args.config();
     params.validate()?;
     scheme.validate()?;
+    config.validate()?;
 
     let path = match &args.store {
         Some(path) => path.clone(),
@@ -39,16 +40,18 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         }
     };
     let started = Instant::now();
-    let store = Store::open(&path)?;
-    let open_time = started.elapsed();
-    let state = AppState::new(store, params, scheme, AdmissionLimits::default())?;
+    let state = AppState::open(&path, params, scheme, config)?;
     let scored = state.scored();
     tracing::info!(
         store = %path.display(),
         customers = scored.totals.customers,
         discount = params.discount,
         horizon = %params.horizon,
-        open_ms = millis(open_time),
+        max_running = config.admission.max_running,
+        max_waiting = config.admission.max_waiting,
+        max_body_bytes = config.max_body_bytes,
+        header_timeout_ms = config.header_timeout.as_millis() as u64,
+        open_ms = millis(state.open_time()),
         score_ms = millis(scored.score_time),
         tiers_ms = millis(scored.tier_time),
         total_ms = millis(started.elapsed()),

@@ -14,8 +14,8 @@ mod writer;
 use std::fmt;
 
 use crate::model::CustomerId;
-use rng::RowRng;
 
+pub use rng::RowRng;
 pub use writer::write_customers_csv;
 
 /// The CSV header, in column order.

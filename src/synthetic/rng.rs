@@ -1,5 +1,6 @@
 //! The generator's own random numbers: SplitMix64 keyed by (seed, row), and the few samplers
 //! the customer model needs, so a seed gives the same data whatever crate versions are used.
+//! Tests and benches draw their seeded instances from the same stream.
 
 use std::f64::consts::TAU;
 
@@ -20,13 +21,13 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
 /// derived from the seed and the row number, so a row never depends on the rows before it.
 ///
 /// See: <https://prng.di.unimi.it/splitmix64.c>
-pub(crate) struct RowRng {
+pub struct RowRng {
     state: u64,
 }
 
 impl RowRng {
     /// The stream for row `row` of the data set generated from `seed`.
-    pub(crate) fn new(seed: u64, row: u64) -> Self {
+    pub fn new(seed: u64, row: u64) -> Self {
         // Mixing the seed first keeps (seed, row) and (seed + 1, row - 1) apart.
         RowRng {
             state: mix64(mix64(seed ^ GOLDEN_GAMMA).wrapping_add(row.wrapping_mul(GOLDEN_GAMMA))),
@@ -34,42 +35,54 @@ impl RowRng {
     }
 
     /// The next 64 random bits.
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GOLDEN_GAMMA);
         mix64(self.state)
     }
 
     /// A uniform draw in [0, 1).
-    pub(crate) fn uniform(&mut self) -> f64 {
+    pub fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * UNIT_53
     }
 
     /// A uniform draw in (0, 1], safe to take the logarithm of.
-    pub(crate) fn uniform_open0(&mut self) -> f64 {
+    pub fn uniform_open0(&mut self) -> f64 {
         ((self.next_u64() >> 11) + 1) as f64 * UNIT_53
     }
 
+    /// A uniform draw in `lo..=hi` (multiply-shift: no division, bias below 2^-64 per value).
+    ///
+    /// # Panics
+    /// If `lo > hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        let span = (hi - lo).checked_add(1);
+        match span {
+            Some(span) => lo + ((u128::from(self.next_u64()) * u128::from(span)) >> 64) as u64,
+            None => self.next_u64(),
+        }
+    }
+
     /// True with probability `p`.
-    pub(crate) fn chance(&mut self, p: f64) -> bool {
+    pub fn chance(&mut self, p: f64) -> bool {
         self.uniform() < p
     }
 
     /// Two independent standard normal draws (Box-Muller: a fixed number of draws per row,
     /// unlike rejection methods).
-    pub(crate) fn normal_pair(&mut self) -> (f64, f64) {
+    pub fn normal_pair(&mut self) -> (f64, f64) {
         let radius = (-2.0 * self.uniform_open0().ln()).sqrt();
         let (sin, cos) = (TAU * self.uniform()).sin_cos();
         (radius * cos, radius * sin)
     }
 
     /// An exponential draw with mean 1.
-    pub(crate) fn exponential(&mut self) -> f64 {
+    pub fn exponential(&mut self) -> f64 {
         -self.uniform_open0().ln()
     }
 
     /// A Beta(`a`, 2) draw for whole `a` >= 1, as X / (X + Y) with X ~ Gamma(a) and Y ~ Gamma(2),
     /// each a sum of exponentials taken as one logarithm of a product of uniforms.
-    pub(crate) fn beta_whole_a_2(&mut self, a: u32) -> f64 {
+    pub fn beta_whole_a_2(&mut self, a: u32) -> f64 {
         let mut product = 1.0;
         for _ in 0..a {
             product *= self.uniform_open0();
@@ -96,6 +109,20 @@ mod tests {
         assert_ne!(a, b);
         assert_ne!(a, c);
         assert_eq!(a, RowRng::new(7, 0).next_u64());
+    }
+
+    #[test]
+    fn ranges_cover_their_bounds_and_nothing_else() {
+        let mut rng = RowRng::new(5, 6);
+        let mut seen = [false; 4];
+        for _ in 0..1000 {
+            let x = rng.range(3, 6);
+            assert!((3..=6).contains(&x), "{x}");
+            seen[(x - 3) as usize] = true;
+        }
+        assert_eq!(seen, [true; 4]);
+        assert_eq!(rng.range(9, 9), 9);
+        rng.range(0, u64::MAX);
     }
 
     #[test]

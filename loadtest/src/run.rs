@@ -1,0 +1,317 @@
+//! The closed loop: every connection sends its next request as soon as the last answer is in,
+//! until the deadline or the request cap, whichever comes first. Requests started during the
+//! warm-up are sent and checked but not counted. In the mixed scenario one more connection
+//! sends a selection every interval, and each lookup is attributed to whether it overlapped one.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::time::MissedTickBehavior;
+
+use crate::client::Connection;
+use crate::error::{Error, Result};
+use crate::report::{Overlap, Report, SelectionRun, Tally};
+use crate::scenario::{self, Scenario};
+use crate::workload::Workload;
+
+/// How long a selection still running at the deadline is waited for before it is abandoned
+/// (the server's own default time limit is 10 s).
+const SELECTION_GRACE: Duration = Duration::from_secs(15);
+/// Pause before reconnecting after a connection failed, so a dead server is not spun on.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
+
+/// What to run: the target, the load's shape and its bounds.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The server, on loopback.
+    pub target: SocketAddr,
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Lookup connections, each with one request in flight at a time.
+    pub connections: usize,
+    /// Ids per batch request.
+    pub batch: usize,
+    /// Measured time after the warm-up.
+    pub duration: Duration,
+    /// Time before the measurement, excluded from the figures.
+    pub warmup: Duration,
+    /// Most measured requests, across all connections.
+    pub max_requests: Option<u64>,
+    /// Check every `check_every`-th body of a connection (0: status only).
+    pub check_every: u64,
+    /// Seeds each connection's id choice.
+    pub seed: u64,
+    /// The mixed scenario's selections.
+    pub selections: Option<SelectionPlan>,
+}
+
+/// The selections of the mixed scenario.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SelectionPlan {
+    /// `budget` of each `POST /v1/select`, in the `cost` column's units.
+    pub budget: f64,
+    /// Time from one selection's start to the next (later if one takes longer).
+    pub interval: Duration,
+    /// `max_ids` of each request.
+    pub max_ids: usize,
+}
+
+/// The instants a run is bounded by.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    /// End of the warm-up: requests started from here on are measured.
+    measure_from: Instant,
+    /// No request starts after this.
+    deadline: Instant,
+}
+
+/// Counts selections begun and finished, so that a lookup can tell whether one overlapped it.
+#[derive(Debug, Default)]
+struct SelectionCounter {
+    started: AtomicU64,
+    finished: AtomicU64,
+}
+
+impl SelectionCounter {
+    /// `(started, finished)` now.
+    fn snapshot(&self) -> (u64, u64) {
+        (
+            self.started.load(Ordering::SeqCst),
+            self.finished.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Whether a selection ran at some time between `before` (a snapshot at a lookup's start)
+    /// and now (its end): one was running at the start, or one started since.
+    fn overlapped_since(&self, before: (u64, u64)) -> bool {
+        before.0 != before.1 || self.started.load(Ordering::SeqCst) != before.0
+    }
+}
+
+/// Runs `plan` against its target and reports what was measured. All connections are opened
+/// before the clock starts; a target that cannot be reached is an error, not a report.
+pub async fn run(plan: Plan, workload: Arc<Workload>) -> Result<Report> {
+    let mut connections = Vec::with_capacity(plan.connections);
+    for _ in 0..plan.connections {
+        connections.push(open(plan.target).await?);
+    }
+    let selector = match plan.selections {
+        Some(_) => Some(open(plan.target).await?),
+        None => None,
+    };
+
+    let start = Instant::now();
+    let clock = Clock {
+        measure_from: start + plan.warmup,
+        deadline: start + plan.warmup + plan.duration,
+    };
+    let plan = Arc::new(plan);
+    let counter = Arc::new(SelectionCounter::default());
+    let budget = Arc::new(AtomicU64::new(0));
+    let lookups: Vec<_> = connections
+        .into_iter()
+        .enumerate()
+        .map(|(index, connection)| {
+            tokio::spawn(lookup_loop(
+                index as u64,
+                connection,
+                Arc::clone(&plan),
+                Arc::clone(&workload),
+                clock,
+                Arc::clone(&counter),
+                Arc::clone(&budget),
+            ))
+        })
+        .collect();
+    let selections = match (selector, plan.selections) {
+        (Some(connection), Some(selections)) => Some(tokio::spawn(selection_loop(
+            connection,
+            plan.target,
+            selections,
+            clock,
+            Arc::clone(&counter),
+        ))),
+        _ => None,
+    };
+
+    let mut tally = Tally::new(plan.selections.is_some());
+    for lookup in lookups {
+        tally.merge(&lookup.await.expect("a lookup loop does not panic"));
+    }
+    let selections = match selections {
+        Some(task) => task.await.expect("the selection loop does not panic"),
+        None => Vec::new(),
+    };
+    let elapsed = tally.last_done.map_or(Duration::ZERO, |done| {
+        done.saturating_duration_since(clock.measure_from)
+    });
+    Ok(Report {
+        scenario: plan.scenario.name(),
+        connections: plan.connections,
+        ids_per_request: plan.scenario.ids_per_request(plan.batch),
+        elapsed,
+        tally,
+        selections,
+    })
+}
+
+async fn open(target: SocketAddr) -> Result<Connection> {
+    Connection::open(target)
+        .await
+        .map_err(|reason| Error::Connect {
+            addr: target,
+            reason,
+        })
+}
+
+/// One lookup connection's closed loop.
+async fn lookup_loop(
+    index: u64,
+    mut connection: Connection,
+    plan: Arc<Plan>,
+    workload: Arc<Workload>,
+    clock: Clock,
+    counter: Arc<SelectionCounter>,
+    budget: Arc<AtomicU64>,
+) -> Tally {
+    let mut rng = fastrand::Rng::with_seed(
+        plan.seed
+            .wrapping_add(index.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+    );
+    let mut tally = Tally::new(plan.selections.is_some());
+    let host = scenario::host(plan.target);
+    let mut sent: u64 = 0;
+    loop {
+        let started = Instant::now();
+        if started >= clock.deadline {
+            break;
+        }
+        let measured = started >= clock.measure_from;
+        if measured
+            && let Some(max) = plan.max_requests
+            && budget.fetch_add(1, Ordering::Relaxed) >= max
+        {
+            break;
+        }
+        let exchange = plan.scenario.lookup(&host, &workload, &mut rng, plan.batch);
+        let inspect_body = plan.check_every > 0 && sent.is_multiple_of(plan.check_every);
+        sent += 1;
+        let before = counter.snapshot();
+        let answer = connection.send(exchange.request).await;
+        let done = Instant::now();
+        let overlap = match plan.selections {
+            None => Overlap::Untracked,
+            Some(_) if counter.overlapped_since(before) => Overlap::DuringSelection,
+            Some(_) => Overlap::OutsideSelection,
+        };
+        let outcome = match answer {
+            Ok((status, body)) => {
+                let checked = exchange.expected.check(status, &body, inspect_body);
+                if measured {
+                    let ids = if checked.is_ok() {
+                        exchange.expected.ids()
+                    } else {
+                        0
+                    };
+                    tally.answered(done - started, ids, overlap);
+                }
+                checked
+            }
+            Err(kind) => {
+                // The connection is unusable after a transport error: open a fresh one.
+                tokio::time::sleep(RECONNECT_PAUSE).await;
+                if let Ok(fresh) = Connection::open(plan.target).await {
+                    connection = fresh;
+                }
+                Err(kind)
+            }
+        };
+        if measured {
+            tally.requests += 1;
+            tally.last_done = Some(done);
+            if let Err(kind) = outcome {
+                tally.failed(kind);
+            }
+        }
+    }
+    tally
+}
+
+/// The mixed scenario's selection connection: from the end of the warm-up, one selection per
+/// interval (the next waits for the last to finish), none started after the deadline.
+async fn selection_loop(
+    mut connection: Connection,
+    target: SocketAddr,
+    plan: SelectionPlan,
+    clock: Clock,
+    counter: Arc<SelectionCounter>,
+) -> Vec<SelectionRun> {
+    let mut ticks = tokio::time::interval_at(clock.measure_from.into(), plan.interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut runs = Vec::new();
+    let host = scenario::host(target);
+    loop {
+        ticks.tick().await;
+        let started = Instant::now();
+        if started >= clock.deadline {
+            break;
+        }
+        let exchange = scenario::selection(&host, plan.budget, plan.max_ids);
+        counter.started.fetch_add(1, Ordering::SeqCst);
+        let answer = tokio::time::timeout_at(
+            (clock.deadline + SELECTION_GRACE).into(),
+            connection.send(exchange.request),
+        )
+        .await;
+        counter.finished.fetch_add(1, Ordering::SeqCst);
+        let latency = started.elapsed();
+        let (failure, broken) = match answer {
+            Ok(Ok((status, body))) => (exchange.expected.check(status, &body, true).err(), false),
+            Ok(Err(kind)) => (Some(kind), true),
+            Err(_) => (
+                Some("selection still running after the grace period".to_string()),
+                true,
+            ),
+        };
+        runs.push(SelectionRun {
+            started_s: started
+                .saturating_duration_since(clock.measure_from)
+                .as_secs_f64(),
+            latency_ms: latency.as_secs_f64() * 1e3,
+            failure,
+        });
+        if broken {
+            match Connection::open(target).await {
+                Ok(fresh) => connection = fresh,
+                Err(_) => break,
+            }
+        }
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lookup_overlaps_a_selection_running_at_its_start_or_starting_during_it() {
+        let counter = SelectionCounter::default();
+        let before = counter.snapshot();
+        assert!(!counter.overlapped_since(before));
+        counter.started.fetch_add(1, Ordering::SeqCst);
+        assert!(
+            counter.overlapped_since(before),
+            "started during the lookup"
+        );
+        let during = counter.snapshot();
+        counter.finished.fetch_add(1, Ordering::SeqCst);
+        assert!(
+            counter.overlapped_since(during),
+            "running at the lookup's start"
+        );
+        assert!(!counter.overlapped_since(counter.snapshot()));
+    }
+}

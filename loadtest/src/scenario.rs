@@ -1,0 +1,382 @@
+//! The scenarios: what one request of each looks like, and how its answer is checked. A status
+//! other than the expected one is always an error; bodies are checked on a sample (they must
+//! name the requested ids), except bincode bodies, which are always decoded and counted.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use crv::api::binary::{self, LookupRequest};
+use http_body_util::Full;
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+
+use crate::workload::{Pick, Workload};
+
+/// A load scenario (`--scenario`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// `GET /v1/customers/{id}`, ids uniform over the store.
+    Uniform,
+    /// `GET /v1/customers/{id}`, ids Zipf-popular over a fixed permutation of the store.
+    Zipf,
+    /// `POST /v1/customers/lookup` with `{"ids": [...]}` of `--batch` ids.
+    BatchJson,
+    /// `POST /v1/customers/lookup` with a bincode `LookupRequest` of `--batch` ids.
+    BatchBincode,
+    /// Uniform single lookups plus, on one more connection, a `POST /v1/select` every interval.
+    Mixed,
+}
+
+impl Scenario {
+    /// The name as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Uniform => "uniform",
+            Scenario::Zipf => "zipf",
+            Scenario::BatchJson => "batch-json",
+            Scenario::BatchBincode => "batch-bincode",
+            Scenario::Mixed => "mixed",
+        }
+    }
+
+    /// Ids per lookup request: `batch` for the batch scenarios, 1 otherwise.
+    pub fn ids_per_request(self, batch: usize) -> usize {
+        match self {
+            Scenario::BatchJson | Scenario::BatchBincode => batch,
+            Scenario::Uniform | Scenario::Zipf | Scenario::Mixed => 1,
+        }
+    }
+
+    /// The next lookup request of this scenario to the server named by `host` ([`host`]),
+    /// with what its answer must say.
+    pub fn lookup(
+        self,
+        host: &HeaderValue,
+        workload: &Workload,
+        rng: &mut fastrand::Rng,
+        batch: usize,
+    ) -> Exchange {
+        match self {
+            Scenario::Uniform | Scenario::Zipf | Scenario::Mixed => {
+                let pick = workload.pick(rng);
+                Exchange {
+                    request: request(
+                        host,
+                        Method::GET,
+                        &format!("/v1/customers/{}", pick.id),
+                        None,
+                        Bytes::new(),
+                    ),
+                    expected: Expected::Customer(pick),
+                }
+            }
+            Scenario::BatchJson | Scenario::BatchBincode => {
+                let picks: Vec<Pick> = (0..batch).map(|_| workload.pick(rng)).collect();
+                let (media_type, body, encoding) = if self == Scenario::BatchJson {
+                    ("application/json", json_ids(&picks), Encoding::Json)
+                } else {
+                    let ids = picks.iter().map(|pick| pick.id).collect();
+                    let body = binary::encode(&LookupRequest { ids });
+                    (binary::MEDIA_TYPE, Bytes::from(body), Encoding::Bincode)
+                };
+                Exchange {
+                    request: request(
+                        host,
+                        Method::POST,
+                        "/v1/customers/lookup",
+                        Some(media_type),
+                        body,
+                    ),
+                    expected: Expected::Batch { picks, encoding },
+                }
+            }
+        }
+    }
+}
+
+/// The `Host` header for requests to `target`, built once per connection.
+pub fn host(target: SocketAddr) -> HeaderValue {
+    HeaderValue::try_from(target.to_string()).expect("a socket address is a valid header value")
+}
+
+/// `{"ids":[...]}` written straight into the body: the batch scenarios send tens of thousands
+/// of these a second, and a `serde_json::Value` per id would cost the generator's core.
+fn json_ids(picks: &[Pick]) -> Bytes {
+    let mut body = String::with_capacity(10 + picks.len() * 21);
+    body.push_str(r#"{"ids":["#);
+    for (index, pick) in picks.iter().enumerate() {
+        if index > 0 {
+            body.push(',');
+        }
+        write!(body, "{}", pick.id).expect("writing to a String cannot fail");
+    }
+    body.push_str("]}");
+    Bytes::from(body)
+}
+
+/// `POST /v1/select` for `budget` (in the cost column's units), answering at most `max_ids`
+/// target ids so that the response stays small and the figure is the selection's own.
+pub fn selection(host: &HeaderValue, budget: f64, max_ids: usize) -> Exchange {
+    let body = json!({ "budget": budget, "max_ids": max_ids }).to_string();
+    Exchange {
+        request: request(
+            host,
+            Method::POST,
+            "/v1/select",
+            Some("application/json"),
+            Bytes::from(body),
+        ),
+        expected: Expected::Selection,
+    }
+}
+
+fn request(
+    host: &HeaderValue,
+    method: Method,
+    path: &str,
+    media_type: Option<&'static str>,
+    body: Bytes,
+) -> Request<Full<Bytes>> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(HOST, host.clone());
+    if let Some(media_type) = media_type {
+        builder = builder.header(CONTENT_TYPE, media_type);
+    }
+    builder
+        .body(Full::new(body))
+        .expect("a fixed method, an ASCII path and valid headers make a valid request")
+}
+
+/// One request and what its answer must say.
+#[derive(Debug)]
+pub struct Exchange {
+    /// The request to send.
+    pub request: Request<Full<Bytes>>,
+    /// What the answer must say.
+    pub expected: Expected,
+}
+
+/// How a batch travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// `application/json`.
+    Json,
+    /// `application/x-bincode` ([`crv::api::binary`]).
+    Bincode,
+}
+
+/// What a correct answer says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expected {
+    /// One customer: 200 naming it when present, 404 for a deliberate miss.
+    Customer(Pick),
+    /// A batch: 200 with one entry per pick, in order, found exactly when present.
+    Batch {
+        /// The requested ids in request order.
+        picks: Vec<Pick>,
+        /// The body's encoding, both ways.
+        encoding: Encoding,
+    },
+    /// A selection: 200 with a summary naming how many customers were selected.
+    Selection,
+}
+
+impl Expected {
+    /// Customer ids the request asks for (0 for a selection).
+    pub fn ids(&self) -> usize {
+        match self {
+            Expected::Customer(_) => 1,
+            Expected::Batch { picks, .. } => picks.len(),
+            Expected::Selection => 0,
+        }
+    }
+
+    /// Checks an answer: its status always, and its body when `inspect_body` (bincode bodies
+    /// are always decoded and counted). The error is the kind of failure, for the report.
+    pub fn check(&self, status: StatusCode, body: &[u8], inspect_body: bool) -> Result<(), String> {
+        let expected_status = match self {
+            Expected::Customer(Pick { present: false, .. }) => StatusCode::NOT_FOUND,
+            _ => StatusCode::OK,
+        };
+        if status != expected_status {
+            return Err(format!(
+                "status {} (expected {})",
+                status.as_u16(),
+                expected_status.as_u16()
+            ));
+        }
+        match self {
+            Expected::Batch {
+                picks,
+                encoding: Encoding::Bincode,
+            } => check_bincode_batch(picks, body, inspect_body),
+            _ if !inspect_body || status == StatusCode::NOT_FOUND => Ok(()),
+            Expected::Customer(pick) => {
+                let body = parse_json(body)?;
+                if body["customer_id"].as_u64() == Some(pick.id) {
+                    Ok(())
+                } else {
+                    Err("body does not name the requested customer".into())
+                }
+            }
+            Expected::Batch { picks, .. } => check_json_batch(picks, &parse_json(body)?),
+            Expected::Selection => match parse_json(body)?["selected"] {
+                Value::Number(_) => Ok(()),
+                _ => Err("selection body has no `selected` count".into()),
+            },
+        }
+    }
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(body).map_err(|_| "body is not JSON".to_string())
+}
+
+fn check_json_batch(picks: &[Pick], body: &Value) -> Result<(), String> {
+    let entries = body["customers"]
+        .as_array()
+        .ok_or("batch body has no `customers` array")?;
+    if entries.len() != picks.len() {
+        return Err("batch entry count differs from the ids sent".into());
+    }
+    let matches = entries.iter().zip(picks).all(|(entry, pick)| {
+        entry["customer_id"].as_u64() == Some(pick.id)
+            && entry["found"].as_bool() == Some(pick.present)
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err("batch entry names another id or the wrong `found`".into())
+    }
+}
+
+fn check_bincode_batch(picks: &[Pick], body: &[u8], inspect_body: bool) -> Result<(), String> {
+    let response =
+        binary::decode_response(body).map_err(|_| "body is not a bincode LookupResponse")?;
+    if response.customers.len() != picks.len() {
+        return Err("batch entry count differs from the ids sent".into());
+    }
+    let matches = !inspect_body
+        || response.customers.iter().zip(picks).all(|(entry, pick)| {
+            entry.customer_id == pick.id && entry.score.is_some() == pick.present
+        });
+    if matches {
+        Ok(())
+    } else {
+        Err("batch entry names another id or the wrong presence".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crv::Tier;
+    use crv::api::binary::{CustomerScore, LookupEntry, LookupResponse};
+
+    const PRESENT: Pick = Pick {
+        id: 42,
+        present: true,
+    };
+    const ABSENT: Pick = Pick {
+        id: 7,
+        present: false,
+    };
+
+    #[test]
+    fn single_lookups_expect_200_naming_the_id_or_404_for_a_miss() {
+        let present = Expected::Customer(PRESENT);
+        let body = br#"{"customer_id":42,"crv":1.5,"tier":"A","rank":1,"percentile":100}"#;
+        assert_eq!(present.check(StatusCode::OK, body, true), Ok(()));
+        let other = br#"{"customer_id":43}"#;
+        assert!(present.check(StatusCode::OK, other, true).is_err());
+        assert_eq!(present.check(StatusCode::OK, other, false), Ok(()));
+        assert_eq!(
+            present.check(StatusCode::NOT_FOUND, b"", false),
+            Err("status 404 (expected 200)".into())
+        );
+        let absent = Expected::Customer(ABSENT);
+        assert_eq!(absent.check(StatusCode::NOT_FOUND, b"{}", true), Ok(()));
+        assert!(absent.check(StatusCode::OK, body, true).is_err());
+    }
+
+    #[test]
+    fn json_batches_must_answer_every_id_in_order() {
+        let expected = Expected::Batch {
+            picks: vec![PRESENT, ABSENT],
+            encoding: Encoding::Json,
+        };
+        let good =
+            br#"{"customers":[{"customer_id":42,"found":true},{"customer_id":7,"found":false}]}"#;
+        assert_eq!(expected.check(StatusCode::OK, good, true), Ok(()));
+        let short = br#"{"customers":[{"customer_id":42,"found":true}]}"#;
+        assert!(expected.check(StatusCode::OK, short, true).is_err());
+    }
+
+    #[test]
+    fn bincode_batches_are_decoded_and_counted() {
+        let picks = vec![PRESENT, ABSENT];
+        let expected = Expected::Batch {
+            picks,
+            encoding: Encoding::Bincode,
+        };
+        let response = LookupResponse {
+            customers: vec![
+                LookupEntry {
+                    customer_id: 42,
+                    score: Some(CustomerScore {
+                        crv: 1.0,
+                        tier: Tier::A,
+                        rank: 1,
+                        percentile: 100.0,
+                    }),
+                },
+                LookupEntry {
+                    customer_id: 7,
+                    score: None,
+                },
+            ],
+        };
+        let body = binary::encode(&response);
+        assert_eq!(expected.check(StatusCode::OK, &body, true), Ok(()));
+        let mut short = response.clone();
+        short.customers.pop();
+        assert!(
+            expected
+                .check(StatusCode::OK, &binary::encode(&short), false)
+                .is_err()
+        );
+        assert!(expected.check(StatusCode::OK, b"{}", false).is_err());
+    }
+
+    #[test]
+    fn json_batch_bodies_are_the_ids_array() {
+        let picks = [
+            PRESENT,
+            ABSENT,
+            Pick {
+                id: u64::MAX,
+                present: false,
+            },
+        ];
+        let body: Value = serde_json::from_slice(&json_ids(&picks)).unwrap();
+        assert_eq!(body, json!({"ids": [42, 7, u64::MAX]}));
+        assert_eq!(&json_ids(&[])[..], br#"{"ids":[]}"#);
+    }
+
+    #[test]
+    fn bincode_requests_use_the_binary_protocol() {
+        let workload = Workload::new(vec![5, 6, 7], crate::workload::Popularity::Uniform, 0.0, 1)
+            .expect("a valid workload");
+        let mut rng = fastrand::Rng::with_seed(1);
+        let host = host("127.0.0.1:8080".parse().unwrap());
+        let exchange = Scenario::BatchBincode.lookup(&host, &workload, &mut rng, 3);
+        assert_eq!(exchange.request.headers()[HOST], "127.0.0.1:8080");
+        assert_eq!(exchange.request.headers()[CONTENT_TYPE], binary::MEDIA_TYPE);
+        assert_eq!(exchange.request.uri().path(), "/v1/customers/lookup");
+        assert_eq!(exchange.expected.ids(), 3);
+    }
+}

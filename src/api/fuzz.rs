@@ -1,0 +1,35 @@
+//! The body of the `api_request` fuzz target, in the library so that `fuzz/` and the test that
+//! replays the committed corpus run exactly the same code. It must return normally on any
+//! input: an error is a fine answer, a panic is a bug.
+
+use super::binary;
+use super::request::{self, SelectRequest};
+use super::wire::DEFAULT_MAX_BODY_BYTES;
+use crate::model::ScoreParams;
+
+/// Arbitrary bytes as every request body the server decodes: a JSON lookup, a bincode lookup
+/// and a JSON selection. A decoded lookup must re-encode to a body that decodes to the same
+/// ids; a decoded selection must validate (to a value or an error) without panicking.
+///
+/// # Panics
+/// When a decoded lookup does not survive its own re-encoding.
+pub fn requests(bytes: &[u8]) {
+    if let Ok(lookup) = request::lookup_from_json(bytes) {
+        let json = serde_json::json!({ "ids": lookup.ids }).to_string();
+        let again =
+            request::lookup_from_json(json.as_bytes()).expect("a lookup's own JSON must decode");
+        assert_eq!(again, lookup);
+    }
+    if let Ok(lookup) = request::lookup_from_bincode(bytes, DEFAULT_MAX_BODY_BYTES) {
+        // The decoder takes exactly one message with nothing after it: the same bytes.
+        assert_eq!(binary::encode(&lookup), bytes);
+    }
+    if let Ok(select) = SelectRequest::from_json(bytes) {
+        if let Ok(params) = select.params(&ScoreParams::default()) {
+            params
+                .validate()
+                .expect("a request's parameters are validated once decoded");
+        }
+        let _ = select.campaign();
+    }
+}

@@ -1,0 +1,230 @@
+//! The JSON of the lookups, written straight into the response bytes (`itoa`, `zmij`): no
+//! `serde_json::Value` tree and no allocation but the output. The bytes equal what serde_json
+//! wrote for the same answers: keys in sorted order, each f32 exactly as
+//! [`crate::report::f32_json`] gives it.
+
+use std::fmt::{self, Write};
+
+use super::binary::CustomerScore;
+
+/// Bytes of output to reserve per customer: enough for the longest entry of a batch.
+pub const ENTRY_BYTES: usize = 128;
+
+/// Appends `{"crv","customer_id","percentile","rank","tier"}` of a customer.
+pub fn write_customer(out: &mut Vec<u8>, id: u64, score: &CustomerScore) {
+    write_score(out, id, score, b"");
+}
+
+/// Appends `{"customers": [...]}` with one entry per id in order:
+/// `{"crv","customer_id","found":true,"percentile","rank","tier"}` for a customer in the store,
+/// `{"customer_id","found":false}` for one that is not.
+pub fn write_lookup(
+    out: &mut Vec<u8>,
+    entries: impl IntoIterator<Item = (u64, Option<CustomerScore>)>,
+) {
+    out.extend_from_slice(b"{\"customers\":[");
+    for (index, (id, score)) in entries.into_iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        match score {
+            Some(score) => write_score(out, id, &score, b",\"found\":true"),
+            None => {
+                out.extend_from_slice(b"{\"customer_id\":");
+                write_u64(out, id);
+                out.extend_from_slice(b",\"found\":false}");
+            }
+        }
+    }
+    out.extend_from_slice(b"]}");
+}
+
+/// One customer's object; `found` is spliced in after `customer_id`, where a sorted map puts it.
+fn write_score(out: &mut Vec<u8>, id: u64, score: &CustomerScore, found: &[u8]) {
+    out.extend_from_slice(b"{\"crv\":");
+    write_f32(out, score.crv);
+    out.extend_from_slice(b",\"customer_id\":");
+    write_u64(out, id);
+    out.extend_from_slice(found);
+    out.extend_from_slice(b",\"percentile\":");
+    write_f32(out, score.percentile);
+    out.extend_from_slice(b",\"rank\":");
+    write_u64(out, u64::from(score.rank));
+    out.extend_from_slice(b",\"tier\":\"");
+    out.extend_from_slice(score.tier.as_str().as_bytes());
+    out.extend_from_slice(b"\"}");
+}
+
+fn write_u64(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// `value` as [`crate::report::f32_json`] writes it, without its two heap strings: the f32's
+/// shortest decimal by `Display` (Rust's digits: on a tie between two shortest candidates it
+/// picks another than ryu or zmij do), read back as f64 and written by zmij, serde_json's own
+/// float formatter. `null` when `value` is not finite (JSON has no NaN or infinity; a
+/// validated store cannot produce them).
+pub fn write_f32(out: &mut Vec<u8>, value: f32) {
+    if !value.is_finite() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    let mut decimal = StackText::default();
+    write!(decimal, "{value}").expect("an f32's decimal fits in StackText");
+    let wide: f64 = decimal
+        .as_str()
+        .parse()
+        .expect("Rust reads back the decimal it wrote");
+    out.extend_from_slice(zmij::Buffer::new().format_finite(wide).as_bytes());
+}
+
+/// Longest `Display` of a finite f32: `-0.` and 45 digits (`-1e-45` in fixed notation).
+const F32_DISPLAY_BYTES: usize = 48;
+
+/// A `fmt::Write` target on the stack.
+struct StackText {
+    bytes: [u8; F32_DISPLAY_BYTES],
+    len: usize,
+}
+
+impl Default for StackText {
+    fn default() -> Self {
+        StackText {
+            bytes: [0; F32_DISPLAY_BYTES],
+            len: 0,
+        }
+    }
+}
+
+impl StackText {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).expect("only whole strs are written")
+    }
+}
+
+impl fmt::Write for StackText {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let end = self.len + text.len();
+        let slot = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
+        slot.copy_from_slice(text.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::model::Tier;
+    use crate::report::f32_json;
+
+    fn written(value: f32) -> String {
+        let mut out = Vec::new();
+        write_f32(&mut out, value);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn f32_output_equals_report_f32_json_on_many_values() {
+        // Every 9973rd bit pattern (about 430,000 values over every exponent, both signs), the
+        // extremes, and values typical of CRVs and percentiles.
+        let strided = (0..=u32::MAX).step_by(9_973).map(f32::from_bits);
+        let special = [
+            0.0,
+            -0.0,
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            f32::MIN,
+            f32::EPSILON,
+            1e-45,
+            49.83921,
+            0.1,
+            100.0,
+            1e7,
+            1e16,
+            1e17,
+            123_456_790.0,
+            1e-5,
+            1e-6,
+            1916.2812,
+            -1e-45,
+            9.999999e-6,
+            1.0000001e-5,
+            9.999999e12,
+            1e13,
+            1.0000001e13,
+            1e15,
+            9.999999e15,
+        ];
+        let mut compared = 0;
+        for value in strided.chain(special).filter(|value| value.is_finite()) {
+            assert_eq!(written(value), f32_json(value).to_string(), "{value:e}");
+            compared += 1;
+        }
+        assert!(compared > 400_000);
+    }
+
+    #[test]
+    fn non_finite_values_are_written_as_null() {
+        for value in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            assert_eq!(written(value), "null");
+            assert_eq!(f32_json(value), Value::Null);
+        }
+    }
+
+    fn score(crv: f32, tier: Tier, rank: u32, percentile: f32) -> CustomerScore {
+        CustomerScore {
+            crv,
+            tier,
+            rank,
+            percentile,
+        }
+    }
+
+    /// The object serde_json wrote before, from a `json!` map.
+    fn reference(id: u64, score: &CustomerScore) -> Value {
+        json!({
+            "customer_id": id,
+            "crv": f32_json(score.crv),
+            "tier": score.tier.as_str(),
+            "rank": score.rank,
+            "percentile": f32_json(score.percentile),
+        })
+    }
+
+    #[test]
+    fn customer_bytes_equal_serde_json_output() {
+        for (id, score) in [
+            (0, score(49.83921, Tier::A, 1, 100.0)),
+            (u64::MAX, score(-1234.5, Tier::N, u32::MAX, 1e-7)),
+            (17, score(0.0, Tier::C, 3_000, 33.333332)),
+        ] {
+            let mut out = Vec::new();
+            write_customer(&mut out, id, &score);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                reference(id, &score).to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn lookup_bytes_equal_serde_json_output() {
+        let known = score(7.25, Tier::B, 42, 98.6);
+        let entries = [(5, Some(known)), (6, None), (5, Some(known))];
+        let mut out = Vec::new();
+        write_lookup(&mut out, entries);
+        let mut found = reference(5, &known);
+        found["found"] = Value::Bool(true);
+        let expected = json!({
+            "customers": [found, {"customer_id": 6, "found": false}, found],
+        });
+        assert_eq!(String::from_utf8(out).unwrap(), expected.to_string());
+
+        let mut empty = Vec::new();
+        write_lookup(&mut empty, []);
+        assert_eq!(empty, br#"{"customers":[]}"#);
+    }
+}
