@@ -3,13 +3,14 @@
 //! input: an error is a fine answer, a panic is a bug.
 
 use super::binary;
-use super::request::{self, SelectRequest};
+use super::request::{self, SelectRequest, SimulateRequest};
 use super::wire::DEFAULT_MAX_BODY_BYTES;
 use crate::model::ScoreParams;
 
-/// Arbitrary bytes as every request body the server decodes: a JSON lookup, a bincode lookup
-/// and a JSON selection. A decoded lookup must re-encode to a body that decodes to the same
-/// ids; a decoded selection must validate (to a value or an error) without panicking.
+/// Arbitrary bytes as every request body the server decodes: a JSON lookup, a bincode lookup,
+/// a JSON selection and a JSON simulation. A decoded lookup must re-encode to a body that
+/// decodes to the same ids; a decoded selection must validate (to a value or an error) without
+/// panicking; a decoded simulation holds at least one scenario, every one named uniquely.
 ///
 /// # Panics
 /// When a decoded lookup does not survive its own re-encoding.
@@ -31,5 +32,14 @@ pub fn requests(bytes: &[u8]) {
                 .expect("a request's parameters are validated once decoded");
         }
         let _ = select.campaign();
+    }
+    if let Ok(simulate) = SimulateRequest::from_json(bytes) {
+        let scenarios = &simulate.scenarios.scenarios;
+        assert!(!scenarios.is_empty(), "a decoded simulation has a scenario");
+        let mut names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), scenarios.len(), "scenario names are unique");
+        let _ = simulate.options();
     }
 }
