@@ -1,9 +1,11 @@
 //! What-if scenarios over the CRV columns: a scenario adjusts every customer's margin and
 //! retention, and a campaign's uplift gives each customer an expected incremental value
 //! `delta = p * (PV(with uplift) - PV(without))` (the one-off terms cancel). [`scenario_scalar`]
-//! is the f64 specification; `ScenarioLanes` evaluates a scenario on SIMD lanes through the
-//! same `Lanes::present_value` as the plain CRV, for the fused multi-scenario totals and the
-//! one-scenario values pass that `kernel/mod.rs` runs on rayon.
+//! is the f64 specification. On SIMD lanes, `BaseLanes` gives the CRV without uplift and
+//! `UpliftLanes` the delta on top of it, both through the same `Lanes::present_value` as the
+//! plain CRV; `ScenarioLanes` (one scenario, values written) and `FusedScenarios` (many
+//! scenarios grouped by their CRV without uplift, totals only) put them together for the passes
+//! that `kernel/mod.rs` runs on rayon.
 //!
 //! Adjusted columns are rounded to f32 before the formula, as if the store held them: the lanes
 //! and the scalar reference see the same adjusted inputs, and they agree within
