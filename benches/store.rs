@@ -1,5 +1,6 @@
-//! Store benches: CSV import throughput against bare CSV tokenizing of the same file, and store
-//! open time against a bare memory map of the same file; both ratios come from the same run.
+//! Store benches: CSV import throughput against bare CSV tokenizing of the same file, store
+//! open time against a bare memory map of the same file, and batched id lookups against one
+//! `row_of` after another over the same ids; every ratio comes from the same run.
 
 mod common;
 
@@ -7,7 +8,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use crv::Store;
+use crv::synthetic::RowRng;
+use crv::{CustomerId, Store};
 
 fn import(c: &mut Criterion) {
     let rows = 1_000_000;
@@ -77,5 +79,42 @@ fn open(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, import, open);
+/// Batches of 100 random ids (the load test's batch size) on the 10M store, whose id index and
+/// ids (~110 MB) are far larger than the cache: every probe is a cache and TLB miss.
+fn lookup(c: &mut Criterion) {
+    let store = Store::open(common::generated_store(10_000_000)).expect("store opens");
+    let mut rng = RowRng::new(7, 0);
+    let all = store.ids();
+    let batches: Vec<Vec<u64>> = (0..1_000)
+        .map(|_| {
+            (0..100)
+                .map(|_| all[rng.range(0, all.len() as u64 - 1) as usize])
+                .collect()
+        })
+        .collect();
+    let mut group = c.benchmark_group("lookup");
+    group.throughput(Throughput::Elements(100 * batches.len() as u64));
+    group.bench_function("row_of_each/10m", |b| {
+        b.iter(|| {
+            for batch in &batches {
+                for &id in batch {
+                    black_box(store.row_of(CustomerId(id)));
+                }
+            }
+        })
+    });
+    let mut rows = Vec::new();
+    group.bench_function("rows_of_batch/10m", |b| {
+        b.iter(|| {
+            for batch in &batches {
+                store.rows_of(batch, &mut rows);
+                black_box(&rows);
+            }
+        })
+    });
+    group.finish();
+    common::print_ratio("lookup", "row_of_each/10m", "rows_of_batch/10m");
+}
+
+criterion_group!(benches, import, open, lookup);
 criterion_main!(benches);

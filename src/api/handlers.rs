@@ -81,27 +81,22 @@ pub async fn lookup(
         ));
     }
     let bytes = read_body(headers, body, max_bytes).await?;
-    // An index probe per id: at the limit this is well under a millisecond, light enough for
-    // the reactor thread.
+    // One batched index probe per request: at the 10,000-id limit well under a millisecond,
+    // light enough for the reactor thread.
     if is_bincode {
         let request = request::lookup_from_bincode(&bytes, max_bytes)?;
         let customers = request
             .ids
             .iter()
-            .map(|&id| LookupEntry {
-                customer_id: id,
-                score: state.score(CustomerId(id)),
-            })
+            .zip(state.scores(&request.ids))
+            .map(|(&customer_id, score)| LookupEntry { customer_id, score })
             .collect();
         let answer = binary::encode(&LookupResponse { customers });
         Ok(response(StatusCode::OK, binary::MEDIA_TYPE, answer))
     } else {
         let request = request::lookup_from_json(&bytes)?;
         let mut out = Vec::with_capacity(ENTRY_BYTES * (request.ids.len() + 1));
-        let entries = request
-            .ids
-            .iter()
-            .map(|&id| (id, state.score(CustomerId(id))));
+        let entries = request.ids.iter().copied().zip(state.scores(&request.ids));
         lookup_json::write_lookup(&mut out, entries);
         Ok(response(StatusCode::OK, JSON, out))
     }

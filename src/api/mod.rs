@@ -178,14 +178,27 @@ impl AppState {
 
     /// The served score of customer `id`, `None` when it is not in the store.
     pub fn score(&self, id: CustomerId) -> Option<CustomerScore> {
-        let row = self.store.row_of(id)?;
+        self.store.row_of(id).map(|row| self.score_at(row))
+    }
+
+    /// The served scores of `ids` in order, `None` for an id not in the store: one batched
+    /// index probe ([`Store::rows_of`]), then one gather per column.
+    pub fn scores(&self, ids: &[u64]) -> Vec<Option<CustomerScore>> {
+        let mut rows = Vec::new();
+        self.store.rows_of(ids, &mut rows);
+        rows.into_iter()
+            .map(|row| row.map(|row| self.score_at(row)))
+            .collect()
+    }
+
+    fn score_at(&self, row: usize) -> CustomerScore {
         let tiers = &self.scored.tiers;
-        Some(CustomerScore {
+        CustomerScore {
             crv: self.scored.crv[row],
             tier: tiers.tier[row],
             rank: tiers.rank[row],
             percentile: tiers.percentile[row],
-        })
+        }
     }
 }
 

@@ -85,10 +85,56 @@ pub fn lookup(slots: &[u32], ids: &[u64], id: u64) -> Option<usize> {
     None
 }
 
+/// Ids resolved per round of [`lookup_many`]: enough independent loads in flight to hide most
+/// of a cache miss each, few enough to keep the round's state in registers and L1.
+const LOOKUP_ROUND: usize = 64;
+
+/// [`lookup`] of every id in `wanted`, written to `rows` (same length). The probes of a round
+/// of ids are interleaved: first every home slot is read, then every candidate row's id, so the
+/// cache and TLB misses of different ids overlap instead of queueing behind each other. Ids
+/// whose home slot holds another customer continue with [`lookup`].
+///
+/// # Panics
+/// If `rows.len() != wanted.len()`.
+pub fn lookup_many(slots: &[u32], ids: &[u64], wanted: &[u64], rows: &mut [Option<usize>]) {
+    assert_eq!(rows.len(), wanted.len(), "one row per wanted id");
+    debug_assert!(slots.len().is_power_of_two());
+    let mask = slots.len() - 1;
+    for (wanted, rows) in wanted
+        .chunks(LOOKUP_ROUND)
+        .zip(rows.chunks_mut(LOOKUP_ROUND))
+    {
+        let mut home = [EMPTY_SLOT; LOOKUP_ROUND];
+        for (home, &id) in home.iter_mut().zip(wanted) {
+            *home = slots[hash(id) as usize & mask];
+        }
+        for ((row, &home), &id) in rows.iter_mut().zip(&home).zip(wanted) {
+            *row = match home {
+                EMPTY_SLOT => None,
+                candidate if ids.get(candidate as usize) == Some(&id) => Some(candidate as usize),
+                _ => lookup(slots, ids, id),
+            };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn lookup_many_agrees_with_lookup_on_hits_misses_and_collisions() {
+        let ids: Vec<u64> = (0..5_000u64).map(|i| i * 13 + 1).collect();
+        let slots = build(&ids).unwrap();
+        let wanted: Vec<u64> = (0..70_000u64).collect();
+        let mut rows = vec![None; wanted.len()];
+        lookup_many(&slots, &ids, &wanted, &mut rows);
+        for (&id, &row) in wanted.iter().zip(&rows) {
+            assert_eq!(row, lookup(&slots, &ids, id), "id {id}");
+        }
+        assert_eq!(rows.iter().flatten().count(), ids.len());
+    }
 
     #[test]
     fn every_id_finds_its_row_and_absent_ids_find_none() {

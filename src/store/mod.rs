@@ -204,9 +204,21 @@ impl Store {
 
     /// The row holding `id`, through the persisted index.
     pub fn row_of(&self, id: CustomerId) -> Option<usize> {
-        let slots = bytemuck::try_cast_slice(self.section(self.header.id_index))
-            .expect("id index is aligned and a whole number of u32 slots (validated at open)");
-        id_index::lookup(slots, self.ids(), id.0)
+        id_index::lookup(self.id_slots(), self.ids(), id.0)
+    }
+
+    /// [`Store::row_of`] of every id in `ids`, into `rows` (cleared first): the probes of
+    /// neighbouring ids overlap, several times faster than one `row_of` after another on a
+    /// store larger than the cache (`cargo bench --bench store -- lookup`).
+    pub fn rows_of(&self, ids: &[u64], rows: &mut Vec<Option<usize>>) {
+        rows.clear();
+        rows.resize(ids.len(), None);
+        id_index::lookup_many(self.id_slots(), self.ids(), ids, rows);
+    }
+
+    fn id_slots(&self) -> &[u32] {
+        bytemuck::try_cast_slice(self.section(self.header.id_index))
+            .expect("id index is aligned and a whole number of u32 slots (validated at open)")
     }
 
     /// Checks every section's checksum, then every value's domain: numbers finite, retention
