@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use crv::api::ServerConfig;
 use crv::api::admission::AdmissionLimits;
 use crv::api::wire::{
-    DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RUNNING, DEFAULT_MAX_WAITING,
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_HEAVY_NICE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RUNNING,
+    DEFAULT_MAX_WAITING,
 };
 use crv::kernel::TierScheme;
 use crv::{Horizon, ScoreParams};
@@ -234,6 +235,10 @@ pub struct ServeCommand {
     /// Heavy requests waiting for a turn beyond those running; more get 503.
     #[arg(long, default_value_t = DEFAULT_MAX_WAITING)]
     pub max_waiting: usize,
+    /// How many nice steps (0-19) below the server's own CPU priority selections and
+    /// simulations run, so lookups get the core first while one computes (Linux).
+    #[arg(long, default_value_t = DEFAULT_HEAVY_NICE)]
+    pub heavy_nice: u8,
     /// Largest request body in bytes, >= 1; a longer one gets 413.
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
@@ -251,6 +256,7 @@ impl ServeCommand {
                 max_running: self.max_running,
                 max_waiting: self.max_waiting,
             },
+            heavy_nice: self.heavy_nice,
             max_body_bytes: self.max_body_bytes,
             header_timeout: Duration::from_millis(self.header_timeout_ms),
         }

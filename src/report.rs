@@ -16,12 +16,21 @@ use crate::store::Store;
 /// widening `49.839210510253906`); reading it back as f32 gives `value` exactly. Non-finite
 /// values become `null`, as serde_json does.
 pub fn f32_json(value: f32) -> Value {
-    value
-        .to_string()
-        .parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
-        .map_or(Value::Null, Value::Number)
+    serde_json::Number::from_f64(f32_shortest_as_f64(value)).map_or(Value::Null, Value::Number)
+}
+
+/// The f64 nearest to `value`'s shortest decimal (zmij's digits, the ones serde_json writes for
+/// an f32). That decimal has at most 9 significant digits, so the f64's own shortest decimal is
+/// the same digits: serde_json writes this f64 as the f32's decimal. NaN stays NaN, infinities
+/// stay infinite.
+pub fn f32_shortest_as_f64(value: f32) -> f64 {
+    if !value.is_finite() {
+        return f64::from(value);
+    }
+    zmij::Buffer::new()
+        .format_finite(value)
+        .parse()
+        .expect("Rust reads back the decimal zmij wrote")
 }
 
 /// The scoring summary: totals, parameters, the tier scheme with its cut points, and per tier

@@ -1058,6 +1058,7 @@ fn server_config_rejects_absurd_limits_naming_the_flag() {
             "max-running",
         ),
         (config_with(|c| c.max_body_bytes = 0), "max-body-bytes"),
+        (config_with(|c| c.heavy_nice = 20), "heavy-nice"),
         (
             config_with(|c| c.header_timeout = Duration::ZERO),
             "header-timeout-ms",

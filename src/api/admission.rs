@@ -1,9 +1,17 @@
 //! The bounded queue in front of heavy requests: at most `max_running` compute at once on the
-//! rayon pool and at most `max_waiting` more wait their turn; anyone beyond is turned away at
+//! heavy pool and at most `max_waiting` more wait their turn; anyone beyond is turned away at
 //! once (503), so overload never grows an unbounded backlog or touches the reactor threads.
+//!
+//! The heavy pool is a rayon pool of its own whose threads run at a lower CPU priority
+//! (`--heavy-nice`): when a selection and the lookups share a core, the scheduler gives the
+//! core to a lookup as soon as one arrives, so lookups keep their latency while a selection
+//! runs, and the selection gets every cycle the lookups leave.
 
+use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+
+use rayon::ThreadPool;
 
 use tokio::sync::{Semaphore, oneshot};
 
@@ -27,22 +35,37 @@ impl Default for AdmissionLimits {
     }
 }
 
-/// The two semaphores: `admitted` holds running + waiting places, `running` the turns.
+/// The two semaphores: `admitted` holds running + waiting places, `running` the turns; and the
+/// pool the admitted jobs run on.
 #[derive(Debug)]
 pub struct Admission {
     limits: AdmissionLimits,
     admitted: Arc<Semaphore>,
     running: Arc<Semaphore>,
+    pool: ThreadPool,
 }
 
 impl Admission {
-    /// An empty queue with `limits`.
-    pub fn new(limits: AdmissionLimits) -> Self {
-        Admission {
+    /// An empty queue with `limits` in front of a new heavy pool, one thread per core, each
+    /// `nice` steps lower in CPU priority than the thread that starts it (0 = the same; the
+    /// nice value stops at 19; Linux only, ignored elsewhere). Fails when the pool's threads
+    /// cannot be started.
+    pub fn new(limits: AdmissionLimits, nice: u8) -> io::Result<Self> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .thread_name(|index| format!("crv-heavy-{index}"))
+            .start_handler(move |_| {
+                if let Err(error) = lower_thread_priority(nice) {
+                    tracing::warn!(%error, nice, "cannot lower a heavy thread's CPU priority");
+                }
+            })
+            .build()
+            .map_err(io::Error::other)?;
+        Ok(Admission {
             limits,
             admitted: Arc::new(Semaphore::new(limits.max_running + limits.max_waiting)),
             running: Arc::new(Semaphore::new(limits.max_running)),
-        }
+            pool,
+        })
     }
 
     /// Heavy requests admitted now, running or waiting.
@@ -61,8 +84,9 @@ impl Admission {
         self.admitted().saturating_sub(self.running())
     }
 
-    /// Runs `job` on the rayon pool once it is admitted and has its turn, and returns its
-    /// result: 503 at once when the queue is full, 500 (logged) if the job panics.
+    /// Runs `job` on the heavy pool once it is admitted and has its turn, and returns its
+    /// result: 503 at once when the queue is full, 500 (logged) if the job panics. Rayon work
+    /// the job starts (`par_iter`) stays on the heavy pool.
     pub async fn run<T, F>(&self, job: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
@@ -78,7 +102,7 @@ impl Admission {
         let (done, result) = oneshot::channel();
         // A panic must not abort the process (rayon's default for a panicking `spawn`): it is
         // caught and becomes a 500.
-        rayon::spawn(move || {
+        self.pool.spawn(move || {
             // The receiver is gone only when the connection was dropped; nobody wants the result.
             let _ = done.send(panic::catch_unwind(AssertUnwindSafe(job)));
         });
@@ -93,5 +117,70 @@ impl Admission {
                 Err(ApiError::internal())
             }
         }
+    }
+}
+
+/// Raises the calling thread's nice value by `steps` (capped at 19, the lowest priority):
+/// Linux keeps one per thread, so the reactor threads keep theirs. Lowering one's own priority
+/// needs no privilege.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn lower_thread_priority(steps: u8) -> io::Result<()> {
+    const LOWEST: libc::c_int = 19;
+    // SAFETY: getpriority and setpriority read their integer arguments and touch no memory of
+    // ours; on Linux, PRIO_PROCESS with `who` 0 names the calling thread only. getpriority
+    // cannot fail for the caller itself, so its answer (-20..=19) is the nice value.
+    let status = unsafe {
+        let current = libc::getpriority(libc::PRIO_PROCESS, 0);
+        let lowered = current.saturating_add(libc::c_int::from(steps)).min(LOWEST);
+        libc::setpriority(libc::PRIO_PROCESS, 0, lowered)
+    };
+    if status == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Elsewhere a process has one priority, shared with the reactor: left as it is.
+#[cfg(not(target_os = "linux"))]
+fn lower_thread_priority(_steps: u8) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The calling thread's nice value, field 19 of `/proc/thread-self/stat` (after the
+    /// parenthesised command name, which may hold spaces).
+    fn thread_nice() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn jobs_and_their_parallel_work_run_at_the_heavy_nice_value() {
+        use rayon::prelude::*;
+        let reactor_nice = thread_nice();
+        let admission = Admission::new(AdmissionLimits::default(), 7).unwrap();
+        let (job_nice, worker_nices) = admission
+            .run(|| {
+                let workers: Vec<i32> = (0..64).into_par_iter().map(|_| thread_nice()).collect();
+                (thread_nice(), workers)
+            })
+            .await
+            .unwrap();
+        let expected = (reactor_nice + 7).min(19);
+        assert_eq!(job_nice, expected);
+        assert!(
+            worker_nices.iter().all(|&nice| nice == expected),
+            "{worker_nices:?}"
+        );
+        assert_eq!(
+            thread_nice(),
+            reactor_nice,
+            "the caller's thread keeps its priority"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! One function per endpoint, each in the order decode -> validate -> compute -> encode. Reads
 //! of the precomputed scores answer inline, the lookups without building a JSON tree; a
 //! selection (with its re-scoring, if it asks for other parameters) and a simulation run on the
-//! rayon pool through the admission queue.
+//! heavy rayon pool through the admission queue.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -153,7 +153,7 @@ pub async fn select(
 }
 
 /// `POST /v1/simulate`: the rows `crv simulate` writes for the scenarios document of the body
-/// (see [`SimulateRequest`]), computed by the same library call on the rayon pool behind the
+/// (see [`SimulateRequest`]), computed by the same library call on the heavy pool behind the
 /// admission queue; `{"results": [rows], "frontier"}` (the frontier when asked for).
 pub async fn simulate(
     state: &Arc<AppState>,
@@ -184,7 +184,7 @@ pub async fn simulate(
     Ok(json_response(StatusCode::OK, &answer))
 }
 
-/// On the rayon pool: the served scores, or with `rescore` the store scored with those
+/// On the heavy pool: the served scores, or with `rescore` the store scored with those
 /// parameters and the served tier scheme; then the selection on them.
 fn select_on_pool(
     state: &Arc<AppState>,

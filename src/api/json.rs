@@ -3,8 +3,6 @@
 //! wrote for the same answers: keys in sorted order, each f32 exactly as
 //! [`crate::report::f32_json`] gives it.
 
-use std::fmt::{self, Write};
-
 use super::binary::CustomerScore;
 
 /// Bytes of output to reserve per customer: enough for the longest entry of a batch.
@@ -59,58 +57,31 @@ fn write_u64(out: &mut Vec<u8>, value: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
-/// `value` as [`crate::report::f32_json`] writes it, without its two heap strings: the f32's
-/// shortest decimal by `Display` (Rust's digits: on a tie between two shortest candidates it
-/// picks another than ryu or zmij do), read back as f64 and written by zmij, serde_json's own
-/// float formatter. `null` when `value` is not finite (JSON has no NaN or infinity; a
-/// validated store cannot produce them).
+/// `value` as [`crate::report::f32_json`] writes it, without a `serde_json::Value`: the f32's
+/// shortest decimal by zmij, in the notation serde_json's f64 formatter gives those digits.
+/// `null` when `value` is not finite (JSON has no NaN or infinity; a validated store cannot
+/// produce them).
 pub fn write_f32(out: &mut Vec<u8>, value: f32) {
     if !value.is_finite() {
         out.extend_from_slice(b"null");
         return;
     }
-    let mut decimal = StackText::default();
-    write!(decimal, "{value}").expect("an f32's decimal fits in StackText");
-    let wide: f64 = decimal
-        .as_str()
-        .parse()
-        .expect("Rust reads back the decimal it wrote");
-    out.extend_from_slice(zmij::Buffer::new().format_finite(wide).as_bytes());
-}
-
-/// Longest `Display` of a finite f32: `-0.` and 45 digits (`-1e-45` in fixed notation).
-const F32_DISPLAY_BYTES: usize = 48;
-
-/// A `fmt::Write` target on the stack.
-struct StackText {
-    bytes: [u8; F32_DISPLAY_BYTES],
-    len: usize,
-}
-
-impl Default for StackText {
-    fn default() -> Self {
-        StackText {
-            bytes: [0; F32_DISPLAY_BYTES],
-            len: 0,
-        }
+    let mut digits = zmij::Buffer::new();
+    let magnitude = value.abs();
+    if magnitude == 0.0 || (F32_AND_F64_FIXED_NOTATION).contains(&magnitude) {
+        out.extend_from_slice(digits.format_finite(value).as_bytes());
+    } else {
+        let wide = crate::report::f32_shortest_as_f64(value);
+        out.extend_from_slice(digits.format_finite(wide).as_bytes());
     }
 }
 
-impl StackText {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..self.len]).expect("only whole strs are written")
-    }
-}
-
-impl fmt::Write for StackText {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        let end = self.len + text.len();
-        let slot = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
-        slot.copy_from_slice(text.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
+/// Magnitudes zmij writes in fixed notation both as an f32 (decimal exponents -6 to 12) and as
+/// an f64 (-5 to 15), so there the f32's own output is what serde_json writes for it. A value
+/// in the range has a shortest decimal in it too (rounding to f32 is monotonic), and that
+/// decimal's exponent is what picks the notation. Outside, the digits are re-read as f64 and
+/// written by the f64 formatter: `1e13`, not `10000000000000.0`; `1e-6`, not `0.000001`.
+const F32_AND_F64_FIXED_NOTATION: std::ops::Range<f32> = 1e-5..1e13;
 
 #[cfg(test)]
 mod tests {

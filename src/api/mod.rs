@@ -1,6 +1,6 @@
 //! The HTTP server (DESIGN.md, "HTTP API"): hyper 1.x over tokio with an accept loop of its own.
 //! Every customer is scored once, before serving; requests read that [`AppState`], and heavy
-//! ones (selections, with their re-scoring) run on the rayon pool behind the [`admission`]
+//! ones (selections, with their re-scoring) run on the heavy rayon pool behind the [`admission`]
 //! queue, never on the reactor threads. Limits come from [`ServerConfig`]; every request is
 //! counted in [`metrics`].
 
@@ -35,8 +35,8 @@ use admission::{Admission, AdmissionLimits};
 use binary::CustomerScore;
 use metrics::Metrics;
 use wire::{
-    ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
-    DRAIN_TIMEOUT,
+    ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, DEFAULT_HEADER_TIMEOUT, DEFAULT_HEAVY_NICE,
+    DEFAULT_MAX_BODY_BYTES, DRAIN_TIMEOUT, MAX_NICE_STEPS,
 };
 
 /// The server's limits, from `crv serve`'s flags.
@@ -44,6 +44,8 @@ use wire::{
 pub struct ServerConfig {
     /// Heavy requests running and waiting (`--max-running`, `--max-waiting`).
     pub admission: AdmissionLimits,
+    /// Nice steps the heavy pool runs below the server's priority, 0..=19 (`--heavy-nice`).
+    pub heavy_nice: u8,
     /// Largest request body in bytes, >= 1; a longer one gets 413 (`--max-body-bytes`).
     pub max_body_bytes: usize,
     /// How long a client may take to send a request head, > 0; it is disconnected after
@@ -55,6 +57,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             admission: AdmissionLimits::default(),
+            heavy_nice: DEFAULT_HEAVY_NICE,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
         }
@@ -71,6 +74,15 @@ impl ServerConfig {
                 format!(
                     "0 (with {} waiting): no selection could ever run; give at least 1",
                     self.admission.max_waiting
+                ),
+            ));
+        }
+        if self.heavy_nice > MAX_NICE_STEPS {
+            return Err(Error::invalid(
+                "heavy-nice",
+                format!(
+                    "{}: nice steps go from 0 (the server's priority) to {MAX_NICE_STEPS}",
+                    self.heavy_nice
                 ),
             ));
         }
@@ -126,7 +138,8 @@ impl AppState {
             scored: Arc::new(scored),
             open_time,
             config,
-            admission: Admission::new(config.admission),
+            admission: Admission::new(config.admission, config.heavy_nice)
+                .map_err(|e| Error::io("<heavy request pool>", e))?,
             metrics: Metrics::default(),
         })
     }

@@ -36,6 +36,11 @@ pub const MAX_SIMULATE_SCENARIOS: usize = 256;
 pub const DEFAULT_MAX_RUNNING: usize = 2;
 /// Heavy requests waiting for a turn, by default; beyond them a request gets 503.
 pub const DEFAULT_MAX_WAITING: usize = 16;
+/// Nice steps the heavy pool's threads run below the server's own priority, by default: a
+/// lookup arriving while a selection computes on its core gets the core at once.
+pub const DEFAULT_HEAVY_NICE: u8 = 10;
+/// Most nice steps: from the default priority 0 to the lowest, 19.
+pub const MAX_NICE_STEPS: u8 = 19;
 /// Seconds a 503 asks the caller to wait (`Retry-After`).
 pub const RETRY_AFTER_SECS: u64 = 1;
 /// How long shutdown waits for in-flight connections before giving up on them.

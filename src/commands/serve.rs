@@ -49,6 +49,7 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         horizon = %params.horizon,
         max_running = config.admission.max_running,
         max_waiting = config.admission.max_waiting,
+        heavy_nice = config.heavy_nice,
         max_body_bytes = config.max_body_bytes,
         header_timeout_ms = config.header_timeout.as_millis() as u64,
         open_ms = millis(state.open_time()),
