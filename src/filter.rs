@@ -266,6 +266,18 @@ enum Bound<'a> {
 }
 
 impl Filter {
+    /// Resolves every name and value against `store` without evaluating anything: the errors
+    /// [`Filter::eligible`] would give (an unknown column or value), before scores exist.
+    pub fn check(&self, store: &Store) -> Result<()> {
+        let no_scores = Scores {
+            crv: &[],
+            tier: &[],
+        };
+        self.conditions
+            .iter()
+            .try_for_each(|condition| bind(condition, store, no_scores).map(drop))
+    }
+
     /// Resolves every name and value against `store` and `scores`, then marks the rows where
     /// every condition holds. The mask has one entry per row.
     pub fn eligible(&self, store: &Store, scores: Scores<'_>) -> Result<Vec<bool>> {
@@ -539,6 +551,23 @@ mod tests {
             message.contains("at position 16: unknown column `segmnt`"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn check_gives_the_errors_of_eligible_without_scores() {
+        let store = store();
+        for expression in [
+            "margin > 1 and segmnt = gold",
+            "segment = platinum",
+            "tier = Z",
+            "customer_id in (1, 2)",
+        ] {
+            let checked = Filter::parse(expression).unwrap().check(&store);
+            assert_eq!(checked.unwrap_err().to_string(), error(expression));
+        }
+        for expression in ["segment = gold and crv >= 50 and tier != N", ""] {
+            Filter::parse(expression).unwrap().check(&store).unwrap();
+        }
     }
 
     #[test]

@@ -897,6 +897,10 @@ async fn metrics_count_requests_by_route_template_and_status_and_parse() {
         sample(&samples, "crv_rescoring_duration_seconds_count", &[]),
         Some(0.0)
     );
+    assert_eq!(
+        sample(&samples, "crv_simulation_duration_seconds_count", &[]),
+        Some(0.0)
+    );
 
     // Every histogram: cumulative buckets ending at +Inf, and `_count` equal to that bucket;
     // a request histogram's count is the request counter of its series.
@@ -935,6 +939,7 @@ async fn metrics_count_requests_by_route_template_and_status_and_parse() {
         "crv_http_request_duration_seconds",
         "crv_selection_duration_seconds",
         "crv_rescoring_duration_seconds",
+        "crv_simulation_duration_seconds",
         "crv_store_rows",
         "crv_startup_seconds",
         "crv_admission_running",
@@ -1253,5 +1258,15 @@ async fn simulate_answers_the_rows_crv_simulate_writes() {
         .post("/v1/simulate", &json!({"scenarios": [{}], "frontiers": {}}))
         .await;
     unknown.assert_error(StatusCode::BAD_REQUEST, "unknown_field", "`frontiers`");
+
+    // The one batch that computed is timed; the two refused while decoding are not.
+    let (_, _, metrics) = served
+        .send_raw(Method::GET, "/metrics", &[], Vec::new())
+        .await;
+    let samples = parse_metrics(&String::from_utf8(metrics.to_vec()).unwrap());
+    assert_eq!(
+        sample(&samples, "crv_simulation_duration_seconds_count", &[]),
+        Some(1.0)
+    );
     served.stop().await;
 }

@@ -171,7 +171,12 @@ pub async fn simulate(
     let job_state = Arc::clone(state);
     let simulation = state
         .admission()
-        .run(move || simulate::simulate(job_state.store(), &request.scenarios, &options))
+        .run(move || {
+            let started = Instant::now();
+            let simulation = simulate::simulate(job_state.store(), &request.scenarios, &options);
+            job_state.metrics().record_simulation(started.elapsed());
+            simulation
+        })
         .await??;
     let mut answer = json!({
         "results": simulation.results,

@@ -1,5 +1,5 @@
 //! Prometheus metrics (`GET /metrics`): request counts and latencies per route and status,
-//! selection and re-scoring times, the store's size, start-up times and the admission queue.
+//! selection, re-scoring and simulation times, the store's size, start-up times and the admission queue.
 //! Recording sits on every request's path, so it is two relaxed atomic adds into fixed arrays
 //! indexed by ([`Route`], status): no lock, no allocation, no hashing. Text is built only when
 //! scraped.
@@ -152,6 +152,7 @@ pub struct Metrics {
     requests: [[Histogram; STATUS_LABELS]; Route::ALL.len()],
     selection: Histogram,
     rescoring: Histogram,
+    simulation: Histogram,
 }
 
 impl Default for Metrics {
@@ -160,6 +161,7 @@ impl Default for Metrics {
             requests: [const { [const { Histogram::new() }; STATUS_LABELS] }; Route::ALL.len()],
             selection: Histogram::new(),
             rescoring: Histogram::new(),
+            simulation: Histogram::new(),
         }
     }
 }
@@ -170,7 +172,7 @@ impl Metrics {
         self.requests[route as usize][status_index(status)].record(elapsed);
     }
 
-    /// Counts one selection (filter, costs and knapsack) on the rayon pool.
+    /// Counts one selection (filter, costs and knapsack) on the heavy pool.
     pub fn record_selection(&self, elapsed: Duration) {
         self.selection.record(elapsed);
     }
@@ -178,6 +180,11 @@ impl Metrics {
     /// Counts one per-request re-scoring of the store.
     pub fn record_rescoring(&self, elapsed: Duration) {
         self.rescoring.record(elapsed);
+    }
+
+    /// Counts one scenario batch of `POST /v1/simulate` (scoring, selections, frontier).
+    pub fn record_simulation(&self, elapsed: Duration) {
+        self.simulation.record(elapsed);
     }
 }
 
@@ -263,12 +270,18 @@ pub fn render(state: &AppState) -> String {
         (
             "crv_selection_duration_seconds",
             &metrics.selection,
-            "Time a selection (filter, costs, knapsack) computed on the rayon pool.",
+            "Time a selection (filter, costs, knapsack) computed on the heavy pool.",
         ),
         (
             "crv_rescoring_duration_seconds",
             &metrics.rescoring,
             "Time a selection with its own discount or horizon spent re-scoring the store.",
+        ),
+        (
+            "crv_simulation_duration_seconds",
+            &metrics.simulation,
+            "Time a scenario batch (fused scoring, one selection per scenario, frontier) computed \
+             on the heavy pool.",
         ),
     ] {
         header(&mut out, name, "histogram", help);

@@ -13,7 +13,7 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::scenario::{Objective, ScenarioSet};
+use super::scenario::{Objective, Scenario, ScenarioSet};
 use super::{kernel_params, prepare};
 use crate::error::{Error, Result};
 use crate::kernel::{self, CrvInputs};
@@ -74,22 +74,20 @@ pub struct Frontier {
     pub knee: Option<usize>,
 }
 
-/// Traces the frontier `spec` asks for over the scenarios of `set`.
-pub(crate) fn trace_scenario(
-    store: &Store,
-    inputs: &CrvInputs<'_>,
-    set: &ScenarioSet,
+/// The scenario of `set` whose frontier `spec` asks for: the one it names, or the first.
+/// Checked before any scenario is scored, so a bad name or point count costs nothing.
+pub(crate) fn frontier_scenario<'s>(
+    set: &'s ScenarioSet,
     spec: &FrontierSpec,
-    limits: &SolveLimits,
-) -> Result<Frontier> {
+) -> Result<&'s Scenario> {
     if spec.points < 2 {
         return Err(Error::invalid(
             "frontier-points",
             format!("{} points; a frontier needs at least 2", spec.points),
         ));
     }
-    let scenario = match &spec.scenario {
-        None => &set.scenarios[0],
+    match &spec.scenario {
+        None => Ok(&set.scenarios[0]),
         Some(name) => set
             .scenarios
             .iter()
@@ -99,15 +97,26 @@ pub(crate) fn trace_scenario(
                     "frontier-scenario",
                     format!("{}: no scenario is named `{name}`", set.file),
                 )
-            })?,
-    };
-    let params = kernel_params(store, scenario, &set.file)?;
-    let values = prepare(store, inputs, scenario, &params, &set.file)?;
+            }),
+    }
+}
+
+/// Traces the frontier of `scenario` (read from `file`) at `points` budgets.
+pub(crate) fn trace_scenario(
+    store: &Store,
+    inputs: &CrvInputs<'_>,
+    file: &str,
+    scenario: &Scenario,
+    points: usize,
+    limits: &SolveLimits,
+) -> Result<Frontier> {
+    let params = kernel_params(store, scenario, file)?;
+    let values = prepare(store, inputs, scenario, &params, file)?;
     let points = trace(
         values.objective(scenario.objective),
         &values.units,
         values.eligible.as_deref(),
-        spec.points,
+        points,
         scenario.resource_scale,
         limits,
     );

@@ -42,7 +42,7 @@ use serde::Serialize;
 
 use crate::campaign::{self, CampaignSpec, Targets};
 use crate::error::{Error, Result};
-use crate::filter::Scores;
+use crate::filter::{Filter, Scores};
 use crate::kernel::{
     self, CrvInputs, Response, ScenarioParams, ScenarioTotals, TierScheme, Tiers, Uplift,
 };
@@ -145,6 +145,11 @@ pub struct Simulation {
 /// the API. Checks every scenario against the store (columns, response rates) before scoring.
 pub fn simulate(store: &Store, set: &ScenarioSet, options: &SimulateOptions) -> Result<Simulation> {
     let inputs = CrvInputs::from_store(store)?;
+    let frontier_scenario = options
+        .frontier
+        .as_ref()
+        .map(|spec| frontier::frontier_scenario(set, spec).map(|scenario| (scenario, spec.points)))
+        .transpose()?;
     let params = set
         .scenarios
         .iter()
@@ -171,16 +176,11 @@ pub fn simulate(store: &Store, set: &ScenarioSet, options: &SimulateOptions) -> 
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    let frontier = match &options.frontier {
-        Some(spec) => Some(frontier::trace_scenario(
-            store,
-            &inputs,
-            set,
-            spec,
-            &options.limits,
-        )?),
-        None => None,
-    };
+    let frontier = frontier_scenario
+        .map(|(scenario, points)| {
+            frontier::trace_scenario(store, &inputs, &set.file, scenario, points, &options.limits)
+        })
+        .transpose()?;
     Ok(Simulation {
         results,
         frontier,
@@ -217,6 +217,9 @@ pub fn kernel_params<'a>(
     store
         .numeric(&scenario.cost)
         .map_err(|e| error("cost", format!("{e}: the cost must be a numeric column")))?;
+    Filter::parse(&scenario.filter)
+        .and_then(|filter| filter.check(store))
+        .map_err(|e| error("where", parameter_message(e)))?;
     Ok(ScenarioParams {
         score: scenario.score,
         margin_multiplier: scenario.margin_multiplier,
