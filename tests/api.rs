@@ -1263,7 +1263,7 @@ async fn simulate_answers_the_rows_crv_simulate_writes() {
     let (_, _, metrics) = served
         .send_raw(Method::GET, "/metrics", &[], Vec::new())
         .await;
-    let samples = parse_metrics(&String::from_utf8(metrics.to_vec()).unwrap());
+    let samples = parse_metrics(std::str::from_utf8(&metrics).unwrap());
     assert_eq!(
         sample(&samples, "crv_simulation_duration_seconds_count", &[]),
         Some(1.0)
