@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::service::service_fn;
+use rayon::prelude::*;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -102,6 +103,20 @@ impl ServerConfig {
     }
 }
 
+/// Every customer's CRV, tier, rank and percentile as one record per row (in parallel).
+fn row_records(scored: &Scored) -> Vec<CustomerScore> {
+    let tiers = &scored.tiers;
+    (&scored.crv[..], &tiers.tier[..], &tiers.rank[..], &tiers.percentile[..])
+        .into_par_iter()
+        .map(|(&crv, &tier, &rank, &percentile)| CustomerScore {
+            crv,
+            tier,
+            rank,
+            percentile,
+        })
+        .collect()
+}
+
 /// What every request reads: the store, its scores and tiers, the limits, the admission queue
 /// and the metrics.
 #[derive(Debug)]
@@ -110,6 +125,9 @@ pub struct AppState {
     params: ScoreParams,
     scheme: TierScheme,
     scored: Arc<Scored>,
+    /// `scored` row by row, one 16-byte record per customer: a lookup reads one cache line
+    /// instead of one from each of four columns.
+    served: Vec<CustomerScore>,
     open_time: Duration,
     config: ServerConfig,
     admission: Admission,
@@ -131,11 +149,13 @@ impl AppState {
         let store = Store::open(path)?;
         let open_time = started.elapsed();
         let scored = kernel::score_store(&store, &params, &scheme)?;
+        let served = row_records(&scored);
         Ok(AppState {
             store,
             params,
             scheme,
             scored: Arc::new(scored),
+            served,
             open_time,
             config,
             admission: Admission::new(config.admission, config.heavy_nice)
@@ -191,27 +211,17 @@ impl AppState {
 
     /// The served score of customer `id`, `None` when it is not in the store.
     pub fn score(&self, id: CustomerId) -> Option<CustomerScore> {
-        self.store.row_of(id).map(|row| self.score_at(row))
+        self.store.row_of(id).map(|row| self.served[row])
     }
 
     /// The served scores of `ids` in order, `None` for an id not in the store: one batched
-    /// index probe ([`Store::rows_of`]), then one gather per column.
+    /// index probe ([`Store::rows_of`]), then one record per found id.
     pub fn scores(&self, ids: &[u64]) -> Vec<Option<CustomerScore>> {
         let mut rows = Vec::new();
         self.store.rows_of(ids, &mut rows);
         rows.into_iter()
-            .map(|row| row.map(|row| self.score_at(row)))
+            .map(|row| row.map(|row| self.served[row]))
             .collect()
-    }
-
-    fn score_at(&self, row: usize) -> CustomerScore {
-        let tiers = &self.scored.tiers;
-        CustomerScore {
-            crv: self.scored.crv[row],
-            tier: tiers.tier[row],
-            rank: tiers.rank[row],
-            percentile: tiers.percentile[row],
-        }
     }
 }
 
