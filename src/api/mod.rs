@@ -22,10 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::service::service_fn;
-use rayon::prelude::*;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use rayon::prelude::*;
 use tokio::net::TcpListener;
 
 use crate::error::{Error, Result};
@@ -106,7 +106,12 @@ impl ServerConfig {
 /// Every customer's CRV, tier, rank and percentile as one record per row (in parallel).
 fn row_records(scored: &Scored) -> Vec<CustomerScore> {
     let tiers = &scored.tiers;
-    (&scored.crv[..], &tiers.tier[..], &tiers.rank[..], &tiers.percentile[..])
+    (
+        &scored.crv[..],
+        &tiers.tier[..],
+        &tiers.rank[..],
+        &tiers.percentile[..],
+    )
         .into_par_iter()
         .map(|(&crv, &tier, &rank, &percentile)| CustomerScore {
             crv,

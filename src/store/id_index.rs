@@ -170,6 +170,12 @@ mod tests {
         assert_eq!(lookup(&slots, &ids, 1), Some(0));
         let out_of_range = vec![1000u32; 8];
         assert_eq!(lookup(&out_of_range, &ids, 1), None);
+
+        let mut rows = vec![Some(7); 4];
+        lookup_many(&slots, &ids, &[2, 1, 4, 1], &mut rows);
+        assert_eq!(rows, [None, Some(0), None, Some(0)]);
+        lookup_many(&out_of_range, &ids, &[1, 2], &mut rows[..2]);
+        assert_eq!(rows[..2], [None, None]);
     }
 
     proptest! {
@@ -180,6 +186,20 @@ mod tests {
             prop_assert_eq!(lookup(&slots, &ids, probe), ids.iter().position(|&id| id == probe));
             for (row, &id) in ids.iter().enumerate() {
                 prop_assert_eq!(lookup(&slots, &ids, id), Some(row));
+            }
+        }
+
+        #[test]
+        fn lookup_many_agrees_with_lookup(
+            ids in proptest::collection::hash_set(0..2_000u64, 0..1_000),
+            wanted in proptest::collection::vec(0..2_000u64, 0..300),
+        ) {
+            let ids: Vec<u64> = ids.into_iter().collect();
+            let slots = build(&ids).unwrap();
+            let mut rows = vec![Some(usize::MAX); wanted.len()];
+            lookup_many(&slots, &ids, &wanted, &mut rows);
+            for (&id, &row) in wanted.iter().zip(&rows) {
+                prop_assert_eq!(row, lookup(&slots, &ids, id), "id {}", id);
             }
         }
     }
