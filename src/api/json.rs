@@ -68,7 +68,7 @@ pub fn write_f32(out: &mut Vec<u8>, value: f32) {
     }
     let mut digits = zmij::Buffer::new();
     let magnitude = value.abs();
-    if magnitude == 0.0 || (F32_AND_F64_FIXED_NOTATION).contains(&magnitude) {
+    if magnitude == 0.0 || F32_AND_F64_FIXED_NOTATION.contains(&magnitude) {
         out.extend_from_slice(digits.format_finite(value).as_bytes());
     } else {
         let wide = crate::report::f32_shortest_as_f64(value);

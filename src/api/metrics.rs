@@ -1,5 +1,6 @@
 //! Prometheus metrics (`GET /metrics`): request counts and latencies per route and status,
-//! selection, re-scoring and simulation times, the store's size, start-up times and the admission queue.
+//! selection, re-scoring and simulation times, the store's size, start-up times and the
+//! admission queue.
 //! Recording sits on every request's path, so it is two relaxed atomic adds into fixed arrays
 //! indexed by ([`Route`], status): no lock, no allocation, no hashing. Text is built only when
 //! scraped.

@@ -13,12 +13,11 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
+use super::ScenarioValues;
 use super::scenario::{Objective, Scenario, ScenarioSet};
-use super::{kernel_params, prepare};
 use crate::error::{Error, Result};
-use crate::kernel::{self, CrvInputs};
+use crate::kernel;
 use crate::select::{self, SolveLimits};
-use crate::store::Store;
 
 /// Budgets on the default grid.
 pub const DEFAULT_POINTS: usize = 50;
@@ -74,12 +73,9 @@ pub struct Frontier {
     pub knee: Option<usize>,
 }
 
-/// The scenario of `set` whose frontier `spec` asks for: the one it names, or the first.
-/// Checked before any scenario is scored, so a bad name or point count costs nothing.
-pub(crate) fn frontier_scenario<'s>(
-    set: &'s ScenarioSet,
-    spec: &FrontierSpec,
-) -> Result<&'s Scenario> {
+/// The index in `set` of the scenario whose frontier `spec` asks for: the one it names, or the
+/// first. Checked before any scenario is scored, so a bad name or point count costs nothing.
+pub(crate) fn frontier_scenario(set: &ScenarioSet, spec: &FrontierSpec) -> Result<usize> {
     if spec.points < 2 {
         return Err(Error::invalid(
             "frontier-points",
@@ -87,11 +83,11 @@ pub(crate) fn frontier_scenario<'s>(
         ));
     }
     match &spec.scenario {
-        None => Ok(&set.scenarios[0]),
+        None => Ok(0),
         Some(name) => set
             .scenarios
             .iter()
-            .find(|scenario| &scenario.name == name)
+            .position(|scenario| &scenario.name == name)
             .ok_or_else(|| {
                 Error::invalid(
                     "frontier-scenario",
@@ -101,17 +97,13 @@ pub(crate) fn frontier_scenario<'s>(
     }
 }
 
-/// Traces the frontier of `scenario` (read from `file`) at `points` budgets.
+/// Traces the frontier of `scenario` at `points` budgets over its prepared `values`.
 pub(crate) fn trace_scenario(
-    store: &Store,
-    inputs: &CrvInputs<'_>,
-    file: &str,
     scenario: &Scenario,
+    values: &ScenarioValues,
     points: usize,
     limits: &SolveLimits,
-) -> Result<Frontier> {
-    let params = kernel_params(store, scenario, file)?;
-    let values = prepare(store, inputs, scenario, &params, file)?;
+) -> Frontier {
     let points = trace(
         values.objective(scenario.objective),
         &values.units,
@@ -120,12 +112,12 @@ pub(crate) fn trace_scenario(
         scenario.resource_scale,
         limits,
     );
-    Ok(Frontier {
+    Frontier {
         scenario: scenario.name.clone(),
         objective: scenario.objective,
         knee: knee(&points),
         points,
-    })
+    }
 }
 
 /// The optimum of `values` over the cost `units` at `points` budgets from 0 to the total cost

@@ -145,10 +145,11 @@ pub struct Simulation {
 /// the API. Checks every scenario against the store (columns, response rates) before scoring.
 pub fn simulate(store: &Store, set: &ScenarioSet, options: &SimulateOptions) -> Result<Simulation> {
     let inputs = CrvInputs::from_store(store)?;
-    let frontier_scenario = options
+    // (scenario index, points) of the frontier asked for.
+    let frontier_asked = options
         .frontier
         .as_ref()
-        .map(|spec| frontier::frontier_scenario(set, spec).map(|scenario| (scenario, spec.points)))
+        .map(|spec| frontier::frontier_scenario(set, spec).map(|index| (index, spec.points)))
         .transpose()?;
     let params = set
         .scenarios
@@ -158,29 +159,33 @@ pub fn simulate(store: &Store, set: &ScenarioSet, options: &SimulateOptions) -> 
     let started = Instant::now();
     let totals = kernel::score_scenarios(&inputs, &params);
     let scoring_time = started.elapsed();
-    let results = set
-        .scenarios
-        .iter()
-        .zip(&params)
-        .zip(&totals)
-        .map(|((scenario, params), totals)| {
-            let started = Instant::now();
-            let values = prepare(store, &inputs, scenario, params, &set.file)?;
-            let targets = select_targets(&values, scenario, &options.limits, &set.file)?;
-            Ok(result_row(
+    let mut results = Vec::with_capacity(set.scenarios.len());
+    let mut frontier = None;
+    for (index, ((scenario, params), totals)) in
+        set.scenarios.iter().zip(&params).zip(&totals).enumerate()
+    {
+        let started = Instant::now();
+        let values = prepare(store, &inputs, scenario, params, &set.file)?;
+        let targets = select_targets(&values, scenario, &options.limits, &set.file)?;
+        results.push(result_row(
+            scenario,
+            totals,
+            &values,
+            &targets,
+            started.elapsed(),
+        ));
+        if let Some((frontier_index, points)) = frontier_asked
+            && frontier_index == index
+        {
+            // The frontier's scenario is traced over the values its row was selected from.
+            frontier = Some(frontier::trace_scenario(
                 scenario,
-                totals,
                 &values,
-                &targets,
-                started.elapsed(),
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let frontier = frontier_scenario
-        .map(|(scenario, points)| {
-            frontier::trace_scenario(store, &inputs, &set.file, scenario, points, &options.limits)
-        })
-        .transpose()?;
+                points,
+                &options.limits,
+            ));
+        }
+    }
     Ok(Simulation {
         results,
         frontier,
