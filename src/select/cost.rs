@@ -188,6 +188,9 @@ mod tests {
         assert_eq!(scale_costs(&[0.004, 1.005, 2.0], 1.0).unwrap(), vec![1, 2, 2]);
         assert_eq!(scale_costs(&[0.0049, 100.0, 100.5], 0.01).unwrap(), vec![1, 1, 2]);
         assert_eq!(scale_costs(&[f32::from_bits(1)], 1e-300).unwrap(), vec![1]);
+        // 10 * 1.1 rounds to exactly 11.0 in f64, yet the f64 1.1 is a hair above 1.1: the
+        // exact product needs a twelfth unit.
+        assert_eq!(scale_costs(&[10.0], 1.1).unwrap(), vec![12]);
     }
 
     /// Mantissa and exponent of a finite `x >= 0`: `x = m 2^e`.
@@ -269,6 +272,8 @@ mod tests {
         // 0.009 * 1e4 rounds to exactly 90.0 in f64, yet the exact product of the f64 nearest
         // 0.009 and 1e4 is just below 90: 89 whole units fit.
         assert_eq!(scale_capacity(0.009, 1e4).unwrap(), 89);
+        // Likewise 10 * 0.3 is 3.0 in f64, and the f64 0.3 a hair below 0.3.
+        assert_eq!(scale_capacity(10.0, 0.3).unwrap(), 2);
         let mut state = 7u64;
         for _ in 0..20_000 {
             state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
