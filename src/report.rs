@@ -71,8 +71,10 @@ pub fn score_summary(scored: &Scored, params: &ScoreParams) -> Value {
     })
 }
 
-/// The selection summary: what was eligible and chosen, its value and cost, and the
-/// certificate (upper bound, gap, optimal). Callers add their own timings.
+/// The selection summary: what was eligible and chosen, its value and real cost (at most the
+/// budget, in the cost column's own units), the certificate (upper bound, gap, optimal) and
+/// the price of rounding costs to resource units (`real_upper_bound`, `rounding_loss`).
+/// Callers add their own timings.
 pub fn selection_summary(targets: &Targets) -> Value {
     let selection = &targets.selection;
     let stats = &selection.stats;
@@ -86,6 +88,8 @@ pub fn selection_summary(targets: &Targets) -> Value {
         "upper_bound": selection.upper_bound,
         "gap": selection.gap,
         "optimal": selection.optimal,
+        "real_upper_bound": targets.real_upper_bound,
+        "rounding_loss": targets.rounding_loss,
         "core_items": stats.core_items,
         "states": stats.states,
     })

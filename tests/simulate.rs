@@ -61,7 +61,7 @@ fn a_plain_crv_scenario_reproduces_crv_select_exactly() {
         let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(values.objective(Objective::Crv)), bits(&scored.crv));
         let targets =
-            simulate::select_targets(&values, scenario, &SolveLimits::default(), &set.file)
+            simulate::select_targets(&store, &values, scenario, &SolveLimits::default(), &set.file)
                 .unwrap();
         let (got, want) = (&targets.selection, &expected.selection);
         assert_eq!(got.rows, want.rows, "budget {budget}");
@@ -120,7 +120,7 @@ fn incremental_values_match_the_scalar_reference() {
         .unwrap()
         .results[0];
     let targets =
-        simulate::select_targets(&values, scenario, &SolveLimits::default(), &set.file).unwrap();
+        simulate::select_targets(&store, &values, scenario, &SolveLimits::default(), &set.file).unwrap();
     let reference: f64 = targets
         .selection
         .rows

@@ -5,6 +5,8 @@
 //! Invariant: every live state is undominated (the list is sorted by weight with strictly
 //! increasing value) and its bound is above the incumbent; every pruned state's bound, and
 //! every fixed item's, is at most the incumbent, so an empty list proves the incumbent optimal.
+//! The search keeps the largest of those bounds (`fathomed`): with the incumbent's value it is
+//! the certificate it reports, computed rather than taken to equal the incumbent.
 
 use std::time::Instant;
 
@@ -175,6 +177,8 @@ pub(crate) struct Search {
     pub deadline: Option<Instant>,
     /// Stop when a stage holds more states than this.
     pub max_states: usize,
+    /// The largest bound of the items the root reduction fixed (`-inf` when none).
+    pub fathomed: f64,
 }
 
 /// What the search ended with.
@@ -184,8 +188,6 @@ pub(crate) struct Outcome {
     pub node: u32,
     /// A certified upper bound on the optimum.
     pub bound: f64,
-    /// The search finished: `value` is optimal.
-    pub proven: bool,
     /// Why the search stopped early, when it did.
     pub stopped_by: Option<super::StopReason>,
     /// Core items processed (not counting those fixed on the way).
@@ -255,6 +257,8 @@ struct Dp<'a> {
     arena: &'a mut Arena,
     z: f64,
     best: u32,
+    /// The largest bound of every state pruned and every item fixed so far.
+    fathomed: f64,
     processed: usize,
     generated: u64,
     max_states: usize,
@@ -285,6 +289,7 @@ pub(crate) fn solve_core(
         arena,
         z: incumbent.0,
         best: incumbent.1,
+        fathomed: search.fathomed,
         processed: 0,
         generated: 1,
         max_states: 1,
@@ -294,7 +299,11 @@ pub(crate) fn solve_core(
         let root = dp
             .card
             .map_or(search.root_bound, |c| c.root.min(search.root_bound));
-        if search.pruner.pruned(root, dp.z) || dp.states.is_empty() {
+        if search.pruner.pruned(root, dp.z) {
+            dp.fathomed = dp.fathomed.max(root);
+            break None;
+        }
+        if dp.states.is_empty() {
             break None;
         }
         let next_right = dp.advance(false);
@@ -322,14 +331,16 @@ pub(crate) fn solve_core(
             gc_at = (2 * dp.arena.len()).max(GC_MIN_NODES);
         }
     };
+    // Proven: every solution is the incumbent or lies under a fathomed bound (a completion of
+    // a pruned or dominated state, or a flip of a fixed item); the states left at the end are
+    // complete and none beats the incumbent.
     let bound = match stopped_by {
-        None => dp.z,
+        None => search.pruner.certify(dp.fathomed, dp.z).max(dp.z),
         Some(_) => dp.open_bound(),
     };
     Outcome {
         node: dp.best,
         bound,
-        proven: stopped_by.is_none(),
         stopped_by,
         processed: dp.processed,
         states: dp.generated,
@@ -358,15 +369,21 @@ impl Dp<'_> {
         }
     }
 
-    /// Whether forcing `item` away from its break-solution value provably cannot beat `z`.
-    fn fixed(&self, item: &Item, in_break: bool) -> bool {
+    /// Whether forcing `item` away from its break-solution value provably cannot beat `z`;
+    /// when it cannot, its bound joins the fathomed ones.
+    fn fixed(&mut self, item: &Item, in_break: bool) -> bool {
         let towards = |t: f64| if in_break { t.max(0.0) } else { (-t).max(0.0) };
         let pruner = self.search.pruner;
         let dantzig = self.search.root_bound - towards(item.reduced(self.search.lambda));
-        pruner.pruned(dantzig, self.z)
-            || self
-                .card
-                .is_some_and(|c| pruner.pruned(c.root - towards(c.term(item)), self.z))
+        let bound = match &self.card {
+            Some(c) => dantzig.min(c.root - towards(c.term(item))),
+            None => dantzig,
+        };
+        let fixed = pruner.pruned(bound, self.z);
+        if fixed {
+            self.fathomed = self.fathomed.max(bound);
+        }
+        fixed
     }
 
     /// Removes `item` from the unprocessed set (it was processed or fixed).
@@ -460,7 +477,9 @@ impl Dp<'_> {
                 continue;
             }
             last_p = s.p;
-            if pruner.pruned(self.bound(&s, right, left), self.z) {
+            let bound = self.bound(&s, right, left);
+            if pruner.pruned(bound, self.z) {
+                self.fathomed = self.fathomed.max(bound);
                 continue;
             }
             if flip {
@@ -478,7 +497,8 @@ impl Dp<'_> {
         self.states = out;
     }
 
-    /// The certified bound when the search stops early: the best open state's bound.
+    /// The certified bound when the search stops early: the best open state's bound (or a
+    /// fathomed one, or the incumbent), never above the root bound.
     fn open_bound(&mut self) -> f64 {
         let (right, left) = self.multipliers();
         let pruner = self.search.pruner;
@@ -486,7 +506,7 @@ impl Dp<'_> {
             .states
             .iter()
             .map(|s| pruner.certify(self.bound(s, right, left), self.z))
-            .fold(self.z, f64::max);
+            .fold(pruner.certify(self.fathomed, self.z).max(self.z), f64::max);
         let root = self.card.map_or(self.search.root_bound, |c| {
             c.root.min(self.search.root_bound)
         });

@@ -45,7 +45,9 @@
 //! # Guarantee
 //!
 //! `optimal == true` only when the certified `upper_bound` equals `objective` within 1e-9
-//! relative. Values are real numbers summed in f64: the optimum is exact up to f64 summation
+//! relative. The bound is reported as computed, never raised to the objective: when the search
+//! finishes it is the largest of the incumbent's value and every bound it pruned a state or
+//! fixed an item on, each of which it compared with the incumbent. Values are real numbers summed in f64: the optimum is exact up to f64 summation
 //! (the DP compares f64 sums, so two solutions whose values differ by less than their rounding
 //! may be ranked either way). Bounds use ratios rounded to f64; an item's true ratio may exceed
 //! the rounded one by one ulp, which moves a bound by less than 1e-15 relative. When every value
@@ -166,11 +168,15 @@ pub struct Selection {
     pub rows: Vec<usize>,
     /// Sum of the chosen rows' values (f64, in row order).
     pub objective: f64,
-    /// A certified upper bound on the optimum, >= `objective`.
+    /// A certified upper bound on the optimum, as the solver computed it (never raised to
+    /// `objective`): the root bound, the largest bound of any open state when a limit stopped
+    /// the search, or, when the search finished, the largest of the incumbent's value and every
+    /// bound it pruned or fixed on. At least `objective` up to f64 summation order.
     pub upper_bound: f64,
-    /// `(upper_bound - objective) / max(|upper_bound|, f64::MIN_POSITIVE)`.
+    /// `(upper_bound - objective) / max(|upper_bound|, f64::MIN_POSITIVE)`; negative only by
+    /// summation order (a larger negative gap would be a bug, and is not called optimal).
     pub gap: f64,
-    /// `gap <= OPTIMALITY_TOLERANCE`: the selection is optimal.
+    /// `|gap| <= OPTIMALITY_TOLERANCE`: the selection is optimal.
     pub optimal: bool,
     /// What the solver saw and did.
     pub stats: SolveStats,
@@ -475,10 +481,14 @@ fn solve(
     } = preprocess(values, costs, capacity, eligible, &mut stats);
     stats.times.preprocess = clock.lap();
     if total_weight <= u128::from(capacity) {
+        // Every candidate fits: the bound is their whole value, summed on its own.
+        let mut everything = Sum::default();
+        everything.add(zero_cost_value);
         for &row in &rows {
+            everything.add(f64::from(values[row as usize]));
             chosen.toggle(row);
         }
-        return finish(values, &chosen, 0.0, true, stats, clock);
+        return finish(values, &chosen, everything.value(), stats, clock);
     }
 
     // Break item, Dantzig bound and greedy solution.
@@ -534,7 +544,7 @@ fn solve(
         }
         apply(&mut chosen, &arena, incumbent.1);
         let bound = pruner.certify(root_bound, incumbent.0);
-        return finish(values, &chosen, bound, false, stats, clock);
+        return finish(values, &chosen, bound, stats, clock);
     }
 
     // Exchange heuristic, then reduction to the core.
@@ -548,12 +558,15 @@ fn solve(
         incumbent.1 = arena.push(rows[swap.take], incumbent.1);
     }
     let (mut left, mut right) = (Vec::new(), Vec::new());
+    let mut fathomed = f64::NEG_INFINITY;
     for (i, row) in rows.iter().enumerate() {
         let item = item(row);
         let d = item.reduced(lambda);
         let in_break = i < b;
         let flip_bound = root_bound - if in_break { d.max(0.0) } else { (-d).max(0.0) };
-        if !pruner.pruned(flip_bound, incumbent.0) {
+        if pruner.pruned(flip_bound, incumbent.0) {
+            fathomed = fathomed.max(flip_bound);
+        } else {
             if in_break { &mut left } else { &mut right }.push(item);
         }
     }
@@ -576,6 +589,7 @@ fn solve(
         pruner,
         deadline,
         max_states: limits.max_states,
+        fathomed,
     };
     let outcome = exact::solve_core(left, right, start, incumbent, &search, card, &mut arena);
     stats.core_processed = outcome.processed;
@@ -584,7 +598,7 @@ fn solve(
     stats.stopped_by = outcome.stopped_by;
     stats.times.search = clock.lap();
     apply(&mut chosen, &arena, outcome.node);
-    finish(values, &chosen, outcome.bound, outcome.proven, stats, clock)
+    finish(values, &chosen, outcome.bound, stats, clock)
 }
 
 /// Candidate slopes sampled for the cardinality bound's multipliers.
@@ -685,30 +699,29 @@ impl Clock {
     }
 }
 
-/// Builds the selection from the chosen bitmap and a certified bound (`proven`: the bound is
-/// the search's own incumbent, so the objective is the bound up to rounding).
+/// Builds the selection from the chosen bitmap and the certified bound as computed: never
+/// raised to the objective, so a bound below it (a bug) shows as a negative gap and the
+/// selection is not called optimal.
 fn finish(
     values: &[f32],
     chosen: &Bitmap,
-    bound: f64,
-    proven: bool,
+    upper_bound: f64,
     mut stats: SolveStats,
     mut clock: Clock,
 ) -> Selection {
     let (rows, objective) = chosen.rows_and_sum(values);
-    let upper_bound = if proven {
-        objective
-    } else {
-        bound.max(objective)
-    };
     let gap = (upper_bound - objective) / upper_bound.abs().max(f64::MIN_POSITIVE);
+    debug_assert!(
+        gap >= -OPTIMALITY_TOLERANCE,
+        "bound {upper_bound} below the objective {objective}"
+    );
     stats.times.output = clock.lap();
     Selection {
         rows,
         objective,
         upper_bound,
         gap,
-        optimal: gap <= OPTIMALITY_TOLERANCE,
+        optimal: gap.abs() <= OPTIMALITY_TOLERANCE,
         stats,
     }
 }

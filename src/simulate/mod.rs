@@ -12,9 +12,11 @@
 //! - **Budget**: no `budget` means unlimited: every eligible customer with a positive objective
 //!   is contacted (the knapsack runs with the total cost as its capacity, so the row still
 //!   carries a certificate).
-//! - **Cost**: contacting customer i costs `cost_i * cost_multiplier`, rounded to
-//!   `resource_scale` units per cost unit; `spend`, `roi` and the budget are in that multiplied
-//!   cost. With multiplier 1 the units are exactly those of `crv select`.
+//! - **Cost**: contacting customer i costs `cost_i * cost_multiplier`, rounded up to
+//!   `resource_scale` units per cost unit (the budget rounded down), so the selection never
+//!   spends more than the budget; `spend` (the targets' real multiplied cost, summed in f64),
+//!   `roi` and the budget are in that multiplied cost. With multiplier 1 the units are exactly
+//!   those of `crv select`.
 //! - **Response**: `response_rate` is a number or the name of a numeric column whose values
 //!   must all lie in [0, 1] (checked before any scoring; the error names the row).
 //! - **Objective**: `incremental` maximises `sum delta_i`, `crv` the plain `sum CRV_i` (CRV
@@ -166,7 +168,7 @@ pub fn simulate(store: &Store, set: &ScenarioSet, options: &SimulateOptions) -> 
     {
         let started = Instant::now();
         let values = prepare(store, &inputs, scenario, params, &set.file)?;
-        let targets = select_targets(&values, scenario, &options.limits, &set.file)?;
+        let targets = select_targets(store, &values, scenario, &options.limits, &set.file)?;
         results.push(result_row(
             scenario,
             totals,
@@ -309,8 +311,10 @@ pub fn prepare(
     })
 }
 
-/// The exact knapsack of `scenario`'s objective within its budget (unlimited: the total cost).
+/// The exact knapsack of `scenario`'s objective within its budget (unlimited: the total cost),
+/// its accounts in the real (multiplied) costs of `store`'s cost column.
 pub fn select_targets(
+    store: &Store,
     values: &ScenarioValues,
     scenario: &Scenario,
     limits: &SolveLimits,
@@ -323,11 +327,19 @@ pub fn select_targets(
         None => values.units.iter().sum(),
     };
     let spec = CampaignSpec {
-        budget: capacity as f64 / scenario.resource_scale,
+        // Unlimited: the rounded total, which every real total is below.
+        budget: scenario
+            .budget
+            .unwrap_or(capacity as f64 / scenario.resource_scale),
         cost_column: scenario.cost.clone(),
         resource_scale: scenario.resource_scale,
         filter: scenario.filter.clone(),
         limits: *limits,
+    };
+    let real = campaign::RealCosts {
+        column: campaign::cost_column(store, &scenario.cost)
+            .map_err(|e| field_error(file, &scenario.name, "cost", parameter_message(e)))?,
+        multiplier: scenario.cost_multiplier,
     };
     Ok(campaign::solve(
         values.objective(scenario.objective),
@@ -335,6 +347,7 @@ pub fn select_targets(
         capacity,
         values.eligible.as_deref(),
         &spec,
+        real,
         Duration::ZERO,
     ))
 }
