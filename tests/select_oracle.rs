@@ -1,9 +1,17 @@
-//! Oracles for the knapsack solver: brute force on tiny instances, an integer-capacity DP on
-//! small-cost ones, and the solver's own certificate on large generated ones.
+//! Oracles for the knapsack solver, written here independently of it: brute force on tiny
+//! instances (also with huge costs and capacities above 2^53), the integer-capacity DP up to
+//! 10^5 rows (also on the sampled-band path, n >= 131,072), an exact two-cost method at large
+//! capacity, and the LP relaxation (sort by ratio, fill fractionally) that every bound the
+//! solver reports must lie under. Plus the rounding of real costs: a selection never spends
+//! more than the budget in the cost column's own units.
 
 use std::time::Duration;
 
-use crv::select::{Selection, SolveLimits, knapsack, knapsack_greedy};
+use crv::campaign::{self, CampaignSpec, RealCosts};
+use crv::select::{
+    OPTIMALITY_TOLERANCE, Selection, SolveLimits, StopReason, knapsack, knapsack_greedy,
+    scale_capacity, scale_costs,
+};
 use crv::synthetic::RowRng;
 use proptest::prelude::*;
 
@@ -63,36 +71,37 @@ fn generate(class: Class, n: usize, max_cost: u64, seed: u64) -> Instance {
     Instance { values, costs }
 }
 
-/// The best objective by enumerating every subset of eligible rows.
+/// The best objective by enumerating every subset of eligible rows (costs summed in u128).
 fn brute_force(values: &[f32], costs: &[u64], capacity: u64, eligible: &[bool]) -> f64 {
     let n = values.len();
     let mut best = 0.0f64;
     for mask in 0u32..(1 << n) {
-        let (mut w, mut v) = (0u64, 0.0f64);
+        let (mut w, mut v) = (0u128, 0.0f64);
         for i in (0..n).filter(|&i| mask >> i & 1 == 1) {
             if !eligible[i] {
-                w = u64::MAX;
+                w = u128::MAX;
                 break;
             }
-            w += costs[i];
+            w += u128::from(costs[i]);
             v += f64::from(values[i]);
         }
-        if w <= capacity {
+        if w <= u128::from(capacity) {
             best = best.max(v);
         }
     }
     best
 }
 
-/// The best objective by the textbook DP over integer capacities.
+/// The best objective by the textbook DP over integer capacities: O(n capacity).
 fn capacity_dp(values: &[f32], costs: &[u64], capacity: u64, eligible: &[bool]) -> f64 {
-    let cap = capacity as usize;
+    let cap = usize::try_from(capacity).expect("a DP capacity fits memory");
     let mut best = vec![0.0f64; cap + 1];
     for i in 0..values.len() {
-        let (v, w) = (f64::from(values[i]), costs[i] as usize);
-        if !eligible[i] || v <= 0.0 || w > cap {
+        let v = f64::from(values[i]);
+        if !eligible[i] || !(v > 0.0 && v.is_finite()) || costs[i] > capacity {
             continue;
         }
+        let w = costs[i] as usize;
         for c in (w..=cap).rev() {
             best[c] = best[c].max(best[c - w] + v);
         }
@@ -100,11 +109,44 @@ fn capacity_dp(values: &[f32], costs: &[u64], capacity: u64, eligible: &[bool]) 
     best[cap]
 }
 
+/// The LP relaxation's optimum: eligible rows of positive value by ratio, highest first, filled
+/// whole while they fit and the first that does not fractionally (zero-cost rows whole, rows
+/// costing more than the capacity never). An upper bound on every selection.
+fn lp_bound(values: &[f32], costs: &[u64], capacity: u64, eligible: Option<&[bool]>) -> f64 {
+    let mut free = 0.0f64;
+    let mut items: Vec<(f64, u64)> = Vec::new();
+    for (i, (&v, &w)) in values.iter().zip(costs).enumerate() {
+        let v = f64::from(v);
+        if !(v > 0.0 && v.is_finite()) || !eligible.is_none_or(|e| e[i]) || w > capacity {
+            continue;
+        }
+        if w == 0 {
+            free += v;
+        } else {
+            items.push((v, w));
+        }
+    }
+    items.sort_by(|a, b| (b.0 / b.1 as f64).total_cmp(&(a.0 / a.1 as f64)));
+    let (mut room, mut total) = (capacity, free);
+    for (v, w) in items {
+        if w <= room {
+            room -= w;
+            total += v;
+        } else {
+            total += v * room as f64 / w as f64;
+            break;
+        }
+    }
+    total
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
 
-/// What every selection must satisfy, whatever the instance.
+/// What every selection must satisfy, whatever the instance: feasible, eligible, positive, its
+/// objective the sum of its rows, its bound at least the objective and at most the LP bound
+/// computed here, and `optimal` exactly when the gap is within tolerance.
 fn check_certificate(
     sel: &Selection,
     values: &[f32],
@@ -128,13 +170,47 @@ fn check_certificate(
         "objective {} != sum {sum}",
         sel.objective
     );
-    assert!(sel.upper_bound >= sel.objective, "bound below objective");
+    let lp = lp_bound(values, costs, capacity, eligible);
+    let slack = 1e-9 * lp.abs().max(1.0);
+    assert!(
+        sel.objective <= lp + slack,
+        "objective {} above the LP bound {lp}",
+        sel.objective
+    );
+    assert!(
+        sel.upper_bound <= lp + slack,
+        "bound {} above the LP bound {lp}",
+        sel.upper_bound
+    );
+    assert!(
+        sel.upper_bound >= sel.objective - 1e-12 * sel.objective.abs().max(1.0),
+        "bound {} below objective {}",
+        sel.upper_bound,
+        sel.objective
+    );
     let gap = (sel.upper_bound - sel.objective) / sel.upper_bound.abs().max(f64::MIN_POSITIVE);
     assert_eq!(
         sel.optimal,
-        gap <= 1e-9,
+        gap.abs() <= OPTIMALITY_TOLERANCE,
         "optimal flag disagrees with the gap"
     );
+}
+
+/// Checks `sel` against the true optimum `best`: its bound is at least `best`, and when it
+/// claims optimality its objective is `best`.
+fn check_against_optimum(sel: &Selection, best: f64) {
+    assert!(
+        sel.upper_bound >= best - 1e-9 * best.abs().max(1.0),
+        "bound {} below the optimum {best}",
+        sel.upper_bound
+    );
+    if sel.optimal {
+        assert!(
+            close(sel.objective, best),
+            "claims optimal with {} but the optimum is {best}",
+            sel.objective
+        );
+    }
 }
 
 fn solve_and_check(
@@ -152,12 +228,8 @@ fn solve_and_check(
     );
     check_certificate(&sel, &inst.values, &inst.costs, capacity, Some(eligible));
     let best = reference(&inst.values, &inst.costs, capacity, eligible);
-    assert!(sel.optimal, "not proven optimal: {sel:?}");
-    assert!(
-        close(sel.objective, best),
-        "objective {} != reference {best}",
-        sel.objective
-    );
+    assert!(sel.optimal, "not proven optimal: {:?}", sel.stats);
+    check_against_optimum(&sel, best);
 }
 
 fn eligibility(n: usize, seed: u64, filtered: bool) -> Vec<bool> {
@@ -279,6 +351,7 @@ fn large_instances_stay_within_their_own_bound() {
                 sel.objective >= greedy.objective,
                 "{class:?}: worse than greedy"
             );
+            check_against_optimum(&greedy, sel.objective);
             assert!(
                 sel.upper_bound <= greedy.upper_bound * (1.0 + 1e-12),
                 "{class:?}: bound looser than Dantzig"
@@ -288,14 +361,40 @@ fn large_instances_stay_within_their_own_bound() {
     }
 }
 
+/// Uncorrelated real values over costs 1..=200: the root bound does not prove the greedy
+/// optimal, so the search must run (the tests below assert that it needs more than a few
+/// states). Small enough for the DP.
+fn searching(n: usize, seed: u64) -> (Instance, u64) {
+    let mut rng = RowRng::new(seed, 0x4A2D);
+    let costs: Vec<u64> = (0..n).map(|_| rng.range(1, 200)).collect();
+    let values = costs
+        .iter()
+        .map(|_| (rng.uniform() * 200.0) as f32)
+        .collect();
+    let capacity = capacity_for(&costs, 0.3);
+    (Instance { values, costs }, capacity)
+}
+
 #[test]
-fn a_zero_time_limit_returns_a_feasible_set_with_a_valid_bound() {
+fn a_zero_time_limit_stops_the_search_with_a_valid_bound_and_a_gap() {
+    let limits = SolveLimits {
+        time_limit: Some(Duration::ZERO),
+        ..SolveLimits::default()
+    };
+    for seed in 0..3 {
+        let (inst, capacity) = searching(2_000, seed);
+        let sel = knapsack(&inst.values, &inst.costs, capacity, None, &limits);
+        check_certificate(&sel, &inst.values, &inst.costs, capacity, None);
+        assert_eq!(sel.stats.stopped_by, Some(StopReason::TimeLimit), "{:?}", sel.stats);
+        assert!(!sel.optimal && sel.gap > 0.0, "gap {}", sel.gap);
+        let all = vec![true; inst.values.len()];
+        let best = capacity_dp(&inst.values, &inst.costs, capacity, &all);
+        check_against_optimum(&sel, best);
+        assert!(sel.objective <= best + 1e-9 * best);
+    }
+    // Every class stops too, unless its root bound already proves the greedy optimal.
     for (i, class) in CLASSES.into_iter().enumerate() {
         let (inst, capacity) = large(class, 200_000, 0.3, 99 + i as u64);
-        let limits = SolveLimits {
-            time_limit: Some(Duration::ZERO),
-            ..SolveLimits::default()
-        };
         let sel = knapsack(&inst.values, &inst.costs, capacity, None, &limits);
         check_certificate(&sel, &inst.values, &inst.costs, capacity, None);
         let exact = knapsack(
@@ -310,31 +409,39 @@ fn a_zero_time_limit_returns_a_feasible_set_with_a_valid_bound() {
             sel.upper_bound >= exact.objective * (1.0 - 1e-12),
             "{class:?}: bound below optimum"
         );
-        if !sel.optimal {
-            assert!(sel.stats.stopped_by.is_some());
-        } else {
-            assert!(close(sel.objective, exact.objective));
-        }
+        assert!(sel.optimal || sel.stats.stopped_by == Some(StopReason::TimeLimit));
     }
 }
 
 #[test]
-fn a_state_limit_returns_a_feasible_set_with_a_valid_bound() {
-    let (inst, capacity) = large(Class::Uncorrelated, 50_000, 0.5, 3);
+fn a_state_limit_stops_the_search_with_a_valid_bound_and_a_gap() {
     let limits = SolveLimits {
-        max_states: 1,
+        max_states: 4,
         ..SolveLimits::default()
     };
-    let sel = knapsack(&inst.values, &inst.costs, capacity, None, &limits);
-    check_certificate(&sel, &inst.values, &inst.costs, capacity, None);
-    let exact = knapsack(
-        &inst.values,
-        &inst.costs,
-        capacity,
-        None,
-        &SolveLimits::default(),
-    );
-    assert!(sel.upper_bound >= exact.objective * (1.0 - 1e-12));
+    for seed in 0..3 {
+        let (inst, capacity) = searching(2_000, 10 + seed);
+        let exact = knapsack(
+            &inst.values,
+            &inst.costs,
+            capacity,
+            None,
+            &SolveLimits::default(),
+        );
+        assert!(
+            exact.stats.max_states > 4,
+            "the instance must need more than 4 states: {:?}",
+            exact.stats
+        );
+        let sel = knapsack(&inst.values, &inst.costs, capacity, None, &limits);
+        check_certificate(&sel, &inst.values, &inst.costs, capacity, None);
+        assert_eq!(sel.stats.stopped_by, Some(StopReason::StateLimit), "{:?}", sel.stats);
+        // Checked once per round of two stages, each of which at most doubles the list.
+        assert!(sel.stats.max_states <= 4 * (4 + 1), "{:?}", sel.stats);
+        assert!(!sel.optimal && sel.gap > 0.0, "gap {}", sel.gap);
+        let all = vec![true; inst.values.len()];
+        check_against_optimum(&sel, capacity_dp(&inst.values, &inst.costs, capacity, &all));
+    }
 }
 
 #[test]
