@@ -460,3 +460,188 @@ fn large_filtered_instances_choose_only_eligible_rows() {
         assert!(sel.optimal, "{class:?}: {:?}", sel.stats);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Costs near 2^60 and capacities above 2^53: the solver's integer arithmetic and its
+    /// common divisor, against brute force in u128.
+    #[test]
+    fn huge_costs_match_brute_force(
+        n in 1usize..=14,
+        shift in 40u32..=60,
+        common_divisor: bool,
+        fraction in 0.0f64..1.2,
+        seed: u64,
+    ) {
+        let mut rng = RowRng::new(seed, 0xB16);
+        let unit = 1u64 << (shift - 4);
+        let values: Vec<f32> = (0..n).map(|_| (rng.uniform() * 100.0) as f32).collect();
+        let costs: Vec<u64> = (0..n)
+            .map(|_| {
+                let multiple = rng.range(1, 16) * unit;
+                if common_divisor { multiple } else { multiple + rng.range(0, unit - 1) }
+            })
+            .collect();
+        let total: u128 = costs.iter().map(|&c| u128::from(c)).sum();
+        let capacity = u64::try_from((total as f64 * fraction) as u128).unwrap_or(u64::MAX);
+        let eligible = vec![true; n];
+        let sel = knapsack(&values, &costs, capacity, None, &SolveLimits::default());
+        check_certificate(&sel, &values, &costs, capacity, None);
+        prop_assert!(sel.optimal, "{:?}", sel.stats);
+        check_against_optimum(&sel, brute_force(&values, &costs, capacity, &eligible));
+    }
+}
+
+/// Instances of `n` rows with costs 1..=`max_cost` and a capacity the DP handles in a second
+/// or so (about 2e8 cells), against the DP.
+fn matches_the_dp_at_scale(n: usize, max_cost: u64, capacity: u64, seed: u64) {
+    for (i, class) in CLASSES.into_iter().enumerate() {
+        let inst = generate(class, n, max_cost, seed + i as u64);
+        let eligible = eligibility(n, seed + i as u64, i % 2 == 1);
+        let sel = knapsack(
+            &inst.values,
+            &inst.costs,
+            capacity,
+            Some(&eligible),
+            &SolveLimits::default(),
+        );
+        check_certificate(&sel, &inst.values, &inst.costs, capacity, Some(&eligible));
+        assert!(sel.optimal, "{class:?}: {:?}", sel.stats);
+        let best = capacity_dp(&inst.values, &inst.costs, capacity, &eligible);
+        check_against_optimum(&sel, best);
+    }
+}
+
+#[test]
+fn ten_thousand_rows_match_the_capacity_dp() {
+    matches_the_dp_at_scale(10_000, 2_000, 20_000, 71);
+}
+
+#[test]
+fn a_hundred_thousand_rows_match_the_capacity_dp() {
+    matches_the_dp_at_scale(100_000, 200, 2_000, 72);
+}
+
+#[test]
+fn the_sampled_band_path_matches_the_capacity_dp() {
+    // 140,000 rows: past 4 x 32768, so preprocessing samples a band around the break.
+    matches_the_dp_at_scale(140_000, 100, 1_500, 73);
+}
+
+/// The exact optimum when every cost is 2 or 3: taking `k` rows of cost 2, the best are the
+/// `k` most valuable of them, and then the most valuable rows of cost 3 that fit the rest.
+fn two_cost_optimum(values: &[f32], costs: &[u64], capacity: u64) -> f64 {
+    let prefix = |cost: u64| {
+        let mut side: Vec<f64> = values
+            .iter()
+            .zip(costs)
+            .filter(|&(&v, &w)| w == cost && v > 0.0 && v.is_finite())
+            .map(|(&v, _)| f64::from(v))
+            .collect();
+        side.sort_by(|a, b| b.total_cmp(a));
+        std::iter::once(0.0)
+            .chain(side.iter().scan(0.0, |sum, v| {
+                *sum += v;
+                Some(*sum)
+            }))
+            .collect::<Vec<f64>>()
+    };
+    let (twos, threes) = (prefix(2), prefix(3));
+    (0..twos.len())
+        .filter(|&k| 2 * k as u64 <= capacity)
+        .map(|k| {
+            let fit = ((capacity - 2 * k as u64) / 3) as usize;
+            twos[k] + threes[fit.min(threes.len() - 1)]
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn a_large_capacity_on_the_sampled_band_path_matches_the_two_cost_optimum() {
+    for seed in 0..3 {
+        let n = 200_000;
+        let mut rng = RowRng::new(seed, 0x23);
+        let costs: Vec<u64> = (0..n).map(|_| rng.range(2, 3)).collect();
+        let values: Vec<f32> = (0..n)
+            .map(|_| (rng.uniform() * 120.0 - 20.0) as f32)
+            .collect();
+        let total: u64 = costs.iter().sum();
+        for fraction in [0.05, 0.3, 0.7] {
+            let capacity = (total as f64 * fraction) as u64 + seed;
+            let sel = knapsack(&values, &costs, capacity, None, &SolveLimits::default());
+            check_certificate(&sel, &values, &costs, capacity, None);
+            assert!(sel.optimal, "{:?}", sel.stats);
+            check_against_optimum(&sel, two_cost_optimum(&values, &costs, capacity));
+        }
+    }
+}
+
+#[test]
+fn capacity_zero_and_capacity_above_the_total_at_scale() {
+    let (inst, _) = large(Class::Messy, 300_000, 0.3, 41);
+    let positive = |row: usize| inst.values[row] > 0.0 && inst.values[row].is_finite();
+    let zero = knapsack(&inst.values, &inst.costs, 0, None, &SolveLimits::default());
+    check_certificate(&zero, &inst.values, &inst.costs, 0, None);
+    let free: Vec<usize> = (0..inst.values.len())
+        .filter(|&r| positive(r) && inst.costs[r] == 0)
+        .collect();
+    assert!(zero.optimal && !free.is_empty());
+    assert_eq!(zero.rows, free);
+    let total: u64 = inst.costs.iter().sum();
+    for capacity in [total, total + 1, u64::MAX] {
+        let all = knapsack(&inst.values, &inst.costs, capacity, None, &SolveLimits::default());
+        check_certificate(&all, &inst.values, &inst.costs, capacity, None);
+        let every: Vec<usize> = (0..inst.values.len()).filter(|&r| positive(r)).collect();
+        assert!(all.optimal);
+        assert_eq!(all.rows, every);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(120))]
+
+    /// Costs with more decimals than the resource scale keeps: the chosen customers' real
+    /// costs, summed in the cost column's own units, never exceed the budget, and the accounts
+    /// report that real sum and a real-cost bound above the objective.
+    #[test]
+    fn a_selection_never_spends_more_than_the_budget_in_real_costs(
+        n in 1usize..400,
+        scale in prop::sample::select(vec![0.01, 1.0, 100.0, 1e4]),
+        magnitude in prop::sample::select(vec![0.01, 1.0, 100.0]),
+        fraction in 0.0f64..1.1,
+        seed: u64,
+    ) {
+        let mut rng = RowRng::new(seed, 0xC057);
+        let costs: Vec<f32> = (0..n)
+            .map(|_| (rng.uniform() * magnitude * 10.0) as f32)
+            .collect();
+        let values: Vec<f32> = (0..n).map(|_| (rng.uniform() * 100.0 - 10.0) as f32).collect();
+        let total: f64 = costs.iter().map(|&c| f64::from(c)).sum();
+        let budget = total * fraction;
+        let units = scale_costs(&costs, scale).unwrap();
+        let capacity = scale_capacity(budget, scale).unwrap();
+        let spec = CampaignSpec {
+            budget,
+            resource_scale: scale,
+            ..CampaignSpec::default()
+        };
+        let real = RealCosts { column: &costs, multiplier: 1.0 };
+        let targets =
+            campaign::solve(&values, &units, capacity, None, &spec, real, Duration::ZERO);
+        let spent: f64 = targets.selection.rows.iter().map(|&r| f64::from(costs[r])).sum();
+        prop_assert!(spent <= budget + 1e-9, "spent {spent} of budget {budget}");
+        prop_assert_eq!(targets.total_cost, spent);
+        prop_assert_eq!(targets.budget, budget);
+        prop_assert!(targets.budget_left >= -1e-9);
+        check_certificate(&targets.selection, &values, &units, capacity, None);
+        // The real bound lies above the optimum of the real problem, which the rounded
+        // selection is a solution of.
+        prop_assert!(targets.real_upper_bound >= targets.selection.objective - 1e-9);
+        prop_assert!(targets.rounding_loss >= -1e-9);
+        prop_assert_eq!(
+            targets.rounding_loss,
+            targets.real_upper_bound - targets.selection.objective
+        );
+    }
+}
