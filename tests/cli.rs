@@ -415,10 +415,17 @@ fn select_is_optimal_feasible_and_writes_its_targets() {
     }
     assert_eq!(summary["optimal"], true);
     assert!(summary["total_cost"].as_f64().unwrap() <= 500.0);
-    assert_eq!(
+    let (bound, total_crv) = (
         summary["upper_bound"].as_f64().unwrap(),
-        summary["total_crv"].as_f64().unwrap()
+        summary["total_crv"].as_f64().unwrap(),
     );
+    // The certificate as computed: at least the objective, and within the optimality
+    // tolerance of it since the answer claims to be optimal.
+    assert!(bound >= total_crv * (1.0 - 1e-12), "{bound} < {total_crv}");
+    let gap = summary["gap"].as_f64().unwrap();
+    assert!(gap.abs() <= crv::select::OPTIMALITY_TOLERANCE, "gap {gap}");
+    assert!((bound - total_crv) / bound <= crv::select::OPTIMALITY_TOLERANCE);
+    assert!(summary["real_upper_bound"].as_f64().unwrap() >= total_crv * (1.0 - 1e-12));
 
     let store = crv::Store::open(&store_path).unwrap();
     let Some(crv::store::Column::Text(segment)) = store.column("segment") else {
@@ -441,6 +448,60 @@ fn select_is_optimal_feasible_and_writes_its_targets() {
     assert!(cost <= 500.0 + 1e-6, "{cost}");
     let objective = summary["total_crv"].as_f64().unwrap();
     assert!((value - objective).abs() <= 1e-6 * objective.abs().max(1.0));
+}
+
+#[test]
+fn select_never_spends_more_than_the_budget_when_costs_are_finer_than_the_scale() {
+    let work = Workspace::new();
+    let mut csv = String::from("customer_id,margin,retention,cost\n");
+    let fine = [0.004, 1.005, 0.333, 2.675, 0.0049];
+    for i in 1..=3000u32 {
+        let margin = 5.0 + f64::from(i * 37 % 751) / 10.0;
+        let retention = 0.5 + f64::from(i * 13 % 450) / 1000.0;
+        let cost = fine[i as usize % fine.len()];
+        csv.push_str(&format!("{i},{margin:.2},{retention:.4},{cost}\n"));
+    }
+    let input = work.file("fine.csv", csv.as_bytes());
+    let store = work.path("fine.crv");
+    let import = crv(&["import", s(&input), "-o", s(&store)]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    for scale in ["1", "100", "0.01", "10000"] {
+        let targets = work.path(&format!("t{scale}.csv"));
+        let output = crv(&[
+            "select",
+            s(&store),
+            "--budget",
+            "100",
+            "--resource-scale",
+            scale,
+            "-o",
+            s(&targets),
+            "--json",
+        ]);
+        let summary = json_summary(&output);
+        let mut reader = csv::Reader::from_path(&targets).unwrap();
+        let (mut real, mut count) = (0.0f64, 0u64);
+        for record in reader.records() {
+            // The cost as stored (f32), summed in f64: the cost column's own units.
+            real += f64::from(record.unwrap()[2].parse::<f32>().unwrap());
+            count += 1;
+        }
+        assert_eq!(count, summary["selected"].as_u64().unwrap());
+        assert!(count > 0, "scale {scale}: nothing selected");
+        assert!(real <= 100.0 + 1e-9, "scale {scale}: spent {real} of 100");
+        let total_cost = summary["total_cost"].as_f64().unwrap();
+        assert!((total_cost - real).abs() <= 1e-9, "{total_cost} != {real}");
+        assert_eq!(summary["budget"].as_f64().unwrap(), 100.0);
+        let (bound, total_crv) = (
+            summary["real_upper_bound"].as_f64().unwrap(),
+            summary["total_crv"].as_f64().unwrap(),
+        );
+        assert!(bound >= total_crv, "scale {scale}: {bound} < {total_crv}");
+        let loss = summary["rounding_loss"].as_f64().unwrap();
+        assert!((loss - (bound - total_crv)).abs() <= 1e-9 * bound, "{loss}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains("rounding"), "{text}");
+    }
 }
 
 #[test]
