@@ -243,14 +243,22 @@ mod tests {
     fn the_real_bound_is_above_every_real_selection_and_tight_on_the_lp() {
         let mut state = 11u64;
         let mut next = || {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
             (state >> 33) as f64 / (1u64 << 31) as f64
         };
         for _ in 0..300 {
             let n = 1 + (next() * 12.0) as usize;
             let values: Vec<f32> = (0..n).map(|_| (next() * 50.0 - 5.0) as f32).collect();
             let costs: Vec<f32> = (0..n)
-                .map(|_| if next() < 0.1 { 0.0 } else { (next() * 7.0) as f32 })
+                .map(|_| {
+                    if next() < 0.1 {
+                        0.0
+                    } else {
+                        (next() * 7.0) as f32
+                    }
+                })
                 .collect();
             let budget = next() * 20.0;
             let real = RealCosts {

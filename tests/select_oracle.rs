@@ -385,7 +385,12 @@ fn a_zero_time_limit_stops_the_search_with_a_valid_bound_and_a_gap() {
         let (inst, capacity) = searching(2_000, seed);
         let sel = knapsack(&inst.values, &inst.costs, capacity, None, &limits);
         check_certificate(&sel, &inst.values, &inst.costs, capacity, None);
-        assert_eq!(sel.stats.stopped_by, Some(StopReason::TimeLimit), "{:?}", sel.stats);
+        assert_eq!(
+            sel.stats.stopped_by,
+            Some(StopReason::TimeLimit),
+            "{:?}",
+            sel.stats
+        );
         assert!(!sel.optimal && sel.gap > 0.0, "gap {}", sel.gap);
         let all = vec![true; inst.values.len()];
         let best = capacity_dp(&inst.values, &inst.costs, capacity, &all);
@@ -435,7 +440,12 @@ fn a_state_limit_stops_the_search_with_a_valid_bound_and_a_gap() {
         );
         let sel = knapsack(&inst.values, &inst.costs, capacity, None, &limits);
         check_certificate(&sel, &inst.values, &inst.costs, capacity, None);
-        assert_eq!(sel.stats.stopped_by, Some(StopReason::StateLimit), "{:?}", sel.stats);
+        assert_eq!(
+            sel.stats.stopped_by,
+            Some(StopReason::StateLimit),
+            "{:?}",
+            sel.stats
+        );
         // Checked once per round of two stages, each of which at most doubles the list.
         assert!(sel.stats.max_states <= 4 * (4 + 1), "{:?}", sel.stats);
         assert!(!sel.optimal && sel.gap > 0.0, "gap {}", sel.gap);
@@ -590,7 +600,13 @@ fn capacity_zero_and_capacity_above_the_total_at_scale() {
     assert_eq!(zero.rows, free);
     let total: u64 = inst.costs.iter().sum();
     for capacity in [total, total + 1, u64::MAX] {
-        let all = knapsack(&inst.values, &inst.costs, capacity, None, &SolveLimits::default());
+        let all = knapsack(
+            &inst.values,
+            &inst.costs,
+            capacity,
+            None,
+            &SolveLimits::default(),
+        );
         check_certificate(&all, &inst.values, &inst.costs, capacity, None);
         let every: Vec<usize> = (0..inst.values.len()).filter(|&r| positive(r)).collect();
         assert!(all.optimal);

@@ -60,9 +60,14 @@ fn a_plain_crv_scenario_reproduces_crv_select_exactly() {
         let values = prepare(&store, &inputs, scenario, &params, &set.file).unwrap();
         let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(values.objective(Objective::Crv)), bits(&scored.crv));
-        let targets =
-            simulate::select_targets(&store, &values, scenario, &SolveLimits::default(), &set.file)
-                .unwrap();
+        let targets = simulate::select_targets(
+            &store,
+            &values,
+            scenario,
+            &SolveLimits::default(),
+            &set.file,
+        )
+        .unwrap();
         let (got, want) = (&targets.selection, &expected.selection);
         assert_eq!(got.rows, want.rows, "budget {budget}");
         assert_eq!(got.objective.to_bits(), want.objective.to_bits());
@@ -119,8 +124,14 @@ fn incremental_values_match_the_scalar_reference() {
     let row = &simulate::simulate(&store, &set, &SimulateOptions::default())
         .unwrap()
         .results[0];
-    let targets =
-        simulate::select_targets(&store, &values, scenario, &SolveLimits::default(), &set.file).unwrap();
+    let targets = simulate::select_targets(
+        &store,
+        &values,
+        scenario,
+        &SolveLimits::default(),
+        &set.file,
+    )
+    .unwrap();
     let reference: f64 = targets
         .selection
         .rows
@@ -297,4 +308,49 @@ fn store_dependent_errors_name_the_scenario_and_field() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("no scenario is named `missing`"), "{error}");
+}
+
+#[test]
+fn a_scenario_spends_its_real_multiplied_cost_within_the_budget() {
+    let mut csv = String::from("customer_id,margin,retention,cost\n");
+    let fine = [0.004, 1.005, 0.333, 2.675, 0.0049];
+    for i in 1..=2000u32 {
+        let margin = 5.0 + f64::from(i * 37 % 751) / 10.0;
+        let retention = 0.5 + f64::from(i * 13 % 450) / 1000.0;
+        let cost = fine[i as usize % fine.len()];
+        csv.push_str(&format!("{i},{margin:.2},{retention:.4},{cost}\n"));
+    }
+    let (_dir, store) = store_from_csv(&csv);
+    let inputs = CrvInputs::from_store(&store).unwrap();
+    let costs = store.numeric("cost").unwrap();
+    for (scale, multiplier) in [(1.0, 1.0), (100.0, 1.5), (0.01, 1.0), (1e4, 0.7)] {
+        let set = set(&format!(
+            r#"{{"scenarios": [{{"budget": 100, "objective": "crv", "resource_scale": {scale},
+                "cost_multiplier": {multiplier}}}]}}"#
+        ));
+        let scenario = &set.scenarios[0];
+        let params = kernel_params(&store, scenario, &set.file).unwrap();
+        let values = prepare(&store, &inputs, scenario, &params, &set.file).unwrap();
+        let targets = simulate::select_targets(
+            &store,
+            &values,
+            scenario,
+            &SolveLimits::default(),
+            &set.file,
+        )
+        .unwrap();
+        let real: f64 = targets
+            .selection
+            .rows
+            .iter()
+            .map(|&r| f64::from(costs[r]) * multiplier)
+            .sum();
+        assert!(!targets.selection.rows.is_empty());
+        assert!(real <= 100.0 + 1e-9, "scale {scale}: spent {real} of 100");
+        assert_eq!(targets.total_cost, real);
+        let row = &simulate::simulate(&store, &set, &SimulateOptions::default())
+            .unwrap()
+            .results[0];
+        assert_eq!(row.spend, real, "scale {scale}");
+    }
 }

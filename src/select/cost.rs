@@ -183,10 +183,19 @@ mod tests {
         let scaled = scale_costs(&[0.0, -0.0, 12.5, 0.006, 0.004, 1.0], 100.0).unwrap();
         assert_eq!(scaled, vec![0, 0, 1250, 1, 1, 100]);
         // The f32 nearest 12.34 is 12.340000152...: a hair above 1234 cents.
-        assert_eq!(scale_costs(&[12.34, 12.33], 100.0).unwrap(), vec![1235, 1233]);
+        assert_eq!(
+            scale_costs(&[12.34, 12.33], 100.0).unwrap(),
+            vec![1235, 1233]
+        );
         // At one unit per cost unit, and at one unit per hundred, any positive cost is a unit.
-        assert_eq!(scale_costs(&[0.004, 1.005, 2.0], 1.0).unwrap(), vec![1, 2, 2]);
-        assert_eq!(scale_costs(&[0.0049, 100.0, 100.5], 0.01).unwrap(), vec![1, 1, 2]);
+        assert_eq!(
+            scale_costs(&[0.004, 1.005, 2.0], 1.0).unwrap(),
+            vec![1, 2, 2]
+        );
+        assert_eq!(
+            scale_costs(&[0.0049, 100.0, 100.5], 0.01).unwrap(),
+            vec![1, 1, 2]
+        );
         assert_eq!(scale_costs(&[f32::from_bits(1)], 1e-300).unwrap(), vec![1]);
         // 10 * 1.1 rounds to exactly 11.0 in f64, yet the f64 1.1 is a hair above 1.1: the
         // exact product needs a twelfth unit.
@@ -220,7 +229,8 @@ mod tests {
         let e = el.min(er);
         let shift = |m: u128, ex: i32| {
             let by = (ex - e) as u32;
-            m.checked_shl(by).filter(|&shifted| by < 128 && shifted >> by == m)
+            m.checked_shl(by)
+                .filter(|&shifted| by < 128 && shifted >> by == m)
         };
         match (shift(left, el), shift(right, er)) {
             (Some(l), Some(r)) => l.cmp(&r),
@@ -245,7 +255,9 @@ mod tests {
         let mut costs = vec![0.333f32, 2.675, 1.005, 0.0049, 0.1, 0.7, 1e-7, 16_777_215.0];
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..20_000 {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
             costs.push(f32::from_bits((state >> 40) as u32 % 0x4b80_0000));
         }
         for scale in [0.01, 0.1, 0.3, 1.0, 3.0, 100.0, 1e4, 1.0 / 3.0, 1.1] {
@@ -276,13 +288,18 @@ mod tests {
         assert_eq!(scale_capacity(10.0, 0.3).unwrap(), 2);
         let mut state = 7u64;
         for _ in 0..20_000 {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
             let budget = (state >> 11) as f64 / (1u64 << 53) as f64 * 1e6;
             for scale in [0.01, 1.0, 100.0, 1e4] {
                 let units = scale_capacity(budget, scale).unwrap();
                 let below = |u: u64| units_vs(u, budget, scale).is_le();
                 assert!(below(units), "{budget} * {scale} -> {units}");
-                assert!(!below(units + 1), "{budget} * {scale}: {units} is not greatest");
+                assert!(
+                    !below(units + 1),
+                    "{budget} * {scale}: {units} is not greatest"
+                );
             }
         }
     }
