@@ -1031,7 +1031,9 @@ async fn select_beyond_the_admission_queue_gets_503_with_retry_after() {
         tokio::spawn(async move {
             state
                 .admission()
-                .run(move || released.recv().expect("the test releases the turn"))
+                .run(&Default::default(), move || {
+                    released.recv().expect("the test releases the turn")
+                })
                 .await
         })
     };

@@ -6,6 +6,11 @@
 //! (`--heavy-nice`): when a selection and the lookups share a core, the scheduler gives the
 //! core to a lookup as soon as one arrives, so lookups keep their latency while a selection
 //! runs, and the selection gets every cycle the lookups leave.
+//!
+//! A job holds its place and its turn until it ends on the pool, even when its client has
+//! gone: the queue and the gauges count the work actually running. The handler cancels the
+//! job's token when the client goes ([`crate::cancel::CancelOnDrop`]), so such a job stops
+//! soon and frees its place.
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -16,6 +21,7 @@ use rayon::ThreadPool;
 use tokio::sync::{Semaphore, oneshot};
 
 use super::wire::{ApiError, DEFAULT_MAX_RUNNING, DEFAULT_MAX_WAITING};
+use crate::cancel::Cancel;
 
 /// How many heavy requests may run and wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,26 +91,42 @@ impl Admission {
     }
 
     /// Runs `job` on the heavy pool once it is admitted and has its turn, and returns its
-    /// result: 503 at once when the queue is full, 500 (logged) if the job panics. Rayon work
-    /// the job starts (`par_iter`) stays on the heavy pool.
-    pub async fn run<T, F>(&self, job: F) -> Result<T, ApiError>
+    /// result: 503 at once when the queue is full, 504 when `cancel`'s deadline passes while
+    /// it waits for a turn, 500 (logged) if the job panics. The job keeps its place and turn
+    /// until it returns, even if this future is dropped (`job` should watch `cancel`). Rayon
+    /// work the job starts (`par_iter`) stays on the heavy pool.
+    pub async fn run<T, F>(&self, cancel: &Cancel, job: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let _place = Arc::clone(&self.admitted)
+        let place = Arc::clone(&self.admitted)
             .try_acquire_owned()
             .map_err(|_| ApiError::overloaded())?;
-        let _turn = Arc::clone(&self.running)
-            .acquire_owned()
-            .await
-            .expect("the running semaphore is never closed");
+        let turn = Arc::clone(&self.running).acquire_owned();
+        let turn = match cancel.deadline() {
+            None => turn.await,
+            Some(deadline) => match tokio::time::timeout_at(deadline.into(), turn).await {
+                Ok(turn) => turn,
+                Err(_) => {
+                    return Err(match cancel.check("the wait for a turn") {
+                        Err(error) => error.into(),
+                        Ok(()) => ApiError::internal(),
+                    });
+                }
+            },
+        }
+        .expect("the running semaphore is never closed");
         let (done, result) = oneshot::channel();
         // A panic must not abort the process (rayon's default for a panicking `spawn`): it is
         // caught and becomes a 500.
         self.pool.spawn(move || {
+            let outcome = panic::catch_unwind(AssertUnwindSafe(job));
+            // The place and the turn are given back when the work ends, before the answer
+            // goes out: a caller that has its answer finds them free.
+            drop((turn, place));
             // The receiver is gone only when the connection was dropped; nobody wants the result.
-            let _ = done.send(panic::catch_unwind(AssertUnwindSafe(job)));
+            let _ = done.send(outcome);
         });
         match result.await {
             Ok(Ok(value)) => Ok(value),
@@ -165,7 +187,7 @@ mod tests {
         let reactor_nice = thread_nice();
         let admission = Admission::new(AdmissionLimits::default(), 7).unwrap();
         let (job_nice, worker_nices) = admission
-            .run(|| {
+            .run(&Cancel::default(), || {
                 let workers: Vec<i32> = (0..64).into_par_iter().map(|_| thread_nice()).collect();
                 (thread_nice(), workers)
             })

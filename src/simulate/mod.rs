@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::campaign::{self, CampaignSpec, Targets};
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::filter::{Filter, Scores};
 use crate::kernel::{
@@ -156,6 +157,8 @@ pub fn simulate(store: &Store, set: &ScenarioSet, options: &SimulateOptions) -> 
         .iter()
         .map(|scenario| kernel_params(store, scenario, &set.file))
         .collect::<Result<Vec<_>>>()?;
+    let cancel = &options.limits.cancel;
+    cancel.check("scoring")?;
     let started = Instant::now();
     let totals = kernel::score_scenarios(&inputs, &params);
     let scoring_time = started.elapsed();
@@ -164,8 +167,10 @@ pub fn simulate(store: &Store, set: &ScenarioSet, options: &SimulateOptions) -> 
     for (index, ((scenario, params), totals)) in
         set.scenarios.iter().zip(&params).zip(&totals).enumerate()
     {
+        let during = || format!("scenario `{}`", scenario.name);
+        cancel.check(&during())?;
         let started = Instant::now();
-        let values = prepare(store, &inputs, scenario, params, &set.file)?;
+        let values = prepare(store, &inputs, scenario, params, &set.file, cancel)?;
         let targets = select_targets(&values, scenario, &options.limits, &set.file)?;
         results.push(result_row(
             scenario,
@@ -183,7 +188,7 @@ pub fn simulate(store: &Store, set: &ScenarioSet, options: &SimulateOptions) -> 
                 &values,
                 points,
                 &options.limits,
-            ));
+            )?);
         }
     }
     Ok(Simulation {
@@ -271,13 +276,15 @@ impl ScenarioValues {
     }
 }
 
-/// Scores one scenario into arrays, tiers it, scales its costs and evaluates its filter.
+/// Scores one scenario into arrays, tiers it, scales its costs and evaluates its filter
+/// (stopping with [`Error::Stopped`] once `cancel` says so).
 pub fn prepare(
     store: &Store,
     inputs: &CrvInputs<'_>,
     scenario: &Scenario,
     params: &ScenarioParams<'_>,
     file: &str,
+    cancel: &Cancel,
 ) -> Result<ScenarioValues> {
     let error =
         |field: &str, e: Error| field_error(file, &scenario.name, field, parameter_message(e));
@@ -297,8 +304,13 @@ pub fn prepare(
         crv: &crv,
         tier: &tiers.tier,
     };
-    let eligible =
-        campaign::eligibility(store, &scenario.filter, scores).map_err(|e| error("where", e))?;
+    let eligible = campaign::eligibility(store, &scenario.filter, scores, cancel).map_err(|e| {
+        if matches!(e, Error::Stopped { .. }) {
+            e
+        } else {
+            error("where", e)
+        }
+    })?;
     Ok(ScenarioValues {
         crv,
         delta,
@@ -327,7 +339,7 @@ pub fn select_targets(
         cost_column: scenario.cost.clone(),
         resource_scale: scenario.resource_scale,
         filter: scenario.filter.clone(),
-        limits: *limits,
+        limits: limits.clone(),
     };
     Ok(campaign::solve(
         values.objective(scenario.objective),
