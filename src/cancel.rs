@@ -127,4 +127,20 @@ mod tests {
         assert!(!later.is_stopped());
         assert!(Cancel::with_time_limit(Instant::now(), Duration::MAX).deadline().is_none());
     }
+
+    #[test]
+    fn the_solver_stops_at_its_limit_check_once_cancelled() {
+        use crate::select::{SolveLimits, StopReason, knapsack};
+        // Greedy takes the first item (value 10) and nothing else fits; the optimum is 12.
+        let (values, costs) = ([10.0f32, 6.0, 6.0], [6u64, 4, 4]);
+        let solved = knapsack(&values, &costs, 8, None, &SolveLimits::default());
+        assert!(solved.optimal);
+        assert_eq!(solved.objective, 12.0);
+        let limits = SolveLimits::default();
+        limits.cancel.cancel();
+        let stopped = knapsack(&values, &costs, 8, None, &limits);
+        assert_eq!(stopped.stats.stopped_by, Some(StopReason::TimeLimit));
+        assert!(!stopped.optimal && stopped.gap > 0.0);
+        assert!(stopped.upper_bound >= 12.0);
+    }
 }

@@ -169,6 +169,77 @@ fn lower_thread_priority(_steps: u8) -> io::Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
+mod queue_tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Polls until `condition` holds, at most 10 s.
+    async fn wait_until(condition: impl Fn() -> bool) {
+        let started = Instant::now();
+        while !condition() {
+            assert!(started.elapsed() < Duration::from_secs(10), "not within 10 s");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_keeps_its_place_and_turn_until_it_ends_even_when_its_caller_leaves() {
+        let limits = AdmissionLimits {
+            max_running: 1,
+            max_waiting: 0,
+        };
+        let admission = Arc::new(Admission::new(limits, 0).unwrap());
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let caller = tokio::spawn({
+            let admission = Arc::clone(&admission);
+            async move {
+                admission
+                    .run(&Cancel::default(), move || released.recv().unwrap())
+                    .await
+            }
+        });
+        wait_until(|| admission.running() == 1).await;
+        caller.abort();
+        assert!(caller.await.unwrap_err().is_cancelled());
+        // The caller is gone, its job is not: it still counts, and nobody else gets in.
+        assert_eq!((admission.running(), admission.admitted()), (1, 1));
+        let refused = admission.run(&Cancel::default(), || ()).await;
+        assert_eq!(refused.unwrap_err().code, "overloaded");
+        release.send(()).unwrap();
+        wait_until(|| admission.admitted() == 0).await;
+        assert_eq!(admission.run(&Cancel::default(), || 7).await, Ok(7));
+    }
+
+    #[tokio::test]
+    async fn a_request_waiting_past_its_deadline_gets_504() {
+        let limits = AdmissionLimits {
+            max_running: 1,
+            max_waiting: 1,
+        };
+        let admission = Arc::new(Admission::new(limits, 0).unwrap());
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = tokio::spawn({
+            let admission = Arc::clone(&admission);
+            async move {
+                admission
+                    .run(&Cancel::default(), move || released.recv().unwrap())
+                    .await
+            }
+        });
+        wait_until(|| admission.running() == 1).await;
+        let limit = Duration::from_millis(30);
+        let cancel = Cancel::with_time_limit(Instant::now(), limit);
+        let error = admission.run(&cancel, || ()).await.unwrap_err();
+        assert_eq!(error.code, "time_limit_exceeded", "{}", error.message);
+        assert!(error.message.contains("the wait for a turn"), "{}", error.message);
+        assert_eq!(admission.admitted(), 1, "the place is given back");
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
