@@ -119,7 +119,8 @@ fn frontier_1m(criterion: &mut Criterion) {
     let limits = SimulateOptions::default().limits;
     let run = || {
         let values =
-            simulate::prepare(&store, &inputs, scenario, &params, "bench").expect("prepares");
+            simulate::prepare(&store, &inputs, scenario, &params, "bench", &limits.cancel)
+                .expect("prepares");
         frontier::trace(
             values.objective(scenario.objective),
             &values.units,
@@ -128,6 +129,7 @@ fn frontier_1m(criterion: &mut Criterion) {
             scenario.resource_scale,
             &limits,
         )
+        .expect("nothing cancels the bench")
     };
     let points = run();
     println!(

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::filter::{Filter, Scores};
 use crate::kernel::Scored;
@@ -94,7 +95,7 @@ pub fn select_targets(store: &Store, scored: &Scored, spec: &CampaignSpec) -> Re
         crv: &scored.crv,
         tier: &scored.tiers.tier,
     };
-    let eligible = eligibility(store, &spec.filter, scores)?;
+    let eligible = eligibility(store, &spec.filter, scores, &spec.limits.cancel)?;
     let prepare_time = started.elapsed();
     let real = RealCosts {
         column: costs,
@@ -129,13 +130,19 @@ pub fn cost_units(store: &Store, name: &str, units_per_cost: f64) -> Result<Vec<
 }
 
 /// The eligibility mask of the `--where` expression `filter` over `store` and `scores`;
-/// `None` when the filter is empty (everyone is eligible).
-pub fn eligibility(store: &Store, filter: &str, scores: Scores<'_>) -> Result<Option<Vec<bool>>> {
+/// `None` when the filter is empty (everyone is eligible). Stops with [`Error::Stopped`] once
+/// `cancel` says so.
+pub fn eligibility(
+    store: &Store,
+    filter: &str,
+    scores: Scores<'_>,
+    cancel: &Cancel,
+) -> Result<Option<Vec<bool>>> {
     let filter = Filter::parse(filter)?;
     if filter.conditions.is_empty() {
         Ok(None)
     } else {
-        filter.eligible(store, scores).map(Some)
+        filter.eligible_until(store, scores, cancel).map(Some)
     }
 }
 

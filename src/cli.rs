@@ -46,7 +46,7 @@ pub enum Command {
 /// `crv gen`.
 #[derive(Debug, Args)]
 pub struct GenArgs {
-    /// Number of customers to generate.
+    /// Number of customers to generate (at most 1,000,000,000).
     #[arg(long)]
     pub customers: u64,
     /// Seed: the same seed gives the same file.
@@ -165,7 +165,8 @@ pub struct SelectCommand {
     /// Who may be targeted, e.g. `segment in (gold, silver) and tier = A and margin > 100`.
     #[arg(long = "where", default_value = "")]
     pub filter: String,
-    /// Stop the search after this many seconds with the best set and a certified gap.
+    /// Stop the search after this many seconds with the best set and a certified gap (0 to
+    /// 86400; anything else is an error).
     #[arg(long, default_value_t = 60.0)]
     pub time_limit: f64,
     /// Scoring and tier parameters.
@@ -199,10 +200,11 @@ pub struct SimulateCommand {
     /// The scenario whose frontier is traced (default: the first).
     #[arg(long)]
     pub frontier_scenario: Option<String>,
-    /// Budgets on the frontier's grid, from 0 to the total eligible cost.
+    /// Budgets on the frontier's grid, from 0 to the total eligible cost (2 to 1000).
     #[arg(long, default_value_t = crv::simulate::frontier::DEFAULT_POINTS)]
     pub frontier_points: usize,
-    /// Stop each selection's search after this many seconds with a certified gap.
+    /// Stop each selection's search after this many seconds with a certified gap (0 to 86400;
+    /// anything else is an error).
     #[arg(long, default_value_t = 60.0)]
     pub time_limit: f64,
     /// Print the summary as one JSON object on the last line of stdout.

@@ -80,6 +80,15 @@ pub enum Error {
         /// What is wrong and what is allowed.
         message: String,
     },
+
+    /// Work stopped before its end: its client went away or its time limit passed.
+    #[error("stopped during {during}: {cause}")]
+    Stopped {
+        /// Why it stopped.
+        cause: crate::cancel::StopCause,
+        /// What was being computed, e.g. `filter evaluation`.
+        during: String,
+    },
 }
 
 /// `Result` with crv's [`Error`].

@@ -3,7 +3,9 @@
 //! checks names and values against a store; evaluation fills an eligibility mask column by
 //! column. Every error points at the character position where the problem starts.
 
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
+use crate::limits::{MAX_FILTER_BYTES, MAX_FILTER_VALUES};
 use crate::model::Tier;
 use crate::store::{Column, Store};
 
@@ -151,6 +153,7 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize)>> {
 impl Filter {
     /// Parses `text`; an empty text is the filter that accepts everyone.
     pub fn parse(text: &str) -> Result<Filter> {
+        check_length(text)?;
         let tokens = tokenize(text)?;
         let end = text.chars().count() + 1;
         let mut conditions = Vec::new();
@@ -281,33 +284,73 @@ impl Filter {
     /// Resolves every name and value against `store` and `scores`, then marks the rows where
     /// every condition holds. The mask has one entry per row.
     pub fn eligible(&self, store: &Store, scores: Scores<'_>) -> Result<Vec<bool>> {
+        self.eligible_until(store, scores, &Cancel::default())
+    }
+
+    /// [`Filter::eligible`], asking `cancel` every [`CANCEL_CHECK_ROWS`] rows whether to go
+    /// on: [`Error::Stopped`] once it says stop.
+    pub fn eligible_until(
+        &self,
+        store: &Store,
+        scores: Scores<'_>,
+        cancel: &Cancel,
+    ) -> Result<Vec<bool>> {
         let bound = self
             .conditions
             .iter()
             .map(|condition| bind(condition, store, scores))
             .collect::<Result<Vec<_>>>()?;
         let mut mask = vec![true; store.rows()];
-        for condition in &bound {
-            apply(condition, &mut mask);
+        for (block, rows) in mask.chunks_mut(CANCEL_CHECK_ROWS).enumerate() {
+            cancel.check("filter evaluation (`where`)")?;
+            for condition in &bound {
+                apply(condition, rows, block * CANCEL_CHECK_ROWS);
+            }
         }
         Ok(mask)
     }
 }
 
-fn apply(condition: &Bound<'_>, mask: &mut [bool]) {
+/// Rows evaluated between two questions to the cancel token.
+pub const CANCEL_CHECK_ROWS: usize = 16 << 10;
+
+/// Refuses an expression longer than [`MAX_FILTER_BYTES`] before reading it.
+fn check_length(text: &str) -> Result<()> {
+    if text.len() > MAX_FILTER_BYTES {
+        return Err(Error::invalid(
+            "where",
+            format!(
+                "the expression is {} bytes long, at most {MAX_FILTER_BYTES}",
+                text.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `values` sorted with repeats removed, so a long list with repeats costs what its distinct
+/// values cost.
+fn distinct<T: PartialOrd>(mut values: Vec<T>) -> Vec<T> {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    values.dedup();
+    values
+}
+
+/// Narrows `mask`, the rows from `first` on, to those where `condition` holds.
+fn apply(condition: &Bound<'_>, mask: &mut [bool], first: usize) {
     match condition {
         Bound::Number { values, op, right } => {
-            for (keep, &value) in mask.iter_mut().zip(values.iter()) {
+            for (keep, &value) in mask.iter_mut().zip(values.iter().skip(first)) {
                 *keep &= op.holds(value, *right);
             }
         }
         Bound::NumberIn { values, accepted } => {
-            for (keep, value) in mask.iter_mut().zip(values.iter()) {
+            for (keep, value) in mask.iter_mut().zip(values.iter().skip(first)) {
                 *keep &= accepted.contains(value);
             }
         }
         Bound::Id { ids, op, right } => {
-            for (keep, &id) in mask.iter_mut().zip(ids.iter()) {
+            for (keep, &id) in mask.iter_mut().zip(ids.iter().skip(first)) {
                 *keep &= op.holds(id, *right);
             }
         }
@@ -316,7 +359,7 @@ fn apply(condition: &Bound<'_>, mask: &mut [bool]) {
             accepted,
             negate,
         } => {
-            for (keep, code) in mask.iter_mut().zip(codes.iter()) {
+            for (keep, code) in mask.iter_mut().zip(codes.iter().skip(first)) {
                 *keep &= accepted.contains(code) != *negate;
             }
         }
@@ -325,7 +368,7 @@ fn apply(condition: &Bound<'_>, mask: &mut [bool]) {
             accepted,
             negate,
         } => {
-            for (keep, tier) in mask.iter_mut().zip(tiers.iter()) {
+            for (keep, tier) in mask.iter_mut().zip(tiers.iter().skip(first)) {
                 *keep &= accepted.contains(tier) != *negate;
             }
         }
@@ -372,6 +415,15 @@ fn equality_only(column: &Literal, op: Option<Comparison>) -> Result<bool> {
 fn bind<'a>(condition: &Condition, store: &'a Store, scores: Scores<'a>) -> Result<Bound<'a>> {
     let (column, op, values) = parts(condition);
     let name = column.text.as_str();
+    if values.len() > MAX_FILTER_VALUES {
+        return Err(syntax(
+            column.position,
+            format!(
+                "`{name} in (...)` lists {} values, at most {MAX_FILTER_VALUES}",
+                values.len()
+            ),
+        ));
+    }
     let numbers = |column_values: &'a [f32]| -> Result<Bound<'a>> {
         let parsed = values
             .iter()
@@ -385,7 +437,7 @@ fn bind<'a>(condition: &Condition, store: &'a Store, scores: Scores<'a>) -> Resu
             },
             None => Bound::NumberIn {
                 values: column_values,
-                accepted: parsed,
+                accepted: distinct(parsed),
             },
         })
     };
@@ -407,7 +459,7 @@ fn bind<'a>(condition: &Condition, store: &'a Store, scores: Scores<'a>) -> Resu
             .collect::<Result<_>>()?;
         return Ok(Bound::Tiers {
             tiers: scores.tier,
-            accepted,
+            accepted: distinct(accepted),
             negate,
         });
     }
@@ -448,7 +500,7 @@ fn bind<'a>(condition: &Condition, store: &'a Store, scores: Scores<'a>) -> Resu
                 .collect::<Result<_>>()?;
             Ok(Bound::Codes {
                 codes: text.codes,
-                accepted,
+                accepted: distinct(accepted),
                 negate,
             })
         }

@@ -15,9 +15,11 @@
 pub mod api;
 pub mod atomic_file;
 pub mod campaign;
+pub mod cancel;
 pub mod error;
 pub mod filter;
 pub mod kernel;
+pub mod limits;
 pub mod model;
 pub mod report;
 pub mod select;

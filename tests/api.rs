@@ -1031,7 +1031,9 @@ async fn select_beyond_the_admission_queue_gets_503_with_retry_after() {
         tokio::spawn(async move {
             state
                 .admission()
-                .run(move || released.recv().expect("the test releases the turn"))
+                .run(&Default::default(), move || {
+                    released.recv().expect("the test releases the turn")
+                })
                 .await
         })
     };
@@ -1268,5 +1270,208 @@ async fn simulate_answers_the_rows_crv_simulate_writes() {
         sample(&samples, "crv_simulation_duration_seconds_count", &[]),
         Some(1.0)
     );
+    served.stop().await;
+}
+
+/// Sends a JSON POST on a fresh connection and keeps the connection without reading the answer;
+/// dropping the stream is the client going away.
+async fn post_and_hold(addr: std::net::SocketAddr, path: &str, body: &Value) -> TcpStream {
+    let body = body.to_string();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Polls `condition` until it holds; panics naming `what` after `within`.
+async fn wait_until(what: &str, within: Duration, condition: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// A simulation of `BUSY_CUSTOMERS` that runs for minutes unless stopped: 256 budgeted
+/// scenarios and a 1000-point frontier, within the longest time limit.
+fn long_simulation() -> Value {
+    let budgets: Vec<f64> = (1..=16).map(|k| f64::from(k) * 2_000.0).collect();
+    let discounts: Vec<f64> = (1..=16).map(|k| f64::from(k) / 100.0).collect();
+    json!({
+        "sweep": {"budget": budgets, "discount": discounts},
+        "frontier": {"points": 1_000},
+        "time_limit_ms": 60_000,
+    })
+}
+
+/// The admission gauges as `/metrics` renders them: (running, waiting).
+async fn admission_gauges(served: &Served) -> (f64, f64) {
+    let (_, _, metrics) = served
+        .send_raw(Method::GET, "/metrics", &[], Vec::new())
+        .await;
+    let samples = parse_metrics(std::str::from_utf8(&metrics).unwrap());
+    let gauge = |name| sample(&samples, name, &[]).unwrap_or_else(|| panic!("no {name}"));
+    (
+        gauge("crv_admission_running"),
+        gauge("crv_admission_waiting"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_turns_heavy_requests_away_until_left_work_is_cancelled() {
+    let served = Served::with_customers(
+        BUSY_CUSTOMERS,
+        config_with(|config| {
+            config.admission = AdmissionLimits {
+                max_running: 1,
+                max_waiting: 1,
+            };
+        }),
+    )
+    .await;
+    let admission = served.state.admission();
+    let first = post_and_hold(served.addr, "/v1/simulate", &long_simulation()).await;
+    wait_until("the first simulation runs", Duration::from_secs(10), || {
+        admission.running() == 1
+    })
+    .await;
+    let second = post_and_hold(served.addr, "/v1/simulate", &long_simulation()).await;
+    wait_until("the second simulation waits", Duration::from_secs(10), || {
+        admission.admitted() == 2
+    })
+    .await;
+    // Full: more heavy requests are turned away at once, and the gauges say why.
+    for (path, body) in [
+        ("/v1/simulate", json!({"scenarios": [{}]})),
+        ("/v1/select", json!({"budget": 1.0})),
+    ] {
+        let answer = served.post(path, &body).await;
+        answer.assert_error(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "retry");
+        assert_eq!(answer.headers[header::RETRY_AFTER], "1");
+    }
+    assert_eq!(admission_gauges(&served).await, (1.0, 1.0));
+
+    // Both clients leave: the running simulation is cancelled, the waiting one never runs,
+    // and their places are given back well before the minutes the work would take.
+    drop(first);
+    drop(second);
+    wait_until(
+        "the places of the clients that left are free",
+        Duration::from_secs(10),
+        || admission.admitted() == 0,
+    )
+    .await;
+    assert_eq!(admission_gauges(&served).await, (0.0, 0.0));
+    let answer = served.post("/v1/select", &json!({"budget": 100.0})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_stops_its_simulation() {
+    let served = Served::with_customers(BUSY_CUSTOMERS, ServerConfig::default()).await;
+    let admission = served.state.admission();
+    let client = post_and_hold(served.addr, "/v1/simulate", &long_simulation()).await;
+    wait_until("the simulation runs", Duration::from_secs(10), || {
+        admission.running() == 1
+    })
+    .await;
+    // Well into its scenarios, then the client goes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(admission_gauges(&served).await, (1.0, 0.0));
+    drop(client);
+    wait_until(
+        "the simulation stops (it would run for minutes)",
+        Duration::from_secs(5),
+        || admission.admitted() == 0,
+    )
+    .await;
+    assert_eq!(admission_gauges(&served).await, (0.0, 0.0));
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_limit_ms_bounds_a_pathological_filter_evaluation() {
+    let served = Served::with_customers(BUSY_CUSTOMERS, ServerConfig::default()).await;
+    // 9000 distinct margins: each row is compared with every one (about a second per 10^5
+    // rows), far beyond the request's 20 ms.
+    let margins: Vec<String> = (0..9_000).map(|k| format!("{k}.5")).collect();
+    let filter = format!("margin in ({})", margins.join(", "));
+    let started = std::time::Instant::now();
+    let answer = served
+        .post(
+            "/v1/select",
+            &json!({"budget": 1_000.0, "where": filter, "time_limit_ms": 20}),
+        )
+        .await;
+    answer.assert_error(
+        StatusCode::GATEWAY_TIMEOUT,
+        "time_limit_exceeded",
+        "stopped during filter evaluation (`where`): the time limit of 20 ms passed",
+    );
+    eprintln!("stopped after {:?}", started.elapsed());
+    // The same time limit on a simulation's filter.
+    let answer = served
+        .post(
+            "/v1/simulate",
+            &json!({"scenarios": [{"where": filter}], "time_limit_ms": 20}),
+        )
+        .await;
+    answer.assert_error(
+        StatusCode::GATEWAY_TIMEOUT,
+        "time_limit_exceeded",
+        "the time limit of 20 ms passed",
+    );
+    assert_eq!(served.state.admission().admitted(), 0);
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn sizes_and_time_limits_over_their_caps_get_400_naming_the_field() {
+    let served = Served::default().await;
+    for limit in [json!(0), json!(60_001), json!(1e300), json!(-1), json!(1.5)] {
+        for (path, mut body) in [
+            ("/v1/select", json!({"budget": 1.0})),
+            ("/v1/simulate", json!({"scenarios": [{}]})),
+        ] {
+            body["time_limit_ms"] = limit.clone();
+            let answer = served.post(path, &body).await;
+            assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path} {limit}");
+            let message = answer.json["error"]["message"].as_str().unwrap();
+            assert!(message.contains("time_limit_ms"), "{path} {limit}: {message}");
+        }
+    }
+    for points in [1_001_u64, 4_294_967_296, 1] {
+        let body = json!({"scenarios": [{}], "frontier": {"points": points}});
+        served.post("/v1/simulate", &body).await.assert_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "frontier.points",
+        );
+    }
+    // A sweep is counted before it is expanded, against the HTTP cap, which its error names.
+    for axis in [17, 1_000] {
+        let values: Vec<f64> = (0..axis).map(|k| f64::from(k) / 1e4).collect();
+        let body = json!({"sweep": {"discount": values, "retention_shift": &values[..16]}});
+        served.post("/v1/simulate", &body).await.assert_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scenario",
+            &format!("{} scenarios, at most 256", axis * 16),
+        );
+    }
+    let long = format!("margin > {}", "1".repeat(70_000));
+    served
+        .post("/v1/select", &json!({"budget": 1.0, "where": long}))
+        .await
+        .assert_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "at most 65536",
+        );
     served.stop().await;
 }

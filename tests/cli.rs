@@ -770,3 +770,69 @@ fn simulate_prints_rows_without_output_and_names_bad_scenarios() {
     after.retain(|name| name != "bad.json");
     assert_eq!(after, before);
 }
+
+/// Runs `crv` with `args`, expects it to fail cleanly (an error naming `fragment`, not a panic)
+/// and to leave no `leftover` file behind.
+fn assert_refused(args: &[&str], fragment: &str) {
+    let output = crv(args);
+    let message = stderr(&output);
+    assert!(!output.status.success(), "{args:?} accepted: {message}");
+    assert!(!message.contains("panicked"), "{args:?} panicked: {message}");
+    assert!(message.contains(fragment), "{args:?}: `{fragment}` not in {message}");
+}
+
+#[test]
+fn absurd_time_limits_frontier_points_and_customer_counts_are_refused_naming_the_cap() {
+    let (work, store) = generated_store(200);
+    let store = s(&store);
+    for limit in ["1e20", "86401", "NaN", "-1", "inf"] {
+        let flag = format!("--time-limit={limit}");
+        assert_refused(&["select", store, "--budget", "100", &flag], "0 to 86400");
+    }
+    let scenarios = work.file("sc.json", br#"{"scenarios": [{"budget": 50}]}"#);
+    let (results, frontier) = (work.path("r.csv"), work.path("f.csv"));
+    let simulate = ["simulate", store, "--scenarios", s(&scenarios), "-o", s(&results)];
+    for points in ["4294967296", "1001", "1"] {
+        let mut args = simulate.to_vec();
+        args.extend(["--frontier", s(&frontier), "--frontier-points", points]);
+        assert_refused(&args, "from 2 to 1000 points");
+    }
+    let mut args = simulate.to_vec();
+    args.push("--time-limit=1e300");
+    assert_refused(&args, "0 to 86400");
+    assert!(!results.exists() && !frontier.exists(), "output written");
+    // The largest values allowed still work.
+    let mut args = simulate.to_vec();
+    args.extend(["--frontier", s(&frontier), "--frontier-points", "1000"]);
+    args.push("--time-limit=86400");
+    let output = crv(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let csv = work.path("gen.csv");
+    assert_refused(
+        &["gen", "--customers", "1000000001", "-o", s(&csv)],
+        "at most 1000000000",
+    );
+    assert!(!csv.exists(), "gen wrote a file");
+}
+
+#[test]
+fn filters_over_their_caps_are_refused() {
+    let (_work, store) = generated_store(200);
+    let long = format!("margin > {}", "1".repeat(70_000));
+    assert_refused(
+        &["select", s(&store), "--budget", "10", "--where", &long],
+        "at most 65536",
+    );
+    let values = vec!["gold"; 10_001].join(", ");
+    let listed = format!("segment in ({values})");
+    assert_refused(
+        &["select", s(&store), "--budget", "10", "--where", &listed],
+        "10001 values, at most 10000",
+    );
+    // Repeats count once when evaluated: the longest list allowed runs.
+    let values = vec!["gold"; 10_000].join(", ");
+    let listed = format!("segment in ({values})");
+    let output = crv(&["select", s(&store), "--budget", "10", "--where", &listed]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}

@@ -6,6 +6,11 @@
 //! (`--heavy-nice`): when a selection and the lookups share a core, the scheduler gives the
 //! core to a lookup as soon as one arrives, so lookups keep their latency while a selection
 //! runs, and the selection gets every cycle the lookups leave.
+//!
+//! A job holds its place and its turn until it ends on the pool, even when its client has
+//! gone: the queue and the gauges count the work actually running. The handler cancels the
+//! job's token when the client goes ([`crate::cancel::CancelOnDrop`]), so such a job stops
+//! soon and frees its place.
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -16,6 +21,7 @@ use rayon::ThreadPool;
 use tokio::sync::{Semaphore, oneshot};
 
 use super::wire::{ApiError, DEFAULT_MAX_RUNNING, DEFAULT_MAX_WAITING};
+use crate::cancel::Cancel;
 
 /// How many heavy requests may run and wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,26 +91,42 @@ impl Admission {
     }
 
     /// Runs `job` on the heavy pool once it is admitted and has its turn, and returns its
-    /// result: 503 at once when the queue is full, 500 (logged) if the job panics. Rayon work
-    /// the job starts (`par_iter`) stays on the heavy pool.
-    pub async fn run<T, F>(&self, job: F) -> Result<T, ApiError>
+    /// result: 503 at once when the queue is full, 504 when `cancel`'s deadline passes while
+    /// it waits for a turn, 500 (logged) if the job panics. The job keeps its place and turn
+    /// until it returns, even if this future is dropped (`job` should watch `cancel`). Rayon
+    /// work the job starts (`par_iter`) stays on the heavy pool.
+    pub async fn run<T, F>(&self, cancel: &Cancel, job: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let _place = Arc::clone(&self.admitted)
+        let place = Arc::clone(&self.admitted)
             .try_acquire_owned()
             .map_err(|_| ApiError::overloaded())?;
-        let _turn = Arc::clone(&self.running)
-            .acquire_owned()
-            .await
-            .expect("the running semaphore is never closed");
+        let turn = Arc::clone(&self.running).acquire_owned();
+        let turn = match cancel.deadline() {
+            None => turn.await,
+            Some(deadline) => match tokio::time::timeout_at(deadline.into(), turn).await {
+                Ok(turn) => turn,
+                Err(_) => {
+                    return Err(match cancel.check("the wait for a turn") {
+                        Err(error) => error.into(),
+                        Ok(()) => ApiError::internal(),
+                    });
+                }
+            },
+        }
+        .expect("the running semaphore is never closed");
         let (done, result) = oneshot::channel();
         // A panic must not abort the process (rayon's default for a panicking `spawn`): it is
         // caught and becomes a 500.
         self.pool.spawn(move || {
+            let outcome = panic::catch_unwind(AssertUnwindSafe(job));
+            // The place and the turn are given back when the work ends, before the answer
+            // goes out: a caller that has its answer finds them free.
+            drop((turn, place));
             // The receiver is gone only when the connection was dropped; nobody wants the result.
-            let _ = done.send(panic::catch_unwind(AssertUnwindSafe(job)));
+            let _ = done.send(outcome);
         });
         match result.await {
             Ok(Ok(value)) => Ok(value),
@@ -147,6 +169,77 @@ fn lower_thread_priority(_steps: u8) -> io::Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
+mod queue_tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Polls until `condition` holds, at most 10 s.
+    async fn wait_until(condition: impl Fn() -> bool) {
+        let started = Instant::now();
+        while !condition() {
+            assert!(started.elapsed() < Duration::from_secs(10), "not within 10 s");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_keeps_its_place_and_turn_until_it_ends_even_when_its_caller_leaves() {
+        let limits = AdmissionLimits {
+            max_running: 1,
+            max_waiting: 0,
+        };
+        let admission = Arc::new(Admission::new(limits, 0).unwrap());
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let caller = tokio::spawn({
+            let admission = Arc::clone(&admission);
+            async move {
+                admission
+                    .run(&Cancel::default(), move || released.recv().unwrap())
+                    .await
+            }
+        });
+        wait_until(|| admission.running() == 1).await;
+        caller.abort();
+        assert!(caller.await.unwrap_err().is_cancelled());
+        // The caller is gone, its job is not: it still counts, and nobody else gets in.
+        assert_eq!((admission.running(), admission.admitted()), (1, 1));
+        let refused = admission.run(&Cancel::default(), || ()).await;
+        assert_eq!(refused.unwrap_err().code, "overloaded");
+        release.send(()).unwrap();
+        wait_until(|| admission.admitted() == 0).await;
+        assert_eq!(admission.run(&Cancel::default(), || 7).await, Ok(7));
+    }
+
+    #[tokio::test]
+    async fn a_request_waiting_past_its_deadline_gets_504() {
+        let limits = AdmissionLimits {
+            max_running: 1,
+            max_waiting: 1,
+        };
+        let admission = Arc::new(Admission::new(limits, 0).unwrap());
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = tokio::spawn({
+            let admission = Arc::clone(&admission);
+            async move {
+                admission
+                    .run(&Cancel::default(), move || released.recv().unwrap())
+                    .await
+            }
+        });
+        wait_until(|| admission.running() == 1).await;
+        let limit = Duration::from_millis(30);
+        let cancel = Cancel::with_time_limit(Instant::now(), limit);
+        let error = admission.run(&cancel, || ()).await.unwrap_err();
+        assert_eq!(error.code, "time_limit_exceeded", "{}", error.message);
+        assert!(error.message.contains("the wait for a turn"), "{}", error.message);
+        assert_eq!(admission.admitted(), 1, "the place is given back");
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
@@ -165,7 +258,7 @@ mod tests {
         let reactor_nice = thread_nice();
         let admission = Admission::new(AdmissionLimits::default(), 7).unwrap();
         let (job_nice, worker_nices) = admission
-            .run(|| {
+            .run(&Cancel::default(), || {
                 let workers: Vec<i32> = (0..64).into_par_iter().map(|_| thread_nice()).collect();
                 (thread_nice(), workers)
             })

@@ -31,7 +31,7 @@ pub fn requests(bytes: &[u8]) {
                 .validate()
                 .expect("a request's parameters are validated once decoded");
         }
-        let _ = select.campaign();
+        let _ = select.campaign(Default::default());
     }
     if let Ok(simulate) = SimulateRequest::from_json(bytes) {
         let scenarios = &simulate.scenarios.scenarios;
@@ -40,6 +40,6 @@ pub fn requests(bytes: &[u8]) {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), scenarios.len(), "scenario names are unique");
-        let _ = simulate.options();
+        let _ = simulate.options(Default::default());
     }
 }

@@ -4,7 +4,7 @@
 //! heavy rayon pool through the admission queue.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -19,6 +19,7 @@ use super::metrics;
 use super::request::{self, SelectRequest, SimulateRequest};
 use super::wire::{ApiError, JSON, json_response, names_media_type, read_body, response};
 use crate::campaign::{self, CampaignSpec, Targets};
+use crate::cancel::Cancel;
 use crate::kernel::{self, Scored};
 use crate::model::{CustomerId, ScoreParams};
 use crate::report;
@@ -119,7 +120,10 @@ pub async fn select(
     let request =
         SelectRequest::from_json(&read_body(headers, body, state.config().max_body_bytes).await?)?;
     let params = request.params(state.params())?;
-    let spec = request.campaign()?;
+    let cancel = request_cancel(started, request.time_limit_ms);
+    // Dropped with this future: when the client goes away, the selection stops.
+    let _cancel_on_drop = cancel.cancel_on_drop();
+    let spec = request.campaign(cancel.clone())?;
     state.store().numeric(&spec.cost_column).map_err(|error| {
         ApiError::bad_request("invalid_parameter", format!("field `cost`: {error}"))
     })?;
@@ -129,7 +133,9 @@ pub async fn select(
     let job_state = Arc::clone(state);
     let (scored, targets) = state
         .admission()
-        .run(move || select_on_pool(&job_state, rescored.then_some(&params), &spec))
+        .run(&cancel, move || {
+            select_on_pool(&job_state, rescored.then_some(&params), &spec)
+        })
         .await??;
     if as_csv {
         return Ok(csv_response(state, scored, targets, &params, rescored));
@@ -167,11 +173,14 @@ pub async fn simulate(
     let request = SimulateRequest::from_json(
         &read_body(headers, body, state.config().max_body_bytes).await?,
     )?;
-    let options = request.options();
+    let cancel = request_cancel(started, request.time_limit_ms);
+    // Dropped with this future: when the client goes away, the simulation stops.
+    let _cancel_on_drop = cancel.cancel_on_drop();
+    let options = request.options(cancel.clone());
     let job_state = Arc::clone(state);
     let simulation = state
         .admission()
-        .run(move || {
+        .run(&cancel, move || {
             let started = Instant::now();
             let simulation = simulate::simulate(job_state.store(), &request.scenarios, &options);
             job_state.metrics().record_simulation(started.elapsed());
@@ -187,6 +196,12 @@ pub async fn simulate(
         answer["frontier"] = json!(frontier);
     }
     Ok(json_response(StatusCode::OK, &answer))
+}
+
+/// The stop token of a heavy request that started at `started` with `time_limit_ms`: the
+/// limit bounds the whole request, from its first byte to its answer.
+fn request_cancel(started: Instant, time_limit_ms: u64) -> Cancel {
+    Cancel::with_time_limit(started, Duration::from_millis(time_limit_ms))
 }
 
 /// On the heavy pool: the served scores, or with `rescore` the store scored with those

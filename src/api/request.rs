@@ -17,10 +17,11 @@ use super::wire::{
     MAX_TIME_LIMIT_MS,
 };
 use crate::campaign::CampaignSpec;
+use crate::cancel::Cancel;
 use crate::filter::Filter;
 use crate::model::{Horizon, ScoreParams};
 use crate::select::{self, SolveLimits};
-use crate::simulate::{FrontierSpec, ScenarioSet, SimulateOptions};
+use crate::simulate::{FrontierSpec, ScenarioSet, SimulateOptions, frontier};
 
 /// Decodes `{"ids": [...]}` and checks the number of ids (at most [`MAX_LOOKUP_IDS`]).
 pub fn lookup_from_json(bytes: &[u8]) -> Result<LookupRequest, ApiError> {
@@ -61,7 +62,9 @@ pub struct SelectRequest {
     pub resource_scale: f64,
     /// Who may be targeted, a `--where` expression (`where`, default: everyone).
     pub filter: String,
-    /// Solver time limit in milliseconds (`time_limit_ms`, default [`DEFAULT_TIME_LIMIT_MS`]).
+    /// The request's time limit in milliseconds, 1 to [`MAX_TIME_LIMIT_MS`] (`time_limit_ms`,
+    /// default [`DEFAULT_TIME_LIMIT_MS`]): the solver stops at it with its best selection and
+    /// a certified gap; a filter evaluation still going then ends the request with 504.
     pub time_limit_ms: u64,
     /// Most target ids in the JSON answer (`max_ids`, default [`DEFAULT_MAX_IDS`]).
     pub max_ids: usize,
@@ -110,17 +113,10 @@ impl SelectRequest {
     }
 
     /// The campaign, with the time limit, the budget at its scale and the filter's syntax
-    /// checked (the cost column is checked against the store by the handler).
-    pub fn campaign(&self) -> Result<CampaignSpec, ApiError> {
-        if self.time_limit_ms > MAX_TIME_LIMIT_MS {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
-                format!(
-                    "field `time_limit_ms`: {} exceeds {MAX_TIME_LIMIT_MS}",
-                    self.time_limit_ms
-                ),
-            ));
-        }
+    /// checked (the cost column is checked against the store by the handler). Its work stops
+    /// when `cancel` says so (the handler gives it the request's deadline).
+    pub fn campaign(&self, cancel: Cancel) -> Result<CampaignSpec, ApiError> {
+        check_time_limit(self.time_limit_ms)?;
         select::scale_capacity(self.budget, self.resource_scale)?;
         Filter::parse(&self.filter)?;
         Ok(CampaignSpec {
@@ -130,22 +126,39 @@ impl SelectRequest {
             filter: self.filter.clone(),
             limits: SolveLimits {
                 time_limit: Some(Duration::from_millis(self.time_limit_ms)),
+                cancel,
                 ..SolveLimits::default()
             },
         })
     }
 }
 
+/// Checks a `time_limit_ms`: 1 to [`MAX_TIME_LIMIT_MS`].
+fn check_time_limit(time_limit_ms: u64) -> Result<(), ApiError> {
+    if !(1..=MAX_TIME_LIMIT_MS).contains(&time_limit_ms) {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!(
+                "field `time_limit_ms`: {time_limit_ms} is not from 1 to {MAX_TIME_LIMIT_MS} \
+                 milliseconds"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /v1/simulate`'s body: `crv simulate`'s scenarios document (`scenarios` and/or
-/// `sweep`), plus `frontier` (`{"scenario", "points"}`, both optional) and `time_limit_ms` per
-/// selection.
+/// `sweep`), plus `frontier` (`{"scenario", "points"}`, both optional) and `time_limit_ms`,
+/// the time limit of the whole request.
 #[derive(Debug, Clone)]
 pub struct SimulateRequest {
     /// The scenarios, at most [`MAX_SIMULATE_SCENARIOS`]; errors name `request body`.
     pub scenarios: ScenarioSet,
     /// The frontier to trace, if asked for.
     pub frontier: Option<FrontierSpec>,
-    /// Solver time limit per selection, in milliseconds (at most [`MAX_TIME_LIMIT_MS`]).
+    /// The request's time limit in milliseconds, 1 to [`MAX_TIME_LIMIT_MS`]: a selection
+    /// running then stops with its best answer and a certified gap; scenarios and frontier
+    /// points not yet computed end the request with 504.
     pub time_limit_ms: u64,
 }
 
@@ -164,16 +177,14 @@ impl SimulateRequest {
                 serde_json::from_value::<FrontierSpec>(value).map_err(|e| field("frontier", e))?,
             ),
         };
+        if let Some(frontier) = &frontier {
+            frontier::check_points(frontier.points, "frontier.points")?;
+        }
         let time_limit_ms = match fields.remove("time_limit_ms") {
             None | Some(Value::Null) => DEFAULT_TIME_LIMIT_MS,
             Some(value) => serde_json::from_value(value).map_err(|e| field("time_limit_ms", e))?,
         };
-        if time_limit_ms > MAX_TIME_LIMIT_MS {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
-                format!("field `time_limit_ms`: {time_limit_ms} exceeds {MAX_TIME_LIMIT_MS}"),
-            ));
-        }
+        check_time_limit(time_limit_ms)?;
         if let Some(name) = fields
             .keys()
             .find(|name| !["scenarios", "sweep"].contains(&name.as_str()))
@@ -183,16 +194,11 @@ impl SimulateRequest {
                 format!("field `{name}` is not part of this request"),
             ));
         }
-        let scenarios = ScenarioSet::from_json(&Value::Object(fields), "request body")?;
-        if scenarios.scenarios.len() > MAX_SIMULATE_SCENARIOS {
-            return Err(ApiError::bad_request(
-                "invalid_scenario",
-                format!(
-                    "{} scenarios, at most {MAX_SIMULATE_SCENARIOS} per request",
-                    scenarios.scenarios.len()
-                ),
-            ));
-        }
+        let scenarios = ScenarioSet::from_json_within(
+            &Value::Object(fields),
+            "request body",
+            MAX_SIMULATE_SCENARIOS,
+        )?;
         Ok(SimulateRequest {
             scenarios,
             frontier,
@@ -200,12 +206,14 @@ impl SimulateRequest {
         })
     }
 
-    /// What the simulation computes besides the rows, and its solver limits.
-    pub fn options(&self) -> SimulateOptions {
+    /// What the simulation computes besides the rows, and its solver limits; its work stops
+    /// when `cancel` says so (the handler gives it the request's deadline).
+    pub fn options(&self, cancel: Cancel) -> SimulateOptions {
         SimulateOptions {
             frontier: self.frontier.clone(),
             limits: SolveLimits {
                 time_limit: Some(Duration::from_millis(self.time_limit_ms)),
+                cancel,
                 ..SolveLimits::default()
             },
         }

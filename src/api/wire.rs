@@ -22,16 +22,12 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes of CSV formatted per chunk of a streamed target list.
 pub const CSV_CHUNK_BYTES: usize = 64 << 10;
-/// Most ids in one `POST /v1/customers/lookup`.
-pub const MAX_LOOKUP_IDS: usize = 10_000;
 /// Target ids returned by `POST /v1/select` when the request names no `max_ids`.
 pub const DEFAULT_MAX_IDS: usize = 100_000;
 /// Solver time limit when a select request names no `time_limit_ms`.
 pub const DEFAULT_TIME_LIMIT_MS: u64 = 10_000;
-/// Longest solver time limit a select request may ask for.
-pub const MAX_TIME_LIMIT_MS: u64 = 60_000;
-/// Most scenarios (sweep members included) in one `POST /v1/simulate`.
-pub const MAX_SIMULATE_SCENARIOS: usize = 256;
+/// The caps on what a request asks for, shared with the command line.
+pub use crate::limits::{MAX_LOOKUP_IDS, MAX_SIMULATE_SCENARIOS, MAX_TIME_LIMIT_MS};
 /// Heavy requests (select) computing at once, by default.
 pub const DEFAULT_MAX_RUNNING: usize = 2;
 /// Heavy requests waiting for a turn, by default; beyond them a request gets 503.
@@ -147,6 +143,18 @@ impl From<crate::Error> for ApiError {
             crate::Error::Scenario { .. } | crate::Error::Scenarios { .. } => {
                 ApiError::bad_request("invalid_scenario", error.to_string())
             }
+            // Past the request's `time_limit_ms`: 504, the limit the caller set was too short
+            // for the work. (A cancelled job's answer has no reader; it is named all the same.)
+            crate::Error::Stopped { cause, .. } => match cause {
+                crate::cancel::StopCause::TimeLimit(_) => ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "time_limit_exceeded",
+                    format!("{error}; raise `time_limit_ms` (at most {MAX_TIME_LIMIT_MS}) or ask for less"),
+                ),
+                crate::cancel::StopCause::Cancelled => {
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cancelled", error.to_string())
+                }
+            },
             other => {
                 tracing::error!(error = %other, "request failed inside the library");
                 ApiError::internal()

@@ -10,6 +10,7 @@ pub mod store;
 use std::time::Duration;
 
 use crv::error::{Error, Result};
+use crv::limits::MAX_TIME_LIMIT_SECS;
 use crv::select::SolveLimits;
 
 /// A failed write to stdout (a closed pipe, a full disk) as crv's error.
@@ -23,12 +24,15 @@ pub fn millis(duration: std::time::Duration) -> f64 {
     duration.as_micros() as f64 / 1e3
 }
 
-/// The solver limits of a `--time-limit` flag in seconds (finite, >= 0).
+/// The solver limits of a `--time-limit` flag in seconds (0 to [`MAX_TIME_LIMIT_SECS`]).
 pub fn solve_limits(time_limit: f64) -> Result<SolveLimits> {
-    if !time_limit.is_finite() || time_limit < 0.0 {
+    // Written so that NaN fails too.
+    if !(0.0..=MAX_TIME_LIMIT_SECS).contains(&time_limit) {
         return Err(Error::invalid(
             "time-limit",
-            format!("{time_limit} is not a number of seconds >= 0"),
+            format!(
+                "{time_limit} is not a number of seconds from 0 to {MAX_TIME_LIMIT_SECS} (one day)"
+            ),
         ));
     }
     Ok(SolveLimits {

@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use crv::error::{Error, Result};
+use crv::limits::MAX_GEN_CUSTOMERS;
 use crv::store::{self, Column, Store};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -12,6 +13,12 @@ use super::stdout_error;
 use crate::cli::{GenArgs, ImportArgs, InfoArgs};
 
 pub fn gen_csv(args: &GenArgs) -> Result<()> {
+    if args.customers > MAX_GEN_CUSTOMERS {
+        return Err(Error::invalid(
+            "customers",
+            format!("{}: at most {MAX_GEN_CUSTOMERS}", args.customers),
+        ));
+    }
     let started = Instant::now();
     let bytes = crv::atomic_file::write_atomically(&args.output, |out| {
         crv::synthetic::write_customers_csv(&mut *out, args.customers, args.seed)

@@ -163,7 +163,7 @@ impl Pruner {
 }
 
 /// The fixed parameters of one search.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Search {
     /// Capacity in resource units.
     pub capacity: u64,
@@ -175,6 +175,8 @@ pub(crate) struct Search {
     pub pruner: Pruner,
     /// Stop when this instant passes.
     pub deadline: Option<Instant>,
+    /// Stop when the job's token says so.
+    pub cancel: crate::cancel::Cancel,
     /// Stop when a stage holds more states than this.
     pub max_states: usize,
     /// The largest bound of the items the root reduction fixed (`-inf` when none).
@@ -314,7 +316,7 @@ pub(crate) fn solve_core(
         if dp.states.len() > search.max_states {
             break Some(super::StopReason::StateLimit);
         }
-        if search.deadline.is_some_and(|d| Instant::now() >= d) {
+        if search.deadline.is_some_and(|d| Instant::now() >= d) || search.cancel.is_stopped() {
             break Some(super::StopReason::TimeLimit);
         }
         if next_right.is_some() {

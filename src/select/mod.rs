@@ -81,6 +81,7 @@ mod exact;
 
 use std::time::{Duration, Instant};
 
+use crate::cancel::Cancel;
 use bound::{Item, Sum};
 use exact::{Arena, CardBound, NIL, Pruner, Search, State};
 
@@ -90,7 +91,7 @@ pub use cost::{scale_capacity, scale_costs};
 pub const OPTIMALITY_TOLERANCE: f64 = 1e-9;
 
 /// Limits on one solve.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SolveLimits {
     /// Wall time after which the search returns its best solution with a certified gap.
     /// `None`: no limit. Default: 60 s.
@@ -98,6 +99,9 @@ pub struct SolveLimits {
     /// Most states the core search keeps in one stage (24 bytes each, two lists); above it the
     /// search stops as for the time limit. Default: 2^22 (about 200 MiB).
     pub max_states: usize,
+    /// The job's stop token: once it says stop (cancelled, or its deadline passed), the search
+    /// stops as for the time limit. Default: never.
+    pub cancel: Cancel,
 }
 
 impl Default for SolveLimits {
@@ -105,6 +109,7 @@ impl Default for SolveLimits {
         SolveLimits {
             time_limit: Some(Duration::from_secs(60)),
             max_states: 1 << 22,
+            cancel: Cancel::default(),
         }
     }
 }
@@ -112,7 +117,7 @@ impl Default for SolveLimits {
 /// Why a search stopped before proving optimality.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
-    /// [`SolveLimits::time_limit`] passed.
+    /// [`SolveLimits::time_limit`] passed, or [`SolveLimits::cancel`] said stop.
     TimeLimit,
     /// [`SolveLimits::max_states`] (or the decision-log size) was exceeded.
     StateLimit,
@@ -464,7 +469,8 @@ fn solve(
     );
     let started = Instant::now();
     let deadline = limits.time_limit.map(|limit| started + limit);
-    let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
+    let past_deadline =
+        || deadline.is_some_and(|d| Instant::now() >= d) || limits.cancel.is_stopped();
     let mut stats = SolveStats::default();
     let mut clock = Clock::new(started);
 
@@ -588,6 +594,7 @@ fn solve(
         root_bound,
         pruner,
         deadline,
+        cancel: limits.cancel.clone(),
         max_states: limits.max_states,
         fathomed,
     };

@@ -17,6 +17,7 @@ use super::ScenarioValues;
 use super::scenario::{Objective, Scenario, ScenarioSet};
 use crate::error::{Error, Result};
 use crate::kernel;
+use crate::limits::MAX_FRONTIER_POINTS;
 use crate::select::{self, SolveLimits};
 
 /// Budgets on the default grid.
@@ -28,7 +29,8 @@ pub const DEFAULT_POINTS: usize = 50;
 pub struct FrontierSpec {
     /// The scenario by name; `None`: the first.
     pub scenario: Option<String>,
-    /// Budgets on the grid, >= 2: `k / (points - 1)` of the total eligible cost.
+    /// Budgets on the grid, 2 to [`MAX_FRONTIER_POINTS`]: `k / (points - 1)` of the total
+    /// eligible cost.
     pub points: usize,
 }
 
@@ -76,12 +78,7 @@ pub struct Frontier {
 /// The index in `set` of the scenario whose frontier `spec` asks for: the one it names, or the
 /// first. Checked before any scenario is scored, so a bad name or point count costs nothing.
 pub(crate) fn frontier_scenario(set: &ScenarioSet, spec: &FrontierSpec) -> Result<usize> {
-    if spec.points < 2 {
-        return Err(Error::invalid(
-            "frontier-points",
-            format!("{} points; a frontier needs at least 2", spec.points),
-        ));
-    }
+    check_points(spec.points, "frontier-points")?;
     match &spec.scenario {
         None => Ok(0),
         Some(name) => set
@@ -97,13 +94,25 @@ pub(crate) fn frontier_scenario(set: &ScenarioSet, spec: &FrontierSpec) -> Resul
     }
 }
 
+/// Checks a frontier's number of budgets, 2 to [`MAX_FRONTIER_POINTS`]; `name` is the flag or
+/// field that gave it.
+pub fn check_points(points: usize, name: &str) -> Result<()> {
+    if !(2..=MAX_FRONTIER_POINTS).contains(&points) {
+        return Err(Error::invalid(
+            name,
+            format!("{points} points; a frontier has from 2 to {MAX_FRONTIER_POINTS} points"),
+        ));
+    }
+    Ok(())
+}
+
 /// Traces the frontier of `scenario` at `points` budgets over its prepared `values`.
 pub(crate) fn trace_scenario(
     scenario: &Scenario,
     values: &ScenarioValues,
     points: usize,
     limits: &SolveLimits,
-) -> Frontier {
+) -> Result<Frontier> {
     let points = trace(
         values.objective(scenario.objective),
         &values.units,
@@ -111,17 +120,18 @@ pub(crate) fn trace_scenario(
         points,
         scenario.resource_scale,
         limits,
-    );
-    Frontier {
+    )?;
+    Ok(Frontier {
         scenario: scenario.name.clone(),
         objective: scenario.objective,
         knee: knee(&points),
         points,
-    }
+    })
 }
 
 /// The optimum of `values` over the cost `units` at `points` budgets from 0 to the total cost
-/// of the eligible rows (`resource_scale` units per cost unit), budgets ascending.
+/// of the eligible rows (`resource_scale` units per cost unit), budgets ascending. Each point
+/// first asks `limits.cancel` whether to go on: [`Error::Stopped`] once it says stop.
 ///
 /// # Panics
 ///
@@ -133,7 +143,7 @@ pub fn trace(
     points: usize,
     resource_scale: f64,
     limits: &SolveLimits,
-) -> Vec<FrontierPoint> {
+) -> Result<Vec<FrontierPoint>> {
     assert!(points >= 2, "a frontier needs at least 2 points");
     assert_eq!(values.len(), units.len(), "one cost per value");
     let (mut candidate_values, mut candidate_units) = (Vec::new(), Vec::new());
@@ -152,6 +162,7 @@ pub fn trace(
         .map(|k| u64::try_from(total * k / last).expect("the costs' total fits a u64"))
         .collect();
     kernel::solve_each(&capacities, |&capacity| {
+        limits.cancel.check("the frontier")?;
         let selection =
             select::knapsack(&candidate_values, &candidate_units, capacity, None, limits);
         let used: u128 = selection
@@ -160,15 +171,17 @@ pub fn trace(
             .map(|&row| u128::from(candidate_units[row]))
             .sum();
         let spend = used as f64 / resource_scale;
-        FrontierPoint {
+        Ok(FrontierPoint {
             budget: capacity as f64 / resource_scale,
             objective: selection.objective,
             spend,
             roi: (spend > 0.0).then(|| (selection.objective - spend) / spend),
             optimal: selection.optimal,
             gap: selection.gap,
-        }
+        })
     })
+    .into_iter()
+    .collect()
 }
 
 /// The knee of `points` (see [`Frontier::knee`]).
@@ -235,7 +248,8 @@ mod tests {
             6,
             1.0,
             &SolveLimits::default(),
-        );
+        )
+        .unwrap();
         // Eligible total cost 10: budgets 0, 2, 4, 6, 8, 10.
         let budgets: Vec<f64> = points.iter().map(|p| p.budget).collect();
         assert_eq!(budgets, [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);

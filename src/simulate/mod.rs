@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::campaign::{self, CampaignSpec, Targets};
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::filter::{Filter, Scores};
 use crate::kernel::{
@@ -158,6 +159,8 @@ pub fn simulate(store: &Store, set: &ScenarioSet, options: &SimulateOptions) -> 
         .iter()
         .map(|scenario| kernel_params(store, scenario, &set.file))
         .collect::<Result<Vec<_>>>()?;
+    let cancel = &options.limits.cancel;
+    cancel.check("scoring")?;
     let started = Instant::now();
     let totals = kernel::score_scenarios(&inputs, &params);
     let scoring_time = started.elapsed();
@@ -166,8 +169,10 @@ pub fn simulate(store: &Store, set: &ScenarioSet, options: &SimulateOptions) -> 
     for (index, ((scenario, params), totals)) in
         set.scenarios.iter().zip(&params).zip(&totals).enumerate()
     {
+        let during = || format!("scenario `{}`", scenario.name);
+        cancel.check(&during())?;
         let started = Instant::now();
-        let values = prepare(store, &inputs, scenario, params, &set.file)?;
+        let values = prepare(store, &inputs, scenario, params, &set.file, cancel)?;
         let targets = select_targets(store, &values, scenario, &options.limits, &set.file)?;
         results.push(result_row(
             scenario,
@@ -185,7 +190,7 @@ pub fn simulate(store: &Store, set: &ScenarioSet, options: &SimulateOptions) -> 
                 &values,
                 points,
                 &options.limits,
-            ));
+            )?);
         }
     }
     Ok(Simulation {
@@ -273,13 +278,15 @@ impl ScenarioValues {
     }
 }
 
-/// Scores one scenario into arrays, tiers it, scales its costs and evaluates its filter.
+/// Scores one scenario into arrays, tiers it, scales its costs and evaluates its filter
+/// (stopping with [`Error::Stopped`] once `cancel` says so).
 pub fn prepare(
     store: &Store,
     inputs: &CrvInputs<'_>,
     scenario: &Scenario,
     params: &ScenarioParams<'_>,
     file: &str,
+    cancel: &Cancel,
 ) -> Result<ScenarioValues> {
     let error =
         |field: &str, e: Error| field_error(file, &scenario.name, field, parameter_message(e));
@@ -299,8 +306,13 @@ pub fn prepare(
         crv: &crv,
         tier: &tiers.tier,
     };
-    let eligible =
-        campaign::eligibility(store, &scenario.filter, scores).map_err(|e| error("where", e))?;
+    let eligible = campaign::eligibility(store, &scenario.filter, scores, cancel).map_err(|e| {
+        if matches!(e, Error::Stopped { .. }) {
+            e
+        } else {
+            error("where", e)
+        }
+    })?;
     Ok(ScenarioValues {
         crv,
         delta,
@@ -334,7 +346,7 @@ pub fn select_targets(
         cost_column: scenario.cost.clone(),
         resource_scale: scenario.resource_scale,
         filter: scenario.filter.clone(),
-        limits: *limits,
+        limits: limits.clone(),
     };
     let real = campaign::RealCosts {
         column: campaign::cost_column(store, &scenario.cost)

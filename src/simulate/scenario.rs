@@ -27,8 +27,7 @@ pub const FIELDS: [&str; 14] = [
     "where",
 ];
 
-/// Most scenarios one file or request may hold, sweep members included.
-pub const MAX_SCENARIOS: usize = 10_000;
+pub use crate::limits::MAX_SCENARIOS;
 
 /// What a scenario's selection maximises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -111,8 +110,14 @@ impl ScenarioSet {
 
     /// The scenarios of a JSON object with `scenarios` (a list of scenario objects) and/or
     /// `sweep` (field -> list of values: the cartesian product, fields in alphabetical order,
-    /// the last varying fastest).
+    /// the last varying fastest); at most [`MAX_SCENARIOS`].
     pub fn from_json(value: &Value, file: &str) -> Result<ScenarioSet> {
+        ScenarioSet::from_json_within(value, file, MAX_SCENARIOS)
+    }
+
+    /// [`ScenarioSet::from_json`] with at most `max_scenarios` scenarios, sweep members
+    /// included: a sweep is counted before it is expanded, and the error names this cap.
+    pub fn from_json_within(value: &Value, file: &str, max_scenarios: usize) -> Result<ScenarioSet> {
         let whole = |message: String| Error::Scenarios {
             file: file.to_owned(),
             message,
@@ -143,12 +148,12 @@ impl ScenarioSet {
                         format!("expected an object, found {}", kind(item)),
                     )
                 })?;
-                check_count(scenarios.len() + 1, file)?;
+                check_count(scenarios.len() + 1, max_scenarios, file)?;
                 scenarios.push(parse_scenario(fields, label, file)?);
             }
         }
         if let Some(sweep) = object.get("sweep") {
-            scenarios.extend(expand_sweep(sweep, scenarios.len(), file)?);
+            scenarios.extend(expand_sweep(sweep, scenarios.len(), max_scenarios, file)?);
         }
         if scenarios.is_empty() {
             return Err(whole(
@@ -190,11 +195,11 @@ pub(crate) fn field_error(file: &str, scenario: &str, field: &str, message: Stri
     }
 }
 
-fn check_count(count: usize, file: &str) -> Result<()> {
-    if count > MAX_SCENARIOS {
+fn check_count(count: usize, max_scenarios: usize, file: &str) -> Result<()> {
+    if count > max_scenarios {
         return Err(Error::Scenarios {
             file: file.to_owned(),
-            message: format!("{count} scenarios, at most {MAX_SCENARIOS}"),
+            message: format!("{count} scenarios, at most {max_scenarios}"),
         });
     }
     Ok(())
@@ -221,7 +226,12 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// The sweep's members: one scenario per combination, named `field=value ...`.
-fn expand_sweep(sweep: &Value, before: usize, file: &str) -> Result<Vec<Scenario>> {
+fn expand_sweep(
+    sweep: &Value,
+    before: usize,
+    max_scenarios: usize,
+    file: &str,
+) -> Result<Vec<Scenario>> {
     let axes = sweep.as_object().ok_or_else(|| Error::Scenarios {
         file: file.to_owned(),
         message: format!(
@@ -252,7 +262,7 @@ fn expand_sweep(sweep: &Value, before: usize, file: &str) -> Result<Vec<Scenario
         count = count.saturating_mul(values.len());
         lists.push((field, values));
     }
-    check_count(before.saturating_add(count), file)?;
+    check_count(before.saturating_add(count), max_scenarios, file)?;
     (0..count)
         .map(|member| {
             let mut fields = Map::new();

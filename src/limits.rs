@@ -1,0 +1,37 @@
+//! Every cap on a size or a duration that a user controls, in one place, shared by the command
+//! line and the HTTP API (README.md, "Limits", lists them). A value over its cap is an error
+//! that names the flag or field and the cap, before any work starts; none is clamped silently.
+//! The caps keep every request's memory and time bounded; the time limits and the
+//! [`crate::cancel::Cancel`] token stop what is left.
+
+/// Longest `--time-limit` of `crv select` and `crv simulate`, in seconds (one day). A longer,
+/// negative or non-finite limit is an error.
+pub const MAX_TIME_LIMIT_SECS: f64 = 86_400.0;
+
+/// Longest `time_limit_ms` an HTTP request may ask for (one minute); 0 is refused too. It
+/// bounds the whole request: the wait for a turn, filter evaluation, every scenario and
+/// frontier point, and each selection.
+pub const MAX_TIME_LIMIT_MS: u64 = 60_000;
+
+/// Most budgets on a frontier grid (`--frontier-points`, `frontier.points`): each is one exact
+/// selection over the scenario's candidates.
+pub const MAX_FRONTIER_POINTS: usize = 1_000;
+
+/// Most scenarios in one scenarios file of `crv simulate`, sweep members included.
+pub const MAX_SCENARIOS: usize = 10_000;
+
+/// Most scenarios in one `POST /v1/simulate`, sweep members included.
+pub const MAX_SIMULATE_SCENARIOS: usize = 256;
+
+/// Most ids in one `POST /v1/customers/lookup`.
+pub const MAX_LOOKUP_IDS: usize = 10_000;
+
+/// Longest `--where` / `where` expression, in bytes.
+pub const MAX_FILTER_BYTES: usize = 64 << 10;
+
+/// Most values in one `in (...)` list of a `--where` expression. Repeated values count once
+/// when the filter is evaluated.
+pub const MAX_FILTER_VALUES: usize = 10_000;
+
+/// Most customers `crv gen` writes (about 100 GB of CSV).
+pub const MAX_GEN_CUSTOMERS: u64 = 1_000_000_000;
