@@ -125,6 +125,12 @@ fn frontier_1m(criterion: &mut Criterion) {
             values.objective(scenario.objective),
             &values.units,
             values.eligible.as_deref(),
+            crv::campaign::RealCosts {
+                column: store
+                    .numeric(&scenario.cost)
+                    .expect("the cost column is numeric"),
+                multiplier: scenario.cost_multiplier,
+            },
             frontier::DEFAULT_POINTS,
             scenario.resource_scale,
             &limits,

@@ -98,7 +98,7 @@ fn capacity_dp(values: &[f32], costs: &[u64], capacity: u64, eligible: &[bool]) 
     let mut best = vec![0.0f64; cap + 1];
     for i in 0..values.len() {
         let v = f64::from(values[i]);
-        if !eligible[i] || !(v > 0.0 && v.is_finite()) || costs[i] > capacity {
+        if !(eligible[i] && v > 0.0 && v.is_finite()) || costs[i] > capacity {
             continue;
         }
         let w = costs[i] as usize;
@@ -117,7 +117,7 @@ fn lp_bound(values: &[f32], costs: &[u64], capacity: u64, eligible: Option<&[boo
     let mut items: Vec<(f64, u64)> = Vec::new();
     for (i, (&v, &w)) in values.iter().zip(costs).enumerate() {
         let v = f64::from(v);
-        if !(v > 0.0 && v.is_finite()) || !eligible.is_none_or(|e| e[i]) || w > capacity {
+        if !(v > 0.0 && v.is_finite() && eligible.is_none_or(|e| e[i])) || w > capacity {
             continue;
         }
         if w == 0 {

@@ -349,9 +349,30 @@ fn a_scenario_spends_its_real_multiplied_cost_within_the_budget() {
         assert!(!targets.selection.rows.is_empty());
         assert!(real <= 100.0 + 1e-9, "scale {scale}: spent {real} of 100");
         assert_eq!(targets.total_cost, real);
-        let row = &simulate::simulate(&store, &set, &SimulateOptions::default())
-            .unwrap()
-            .results[0];
-        assert_eq!(row.spend, real, "scale {scale}");
+        let options = SimulateOptions {
+            frontier: Some(FrontierSpec {
+                scenario: None,
+                points: 5,
+            }),
+            ..SimulateOptions::default()
+        };
+        let simulation = simulate::simulate(&store, &set, &options).unwrap();
+        assert_eq!(simulation.results[0].spend, real, "scale {scale}");
+        // The frontier's spend is real too: at its last budget every positive customer, whose
+        // real costs sum (in row order) to exactly the last point's spend.
+        let frontier = simulation.frontier.unwrap();
+        let values = values.objective(Objective::Crv);
+        let everyone: f64 = (0..costs.len())
+            .filter(|&r| values[r] > 0.0)
+            .map(|r| f64::from(costs[r]) * multiplier)
+            .sum();
+        assert_eq!(
+            frontier.points.last().unwrap().spend,
+            everyone,
+            "scale {scale}"
+        );
+        for point in &frontier.points {
+            assert!(point.spend <= point.budget + 1e-9, "{point:?}");
+        }
     }
 }

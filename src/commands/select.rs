@@ -61,7 +61,7 @@ pub fn select(args: &SelectCommand) -> Result<()> {
         ),
         format!("upper bound  {:.2}", selection.upper_bound),
         format!(
-            "rounding     costs rounded up to 1/{} of a cost unit: at most {:.2} CRV given up (real-cost bound {:.2})",
+            "rounding     costs up, budget down to {} units per cost unit: at most {:.2} CRV given up (real-cost bound {:.2})",
             args.resource_scale, targets.rounding_loss, targets.real_upper_bound
         ),
         format!(

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ScenarioValues;
 use super::scenario::{Objective, Scenario, ScenarioSet};
+use crate::campaign::RealCosts;
 use crate::error::{Error, Result};
 use crate::kernel;
 use crate::limits::MAX_FRONTIER_POINTS;
@@ -50,7 +51,8 @@ pub struct FrontierPoint {
     pub budget: f64,
     /// The objective of the selection (optimal, or within `gap` of it).
     pub objective: f64,
-    /// What the selection costs, in cost units.
+    /// What the selection really costs (its stored costs times the multiplier, summed in f64),
+    /// in cost units; at most `budget`.
     pub spend: f64,
     /// `(objective - spend) / spend`, the return on the objective; `None` when nothing is spent.
     pub roi: Option<f64>,
@@ -106,10 +108,12 @@ pub fn check_points(points: usize, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Traces the frontier of `scenario` at `points` budgets over its prepared `values`.
+/// Traces the frontier of `scenario` at `points` budgets over its prepared `values`, its spend
+/// in the `real` costs.
 pub(crate) fn trace_scenario(
     scenario: &Scenario,
     values: &ScenarioValues,
+    real: RealCosts<'_>,
     points: usize,
     limits: &SolveLimits,
 ) -> Result<Frontier> {
@@ -117,6 +121,7 @@ pub(crate) fn trace_scenario(
         values.objective(scenario.objective),
         &values.units,
         values.eligible.as_deref(),
+        real,
         points,
         scenario.resource_scale,
         limits,
@@ -130,7 +135,8 @@ pub(crate) fn trace_scenario(
 }
 
 /// The optimum of `values` over the cost `units` at `points` budgets from 0 to the total cost
-/// of the eligible rows (`resource_scale` units per cost unit), budgets ascending. Each point
+/// of the eligible rows (`resource_scale` units per cost unit), budgets ascending; each point's
+/// spend is its selection's `real` cost (at most its budget: units round costs up). Each point
 /// first asks `limits.cancel` whether to go on: [`Error::Stopped`] once it says stop.
 ///
 /// # Panics
@@ -140,6 +146,7 @@ pub fn trace(
     values: &[f32],
     units: &[u64],
     eligible: Option<&[bool]>,
+    real: RealCosts<'_>,
     points: usize,
     resource_scale: f64,
     limits: &SolveLimits,
@@ -147,6 +154,7 @@ pub fn trace(
     assert!(points >= 2, "a frontier needs at least 2 points");
     assert_eq!(values.len(), units.len(), "one cost per value");
     let (mut candidate_values, mut candidate_units) = (Vec::new(), Vec::new());
+    let mut candidate_costs = Vec::new();
     let mut total: u128 = 0;
     for (row, (&value, &cost)) in values.iter().zip(units).enumerate() {
         if eligible.is_none_or(|eligible| eligible[row]) {
@@ -154,6 +162,7 @@ pub fn trace(
             if value.is_finite() && value > 0.0 {
                 candidate_values.push(value);
                 candidate_units.push(cost);
+                candidate_costs.push(real.cost(row));
             }
         }
     }
@@ -165,12 +174,7 @@ pub fn trace(
         limits.cancel.check("the frontier")?;
         let selection =
             select::knapsack(&candidate_values, &candidate_units, capacity, None, limits);
-        let used: u128 = selection
-            .rows
-            .iter()
-            .map(|&row| u128::from(candidate_units[row]))
-            .sum();
-        let spend = used as f64 / resource_scale;
+        let spend: f64 = selection.rows.iter().map(|&row| candidate_costs[row]).sum();
         Ok(FrontierPoint {
             budget: capacity as f64 / resource_scale,
             objective: selection.objective,
@@ -241,10 +245,16 @@ mod tests {
         let values = [5.0f32, 4.0, 3.0, -1.0, 2.5];
         let units = [4u64, 3, 2, 1, 2];
         let eligible = [true, true, true, true, false];
+        let costs = [4.0f32, 3.0, 2.0, 1.0, 2.0];
+        let real = RealCosts {
+            column: &costs,
+            multiplier: 1.0,
+        };
         let points = trace(
             &values,
             &units,
             Some(&eligible),
+            real,
             6,
             1.0,
             &SolveLimits::default(),

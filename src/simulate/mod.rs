@@ -188,6 +188,7 @@ pub fn simulate(store: &Store, set: &ScenarioSet, options: &SimulateOptions) -> 
             frontier = Some(frontier::trace_scenario(
                 scenario,
                 &values,
+                real_costs(store, scenario, &set.file)?,
                 points,
                 &options.limits,
             )?);
@@ -348,11 +349,7 @@ pub fn select_targets(
         filter: scenario.filter.clone(),
         limits: limits.clone(),
     };
-    let real = campaign::RealCosts {
-        column: campaign::cost_column(store, &scenario.cost)
-            .map_err(|e| field_error(file, &scenario.name, "cost", parameter_message(e)))?,
-        multiplier: scenario.cost_multiplier,
-    };
+    let real = real_costs(store, scenario, file)?;
     Ok(campaign::solve(
         values.objective(scenario.objective),
         &values.units,
@@ -362,6 +359,19 @@ pub fn select_targets(
         real,
         Duration::ZERO,
     ))
+}
+
+/// The real (multiplied) cost of each of `store`'s customers under `scenario`.
+fn real_costs<'s>(
+    store: &'s Store,
+    scenario: &Scenario,
+    file: &str,
+) -> Result<campaign::RealCosts<'s>> {
+    Ok(campaign::RealCosts {
+        column: campaign::cost_column(store, &scenario.cost)
+            .map_err(|e| field_error(file, &scenario.name, "cost", parameter_message(e)))?,
+        multiplier: scenario.cost_multiplier,
+    })
 }
 
 /// The results row of one scenario.
