@@ -1270,3 +1270,43 @@ async fn simulate_answers_the_rows_crv_simulate_writes() {
     );
     served.stop().await;
 }
+
+#[tokio::test]
+async fn parameters_that_make_a_crv_infinite_are_refused_at_start_and_per_request() {
+    let served = Served::default().await;
+    let infinite = ScoreParams {
+        discount: 0.0,
+        horizon: Horizon::Infinite,
+    };
+    // The generated store holds contract customers with retention exactly 1.
+    let message = AppState::open(
+        &served.store_path,
+        infinite,
+        TierScheme::default(),
+        ServerConfig::default(),
+    )
+    .err()
+    .expect("the server refuses to start on an infinite CRV")
+    .to_string();
+    assert!(message.contains("retention 1"), "{message}");
+    assert!(message.contains("horizon inf"), "{message}");
+    served
+        .post(
+            "/v1/select",
+            &json!({"budget": 100.0, "discount": 0, "horizon": "inf"}),
+        )
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_parameter", "horizon inf");
+    served
+        .post(
+            "/v1/simulate",
+            &json!({"scenarios": [{"name": "huge", "budget": 100, "margin_multiplier": 1e38}]}),
+        )
+        .await
+        .assert_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scenario",
+            "scenario `huge`, field `margin_multiplier`",
+        );
+    served.stop().await;
+}

@@ -370,9 +370,10 @@ fn score_rejects_invalid_parameters_with_their_names() {
         (vec!["--tier-cuts", "0.8,1.5"], "invalid tier-cuts"),
         (vec!["--quantiles", "0.5"], "quantiles"),
     ] {
+        let never = work.path("never.csv");
         let mut all = vec!["score", s(&store)];
         all.extend(args.iter().copied());
-        all.extend(["-o", "never.csv"]);
+        all.extend(["-o", s(&never)]);
         let output = crv(&all);
         assert!(!output.status.success(), "{args:?} accepted");
         assert!(
@@ -380,9 +381,55 @@ fn score_rejects_invalid_parameters_with_their_names() {
             "{args:?}: {}",
             stderr(&output)
         );
+        assert!(
+            !never.exists(),
+            "{args:?}: output written despite the error"
+        );
     }
-    assert!(!Path::new("never.csv").exists());
     assert_eq!(work.entries(), ["customers.crv", "customers.csv"]);
+}
+
+#[test]
+fn an_infinite_crv_fails_score_and_select_naming_the_customer() {
+    let work = Workspace::new();
+    let csv = work.file(
+        "one.csv",
+        b"customer_id,margin,retention,cost\n1,50,1,1\n2,40,0.8,1\n",
+    );
+    let store = work.path("one.crv");
+    assert!(crv(&["import", s(&csv), "-o", s(&store)]).status.success());
+    let targets = work.path("targets.csv");
+    for command in [
+        vec!["select", s(&store), "--budget", "10", "--json"],
+        vec!["select", s(&store), "--budget", "10", "-o", s(&targets)],
+        vec!["score", s(&store), "--json"],
+        vec!["score", s(&store), "-o", s(&targets)],
+    ] {
+        let mut args = command.clone();
+        args.extend(["--discount", "0", "--horizon", "inf"]);
+        let output = crv(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{command:?}: {}",
+            stderr(&output)
+        );
+        for fragment in ["customer 1 ", "retention 1", "discount 0", "horizon inf"] {
+            assert!(stderr(&output).contains(fragment), "{}", stderr(&output));
+        }
+        assert!(!targets.exists(), "{command:?} wrote its output");
+    }
+    let output = crv(&[
+        "select",
+        s(&store),
+        "--budget",
+        "10",
+        "--discount",
+        "0",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(json_summary(&output)["selected"], 2);
 }
 
 #[test]

@@ -298,3 +298,31 @@ fn store_dependent_errors_name_the_scenario_and_field() {
         .to_string();
     assert!(error.contains("no scenario is named `missing`"), "{error}");
 }
+
+#[test]
+fn a_scenario_whose_values_are_not_finite_is_an_error_naming_it_and_its_field() {
+    let (_dir, store) = generated_store(2_000);
+    for (json, field, value) in [
+        (
+            r#"{"scenarios": [{"name": "huge", "budget": 100, "margin_multiplier": 1e38}]}"#,
+            "scenario `huge`, field `margin_multiplier`",
+            "CRV inf",
+        ),
+        (
+            r#"{"scenarios": [{"name": "forever", "budget": 100, "discount": 0,
+                "horizon": "inf", "retention_shift": -0.5, "retention_uplift": 1}]}"#,
+            "scenario `forever`, field `retention_uplift`",
+            "expected incremental value inf",
+        ),
+    ] {
+        let message = simulate::simulate(&store, &set(json), &SimulateOptions::default())
+            .unwrap_err()
+            .to_string();
+        for fragment in ["test.json", field, value, "customer "] {
+            assert!(
+                message.contains(fragment),
+                "`{fragment}` not in `{message}`"
+            );
+        }
+    }
+}
