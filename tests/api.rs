@@ -1279,15 +1279,15 @@ async fn parameters_that_make_a_crv_infinite_are_refused_at_start_and_per_reques
         horizon: Horizon::Infinite,
     };
     // The generated store holds contract customers with retention exactly 1.
-    let message = AppState::open(
+    let Err(error) = AppState::open(
         &served.store_path,
         infinite,
         TierScheme::default(),
         ServerConfig::default(),
-    )
-    .err()
-    .expect("the server refuses to start on an infinite CRV")
-    .to_string();
+    ) else {
+        panic!("the server started on an infinite CRV");
+    };
+    let message = error.to_string();
     assert!(message.contains("retention 1"), "{message}");
     assert!(message.contains("horizon inf"), "{message}");
     served
