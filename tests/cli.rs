@@ -756,3 +756,37 @@ fn simulate_prints_rows_without_output_and_names_bad_scenarios() {
     after.retain(|name| name != "bad.json");
     assert_eq!(after, before);
 }
+
+#[test]
+fn verify_flag_refuses_a_flipped_data_byte_that_plain_open_does_not_read() {
+    let (work, store) = generated_store(200);
+    let mut bytes = std::fs::read(&store).unwrap();
+    let preamble = crv::store::format::decode_preamble(&bytes).unwrap();
+    let header = crv::store::format::decode_header(
+        &bytes[crv::store::format::PREAMBLE_BYTES..][..preamble.header_len],
+    )
+    .unwrap();
+    let margin = header.columns.iter().find(|c| c.name == "margin").unwrap();
+    bytes[margin.data.offset as usize + 41] ^= 0x01;
+    let damaged = work.file("damaged.crv", &bytes);
+    let scenarios = work.file("s.json", br#"{"scenarios": [{"budget": 10}]}"#);
+    let commands: [Vec<&str>; 4] = [
+        vec!["score", s(&damaged), "--json"],
+        vec!["select", s(&damaged), "--budget", "10", "--json"],
+        vec!["simulate", s(&damaged), "--scenarios", s(&scenarios)],
+        vec!["serve", s(&damaged), "--addr", "127.0.0.1:0"],
+    ];
+    for command in commands {
+        let mut verified = command.clone();
+        verified.push("--verify");
+        let output = crv(&verified);
+        assert_eq!(output.status.code(), Some(1), "{verified:?}");
+        let message = stderr(&output);
+        assert!(message.contains("damaged.crv"), "{message}");
+        assert!(message.contains("column `margin`: checksum"), "{message}");
+        if command[0] != "serve" {
+            // Without the flag the flipped byte is read as a (still finite) margin.
+            assert!(crv(&command).status.success(), "{command:?}");
+        }
+    }
+}

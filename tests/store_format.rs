@@ -253,3 +253,56 @@ fn verify_catches_duplicate_ids_behind_a_consistent_checksum() {
     let message = store.verify().unwrap_err().to_string();
     assert!(message.contains("duplicated or missing"), "{message}");
 }
+
+#[test]
+fn every_flipped_byte_of_the_id_index_fails_open_or_leaves_every_lookup_correct() {
+    let bytes = sample_store_bytes();
+    let index = header_of(&bytes).id_index;
+    let mut opened = 0;
+    for position in index.offset as usize..(index.offset + index.len) as usize {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut damaged = bytes.clone();
+            damaged[position] ^= flip;
+            match Store::from_bytes(&damaged) {
+                Err(error) => {
+                    let message = error.to_string();
+                    assert!(message.contains("id index: "), "{message}");
+                }
+                Ok(store) => {
+                    opened += 1;
+                    for (row, &id) in [10u64, 11, 12, 13].iter().enumerate() {
+                        assert_eq!(
+                            store.row_of(crv::CustomerId(id)),
+                            Some(row),
+                            "byte {position}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // No single flipped byte gets past the structural check at open.
+    assert_eq!(opened, 0);
+}
+
+#[test]
+fn swapped_index_slots_pass_open_but_not_verify() {
+    let bytes = sample_store_bytes();
+    let index = header_of(&bytes).id_index;
+    let slots: Vec<u32> = bytes[index.offset as usize..][..index.len as usize]
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let occupied: Vec<usize> = (0..slots.len()).filter(|&s| slots[s] != u32::MAX).collect();
+    let empty = (0..slots.len()).find(|&s| slots[s] == u32::MAX).unwrap();
+    // Move one row to an empty slot: still every row once, but no longer on its probe path
+    // (unless the empty slot happens to be the next one on it).
+    let (from, to) = (occupied[0], empty);
+    let mut damaged = bytes.clone();
+    let at = |slot: usize| index.offset as usize + slot * 4;
+    damaged[at(to)..at(to) + 4].copy_from_slice(&slots[from].to_le_bytes());
+    damaged[at(from)..at(from) + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let store = Store::from_bytes(&damaged).expect("the structural check sees every row once");
+    let message = store.verify().unwrap_err().to_string();
+    assert!(message.contains("id index: checksum"), "{message}");
+}
