@@ -5,6 +5,7 @@
 pub mod column;
 pub mod csv;
 pub mod format;
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod id_index;
 mod mmap;
