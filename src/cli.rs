@@ -140,6 +140,10 @@ pub struct ScoreCommand {
     /// Scoring and tier parameters.
     #[command(flatten)]
     pub score: ScoreArgs,
+    /// Before use, verify the whole store: every checksum, every value's domain, every id
+    /// found at its own row through the index (a full read of the file).
+    #[arg(long)]
+    pub verify: bool,
     /// Write one row per customer: customer_id,crv,tier,rank,percentile.
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
@@ -172,6 +176,10 @@ pub struct SelectCommand {
     /// Scoring and tier parameters.
     #[command(flatten)]
     pub score: ScoreArgs,
+    /// Before use, verify the whole store: every checksum, every value's domain, every id
+    /// found at its own row through the index (a full read of the file).
+    #[arg(long)]
+    pub verify: bool,
     /// Write the chosen customers: customer_id,crv,cost,tier.
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
@@ -188,6 +196,10 @@ pub struct SimulateCommand {
     /// The scenarios: a JSON object with `scenarios` (a list) and/or `sweep` (field -> values).
     #[arg(long)]
     pub scenarios: PathBuf,
+    /// Before use, verify the whole store: every checksum, every value's domain, every id
+    /// found at its own row through the index (a full read of the file).
+    #[arg(long)]
+    pub verify: bool,
     /// Write one row per scenario as CSV (without it the rows go to stdout).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
@@ -231,6 +243,10 @@ pub struct ServeCommand {
     /// Scoring and tier parameters.
     #[command(flatten)]
     pub score: ScoreArgs,
+    /// Before use, verify the whole store: every checksum, every value's domain, every id
+    /// found at its own row through the index (a full read of the file).
+    #[arg(long)]
+    pub verify: bool,
     /// Heavy requests (selections) computing at once, >= 1.
     #[arg(long, default_value_t = DEFAULT_MAX_RUNNING)]
     pub max_running: usize,

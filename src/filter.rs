@@ -515,32 +515,6 @@ fn bind<'a>(condition: &Condition, store: &'a Store, scores: Scores<'a>) -> Resu
     }
 }
 
-/// The body of the `filter_parse` fuzz target (also replayed by `tests/fuzz_corpus.rs`):
-/// arbitrary bytes as an expression, parsed and evaluated against a small store. Any outcome
-/// but a panic is fine.
-pub fn fuzz_parse(bytes: &[u8]) {
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return;
-    };
-    let Ok(filter) = Filter::parse(text) else {
-        return;
-    };
-    let csv = "customer_id,margin,segment\n1,50,gold\n2,150,silver\n";
-    let parsed = crate::store::csv::read_csv(csv.as_bytes(), "fuzz.csv", &mut |_| {})
-        .expect("the fixture parses");
-    let mut bytes = Vec::new();
-    crate::store::writer::encode(&parsed.table, &parsed.id_slots, &mut bytes)
-        .expect("writing to memory cannot fail");
-    let store = Store::from_bytes(&bytes).expect("the fixture store opens");
-    let scores = Scores {
-        crv: &[1.0, -1.0],
-        tier: &[Tier::A, Tier::N],
-    };
-    if let Ok(mask) = filter.eligible(&store, scores) {
-        assert_eq!(mask.len(), 2);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

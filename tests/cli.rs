@@ -370,9 +370,10 @@ fn score_rejects_invalid_parameters_with_their_names() {
         (vec!["--tier-cuts", "0.8,1.5"], "invalid tier-cuts"),
         (vec!["--quantiles", "0.5"], "quantiles"),
     ] {
+        let never = work.path("never.csv");
         let mut all = vec!["score", s(&store)];
         all.extend(args.iter().copied());
-        all.extend(["-o", "never.csv"]);
+        all.extend(["-o", s(&never)]);
         let output = crv(&all);
         assert!(!output.status.success(), "{args:?} accepted");
         assert!(
@@ -380,9 +381,55 @@ fn score_rejects_invalid_parameters_with_their_names() {
             "{args:?}: {}",
             stderr(&output)
         );
+        assert!(
+            !never.exists(),
+            "{args:?}: output written despite the error"
+        );
     }
-    assert!(!Path::new("never.csv").exists());
     assert_eq!(work.entries(), ["customers.crv", "customers.csv"]);
+}
+
+#[test]
+fn an_infinite_crv_fails_score_and_select_naming_the_customer() {
+    let work = Workspace::new();
+    let csv = work.file(
+        "one.csv",
+        b"customer_id,margin,retention,cost\n1,50,1,1\n2,40,0.8,1\n",
+    );
+    let store = work.path("one.crv");
+    assert!(crv(&["import", s(&csv), "-o", s(&store)]).status.success());
+    let targets = work.path("targets.csv");
+    for command in [
+        vec!["select", s(&store), "--budget", "10", "--json"],
+        vec!["select", s(&store), "--budget", "10", "-o", s(&targets)],
+        vec!["score", s(&store), "--json"],
+        vec!["score", s(&store), "-o", s(&targets)],
+    ] {
+        let mut args = command.clone();
+        args.extend(["--discount", "0", "--horizon", "inf"]);
+        let output = crv(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{command:?}: {}",
+            stderr(&output)
+        );
+        for fragment in ["customer 1 ", "retention 1", "discount 0", "horizon inf"] {
+            assert!(stderr(&output).contains(fragment), "{}", stderr(&output));
+        }
+        assert!(!targets.exists(), "{command:?} wrote its output");
+    }
+    let output = crv(&[
+        "select",
+        s(&store),
+        "--budget",
+        "10",
+        "--discount",
+        "0",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(json_summary(&output)["selected"], 2);
 }
 
 #[test]
@@ -835,4 +882,37 @@ fn filters_over_their_caps_are_refused() {
     let listed = format!("segment in ({values})");
     let output = crv(&["select", s(&store), "--budget", "10", "--where", &listed]);
     assert!(output.status.success(), "{}", stderr(&output));
+
+#[test]
+fn verify_flag_refuses_a_flipped_data_byte_that_plain_open_does_not_read() {
+    let (work, store) = generated_store(200);
+    let mut bytes = std::fs::read(&store).unwrap();
+    let preamble = crv::store::format::decode_preamble(&bytes).unwrap();
+    let header = crv::store::format::decode_header(
+        &bytes[crv::store::format::PREAMBLE_BYTES..][..preamble.header_len],
+    )
+    .unwrap();
+    let margin = header.columns.iter().find(|c| c.name == "margin").unwrap();
+    bytes[margin.data.offset as usize + 41] ^= 0x01;
+    let damaged = work.file("damaged.crv", &bytes);
+    let scenarios = work.file("s.json", br#"{"scenarios": [{"budget": 10}]}"#);
+    let commands: [Vec<&str>; 4] = [
+        vec!["score", s(&damaged), "--json"],
+        vec!["select", s(&damaged), "--budget", "10", "--json"],
+        vec!["simulate", s(&damaged), "--scenarios", s(&scenarios)],
+        vec!["serve", s(&damaged), "--addr", "127.0.0.1:0"],
+    ];
+    for command in commands {
+        let mut verified = command.clone();
+        verified.push("--verify");
+        let output = crv(&verified);
+        assert_eq!(output.status.code(), Some(1), "{verified:?}");
+        let message = stderr(&output);
+        assert!(message.contains("damaged.crv"), "{message}");
+        assert!(message.contains("column `margin`: checksum"), "{message}");
+        if command[0] != "serve" {
+            // Without the flag the flipped byte is read as a (still finite) margin.
+            assert!(crv(&command).status.success(), "{command:?}");
+        }
+    }
 }

@@ -1,39 +1,120 @@
 //! Replays the committed fuzz corpus (fuzz/corpus/<target>/*) through the fuzz targets' own
-//! code, so CI covers every input the fuzzers found interesting without running a fuzzer.
+//! code (the `fuzzing` feature, which `cargo test` enables through a dev-dependency), so CI
+//! covers every input the fuzzers found interesting without running a fuzzer. The bodies assert
+//! their properties on every input (a lookup never answers another customer's row, a store crv
+//! wrote verifies and reads back what was parsed, ...); the seed inputs named here must also
+//! end as stated, so a body that silently refuses everything fails.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-fn replay(target: &str, run: fn(&[u8])) {
+use crv::api::fuzz::Decoded;
+use crv::store::fuzz::Outcome;
+
+/// Runs `run` over every file of the target's corpus; returns each file's answer by name.
+fn replay<T>(target: &str, run: fn(&[u8]) -> T) -> BTreeMap<String, T> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fuzz/corpus")
         .join(target);
-    let mut inputs = 0;
+    let mut answers = BTreeMap::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
-            run(&std::fs::read(&path).unwrap());
-            inputs += 1;
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            answers.insert(name, run(&std::fs::read(&path).unwrap()));
         }
     }
-    assert!(inputs > 0, "no corpus in {}", dir.display());
+    assert!(!answers.is_empty(), "no corpus in {}", dir.display());
+    answers
+}
+
+fn assert_seeds<T: PartialEq + std::fmt::Debug>(
+    answers: &BTreeMap<String, T>,
+    seeds: &[(&str, T)],
+) {
+    for (name, expected) in seeds {
+        assert_eq!(answers.get(*name), Some(expected), "{name}");
+    }
 }
 
 #[test]
-fn store_from_bytes_corpus_replays_without_panics() {
-    replay("store_from_bytes", crv::store::fuzz::store_from_bytes);
+fn store_from_bytes_corpus_keeps_its_properties() {
+    let answers = replay("store_from_bytes", crv::store::fuzz::store_from_bytes);
+    assert_seeds(
+        &answers,
+        &[
+            ("small_store", Outcome::Verified),
+            ("truncated", Outcome::Refused),
+            ("preamble_only", Outcome::Refused),
+        ],
+    );
 }
 
 #[test]
-fn csv_import_corpus_replays_without_panics() {
-    replay("csv_import", crv::store::fuzz::csv_import);
+fn csv_import_corpus_keeps_its_properties() {
+    let answers = replay("csv_import", crv::store::fuzz::csv_import);
+    assert_seeds(
+        &answers,
+        &[
+            ("basic.csv", Outcome::Verified),
+            ("bom_crlf_quoted.csv", Outcome::Verified),
+            ("domains.csv", Outcome::Verified),
+            ("extreme_ids.csv", Outcome::Verified),
+            ("duplicate.csv", Outcome::Refused),
+        ],
+    );
 }
 
 #[test]
-fn filter_parse_corpus_replays_without_panics() {
-    replay("filter_parse", crv::filter::fuzz_parse);
+fn filter_parse_corpus_keeps_its_properties() {
+    let answers = replay("filter_parse", crv::store::fuzz::filter_parse);
+    assert_seeds(
+        &answers,
+        &[
+            ("id.txt", Outcome::Verified),
+            ("in_and.txt", Outcome::Verified),
+            ("tier_quoted.txt", Outcome::Verified),
+            ("unclosed.txt", Outcome::Refused),
+        ],
+    );
 }
 
 #[test]
-fn api_request_corpus_replays_without_panics() {
-    replay("api_request", crv::api::fuzz::requests);
+fn api_request_corpus_keeps_its_properties() {
+    let answers = replay("api_request", crv::api::fuzz::requests);
+    let none = Decoded::default();
+    let lookup_json = Decoded {
+        lookup_json: true,
+        ..none
+    };
+    let lookup_bincode = Decoded {
+        lookup_bincode: true,
+        ..none
+    };
+    let select = Decoded {
+        select: true,
+        ..none
+    };
+    let simulate = Decoded {
+        simulate: true,
+        ..none
+    };
+    assert_seeds(
+        &answers,
+        &[
+            ("lookup_ids.json", lookup_json),
+            ("lookup_empty.json", lookup_json),
+            ("lookup_truncated.json", none),
+            ("lookup_unknown_field.json", none),
+            ("bincode_two_ids", lookup_bincode),
+            ("bincode_trailing", none),
+            ("bincode_forged_count", none),
+            ("select_all_fields.json", select),
+            ("select_rescore.json", select),
+            ("select_bad_domains.json", none),
+            ("select_duplicate.json", none),
+            ("simulate_sweep.json", simulate),
+            ("simulate_bad_field.json", none),
+        ],
+    );
 }

@@ -38,31 +38,66 @@ impl Columns {
         }
     }
 
-    /// The scale of the f32 rounding error of row `row`: see `TOLERANCE_RELATIVE`.
+    /// The scale of the f32 rounding error of row `row`: see `TOLERANCE_RELATIVE`. A net margin
+    /// of exactly zero is exactly zero on both sides (f32 and f64 subtract equal values to 0),
+    /// so its periodic part adds nothing, even where the annuity factor is infinite.
     fn magnitude(&self, row: usize, params: &ScoreParams) -> f64 {
         let value = |column: &Option<Vec<f32>>| column.as_ref().map_or(0.0, |c| f64::from(c[row]));
-        let per_period = f64::from(self.margin[row]).abs() + value(&self.optional[0]).abs();
-        let annuity = annuity_factor(f64::from(self.retention[row]), params);
-        per_period * annuity
-            + self.optional[1..]
-                .iter()
-                .map(|c| value(c).abs())
-                .sum::<f64>()
+        let (margin, cost) = (f64::from(self.margin[row]), value(&self.optional[0]));
+        let periodic = if margin == cost {
+            0.0
+        } else {
+            (margin.abs() + cost.abs()) * annuity_factor(f64::from(self.retention[row]), params)
+        };
+        periodic + self.one_off_magnitude(row)
+    }
+
+    /// The sum of the one-off terms' absolute values.
+    fn one_off_magnitude(&self, row: usize) -> f64 {
+        let value = |column: &Option<Vec<f32>>| column.as_ref().map_or(0.0, |c| f64::from(c[row]));
+        self.optional[1..]
+            .iter()
+            .map(|c| value(c).abs())
+            .sum::<f64>()
+    }
+
+    /// The largest absolute value an f32 intermediate of row `row` can reach: the terms'
+    /// magnitude, or the net margin `margin - retention_cost` before it meets the annuity
+    /// factor (which may be 0, or below 1), whichever is larger.
+    fn reach(&self, row: usize, params: &ScoreParams) -> f64 {
+        let cost = self.optional[0].as_ref().map_or(0.0, |c| f64::from(c[row]));
+        let net = f64::from(self.margin[row]).abs() + cost.abs();
+        self.magnitude(row, params)
+            .max(net + self.one_off_magnitude(row))
     }
 }
 
 fn retention() -> impl Strategy<Value = f32> {
     prop_oneof![
         3 => 0.0f32..=1.0,
-        1 => prop::sample::select(vec![0.0f32, 1.0, 0.999_999, 0.9999, 0.5]),
+        1 => prop::sample::select(vec![0.0f32, -0.0, 1.0, 0.999_999, 0.9999, 0.5, 1e-40]),
     ]
+}
+
+/// Values a store can hold that stress f32: huge (the lanes may overflow where f64 does not),
+/// subnormal, and both zeros.
+const EXTREMES: [f32; 8] = [0.0, -0.0, 1e-40, -1e-40, 1e30, -1e30, f32::MAX, f32::MIN];
+
+/// Mostly ordinary amounts in `range`, sometimes an extreme (kept non-negative when `range` is).
+fn amount(range: std::ops::Range<f32>) -> impl Strategy<Value = f32> {
+    let non_negative = range.start >= 0.0;
+    let extremes: Vec<f32> = EXTREMES
+        .into_iter()
+        .filter(|v| !non_negative || v.is_sign_positive())
+        .collect();
+    prop_oneof![20 => range, 1 => prop::sample::select(extremes)]
 }
 
 fn columns(max_rows: usize) -> impl Strategy<Value = Columns> {
     (0..=max_rows).prop_flat_map(|rows| {
-        let money = || prop::collection::vec(-1000.0f32..10_000.0, rows);
-        let cost = || prop::option::of(prop::collection::vec(0.0f32..5_000.0, rows));
-        let value = || prop::option::of(prop::collection::vec(-100.0f32..1000.0, rows));
+        let money = || prop::collection::vec(amount(-1000.0f32..10_000.0), rows);
+        let cost = || prop::option::of(prop::collection::vec(amount(0.0f32..5_000.0), rows));
+        let value = || prop::option::of(prop::collection::vec(amount(-100.0f32..1000.0), rows));
         (
             money(),
             prop::collection::vec(retention(), rows),
@@ -91,6 +126,32 @@ fn params() -> impl Strategy<Value = ScoreParams> {
     (discount, horizon).prop_map(|(discount, horizon)| ScoreParams { discount, horizon })
 }
 
+/// Whether a lanes value `l` stands for the f64 reference `s`, whose terms have `magnitude`
+/// (see `Columns::magnitude`) and whose f32 intermediates reach up to `reach` (see
+/// `Columns::reach`): a finite `s` within `TOLERANCE_RELATIVE * magnitude +
+/// TOLERANCE_ABSOLUTE`, or, only where `reach` is at the f32 range's limit, a non-finite `l`
+/// (an f32 overflow the f64 reference does not have: the kernel counts it and every caller
+/// refuses it). An infinite `s` is not finite in the lanes either (an overflow there may leave
+/// `inf - inf`, NaN), or one of the largest f32s of its sign (the f64 value rounded up past
+/// them); a NaN `s` only a NaN.
+fn agree(s: f32, l: f32, magnitude: f64, reach: f64) -> bool {
+    let near_f32_limit = |value: f64| value >= f64::from(f32::MAX) * (1.0 - TOLERANCE_RELATIVE);
+    if s.is_nan() {
+        l.is_nan()
+    } else if s.is_infinite() {
+        !l.is_finite() || (l.signum() == s.signum() && near_f32_limit(f64::from(l.abs())))
+    } else if !l.is_finite() {
+        near_f32_limit(2.0 * reach)
+    } else {
+        let tolerance = TOLERANCE_RELATIVE * magnitude + TOLERANCE_ABSOLUTE;
+        assert!(
+            tolerance.is_finite(),
+            "tolerance {tolerance} for scalar {s}"
+        );
+        (f64::from(s) - f64::from(l)).abs() <= tolerance
+    }
+}
+
 fn score_both(columns: &Columns, params: &ScoreParams) -> (Vec<f32>, Vec<f32>, ScoreTotals) {
     let inputs = columns.inputs();
     let mut scalar = vec![0.0; inputs.len()];
@@ -108,18 +169,17 @@ proptest! {
         columns in columns(70),
         params in params(),
     ) {
-        let (scalar, lanes, _) = score_both(&columns, &params);
+        let (scalar, lanes, totals) = score_both(&columns, &params);
         for row in 0..scalar.len() {
-            let (s, l) = (scalar[row], lanes[row]);
-            if !s.is_finite() {
-                prop_assert_eq!(s, l, "row {}", row);
-                continue;
-            }
-            let tolerance =
-                TOLERANCE_RELATIVE * columns.magnitude(row, &params) + TOLERANCE_ABSOLUTE;
-            let error = (f64::from(s) - f64::from(l)).abs();
-            prop_assert!(error <= tolerance, "row {}: scalar {} lanes {} tolerance {}", row, s, l, tolerance);
+            let magnitude = columns.magnitude(row, &params);
+            prop_assert!(
+                agree(scalar[row], lanes[row], magnitude, columns.reach(row, &params)),
+                "row {}: scalar {} lanes {} magnitude {}", row, scalar[row], lanes[row], magnitude
+            );
         }
+        // Whatever is not finite is counted, so the callers refuse it.
+        let non_finite = lanes.iter().filter(|v| !v.is_finite()).count() as u64;
+        prop_assert_eq!(totals.non_finite, non_finite);
     }
 
     #[test]
@@ -416,7 +476,7 @@ proptest! {
         let params = cases[0].params();
         let (mut crv, mut delta) = (vec![0.0; rows], vec![0.0; rows]);
         let (mut crv_ref, mut delta_ref) = (vec![0.0; rows], vec![0.0; rows]);
-        kernel::score_scenario(&inputs, &params, &mut crv, Some(&mut delta));
+        let totals = kernel::score_scenario(&inputs, &params, &mut crv, Some(&mut delta));
         scenario_scalar(&inputs, &params, &mut crv_ref, &mut delta_ref);
         let adjusted = Columns {
             margin: columns.margin.iter().map(|m| m * params.margin_multiplier as f32).collect(),
@@ -430,16 +490,12 @@ proptest! {
         let cost = |row: usize| columns.optional[0].as_ref().map_or(0.0, |c| c[row]);
         for row in 0..rows {
             let (s, l) = (crv_ref[row], crv[row]);
-            if s.is_finite() {
-                let tolerance = TOLERANCE_RELATIVE * adjusted.magnitude(row, &params.score)
-                    + TOLERANCE_ABSOLUTE;
-                prop_assert!((f64::from(s) - f64::from(l)).abs() <= tolerance,
-                    "row {}: crv scalar {} lanes {}", row, s, l);
-            } else {
-                prop_assert_eq!(s, l, "row {}", row);
-            }
+            prop_assert!(agree(
+                s, l, adjusted.magnitude(row, &params.score), adjusted.reach(row, &params.score),
+            ),
+                "row {}: crv scalar {} lanes {}", row, s, l);
             let (s, l) = (delta_ref[row], delta[row]);
-            if s.is_finite() {
+            if s.is_finite() && l.is_finite() {
                 let response = match params.uplift.map(|u| u.response) {
                     Some(Response::Constant(p)) => p,
                     Some(Response::Column(p)) => f64::from(p[row]),
@@ -450,10 +506,24 @@ proptest! {
                 );
                 prop_assert!(s == l || (f64::from(s) - f64::from(l)).abs() <= tolerance,
                     "row {}: delta scalar {} lanes {} tolerance {}", row, s, l, tolerance);
+            } else if !s.is_finite() {
+                prop_assert!(agree(s, l, f64::INFINITY, f64::INFINITY), "row {}: delta scalar {} lanes {}", row, s, l);
             } else {
-                prop_assert!(!l.is_finite(), "row {}: delta scalar {} lanes {}", row, s, l);
+                // A finite reference, an overflow in the lanes' f32: only at the f32 limit.
+                let uplift = params.uplift.expect("a non-zero delta has an uplift");
+                let retention = (adjusted.retention[row] + uplift.retention as f32).min(1.0);
+                let magnitude = adjusted.magnitude(row, &params.score).max(
+                    (f64::from(adjusted.margin[row]).abs() * (1.0 + uplift.margin.abs())
+                        + f64::from(cost(row)))
+                        * annuity_factor(f64::from(retention), &params.score),
+                );
+                prop_assert!(magnitude >= f64::from(f32::MAX) / 4.0,
+                    "row {}: delta scalar {} lanes {} magnitude {}", row, s, l, magnitude);
             }
         }
+        let count = |values: &[f32]| values.iter().filter(|v| !v.is_finite()).count() as u64;
+        prop_assert_eq!(totals.crv.non_finite, count(&crv));
+        prop_assert_eq!(totals.non_finite_delta, count(&delta));
     }
 
     /// The fused pass gives every scenario the totals of its own one-scenario pass, bit for bit,
@@ -514,4 +584,133 @@ fn the_fused_pass_is_identical_on_one_and_several_threads() {
     let one = pool(1).install(|| kernel::score_scenarios(&inputs, &scenarios));
     let three = pool(3).install(|| kernel::score_scenarios(&inputs, &scenarios));
     assert_eq!(format!("{one:?}"), format!("{three:?}"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The f64 annuity factor against the direct sum `q + q^2 + ... + q^T` at every horizon up
+    /// to 300 periods, and against the perpetuity limit `q / (1 - q)` for an infinite one.
+    #[test]
+    fn annuity_factor_is_the_sum_of_discounted_retention(
+        retention in prop_oneof![3 => 0.0f64..=1.0, 1 => prop::sample::select(vec![0.0, 1.0, 0.999_999])],
+        discount in prop_oneof![1 => Just(0.0f64), 3 => 0.0f64..0.5],
+        periods in 1u32..=300,
+    ) {
+        let params = ScoreParams { discount, horizon: Horizon::Periods(periods) };
+        let q = retention / (1.0 + discount);
+        let direct: f64 = (1..=periods).map(|t| q.powi(t as i32)).sum();
+        let factor = annuity_factor(retention, &params);
+        prop_assert!((factor - direct).abs() <= 1e-9 * direct.max(1.0),
+            "q {} T {}: {} vs the direct sum {}", q, periods, factor, direct);
+        let perpetuity = annuity_factor(retention, &ScoreParams { discount, horizon: Horizon::Infinite });
+        if q < 1.0 {
+            prop_assert!((perpetuity - q / (1.0 - q)).abs() <= 1e-12 * perpetuity.max(1.0));
+            prop_assert!(perpetuity >= factor);
+        } else {
+            prop_assert_eq!(perpetuity, f64::INFINITY);
+        }
+    }
+}
+
+/// `q = 1` with an infinite horizon, next to `-0.0`, subnormal and huge values: the scalar
+/// reference and the lanes give the same values, a zero net margin is worth exactly zero (not
+/// NaN), and every value that is not finite is counted.
+#[test]
+fn the_perpetuity_at_q_one_and_extreme_inputs_agree_and_count_what_is_not_finite() {
+    let margin = [50.0, 0.0, -0.0, 1e-40, 7.0, 3e38, -3e38, 7.0, 1e30];
+    let retention = [1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.0, 1e-40];
+    let cost = [0.0, 0.0, 0.0, 0.0, 7.0, 0.0, 0.0, 0.0, 0.0];
+    let inputs = CrvInputs {
+        retention_cost: Some(&cost),
+        ..CrvInputs::new(&margin, &retention)
+    };
+    let params = ScoreParams {
+        discount: 0.0,
+        horizon: Horizon::Infinite,
+    };
+    let mut scalar = vec![0.0; margin.len()];
+    let mut lanes = vec![0.0; margin.len()];
+    let scalar_totals = crv_scalar(&inputs, &params, &mut scalar);
+    let lanes_totals = score_lanes(&inputs, &params, &mut lanes);
+    let expected = [
+        f32::INFINITY,
+        0.0,
+        0.0,
+        f32::INFINITY,
+        0.0,
+        3e38,
+        -3e38,
+        0.0,
+    ];
+    assert_eq!(scalar[..8], expected);
+    assert_eq!(lanes[..8], expected);
+    assert!((scalar[8] - 1e-10).abs() < 1e-15 && (lanes[8] - 1e-10).abs() < 1e-15);
+    assert_eq!(scalar_totals.non_finite, 2);
+    assert_eq!(lanes_totals.non_finite, 2);
+    let params = ScoreParams {
+        discount: 0.0,
+        horizon: Horizon::Periods(2),
+    };
+    let totals = kernel::score(&inputs, &params, &mut lanes);
+    // 3e38 * (0.5 + 0.25) is finite; 50 * 2 and 1e-40 * 2 too: nothing overflows.
+    assert_eq!(totals.non_finite, 0, "{lanes:?}");
+    let params = ScoreParams {
+        discount: 0.0,
+        horizon: Horizon::Periods(5),
+    };
+    let totals = kernel::score(&inputs, &params, &mut lanes);
+    // 3e38 * (0.5 + ... + 0.03125) = 2.9e38 stays finite, so does its negative.
+    assert_eq!(totals.non_finite, 0, "{lanes:?}");
+    let margin = [3e38f32; 3];
+    let retention = [1.0f32; 3];
+    let totals = kernel::score(
+        &CrvInputs::new(&margin, &retention),
+        &params,
+        &mut lanes[..3],
+    );
+    assert_eq!(totals.non_finite, 3, "5 periods of 3e38 overflow f32");
+}
+
+/// A store with one customer of retention 1: no discount and an infinite horizon give it an
+/// infinite CRV, which is an error naming the customer and the parameters, not a value that
+/// later drops out of the tiers or the selection.
+#[test]
+fn an_infinite_crv_is_an_error_naming_the_customer_and_the_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, path) = (dir.path().join("one.csv"), dir.path().join("one.crv"));
+    std::fs::write(
+        &csv,
+        "customer_id,margin,retention,cost\n1,50,1,1\n2,40,0.8,1\n",
+    )
+    .unwrap();
+    crv::store::import(&csv, &path, &mut |_| {}).unwrap();
+    let store = crv::Store::open(&path).unwrap();
+    let infinite = ScoreParams {
+        discount: 0.0,
+        horizon: Horizon::Infinite,
+    };
+    let message = kernel::score_store(&store, &infinite, &TierScheme::default())
+        .unwrap_err()
+        .to_string();
+    for fragment in [
+        "customer 1 ",
+        "margin 50",
+        "retention 1",
+        "discount 0",
+        "horizon inf",
+        "inf",
+    ] {
+        assert!(
+            message.contains(fragment),
+            "`{fragment}` not in `{message}`"
+        );
+    }
+    let finite = ScoreParams {
+        discount: 0.0,
+        horizon: Horizon::Periods(10),
+    };
+    let scored = kernel::score_store(&store, &finite, &TierScheme::default()).unwrap();
+    assert_eq!(scored.crv[0], 500.0);
+    assert_eq!(scored.totals.non_finite, 0);
 }

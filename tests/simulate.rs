@@ -373,6 +373,30 @@ fn a_scenario_spends_its_real_multiplied_cost_within_the_budget() {
         );
         for point in &frontier.points {
             assert!(point.spend <= point.budget + 1e-9, "{point:?}");
+
+fn a_scenario_whose_values_are_not_finite_is_an_error_naming_it_and_its_field() {
+    let (_dir, store) = generated_store(2_000);
+    for (json, field, value) in [
+        (
+            r#"{"scenarios": [{"name": "huge", "budget": 100, "margin_multiplier": 1e38}]}"#,
+            "scenario `huge`, field `margin_multiplier`",
+            "CRV inf",
+        ),
+        (
+            r#"{"scenarios": [{"name": "forever", "budget": 100, "discount": 0,
+                "horizon": "inf", "retention_shift": -0.5, "retention_uplift": 1}]}"#,
+            "scenario `forever`, field `retention_uplift`",
+            "expected incremental value inf",
+        ),
+    ] {
+        let message = simulate::simulate(&store, &set(json), &SimulateOptions::default())
+            .unwrap_err()
+            .to_string();
+        for fragment in ["test.json", field, value, "customer "] {
+            assert!(
+                message.contains(fragment),
+                "`{fragment}` not in `{message}`"
+            );
         }
     }
 }

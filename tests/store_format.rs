@@ -253,3 +253,140 @@ fn verify_catches_duplicate_ids_behind_a_consistent_checksum() {
     let message = store.verify().unwrap_err().to_string();
     assert!(message.contains("duplicated or missing"), "{message}");
 }
+
+#[test]
+fn every_flipped_byte_of_the_id_index_fails_open_or_leaves_every_lookup_correct() {
+    let bytes = sample_store_bytes();
+    let index = header_of(&bytes).id_index;
+    let mut opened = 0;
+    for position in index.offset as usize..(index.offset + index.len) as usize {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut damaged = bytes.clone();
+            damaged[position] ^= flip;
+            match Store::from_bytes(&damaged) {
+                Err(error) => {
+                    let message = error.to_string();
+                    assert!(message.contains("id index: "), "{message}");
+                }
+                Ok(store) => {
+                    opened += 1;
+                    for (row, &id) in [10u64, 11, 12, 13].iter().enumerate() {
+                        assert_eq!(
+                            store.row_of(crv::CustomerId(id)),
+                            Some(row),
+                            "byte {position}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // No single flipped byte gets past the structural check at open.
+    assert_eq!(opened, 0);
+}
+
+#[test]
+fn swapped_index_slots_pass_open_but_not_verify() {
+    let bytes = sample_store_bytes();
+    let index = header_of(&bytes).id_index;
+    let slots: Vec<u32> = bytes[index.offset as usize..][..index.len as usize]
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let occupied: Vec<usize> = (0..slots.len()).filter(|&s| slots[s] != u32::MAX).collect();
+    let empty = (0..slots.len()).find(|&s| slots[s] == u32::MAX).unwrap();
+    // Move one row to an empty slot: still every row once, but no longer on its probe path
+    // (unless the empty slot happens to be the next one on it).
+    let (from, to) = (occupied[0], empty);
+    let mut damaged = bytes.clone();
+    let at = |slot: usize| index.offset as usize + slot * 4;
+    damaged[at(to)..at(to) + 4].copy_from_slice(&slots[from].to_le_bytes());
+    damaged[at(from)..at(from) + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let store = Store::from_bytes(&damaged).expect("the structural check sees every row once");
+    let message = store.verify().unwrap_err().to_string();
+    assert!(message.contains("id index: checksum"), "{message}");
+}
+
+/// The CSV behind the format-version-1 golden file: every column kind, a text column with a
+/// repeated and a non-ASCII value, ids out of order up to `u64::MAX`, `-0` and a subnormal.
+const GOLDEN_V1_CSV: &str = "\
+customer_id,margin,retention,cost,retention_cost,segment
+42,120.5,0.8,3.25,1.5,gold
+7,-4,0.5,1,0,basic
+18446744073709551615,33.3,1,12.5,2,Zürich
+0,-0,0,0,1e-40,gold
+";
+
+const GOLDEN_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden-v1.crv");
+
+fn golden_v1_bytes_from_todays_writer() -> Vec<u8> {
+    let parsed = read_csv(GOLDEN_V1_CSV.as_bytes(), "golden-v1.csv", &mut |_| {}).unwrap();
+    let mut bytes = Vec::new();
+    writer::encode(&parsed.table, &parsed.id_slots, &mut bytes).unwrap();
+    bytes
+}
+
+/// Rewrites tests/data/golden-v1.crv from today's writer. Run only when the format version
+/// changes, and then as a new golden file (see docs/format.md): `cargo test --test store_format
+/// -- --ignored regenerate`.
+#[test]
+#[ignore = "rewrites a committed golden file"]
+fn regenerate_golden_v1() {
+    std::fs::write(GOLDEN_V1, golden_v1_bytes_from_todays_writer()).unwrap();
+}
+
+#[test]
+fn the_golden_v1_file_opens_with_its_exact_columns_values_and_ids() {
+    let store = Store::open(GOLDEN_V1).unwrap();
+    assert_eq!(store.format_version(), 1);
+    store.verify().unwrap();
+    let names: Vec<&str> = store.columns().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "customer_id",
+            "margin",
+            "retention",
+            "cost",
+            "retention_cost",
+            "segment"
+        ]
+    );
+    assert_eq!(store.ids(), &[42, 7, u64::MAX, 0]);
+    let bits = |name: &str| -> Vec<u32> {
+        store
+            .numeric(name)
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect()
+    };
+    let expected = |values: [f32; 4]| values.map(f32::to_bits).to_vec();
+    assert_eq!(bits("margin"), expected([120.5, -4.0, 33.3, -0.0]));
+    assert_eq!(bits("retention"), expected([0.8, 0.5, 1.0, 0.0]));
+    assert_eq!(bits("cost"), expected([3.25, 1.0, 12.5, 0.0]));
+    assert_eq!(bits("retention_cost"), expected([1.5, 0.0, 2.0, 1e-40]));
+    let Some(Column::Text(segment)) = store.column("segment") else {
+        panic!("segment is a text column");
+    };
+    assert_eq!(segment.codes, &[0, 1, 2, 0]);
+    let values: Vec<_> = (0..4).map(|row| segment.value(row).unwrap()).collect();
+    assert_eq!(values, ["gold", "basic", "Zürich", "gold"]);
+    for (row, id) in [42, 7, u64::MAX, 0].into_iter().enumerate() {
+        assert_eq!(store.row_of(crv::CustomerId(id)), Some(row));
+    }
+    assert_eq!(store.row_of(crv::CustomerId(1)), None);
+}
+
+#[test]
+fn todays_writer_produces_the_golden_v1_bytes() {
+    let golden = std::fs::read(GOLDEN_V1).unwrap();
+    let written = golden_v1_bytes_from_todays_writer();
+    assert_eq!(written.len(), golden.len(), "length");
+    if let Some(at) = (0..golden.len()).find(|&i| written[i] != golden[i]) {
+        panic!(
+            "byte {at} differs from tests/data/golden-v1.crv: a format change needs a new \
+             version and a new golden file (docs/format.md)"
+        );
+    }
+}

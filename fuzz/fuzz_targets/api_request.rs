@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
-    crv::api::fuzz::requests(bytes);
+    let _ = crv::api::fuzz::requests(bytes);
 });

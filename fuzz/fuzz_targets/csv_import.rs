@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
-    crv::store::fuzz::csv_import(bytes);
+    let _ = crv::store::fuzz::csv_import(bytes);
 });

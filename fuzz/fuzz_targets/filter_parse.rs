@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
-    crv::filter::fuzz_parse(bytes);
+    let _ = crv::store::fuzz::filter_parse(bytes);
 });

@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
-    crv::store::fuzz::store_from_bytes(bytes);
+    let _ = crv::store::fuzz::store_from_bytes(bytes);
 });

@@ -217,10 +217,12 @@ impl Expected {
             _ if !inspect_body || status == StatusCode::NOT_FOUND => Ok(()),
             Expected::Customer(pick) => {
                 let body = parse_json(body)?;
-                if body["customer_id"].as_u64() == Some(pick.id) {
-                    Ok(())
-                } else {
+                if body["customer_id"].as_u64() != Some(pick.id) {
                     Err("body does not name the requested customer".into())
+                } else if !json_score_matches(pick, &body) {
+                    Err("body's crv, tier, rank or percentile differs from the library's".into())
+                } else {
+                    Ok(())
                 }
             }
             Expected::Batch { picks, .. } => check_json_batch(picks, &parse_json(body)?),
@@ -247,11 +249,32 @@ fn check_json_batch(picks: &[Pick], body: &Value) -> Result<(), String> {
         entry["customer_id"].as_u64() == Some(pick.id)
             && entry["found"].as_bool() == Some(pick.present)
     });
-    if matches {
-        Ok(())
-    } else {
-        Err("batch entry names another id or the wrong `found`".into())
+    if !matches {
+        return Err("batch entry names another id or the wrong `found`".into());
     }
+    if !entries
+        .iter()
+        .zip(picks)
+        .all(|(entry, pick)| json_score_matches(pick, entry))
+    {
+        return Err(
+            "batch entry's crv, tier, rank or percentile differs from the library's".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Whether a JSON customer carries the pick's expected score (always, when none is known). The
+/// server writes f32 digits that read back to the same f32.
+fn json_score_matches(pick: &Pick, entry: &Value) -> bool {
+    let Some(score) = pick.score else {
+        return true;
+    };
+    let f32_of = |name: &str| entry[name].as_f64().map(|v| (v as f32).to_bits());
+    f32_of("crv") == Some(score.crv.to_bits())
+        && entry["tier"].as_str() == Some(score.tier.as_str())
+        && entry["rank"].as_u64() == Some(u64::from(score.rank))
+        && f32_of("percentile") == Some(score.percentile.to_bits())
 }
 
 fn check_bincode_batch(picks: &[Pick], body: &[u8], inspect_body: bool) -> Result<(), String> {
@@ -264,10 +287,24 @@ fn check_bincode_batch(picks: &[Pick], body: &[u8], inspect_body: bool) -> Resul
         || response.customers.iter().zip(picks).all(|(entry, pick)| {
             entry.customer_id == pick.id && entry.score.is_some() == pick.present
         });
-    if matches {
+    if !matches {
+        return Err("batch entry names another id or the wrong presence".into());
+    }
+    let scores_match = !inspect_body
+        || response.customers.iter().zip(picks).all(|(entry, pick)| {
+            pick.score.is_none_or(|score| {
+                entry.score.is_some_and(|served| {
+                    served.crv.to_bits() == score.crv.to_bits()
+                        && served.tier == score.tier
+                        && served.rank == score.rank
+                        && served.percentile.to_bits() == score.percentile.to_bits()
+                })
+            })
+        });
+    if scores_match {
         Ok(())
     } else {
-        Err("batch entry names another id or the wrong presence".into())
+        Err("batch entry's crv, tier, rank or percentile differs from the library's".into())
     }
 }
 
@@ -280,10 +317,12 @@ mod tests {
     const PRESENT: Pick = Pick {
         id: 42,
         present: true,
+        score: None,
     };
     const ABSENT: Pick = Pick {
         id: 7,
         present: false,
+        score: None,
     };
 
     #[test]
@@ -301,6 +340,67 @@ mod tests {
         let absent = Expected::Customer(ABSENT);
         assert_eq!(absent.check(StatusCode::NOT_FOUND, b"{}", true), Ok(()));
         assert!(absent.check(StatusCode::OK, body, true).is_err());
+    }
+
+    #[test]
+    fn known_scores_must_match_in_json_and_bincode_answers() {
+        let score = CustomerScore {
+            crv: 1.5,
+            tier: Tier::A,
+            rank: 1,
+            percentile: 100.0,
+        };
+        let scored = Pick {
+            score: Some(score),
+            ..PRESENT
+        };
+        let single = Expected::Customer(scored);
+        let body = br#"{"customer_id":42,"crv":1.5,"tier":"A","rank":1,"percentile":100}"#;
+        assert_eq!(single.check(StatusCode::OK, body, true), Ok(()));
+        for wrong in [
+            &br#"{"customer_id":42,"crv":1.25,"tier":"A","rank":1,"percentile":100}"#[..],
+            br#"{"customer_id":42,"crv":1.5,"tier":"B","rank":1,"percentile":100}"#,
+            br#"{"customer_id":42,"crv":1.5,"tier":"A","rank":2,"percentile":100}"#,
+            br#"{"customer_id":42,"crv":1.5,"tier":"A","rank":1,"percentile":99}"#,
+            br#"{"customer_id":42}"#,
+        ] {
+            assert!(single.check(StatusCode::OK, wrong, true).is_err());
+            let batch = Expected::Batch {
+                picks: vec![scored],
+                encoding: Encoding::Json,
+            };
+            let mut entry: Value = serde_json::from_slice(wrong).unwrap();
+            entry["found"] = json!(true);
+            let body = json!({ "customers": [entry] }).to_string();
+            assert!(batch.check(StatusCode::OK, body.as_bytes(), true).is_err());
+        }
+        let mut entry: Value = serde_json::from_slice(body).unwrap();
+        entry["found"] = json!(true);
+        let good = json!({ "customers": [entry] }).to_string();
+        let batch = Expected::Batch {
+            picks: vec![scored],
+            encoding: Encoding::Json,
+        };
+        assert_eq!(batch.check(StatusCode::OK, good.as_bytes(), true), Ok(()));
+        let bincode = Expected::Batch {
+            picks: vec![scored],
+            encoding: Encoding::Bincode,
+        };
+        let answer = |score: CustomerScore| {
+            binary::encode(&LookupResponse {
+                customers: vec![LookupEntry {
+                    customer_id: 42,
+                    score: Some(score),
+                }],
+            })
+        };
+        assert_eq!(bincode.check(StatusCode::OK, &answer(score), true), Ok(()));
+        let other_rank = CustomerScore { rank: 3, ..score };
+        assert!(
+            bincode
+                .check(StatusCode::OK, &answer(other_rank), true)
+                .is_err()
+        );
     }
 
     #[test]
@@ -360,6 +460,7 @@ mod tests {
             Pick {
                 id: u64::MAX,
                 present: false,
+                score: None,
             },
         ];
         let body: Value = serde_json::from_slice(&json_ids(&picks)).unwrap();

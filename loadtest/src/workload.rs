@@ -4,6 +4,10 @@
 
 use std::path::Path;
 
+use crv::ScoreParams;
+use crv::api::binary::CustomerScore;
+use crv::kernel::TierScheme;
+
 use crate::error::{Error, Result};
 use crate::zipf::Zipf;
 
@@ -25,12 +29,15 @@ pub enum Popularity {
 }
 
 /// One picked id and whether the store holds it (what the answer must say).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pick {
     /// The customer id to ask for.
     pub id: u64,
     /// `true` when the id is in the store: 200 expected; `false`: a deliberate miss, 404.
     pub present: bool,
+    /// The CRV, tier, rank and percentile the answer must carry, when the workload knows the
+    /// served scores ([`Workload::expect_scores`]); `None`: only the id is checked.
+    pub score: Option<CustomerScore>,
 }
 
 /// The ids a run draws from and the rule it draws by.
@@ -44,6 +51,8 @@ pub struct Workload {
     zipf: Option<Zipf>,
     /// Share of picks that are deliberate misses, in [0, 1].
     miss_rate: f64,
+    /// The served score of `by_rank[k]` at `k`, when known.
+    scores: Option<Vec<CustomerScore>>,
 }
 
 impl Workload {
@@ -96,7 +105,37 @@ impl Workload {
             absent,
             zipf,
             miss_rate,
+            scores: None,
         })
+    }
+
+    /// The same workload, each pick carrying the score the server must answer for it: the
+    /// store at `path` scored by the library with the server's `params` and `scheme`.
+    pub fn expect_scores(
+        mut self,
+        path: &Path,
+        params: &ScoreParams,
+        scheme: &TierScheme,
+    ) -> Result<Workload> {
+        let store = crv::Store::open(path).map_err(Error::Store)?;
+        let scored = crv::kernel::score_store(&store, params, scheme).map_err(Error::Store)?;
+        let scores = self
+            .by_rank
+            .iter()
+            .map(|&id| {
+                let row = store.row_of(crv::CustomerId(id)).ok_or_else(|| {
+                    Error::Usage(format!("customer {id} is not in {}", path.display()))
+                })?;
+                Ok(CustomerScore {
+                    crv: scored.crv[row],
+                    tier: scored.tiers.tier[row],
+                    rank: scored.tiers.rank[row],
+                    percentile: scored.tiers.percentile[row],
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.scores = Some(scores);
+        Ok(self)
     }
 
     /// How many customers the store holds.
@@ -111,6 +150,7 @@ impl Workload {
             return Pick {
                 id: self.absent[rng.usize(..self.absent.len())],
                 present: false,
+                score: None,
             };
         }
         let rank = match &self.zipf {
@@ -120,6 +160,7 @@ impl Workload {
         Pick {
             id: self.by_rank[rank],
             present: true,
+            score: self.scores.as_ref().map(|scores| scores[rank]),
         }
     }
 }

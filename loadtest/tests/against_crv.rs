@@ -69,7 +69,15 @@ fn plan(served: &Served, scenario: Scenario) -> Plan {
 }
 
 async fn load(served: &Served, plan: Plan, popularity: Popularity, miss_rate: f64) -> Report {
-    let workload = Workload::from_store(&served.store, popularity, miss_rate, 5).unwrap();
+    // Every answer is checked against the library's scores: CRV, tier, rank and percentile.
+    let workload = Workload::from_store(&served.store, popularity, miss_rate, 5)
+        .unwrap()
+        .expect_scores(
+            &served.store,
+            &ScoreParams::default(),
+            &TierScheme::default(),
+        )
+        .unwrap();
     run::run(plan, Arc::new(workload)).await.unwrap()
 }
 

@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod binary;
 pub mod body;
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod handlers;
 mod json;

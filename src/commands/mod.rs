@@ -9,9 +9,20 @@ pub mod store;
 
 use std::time::Duration;
 
+use crv::Store;
 use crv::error::{Error, Result};
 use crv::limits::MAX_TIME_LIMIT_SECS;
 use crv::select::SolveLimits;
+
+/// Opens the store at `path`; with `verify` (the `--verify` flag), runs [`Store::verify`]
+/// before the store is used.
+pub fn open_store(path: &std::path::Path, verify: bool) -> Result<Store> {
+    let store = Store::open(path)?;
+    if verify {
+        store.verify()?;
+    }
+    Ok(store)
+}
 
 /// A failed write to stdout (a closed pipe, a full disk) as crv's error.
 pub fn stdout_error(e: std::io::Error) -> Error {

@@ -20,7 +20,7 @@ pub fn score(args: &ScoreCommand) -> Result<()> {
     let scheme = args.score.scheme();
     params.validate()?;
     scheme.validate()?;
-    let store = Store::open(&args.store)?;
+    let store = super::open_store(&args.store, args.verify)?;
     let open_time = started.elapsed();
     let scored = kernel::score_store(&store, &params, &scheme)?;
     let write_time = match &args.output {

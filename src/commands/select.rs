@@ -29,7 +29,7 @@ pub fn select(args: &SelectCommand) -> Result<()> {
         filter: args.filter.clone(),
         limits: solve_limits(args.time_limit)?,
     };
-    let store = Store::open(&args.store)?;
+    let store = super::open_store(&args.store, args.verify)?;
     let open_time = started.elapsed();
     let scored = kernel::score_store(&store, &params, &scheme)?;
     let targets = campaign::select_targets(&store, &scored, &spec)?;

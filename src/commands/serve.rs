@@ -40,6 +40,11 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         }
     };
     let started = Instant::now();
+    if args.verify {
+        super::open_store(&path, true)?;
+        tracing::info!(store = %path.display(), verify_ms = millis(started.elapsed()), "verified the store");
+    }
+    let started = Instant::now();
     let state = AppState::open(&path, params, scheme, config)?;
     let scored = state.scored();
     tracing::info!(

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use crv::Store;
 use crv::error::{Error, Result};
 use crv::simulate::{self, FrontierSpec, ScenarioSet, SimulateOptions, Simulation};
 use serde_json::json;
@@ -29,7 +28,7 @@ pub fn simulate(args: &SimulateCommand) -> Result<()> {
         }),
         limits,
     };
-    let store = Store::open(&args.store)?;
+    let store = super::open_store(&args.store, args.verify)?;
     let simulation = simulate::simulate(&store, &set, &options)?;
     write_outputs(args, &simulation)?;
 

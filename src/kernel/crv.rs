@@ -168,6 +168,10 @@ pub struct ScoreTotals {
     pub non_positive_customers: u64,
     /// Sum of CRV over customers with CRV <= 0 (zero or negative).
     pub non_positive_crv: f64,
+    /// Customers whose CRV is infinite or NaN (an f32 overflow, or a perpetuity at `q = 1`):
+    /// the sums above are meaningless then, and [`crate::kernel::check_finite`] turns the count
+    /// into an error naming the first such customer.
+    pub non_finite: u64,
 }
 
 impl ScoreTotals {
@@ -184,11 +188,13 @@ impl ScoreTotals {
             positive_crv: self.positive_crv + next.positive_crv,
             non_positive_customers: self.non_positive_customers + next.non_positive_customers,
             non_positive_crv: self.non_positive_crv + next.non_positive_crv,
+            non_finite: self.non_finite + next.non_finite,
         }
     }
 
     pub(crate) fn add(&mut self, crv: f64) {
         self.customers += 1;
+        self.non_finite += u64::from(!crv.is_finite());
         if crv > 0.0 {
             self.positive_customers += 1;
             self.positive_crv += crv;
@@ -487,12 +493,21 @@ impl LaneTotal {
     }
 }
 
-/// Per-lane f64 sums of one chunk, split at zero, and the count of positive values.
+/// How many lanes of `values` are infinite or NaN: `!(|v| < inf)` is true for both.
+#[inline(always)]
+pub(crate) fn count_non_finite(values: Lane) -> u64 {
+    let finite = values.abs().simd_lt(Lane::splat(f32::INFINITY));
+    (LANES - finite.to_bitmask().count_ones() as usize) as u64
+}
+
+/// Per-lane f64 sums of one chunk, split at zero, and the counts of positive and of non-finite
+/// values.
 #[derive(Default)]
 pub(crate) struct LaneSums {
     positive_crv: LaneTotal,
     non_positive_crv: LaneTotal,
     positive_customers: u64,
+    non_finite: u64,
 }
 
 impl LaneSums {
@@ -501,6 +516,7 @@ impl LaneSums {
         self.positive_crv.add(crv.fast_max(Lane::ZERO));
         self.non_positive_crv.add(crv.fast_min(Lane::ZERO));
         self.positive_customers += u64::from(crv.simd_gt(Lane::ZERO).to_bitmask().count_ones());
+        self.non_finite += count_non_finite(crv);
     }
 
     pub(crate) fn into_totals(self, customers: usize) -> ScoreTotals {
@@ -511,6 +527,7 @@ impl LaneSums {
             positive_crv: self.positive_crv.total(),
             non_positive_customers: customers - self.positive_customers,
             non_positive_crv: self.non_positive_crv.total(),
+            non_finite: self.non_finite,
         }
     }
 }

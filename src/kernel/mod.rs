@@ -16,8 +16,8 @@ pub use crv::{CrvInputs, ScoreTotals, annuity_factor, crv_scalar, score_lanes};
 pub use scenario::{Response, ScenarioParams, ScenarioTotals, Uplift, scenario_scalar};
 pub use tier::{TierScheme, TierStats, TierSummary, Tiers};
 
-use crate::error::Result;
-use crate::model::ScoreParams;
+use crate::error::{Error, Result};
+use crate::model::{Horizon, ScoreParams};
 use crate::store::Store;
 
 /// A store scored: every customer's CRV, the totals, and the tiers, row by row.
@@ -45,6 +45,7 @@ pub fn score_store(store: &Store, params: &ScoreParams, scheme: &TierScheme) -> 
     let mut crv = vec![0.0f32; inputs.len()];
     let totals = score(&inputs, params, &mut crv);
     let score_time = started.elapsed();
+    check_finite(&inputs, store.ids(), params, &crv, totals.non_finite)?;
     let started = Instant::now();
     let tiers = tiers(&crv, store.ids(), scheme);
     Ok(Scored {
@@ -54,6 +55,52 @@ pub fn score_store(store: &Store, params: &ScoreParams, scheme: &TierScheme) -> 
         score_time,
         tier_time: started.elapsed(),
     })
+}
+
+/// An error when `non_finite` (a [`ScoreTotals::non_finite`] count of `crv`) is not zero: it
+/// names the first customer whose CRV is infinite or NaN, its margin and retention (and
+/// retention cost when the store has one), the discount and the horizon. A CRV that is not a
+/// number cannot be ranked, tiered or selected, so no caller goes on with one.
+pub fn check_finite(
+    inputs: &CrvInputs<'_>,
+    ids: &[u64],
+    params: &ScoreParams,
+    crv: &[f32],
+    non_finite: u64,
+) -> Result<()> {
+    if non_finite == 0 {
+        return Ok(());
+    }
+    let row = first_non_finite(crv).expect("the count says some CRV is not finite");
+    let retention_cost = inputs
+        .retention_cost
+        .map(|cost| format!(", retention_cost {}", cost[row]))
+        .unwrap_or_default();
+    let hint = if params.horizon == Horizon::Infinite && params.discount == 0.0 {
+        "a retention of 1 without discount is worth an infinite sum: use a positive discount or \
+         a finite horizon"
+    } else {
+        "the value overflows f32: use a shorter horizon or a higher discount"
+    };
+    Err(Error::invalid(
+        "discount and horizon",
+        format!(
+            "customer {} (margin {}{retention_cost}, retention {}) has a CRV of {} at discount \
+             {} and horizon {} ({non_finite} customer(s) in all); every CRV must be finite: \
+             {hint}",
+            ids[row],
+            inputs.margin[row],
+            inputs.retention[row],
+            crv[row],
+            params.discount,
+            params.horizon,
+        ),
+    ))
+}
+
+/// The first row of `values` that is infinite or NaN.
+pub fn first_non_finite(values: &[f32]) -> Option<usize> {
+    values.iter().position(|value| !value.is_finite())
 }
 
 /// Every customer's CRV into `out` (same rows as `inputs`), on the rayon pool; returns the

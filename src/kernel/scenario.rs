@@ -13,7 +13,7 @@
 
 use super::crv::{
     CrvInputs, LANES, Lane, LaneSums, LaneTotal, Lanes, Rows, ScoreTotals, TOLERANCE_ABSOLUTE,
-    TOLERANCE_RELATIVE, annuity_factor, load, load_tail, present_value,
+    TOLERANCE_RELATIVE, annuity_factor, count_non_finite, load, load_tail, present_value,
 };
 use crate::model::ScoreParams;
 
@@ -75,6 +75,9 @@ pub struct ScenarioTotals {
     /// Sum of the positive expected incremental values `max(delta, 0)`: what contacting every
     /// customer worth contacting would add.
     pub positive_delta: f64,
+    /// Customers whose expected incremental value is infinite or NaN (an uplift into a
+    /// perpetuity at `q = 1`, or an f32 overflow); `positive_delta` is meaningless then.
+    pub non_finite_delta: u64,
 }
 
 impl ScenarioTotals {
@@ -83,6 +86,7 @@ impl ScenarioTotals {
         ScenarioTotals {
             crv: self.crv.merge(next.crv),
             positive_delta: self.positive_delta + next.positive_delta,
+            non_finite_delta: self.non_finite_delta + next.non_finite_delta,
         }
     }
 }
@@ -132,6 +136,7 @@ pub fn scenario_scalar(
         delta_out[row] = delta as f32;
         totals.crv.add(f64::from(crv_out[row]));
         totals.positive_delta += f64::from(delta_out[row]).max(0.0);
+        totals.non_finite_delta += u64::from(!delta_out[row].is_finite());
     }
     totals
 }
@@ -344,7 +349,7 @@ impl<'a> ScenarioLanes<'a> {
                 delta_out[start..start + count].copy_from_slice(&delta.to_array()[..count]);
             }
             sums.crv.add(base.crv);
-            sums.positive_delta.add(delta.fast_max(Lane::ZERO));
+            sums.delta.add(delta);
         }
         sums.into_totals(len)
     }
@@ -354,15 +359,31 @@ impl<'a> ScenarioLanes<'a> {
 #[derive(Default)]
 pub(crate) struct ScenarioSums {
     crv: LaneSums,
-    positive_delta: LaneTotal,
+    delta: DeltaSums,
 }
 
 impl ScenarioSums {
     fn into_totals(self, customers: usize) -> ScenarioTotals {
         ScenarioTotals {
             crv: self.crv.into_totals(customers),
-            positive_delta: self.positive_delta.total(),
+            positive_delta: self.delta.positive.total(),
+            non_finite_delta: self.delta.non_finite,
         }
+    }
+}
+
+/// Per-lane sums of the positive deltas, and the count of non-finite ones.
+#[derive(Default)]
+struct DeltaSums {
+    positive: LaneTotal,
+    non_finite: u64,
+}
+
+impl DeltaSums {
+    #[inline(always)]
+    fn add(&mut self, delta: Lane) {
+        self.positive.add(delta.fast_max(Lane::ZERO));
+        self.non_finite += count_non_finite(delta);
     }
 }
 
@@ -415,8 +436,8 @@ impl<'a> FusedScenarios<'a> {
     /// one-scenario pass bit for bit.
     pub(crate) fn totals_chunk(&self, inputs: &CrvInputs<'_>, first: usize) -> Vec<ScenarioTotals> {
         let mut crv_sums: Vec<LaneSums> = self.groups.iter().map(|_| LaneSums::default()).collect();
-        let mut delta_sums: Vec<LaneTotal> =
-            (0..self.scenarios).map(|_| LaneTotal::default()).collect();
+        let mut delta_sums: Vec<DeltaSums> =
+            (0..self.scenarios).map(|_| DeltaSums::default()).collect();
         let mut bases: Vec<Base> = Vec::with_capacity(BLOCK_ROWS / LANES);
         for block_start in (0..inputs.len()).step_by(BLOCK_ROWS) {
             let len = BLOCK_ROWS.min(inputs.len() - block_start);
@@ -446,7 +467,7 @@ impl<'a> FusedScenarios<'a> {
                         let delta = uplift.delta(&group.base.lanes, base, |column| {
                             load_at(column, block_first, vector * LANES, len)
                         });
-                        sums.add(delta.fast_max(Lane::ZERO));
+                        sums.add(delta);
                     }
                     delta_sums[*index] = sums;
                 }
@@ -460,7 +481,8 @@ impl<'a> FusedScenarios<'a> {
             }
         }
         for (totals, delta) in totals.iter_mut().zip(delta_sums) {
-            totals.positive_delta = delta.total();
+            totals.positive_delta = delta.positive.total();
+            totals.non_finite_delta = delta.non_finite;
         }
         totals
     }

@@ -296,6 +296,15 @@ pub fn prepare(
     let mut delta = (params.uplift.is_some() || scenario.objective == Objective::Incremental)
         .then(|| vec![0.0f32; rows]);
     let totals = kernel::score_scenario(inputs, params, &mut crv, delta.as_deref_mut());
+    check_finite(
+        store,
+        inputs,
+        scenario,
+        &crv,
+        delta.as_deref(),
+        &totals,
+        file,
+    )?;
     let tiers = kernel::tiers(&crv, store.ids(), &TierScheme::default());
     let units = campaign::cost_units(
         store,
@@ -322,6 +331,65 @@ pub fn prepare(
         eligible,
         totals,
     })
+}
+
+/// An error when a scenario's CRV or expected incremental value is infinite or NaN for some
+/// customer: names the scenario, the field most likely at fault (an adjustment that is not
+/// neutral, else the discount and horizon), the first such customer and its margin and
+/// retention. Such a value cannot be totalled, tiered or selected.
+fn check_finite(
+    store: &Store,
+    inputs: &CrvInputs<'_>,
+    scenario: &Scenario,
+    crv: &[f32],
+    delta: Option<&[f32]>,
+    totals: &ScenarioTotals,
+    file: &str,
+) -> Result<()> {
+    let (what, values, count, field) = if totals.crv.non_finite > 0 {
+        let field = if scenario.margin_multiplier != 1.0 {
+            "margin_multiplier"
+        } else if scenario.retention_shift != 0.0 {
+            "retention_shift"
+        } else {
+            "horizon"
+        };
+        ("CRV", crv, totals.crv.non_finite, field)
+    } else if totals.non_finite_delta > 0 {
+        let field = if scenario.margin_uplift != 0.0 {
+            "margin_uplift"
+        } else {
+            "retention_uplift"
+        };
+        let delta = delta.expect("a delta count comes from computed deltas");
+        (
+            "expected incremental value",
+            delta,
+            totals.non_finite_delta,
+            field,
+        )
+    } else {
+        return Ok(());
+    };
+    let row = kernel::first_non_finite(values).expect("the count says some value is not finite");
+    Err(field_error(
+        file,
+        &scenario.name,
+        field,
+        format!(
+            "customer {} (margin {}, retention {}): {what} {} under margin_multiplier {}, \
+             retention_shift {}, discount {}, horizon {} ({count} customer(s) in all); every \
+             value must be finite",
+            store.ids()[row],
+            inputs.margin[row],
+            inputs.retention[row],
+            values[row],
+            scenario.margin_multiplier,
+            scenario.retention_shift,
+            scenario.score.discount,
+            scenario.score.horizon,
+        ),
+    ))
 }
 
 /// The exact knapsack of `scenario`'s objective within its budget (unlimited: the total cost),

@@ -65,6 +65,60 @@ pub fn build(ids: &[u64]) -> Result<Vec<u32>, DuplicateId> {
     Ok(slots)
 }
 
+/// The structural check a store gets at open, from the index's little-endian bytes alone
+/// (any alignment): every occupied slot holds a row below `rows`, exactly `rows` slots are
+/// occupied, and the rows held sum (and sum squared, wrapping) to those of `0..rows`. One
+/// branch-free sequential pass; a table that holds every row once passes, and any one changed
+/// slot fails. It reads no id, so it cannot tell whether a row sits where its id's probe
+/// sequence reaches it, nor catch changes that cancel out ([`crate::store::Store::verify`]
+/// checks both). The error names the first wrong slot.
+pub fn check_slots(slot_bytes: &[u8], rows: u64) -> Result<(), String> {
+    let (mut occupied, mut largest, mut sum, mut squares) = (0u64, 0u32, 0u64, 0u64);
+    for bytes in slot_bytes.chunks_exact(4) {
+        let row = u32::from_le_bytes(bytes.try_into().expect("chunks of 4 bytes"));
+        let taken = u32::from(row != EMPTY_SLOT);
+        let row = u64::from(row & taken.wrapping_neg());
+        occupied += u64::from(taken);
+        largest = largest.max(row as u32);
+        sum = sum.wrapping_add(row);
+        squares = squares.wrapping_add(row * row);
+    }
+    let n = u128::from(rows);
+    let expected_sum = (n * n.saturating_sub(1) / 2) as u64;
+    let expected_squares = (n.saturating_sub(1) * n * (2 * n).saturating_sub(1) / 6) as u64;
+    let in_range = occupied == 0 || u64::from(largest) < rows;
+    if occupied == rows && in_range && sum == expected_sum && squares == expected_squares {
+        return Ok(());
+    }
+    Err(first_damaged_slot(slot_bytes, rows)
+        .unwrap_or_else(|| format!("{occupied} occupied slots for {rows} rows")))
+}
+
+/// Names the first slot that holds a row out of range or a row an earlier slot holds (the slow
+/// path of [`check_slots`], once it knows the table is damaged); `None` if there is none.
+fn first_damaged_slot(slot_bytes: &[u8], rows: u64) -> Option<String> {
+    let mut seen = vec![0u64; (rows as usize).div_ceil(64)];
+    for (slot, bytes) in slot_bytes.chunks_exact(4).enumerate() {
+        let row = u32::from_le_bytes(bytes.try_into().expect("chunks of 4 bytes"));
+        if row == EMPTY_SLOT {
+            continue;
+        }
+        if u64::from(row) >= rows {
+            return Some(format!(
+                "slot {slot} holds row {row}, but the store has {rows} rows"
+            ));
+        }
+        let (word, bit) = (row as usize / 64, 1u64 << (row % 64));
+        if seen[word] & bit != 0 {
+            return Some(format!(
+                "slot {slot} holds row {row}, which an earlier slot holds too"
+            ));
+        }
+        seen[word] |= bit;
+    }
+    None
+}
+
 /// The row holding `id`, if any. `slots.len()` must be a power of two (checked at open); the
 /// probe is bounded by the table size even if a corrupt table has no empty slot.
 pub fn lookup(slots: &[u32], ids: &[u64], id: u64) -> Option<usize> {
@@ -146,6 +200,50 @@ mod tests {
         }
         assert_eq!(lookup(&slots, &ids, 1), None);
         assert_eq!(lookup(&slots, &ids, u64::MAX), None);
+    }
+
+    fn slot_bytes(slots: &[u32]) -> Vec<u8> {
+        slots.iter().flat_map(|slot| slot.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn check_slots_accepts_built_tables_and_names_every_kind_of_damage() {
+        let ids: Vec<u64> = (0..1_000u64).map(|i| i * 31 + 7).collect();
+        let slots = build(&ids).unwrap();
+        assert_eq!(check_slots(&slot_bytes(&slots), 1_000), Ok(()));
+        assert_eq!(check_slots(&slot_bytes(&[EMPTY_SLOT; 8]), 0), Ok(()));
+        let occupied: Vec<usize> = (0..slots.len())
+            .filter(|&s| slots[s] != EMPTY_SLOT)
+            .collect();
+        let empty = (0..slots.len()).find(|&s| slots[s] == EMPTY_SLOT).unwrap();
+        let damaged = |change: &dyn Fn(&mut Vec<u32>)| {
+            let mut slots = slots.clone();
+            change(&mut slots);
+            check_slots(&slot_bytes(&slots), 1_000).unwrap_err()
+        };
+        let message = damaged(&|s| s[occupied[3]] = 1_000);
+        assert!(
+            message.contains(&format!("slot {} holds row 1000", occupied[3])),
+            "{message}"
+        );
+        let row = slots[occupied[0]];
+        let message = damaged(&|s| s[occupied[5]] = row);
+        assert!(
+            message.contains("which an earlier slot holds too"),
+            "{message}"
+        );
+        let message = damaged(&|s| s[occupied[5]] = EMPTY_SLOT);
+        assert_eq!(message, "999 occupied slots for 1000 rows");
+        let message = damaged(&|s| s[empty] = row);
+        assert!(message.contains(&format!("holds row {row}")), "{message}");
+        // Every single flipped byte is caught: a row changed into another is a duplicate or
+        // out of range, an empty slot changed into a row likewise.
+        let bytes = slot_bytes(&slots);
+        for position in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[position] ^= 0x10;
+            assert!(check_slots(&flipped, 1_000).is_err(), "byte {position}");
+        }
     }
 
     #[test]

@@ -8,14 +8,18 @@ use memmap2::Mmap;
 
 /// Maps `file` read-only.
 ///
-/// The contract that makes this sound: a published store file is never written again. The
-/// writer creates a temporary file, fsyncs it and renames it into place, so a replacement
-/// is a new inode and this mapping keeps the old bytes. The risk that remains is another
-/// process truncating or writing the file in place against that contract: reads would then
-/// see changed bytes or fault with SIGBUS. Every byte is validated before it is trusted, so
-/// changed bytes yield errors, not undefined behaviour of crv's own code.
+/// The contract that makes this sound: a published store file is never written again. What
+/// crv guarantees: it writes every store to a temporary file, fsyncs it and renames it into
+/// place, so a replacement is a new inode and this mapping keeps the old bytes; it never
+/// opens a published store for writing. What crv cannot guarantee: that no other process
+/// truncates the file or writes into it in place while it is mapped. Then reads fault with
+/// SIGBUS (truncation) or see bytes change after open validated them, under `&[u8]` borrows
+/// that Rust assumes immutable: undefined behaviour that no check inside crv can prevent.
+/// docs/format.md states the same contract for users.
 pub fn map(file: &File) -> io::Result<Mmap> {
-    // SAFETY: crv never mutates a published store file (see the contract above), and the
-    // mapping is only ever read through `&[u8]`, never written.
+    // SAFETY: the mapping is read-only and only ever read through `&[u8]`. It stays sound
+    // only while nothing modifies the file: crv itself never writes a published store (see
+    // the contract above); another process writing or truncating it in place breaks that
+    // assumption, and crv cannot detect or prevent it.
     unsafe { Mmap::map(file) }
 }

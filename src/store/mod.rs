@@ -5,6 +5,7 @@
 pub mod column;
 pub mod csv;
 pub mod format;
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod id_index;
 mod mmap;
@@ -389,6 +390,8 @@ fn validate(bytes: &[u8]) -> Result<Header> {
             header.id_index.len, header.rows
         )));
     }
+    let index = &bytes[header.id_index.offset as usize..][..header.id_index.len as usize];
+    id_index::check_slots(index, header.rows).map_err(|why| corrupt(format!("id index: {why}")))?;
     Ok(header)
 }
 
