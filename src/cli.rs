@@ -302,9 +302,7 @@ impl ServeCommand {
             heavy_nice: self.heavy_nice,
             max_body_bytes: self.max_body_bytes,
             header_timeout: Duration::from_millis(self.header_timeout_ms),
-            max_connections: self
-                .max_connections
-                .unwrap_or_else(default_max_connections),
+            max_connections: self.max_connections.unwrap_or_else(default_max_connections),
             drain_timeout: Duration::from_millis(self.drain_timeout_ms),
             copy_to_memory: self.copy_to_memory,
         }

@@ -325,8 +325,16 @@ pub fn render(state: &AppState) -> String {
     }
 
     let name = "crv_connections_open";
-    header(&mut out, name, "gauge", "Connections open now (`--max-connections` caps them).");
-    line(&mut out, format_args!("{name} {}", state.open_connections()));
+    header(
+        &mut out,
+        name,
+        "gauge",
+        "Connections open now (`--max-connections` caps them).",
+    );
+    line(
+        &mut out,
+        format_args!("{name} {}", state.open_connections()),
+    );
     let name = "crv_connections_refused_total";
     header(
         &mut out,

@@ -271,12 +271,9 @@ pub fn same_token(offered: &[u8], token: &[u8]) -> bool {
     if offered.len() != token.len() {
         return false;
     }
-    let difference = offered
-        .iter()
-        .zip(token)
-        .fold(0u8, |difference, (a, b)| {
-            std::hint::black_box(difference | (a ^ b))
-        });
+    let difference = offered.iter().zip(token).fold(0u8, |difference, (a, b)| {
+        std::hint::black_box(difference | (a ^ b))
+    });
     difference == 0
 }
 
@@ -458,10 +455,16 @@ mod tests {
         assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
         let answer = String::from_utf8(answer).unwrap();
         assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
-        assert!(answer.contains("content-type: application/json"), "{answer}");
+        assert!(
+            answer.contains("content-type: application/json"),
+            "{answer}"
+        );
         assert!(answer.ends_with("\"code\":\"headers_too_large\",\"message\":\"the request head has too many headers or is too long\"}}"), "{answer}");
         let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-        assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
         // The server's own 400 (a JSON body), a 200, and a 404 hyper never sends: untouched.
         for head in [
             &b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 60\r\n\r\n"[..],

@@ -12,9 +12,9 @@ use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
-use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::millis;
@@ -30,10 +30,7 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
     let log = tracing_subscriber::fmt().with_writer(std::io::stderr);
     match args.log_format {
         LogFormat::Text => log.with_env_filter(filter()).init(),
-        LogFormat::Json => log
-            .event_format(JsonLines)
-            .with_env_filter(filter())
-            .init(),
+        LogFormat::Json => log.event_format(JsonLines).with_env_filter(filter()).init(),
     }
     let params = args.score.params();
     let scheme = args.score.scheme();
@@ -43,7 +40,10 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
     config.validate()?;
     let token = match &args.token_env {
         Some(name) => Some(std::env::var(name).map_err(|error| {
-            Error::invalid("token-env", format!("environment variable `{name}`: {error}"))
+            Error::invalid(
+                "token-env",
+                format!("environment variable `{name}`: {error}"),
+            )
         })?),
         None => None,
     };
@@ -101,19 +101,19 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
             .map_err(listen_error)?;
         let addr = listener.local_addr().map_err(listen_error)?;
         tracing::info!(%addr, "listening");
+        if !addr.ip().is_loopback() && !state.requires_token() {
+            tracing::warn!(
+                %addr,
+                "listening beyond loopback without a token: anyone who reaches this address \
+                 can run selections and simulations; give --token-env NAME"
+            );
+        }
         let ids = state.store().ids();
         let examples: Vec<u64> = ids.iter().take(EXAMPLE_IDS).copied().collect();
         if let Some(first) = examples.first() {
             tracing::info!(
                 ids = ?examples,
                 "customer ids in this store, e.g. curl http://{addr}/v1/customers/{first}"
-            );
-        }
-        if !addr.ip().is_loopback() && !state.requires_token() {
-            tracing::warn!(
-                %addr,
-                "listening beyond loopback without a token: anyone who reaches this address \
-                 can run selections and simulations; give --token-env NAME"
             );
         }
         api::serve(listener, Arc::new(state), shutdown_signal())

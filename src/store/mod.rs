@@ -97,7 +97,10 @@ impl Store {
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let len = usize::try_from(len).map_err(|_| {
-            Error::CorruptStore(format!("{}: {len} bytes do not fit in memory", path.display()))
+            Error::CorruptStore(format!(
+                "{}: {len} bytes do not fit in memory",
+                path.display()
+            ))
         })?;
         // Straight into the aligned blocks: one copy of the file in memory, never two.
         let copy = Backing::copied_with(len, |bytes| file.read_exact(bytes))
