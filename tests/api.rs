@@ -1590,7 +1590,12 @@ async fn heavy_endpoints_need_the_bearer_token_and_lookups_stay_open() {
         .to_string()
         .into_bytes();
     let (status, _, _) = served
-        .send_raw(Method::POST, "/v1/simulate", &[json.clone()], simulate)
+        .send_raw(
+            Method::POST,
+            "/v1/simulate",
+            std::slice::from_ref(&json),
+            simulate,
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Lookups and the read-only endpoints need no token.
