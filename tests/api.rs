@@ -1089,6 +1089,7 @@ fn server_config_rejects_absurd_limits_naming_the_flag() {
         ),
         (config_with(|c| c.max_body_bytes = 0), "max-body-bytes"),
         (config_with(|c| c.heavy_nice = 20), "heavy-nice"),
+        (config_with(|c| c.max_connections = 0), "max-connections"),
         (
             config_with(|c| c.header_timeout = Duration::ZERO),
             "header-timeout-ms",
