@@ -1613,6 +1613,10 @@ async fn heavy_endpoints_need_the_bearer_token_and_lookups_stay_open() {
         StatusCode::OK
     );
     assert_eq!(served.get("/v1/tiers").await.status, StatusCode::OK);
+    assert!(
+        !format!("{:?}", served.state).contains("s3cret"),
+        "the state's Debug form shows the token"
+    );
     served.stop().await;
 }
 

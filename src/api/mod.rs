@@ -173,7 +173,7 @@ pub struct AppState {
     admission: Admission,
     metrics: Metrics,
     /// The bearer token heavy endpoints require, if any (`--token-env`).
-    token: Option<Box<[u8]>>,
+    token: Option<BearerToken>,
     /// The served file, open while the server runs to hold a shared advisory lock (`flock`)
     /// on it; `None` for a store copied into memory.
     _lock: Option<File>,
@@ -237,7 +237,7 @@ impl AppState {
             ));
         }
         Ok(AppState {
-            token: token.map(|token| token.into_bytes().into_boxed_slice()),
+            token: token.map(|token| BearerToken(token.into_bytes().into_boxed_slice())),
             ..self
         })
     }
@@ -264,7 +264,7 @@ impl AppState {
                     .then(|| value[7..].trim_ascii())
             })
             .unwrap_or_default();
-        if wire::same_token(offered, token) {
+        if wire::same_token(offered, &token.0) {
             Ok(())
         } else {
             Err(ApiError::unauthorized())
@@ -381,6 +381,15 @@ fn lock_shared(path: &Path) -> Result<File> {
             ),
         )),
         Err(std::fs::TryLockError::Error(error)) => Err(Error::io(path, error)),
+    }
+}
+
+/// The server's bearer token; its `Debug` form hides it, so that no log line shows it.
+struct BearerToken(Box<[u8]>);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
     }
 }
 
