@@ -992,8 +992,11 @@ async fn client_that_does_not_finish_its_request_head_is_disconnected() {
             .await
             .unwrap_or_else(|_| panic!("the server keeps a connection that sent {sent:?}"));
         let waited = started.elapsed();
+        // The server's clock for a silent client starts at accept, which may come a moment
+        // before `started`: a little slack below.
         assert!(
-            waited >= header_timeout && waited < header_timeout + Duration::from_secs(2),
+            waited >= header_timeout - Duration::from_millis(50)
+                && waited < header_timeout + Duration::from_secs(2),
             "disconnected after {waited:?}, header timeout {header_timeout:?}"
         );
         // A close or a reset; never an answer to the unfinished request.
