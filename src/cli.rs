@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use crv::api::ServerConfig;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use crv::api::admission::AdmissionLimits;
 use crv::api::wire::{
-    DEFAULT_HEADER_TIMEOUT, DEFAULT_HEAVY_NICE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RUNNING,
-    DEFAULT_MAX_WAITING,
+    DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_HEAVY_NICE, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_RUNNING, DEFAULT_MAX_WAITING,
 };
+use crv::api::{ServerConfig, default_max_connections};
 use crv::kernel::TierScheme;
 use crv::{Horizon, ScoreParams};
 
@@ -237,9 +237,10 @@ pub struct ServeCommand {
     /// Where `--demo` keeps its store.
     #[arg(long, default_value = "crv-demo-data")]
     pub data_dir: PathBuf,
-    /// Address to listen on; loopback by default.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub addr: SocketAddr,
+    /// Address to listen on, `host:port` (a name such as `localhost:8080` is resolved; the
+    /// first address that binds is used); loopback by default.
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_listen_addr)]
+    pub addr: String,
     /// Scoring and tier parameters.
     #[command(flatten)]
     pub score: ScoreArgs,
@@ -264,6 +265,48 @@ pub struct ServeCommand {
     /// connection is kept), >= 1; it is disconnected after.
     #[arg(long, default_value_t = DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
     pub header_timeout_ms: u64,
+    /// Connections open at once, >= 1; one more is answered 503 and closed at once (default:
+    /// the descriptor limit `ulimit -n` less 64).
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Milliseconds shutdown waits for in-flight requests before exiting anyway.
+    #[arg(long, default_value_t = DEFAULT_DRAIN_TIMEOUT.as_millis() as u64)]
+    pub drain_timeout_ms: u64,
+    /// Read the store into memory instead of mapping it: uses its size in RAM, and
+    /// truncating or rewriting the file can no longer crash the server.
+    #[arg(long)]
+    pub copy_to_memory: bool,
+    /// Require `Authorization: Bearer <token>` on heavy endpoints (`/v1/select`,
+    /// `/v1/simulate`), the token read from this environment variable.
+    #[arg(long, value_name = "NAME")]
+    pub token_env: Option<String>,
+    /// Log lines as human-readable text or as one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How `crv serve` writes its log lines (stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `2026-12-02T03:00:00Z  INFO target: message key=value ...`.
+    Text,
+    /// `{"timestamp", "level", "target", "message", fields...}`, one object per line.
+    Json,
+}
+
+/// A listen address: an IP socket address, or `host:port` with a name resolved at bind time.
+fn parse_listen_addr(text: &str) -> Result<String, String> {
+    if text.parse::<SocketAddr>().is_ok() {
+        return Ok(text.to_string());
+    }
+    match text.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            Ok(text.to_string())
+        }
+        _ => Err(format!(
+            "`{text}` is not `host:port` (e.g. 127.0.0.1:8080, localhost:8080, [::1]:8080)"
+        )),
+    }
 }
 
 impl ServeCommand {
@@ -277,6 +320,9 @@ impl ServeCommand {
             heavy_nice: self.heavy_nice,
             max_body_bytes: self.max_body_bytes,
             header_timeout: Duration::from_millis(self.header_timeout_ms),
+            max_connections: self.max_connections.unwrap_or_else(default_max_connections),
+            drain_timeout: Duration::from_millis(self.drain_timeout_ms),
+            copy_to_memory: self.copy_to_memory,
         }
     }
 }

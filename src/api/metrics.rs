@@ -22,6 +22,8 @@ pub const MEDIA_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub enum Route {
     /// `/healthz`.
     Health,
+    /// `/readyz`.
+    Ready,
     /// `/metrics`.
     Metrics,
     /// `/v1/customers/{id}`.
@@ -40,8 +42,9 @@ pub enum Route {
 
 impl Route {
     /// Every route, in the order of the metrics' arrays.
-    pub const ALL: [Route; 8] = [
+    pub const ALL: [Route; 9] = [
         Route::Health,
+        Route::Ready,
         Route::Metrics,
         Route::Customer,
         Route::Lookup,
@@ -55,6 +58,7 @@ impl Route {
     pub fn template(self) -> &'static str {
         match self {
             Route::Health => "/healthz",
+            Route::Ready => "/readyz",
             Route::Metrics => "/metrics",
             Route::Customer => "/v1/customers/{id}",
             Route::Lookup => "/v1/customers/lookup",
@@ -65,18 +69,19 @@ impl Route {
         }
     }
 
-    /// The one method the endpoint takes (the `Allow` header of a 405).
+    /// The methods the endpoint takes (the `Allow` header of a 405): `POST`, or `GET` and
+    /// `HEAD` (the same answer without its body).
     pub fn method(self) -> &'static str {
         match self {
             Route::Lookup | Route::Select | Route::Simulate => "POST",
-            _ => "GET",
+            _ => "GET, HEAD",
         }
     }
 }
 
 /// Statuses the server answers with, each with a `status` label of its own; any other status
 /// counts under `other`.
-const STATUSES: [u16; 8] = [200, 400, 404, 405, 413, 415, 500, 503];
+const STATUSES: [u16; 9] = [200, 400, 401, 404, 405, 413, 415, 500, 503];
 /// The label of statuses not in [`STATUSES`].
 const OTHER_STATUS: &str = "other";
 const STATUS_LABELS: usize = STATUSES.len() + 1;
@@ -154,6 +159,8 @@ pub struct Metrics {
     selection: Histogram,
     rescoring: Histogram,
     simulation: Histogram,
+    /// Connections turned away at the connection cap.
+    refused_connections: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -163,6 +170,7 @@ impl Default for Metrics {
             selection: Histogram::new(),
             rescoring: Histogram::new(),
             simulation: Histogram::new(),
+            refused_connections: AtomicU64::new(0),
         }
     }
 }
@@ -181,6 +189,12 @@ impl Metrics {
     /// Counts one per-request re-scoring of the store.
     pub fn record_rescoring(&self, elapsed: Duration) {
         self.rescoring.record(elapsed);
+    }
+
+    /// Counts one connection refused at the connection cap; returns how many were, this one
+    /// included.
+    pub fn record_refused_connection(&self) -> u64 {
+        self.refused_connections.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Counts one scenario batch of `POST /v1/simulate` (scoring, selections, frontier).
@@ -309,6 +323,27 @@ pub fn render(state: &AppState) -> String {
         let time = time.as_secs_f64();
         line(&mut out, format_args!("{name}{{phase=\"{phase}\"}} {time}"));
     }
+
+    let name = "crv_connections_open";
+    header(
+        &mut out,
+        name,
+        "gauge",
+        "Connections open now (`--max-connections` caps them).",
+    );
+    line(
+        &mut out,
+        format_args!("{name} {}", state.open_connections()),
+    );
+    let name = "crv_connections_refused_total";
+    header(
+        &mut out,
+        name,
+        "counter",
+        "Connections answered 503 and closed at once at the connection cap.",
+    );
+    let refused = metrics.refused_connections.load(Ordering::Relaxed);
+    line(&mut out, format_args!("{name} {refused}"));
 
     let admission = state.admission();
     for (name, value, help) in [

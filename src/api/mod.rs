@@ -12,22 +12,27 @@ pub mod fuzz;
 mod handlers;
 mod json;
 pub mod metrics;
+pub mod os;
 pub mod request;
 mod routes;
 pub mod wire;
 
+use std::fs::File;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use hyper::header::{self, HeaderMap};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use rayon::prelude::*;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::{Error, Result};
 use crate::kernel::{self, Scored, TierScheme};
@@ -37,8 +42,9 @@ use admission::{Admission, AdmissionLimits};
 use binary::CustomerScore;
 use metrics::Metrics;
 use wire::{
-    ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, DEFAULT_HEADER_TIMEOUT, DEFAULT_HEAVY_NICE,
-    DEFAULT_MAX_BODY_BYTES, DRAIN_TIMEOUT, MAX_NICE_STEPS,
+    ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, ApiError, CONNECTION_RESERVE, DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_HEAVY_NICE, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS_UNLIMITED, MAX_NICE_STEPS, ParseErrorsAsJson,
 };
 
 /// The server's limits, from `crv serve`'s flags.
@@ -53,6 +59,26 @@ pub struct ServerConfig {
     /// How long a client may take to send a request head, > 0; it is disconnected after
     /// (`--header-timeout-ms`). Also how long an idle keep-alive connection is kept.
     pub header_timeout: Duration,
+    /// Connections open at once, >= 1; one more is accepted and closed at once with a 503
+    /// (`--max-connections`). Default: [`default_max_connections`].
+    pub max_connections: usize,
+    /// How long shutdown waits for in-flight requests before giving up on them
+    /// (`--drain-timeout-ms`).
+    pub drain_timeout: Duration,
+    /// Read the store into memory instead of mapping it, so that truncating or rewriting the
+    /// file cannot fault the server (`--copy-to-memory`).
+    pub copy_to_memory: bool,
+}
+
+/// The default connection cap: the descriptor limit (`ulimit -n`) less
+/// [`CONNECTION_RESERVE`] descriptors for the store, the log, the runtime and the refusals
+/// themselves, at least 1; [`DEFAULT_MAX_CONNECTIONS_UNLIMITED`] without a limit.
+pub fn default_max_connections() -> usize {
+    os::descriptor_limit().map_or(DEFAULT_MAX_CONNECTIONS_UNLIMITED, |limit| {
+        usize::try_from(limit.saturating_sub(CONNECTION_RESERVE))
+            .unwrap_or(usize::MAX)
+            .max(1)
+    })
 }
 
 impl Default for ServerConfig {
@@ -62,6 +88,9 @@ impl Default for ServerConfig {
             heavy_nice: DEFAULT_HEAVY_NICE,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_connections: default_max_connections(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            copy_to_memory: false,
         }
     }
 }
@@ -98,6 +127,12 @@ impl ServerConfig {
             return Err(Error::invalid(
                 "header-timeout-ms",
                 "0: every connection would be dropped before its request; give at least 1",
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(Error::invalid(
+                "max-connections",
+                "0: every connection would be refused; give at least 1",
             ));
         }
         Ok(())
@@ -138,12 +173,25 @@ pub struct AppState {
     config: ServerConfig,
     admission: Admission,
     metrics: Metrics,
+    /// The bearer token heavy endpoints require, if any (`--token-env`).
+    token: Option<BearerToken>,
+    /// The served file, open while the server runs to hold a shared advisory lock (`flock`)
+    /// on it; `None` for a store copied into memory.
+    _lock: Option<File>,
+    /// Connections open now (counted against `config.max_connections`).
+    connections: AtomicUsize,
+    /// Set once shutdown has begun: `/readyz` then answers 503.
+    draining: AtomicBool,
+    /// The number of the next request without an `X-Request-Id` of its own.
+    next_request_id: AtomicU64,
 }
 
 impl AppState {
-    /// Opens the store at `path`, scores every customer with `params` and tiers them by
-    /// `scheme` (on the rayon pool, blocking the caller); the server then runs within `config`.
-    /// Fails on an invalid `config`, parameters or store.
+    /// Opens the store at `path` (mapped, under a shared advisory lock, or with
+    /// `config.copy_to_memory` read into memory), scores every customer with `params` and tiers
+    /// them by `scheme` (on the rayon pool, blocking the caller); the server then runs within
+    /// `config`. Fails on an invalid `config`, parameters or store, or when another process
+    /// holds an exclusive lock on the file (it declares it is rewriting it in place).
     pub fn open(
         path: &Path,
         params: ScoreParams,
@@ -152,7 +200,12 @@ impl AppState {
     ) -> Result<AppState> {
         config.validate()?;
         let started = Instant::now();
-        let store = Store::open(path)?;
+        let (store, lock) = if config.copy_to_memory {
+            (Store::open_in_memory(path)?, None)
+        } else {
+            let lock = lock_shared(path)?;
+            (Store::open(path)?, Some(lock))
+        };
         let open_time = started.elapsed();
         let scored = kernel::score_store(&store, &params, &scheme)?;
         let served = row_records(&scored);
@@ -167,7 +220,89 @@ impl AppState {
             admission: Admission::new(config.admission, config.heavy_nice)
                 .map_err(|e| Error::io("<heavy request pool>", e))?,
             metrics: Metrics::default(),
+            token: None,
+            _lock: lock,
+            connections: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+            next_request_id: AtomicU64::new(1),
         })
+    }
+
+    /// The state, with heavy endpoints requiring `Authorization: Bearer <token>`; `None` leaves
+    /// them open. Fails on an empty token (every caller would pass it).
+    pub fn with_token(self, token: Option<String>) -> Result<AppState> {
+        if token.as_deref() == Some("") {
+            return Err(Error::invalid(
+                "token-env",
+                "the variable is empty: give a non-empty token",
+            ));
+        }
+        Ok(AppState {
+            token: token.map(|token| BearerToken(token.into_bytes().into_boxed_slice())),
+            ..self
+        })
+    }
+
+    /// Whether heavy endpoints require a bearer token.
+    pub fn requires_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// Lets a heavy request through when the server requires no token or `headers` carry
+    /// `Authorization: Bearer <token>` with the right token (compared in constant time);
+    /// otherwise a 401.
+    pub fn authorize(&self, headers: &HeaderMap) -> std::result::Result<(), ApiError> {
+        let Some(token) = &self.token else {
+            return Ok(());
+        };
+        let offered = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| {
+                let value = value.as_bytes();
+                let scheme = value.get(..7)?;
+                scheme
+                    .eq_ignore_ascii_case(b"bearer ")
+                    .then(|| value[7..].trim_ascii())
+            })
+            .unwrap_or_default();
+        if wire::same_token(offered, &token.0) {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized())
+        }
+    }
+
+    /// Why the server would not take more work now: `draining` once shutdown has begun,
+    /// `at_capacity` while every connection slot is taken; `None` when ready (`GET /readyz`).
+    pub fn unready_reason(&self) -> Option<&'static str> {
+        if self.draining.load(Ordering::Relaxed) {
+            Some("draining")
+        } else if self.open_connections() >= self.config.max_connections {
+            Some("at_capacity")
+        } else {
+            None
+        }
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// The id of a request without one of its own: a number unique in this process.
+    pub fn new_request_id(&self) -> u64 {
+        self.next_request_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Takes one of `config.max_connections` slots, `None` when all are taken; the slot is
+    /// given back when the returned guard drops.
+    fn open_connection(self: &Arc<Self>) -> Option<ConnectionSlot> {
+        let open = self.connections.fetch_add(1, Ordering::Relaxed);
+        if open >= self.config.max_connections {
+            self.connections.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(ConnectionSlot(Arc::clone(self)))
     }
 
     /// The served store.
@@ -231,11 +366,68 @@ impl AppState {
     }
 }
 
+/// Opens `path` and takes a shared advisory lock (`flock(LOCK_SH)`) on it, held while the
+/// returned file is open: a tool that must rewrite a store in place can take an exclusive lock
+/// to learn that it is served. Fails when another process holds an exclusive lock.
+fn lock_shared(path: &Path) -> Result<File> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    match file.try_lock_shared() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::io(
+            path,
+            io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "another process holds an exclusive lock on the store (rewriting it in place?); \
+                 serve it once that is done, or serve a copy",
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(error)) => Err(Error::io(path, error)),
+    }
+}
+
+/// The server's bearer token; its `Debug` form hides it, so that no log line shows it.
+struct BearerToken(Box<[u8]>);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
+    }
+}
+
+/// One of the server's connection slots, given back on drop.
+struct ConnectionSlot(Arc<AppState>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Turns away a connection over the cap at once: a 503 if the socket takes it without
+/// waiting, then close, so the listen queue never fills and no descriptor is held.
+fn refuse_connection(state: &AppState, stream: TcpStream, peer: SocketAddr) {
+    let refused = state.metrics().record_refused_connection();
+    if refused.is_power_of_two() {
+        tracing::warn!(
+            %peer,
+            max_connections = state.config().max_connections,
+            refused,
+            "connection cap reached: refusing connections (--max-connections)"
+        );
+    }
+    // Whatever the client already sent is read first, so that closing does not reset the
+    // connection before it reads the answer.
+    let mut request = [0u8; 4096];
+    let _ = stream.try_read(&mut request);
+    let _ = stream.try_write(&wire::raw_error_response(&ApiError::at_capacity()));
+}
+
 /// Serves HTTP/1.1 (keep-alive) and HTTP/2 on `listener` until `shutdown` completes; then stops
-/// accepting and lets in-flight connections finish within [`DRAIN_TIMEOUT`]. Accept errors are
-/// logged and retried after a growing pause; the function returns only after shutdown. A
-/// client that has not sent a whole request head within the configured header timeout is
-/// disconnected.
+/// accepting and lets in-flight connections finish within the configured drain timeout. Accept
+/// errors are logged and retried after a growing pause; the function returns only after
+/// shutdown. A client that has not sent a whole request head within the configured header
+/// timeout is disconnected; a connection beyond the configured cap is answered 503 and closed
+/// at once. hyper's own answers to unparsable requests (400, 414, 431) get a JSON error body.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -264,6 +456,10 @@ pub async fn serve(
                     }
                 };
                 backoff = ACCEPT_BACKOFF_MIN;
+                let Some(slot) = state.open_connection() else {
+                    refuse_connection(&state, stream, peer);
+                    continue;
+                };
                 if let Err(error) = stream.set_nodelay(true) {
                     tracing::debug!(%error, %peer, "set_nodelay failed");
                 }
@@ -271,6 +467,7 @@ pub async fn serve(
                 let builder = Arc::clone(&builder);
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     // hyper's header timer starts once the first bytes tell HTTP/1 from HTTP/2:
                     // a client that sends nothing at all is dropped here instead. (`peek`, not
                     // `readable`, which may report a fresh socket readable before any byte.)
@@ -280,9 +477,11 @@ pub async fn serve(
                         tracing::debug!(%peer, "no request within the header timeout");
                         return;
                     }
-                    let service =
-                        service_fn(move |request| routes::route(Arc::clone(&state), request));
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    let service = service_fn(move |request| {
+                        routes::route(Arc::clone(&state), peer, request)
+                    });
+                    let stream = TokioIo::new(ParseErrorsAsJson::new(stream, peer));
+                    let connection = builder.serve_connection(stream, service);
                     if let Err(error) = watcher.watch(connection.into_owned()).await {
                         tracing::debug!(%error, %peer, "connection ended with an error");
                     }
@@ -292,11 +491,21 @@ pub async fn serve(
         }
     }
     drop(listener);
-    tracing::info!("shutting down: draining connections");
+    state.draining.store(true, Ordering::Relaxed);
+    let drain_timeout = state.config().drain_timeout;
+    tracing::info!(
+        open_connections = state.open_connections(),
+        drain_timeout_ms = drain_timeout.as_millis() as u64,
+        "shutting down: draining connections"
+    );
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections drained"),
-        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
-            tracing::warn!(timeout = ?DRAIN_TIMEOUT, "connections still open after the drain timeout");
+        () = tokio::time::sleep(drain_timeout) => {
+            tracing::warn!(
+                timeout = ?drain_timeout,
+                open_connections = state.open_connections(),
+                "connections still open after the drain timeout (--drain-timeout-ms)"
+            );
         }
     }
     Ok(())

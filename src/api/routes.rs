@@ -1,35 +1,53 @@
 //! The router: one `match` on (method, path pieces) names every endpoint, answers 405 for a
-//! known path with the wrong method and 404 for anything else. The pieces are `&str` slices of
-//! the request's own path in a fixed array: routing allocates nothing. Each request is counted
-//! in the metrics under its route template and logs one line.
+//! known path with the wrong method and 404 for anything else; `HEAD` is answered wherever
+//! `GET` is (hyper sends the head alone). The pieces are `&str` slices of the request's own path
+//! in a fixed array: routing allocates nothing. Heavy endpoints check the bearer token first.
+//! Each request is counted in the metrics under its route template and logs one access line
+//! (target `crv::access`, level info) with its request id, echoed in `X-Request-Id`.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
 
 use super::AppState;
 use super::body::Body;
 use super::handlers;
 use super::metrics::Route;
-use super::wire::{ApiError, error_response};
+use super::wire::{ApiError, error_response, json_response};
 
 /// Pieces in the longest endpoint path; a path of more pieces matches nothing.
 const MAX_PIECES: usize = 3;
 
-/// Answers one request; every failure is already a JSON error response.
+/// The request id header, read from the request and echoed in the response.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Longest request id taken from a client; a longer or non-printable one is replaced.
+const MAX_REQUEST_ID_BYTES: usize = 128;
+
+/// Answers one request from `peer`; every failure is already a JSON error response.
 pub async fn route(
     state: Arc<AppState>,
+    peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
+    let request_id = request_id(&state, &parts.headers);
     let mut pieces = [""; MAX_PIECES + 1];
-    let (route, result) = match (&parts.method, split_path(path, &mut pieces)) {
+    // HEAD is GET without the body: hyper drops the body of an answer to HEAD.
+    let method = match parts.method {
+        Method::HEAD => &Method::GET,
+        ref method => method,
+    };
+    let (route, result) = match (method, split_path(path, &mut pieces)) {
         (&Method::GET, ["healthz"]) => (Route::Health, Ok(handlers::health())),
+        (&Method::GET, ["readyz"]) => (Route::Ready, Ok(ready(&state))),
         (&Method::GET, ["metrics"]) => (Route::Metrics, Ok(handlers::metrics(&state))),
         (&Method::GET, ["v1", "tiers"]) => (Route::Tiers, Ok(handlers::tiers(&state))),
         (&Method::POST, ["v1", "customers", "lookup"]) => (
@@ -38,11 +56,21 @@ pub async fn route(
         ),
         (&Method::POST, ["v1", "select"]) => (
             Route::Select,
-            handlers::select(&state, &parts.headers, body).await,
+            authorized(
+                &state,
+                &parts.headers,
+                handlers::select(&state, &parts.headers, body),
+            )
+            .await,
         ),
         (&Method::POST, ["v1", "simulate"]) => (
             Route::Simulate,
-            handlers::simulate(&state, &parts.headers, body).await,
+            authorized(
+                &state,
+                &parts.headers,
+                handlers::simulate(&state, &parts.headers, body),
+            )
+            .await,
         ),
         // Before `{id}`: `lookup` is not an id.
         (_, ["v1", "customers", "lookup"]) => wrong_method(Route::Lookup),
@@ -50,6 +78,7 @@ pub async fn route(
             (Route::Customer, handlers::customer(&state, id))
         }
         (_, ["healthz"]) => wrong_method(Route::Health),
+        (_, ["readyz"]) => wrong_method(Route::Ready),
         (_, ["metrics"]) => wrong_method(Route::Metrics),
         (_, ["v1", "tiers"]) => wrong_method(Route::Tiers),
         (_, ["v1", "select"]) => wrong_method(Route::Select),
@@ -60,19 +89,58 @@ pub async fn route(
             Err(ApiError::not_found(format!("no endpoint at {path}"))),
         ),
     };
-    let response = result.unwrap_or_else(|error| error_response(&error));
+    let mut response = result.unwrap_or_else(|error| error_response(&error));
     let elapsed = started.elapsed();
     state
         .metrics()
         .record_request(route, response.status(), elapsed);
-    tracing::debug!(
+    tracing::info!(
+        target: "crv::access",
         method = %parts.method,
+        route = route.template(),
         path,
         status = response.status().as_u16(),
         micros = elapsed.as_micros() as u64,
+        client = %peer,
+        request_id = request_id.to_str().unwrap_or_default(),
         "request"
     );
+    response.headers_mut().insert(REQUEST_ID, request_id);
     Ok(response)
+}
+
+/// The request's own `X-Request-Id` when it is 1 to [`MAX_REQUEST_ID_BYTES`] visible ASCII
+/// characters, otherwise a number unique in this process.
+fn request_id(state: &AppState, headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get(REQUEST_ID)
+        .filter(|id| {
+            let id = id.as_bytes();
+            (1..=MAX_REQUEST_ID_BYTES).contains(&id.len()) && id.iter().all(u8::is_ascii_graphic)
+        })
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from(state.new_request_id()))
+}
+
+/// `GET /readyz`: 200 `{"status": "ready"}` while the server takes new work; 503
+/// `{"status": "draining"}` once shutdown has begun, `{"status": "at_capacity"}` while every
+/// connection slot is taken. `/healthz` (liveness) answers 200 regardless.
+fn ready(state: &AppState) -> Response<Body> {
+    match state.unready_reason() {
+        None => json_response(StatusCode::OK, &json!({"status": "ready"})),
+        Some(reason) => json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": reason})),
+    }
+}
+
+/// `answer` when the request carries the server's bearer token (or none is required), a 401
+/// without running it otherwise. Every heavy endpoint goes through here.
+async fn authorized(
+    state: &AppState,
+    headers: &HeaderMap,
+    answer: impl Future<Output = Result<Response<Body>, ApiError>>,
+) -> Result<Response<Body>, ApiError> {
+    state.authorize(headers)?;
+    answer.await
 }
 
 /// The 405 of `route`, naming the method it takes.

@@ -2,6 +2,10 @@
 //! read within the configured byte limit, content types, and the one place an error becomes
 //! `{"error": {"code", "message"}}` with its status.
 
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,6 +14,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::body::Body;
 
@@ -39,8 +44,15 @@ pub const DEFAULT_HEAVY_NICE: u8 = 10;
 pub const MAX_NICE_STEPS: u8 = 19;
 /// Seconds a 503 asks the caller to wait (`Retry-After`).
 pub const RETRY_AFTER_SECS: u64 = 1;
-/// How long shutdown waits for in-flight connections before giving up on them.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for in-flight connections before giving up on them, by default
+/// (`--drain-timeout-ms`).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Descriptors the default connection cap leaves free below `ulimit -n`: the store, stdio and
+/// the log, the runtime's own (epoll, wakers), the listener, and the one a refusal takes
+/// briefly.
+pub const CONNECTION_RESERVE: u64 = 64;
+/// The default connection cap when the descriptor limit is unlimited or unknown.
+pub const DEFAULT_MAX_CONNECTIONS_UNLIMITED: usize = 1 << 20;
 /// First pause after a failed accept (e.g. out of file descriptors); doubles up to the max.
 pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 /// Longest pause after failed accepts.
@@ -119,6 +131,42 @@ impl ApiError {
         )
     }
 
+    /// A 401: a heavy endpoint without the server's bearer token.
+    pub fn unauthorized() -> Self {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this endpoint needs `Authorization: Bearer <token>` with the server's token",
+        )
+    }
+
+    /// A 503 for a connection beyond the connection cap.
+    pub fn at_capacity() -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "at_capacity",
+            format!("too many open connections; retry in {RETRY_AFTER_SECS} s"),
+        )
+    }
+
+    /// The JSON error of hyper's own answer with `status` to a request it could not parse,
+    /// `None` for a status hyper never answers with on its own.
+    fn of_unparsable_request(status: StatusCode) -> Option<Self> {
+        let (code, message) = match status {
+            StatusCode::BAD_REQUEST => (
+                "malformed_request",
+                "the request line or a header is not valid HTTP/1.1",
+            ),
+            StatusCode::URI_TOO_LONG => ("uri_too_long", "the request target is too long"),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+                "headers_too_large",
+                "the request head has too many headers or is too long",
+            ),
+            _ => return None,
+        };
+        Some(ApiError::new(status, code, message))
+    }
+
     /// A 503: the admission queue is full.
     pub fn overloaded() -> Self {
         ApiError::new(
@@ -182,19 +230,189 @@ pub fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
     response(status, JSON, value.to_string())
 }
 
+/// The body of every error: `{"error": {"code", "message"}}`.
+fn error_body(error: &ApiError) -> String {
+    json!({"error": {"code": error.code, "message": error.message}}).to_string()
+}
+
 /// The one rendering of an error: `{"error": {"code", "message"}}`, with `Retry-After` on a
-/// 503 and `Allow` on a 405.
+/// 503, `Allow` on a 405 and `WWW-Authenticate` on a 401.
 pub fn error_response(error: &ApiError) -> Response<Body> {
-    let body = json!({"error": {"code": error.code, "message": error.message}});
-    let mut response = json_response(error.status, &body);
+    let mut response = response(error.status, JSON, error_body(error));
     let headers = response.headers_mut();
     if error.status == StatusCode::SERVICE_UNAVAILABLE {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+    if error.status == StatusCode::UNAUTHORIZED {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     if let Some(allow) = error.allow {
         headers.insert(header::ALLOW, HeaderValue::from_static(allow));
     }
     response
+}
+
+/// `error` as the raw bytes of a whole HTTP/1.1 response that closes the connection, for the
+/// answers written outside hyper's request handling (a refused connection, a request hyper
+/// could not parse).
+pub fn raw_error_response(error: &ApiError) -> Vec<u8> {
+    let body = error_body(error);
+    let retry = if error.status == StatusCode::SERVICE_UNAVAILABLE {
+        format!("retry-after: {RETRY_AFTER_SECS}\r\n")
+    } else {
+        String::new()
+    };
+    format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: {JSON}\r\ncontent-length: {}\r\n{retry}\
+         connection: close\r\n\r\n{body}",
+        error.status.as_str(),
+        error.status.canonical_reason().unwrap_or(""),
+        body.len(),
+    )
+    .into_bytes()
+}
+
+/// Whether the bearer token a request `offered` is the server's `token`: every byte is
+/// compared whatever the first difference, so the time taken does not tell how much of a
+/// guess was right (only whether its length was).
+pub fn same_token(offered: &[u8], token: &[u8]) -> bool {
+    if offered.len() != token.len() {
+        return false;
+    }
+    let difference = offered.iter().zip(token).fold(0u8, |difference, (a, b)| {
+        std::hint::black_box(difference | (a ^ b))
+    });
+    difference == 0
+}
+
+/// The replacement for `head` when it is hyper's own answer to a request it could not parse:
+/// a response head with a status hyper uses for parse errors (400, 414, 431) and an empty
+/// body. The server's own error answers always carry a JSON body, so they never match.
+fn unparsable_request_answer(head: &[u8]) -> Option<(StatusCode, Vec<u8>)> {
+    let rest = head
+        .strip_prefix(b"HTTP/1.1 ")
+        .or_else(|| head.strip_prefix(b"HTTP/1.0 "))?;
+    let status = StatusCode::from_bytes(rest.get(..3)?).ok()?;
+    let error = ApiError::of_unparsable_request(status)?;
+    let text = std::str::from_utf8(head).ok()?.to_ascii_lowercase();
+    let empty = text.ends_with("\r\n\r\n")
+        && text.contains("\r\ncontent-length: 0\r\n")
+        && !text.contains("\r\ncontent-type:");
+    empty.then(|| (status, raw_error_response(&error)))
+}
+
+/// A connection's byte stream, passed through unchanged except for one thing: when hyper
+/// answers a request it could not parse (a malformed request line or header: 400; a target
+/// too long: 414; too many or too long headers: 431) with its bare, bodiless response, the
+/// client gets the same status with the JSON error body every other error has, and the
+/// connection closes.
+#[derive(Debug)]
+pub struct ParseErrorsAsJson<S> {
+    inner: S,
+    peer: SocketAddr,
+    /// Bytes of a replacement answer not yet written.
+    pending: Option<Bytes>,
+}
+
+impl<S: AsyncWrite + Unpin> ParseErrorsAsJson<S> {
+    /// `inner`, the connection from `peer` (named in the log line of a parse error).
+    pub fn new(inner: S, peer: SocketAddr) -> Self {
+        ParseErrorsAsJson {
+            inner,
+            peer,
+            pending: None,
+        }
+    }
+
+    /// Writes what is left of a replacement answer.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some(pending) = &mut self.pending {
+            let written = ready!(Pin::new(&mut self.inner).poll_write(cx, pending))?;
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            let _ = pending.split_to(written);
+            if pending.is_empty() {
+                self.pending = None;
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Whether `head` was replaced: then it counts as written, and the replacement goes out
+    /// now or on the next write, flush or shutdown.
+    fn replace(&mut self, cx: &mut Context<'_>, head: &[u8]) -> bool {
+        let Some((status, answer)) = unparsable_request_answer(head) else {
+            return false;
+        };
+        tracing::info!(
+            client = %self.peer,
+            status = status.as_u16(),
+            "request not parsable as HTTP/1.1: answered and closed"
+        );
+        self.pending = Some(Bytes::from(answer));
+        // Pending is fine here: the waker is registered and the bytes stay queued.
+        let _ = self.poll_pending(cx);
+        true
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for ParseErrorsAsJson<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for ParseErrorsAsJson<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_pending(cx))?;
+        if this.replace(cx, buf) {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_pending(cx))?;
+        // A bodiless answer is its head alone, in the first slice.
+        if let Some(head) = bufs.first()
+            && bufs[1..].iter().all(|buf| buf.is_empty())
+            && this.replace(cx, head)
+        {
+            return Poll::Ready(Ok(head.len()));
+        }
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_pending(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_pending(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
 }
 
 /// Whether `headers`' `name` (`Content-Type`, `Accept`) lists `media` (case-insensitive,
@@ -230,5 +448,47 @@ pub async fn read_body(
             "unreadable_body",
             format!("the request body could not be read: {error}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hyper_bodiless_parse_error_answers_are_replaced() {
+        let hyper_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\
+                          date: Wed, 02 Dec 2026 03:00:00 GMT\r\n\r\n";
+        let (status, answer) = unparsable_request_answer(hyper_431).expect("replaced");
+        assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        let answer = String::from_utf8(answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+        assert!(
+            answer.contains("content-type: application/json"),
+            "{answer}"
+        );
+        assert!(answer.ends_with("\"code\":\"headers_too_large\",\"message\":\"the request head has too many headers or is too long\"}}"), "{answer}");
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+        // The server's own 400 (a JSON body), a 200, and a 404 hyper never sends: untouched.
+        for head in [
+            &b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 60\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n",
+            b"{\"crv\": 1}",
+        ] {
+            assert!(unparsable_request_answer(head).is_none(), "{}", head.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn tokens_match_only_when_every_byte_does() {
+        assert!(same_token(b"s3cret", b"s3cret"));
+        assert!(!same_token(b"s3creT", b"s3cret"));
+        assert!(!same_token(b"s3cre", b"s3cret"));
+        assert!(!same_token(b"", b"s3cret"));
     }
 }

@@ -1,29 +1,52 @@
 //! `crv serve`: opens and scores the store once, logs how long that took, then serves HTTP
 //! until SIGINT or SIGTERM and drains in-flight requests before exiting 0.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crv::api::{self, AppState};
 use crv::error::{Error, Result};
 use crv::synthetic::demo::{DEMO_CUSTOMERS, demo_store};
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::registry::LookupSpan;
 
 use super::millis;
-use crate::cli::ServeCommand;
+use crate::cli::{LogFormat, ServeCommand};
 
-/// Runs `crv serve`; the log level comes from `RUST_LOG` (default `info`).
+/// Customer ids named at start-up, for a first `curl`.
+const EXAMPLE_IDS: usize = 3;
+
+/// Runs `crv serve`; the log level comes from `RUST_LOG` (default `info`), the format from
+/// `--log-format`.
 pub fn serve(args: &ServeCommand) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let log = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => log.with_env_filter(filter()).init(),
+        LogFormat::Json => log.event_format(JsonLines).with_env_filter(filter()).init(),
+    }
     let params = args.score.params();
     let scheme = args.score.scheme();
     let config = args.config();
     params.validate()?;
     scheme.validate()?;
     config.validate()?;
+    let token = match &args.token_env {
+        Some(name) => Some(std::env::var(name).map_err(|error| {
+            Error::invalid(
+                "token-env",
+                format!("environment variable `{name}`: {error}"),
+            )
+        })?),
+        None => None,
+    };
 
     let path = match &args.store {
         Some(path) => path.clone(),
@@ -45,7 +68,11 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         tracing::info!(store = %path.display(), verify_ms = millis(started.elapsed()), "verified the store");
     }
     let started = Instant::now();
-    let state = AppState::open(&path, params, scheme, config)?;
+    let state = AppState::open(&path, params, scheme, config)?.with_token(token)?;
+    if !config.copy_to_memory {
+        // A page of a truncated mapped file faults with SIGBUS: say which file before dying.
+        api::os::report_store_faults(&path).map_err(|e| Error::io("<SIGBUS handler>", e))?;
+    }
     let scored = state.scored();
     tracing::info!(
         store = %path.display(),
@@ -57,6 +84,10 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         heavy_nice = config.heavy_nice,
         max_body_bytes = config.max_body_bytes,
         header_timeout_ms = config.header_timeout.as_millis() as u64,
+        max_connections = config.max_connections,
+        drain_timeout_ms = config.drain_timeout.as_millis() as u64,
+        copy_to_memory = config.copy_to_memory,
+        token_required = state.requires_token(),
         open_ms = millis(state.open_time()),
         score_ms = millis(scored.score_time),
         tiers_ms = millis(scored.tier_time),
@@ -70,11 +101,26 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         .build()
         .map_err(|e| Error::io("<tokio runtime>", e))?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.addr)
+        let listener = tokio::net::TcpListener::bind(args.addr.as_str())
             .await
             .map_err(listen_error)?;
         let addr = listener.local_addr().map_err(listen_error)?;
         tracing::info!(%addr, "listening");
+        if !addr.ip().is_loopback() && !state.requires_token() {
+            tracing::warn!(
+                %addr,
+                "listening beyond loopback without a token: anyone who reaches this address \
+                 can run selections and simulations; give --token-env NAME"
+            );
+        }
+        let ids = state.store().ids();
+        let examples: Vec<u64> = ids.iter().take(EXAMPLE_IDS).copied().collect();
+        if let Some(first) = examples.first() {
+            tracing::info!(
+                ids = ?examples,
+                "customer ids in this store, e.g. curl http://{addr}/v1/customers/{first}"
+            );
+        }
         api::serve(listener, Arc::new(state), shutdown_signal())
             .await
             .map_err(listen_error)
@@ -110,5 +156,63 @@ async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => tracing::info!("SIGINT: shutting down"),
         () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+/// `--log-format json`: each event as one JSON object on a line, with `timestamp`, `level`,
+/// `target`, `message` and the event's fields as JSON values.
+struct JsonLines;
+
+impl<S, N> FormatEvent<S, N> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _context: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut timestamp = String::new();
+        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+        let metadata = event.metadata();
+        let mut line = Map::new();
+        line.insert("timestamp".into(), Value::String(timestamp));
+        line.insert("level".into(), Value::String(metadata.level().to_string()));
+        line.insert("target".into(), Value::String(metadata.target().into()));
+        event.record(&mut JsonFields(&mut line));
+        writeln!(writer, "{}", Value::Object(line))
+    }
+}
+
+/// Records an event's fields into a JSON object: numbers and booleans as such, the rest as
+/// text.
+struct JsonFields<'a>(&'a mut Map<String, Value>);
+
+impl Visit for JsonFields<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().into(), Value::from(value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().into(), Value::String(format!("{value:?}")));
     }
 }

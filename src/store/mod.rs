@@ -40,6 +40,18 @@ enum Backing {
     },
 }
 
+impl Backing {
+    /// `len` bytes in aligned blocks, written by `fill`.
+    fn copied_with(
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<Backing> {
+        let mut blocks = vec![AlignedBlock([0; format::SECTION_ALIGN]); len.div_ceil(64)];
+        fill(&mut bytemuck::cast_slice_mut::<AlignedBlock, u8>(&mut blocks)[..len])?;
+        Ok(Backing::Copied { blocks, len })
+    }
+}
+
 impl Deref for Backing {
     type Target = [u8];
 
@@ -74,14 +86,39 @@ impl Store {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let map = mmap::map(&file).map_err(|e| Error::io(path, e))?;
-        let header = validate(&map).map_err(|e| match e {
+        Store::validated_at(path, Backing::Mapped(map))
+    }
+
+    /// Reads the file at `path` into aligned memory and validates it (see
+    /// [`Store::from_bytes`]): unlike [`Store::open`], the store then no longer depends on the
+    /// file, so truncating or rewriting it cannot fault a reader (`crv serve --copy-to-memory`).
+    pub fn open_in_memory(path: impl AsRef<Path>) -> Result<Store> {
+        use std::io::Read;
+        let path = path.as_ref();
+        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let len = usize::try_from(len).map_err(|_| {
+            Error::CorruptStore(format!(
+                "{}: {len} bytes do not fit in memory",
+                path.display()
+            ))
+        })?;
+        // Straight into the aligned blocks: one copy of the file in memory, never two.
+        let copy = Backing::copied_with(len, |bytes| file.read_exact(bytes))
+            .map_err(|e| Error::io(path, e))?;
+        Store::validated_at(path, copy)
+    }
+
+    /// A store over `bytes` read from `path`, once validated; a corruption names the file.
+    fn validated_at(path: &Path, bytes: Backing) -> Result<Store> {
+        let header = validate(&bytes).map_err(|e| match e {
             Error::CorruptStore(message) => {
                 Error::CorruptStore(format!("{}: {message}", path.display()))
             }
             other => other,
         })?;
         Ok(Store {
-            bytes: Backing::Mapped(map),
+            bytes,
             header,
             path: Some(path.to_path_buf()),
         })
@@ -94,14 +131,12 @@ impl Store {
     /// [`Store::verify`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Store> {
         let header = validate(bytes)?;
-        let mut blocks = vec![AlignedBlock([0; format::SECTION_ALIGN]); bytes.len().div_ceil(64)];
-        bytemuck::cast_slice_mut::<AlignedBlock, u8>(&mut blocks)[..bytes.len()]
-            .copy_from_slice(bytes);
         Ok(Store {
-            bytes: Backing::Copied {
-                blocks,
-                len: bytes.len(),
-            },
+            bytes: Backing::copied_with(bytes.len(), |copy| {
+                copy.copy_from_slice(bytes);
+                Ok(())
+            })
+            .expect("copying between slices cannot fail"),
             header,
             path: None,
         })
