@@ -882,6 +882,7 @@ fn filters_over_their_caps_are_refused() {
     let listed = format!("segment in ({values})");
     let output = crv(&["select", s(&store), "--budget", "10", "--where", &listed]);
     assert!(output.status.success(), "{}", stderr(&output));
+}
 
 #[test]
 fn verify_flag_refuses_a_flipped_data_byte_that_plain_open_does_not_read() {
