@@ -1341,9 +1341,11 @@ async fn a_full_queue_turns_heavy_requests_away_until_left_work_is_cancelled() {
     })
     .await;
     let second = post_and_hold(served.addr, "/v1/simulate", &long_simulation()).await;
-    wait_until("the second simulation waits", Duration::from_secs(10), || {
-        admission.admitted() == 2
-    })
+    wait_until(
+        "the second simulation waits",
+        Duration::from_secs(10),
+        || admission.admitted() == 2,
+    )
     .await;
     // Full: more heavy requests are turned away at once, and the gauges say why.
     for (path, body) in [
@@ -1443,7 +1445,10 @@ async fn sizes_and_time_limits_over_their_caps_get_400_naming_the_field() {
             let answer = served.post(path, &body).await;
             assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path} {limit}");
             let message = answer.json["error"]["message"].as_str().unwrap();
-            assert!(message.contains("time_limit_ms"), "{path} {limit}: {message}");
+            assert!(
+                message.contains("time_limit_ms"),
+                "{path} {limit}: {message}"
+            );
         }
     }
     for points in [1_001_u64, 4_294_967_296, 1] {

@@ -716,8 +716,14 @@ fn assert_refused(args: &[&str], fragment: &str) {
     let output = crv(args);
     let message = stderr(&output);
     assert!(!output.status.success(), "{args:?} accepted: {message}");
-    assert!(!message.contains("panicked"), "{args:?} panicked: {message}");
-    assert!(message.contains(fragment), "{args:?}: `{fragment}` not in {message}");
+    assert!(
+        !message.contains("panicked"),
+        "{args:?} panicked: {message}"
+    );
+    assert!(
+        message.contains(fragment),
+        "{args:?}: `{fragment}` not in {message}"
+    );
 }
 
 #[test]
@@ -730,7 +736,14 @@ fn absurd_time_limits_frontier_points_and_customer_counts_are_refused_naming_the
     }
     let scenarios = work.file("sc.json", br#"{"scenarios": [{"budget": 50}]}"#);
     let (results, frontier) = (work.path("r.csv"), work.path("f.csv"));
-    let simulate = ["simulate", store, "--scenarios", s(&scenarios), "-o", s(&results)];
+    let simulate = [
+        "simulate",
+        store,
+        "--scenarios",
+        s(&scenarios),
+        "-o",
+        s(&results),
+    ];
     for points in ["4294967296", "1001", "1"] {
         let mut args = simulate.to_vec();
         args.extend(["--frontier", s(&frontier), "--frontier-points", points]);
