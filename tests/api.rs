@@ -1065,6 +1065,14 @@ fn server_config_rejects_absurd_limits_naming_the_flag() {
             "max-running",
         ),
         (config_with(|c| c.max_body_bytes = 0), "max-body-bytes"),
+        (
+            config_with(|c| c.admission.max_waiting = usize::MAX),
+            "invalid max-waiting: 18446744073709551615: at most 65536",
+        ),
+        (
+            config_with(|c| c.admission.max_running = 65_537),
+            "invalid max-running",
+        ),
         (config_with(|c| c.heavy_nice = 20), "heavy-nice"),
         (
             config_with(|c| c.header_timeout = Duration::ZERO),
