@@ -1397,7 +1397,7 @@ async fn a_client_that_leaves_stops_its_simulation() {
     drop(client);
     wait_until(
         "the simulation stops (it would run for minutes)",
-        Duration::from_secs(5),
+        Duration::from_secs(10),
         || admission.admitted() == 0,
     )
     .await;
