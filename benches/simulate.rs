@@ -118,9 +118,8 @@ fn frontier_1m(criterion: &mut Criterion) {
     let params = simulate::kernel_params(&store, scenario, "bench").expect("binds");
     let limits = SimulateOptions::default().limits;
     let run = || {
-        let values =
-            simulate::prepare(&store, &inputs, scenario, &params, "bench", &limits.cancel)
-                .expect("prepares");
+        let values = simulate::prepare(&store, &inputs, scenario, &params, "bench", &limits.cancel)
+            .expect("prepares");
         frontier::trace(
             values.objective(scenario.objective),
             &values.units,

@@ -125,7 +125,11 @@ mod tests {
         assert!(message.contains("time limit of 5 ms"), "{message}");
         let later = Cancel::with_time_limit(Instant::now(), Duration::from_secs(60));
         assert!(!later.is_stopped());
-        assert!(Cancel::with_time_limit(Instant::now(), Duration::MAX).deadline().is_none());
+        assert!(
+            Cancel::with_time_limit(Instant::now(), Duration::MAX)
+                .deadline()
+                .is_none()
+        );
     }
 
     #[test]

@@ -33,5 +33,9 @@ pub const MAX_FILTER_BYTES: usize = 64 << 10;
 /// when the filter is evaluated.
 pub const MAX_FILTER_VALUES: usize = 10_000;
 
+/// Most heavy requests `crv serve` lets run (`--max-running`) and, apart, wait
+/// (`--max-waiting`).
+pub const MAX_HEAVY_REQUESTS: usize = 65_536;
+
 /// Most customers `crv gen` writes (about 100 GB of CSV).
 pub const MAX_GEN_CUSTOMERS: u64 = 1_000_000_000;

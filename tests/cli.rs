@@ -683,6 +683,7 @@ fn serve_rejects_absurd_limits_before_opening_the_store() {
         (["--max-body-bytes", "0"], "invalid max-body-bytes"),
         (["--header-timeout-ms", "0"], "invalid header-timeout-ms"),
         (["--heavy-nice", "20"], "invalid heavy-nice"),
+        (["--max-waiting", "18446744073709551615"], "at most 65536"),
     ] {
         let mut args = vec!["serve", "no-such-store.crv", "--addr", "127.0.0.1:0"];
         args.extend(flags);
@@ -824,8 +825,14 @@ fn assert_refused(args: &[&str], fragment: &str) {
     let output = crv(args);
     let message = stderr(&output);
     assert!(!output.status.success(), "{args:?} accepted: {message}");
-    assert!(!message.contains("panicked"), "{args:?} panicked: {message}");
-    assert!(message.contains(fragment), "{args:?}: `{fragment}` not in {message}");
+    assert!(
+        !message.contains("panicked"),
+        "{args:?} panicked: {message}"
+    );
+    assert!(
+        message.contains(fragment),
+        "{args:?}: `{fragment}` not in {message}"
+    );
 }
 
 #[test]
@@ -838,7 +845,14 @@ fn absurd_time_limits_frontier_points_and_customer_counts_are_refused_naming_the
     }
     let scenarios = work.file("sc.json", br#"{"scenarios": [{"budget": 50}]}"#);
     let (results, frontier) = (work.path("r.csv"), work.path("f.csv"));
-    let simulate = ["simulate", store, "--scenarios", s(&scenarios), "-o", s(&results)];
+    let simulate = [
+        "simulate",
+        store,
+        "--scenarios",
+        s(&scenarios),
+        "-o",
+        s(&results),
+    ];
     for points in ["4294967296", "1001", "1"] {
         let mut args = simulate.to_vec();
         args.extend(["--frontier", s(&frontier), "--frontier-points", points]);

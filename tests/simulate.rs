@@ -58,7 +58,15 @@ fn a_plain_crv_scenario_reproduces_crv_select_exactly() {
         ));
         let scenario = &set.scenarios[0];
         let params = kernel_params(&store, scenario, &set.file).unwrap();
-        let values = prepare(&store, &inputs, scenario, &params, &set.file, &Cancel::default()).unwrap();
+        let values = prepare(
+            &store,
+            &inputs,
+            scenario,
+            &params,
+            &set.file,
+            &Cancel::default(),
+        )
+        .unwrap();
         let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(values.objective(Objective::Crv)), bits(&scored.crv));
         let targets = simulate::select_targets(
@@ -101,7 +109,15 @@ fn incremental_values_match_the_scalar_reference() {
     );
     let scenario = &set.scenarios[0];
     let params = kernel_params(&store, scenario, &set.file).unwrap();
-    let values = prepare(&store, &inputs, scenario, &params, &set.file, &Cancel::default()).unwrap();
+    let values = prepare(
+        &store,
+        &inputs,
+        scenario,
+        &params,
+        &set.file,
+        &Cancel::default(),
+    )
+    .unwrap();
     let (mut crv, mut delta) = (vec![0.0; inputs.len()], vec![0.0; inputs.len()]);
     scenario_scalar(&inputs, &params, &mut crv, &mut delta);
     let lanes = values.objective(Objective::Incremental);
@@ -216,7 +232,15 @@ fn the_frontier_is_non_decreasing_and_ends_at_the_unconstrained_optimum() {
     let inputs = CrvInputs::from_store(&store).unwrap();
     let scenario = &set.scenarios[1];
     let params = kernel_params(&store, scenario, &set.file).unwrap();
-    let values = prepare(&store, &inputs, scenario, &params, &set.file, &Cancel::default()).unwrap();
+    let values = prepare(
+        &store,
+        &inputs,
+        scenario,
+        &params,
+        &set.file,
+        &Cancel::default(),
+    )
+    .unwrap();
     let eligible = values.eligible.as_ref().unwrap();
     let delta = values.objective(Objective::Incremental);
     let optimum: f64 = (0..delta.len())

@@ -179,7 +179,10 @@ mod queue_tests {
     async fn wait_until(condition: impl Fn() -> bool) {
         let started = Instant::now();
         while !condition() {
-            assert!(started.elapsed() < Duration::from_secs(10), "not within 10 s");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "not within 10 s"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
@@ -233,7 +236,11 @@ mod queue_tests {
         let cancel = Cancel::with_time_limit(Instant::now(), limit);
         let error = admission.run(&cancel, || ()).await.unwrap_err();
         assert_eq!(error.code, "time_limit_exceeded", "{}", error.message);
-        assert!(error.message.contains("the wait for a turn"), "{}", error.message);
+        assert!(
+            error.message.contains("the wait for a turn"),
+            "{}",
+            error.message
+        );
         assert_eq!(admission.admitted(), 1, "the place is given back");
         release.send(()).unwrap();
         holder.await.unwrap().unwrap();

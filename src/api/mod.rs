@@ -108,6 +108,17 @@ impl ServerConfig {
                 ),
             ));
         }
+        for (flag, value) in [
+            ("max-running", self.admission.max_running),
+            ("max-waiting", self.admission.max_waiting),
+        ] {
+            if value > crate::limits::MAX_HEAVY_REQUESTS {
+                return Err(Error::invalid(
+                    flag,
+                    format!("{value}: at most {}", crate::limits::MAX_HEAVY_REQUESTS),
+                ));
+            }
+        }
         if self.heavy_nice > MAX_NICE_STEPS {
             return Err(Error::invalid(
                 "heavy-nice",

@@ -197,11 +197,15 @@ impl From<crate::Error> for ApiError {
                 crate::cancel::StopCause::TimeLimit(_) => ApiError::new(
                     StatusCode::GATEWAY_TIMEOUT,
                     "time_limit_exceeded",
-                    format!("{error}; raise `time_limit_ms` (at most {MAX_TIME_LIMIT_MS}) or ask for less"),
+                    format!(
+                        "{error}; raise `time_limit_ms` (at most {MAX_TIME_LIMIT_MS}) or ask for less"
+                    ),
                 ),
-                crate::cancel::StopCause::Cancelled => {
-                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cancelled", error.to_string())
-                }
+                crate::cancel::StopCause::Cancelled => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "cancelled",
+                    error.to_string(),
+                ),
             },
             other => {
                 tracing::error!(error = %other, "request failed inside the library");

@@ -169,8 +169,7 @@ pub fn simulate(store: &Store, set: &ScenarioSet, options: &SimulateOptions) -> 
     for (index, ((scenario, params), totals)) in
         set.scenarios.iter().zip(&params).zip(&totals).enumerate()
     {
-        let during = || format!("scenario `{}`", scenario.name);
-        cancel.check(&during())?;
+        cancel.check(&format!("scenario `{}`", scenario.name))?;
         let started = Instant::now();
         let values = prepare(store, &inputs, scenario, params, &set.file, cancel)?;
         let targets = select_targets(store, &values, scenario, &options.limits, &set.file)?;

@@ -117,7 +117,11 @@ impl ScenarioSet {
 
     /// [`ScenarioSet::from_json`] with at most `max_scenarios` scenarios, sweep members
     /// included: a sweep is counted before it is expanded, and the error names this cap.
-    pub fn from_json_within(value: &Value, file: &str, max_scenarios: usize) -> Result<ScenarioSet> {
+    pub fn from_json_within(
+        value: &Value,
+        file: &str,
+        max_scenarios: usize,
+    ) -> Result<ScenarioSet> {
         let whole = |message: String| Error::Scenarios {
             file: file.to_owned(),
             message,
