@@ -93,7 +93,7 @@ pub fn cost_units(store: &Store, name: &str, units_per_cost: f64) -> Result<Vec<
 /// `None` when the filter is empty (everyone is eligible).
 pub fn eligibility(store: &Store, filter: &str, scores: Scores<'_>) -> Result<Option<Vec<bool>>> {
     let filter = Filter::parse(filter)?;
-    if filter.conditions.is_empty() {
+    if filter.is_empty() {
         Ok(None)
     } else {
         filter.eligible(store, scores).map(Some)
