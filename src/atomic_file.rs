@@ -163,19 +163,10 @@ fn replace_regular<T>(
     Ok(value)
 }
 
-/// What a command is about to write to an output name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputKind {
-    /// A store file (`crv import`): may replace another store.
-    Store,
-    /// Anything else (CSV, SVG): never replaces a store without `--force`.
-    Other,
-}
-
-/// Refuses, unless `force`, an output that would replace one of the command's `inputs` (the
-/// same file, however it is named) or an existing store file with another kind of file.
-/// Standard output, devices and named pipes are never refused.
-pub fn check_output(path: &Path, kind: OutputKind, inputs: &[&Path], force: bool) -> Result<()> {
+/// Refuses, unless `force`, an output of a command that does not write stores when it would
+/// replace one of the command's `inputs` (the same file, however it is named) or an existing
+/// store file. Standard output, devices and named pipes are never refused.
+pub fn check_output(path: &Path, inputs: &[&Path], force: bool) -> Result<()> {
     if force {
         return Ok(());
     }
@@ -201,7 +192,7 @@ pub fn check_output(path: &Path, kind: OutputKind, inputs: &[&Path], force: bool
             return refuse(format!("is this command's input {}", input.display()));
         }
     }
-    if kind == OutputKind::Other && is_store_file(&target) {
+    if is_store_file(&target) {
         return refuse("is a crv store file".to_string());
     }
     Ok(())
@@ -338,17 +329,15 @@ mod tests {
         std::fs::write(&store, [&MAGIC[..], b"rest"].concat()).unwrap();
         let link = dir.path().join("alias.csv");
         std::os::unix::fs::symlink(&input, &link).unwrap();
-        let other = OutputKind::Other;
-        for (path, kind) in [(&input, other), (&link, other), (&store, other)] {
-            let message = check_output(path, kind, &[&input], false)
+        for path in [&input, &link, &store] {
+            let message = check_output(path, &[&input], false)
                 .unwrap_err()
                 .to_string();
             assert!(message.contains("--force"), "{message}");
-            check_output(path, kind, &[&input], true).unwrap();
+            check_output(path, &[&input], true).unwrap();
         }
-        check_output(&store, OutputKind::Store, &[&input], false).unwrap();
-        check_output(&dir.path().join("new.csv"), other, &[&input], false).unwrap();
-        check_output(Path::new("-"), other, &[&input], false).unwrap();
-        check_output(Path::new("/dev/null"), other, &[&input], false).unwrap();
+        check_output(&dir.path().join("new.csv"), &[&input], false).unwrap();
+        check_output(Path::new("-"), &[&input], false).unwrap();
+        check_output(Path::new("/dev/null"), &[&input], false).unwrap();
     }
 }

@@ -1047,10 +1047,10 @@ fn summaries_count_in_words_keep_numbers_short_and_warn_about_percentages() {
     let stdout = String::from_utf8_lossy(&scored.stdout).into_owned();
     assert!(stdout.contains("scored 1 customer "), "{stdout}");
     assert_eq!(json_summary(&scored)["horizon"], 5);
-    let selected = crv(&["select", s(&store), "--budget", "1e300"]);
+    let selected = crv(&["select", s(&store), "--budget", "1e16"]);
     let stdout = String::from_utf8_lossy(&selected.stdout).into_owned();
     assert!(selected.status.success(), "{}", stderr(&selected));
-    assert!(stdout.contains("of budget 1.000e300"), "{stdout}");
+    assert!(stdout.contains("of budget 1.000e16"), "{stdout}");
     assert!(stdout.lines().all(|line| line.len() < 200), "{stdout}");
     let warned = crv(&["score", s(&store), "--discount", "100"]);
     assert!(warned.status.success());

@@ -47,7 +47,7 @@ pub fn solve_limits(time_limit: f64) -> Result<SolveLimits> {
 }
 
 /// Opens the store at `path`, with advice for the usual mistakes: a directory, or a CSV given
-/// where a store is expected (which the store's own check would call "bad magic").
+/// where a store is expected (which the store's own check would only call "bad magic").
 pub fn open_store(path: &Path) -> Result<Store> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
@@ -57,22 +57,27 @@ pub fn open_store(path: &Path) -> Result<Store> {
         ));
     }
     Store::open(path).map_err(|error| match error {
-        Error::CorruptStore(_) if looks_like_text(path) => Error::CsvFile {
-            file: path.display().to_string(),
-            message: format!(
-                "this is a text (CSV) file, not a crv store; import it first: \
-                 crv import {} -o {}",
-                path.display(),
-                path.with_extension("crv").display()
-            ),
-        },
+        Error::CorruptStore(_) if looks_like_csv(path) => {
+            let store = match path.with_extension("crv") {
+                store if store != path => store,
+                _ => path.with_file_name("store.crv"),
+            };
+            Error::CsvFile {
+                file: path.display().to_string(),
+                message: format!(
+                    "this is a CSV file, not a crv store; import it first: crv import {} -o {}",
+                    path.display(),
+                    store.display()
+                ),
+            }
+        }
         other => other,
     })
 }
 
-/// Whether the file's first bytes are printable UTF-8 text (a CSV export), read from a
-/// short prefix only.
-fn looks_like_text(path: &Path) -> bool {
+/// Whether the file's first bytes are printable UTF-8 text with a comma in the first line
+/// (a CSV export's header), read from a short prefix only.
+fn looks_like_csv(path: &Path) -> bool {
     let mut head = [0u8; 512];
     let Ok(read) = std::fs::File::open(path).and_then(|mut file| file.read(&mut head)) else {
         return false;
@@ -87,7 +92,8 @@ fn looks_like_text(path: &Path) -> bool {
         }
         Err(_) => return false,
     };
-    !text.is_empty() && text.chars().all(|c| !c.is_control() || c.is_whitespace())
+    let header = text.lines().next().unwrap_or_default();
+    header.contains(',') && text.chars().all(|c| !c.is_control() || c.is_whitespace())
 }
 
 /// `count noun`, with the noun in the plural unless the count is one: "1 customer".

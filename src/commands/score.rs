@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use crv::atomic_file::{OutputKind, check_output};
+use crv::atomic_file::check_output;
 use crv::error::{Error, Result};
 use crv::kernel::{self, Scored, TierScheme};
 use crv::{Store, Tier};
@@ -23,7 +23,7 @@ pub fn score(args: &ScoreCommand) -> Result<()> {
     scheme.validate()?;
     warn_about_discount(params.discount);
     if let Some(path) = &args.output {
-        check_output(path, OutputKind::Other, &[&args.store], args.force)?;
+        check_output(path, &[&args.store], args.force)?;
     }
     let store = open_store(&args.store)?;
     let open_time = started.elapsed();

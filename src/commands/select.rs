@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crv::Store;
-use crv::atomic_file::{OutputKind, check_output};
+use crv::atomic_file::check_output;
 use crv::campaign::{self, CampaignSpec, Targets};
 use crv::error::{Error, Result};
 use crv::kernel::{self, Scored};
@@ -35,7 +35,7 @@ pub fn select(args: &SelectCommand) -> Result<()> {
     };
     warn_about_discount(params.discount);
     if let Some(path) = &args.output {
-        check_output(path, OutputKind::Other, &[&args.store], args.force)?;
+        check_output(path, &[&args.store], args.force)?;
     }
     let store = open_store(&args.store)?;
     let open_time = started.elapsed();

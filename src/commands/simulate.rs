@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use crv::atomic_file::{OutputKind, check_output};
+use crv::atomic_file::check_output;
 use crv::error::{Error, Result};
 use crv::simulate::{self, FrontierSpec, ScenarioSet, SimulateOptions, Simulation};
 use serde_json::json;
@@ -31,12 +31,7 @@ pub fn simulate(args: &SimulateCommand) -> Result<()> {
     };
     let outputs = [&args.output, &args.frontier, &args.plot];
     for path in outputs.into_iter().flatten() {
-        check_output(
-            path,
-            OutputKind::Other,
-            &[&args.store, &args.scenarios],
-            args.force,
-        )?;
+        check_output(path, &[&args.store, &args.scenarios], args.force)?;
     }
     let store = open_store(&args.store)?;
     // The batch is one library call: a spinner with the elapsed time shows it is working.

@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use crv::atomic_file::{OutputKind, check_output};
+use crv::atomic_file::check_output;
 use crv::error::{Error, Result};
 use crv::store::{self, Column};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -52,7 +52,7 @@ impl<W: Write> Write for LineProgress<'_, W> {
 /// Runs `crv gen`, with a progress bar (customers written) on a terminal.
 pub fn gen_csv(args: &GenArgs) -> Result<()> {
     let started = Instant::now();
-    check_output(&args.output, OutputKind::Other, &[], args.force)?;
+    check_output(&args.output, &[], args.force)?;
     let bar = progress_bar(
         args.customers,
         "{bar:40} {pos}/{len} customers {per_sec} {eta}",
@@ -85,8 +85,6 @@ pub fn import(args: &ImportArgs) -> Result<()> {
     let total = std::fs::metadata(&args.csv)
         .map_err(|e| Error::io(&args.csv, e))?
         .len();
-    // A store may replace a store; never the CSV being read.
-    check_output(&args.output, OutputKind::Store, &[&args.csv], false)?;
     let bar = progress_bar(
         total,
         "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}",

@@ -74,7 +74,7 @@ enum Reader {
         domain: Domain,
         requires_value: bool,
     },
-    /// A column outside DESIGN.md's table: kept as text while reading, and stored as numbers
+    /// A column outside the model's table (docs/model.md): kept as text while reading, and stored as numbers
     /// if every distinct value turns out to be one.
     Attribute {
         codes: Vec<u32>,
