@@ -874,7 +874,7 @@ mod tests {
             eligible(&format!("segment in ({segments})")).unwrap(),
             [true, false, true, false]
         );
-        let margins = vec!["150", "-0", "250"].repeat(30_000).join(", ");
+        let margins = ["150", "-0", "250"].repeat(30_000).join(", ");
         assert_eq!(
             eligible(&format!("margin in ({margins})")).unwrap(),
             [false, true, true, false]
@@ -923,7 +923,10 @@ mod tests {
         const SEGMENT: [&str; ROWS] = ["gold", "silver", "gold", "basic"];
 
         /// The conditions, as text and as a plain test of one row.
-        const LEAVES: [(&str, fn(usize) -> bool); 8] = [
+        /// A plain test of one row.
+        type RowTest = fn(usize) -> bool;
+
+        const LEAVES: [(&str, RowTest); 8] = [
             ("segment = gold", |r| SEGMENT[r] == "gold"),
             ("segment in (silver, basic, silver)", |r| {
                 SEGMENT[r] != "gold"
