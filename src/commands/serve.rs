@@ -24,6 +24,7 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
     params.validate()?;
     scheme.validate()?;
     config.validate()?;
+    super::warn_about_discount(params.discount);
 
     let path = match &args.store {
         Some(path) => path.clone(),
