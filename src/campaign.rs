@@ -139,7 +139,7 @@ pub fn eligibility(
     cancel: &Cancel,
 ) -> Result<Option<Vec<bool>>> {
     let filter = Filter::parse(filter)?;
-    if filter.conditions.is_empty() {
+    if filter.is_empty() {
         Ok(None)
     } else {
         filter.eligible_until(store, scores, cancel).map(Some)

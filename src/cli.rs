@@ -1,5 +1,5 @@
-//! The command line's subcommands and flags (DESIGN.md, "Command line"). Declared from
-//! `main.rs`, so the library never sees argv.
+//! The command line's subcommands and flags (README.md, "Command line"; the model behind them
+//! in docs/model.md). Declared from `main.rs`, so the library never sees argv.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,7 +17,16 @@ use crv::{Horizon, ScoreParams};
 
 /// crv: customer relationship value — score, tier and select customers.
 #[derive(Debug, Parser)]
-#[command(name = "crv", version, about, propagate_version = true)]
+#[command(
+    name = "crv",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "The model (the CRV formula, tiers, selection, the input columns) is described in \
+                  docs/model.md; the store file in docs/format.md; every command in README.md.\n\
+                  Start with: crv gen --customers 100000 -o customers.csv && \
+                  crv import customers.csv -o customers.crv && crv score customers.crv"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -28,33 +37,139 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write realistic synthetic customers as CSV.
+    #[command(after_help = "Example: crv gen --customers 1e6 --seed 7 -o customers.csv")]
     Gen(GenArgs),
     /// Turn a customer CSV into a store file (progress on stderr).
+    #[command(after_help = IMPORT_HELP)]
     Import(ImportArgs),
     /// Show a store's rows, columns, sizes and checksums.
+    #[command(after_help = "Example: crv info customers.crv --verify")]
     Info(InfoArgs),
     /// Score every customer (CRV) and sort them into value tiers.
+    #[command(after_help = SCORE_HELP)]
     Score(ScoreCommand),
     /// Choose the customers a campaign should serve under a budget, exactly.
+    #[command(after_help = SELECT_HELP)]
     Select(SelectCommand),
     /// Run what-if scenarios (scoring and campaign) in one batch, with the budget frontier.
+    #[command(after_help = SIMULATE_HELP)]
     Simulate(SimulateCommand),
     /// Score a store once and serve its scores, tiers and selections over HTTP.
     Serve(ServeCommand),
 }
 
+/// `crv import --help`: the columns a CSV may have.
+const IMPORT_HELP: &str = "\
+Columns (any order; a header row is required):
+  customer_id        required, unique whole number (0 to 18446744073709551615)
+  margin, retention  the CRV formula's inputs: margin any finite number, retention in [0, 1];
+                     required in every row when the column is present (a missing column is 0)
+  retention_cost, development_cost, acquisition_cost, cost, frequency, recency, age,
+  monetary_value     finite and >= 0; an empty cell is 0
+  referral_value, competence_value
+                     any finite number; an empty cell is 0
+  anything else      an attribute: numeric when every value is a number, else text
+The meaning of each column is in docs/model.md.
+
+Example: crv import customers.csv -o customers.crv";
+
+/// The `--where` grammar, shown by `crv select --help` (a literal, for `concat!`).
+macro_rules! where_grammar {
+    () => {
+        "--where grammar:
+  condition  := column op value | column [not] in (value, ...)
+  op         := = | != | < | <= | > | >=     (text columns and tier: =, != and in only)
+  expression := condition | not expression | expression and expression
+              | expression or expression | ( expression )
+  `not` binds tightest, then `and`, then `or`. Columns: any store column, plus crv (the
+  score) and tier (A, B, C, N). Quote values with spaces: segment = 'key account'.
+  Keywords are case-insensitive; at most 16 levels of parentheses and `not`. Errors give
+  the character position."
+    };
+}
+
+/// `crv score --help`.
+const SCORE_HELP: &str = "\
+The CRV formula and the tiers are described in docs/model.md.
+
+Example: crv score customers.crv --discount 0.08 --horizon 10 -o scores.csv";
+
+/// `crv select --help`.
+const SELECT_HELP: &str = concat!(
+    "Example: crv select customers.crv --budget 100000 ",
+    "--where \"tier in (A, B) and not (segment = basic or margin < 0)\" -o targets.csv\n\n",
+    where_grammar!()
+);
+
+/// `crv simulate --help`.
+const SIMULATE_HELP: &str = "\
+The scenarios file and its fields are described in README.md; a scenario's `where` uses the
+--where grammar of `crv select --help`.
+
+Example: crv simulate customers.crv --scenarios examples/scenarios.json -o results.csv \
+--frontier frontier.csv --plot frontier.svg";
+
+/// A count of customers: a whole number, also in scientific notation (`1e6`).
+fn parse_count(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    if let Ok(count) = text.replace('_', "").parse::<u64>() {
+        return Ok(count);
+    }
+    match text.parse::<f64>() {
+        Ok(value) if value >= 0.0 && value.fract() == 0.0 && value <= MAX_COUNT as f64 => {
+            Ok(value as u64)
+        }
+        Ok(value) if value.is_finite() && value > MAX_COUNT as f64 => {
+            Err(format!("`{text}` is more than {MAX_COUNT}"))
+        }
+        _ => Err(format!(
+            "`{text}` is not a whole number >= 0 (e.g. 1000000 or 1e6)"
+        )),
+    }
+}
+
+/// The largest count `parse_count` takes from scientific notation: every whole number up to it
+/// is exact in an f64.
+const MAX_COUNT: u64 = 1 << 53;
+
+/// A horizon: a whole number of periods from 1 to `u32::MAX` (also `1e3`), or `inf`.
+fn parse_horizon(text: &str) -> Result<Horizon, String> {
+    if let Ok(horizon) = text.parse::<Horizon>() {
+        return Ok(horizon);
+    }
+    let periods = text.trim().parse::<f64>().ok();
+    match periods {
+        Some(t) if t >= 1.0 && t.fract() == 0.0 && t <= f64::from(u32::MAX) => {
+            Ok(Horizon::Periods(t as u32))
+        }
+        Some(t) if t.is_finite() && t > f64::from(u32::MAX) => Err(format!(
+            "`{}` periods is more than the largest horizon, {} periods; for no end use `inf`",
+            text.trim(),
+            u32::MAX
+        )),
+        _ => Err(format!(
+            "`{}` is not a whole number of periods from 1 to {}, or `inf`",
+            text.trim(),
+            u32::MAX
+        )),
+    }
+}
+
 /// `crv gen`.
 #[derive(Debug, Args)]
 pub struct GenArgs {
-    /// Number of customers to generate (at most 1,000,000,000).
-    #[arg(long)]
+    /// Number of customers to generate (`1000000` or `1e6`; at most 1,000,000,000).
+    #[arg(long, value_parser = parse_count)]
     pub customers: u64,
     /// Seed: the same seed gives the same file.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Output CSV file.
+    /// Output CSV file (`-` for standard output).
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
+    /// Replace the output even when it is a crv store file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `crv import`.
@@ -89,8 +204,8 @@ pub struct ScoreArgs {
     /// Discount rate per period (0.10 = 10%).
     #[arg(long, default_value_t = 0.10)]
     pub discount: f64,
-    /// Periods valued: a whole number >= 1, or `inf`.
-    #[arg(long, default_value = "5")]
+    /// Periods valued: a whole number from 1 to 4294967295, or `inf`.
+    #[arg(long, default_value = "5", value_parser = parse_horizon)]
     pub horizon: Horizon,
     /// ABC cut points as shares of positive value, e.g. `0.8,0.95`.
     #[arg(long, value_parser = parse_cuts, conflicts_with = "quantiles")]
@@ -144,12 +259,16 @@ pub struct ScoreCommand {
     /// found at its own row through the index (a full read of the file).
     #[arg(long)]
     pub verify: bool,
-    /// Write one row per customer: customer_id,crv,tier,rank,percentile.
+    /// Write one row per customer: customer_id,crv,tier,rank,percentile (`-`: stdout, and the
+    /// summary goes to stderr).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
     /// Print the summary as one JSON object on the last line of stdout.
     #[arg(long)]
     pub json: bool,
+    /// Replace the output even when it is the store or another crv store file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `crv select`.
@@ -166,7 +285,8 @@ pub struct SelectCommand {
     /// Integer resource units per cost unit (100: cents); the optimum is exact at this grain.
     #[arg(long, default_value_t = 100.0)]
     pub resource_scale: f64,
-    /// Who may be targeted, e.g. `segment in (gold, silver) and tier = A and margin > 100`.
+    /// Who may be targeted, e.g. `tier in (A, B) and not (segment = basic or margin < 0)`;
+    /// the grammar is below.
     #[arg(long = "where", default_value = "")]
     pub filter: String,
     /// Stop the search after this many seconds with the best set and a certified gap (0 to
@@ -180,12 +300,16 @@ pub struct SelectCommand {
     /// found at its own row through the index (a full read of the file).
     #[arg(long)]
     pub verify: bool,
-    /// Write the chosen customers: customer_id,crv,cost,tier.
+    /// Write the chosen customers: customer_id,crv,cost,tier (`-`: stdout, and the summary
+    /// goes to stderr).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
     /// Print the summary as one JSON object on the last line of stdout.
     #[arg(long)]
     pub json: bool,
+    /// Replace the output even when it is the store or another crv store file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `crv simulate`.
@@ -222,6 +346,9 @@ pub struct SimulateCommand {
     /// Print the summary as one JSON object on the last line of stdout.
     #[arg(long)]
     pub json: bool,
+    /// Replace an output even when it is an input or a crv store file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `crv serve`.

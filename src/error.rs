@@ -16,7 +16,7 @@ pub enum Error {
     },
 
     /// A CSV input that cannot be imported: names the file, line and column.
-    #[error("{file}: line {line}, column `{column}`: {message}")]
+    #[error("{file}: line {line}, column {}: {message}", quote(.column))]
     Csv {
         /// The CSV file (or `<input>` for in-memory input).
         file: String,
@@ -109,5 +109,73 @@ impl Error {
             name: name.into(),
             message: message.into(),
         }
+    }
+}
+
+/// The most characters of a user's text (a CSV cell, a filter value, a column name) that a
+/// message echoes; the rest is summarised by its length.
+pub const QUOTE_CHARS: usize = 60;
+
+/// A user's text as every message echoes it: in backticks, control characters escaped (so a
+/// cell cannot drive the terminal), and cut after [`QUOTE_CHARS`] characters with the total
+/// length, so a 10 MB cell gives a one-line message: `` `12345678…(10000000 bytes)` ``.
+pub fn quote(text: &str) -> String {
+    quote_prefix(text, false, text.len())
+}
+
+/// [`quote`] for raw bytes (a CSV field that may not be UTF-8): invalid bytes show as U+FFFD.
+pub fn quote_bytes(bytes: &[u8]) -> String {
+    // Enough bytes for QUOTE_CHARS characters of any width; the rest is only counted.
+    let prefix = &bytes[..bytes.len().min(4 * QUOTE_CHARS)];
+    quote_prefix(
+        &String::from_utf8_lossy(prefix),
+        prefix.len() < bytes.len(),
+        bytes.len(),
+    )
+}
+
+/// Quotes `text`, the whole text or (`truncated`) a prefix of one `total_bytes` long.
+fn quote_prefix(text: &str, truncated: bool, total_bytes: usize) -> String {
+    let mut quoted = String::with_capacity(text.len().min(4 * QUOTE_CHARS) + 24);
+    quoted.push('`');
+    let mut chars = text.chars();
+    for c in chars.by_ref().take(QUOTE_CHARS) {
+        if c.is_control() {
+            quoted.extend(c.escape_debug());
+        } else {
+            quoted.push(c);
+        }
+    }
+    if truncated || chars.next().is_some() {
+        quoted.push_str(&format!("…({total_bytes} bytes)"));
+    }
+    quoted.push('`');
+    quoted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_escapes_control_characters_and_truncates_long_text() {
+        assert_eq!(quote("gold"), "`gold`");
+        assert_eq!(quote("a\x1b[31mred\n"), "`a\\u{1b}[31mred\\n`");
+        let long = "9".repeat(10_000_000);
+        let quoted = quote(&long);
+        assert!(quoted.len() < 100, "{quoted}");
+        assert!(quoted.ends_with("…(10000000 bytes)`"), "{quoted}");
+        assert_eq!(
+            quote(&"x".repeat(QUOTE_CHARS)),
+            format!("`{}`", "x".repeat(QUOTE_CHARS))
+        );
+    }
+
+    #[test]
+    fn quote_bytes_counts_every_byte_of_a_long_field() {
+        let long = vec![b'7'; 5_000];
+        let quoted = quote_bytes(&long);
+        assert!(quoted.ends_with("…(5000 bytes)`"), "{quoted}");
+        assert_eq!(quote_bytes(b"\xff\x1b"), "`\u{fffd}\\u{1b}`");
     }
 }

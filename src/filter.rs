@@ -1,13 +1,23 @@
-//! `--where` expressions: conditions over store columns and the score, joined with `and`, e.g.
-//! `segment in (gold, silver) and margin > 100 and tier = A`. Parsing checks syntax; binding
-//! checks names and values against a store; evaluation fills an eligibility mask column by
-//! column. Every error points at the character position where the problem starts.
+//! `--where` expressions: conditions over store columns and the score, combined with `and`,
+//! `or`, `not` and parentheses, e.g.
+//! `segment in (gold, silver) and (margin > 100 or tier = A) and not region = north`.
+//! `not` binds tightest, then `and`, then `or`. Parsing checks syntax; binding checks names and
+//! values against a store (lists deduplicated, tiers as a bit set, text values as a table by
+//! code); evaluation fills an eligibility mask column by column, in time linear in the rows
+//! for each condition. Every error points at the character position where the problem starts.
+
+use std::collections::HashMap;
+use std::ops::Range;
 
 use crate::cancel::Cancel;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quote};
 use crate::limits::{MAX_FILTER_BYTES, MAX_FILTER_VALUES};
 use crate::model::Tier;
 use crate::store::{Column, Store};
+
+/// Most levels of parentheses and `not` an expression may nest (each level of `and`/`or`
+/// alternation holds one mask while it is evaluated).
+pub const MAX_NESTING: usize = 16;
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,11 +79,24 @@ pub enum Condition {
     },
 }
 
-/// A parsed filter: every condition must hold.
+/// A filter expression: conditions combined with `not`, `and` and `or`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// One condition.
+    Condition(Condition),
+    /// `not E`: the rows where E does not hold.
+    Not(Box<Expr>),
+    /// `E1 and E2 and ...`: every operand holds.
+    And(Vec<Expr>),
+    /// `E1 or E2 or ...`: at least one operand holds.
+    Or(Vec<Expr>),
+}
+
+/// A parsed filter; the empty filter accepts everyone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
-    /// The conditions, joined by `and`.
-    pub conditions: Vec<Condition>,
+    /// The expression, `None` for an empty filter.
+    pub expr: Option<Expr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,79 +178,188 @@ impl Filter {
     pub fn parse(text: &str) -> Result<Filter> {
         check_length(text)?;
         let tokens = tokenize(text)?;
-        let end = text.chars().count() + 1;
-        let mut conditions = Vec::new();
-        let mut at = 0;
         if tokens.is_empty() {
-            return Ok(Filter { conditions });
+            return Ok(Filter { expr: None });
         }
-        loop {
-            let (condition, next) = parse_condition(&tokens, at, end)?;
-            conditions.push(condition);
-            at = next;
-            match tokens.get(at) {
-                None => break,
-                Some((Token::Word(word), _)) if word.eq_ignore_ascii_case("and") => at += 1,
-                Some((_, position)) => {
-                    return Err(syntax(*position, "expected `and` between conditions"));
-                }
-            }
+        let mut parser = Parser {
+            tokens: &tokens,
+            at: 0,
+            end: text.chars().count() + 1,
+        };
+        let expr = parser.or(0)?;
+        match tokens.get(parser.at) {
+            None => Ok(Filter { expr: Some(expr) }),
+            Some((Token::Close, position)) => Err(syntax(*position, "`)` without a matching `(`")),
+            Some((_, position)) => Err(syntax(
+                *position,
+                "expected `and` or `or` between conditions",
+            )),
         }
-        Ok(Filter { conditions })
+    }
+
+    /// True for the empty filter, which accepts everyone.
+    pub fn is_empty(&self) -> bool {
+        self.expr.is_none()
     }
 }
 
-fn literal(tokens: &[(Token, usize)], at: usize, end: usize, what: &str) -> Result<Literal> {
-    match tokens.get(at) {
-        Some((Token::Word(text) | Token::Quoted(text), position)) => Ok(Literal {
-            text: text.clone(),
-            position: *position,
-        }),
-        Some((_, position)) => Err(syntax(*position, format!("expected {what}"))),
-        None => Err(syntax(end, format!("expected {what} at the end"))),
-    }
+/// A recursive-descent parser over the tokens: `or` of `and`s of (`not`) primaries.
+struct Parser<'t> {
+    tokens: &'t [(Token, usize)],
+    at: usize,
+    /// The position just past the text, for errors at the end.
+    end: usize,
 }
 
-fn parse_condition(tokens: &[(Token, usize)], at: usize, end: usize) -> Result<(Condition, usize)> {
-    let column = literal(tokens, at, end, "a column name")?;
-    match tokens.get(at + 1) {
-        Some((Token::Op(op), _)) => {
-            let value = literal(tokens, at + 2, end, "a value")?;
-            Ok((
-                Condition::Compare {
-                    column,
-                    op: *op,
-                    value,
-                },
-                at + 3,
-            ))
+impl Parser<'_> {
+    fn keyword(&self, keyword: &str) -> bool {
+        self.keyword_at(self.at, keyword)
+    }
+
+    fn keyword_at(&self, at: usize, keyword: &str) -> bool {
+        matches!(self.tokens.get(at), Some((Token::Word(word), _)) if word.eq_ignore_ascii_case(keyword))
+    }
+
+    fn position(&self) -> usize {
+        self.tokens
+            .get(self.at)
+            .map_or(self.end, |(_, position)| *position)
+    }
+
+    /// `and-expr (or and-expr)*`
+    fn or(&mut self, depth: usize) -> Result<Expr> {
+        let mut operands = vec![self.and(depth)?];
+        while self.keyword("or") {
+            self.at += 1;
+            operands.push(self.and(depth)?);
         }
-        Some((Token::Word(word), _)) if word.eq_ignore_ascii_case("in") => {
-            let mut at = at + 2;
-            match tokens.get(at) {
-                Some((Token::Open, _)) => at += 1,
-                Some((_, position)) => return Err(syntax(*position, "expected `(` after `in`")),
-                None => return Err(syntax(end, "expected `(` after `in`")),
+        Ok(if operands.len() == 1 {
+            operands.remove(0)
+        } else {
+            Expr::Or(operands)
+        })
+    }
+
+    /// `unary (and unary)*`
+    fn and(&mut self, depth: usize) -> Result<Expr> {
+        let mut operands = vec![self.unary(depth)?];
+        while self.keyword("and") {
+            self.at += 1;
+            operands.push(self.unary(depth)?);
+        }
+        Ok(if operands.len() == 1 {
+            operands.remove(0)
+        } else {
+            Expr::And(operands)
+        })
+    }
+
+    /// `not unary | ( or-expr ) | condition`
+    fn unary(&mut self, depth: usize) -> Result<Expr> {
+        let position = self.position();
+        let nested = || {
+            if depth >= MAX_NESTING {
+                Err(syntax(
+                    position,
+                    format!("more than {MAX_NESTING} levels of parentheses and `not`"),
+                ))
+            } else {
+                Ok(depth + 1)
             }
-            let mut values = Vec::new();
-            loop {
-                values.push(literal(tokens, at, end, "a value")?);
-                at += 1;
-                match tokens.get(at) {
-                    Some((Token::Comma, _)) => at += 1,
+        };
+        // `not` followed by an operator or `in` is a column named `not`.
+        if self.keyword("not") && !self.is_condition_start(self.at) {
+            let depth = nested()?;
+            self.at += 1;
+            return Ok(Expr::Not(Box::new(self.unary(depth)?)));
+        }
+        match self.tokens.get(self.at) {
+            Some((Token::Open, open)) => {
+                let open = *open;
+                let depth = nested()?;
+                self.at += 1;
+                let expr = self.or(depth)?;
+                match self.tokens.get(self.at) {
                     Some((Token::Close, _)) => {
-                        return Ok((Condition::In { column, values }, at + 1));
+                        self.at += 1;
+                        Ok(expr)
                     }
-                    Some((_, position)) => return Err(syntax(*position, "expected `,` or `)`")),
-                    None => return Err(syntax(end, "expected `)` to close the list")),
+                    Some((_, position)) => Err(syntax(
+                        *position,
+                        format!("expected `and`, `or` or `)` to close the `(` at position {open}"),
+                    )),
+                    None => Err(syntax(
+                        self.end,
+                        format!("expected `)` to close the `(` at position {open}"),
+                    )),
                 }
             }
+            _ => self.condition(),
         }
-        Some((_, position)) => Err(syntax(
-            *position,
-            "expected an operator (=, !=, <, <=, >, >=) or `in`",
-        )),
-        None => Err(syntax(end, "expected an operator or `in` at the end")),
+    }
+
+    /// Whether the tokens at `at` read `word op` or `word [not] in`: a condition on `word`.
+    fn is_condition_start(&self, at: usize) -> bool {
+        matches!(self.tokens.get(at + 1), Some((Token::Op(_), _)))
+            || self.keyword_at(at + 1, "in")
+            || (self.keyword_at(at + 1, "not") && self.keyword_at(at + 2, "in"))
+    }
+
+    fn literal(&self, at: usize, what: &str) -> Result<Literal> {
+        match self.tokens.get(at) {
+            Some((Token::Word(text) | Token::Quoted(text), position)) => Ok(Literal {
+                text: text.clone(),
+                position: *position,
+            }),
+            Some((_, position)) => Err(syntax(*position, format!("expected {what}"))),
+            None => Err(syntax(self.end, format!("expected {what} at the end"))),
+        }
+    }
+
+    /// `column op value | column [not] in ( value, ... )`
+    fn condition(&mut self) -> Result<Expr> {
+        let column = self.literal(self.at, "a column name or `(`")?;
+        self.at += 1;
+        if let Some((Token::Op(op), _)) = self.tokens.get(self.at) {
+            let op = *op;
+            let value = self.literal(self.at + 1, "a value")?;
+            self.at += 2;
+            return Ok(Expr::Condition(Condition::Compare { column, op, value }));
+        }
+        let negated = self.keyword("not") && self.keyword_at(self.at + 1, "in");
+        if negated {
+            self.at += 1;
+        }
+        if !self.keyword("in") {
+            return Err(syntax(
+                self.position(),
+                "expected an operator (=, !=, <, <=, >, >=) or `in`",
+            ));
+        }
+        self.at += 1;
+        match self.tokens.get(self.at) {
+            Some((Token::Open, _)) => self.at += 1,
+            _ => return Err(syntax(self.position(), "expected `(` after `in`")),
+        }
+        let mut values = Vec::new();
+        loop {
+            values.push(self.literal(self.at, "a value")?);
+            self.at += 1;
+            match self.tokens.get(self.at) {
+                Some((Token::Comma, _)) => self.at += 1,
+                Some((Token::Close, _)) => {
+                    self.at += 1;
+                    let condition = Expr::Condition(Condition::In { column, values });
+                    return Ok(if negated {
+                        Expr::Not(Box::new(condition))
+                    } else {
+                        condition
+                    });
+                }
+                Some((_, position)) => return Err(syntax(*position, "expected `,` or `)`")),
+                None => return Err(syntax(self.end, "expected `)` to close the list")),
+            }
+        }
     }
 }
 
@@ -240,13 +372,15 @@ pub struct Scores<'a> {
     pub tier: &'a [Tier],
 }
 
-/// A condition resolved against a store: the column's values and the accepted set.
+/// A condition resolved against a store: the column's values and the accepted set, each
+/// tested in constant or logarithmic time per row whatever the list's length.
 enum Bound<'a> {
     Number {
         values: &'a [f32],
         op: Comparison,
         right: f32,
     },
+    /// Sorted, deduplicated, `-0` as `0`.
     NumberIn {
         values: &'a [f32],
         accepted: Vec<f32>,
@@ -256,16 +390,36 @@ enum Bound<'a> {
         op: Comparison,
         right: u64,
     },
+    /// `accepted[code]`: whether the row's text value passes (`!=` already folded in).
     Codes {
         codes: &'a [u32],
-        accepted: Vec<u32>,
-        negate: bool,
+        accepted: Vec<bool>,
     },
-    Tiers {
-        tiers: &'a [Tier],
-        accepted: Vec<Tier>,
-        negate: bool,
-    },
+    /// Bit `tier as u8` set when the tier passes (`!=` already folded in).
+    Tiers { tiers: &'a [Tier], accepted: u8 },
+}
+
+/// An expression resolved against a store.
+enum BoundExpr<'a> {
+    Condition(Bound<'a>),
+    Not(Box<BoundExpr<'a>>),
+    And(Vec<BoundExpr<'a>>),
+    Or(Vec<BoundExpr<'a>>),
+}
+
+fn bind_expr<'a>(expr: &Expr, store: &'a Store, scores: Scores<'a>) -> Result<BoundExpr<'a>> {
+    let all = |operands: &[Expr]| {
+        operands
+            .iter()
+            .map(|operand| bind_expr(operand, store, scores))
+            .collect::<Result<Vec<_>>>()
+    };
+    Ok(match expr {
+        Expr::Condition(condition) => BoundExpr::Condition(bind(condition, store, scores)?),
+        Expr::Not(operand) => BoundExpr::Not(Box::new(bind_expr(operand, store, scores)?)),
+        Expr::And(operands) => BoundExpr::And(all(operands)?),
+        Expr::Or(operands) => BoundExpr::Or(all(operands)?),
+    })
 }
 
 impl Filter {
@@ -276,13 +430,14 @@ impl Filter {
             crv: &[],
             tier: &[],
         };
-        self.conditions
-            .iter()
-            .try_for_each(|condition| bind(condition, store, no_scores).map(drop))
+        match &self.expr {
+            Some(expr) => bind_expr(expr, store, no_scores).map(drop),
+            None => Ok(()),
+        }
     }
 
     /// Resolves every name and value against `store` and `scores`, then marks the rows where
-    /// every condition holds. The mask has one entry per row.
+    /// the expression holds. The mask has one entry per row.
     pub fn eligible(&self, store: &Store, scores: Scores<'_>) -> Result<Vec<bool>> {
         self.eligible_until(store, scores, &Cancel::default())
     }
@@ -295,17 +450,16 @@ impl Filter {
         scores: Scores<'_>,
         cancel: &Cancel,
     ) -> Result<Vec<bool>> {
-        let bound = self
-            .conditions
-            .iter()
-            .map(|condition| bind(condition, store, scores))
-            .collect::<Result<Vec<_>>>()?;
-        let mut mask = vec![true; store.rows()];
-        for (block, rows) in mask.chunks_mut(CANCEL_CHECK_ROWS).enumerate() {
+        let rows = store.rows();
+        let Some(expr) = &self.expr else {
+            return Ok(vec![true; rows]);
+        };
+        let bound = bind_expr(expr, store, scores)?;
+        let mut mask = Vec::with_capacity(rows);
+        for first in (0..rows).step_by(CANCEL_CHECK_ROWS) {
             cancel.check("filter evaluation (`where`)")?;
-            for condition in &bound {
-                apply(condition, rows, block * CANCEL_CHECK_ROWS);
-            }
+            let block = first..rows.min(first + CANCEL_CHECK_ROWS);
+            mask.extend(evaluate(&bound, false, block));
         }
         Ok(mask)
     }
@@ -328,48 +482,72 @@ fn check_length(text: &str) -> Result<()> {
     Ok(())
 }
 
-/// `values` sorted with repeats removed, so a long list with repeats costs what its distinct
-/// values cost.
-fn distinct<T: PartialOrd>(mut values: Vec<T>) -> Vec<T> {
-    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    values.dedup();
-    values
+/// The mask of `expr` (of `not expr` when `negate`) over the rows `rows`. `not` is pushed down
+/// to the conditions (De Morgan), so it costs nothing; a conjunction ANDs its conditions into
+/// one mask in place; only a nested `or`/`and` takes a mask of its own.
+fn evaluate(expr: &BoundExpr<'_>, negate: bool, rows: Range<usize>) -> Vec<bool> {
+    let (operands, conjunction) = match expr {
+        BoundExpr::Condition(condition) => {
+            let mut mask = vec![true; rows.len()];
+            apply(condition, negate, &mut mask, rows.start);
+            return mask;
+        }
+        BoundExpr::Not(operand) => return evaluate(operand, !negate, rows),
+        BoundExpr::And(operands) => (operands, !negate),
+        BoundExpr::Or(operands) => (operands, negate),
+    };
+    if conjunction {
+        let mut mask = vec![true; rows.len()];
+        for operand in operands {
+            match operand {
+                BoundExpr::Condition(condition) => apply(condition, negate, &mut mask, rows.start),
+                nested => {
+                    let other = evaluate(nested, negate, rows.clone());
+                    mask.iter_mut().zip(other).for_each(|(keep, o)| *keep &= o);
+                }
+            }
+        }
+        mask
+    } else {
+        let mut mask = vec![false; rows.len()];
+        for operand in operands {
+            let other = evaluate(operand, negate, rows.clone());
+            mask.iter_mut().zip(other).for_each(|(keep, o)| *keep |= o);
+        }
+        mask
+    }
 }
 
-/// Narrows `mask`, the rows from `first` on, to those where `condition` holds.
-fn apply(condition: &Bound<'_>, mask: &mut [bool], first: usize) {
+/// ANDs `condition` (its negation when `negate`) into `mask`, the rows from `first` on.
+fn apply(condition: &Bound<'_>, negate: bool, mask: &mut [bool], first: usize) {
     match condition {
         Bound::Number { values, op, right } => {
-            for (keep, &value) in mask.iter_mut().zip(values.iter().skip(first)) {
-                *keep &= op.holds(value, *right);
+            for (keep, &value) in mask.iter_mut().zip(values[first..].iter()) {
+                *keep &= op.holds(value, *right) != negate;
             }
         }
         Bound::NumberIn { values, accepted } => {
-            for (keep, value) in mask.iter_mut().zip(values.iter().skip(first)) {
-                *keep &= accepted.contains(value);
+            for (keep, &value) in mask.iter_mut().zip(values[first..].iter()) {
+                let found = accepted
+                    .binary_search_by(|probe| probe.total_cmp(&(value + 0.0)))
+                    .is_ok();
+                *keep &= found != negate;
             }
         }
         Bound::Id { ids, op, right } => {
-            for (keep, &id) in mask.iter_mut().zip(ids.iter().skip(first)) {
-                *keep &= op.holds(id, *right);
+            for (keep, &id) in mask.iter_mut().zip(ids[first..].iter()) {
+                *keep &= op.holds(id, *right) != negate;
             }
         }
-        Bound::Codes {
-            codes,
-            accepted,
-            negate,
-        } => {
-            for (keep, code) in mask.iter_mut().zip(codes.iter().skip(first)) {
-                *keep &= accepted.contains(code) != *negate;
+        Bound::Codes { codes, accepted } => {
+            for (keep, &code) in mask.iter_mut().zip(codes[first..].iter()) {
+                let passes = accepted.get(code as usize).copied().unwrap_or(false);
+                *keep &= passes != negate;
             }
         }
-        Bound::Tiers {
-            tiers,
-            accepted,
-            negate,
-        } => {
-            for (keep, tier) in mask.iter_mut().zip(tiers.iter().skip(first)) {
-                *keep &= accepted.contains(tier) != *negate;
+        Bound::Tiers { tiers, accepted } => {
+            for (keep, &tier) in mask.iter_mut().zip(tiers[first..].iter()) {
+                *keep &= ((accepted >> (tier as u8)) & 1 == 1) != negate;
             }
         }
     }
@@ -385,29 +563,32 @@ fn parse_number(literal: &Literal, column: &str) -> Result<f32> {
             syntax(
                 literal.position,
                 format!(
-                    "`{}` is not a number (column `{column}` is numeric)",
-                    literal.text
+                    "{} is not a number (column {} is numeric)",
+                    quote(&literal.text),
+                    quote(column)
                 ),
             )
         })
 }
 
 /// Splits a condition into its column, operator (None for `in`) and values.
-fn parts(condition: &Condition) -> (&Literal, Option<Comparison>, Vec<&Literal>) {
+fn parts(condition: &Condition) -> (&Literal, Option<Comparison>, &[Literal]) {
     match condition {
-        Condition::Compare { column, op, value } => (column, Some(*op), vec![value]),
-        Condition::In { column, values } => (column, None, values.iter().collect()),
+        Condition::Compare { column, op, value } => {
+            (column, Some(*op), std::slice::from_ref(value))
+        }
+        Condition::In { column, values } => (column, None, values),
     }
 }
 
-/// Text and tiers have no order: only `=`, `!=` and `in` apply.
+/// Text and tiers have no order: only `=`, `!=` and `in` apply. True for `!=`.
 fn equality_only(column: &Literal, op: Option<Comparison>) -> Result<bool> {
     match op {
         None | Some(Comparison::Eq) => Ok(false),
         Some(Comparison::Ne) => Ok(true),
         Some(_) => Err(syntax(
             column.position,
-            format!("`{}` is not numeric: use =, != or in", column.text),
+            format!("{} is not numeric: use =, != or in", quote(&column.text)),
         )),
     }
 }
@@ -425,9 +606,9 @@ fn bind<'a>(condition: &Condition, store: &'a Store, scores: Scores<'a>) -> Resu
         ));
     }
     let numbers = |column_values: &'a [f32]| -> Result<Bound<'a>> {
-        let parsed = values
+        let mut parsed = values
             .iter()
-            .map(|v| parse_number(v, name))
+            .map(|v| parse_number(v, name).map(|value| value + 0.0))
             .collect::<Result<Vec<f32>>>()?;
         Ok(match op {
             Some(op) => Bound::Number {
@@ -435,10 +616,14 @@ fn bind<'a>(condition: &Condition, store: &'a Store, scores: Scores<'a>) -> Resu
                 op,
                 right: parsed[0],
             },
-            None => Bound::NumberIn {
-                values: column_values,
-                accepted: distinct(parsed),
-            },
+            None => {
+                parsed.sort_by(f32::total_cmp);
+                parsed.dedup();
+                Bound::NumberIn {
+                    values: column_values,
+                    accepted: parsed,
+                }
+            }
         })
     };
     if name == "crv" && store.column("crv").is_none() {
@@ -446,27 +631,28 @@ fn bind<'a>(condition: &Condition, store: &'a Store, scores: Scores<'a>) -> Resu
     }
     if name == "tier" && store.column("tier").is_none() {
         let negate = equality_only(column, op)?;
-        let accepted = values
-            .iter()
-            .map(|v| {
-                v.text.parse::<Tier>().map_err(|_| {
-                    syntax(
-                        v.position,
-                        format!("`{}` is not a tier (A, B, C or N)", v.text),
-                    )
-                })
-            })
-            .collect::<Result<_>>()?;
+        let mut accepted = 0u8;
+        for v in values {
+            let tier = v.text.parse::<Tier>().map_err(|_| {
+                syntax(
+                    v.position,
+                    format!("{} is not a tier (A, B, C or N)", quote(&v.text)),
+                )
+            })?;
+            accepted |= 1 << tier as u8;
+        }
+        if negate {
+            accepted = !accepted;
+        }
         return Ok(Bound::Tiers {
             tiers: scores.tier,
-            accepted: distinct(accepted),
-            negate,
+            accepted,
         });
     }
     match store.column(name) {
         Some(Column::F32(values)) => numbers(values),
         Some(Column::U64(ids)) => {
-            let (Some(op), [value]) = (op, values.as_slice()) else {
+            let (Some(op), [value]) = (op, values) else {
                 return Err(syntax(
                     column.position,
                     "`customer_id` takes a comparison, not `in`",
@@ -475,33 +661,33 @@ fn bind<'a>(condition: &Condition, store: &'a Store, scores: Scores<'a>) -> Resu
             let right = value.text.parse::<u64>().map_err(|_| {
                 syntax(
                     value.position,
-                    format!("`{}` is not a customer id", value.text),
+                    format!("{} is not a customer id", quote(&value.text)),
                 )
             })?;
             Ok(Bound::Id { ids, op, right })
         }
         Some(Column::Text(text)) => {
             let negate = equality_only(column, op)?;
-            let accepted = values
-                .iter()
-                .map(|v| {
-                    text.dictionary.code_of(&v.text).ok_or_else(|| {
-                        let known: Vec<&str> = text.dictionary.iter().take(20).collect();
-                        syntax(
-                            v.position,
-                            format!(
-                                "`{}` is not a value of `{name}` (values: {})",
-                                v.text,
-                                known.join(", ")
-                            ),
-                        )
-                    })
-                })
-                .collect::<Result<_>>()?;
+            let codes: HashMap<&str, u32> = text.dictionary.iter().zip(0..).collect();
+            let mut accepted = vec![negate; text.dictionary.len()];
+            for v in values {
+                let code = codes.get(v.text.as_str()).ok_or_else(|| {
+                    let known: Vec<&str> = text.dictionary.iter().take(20).collect();
+                    syntax(
+                        v.position,
+                        format!(
+                            "{} is not a value of {} (values: {})",
+                            quote(&v.text),
+                            quote(name),
+                            quote(&known.join(", "))
+                        ),
+                    )
+                })?;
+                accepted[*code as usize] = !negate;
+            }
             Ok(Bound::Codes {
                 codes: text.codes,
-                accepted: distinct(accepted),
-                negate,
+                accepted,
             })
         }
         None => {
@@ -509,9 +695,39 @@ fn bind<'a>(condition: &Condition, store: &'a Store, scores: Scores<'a>) -> Resu
             known.extend(["crv", "tier"]);
             Err(syntax(
                 column.position,
-                format!("unknown column `{name}` (columns: {})", known.join(", ")),
+                format!(
+                    "unknown column {} (columns: {})",
+                    quote(name),
+                    known.join(", ")
+                ),
             ))
         }
+    }
+}
+
+/// The body of the `filter_parse` fuzz target (also replayed by `tests/fuzz_corpus.rs`):
+/// arbitrary bytes as an expression, parsed and evaluated against a small store. Any outcome
+/// but a panic is fine.
+pub fn fuzz_parse(bytes: &[u8]) {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    let Ok(filter) = Filter::parse(text) else {
+        return;
+    };
+    let csv = "customer_id,margin,segment\n1,50,gold\n2,150,silver\n";
+    let parsed = crate::store::csv::read_csv(csv.as_bytes(), "fuzz.csv", &mut |_| {})
+        .expect("the fixture parses");
+    let mut bytes = Vec::new();
+    crate::store::writer::encode(&parsed.table, &parsed.id_slots, &mut bytes)
+        .expect("writing to memory cannot fail");
+    let store = Store::from_bytes(&bytes).expect("the fixture store opens");
+    let scores = Scores {
+        crv: &[1.0, -1.0],
+        tier: &[Tier::A, Tier::N],
+    };
+    if let Ok(mask) = filter.eligible(&store, scores) {
+        assert_eq!(mask.len(), 2);
     }
 }
 
@@ -612,10 +828,243 @@ mod tests {
         assert!(error("margin 5").contains("at position 8: expected an operator"));
         assert!(error("segment in gold").contains("expected `(` after `in`"));
         assert!(error("segment in (gold").contains("expected `)`"));
-        assert!(error("margin > 1 or crv > 2").contains("at position 12: expected `and`"));
+        assert!(error("margin > 1 crv > 2").contains("at position 12: expected `and` or `or`"));
+        assert!(
+            error("(margin > 1")
+                .contains("at position 12: expected `)` to close the `(` at position 1")
+        );
+        assert!(error("margin > 1)").contains("at position 11: `)` without a matching `(`"));
+        assert!(
+            error("(margin > 1 crv > 2)").contains("at position 13: expected `and`, `or` or `)`")
+        );
+        assert!(error("not").contains("at position 4: expected a column name or `(` at the end"));
+        assert!(error("margin > 1 or").contains("at position 14: expected a column name"));
+        assert!(error("()").contains("at position 2: expected a column name or `(`"));
         assert!(error("segment = 'gold").contains("at position 11: unclosed"));
         assert!(error("margin > ten").contains("`ten` is not a number"));
         assert!(error("tier = Z").contains("`Z` is not a tier"));
         assert!(error("segment > gold").contains("is not numeric"));
+    }
+
+    #[test]
+    fn not_binds_tighter_than_and_which_binds_tighter_than_or() {
+        // or of (segment = gold) and (margin > 100): rows 1, 2 (margin 150, 250) and 0 (gold).
+        assert_eq!(
+            eligible("segment = gold or margin > 100 and tier = B").unwrap(),
+            [true, true, true, false]
+        );
+        assert_eq!(
+            eligible("(segment = gold or margin > 100) and tier = B").unwrap(),
+            [false, true, false, false]
+        );
+        assert_eq!(
+            eligible("not segment = gold and margin > 0").unwrap(),
+            [false, true, false, false]
+        );
+        assert_eq!(
+            eligible("not (segment = gold and margin > 0)").unwrap(),
+            [false, true, false, true]
+        );
+        assert_eq!(
+            eligible("segment not in (gold, basic) OR NOT tier != N").unwrap(),
+            [false, true, false, true]
+        );
+        assert_eq!(
+            eligible("not not crv > 50").unwrap(),
+            [false, true, true, false]
+        );
+    }
+
+    #[test]
+    fn a_column_may_be_named_like_a_keyword_when_quoted_or_compared() {
+        let message = error("not = 5");
+        assert!(message.contains("unknown column `not`"), "{message}");
+        let message = error("'or' in (1)");
+        assert!(message.contains("unknown column `or`"), "{message}");
+    }
+
+    #[test]
+    fn nesting_is_capped_with_its_position() {
+        let deep = format!(
+            "{}margin > 1{}",
+            "(".repeat(MAX_NESTING + 1),
+            ")".repeat(MAX_NESTING + 1)
+        );
+        let message = error(&deep);
+        assert!(
+            message.contains(&format!(
+                "at position {}: more than {MAX_NESTING} levels",
+                MAX_NESTING + 1
+            )),
+            "{message}"
+        );
+        let ok = format!(
+            "{}margin > 1{}",
+            "(".repeat(MAX_NESTING),
+            ")".repeat(MAX_NESTING)
+        );
+        assert_eq!(eligible(&ok).unwrap(), [true, true, true, false]);
+        let nots = format!("{}margin > 1", "not ".repeat(10_000));
+        assert!(error(&nots).contains("more than"));
+    }
+
+    #[test]
+    fn long_repeated_lists_bind_to_their_distinct_values() {
+        let tiers = vec!["A"; 100_000].join(", ");
+        assert_eq!(
+            eligible(&format!("tier in ({tiers}, B)")).unwrap(),
+            [false, true, true, false]
+        );
+        let segments = vec!["gold"; 100_000].join(", ");
+        assert_eq!(
+            eligible(&format!("segment in ({segments})")).unwrap(),
+            [true, false, true, false]
+        );
+        let margins = ["150", "-0", "250"].repeat(30_000).join(", ");
+        assert_eq!(
+            eligible(&format!("margin in ({margins})")).unwrap(),
+            [false, true, true, false]
+        );
+        let filter = Filter::parse(&format!("margin in ({margins})")).unwrap();
+        let Some(Expr::Condition(condition)) = &filter.expr else {
+            panic!("one condition");
+        };
+        let store = store();
+        let scores = Scores {
+            crv: &CRV,
+            tier: &TIER,
+        };
+        let Ok(Bound::NumberIn { accepted, .. }) = bind(condition, &store, scores) else {
+            panic!("a numeric list");
+        };
+        assert_eq!(accepted, [0.0, 150.0, 250.0]);
+    }
+
+    #[test]
+    fn echoed_values_are_quoted_and_truncated() {
+        let long = "x".repeat(10_000);
+        let message = error(&format!("segment = '{long}\u{1b}'"));
+        assert!(message.len() < 300, "{message}");
+        assert!(message.contains("…(10001 bytes)"), "{message}");
+        let message = error("margin > '\u{1b}[2J'");
+        assert!(message.contains("`\\u{1b}[2J`"), "{message}");
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A plain expression tree, rendered as text and evaluated row by row.
+        #[derive(Debug, Clone)]
+        enum Plain {
+            Leaf(usize),
+            Not(Box<Plain>),
+            And(Box<Plain>, Box<Plain>),
+            Or(Box<Plain>, Box<Plain>),
+        }
+
+        const ROWS: usize = 4;
+        const MARGIN: [f32; ROWS] = [50.0, 150.0, 250.0, -5.0];
+        const SEGMENT: [&str; ROWS] = ["gold", "silver", "gold", "basic"];
+
+        /// The conditions, as text and as a plain test of one row.
+        /// A plain test of one row.
+        type RowTest = fn(usize) -> bool;
+
+        const LEAVES: [(&str, RowTest); 8] = [
+            ("segment = gold", |r| SEGMENT[r] == "gold"),
+            ("segment in (silver, basic, silver)", |r| {
+                SEGMENT[r] != "gold"
+            }),
+            ("margin > 100", |r| MARGIN[r] > 100.0),
+            ("margin in (50, -5)", |r| {
+                MARGIN[r] == 50.0 || MARGIN[r] == -5.0
+            }),
+            ("tier in (A, B)", |r| matches!(TIER[r], Tier::A | Tier::B)),
+            ("tier != N", |r| TIER[r] != Tier::N),
+            ("crv >= 50", |r| CRV[r] >= 50.0),
+            ("customer_id <= 2", |r| r < 2),
+        ];
+
+        fn plain() -> impl Strategy<Value = Plain> {
+            (0..LEAVES.len())
+                .prop_map(Plain::Leaf)
+                .prop_recursive(5, 32, 2, |inner| {
+                    prop_oneof![
+                        inner.clone().prop_map(|e| Plain::Not(Box::new(e))),
+                        (inner.clone(), inner.clone())
+                            .prop_map(|(a, b)| Plain::And(Box::new(a), Box::new(b))),
+                        (inner.clone(), inner)
+                            .prop_map(|(a, b)| Plain::Or(Box::new(a), Box::new(b))),
+                    ]
+                })
+        }
+
+        /// Binding strength: or 1, and 2, not 3, a condition 4.
+        fn strength(e: &Plain) -> u8 {
+            match e {
+                Plain::Or(..) => 1,
+                Plain::And(..) => 2,
+                Plain::Not(_) => 3,
+                Plain::Leaf(_) => 4,
+            }
+        }
+
+        /// The text with only the parentheses precedence requires (`not` binds tightest).
+        fn render(e: &Plain) -> String {
+            let operand = |child: &Plain, at_least: u8| {
+                if strength(child) >= at_least {
+                    render(child)
+                } else {
+                    format!("({})", render(child))
+                }
+            };
+            match e {
+                Plain::Leaf(i) => LEAVES[*i].0.to_string(),
+                Plain::Not(a) => format!("not {}", operand(a, 3)),
+                Plain::And(a, b) => format!("{} and {}", operand(a, 2), operand(b, 3)),
+                Plain::Or(a, b) => format!("{} or {}", operand(a, 1), operand(b, 2)),
+            }
+        }
+
+        fn holds(e: &Plain, row: usize) -> bool {
+            match e {
+                Plain::Leaf(i) => LEAVES[*i].1(row),
+                Plain::Not(a) => !holds(a, row),
+                Plain::And(a, b) => holds(a, row) && holds(b, row),
+                Plain::Or(a, b) => holds(a, row) || holds(b, row),
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn the_filter_agrees_with_a_plain_evaluator(e in plain()) {
+                let expected: Vec<bool> = (0..ROWS).map(|row| holds(&e, row)).collect();
+                prop_assert_eq!(eligible(&render(&e)).unwrap(), expected);
+            }
+
+            #[test]
+            fn not_is_the_complement(e in plain()) {
+                let mask = eligible(&format!("({})", render(&e))).unwrap();
+                let complement = eligible(&format!("not ({})", render(&e))).unwrap();
+                for (a, b) in mask.iter().zip(&complement) {
+                    prop_assert_ne!(a, b);
+                }
+            }
+
+            #[test]
+            fn de_morgan_holds(a in plain(), b in plain()) {
+                let (a, b) = (render(&a), render(&b));
+                prop_assert_eq!(
+                    eligible(&format!("not (({a}) and ({b}))")).unwrap(),
+                    eligible(&format!("not ({a}) or not ({b})")).unwrap()
+                );
+                prop_assert_eq!(
+                    eligible(&format!("not (({a}) or ({b}))")).unwrap(),
+                    eligible(&format!("not ({a}) and not ({b})")).unwrap()
+                );
+            }
+        }
     }
 }

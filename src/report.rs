@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::campaign::Targets;
 use crate::error::Result;
 use crate::kernel::{Scored, TierScheme};
-use crate::model::{ScoreParams, Tier};
+use crate::model::{Horizon, ScoreParams, Tier};
 use crate::store::Store;
 
 /// `value` as a JSON number with the f32's own shortest decimal (`49.83921`, not the f64
@@ -64,7 +64,7 @@ pub fn score_summary(scored: &Scored, params: &ScoreParams) -> Value {
         "positive_crv": totals.positive_crv,
         "negative_crv": totals.non_positive_crv,
         "discount": params.discount,
-        "horizon": params.horizon.to_string(),
+        "horizon": horizon_json(params.horizon),
         "scheme": scheme,
         "cuts": cuts,
         "tiers": tiers,
@@ -130,6 +130,15 @@ impl<'a> TargetColumns<'a> {
             "{},{},{},{}",
             self.ids[row], self.crv[row], self.costs[row], self.tiers[row]
         )
+    }
+}
+
+/// A horizon in JSON as every summary writes it: a number of periods, or the string `"inf"`
+/// (the same values a request or a scenario may give).
+pub fn horizon_json(horizon: Horizon) -> Value {
+    match horizon {
+        Horizon::Periods(periods) => Value::from(periods),
+        Horizon::Infinite => Value::from("inf"),
     }
 }
 

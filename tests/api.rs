@@ -704,7 +704,7 @@ async fn select_rescores_with_its_own_discount_and_horizon_and_keeps_the_served_
         "{}",
         served_params.json
     );
-    assert_eq!(served_params.json["horizon"], "5");
+    assert_eq!(served_params.json["horizon"], 5);
 
     assert_eq!(served.get("/v1/tiers").await.json, tiers_before);
     assert_eq!(

@@ -931,3 +931,381 @@ fn verify_flag_refuses_a_flipped_data_byte_that_plain_open_does_not_read() {
         }
     }
 }
+
+/// The bad-input matrix: every row is a command line a new user might type, the exit code it
+/// must give (2: clap's usage errors, 1: crv's own), a fragment its message must hold, and no
+/// panic anywhere.
+#[test]
+fn bad_input_matrix_gives_precise_errors_and_never_panics() {
+    let (work, store) = generated_store(300);
+    let csv = work.path("customers.csv");
+    let other_store = work.path("other.crv");
+    std::fs::copy(&store, &other_store).unwrap();
+    let scenarios = work.file("scenarios.json", br#"{"scenarios": [{"name": "a"}]}"#);
+    let dir = work.dir.path();
+    let missing = work.path("missing.crv");
+    let out = work.path("out.csv");
+    let long_where = format!("tier in ({})", vec!["A"; 30_000].join(", "));
+    let (store, csv, other_store, scenarios, dir, missing, out) = (
+        s(&store),
+        s(&csv),
+        s(&other_store),
+        s(&scenarios),
+        s(dir),
+        s(&missing),
+        s(&out),
+    );
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        // Files that are not what the command expects.
+        (vec!["info", missing], 1, "No such file"),
+        (vec!["info", dir], 1, "is a directory, not a store file"),
+        (
+            vec!["score", csv],
+            1,
+            "not a crv store; import it first: crv import",
+        ),
+        (vec!["select", csv, "--budget", "1"], 1, "crv import"),
+        (
+            vec!["simulate", store, "--scenarios", missing],
+            1,
+            "No such file",
+        ),
+        (vec!["import", missing, "-o", out], 1, "No such file"),
+        (vec!["import", dir, "-o", out], 1, "Is a directory"),
+        // Outputs that would destroy an input or a store.
+        (
+            vec!["score", store, "-o", store],
+            1,
+            "is this command's input",
+        ),
+        (
+            vec!["score", store, "-o", other_store],
+            1,
+            "is a crv store file",
+        ),
+        (
+            vec!["select", store, "--budget", "1", "-o", other_store],
+            1,
+            "--force",
+        ),
+        (
+            vec!["simulate", store, "--scenarios", scenarios, "-o", scenarios],
+            1,
+            "--force",
+        ),
+        (
+            vec!["gen", "--customers", "5", "-o", store],
+            1,
+            "is a crv store file",
+        ),
+        (vec!["import", csv, "-o", csv], 1, "CSV being imported"),
+        (vec!["score", store, "-o", dir], 1, "is a directory"),
+        // Numbers: bad, NaN, infinite, negative, absurd.
+        (
+            vec!["gen", "--customers", "many", "-o", out],
+            2,
+            "not a whole number",
+        ),
+        (
+            vec!["gen", "--customers", "1.5", "-o", out],
+            2,
+            "not a whole number",
+        ),
+        (
+            vec!["gen", "--customers", "1e30", "-o", out],
+            2,
+            "is more than",
+        ),
+        (
+            vec!["gen", "--customers", "1e15", "-o", out],
+            1,
+            "customers",
+        ),
+        (
+            vec!["score", store, "--horizon", "1e12"],
+            2,
+            "largest horizon, 4294967295",
+        ),
+        (
+            vec!["score", store, "--horizon", "0"],
+            2,
+            "from 1 to 4294967295",
+        ),
+        (
+            vec!["score", store, "--horizon=-3"],
+            2,
+            "from 1 to 4294967295",
+        ),
+        (
+            vec!["score", store, "--discount", "NaN"],
+            1,
+            "invalid discount",
+        ),
+        (
+            vec!["score", store, "--discount", "inf"],
+            1,
+            "invalid discount",
+        ),
+        (
+            vec!["score", store, "--discount=-0.5"],
+            1,
+            "invalid discount",
+        ),
+        (vec!["score", store, "--discount", "ten"], 2, "discount"),
+        (
+            vec!["score", store, "--tier-cuts", "NaN,0.9"],
+            1,
+            "tier-cuts",
+        ),
+        (
+            vec!["select", store, "--budget", "NaN"],
+            1,
+            "invalid budget",
+        ),
+        (vec!["select", store, "--budget=-inf"], 1, "invalid budget"),
+        (
+            vec!["select", store, "--budget", "1", "--time-limit", "1e20"],
+            1,
+            "time-limit",
+        ),
+        (
+            vec!["select", store, "--budget", "1", "--time-limit", "NaN"],
+            1,
+            "time-limit",
+        ),
+        (
+            vec!["select", store, "--budget", "1", "--resource-scale", "inf"],
+            1,
+            "scale",
+        ),
+        // Columns and --where.
+        (
+            vec!["select", store, "--budget", "1", "--cost", "nope"],
+            1,
+            "`nope`",
+        ),
+        (
+            vec!["select", store, "--budget", "1", "--where", "segmnt = gold"],
+            1,
+            "at position 1: unknown column `segmnt`",
+        ),
+        (
+            vec![
+                "select",
+                store,
+                "--budget",
+                "1",
+                "--where",
+                "margin > 1 crv > 2",
+            ],
+            1,
+            "at position 12: expected `and` or `or`",
+        ),
+        (
+            vec![
+                "select",
+                store,
+                "--budget",
+                "1",
+                "--where",
+                "(margin > 1 or crv > 2",
+            ],
+            1,
+            "at position 23: expected `)` to close the `(` at position 1",
+        ),
+        (
+            vec![
+                "select",
+                store,
+                "--budget",
+                "1",
+                "--where",
+                "tier in (A, X)",
+            ],
+            1,
+            "at position 13: `X` is not a tier",
+        ),
+        (
+            vec!["select", store, "--budget", "1", "--where", &long_where],
+            0,
+            "",
+        ),
+        (vec!["no-such-command"], 2, "unrecognized subcommand"),
+    ];
+    for (args, code, fragment) in cases {
+        let output = crv(&args);
+        let message = stderr(&output);
+        let shown: Vec<&str> = args.iter().map(|a| &a[..a.len().min(40)]).collect();
+        assert_eq!(output.status.code(), Some(code), "{shown:?}: {message}");
+        assert!(
+            message.contains(fragment),
+            "{shown:?}: `{fragment}` not in {message}"
+        );
+        assert!(!message.contains("panicked"), "{shown:?}: {message}");
+        assert!(
+            message.len() < 2_000,
+            "{shown:?}: a long message: {message}"
+        );
+    }
+    assert!(
+        !Path::new(out).exists(),
+        "a failed command wrote its output"
+    );
+    // Nothing above replaced a store or the CSV.
+    for path in [store, other_store] {
+        assert!(crv(&["info", path]).status.success());
+    }
+    assert!(
+        std::fs::read_to_string(csv)
+            .unwrap()
+            .starts_with("customer_id,")
+    );
+}
+
+#[test]
+fn offending_cells_are_quoted_escaped_and_cut_short() {
+    let huge = "9".repeat(1_000_000) + "x";
+    assert_import_fails(
+        format!("customer_id,margin\n1,{huge}\n").as_bytes(),
+        &[
+            "line 2",
+            "column `margin`",
+            "…(1000001 bytes)` is not a number",
+        ],
+    );
+    let work = Workspace::new();
+    let input = work.file(
+        "input.csv",
+        b"customer_id,margin\n1,\x1b[2J\x1b]0;owned\x07\n",
+    );
+    let output = crv(&["import", s(&input), "-o", s(&work.path("out.crv"))]);
+    let message = stderr(&output);
+    assert!(!output.status.success());
+    assert!(
+        !message.contains('\x1b') && !message.contains('\x07'),
+        "{message:?}"
+    );
+    assert!(
+        message.contains("`\\u{1b}[2J\\u{1b}]0;owned\\u{7}`"),
+        "{message}"
+    );
+    assert!(message.len() < 300, "{message}");
+}
+
+#[test]
+fn outputs_keep_links_pipes_devices_and_the_umask() {
+    let (work, store) = generated_store(200);
+    let store = s(&store);
+    // A symlink (dangling at first) stays a link; its target gets the rows.
+    let link = work.path("link.csv");
+    std::os::unix::fs::symlink("real.csv", &link).unwrap();
+    assert!(crv(&["score", store, "-o", s(&link)]).status.success());
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let real = std::fs::read_to_string(work.path("real.csv")).unwrap();
+    assert_eq!(real.lines().count(), 201);
+    // A new file gets the permissions any new file gets under the umask (crv inherits ours).
+    let plain = work.path("plain.csv");
+    assert!(crv(&["score", store, "-o", s(&plain)]).status.success());
+    let reference = work.file("reference.txt", b"x");
+    let mode = |path: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions())
+            & 0o777
+    };
+    assert_eq!(mode(&plain), mode(&reference));
+    // A named pipe stays a pipe and carries the rows.
+    let pipe = work.path("pipe.csv");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&pipe)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let pipe = pipe.clone();
+        std::thread::spawn(move || std::fs::read_to_string(pipe).unwrap())
+    };
+    assert!(crv(&["score", store, "-o", s(&pipe)]).status.success());
+    assert_eq!(reader.join().unwrap(), real);
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(
+        &std::fs::metadata(&pipe).unwrap().file_type()
+    ));
+    // /dev/null is written (a write that must succeed) and stays a device.
+    assert!(
+        crv(&["select", store, "--budget", "100", "-o", "/dev/null"])
+            .status
+            .success()
+    );
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &std::fs::metadata("/dev/null").unwrap().file_type()
+    ));
+    // `-o -`: the rows on stdout, the summary on stderr.
+    let output = crv(&["score", store, "-o", "-"]);
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stdout), real);
+    assert!(stderr(&output).contains("scored 200 customers"));
+    // The store itself is refused as an output, and kept; --force is the way to insist.
+    let message = stderr(&crv(&["score", store, "-o", store]));
+    assert!(message.contains("--force"), "{message}");
+    assert!(crv(&["info", store, "--verify"]).status.success());
+}
+
+#[test]
+fn summaries_count_in_words_keep_numbers_short_and_warn_about_percentages() {
+    let work = Workspace::new();
+    let csv = work.file(
+        "one.csv",
+        b"customer_id,margin,retention,cost\n7,50,0.8,1\n",
+    );
+    let store = work.path("one.crv");
+    let imported = crv(&["import", s(&csv), "-o", s(&store)]);
+    assert!(String::from_utf8_lossy(&imported.stdout).contains("imported 1 customer, 4 columns"));
+    let scored = crv(&["score", s(&store), "--json"]);
+    let stdout = String::from_utf8_lossy(&scored.stdout).into_owned();
+    assert!(stdout.contains("scored 1 customer "), "{stdout}");
+    assert_eq!(json_summary(&scored)["horizon"], 5);
+    let selected = crv(&["select", s(&store), "--budget", "1e16"]);
+    let stdout = String::from_utf8_lossy(&selected.stdout).into_owned();
+    assert!(selected.status.success(), "{}", stderr(&selected));
+    assert!(stdout.contains("of budget 1.000e16"), "{stdout}");
+    assert!(stdout.lines().all(|line| line.len() < 200), "{stdout}");
+    let warned = crv(&["score", s(&store), "--discount", "100"]);
+    assert!(warned.status.success());
+    assert!(
+        stderr(&warned).contains("--discount 100 is 10,000% per period"),
+        "{}",
+        stderr(&warned)
+    );
+    let generated = crv(&["gen", "--customers", "1e3", "-o", s(&work.path("g.csv"))]);
+    assert!(
+        stderr(&generated).contains("wrote 1000 customers"),
+        "{}",
+        stderr(&generated)
+    );
+}
+
+#[test]
+fn help_shows_an_example_the_where_grammar_and_the_import_columns() {
+    for command in ["gen", "import", "info", "score", "select", "simulate"] {
+        let help = String::from_utf8_lossy(&crv(&[command, "--help"]).stdout).into_owned();
+        assert!(help.contains("Example: crv "), "{command}: {help}");
+    }
+    let select = String::from_utf8_lossy(&crv(&["select", "--help"]).stdout).into_owned();
+    assert!(
+        select.contains("--where grammar") && select.contains("`not` binds tightest"),
+        "{select}"
+    );
+    let import = String::from_utf8_lossy(&crv(&["import", "--help"]).stdout).into_owned();
+    assert!(
+        import.contains("customer_id") && import.contains("retention"),
+        "{import}"
+    );
+    let top = String::from_utf8_lossy(&crv(&["--help"]).stdout).into_owned();
+    assert!(top.contains("docs/model.md"), "{top}");
+    assert!(!top.contains("DESIGN.md"), "{top}");
+}

@@ -152,7 +152,7 @@ pub async fn select(
     summary["ids_truncated"] = Value::Bool(rows.len() > target_ids.len());
     summary["ids"] = json!(target_ids);
     summary["discount"] = json!(params.discount);
-    summary["horizon"] = json!(params.horizon.to_string());
+    summary["horizon"] = crate::report::horizon_json(params.horizon);
     summary["rescored"] = Value::Bool(rescored);
     summary["time_ms"] = json!(started.elapsed().as_secs_f64() * 1e3);
     Ok(json_response(StatusCode::OK, &summary))

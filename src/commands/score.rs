@@ -5,12 +5,13 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
+use crv::atomic_file::check_output;
 use crv::error::{Error, Result};
 use crv::kernel::{self, Scored, TierScheme};
 use crv::{Store, Tier};
 use serde_json::json;
 
-use super::{millis, stdout_error};
+use super::{amount, count, millis, open_store, stdout_error, summary_writer, warn_about_discount};
 use crate::cli::ScoreCommand;
 
 /// Runs `crv score`.
@@ -20,7 +21,11 @@ pub fn score(args: &ScoreCommand) -> Result<()> {
     let scheme = args.score.scheme();
     params.validate()?;
     scheme.validate()?;
-    let store = super::open_store(&args.store, args.verify)?;
+    warn_about_discount(params.discount);
+    if let Some(path) = &args.output {
+        check_output(path, &[&args.store], args.force)?;
+    }
+    let store = open_store(&args.store, args.verify)?;
     let open_time = started.elapsed();
     let scored = kernel::score_store(&store, &params, &scheme)?;
     let write_time = match &args.output {
@@ -32,31 +37,31 @@ pub fn score(args: &ScoreCommand) -> Result<()> {
         None => None,
     };
 
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = summary_writer(args.output.as_deref());
     let totals = &scored.totals;
     let mut lines = vec![
         format!(
-            "scored {} customers (discount {}, horizon {}) in {:.1} ms, tiers in {:.1} ms",
-            totals.customers,
+            "scored {} (discount {}, horizon {}) in {:.1} ms, tiers in {:.1} ms",
+            count(totals.customers, "customer"),
             params.discount,
             params.horizon,
             millis(scored.score_time),
             millis(scored.tier_time)
         ),
         format!(
-            "total CRV {:.2}: positive {:.2} from {} customers, negative {:.2} from {}",
-            totals.crv_sum(),
-            totals.positive_crv,
-            totals.positive_customers,
-            totals.non_positive_crv,
-            totals.non_positive_customers
+            "total CRV {}: positive {} from {}, zero or negative {} from {}",
+            amount(totals.crv_sum()),
+            amount(totals.positive_crv),
+            count(totals.positive_customers, "customer"),
+            amount(totals.non_positive_crv),
+            count(totals.non_positive_customers, "customer")
         ),
     ];
     lines.extend(tier_table(&scored));
     if let (Some(path), Some(time)) = (&args.output, write_time) {
         lines.push(format!(
-            "wrote {} rows to {} in {:.2?}",
-            totals.customers,
+            "wrote {} to {} in {:.2?}",
+            count(totals.customers, "row"),
             path.display(),
             time
         ));
@@ -88,15 +93,15 @@ pub fn tier_table(scored: &Scored) -> Vec<String> {
     for tier in Tier::ALL {
         let stats = summary.get(tier);
         lines.push(format!(
-            "{:<5} {:>10} {:>7.1}% {:>18.2} {:>10.1}% {:>12}",
+            "{:<5} {:>10} {:>7.1}% {:>18} {:>10.1}% {:>12}",
             tier.as_str(),
             stats.count,
             100.0 * stats.customer_share,
-            stats.crv_sum,
+            amount(stats.crv_sum),
             100.0 * stats.value_share,
             stats
                 .lowest_crv
-                .map_or_else(|| "-".to_string(), |v| format!("{v:.2}"))
+                .map_or_else(|| "-".to_string(), |v| amount(f64::from(v)))
         ));
     }
     lines.push(match summary.scheme {

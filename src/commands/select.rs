@@ -6,13 +6,17 @@ use std::path::Path;
 use std::time::Instant;
 
 use crv::Store;
+use crv::atomic_file::check_output;
 use crv::campaign::{self, CampaignSpec, Targets};
 use crv::error::{Error, Result};
 use crv::kernel::{self, Scored};
 use crv::report::{TARGETS_CSV_HEADER, TargetColumns};
 use serde_json::json;
 
-use super::{millis, solve_limits, stdout_error};
+use super::{
+    amount, count, millis, open_store, solve_limits, stdout_error, summary_writer,
+    warn_about_discount,
+};
 use crate::cli::SelectCommand;
 
 /// Runs `crv select`.
@@ -29,7 +33,11 @@ pub fn select(args: &SelectCommand) -> Result<()> {
         filter: args.filter.clone(),
         limits: solve_limits(args.time_limit)?,
     };
-    let store = super::open_store(&args.store, args.verify)?;
+    warn_about_discount(params.discount);
+    if let Some(path) = &args.output {
+        check_output(path, &[&args.store], args.force)?;
+    }
+    let store = open_store(&args.store, args.verify)?;
     let open_time = started.elapsed();
     let scored = kernel::score_store(&store, &params, &scheme)?;
     let targets = campaign::select_targets(&store, &scored, &spec)?;
@@ -48,18 +56,21 @@ pub fn select(args: &SelectCommand) -> Result<()> {
     let solve_time = times.preprocess + times.split + times.reduce + times.search + times.output;
     let mut lines = vec![
         format!(
-            "eligible     {} of {} customers ({} with positive CRV within budget)",
+            "eligible     {} of {} ({} with positive CRV within budget)",
             stats.eligible_rows,
-            store.rows(),
+            count(store.rows() as u64, "customer"),
             stats.candidate_rows + stats.zero_cost_rows
         ),
         format!("selected     {}", selection.rows.len()),
-        format!("total CRV    {:.2}", selection.objective),
+        format!("total CRV    {}", amount(selection.objective)),
         format!(
-            "total cost   {:.2} of budget {:.2} (`{}`), {:.2} left",
-            targets.total_cost, targets.budget, targets.cost_column, targets.budget_left
+            "total cost   {} of budget {} (`{}`), {} left",
+            amount(targets.total_cost),
+            amount(targets.budget),
+            targets.cost_column,
+            amount(targets.budget_left)
         ),
-        format!("upper bound  {:.2}", selection.upper_bound),
+        format!("upper bound  {}", amount(selection.upper_bound)),
         format!(
             "rounding     costs up, budget down to {} units per cost unit: at most {:.2} CRV given up (real-cost bound {:.2})",
             args.resource_scale, targets.rounding_loss, targets.real_upper_bound
@@ -74,8 +85,9 @@ pub fn select(args: &SelectCommand) -> Result<()> {
             }
         ),
         format!(
-            "core         {} customers searched, {} states",
-            stats.core_items, stats.states
+            "core         {} searched, {} states",
+            count(stats.core_items as u64, "customer"),
+            stats.states
         ),
         format!(
             "time         open {:.1} ms, score {:.1} ms, tiers {:.1} ms, filter+costs {:.1} ms, solve {:.1} ms",
@@ -88,13 +100,13 @@ pub fn select(args: &SelectCommand) -> Result<()> {
     ];
     if let (Some(path), Some(time)) = (&args.output, write_time) {
         lines.push(format!(
-            "wrote {} targets to {} in {:.2?}",
-            selection.rows.len(),
+            "wrote {} to {} in {:.2?}",
+            count(selection.rows.len() as u64, "target"),
             path.display(),
             time
         ));
     }
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = summary_writer(args.output.as_deref());
     for line in lines {
         writeln!(stdout, "{line}").map_err(stdout_error)?;
     }

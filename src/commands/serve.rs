@@ -47,6 +47,7 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         })?),
         None => None,
     };
+    super::warn_about_discount(params.discount);
 
     let path = match &args.store {
         Some(path) => path.clone(),

@@ -5,11 +5,12 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
+use crv::atomic_file::check_output;
 use crv::error::{Error, Result};
 use crv::simulate::{self, FrontierSpec, ScenarioSet, SimulateOptions, Simulation};
 use serde_json::json;
 
-use super::{millis, solve_limits, stdout_error};
+use super::{amount, count, millis, open_store, solve_limits, stdout_error, summary_writer};
 use crate::cli::SimulateCommand;
 
 /// Runs `crv simulate`.
@@ -28,11 +29,25 @@ pub fn simulate(args: &SimulateCommand) -> Result<()> {
         }),
         limits,
     };
-    let store = super::open_store(&args.store, args.verify)?;
-    let simulation = simulate::simulate(&store, &set, &options)?;
+    let outputs = [&args.output, &args.frontier, &args.plot];
+    for path in outputs.into_iter().flatten() {
+        check_output(path, &[&args.store, &args.scenarios], args.force)?;
+    }
+    let store = open_store(&args.store, args.verify)?;
+    // The batch is one library call: a spinner with the elapsed time shows it is working.
+    let spinner = super::store::progress_bar(0, "{spinner} {msg} {elapsed}");
+    spinner.set_message(format!(
+        "simulating {} over {}",
+        count(set.scenarios.len() as u64, "scenario"),
+        count(store.rows() as u64, "customer")
+    ));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let simulation = simulate::simulate(&store, &set, &options);
+    spinner.finish_and_clear();
+    let simulation = simulation?;
     write_outputs(args, &simulation)?;
 
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = summary_writer(args.output.as_deref());
     let results = &simulation.results;
     let optimal = results.iter().filter(|row| row.optimal).count();
     match &args.output {
@@ -40,9 +55,9 @@ pub fn simulate(args: &SimulateCommand) -> Result<()> {
         Some(path) => {
             let mut lines = vec![
                 format!(
-                    "simulated    {} scenarios over {} customers (fused scoring pass {:.1} ms)",
-                    results.len(),
-                    store.rows(),
+                    "simulated    {} over {} (fused scoring pass {:.1} ms)",
+                    count(results.len() as u64, "scenario"),
+                    count(store.rows() as u64, "customer"),
                     millis(simulation.scoring_time)
                 ),
                 format!(
@@ -53,14 +68,16 @@ pub fn simulate(args: &SimulateCommand) -> Result<()> {
             ];
             if let Some(frontier) = &simulation.frontier {
                 lines.push(format!(
-                    "frontier     `{}`, {} budgets{}",
+                    "frontier     `{}`, {}{}",
                     frontier.scenario,
-                    frontier.points.len(),
+                    count(frontier.points.len() as u64, "budget"),
                     frontier.knee.map_or(String::new(), |knee| {
                         let point = frontier.points[knee];
                         format!(
-                            "; knee at budget {:.2} (value {:.2}, spend {:.2})",
-                            point.budget, point.objective, point.spend
+                            "; knee at budget {} (value {}, spend {})",
+                            amount(point.budget),
+                            amount(point.objective),
+                            amount(point.spend)
                         )
                     })
                 ));

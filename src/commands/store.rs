@@ -3,15 +3,54 @@
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
+use crv::atomic_file::check_output;
 use crv::error::{Error, Result};
 use crv::limits::MAX_GEN_CUSTOMERS;
-use crv::store::{self, Column, Store};
+use crv::store::{self, Column};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use super::stdout_error;
+use super::{count, open_store, stdout_error};
 use crate::cli::{GenArgs, ImportArgs, InfoArgs};
 
+/// A progress bar on stderr when it is a terminal (hidden otherwise, so logs stay clean).
+pub fn progress_bar(total: u64, template: &str) -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(template).expect("the template is a valid indicatif template"),
+    );
+    bar
+}
+
+/// A writer that counts the lines passing through it into a progress bar.
+struct LineProgress<'a, W: Write> {
+    inner: W,
+    lines: u64,
+    shown: u64,
+    bar: &'a ProgressBar,
+}
+
+impl<W: Write> Write for LineProgress<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.lines += buf[..written].iter().filter(|&&b| b == b'\n').count() as u64;
+        if self.lines - self.shown >= 1 << 16 {
+            self.shown = self.lines;
+            self.bar.set_position(self.lines);
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Runs `crv gen`, with a progress bar (customers written) on a terminal.
 pub fn gen_csv(args: &GenArgs) -> Result<()> {
     if args.customers > MAX_GEN_CUSTOMERS {
         return Err(Error::invalid(
@@ -20,13 +59,26 @@ pub fn gen_csv(args: &GenArgs) -> Result<()> {
         ));
     }
     let started = Instant::now();
-    let bytes = crv::atomic_file::write_atomically(&args.output, |out| {
-        crv::synthetic::write_customers_csv(&mut *out, args.customers, args.seed)
-            .map_err(|e| Error::io(&args.output, e))
-    })?;
-    eprintln!(
-        "wrote {} customers ({:.1} MB) to {} in {:.2?}",
+    check_output(&args.output, &[], args.force)?;
+    let bar = progress_bar(
         args.customers,
+        "{bar:40} {pos}/{len} customers {per_sec} {eta}",
+    );
+    let bytes = crv::atomic_file::write_atomically(&args.output, |out| {
+        let mut counted = LineProgress {
+            inner: &mut *out,
+            lines: 0,
+            shown: 0,
+            bar: &bar,
+        };
+        crv::synthetic::write_customers_csv(&mut counted, args.customers, args.seed)
+            .map_err(|e| Error::io(&args.output, e))
+    });
+    bar.finish_and_clear();
+    let bytes = bytes?;
+    eprintln!(
+        "wrote {} ({:.1} MB) to {} in {:.2?}",
+        count(args.customers, "customer"),
         bytes as f64 / 1e6,
         args.output.display(),
         started.elapsed()
@@ -34,19 +86,15 @@ pub fn gen_csv(args: &GenArgs) -> Result<()> {
     Ok(())
 }
 
+/// Runs `crv import`, with a progress bar (bytes read) on a terminal.
 pub fn import(args: &ImportArgs) -> Result<()> {
     let started = Instant::now();
     let total = std::fs::metadata(&args.csv)
         .map_err(|e| Error::io(&args.csv, e))?
         .len();
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}")
-            .expect("the template is a valid indicatif template"),
+    let bar = progress_bar(
+        total,
+        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}",
     );
     let summary = store::import(&args.csv, &args.output, &mut |bytes| {
         bar.set_position(bytes)
@@ -57,9 +105,9 @@ pub fn import(args: &ImportArgs) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
-        "imported {} customers, {} columns: {} -> {} ({:.1} MB -> {:.1} MB) in {:.2?} ({:.0} MB/s)",
-        summary.rows,
-        summary.columns,
+        "imported {}, {}: {} -> {} ({:.1} MB -> {:.1} MB) in {:.2?} ({:.0} MB/s)",
+        count(summary.rows, "customer"),
+        count(summary.columns as u64, "column"),
         args.csv.display(),
         args.output.display(),
         summary.csv_bytes as f64 / 1e6,
@@ -81,9 +129,10 @@ pub fn import(args: &ImportArgs) -> Result<()> {
     Ok(())
 }
 
+/// Runs `crv info`.
 pub fn info(args: &InfoArgs) -> Result<()> {
     let started = Instant::now();
-    let store = Store::open(&args.store)?;
+    let store = open_store(&args.store, false)?;
     let opened = started.elapsed();
     let mut stdout = std::io::stdout().lock();
     let mut out = |line: String| writeln!(stdout, "{line}").map_err(stdout_error);

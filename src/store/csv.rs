@@ -12,7 +12,7 @@ use super::format::{self, ID_COLUMN};
 use super::id_index;
 use super::schema::{self, Domain};
 use super::writer::{self, ColumnValues, Table, TableColumn};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quote, quote_bytes};
 
 /// What `crv import` produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +74,7 @@ enum Reader {
         domain: Domain,
         requires_value: bool,
     },
-    /// A column outside DESIGN.md's table: kept as text while reading, and stored as numbers
+    /// A column outside the model's table (docs/model.md): kept as text while reading, and stored as numbers
     /// if every distinct value turns out to be one.
     Attribute {
         codes: Vec<u32>,
@@ -206,10 +206,7 @@ pub fn read_csv(input: impl Read, file: &str, progress: &mut dyn FnMut(u64)) -> 
                         Some(&code) => code,
                         None => {
                             let text = std::str::from_utf8(field).map_err(|_| {
-                                at(format!(
-                                    "`{}` is not valid UTF-8",
-                                    String::from_utf8_lossy(field)
-                                ))
+                                at(format!("{} is not valid UTF-8", quote_bytes(field)))
                             })?;
                             let code = dictionary.len() as u32;
                             dictionary.push(text.to_string());
@@ -284,10 +281,7 @@ fn read_header(header: &::csv::ByteRecord, file: &str) -> Result<(Vec<String>, V
             .map_err(|_| {
                 at(
                     format!("#{}", position + 1),
-                    format!(
-                        "header name `{}` is not valid UTF-8",
-                        String::from_utf8_lossy(raw)
-                    ),
+                    format!("header name {} is not valid UTF-8", quote_bytes(raw)),
                 )
             })?
             .trim()
@@ -326,7 +320,7 @@ fn read_header(header: &::csv::ByteRecord, file: &str) -> Result<(Vec<String>, V
             file: file.to_string(),
             message: format!(
                 "the header has no `{ID_COLUMN}` column (found: {})",
-                names.join(", ")
+                quote(&names.join(", "))
             ),
         });
     }
@@ -343,8 +337,8 @@ fn parse_id(field: &[u8]) -> std::result::Result<u64, String> {
         .and_then(|text| text.parse::<u64>().ok())
         .ok_or_else(|| {
             format!(
-                "`{}` is not a customer id (a whole number from 0 to {})",
-                String::from_utf8_lossy(field),
+                "{} is not a customer id (a whole number from 0 to {})",
+                quote_bytes(field),
                 u64::MAX
             )
         })
@@ -368,11 +362,11 @@ fn parse_number(
     let value = match parse_short_decimal(text) {
         Some(value) => value,
         None => fast_float2::parse::<f32, _>(text)
-            .map_err(|_| format!("`{}` is not a number", String::from_utf8_lossy(field)))?,
+            .map_err(|_| format!("{} is not a number", quote_bytes(field)))?,
     };
     match domain.violation(value) {
         None => Ok(value),
-        Some(why) => Err(format!("`{}` {why}", String::from_utf8_lossy(field))),
+        Some(why) => Err(format!("{} {why}", quote_bytes(field))),
     }
 }
 

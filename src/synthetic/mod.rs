@@ -1,7 +1,7 @@
 //! Realistic synthetic customers for `crv gen`, benches and tests: [`generate`] draws row `i`
 //! from `(seed, i)` alone, so any row, range or order of rows gives the same customers.
 //!
-//! The distributions follow DESIGN.md's model at its defaults (discount 0.10, 5 periods of a
+//! The distributions follow the model of docs/model.md at its defaults (discount 0.10, 5 periods of a
 //! year): lognormal margins, so the top fifth of customers holds about 70% of the positive CRV;
 //! Beta retention averaging 0.75; about 10% of customers with negative CRV; RFM columns (in weeks)
 //! consistent with the margin. Every value is rounded to the decimals the CSV writes, so
@@ -130,7 +130,7 @@ impl fmt::Display for Region {
     }
 }
 
-/// One synthetic customer: a row of the CSV, with DESIGN.md's column meanings.
+/// One synthetic customer: a row of the CSV, with the column meanings of docs/model.md.
 ///
 /// Money is rounded to cents and retention to 4 decimals, as written; every float is finite,
 /// every cost >= 0, `retention` in [0, 1], `recency <= age`.
@@ -375,7 +375,7 @@ mod tests {
 
     use super::*;
 
-    /// CRV at DESIGN.md's defaults (discount 0.10, 5 periods), through the kernel's scalar
+    /// CRV at the model's defaults (discount 0.10, 5 periods), through the kernel's scalar
     /// specification of the annuity.
     fn crv_at_default_params(c: &Customer) -> f64 {
         let annuity = crate::kernel::annuity_factor(c.retention, &crate::ScoreParams::default());
