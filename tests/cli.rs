@@ -390,49 +390,6 @@ fn score_rejects_invalid_parameters_with_their_names() {
 }
 
 #[test]
-fn an_infinite_crv_fails_score_and_select_naming_the_customer() {
-    let work = Workspace::new();
-    let csv = work.file(
-        "one.csv",
-        b"customer_id,margin,retention,cost\n1,50,1,1\n2,40,0.8,1\n",
-    );
-    let store = work.path("one.crv");
-    assert!(crv(&["import", s(&csv), "-o", s(&store)]).status.success());
-    let targets = work.path("targets.csv");
-    for command in [
-        vec!["select", s(&store), "--budget", "10", "--json"],
-        vec!["select", s(&store), "--budget", "10", "-o", s(&targets)],
-        vec!["score", s(&store), "--json"],
-        vec!["score", s(&store), "-o", s(&targets)],
-    ] {
-        let mut args = command.clone();
-        args.extend(["--discount", "0", "--horizon", "inf"]);
-        let output = crv(&args);
-        assert_eq!(
-            output.status.code(),
-            Some(1),
-            "{command:?}: {}",
-            stderr(&output)
-        );
-        for fragment in ["customer 1 ", "retention 1", "discount 0", "horizon inf"] {
-            assert!(stderr(&output).contains(fragment), "{}", stderr(&output));
-        }
-        assert!(!targets.exists(), "{command:?} wrote its output");
-    }
-    let output = crv(&[
-        "select",
-        s(&store),
-        "--budget",
-        "10",
-        "--discount",
-        "0",
-        "--json",
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(json_summary(&output)["selected"], 2);
-}
-
-#[test]
 fn select_is_optimal_feasible_and_writes_its_targets() {
     let (work, store_path) = generated_store(3_000);
     let targets = work.path("targets.csv");
@@ -495,60 +452,6 @@ fn select_is_optimal_feasible_and_writes_its_targets() {
     assert!(cost <= 500.0 + 1e-6, "{cost}");
     let objective = summary["total_crv"].as_f64().unwrap();
     assert!((value - objective).abs() <= 1e-6 * objective.abs().max(1.0));
-}
-
-#[test]
-fn select_never_spends_more_than_the_budget_when_costs_are_finer_than_the_scale() {
-    let work = Workspace::new();
-    let mut csv = String::from("customer_id,margin,retention,cost\n");
-    let fine = [0.004, 1.005, 0.333, 2.675, 0.0049];
-    for i in 1..=3000u32 {
-        let margin = 5.0 + f64::from(i * 37 % 751) / 10.0;
-        let retention = 0.5 + f64::from(i * 13 % 450) / 1000.0;
-        let cost = fine[i as usize % fine.len()];
-        csv.push_str(&format!("{i},{margin:.2},{retention:.4},{cost}\n"));
-    }
-    let input = work.file("fine.csv", csv.as_bytes());
-    let store = work.path("fine.crv");
-    let import = crv(&["import", s(&input), "-o", s(&store)]);
-    assert!(import.status.success(), "{}", stderr(&import));
-    for scale in ["1", "100", "0.01", "10000"] {
-        let targets = work.path(&format!("t{scale}.csv"));
-        let output = crv(&[
-            "select",
-            s(&store),
-            "--budget",
-            "100",
-            "--resource-scale",
-            scale,
-            "-o",
-            s(&targets),
-            "--json",
-        ]);
-        let summary = json_summary(&output);
-        let mut reader = csv::Reader::from_path(&targets).unwrap();
-        let (mut real, mut count) = (0.0f64, 0u64);
-        for record in reader.records() {
-            // The cost as stored (f32), summed in f64: the cost column's own units.
-            real += f64::from(record.unwrap()[2].parse::<f32>().unwrap());
-            count += 1;
-        }
-        assert_eq!(count, summary["selected"].as_u64().unwrap());
-        assert!(count > 0, "scale {scale}: nothing selected");
-        assert!(real <= 100.0 + 1e-9, "scale {scale}: spent {real} of 100");
-        let total_cost = summary["total_cost"].as_f64().unwrap();
-        assert!((total_cost - real).abs() <= 1e-9, "{total_cost} != {real}");
-        assert_eq!(summary["budget"].as_f64().unwrap(), 100.0);
-        let (bound, total_crv) = (
-            summary["real_upper_bound"].as_f64().unwrap(),
-            summary["total_crv"].as_f64().unwrap(),
-        );
-        assert!(bound >= total_crv, "scale {scale}: {bound} < {total_crv}");
-        let loss = summary["rounding_loss"].as_f64().unwrap();
-        assert!((loss - (bound - total_crv)).abs() <= 1e-9 * bound, "{loss}");
-        let text = String::from_utf8_lossy(&output.stdout);
-        assert!(text.contains("rounding"), "{text}");
-    }
 }
 
 #[test]
@@ -819,6 +722,61 @@ fn simulate_prints_rows_without_output_and_names_bad_scenarios() {
     assert_eq!(after, before);
 }
 
+#[test]
+fn select_never_spends_more_than_the_budget_when_costs_are_finer_than_the_scale() {
+    let work = Workspace::new();
+    let mut csv = String::from("customer_id,margin,retention,cost\n");
+    let fine = [0.004, 1.005, 0.333, 2.675, 0.0049];
+    for i in 1..=3000u32 {
+        let margin = 5.0 + f64::from(i * 37 % 751) / 10.0;
+        let retention = 0.5 + f64::from(i * 13 % 450) / 1000.0;
+        let cost = fine[i as usize % fine.len()];
+        csv.push_str(&format!("{i},{margin:.2},{retention:.4},{cost}\n"));
+    }
+    let input = work.file("fine.csv", csv.as_bytes());
+    let store = work.path("fine.crv");
+    let import = crv(&["import", s(&input), "-o", s(&store)]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    for scale in ["1", "100", "0.01", "10000"] {
+        let targets = work.path(&format!("t{scale}.csv"));
+        let output = crv(&[
+            "select",
+            s(&store),
+            "--budget",
+            "100",
+            "--resource-scale",
+            scale,
+            "-o",
+            s(&targets),
+            "--json",
+        ]);
+        let summary = json_summary(&output);
+        let mut reader = csv::Reader::from_path(&targets).unwrap();
+        let (mut real, mut count) = (0.0f64, 0u64);
+        for record in reader.records() {
+            // The cost as crv prints it (the shortest decimal of the stored f32): the cost
+            // column's own units.
+            real += record.unwrap()[2].parse::<f64>().unwrap();
+            count += 1;
+        }
+        assert_eq!(count, summary["selected"].as_u64().unwrap());
+        assert!(count > 0, "scale {scale}: nothing selected");
+        assert!(real <= 100.0 + 1e-9, "scale {scale}: spent {real} of 100");
+        let total_cost = summary["total_cost"].as_f64().unwrap();
+        assert!((total_cost - real).abs() <= 1e-9, "{total_cost} != {real}");
+        assert_eq!(summary["budget"].as_f64().unwrap(), 100.0);
+        let (bound, total_crv) = (
+            summary["real_upper_bound"].as_f64().unwrap(),
+            summary["total_crv"].as_f64().unwrap(),
+        );
+        assert!(bound >= total_crv, "scale {scale}: {bound} < {total_crv}");
+        let loss = summary["rounding_loss"].as_f64().unwrap();
+        assert!((loss - (bound - total_crv)).abs() <= 1e-9 * bound, "{loss}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains("rounding"), "{text}");
+    }
+}
+
 /// Runs `crv` with `args`, expects it to fail cleanly (an error naming `fragment`, not a panic)
 /// and to leave no `leftover` file behind.
 fn assert_refused(args: &[&str], fragment: &str) {
@@ -896,6 +854,49 @@ fn filters_over_their_caps_are_refused() {
     let listed = format!("segment in ({values})");
     let output = crv(&["select", s(&store), "--budget", "10", "--where", &listed]);
     assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn an_infinite_crv_fails_score_and_select_naming_the_customer() {
+    let work = Workspace::new();
+    let csv = work.file(
+        "one.csv",
+        b"customer_id,margin,retention,cost\n1,50,1,1\n2,40,0.8,1\n",
+    );
+    let store = work.path("one.crv");
+    assert!(crv(&["import", s(&csv), "-o", s(&store)]).status.success());
+    let targets = work.path("targets.csv");
+    for command in [
+        vec!["select", s(&store), "--budget", "10", "--json"],
+        vec!["select", s(&store), "--budget", "10", "-o", s(&targets)],
+        vec!["score", s(&store), "--json"],
+        vec!["score", s(&store), "-o", s(&targets)],
+    ] {
+        let mut args = command.clone();
+        args.extend(["--discount", "0", "--horizon", "inf"]);
+        let output = crv(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{command:?}: {}",
+            stderr(&output)
+        );
+        for fragment in ["customer 1 ", "retention 1", "discount 0", "horizon inf"] {
+            assert!(stderr(&output).contains(fragment), "{}", stderr(&output));
+        }
+        assert!(!targets.exists(), "{command:?} wrote its output");
+    }
+    let output = crv(&[
+        "select",
+        s(&store),
+        "--budget",
+        "10",
+        "--discount",
+        "0",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(json_summary(&output)["selected"], 2);
 }
 
 #[test]
