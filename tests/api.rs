@@ -233,12 +233,14 @@ async fn select_matches_the_library_selection() {
         ..CampaignSpec::default()
     };
     let expected = campaign::select_targets(&store, &scored, &spec).unwrap();
+    let sent = std::time::Instant::now();
     let answer = served
         .post(
             "/v1/select",
             &json!({"budget": 2_000.0, "where": "tier in (A, B)", "time_limit_ms": 30_000}),
         )
         .await;
+    let round_trip_ms = sent.elapsed().as_secs_f64() * 1e3;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
     let json = &answer.json;
     let selection = &expected.selection;
@@ -250,7 +252,12 @@ async fn select_matches_the_library_selection() {
     assert_close(&json["upper_bound"], selection.upper_bound, "upper_bound");
     assert_close(&json["gap"], selection.gap, "gap");
     assert_eq!(json["optimal"], selection.optimal);
-    assert!(json["time_ms"].as_f64().unwrap() >= 0.0);
+    // The solve's own time lies inside the request's round trip.
+    let time_ms = json["time_ms"].as_f64().unwrap();
+    assert!(
+        time_ms > 0.0 && time_ms <= round_trip_ms,
+        "time_ms {time_ms}, round trip {round_trip_ms} ms"
+    );
     let ids: Vec<u64> = selection.rows.iter().map(|&row| store.ids()[row]).collect();
     assert_eq!(json["ids"], json!(ids));
     assert_eq!(json["ids_truncated"], false);
@@ -312,11 +319,11 @@ async fn select_rejects_invalid_parameters_with_400() {
 async fn wrong_method_gets_405_naming_the_allowed_one() {
     let served = Served::default().await;
     for (method, path, allowed) in [
-        (Method::POST, "/healthz", "GET"),
-        (Method::DELETE, "/v1/customers/1", "GET"),
+        (Method::POST, "/healthz", "GET, HEAD"),
+        (Method::DELETE, "/v1/customers/1", "GET, HEAD"),
         (Method::GET, "/v1/customers/lookup", "POST"),
         (Method::GET, "/v1/select", "POST"),
-        (Method::PUT, "/v1/tiers", "GET"),
+        (Method::PUT, "/v1/tiers", "GET, HEAD"),
     ] {
         let answer = served
             .send(method, path, Some("application/json"), Vec::new())
@@ -551,7 +558,7 @@ async fn select_rescores_with_its_own_discount_and_horizon_and_keeps_the_served_
         "{}",
         served_params.json
     );
-    assert_eq!(served_params.json["horizon"], "5");
+    assert_eq!(served_params.json["horizon"], 5);
 
     assert_eq!(served.get("/v1/tiers").await.json, tiers_before);
     assert_eq!(
@@ -752,9 +759,17 @@ async fn metrics_count_requests_by_route_template_and_status_and_parse() {
         sample(&samples, "crv_store_rows", &[]),
         Some(CUSTOMERS as f64)
     );
-    for phase in ["open", "score", "tiers"] {
+    let scored = served.state.scored();
+    for (phase, time) in [
+        ("open", served.state.open_time()),
+        ("score", scored.score_time),
+        ("tiers", scored.tier_time),
+    ] {
         let seconds = sample(&samples, "crv_startup_seconds", &[("phase", phase)]).unwrap();
-        assert!(seconds >= 0.0);
+        assert!(
+            (seconds - time.as_secs_f64()).abs() <= 1e-9 + 1e-6 * seconds,
+            "{phase}: exported {seconds} s, measured {time:?}"
+        );
     }
     assert_eq!(sample(&samples, "crv_admission_running", &[]), Some(0.0));
     assert_eq!(sample(&samples, "crv_admission_waiting", &[]), Some(0.0));
@@ -828,18 +843,31 @@ fn config_with(change: impl FnOnce(&mut ServerConfig)) -> ServerConfig {
 
 #[tokio::test]
 async fn client_that_does_not_finish_its_request_head_is_disconnected() {
+    // A header timeout far from both the default (10 s) and the drain timeout, and a bracket
+    // around it: a server that waits out another deadline fails.
+    let header_timeout = Duration::from_millis(300);
     let served = Served::start(config_with(|config| {
-        config.header_timeout = Duration::from_millis(200);
+        config.header_timeout = header_timeout;
+        config.drain_timeout = Duration::from_secs(30);
     }))
     .await;
     // Half a head, and nothing at all: both connections are closed by the server.
     for sent in [&b"GET /healthz HTTP/1.1\r\nHost: loc"[..], b""] {
         let mut stream = TcpStream::connect(served.addr).await.unwrap();
+        let started = std::time::Instant::now();
         stream.write_all(sent).await.unwrap();
         let mut answer = Vec::new();
         let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
             .await
             .unwrap_or_else(|_| panic!("the server keeps a connection that sent {sent:?}"));
+        let waited = started.elapsed();
+        // The server's clock for a silent client starts at accept, which may come a moment
+        // before `started`: a little slack below.
+        assert!(
+            waited >= header_timeout - Duration::from_millis(50)
+                && waited < header_timeout + Duration::from_secs(2),
+            "disconnected after {waited:?}, header timeout {header_timeout:?}"
+        );
         // A close or a reset; never an answer to the unfinished request.
         if read.is_ok() {
             let answer = String::from_utf8_lossy(&answer);
@@ -943,6 +971,7 @@ fn server_config_rejects_absurd_limits_naming_the_flag() {
             "invalid max-running",
         ),
         (config_with(|c| c.heavy_nice = 20), "heavy-nice"),
+        (config_with(|c| c.max_connections = 0), "max-connections"),
         (
             config_with(|c| c.header_timeout = Duration::ZERO),
             "header-timeout-ms",
@@ -991,7 +1020,12 @@ async fn lookups_keep_answering_while_a_selection_runs() {
 /// (its handler is reading the body, so the request is in flight), shuts the server down,
 /// then sends the body: the answer must still come, and serve must return after it.
 async fn assert_shutdown_drains(path: &str, body: String, fragment: &str) {
-    let served = Served::default().await;
+    // A drain timeout far longer than the wait below: serve must return because the
+    // connection drained, not because the deadline passed.
+    let served = Served::start(config_with(|config| {
+        config.drain_timeout = Duration::from_secs(30);
+    }))
+    .await;
     let mut stream = TcpStream::connect(served.addr).await.unwrap();
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: localhost\r\n\
@@ -1022,9 +1056,9 @@ async fn assert_shutdown_drains(path: &str, body: String, fragment: &str) {
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
     assert!(response.contains(fragment), "{response}");
 
-    tokio::time::timeout(Duration::from_secs(10), server)
+    tokio::time::timeout(Duration::from_secs(5), server)
         .await
-        .expect("serve returns once the connection is drained")
+        .expect("serve returns once the connection is drained, long before the drain timeout")
         .unwrap()
         .unwrap();
     assert!(
@@ -1365,6 +1399,46 @@ async fn sizes_and_time_limits_over_their_caps_get_400_naming_the_field() {
     served.stop().await;
 }
 
+#[tokio::test]
+async fn parameters_that_make_a_crv_infinite_are_refused_at_start_and_per_request() {
+    let served = Served::default().await;
+    let infinite = ScoreParams {
+        discount: 0.0,
+        horizon: Horizon::Infinite,
+    };
+    // The generated store holds contract customers with retention exactly 1.
+    let Err(error) = AppState::open(
+        &served.store_path,
+        infinite,
+        TierScheme::default(),
+        ServerConfig::default(),
+    ) else {
+        panic!("the server started on an infinite CRV");
+    };
+    let message = error.to_string();
+    assert!(message.contains("retention 1"), "{message}");
+    assert!(message.contains("horizon inf"), "{message}");
+    served
+        .post(
+            "/v1/select",
+            &json!({"budget": 100.0, "discount": 0, "horizon": "inf"}),
+        )
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_parameter", "horizon inf");
+    served
+        .post(
+            "/v1/simulate",
+            &json!({"scenarios": [{"name": "huge", "budget": 100, "margin_multiplier": 1e38}]}),
+        )
+        .await
+        .assert_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scenario",
+            "scenario `huge`, field `margin_multiplier`",
+        );
+    served.stop().await;
+}
+
 impl Served {
     async fn start(config: ServerConfig) -> Served {
         Served::with_customers(CUSTOMERS, config).await
@@ -1509,4 +1583,780 @@ fn store_file(dir: &std::path::Path, customers: u64) -> PathBuf {
     crv::synthetic::write_customers_csv(csv, customers, 7).unwrap();
     crv::store::import(&csv_path, &store_path, &mut |_| {}).unwrap();
     store_path
+}
+
+/// One raw request on a fresh connection, read until the server closes it (a reset after the
+/// answer counts as a close): the status, the head as lower-case text, and the body.
+async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let mut chunk = [0u8; 8192];
+        while let Ok(read @ 1..) = stream.read(&mut chunk).await {
+            answer.extend_from_slice(&chunk[..read]);
+        }
+    })
+    .await
+    .expect("the server answers and closes the connection");
+    let end = answer
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no whole head in {:?}", answer.escape_ascii().to_string()));
+    let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+    let status = head[9..12].parse().unwrap();
+    (status, head, answer[end + 4..].to_vec())
+}
+
+/// A raw HTTP/1.1 request that asks the server to close after answering; `Content-Length`
+/// is added for a non-empty body.
+fn raw_request(method: &str, path: &str, headers: &[&str], body: &[u8]) -> Vec<u8> {
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: crv\r\nConnection: close\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    if !body.is_empty() {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    let mut request = request.into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+#[tokio::test]
+async fn bad_input_matrix_gets_json_errors_over_http() {
+    let served = Served::default().await;
+    let (known, unknown) = {
+        let (store, _) = served.library();
+        let known = store.ids()[0];
+        let unknown = (0..)
+            .find(|&id| store.row_of(CustomerId(id)).is_none())
+            .unwrap();
+        (known, unknown)
+    };
+    let json = "Content-Type: application/json";
+    let many_headers: Vec<String> = (0..200).map(|i| format!("X-Filler-{i}: {i}")).collect();
+    let many_headers: Vec<&str> = many_headers.iter().map(String::as_str).collect();
+    let customer = format!("/v1/customers/{known}");
+    let missing = format!("/v1/customers/{unknown}");
+    // (case, request, status, error code; `None` for an answer without a body)
+    let cases: Vec<(&str, Vec<u8>, u16, Option<&str>)> = vec![
+        (
+            "malformed JSON",
+            raw_request("POST", "/v1/customers/lookup", &[json], b"{\"ids\": [1,"),
+            400,
+            Some("malformed_json"),
+        ),
+        (
+            "wrong type",
+            raw_request("POST", "/v1/customers/lookup", &[json], b"{\"ids\": \"x\"}"),
+            400,
+            Some("malformed_json"),
+        ),
+        (
+            "unknown field",
+            raw_request(
+                "POST",
+                "/v1/customers/lookup",
+                &[json],
+                b"{\"ids\": [1], \"idz\": 2}",
+            ),
+            400,
+            Some("unknown_field"),
+        ),
+        (
+            "select: wrong type",
+            raw_request("POST", "/v1/select", &[json], b"{\"budget\": \"lots\"}"),
+            400,
+            Some("malformed_json"),
+        ),
+        (
+            "select: unknown field",
+            raw_request(
+                "POST",
+                "/v1/select",
+                &[json],
+                b"{\"budget\": 1, \"budjet\": 2}",
+            ),
+            400,
+            Some("unknown_field"),
+        ),
+        (
+            "id not a number",
+            raw_request("GET", "/v1/customers/abc", &[], b""),
+            400,
+            Some("invalid_id"),
+        ),
+        (
+            "id beyond u64",
+            raw_request("GET", "/v1/customers/18446744073709551616", &[], b""),
+            400,
+            Some("invalid_id"),
+        ),
+        (
+            "unknown id",
+            raw_request("GET", &missing, &[], b""),
+            404,
+            Some("not_found"),
+        ),
+        (
+            "unknown path",
+            raw_request("GET", "/v2/tiers", &[], b""),
+            404,
+            Some("not_found"),
+        ),
+        (
+            "DELETE on a GET endpoint",
+            raw_request("DELETE", "/v1/tiers", &[], b""),
+            405,
+            Some("method_not_allowed"),
+        ),
+        (
+            "GET on a POST endpoint",
+            raw_request("GET", "/v1/select", &[], b""),
+            405,
+            Some("method_not_allowed"),
+        ),
+        (
+            "declared body over the limit",
+            raw_request(
+                "POST",
+                "/v1/customers/lookup",
+                &[json, "Content-Length: 2000000"],
+                b"",
+            ),
+            413,
+            Some("payload_too_large"),
+        ),
+        (
+            "text/plain body",
+            raw_request(
+                "POST",
+                "/v1/customers/lookup",
+                &["Content-Type: text/plain"],
+                b"{\"ids\": [1]}",
+            ),
+            415,
+            Some("unsupported_media_type"),
+        ),
+        (
+            "select without a content type",
+            raw_request("POST", "/v1/select", &[], b"{\"budget\": 1}"),
+            415,
+            Some("unsupported_media_type"),
+        ),
+        (
+            "header name with a space",
+            raw_request("GET", "/healthz", &["Bad Header: x"], b""),
+            400,
+            Some("malformed_request"),
+        ),
+        (
+            "control byte in a header value",
+            raw_request("GET", "/healthz", &["X-Note: a\u{1}b"], b""),
+            400,
+            Some("malformed_request"),
+        ),
+        (
+            "request line garbage",
+            b"NOT HTTP AT ALL\r\n\r\n".to_vec(),
+            400,
+            Some("malformed_request"),
+        ),
+        (
+            "too many headers",
+            raw_request("GET", "/healthz", &many_headers, b""),
+            431,
+            Some("headers_too_large"),
+        ),
+        (
+            "HEAD liveness",
+            raw_request("HEAD", "/healthz", &[], b""),
+            200,
+            None,
+        ),
+        (
+            "HEAD readiness",
+            raw_request("HEAD", "/readyz", &[], b""),
+            200,
+            None,
+        ),
+        (
+            "HEAD a customer",
+            raw_request("HEAD", &customer, &[], b""),
+            200,
+            None,
+        ),
+        (
+            "HEAD tiers",
+            raw_request("HEAD", "/v1/tiers", &[], b""),
+            200,
+            None,
+        ),
+        (
+            "HEAD a POST endpoint",
+            raw_request("HEAD", "/v1/select", &[], b""),
+            405,
+            None,
+        ),
+    ];
+    for (case, request, status, code) in cases {
+        let (got, head, body) = raw_exchange(served.addr, &request).await;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(got, status, "{case}: {head}\n{text}");
+        match code {
+            Some(code) => {
+                assert!(
+                    head.contains("content-type: application/json"),
+                    "{case}: {head}"
+                );
+                let error: Value = serde_json::from_slice(&body)
+                    .unwrap_or_else(|e| panic!("{case}: not JSON ({e}): {text}"));
+                assert_eq!(error["error"]["code"], code, "{case}: {text}");
+                assert!(
+                    !error["error"]["message"].as_str().unwrap().is_empty(),
+                    "{case}: {text}"
+                );
+                if status == 405 {
+                    assert!(head.contains("\r\nallow: "), "{case}: {head}");
+                }
+            }
+            None => assert!(body.is_empty(), "{case}: HEAD answered a body: {text}"),
+        }
+    }
+    // HEAD announces the length GET sends.
+    let (_, get_head, get_body) =
+        raw_exchange(served.addr, &raw_request("GET", &customer, &[], b"")).await;
+    let (_, head_head, _) =
+        raw_exchange(served.addr, &raw_request("HEAD", &customer, &[], b"")).await;
+    let length = format!("content-length: {}", get_body.len());
+    assert!(get_head.contains(&length), "{get_head}");
+    assert!(head_head.contains(&length), "{head_head}");
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn heavy_endpoints_need_the_bearer_token_and_lookups_stay_open() {
+    let served = Served::with_state(CUSTOMERS, ServerConfig::default(), |state| {
+        state.with_token(Some("s3cret-token".to_string())).unwrap()
+    })
+    .await;
+    let json = (header::CONTENT_TYPE, "application/json");
+    let select = json!({"budget": 10.0}).to_string().into_bytes();
+    for (authorization, expected) in [
+        (None, StatusCode::UNAUTHORIZED),
+        (Some("Bearer wrong"), StatusCode::UNAUTHORIZED),
+        (Some("Bearer s3cret-tokeN"), StatusCode::UNAUTHORIZED),
+        (
+            Some("Bearer s3cret-token-and-more"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (Some("Basic s3cret-token"), StatusCode::UNAUTHORIZED),
+        (Some("s3cret-token"), StatusCode::UNAUTHORIZED),
+        (Some("Bearer s3cret-token"), StatusCode::OK),
+        (Some("bearer s3cret-token "), StatusCode::OK),
+    ] {
+        let mut headers = vec![json.clone()];
+        headers.extend(authorization.map(|value| (header::AUTHORIZATION, value)));
+        let (status, answer_headers, body) = served
+            .send_raw(Method::POST, "/v1/select", &headers, select.clone())
+            .await;
+        assert_eq!(status, expected, "{authorization:?}: {body:?}");
+        if status == StatusCode::UNAUTHORIZED {
+            let error: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(error["error"]["code"], "unauthorized");
+            assert_eq!(answer_headers[header::WWW_AUTHENTICATE], "Bearer");
+        }
+    }
+    let simulate = json!({"scenarios": [{"name": "base"}]})
+        .to_string()
+        .into_bytes();
+    let (status, _, _) = served
+        .send_raw(
+            Method::POST,
+            "/v1/simulate",
+            std::slice::from_ref(&json),
+            simulate,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Lookups and the read-only endpoints need no token.
+    let id = served.library().0.ids()[0];
+    assert_eq!(
+        served.get(&format!("/v1/customers/{id}")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        served
+            .post("/v1/customers/lookup", &json!({"ids": [id]}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(served.get("/v1/tiers").await.status, StatusCode::OK);
+    assert!(
+        !format!("{:?}", served.state).contains("s3cret"),
+        "the state's Debug form shows the token"
+    );
+    served.stop().await;
+}
+
+#[test]
+fn an_empty_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_file(dir.path(), 100);
+    let state = AppState::open(
+        &path,
+        ScoreParams::default(),
+        TierScheme::default(),
+        ServerConfig::default(),
+    )
+    .unwrap();
+    let message = state
+        .with_token(Some(String::new()))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("token-env"), "{message}");
+}
+
+/// A kept-alive HTTP/1.1 connection to `addr` that has answered one request.
+async fn open_connection(
+    addr: std::net::SocketAddr,
+) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    assert_eq!(get_on(&mut sender, "/healthz").await.0, StatusCode::OK);
+    sender
+}
+
+/// `GET path` on an open connection: the status and the body as JSON (or text as a string).
+async fn get_on(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    path: &str,
+) -> (StatusCode, Value) {
+    let request = Request::get(path)
+        .header(header::HOST, "crv")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, body)
+}
+
+/// Waits until the server counts `open` connections.
+async fn until_open_connections(served: &Served, open: usize) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while served.state.open_connections() != open {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "{} connections open, not {open}",
+            served.state.open_connections()
+        )
+    });
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_get_503_at_once_and_readiness_says_so() {
+    let served = Served::start(config_with(|config| config.max_connections = 2)).await;
+    let mut first = open_connection(served.addr).await;
+    let second = open_connection(served.addr).await;
+    until_open_connections(&served, 2).await;
+
+    // A third is answered and closed at once: no waiting in the listen queue, no timeout.
+    let (status, head, body) = raw_exchange(served.addr, b"").await;
+    assert_eq!(status, 503, "{head}");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    let error: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error["error"]["code"], "at_capacity");
+
+    let (status, ready) = get_on(&mut first, "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready["status"], "at_capacity");
+    assert_eq!(
+        get_on(&mut first, "/healthz").await.0,
+        StatusCode::OK,
+        "still alive"
+    );
+    let (_, metrics) = get_on(&mut first, "/metrics").await;
+    let samples = parse_metrics(metrics.as_str().unwrap());
+    assert_eq!(
+        sample(&samples, "crv_connections_refused_total", &[]),
+        Some(1.0)
+    );
+    assert_eq!(sample(&samples, "crv_connections_open", &[]), Some(2.0));
+
+    // A slot given back is a connection accepted again.
+    drop(second);
+    until_open_connections(&served, 1).await;
+    let (status, ready) = get_on(&mut first, "/readyz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(served.get("/healthz").await.status, StatusCode::OK);
+    drop(first);
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn drain_gives_up_on_a_stuck_request_at_the_drain_timeout() {
+    // A drain timeout far from both the default (10 s) and the header timeout: shutdown must
+    // end at it, not before (the request is in flight) and not at another deadline.
+    let drain_timeout = Duration::from_millis(400);
+    let served = Served::start(config_with(|config| {
+        config.drain_timeout = drain_timeout;
+        config.header_timeout = Duration::from_secs(30);
+    }))
+    .await;
+    let mut stream = TcpStream::connect(served.addr).await.unwrap();
+    // The body is announced and never sent: the request stays in flight.
+    stream
+        .write_all(
+            b"POST /v1/customers/lookup HTTP/1.1\r\nHost: crv\r\nContent-Type: application/json\r\n\
+              Content-Length: 12\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).await.unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+
+    let Served {
+        mut stop,
+        server,
+        state,
+        ..
+    } = served;
+    stop.take().unwrap().send(()).unwrap();
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .expect("serve returns after the drain timeout")
+        .unwrap()
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= drain_timeout && waited < drain_timeout + Duration::from_secs(2),
+        "serve returned after {waited:?}, drain timeout {drain_timeout:?}"
+    );
+    assert_eq!(state.unready_reason(), Some("draining"));
+    drop(stream);
+}
+
+#[tokio::test]
+async fn a_store_copied_to_memory_keeps_answering_after_its_file_is_truncated() {
+    let served = Served::start(config_with(|config| config.copy_to_memory = true)).await;
+    // The expected scores, read before the file is cut (the library's own mapping of it is
+    // dropped first: reading it afterwards would fault this test).
+    let expected: Vec<(u64, f32)> = {
+        let (store, scored) = served.library();
+        (0..CUSTOMERS as usize)
+            .step_by(97)
+            .map(|row| (store.ids()[row], scored.crv[row]))
+            .collect()
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&served.store_path)
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    for &(id, crv) in &expected {
+        let answer = served.get(&format!("/v1/customers/{id}")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+        assert_eq!(f32_of(&answer.json["crv"]), crv);
+    }
+    let ids: Vec<u64> = expected.iter().map(|&(id, _)| id).collect();
+    let answer = served
+        .post("/v1/customers/lookup", &json!({"ids": ids}))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(
+        answer.json["customers"].as_array().unwrap().len(),
+        ids.len()
+    );
+    served.stop().await;
+}
+
+#[test]
+fn a_served_mapped_store_holds_a_shared_lock_and_an_exclusive_one_blocks_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = store_file(dir.path(), 100);
+    let open = |config: ServerConfig| {
+        AppState::open(
+            &store_path,
+            ScoreParams::default(),
+            TierScheme::default(),
+            config,
+        )
+    };
+    let state = open(ServerConfig::default()).unwrap();
+    let file = std::fs::File::open(&store_path).unwrap();
+    assert!(
+        matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        "the served file is not locked"
+    );
+    assert!(file.try_lock_shared().is_ok(), "readers share the lock");
+    file.unlock().unwrap();
+    drop(state);
+
+    // A writer's exclusive lock: the server refuses to map the file under it.
+    let writer = std::fs::File::open(&store_path).unwrap();
+    writer.try_lock().unwrap();
+    let error = open(ServerConfig::default()).unwrap_err().to_string();
+    assert!(error.contains("exclusive lock"), "{error}");
+    assert!(error.contains("customers.crv"), "{error}");
+    // Copied into memory, the store does not depend on the file afterwards: no lock needed.
+    assert!(open(config_with(|config| config.copy_to_memory = true)).is_ok());
+}
+
+/// A `crv serve` child process on a store; its stderr read line by line.
+struct ChildServer {
+    child: std::process::Child,
+    log: std::io::BufReader<std::process::ChildStderr>,
+    /// Every log line read so far.
+    lines: Vec<String>,
+}
+
+impl ChildServer {
+    fn spawn(args: &[&str], env: &[(&str, &str)]) -> ChildServer {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_crv"))
+            .arg("serve")
+            .args(args)
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = std::io::BufReader::new(child.stderr.take().unwrap());
+        ChildServer {
+            child,
+            log,
+            lines: Vec::new(),
+        }
+    }
+
+    /// Reads log lines up to and including the first that contains `fragment`.
+    fn until(&mut self, fragment: &str) -> String {
+        use std::io::BufRead;
+        loop {
+            let mut line = String::new();
+            let read = self.log.read_line(&mut line).unwrap();
+            assert!(
+                read > 0,
+                "server exited before `{fragment}`: {:#?}",
+                self.lines
+            );
+            self.lines.push(line.clone());
+            if line.contains(fragment) {
+                return line;
+            }
+        }
+    }
+
+    /// The address of the text log's `listening addr=...` line.
+    fn addr(&mut self) -> String {
+        let line = self.until("listening");
+        let at = line.find("addr=").expect("listening names its address");
+        line[at + 5..].trim().to_string()
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request over a plain blocking connection; the answer as text (empty if the server
+/// died before answering).
+fn blocking_exchange(addr: &str, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn truncating_a_mapped_store_under_serve_names_the_file_before_it_dies() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = store_file(dir.path(), CUSTOMERS);
+    let id = Store::open(&store_path).unwrap().ids()[CUSTOMERS as usize / 2];
+    let mut server = ChildServer::spawn(
+        &[store_path.to_str().unwrap(), "--addr", "127.0.0.1:0"],
+        &[],
+    );
+    let addr = server.addr();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&store_path)
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    // The lookup probes the mapped id index, now past the end of the file.
+    let answer = blocking_exchange(
+        &addr,
+        format!("GET /v1/customers/{id} HTTP/1.1\r\nHost: crv\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    assert!(
+        !answer.contains("200 OK"),
+        "answered from a truncated file: {answer}"
+    );
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGBUS), "{status}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut server.log, &mut rest).unwrap();
+    let path = store_path.display().to_string();
+    assert!(rest.contains("SIGBUS") && rest.contains(&path), "{rest}");
+    assert!(rest.contains("--copy-to-memory"), "{rest}");
+}
+
+#[test]
+fn serve_names_real_ids_and_warns_beyond_loopback_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = store_file(dir.path(), 200);
+    let store = store_path.to_str().unwrap();
+    let ids_line = "customer ids in this store";
+    let warning = "without a token";
+
+    // A name is resolved; the start-up log names ids that answer.
+    let mut server = ChildServer::spawn(&[store, "--addr", "localhost:0"], &[]);
+    let addr = server.addr();
+    let line = server.until(ids_line);
+    let id = line
+        .split("/v1/customers/")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .unwrap_or_else(|| panic!("no id in {line}"));
+    let answer = blocking_exchange(
+        &addr,
+        format!("GET /v1/customers/{id} HTTP/1.1\r\nHost: crv\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        !server.lines.concat().contains(warning),
+        "{:#?}",
+        server.lines
+    );
+    drop(server);
+
+    // Beyond loopback: a warning without a token, none with one.
+    let mut server = ChildServer::spawn(&[store, "--addr", "0.0.0.0:0"], &[]);
+    server.until(ids_line);
+    assert!(
+        server.lines.concat().contains(warning),
+        "{:#?}",
+        server.lines
+    );
+    drop(server);
+    let mut server = ChildServer::spawn(
+        &[
+            store,
+            "--addr",
+            "0.0.0.0:0",
+            "--token-env",
+            "CRV_TEST_TOKEN",
+        ],
+        &[("CRV_TEST_TOKEN", "s3cret")],
+    );
+    server.until(ids_line);
+    assert!(
+        !server.lines.concat().contains(warning),
+        "{:#?}",
+        server.lines
+    );
+    drop(server);
+
+    // A token variable that is not set, and an address without a port: refused at start.
+    for (args, fragment) in [
+        (
+            vec![
+                store,
+                "--addr",
+                "127.0.0.1:0",
+                "--token-env",
+                "CRV_TEST_NO_SUCH_TOKEN",
+            ],
+            "CRV_TEST_NO_SUCH_TOKEN",
+        ),
+        (vec![store, "--addr", "localhost"], "host:port"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_crv"))
+            .arg("serve")
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?} accepted");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(message.contains(fragment), "{args:?}: {message}");
+    }
+}
+
+#[test]
+fn serve_writes_json_log_lines_with_an_access_line_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = store_file(dir.path(), 200);
+    let id = Store::open(&store_path).unwrap().ids()[0];
+    let mut server = ChildServer::spawn(
+        &[
+            store_path.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ],
+        &[],
+    );
+    let listening: Value = serde_json::from_str(&server.until("\"listening\"")).unwrap();
+    let addr = listening["addr"].as_str().unwrap().to_string();
+    server.until("customer ids in this store");
+    let answer = blocking_exchange(
+        &addr,
+        format!(
+            "GET /v1/customers/{id} HTTP/1.1\r\nHost: crv\r\nX-Request-Id: trace-42\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("x-request-id: trace-42"),
+        "{answer}"
+    );
+    let access: Value = serde_json::from_str(&server.until("crv::access")).unwrap();
+    assert_eq!(access["level"], "INFO");
+    assert_eq!(access["method"], "GET");
+    assert_eq!(access["route"], "/v1/customers/{id}");
+    assert_eq!(access["status"], 200);
+    assert_eq!(access["request_id"], "trace-42");
+    assert!(access["micros"].is_u64(), "{access}");
+    assert!(
+        access["client"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{access}"
+    );
+    for line in &server.lines {
+        let line: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            line["timestamp"].is_string() && line["message"].is_string(),
+            "{line}"
+        );
+    }
 }
