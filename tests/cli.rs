@@ -946,7 +946,10 @@ fn bad_input_matrix_gives_precise_errors_and_never_panics() {
     let dir = work.dir.path();
     let missing = work.path("missing.crv");
     let out = work.path("out.csv");
-    let long_where = format!("tier in ({})", vec!["A"; 30_000].join(", "));
+    let long_where = format!(
+        "tier in ({})",
+        vec!["A"; crv::limits::MAX_FILTER_VALUES].join(", ")
+    );
     let (store, csv, other_store, scenarios, dir, missing, out) = (
         s(&store),
         s(&csv),
