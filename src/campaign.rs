@@ -47,9 +47,9 @@ pub struct Targets {
     pub selection: Selection,
     /// The name of the cost column used.
     pub cost_column: String,
-    /// Sum of the chosen customers' real costs (each cost as written: the shortest decimal
-    /// that reads back as the stored f32, times the cost multiplier of a simulation; summed in
-    /// f64 in row order), in cost units; at most `budget`, up to the f64 sum's own rounding.
+    /// Sum of the chosen customers' real costs, in cost units: each cost as written (the
+    /// shortest decimal that reads back as the stored f32), summed exactly and rounded once to
+    /// f64 ([`RealCosts::total`]), times the cost multiplier of a simulation; at most `budget`.
     pub total_cost: f64,
     /// The budget, in cost units, as asked.
     pub budget: f64,
@@ -84,6 +84,12 @@ impl RealCosts<'_> {
     #[inline]
     pub fn cost(&self, row: usize) -> f64 {
         select::as_written(self.column[row]) * self.multiplier
+    }
+
+    /// The total real cost of `rows`: their written costs summed exactly
+    /// ([`select::written_sum`]), times the multiplier.
+    pub fn total(&self, rows: impl Iterator<Item = usize> + Clone) -> f64 {
+        select::written_sum(rows.map(|row| self.column[row])) * self.multiplier
     }
 
     /// Row `row`'s stored cost times the multiplier: within a relative `2^-24` of
@@ -168,7 +174,7 @@ pub fn solve(
     prepare_time: Duration,
 ) -> Targets {
     let selection = select::knapsack(values, units, capacity, eligible, &spec.limits);
-    let total_cost: f64 = selection.rows.iter().map(|&row| real.cost(row)).sum();
+    let total_cost = real.total(selection.rows.iter().copied());
     // The bound over the stored costs, with the budget widened to cover every selection that
     // fits it in written costs: a valid bound for those, a hair loose.
     let real_upper_bound = real_bound(values, eligible, real, spec.budget * (1.0 + WRITTEN_SLACK));

@@ -58,6 +58,54 @@ pub fn as_written(value: f32) -> f64 {
         .expect("Rust reads back the decimal zmij wrote")
 }
 
+/// The sum of `costs` as written (their shortest round-trip decimals, [`as_written`]), added
+/// exactly and rounded once to the nearest f64: whole-cent costs summing to `100` give exactly
+/// `100.0`, where adding their f64 values could give `100.00000000000001`. Falls back to adding
+/// the written f64 values when the exact sum leaves 128 bits (decimals spanning some 29 orders
+/// of magnitude). Costs are finite and `>= 0`; a `-0.0` adds nothing. Formats each cost: for
+/// the chosen rows, not for whole columns.
+pub fn written_sum(costs: impl Iterator<Item = f32> + Clone) -> f64 {
+    exact_decimal_sum(costs.clone())
+        .unwrap_or_else(|| costs.map(as_written).sum())
+}
+
+/// The exact sum of the costs' shortest decimals, rounded to f64; `None` past 128 bits.
+fn exact_decimal_sum(costs: impl IntoIterator<Item = f32>) -> Option<f64> {
+    // The running sum is `sum 10^exponent`, the exponent the least seen so far.
+    let (mut sum, mut exponent) = (0u128, i32::MAX);
+    let mut buffer = zmij::Buffer::new();
+    for cost in costs {
+        if cost <= 0.0 {
+            continue;
+        }
+        let text = buffer.format_finite(cost);
+        let (mantissa, power) = text.split_once(['e', 'E']).unwrap_or((text, "0"));
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let mut digits = 0u128;
+        for byte in whole.bytes().chain(fraction.bytes()) {
+            digits = digits * 10 + u128::from(byte - b'0');
+        }
+        let power: i32 = power.parse().expect("zmij writes a decimal exponent");
+        let q = power - i32::try_from(fraction.len()).expect("a short decimal");
+        if q < exponent {
+            if sum != 0 {
+                sum = sum.checked_mul(10u128.checked_pow((exponent - q).unsigned_abs())?)?;
+            }
+            exponent = q;
+        }
+        let term = digits.checked_mul(10u128.checked_pow((q - exponent).unsigned_abs())?)?;
+        sum = sum.checked_add(term)?;
+    }
+    if sum == 0 {
+        return Some(0.0);
+    }
+    Some(
+        format!("{sum}e{exponent}")
+            .parse()
+            .expect("Rust reads back the decimal it wrote"),
+    )
+}
+
 /// Scales each cost to integer resource units: the least `u >= D * resource_scale`, `D` the
 /// cost's shortest round-trip decimal (see the module doc for the rule and the scale's reading).
 ///

@@ -144,7 +144,7 @@ pub fn trace(
     assert!(points >= 2, "a frontier needs at least 2 points");
     assert_eq!(values.len(), units.len(), "one cost per value");
     let (mut candidate_values, mut candidate_units) = (Vec::new(), Vec::new());
-    let mut candidate_costs = Vec::new();
+    let mut candidate_rows = Vec::new();
     let mut total: u128 = 0;
     for (row, (&value, &cost)) in values.iter().zip(units).enumerate() {
         if eligible.is_none_or(|eligible| eligible[row]) {
@@ -152,7 +152,7 @@ pub fn trace(
             if value.is_finite() && value > 0.0 {
                 candidate_values.push(value);
                 candidate_units.push(cost);
-                candidate_costs.push(real.cost(row));
+                candidate_rows.push(row);
             }
         }
     }
@@ -163,7 +163,7 @@ pub fn trace(
     kernel::solve_each(&capacities, |&capacity| {
         let selection =
             select::knapsack(&candidate_values, &candidate_units, capacity, None, limits);
-        let spend: f64 = selection.rows.iter().map(|&row| candidate_costs[row]).sum();
+        let spend = real.total(selection.rows.iter().map(|&row| candidate_rows[row]));
         FrontierPoint {
             budget: capacity as f64 / resource_scale,
             objective: selection.objective,
