@@ -482,8 +482,9 @@ fn select_never_spends_more_than_the_budget_when_costs_are_finer_than_the_scale(
         let mut reader = csv::Reader::from_path(&targets).unwrap();
         let (mut real, mut count) = (0.0f64, 0u64);
         for record in reader.records() {
-            // The cost as stored (f32), summed in f64: the cost column's own units.
-            real += f64::from(record.unwrap()[2].parse::<f32>().unwrap());
+            // The cost as crv prints it (the shortest decimal of the stored f32): the cost
+            // column's own units.
+            real += record.unwrap()[2].parse::<f64>().unwrap();
             count += 1;
         }
         assert_eq!(count, summary["selected"].as_u64().unwrap());
