@@ -644,14 +644,18 @@ fn written_sum_vs(terms: &[String], bound: &str) -> Option<std::cmp::Ordering> {
 fn whole_cent_costs_summing_to_the_budget_are_all_selected() {
     let mut rng = RowRng::new(17, 0xCE27);
     for n in [2usize, 7, 50, 400] {
-        let cents: Vec<u64> = (0..n).map(|_| 1 + (rng.uniform() * 99_999.0) as u64).collect();
+        let cents: Vec<u64> = (0..n)
+            .map(|_| 1 + (rng.uniform() * 99_999.0) as u64)
+            .collect();
         let costs: Vec<f32> = cents
             .iter()
             .map(|&c| format!("{}.{:02}", c / 100, c % 100).parse().unwrap())
             .collect();
         let total: u64 = cents.iter().sum();
         // The budget as a planner types it: the sum in cost units, read as an f64.
-        let budget: f64 = format!("{}.{:02}", total / 100, total % 100).parse().unwrap();
+        let budget: f64 = format!("{}.{:02}", total / 100, total % 100)
+            .parse()
+            .unwrap();
         let values: Vec<f32> = (0..n).map(|_| 1.0 + rng.uniform() as f32 * 50.0).collect();
         let units = scale_costs(&costs, 100.0).unwrap();
         assert_eq!(units, cents, "each cost is exactly its cents");
@@ -667,7 +671,11 @@ fn whole_cent_costs_summing_to_the_budget_are_all_selected() {
             multiplier: 1.0,
         };
         let targets = campaign::solve(&values, &units, capacity, None, &spec, real, Duration::ZERO);
-        assert_eq!(targets.selection.rows, (0..n).collect::<Vec<_>>(), "n = {n}");
+        assert_eq!(
+            targets.selection.rows,
+            (0..n).collect::<Vec<_>>(),
+            "n = {n}"
+        );
         assert_eq!(targets.total_cost, budget, "n = {n}");
         assert_eq!(targets.budget_left, 0.0, "n = {n}");
     }

@@ -346,7 +346,11 @@ fn a_scenario_spends_its_real_multiplied_cost_within_the_budget() {
         assert!(!targets.selection.rows.is_empty());
         assert!(real <= 100.0 + 1e-9, "scale {scale}: spent {real} of 100");
         assert!(targets.total_cost <= 100.0, "scale {scale}");
-        assert!(close(targets.total_cost, real), "{} != {real}", targets.total_cost);
+        assert!(
+            close(targets.total_cost, real),
+            "{} != {real}",
+            targets.total_cost
+        );
         let options = SimulateOptions {
             frontier: Some(FrontierSpec {
                 scenario: None,
@@ -355,7 +359,10 @@ fn a_scenario_spends_its_real_multiplied_cost_within_the_budget() {
             ..SimulateOptions::default()
         };
         let simulation = simulate::simulate(&store, &set, &options).unwrap();
-        assert_eq!(simulation.results[0].spend, targets.total_cost, "scale {scale}");
+        assert_eq!(
+            simulation.results[0].spend, targets.total_cost,
+            "scale {scale}"
+        );
         // The frontier's spend is real too: at its last budget every positive customer, whose
         // written costs sum to the last point's spend.
         let frontier = simulation.frontier.unwrap();

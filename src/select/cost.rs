@@ -65,8 +65,7 @@ pub fn as_written(value: f32) -> f64 {
 /// of magnitude). Costs are finite and `>= 0`; a `-0.0` adds nothing. Formats each cost: for
 /// the chosen rows, not for whole columns.
 pub fn written_sum(costs: impl Iterator<Item = f32> + Clone) -> f64 {
-    exact_decimal_sum(costs.clone())
-        .unwrap_or_else(|| costs.map(as_written).sum())
+    exact_decimal_sum(costs.clone()).unwrap_or_else(|| costs.map(as_written).sum())
 }
 
 /// The exact sum of the costs' shortest decimals, rounded to f64; `None` past 128 bits.

@@ -49,8 +49,8 @@ pub struct FrontierPoint {
     pub budget: f64,
     /// The objective of the selection (optimal, or within `gap` of it).
     pub objective: f64,
-    /// What the selection really costs (its stored costs times the multiplier, summed in f64),
-    /// in cost units; at most `budget`.
+    /// What the selection really costs (its written costs summed exactly, times the
+    /// multiplier: [`RealCosts::total`]), in cost units; at most `budget`.
     pub spend: f64,
     /// `(objective - spend) / spend`, the return on the objective; `None` when nothing is spent.
     pub roi: Option<f64>,
