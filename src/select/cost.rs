@@ -52,10 +52,8 @@ pub fn as_written(value: f32) -> f64 {
     if !value.is_finite() {
         return f64::from(value);
     }
-    zmij::Buffer::new()
-        .format_finite(value)
-        .parse()
-        .expect("Rust reads back the decimal zmij wrote")
+    fast_float2::parse(zmij::Buffer::new().format_finite(value))
+        .expect("fast-float reads back the decimal zmij wrote")
 }
 
 /// The sum of `costs` as written (their shortest round-trip decimals, [`as_written`]), added
@@ -515,6 +513,19 @@ mod tests {
                 "{cents}"
             );
         }
+    }
+
+    #[test]
+    fn written_costs_sum_exactly() {
+        let sum = |costs: &[f32]| written_sum(costs.iter().copied());
+        // Added as f64, 0.1 + 0.2 is 0.30000000000000004; as written it is 0.3.
+        assert_eq!(sum(&[0.1, 0.2]), 0.3);
+        assert_eq!(sum(&[12.34, 0.66, 87.0]), 100.0);
+        assert_eq!(sum(&[]), 0.0);
+        assert_eq!(sum(&[-0.0, 0.0]), 0.0);
+        assert_eq!(sum(&[1e-7, 2.5e-8]), 1.25e-7);
+        // Beyond 128 bits, the written f64 values are added instead.
+        assert_eq!(sum(&[1e30, 1e-30]), 1e30);
     }
 
     #[test]
