@@ -16,8 +16,11 @@
 //! (that error plus the product's own rounding, with room to spare), `D s` and `c s` share their
 //! ceiling, and `c`'s exact ceiling is taken: the product and quotient are rounded in f64 and a
 //! fused multiply-add gives the exact sign of what is left over, which decides the last unit.
-//! Otherwise (whole-cent data at scale 100, say) `D` itself is formatted (zmij: shortest
-//! round-trip digits), read back as the nearest f64, multiplied by `s` in f64, and taken as the
+//! Otherwise (whole-cent data at scale 100, say), when the scale is a power of ten and the
+//! whole number `k` over the scale lies well inside `c`'s rounding interval, narrower than a
+//! tenth of a unit, `D` is that decimal and the cost is `k` units, without formatting anything.
+//! Failing that, `D` itself is formatted (zmij: shortest round-trip digits), read back as the
+//! nearest f64, multiplied by `s` in f64, and taken as the
 //! whole number it lies within `2^-50` of, or else rounded up. The budget is floored exactly the
 //! same way when `B s` is not within `2^-50` of a whole number. Within that `2^-50`, a product
 //! that is not exactly whole counts as whole: with a scale and budget that are short decimals
@@ -221,11 +224,40 @@ impl Scale {
             // No whole number between `c s` and `D s`: they share their ceiling.
             return self.units_at_least(amount);
         }
+        if self.is_shortest_decimal(cost, near) {
+            return to_u64(near);
+        }
         let written = as_written(cost);
         match self.whole(written) {
             Some(units) => to_u64(units),
             None => to_u64(self.apply(written).ceil()),
         }
+    }
+
+    /// Whether `units / scale` is certainly `cost`'s shortest round-trip decimal, without
+    /// formatting it (the common case of whole cents at scale 100): the scale is a power of
+    /// ten (or one per a power of ten), `units / scale` lies well inside `cost`'s rounding
+    /// interval (within 0.49 of the gap to each f32 neighbour, far beyond the f64 quotient's
+    /// error), and that interval is narrower than a tenth of a unit. Every other decimal with
+    /// no more significant digits than `units / scale` lies at least a tenth of a unit from
+    /// it, so outside the interval: `units / scale` is the shortest decimal there.
+    fn is_shortest_decimal(self, cost: f32, units: f64) -> bool {
+        const POWERS_OF_TEN: [f64; 16] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+        ];
+        let (decimal, unit) = match self {
+            Scale::Times(s) if POWERS_OF_TEN.contains(&s) => (units / s, 1.0 / s),
+            Scale::Per(per) if POWERS_OF_TEN.contains(&per) => (units * per, per),
+            _ => return false,
+        };
+        // `cost > 0` here (its product is at least half a unit), so both neighbours exist (the
+        // one above may be infinite, which fails the test).
+        let bits = cost.to_bits();
+        let stored = f64::from(cost);
+        let below = stored - f64::from(f32::from_bits(bits - 1));
+        let above = f64::from(f32::from_bits(bits + 1)) - stored;
+        let offset = decimal - stored;
+        above * 10.0 < unit && -0.49 * below < offset && offset < 0.49 * above
     }
 
     /// A budget's units: the whole number `amount * scale` lies within `2^-50` of, else the
