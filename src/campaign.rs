@@ -19,8 +19,8 @@ pub struct CampaignSpec {
     /// The numeric column holding each customer's resource use (CR).
     pub cost_column: String,
     /// Integer resource units per cost unit (100: costs in cents). Costs are rounded up and
-    /// the budget down to these units ([`select::scale_costs`]), so the chosen customers' real
-    /// costs never sum above the budget; the optimum is exact on the rounded problem, and
+    /// the budget down to these units, each read as the decimal written ([`select::scale_costs`]),
+    /// so the chosen customers' written costs never sum above the budget; the optimum is exact on the rounded problem, and
     /// [`Targets::rounding_loss`] bounds what the rounding gave up.
     pub resource_scale: f64,
     /// A `--where` expression restricting who may be targeted (empty: everyone).
@@ -48,16 +48,17 @@ pub struct Targets {
     pub selection: Selection,
     /// The name of the cost column used.
     pub cost_column: String,
-    /// Sum of the chosen customers' real costs (the f32 cost values, times the cost
-    /// multiplier of a simulation, summed in f64 in row order), in cost units; at most
-    /// `budget`.
+    /// Sum of the chosen customers' real costs, in cost units: each cost as written (the
+    /// shortest decimal that reads back as the stored f32), summed exactly and rounded once to
+    /// f64 ([`RealCosts::total`]), times the cost multiplier of a simulation; at most `budget`.
     pub total_cost: f64,
     /// The budget, in cost units, as asked.
     pub budget: f64,
     /// `budget - total_cost`.
     pub budget_left: f64,
-    /// An upper bound on the best total CRV under the real costs and the real budget (the LP
-    /// relaxation of the unrounded problem, in its Lagrangian form): what no selection,
+    /// An upper bound on the best total CRV under the real (written) costs and the budget (the
+    /// LP relaxation of the unrounded problem, in its Lagrangian form, over the stored f32
+    /// costs with the budget widened by `2^-23` to cover the written ones): what no selection,
     /// rounded or not, can beat.
     pub real_upper_bound: f64,
     /// `real_upper_bound - objective`: at most this much value was given up by rounding costs
@@ -78,12 +79,32 @@ pub struct RealCosts<'a> {
 }
 
 impl RealCosts<'_> {
-    /// Row `row`'s real cost.
+    /// Row `row`'s real cost: its cost as written (the shortest decimal that reads back as the
+    /// stored f32, [`select::as_written`]) times the multiplier. Formats the f32: for the
+    /// chosen rows, not for whole columns.
     #[inline]
     pub fn cost(&self, row: usize) -> f64 {
+        select::as_written(self.column[row]) * self.multiplier
+    }
+
+    /// The total real cost of `rows`: their written costs summed exactly
+    /// ([`select::written_sum`]), times the multiplier.
+    pub fn total(&self, rows: impl Iterator<Item = usize> + Clone) -> f64 {
+        select::written_sum(rows.map(|row| self.column[row])) * self.multiplier
+    }
+
+    /// Row `row`'s stored cost times the multiplier: within a relative `2^-24` of
+    /// [`RealCosts::cost`].
+    #[inline]
+    fn stored(&self, row: usize) -> f64 {
         f64::from(self.column[row]) * self.multiplier
     }
 }
+
+/// `2^-23`: a written cost exceeds its stored f32 by at most `2^-24` of it, and a written
+/// budget its f64 by far less, so every selection within the budget in written costs lies
+/// within `budget (1 + 2^-23)` in stored costs.
+const WRITTEN_SLACK: f64 = 1.0 / 8_388_608.0;
 
 /// Selects the targets of `spec` among `store`'s customers scored as `scored`.
 pub fn select_targets(store: &Store, scored: &Scored, spec: &CampaignSpec) -> Result<Targets> {
@@ -160,8 +181,10 @@ pub fn solve(
     prepare_time: Duration,
 ) -> Targets {
     let selection = select::knapsack(values, units, capacity, eligible, &spec.limits);
-    let total_cost: f64 = selection.rows.iter().map(|&row| real.cost(row)).sum();
-    let real_upper_bound = real_bound(values, eligible, real, spec.budget);
+    let total_cost = real.total(selection.rows.iter().copied());
+    // The bound over the stored costs, with the budget widened to cover every selection that
+    // fits it in written costs: a valid bound for those, a hair loose.
+    let real_upper_bound = real_bound(values, eligible, real, spec.budget * (1.0 + WRITTEN_SLACK));
     Targets {
         total_cost,
         budget: spec.budget,
@@ -174,7 +197,8 @@ pub fn solve(
     }
 }
 
-/// The LP bound of the knapsack over the `real` costs within `budget`, unrounded: eligible
+/// The LP bound of the knapsack over the `real` costs as stored (f32 times the multiplier)
+/// within `budget`, unrounded: eligible
 /// rows of positive value and zero cost count whole, rows costing more than the budget not at
 /// all (no selection holds them), and the rest enter the Lagrangian bound
 /// `lambda budget + sum max(0, v - lambda c)`, valid for any `lambda >= 0`, at the break ratio
@@ -192,7 +216,7 @@ pub fn real_bound(
         if !(value.is_finite() && value > 0.0 && eligible.is_none_or(|e| e[row])) {
             continue;
         }
-        let cost = real.cost(row);
+        let cost = real.stored(row);
         if cost == 0.0 {
             free += f64::from(value);
         } else if cost <= budget {
@@ -204,14 +228,14 @@ pub fn real_bound(
     if total_cost <= budget {
         return free + total_value;
     }
-    let ratio = |row: u32| f64::from(values[row as usize]) / real.cost(row as usize);
+    let ratio = |row: u32| f64::from(values[row as usize]) / real.stored(row as usize);
     let by_ratio_descending = |a: &u32, b: &u32| ratio(*b).total_cmp(&ratio(*a));
     let (mut slice, mut room) = (&mut rows[..], budget);
     while slice.len() > 1 {
         let half = slice.len() / 2;
         slice.select_nth_unstable_by(half, by_ratio_descending);
         let (upper, lower) = slice.split_at_mut(half);
-        let upper_cost: f64 = upper.iter().map(|&row| real.cost(row as usize)).sum();
+        let upper_cost: f64 = upper.iter().map(|&row| real.stored(row as usize)).sum();
         if upper_cost > room {
             slice = upper;
         } else {
@@ -222,7 +246,7 @@ pub fn real_bound(
     let lambda = ratio(slice[0]);
     let terms: f64 = rows
         .iter()
-        .map(|&row| (f64::from(values[row as usize]) - lambda * real.cost(row as usize)).max(0.0))
+        .map(|&row| (f64::from(values[row as usize]) - lambda * real.stored(row as usize)).max(0.0))
         .sum();
     free + lambda * budget + terms
 }

@@ -20,17 +20,9 @@ pub fn f32_json(value: f32) -> Value {
 }
 
 /// The f64 nearest to `value`'s shortest decimal (zmij's digits, the ones serde_json writes for
-/// an f32). That decimal has at most 9 significant digits, so the f64's own shortest decimal is
-/// the same digits: serde_json writes this f64 as the f32's decimal. NaN stays NaN, infinities
-/// stay infinite.
+/// an f32): [`crate::select::as_written`].
 pub fn f32_shortest_as_f64(value: f32) -> f64 {
-    if !value.is_finite() {
-        return f64::from(value);
-    }
-    zmij::Buffer::new()
-        .format_finite(value)
-        .parse()
-        .expect("Rust reads back the decimal zmij wrote")
+    crate::select::as_written(value)
 }
 
 /// The scoring summary: totals, parameters, the tier scheme with its cut points, and per tier

@@ -614,23 +614,93 @@ fn capacity_zero_and_capacity_above_the_total_at_scale() {
     }
 }
 
+/// A number's shortest round-trip decimal as Rust's `Display` writes it (never in exponent
+/// notation), as `(digits, q)`: `digits 10^q`, exactly.
+fn written(text: &str) -> (u128, i32) {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = format!("{whole}{fraction}").parse().unwrap();
+    (digits, -(fraction.len() as i32))
+}
+
+/// `sum` of the written decimals against the written `bound`, exactly: `None` when beyond
+/// u128 (the caller skips such a case).
+fn written_sum_vs(terms: &[String], bound: &str) -> Option<std::cmp::Ordering> {
+    let mut all: Vec<(u128, i32)> = terms.iter().map(|t| written(t)).collect();
+    all.push(written(bound));
+    let q = all.iter().map(|&(_, q)| q).min().unwrap();
+    let scaled = |(m, e): (u128, i32)| m.checked_mul(10u128.checked_pow((e - q) as u32)?);
+    let bound = scaled(all.pop().unwrap())?;
+    let mut sum = 0u128;
+    for &term in &all {
+        sum = sum.checked_add(scaled(term)?)?;
+    }
+    Some(sum.cmp(&bound))
+}
+
+/// Whole-cent costs whose sum is the budget, at 100 units per cost unit: every customer fits
+/// and is chosen, and the accounts show the budget spent exactly. (Reading the f32 `12.34` as
+/// its exact value, 12.3400001525..., cost a cent more per customer and left some out.)
+#[test]
+fn whole_cent_costs_summing_to_the_budget_are_all_selected() {
+    let mut rng = RowRng::new(17, 0xCE27);
+    for n in [2usize, 7, 50, 400] {
+        let cents: Vec<u64> = (0..n)
+            .map(|_| 1 + (rng.uniform() * 99_999.0) as u64)
+            .collect();
+        let costs: Vec<f32> = cents
+            .iter()
+            .map(|&c| format!("{}.{:02}", c / 100, c % 100).parse().unwrap())
+            .collect();
+        let total: u64 = cents.iter().sum();
+        // The budget as a planner types it: the sum in cost units, read as an f64.
+        let budget: f64 = format!("{}.{:02}", total / 100, total % 100)
+            .parse()
+            .unwrap();
+        let values: Vec<f32> = (0..n).map(|_| 1.0 + rng.uniform() as f32 * 50.0).collect();
+        let units = scale_costs(&costs, 100.0).unwrap();
+        assert_eq!(units, cents, "each cost is exactly its cents");
+        let capacity = scale_capacity(budget, 100.0).unwrap();
+        assert_eq!(capacity, total, "the budget is exactly its cents");
+        let spec = CampaignSpec {
+            budget,
+            resource_scale: 100.0,
+            ..CampaignSpec::default()
+        };
+        let real = RealCosts {
+            column: &costs,
+            multiplier: 1.0,
+        };
+        let targets = campaign::solve(&values, &units, capacity, None, &spec, real, Duration::ZERO);
+        assert_eq!(
+            targets.selection.rows,
+            (0..n).collect::<Vec<_>>(),
+            "n = {n}"
+        );
+        assert_eq!(targets.total_cost, budget, "n = {n}");
+        assert_eq!(targets.budget_left, 0.0, "n = {n}");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(120))]
 
-    /// Costs with more decimals than the resource scale keeps: the chosen customers' real
-    /// costs, summed in the cost column's own units, never exceed the budget, and the accounts
-    /// report that real sum and a real-cost bound above the objective.
+    /// Costs with more decimals than the resource scale keeps, or whole cents: the chosen
+    /// customers' costs as written (their shortest decimals), summed exactly, never exceed the
+    /// budget as written, and the accounts report that sum and a real-cost bound above the
+    /// objective.
     #[test]
-    fn a_selection_never_spends_more_than_the_budget_in_real_costs(
+    fn a_selection_never_spends_more_than_the_budget_in_written_costs(
         n in 1usize..400,
         scale in prop::sample::select(vec![0.01, 1.0, 100.0, 1e4]),
         magnitude in prop::sample::select(vec![0.01, 1.0, 100.0]),
+        cents in any::<bool>(),
         fraction in 0.0f64..1.1,
         seed: u64,
     ) {
         let mut rng = RowRng::new(seed, 0xC057);
         let costs: Vec<f32> = (0..n)
-            .map(|_| (rng.uniform() * magnitude * 10.0) as f32)
+            .map(|_| rng.uniform() * magnitude * 10.0)
+            .map(|c| if cents { ((c * 100.0).round() / 100.0) as f32 } else { c as f32 })
             .collect();
         let values: Vec<f32> = (0..n).map(|_| (rng.uniform() * 100.0 - 10.0) as f32).collect();
         let total: f64 = costs.iter().map(|&c| f64::from(c)).sum();
@@ -645,9 +715,14 @@ proptest! {
         let real = RealCosts { column: &costs, multiplier: 1.0 };
         let targets =
             campaign::solve(&values, &units, capacity, None, &spec, real, Duration::ZERO);
-        let spent: f64 = targets.selection.rows.iter().map(|&r| f64::from(costs[r])).sum();
-        prop_assert!(spent <= budget + 1e-9, "spent {spent} of budget {budget}");
-        prop_assert_eq!(targets.total_cost, spent);
+        let chosen: Vec<String> =
+            targets.selection.rows.iter().map(|&r| costs[r].to_string()).collect();
+        let versus = written_sum_vs(&chosen, &budget.to_string());
+        prop_assume!(versus.is_some());
+        prop_assert!(versus.unwrap().is_le(), "spent {chosen:?} of budget {budget}");
+        let spent: f64 = chosen.iter().map(|c| c.parse::<f64>().unwrap()).sum();
+        prop_assert!((targets.total_cost - spent).abs() <= 1e-9 * spent.max(1.0));
+        prop_assert!(targets.total_cost <= budget);
         prop_assert_eq!(targets.budget, budget);
         prop_assert!(targets.budget_left >= -1e-9);
         check_certificate(&targets.selection, &values, &units, capacity, None);

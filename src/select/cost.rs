@@ -1,17 +1,36 @@
 //! Turns real-valued resources (currency, minutes) into the integer units the solver works in.
 //!
-//! Costs are rounded **up** and the budget **down**, exactly: with `s` resource units per cost
-//! unit, a cost `c` becomes the least whole number of units `u` with `u >= c s` in exact
-//! arithmetic, and a budget `B` the greatest `U` with `U <= B s`. So any set of customers whose
-//! units fit the scaled budget has real costs that sum to at most `B`, in the cost column's own
-//! units: `sum c_i <= sum u_i / s <= U / s <= B`. A positive cost, however small, is at least
-//! one unit.
+//! A cost's own units are the decimal the user wrote, which is what crv prints: the shortest
+//! decimal that reads back as the stored f32 (`12.34`, not the f32's exact value
+//! `12.340000152587890625`). With `s` resource units per cost unit, a cost whose decimal is `D`
+//! becomes the least whole number of units `u` with `u >= D s`, and a budget `B` (an f64, whose
+//! decimal is what the user wrote) the greatest `U` with `U <= B s`, where a product within a
+//! few f64 ulps of a whole number (relative `2^-50`) counts as that number. So whole-cent costs
+//! at scale 100 cost exactly their cents, a budget of `1234.56` is 123456 cents, and any set of
+//! customers whose units fit the scaled budget has written costs that sum to at most the
+//! written budget: `sum D_i <= sum u_i / s <= U / s <= B`. A positive cost, however small, is
+//! at least one unit.
+//!
+//! How it is computed: the f32 `c` lies within its representation error of `D`,
+//! `|D - c| <= 2^-24 c`. When no whole number lies within `2^-23 c s` of the f64 product `c s`
+//! (that error plus the product's own rounding, with room to spare), `D s` and `c s` share their
+//! ceiling, and `c`'s exact ceiling is taken: the product and quotient are rounded in f64 and a
+//! fused multiply-add gives the exact sign of what is left over, which decides the last unit.
+//! Otherwise (whole-cent data at scale 100, say), when the scale is a power of ten and the
+//! whole number `k` over the scale lies well inside `c`'s rounding interval, narrower than a
+//! tenth of a unit, `D` is that decimal and the cost is `k` units, without formatting anything.
+//! Failing that, `D` itself is formatted (zmij: shortest round-trip digits), read back as the
+//! nearest f64, multiplied by `s` in f64, and taken as the
+//! whole number it lies within `2^-50` of, or else rounded up. The budget is floored exactly the
+//! same way when `B s` is not within `2^-50` of a whole number. Within that `2^-50`, a product
+//! that is not exactly whole counts as whole: with a scale and budget that are short decimals
+//! (100, 0.01, 1234.56) the decimal products are exact and the bound holds exactly; with a
+//! scale such as `1/3` it holds to that relative `2^-50`.
 //!
 //! `s` is the f64 scale as given, except that a scale below 1 which is the f64 nearest the
 //! reciprocal of a whole number `d` (`0.01`: `d = 100`) means exactly `1/d`, so that a cost of
 //! 100 at scale 0.01 is one unit (the f64 `0.01` is a hair above 1/100, and 100 times it a hair
-//! above one unit). The products and quotients are rounded in f64; a fused multiply-add then
-//! gives the exact sign of what is left over, which decides the last unit.
+//! above one unit); the products are then quotients by `d`.
 //! Every scaled amount is checked against `u64::MAX` and so is the total of all costs.
 
 use crate::error::{Error, Result};
@@ -20,9 +39,75 @@ use crate::error::{Error, Result};
 const U64_LIMIT: f64 = 18_446_744_073_709_551_616.0;
 /// 2^52: below it an f64 quotient is within one unit of the exact one.
 const EXACT_QUOTIENT_LIMIT: f64 = 4_503_599_627_370_496.0;
+/// 2^-23: relative distance from a whole number within which a scaled f32 cost may be that
+/// number once read as its decimal (the f32's representation error, 2^-24, plus the f64
+/// product's rounding, with room to spare).
+const F32_WINDOW: f64 = 1.0 / 8_388_608.0;
+/// 2^-50: relative distance within which a scaled f64 amount counts as a whole number (a few
+/// f64 ulps: the representation error of a decimal and the product's rounding).
+const F64_WHOLE: f64 = 1.0 / 1_125_899_906_842_624.0;
 
-/// Scales each cost to integer resource units: the least `u >= cost * resource_scale`
-/// (exactly; see the module doc for the scale's reading).
+/// The f64 nearest to `value`'s shortest round-trip decimal (zmij's digits: what crv prints
+/// and what the user most likely wrote): `12.34f32` gives the f64 `12.34`, not
+/// `12.340000152587890625`. That decimal has at most 9 significant digits, so the f64's own
+/// shortest decimal is the same digits. NaN stays NaN, infinities stay infinite.
+pub fn as_written(value: f32) -> f64 {
+    if !value.is_finite() {
+        return f64::from(value);
+    }
+    fast_float2::parse(zmij::Buffer::new().format_finite(value))
+        .expect("fast-float reads back the decimal zmij wrote")
+}
+
+/// The sum of `costs` as written (their shortest round-trip decimals, [`as_written`]), added
+/// exactly and rounded once to the nearest f64: whole-cent costs summing to `100` give exactly
+/// `100.0`, where adding their f64 values could give `100.00000000000001`. Falls back to adding
+/// the written f64 values when the exact sum leaves 128 bits (decimals spanning some 29 orders
+/// of magnitude). Costs are finite and `>= 0`; a `-0.0` adds nothing. Formats each cost: for
+/// the chosen rows, not for whole columns.
+pub fn written_sum(costs: impl Iterator<Item = f32> + Clone) -> f64 {
+    exact_decimal_sum(costs.clone()).unwrap_or_else(|| costs.map(as_written).sum())
+}
+
+/// The exact sum of the costs' shortest decimals, rounded to f64; `None` past 128 bits.
+fn exact_decimal_sum(costs: impl IntoIterator<Item = f32>) -> Option<f64> {
+    // The running sum is `sum 10^exponent`, the exponent the least seen so far.
+    let (mut sum, mut exponent) = (0u128, i32::MAX);
+    let mut buffer = zmij::Buffer::new();
+    for cost in costs {
+        if cost <= 0.0 {
+            continue;
+        }
+        let text = buffer.format_finite(cost);
+        let (mantissa, power) = text.split_once(['e', 'E']).unwrap_or((text, "0"));
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let mut digits = 0u128;
+        for byte in whole.bytes().chain(fraction.bytes()) {
+            digits = digits * 10 + u128::from(byte - b'0');
+        }
+        let power: i32 = power.parse().expect("zmij writes a decimal exponent");
+        let q = power - i32::try_from(fraction.len()).expect("a short decimal");
+        if q < exponent {
+            if sum != 0 {
+                sum = sum.checked_mul(10u128.checked_pow((exponent - q).unsigned_abs())?)?;
+            }
+            exponent = q;
+        }
+        let term = digits.checked_mul(10u128.checked_pow((q - exponent).unsigned_abs())?)?;
+        sum = sum.checked_add(term)?;
+    }
+    if sum == 0 {
+        return Some(0.0);
+    }
+    Some(
+        format!("{sum}e{exponent}")
+            .parse()
+            .expect("Rust reads back the decimal it wrote"),
+    )
+}
+
+/// Scales each cost to integer resource units: the least `u >= D * resource_scale`, `D` the
+/// cost's shortest round-trip decimal (see the module doc for the rule and the scale's reading).
 ///
 /// `-0.0` counts as zero; a positive cost, however small, costs at least one unit.
 ///
@@ -42,7 +127,7 @@ pub fn scale_costs(costs: &[f32], resource_scale: f64) -> Result<Vec<u64>> {
                 format!("row {row}: {cost} is not a finite cost >= 0"),
             ));
         }
-        let units = scale.units_at_least(f64::from(cost)).ok_or_else(|| {
+        let units = scale.cost_units(cost).ok_or_else(|| {
             Error::invalid(
                 "cost",
                 format!("row {row}: {cost} * {resource_scale} overflows 64-bit resource units"),
@@ -63,8 +148,9 @@ pub fn scale_costs(costs: &[f32], resource_scale: f64) -> Result<Vec<u64>> {
     Ok(scaled)
 }
 
-/// Scales a budget to integer resource units: the greatest `U <= budget * resource_scale`
-/// (exactly; see the module doc for the scale's reading).
+/// Scales a budget to integer resource units: the greatest `U <= budget * resource_scale`,
+/// where a product within a few f64 ulps (`2^-50`) of a whole number counts as that number
+/// (see the module doc for the rule and the scale's reading).
 ///
 /// # Errors
 ///
@@ -78,7 +164,7 @@ pub fn scale_capacity(budget: f64, resource_scale: f64) -> Result<u64> {
             format!("{budget} is not a finite budget >= 0"),
         ));
     }
-    scale.units_at_most(budget).ok_or_else(|| {
+    scale.budget_units(budget).ok_or_else(|| {
         Error::invalid(
             "budget",
             format!("{budget} * {resource_scale} overflows 64-bit resource units"),
@@ -111,6 +197,76 @@ impl Scale {
                 Scale::Times(resource_scale)
             },
         )
+    }
+
+    /// `amount * scale`, rounded in f64.
+    fn apply(self, amount: f64) -> f64 {
+        match self {
+            Scale::Times(s) => amount * s,
+            Scale::Per(per) => amount / per,
+        }
+    }
+
+    /// The whole number `amount * scale` lies within `2^-50` of (relative), if any.
+    fn whole(self, amount: f64) -> Option<f64> {
+        let product = self.apply(amount);
+        let near = product.round();
+        ((product - near).abs() <= product * F64_WHOLE).then_some(near)
+    }
+
+    /// `cost`'s units: the least whole `u >= D scale`, `D` its shortest round-trip decimal, or
+    /// `None` when it does not fit a `u64`.
+    fn cost_units(self, cost: f32) -> Option<u64> {
+        let amount = f64::from(cost);
+        let product = self.apply(amount);
+        let near = product.round();
+        if near == 0.0 || (product - near).abs() > product * F32_WINDOW {
+            // No whole number between `c s` and `D s`: they share their ceiling.
+            return self.units_at_least(amount);
+        }
+        if self.is_shortest_decimal(cost, near) {
+            return to_u64(near);
+        }
+        let written = as_written(cost);
+        match self.whole(written) {
+            Some(units) => to_u64(units),
+            None => to_u64(self.apply(written).ceil()),
+        }
+    }
+
+    /// Whether `units / scale` is certainly `cost`'s shortest round-trip decimal, without
+    /// formatting it (the common case of whole cents at scale 100): the scale is a power of
+    /// ten (or one per a power of ten), `units / scale` lies well inside `cost`'s rounding
+    /// interval (within 0.49 of the gap to each f32 neighbour, far beyond the f64 quotient's
+    /// error), and that interval is narrower than a tenth of a unit. Every other decimal with
+    /// no more significant digits than `units / scale` lies at least a tenth of a unit from
+    /// it, so outside the interval: `units / scale` is the shortest decimal there.
+    fn is_shortest_decimal(self, cost: f32, units: f64) -> bool {
+        const POWERS_OF_TEN: [f64; 16] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+        ];
+        let (decimal, unit) = match self {
+            Scale::Times(s) if POWERS_OF_TEN.contains(&s) => (units / s, 1.0 / s),
+            Scale::Per(per) if POWERS_OF_TEN.contains(&per) => (units * per, per),
+            _ => return false,
+        };
+        // `cost > 0` here (its product is at least half a unit), so both neighbours exist (the
+        // one above may be infinite, which fails the test).
+        let bits = cost.to_bits();
+        let stored = f64::from(cost);
+        let below = stored - f64::from(f32::from_bits(bits - 1));
+        let above = f64::from(f32::from_bits(bits + 1)) - stored;
+        let offset = decimal - stored;
+        above * 10.0 < unit && -0.49 * below < offset && offset < 0.49 * above
+    }
+
+    /// A budget's units: the whole number `amount * scale` lies within `2^-50` of, else the
+    /// greatest whole `U <= amount * scale` exactly; `None` when it does not fit a `u64`.
+    fn budget_units(self, amount: f64) -> Option<u64> {
+        match self.whole(amount) {
+            Some(units) => to_u64(units),
+            None => self.units_at_most(amount),
+        }
     }
 
     /// The least whole `u` with `u >= amount * scale` exactly (`amount` finite, >= 0), or
@@ -179,14 +335,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn costs_round_up_to_whole_units() {
+    fn costs_round_up_to_whole_units_of_their_written_decimal() {
         let scaled = scale_costs(&[0.0, -0.0, 12.5, 0.006, 0.004, 1.0], 100.0).unwrap();
         assert_eq!(scaled, vec![0, 0, 1250, 1, 1, 100]);
-        // The f32 nearest 12.34 is 12.340000152...: a hair above 1234 cents.
+        // The f32 nearest 12.34 is 12.340000152...: as written, exactly 1234 cents.
         assert_eq!(
             scale_costs(&[12.34, 12.33], 100.0).unwrap(),
-            vec![1235, 1233]
+            vec![1234, 1233]
         );
+        // 0.333 is 33.3 cents, so 34; the f32 1.005 reads back as 1.005 (100.5 cents, 101);
+        // 0.0049 at ten thousand units per cost unit is 49 units.
+        assert_eq!(
+            scale_costs(&[0.333, 0.004, 1.005], 100.0).unwrap(),
+            vec![34, 1, 101]
+        );
+        assert_eq!(scale_costs(&[0.0049], 1e4).unwrap(), vec![49]);
         // At one unit per cost unit, and at one unit per hundred, any positive cost is a unit.
         assert_eq!(
             scale_costs(&[0.004, 1.005, 2.0], 1.0).unwrap(),
@@ -197,9 +360,10 @@ mod tests {
             vec![1, 1, 2]
         );
         assert_eq!(scale_costs(&[f32::from_bits(1)], 1e-300).unwrap(), vec![1]);
-        // 10 * 1.1 rounds to exactly 11.0 in f64, yet the f64 1.1 is a hair above 1.1: the
-        // exact product needs a twelfth unit.
-        assert_eq!(scale_costs(&[10.0], 1.1).unwrap(), vec![12]);
+        // 10 * 1.1 is 11 as written, although the f64 1.1 is a hair above 1.1.
+        assert_eq!(scale_costs(&[10.0], 1.1).unwrap(), vec![11]);
+        // The stored f32 of 16777217 is 16777216, which is what crv prints.
+        assert_eq!(scale_costs(&[16_777_217.0], 1.0).unwrap(), vec![16_777_216]);
     }
 
     /// Mantissa and exponent of a finite `x >= 0`: `x = m 2^e`.
@@ -248,21 +412,93 @@ mod tests {
         }
     }
 
+    /// `cost`'s shortest round-trip decimal as `(m, q)`: `m 10^q`.
+    fn decimal(cost: f32) -> (u128, i32) {
+        let text = zmij::Buffer::new().format_finite(cost).to_string();
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits: u128 = format!("{whole}{fraction}").parse().unwrap();
+        let q = exponent.parse::<i32>().unwrap() - fraction.len() as i32;
+        (digits, q)
+    }
+
+    /// `a 10^q` against `b`, exactly (a side past u128's reach is the larger, unless zero).
+    fn decimal_cmp(a: u128, q: i32, b: u128) -> std::cmp::Ordering {
+        let power = |n: u32| 10u128.checked_pow(n);
+        if a == 0 || b == 0 {
+            a.cmp(&b)
+        } else if q >= 0 {
+            power(q as u32)
+                .and_then(|p| a.checked_mul(p))
+                .map_or(std::cmp::Ordering::Greater, |left| left.cmp(&b))
+        } else {
+            power(q.unsigned_abs())
+                .and_then(|p| b.checked_mul(p))
+                .map_or(std::cmp::Ordering::Less, |right| a.cmp(&right))
+        }
+    }
+
+    /// `units` against the written decimal of `cost` times the scale, exactly, for the decimal
+    /// scales `n` units per cost unit or one per `n`: `units - D s`.
+    fn units_vs_written(units: u64, cost: f32, n: u128, per: bool) -> std::cmp::Ordering {
+        let (m, q) = decimal(cost);
+        if per {
+            decimal_cmp(m, q, u128::from(units) * n).reverse()
+        } else {
+            decimal_cmp(m * n, q, u128::from(units)).reverse()
+        }
+    }
+
     #[test]
-    fn rounded_up_costs_cover_the_exact_product() {
+    fn rounded_up_costs_cover_the_written_decimal_exactly() {
         // 0.333f32 * 100 rounds in f64 to exactly 33.3...; the classic trap is a product that
-        // rounds to a whole number below the exact one.
+        // rounds to a whole number below the exact one. Whole cents are the common case.
         let mut costs = vec![0.333f32, 2.675, 1.005, 0.0049, 0.1, 0.7, 1e-7, 16_777_215.0];
+        costs.extend((0..3000).map(|cents| cents as f32 / 100.0));
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..20_000 {
             state = state
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1);
             costs.push(f32::from_bits((state >> 40) as u32 % 0x4b80_0000));
+            // A random amount of cents, as a CSV would hold it.
+            costs.push(((state >> 20) % 10_000_000) as f32 / 100.0);
         }
-        for scale in [0.01, 0.1, 0.3, 1.0, 3.0, 100.0, 1e4, 1.0 / 3.0, 1.1] {
+        for (scale, n, per) in [
+            (1.0, 1, false),
+            (3.0, 3, false),
+            (100.0, 100, false),
+            (1e4, 10_000, false),
+            (0.01, 100, true),
+            (0.1, 10, true),
+        ] {
             let units = scale_costs(&costs, scale).unwrap();
             for (&cost, &u) in costs.iter().zip(&units) {
+                let covers = |u: u64| units_vs_written(u, cost, n, per).is_ge();
+                assert!(covers(u), "{cost} * {scale} -> {u} units");
+                if u > 0 {
+                    assert!(!covers(u - 1), "{cost} * {scale}: {u} is not least");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn costs_away_from_a_whole_unit_cover_the_exact_product() {
+        // Where no whole unit lies within the f32's error, the stored value's exact ceiling is
+        // the written decimal's too, for any scale.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let cost = f32::from_bits((state >> 40) as u32 % 0x4b80_0000);
+            for scale in [0.3, 1.0 / 3.0, 1.1, 7.0] {
+                let product = f64::from(cost) * scale;
+                if (product - product.round()).abs() <= product * F32_WINDOW * 2.0 {
+                    continue;
+                }
+                let u = scale_costs(&[cost], scale).unwrap()[0];
                 let covers = |u: u64| units_vs(u, f64::from(cost), scale).is_ge();
                 assert!(covers(u), "{cost} * {scale} -> {u} units");
                 if u > 0 {
@@ -273,25 +509,26 @@ mod tests {
     }
 
     #[test]
-    fn the_budget_rounds_down_to_whole_units() {
+    fn the_budget_rounds_down_to_whole_units_of_its_written_decimal() {
         assert_eq!(scale_capacity(1234.5, 100.0).unwrap(), 123_450);
-        // The f64 nearest 1234.56 is a hair below it, so 123456 cents would overspend it.
-        assert_eq!(scale_capacity(1234.56, 100.0).unwrap(), 123_455);
+        // The f64 nearest 1234.56 is a hair below it; as written it is 123456 cents.
+        assert_eq!(scale_capacity(1234.56, 100.0).unwrap(), 123_456);
         assert_eq!(scale_capacity(0.0, 100.0).unwrap(), 0);
         assert_eq!(scale_capacity(100.0, 0.01).unwrap(), 1);
         assert_eq!(scale_capacity(99.99, 0.01).unwrap(), 0);
         assert_eq!(scale_capacity(0.999, 1.0).unwrap(), 0);
-        // 0.009 * 1e4 rounds to exactly 90.0 in f64, yet the exact product of the f64 nearest
-        // 0.009 and 1e4 is just below 90: 89 whole units fit.
-        assert_eq!(scale_capacity(0.009, 1e4).unwrap(), 89);
-        // Likewise 10 * 0.3 is 3.0 in f64, and the f64 0.3 a hair below 0.3.
-        assert_eq!(scale_capacity(10.0, 0.3).unwrap(), 2);
+        assert_eq!(scale_capacity(1234.567, 100.0).unwrap(), 123_456);
+        // 0.009 * 1e4 and 10 * 0.3 are whole as written, although the f64 0.009 and 0.3 are a
+        // hair below them.
+        assert_eq!(scale_capacity(0.009, 1e4).unwrap(), 90);
+        assert_eq!(scale_capacity(10.0, 0.3).unwrap(), 3);
         let mut state = 7u64;
         for _ in 0..20_000 {
             state = state
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1);
             let budget = (state >> 11) as f64 / (1u64 << 53) as f64 * 1e6;
+            let cents = ((state >> 20) % 100_000_000) as f64 / 100.0;
             for scale in [0.01, 1.0, 100.0, 1e4] {
                 let units = scale_capacity(budget, scale).unwrap();
                 let below = |u: u64| units_vs(u, budget, scale).is_le();
@@ -301,7 +538,26 @@ mod tests {
                     "{budget} * {scale}: {units} is not greatest"
                 );
             }
+            // A budget in whole cents is exactly its cents.
+            assert_eq!(
+                scale_capacity(cents, 100.0).unwrap(),
+                ((state >> 20) % 100_000_000),
+                "{cents}"
+            );
         }
+    }
+
+    #[test]
+    fn written_costs_sum_exactly() {
+        let sum = |costs: &[f32]| written_sum(costs.iter().copied());
+        // Added as f64, 0.1 + 0.2 is 0.30000000000000004; as written it is 0.3.
+        assert_eq!(sum(&[0.1, 0.2]), 0.3);
+        assert_eq!(sum(&[12.34, 0.66, 87.0]), 100.0);
+        assert_eq!(sum(&[]), 0.0);
+        assert_eq!(sum(&[-0.0, 0.0]), 0.0);
+        assert_eq!(sum(&[1e-7, 2.5e-8]), 1.25e-7);
+        // Beyond 128 bits, the written f64 values are added instead.
+        assert_eq!(sum(&[1e30, 1e-30]), 1e30);
     }
 
     #[test]

@@ -85,7 +85,7 @@ use crate::cancel::Cancel;
 use bound::{Item, Sum};
 use exact::{Arena, CardBound, NIL, Pruner, Search, State};
 
-pub use cost::{scale_capacity, scale_costs};
+pub use cost::{as_written, scale_capacity, scale_costs, written_sum};
 
 /// Relative gap at or below which a selection counts as optimal.
 pub const OPTIMALITY_TOLERANCE: f64 = 1e-9;

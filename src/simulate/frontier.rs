@@ -51,8 +51,8 @@ pub struct FrontierPoint {
     pub budget: f64,
     /// The objective of the selection (optimal, or within `gap` of it).
     pub objective: f64,
-    /// What the selection really costs (its stored costs times the multiplier, summed in f64),
-    /// in cost units; at most `budget`.
+    /// What the selection really costs (its written costs summed exactly, times the
+    /// multiplier: [`RealCosts::total`]), in cost units; at most `budget`.
     pub spend: f64,
     /// `(objective - spend) / spend`, the return on the objective; `None` when nothing is spent.
     pub roi: Option<f64>,
@@ -154,7 +154,7 @@ pub fn trace(
     assert!(points >= 2, "a frontier needs at least 2 points");
     assert_eq!(values.len(), units.len(), "one cost per value");
     let (mut candidate_values, mut candidate_units) = (Vec::new(), Vec::new());
-    let mut candidate_costs = Vec::new();
+    let mut candidate_rows = Vec::new();
     let mut total: u128 = 0;
     for (row, (&value, &cost)) in values.iter().zip(units).enumerate() {
         if eligible.is_none_or(|eligible| eligible[row]) {
@@ -162,7 +162,7 @@ pub fn trace(
             if value.is_finite() && value > 0.0 {
                 candidate_values.push(value);
                 candidate_units.push(cost);
-                candidate_costs.push(real.cost(row));
+                candidate_rows.push(row);
             }
         }
     }
@@ -174,7 +174,7 @@ pub fn trace(
         limits.cancel.check("the frontier")?;
         let selection =
             select::knapsack(&candidate_values, &candidate_units, capacity, None, limits);
-        let spend: f64 = selection.rows.iter().map(|&row| candidate_costs[row]).sum();
+        let spend = real.total(selection.rows.iter().map(|&row| candidate_rows[row]));
         Ok(FrontierPoint {
             budget: capacity as f64 / resource_scale,
             objective: selection.objective,

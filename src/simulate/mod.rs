@@ -12,9 +12,11 @@
 //! - **Budget**: no `budget` means unlimited: every eligible customer with a positive objective
 //!   is contacted (the knapsack runs with the total cost as its capacity, so the row still
 //!   carries a certificate).
-//! - **Cost**: contacting customer i costs `cost_i * cost_multiplier`, rounded up to
-//!   `resource_scale` units per cost unit (the budget rounded down), so the selection never
-//!   spends more than the budget; `spend` (the targets' real multiplied cost, summed in f64),
+//! - **Cost**: contacting customer i costs `cost_i * cost_multiplier` (`cost_i` as written:
+//!   the shortest decimal of the stored f32), rounded up to `resource_scale` units per cost unit
+//!   (the budget rounded down; [`crate::select::scale_costs`]), so the selection never spends
+//!   more than the budget; `spend` (the targets' real multiplied cost: their written costs'
+//!   exact sum times the multiplier, [`campaign::RealCosts::total`]),
 //!   `roi` and the budget are in that multiplied cost. With multiplier 1 the units are exactly
 //!   those of `crv select`.
 //! - **Response**: `response_rate` is a number or the name of a numeric column whose values
