@@ -25,9 +25,18 @@ const EXAMPLE_IDS: usize = 3;
 
 /// Runs `crv serve`; the log level comes from `RUST_LOG` (default `info`), the format from
 /// `--log-format`.
+///
+/// Log lines (one per request at info: the access log) are formatted on the thread that logs
+/// them and written by a thread of their own through a buffer that is flushed whenever no line
+/// is waiting, so a lookup never waits for a `write` to stderr. Lines are never dropped: when
+/// 128k lines wait, loggers wait too. The guard flushes what is left when `serve` returns.
 pub fn serve(args: &ServeCommand) -> Result<()> {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let log = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    let (writer, _flush_on_return) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("crv-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let log = tracing_subscriber::fmt().with_writer(writer);
     match args.log_format {
         LogFormat::Text => log.with_env_filter(filter()).init(),
         LogFormat::Json => log.event_format(JsonLines).with_env_filter(filter()).init(),
