@@ -1,4 +1,4 @@
-//! Shared vocabulary of the model in DESIGN.md: customer ids, tiers, scoring parameters.
+//! Shared vocabulary of the model in docs/model.md: customer ids, tiers, scoring parameters.
 
 use std::fmt;
 use std::str::FromStr;
@@ -120,7 +120,7 @@ pub struct ScoreParams {
 }
 
 impl Default for ScoreParams {
-    /// DESIGN.md's defaults: 10% per period over 5 periods.
+    /// The default: 10% per period over 5 periods.
     fn default() -> Self {
         ScoreParams {
             discount: 0.10,

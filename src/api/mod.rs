@@ -1,4 +1,4 @@
-//! The HTTP server (DESIGN.md, "HTTP API"): hyper 1.x over tokio with an accept loop of its own.
+//! The HTTP server (README.md, "The server"): hyper 1.x over tokio with an accept loop of its own.
 //! Every customer is scored once, before serving; requests read that [`AppState`], and heavy
 //! ones (selections, with their re-scoring) run on the heavy rayon pool behind the [`admission`]
 //! queue, never on the reactor threads. Limits come from [`ServerConfig`]; every request is

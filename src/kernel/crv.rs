@@ -1,4 +1,4 @@
-//! The CRV formula of DESIGN.md: [`crv_scalar`] is the plain f64 specification, [`score_lanes`]
+//! The CRV formula of docs/model.md: [`crv_scalar`] is the plain f64 specification, [`score_lanes`]
 //! the `wide` lanes path (f32x8, or f32x16 with AVX-512) that must agree with it within [`TOLERANCE_RELATIVE`] of the terms'
 //! magnitude plus [`TOLERANCE_ABSOLUTE`].
 

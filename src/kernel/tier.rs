@@ -12,9 +12,9 @@ pub enum TierScheme {
     /// By share of value: in rank order, a customer is A while the positive CRV ranked before
     /// it is below `a` of the total positive CRV, B while below `b`, C after.
     CumulativeValue {
-        /// Value share that closes tier A (DESIGN.md: 0.80).
+        /// Value share that closes tier A (default 0.80).
         a: f64,
-        /// Value share that closes tier B (DESIGN.md: 0.95).
+        /// Value share that closes tier B (default 0.95).
         b: f64,
     },
     /// By count: a positive customer is A while the positive customers ranked before it are
@@ -28,14 +28,14 @@ pub enum TierScheme {
 }
 
 impl Default for TierScheme {
-    /// DESIGN.md's cuts: 80% and 95% of positive value.
+    /// The default cuts: 80% and 95% of positive value.
     fn default() -> Self {
         TierScheme::CumulativeValue { a: 0.80, b: 0.95 }
     }
 }
 
 impl TierScheme {
-    /// The quantile scheme with DESIGN.md's top 20% / next 30% / rest.
+    /// The quantile scheme with the usual top 20% / next 30% / rest.
     pub const QUANTILE_DEFAULT: TierScheme = TierScheme::Quantile { a: 0.2, b: 0.5 };
 
     /// Checks `0 < a < b <= 1`; the error names `tier-cuts` or `quantiles`.

@@ -28,7 +28,7 @@
 //! - **Filter**: `where` is a `--where` expression ([`crate::filter`]) whose `crv` and `tier`
 //!   are the scenario's own CRV without uplift and its tiers.
 //! - **Tiers**: `targets_A..N` count the targets by the scenario's own tiers (ABC on its CRV
-//!   without uplift, DESIGN.md's default cuts 0.80/0.95).
+//!   without uplift, the default cuts 0.80/0.95).
 //! - **Row values**: `incremental_value` is `sum delta_i` over the targets (0 without uplift),
 //!   `targets_crv` their `sum CRV_i`, both in f64; `roi = (incremental_value - spend) / spend`,
 //!   left empty (JSON `null`) when nothing is spent; `potential_value` is the sum of the

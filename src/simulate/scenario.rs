@@ -1,4 +1,4 @@
-//! The scenario type, its defaults (DESIGN.md's), and the scenarios JSON: a list of scenario
+//! The scenario type, its defaults (docs/model.md's), and the scenarios JSON: a list of scenario
 //! objects and/or a sweep expanded to its cartesian product. Every error names the file, the
 //! scenario (by name, `#k` for the k-th unnamed one, or `sweep`) and the field.
 
@@ -33,7 +33,7 @@ pub use crate::limits::MAX_SCENARIOS;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Objective {
-    /// The plain relationship value: DESIGN.md's `P = sum CRV` of the targets.
+    /// The plain relationship value: docs/model.md's `P = sum CRV` of the targets.
     Crv,
     /// The expected incremental value `delta` of contacting the targets.
     Incremental,

@@ -1,4 +1,4 @@
-//! The columns DESIGN.md gives a meaning to, and the value domain each must satisfy. Import
+//! The columns docs/model.md gives a meaning to, and the value domain each must satisfy. Import
 //! checks every value against it and `Store::verify` checks the stored columns again.
 
 /// The set of values a numeric column may hold (beyond being finite).
@@ -13,7 +13,7 @@ pub enum Domain {
 }
 
 impl Domain {
-    /// The domain of the column called `name`: attributes outside DESIGN.md's table are
+    /// The domain of the column called `name`: attributes outside that table are
     /// [`Domain::Finite`].
     pub fn of(name: &str) -> Domain {
         match name {
@@ -40,7 +40,7 @@ impl Domain {
     }
 }
 
-/// The numeric columns of DESIGN.md's table, besides `customer_id`. They are always stored as
+/// The numeric columns of docs/model.md's table, besides `customer_id`. They are always stored as
 /// numbers: a text value in one of them is an error, not a text attribute.
 pub const KNOWN_NUMERIC: &[&str] = &[
     "margin",
