@@ -183,8 +183,19 @@ pub fn solve(
     let selection = select::knapsack(values, units, capacity, eligible, &spec.limits);
     let total_cost = real.total(selection.rows.iter().copied());
     // The bound over the stored costs, with the budget widened to cover every selection that
-    // fits it in written costs: a valid bound for those, a hair loose.
-    let real_upper_bound = real_bound(values, eligible, real, spec.budget * (1.0 + WRITTEN_SLACK));
+    // fits it in written costs: a valid bound for those, a hair loose. Its multiplier is the
+    // solver's own break ratio, per cost unit.
+    let lambda = selection
+        .stats
+        .break_ratio
+        .map_or(0.0, |per_unit| per_unit * spec.resource_scale);
+    let real_upper_bound = real_bound(
+        values,
+        eligible,
+        real,
+        spec.budget * (1.0 + WRITTEN_SLACK),
+        lambda,
+    );
     Targets {
         total_cost,
         budget: spec.budget,
@@ -197,58 +208,35 @@ pub fn solve(
     }
 }
 
-/// The LP bound of the knapsack over the `real` costs as stored (f32 times the multiplier)
-/// within `budget`, unrounded: eligible
-/// rows of positive value and zero cost count whole, rows costing more than the budget not at
-/// all (no selection holds them), and the rest enter the Lagrangian bound
-/// `lambda budget + sum max(0, v - lambda c)`, valid for any `lambda >= 0`, at the break ratio
-/// of the greedy fill (found by a weighted quickselect, expected O(n); no sort).
-/// Memory: 4 bytes per candidate row.
+/// A Lagrangian bound of the knapsack over the `real` costs as stored (f32 times the
+/// multiplier) within `budget`, unrounded: `free + lambda budget + sum max(0, v - lambda c)`
+/// over the eligible rows of positive value, where `free` is the value of those costing
+/// nothing and rows costing more than the budget are left out (no selection holds them). It
+/// bounds every selection whose real cost fits the budget, for any `lambda >= 0`; at the break
+/// ratio of the greedy fill it is the LP bound, and the break ratio of the rounded problem
+/// (what [`solve`] passes) is within a rounding of that. One sequential pass, no allocation.
 pub fn real_bound(
     values: &[f32],
     eligible: Option<&[bool]>,
     real: RealCosts<'_>,
     budget: f64,
+    lambda: f64,
 ) -> f64 {
-    let (mut free, mut total_cost, mut total_value) = (0.0f64, 0.0f64, 0.0f64);
-    let mut rows = Vec::new();
+    debug_assert!(
+        lambda >= 0.0,
+        "a Lagrangian multiplier of a <= constraint is >= 0"
+    );
+    let mut bound = lambda * budget;
     for (row, &value) in values.iter().enumerate() {
         if !(value.is_finite() && value > 0.0 && eligible.is_none_or(|e| e[row])) {
             continue;
         }
         let cost = real.stored(row);
-        if cost == 0.0 {
-            free += f64::from(value);
-        } else if cost <= budget {
-            total_cost += cost;
-            total_value += f64::from(value);
-            rows.push(u32::try_from(row).expect("the solver supports at most u32::MAX rows"));
+        if cost <= budget {
+            bound += (f64::from(value) - lambda * cost).max(0.0);
         }
     }
-    if total_cost <= budget {
-        return free + total_value;
-    }
-    let ratio = |row: u32| f64::from(values[row as usize]) / real.stored(row as usize);
-    let by_ratio_descending = |a: &u32, b: &u32| ratio(*b).total_cmp(&ratio(*a));
-    let (mut slice, mut room) = (&mut rows[..], budget);
-    while slice.len() > 1 {
-        let half = slice.len() / 2;
-        slice.select_nth_unstable_by(half, by_ratio_descending);
-        let (upper, lower) = slice.split_at_mut(half);
-        let upper_cost: f64 = upper.iter().map(|&row| real.stored(row as usize)).sum();
-        if upper_cost > room {
-            slice = upper;
-        } else {
-            room -= upper_cost;
-            slice = lower;
-        }
-    }
-    let lambda = ratio(slice[0]);
-    let terms: f64 = rows
-        .iter()
-        .map(|&row| (f64::from(values[row as usize]) - lambda * real.stored(row as usize)).max(0.0))
-        .sum();
-    free + lambda * budget + terms
+    bound
 }
 
 #[cfg(test)]
@@ -271,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn the_real_bound_is_above_every_real_selection_and_tight_on_the_lp() {
+    fn the_real_bound_is_above_every_real_selection_for_any_multiplier_and_the_lp_at_the_break() {
         let mut state = 11u64;
         let mut next = || {
             state = state
@@ -296,23 +284,29 @@ mod tests {
                 column: &costs,
                 multiplier: 1.0,
             };
-            let bound = real_bound(&values, None, real, budget);
             let best = brute_force(&values, &costs, budget);
-            assert!(bound >= best - 1e-9, "bound {bound} < optimum {best}");
+            for lambda in [0.0, next() * 3.0, next() * 30.0, 1e6] {
+                let bound = real_bound(&values, None, real, budget, lambda);
+                assert!(
+                    bound >= best - 1e-9,
+                    "lambda {lambda}: bound {bound} < optimum {best}"
+                );
+            }
         }
-        // The LP optimum of a fractional instance: 10/1 whole, then half of 12/2.
+        // The LP optimum of a fractional instance: 10/1 whole, then half of 12/2, at the break
+        // ratio 6.
         let real = RealCosts {
             column: &[1.0, 2.0, 4.0],
             multiplier: 1.0,
         };
-        let bound = real_bound(&[10.0, 12.0, 4.0], None, real, 2.0);
+        let bound = real_bound(&[10.0, 12.0, 4.0], None, real, 2.0, 6.0);
         assert!((bound - 16.0).abs() < 1e-12, "{bound}");
         // The multiplier scales every cost.
         let real = RealCosts {
             column: &[1.0, 2.0, 4.0],
             multiplier: 0.5,
         };
-        let bound = real_bound(&[10.0, 12.0, 4.0], None, real, 1.0);
+        let bound = real_bound(&[10.0, 12.0, 4.0], None, real, 1.0, 12.0);
         assert!((bound - 16.0).abs() < 1e-12, "{bound}");
     }
 }

@@ -736,3 +736,21 @@ proptest! {
         );
     }
 }
+
+#[test]
+fn the_break_ratio_is_per_unit_of_the_input_costs() {
+    // Costs share the divisor 100; the greedy takes 10/100, then breaks at 12/200.
+    let selection = knapsack(
+        &[10.0, 12.0, 4.0],
+        &[100, 200, 400],
+        200,
+        None,
+        &SolveLimits::default(),
+    );
+    assert_eq!(selection.stats.cost_divisor, 100);
+    let ratio = selection.stats.break_ratio.expect("a break item");
+    assert!((ratio - 0.06).abs() < 1e-15, "{ratio}");
+    // Everything fits: no break item.
+    let all = knapsack(&[10.0, 12.0], &[1, 2], 3, None, &SolveLimits::default());
+    assert_eq!(all.stats.break_ratio, None);
+}

@@ -160,6 +160,11 @@ pub struct SolveStats {
     pub max_states: usize,
     /// Whether the cardinality bound was in use.
     pub cardinality_bound: bool,
+    /// The break item's ratio, value per unit of the input costs (not of the common divisor):
+    /// the multiplier of the root Lagrangian bound. `None` when every candidate fits (no break
+    /// item). Callers reuse it for bounds of related problems: `lambda W + sum max(0, v -
+    /// lambda w)` bounds any knapsack over the same values for any `lambda >= 0`.
+    pub break_ratio: Option<f64>,
     /// Why the search stopped early, if it did.
     pub stopped_by: Option<StopReason>,
     /// Time per phase.
@@ -510,6 +515,7 @@ fn solve(
     let b = split.index;
     let break_item = item(&rows[b]);
     let lambda = break_item.ratio();
+    stats.break_ratio = Some(lambda / stats.cost_divisor as f64);
     let base_weight =
         u64::try_from(split.weight_before).expect("the break prefix fits a u64 capacity");
     let mut base_value = Sum::default();
