@@ -10,7 +10,8 @@ use crv::kernel::scenario::delta_tolerance;
 use crv::kernel::{self, CrvInputs, TierScheme, scenario_scalar};
 use crv::select::SolveLimits;
 use crv::simulate::{
-    self, FrontierSpec, Objective, ScenarioSet, SimulateOptions, kernel_params, prepare,
+    self, FrontierSpec, Objective, Scenario, ScenarioSet, ScenarioValues, SimulateOptions,
+    kernel_params, prepare,
 };
 use crv::{ScoreParams, Store};
 
@@ -37,6 +38,17 @@ fn store_from_csv(text: &str) -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// `scenario`'s values over `store`, prepared as `simulate` prepares them (never cancelled).
+fn prepared(
+    store: &Store,
+    inputs: &CrvInputs<'_>,
+    scenario: &Scenario,
+    file: &str,
+) -> ScenarioValues {
+    let params = kernel_params(store, scenario, file).unwrap();
+    prepare(store, inputs, scenario, &params, file, &Cancel::default()).unwrap()
+}
+
 fn set(json: &str) -> ScenarioSet {
     ScenarioSet::parse(json, "test.json").unwrap()
 }
@@ -57,16 +69,7 @@ fn a_plain_crv_scenario_reproduces_crv_select_exactly() {
             r#"{{"scenarios": [{{"budget": {budget}, "objective": "crv"}}]}}"#
         ));
         let scenario = &set.scenarios[0];
-        let params = kernel_params(&store, scenario, &set.file).unwrap();
-        let values = prepare(
-            &store,
-            &inputs,
-            scenario,
-            &params,
-            &set.file,
-            &Cancel::default(),
-        )
-        .unwrap();
+        let values = prepared(&store, &inputs, scenario, &set.file);
         let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(values.objective(Objective::Crv)), bits(&scored.crv));
         let targets = simulate::select_targets(
@@ -108,17 +111,9 @@ fn incremental_values_match_the_scalar_reference() {
             "response_rate": 0.3, "budget": 2000}]}"#,
     );
     let scenario = &set.scenarios[0];
-    let params = kernel_params(&store, scenario, &set.file).unwrap();
-    let values = prepare(
-        &store,
-        &inputs,
-        scenario,
-        &params,
-        &set.file,
-        &Cancel::default(),
-    )
-    .unwrap();
+    let values = prepared(&store, &inputs, scenario, &set.file);
     let (mut crv, mut delta) = (vec![0.0; inputs.len()], vec![0.0; inputs.len()]);
+    let params = kernel_params(&store, scenario, &set.file).unwrap();
     scenario_scalar(&inputs, &params, &mut crv, &mut delta);
     let lanes = values.objective(Objective::Incremental);
     let cost = inputs.retention_cost.unwrap();
@@ -231,16 +226,7 @@ fn the_frontier_is_non_decreasing_and_ends_at_the_unconstrained_optimum() {
     // `offer` row (no budget: unlimited) selects too.
     let inputs = CrvInputs::from_store(&store).unwrap();
     let scenario = &set.scenarios[1];
-    let params = kernel_params(&store, scenario, &set.file).unwrap();
-    let values = prepare(
-        &store,
-        &inputs,
-        scenario,
-        &params,
-        &set.file,
-        &Cancel::default(),
-    )
-    .unwrap();
+    let values = prepared(&store, &inputs, scenario, &set.file);
     let eligible = values.eligible.as_ref().unwrap();
     let delta = values.objective(Objective::Incremental);
     let optimum: f64 = (0..delta.len())
@@ -354,16 +340,7 @@ fn a_scenario_spends_its_real_multiplied_cost_within_the_budget() {
                 "cost_multiplier": {multiplier}}}]}}"#
         ));
         let scenario = &set.scenarios[0];
-        let params = kernel_params(&store, scenario, &set.file).unwrap();
-        let values = prepare(
-            &store,
-            &inputs,
-            scenario,
-            &params,
-            &set.file,
-            &Cancel::default(),
-        )
-        .unwrap();
+        let values = prepared(&store, &inputs, scenario, &set.file);
         let targets = simulate::select_targets(
             &store,
             &values,
