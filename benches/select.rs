@@ -10,13 +10,14 @@
 mod common;
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use crv::kernel::{self, TierScheme};
+use crv::kernel::TierScheme;
 use crv::select::{SolveLimits, knapsack, knapsack_greedy, scale_costs};
 use crv::synthetic::RowRng;
-use crv::{ScoreParams, Store};
+use crv::{ScoreParams, Store, Table};
 
 /// Instance classes: Pisinger's classic ones with costs in 1..=10_000, and marketing-like.
 #[derive(Debug, Clone, Copy)]
@@ -136,11 +137,15 @@ fn bench_class(c: &mut Criterion, class: Class, fractions: &[f64]) {
 /// parameters, the `cost` column in cents.
 fn generated_customers(n: usize) -> (Vec<f32>, Vec<u64>) {
     let store = Store::open(common::generated_store(n as u64)).expect("bench store opens");
-    let scored = kernel::score_store(&store, &ScoreParams::default(), &TierScheme::default())
-        .expect("generated stores score");
-    let costs = scale_costs(store.numeric("cost").expect("cost column"), 100.0)
+    let table = Table::score(
+        Arc::new(store),
+        ScoreParams::default(),
+        TierScheme::default(),
+    )
+    .expect("generated stores score");
+    let costs = scale_costs(table.store().numeric("cost").expect("cost column"), 100.0)
         .expect("generated costs scale");
-    (scored.crv, costs)
+    (table.crv().to_vec(), costs)
 }
 
 fn bench_instances(

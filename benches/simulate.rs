@@ -16,9 +16,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::Criterion;
-use crv::Store;
-use crv::kernel::{self, CrvInputs, ScenarioParams};
-use crv::simulate::{self, ScenarioSet, SimulateOptions, frontier};
+use crv::campaign::simulate::{self, ScenarioSet, SimulateOptions, frontier};
+use crv::kernel::{self, CrvInputs, ScenarioParams, TierScheme};
+use crv::{ScoreParams, Store, Table};
 
 /// The 100 scoring scenarios: 10 discounts x 2 horizons x 5 uplifts.
 const SCORING_SWEEP: &str = r#"{"sweep": {
@@ -82,12 +82,23 @@ fn selection_sweep(store: &Store) -> ScenarioSet {
     ScenarioSet::parse(&json, "bench").expect("the sweep parses")
 }
 
+/// `rows` generated customers as a table (scored with the default parameters).
+fn generated_table(rows: u64) -> Table {
+    let store = Store::open(common::generated_store(rows)).expect("bench store opens");
+    Table::score(
+        std::sync::Arc::new(store),
+        ScoreParams::default(),
+        TierScheme::default(),
+    )
+    .expect("generated stores score")
+}
+
 fn with_selection(criterion: &mut Criterion) {
-    let store = Store::open(common::generated_store(1_000_000)).expect("bench store opens");
-    let set = selection_sweep(&store);
+    let table = generated_table(1_000_000);
+    let set = selection_sweep(table.store());
     assert_eq!(set.scenarios.len(), 100);
     let options = SimulateOptions::default();
-    let simulation = simulate::simulate(&store, &set, &options).expect("the sweep runs");
+    let simulation = simulate::simulate(&table, &set, &options).expect("the sweep runs");
     let optimal = simulation.results.iter().filter(|r| r.optimal).count();
     let slowest = simulation
         .results
@@ -101,24 +112,25 @@ fn with_selection(criterion: &mut Criterion) {
     );
     let mut group = criterion.benchmark_group("simulate");
     group.bench_function("with_selection/1m", |b| {
-        b.iter(|| simulate::simulate(&store, black_box(&set), &options))
+        b.iter(|| simulate::simulate(&table, black_box(&set), &options))
     });
     group.finish();
 }
 
 fn frontier_1m(criterion: &mut Criterion) {
-    let store = Store::open(common::generated_store(1_000_000)).expect("bench store opens");
-    let inputs = CrvInputs::from_store(&store).expect("generated stores have the CRV columns");
+    let table = generated_table(1_000_000);
+    let store = table.store();
+    let inputs = CrvInputs::from_store(store).expect("generated stores have the CRV columns");
     let set = ScenarioSet::parse(
         r#"{"scenarios": [{"retention_uplift": 0.05, "response_rate": 0.3}]}"#,
         "bench",
     )
     .expect("the scenario parses");
     let scenario = &set.scenarios[0];
-    let params = simulate::kernel_params(&store, scenario, "bench").expect("binds");
+    let params = simulate::kernel_params(store, scenario, "bench").expect("binds");
     let limits = SimulateOptions::default().limits;
     let run = || {
-        let values = simulate::prepare(&store, &inputs, scenario, &params, "bench", &limits.cancel)
+        let values = simulate::prepare(&table, &inputs, scenario, &params, "bench", &limits.cancel)
             .expect("prepares");
         frontier::trace(
             values.objective(scenario.objective),

@@ -280,10 +280,10 @@ pub struct SelectCommand {
     #[arg(long)]
     pub budget: f64,
     /// The numeric column with each customer's resource use (CR).
-    #[arg(long, default_value = "cost")]
+    #[arg(long, default_value = crv::campaign::DEFAULT_COST_COLUMN)]
     pub cost: String,
     /// Integer resource units per cost unit (100: cents); the optimum is exact at this grain.
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = crv::campaign::DEFAULT_RESOURCE_SCALE)]
     pub resource_scale: f64,
     /// Who may be targeted, e.g. `tier in (A, B) and not (segment = basic or margin < 0)`;
     /// the grammar is below.
@@ -337,7 +337,7 @@ pub struct SimulateCommand {
     #[arg(long)]
     pub frontier_scenario: Option<String>,
     /// Budgets on the frontier's grid, from 0 to the total eligible cost (2 to 1000).
-    #[arg(long, default_value_t = crv::simulate::frontier::DEFAULT_POINTS)]
+    #[arg(long, default_value_t = crv::campaign::simulate::frontier::DEFAULT_POINTS)]
     pub frontier_points: usize,
     /// Stop each selection's search after this many seconds with a certified gap (0 to 86400;
     /// anything else is an error).

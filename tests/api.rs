@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use crv::Table;
 use crv::api::admission::AdmissionLimits;
 use crv::api::binary::{self, LookupRequest};
 use crv::api::wire::{CSV_CHUNK_BYTES, DEFAULT_MAX_BODY_BYTES, MAX_LOOKUP_IDS};
 use crv::api::{self, AppState, ServerConfig};
-use crv::campaign::{self, CampaignSpec};
-use crv::kernel::{self, Scored, TierScheme};
-use crv::report::{TARGETS_CSV_HEADER, TargetColumns};
+use crv::campaign::report::{TARGETS_CSV_HEADER, TargetColumns};
+use crv::campaign::{CampaignSpec, SelectionRequest, Targets};
+use crv::kernel::TierScheme;
 use crv::{CustomerId, Horizon, ScoreParams, Store};
 use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderMap};
@@ -95,10 +96,10 @@ async fn customer_endpoint_returns_the_library_scores() {
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
         let json = &answer.json;
         assert_eq!(json["customer_id"], id);
-        assert_eq!(f32_of(&json["crv"]), scored.crv[row]);
-        assert_eq!(json["tier"], scored.tiers.tier[row].as_str());
-        assert_eq!(json["rank"], scored.tiers.rank[row]);
-        assert_eq!(f32_of(&json["percentile"]), scored.tiers.percentile[row]);
+        assert_eq!(f32_of(&json["crv"]), scored.crv()[row]);
+        assert_eq!(json["tier"], scored.tiers().tier[row].as_str());
+        assert_eq!(json["rank"], scored.tiers().rank[row]);
+        assert_eq!(f32_of(&json["percentile"]), scored.tiers().percentile[row]);
     }
     served.stop().await;
 }
@@ -134,7 +135,7 @@ async fn tiers_endpoint_matches_the_library_summary() {
     assert_eq!(json["scheme"], "cumulative_value");
     assert_eq!(json["cuts"], json!([0.8, 0.95]));
     for tier in crv::Tier::ALL {
-        let stats = scored.tiers.summary.get(tier);
+        let stats = scored.tiers().summary.get(tier);
         let got = &json["tiers"][tier.as_str()];
         assert_eq!(got["count"], stats.count, "tier {tier}");
         assert_close(
@@ -150,7 +151,7 @@ async fn tiers_endpoint_matches_the_library_summary() {
             "tier {tier}"
         );
     }
-    assert_close(&json["total_crv"], scored.totals.crv_sum(), "total_crv");
+    assert_close(&json["total_crv"], scored.totals().crv_sum(), "total_crv");
     served.stop().await;
 }
 
@@ -177,9 +178,9 @@ async fn lookup_returns_one_entry_per_id_and_marks_unknown_ids() {
     ] {
         assert_eq!(entry["found"], true);
         assert_eq!(entry["customer_id"], store.ids()[row]);
-        assert_eq!(f32_of(&entry["crv"]), scored.crv[row]);
-        assert_eq!(entry["tier"], scored.tiers.tier[row].as_str());
-        assert_eq!(entry["rank"], scored.tiers.rank[row]);
+        assert_eq!(f32_of(&entry["crv"]), scored.crv()[row]);
+        assert_eq!(entry["tier"], scored.tiers().tier[row].as_str());
+        assert_eq!(entry["rank"], scored.tiers().rank[row]);
     }
     served.stop().await;
 }
@@ -232,7 +233,7 @@ async fn select_matches_the_library_selection() {
         filter: "tier in (A, B)".to_string(),
         ..CampaignSpec::default()
     };
-    let expected = campaign::select_targets(&store, &scored, &spec).unwrap();
+    let expected = select_targets(&scored, &spec).unwrap();
     let sent = std::time::Instant::now();
     let answer = served
         .post(
@@ -438,10 +439,10 @@ async fn lookup_by_bincode_gives_the_library_scores() {
     {
         assert_eq!(entry.customer_id, store.ids()[row]);
         let score = entry.score.unwrap();
-        assert_eq!(score.crv, scored.crv[row]);
-        assert_eq!(score.tier, scored.tiers.tier[row]);
-        assert_eq!(score.rank, scored.tiers.rank[row]);
-        assert_eq!(score.percentile, scored.tiers.percentile[row]);
+        assert_eq!(score.crv, scored.crv()[row]);
+        assert_eq!(score.tier, scored.tiers().tier[row]);
+        assert_eq!(score.rank, scored.tiers().rank[row]);
+        assert_eq!(score.percentile, scored.tiers().percentile[row]);
     }
     served.stop().await;
 }
@@ -521,7 +522,7 @@ async fn select_rescores_with_its_own_discount_and_horizon_and_keeps_the_served_
         filter: "tier = A".to_string(),
         ..CampaignSpec::default()
     };
-    let expected = campaign::select_targets(&store, &rescored, &spec).unwrap();
+    let expected = select_targets(&rescored, &spec).unwrap();
     let answer = served
         .post(
             "/v1/select",
@@ -605,14 +606,14 @@ async fn select_rejects_invalid_scoring_parameters_naming_the_field() {
 #[tokio::test]
 async fn select_streams_every_target_as_csv_when_asked() {
     let served = Served::default().await;
-    let (store, scored) = served.library();
+    let (_, scored) = served.library();
     // A budget that takes nearly every positive customer: more rows than one chunk holds.
     let spec = CampaignSpec {
         budget: 1e7,
         ..CampaignSpec::default()
     };
-    let expected = campaign::select_targets(&store, &scored, &spec).unwrap();
-    let columns = TargetColumns::new(&store, &scored, "cost").unwrap();
+    let expected = select_targets(&scored, &spec).unwrap();
+    let columns = TargetColumns::new(&scored, "cost").unwrap();
     let mut csv = TARGETS_CSV_HEADER.as_bytes().to_vec();
     for &row in &expected.selection.rows {
         columns.write_row(&mut csv, row).unwrap();
@@ -759,11 +760,11 @@ async fn metrics_count_requests_by_route_template_and_status_and_parse() {
         sample(&samples, "crv_store_rows", &[]),
         Some(CUSTOMERS as f64)
     );
-    let scored = served.state.scored();
+    let scored = served.state.table();
     for (phase, time) in [
         ("open", served.state.open_time()),
-        ("score", scored.score_time),
-        ("tiers", scored.tier_time),
+        ("score", scored.score_time()),
+        ("tiers", scored.tier_time()),
     ] {
         let seconds = sample(&samples, "crv_startup_seconds", &[("phase", phase)]).unwrap();
         assert!(
@@ -1004,8 +1005,8 @@ async fn lookups_keep_answering_while_a_selection_runs() {
             .get(&format!("/v1/customers/{}", store.ids()[row]))
             .await;
         assert_eq!(answer.status, StatusCode::OK);
-        assert_eq!(f32_of(&answer.json["crv"]), scored.crv[row]);
-        assert_eq!(answer.json["rank"], scored.tiers.rank[row]);
+        assert_eq!(f32_of(&answer.json["crv"]), scored.crv()[row]);
+        assert_eq!(answer.json["rank"], scored.tiers().rank[row]);
         lookups += 1;
         during += usize::from(running && served.state.admission().admitted() > 0);
     }
@@ -1487,14 +1488,14 @@ impl Served {
     }
 
     /// The store and its scores, opened and computed by the library, not the server.
-    fn library(&self) -> (Store, Scored) {
+    fn library(&self) -> (Arc<Store>, Table) {
         self.library_with(&ScoreParams::default())
     }
 
     /// The store scored with `params` by the library.
-    fn library_with(&self, params: &ScoreParams) -> (Store, Scored) {
-        let store = Store::open(&self.store_path).unwrap();
-        let scored = kernel::score_store(&store, params, &TierScheme::default()).unwrap();
+    fn library_with(&self, params: &ScoreParams) -> (Arc<Store>, Table) {
+        let store = Arc::new(Store::open(&self.store_path).unwrap());
+        let scored = Table::score(Arc::clone(&store), *params, TierScheme::default()).unwrap();
         (store, scored)
     }
 
@@ -2063,7 +2064,7 @@ async fn a_store_copied_to_memory_keeps_answering_after_its_file_is_truncated() 
         let (store, scored) = served.library();
         (0..CUSTOMERS as usize)
             .step_by(97)
-            .map(|row| (store.ids()[row], scored.crv[row]))
+            .map(|row| (store.ids()[row], scored.crv()[row]))
             .collect()
     };
     std::fs::OpenOptions::new()
@@ -2360,4 +2361,15 @@ fn serve_writes_json_log_lines_with_an_access_line_per_request() {
             "{line}"
         );
     }
+}
+
+/// The library's selection of `spec` on `table` (scored with the request's parameters), as
+/// `crv select` makes it.
+fn select_targets(table: &Table, spec: &CampaignSpec) -> crv::Result<Targets> {
+    SelectionRequest {
+        campaign: spec.clone(),
+        params: *table.params(),
+    }
+    .bind(table)?
+    .select(table)
 }

@@ -306,22 +306,22 @@ fn score_summary_and_rows_match_the_library_kernel() {
     let scores = work.path("scores.csv");
     let summary = json_summary(&crv(&["score", s(&store_path), "--json", "-o", s(&scores)]));
 
-    let store = crv::Store::open(&store_path).unwrap();
-    let scored = crv::kernel::score_store(
-        &store,
-        &crv::ScoreParams::default(),
-        &crv::kernel::TierScheme::default(),
+    let store = std::sync::Arc::new(crv::Store::open(&store_path).unwrap());
+    let scored = crv::Table::score(
+        std::sync::Arc::clone(&store),
+        crv::ScoreParams::default(),
+        crv::kernel::TierScheme::default(),
     )
     .unwrap();
     assert_eq!(summary["customers"], 3_000);
     assert_eq!(
         summary["total_crv"].as_f64().unwrap(),
-        scored.totals.crv_sum()
+        scored.totals().crv_sum()
     );
     for tier in crv::Tier::ALL {
         assert_eq!(
             summary["tiers"][tier.as_str()]["count"],
-            scored.tiers.summary.get(tier).count
+            scored.tiers().summary.get(tier).count
         );
     }
 
@@ -334,9 +334,9 @@ fn score_summary_and_rows_match_the_library_kernel() {
     for (row, record) in reader.records().enumerate() {
         let record = record.unwrap();
         assert_eq!(record[0].parse::<u64>().unwrap(), store.ids()[row]);
-        assert_eq!(record[1].parse::<f32>().unwrap(), scored.crv[row]);
-        assert_eq!(&record[2], scored.tiers.tier[row].as_str());
-        assert_eq!(record[3].parse::<u32>().unwrap(), scored.tiers.rank[row]);
+        assert_eq!(record[1].parse::<f32>().unwrap(), scored.crv()[row]);
+        assert_eq!(&record[2], scored.tiers().tier[row].as_str());
+        assert_eq!(record[3].parse::<u32>().unwrap(), scored.tiers().rank[row]);
         rows += 1;
     }
     assert_eq!(rows, 3_000);
@@ -647,13 +647,25 @@ fn simulate_writes_results_frontier_and_plot_that_match_the_library() {
     assert_eq!(summary["frontier"]["scenario"], "retention offer");
 
     let store = crv::Store::open(&store_path).unwrap();
-    let set =
-        crv::simulate::ScenarioSet::parse(&std::fs::read_to_string(scenarios).unwrap(), scenarios)
-            .unwrap();
-    let library =
-        crv::simulate::simulate(&store, &set, &crv::simulate::SimulateOptions::default()).unwrap();
+    let table = crv::Table::score(
+        std::sync::Arc::new(store),
+        crv::ScoreParams::default(),
+        crv::kernel::TierScheme::default(),
+    )
+    .unwrap();
+    let set = crv::campaign::simulate::ScenarioSet::parse(
+        &std::fs::read_to_string(scenarios).unwrap(),
+        scenarios,
+    )
+    .unwrap();
+    let library = crv::campaign::simulate::simulate(
+        &table,
+        &set,
+        &crv::campaign::simulate::SimulateOptions::default(),
+    )
+    .unwrap();
     let mut expected = Vec::new();
-    crv::simulate::write_results(&mut expected, &library.results).unwrap();
+    crv::campaign::simulate::write_results(&mut expected, &library.results).unwrap();
     let written = std::fs::read(&results).unwrap();
     assert_eq!(
         results_without_time(&written),

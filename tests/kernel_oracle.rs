@@ -685,12 +685,12 @@ fn an_infinite_crv_is_an_error_naming_the_customer_and_the_parameters() {
     )
     .unwrap();
     crv::store::import(&csv, &path, &mut |_| {}).unwrap();
-    let store = crv::Store::open(&path).unwrap();
+    let store = std::sync::Arc::new(crv::Store::open(&path).unwrap());
     let infinite = ScoreParams {
         discount: 0.0,
         horizon: Horizon::Infinite,
     };
-    let message = kernel::score_store(&store, &infinite, &TierScheme::default())
+    let message = crv::Table::score(store.clone(), infinite, TierScheme::default())
         .unwrap_err()
         .to_string();
     for fragment in [
@@ -710,7 +710,7 @@ fn an_infinite_crv_is_an_error_naming_the_customer_and_the_parameters() {
         discount: 0.0,
         horizon: Horizon::Periods(10),
     };
-    let scored = kernel::score_store(&store, &finite, &TierScheme::default()).unwrap();
-    assert_eq!(scored.crv[0], 500.0);
-    assert_eq!(scored.totals.non_finite, 0);
+    let scored = crv::Table::score(store, finite, TierScheme::default()).unwrap();
+    assert_eq!(scored.crv()[0], 500.0);
+    assert_eq!(scored.totals().non_finite, 0);
 }

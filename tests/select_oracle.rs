@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crv::campaign::{self, CampaignSpec, RealCosts};
+use crv::campaign::{CampaignSpec, RealCosts, targets};
 use crv::select::{
     OPTIMALITY_TOLERANCE, Selection, SolveLimits, StopReason, knapsack, knapsack_greedy,
     scale_capacity, scale_costs,
@@ -670,7 +670,7 @@ fn whole_cent_costs_summing_to_the_budget_are_all_selected() {
             column: &costs,
             multiplier: 1.0,
         };
-        let targets = campaign::solve(&values, &units, capacity, None, &spec, real, Duration::ZERO);
+        let targets = targets::solve(&values, &units, capacity, None, &spec, real, Duration::ZERO);
         assert_eq!(
             targets.selection.rows,
             (0..n).collect::<Vec<_>>(),
@@ -714,7 +714,7 @@ proptest! {
         };
         let real = RealCosts { column: &costs, multiplier: 1.0 };
         let targets =
-            campaign::solve(&values, &units, capacity, None, &spec, real, Duration::ZERO);
+            targets::solve(&values, &units, capacity, None, &spec, real, Duration::ZERO);
         let chosen: Vec<String> =
             targets.selection.rows.iter().map(|&r| costs[r].to_string()).collect();
         let versus = written_sum_vs(&chosen, &budget.to_string());

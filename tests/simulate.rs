@@ -4,49 +4,58 @@
 
 use std::path::PathBuf;
 
-use crv::campaign::{self, CampaignSpec};
-use crv::cancel::Cancel;
-use crv::kernel::scenario::delta_tolerance;
-use crv::kernel::{self, CrvInputs, TierScheme, scenario_scalar};
-use crv::select::SolveLimits;
-use crv::simulate::{
+use std::sync::Arc;
+
+use crv::campaign::simulate::{
     self, FrontierSpec, Objective, Scenario, ScenarioSet, ScenarioValues, SimulateOptions,
     kernel_params, prepare,
 };
-use crv::{ScoreParams, Store};
+use crv::campaign::{CampaignSpec, SelectionRequest};
+use crv::cancel::Cancel;
+use crv::kernel::scenario::delta_tolerance;
+use crv::kernel::{CrvInputs, TierScheme, scenario_scalar};
+use crv::select::SolveLimits;
+use crv::{ScoreParams, Store, Table};
 
-/// A generated store of `customers` customers, kept alive with its directory.
-fn generated_store(customers: u64) -> (tempfile::TempDir, Store) {
+/// `path`'s customers as a table (scored with the default parameters).
+fn table_of(path: &std::path::Path) -> Table {
+    let store = Arc::new(Store::open(path).unwrap());
+    Table::score(store, ScoreParams::default(), TierScheme::default()).unwrap()
+}
+
+/// A generated store of `customers` customers as a table, kept alive with its directory.
+fn generated_store(customers: u64) -> (tempfile::TempDir, Table) {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("customers.csv");
     let path = dir.path().join("customers.crv");
     crv::synthetic::write_customers_csv(std::fs::File::create(&csv).unwrap(), customers, 7)
         .unwrap();
     crv::store::import(&csv, &path, &mut |_| {}).unwrap();
-    let store = Store::open(&path).unwrap();
-    (dir, store)
+    let table = table_of(&path);
+    (dir, table)
 }
 
-/// A small store with a response-rate column `p` from CSV text.
-fn store_from_csv(text: &str) -> (tempfile::TempDir, Store) {
+/// A small store with a response-rate column `p` from CSV text, as a table.
+fn store_from_csv(text: &str) -> (tempfile::TempDir, Table) {
     let dir = tempfile::tempdir().unwrap();
     let csv: PathBuf = dir.path().join("customers.csv");
     let path = dir.path().join("customers.crv");
     std::fs::write(&csv, text).unwrap();
     crv::store::import(&csv, &path, &mut |_| {}).unwrap();
-    let store = Store::open(&path).unwrap();
-    (dir, store)
+    let table = table_of(&path);
+    (dir, table)
 }
 
-/// `scenario`'s values over `store`, prepared as `simulate` prepares them (never cancelled).
+/// `scenario`'s values over `table`'s customers, prepared as `simulate` prepares them (never
+/// cancelled).
 fn prepared(
-    store: &Store,
+    table: &Table,
     inputs: &CrvInputs<'_>,
     scenario: &Scenario,
     file: &str,
 ) -> ScenarioValues {
-    let params = kernel_params(store, scenario, file).unwrap();
-    prepare(store, inputs, scenario, &params, file, &Cancel::default()).unwrap()
+    let params = kernel_params(table.store(), scenario, file).unwrap();
+    prepare(table, inputs, scenario, &params, file, &Cancel::default()).unwrap()
 }
 
 fn set(json: &str) -> ScenarioSet {
@@ -55,43 +64,44 @@ fn set(json: &str) -> ScenarioSet {
 
 #[test]
 fn a_plain_crv_scenario_reproduces_crv_select_exactly() {
-    let (_dir, store) = generated_store(20_000);
-    let scored =
-        kernel::score_store(&store, &ScoreParams::default(), &TierScheme::default()).unwrap();
-    let inputs = CrvInputs::from_store(&store).unwrap();
+    let (_dir, table) = generated_store(20_000);
+    let store = table.store();
+    let scored = &table;
+    let inputs = CrvInputs::from_store(store).unwrap();
     for budget in [0.0, 777.77, 5_000.0, 1e9] {
         let spec = CampaignSpec {
             budget,
             ..CampaignSpec::default()
         };
-        let expected = campaign::select_targets(&store, &scored, &spec).unwrap();
+        let expected = SelectionRequest {
+            campaign: spec,
+            params: ScoreParams::default(),
+        }
+        .bind(scored)
+        .and_then(|selection| selection.select(scored))
+        .unwrap();
         let set = set(&format!(
             r#"{{"scenarios": [{{"budget": {budget}, "objective": "crv"}}]}}"#
         ));
         let scenario = &set.scenarios[0];
-        let values = prepared(&store, &inputs, scenario, &set.file);
+        let values = prepared(&table, &inputs, scenario, &set.file);
         let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(values.objective(Objective::Crv)), bits(&scored.crv));
-        let targets = simulate::select_targets(
-            &store,
-            &values,
-            scenario,
-            &SolveLimits::default(),
-            &set.file,
-        )
-        .unwrap();
+        assert_eq!(bits(values.objective(Objective::Crv)), bits(scored.crv()));
+        let targets =
+            simulate::solve_scenario(store, &values, scenario, &SolveLimits::default(), &set.file)
+                .unwrap();
         let (got, want) = (&targets.selection, &expected.selection);
         assert_eq!(got.rows, want.rows, "budget {budget}");
         assert_eq!(got.objective.to_bits(), want.objective.to_bits());
         assert_eq!(got.upper_bound.to_bits(), want.upper_bound.to_bits());
         assert_eq!(targets.total_cost, expected.total_cost);
 
-        let row = &simulate::simulate(&store, &set, &SimulateOptions::default())
+        let row = &simulate::simulate(&table, &set, &SimulateOptions::default())
             .unwrap()
             .results[0];
         assert_eq!(row.contacted, want.rows.len() as u64);
         assert_eq!(row.spend, expected.total_cost);
-        assert_eq!(row.total_crv, scored.totals.crv_sum());
+        assert_eq!(row.total_crv, scored.totals().crv_sum());
         assert!((row.targets_crv - want.objective).abs() <= 1e-9 * want.objective.abs().max(1.0));
         assert_eq!(row.incremental_value, 0.0);
         assert_eq!(row.optimal, want.optimal);
@@ -103,17 +113,18 @@ fn a_plain_crv_scenario_reproduces_crv_select_exactly() {
 
 #[test]
 fn incremental_values_match_the_scalar_reference() {
-    let (_dir, store) = generated_store(10_000);
-    let inputs = CrvInputs::from_store(&store).unwrap();
+    let (_dir, table) = generated_store(10_000);
+    let store = table.store();
+    let inputs = CrvInputs::from_store(store).unwrap();
     let set = set(
         r#"{"scenarios": [{"discount": 0.12, "horizon": 8, "margin_multiplier": 1.1,
             "retention_shift": -0.02, "retention_uplift": 0.05, "margin_uplift": 0.03,
             "response_rate": 0.3, "budget": 2000}]}"#,
     );
     let scenario = &set.scenarios[0];
-    let values = prepared(&store, &inputs, scenario, &set.file);
+    let values = prepared(&table, &inputs, scenario, &set.file);
     let (mut crv, mut delta) = (vec![0.0; inputs.len()], vec![0.0; inputs.len()]);
-    let params = kernel_params(&store, scenario, &set.file).unwrap();
+    let params = kernel_params(store, scenario, &set.file).unwrap();
     scenario_scalar(&inputs, &params, &mut crv, &mut delta);
     let lanes = values.objective(Objective::Incremental);
     let cost = inputs.retention_cost.unwrap();
@@ -133,17 +144,12 @@ fn incremental_values_match_the_scalar_reference() {
             delta[row]
         );
     }
-    let row = &simulate::simulate(&store, &set, &SimulateOptions::default())
+    let row = &simulate::simulate(&table, &set, &SimulateOptions::default())
         .unwrap()
         .results[0];
-    let targets = simulate::select_targets(
-        &store,
-        &values,
-        scenario,
-        &SolveLimits::default(),
-        &set.file,
-    )
-    .unwrap();
+    let targets =
+        simulate::solve_scenario(store, &values, scenario, &SolveLimits::default(), &set.file)
+            .unwrap();
     let reference: f64 = targets
         .selection
         .rows
@@ -160,11 +166,11 @@ fn incremental_values_match_the_scalar_reference() {
 
 #[test]
 fn a_sweep_expands_to_the_right_product_in_order() {
-    let (_dir, store) = generated_store(2_000);
+    let (_dir, table) = generated_store(2_000);
     let set = set(r#"{"scenarios": [{"name": "first"}],
             "sweep": {"discount": [0.08, 0.1, 0.12], "budget": [100, 400],
                       "retention_uplift": [0.0, 0.05]}}"#);
-    let results = simulate::simulate(&store, &set, &SimulateOptions::default())
+    let results = simulate::simulate(&table, &set, &SimulateOptions::default())
         .unwrap()
         .results;
     assert_eq!(results.len(), 1 + 3 * 2 * 2);
@@ -193,7 +199,8 @@ fn a_sweep_expands_to_the_right_product_in_order() {
 
 #[test]
 fn the_frontier_is_non_decreasing_and_ends_at_the_unconstrained_optimum() {
-    let (_dir, store) = generated_store(20_000);
+    let (_dir, table) = generated_store(20_000);
+    let store = table.store();
     let set = set(r#"{"scenarios": [{"name": "plain", "budget": 10},
             {"name": "offer", "retention_uplift": 0.05, "response_rate": 0.4,
              "cost_multiplier": 2, "where": "segment != basic"}]}"#);
@@ -204,7 +211,7 @@ fn the_frontier_is_non_decreasing_and_ends_at_the_unconstrained_optimum() {
         }),
         ..SimulateOptions::default()
     };
-    let simulation = simulate::simulate(&store, &set, &options).unwrap();
+    let simulation = simulate::simulate(&table, &set, &options).unwrap();
     let frontier = simulation.frontier.unwrap();
     assert_eq!(frontier.scenario, "offer");
     assert_eq!(frontier.points.len(), 25);
@@ -224,9 +231,9 @@ fn the_frontier_is_non_decreasing_and_ends_at_the_unconstrained_optimum() {
 
     // The unconstrained optimum: every eligible customer with a positive delta, which the
     // `offer` row (no budget: unlimited) selects too.
-    let inputs = CrvInputs::from_store(&store).unwrap();
+    let inputs = CrvInputs::from_store(store).unwrap();
     let scenario = &set.scenarios[1];
-    let values = prepared(&store, &inputs, scenario, &set.file);
+    let values = prepared(&table, &inputs, scenario, &set.file);
     let eligible = values.eligible.as_ref().unwrap();
     let delta = values.objective(Objective::Incremental);
     let optimum: f64 = (0..delta.len())
@@ -254,22 +261,22 @@ fn the_frontier_is_non_decreasing_and_ends_at_the_unconstrained_optimum() {
 #[test]
 fn a_response_rate_column_is_read_and_checked() {
     let header = "customer_id,margin,retention,cost,p\n";
-    let (_dir, store) = store_from_csv(&format!(
+    let (_dir, table) = store_from_csv(&format!(
         "{header}1,100,0.5,1,0.5\n2,50,0.8,1,1\n3,10,0.2,1,0\n"
     ));
     let set = set(
         r#"{"scenarios": [{"name": "by column", "retention_uplift": 0.1, "response_rate": "p"},
                           {"name": "constant", "retention_uplift": 0.1, "response_rate": 0.5}]}"#,
     );
-    let results = simulate::simulate(&store, &set, &SimulateOptions::default())
+    let results = simulate::simulate(&table, &set, &SimulateOptions::default())
         .unwrap()
         .results;
     // Customer 3 responds with probability 0: no incremental value, never contacted.
     assert_eq!(results[0].contacted, 2);
     assert_eq!(results[1].contacted, 3);
 
-    let (_dir, store) = store_from_csv(&format!("{header}1,100,0.5,1,0.5\n2,50,0.8,1,1.5\n"));
-    let error = simulate::simulate(&store, &set, &SimulateOptions::default())
+    let (_dir, table) = store_from_csv(&format!("{header}1,100,0.5,1,0.5\n2,50,0.8,1,1.5\n"));
+    let error = simulate::simulate(&table, &set, &SimulateOptions::default())
         .unwrap_err()
         .to_string();
     assert!(
@@ -281,7 +288,7 @@ fn a_response_rate_column_is_read_and_checked() {
 
 #[test]
 fn store_dependent_errors_name_the_scenario_and_field() {
-    let (_dir, store) = generated_store(500);
+    let (_dir, table) = generated_store(500);
     for (json, fragment) in [
         (
             r#"{"scenarios": [{"name": "a", "cost": "nope"}]}"#,
@@ -300,7 +307,7 @@ fn store_dependent_errors_name_the_scenario_and_field() {
             "scenario `c`, field `where`: at position 1: unknown column `segmnt`",
         ),
     ] {
-        let error = simulate::simulate(&store, &set(json), &SimulateOptions::default())
+        let error = simulate::simulate(&table, &set(json), &SimulateOptions::default())
             .unwrap_err()
             .to_string();
         assert!(
@@ -315,7 +322,7 @@ fn store_dependent_errors_name_the_scenario_and_field() {
         }),
         ..SimulateOptions::default()
     };
-    let error = simulate::simulate(&store, &set(r#"{"scenarios": [{}]}"#), &options)
+    let error = simulate::simulate(&table, &set(r#"{"scenarios": [{}]}"#), &options)
         .unwrap_err()
         .to_string();
     assert!(error.contains("no scenario is named `missing`"), "{error}");
@@ -331,8 +338,9 @@ fn a_scenario_spends_its_real_multiplied_cost_within_the_budget() {
         let cost = fine[i as usize % fine.len()];
         csv.push_str(&format!("{i},{margin:.2},{retention:.4},{cost}\n"));
     }
-    let (_dir, store) = store_from_csv(&csv);
-    let inputs = CrvInputs::from_store(&store).unwrap();
+    let (_dir, table) = store_from_csv(&csv);
+    let store = table.store();
+    let inputs = CrvInputs::from_store(store).unwrap();
     let costs = store.numeric("cost").unwrap();
     for (scale, multiplier) in [(1.0, 1.0), (100.0, 1.5), (0.01, 1.0), (1e4, 0.7)] {
         let set = set(&format!(
@@ -340,15 +348,10 @@ fn a_scenario_spends_its_real_multiplied_cost_within_the_budget() {
                 "cost_multiplier": {multiplier}}}]}}"#
         ));
         let scenario = &set.scenarios[0];
-        let values = prepared(&store, &inputs, scenario, &set.file);
-        let targets = simulate::select_targets(
-            &store,
-            &values,
-            scenario,
-            &SolveLimits::default(),
-            &set.file,
-        )
-        .unwrap();
+        let values = prepared(&table, &inputs, scenario, &set.file);
+        let targets =
+            simulate::solve_scenario(store, &values, scenario, &SolveLimits::default(), &set.file)
+                .unwrap();
         // Each cost as written: its shortest decimal (Rust's `Display` of the f32).
         let written = |r: usize| costs[r].to_string().parse::<f64>().unwrap() * multiplier;
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1.0);
@@ -368,7 +371,7 @@ fn a_scenario_spends_its_real_multiplied_cost_within_the_budget() {
             }),
             ..SimulateOptions::default()
         };
-        let simulation = simulate::simulate(&store, &set, &options).unwrap();
+        let simulation = simulate::simulate(&table, &set, &options).unwrap();
         assert_eq!(
             simulation.results[0].spend, targets.total_cost,
             "scale {scale}"
@@ -391,7 +394,7 @@ fn a_scenario_spends_its_real_multiplied_cost_within_the_budget() {
 
 #[test]
 fn a_scenario_whose_values_are_not_finite_is_an_error_naming_it_and_its_field() {
-    let (_dir, store) = generated_store(2_000);
+    let (_dir, table) = generated_store(2_000);
     for (json, field, value) in [
         (
             r#"{"scenarios": [{"name": "huge", "budget": 100, "margin_multiplier": 1e38}]}"#,
@@ -405,7 +408,7 @@ fn a_scenario_whose_values_are_not_finite_is_an_error_naming_it_and_its_field() 
             "expected incremental value inf",
         ),
     ] {
-        let message = simulate::simulate(&store, &set(json), &SimulateOptions::default())
+        let message = simulate::simulate(&table, &set(json), &SimulateOptions::default())
             .unwrap_err()
             .to_string();
         for fragment in ["test.json", field, value, "customer "] {

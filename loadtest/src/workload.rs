@@ -118,7 +118,9 @@ impl Workload {
         scheme: &TierScheme,
     ) -> Result<Workload> {
         let store = crv::Store::open(path).map_err(Error::Store)?;
-        let scored = crv::kernel::score_store(&store, params, scheme).map_err(Error::Store)?;
+        let table = crv::Table::score(std::sync::Arc::new(store), *params, *scheme)
+            .map_err(Error::Store)?;
+        let (store, crv, tiers) = (table.store(), table.crv(), table.tiers());
         let scores = self
             .by_rank
             .iter()
@@ -127,10 +129,10 @@ impl Workload {
                     Error::Usage(format!("customer {id} is not in {}", path.display()))
                 })?;
                 Ok(CustomerScore {
-                    crv: scored.crv[row],
-                    tier: scored.tiers.tier[row],
-                    rank: scored.tiers.rank[row],
-                    percentile: scored.tiers.percentile[row],
+                    crv: crv[row],
+                    tier: tiers.tier[row],
+                    rank: tiers.rank[row],
+                    percentile: tiers.percentile[row],
                 })
             })
             .collect::<Result<Vec<_>>>()?;

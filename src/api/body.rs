@@ -12,11 +12,10 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Frame, SizeHint};
 
-use super::AppState;
 use super::wire::CSV_CHUNK_BYTES;
 use crate::campaign::Targets;
-use crate::kernel::Scored;
-use crate::report::{TARGETS_CSV_HEADER, TargetColumns};
+use crate::campaign::report::{TARGETS_CSV_HEADER, TargetColumns};
+use crate::table::Table;
 
 /// A response body.
 #[derive(Debug)]
@@ -69,23 +68,22 @@ impl hyper::body::Body for Body {
 /// is written on the connection's task rather than sent to the rayon pool.
 #[derive(Debug)]
 pub struct TargetsCsv {
-    state: Arc<AppState>,
-    scored: Arc<Scored>,
+    table: Arc<Table>,
     targets: Targets,
     /// Index into the chosen rows of the next line to write; `None` before the header.
     next: Option<usize>,
 }
 
 impl TargetsCsv {
-    /// The CSV of `targets`, selected on `state`'s store with the scores `scored`.
+    /// The CSV of `targets`, selected on `table`. Its tiers should be there already (a chunk
+    /// would compute the cut points otherwise, a pass over every customer).
     ///
     /// # Panics
     /// When a chunk is written, if the targets' cost column is not a numeric column of the
-    /// store (the selection that made them checked it).
-    pub fn new(state: Arc<AppState>, scored: Arc<Scored>, targets: Targets) -> TargetsCsv {
+    /// table (the selection that made them checked it).
+    pub fn new(table: Arc<Table>, targets: Targets) -> TargetsCsv {
         TargetsCsv {
-            state,
-            scored,
+            table,
             targets,
             next: None,
         }
@@ -101,9 +99,8 @@ impl TargetsCsv {
         if self.is_done() {
             return None;
         }
-        let columns =
-            TargetColumns::new(self.state.store(), &self.scored, &self.targets.cost_column)
-                .expect("the selection checked its cost column");
+        let columns = TargetColumns::new(&self.table, &self.targets.cost_column)
+            .expect("the selection checked its cost column");
         let rows = &self.targets.selection.rows;
         let mut chunk = Vec::with_capacity(CSV_CHUNK_BYTES + 128);
         let mut next = self.next.unwrap_or_else(|| {

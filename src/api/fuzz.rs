@@ -6,16 +6,21 @@
 use super::binary;
 use super::request::{self, SelectRequest, SimulateRequest};
 use super::wire::DEFAULT_MAX_BODY_BYTES;
+use crate::cancel::Cancel;
 use crate::model::ScoreParams;
+use crate::store::{Store, csv, writer};
+use crate::table::Table;
 
 /// Arbitrary bytes as every request body the server decodes: a JSON lookup, a bincode lookup,
 /// a JSON selection and a JSON simulation. A decoded lookup must re-encode to a body that
-/// decodes to the same ids; a decoded selection must validate (to a value or an error) without
-/// panicking; a decoded simulation holds at least one scenario, every one named uniquely.
+/// decodes to the same ids; a decoded selection is bound to a three-customer table and, when
+/// that succeeds, run on it (re-scored when it asks for its own parameters), within its budget;
+/// a decoded simulation holds at least one scenario, every one named uniquely.
 ///
 /// # Panics
-/// When a decoded lookup does not survive its own re-encoding, a decoded selection's
-/// parameters do not validate, or a decoded simulation has no scenario or two of one name.
+/// When a decoded lookup does not survive its own re-encoding, a selection bound to a small
+/// table has invalid parameters or overspends, or a decoded simulation has no scenario or two
+/// of one name.
 pub fn requests(bytes: &[u8]) -> Decoded {
     let mut decoded = Decoded::default();
     if let Ok(lookup) = request::lookup_from_json(bytes) {
@@ -32,12 +37,28 @@ pub fn requests(bytes: &[u8]) -> Decoded {
     }
     if let Ok(select) = SelectRequest::from_json(bytes) {
         decoded.select = true;
-        if let Ok(params) = select.params(&ScoreParams::default()) {
-            params
+        let table = fixture_table();
+        if let Ok(selection) = select.selection(table.params(), Cancel::default())
+            && let Ok(bound) = selection.bind(table)
+        {
+            bound
+                .params()
                 .validate()
-                .expect("a request's parameters are validated once decoded");
+                .expect("a bound selection's parameters are valid");
+            let selected = if bound.rescores(table) {
+                table
+                    .rescored(*bound.params())
+                    .and_then(|table| bound.select(&table))
+            } else {
+                bound.select(table)
+            };
+            if let Ok(targets) = selected {
+                assert!(
+                    targets.total_cost <= targets.budget,
+                    "a selection never spends beyond its budget"
+                );
+            }
         }
-        let _ = select.campaign(Default::default());
     }
     if let Ok(simulate) = SimulateRequest::from_json(bytes) {
         decoded.simulate = true;
@@ -50,6 +71,27 @@ pub fn requests(bytes: &[u8]) -> Decoded {
         let _ = simulate.options(Default::default());
     }
     decoded
+}
+
+/// The table selections are bound to: three customers, scored with the default parameters.
+fn fixture_table() -> &'static Table {
+    static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let text = "customer_id,margin,retention,cost,segment\n\
+                    1,50,0.8,1.5,gold\n2,150,0.5,2,silver\n3,-5,0.9,0.25,basic\n";
+        let parsed =
+            csv::read_csv(text.as_bytes(), "fixture.csv", &mut |_| {}).expect("the fixture parses");
+        let mut bytes = Vec::new();
+        writer::encode(&parsed.table, &parsed.id_slots, &mut bytes)
+            .expect("writing to memory cannot fail");
+        let store = Store::from_bytes(&bytes).expect("the fixture store opens");
+        Table::score(
+            std::sync::Arc::new(store),
+            ScoreParams::default(),
+            Default::default(),
+        )
+        .expect("the fixture scores")
+    })
 }
 
 /// Which of the server's decoders accepted one input.

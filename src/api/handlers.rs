@@ -18,12 +18,10 @@ use super::json::{self as lookup_json, ENTRY_BYTES};
 use super::metrics;
 use super::request::{self, SelectRequest, SimulateRequest};
 use super::wire::{ApiError, JSON, json_response, names_media_type, read_body, response};
-use crate::campaign::{self, CampaignSpec, Targets};
+use crate::campaign::{BoundSelection, Targets, report, simulate};
 use crate::cancel::Cancel;
-use crate::kernel::{self, Scored};
 use crate::model::{CustomerId, ScoreParams};
-use crate::report;
-use crate::simulate;
+use crate::table::Table;
 
 /// The media type of a streamed target list.
 const CSV: &str = "text/csv";
@@ -41,10 +39,7 @@ pub fn metrics(state: &AppState) -> Response<Body> {
 /// `GET /v1/tiers`: the scoring summary with the cut points and, per tier, count, share of
 /// customers, total CRV and share of value (the shape of `crv score --json`).
 pub fn tiers(state: &AppState) -> Response<Body> {
-    json_response(
-        StatusCode::OK,
-        &report::score_summary(state.scored(), state.params()),
-    )
+    json_response(StatusCode::OK, &report::score_summary(&state.table()))
 }
 
 /// `GET /v1/customers/{id}`: one customer's CRV, tier, rank and percentile; 400 for an id that
@@ -103,11 +98,13 @@ pub async fn lookup(
     }
 }
 
-/// `POST /v1/select`: the campaign's targets under a budget, with the certificate. With a
-/// `discount` or `horizon` other than the served ones, the store is re-scored for this request
-/// alone (the served scores stay as they are). The answer says which parameters it used; as
-/// JSON it carries up to `max_ids` target ids in store order, and with `Accept: text/csv` it is
-/// every target as CSV, streamed, with the summary in `Crv-*` response headers.
+/// `POST /v1/select`: the campaign's targets under a budget, with the certificate, on the
+/// version of the table current when the request came (held to the end, CSV stream included).
+/// The request is bound to that table before it is queued ([`crate::campaign::SelectionRequest::bind`],
+/// as `crv select` does). With a `discount` or `horizon` other than the served ones, the table
+/// is re-scored for this request alone. The answer says which parameters it used; as JSON it
+/// carries up to `max_ids` target ids in store order, and with `Accept: text/csv` it is every
+/// target as CSV, streamed, with the summary in `Crv-*` response headers.
 pub async fn select(
     state: &Arc<AppState>,
     headers: &HeaderMap,
@@ -119,29 +116,29 @@ pub async fn select(
     }
     let request =
         SelectRequest::from_json(&read_body(headers, body, state.config().max_body_bytes).await?)?;
-    let params = request.params(state.params())?;
     let cancel = request_cancel(started, request.time_limit_ms);
     // Dropped with this future: when the client goes away, the selection stops.
     let _cancel_on_drop = cancel.cancel_on_drop();
-    let spec = request.campaign(cancel.clone())?;
-    state.store().numeric(&spec.cost_column).map_err(|error| {
-        ApiError::bad_request("invalid_parameter", format!("field `cost`: {error}"))
-    })?;
+    let table = state.table();
+    let selection = request
+        .selection(table.params(), cancel.clone())?
+        .bind(&table)?;
     let as_csv = names_media_type(headers, header::ACCEPT, CSV);
-    let rescored = params != *state.params();
+    let rescored = selection.rescores(&table);
+    let params = *selection.params();
 
     let job_state = Arc::clone(state);
-    let (scored, targets) = state
+    let (table, targets) = state
         .admission()
         .run(&cancel, move || {
-            select_on_pool(&job_state, rescored.then_some(&params), &spec)
+            select_on_pool(&job_state, &table, &selection, as_csv)
         })
         .await??;
     if as_csv {
-        return Ok(csv_response(state, scored, targets, &params, rescored));
+        return Ok(csv_response(table, targets, &params, rescored));
     }
 
-    let ids = state.store().ids();
+    let ids = table.ids();
     let rows = &targets.selection.rows;
     let target_ids: Vec<u64> = rows
         .iter()
@@ -152,7 +149,7 @@ pub async fn select(
     summary["ids_truncated"] = Value::Bool(rows.len() > target_ids.len());
     summary["ids"] = json!(target_ids);
     summary["discount"] = json!(params.discount);
-    summary["horizon"] = crate::report::horizon_json(params.horizon);
+    summary["horizon"] = crate::campaign::report::horizon_json(params.horizon);
     summary["rescored"] = Value::Bool(rescored);
     summary["time_ms"] = json!(started.elapsed().as_secs_f64() * 1e3);
     Ok(json_response(StatusCode::OK, &summary))
@@ -178,11 +175,12 @@ pub async fn simulate(
     let _cancel_on_drop = cancel.cancel_on_drop();
     let options = request.options(cancel.clone());
     let job_state = Arc::clone(state);
+    let table = state.table();
     let simulation = state
         .admission()
         .run(&cancel, move || {
             let started = Instant::now();
-            let simulation = simulate::simulate(job_state.store(), &request.scenarios, &options);
+            let simulation = simulate::simulate(&table, &request.scenarios, &options);
             job_state.metrics().record_simulation(started.elapsed());
             simulation
         })
@@ -204,31 +202,35 @@ fn request_cancel(started: Instant, time_limit_ms: u64) -> Cancel {
     Cancel::with_time_limit(started, Duration::from_millis(time_limit_ms))
 }
 
-/// On the heavy pool: the served scores, or with `rescore` the store scored with those
-/// parameters and the served tier scheme; then the selection on them.
+/// On the heavy pool: `selection` run on `table` (re-scored first when it asks for other
+/// parameters), with the tier column made ready when the targets go out as CSV (so the
+/// stream only formats).
 fn select_on_pool(
-    state: &Arc<AppState>,
-    rescore: Option<&ScoreParams>,
-    spec: &CampaignSpec,
-) -> crate::Result<(Arc<Scored>, Targets)> {
-    let scored = if let Some(params) = rescore {
-        let started = Instant::now();
-        let scored = kernel::score_store(state.store(), params, state.scheme())?;
+    state: &AppState,
+    table: &Arc<Table>,
+    selection: &BoundSelection,
+    as_csv: bool,
+) -> crate::Result<(Arc<Table>, Targets)> {
+    let started = Instant::now();
+    let table = if selection.rescores(table) {
+        let rescored = Arc::new(table.rescored(*selection.params())?);
         state.metrics().record_rescoring(started.elapsed());
-        Arc::new(scored)
+        rescored
     } else {
-        state.shared_scored()
+        Arc::clone(table)
     };
     let started = Instant::now();
-    let targets = campaign::select_targets(state.store(), &scored, spec)?;
+    let targets = selection.select(&table)?;
     state.metrics().record_selection(started.elapsed());
-    Ok((scored, targets))
+    if as_csv {
+        table.tier_column();
+    }
+    Ok((table, targets))
 }
 
 /// Every target as streamed CSV, the summary in `Crv-*` headers.
 fn csv_response(
-    state: &Arc<AppState>,
-    scored: Arc<Scored>,
+    table: Arc<Table>,
     targets: Targets,
     params: &ScoreParams,
     rescored: bool,
@@ -245,11 +247,7 @@ fn csv_response(
         ("crv-horizon", params.horizon.to_string()),
         ("crv-rescored", rescored.to_string()),
     ];
-    let mut answer = Response::new(Body::Csv(Box::new(TargetsCsv::new(
-        Arc::clone(state),
-        scored,
-        targets,
-    ))));
+    let mut answer = Response::new(Body::Csv(Box::new(TargetsCsv::new(table, targets))));
     let headers = answer.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CSV));
     for (name, value) in summary {

@@ -1,7 +1,7 @@
 //! The JSON of the lookups, written straight into the response bytes (`itoa`, `zmij`): no
 //! `serde_json::Value` tree and no allocation but the output. The bytes equal what serde_json
 //! wrote for the same answers: keys in sorted order, each f32 exactly as
-//! [`crate::report::f32_json`] gives it.
+//! [`crate::campaign::report::f32_json`] gives it.
 
 use super::binary::CustomerScore;
 
@@ -57,7 +57,7 @@ fn write_u64(out: &mut Vec<u8>, value: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
-/// `value` as [`crate::report::f32_json`] writes it, without a `serde_json::Value`: the f32's
+/// `value` as [`crate::campaign::report::f32_json`] writes it, without a `serde_json::Value`: the f32's
 /// shortest decimal by zmij, in the notation serde_json's f64 formatter gives those digits.
 /// `null` when `value` is not finite (JSON has no NaN or infinity; a validated store cannot
 /// produce them).
@@ -71,7 +71,7 @@ pub fn write_f32(out: &mut Vec<u8>, value: f32) {
     if magnitude == 0.0 || F32_AND_F64_FIXED_NOTATION.contains(&magnitude) {
         out.extend_from_slice(digits.format_finite(value).as_bytes());
     } else {
-        let wide = crate::report::f32_shortest_as_f64(value);
+        let wide = crate::campaign::report::f32_shortest_as_f64(value);
         out.extend_from_slice(digits.format_finite(wide).as_bytes());
     }
 }
@@ -88,8 +88,8 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::campaign::report::f32_json;
     use crate::model::Tier;
-    use crate::report::f32_json;
 
     fn written(value: f32) -> String {
         let mut out = Vec::new();

@@ -303,22 +303,31 @@ pub fn render(state: &AppState) -> String {
         histogram.render(&mut out, name, "", &histogram.counts());
     }
 
+    let table = state.table();
     let name = "crv_store_rows";
     header(&mut out, name, "gauge", "Customers in the served store.");
-    line(&mut out, format_args!("{name} {}", state.store().rows()));
+    line(&mut out, format_args!("{name} {}", table.rows()));
+
+    let name = "crv_table_version";
+    header(
+        &mut out,
+        name,
+        "gauge",
+        "Version of the served customer table (1 at start, one more per publish).",
+    );
+    line(&mut out, format_args!("{name} {}", table.version()));
 
     let name = "crv_startup_seconds";
     header(
         &mut out,
         name,
         "gauge",
-        "Time start-up took to open the store, score every customer and sort them into tiers.",
+        "Time to open the store at start, and to score and tier the served version.",
     );
-    let scored = state.scored();
     for (phase, time) in [
         ("open", state.open_time()),
-        ("score", scored.score_time),
-        ("tiers", scored.tier_time),
+        ("score", table.score_time()),
+        ("tiers", table.tier_time()),
     ] {
         let time = time.as_secs_f64();
         line(&mut out, format_args!("{name}{{phase=\"{phase}\"}} {time}"));

@@ -1,8 +1,10 @@
 //! The HTTP server (README.md, "The server"): hyper 1.x over tokio with an accept loop of its own.
-//! Every customer is scored once, before serving; requests read that [`AppState`], and heavy
-//! ones (selections, with their re-scoring) run on the heavy rayon pool behind the [`admission`]
-//! queue, never on the reactor threads. Limits come from [`ServerConfig`]; every request is
-//! counted in [`metrics`].
+//! The [`AppState`] holds the current version of the customer [`Table`], scored and tiered
+//! before it is served; a newer version is published atomically ([`AppState::publish`]) and
+//! every request holds the version it started on for its whole run. Heavy requests
+//! (selections, with their re-scoring, and simulations) run on the heavy rayon pool behind the
+//! [`admission`] queue, never on the reactor threads. Limits come from [`ServerConfig`]; every
+//! request is counted in [`metrics`].
 
 pub mod admission;
 pub mod binary;
@@ -17,6 +19,7 @@ pub mod request;
 mod routes;
 pub mod wire;
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::future::Future;
 use std::io;
@@ -26,6 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use arc_swap::{ArcSwap, Cache};
 use hyper::header::{self, HeaderMap};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -35,9 +39,10 @@ use rayon::prelude::*;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::{Error, Result};
-use crate::kernel::{self, Scored, TierScheme};
+use crate::kernel::TierScheme;
 use crate::model::{CustomerId, ScoreParams};
 use crate::store::Store;
+use crate::table::Table;
 use admission::{Admission, AdmissionLimits};
 use binary::CustomerScore;
 use metrics::Metrics;
@@ -150,36 +155,59 @@ impl ServerConfig {
     }
 }
 
-/// Every customer's CRV, tier, rank and percentile as one record per row (in parallel).
-fn row_records(scored: &Scored) -> Vec<CustomerScore> {
-    let tiers = &scored.tiers;
-    (
-        &scored.crv[..],
-        &tiers.tier[..],
-        &tiers.rank[..],
-        &tiers.percentile[..],
-    )
-        .into_par_iter()
-        .map(|(&crv, &tier, &rank, &percentile)| CustomerScore {
-            crv,
-            tier,
-            rank,
-            percentile,
-        })
-        .collect()
+/// One published version: the table and, for lookups, every customer's CRV, tier, rank and
+/// percentile as one 16-byte record per row (a lookup reads one cache line instead of one from
+/// each of four columns).
+#[derive(Debug)]
+pub struct Served {
+    table: Arc<Table>,
+    records: Vec<CustomerScore>,
 }
 
-/// What every request reads: the store, its scores and tiers, the limits, the admission queue
-/// and the metrics.
+impl Served {
+    /// `table` ready to serve: its full tiers (ranks and percentiles) computed, on the rayon
+    /// pool, and laid out row by row.
+    fn new(table: Arc<Table>) -> Served {
+        let tiers = table.tiers();
+        let records = (
+            table.crv(),
+            &tiers.tier[..],
+            &tiers.rank[..],
+            &tiers.percentile[..],
+        )
+            .into_par_iter()
+            .map(|(&crv, &tier, &rank, &percentile)| CustomerScore {
+                crv,
+                tier,
+                rank,
+                percentile,
+            })
+            .collect();
+        Served { table, records }
+    }
+
+    /// The served score of customer `id`, `None` when it is not in the table.
+    fn score(&self, id: CustomerId) -> Option<CustomerScore> {
+        self.table.store().row_of(id).map(|row| self.records[row])
+    }
+}
+
+/// A thread's cached handle on a server's current version.
+type ServedHandle = Cache<Arc<ArcSwap<Served>>, Arc<Served>>;
+
+thread_local! {
+    /// This thread's handle on the last server's current version it read: revalidated with
+    /// one atomic load per lookup ([`Cache::load`]), so a lookup pays nothing else for the
+    /// versioning. It keeps that version alive until this thread's next lookup.
+    static SERVED: RefCell<Option<ServedHandle>> = const { RefCell::new(None) };
+}
+
+/// What every request reads: the current table with its lookup records, the limits, the
+/// admission queue and the metrics.
 #[derive(Debug)]
 pub struct AppState {
-    store: Store,
-    params: ScoreParams,
-    scheme: TierScheme,
-    scored: Arc<Scored>,
-    /// `scored` row by row, one 16-byte record per customer: a lookup reads one cache line
-    /// instead of one from each of four columns.
-    served: Vec<CustomerScore>,
+    /// The current version; replaced whole by [`AppState::publish`].
+    current: Arc<ArcSwap<Served>>,
     open_time: Duration,
     config: ServerConfig,
     admission: Admission,
@@ -200,9 +228,10 @@ pub struct AppState {
 impl AppState {
     /// Opens the store at `path` (mapped, under a shared advisory lock, or with
     /// `config.copy_to_memory` read into memory), scores every customer with `params` and tiers
-    /// them by `scheme` (on the rayon pool, blocking the caller); the server then runs within
-    /// `config`. Fails on an invalid `config`, parameters or store, or when another process
-    /// holds an exclusive lock on the file (it declares it is rewriting it in place).
+    /// them by `scheme` (on the rayon pool, blocking the caller): version 1 of the served
+    /// table; the server then runs within `config`. Fails on an invalid `config`, parameters or
+    /// store, or when another process holds an exclusive lock on the file (it declares it is
+    /// rewriting it in place).
     pub fn open(
         path: &Path,
         params: ScoreParams,
@@ -218,14 +247,9 @@ impl AppState {
             (Store::open(path)?, Some(lock))
         };
         let open_time = started.elapsed();
-        let scored = kernel::score_store(&store, &params, &scheme)?;
-        let served = row_records(&scored);
+        let table = Table::score(Arc::new(store), params, scheme)?;
         Ok(AppState {
-            store,
-            params,
-            scheme,
-            scored: Arc::new(scored),
-            served,
+            current: Arc::new(ArcSwap::from_pointee(Served::new(Arc::new(table)))),
             open_time,
             config,
             admission: Admission::new(config.admission, config.heavy_nice)
@@ -316,29 +340,38 @@ impl AppState {
         Some(ConnectionSlot(Arc::clone(self)))
     }
 
-    /// The served store.
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The current version of the served table, held by the caller for as long as it needs
+    /// it: a version published meanwhile does not change what the caller sees.
+    pub fn table(&self) -> Arc<Table> {
+        Arc::clone(&self.current.load().table)
     }
 
-    /// The parameters every customer was scored with.
-    pub fn params(&self) -> &ScoreParams {
-        &self.params
-    }
-
-    /// The tier scheme of the served scores, and of any per-request re-scoring.
-    pub fn scheme(&self) -> &TierScheme {
-        &self.scheme
-    }
-
-    /// Every customer's CRV and tier, and how long scoring took.
-    pub fn scored(&self) -> &Scored {
-        &self.scored
-    }
-
-    /// The served scores, shared with a response that outlives the request (a CSV stream).
-    pub fn shared_scored(&self) -> Arc<Scored> {
-        Arc::clone(&self.scored)
+    /// Publishes `table` as the served version: its full tiers and lookup records are
+    /// computed first (on the rayon pool, blocking the caller), then it replaces the current
+    /// version in one atomic store. Requests already running keep the version they hold;
+    /// later ones see this one. Fails unless `table.version()` is the current version plus
+    /// one (versions only move forward, one at a time); returns the version published.
+    pub fn publish(&self, table: Table) -> Result<u64> {
+        let version = table.version();
+        let current = self.current.load_full();
+        let stale = |current: u64| {
+            Error::invalid(
+                "version",
+                format!(
+                    "cannot publish version {version} over version {current}: the next one is {}",
+                    current + 1
+                ),
+            )
+        };
+        if version != current.table.version() + 1 {
+            return Err(stale(current.table.version()));
+        }
+        let served = Arc::new(Served::new(Arc::new(table)));
+        let previous = self.current.compare_and_swap(&current, served);
+        if !Arc::ptr_eq(&previous, &current) {
+            return Err(stale(previous.table.version()));
+        }
+        Ok(version)
     }
 
     /// How long opening the store took.
@@ -361,19 +394,37 @@ impl AppState {
         &self.metrics
     }
 
-    /// The served score of customer `id`, `None` when it is not in the store.
-    pub fn score(&self, id: CustomerId) -> Option<CustomerScore> {
-        self.store.row_of(id).map(|row| self.served[row])
+    /// `read` of the current version through this thread's cached handle: one atomic load
+    /// when the version has not changed since this thread's last lookup.
+    fn with_served<R>(&self, read: impl FnOnce(&Served) -> R) -> R {
+        SERVED.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            let ours = slot
+                .as_ref()
+                .is_some_and(|cache| std::ptr::eq(cache.arc_swap(), &*self.current));
+            if !ours {
+                *slot = Some(Cache::new(Arc::clone(&self.current)));
+            }
+            let cache = slot.as_mut().expect("set just above");
+            read(cache.load())
+        })
     }
 
-    /// The served scores of `ids` in order, `None` for an id not in the store: one batched
-    /// index probe ([`Store::rows_of`]), then one record per found id.
+    /// The served score of customer `id`, `None` when it is not in the table.
+    pub fn score(&self, id: CustomerId) -> Option<CustomerScore> {
+        self.with_served(|served| served.score(id))
+    }
+
+    /// The served scores of `ids` in order, `None` for an id not in the table, all from one
+    /// version: one batched index probe ([`Store::rows_of`]), then one record per found id.
     pub fn scores(&self, ids: &[u64]) -> Vec<Option<CustomerScore>> {
-        let mut rows = Vec::new();
-        self.store.rows_of(ids, &mut rows);
-        rows.into_iter()
-            .map(|row| row.map(|row| self.served[row]))
-            .collect()
+        self.with_served(|served| {
+            let mut rows = Vec::new();
+            served.table.store().rows_of(ids, &mut rows);
+            rows.into_iter()
+                .map(|row| row.map(|row| served.records[row]))
+                .collect()
+        })
     }
 }
 

@@ -16,12 +16,13 @@ use super::wire::{
     ApiError, DEFAULT_MAX_IDS, DEFAULT_TIME_LIMIT_MS, MAX_LOOKUP_IDS, MAX_SIMULATE_SCENARIOS,
     MAX_TIME_LIMIT_MS,
 };
-use crate::campaign::CampaignSpec;
+use crate::campaign::simulate::{FrontierSpec, ScenarioSet, SimulateOptions, frontier};
+use crate::campaign::{
+    CampaignSpec, DEFAULT_COST_COLUMN, DEFAULT_RESOURCE_SCALE, SelectionRequest,
+};
 use crate::cancel::Cancel;
-use crate::filter::Filter;
 use crate::model::{Horizon, ScoreParams};
-use crate::select::{self, SolveLimits};
-use crate::simulate::{FrontierSpec, ScenarioSet, SimulateOptions, frontier};
+use crate::select::SolveLimits;
 
 /// Decodes `{"ids": [...]}` and checks the number of ids (at most [`MAX_LOOKUP_IDS`]).
 pub fn lookup_from_json(bytes: &[u8]) -> Result<LookupRequest, ApiError> {
@@ -56,9 +57,11 @@ fn check_lookup_ids(request: LookupRequest) -> Result<LookupRequest, ApiError> {
 pub struct SelectRequest {
     /// Total resource available, in the cost column's units (`budget`, required).
     pub budget: f64,
-    /// The numeric column of each customer's resource use (`cost`, default `cost`).
+    /// The numeric column of each customer's resource use (`cost`, default
+    /// [`DEFAULT_COST_COLUMN`]).
     pub cost: String,
-    /// Integer resource units per cost unit (`resource_scale`, default 100).
+    /// Integer resource units per cost unit (`resource_scale`, default
+    /// [`DEFAULT_RESOURCE_SCALE`]).
     pub resource_scale: f64,
     /// Who may be targeted, a `--where` expression (`where`, default: everyone).
     pub filter: String,
@@ -75,8 +78,9 @@ pub struct SelectRequest {
 }
 
 impl SelectRequest {
-    /// Decodes the JSON body; the horizon is parsed here, every other domain is checked by
-    /// [`SelectRequest::params`] and [`SelectRequest::campaign`].
+    /// Decodes the JSON body; the horizon is parsed here, the time limit by
+    /// [`SelectRequest::selection`], every other domain when the selection is bound to the
+    /// served table ([`SelectionRequest::bind`]).
     pub fn from_json(bytes: &[u8]) -> Result<SelectRequest, ApiError> {
         let fields = decode_object(bytes, SelectVisitor)?;
         let horizon = match fields.horizon {
@@ -92,8 +96,10 @@ impl SelectRequest {
         };
         Ok(SelectRequest {
             budget: required(fields.budget, "budget")?,
-            cost: fields.cost.unwrap_or_else(|| "cost".to_string()),
-            resource_scale: fields.resource_scale.unwrap_or(100.0),
+            cost: fields
+                .cost
+                .unwrap_or_else(|| DEFAULT_COST_COLUMN.to_string()),
+            resource_scale: fields.resource_scale.unwrap_or(DEFAULT_RESOURCE_SCALE),
             filter: fields.filter.unwrap_or_default(),
             time_limit_ms: fields.time_limit_ms.unwrap_or(DEFAULT_TIME_LIMIT_MS),
             max_ids: fields.max_ids.unwrap_or(DEFAULT_MAX_IDS),
@@ -102,32 +108,31 @@ impl SelectRequest {
         })
     }
 
-    /// The scoring parameters: `served` with this request's discount and horizon, validated.
-    pub fn params(&self, served: &ScoreParams) -> Result<ScoreParams, ApiError> {
-        let params = ScoreParams {
-            discount: self.discount.unwrap_or(served.discount),
-            horizon: self.horizon.unwrap_or(served.horizon),
-        };
-        params.validate()?;
-        Ok(params)
-    }
-
-    /// The campaign, with the time limit, the budget at its scale and the filter's syntax
-    /// checked (the cost column is checked against the store by the handler). Its work stops
-    /// when `cancel` says so (the handler gives it the request's deadline).
-    pub fn campaign(&self, cancel: Cancel) -> Result<CampaignSpec, ApiError> {
+    /// The selection to bind to the served table: the campaign, whose work stops when
+    /// `cancel` says so (the handler gives it the request's deadline), and `served` with this
+    /// request's discount and horizon. Checks the time limit; the rest is checked by
+    /// [`SelectionRequest::bind`], as for `crv select`.
+    pub fn selection(
+        &self,
+        served: &ScoreParams,
+        cancel: Cancel,
+    ) -> Result<SelectionRequest, ApiError> {
         check_time_limit(self.time_limit_ms)?;
-        select::scale_capacity(self.budget, self.resource_scale)?;
-        Filter::parse(&self.filter)?;
-        Ok(CampaignSpec {
-            budget: self.budget,
-            cost_column: self.cost.clone(),
-            resource_scale: self.resource_scale,
-            filter: self.filter.clone(),
-            limits: SolveLimits {
-                time_limit: Some(Duration::from_millis(self.time_limit_ms)),
-                cancel,
-                ..SolveLimits::default()
+        Ok(SelectionRequest {
+            campaign: CampaignSpec {
+                budget: self.budget,
+                cost_column: self.cost.clone(),
+                resource_scale: self.resource_scale,
+                filter: self.filter.clone(),
+                limits: SolveLimits {
+                    time_limit: Some(Duration::from_millis(self.time_limit_ms)),
+                    cancel,
+                    ..SolveLimits::default()
+                },
+            },
+            params: ScoreParams {
+                discount: self.discount.unwrap_or(served.discount),
+                horizon: self.horizon.unwrap_or(served.horizon),
             },
         })
     }
@@ -426,7 +431,8 @@ mod tests {
             assert!(message.contains(fragment), "{message}");
         }
         let negative = SelectRequest::from_json(b"{\"budget\": 1, \"discount\": -0.5}").unwrap();
-        let (code, message) = error_of(negative.params(&served));
+        let selection = negative.selection(&served, Cancel::default()).unwrap();
+        let (code, message) = error_of(selection.params.validate().map_err(ApiError::from));
         assert_eq!(code, "invalid_parameter");
         assert!(message.contains("discount"), "{message}");
         let (_, message) = error_of(SelectRequest::from_json(

@@ -3,12 +3,13 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crv::atomic_file::check_output;
 use crv::error::{Error, Result};
-use crv::kernel::{self, Scored, TierScheme};
-use crv::{Store, Tier};
+use crv::kernel::{TierScheme, TierSummary};
+use crv::{Table, Tier};
 use serde_json::json;
 
 use super::{amount, count, millis, open_store, stdout_error, summary_writer, warn_about_discount};
@@ -27,26 +28,30 @@ pub fn score(args: &ScoreCommand) -> Result<()> {
     }
     let store = open_store(&args.store, args.verify)?;
     let open_time = started.elapsed();
-    let scored = kernel::score_store(&store, &params, &scheme)?;
+    let table = Table::score(Arc::new(store), params, scheme)?;
+    // Ranks and percentiles (the full sort) only for the per-customer file; the summary needs
+    // the cut points alone.
     let write_time = match &args.output {
         Some(path) => {
+            table.tiers();
             let started = Instant::now();
-            write_scores(path, &store, &scored)?;
+            write_scores(path, &table)?;
             Some(started.elapsed())
         }
         None => None,
     };
+    let summary = *table.tier_summary();
 
     let mut stdout = summary_writer(args.output.as_deref());
-    let totals = &scored.totals;
+    let totals = table.totals();
     let mut lines = vec![
         format!(
             "scored {} (discount {}, horizon {}) in {:.1} ms, tiers in {:.1} ms",
             count(totals.customers, "customer"),
             params.discount,
             params.horizon,
-            millis(scored.score_time),
-            millis(scored.tier_time)
+            millis(table.score_time()),
+            millis(table.tier_time())
         ),
         format!(
             "total CRV {}: positive {} from {}, zero or negative {} from {}",
@@ -57,7 +62,7 @@ pub fn score(args: &ScoreCommand) -> Result<()> {
             count(totals.non_positive_customers, "customer")
         ),
     ];
-    lines.extend(tier_table(&scored));
+    lines.extend(tier_table(&summary));
     if let (Some(path), Some(time)) = (&args.output, write_time) {
         lines.push(format!(
             "wrote {} to {} in {:.2?}",
@@ -70,11 +75,11 @@ pub fn score(args: &ScoreCommand) -> Result<()> {
         writeln!(stdout, "{line}").map_err(stdout_error)?;
     }
     if args.json {
-        let mut summary = crv::report::score_summary(&scored, &params);
+        let mut summary = crv::campaign::report::score_summary(&table);
         summary["time_ms"] = json!({
             "open": millis(open_time),
-            "score": millis(scored.score_time),
-            "tiers": millis(scored.tier_time),
+            "score": millis(table.score_time()),
+            "tiers": millis(table.tier_time()),
             "write": write_time.map(millis),
             "total": millis(started.elapsed()),
         });
@@ -84,8 +89,7 @@ pub fn score(args: &ScoreCommand) -> Result<()> {
 }
 
 /// The per-tier table: count, share of customers, sum of CRV, share of value, lowest CRV.
-pub fn tier_table(scored: &Scored) -> Vec<String> {
-    let summary = &scored.tiers.summary;
+pub fn tier_table(summary: &TierSummary) -> Vec<String> {
     let mut lines = vec![format!(
         "{:<5} {:>10} {:>8} {:>18} {:>11} {:>12}",
         "tier", "customers", "share", "CRV", "value share", "lowest CRV"
@@ -120,16 +124,16 @@ pub fn tier_table(scored: &Scored) -> Vec<String> {
 }
 
 /// One row per customer, in store order: `customer_id,crv,tier,rank,percentile`.
-fn write_scores(path: &Path, store: &Store, scored: &Scored) -> Result<()> {
+fn write_scores(path: &Path, table: &Table) -> Result<()> {
     crv::atomic_file::write_atomically(path, |out| {
         let io = |e| Error::io(path, e);
         writeln!(out, "customer_id,crv,tier,rank,percentile").map_err(io)?;
-        let tiers = &scored.tiers;
-        for (row, id) in store.ids().iter().enumerate() {
+        let (crv, tiers) = (table.crv(), table.tiers());
+        for (row, id) in table.ids().iter().enumerate() {
             writeln!(
                 out,
                 "{id},{},{},{},{}",
-                scored.crv[row], tiers.tier[row], tiers.rank[row], tiers.percentile[row]
+                crv[row], tiers.tier[row], tiers.rank[row], tiers.percentile[row]
             )
             .map_err(io)?;
         }

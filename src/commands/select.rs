@@ -3,14 +3,14 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
-use crv::Store;
+use crv::Table;
 use crv::atomic_file::check_output;
-use crv::campaign::{self, CampaignSpec, Targets};
+use crv::campaign::report::{TARGETS_CSV_HEADER, TargetColumns};
+use crv::campaign::{CampaignSpec, SelectionRequest, Targets};
 use crv::error::{Error, Result};
-use crv::kernel::{self, Scored};
-use crv::report::{TARGETS_CSV_HEADER, TargetColumns};
 use serde_json::json;
 
 use super::{
@@ -26,12 +26,15 @@ pub fn select(args: &SelectCommand) -> Result<()> {
     let scheme = args.score.scheme();
     params.validate()?;
     scheme.validate()?;
-    let spec = CampaignSpec {
-        budget: args.budget,
-        cost_column: args.cost.clone(),
-        resource_scale: args.resource_scale,
-        filter: args.filter.clone(),
-        limits: solve_limits(args.time_limit)?,
+    let request = SelectionRequest {
+        campaign: CampaignSpec {
+            budget: args.budget,
+            cost_column: args.cost.clone(),
+            resource_scale: args.resource_scale,
+            filter: args.filter.clone(),
+            limits: solve_limits(args.time_limit)?,
+        },
+        params,
     };
     warn_about_discount(params.discount);
     if let Some(path) = &args.output {
@@ -39,12 +42,12 @@ pub fn select(args: &SelectCommand) -> Result<()> {
     }
     let store = open_store(&args.store, args.verify)?;
     let open_time = started.elapsed();
-    let scored = kernel::score_store(&store, &params, &scheme)?;
-    let targets = campaign::select_targets(&store, &scored, &spec)?;
+    let table = Table::score(Arc::new(store), params, scheme)?;
+    let targets = request.bind(&table)?.select(&table)?;
     let write_time = match &args.output {
         Some(path) => {
             let started = Instant::now();
-            write_targets(path, &store, &scored, &targets)?;
+            write_targets(path, &table, &targets)?;
             Some(started.elapsed())
         }
         None => None,
@@ -58,7 +61,7 @@ pub fn select(args: &SelectCommand) -> Result<()> {
         format!(
             "eligible     {} of {} ({} with positive CRV within budget)",
             stats.eligible_rows,
-            count(store.rows() as u64, "customer"),
+            count(table.rows() as u64, "customer"),
             stats.candidate_rows + stats.zero_cost_rows
         ),
         format!("selected     {}", selection.rows.len()),
@@ -92,8 +95,8 @@ pub fn select(args: &SelectCommand) -> Result<()> {
         format!(
             "time         open {:.1} ms, score {:.1} ms, tiers {:.1} ms, filter+costs {:.1} ms, solve {:.1} ms",
             millis(open_time),
-            millis(scored.score_time),
-            millis(scored.tier_time),
+            millis(table.score_time()),
+            millis(table.tier_time()),
             millis(targets.prepare_time),
             millis(solve_time)
         ),
@@ -111,12 +114,12 @@ pub fn select(args: &SelectCommand) -> Result<()> {
         writeln!(stdout, "{line}").map_err(stdout_error)?;
     }
     if args.json {
-        let mut summary = crv::report::selection_summary(&targets);
+        let mut summary = crv::campaign::report::selection_summary(&targets);
         summary["time_ms"] = json!(millis(started.elapsed()));
         summary["phases_ms"] = json!({
             "open": millis(open_time),
-                "score": millis(scored.score_time),
-                "tiers": millis(scored.tier_time),
+                "score": millis(table.score_time()),
+                "tiers": millis(table.tier_time()),
                 "prepare": millis(targets.prepare_time),
                 "solve": millis(solve_time),
             "write": write_time.map(millis),
@@ -127,8 +130,8 @@ pub fn select(args: &SelectCommand) -> Result<()> {
 }
 
 /// The chosen customers in store order: `customer_id,crv,cost,tier`.
-fn write_targets(path: &Path, store: &Store, scored: &Scored, targets: &Targets) -> Result<()> {
-    let columns = TargetColumns::new(store, scored, &targets.cost_column)?;
+fn write_targets(path: &Path, table: &Table, targets: &Targets) -> Result<()> {
+    let columns = TargetColumns::new(table, &targets.cost_column)?;
     crv::atomic_file::write_atomically(path, |out| {
         let io = |e| Error::io(path, e);
         out.write_all(TARGETS_CSV_HEADER.as_bytes()).map_err(io)?;

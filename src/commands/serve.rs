@@ -83,10 +83,10 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         // A page of a truncated mapped file faults with SIGBUS: say which file before dying.
         api::os::report_store_faults(&path).map_err(|e| Error::io("<SIGBUS handler>", e))?;
     }
-    let scored = state.scored();
+    let table = state.table();
     tracing::info!(
         store = %path.display(),
-        customers = scored.totals.customers,
+        customers = table.rows(),
         discount = params.discount,
         horizon = %params.horizon,
         max_running = config.admission.max_running,
@@ -99,11 +99,13 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         copy_to_memory = config.copy_to_memory,
         token_required = state.requires_token(),
         open_ms = millis(state.open_time()),
-        score_ms = millis(scored.score_time),
-        tiers_ms = millis(scored.tier_time),
+        score_ms = millis(table.score_time()),
+        tiers_ms = millis(table.tier_time()),
         total_ms = millis(started.elapsed()),
         "scored the store"
     );
+    let examples: Vec<u64> = table.ids().iter().take(EXAMPLE_IDS).copied().collect();
+    drop(table);
 
     let listen_error = |e| Error::io(format!("<listen on {}>", args.addr), e);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -123,8 +125,6 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
                  can run selections and simulations; give --token-env NAME"
             );
         }
-        let ids = state.store().ids();
-        let examples: Vec<u64> = ids.iter().take(EXAMPLE_IDS).copied().collect();
         if let Some(first) = examples.first() {
             tracing::info!(
                 ids = ?examples,

@@ -3,11 +3,14 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crv::atomic_file::check_output;
+use crv::campaign::simulate::{self, FrontierSpec, ScenarioSet, SimulateOptions, Simulation};
 use crv::error::{Error, Result};
-use crv::simulate::{self, FrontierSpec, ScenarioSet, SimulateOptions, Simulation};
+use crv::kernel::TierScheme;
+use crv::{ScoreParams, Table};
 use serde_json::json;
 
 use super::{amount, count, millis, open_store, solve_limits, stdout_error, summary_writer};
@@ -34,15 +37,22 @@ pub fn simulate(args: &SimulateCommand) -> Result<()> {
         check_output(path, &[&args.store, &args.scenarios], args.force)?;
     }
     let store = open_store(&args.store, args.verify)?;
+    // The customers as a table (scored with the default parameters, a pass of tens of
+    // milliseconds at 1e7 customers): each scenario derives its own values from them.
+    let table = Table::score(
+        Arc::new(store),
+        ScoreParams::default(),
+        TierScheme::default(),
+    )?;
     // The batch is one library call: a spinner with the elapsed time shows it is working.
     let spinner = super::store::progress_bar(0, "{spinner} {msg} {elapsed}");
     spinner.set_message(format!(
         "simulating {} over {}",
         count(set.scenarios.len() as u64, "scenario"),
-        count(store.rows() as u64, "customer")
+        count(table.rows() as u64, "customer")
     ));
     spinner.enable_steady_tick(std::time::Duration::from_millis(200));
-    let simulation = simulate::simulate(&store, &set, &options);
+    let simulation = simulate::simulate(&table, &set, &options);
     spinner.finish_and_clear();
     let simulation = simulation?;
     write_outputs(args, &simulation)?;
@@ -57,7 +67,7 @@ pub fn simulate(args: &SimulateCommand) -> Result<()> {
                 format!(
                     "simulated    {} over {} (fused scoring pass {:.1} ms)",
                     count(results.len() as u64, "scenario"),
-                    count(store.rows() as u64, "customer"),
+                    count(table.rows() as u64, "customer"),
                     millis(simulation.scoring_time)
                 ),
                 format!(
@@ -98,7 +108,7 @@ pub fn simulate(args: &SimulateCommand) -> Result<()> {
         });
         let summary = json!({
             "scenarios": results.len(),
-            "customers": store.rows(),
+            "customers": table.rows(),
             "optimal": optimal,
             "frontier": frontier,
             "scoring_ms": millis(simulation.scoring_time),

@@ -6,56 +6,19 @@
 pub mod crv;
 pub mod scenario;
 pub mod tier;
+mod tier_cuts_interim;
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
 pub use crv::{CrvInputs, ScoreTotals, annuity_factor, crv_scalar, score_lanes};
 pub use scenario::{Response, ScenarioParams, ScenarioTotals, Uplift, scenario_scalar};
 pub use tier::{TierScheme, TierStats, TierSummary, Tiers};
+pub use tier_cuts_interim::{TierCuts, tier_cuts};
 
 use crate::error::{Error, Result};
 use crate::model::{Horizon, ScoreParams};
-use crate::store::Store;
-
-/// A store scored: every customer's CRV, the totals, and the tiers, row by row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scored {
-    /// CRV per row.
-    pub crv: Vec<f32>,
-    /// Sums over all customers.
-    pub totals: ScoreTotals,
-    /// Tier, rank and percentile per row, and the per-tier summary.
-    pub tiers: Tiers,
-    /// Time the CRV kernel took.
-    pub score_time: Duration,
-    /// Time the tiers took.
-    pub tier_time: Duration,
-}
-
-/// Scores every customer of `store` and sorts them into tiers: the pipeline behind `crv score`,
-/// `crv select` and the server. Validates the parameters and the columns first.
-pub fn score_store(store: &Store, params: &ScoreParams, scheme: &TierScheme) -> Result<Scored> {
-    params.validate()?;
-    scheme.validate()?;
-    let inputs = CrvInputs::from_store(store)?;
-    let started = Instant::now();
-    let mut crv = vec![0.0f32; inputs.len()];
-    let totals = score(&inputs, params, &mut crv);
-    let score_time = started.elapsed();
-    check_finite(&inputs, store.ids(), params, &crv, totals.non_finite)?;
-    let started = Instant::now();
-    let tiers = tiers(&crv, store.ids(), scheme);
-    Ok(Scored {
-        crv,
-        totals,
-        tiers,
-        score_time,
-        tier_time: started.elapsed(),
-    })
-}
 
 /// An error when `non_finite` (a [`ScoreTotals::non_finite`] count of `crv`) is not zero: it
 /// names the first customer whose CRV is infinite or NaN, its margin and retention (and

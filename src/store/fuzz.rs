@@ -8,8 +8,9 @@ use super::csv::read_csv;
 use super::schema::Domain;
 use super::writer::ColumnValues;
 use super::{Column, Store, writer};
-use crate::filter::{Filter, Scores};
+use crate::campaign::filter::{Filter, Scores};
 use crate::model::{CustomerId, Tier};
+use crate::table::TierColumn;
 
 /// What became of one fuzz input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +108,7 @@ pub fn filter_parse(bytes: &[u8]) -> Outcome {
     let store = Store::from_bytes(&bytes).expect("the fixture store opens");
     let scores = Scores {
         crv: &[1.0, -1.0],
-        tier: &[Tier::A, Tier::N],
+        tier: TierColumn::Stored(&[Tier::A, Tier::N]),
     };
     match filter.eligible(&store, scores) {
         Ok(mask) => {

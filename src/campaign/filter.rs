@@ -14,6 +14,7 @@ use crate::error::{Error, Result, quote};
 use crate::limits::{MAX_FILTER_BYTES, MAX_FILTER_VALUES};
 use crate::model::Tier;
 use crate::store::{Column, Store};
+use crate::table::{Table, TierColumn};
 
 /// Most levels of parentheses and `not` an expression may nest (each level of `and`/`or`
 /// alternation holds one mask while it is evaluated).
@@ -368,8 +369,8 @@ impl Parser<'_> {
 pub struct Scores<'a> {
     /// Every customer's CRV, row by row.
     pub crv: &'a [f32],
-    /// Every customer's tier, row by row.
-    pub tier: &'a [Tier],
+    /// Every customer's tier.
+    pub tier: TierColumn<'a>,
 }
 
 /// A condition resolved against a store: the column's values and the accepted set, each
@@ -396,7 +397,7 @@ enum Bound<'a> {
         accepted: Vec<bool>,
     },
     /// Bit `tier as u8` set when the tier passes (`!=` already folded in).
-    Tiers { tiers: &'a [Tier], accepted: u8 },
+    Tiers { tiers: TierColumn<'a>, accepted: u8 },
 }
 
 /// An expression resolved against a store.
@@ -428,12 +429,38 @@ impl Filter {
     pub fn check(&self, store: &Store) -> Result<()> {
         let no_scores = Scores {
             crv: &[],
-            tier: &[],
+            tier: TierColumn::Stored(&[]),
         };
         match &self.expr {
             Some(expr) => bind_expr(expr, store, no_scores).map(drop),
             None => Ok(()),
         }
+    }
+
+    /// Whether some condition looks at the tier (so evaluating it needs the tiers' cut points).
+    pub fn uses_tier(&self) -> bool {
+        fn uses(expr: &Expr) -> bool {
+            match expr {
+                Expr::Condition(condition) => parts(condition).0.text == "tier",
+                Expr::Not(operand) => uses(operand),
+                Expr::And(operands) | Expr::Or(operands) => operands.iter().any(uses),
+            }
+        }
+        self.expr.as_ref().is_some_and(uses)
+    }
+
+    /// [`Filter::eligible_until`] over `table`: its columns, its CRV and, only when some
+    /// condition looks at the tier, its tiers (the cut points, computed then if not yet).
+    pub fn eligible_in(&self, table: &Table, cancel: &Cancel) -> Result<Vec<bool>> {
+        let scores = Scores {
+            crv: table.crv(),
+            tier: if self.uses_tier() {
+                table.tier_column()
+            } else {
+                TierColumn::Stored(&[])
+            },
+        };
+        self.eligible_until(table.store(), scores, cancel)
     }
 
     /// Resolves every name and value against `store` and `scores`, then marks the rows where
@@ -546,8 +573,8 @@ fn apply(condition: &Bound<'_>, negate: bool, mask: &mut [bool], first: usize) {
             }
         }
         Bound::Tiers { tiers, accepted } => {
-            for (keep, &tier) in mask.iter_mut().zip(tiers[first..].iter()) {
-                *keep &= ((accepted >> (tier as u8)) & 1 == 1) != negate;
+            for (row, keep) in (first..).zip(mask.iter_mut()) {
+                *keep &= ((accepted >> (tiers.get(row) as u8)) & 1 == 1) != negate;
             }
         }
     }
@@ -705,32 +732,6 @@ fn bind<'a>(condition: &Condition, store: &'a Store, scores: Scores<'a>) -> Resu
     }
 }
 
-/// The body of the `filter_parse` fuzz target (also replayed by `tests/fuzz_corpus.rs`):
-/// arbitrary bytes as an expression, parsed and evaluated against a small store. Any outcome
-/// but a panic is fine.
-pub fn fuzz_parse(bytes: &[u8]) {
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return;
-    };
-    let Ok(filter) = Filter::parse(text) else {
-        return;
-    };
-    let csv = "customer_id,margin,segment\n1,50,gold\n2,150,silver\n";
-    let parsed = crate::store::csv::read_csv(csv.as_bytes(), "fuzz.csv", &mut |_| {})
-        .expect("the fixture parses");
-    let mut bytes = Vec::new();
-    crate::store::writer::encode(&parsed.table, &parsed.id_slots, &mut bytes)
-        .expect("writing to memory cannot fail");
-    let store = Store::from_bytes(&bytes).expect("the fixture store opens");
-    let scores = Scores {
-        crv: &[1.0, -1.0],
-        tier: &[Tier::A, Tier::N],
-    };
-    if let Ok(mask) = filter.eligible(&store, scores) {
-        assert_eq!(mask.len(), 2);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -751,7 +752,7 @@ mod tests {
     fn eligible(expression: &str) -> Result<Vec<bool>> {
         let scores = Scores {
             crv: &CRV,
-            tier: &TIER,
+            tier: TierColumn::Stored(&TIER),
         };
         Filter::parse(expression)?.eligible(&store(), scores)
     }
@@ -934,7 +935,7 @@ mod tests {
         let store = store();
         let scores = Scores {
             crv: &CRV,
-            tier: &TIER,
+            tier: TierColumn::Stored(&TIER),
         };
         let Ok(Bound::NumberIn { accepted, .. }) = bind(condition, &store, scores) else {
             panic!("a numeric list");

@@ -168,7 +168,7 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::FrontierPoint;
+    use crate::campaign::simulate::FrontierPoint;
 
     #[test]
     fn the_chart_has_both_lines_and_the_knee() {

@@ -1,45 +1,17 @@
-//! A campaign's target selection over a scored store: the eligibility filter, the cost column
-//! scaled to integer resource units, and the exact knapsack. The pipeline behind `crv select`,
-//! the server's `/v1/select`, and (piece by piece) the simulations of `crate::simulate`.
+//! The targets of a campaign and their accounts: the exact knapsack over the values, the costs
+//! in integer resource units and the eligibility mask, with the chosen customers' real cost and
+//! a bound of the unrounded problem. Shared by a selection ([`super::BoundSelection`]) and
+//! every scenario of a simulation ([`super::simulate`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::CampaignSpec;
+use super::filter::Filter;
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::filter::{Filter, Scores};
-use crate::kernel::Scored;
-use crate::select::{self, Selection, SolveLimits};
+use crate::select::{self, Selection};
 use crate::store::Store;
-
-/// What a planner asks for.
-#[derive(Debug, Clone)]
-pub struct CampaignSpec {
-    /// Total resource available (TR), in the cost column's units (currency by default); >= 0.
-    pub budget: f64,
-    /// The numeric column holding each customer's resource use (CR).
-    pub cost_column: String,
-    /// Integer resource units per cost unit (100: costs in cents). Costs are rounded up and
-    /// the budget down to these units, each read as the decimal written ([`select::scale_costs`]),
-    /// so the chosen customers' written costs never sum above the budget; the optimum is exact on the rounded problem, and
-    /// [`Targets::rounding_loss`] bounds what the rounding gave up.
-    pub resource_scale: f64,
-    /// A `--where` expression restricting who may be targeted (empty: everyone).
-    pub filter: String,
-    /// Limits on the solver.
-    pub limits: SolveLimits,
-}
-
-impl Default for CampaignSpec {
-    fn default() -> Self {
-        CampaignSpec {
-            budget: 0.0,
-            cost_column: "cost".to_string(),
-            resource_scale: 100.0,
-            filter: String::new(),
-            limits: SolveLimits::default(),
-        }
-    }
-}
+use crate::table::Table;
 
 /// The chosen customers with the proof of their quality and the campaign's accounts.
 #[derive(Debug, Clone)]
@@ -106,39 +78,12 @@ impl RealCosts<'_> {
 /// within `budget (1 + 2^-23)` in stored costs.
 const WRITTEN_SLACK: f64 = 1.0 / 8_388_608.0;
 
-/// Selects the targets of `spec` among `store`'s customers scored as `scored`.
-pub fn select_targets(store: &Store, scored: &Scored, spec: &CampaignSpec) -> Result<Targets> {
-    let started = Instant::now();
-    let capacity = select::scale_capacity(spec.budget, spec.resource_scale)?;
-    let costs = cost_column(store, &spec.cost_column)?;
-    let units = select::scale_costs(costs, spec.resource_scale)?;
-    let scores = Scores {
-        crv: &scored.crv,
-        tier: &scored.tiers.tier,
-    };
-    let eligible = eligibility(store, &spec.filter, scores, &spec.limits.cancel)?;
-    let prepare_time = started.elapsed();
-    let real = RealCosts {
-        column: costs,
-        multiplier: 1.0,
-    };
-    Ok(solve(
-        &scored.crv,
-        &units,
-        capacity,
-        eligible.as_deref(),
-        spec,
-        real,
-        prepare_time,
-    ))
-}
-
 /// The numeric column `name` holding each customer's cost; a precise error when it is not one.
 pub fn cost_column<'s>(store: &'s Store, name: &str) -> Result<&'s [f32]> {
     store.numeric(name).map_err(|e| match e {
         Error::Column { name, message } => Error::invalid(
             "cost",
-            format!("column `{name}` {message}: the cost must be a numeric column"),
+            format!("column `{name}` {message}: `cost` must name a numeric column"),
         ),
         other => other,
     })
@@ -150,20 +95,13 @@ pub fn cost_units(store: &Store, name: &str, units_per_cost: f64) -> Result<Vec<
     select::scale_costs(cost_column(store, name)?, units_per_cost)
 }
 
-/// The eligibility mask of the `--where` expression `filter` over `store` and `scores`;
-/// `None` when the filter is empty (everyone is eligible). Stops with [`Error::Stopped`] once
-/// `cancel` says so.
-pub fn eligibility(
-    store: &Store,
-    filter: &str,
-    scores: Scores<'_>,
-    cancel: &Cancel,
-) -> Result<Option<Vec<bool>>> {
-    let filter = Filter::parse(filter)?;
+/// The eligibility mask of `filter` over `table` ([`Filter::eligible_in`]); `None` when the
+/// filter is empty (everyone is eligible). Stops with [`Error::Stopped`] once `cancel` says so.
+pub fn eligibility(table: &Table, filter: &Filter, cancel: &Cancel) -> Result<Option<Vec<bool>>> {
     if filter.is_empty() {
         Ok(None)
     } else {
-        filter.eligible_until(store, scores, cancel).map(Some)
+        filter.eligible_in(table, cancel).map(Some)
     }
 }
 

@@ -6,7 +6,7 @@
 //! ([`kernel::score_scenarios`]: `scored`, `total_crv`, `potential_value`, no per-scenario
 //! arrays); then, one scenario at a time (memory: one scenario's arrays, about 30 bytes per
 //! customer), its CRV and incremental values ([`kernel::score_scenario`]), its tiers, its
-//! eligibility and the exact knapsack ([`campaign::solve`]).
+//! eligibility and the exact knapsack ([`targets::solve`]).
 //!
 //! Decisions:
 //! - **Budget**: no `budget` means unlimited: every eligible customer with a positive objective
@@ -16,7 +16,7 @@
 //!   the shortest decimal of the stored f32), rounded up to `resource_scale` units per cost unit
 //!   (the budget rounded down; [`crate::select::scale_costs`]), so the selection never spends
 //!   more than the budget; `spend` (the targets' real multiplied cost: their written costs'
-//!   exact sum times the multiplier, [`campaign::RealCosts::total`]),
+//!   exact sum times the multiplier, [`RealCosts::total`]),
 //!   `roi` and the budget are in that multiplied cost. With multiplier 1 the units are exactly
 //!   those of `crv select`.
 //! - **Response**: `response_rate` is a number or the name of a numeric column whose values
@@ -25,7 +25,7 @@
 //!   without uplift, after `margin_multiplier` and `retention_shift`). For a scenario with
 //!   neither adjustment nor uplift the values are the kernel's f32 CRV bit for bit, so the
 //!   selection is exactly `crv select`'s.
-//! - **Filter**: `where` is a `--where` expression ([`crate::filter`]) whose `crv` and `tier`
+//! - **Filter**: `where` is a `--where` expression ([`crate::campaign::filter`]) whose `crv` and `tier`
 //!   are the scenario's own CRV without uplift and its tiers.
 //! - **Tiers**: `targets_A..N` count the targets by the scenario's own tiers (ABC on its CRV
 //!   without uplift, the default cuts 0.80/0.95).
@@ -44,16 +44,18 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::campaign::{self, CampaignSpec, Targets};
+use super::CampaignSpec;
+use super::filter::Filter;
+use super::targets::{self, RealCosts, Targets};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::filter::{Filter, Scores};
 use crate::kernel::{
-    self, CrvInputs, Response, ScenarioParams, ScenarioTotals, TierScheme, Tiers, Uplift,
+    self, CrvInputs, Response, ScenarioParams, ScenarioTotals, TierScheme, Uplift,
 };
 use crate::model::Tier;
 use crate::select::{self, SolveLimits};
 use crate::store::Store;
+use crate::table::Table;
 
 pub use frontier::{Frontier, FrontierPoint, FrontierSpec};
 pub use scenario::{Objective, ResponseRate, Scenario, ScenarioSet};
@@ -146,9 +148,11 @@ pub struct Simulation {
     pub scoring_time: Duration,
 }
 
-/// Runs every scenario of `set` over `store`: the one library call behind the command line and
-/// the API. Checks every scenario against the store (columns, response rates) before scoring.
-pub fn simulate(store: &Store, set: &ScenarioSet, options: &SimulateOptions) -> Result<Simulation> {
+/// Runs every scenario of `set` over `table`'s customers (their own columns; each scenario
+/// scores them anew): the one library call behind the command line and the API. Checks every
+/// scenario against the columns (cost, response rates, filter) before scoring.
+pub fn simulate(table: &Table, set: &ScenarioSet, options: &SimulateOptions) -> Result<Simulation> {
+    let store = table.store();
     let inputs = CrvInputs::from_store(store)?;
     // (scenario index, points) of the frontier asked for.
     let frontier_asked = options
@@ -173,8 +177,8 @@ pub fn simulate(store: &Store, set: &ScenarioSet, options: &SimulateOptions) -> 
     {
         cancel.check(&format!("scenario `{}`", scenario.name))?;
         let started = Instant::now();
-        let values = prepare(store, &inputs, scenario, params, &set.file, cancel)?;
-        let targets = select_targets(store, &values, scenario, &options.limits, &set.file)?;
+        let values = prepare(table, &inputs, scenario, params, &set.file, cancel)?;
+        let targets = solve_scenario(store, &values, scenario, &options.limits, &set.file)?;
         results.push(result_row(
             scenario,
             totals,
@@ -247,14 +251,12 @@ pub fn kernel_params<'a>(
 }
 
 /// One scenario's per-customer values, ready for selection.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ScenarioValues {
-    /// CRV without uplift, per row.
-    pub crv: Vec<f32>,
+    /// The customers with the scenario's CRV without uplift (tiers on it when asked for).
+    pub table: Table,
     /// Expected incremental value per row, when the scenario has an uplift or maximises it.
     pub delta: Option<Vec<f32>>,
-    /// Tiers of `crv`.
-    pub tiers: Tiers,
     /// Contact cost per row in resource units (multiplied cost).
     pub units: Vec<u64>,
     /// Who passes the filter; `None`: everyone.
@@ -275,15 +277,16 @@ impl ScenarioValues {
                 .delta
                 .as_deref()
                 .expect("prepare computes delta for an incremental objective"),
-            Objective::Crv => &self.crv,
+            Objective::Crv => self.table.crv(),
         }
     }
 }
 
-/// Scores one scenario into arrays, tiers it, scales its costs and evaluates its filter
-/// (stopping with [`Error::Stopped`] once `cancel` says so).
+/// Scores one scenario of `table`'s customers into arrays, scales its costs and evaluates its
+/// filter (its tiers only when the filter looks at them; stopping with [`Error::Stopped`] once
+/// `cancel` says so).
 pub fn prepare(
-    store: &Store,
+    table: &Table,
     inputs: &CrvInputs<'_>,
     scenario: &Scenario,
     params: &ScenarioParams<'_>,
@@ -292,6 +295,7 @@ pub fn prepare(
 ) -> Result<ScenarioValues> {
     let error =
         |field: &str, e: Error| field_error(file, &scenario.name, field, parameter_message(e));
+    let store = table.store();
     let rows = inputs.len();
     let mut crv = vec![0.0f32; rows];
     let mut delta = (params.uplift.is_some() || scenario.objective == Objective::Incremental)
@@ -306,18 +310,15 @@ pub fn prepare(
         &totals,
         file,
     )?;
-    let tiers = kernel::tiers(&crv, store.ids(), &TierScheme::default());
-    let units = campaign::cost_units(
+    let table = table.with_values(scenario.score, TierScheme::default(), crv, totals.crv);
+    let units = targets::cost_units(
         store,
         &scenario.cost,
         scenario.resource_scale * scenario.cost_multiplier,
     )
     .map_err(|e| error("cost", e))?;
-    let scores = Scores {
-        crv: &crv,
-        tier: &tiers.tier,
-    };
-    let eligible = campaign::eligibility(store, &scenario.filter, scores, cancel).map_err(|e| {
+    let filter = Filter::parse(&scenario.filter).map_err(|e| error("where", e))?;
+    let eligible = targets::eligibility(&table, &filter, cancel).map_err(|e| {
         if matches!(e, Error::Stopped { .. }) {
             e
         } else {
@@ -325,9 +326,8 @@ pub fn prepare(
         }
     })?;
     Ok(ScenarioValues {
-        crv,
+        table,
         delta,
-        tiers,
         units,
         eligible,
         totals,
@@ -395,7 +395,7 @@ fn check_finite(
 
 /// The exact knapsack of `scenario`'s objective within its budget (unlimited: the total cost),
 /// its accounts in the real (multiplied) costs of `store`'s cost column.
-pub fn select_targets(
+pub fn solve_scenario(
     store: &Store,
     values: &ScenarioValues,
     scenario: &Scenario,
@@ -419,7 +419,7 @@ pub fn select_targets(
         limits: limits.clone(),
     };
     let real = real_costs(store, scenario, file)?;
-    Ok(campaign::solve(
+    Ok(targets::solve(
         values.objective(scenario.objective),
         &values.units,
         capacity,
@@ -431,13 +431,9 @@ pub fn select_targets(
 }
 
 /// The real (multiplied) cost of each of `store`'s customers under `scenario`.
-fn real_costs<'s>(
-    store: &'s Store,
-    scenario: &Scenario,
-    file: &str,
-) -> Result<campaign::RealCosts<'s>> {
-    Ok(campaign::RealCosts {
-        column: campaign::cost_column(store, &scenario.cost)
+fn real_costs<'s>(store: &'s Store, scenario: &Scenario, file: &str) -> Result<RealCosts<'s>> {
+    Ok(RealCosts {
+        column: targets::cost_column(store, &scenario.cost)
             .map_err(|e| field_error(file, &scenario.name, "cost", parameter_message(e)))?,
         multiplier: scenario.cost_multiplier,
     })
@@ -461,8 +457,9 @@ fn result_row(
     };
     let incremental_value = values.delta.as_deref().map_or(0.0, sum);
     let mut by_tier = [0u64; 4];
+    let tiers = values.table.tier_column();
     for &row in &selection.rows {
-        by_tier[values.tiers.tier[row] as usize] += 1;
+        by_tier[tiers.get(row) as usize] += 1;
     }
     let spend = targets.total_cost;
     let potential = match scenario.objective {
@@ -492,7 +489,7 @@ fn result_row(
         spend,
         incremental_value,
         roi: (spend > 0.0).then(|| (incremental_value - spend) / spend),
-        targets_crv: sum(&values.crv),
+        targets_crv: sum(values.table.crv()),
         targets_A: by_tier[Tier::A as usize],
         targets_B: by_tier[Tier::B as usize],
         targets_C: by_tier[Tier::C as usize],

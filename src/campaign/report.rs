@@ -6,11 +6,11 @@ use std::io;
 
 use serde_json::{Value, json};
 
-use crate::campaign::Targets;
+use super::Targets;
 use crate::error::Result;
-use crate::kernel::{Scored, TierScheme};
-use crate::model::{Horizon, ScoreParams, Tier};
-use crate::store::Store;
+use crate::kernel::TierScheme;
+use crate::model::{Horizon, Tier};
+use crate::table::{Table, TierColumn};
 
 /// `value` as a JSON number with the f32's own shortest decimal (`49.83921`, not the f64
 /// widening `49.839210510253906`); reading it back as f32 gives `value` exactly. Non-finite
@@ -25,10 +25,12 @@ pub fn f32_shortest_as_f64(value: f32) -> f64 {
     crate::select::as_written(value)
 }
 
-/// The scoring summary: totals, parameters, the tier scheme with its cut points, and per tier
-/// its count, share of customers, total CRV, share of value and lowest CRV.
-pub fn score_summary(scored: &Scored, params: &ScoreParams) -> Value {
-    let summary = &scored.tiers.summary;
+/// The scoring summary of `table`: totals, parameters, the tier scheme with its cut points,
+/// and per tier its count, share of customers, total CRV, share of value and lowest CRV
+/// (computing the table's cut points if not yet).
+pub fn score_summary(table: &Table) -> Value {
+    let summary = table.tier_summary();
+    let params = table.params();
     let (scheme, cuts) = match summary.scheme {
         TierScheme::CumulativeValue { a, b } => ("cumulative_value", [a, b]),
         TierScheme::Quantile { a, b } => ("quantile", [a, b]),
@@ -49,7 +51,7 @@ pub fn score_summary(scored: &Scored, params: &ScoreParams) -> Value {
             )
         })
         .collect();
-    let totals = &scored.totals;
+    let totals = table.totals();
     json!({
         "customers": totals.customers,
         "total_crv": totals.crv_sum(),
@@ -96,18 +98,18 @@ pub struct TargetColumns<'a> {
     ids: &'a [u64],
     crv: &'a [f32],
     costs: &'a [f32],
-    tiers: &'a [Tier],
+    tiers: TierColumn<'a>,
 }
 
 impl<'a> TargetColumns<'a> {
-    /// The ids and `cost_column` of `store` with the CRV and tiers of `scored` (same rows);
-    /// fails when `cost_column` is not a numeric column.
-    pub fn new(store: &'a Store, scored: &'a Scored, cost_column: &str) -> Result<Self> {
+    /// The ids, CRV, `cost_column` and tiers of `table` (computing its cut points if not
+    /// yet); fails when `cost_column` is not a numeric column.
+    pub fn new(table: &'a Table, cost_column: &str) -> Result<Self> {
         Ok(TargetColumns {
-            ids: store.ids(),
-            crv: &scored.crv,
-            costs: store.numeric(cost_column)?,
-            tiers: &scored.tiers.tier,
+            ids: table.ids(),
+            crv: table.crv(),
+            costs: table.store().numeric(cost_column)?,
+            tiers: table.tier_column(),
         })
     }
 
@@ -120,7 +122,10 @@ impl<'a> TargetColumns<'a> {
         writeln!(
             out,
             "{},{},{},{}",
-            self.ids[row], self.crv[row], self.costs[row], self.tiers[row]
+            self.ids[row],
+            self.crv[row],
+            self.costs[row],
+            self.tiers.get(row)
         )
     }
 }

@@ -5,8 +5,9 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::campaign::filter::Filter;
+use crate::campaign::{DEFAULT_COST_COLUMN, DEFAULT_RESOURCE_SCALE};
 use crate::error::{Error, Result};
-use crate::filter::Filter;
 use crate::model::{Horizon, ScoreParams};
 
 /// Every field a scenario may set, in results order.
@@ -310,9 +311,9 @@ fn parse_scenario(fields: &Map<String, Value>, name: String, file: &str) -> Resu
         score: ScoreParams::default(),
         margin_multiplier: 1.0,
         retention_shift: 0.0,
-        cost: "cost".to_owned(),
+        cost: DEFAULT_COST_COLUMN.to_owned(),
         cost_multiplier: 1.0,
-        resource_scale: 100.0,
+        resource_scale: DEFAULT_RESOURCE_SCALE,
         budget: None,
         response_rate: ResponseRate::Constant(1.0),
         retention_uplift: 0.0,

@@ -1,0 +1,24 @@
+//! The decision stage: what turns a planner's request into a decision over a [`Table`].
+//!
+//! - [`spec`]: the campaign ([`CampaignSpec`], the defaults), a selection request bound to a
+//!   table once ([`SelectionRequest::bind`]: scoring parameters, budget in resource units, cost
+//!   column, filter bound to the columns), and its run ([`BoundSelection::run`]);
+//! - [`filter`]: `--where` expressions, parsed, bound and evaluated to an eligibility mask;
+//! - [`targets`]: the exact knapsack with the campaign's accounts in the cost column's units;
+//! - [`simulate`]: batches of what-if scenarios and the value-versus-budget frontier;
+//! - [`report`]: the JSON summaries and target rows the command line and the server share.
+//!
+//! The solvers themselves are [`crate::select`], a leaf that knows nothing of tables.
+//!
+//! [`Table`]: crate::table::Table
+
+pub mod filter;
+pub mod report;
+pub mod simulate;
+pub mod spec;
+pub mod targets;
+
+pub use spec::{
+    BoundSelection, CampaignSpec, DEFAULT_COST_COLUMN, DEFAULT_RESOURCE_SCALE, SelectionRequest,
+};
+pub use targets::{RealCosts, Targets, cost_column, real_bound};

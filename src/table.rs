@@ -1,0 +1,244 @@
+//! The customer table every decision reads: one version of the customers (the store's columns)
+//! with the columns derived from them (CRV; tiers, ranks and percentiles), shared behind an
+//! `Arc` so that a request can hold one version for its whole run while a newer one is
+//! published (the server swaps its current table atomically: [`crate::api::AppState::publish`]).
+//!
+//! Derived columns cost what they are used for. The CRV is computed when the table is made
+//! (every consumer needs it, and its errors belong to the scoring parameters). The tiers come
+//! in two depths, each computed on first use and then kept: [`Table::tier_cuts`], the per-tier
+//! summary and the cut points, in linear time without sorting (enough for a `tier` filter, the
+//! tier of a chosen customer, the summary), and [`Table::tiers`], every customer's rank and
+//! percentile from the full sort (for lookups and the per-customer score file). A selection that
+//! does not look at tiers computes neither.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+use crate::kernel::{self, CrvInputs, ScoreTotals, TierCuts, TierScheme, TierSummary, Tiers};
+use crate::model::{ScoreParams, Tier};
+use crate::store::Store;
+
+/// One version of the customers with their derived columns. Immutable: a change to the
+/// customers is a new table with the next version number ([`Table::successor`]).
+#[derive(Debug)]
+pub struct Table {
+    version: u64,
+    store: Arc<Store>,
+    params: ScoreParams,
+    scheme: TierScheme,
+    crv: Vec<f32>,
+    totals: ScoreTotals,
+    score_time: Duration,
+    cuts: OnceLock<(TierCuts, Duration)>,
+    tiers: OnceLock<(Tiers, Duration)>,
+}
+
+impl Table {
+    /// Version 1 of `store`'s customers, scored with `params` (tiers by `scheme` when asked
+    /// for). Validates the parameters, the scheme and the CRV columns, and fails when some
+    /// customer's CRV is not finite (naming it).
+    pub fn score(store: Arc<Store>, params: ScoreParams, scheme: TierScheme) -> Result<Table> {
+        Table::scored_at(1, store, params, scheme)
+    }
+
+    /// The next version: `store` (the customers as they are now) scored with this table's
+    /// parameters and scheme, numbered one more than this one.
+    pub fn successor(&self, store: Arc<Store>) -> Result<Table> {
+        Table::scored_at(self.version + 1, store, self.params, self.scheme)
+    }
+
+    /// The same customers (same version) scored with other parameters: a view for one request
+    /// that asks for its own discount or horizon; this table is left as it is.
+    pub fn rescored(&self, params: ScoreParams) -> Result<Table> {
+        Table::scored_at(self.version, Arc::clone(&self.store), params, self.scheme)
+    }
+
+    /// The same customers (same version) with CRVs computed elsewhere (a what-if scenario's
+    /// values: [`crate::campaign::simulate`]), one per row, each finite, with their totals.
+    ///
+    /// # Panics
+    ///
+    /// If `crv` does not have one value per row.
+    pub fn with_values(
+        &self,
+        params: ScoreParams,
+        scheme: TierScheme,
+        crv: Vec<f32>,
+        totals: ScoreTotals,
+    ) -> Table {
+        assert_eq!(crv.len(), self.rows(), "one CRV per customer");
+        Table {
+            version: self.version,
+            store: Arc::clone(&self.store),
+            params,
+            scheme,
+            crv,
+            totals,
+            score_time: Duration::ZERO,
+            cuts: OnceLock::new(),
+            tiers: OnceLock::new(),
+        }
+    }
+
+    fn scored_at(
+        version: u64,
+        store: Arc<Store>,
+        params: ScoreParams,
+        scheme: TierScheme,
+    ) -> Result<Table> {
+        params.validate()?;
+        scheme.validate()?;
+        let inputs = CrvInputs::from_store(&store)?;
+        let started = Instant::now();
+        let mut crv = vec![0.0f32; inputs.len()];
+        let totals = kernel::score(&inputs, &params, &mut crv);
+        let score_time = started.elapsed();
+        kernel::check_finite(&inputs, store.ids(), &params, &crv, totals.non_finite)?;
+        Ok(Table {
+            version,
+            store,
+            params,
+            scheme,
+            crv,
+            totals,
+            score_time,
+            cuts: OnceLock::new(),
+            tiers: OnceLock::new(),
+        })
+    }
+
+    /// The version number: 1 for the first, one more for each successor.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The customers' own columns.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The customers' own columns, shared (for a table of the same customers).
+    pub fn shared_store(&self) -> Arc<Store> {
+        Arc::clone(&self.store)
+    }
+
+    /// Number of customers.
+    pub fn rows(&self) -> usize {
+        self.store.rows()
+    }
+
+    /// Customer ids, row by row.
+    pub fn ids(&self) -> &[u64] {
+        self.store.ids()
+    }
+
+    /// The scoring parameters of the CRV column.
+    pub fn params(&self) -> &ScoreParams {
+        &self.params
+    }
+
+    /// How the tiers split the positive customers.
+    pub fn scheme(&self) -> &TierScheme {
+        &self.scheme
+    }
+
+    /// Every customer's CRV, row by row.
+    pub fn crv(&self) -> &[f32] {
+        &self.crv
+    }
+
+    /// Sums over all customers' CRV.
+    pub fn totals(&self) -> &ScoreTotals {
+        &self.totals
+    }
+
+    /// Time the CRV kernel took.
+    pub fn score_time(&self) -> Duration {
+        self.score_time
+    }
+
+    /// The tier summary and cut points: computed on first use, in linear time (no sort).
+    pub fn tier_cuts(&self) -> &TierCuts {
+        &self
+            .cuts
+            .get_or_init(|| timed(|| kernel::tier_cuts(&self.crv, self.ids(), &self.scheme)))
+            .0
+    }
+
+    /// Counts, value shares and cut points per tier.
+    pub fn tier_summary(&self) -> &TierSummary {
+        match self.tiers.get() {
+            Some((tiers, _)) => &tiers.summary,
+            None => &self.tier_cuts().summary,
+        }
+    }
+
+    /// Every customer's tier: the full tiers' column when they are there already, else from
+    /// the cut points (computed now if not yet).
+    pub fn tier_column(&self) -> TierColumn<'_> {
+        match self.tiers.get() {
+            Some((tiers, _)) => TierColumn::Stored(&tiers.tier),
+            None => TierColumn::FromCuts {
+                cuts: self.tier_cuts(),
+                crv: &self.crv,
+                ids: self.ids(),
+            },
+        }
+    }
+
+    /// Every customer's tier, rank and percentile: the full sort, computed on first use (on
+    /// the rayon pool) and kept.
+    pub fn tiers(&self) -> &Tiers {
+        &self
+            .tiers
+            .get_or_init(|| timed(|| kernel::tiers(&self.crv, self.ids(), &self.scheme)))
+            .0
+    }
+
+    /// Time spent on derived tier columns so far (cut points and the full sort).
+    pub fn tier_time(&self) -> Duration {
+        let cuts = self.cuts.get().map_or(Duration::ZERO, |(_, time)| *time);
+        let tiers = self.tiers.get().map_or(Duration::ZERO, |(_, time)| *time);
+        cuts + tiers
+    }
+}
+
+/// Every customer's tier, row by row, read from a stored column or worked out from the cut
+/// points (two comparisons of the customer's CRV and id).
+#[derive(Debug, Clone, Copy)]
+pub enum TierColumn<'a> {
+    /// One tier per row.
+    Stored(&'a [Tier]),
+    /// The tier of row `r` is `cuts.tier(crv[r], ids[r])`.
+    FromCuts {
+        /// The cut points.
+        cuts: &'a TierCuts,
+        /// CRV per row.
+        crv: &'a [f32],
+        /// Customer id per row.
+        ids: &'a [u64],
+    },
+}
+
+impl TierColumn<'_> {
+    /// The tier of the customer in `row`.
+    ///
+    /// # Panics
+    ///
+    /// If `row` is not a row of the column.
+    #[inline]
+    pub fn get(&self, row: usize) -> Tier {
+        match *self {
+            TierColumn::Stored(tiers) => tiers[row],
+            TierColumn::FromCuts { cuts, crv, ids } => cuts.tier(crv[row], ids[row]),
+        }
+    }
+}
+
+/// `compute`'s value and the time it took.
+fn timed<T>(compute: impl FnOnce() -> T) -> (T, Duration) {
+    let started = Instant::now();
+    let value = compute();
+    (value, started.elapsed())
+}
