@@ -2373,3 +2373,107 @@ fn select_targets(table: &Table, spec: &CampaignSpec) -> crv::Result<Targets> {
     .bind(table)?
     .select(table)
 }
+
+#[tokio::test]
+async fn a_request_holding_version_n_keeps_seeing_it_while_n_plus_1_is_published() {
+    let served = Served::default().await;
+    let held = served.state.table();
+    assert_eq!(held.version(), 1);
+    let id = held.ids()[0];
+    let crv_before = held.crv().to_vec();
+    let answer = served.get(&format!("/v1/customers/{id}")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+
+    // Version 2: other customers (another seed, so other ids).
+    let dir = tempfile::tempdir().unwrap();
+    let (csv_path, store_path) = (dir.path().join("next.csv"), dir.path().join("next.crv"));
+    crv::synthetic::write_customers_csv(std::fs::File::create(&csv_path).unwrap(), 500, 11)
+        .unwrap();
+    crv::store::import(&csv_path, &store_path, &mut |_| {}).unwrap();
+    let next = held
+        .successor(Arc::new(Store::open(&store_path).unwrap()))
+        .unwrap();
+    let next_id = next.ids()[0];
+    let next_crv = next.crv()[0];
+    assert!(next.store().row_of(CustomerId(id)).is_none());
+    assert_eq!(served.state.publish(next).unwrap(), 2);
+
+    // The holder still sees version 1, whole.
+    assert_eq!(held.version(), 1);
+    assert_eq!(held.rows(), CUSTOMERS as usize);
+    assert_eq!(held.crv(), &crv_before[..]);
+    assert!(held.store().row_of(CustomerId(id)).is_some());
+    // New requests see version 2 (on every runtime thread's cached handle).
+    assert_eq!(served.state.table().version(), 2);
+    for _ in 0..8 {
+        let gone = served.get(&format!("/v1/customers/{id}")).await;
+        assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.json);
+        let found = served.get(&format!("/v1/customers/{next_id}")).await;
+        assert_eq!(found.status, StatusCode::OK, "{}", found.json);
+        assert_eq!(f32_of(&found.json["crv"]), next_crv);
+    }
+    let tiers = served.get("/v1/tiers").await;
+    assert_eq!(tiers.json["customers"], 500);
+    let (_, _, metrics) = served
+        .send_raw(Method::GET, "/metrics", &[], Vec::new())
+        .await;
+    let text = String::from_utf8(metrics.to_vec()).unwrap();
+    assert!(text.contains("crv_table_version 2\n"), "{text}");
+    // Versions only move forward, one at a time.
+    let stale = held
+        .successor(Arc::new(Store::open(&store_path).unwrap()))
+        .unwrap();
+    let error = served.state.publish(stale).unwrap_err().to_string();
+    assert!(error.contains("over version 2"), "{error}");
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn a_selection_is_checked_by_the_same_function_from_the_cli_and_the_server() {
+    let served = Served::default().await;
+    let cases: [(&[&str], Value); 7] = [
+        (&["--budget=-1"], json!({"budget": -1.0})),
+        (
+            &["--budget", "5", "--cost", "nope"],
+            json!({"budget": 5.0, "cost": "nope"}),
+        ),
+        (
+            &["--budget", "5", "--cost", "segment"],
+            json!({"budget": 5.0, "cost": "segment"}),
+        ),
+        (
+            &["--budget", "5", "--where", "tier ="],
+            json!({"budget": 5.0, "where": "tier ="}),
+        ),
+        (
+            &["--budget", "5", "--where", "colour = red"],
+            json!({"budget": 5.0, "where": "colour = red"}),
+        ),
+        (
+            &["--budget", "5", "--discount=-0.5"],
+            json!({"budget": 5.0, "discount": -0.5}),
+        ),
+        (
+            &["--budget", "5", "--resource-scale", "0"],
+            json!({"budget": 5.0, "resource_scale": 0.0}),
+        ),
+    ];
+    for (flags, body) in cases {
+        let answer = served.post("/v1/select", &body).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.json);
+        let message = answer.json["error"]["message"].as_str().unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_crv"))
+            .arg("select")
+            .arg(&served.store_path)
+            .args(flags)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{flags:?} succeeded");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(message),
+            "{flags:?}: the server says `{message}`, the command line `{stderr}`"
+        );
+    }
+    served.stop().await;
+}
