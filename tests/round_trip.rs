@@ -14,13 +14,13 @@ fn generated_customers_survive_import_value_for_value() {
 
     let summary = store::import(&csv_path, &store_path, &mut |_| {}).unwrap();
     assert_eq!(summary.rows, 20_000);
-    assert_eq!(summary.columns, synthetic::COLUMNS.len());
+    assert_eq!(summary.columns, synthetic::columns().len());
     let store = Store::open(&store_path).unwrap();
     store.verify().unwrap();
 
     let mut reader = csv::Reader::from_path(&csv_path).unwrap();
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    assert_eq!(header, synthetic::COLUMNS);
+    assert_eq!(header, synthetic::columns());
     let columns: Vec<Option<Column<'_>>> = header.iter().map(|name| store.column(name)).collect();
     for (row, record) in reader.records().enumerate() {
         let record = record.unwrap();

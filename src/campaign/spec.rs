@@ -12,7 +12,7 @@ use crate::select::{self, SolveLimits};
 use crate::table::Table;
 
 /// The cost column a campaign reads when none is named.
-pub const DEFAULT_COST_COLUMN: &str = "cost";
+pub const DEFAULT_COST_COLUMN: &str = crate::store::schema::COST;
 
 /// Integer resource units per cost unit when none is given: costs in cents.
 pub const DEFAULT_RESOURCE_SCALE: f64 = 100.0;

@@ -13,7 +13,7 @@ pub(crate) type Lane = wide::f32x8;
 
 use crate::error::{Error, Result};
 use crate::model::{Horizon, ScoreParams};
-use crate::store::Store;
+use crate::store::{Store, schema};
 
 /// Rows per chunk: the unit of work for rayon and of the fixed-order reduction of totals.
 /// 16 Ki rows of 7 input columns and one output column are 512 KiB, about one L2 cache.
@@ -80,12 +80,12 @@ impl<'a> CrvInputs<'a> {
             })
         };
         let inputs = CrvInputs {
-            retention_cost: store.optional_numeric("retention_cost")?,
-            referral_value: store.optional_numeric("referral_value")?,
-            competence_value: store.optional_numeric("competence_value")?,
-            development_cost: store.optional_numeric("development_cost")?,
-            acquisition_cost: store.optional_numeric("acquisition_cost")?,
-            ..CrvInputs::new(required("margin")?, required("retention")?)
+            retention_cost: store.optional_numeric(schema::RETENTION_COST)?,
+            referral_value: store.optional_numeric(schema::REFERRAL_VALUE)?,
+            competence_value: store.optional_numeric(schema::COMPETENCE_VALUE)?,
+            development_cost: store.optional_numeric(schema::DEVELOPMENT_COST)?,
+            acquisition_cost: store.optional_numeric(schema::ACQUISITION_COST)?,
+            ..CrvInputs::new(required(schema::MARGIN)?, required(schema::RETENTION)?)
         };
         inputs.validate()?;
         Ok(inputs)
@@ -105,7 +105,7 @@ impl<'a> CrvInputs<'a> {
     /// first column that does not.
     pub fn validate(&self) -> Result<()> {
         let rows = self.len();
-        let mut columns = vec![("retention", Some(self.retention))];
+        let mut columns = vec![(schema::RETENTION, Some(self.retention))];
         columns.extend(self.optional_columns());
         for (name, column) in columns {
             if let Some(column) = column
@@ -137,11 +137,11 @@ impl<'a> CrvInputs<'a> {
 
     fn optional_columns(&self) -> [(&'static str, Option<&'a [f32]>); 5] {
         [
-            ("retention_cost", self.retention_cost),
-            ("referral_value", self.referral_value),
-            ("competence_value", self.competence_value),
-            ("development_cost", self.development_cost),
-            ("acquisition_cost", self.acquisition_cost),
+            (schema::RETENTION_COST, self.retention_cost),
+            (schema::REFERRAL_VALUE, self.referral_value),
+            (schema::COMPETENCE_VALUE, self.competence_value),
+            (schema::DEVELOPMENT_COST, self.development_cost),
+            (schema::ACQUISITION_COST, self.acquisition_cost),
         ]
     }
 

@@ -300,11 +300,11 @@ fn read_header(header: &::csv::ByteRecord, file: &str) -> Result<(Vec<String>, V
         }
         readers.push(if name == ID_COLUMN {
             Reader::Id
-        } else if schema::KNOWN_NUMERIC.contains(&name.as_str()) {
+        } else if let Some(known) = schema::known(&name) {
             Reader::Numeric {
                 values: Vec::new(),
-                domain: Domain::of(&name),
-                requires_value: schema::requires_value(&name),
+                domain: known.domain,
+                requires_value: known.requires_value,
             }
         } else {
             Reader::Attribute {

@@ -25,7 +25,7 @@ pub const MAX_HEADER_BYTES: usize = 1 << 20;
 /// Rows are addressed by `u32` in the id index; `u32::MAX` marks an empty slot.
 pub const MAX_ROWS: u64 = u32::MAX as u64 - 1;
 /// The column every store has: the customer key.
-pub const ID_COLUMN: &str = "customer_id";
+pub const ID_COLUMN: &str = super::schema::CUSTOMER_ID;
 
 /// The element type of a column, which fixes its section's length (`rows * size`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]

@@ -1,5 +1,77 @@
-//! The columns docs/model.md gives a meaning to, and the value domain each must satisfy. Import
-//! checks every value against it and `Store::verify` checks the stored columns again.
+//! The columns docs/model.md gives a meaning to, and the value domain each must satisfy: the one
+//! place the code names them. Import checks every value against it and `Store::verify` checks
+//! the stored columns again.
+
+/// The column of customer ids.
+pub const CUSTOMER_ID: &str = "customer_id";
+/// Margin per period (m_i).
+pub const MARGIN: &str = "margin";
+/// Probability of staying one more period (r_i).
+pub const RETENTION: &str = "retention";
+/// Cost per period of keeping the customer.
+pub const RETENTION_COST: &str = "retention_cost";
+/// One-off cost of developing the relationship.
+pub const DEVELOPMENT_COST: &str = "development_cost";
+/// One-off cost of acquiring the customer.
+pub const ACQUISITION_COST: &str = "acquisition_cost";
+/// Value per period of the customer's referrals.
+pub const REFERRAL_VALUE: &str = "referral_value";
+/// Value per period of what the firm learns from the customer.
+pub const COMPETENCE_VALUE: &str = "competence_value";
+/// The resource a contact uses (CR_i), the default cost column of a campaign.
+pub const COST: &str = "cost";
+/// Repeat purchases in the observed period.
+pub const FREQUENCY: &str = "frequency";
+/// Age of the customer at the last repeat purchase.
+pub const RECENCY: &str = "recency";
+/// Periods observed since the first purchase.
+pub const AGE: &str = "age";
+/// Mean value of the repeat purchases.
+pub const MONETARY_VALUE: &str = "monetary_value";
+
+/// One column of docs/model.md's table: its name, the values it may hold, and whether every
+/// row must have one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownColumn {
+    /// The column's name in a CSV header and a store.
+    pub name: &'static str,
+    /// The values it may hold.
+    pub domain: Domain,
+    /// Whether an empty cell is an error (otherwise it counts as zero, as a missing column
+    /// would).
+    pub requires_value: bool,
+}
+
+const fn column(name: &'static str, domain: Domain, requires_value: bool) -> KnownColumn {
+    KnownColumn {
+        name,
+        domain,
+        requires_value,
+    }
+}
+
+/// The numeric columns docs/model.md gives a meaning to, besides `customer_id`, in its order
+/// (also the order `crv gen` writes them in). They are always stored as numbers: a text value
+/// in one of them is an error, not a text attribute. The one list of them in the code.
+pub const KNOWN_COLUMNS: &[KnownColumn] = &[
+    column(MARGIN, Domain::Finite, true),
+    column(RETENTION, Domain::Probability, true),
+    column(RETENTION_COST, Domain::NonNegative, false),
+    column(DEVELOPMENT_COST, Domain::NonNegative, false),
+    column(ACQUISITION_COST, Domain::NonNegative, false),
+    column(REFERRAL_VALUE, Domain::Finite, false),
+    column(COMPETENCE_VALUE, Domain::Finite, false),
+    column(COST, Domain::NonNegative, false),
+    column(FREQUENCY, Domain::NonNegative, false),
+    column(RECENCY, Domain::NonNegative, false),
+    column(AGE, Domain::NonNegative, false),
+    column(MONETARY_VALUE, Domain::NonNegative, false),
+];
+
+/// The known column called `name`, if it is one.
+pub fn known(name: &str) -> Option<&'static KnownColumn> {
+    KNOWN_COLUMNS.iter().find(|column| column.name == name)
+}
 
 /// The set of values a numeric column may hold (beyond being finite).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,15 +85,10 @@ pub enum Domain {
 }
 
 impl Domain {
-    /// The domain of the column called `name`: attributes outside that table are
+    /// The domain of the column called `name`: attributes outside [`KNOWN_COLUMNS`] are
     /// [`Domain::Finite`].
     pub fn of(name: &str) -> Domain {
-        match name {
-            "retention" => Domain::Probability,
-            "retention_cost" | "development_cost" | "acquisition_cost" | "cost" | "frequency"
-            | "recency" | "age" | "monetary_value" => Domain::NonNegative,
-            _ => Domain::Finite,
-        }
+        known(name).map_or(Domain::Finite, |column| column.domain)
     }
 
     /// Why `value` is outside the domain, or `None` when it is inside.
@@ -38,29 +105,6 @@ impl Domain {
             Domain::NonNegative | Domain::Probability => None,
         }
     }
-}
-
-/// The numeric columns of docs/model.md's table, besides `customer_id`. They are always stored as
-/// numbers: a text value in one of them is an error, not a text attribute.
-pub const KNOWN_NUMERIC: &[&str] = &[
-    "margin",
-    "retention",
-    "retention_cost",
-    "development_cost",
-    "acquisition_cost",
-    "referral_value",
-    "competence_value",
-    "cost",
-    "frequency",
-    "recency",
-    "age",
-    "monetary_value",
-];
-
-/// Columns that must have a value in every row when present. The others count an empty
-/// cell as zero, as a missing column would.
-pub fn requires_value(name: &str) -> bool {
-    matches!(name, "margin" | "retention")
 }
 
 #[cfg(test)]

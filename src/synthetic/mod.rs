@@ -14,28 +14,22 @@ mod writer;
 use std::fmt;
 
 use crate::model::CustomerId;
+use crate::store::schema;
 
 pub use rng::RowRng;
 pub use writer::write_customers_csv;
 
-/// The CSV header, in column order.
-pub const COLUMNS: &[&str] = &[
-    "customer_id",
-    "margin",
-    "retention",
-    "retention_cost",
-    "development_cost",
-    "acquisition_cost",
-    "referral_value",
-    "competence_value",
-    "cost",
-    "frequency",
-    "recency",
-    "age",
-    "monetary_value",
-    "segment",
-    "region",
-];
+/// The text attributes `crv gen` writes after the known columns.
+pub const ATTRIBUTES: &[&str] = &["segment", "region"];
+
+/// The CSV header, in column order: the id, every column of the schema
+/// ([`crate::store::schema::KNOWN_COLUMNS`], in its order), then the [`ATTRIBUTES`].
+pub fn columns() -> Vec<&'static str> {
+    std::iter::once(schema::CUSTOMER_ID)
+        .chain(schema::KNOWN_COLUMNS.iter().map(|column| column.name))
+        .chain(ATTRIBUTES.iter().copied())
+        .collect()
+}
 
 /// Rows per seed: customer ids are a permutation of a 40-bit range, so rows from 2^40 on
 /// would repeat ids.
