@@ -242,3 +242,80 @@ fn timed<T>(compute: impl FnOnce() -> T) -> (T, Duration) {
     let value = compute();
     (value, started.elapsed())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Horizon;
+    use crate::store::{csv, writer};
+
+    fn store(text: &str) -> Arc<Store> {
+        let parsed = csv::read_csv(text.as_bytes(), "t.csv", &mut |_| {}).unwrap();
+        let mut bytes = Vec::new();
+        writer::encode(&parsed.table, &parsed.id_slots, &mut bytes).unwrap();
+        Arc::new(Store::from_bytes(&bytes).unwrap())
+    }
+
+    fn customers() -> Arc<Store> {
+        let mut text = String::from("customer_id,margin,retention\n");
+        for id in 0..500u64 {
+            // Ties (margins repeat), zero and negative values, ids not in row order.
+            let margin = (id * 37 % 23) as f64 - 4.0;
+            text.push_str(&format!("{},{margin},0.{}\n", 1000 - id, 5 + id % 4));
+        }
+        store(&text)
+    }
+
+    #[test]
+    fn derived_tiers_wait_for_their_first_use_and_agree_in_either_depth() {
+        for scheme in [TierScheme::default(), TierScheme::QUANTILE_DEFAULT] {
+            let table = Table::score(customers(), ScoreParams::default(), scheme).unwrap();
+            assert_eq!(table.tier_time(), Duration::ZERO, "nothing tiered yet");
+            assert!(table.cuts.get().is_none() && table.tiers.get().is_none());
+            let from_cuts: Vec<Tier> = {
+                let column = table.tier_column();
+                (0..table.rows()).map(|row| column.get(row)).collect()
+            };
+            assert!(table.tiers.get().is_none(), "the cut points do not sort");
+            let summary = *table.tier_summary();
+            let tiers = table.tiers();
+            assert_eq!(from_cuts, tiers.tier);
+            assert_eq!(summary, tiers.summary);
+            let stored: Vec<Tier> = {
+                let column = table.tier_column();
+                assert!(matches!(column, TierColumn::Stored(_)));
+                (0..table.rows()).map(|row| column.get(row)).collect()
+            };
+            assert_eq!(stored, from_cuts);
+        }
+    }
+
+    #[test]
+    fn versions_move_forward_and_views_keep_theirs() {
+        let table =
+            Table::score(customers(), ScoreParams::default(), TierScheme::default()).unwrap();
+        assert_eq!(table.version(), 1);
+        let other = ScoreParams {
+            discount: 0.2,
+            horizon: Horizon::Periods(3),
+        };
+        let view = table.rescored(other).unwrap();
+        assert_eq!(view.version(), 1);
+        assert_eq!(view.params(), &other);
+        assert_ne!(view.crv(), table.crv());
+        let next = table
+            .successor(store("customer_id,margin,retention\n7,10,0.5\n"))
+            .unwrap();
+        assert_eq!(next.version(), 2);
+        assert_eq!(next.params(), table.params());
+        assert_eq!(next.rows(), 1);
+        assert_eq!(table.rows(), 500, "the older version is untouched");
+        let error = table
+            .rescored(ScoreParams {
+                discount: -1.0,
+                horizon: Horizon::Infinite,
+            })
+            .unwrap_err();
+        assert!(error.to_string().contains("discount"), "{error}");
+    }
+}
