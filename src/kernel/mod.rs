@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 pub use crv::{CrvInputs, ScoreTotals, annuity_factor, crv_scalar, score_lanes};
 pub use scenario::{Response, ScenarioParams, ScenarioTotals, Uplift, scenario_scalar};
-pub use tier::{TierScheme, TierStats, TierSummary, Tiers};
+pub use tier::{TierCuts, TierScheme, TierStats, TierSummary, Tiers, tier_cuts};
 
 use crate::error::{Error, Result};
 use crate::model::{Horizon, ScoreParams};
@@ -247,14 +247,27 @@ pub fn tiers(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> Tiers {
     );
     let ids_ascending = ids.is_sorted();
     let mut sorted = vec![0u64; crv.len()];
-    let lengths = scatter_to_buckets(crv, &mut sorted);
+    let histogram = scatter_to_buckets(crv, &mut sorted);
+    let lengths = histogram.lengths();
     tier::split_lengths(&mut sorted, &lengths)
         .into_par_iter()
         .for_each_init(tier::BucketScratch::default, |scratch, bucket| {
             tier::sort_bucket(bucket, scratch, ids, ids_ascending)
         });
     let (summary, rank) = rayon::join(
-        || tier::summarise(&sorted, scheme),
+        || {
+            let offsets: Vec<usize> = lengths
+                .iter()
+                .scan(0, |offset, &length| {
+                    *offset += length;
+                    Some(*offset - length)
+                })
+                .collect();
+            let words_of = |bucket: usize| &sorted[offsets[bucket]..offsets[bucket] + lengths[bucket]];
+            tier::CutSearch::new(&histogram, scheme)
+                .summarise(&histogram, scheme, words_of)
+                .0
+        },
         || scatter_ranks(&sorted),
     );
     drop(sorted);
@@ -278,12 +291,14 @@ pub fn tiers(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> Tiers {
 const BUCKET_PARTS: usize = 4;
 
 /// [`tier::scatter_to_buckets`] of every row's CRV into `sorted` (stable), in parallel parts;
-/// returns the bucket lengths.
-fn scatter_to_buckets(crv: &[f32], sorted: &mut [u64]) -> Vec<usize> {
+/// returns the histogram of the buckets.
+fn scatter_to_buckets(crv: &[f32], sorted: &mut [u64]) -> tier::Histogram {
     let part_rows = crv.len().div_ceil(BUCKET_PARTS).max(1);
-    let part_lengths: Vec<Vec<usize>> = crv
-        .par_chunks(part_rows)
-        .map(tier::bucket_lengths)
+    let part_histograms: Vec<tier::Histogram> =
+        crv.par_chunks(part_rows).map(tier::Histogram::of).collect();
+    let part_lengths: Vec<Vec<usize>> = part_histograms
+        .iter()
+        .map(tier::Histogram::lengths)
         .collect();
     // Bucket-major, part-minor: bucket b of part p is slice b * parts + p.
     let slice_lengths: Vec<usize> = (0..tier::BUCKETS)
@@ -302,9 +317,9 @@ fn scatter_to_buckets(crv: &[f32], sorted: &mut [u64]) -> Vec<usize> {
         .for_each(|(part, (crv, targets))| {
             tier::scatter_to_buckets(crv, part * part_rows, targets)
         });
-    (0..tier::BUCKETS)
-        .map(|bucket| part_lengths.iter().map(|lengths| lengths[bucket]).sum())
-        .collect()
+    part_histograms
+        .iter()
+        .fold(tier::Histogram::default(), |all, part| all.merge(part))
 }
 
 /// Each row's 1-based rank from the words in rank order. Every slot is stored exactly once, so
