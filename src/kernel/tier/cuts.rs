@@ -488,3 +488,114 @@ fn tie_end(tie: Tie, ids: &[u64]) -> u128 {
     let (_, &mut last_id, _) = tied_ids.select_nth_unstable(tie.inside - 1);
     (u128::from(tie.key) << 64 | u128::from(last_id)) + 1
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::kernel::tiers;
+
+    fn scheme() -> impl Strategy<Value = TierScheme> {
+        (0.01f64..0.99, 0.01f64..1.0, any::<bool>()).prop_map(|(a, t, quantile)| {
+            let b = a + (1.0 - a) * t;
+            if quantile {
+                TierScheme::Quantile { a, b }
+            } else {
+                TierScheme::CumulativeValue { a, b }
+            }
+        })
+    }
+
+    /// Small inputs with many ties, zeros of both signs, negatives, subnormals and magnitudes
+    /// far apart; ids unique, ascending with the row or shuffled.
+    fn crv_and_ids() -> impl Strategy<Value = (Vec<f32>, Vec<u64>)> {
+        (0usize..200, any::<bool>()).prop_flat_map(|(rows, ascending)| {
+            let value = prop_oneof![
+                3 => prop::sample::select(vec![
+                    0.0f32, -0.0, 1.0, 1.0625, 2.5, -3.0, 1e-30, 1e30, 7e5, f32::from_bits(3),
+                ]),
+                2 => -1e6f32..1e6,
+                1 => 1.0f32..1.25,
+            ];
+            let ids: Vec<u64> = (0..rows as u64).map(|i| i * 7919 % 1_000_003).collect();
+            let ids = if ascending {
+                let mut ids = ids;
+                ids.sort_unstable();
+                Just(ids).boxed()
+            } else {
+                Just(ids).prop_shuffle().boxed()
+            };
+            (prop::collection::vec(value, rows), ids)
+        })
+    }
+
+    fn assert_agree(crv: &[f32], ids: &[u64], scheme: &TierScheme) {
+        let sorted = tiers(crv, ids, scheme);
+        let cuts = tier_cuts(crv, ids, scheme);
+        assert_eq!(cuts.summary, sorted.summary);
+        for row in 0..crv.len() {
+            assert_eq!(
+                cuts.tier(crv[row], ids[row]),
+                sorted.tier[row],
+                "row {row}: crv {} id {}",
+                crv[row],
+                ids[row]
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn cuts_tier_every_customer_as_the_full_sort_does(
+            (crv, ids) in crv_and_ids(),
+            scheme in scheme(),
+        ) {
+            assert_agree(&crv, &ids, &scheme);
+        }
+    }
+
+    #[test]
+    fn a_cut_inside_a_long_tie_takes_the_lowest_ids() {
+        // 100 customers of CRV 1 after one of 10: A closes inside the tie.
+        let mut crv = vec![1.0f32; 100];
+        crv.push(10.0);
+        let ids: Vec<u64> = (0..101).map(|i| (i * 37) % 101).collect();
+        let scheme = TierScheme::CumulativeValue { a: 0.5, b: 0.9 };
+        assert_agree(&crv, &ids, &scheme);
+        let cuts = tier_cuts(&crv, &ids, &scheme);
+        // Total 110: A is the 10 and 45 ones (55 before the 46th reaches 50%).
+        assert_eq!(cuts.summary.get(Tier::A).count, 46);
+        assert_eq!(cuts.tier(1.0, 44), Tier::A);
+        assert_eq!(cuts.tier(1.0, 45), Tier::B);
+        assert_eq!(cuts.tier(0.0, 0), Tier::N);
+        assert_eq!(cuts.tier(-0.0, 0), Tier::N);
+    }
+
+    #[test]
+    fn value_shares_use_the_exact_sums() {
+        // Rank order 2^60, then 200 ones: f64 sums in rank order would lose every one.
+        let mut crv = vec![2f32.powi(60)];
+        crv.extend([1.0f32; 200]);
+        let ids: Vec<u64> = (0..crv.len() as u64).collect();
+        let cuts = tier_cuts(&crv, &ids, &TierScheme::default());
+        assert_eq!(cuts.summary.positive_crv, 2f64.powi(60) + 256.0);
+        // A is 2^60 alone; the ones are C, their sum exact.
+        assert_eq!(cuts.summary.get(Tier::A).crv_sum, 2f64.powi(60));
+        assert_eq!(cuts.summary.get(Tier::C).crv_sum, 200.0);
+        assert_agree(&crv, &ids, &TierScheme::default());
+    }
+
+    #[test]
+    fn no_customers_and_no_positive_customers() {
+        for scheme in [TierScheme::default(), TierScheme::QUANTILE_DEFAULT] {
+            assert_agree(&[], &[], &scheme);
+            assert_agree(&[0.0, -1.0, -0.0], &[3, 1, 2], &scheme);
+            let cuts = tier_cuts(&[0.0, -1.0], &[1, 2], &scheme);
+            assert_eq!(cuts.summary.get(Tier::N).count, 2);
+            assert_eq!(cuts.summary.get(Tier::N).lowest_crv, Some(-1.0));
+        }
+    }
+}
