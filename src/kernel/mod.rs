@@ -1,5 +1,6 @@
 //! Batch kernels over columns: CRV scoring ([`score`]), what-if scenarios ([`score_scenarios`],
-//! fused over many scenarios, and [`score_scenario`]) and value tiers ([`tiers`]). This is the
+//! fused over many scenarios, and [`score_scenario`]) and value tiers ([`tiers`], and their cut
+//! points alone: [`tier_cuts`]). This is the
 //! only place rayon splits work: chunks have a fixed size and are reduced in chunk order, so
 //! every result, f64 totals included, is the same for any number of threads.
 
@@ -231,10 +232,13 @@ pub fn solve_each<T: Sync, R: Send>(items: &[T], solve: impl Fn(&T) -> R + Sync 
 /// customer of scratch besides the output (plus one bucket's worth per thread); faster when
 /// `ids` ascend with the row (no tie breaking by id lookups is needed then).
 ///
-/// The steps: bucket `(CRV key, row)` words on the key's top bits straight from `crv`, radix
-/// sort each bucket and break its ties by id, then the summary (one thread, sequential f64
-/// sums) alongside the rank scatter (the other threads), then tier and percentile per row from
-/// the rank alone, since tiers are contiguous rank ranges.
+/// The steps: bucket `(CRV key, row)` words on the key's top bits straight from `crv` (with a
+/// histogram of customers and exact value per bucket), radix sort each bucket and break its
+/// ties by id, then the summary (one thread: the cut search of [`tier_cuts`] on the histogram
+/// and the sorted cut buckets, exact sums) alongside the rank scatter (the other threads), then
+/// tier and percentile per row from the rank alone, since tiers are contiguous rank ranges.
+/// When only the tiers of some customers and the summary are needed, [`tier_cuts`] gives them
+/// without sorting.
 ///
 /// # Panics
 ///
@@ -263,7 +267,8 @@ pub fn tiers(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> Tiers {
                     Some(*offset - length)
                 })
                 .collect();
-            let words_of = |bucket: usize| &sorted[offsets[bucket]..offsets[bucket] + lengths[bucket]];
+            let words_of =
+                |bucket: usize| &sorted[offsets[bucket]..offsets[bucket] + lengths[bucket]];
             tier::CutSearch::new(&histogram, scheme)
                 .summarise(&histogram, scheme, words_of)
                 .0

@@ -1,12 +1,27 @@
 //! Value tiers (ABC analysis), ranks and percentiles. Customers are ordered by CRV descending,
 //! ties by customer id ascending; that order is found by radix-sorting `(order-preserving CRV
 //! key, row)` words, and every tier is a contiguous range of ranks.
+//!
+//! Value sums are exact: every sum of CRVs (the total positive CRV, each tier's sum, and the
+//! value before a customer that the cumulative-value rule compares) is the exact sum of the f32
+//! values, rounded once to the nearest f64 (a fixed-point integer accumulator). It does not depend on the order of
+//! addition, the thread count or the SIMD width, so the full sort ([`crate::kernel::tiers`])
+//! and the selection of the cut points alone ([`tier_cuts`]) agree bit for bit. The
+//! cumulative-value rule: a positive customer is A while `round(exact CRV of the positive
+//! customers ranked before it) / round(exact total positive CRV)` is below `a`, B while it is
+//! below `b`, C after. Where f64 sums in rank order are exact (e.g. whole numbers, or values of
+//! similar magnitude), this is the same as summing in rank order; where they are not (a huge
+//! CRV followed by many small ones), the exact sum keeps what rank-order f64 sums drop.
+//!
+//! Customers with a CRV `<= 0` (by `f32::total_cmp`: `-0.0` and `0.0` included) are N. CRVs
+//! must be finite (the pipeline refuses others, [`crate::kernel::check_finite`]); an infinite
+//! or NaN CRV gives infinite or NaN sums and shares, never a panic.
 
 mod cuts;
 mod exact;
 
-pub use cuts::{TierCuts, tier_cuts};
 pub(crate) use cuts::{CutSearch, Histogram};
+pub use cuts::{TierCuts, tier_cuts};
 
 use crate::error::{Error, Result};
 use crate::model::Tier;
@@ -16,7 +31,8 @@ use crate::model::Tier;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TierScheme {
     /// By share of value: in rank order, a customer is A while the positive CRV ranked before
-    /// it is below `a` of the total positive CRV, B while below `b`, C after.
+    /// it is below `a` of the total positive CRV, B while below `b`, C after (both sums exact,
+    /// rounded once to f64: see the module doc).
     CumulativeValue {
         /// Value share that closes tier A (default 0.80).
         a: f64,
@@ -82,7 +98,7 @@ pub struct TierSummary {
     pub scheme: TierScheme,
     /// Customers tiered.
     pub customers: u64,
-    /// Sum of CRV over customers with CRV > 0, in rank order (f64).
+    /// Sum of CRV over customers with CRV > 0: exact, rounded once to f64.
     pub positive_crv: f64,
     /// Statistics per tier, indexed by `Tier as usize` (A, B, C, N).
     pub tiers: [TierStats; 4],
@@ -114,7 +130,7 @@ pub struct TierStats {
     pub count: u64,
     /// `count` over all customers, in [0, 1] (0 when there are none).
     pub customer_share: f64,
-    /// Sum of the tier's CRV, in rank order.
+    /// Sum of the tier's CRV: exact, rounded once to f64.
     pub crv_sum: f64,
     /// `crv_sum` over the total positive CRV (0 when that is 0): A + B + C = 1, and N's share
     /// is the value it destroys, as a negative fraction of the positive value.

@@ -279,9 +279,7 @@ impl CutSearch {
             customer_share: share(counts[tier] as f64, customers as f64),
             crv_sum: sums[tier],
             value_share: share(sums[tier], positive_crv),
-            lowest_crv: last_keys[tier]
-                .filter(|_| counts[tier] > 0)
-                .map(crv_of_key),
+            lowest_crv: last_keys[tier].filter(|_| counts[tier] > 0).map(crv_of_key),
         });
         let summary = TierSummary {
             scheme: *scheme,
@@ -334,7 +332,10 @@ fn narrow(crossing: &Crossing, words: &[u64], rule: &Rule) -> (End, Tie) {
         let digit = |word: u64| (((word >> 32) as u32 >> shift) & ((1 << bits) - 1)) as usize;
         let source: &[u64] = if level == 0 { words } else { &candidates };
         let mut digits = vec![[0u64; 2]; 1 << bits];
-        for &word in source.iter().filter(|&&word| (word >> 32) < u64::from(ZERO_KEY)) {
+        for &word in source
+            .iter()
+            .filter(|&&word| (word >> 32) < u64::from(ZERO_KEY))
+        {
             let counts = &mut digits[digit(word)];
             counts[0] += 1;
             counts[1] += significand_of_key((word >> 32) as u32);

@@ -122,9 +122,9 @@ impl ExactSum {
         let bit = |position: i32| magnitude[(position / 64) as usize] >> (position % 64) & 1;
         // The 53 bits from `highest` down (fewer when the sum is that small: then exact).
         let lowest_kept = (highest - 52).max(0);
-        let mut kept = (lowest_kept..=highest).rev().fold(0u64, |kept, position| {
-            kept << 1 | bit(position)
-        });
+        let mut kept = (lowest_kept..=highest)
+            .rev()
+            .fold(0u64, |kept, position| kept << 1 | bit(position));
         if lowest_kept > 0 {
             let half = bit(lowest_kept - 1) == 1;
             let sticky = (0..lowest_kept - 1).any(|position| bit(position) == 1);
