@@ -63,19 +63,25 @@ fn main() {
             .into_par_iter()
             .map(|row| row.wrapping_mul(0x9e37_79b9_7f4a_7c15))
             .collect();
-        let timings = vec![
+        let timings = [
             (
                 "tiers, ascending ids",
-                median_ms(|| drop(black_box(kernel::tiers(&crv, &ascending, &scheme)))),
+                median_ms(|| {
+                    black_box(kernel::tiers(&crv, &ascending, &scheme));
+                }),
             ),
             (
                 "tiers, scrambled ids",
-                median_ms(|| drop(black_box(kernel::tiers(&crv, &scrambled, &scheme)))),
+                median_ms(|| {
+                    black_box(kernel::tiers(&crv, &scrambled, &scheme));
+                }),
             ),
             (
-                "tier_cuts, scrambled ids", // tier_cuts
-                median_ms(|| drop(black_box(kernel::tier_cuts(&crv, &scrambled, &scheme)))), // tier_cuts
-            ), // tier_cuts
+                "tier_cuts, scrambled ids",
+                median_ms(|| {
+                    black_box(kernel::tier_cuts(&crv, &scrambled, &scheme));
+                }),
+            ),
         ];
         let first = first.get_or_insert_with(|| timings.iter().map(|t| t.1).collect());
         for ((name, ms), first_ms) in timings.iter().zip(first.iter()) {

@@ -153,7 +153,8 @@ impl Rule {
         } else {
             index as f64 / self.positive as f64
         };
-        !(share < self.cut)
+        // Not below the cut (a NaN share, from a non-finite total, closes no tier early).
+        share.partial_cmp(&self.cut) != Some(std::cmp::Ordering::Less)
     }
 }
 

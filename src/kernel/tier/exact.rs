@@ -74,7 +74,7 @@ impl ExactSum {
                 *slot = total;
                 carry = carry_a || carry_b;
             }
-            if !carry && index >= limb + 1 {
+            if !carry && index > limb {
                 break;
             }
         }
