@@ -591,6 +591,44 @@ mod tests {
     }
 
     #[test]
+    fn cuts_are_the_same_on_one_and_several_threads() {
+        // Over two histogram parts, heavy-tailed with ties, ids scrambled.
+        let rows = HISTOGRAM_ROWS * 2 + 12_345;
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let crv: Vec<f32> = (0..rows)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let magnitude = ((state >> 40) as f32 / (1u64 << 24) as f32 * 30.0)
+                    .exp2()
+                    .round();
+                if state & 15 == 0 {
+                    -magnitude
+                } else {
+                    magnitude
+                }
+            })
+            .collect();
+        let ids: Vec<u64> = (0..rows as u64)
+            .map(|row| row.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
+        let scheme = TierScheme::default();
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a thread pool for the test")
+                .install(|| tier_cuts(&crv, &ids, &scheme))
+        };
+        let one = on(1);
+        assert_eq!(on(3), one);
+        assert!(one.summary.positive_crv.is_finite());
+        assert!(one.summary.get(Tier::B).count > 0);
+        assert_eq!(one.summary, tiers(&crv, &ids, &scheme).summary);
+    }
+
+    #[test]
     fn no_customers_and_no_positive_customers() {
         for scheme in [TierScheme::default(), TierScheme::QUANTILE_DEFAULT] {
             assert_agree(&[], &[], &scheme);
