@@ -1,5 +1,6 @@
 //! Tiers on 10M customers (both schemes; ids shuffled, and ascending with the row) against a comparison sort of (CRV, id) pairs as the
-//! baseline; after criterion, a short timing loop prints medians and the ratio from this run.
+//! baseline, and the cut points alone (`tier_cuts`, no sort); after criterion, a short timing
+//! loop prints medians and the ratios from this run.
 
 mod common;
 
@@ -48,6 +49,9 @@ fn main() {
     group.bench_function("cumulative_ascending_ids/10m", |b| {
         b.iter(|| kernel::tiers(&crv, &ascending_ids, &cumulative))
     });
+    group.bench_function("tier_cuts/10m", |b| {
+        b.iter(|| kernel::tier_cuts(&crv, ids, &cumulative))
+    });
     group.bench_function("comparison_sort/10m", |b| {
         b.iter(|| comparison_sort(&crv, ids))
     });
@@ -59,6 +63,9 @@ fn main() {
     });
     let tiers_ascending = common::median_seconds(REPEATS, || {
         black_box(kernel::tiers(&crv, &ascending_ids, &cumulative));
+    });
+    let cuts = common::median_seconds(REPEATS, || {
+        black_box(kernel::tier_cuts(&crv, ids, &cumulative));
     });
     let sort = common::median_seconds(REPEATS, || {
         black_box(comparison_sort(&crv, ids));
@@ -75,6 +82,9 @@ fn main() {
         "  tiers, ascending ids    {:>8.2} ms (target < 300)",
         tiers_ascending * 1e3
     );
+    println!("  tier_cuts, shuffled ids {:>8.2} ms", cuts * 1e3);
     println!("  comparison sort only    {:>8.2} ms", sort * 1e3);
     println!("  comparison sort / tiers = {:.2}", sort / tiers);
+    println!("  tiers / tier_cuts = {:.2}", tiers / cuts);
+    println!("  comparison sort / tier_cuts = {:.2}", sort / cuts);
 }

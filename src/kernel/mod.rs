@@ -1,12 +1,12 @@
 //! Batch kernels over columns: CRV scoring ([`score`]), what-if scenarios ([`score_scenarios`],
-//! fused over many scenarios, and [`score_scenario`]) and value tiers ([`tiers`]). This is the
+//! fused over many scenarios, and [`score_scenario`]) and value tiers ([`tiers`], and their cut
+//! points alone: [`tier_cuts`]). This is the
 //! only place rayon splits work: chunks have a fixed size and are reduced in chunk order, so
 //! every result, f64 totals included, is the same for any number of threads.
 
 pub mod crv;
 pub mod scenario;
 pub mod tier;
-mod tier_cuts_interim;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -14,8 +14,7 @@ use rayon::prelude::*;
 
 pub use crv::{CrvInputs, ScoreTotals, annuity_factor, crv_scalar, score_lanes};
 pub use scenario::{Response, ScenarioParams, ScenarioTotals, Uplift, scenario_scalar};
-pub use tier::{TierScheme, TierStats, TierSummary, Tiers};
-pub use tier_cuts_interim::{TierCuts, tier_cuts};
+pub use tier::{TierCuts, TierScheme, TierStats, TierSummary, Tiers, tier_cuts};
 
 use crate::error::{Error, Result};
 use crate::model::{Horizon, ScoreParams};
@@ -194,10 +193,13 @@ pub fn solve_each<T: Sync, R: Send>(items: &[T], solve: impl Fn(&T) -> R + Sync 
 /// customer of scratch besides the output (plus one bucket's worth per thread); faster when
 /// `ids` ascend with the row (no tie breaking by id lookups is needed then).
 ///
-/// The steps: bucket `(CRV key, row)` words on the key's top bits straight from `crv`, radix
-/// sort each bucket and break its ties by id, then the summary (one thread, sequential f64
-/// sums) alongside the rank scatter (the other threads), then tier and percentile per row from
-/// the rank alone, since tiers are contiguous rank ranges.
+/// The steps: bucket `(CRV key, row)` words on the key's top bits straight from `crv` (with a
+/// histogram of customers and exact value per bucket), radix sort each bucket and break its
+/// ties by id, then the summary (one thread: the cut search of [`tier_cuts`] on the histogram
+/// and the sorted cut buckets, exact sums) alongside the rank scatter (the other threads), then
+/// tier and percentile per row from the rank alone, since tiers are contiguous rank ranges.
+/// When only the tiers of some customers and the summary are needed, [`tier_cuts`] gives them
+/// without sorting.
 ///
 /// # Panics
 ///
@@ -210,14 +212,28 @@ pub fn tiers(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> Tiers {
     );
     let ids_ascending = ids.is_sorted();
     let mut sorted = vec![0u64; crv.len()];
-    let lengths = scatter_to_buckets(crv, &mut sorted);
+    let histogram = scatter_to_buckets(crv, &mut sorted);
+    let lengths = histogram.lengths();
     tier::split_lengths(&mut sorted, &lengths)
         .into_par_iter()
         .for_each_init(tier::BucketScratch::default, |scratch, bucket| {
             tier::sort_bucket(bucket, scratch, ids, ids_ascending)
         });
     let (summary, rank) = rayon::join(
-        || tier::summarise(&sorted, scheme),
+        || {
+            let offsets: Vec<usize> = lengths
+                .iter()
+                .scan(0, |offset, &length| {
+                    *offset += length;
+                    Some(*offset - length)
+                })
+                .collect();
+            let words_of =
+                |bucket: usize| &sorted[offsets[bucket]..offsets[bucket] + lengths[bucket]];
+            tier::CutSearch::new(&histogram, scheme)
+                .summarise(&histogram, scheme, words_of)
+                .0
+        },
         || scatter_ranks(&sorted),
     );
     drop(sorted);
@@ -241,12 +257,14 @@ pub fn tiers(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> Tiers {
 const BUCKET_PARTS: usize = 4;
 
 /// [`tier::scatter_to_buckets`] of every row's CRV into `sorted` (stable), in parallel parts;
-/// returns the bucket lengths.
-fn scatter_to_buckets(crv: &[f32], sorted: &mut [u64]) -> Vec<usize> {
+/// returns the histogram of the buckets.
+fn scatter_to_buckets(crv: &[f32], sorted: &mut [u64]) -> tier::Histogram {
     let part_rows = crv.len().div_ceil(BUCKET_PARTS).max(1);
-    let part_lengths: Vec<Vec<usize>> = crv
-        .par_chunks(part_rows)
-        .map(tier::bucket_lengths)
+    let part_histograms: Vec<tier::Histogram> =
+        crv.par_chunks(part_rows).map(tier::Histogram::of).collect();
+    let part_lengths: Vec<Vec<usize>> = part_histograms
+        .iter()
+        .map(tier::Histogram::lengths)
         .collect();
     // Bucket-major, part-minor: bucket b of part p is slice b * parts + p.
     let slice_lengths: Vec<usize> = (0..tier::BUCKETS)
@@ -265,9 +283,9 @@ fn scatter_to_buckets(crv: &[f32], sorted: &mut [u64]) -> Vec<usize> {
         .for_each(|(part, (crv, targets))| {
             tier::scatter_to_buckets(crv, part * part_rows, targets)
         });
-    (0..tier::BUCKETS)
-        .map(|bucket| part_lengths.iter().map(|lengths| lengths[bucket]).sum())
-        .collect()
+    part_histograms
+        .iter()
+        .fold(tier::Histogram::default(), |all, part| all.merge(part))
 }
 
 /// Each row's 1-based rank from the words in rank order. Every slot is stored exactly once, so

@@ -1,6 +1,27 @@
 //! Value tiers (ABC analysis), ranks and percentiles. Customers are ordered by CRV descending,
 //! ties by customer id ascending; that order is found by radix-sorting `(order-preserving CRV
 //! key, row)` words, and every tier is a contiguous range of ranks.
+//!
+//! Value sums are exact: every sum of CRVs (the total positive CRV, each tier's sum, and the
+//! value before a customer that the cumulative-value rule compares) is the exact sum of the f32
+//! values, rounded once to the nearest f64 (a fixed-point integer accumulator). It does not depend on the order of
+//! addition, the thread count or the SIMD width, so the full sort ([`crate::kernel::tiers`])
+//! and the selection of the cut points alone ([`tier_cuts`]) agree bit for bit. The
+//! cumulative-value rule: a positive customer is A while `round(exact CRV of the positive
+//! customers ranked before it) / round(exact total positive CRV)` is below `a`, B while it is
+//! below `b`, C after. Where f64 sums in rank order are exact (e.g. whole numbers, or values of
+//! similar magnitude), this is the same as summing in rank order; where they are not (a huge
+//! CRV followed by many small ones), the exact sum keeps what rank-order f64 sums drop.
+//!
+//! Customers with a CRV `<= 0` (by `f32::total_cmp`: `-0.0` and `0.0` included) are N. CRVs
+//! must be finite (the pipeline refuses others, [`crate::kernel::check_finite`]); an infinite
+//! or NaN CRV gives infinite or NaN sums and shares, never a panic.
+
+mod cuts;
+mod exact;
+
+pub(crate) use cuts::{CutSearch, Histogram};
+pub use cuts::{TierCuts, tier_cuts};
 
 use crate::error::{Error, Result};
 use crate::model::Tier;
@@ -10,7 +31,8 @@ use crate::model::Tier;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TierScheme {
     /// By share of value: in rank order, a customer is A while the positive CRV ranked before
-    /// it is below `a` of the total positive CRV, B while below `b`, C after.
+    /// it is below `a` of the total positive CRV, B while below `b`, C after (both sums exact,
+    /// rounded once to f64: see the module doc).
     CumulativeValue {
         /// Value share that closes tier A (default 0.80).
         a: f64,
@@ -76,7 +98,7 @@ pub struct TierSummary {
     pub scheme: TierScheme,
     /// Customers tiered.
     pub customers: u64,
-    /// Sum of CRV over customers with CRV > 0, in rank order (f64).
+    /// Sum of CRV over customers with CRV > 0: exact, rounded once to f64.
     pub positive_crv: f64,
     /// Statistics per tier, indexed by `Tier as usize` (A, B, C, N).
     pub tiers: [TierStats; 4],
@@ -108,7 +130,7 @@ pub struct TierStats {
     pub count: u64,
     /// `count` over all customers, in [0, 1] (0 when there are none).
     pub customer_share: f64,
-    /// Sum of the tier's CRV, in rank order.
+    /// Sum of the tier's CRV: exact, rounded once to f64.
     pub crv_sum: f64,
     /// `crv_sum` over the total positive CRV (0 when that is 0): A + B + C = 1, and N's share
     /// is the value it destroys, as a negative fraction of the positive value.
@@ -149,10 +171,6 @@ pub(crate) fn row_of(word: u64) -> usize {
     (word & u64::from(u32::MAX)) as usize
 }
 
-fn crv_of(word: u64) -> f32 {
-    crv_of_key((word >> 32) as u32)
-}
-
 /// Key bits that [`scatter_to_buckets`] splits on: the sign, the exponent and two mantissa
 /// bits, so a bucket holds a quarter of a binade and the buckets sort independently.
 const TOP_BITS: u32 = 11;
@@ -168,17 +186,8 @@ fn bucket_of(crv: f32) -> usize {
     (descending_key(crv) >> (32 - TOP_BITS)) as usize
 }
 
-/// How many of `crv` fall in each of the [`BUCKETS`] buckets.
-pub(crate) fn bucket_lengths(crv: &[f32]) -> Vec<usize> {
-    let mut lengths = vec![0usize; BUCKETS];
-    for &value in crv {
-        lengths[bucket_of(value)] += 1;
-    }
-    lengths
-}
-
 /// Writes the [`order_word`] of each of `crv` (rows from `first_row` on), in row order, into
-/// its bucket's slice of `targets` (one slice per bucket, sized by [`bucket_lengths`] of these
+/// its bucket's slice of `targets` (one slice per bucket, sized by [`Histogram`] counts of these
 /// values): the stable first step of sorting into rank order. The buckets are then sorted one
 /// by one with [`sort_bucket`]. Reading the CRV column directly saves a pass over 8 bytes per
 /// customer of words.
@@ -187,7 +196,7 @@ pub(crate) fn scatter_to_buckets(crv: &[f32], first_row: usize, mut targets: Vec
         let target = &mut targets[bucket_of(value)];
         let (first, rest) = std::mem::take(target)
             .split_first_mut()
-            .expect("targets are sized by bucket_lengths of these values");
+            .expect("targets are sized by the histogram of these values");
         *first = order_word(value, row);
         *target = rest;
     }
@@ -302,76 +311,6 @@ fn radix_pass(from: &[u64], to: &mut [u64], shift: u32, bits: u32) -> bool {
     true
 }
 
-/// The f64 sum, in rank order and starting from 0, of the CRV of `words`.
-fn crv_sum(words: &[u64]) -> f64 {
-    words
-        .iter()
-        .fold(0.0, |sum, &word| sum + f64::from(crv_of(word)))
-}
-
-/// Walks the sorted words (f64 sums in rank order) and returns each tier's statistics.
-///
-/// Tiers are contiguous rank ranges, so each tier's sum is one fold over its range: the
-/// positive prefix once for the total, then A and B while scanning for their cuts, C and N
-/// without any per-word tier decision.
-pub(crate) fn summarise(sorted: &[u64], scheme: &TierScheme) -> TierSummary {
-    let positive = sorted.partition_point(|&word| crv_of(word) > 0.0);
-    let positive_crv = crv_sum(&sorted[..positive]);
-    let (cut_a, cut_b) = match *scheme {
-        TierScheme::CumulativeValue { a, b } | TierScheme::Quantile { a, b } => (a, b),
-    };
-    let share_before = |index: usize, value_before: f64| match scheme {
-        TierScheme::CumulativeValue { .. } => value_before / positive_crv,
-        TierScheme::Quantile { .. } => index as f64 / positive as f64,
-    };
-    // A and B end at the first positive rank whose share before reaches their cut; the share
-    // never decreases along the ranks, so one forward scan finds both.
-    let mut index = 0;
-    let mut value_before = 0.0;
-    while index < positive && share_before(index, value_before) < cut_a {
-        value_before += f64::from(crv_of(sorted[index]));
-        index += 1;
-    }
-    let (end_a, sum_a) = (index, value_before);
-    let mut sum_b = 0.0;
-    while index < positive && share_before(index, value_before) < cut_b {
-        let crv = f64::from(crv_of(sorted[index]));
-        value_before += crv;
-        sum_b += crv;
-        index += 1;
-    }
-    let end_b = index;
-    let ranges = [
-        0..end_a,
-        end_a..end_b,
-        end_b..positive,
-        positive..sorted.len(),
-    ];
-    let sums = [
-        sum_a,
-        sum_b,
-        crv_sum(&sorted[end_b..positive]),
-        crv_sum(&sorted[positive..]),
-    ];
-    let customers = sorted.len() as u64;
-    let tiers = std::array::from_fn(|tier| {
-        let words = &sorted[ranges[tier].clone()];
-        TierStats {
-            count: words.len() as u64,
-            customer_share: share(words.len() as f64, customers as f64),
-            crv_sum: sums[tier],
-            value_share: share(sums[tier], positive_crv),
-            lowest_crv: words.last().map(|&word| crv_of(word)),
-        }
-    });
-    TierSummary {
-        scheme: *scheme,
-        customers,
-        positive_crv,
-        tiers,
-    }
-}
-
 /// The last rank of tiers A, B and C, from a summary: a row's tier follows from its rank.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RankCuts([u64; 3]);
@@ -407,13 +346,19 @@ mod tests {
 
     fn sorted(crv: &[f32], ids: &[u64]) -> Vec<u64> {
         let mut sorted = vec![0; crv.len()];
-        let lengths = bucket_lengths(crv);
+        let lengths = Histogram::of(crv).lengths();
         scatter_to_buckets(crv, 0, split_lengths(&mut sorted, &lengths));
         let mut scratch = BucketScratch::default();
         for bucket in split_lengths(&mut sorted, &lengths) {
             sort_bucket(bucket, &mut scratch, ids, false);
         }
         sorted
+    }
+
+    fn summarise(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> TierSummary {
+        let summary = crate::kernel::tiers(crv, ids, scheme).summary;
+        assert_eq!(tier_cuts(crv, ids, scheme).summary, summary);
+        summary
     }
 
     #[test]
@@ -450,7 +395,7 @@ mod tests {
         // Total 100: A takes 50 and 30 (50 before the second < 80), B 10 and 5 (80, 90 < 95).
         let crv = [50.0, 30.0, 10.0, 5.0, 3.0, 2.0, 0.0, -4.0];
         let ids: Vec<u64> = (0..8).collect();
-        let summary = summarise(&sorted(&crv, &ids), &TierScheme::default());
+        let summary = summarise(&crv, &ids, &TierScheme::default());
         let counts: Vec<u64> = summary.tiers.iter().map(|s| s.count).collect();
         assert_eq!(counts, [2, 2, 2, 2]);
         assert_eq!(summary.get(Tier::A).value_share, 0.8);
@@ -466,7 +411,7 @@ mod tests {
         let crv = [50.0, 30.0, 10.0, 5.0, 3.0, 2.0, 0.0, -4.0, -5.0];
         let ids: Vec<u64> = (0..9).collect();
         for scheme in [TierScheme::default(), TierScheme::QUANTILE_DEFAULT] {
-            let summary = summarise(&sorted(&crv, &ids), &scheme);
+            let summary = summarise(&crv, &ids, &scheme);
             let cuts = RankCuts::new(&summary);
             for rank in 1..=9 {
                 assert_eq!(cuts.tier(rank), summary.tier_of_rank(rank), "rank {rank}");
@@ -478,7 +423,7 @@ mod tests {
     fn quantile_tiers_count_positive_customers_only() {
         let crv: Vec<f32> = (1..=10).map(|v| v as f32).chain([-1.0, -2.0]).collect();
         let ids: Vec<u64> = (0..12).collect();
-        let summary = summarise(&sorted(&crv, &ids), &TierScheme::QUANTILE_DEFAULT);
+        let summary = summarise(&crv, &ids, &TierScheme::QUANTILE_DEFAULT);
         let counts: Vec<u64> = summary.tiers.iter().map(|s| s.count).collect();
         assert_eq!(counts, [2, 3, 5, 2]);
     }
@@ -486,7 +431,7 @@ mod tests {
     #[test]
     fn a_single_positive_customer_is_tier_a() {
         for scheme in [TierScheme::default(), TierScheme::QUANTILE_DEFAULT] {
-            let summary = summarise(&sorted(&[3.0, -1.0], &[1, 2]), &scheme);
+            let summary = summarise(&[3.0, -1.0], &[1, 2], &scheme);
             assert_eq!(summary.tier_of_rank(1), Tier::A);
             assert_eq!(summary.tier_of_rank(2), Tier::N);
         }
