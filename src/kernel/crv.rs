@@ -877,4 +877,125 @@ mod tests {
             &mut [0.0; 4],
         );
     }
+
+    /// Seven columns of `rows` varied customers (some with a negative CRV), and the same with
+    /// `referral_value` and `acquisition_cost` missing.
+    fn varied_columns(rows: usize) -> [Vec<f32>; 7] {
+        let value = |row: usize, column: usize| {
+            let x = ((row * 7 + column) as f32 * 0.618_034).fract();
+            match column {
+                0 => 100.0 * x - 20.0,
+                1 => x,
+                _ => 10.0 * x,
+            }
+        };
+        std::array::from_fn(|column| (0..rows).map(|row| value(row, column)).collect())
+    }
+
+    fn all_and_some(columns: &[Vec<f32>; 7]) -> [CrvInputs<'_>; 2] {
+        let all = CrvInputs {
+            retention_cost: Some(&columns[2]),
+            referral_value: Some(&columns[3]),
+            competence_value: Some(&columns[4]),
+            development_cost: Some(&columns[5]),
+            acquisition_cost: Some(&columns[6]),
+            ..CrvInputs::new(&columns[0], &columns[1])
+        };
+        let some = CrvInputs {
+            referral_value: None,
+            acquisition_cost: None,
+            ..all
+        };
+        [all, some]
+    }
+
+    /// The horizons of every lane path: doubling (odd and even T), closed form, infinite.
+    fn every_path() -> [ScoreParams; 5] {
+        [
+            params(0.1, Horizon::Periods(1)),
+            params(0.1, Horizon::Periods(6)),
+            params(0.1, Horizon::Periods(7)),
+            params(0.1, Horizon::Periods(33)),
+            params(0.05, Horizon::Infinite),
+        ]
+    }
+
+    #[test]
+    fn streamed_and_plain_stores_write_the_same_values_and_totals() {
+        // Two chunks and a partial vector.
+        let rows = CHUNK_ROWS + 3 * LANES + 5;
+        let columns = varied_columns(rows);
+        let mut aligned = vec![Lane::ZERO; rows.div_ceil(LANES)];
+        let aligned: &mut [f32] = &mut bytemuck::cast_slice_mut(&mut aligned)[..rows];
+        let mut shifted = vec![0.0f32; rows + 1];
+        let shifted = &mut shifted[1..];
+        // The aligned output takes the streaming stores where the build has them, the shifted
+        // one (4 bytes off a lane's alignment) the plain ones.
+        let first = |out: &mut [f32]| streaming::lane_of(&mut out.as_chunks_mut().0[0]).is_some();
+        assert_eq!(first(aligned), streaming::STREAMS);
+        assert!(!first(shifted));
+        for inputs in all_and_some(&columns) {
+            for params in every_path() {
+                let streamed = score_lanes(&inputs, &params, aligned);
+                let plain = score_lanes(&inputs, &params, shifted);
+                let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(aligned), bits(shifted), "{}", params.horizon);
+                assert_eq!(streamed, plain, "{}", params.horizon);
+                assert!(streamed.positive_customers > 0 && streamed.non_positive_customers > 0);
+            }
+        }
+    }
+
+    #[test]
+    fn chunk_vectors_load_the_rows_that_rows_new_loads() {
+        let rows = 5 * LANES;
+        let columns = varied_columns(rows);
+        let parts = |rows: &Rows| {
+            [
+                rows.margin,
+                rows.retention,
+                rows.retention_cost,
+                rows.referral_value,
+                rows.competence_value,
+                rows.development_cost,
+                rows.acquisition_cost,
+            ]
+            .map(Lane::to_array)
+        };
+        for inputs in all_and_some(&columns) {
+            let vectors = Vectors::new(&inputs, rows / LANES);
+            for index in 0..rows / LANES {
+                assert_eq!(
+                    parts(&vectors.rows(index)),
+                    parts(&Rows::new(&inputs, index * LANES)),
+                    "vector {index}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lane_totals_sum_each_lane_in_row_order_then_the_lanes_in_order() {
+        // 1 + 2^53 rounds to 2^53 in f64: summed in order, [1, 2^53, 1, -2^53] is 0, summed in
+        // another order it is not. Rows 0..4 repeat it in every lane (the order of rows), row 4
+        // spreads it over the lanes (the order of lanes).
+        let big = 2f32.powi(53);
+        let pattern = [1.0, big, 1.0, -big];
+        let values: Vec<f32> = (0..5 * LANES)
+            .map(|i| {
+                let (row, lane) = (i / LANES, i % LANES);
+                pattern[if row < 4 { row } else { lane % 4 }]
+            })
+            .collect();
+        let mut lanes = [0.0f64; LANES];
+        let mut total = LaneTotal::default();
+        for vector in values.as_chunks::<LANES>().0 {
+            for (sum, &value) in lanes.iter_mut().zip(vector) {
+                *sum += f64::from(value);
+            }
+            total.add(Lane::new(*vector));
+        }
+        let expected: f64 = lanes.iter().sum();
+        assert_eq!(total.total().to_bits(), expected.to_bits());
+    }
 }
