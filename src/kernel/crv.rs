@@ -451,7 +451,7 @@ impl Lanes {
 /// from memory: 4 more bytes of traffic per 4-byte result) and does not evict the inputs from
 /// the cache; the output is not in the cache afterwards.
 #[inline(always)]
-pub(crate) fn store(out: &mut [f32; LANES], value: Lane) {
+fn store(out: &mut [f32; LANES], value: Lane) {
     match streaming::lane_of(out) {
         Some(out) => streaming::store(out, value),
         None => *out = value.to_array(),
@@ -557,7 +557,7 @@ static ZERO_VECTORS: [[f32; LANES]; CHUNK_ROWS / LANES] = [[0.0; LANES]; CHUNK_R
 
 /// The first `count` whole vectors of every column, each cut to exactly `count` (a missing
 /// column reads zeros), so that [`Vectors::rows`] below `count` needs no bounds checks.
-pub(crate) struct Vectors<'a> {
+struct Vectors<'a> {
     margin: &'a [[f32; LANES]],
     retention: &'a [[f32; LANES]],
     retention_cost: &'a [[f32; LANES]],
@@ -575,7 +575,7 @@ impl<'a> Vectors<'a> {
     /// If a present column has fewer than `count * LANES` rows, or `count` is more than a
     /// chunk's vectors ([`CHUNK_ROWS`]` / LANES`).
     #[inline(always)]
-    pub(crate) fn new(inputs: &CrvInputs<'a>, count: usize) -> Self {
+    fn new(inputs: &CrvInputs<'a>, count: usize) -> Self {
         let vectors = |column: &'a [f32]| &column.as_chunks::<LANES>().0[..count];
         let optional = |column: Option<&'a [f32]>| column.map_or(&ZERO_VECTORS[..count], vectors);
         Vectors {
@@ -591,7 +591,7 @@ impl<'a> Vectors<'a> {
 
     /// The rows of vector `index`, the same as [`Rows::new`] at `index * LANES`.
     #[inline(always)]
-    pub(crate) fn rows(&self, index: usize) -> Rows {
+    fn rows(&self, index: usize) -> Rows {
         Rows {
             margin: Lane::new(self.margin[index]),
             retention: Lane::new(self.retention[index]),
