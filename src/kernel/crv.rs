@@ -331,13 +331,39 @@ impl Lanes {
         }
     }
 
-    /// Scores one chunk (any length) and returns its totals, lanes summed in a fixed order.
+    /// Scores one chunk (at most [`CHUNK_ROWS`] rows) and returns its totals, lanes summed in
+    /// a fixed order.
     pub(crate) fn score_chunk(&self, inputs: &CrvInputs<'_>, out: &mut [f32]) -> ScoreTotals {
+        // One copy of the loop per kind of horizon, each with the horizon's kind known, so the
+        // loop neither branches on it nor keeps the other kinds' constants in registers.
+        match self.horizon {
+            LaneHorizon::Doubling(periods) => self
+                .with_horizon(LaneHorizon::Doubling(periods))
+                .score_vectors(inputs, out),
+            LaneHorizon::ClosedForm(periods) => self
+                .with_horizon(LaneHorizon::ClosedForm(periods))
+                .score_vectors(inputs, out),
+            LaneHorizon::Infinite => self
+                .with_horizon(LaneHorizon::Infinite)
+                .score_vectors(inputs, out),
+        }
+    }
+
+    #[inline(always)]
+    fn with_horizon(&self, horizon: LaneHorizon) -> Lanes {
+        Lanes { horizon, ..*self }
+    }
+
+    /// [`Lanes::score_chunk`]'s loop.
+    #[inline(always)]
+    fn score_vectors(&self, inputs: &CrvInputs<'_>, out: &mut [f32]) -> ScoreTotals {
         let mut sums = LaneSums::default();
         let (out_vectors, out_tail) = out.as_chunks_mut::<LANES>();
+        let vectors = Vectors::new(inputs, out_vectors.len());
+        let _fence = streaming::Fence;
         for (index, out) in out_vectors.iter_mut().enumerate() {
-            let crv = self.crv(&Rows::new(inputs, index * LANES));
-            *out = crv.to_array();
+            let crv = self.crv(&vectors.rows(index));
+            store(out, crv);
             sums.add(crv);
         }
         if !out_tail.is_empty() {
@@ -416,6 +442,102 @@ impl Lanes {
     }
 }
 
+/// Stores `value` into `out`, streaming it past the caches (a non-temporal store) where the
+/// build has the instruction and `out` is aligned to a whole vector, with a plain store
+/// otherwise: the same bytes either way. Callers keep a [`streaming::Fence`] alive over their
+/// stores.
+///
+/// A streamed store skips the read of the line it fills (a plain store first reads the line
+/// from memory: 4 more bytes of traffic per 4-byte result) and does not evict the inputs from
+/// the cache; the output is not in the cache afterwards.
+#[inline(always)]
+fn store(out: &mut [f32; LANES], value: Lane) {
+    match streaming::lane_of(out) {
+        Some(out) => streaming::store(out, value),
+        None => *out = value.to_array(),
+    }
+}
+
+/// Non-temporal stores of whole lanes: `_mm512_stream_ps` with AVX-512, `_mm256_stream_ps` with
+/// AVX, none (plain stores) on other builds.
+#[allow(unsafe_code)]
+mod streaming {
+    use super::{LANES, Lane};
+
+    /// Whether this build streams its stores.
+    pub(crate) const STREAMS: bool = cfg!(all(target_arch = "x86_64", target_feature = "avx"));
+
+    /// `out` as a lane, when this build streams and `out` is aligned as a lane (64 bytes with
+    /// AVX-512, 32 with AVX); `None` otherwise.
+    #[inline(always)]
+    pub(crate) fn lane_of(out: &mut [f32; LANES]) -> Option<&mut Lane> {
+        if STREAMS {
+            bytemuck::try_cast_mut(out).ok()
+        } else {
+            None
+        }
+    }
+
+    /// Stores `value` into `out` past the caches.
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    #[inline(always)]
+    pub(crate) fn store(out: &mut Lane, value: Lane) {
+        use std::arch::x86_64::{__m512, _mm512_stream_ps};
+        // SAFETY: `Lane` is `f32x16`, 64 plain bytes like `__m512`, so the transmute is a copy;
+        // `out` is a live, exclusive `&mut Lane`, aligned to 64 bytes as the intrinsic requires,
+        // and the build enables AVX-512F. `Fence` orders the store before `out` is read again.
+        unsafe {
+            _mm512_stream_ps(
+                std::ptr::from_mut(out).cast(),
+                std::mem::transmute::<Lane, __m512>(value),
+            );
+        }
+    }
+
+    /// Stores `value` into `out` past the caches.
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx",
+        not(target_feature = "avx512f")
+    ))]
+    #[inline(always)]
+    pub(crate) fn store(out: &mut Lane, value: Lane) {
+        use std::arch::x86_64::{__m256, _mm256_stream_ps};
+        // SAFETY: `Lane` is `f32x8`, 32 plain bytes like `__m256`, so the transmute is a copy;
+        // `out` is a live, exclusive `&mut Lane`, aligned to 32 bytes as the intrinsic requires,
+        // and the build enables AVX. `Fence` orders the store before `out` is read again.
+        unsafe {
+            _mm256_stream_ps(
+                std::ptr::from_mut(out).cast(),
+                std::mem::transmute::<Lane, __m256>(value),
+            );
+        }
+    }
+
+    /// Plain store: this build has no streaming stores ([`lane_of`] never hands out a lane).
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+    #[inline(always)]
+    pub(crate) fn store(out: &mut Lane, value: Lane) {
+        *out = value;
+    }
+
+    /// Dropped after the streamed stores (also when unwinding): an `sfence`, so that they are
+    /// ordered before any later access to the memory, from this thread or another one, as
+    /// streaming stores require.
+    pub(crate) struct Fence;
+
+    impl Drop for Fence {
+        #[inline(always)]
+        fn drop(&mut self) {
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+            // SAFETY: `sfence` only orders stores; SSE is part of every x86_64 build.
+            unsafe {
+                std::arch::x86_64::_mm_sfence();
+            }
+        }
+    }
+}
+
 /// The full vector of `column[start..start + LANES]`.
 #[inline(always)]
 pub(crate) fn load(column: &[f32], start: usize) -> Lane {
@@ -428,6 +550,58 @@ pub(crate) fn load(column: &[f32], start: usize) -> Lane {
 /// `column[start..]` (fewer than `LANES` rows), zero-padded.
 pub(crate) fn load_tail(column: &[f32], start: usize) -> Lane {
     Lane::from(&column[start..])
+}
+
+/// Zero vectors standing in for a missing column in [`Vectors`]: one chunk's worth.
+static ZERO_VECTORS: [[f32; LANES]; CHUNK_ROWS / LANES] = [[0.0; LANES]; CHUNK_ROWS / LANES];
+
+/// The first `count` whole vectors of every column, each cut to exactly `count` (a missing
+/// column reads zeros), so that [`Vectors::rows`] below `count` needs no bounds checks.
+struct Vectors<'a> {
+    margin: &'a [[f32; LANES]],
+    retention: &'a [[f32; LANES]],
+    retention_cost: &'a [[f32; LANES]],
+    referral_value: &'a [[f32; LANES]],
+    competence_value: &'a [[f32; LANES]],
+    development_cost: &'a [[f32; LANES]],
+    acquisition_cost: &'a [[f32; LANES]],
+}
+
+impl<'a> Vectors<'a> {
+    /// The first `count` vectors of `inputs`' columns.
+    ///
+    /// # Panics
+    ///
+    /// If a present column has fewer than `count * LANES` rows, or `count` is more than a
+    /// chunk's vectors ([`CHUNK_ROWS`]` / LANES`).
+    #[inline(always)]
+    fn new(inputs: &CrvInputs<'a>, count: usize) -> Self {
+        let vectors = |column: &'a [f32]| &column.as_chunks::<LANES>().0[..count];
+        let optional = |column: Option<&'a [f32]>| column.map_or(&ZERO_VECTORS[..count], vectors);
+        Vectors {
+            margin: vectors(inputs.margin),
+            retention: vectors(inputs.retention),
+            retention_cost: optional(inputs.retention_cost),
+            referral_value: optional(inputs.referral_value),
+            competence_value: optional(inputs.competence_value),
+            development_cost: optional(inputs.development_cost),
+            acquisition_cost: optional(inputs.acquisition_cost),
+        }
+    }
+
+    /// The rows of vector `index`, the same as [`Rows::new`] at `index * LANES`.
+    #[inline(always)]
+    fn rows(&self, index: usize) -> Rows {
+        Rows {
+            margin: Lane::new(self.margin[index]),
+            retention: Lane::new(self.retention[index]),
+            retention_cost: Lane::new(self.retention_cost[index]),
+            referral_value: Lane::new(self.referral_value[index]),
+            competence_value: Lane::new(self.competence_value[index]),
+            development_cost: Lane::new(self.development_cost[index]),
+            acquisition_cost: Lane::new(self.acquisition_cost[index]),
+        }
+    }
 }
 
 /// One vector of rows from every column; missing columns are zero.
@@ -476,20 +650,30 @@ impl Rows {
     }
 }
 
-/// One f64 sum per lane, folded lane 0..LANES at the end: a fixed order.
+/// Half a lane's values in f64: `f64x8` with AVX-512 lanes, `f64x4` otherwise.
+#[cfg(target_feature = "avx512f")]
+type HalfLaneF64 = wide::f64x8;
+/// Half a lane's values in f64: `f64x4` with `f32x8` lanes.
+#[cfg(not(target_feature = "avx512f"))]
+type HalfLaneF64 = wide::f64x4;
+
+/// One f64 sum per lane, folded lane 0..LANES at the end: a fixed order. The sums are kept as
+/// two f64 vectors (lanes `0..LANES / 2` and the rest) so that adding a vector is a few vector
+/// conversions and adds whatever the surrounding code.
 #[derive(Default)]
-pub(crate) struct LaneTotal([f64; LANES]);
+pub(crate) struct LaneTotal([HalfLaneF64; 2]);
 
 impl LaneTotal {
     #[inline(always)]
     pub(crate) fn add(&mut self, values: Lane) {
-        for (sum, value) in self.0.iter_mut().zip(values.to_array()) {
-            *sum += f64::from(value);
+        let values = values.to_array();
+        for (half, sum) in values.chunks_exact(LANES / 2).zip(&mut self.0) {
+            *sum += HalfLaneF64::new(std::array::from_fn(|lane| f64::from(half[lane])));
         }
     }
 
     pub(crate) fn total(&self) -> f64 {
-        self.0.iter().sum()
+        self.0.iter().flat_map(|half| half.to_array()).sum()
     }
 }
 
@@ -692,5 +876,126 @@ mod tests {
             &ScoreParams::default(),
             &mut [0.0; 4],
         );
+    }
+
+    /// Seven columns of `rows` varied customers (some with a negative CRV), and the same with
+    /// `referral_value` and `acquisition_cost` missing.
+    fn varied_columns(rows: usize) -> [Vec<f32>; 7] {
+        let value = |row: usize, column: usize| {
+            let x = ((row * 7 + column) as f32 * 0.618_034).fract();
+            match column {
+                0 => 100.0 * x - 20.0,
+                1 => x,
+                _ => 10.0 * x,
+            }
+        };
+        std::array::from_fn(|column| (0..rows).map(|row| value(row, column)).collect())
+    }
+
+    fn all_and_some(columns: &[Vec<f32>; 7]) -> [CrvInputs<'_>; 2] {
+        let all = CrvInputs {
+            retention_cost: Some(&columns[2]),
+            referral_value: Some(&columns[3]),
+            competence_value: Some(&columns[4]),
+            development_cost: Some(&columns[5]),
+            acquisition_cost: Some(&columns[6]),
+            ..CrvInputs::new(&columns[0], &columns[1])
+        };
+        let some = CrvInputs {
+            referral_value: None,
+            acquisition_cost: None,
+            ..all
+        };
+        [all, some]
+    }
+
+    /// The horizons of every lane path: doubling (odd and even T), closed form, infinite.
+    fn every_path() -> [ScoreParams; 5] {
+        [
+            params(0.1, Horizon::Periods(1)),
+            params(0.1, Horizon::Periods(6)),
+            params(0.1, Horizon::Periods(7)),
+            params(0.1, Horizon::Periods(33)),
+            params(0.05, Horizon::Infinite),
+        ]
+    }
+
+    #[test]
+    fn streamed_and_plain_stores_write_the_same_values_and_totals() {
+        // Two chunks and a partial vector.
+        let rows = CHUNK_ROWS + 3 * LANES + 5;
+        let columns = varied_columns(rows);
+        let mut aligned = vec![Lane::ZERO; rows.div_ceil(LANES)];
+        let aligned: &mut [f32] = &mut bytemuck::cast_slice_mut(&mut aligned)[..rows];
+        let mut shifted = vec![0.0f32; rows + 1];
+        let shifted = &mut shifted[1..];
+        // The aligned output takes the streaming stores where the build has them, the shifted
+        // one (4 bytes off a lane's alignment) the plain ones.
+        let first = |out: &mut [f32]| streaming::lane_of(&mut out.as_chunks_mut().0[0]).is_some();
+        assert_eq!(first(aligned), streaming::STREAMS);
+        assert!(!first(shifted));
+        for inputs in all_and_some(&columns) {
+            for params in every_path() {
+                let streamed = score_lanes(&inputs, &params, aligned);
+                let plain = score_lanes(&inputs, &params, shifted);
+                let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(aligned), bits(shifted), "{}", params.horizon);
+                assert_eq!(streamed, plain, "{}", params.horizon);
+                assert!(streamed.positive_customers > 0 && streamed.non_positive_customers > 0);
+            }
+        }
+    }
+
+    #[test]
+    fn chunk_vectors_load_the_rows_that_rows_new_loads() {
+        let rows = 5 * LANES;
+        let columns = varied_columns(rows);
+        let parts = |rows: &Rows| {
+            [
+                rows.margin,
+                rows.retention,
+                rows.retention_cost,
+                rows.referral_value,
+                rows.competence_value,
+                rows.development_cost,
+                rows.acquisition_cost,
+            ]
+            .map(Lane::to_array)
+        };
+        for inputs in all_and_some(&columns) {
+            let vectors = Vectors::new(&inputs, rows / LANES);
+            for index in 0..rows / LANES {
+                assert_eq!(
+                    parts(&vectors.rows(index)),
+                    parts(&Rows::new(&inputs, index * LANES)),
+                    "vector {index}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lane_totals_sum_each_lane_in_row_order_then_the_lanes_in_order() {
+        // 1 + 2^53 rounds to 2^53 in f64: summed in order, [1, 2^53, 1, -2^53] is 0, summed in
+        // another order it is not. Rows 0..4 repeat it in every lane (the order of rows), row 4
+        // spreads it over the lanes (the order of lanes).
+        let big = 2f32.powi(53);
+        let pattern = [1.0, big, 1.0, -big];
+        let values: Vec<f32> = (0..5 * LANES)
+            .map(|i| {
+                let (row, lane) = (i / LANES, i % LANES);
+                pattern[if row < 4 { row } else { lane % 4 }]
+            })
+            .collect();
+        let mut lanes = [0.0f64; LANES];
+        let mut total = LaneTotal::default();
+        for vector in values.as_chunks::<LANES>().0 {
+            for (sum, &value) in lanes.iter_mut().zip(vector) {
+                *sum += f64::from(value);
+            }
+            total.add(Lane::new(*vector));
+        }
+        let expected: f64 = lanes.iter().sum();
+        assert_eq!(total.total().to_bits(), expected.to_bits());
     }
 }
