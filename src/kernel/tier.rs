@@ -179,6 +179,11 @@ const TOP_BITS: u32 = 11;
 /// clearing their 2048-entry histograms than moving words.
 const SMALL_BUCKET: usize = 1024;
 
+/// Buckets larger than this (in words: 2 MiB, a core's L2) are split on their high digit first
+/// and each part, now cache-sized, sorted on its own: two passes over a bucket far larger than
+/// the cache would each miss on every word (at 1e8 customers a bucket holds millions).
+const CACHE_BUCKET: usize = 1 << 18;
+
 /// Number of buckets of the first sorting step, one per value of the top [`TOP_BITS`].
 pub(crate) const BUCKETS: usize = 1 << TOP_BITS;
 
@@ -226,9 +231,11 @@ pub(crate) struct BucketScratch {
 /// Sorts one bucket of [`scatter_to_buckets`] into rank order: CRV descending, then customer
 /// id ascending.
 ///
-/// An LSD radix sort on the key's other 21 bits (11 + 10, stable, so equal CRV keeps row
-/// order), then each run of equal CRV is sorted by id, unless `ids_ascending` (ids ascend with
-/// the row) makes row order id order already.
+/// A radix sort on the key's other 21 bits (stable, so equal CRV keeps row order): LSD (the low
+/// 11 bits, then the high 10) while the bucket fits the cache, else MSD (the high 10 bits into
+/// parts, then each part on the low 11 in cache; [`CACHE_BUCKET`]). Then each run of equal CRV
+/// is sorted by id, unless `ids_ascending` (ids ascend with the row) makes row order id order
+/// already.
 pub(crate) fn sort_bucket(
     bucket: &mut [u64],
     scratch: &mut BucketScratch,
@@ -237,6 +244,25 @@ pub(crate) fn sort_bucket(
 ) {
     if bucket.len() < SMALL_BUCKET {
         bucket.sort_unstable(); // whole words: (key, row), the order the radix passes give
+    } else if bucket.len() > CACHE_BUCKET {
+        if scratch.words.len() < bucket.len() {
+            scratch.words.resize(bucket.len(), 0);
+        }
+        let scratch = &mut scratch.words[..bucket.len()];
+        let lengths = split_pass(bucket, scratch, 43, 10);
+        let mut parts = scratch;
+        let mut targets = &mut *bucket;
+        for length in lengths {
+            let (part, rest) = parts.split_at_mut(length);
+            let (target, rest_targets) = targets.split_at_mut(length);
+            if length < SMALL_BUCKET || !radix_pass(part, target, 32, 11) {
+                target.copy_from_slice(part);
+                if length < SMALL_BUCKET {
+                    target.sort_unstable();
+                }
+            }
+            (parts, targets) = (rest, rest_targets);
+        }
     } else {
         if scratch.words.len() < bucket.len() {
             scratch.words.resize(bucket.len(), 0);
@@ -311,6 +337,28 @@ fn radix_pass(from: &[u64], to: &mut [u64], shift: u32, bits: u32) -> bool {
     true
 }
 
+/// One stable counting-sort pass from `from` into `to` on `bits` (<= 11) bits at `shift`,
+/// always moving the words; returns how many words have each digit, in digit order.
+fn split_pass(from: &[u64], to: &mut [u64], shift: u32, bits: u32) -> Vec<usize> {
+    let mask = (1u64 << bits) - 1;
+    let mut lengths = vec![0usize; 1 << bits];
+    for &word in from {
+        lengths[((word >> shift) & mask) as usize] += 1;
+    }
+    let mut next = Vec::with_capacity(lengths.len());
+    let mut offset = 0;
+    for &length in &lengths {
+        next.push(offset);
+        offset += length;
+    }
+    for &word in from {
+        let digit = ((word >> shift) & mask) as usize;
+        to[next[digit]] = word;
+        next[digit] += 1;
+    }
+    lengths
+}
+
 /// The last rank of tiers A, B and C, from a summary: a row's tier follows from its rank.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RankCuts([u64; 3]);
@@ -343,6 +391,34 @@ pub(crate) fn percentile(rank: u32, customers: usize) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bucket_larger_than_the_cache_sorts_as_a_small_one() {
+        // One bucket (values in [1, 1.25): one quarter-binade) of 3 x CACHE_BUCKET words, with
+        // runs of tied CRV, sub-buckets of every size, and ids in scrambled order.
+        let rows = 3 * CACHE_BUCKET;
+        let mut state = 5u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1442695040888963407);
+            state >> 11
+        };
+        let crv: Vec<f32> = (0..rows)
+            .map(|row| {
+                let spread = if row % 3 == 0 { 1 << 20 } else { 1 << 9 };
+                1.0 + (next() % spread) as f32 / (4.0 * spread as f32)
+            })
+            .collect();
+        assert!(crv.iter().all(|&c| bucket_of(c) == bucket_of(1.0)));
+        let ids: Vec<u64> = (0..rows as u64)
+            .map(|row| row.wrapping_mul(0x9E37_79B9) % 1_000_003_333)
+            .collect();
+        let got = sorted(&crv, &ids);
+        let mut want: Vec<u64> = (0..rows).map(|row| order_word(crv[row], row)).collect();
+        want.sort_unstable_by_key(|&word| (word >> 32, ids[row_of(word)]));
+        assert_eq!(got, want);
+    }
 
     fn sorted(crv: &[f32], ids: &[u64]) -> Vec<u64> {
         let mut sorted = vec![0; crv.len()];
