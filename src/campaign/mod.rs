@@ -2,7 +2,7 @@
 //!
 //! - [`spec`]: the campaign ([`CampaignSpec`], the defaults), a selection request bound to a
 //!   table once ([`SelectionRequest::bind`]: scoring parameters, budget in resource units, cost
-//!   column, filter bound to the columns), and its run ([`BoundSelection::run`]);
+//!   column, filter bound to the columns), and the selection it makes ([`BoundSelection::select`]);
 //! - [`filter`]: `--where` expressions, parsed, bound and evaluated to an eligibility mask;
 //! - [`targets`]: the exact knapsack with the campaign's accounts in the cost column's units;
 //! - [`simulate`]: batches of what-if scenarios and the value-versus-budget frontier;
