@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod atomic_file;
+pub mod btyd;
 pub mod campaign;
 pub mod cancel;
 pub mod error;

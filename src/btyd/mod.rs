@@ -1,0 +1,50 @@
+//! Relationship value from purchase histories: the "buy till you die" models (docs/model.md,
+//! "Relationship value from purchase histories").
+//!
+//! A customer's history is summarised as `frequency` x (repeat purchase periods after the
+//! first), `recency` t_x (time of the last purchase since the first) and `age` T (time from the
+//! first purchase to the end of observation). A [`PurchaseModel`] (BG/NBD, Pareto/NBD) turns a
+//! history into the probability that the customer is still active and the purchases to expect;
+//! a spend model (Gamma-Gamma) into the expected value of one purchase. Fitting is maximum
+//! likelihood on the log-parameters over the distinct histories, weighted by their counts.
+
+pub mod special;
+
+/// One customer's purchase history in the models' terms (time in `--time-unit`s).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct History {
+    /// Repeat purchases x: purchase periods after the first one.
+    pub frequency: f64,
+    /// Time t_x of the last purchase since the first (0 when `frequency` is 0).
+    pub recency: f64,
+    /// Time T from the first purchase to the end of observation (t_x <= T).
+    pub age: f64,
+}
+
+/// A model of how many purchases a customer makes and when they stop ("die"): BG/NBD or
+/// Pareto/NBD, each with four positive parameters.
+pub trait PurchaseModel: Sized + Copy + Send + Sync {
+    /// The model's name in `model.json` (`"bgnbd"`, `"pnbd"`).
+    const NAME: &'static str;
+    /// The parameters' names in `model.json`, in the order of [`PurchaseModel::params`].
+    const PARAM_NAMES: [&'static str; 4];
+
+    /// The model with these parameters (each finite and > 0; the caller checks).
+    fn from_params(params: [f64; 4]) -> Self;
+
+    /// The parameters, in the order of [`PurchaseModel::PARAM_NAMES`].
+    fn params(&self) -> [f64; 4];
+
+    /// The log-likelihood of one history and its gradient with respect to the
+    /// log-parameters (d/d ln r, d/d ln alpha, ...), computed in log form (no raw power that
+    /// can overflow).
+    fn log_likelihood(&self, history: History) -> (f64, [f64; 4]);
+
+    /// The probability that a customer with this history is still active at the end of
+    /// observation, in [0, 1].
+    fn p_alive(&self, history: History) -> f64;
+
+    /// The expected number of purchases in the `t` time units after the end of observation,
+    /// given the history; non-decreasing in `t`, 0 at `t = 0`.
+    fn expected_purchases(&self, history: History, t: f64) -> f64;
+}
