@@ -45,6 +45,15 @@ pub trait PurchaseModel: Sized + Copy + Send + Sync {
     fn p_alive(&self, history: History) -> f64;
 
     /// The expected number of purchases in the `t` time units after the end of observation,
-    /// given the history; non-decreasing in `t`, 0 at `t = 0`.
-    fn expected_purchases(&self, history: History, t: f64) -> f64;
+    /// given the history; non-decreasing in `t`, 0 at `t = 0`. In both models it factors as
+    /// P(alive) times [`PurchaseModel::expected_purchases_if_alive`]: given that the customer is
+    /// still active, what they will buy depends on the history only through `frequency` and
+    /// `age` (the posterior of their purchase rate, and of BG/NBD's dropout probability).
+    fn expected_purchases(&self, history: History, t: f64) -> f64 {
+        self.p_alive(history) * self.expected_purchases_if_alive(history.frequency, history.age, t)
+    }
+
+    /// The expected number of purchases in the `t` time units after the end of observation of
+    /// a customer who is still active then, with `frequency` repeat purchases over `age`.
+    fn expected_purchases_if_alive(&self, frequency: f64, age: f64, t: f64) -> f64;
 }

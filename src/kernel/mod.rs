@@ -5,6 +5,7 @@
 //! every result, f64 totals included, is the same for any number of threads.
 
 pub mod crv;
+pub mod history;
 pub mod scenario;
 pub mod tier;
 
