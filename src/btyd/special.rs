@@ -27,8 +27,8 @@ mod tests {
     #[test]
     fn hyp2f1_matches_closed_forms() {
         // 2F1(1, 1; 2; z) = -ln(1 - z) / z.
-        for z in [0.1, 0.5, 0.9] {
-            let expected = -(1.0 - z as f64).ln() / z;
+        for z in [0.1_f64, 0.5, 0.9] {
+            let expected = -(1.0 - z).ln() / z;
             assert!((hyp2f1(1.0, 1.0, 2.0, z) - expected).abs() < 1e-13 * expected);
         }
         // 2F1(a, b; b; z) = (1 - z)^-a.
