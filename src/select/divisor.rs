@@ -49,6 +49,13 @@ impl CommonDivisor {
         }
     }
 
+    /// Takes every cost `other` has seen into the gcd.
+    pub fn merge(&mut self, other: &CommonDivisor) {
+        if other.g != 0 {
+            self.add(other.g);
+        }
+    }
+
     /// `w / g` for a multiple `w` of the divisor.
     #[inline]
     pub fn divide(&self, w: u64) -> u64 {

@@ -78,12 +78,14 @@ mod bound;
 mod cost;
 mod divisor;
 mod exact;
+mod preprocess;
 
 use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
 use bound::{Item, Sum};
 use exact::{Arena, CardBound, NIL, Pruner, Search, State};
+use preprocess::{Candidates, preprocess};
 
 pub use cost::{as_written, scale_capacity, scale_costs, written_sum};
 
@@ -267,185 +269,6 @@ impl Bitmap {
         }
         (rows, sum.value())
     }
-}
-
-/// The candidates of one problem and the rows that enter for free.
-struct Candidates<'a> {
-    /// Candidate rows: those above the band, inside it, then below it.
-    rows: Vec<u32>,
-    /// Their values and costs (in units of the costs' common divisor).
-    columns: Columns<'a>,
-    /// The capacity in units of the costs' common divisor.
-    capacity: u64,
-    /// A range of `rows` that holds the break item if the sample was right, and the weight
-    /// before it.
-    hint: Option<(std::ops::Range<usize>, u128)>,
-    chosen: Bitmap,
-    zero_cost_value: f64,
-    total_weight: u128,
-    /// The lightest candidate's cost, in units of the common divisor.
-    min_weight: u64,
-    integral: bool,
-}
-
-/// The input columns seen through the common divisor: a candidate's [`Item`] is built from its
-/// row on demand, so the passes keep 4 bytes per candidate instead of a 16-byte copy.
-#[derive(Clone, Copy)]
-struct Columns<'a> {
-    values: &'a [f32],
-    costs: &'a [u64],
-    divisor: divisor::CommonDivisor,
-}
-
-impl Columns<'_> {
-    /// The candidate at `row`, its cost divided by the common divisor (exact).
-    #[inline]
-    fn item(&self, row: u32) -> Item {
-        let i = row as usize;
-        Item {
-            w: self.divisor.divide(self.costs[i]),
-            p: self.values[i],
-            row,
-        }
-    }
-}
-
-/// Rows sampled to place the band of ratios where the break item is expected.
-const BAND_SAMPLE_ROWS: usize = 1 << 15;
-
-/// Filters the rows into candidates (see the module doc) in one pass.
-///
-/// On large inputs a stride sample of the rows first estimates the break ratio; the pass then
-/// orders the candidate rows in three groups (ratios above a band around it, inside, below), so
-/// that the selection of the break item starts from the thin band instead of partitioning
-/// everything. Rows above the band are written from the front of one buffer and rows below it
-/// from the back, without branching on the class (on uncorrelated data it is a coin flip).
-fn preprocess<'a>(
-    values: &'a [f32],
-    costs: &'a [u64],
-    capacity: u64,
-    eligible: Option<&[bool]>,
-    stats: &mut SolveStats,
-) -> Candidates<'a> {
-    let band = sample_band(values, costs, capacity, eligible);
-    // Without a band every candidate is "above" it.
-    let (upper, lower) = band.unwrap_or((f64::NEG_INFINITY, f64::NEG_INFINITY));
-    let n = values.len();
-    let mut chosen = Bitmap::new(n);
-    // Zeroed memory is mapped lazily; one spare slot lets both ends be written every row.
-    let mut buffer = vec![0u32; n + 1];
-    let (mut front, mut back) = (0usize, n);
-    let mut inside = Vec::new();
-    let mut divisor = divisor::CommonDivisor::new();
-    let (mut zero_cost_value, mut max_value) = (Sum::default(), 0.0f32);
-    let (mut total_weight, mut above_weight) = (0u128, 0u128);
-    let mut min_weight = u64::MAX;
-    let (mut eligible_rows, mut candidate_rows) = (0usize, 0usize);
-    let mut integral = true;
-    for (row, (&v, &w)) in values.iter().zip(costs).enumerate() {
-        let is_eligible = eligible.is_none_or(|e| e[row]);
-        eligible_rows += usize::from(is_eligible);
-        let valid = is_eligible && v.is_finite() && v > 0.0;
-        let row = row as u32; // the caller checked rows <= u32::MAX
-        if valid && w == 0 {
-            stats.zero_cost_rows += 1;
-            zero_cost_value.add(f64::from(v));
-            chosen.toggle(row);
-        }
-        let candidate = valid & (w != 0) & (w <= capacity);
-        // `p > r w` rather than `p / w > r`: no division on the hot path; the two agree
-        // up to an ulp, which moves bounds by less than the documented rounding.
-        let (pv, wv) = (f64::from(v), w as f64);
-        let above = candidate & (pv > upper * wv);
-        let below = candidate & !above & (pv < lower * wv);
-        if candidate & !above & !below {
-            inside.push(row);
-        }
-        buffer[front] = row;
-        buffer[back] = row;
-        front += usize::from(above);
-        back -= usize::from(below);
-        let counted = if candidate { w } else { 0 };
-        above_weight += u128::from(if above { w } else { 0 });
-        total_weight += u128::from(counted);
-        min_weight = min_weight.min(if candidate { w } else { u64::MAX });
-        if candidate {
-            divisor.add(w);
-        }
-        candidate_rows += usize::from(candidate);
-        max_value = max_value.max(if candidate { v } else { 0.0 });
-        integral &= !candidate || v == v.trunc();
-    }
-    stats.eligible_rows = eligible_rows;
-    stats.candidate_rows = candidate_rows;
-    // Layout: above, inside, below (the rows below were written backwards from the end).
-    let below_len = n - back;
-    buffer[back + 1..=n].reverse();
-    buffer[front..front + inside.len()].copy_from_slice(&inside);
-    buffer.copy_within(back + 1..=n, front + inside.len());
-    buffer.truncate(candidate_rows);
-    let hint = band.map(|_| (front..front + inside.len(), above_weight));
-    debug_assert_eq!(front + inside.len() + below_len, candidate_rows);
-    stats.cost_divisor = divisor.value().max(1);
-    let mut capacity = capacity;
-    let mut hint = hint;
-    if divisor.value() > 1 {
-        let g = divisor.value();
-        total_weight /= u128::from(g);
-        min_weight /= g;
-        capacity /= g;
-        // Exact: every weight above the band is a multiple of g.
-        hint = hint.map(|(range, weight)| (range, weight / u128::from(g)));
-    }
-    Candidates {
-        rows: buffer,
-        columns: Columns {
-            values,
-            costs,
-            divisor,
-        },
-        capacity,
-        hint,
-        chosen,
-        zero_cost_value: zero_cost_value.value(),
-        total_weight,
-        min_weight,
-        // Every sum of values is at most count * max, exact in f64 below 2^53.
-        integral: integral && f64::from(max_value) * (candidate_rows as f64) < 2f64.powi(53),
-    }
-}
-
-/// Upper and lower ratio of a band that holds the break item with high probability: 4 sample
-/// standard deviations either side of the sample's estimate. `None` on small inputs.
-fn sample_band(
-    values: &[f32],
-    costs: &[u64],
-    capacity: u64,
-    eligible: Option<&[bool]>,
-) -> Option<(f64, f64)> {
-    let rows = values.len();
-    if rows < 4 * BAND_SAMPLE_ROWS {
-        return None;
-    }
-    let step = rows / BAND_SAMPLE_ROWS;
-    let mut sample: Vec<(f64, u64)> = (0..rows)
-        .step_by(step)
-        .filter(|&row| eligible.is_none_or(|e| e[row]))
-        .map(|row| (values[row], costs[row]))
-        .filter(|&(v, w)| v.is_finite() && v > 0.0 && w > 0 && w <= capacity)
-        .map(|(v, w)| (f64::from(v) / w as f64, w))
-        .collect();
-    if sample.len() < 64 {
-        return None;
-    }
-    let scale = step as f64;
-    let spread = 4 * (sample.len() as f64).sqrt() as usize;
-    Some(bound::band_around_break(
-        &mut sample,
-        scale,
-        u128::from(capacity),
-        spread,
-    ))
 }
 
 fn solve(
