@@ -22,6 +22,7 @@ pub mod limits;
 pub mod model;
 pub mod select;
 pub mod store;
+pub mod svg;
 pub mod synthetic;
 pub mod table;
 

@@ -1,12 +1,9 @@
 //! The frontier as an SVG chart: budget on x, the objective (expected value) on the left axis,
-//! ROI on the right axis, the knee marked. Written by hand rather than with a plotting crate:
-//! two polylines, axes and a dozen labels are a few lines of SVG text, and they cost no
-//! dependency or build time.
-
-use std::fmt::Write;
+//! ROI on the right axis, the knee marked (written by hand: [`crate::svg`]).
 
 use super::frontier::Frontier;
 use super::scenario::Objective;
+use crate::svg::{Document, fraction, range, short};
 
 const WIDTH: f64 = 800.0;
 const HEIGHT: f64 = 480.0;
@@ -27,26 +24,19 @@ pub fn frontier_svg(frontier: &Frontier) -> String {
     let x = |v: f64| left + plot_w * fraction(v, x_range);
     let y = |v: f64, range: (f64, f64)| top + plot_h * (1.0 - fraction(v, range));
 
-    let mut svg = String::new();
-    let mut line = |text: String| {
-        svg.push_str(&text);
-        svg.push('\n');
-    };
-    line(format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
-    ));
-    line(format!(
-        r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#
-    ));
     let objective = match frontier.objective {
         Objective::Crv => "total CRV of the targets",
         Objective::Incremental => "expected incremental value",
     };
-    line(format!(
-        r#"<text x="{}" y="28" text-anchor="middle" font-size="15">Frontier of {}: {objective} and ROI by budget</text>"#,
-        WIDTH / 2.0,
-        escape(&frontier.scenario)
-    ));
+    let mut svg = Document::new(
+        WIDTH,
+        HEIGHT,
+        &format!(
+            "Frontier of {}: {objective} and ROI by budget",
+            frontier.scenario
+        ),
+    );
+    let mut line = |text: String| svg.line(text);
     line(format!(
         r#"<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="black"/>"#
     ));
@@ -122,47 +112,7 @@ pub fn frontier_svg(frontier: &Frontier) -> String {
             short(knee.objective)
         ));
     }
-    svg.push_str("</svg>\n");
-    svg
-}
-
-/// Smallest and largest finite value; `(inf, -inf)` when there is none.
-fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    values
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        })
-}
-
-/// Where `value` lies in `range`, 0 to 1; the middle for an empty or flat range.
-fn fraction(value: f64, (lo, hi): (f64, f64)) -> f64 {
-    if hi > lo {
-        (value - lo) / (hi - lo)
-    } else {
-        0.5
-    }
-}
-
-/// A compact label: `1.2M`, `35k`, `0.42`.
-fn short(value: f64) -> String {
-    let magnitude = value.abs();
-    let mut text = String::new();
-    let _ = match magnitude {
-        m if m >= 1e9 => write!(text, "{:.3}G", value / 1e9),
-        m if m >= 1e6 => write!(text, "{:.3}M", value / 1e6),
-        m if m >= 1e4 => write!(text, "{:.1}k", value / 1e3),
-        m if m >= 10.0 => write!(text, "{value:.0}"),
-        _ => write!(text, "{value:.2}"),
-    };
-    text
-}
-
-/// `text` safe inside SVG text.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    svg.finish()
 }
 
 #[cfg(test)]
