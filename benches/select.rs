@@ -144,7 +144,8 @@ fn generated_customers(n: usize) -> (Vec<f32>, Vec<u64>) {
     )
     .expect("generated stores score");
     let costs = scale_costs(table.store().numeric("cost").expect("cost column"), 100.0)
-        .expect("generated costs scale");
+        .expect("generated costs scale")
+        .into_wide();
     (table.crv().to_vec(), costs)
 }
 

@@ -261,6 +261,33 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    /// The solver reads 32-bit costs where they fit: the same rows, value and bound as from
+    /// the same costs in 64 bits.
+    #[test]
+    fn narrow_costs_solve_as_wide_ones(
+        class in 0..CLASSES.len(),
+        n in 1usize..5000,
+        max_cost in 1u64..10_000,
+        fraction in 0.0f64..0.7,
+        filtered: bool,
+        seed: u64,
+    ) {
+        let inst = generate(CLASSES[class], n, max_cost, seed);
+        let capacity = capacity_for(&inst.costs, fraction);
+        let eligible = eligibility(n, seed, filtered);
+        let narrow: Vec<u32> = inst.costs.iter().map(|&c| u32::try_from(c).unwrap()).collect();
+        let limits = SolveLimits::default();
+        let wide = knapsack(&inst.values, &inst.costs, capacity, Some(&eligible), &limits);
+        let narrow = knapsack(&inst.values, &narrow, capacity, Some(&eligible), &limits);
+        prop_assert_eq!(&wide.rows, &narrow.rows);
+        prop_assert_eq!(wide.objective, narrow.objective);
+        prop_assert_eq!(wide.upper_bound, narrow.upper_bound);
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(60))]
 
     #[test]
@@ -282,7 +309,7 @@ proptest! {
 #[test]
 fn capacity_zero_takes_only_zero_cost_rows() {
     let values = [3.0, 1.0, -1.0, 2.0];
-    let costs = [0, 1, 0, 0];
+    let costs = [0u64, 1, 0, 0];
     let sel = knapsack(&values, &costs, 0, None, &SolveLimits::default());
     assert_eq!(sel.rows, vec![0, 3]);
     assert_eq!(sel.objective, 5.0);
@@ -292,7 +319,7 @@ fn capacity_zero_takes_only_zero_cost_rows() {
 #[test]
 fn capacity_above_the_total_takes_every_positive_row() {
     let values = [3.0, 0.0, -1.0, 2.0, 1.5];
-    let costs = [4, 1, 1, 7, 2];
+    let costs = [4u64, 1, 1, 7, 2];
     let sel = knapsack(&values, &costs, 1000, None, &SolveLimits::default());
     assert_eq!(sel.rows, vec![0, 3, 4]);
     assert!(sel.optimal);
@@ -302,7 +329,7 @@ fn capacity_above_the_total_takes_every_positive_row() {
 #[test]
 fn ineligible_rows_are_never_chosen() {
     let values = [10.0, 1.0, 1.0];
-    let costs = [1, 1, 1];
+    let costs = [1u64, 1, 1];
     let eligible = [false, true, true];
     let sel = knapsack(&values, &costs, 3, Some(&eligible), &SolveLimits::default());
     assert_eq!(sel.rows, vec![1, 2]);
@@ -312,7 +339,7 @@ fn ineligible_rows_are_never_chosen() {
 #[test]
 fn rows_costing_more_than_the_capacity_stay_out() {
     let values = [100.0, 1.0];
-    let costs = [11, 10];
+    let costs = [11u64, 10];
     let sel = knapsack(&values, &costs, 10, None, &SolveLimits::default());
     assert_eq!(sel.rows, vec![1]);
     assert!(sel.optimal);
@@ -321,7 +348,7 @@ fn rows_costing_more_than_the_capacity_stay_out() {
 #[test]
 fn non_finite_values_are_never_chosen() {
     let values = [f32::NAN, f32::INFINITY, 1.0];
-    let costs = [1, 1, 1];
+    let costs = [1u64, 1, 1];
     let sel = knapsack(&values, &costs, 3, None, &SolveLimits::default());
     assert_eq!(sel.rows, vec![2]);
 }
@@ -658,7 +685,11 @@ fn whole_cent_costs_summing_to_the_budget_are_all_selected() {
             .unwrap();
         let values: Vec<f32> = (0..n).map(|_| 1.0 + rng.uniform() as f32 * 50.0).collect();
         let units = scale_costs(&costs, 100.0).unwrap();
-        assert_eq!(units, cents, "each cost is exactly its cents");
+        assert_eq!(
+            units.clone().into_wide(),
+            cents,
+            "each cost is exactly its cents"
+        );
         let capacity = scale_capacity(budget, 100.0).unwrap();
         assert_eq!(capacity, total, "the budget is exactly its cents");
         let spec = CampaignSpec {
@@ -725,7 +756,7 @@ proptest! {
         prop_assert!(targets.total_cost <= budget);
         prop_assert_eq!(targets.budget, budget);
         prop_assert!(targets.budget_left >= -1e-9);
-        check_certificate(&targets.selection, &values, &units, capacity, None);
+        check_certificate(&targets.selection, &values, &units.into_wide(), capacity, None);
         // The real bound lies above the optimum of the real problem, which the rounded
         // selection is a solution of.
         prop_assert!(targets.real_upper_bound >= targets.selection.objective - 1e-9);
@@ -742,7 +773,7 @@ fn the_break_ratio_is_per_unit_of_the_input_costs() {
     // Costs share the divisor 100; the greedy takes 10/100, then breaks at 12/200.
     let selection = knapsack(
         &[10.0, 12.0, 4.0],
-        &[100, 200, 400],
+        &[100u64, 200, 400],
         200,
         None,
         &SolveLimits::default(),
@@ -751,6 +782,6 @@ fn the_break_ratio_is_per_unit_of_the_input_costs() {
     let ratio = selection.stats.break_ratio.expect("a break item");
     assert!((ratio - 0.06).abs() < 1e-15, "{ratio}");
     // Everything fits: no break item.
-    let all = knapsack(&[10.0, 12.0], &[1, 2], 3, None, &SolveLimits::default());
+    let all = knapsack(&[10.0, 12.0], &[1u64, 2], 3, None, &SolveLimits::default());
     assert_eq!(all.stats.break_ratio, None);
 }

@@ -248,7 +248,7 @@ fn the_frontier_is_non_decreasing_and_ends_at_the_unconstrained_optimum() {
     );
     let total_cost: f64 = (0..delta.len())
         .filter(|&row| eligible[row])
-        .map(|row| values.units[row] as f64 / 100.0)
+        .map(|row| values.units.get(row) as f64 / 100.0)
         .sum();
     assert!((last.budget - total_cost).abs() < 1e-6 * total_cost);
     let row = &simulation.results[1];

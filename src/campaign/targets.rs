@@ -9,7 +9,7 @@ use super::CampaignSpec;
 use super::filter::Filter;
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::select::{self, Selection};
+use crate::select::{self, CostUnits, Selection};
 use crate::store::Store;
 use crate::table::Table;
 
@@ -91,7 +91,7 @@ pub fn cost_column<'s>(store: &'s Store, name: &str) -> Result<&'s [f32]> {
 
 /// The cost column `name` in integer resource units, each rounded up
 /// ([`select::scale_costs`]).
-pub fn cost_units(store: &Store, name: &str, units_per_cost: f64) -> Result<Vec<u64>> {
+pub fn cost_units(store: &Store, name: &str, units_per_cost: f64) -> Result<CostUnits> {
     select::scale_costs(cost_column(store, name)?, units_per_cost)
 }
 
@@ -111,14 +111,19 @@ pub fn eligibility(table: &Table, filter: &Filter, cancel: &Cancel) -> Result<Op
 /// column's name; its budget and filter are already in `capacity` and `eligible`.
 pub fn solve(
     values: &[f32],
-    units: &[u64],
+    units: &CostUnits,
     capacity: u64,
     eligible: Option<&[bool]>,
     spec: &CampaignSpec,
     real: RealCosts<'_>,
     prepare_time: Duration,
 ) -> Targets {
-    let selection = select::knapsack(values, units, capacity, eligible, &spec.limits);
+    let selection = match units {
+        CostUnits::Narrow(units) => {
+            select::knapsack(values, units, capacity, eligible, &spec.limits)
+        }
+        CostUnits::Wide(units) => select::knapsack(values, units, capacity, eligible, &spec.limits),
+    };
     let total_cost = real.total(selection.rows.iter().copied());
     // The bound over the stored costs, with the budget widened to cover every selection that
     // fits it in written costs: a valid bound for those, a hair loose. Its multiplier is the

@@ -108,8 +108,64 @@ fn exact_decimal_sum(costs: impl IntoIterator<Item = f32>) -> Option<f64> {
     )
 }
 
+/// A cost column in integer resource units ([`scale_costs`]): 4 bytes a row when every cost
+/// fits 32 bits (most columns: a million currency units in cents is 1e8), else 8. The solver's
+/// passes read the column several times, so the narrow form halves their memory traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CostUnits {
+    /// Every cost is below 2^32 units.
+    Narrow(Vec<u32>),
+    /// Some cost needs 64 bits.
+    Wide(Vec<u64>),
+}
+
+impl CostUnits {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            CostUnits::Narrow(units) => units.len(),
+            CostUnits::Wide(units) => units.len(),
+        }
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `row`'s cost in units.
+    ///
+    /// # Panics
+    ///
+    /// If `row` is out of range.
+    pub fn get(&self, row: usize) -> u64 {
+        match self {
+            CostUnits::Narrow(units) => u64::from(units[row]),
+            CostUnits::Wide(units) => units[row],
+        }
+    }
+
+    /// The sum of every row's cost ([`scale_costs`] checked that it fits a `u64`).
+    pub fn total(&self) -> u64 {
+        let total: u128 = match self {
+            CostUnits::Narrow(units) => units.par_iter().map(|&u| u128::from(u)).sum(),
+            CostUnits::Wide(units) => units.par_iter().map(|&u| u128::from(u)).sum(),
+        };
+        u64::try_from(total).expect("scale_costs checked the total")
+    }
+
+    /// Every row's cost as a `u64`.
+    pub fn into_wide(self) -> Vec<u64> {
+        match self {
+            CostUnits::Narrow(units) => units.into_iter().map(u64::from).collect(),
+            CostUnits::Wide(units) => units,
+        }
+    }
+}
+
 /// Scales each cost to integer resource units: the least `u >= D * resource_scale`, `D` the
-/// cost's shortest round-trip decimal (see the module doc for the rule and the scale's reading).
+/// cost's shortest round-trip decimal (see the module doc for the rule and the scale's reading),
+/// in 32 bits a row when the largest cost fits them ([`CostUnits`]).
 ///
 /// `-0.0` counts as zero; a positive cost, however small, costs at least one unit.
 ///
@@ -118,9 +174,30 @@ fn exact_decimal_sum(costs: impl IntoIterator<Item = f32>) -> Option<f64> {
 /// [`Error::InvalidParameter`] when `resource_scale` is not finite and positive, when a cost is
 /// negative or not finite (naming its row), when a scaled cost does not fit a `u64`, or when the
 /// scaled costs together exceed `u64::MAX` units.
-pub fn scale_costs(costs: &[f32], resource_scale: f64) -> Result<Vec<u64>> {
+pub fn scale_costs(costs: &[f32], resource_scale: f64) -> Result<CostUnits> {
     let scale = Scale::new(resource_scale)?;
-    let mut scaled = vec![0u64; costs.len()];
+    // Units grow with the cost, so the largest cost decides the width (NaN and negative costs
+    // are errors of the pass below).
+    let largest = costs
+        .par_chunks(SCALE_CHUNK_ROWS)
+        .map(|chunk| chunk.iter().copied().fold(0.0f32, f32::max))
+        .reduce(|| 0.0, f32::max);
+    let narrow = scale
+        .cost_units(largest)
+        .is_some_and(|units| units <= u64::from(u32::MAX));
+    if narrow {
+        scale_into::<u32>(costs, resource_scale, scale).map(CostUnits::Narrow)
+    } else {
+        scale_into::<u64>(costs, resource_scale, scale).map(CostUnits::Wide)
+    }
+}
+
+/// [`scale_costs`] into `C`, which holds every row's units (checked by the caller for `u32`).
+fn scale_into<C>(costs: &[f32], resource_scale: f64, scale: Scale) -> Result<Vec<C>>
+where
+    C: Copy + Default + Send + TryFrom<u64>,
+{
+    let mut scaled = vec![C::default(); costs.len()];
     // Fixed chunks on the rayon pool, reduced in chunk order: the first bad row in row order
     // is the one named, whatever the thread count. (Each row's decimal costs tens of
     // nanoseconds, and at 1e8 customers the fresh output pages fault on both cores.)
@@ -138,16 +215,17 @@ pub fn scale_costs(costs: &[f32], resource_scale: f64) -> Result<Vec<u64>> {
                         format!("row {row}: {cost} is not a finite cost >= 0"),
                     ));
                 }
-                let units = scale.cost_units(cost).ok_or_else(|| {
+                let overflow = || {
                     Error::invalid(
                         "cost",
                         format!(
                             "row {row}: {cost} * {resource_scale} overflows 64-bit resource units"
                         ),
                     )
-                })?;
+                };
+                let units = scale.cost_units(cost).ok_or_else(overflow)?;
                 total += u128::from(units);
-                *out = units;
+                *out = C::try_from(units).map_err(|_| overflow())?;
             }
             Ok(total)
         })
@@ -358,35 +436,61 @@ mod tests {
     use super::*;
 
     #[test]
+    fn costs_take_32_bits_a_row_when_the_largest_fits() {
+        let narrow = scale_costs(&[0.0, 12.5, 40_000_000.0], 100.0).unwrap();
+        assert_eq!(narrow, CostUnits::Narrow(vec![0, 1250, 4_000_000_000]));
+        // 5e9 cents is more than 2^32 - 1: the column needs 64 bits.
+        let wide = scale_costs(&[1.0, 50_000_000.0], 100.0).unwrap();
+        assert_eq!(wide, CostUnits::Wide(vec![100, 5_000_000_000]));
+        assert_eq!(wide.total(), 5_000_000_100);
+        assert_eq!((wide.len(), wide.get(1)), (2, 5_000_000_000));
+        assert!(scale_costs(&[], 100.0).unwrap().is_empty());
+    }
+
+    #[test]
     fn costs_round_up_to_whole_units_of_their_written_decimal() {
-        let scaled = scale_costs(&[0.0, -0.0, 12.5, 0.006, 0.004, 1.0], 100.0).unwrap();
+        let scaled = scale_costs(&[0.0, -0.0, 12.5, 0.006, 0.004, 1.0], 100.0)
+            .unwrap()
+            .into_wide();
         assert_eq!(scaled, vec![0, 0, 1250, 1, 1, 100]);
         // The f32 nearest 12.34 is 12.340000152...: as written, exactly 1234 cents.
         assert_eq!(
-            scale_costs(&[12.34, 12.33], 100.0).unwrap(),
+            scale_costs(&[12.34, 12.33], 100.0).unwrap().into_wide(),
             vec![1234, 1233]
         );
         // 0.333 is 33.3 cents, so 34; the f32 1.005 reads back as 1.005 (100.5 cents, 101);
         // 0.0049 at ten thousand units per cost unit is 49 units.
         assert_eq!(
-            scale_costs(&[0.333, 0.004, 1.005], 100.0).unwrap(),
+            scale_costs(&[0.333, 0.004, 1.005], 100.0)
+                .unwrap()
+                .into_wide(),
             vec![34, 1, 101]
         );
-        assert_eq!(scale_costs(&[0.0049], 1e4).unwrap(), vec![49]);
+        assert_eq!(scale_costs(&[0.0049], 1e4).unwrap().into_wide(), vec![49]);
         // At one unit per cost unit, and at one unit per hundred, any positive cost is a unit.
         assert_eq!(
-            scale_costs(&[0.004, 1.005, 2.0], 1.0).unwrap(),
+            scale_costs(&[0.004, 1.005, 2.0], 1.0).unwrap().into_wide(),
             vec![1, 2, 2]
         );
         assert_eq!(
-            scale_costs(&[0.0049, 100.0, 100.5], 0.01).unwrap(),
+            scale_costs(&[0.0049, 100.0, 100.5], 0.01)
+                .unwrap()
+                .into_wide(),
             vec![1, 1, 2]
         );
-        assert_eq!(scale_costs(&[f32::from_bits(1)], 1e-300).unwrap(), vec![1]);
+        assert_eq!(
+            scale_costs(&[f32::from_bits(1)], 1e-300)
+                .unwrap()
+                .into_wide(),
+            vec![1]
+        );
         // 10 * 1.1 is 11 as written, although the f64 1.1 is a hair above 1.1.
-        assert_eq!(scale_costs(&[10.0], 1.1).unwrap(), vec![11]);
+        assert_eq!(scale_costs(&[10.0], 1.1).unwrap().into_wide(), vec![11]);
         // The stored f32 of 16777217 is 16777216, which is what crv prints.
-        assert_eq!(scale_costs(&[16_777_217.0], 1.0).unwrap(), vec![16_777_216]);
+        assert_eq!(
+            scale_costs(&[16_777_217.0], 1.0).unwrap().into_wide(),
+            vec![16_777_216]
+        );
     }
 
     /// Mantissa and exponent of a finite `x >= 0`: `x = m 2^e`.
@@ -495,7 +599,7 @@ mod tests {
             (0.01, 100, true),
             (0.1, 10, true),
         ] {
-            let units = scale_costs(&costs, scale).unwrap();
+            let units = scale_costs(&costs, scale).unwrap().into_wide();
             for (&cost, &u) in costs.iter().zip(&units) {
                 let covers = |u: u64| units_vs_written(u, cost, n, per).is_ge();
                 assert!(covers(u), "{cost} * {scale} -> {u} units");
@@ -521,7 +625,7 @@ mod tests {
                 if (product - product.round()).abs() <= product * F32_WINDOW * 2.0 {
                     continue;
                 }
-                let u = scale_costs(&[cost], scale).unwrap()[0];
+                let u = scale_costs(&[cost], scale).unwrap().into_wide()[0];
                 let covers = |u: u64| units_vs(u, f64::from(cost), scale).is_ge();
                 assert!(covers(u), "{cost} * {scale} -> {u} units");
                 if u > 0 {

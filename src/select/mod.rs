@@ -87,7 +87,15 @@ use bound::{Item, Sum};
 use exact::{Arena, CardBound, NIL, Pruner, Search, State};
 use preprocess::{Candidates, preprocess};
 
-pub use cost::{as_written, scale_capacity, scale_costs, written_sum};
+pub use cost::{CostUnits, as_written, scale_capacity, scale_costs, written_sum};
+
+/// An integer cost in resource units as the solver reads it: `u32` where every cost fits
+/// ([`CostUnits::Narrow`]), else `u64`.
+pub trait CostUnit: Copy + Send + Sync + Into<u64> {}
+
+impl CostUnit for u32 {}
+
+impl CostUnit for u64 {}
 
 /// Relative gap at or below which a selection counts as optimal.
 pub const OPTIMALITY_TOLERANCE: f64 = 1e-9;
@@ -204,9 +212,9 @@ pub struct Selection {
 /// # Panics
 ///
 /// When the slices' lengths differ, or there are more than `u32::MAX` rows.
-pub fn knapsack(
+pub fn knapsack<C: CostUnit>(
     values: &[f32],
-    costs: &[u64],
+    costs: &[C],
     capacity: u64,
     eligible: Option<&[bool]>,
     limits: &SolveLimits,
@@ -221,9 +229,9 @@ pub fn knapsack(
 /// # Panics
 ///
 /// As [`knapsack`].
-pub fn knapsack_greedy(
+pub fn knapsack_greedy<C: CostUnit>(
     values: &[f32],
-    costs: &[u64],
+    costs: &[C],
     capacity: u64,
     eligible: Option<&[bool]>,
 ) -> Selection {
@@ -271,9 +279,9 @@ impl Bitmap {
     }
 }
 
-fn solve(
+fn solve<C: CostUnit>(
     values: &[f32],
-    costs: &[u64],
+    costs: &[C],
     capacity: u64,
     eligible: Option<&[bool]>,
     limits: &SolveLimits,

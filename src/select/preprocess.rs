@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::bound::{self, Item, Sum};
 use super::divisor::CommonDivisor;
-use super::{Bitmap, SolveStats};
+use super::{Bitmap, CostUnit, SolveStats};
 
 /// Rows per chunk of the pass: a multiple of 64 (each chunk owns whole words of the chosen
 /// bitmap), large enough that a chunk's bookkeeping is nothing beside its rows.
@@ -22,11 +22,11 @@ const CHUNK_ROWS: usize = 1 << 18;
 const BAND_SAMPLE_ROWS: usize = 1 << 15;
 
 /// The candidates of one problem and the rows that enter for free.
-pub(super) struct Candidates<'a> {
+pub(super) struct Candidates<'a, C> {
     /// Candidate rows: those above the band, inside it, then below it.
     pub rows: Vec<u32>,
     /// Their values and costs (in units of the costs' common divisor).
-    pub columns: Columns<'a>,
+    pub columns: Columns<'a, C>,
     /// The capacity in units of the costs' common divisor.
     pub capacity: u64,
     /// A range of `rows` that holds the break item if the sample was right, and the weight
@@ -47,19 +47,19 @@ pub(super) struct Candidates<'a> {
 /// The input columns seen through the common divisor: a candidate's [`Item`] is built from its
 /// row on demand, so the passes keep 4 bytes per candidate instead of a 16-byte copy.
 #[derive(Clone, Copy)]
-pub(super) struct Columns<'a> {
+pub(super) struct Columns<'a, C> {
     values: &'a [f32],
-    costs: &'a [u64],
+    costs: &'a [C],
     divisor: CommonDivisor,
 }
 
-impl Columns<'_> {
+impl<C: CostUnit> Columns<'_, C> {
     /// The candidate at `row`, its cost divided by the common divisor (exact).
     #[inline]
     pub fn item(&self, row: u32) -> Item {
         let i = row as usize;
         Item {
-            w: self.divisor.divide(self.costs[i]),
+            w: self.divisor.divide(self.costs[i].into()),
             p: self.values[i],
             row,
         }
@@ -68,9 +68,9 @@ impl Columns<'_> {
 
 /// The problem's rows as the pass reads them.
 #[derive(Clone, Copy)]
-struct Rows<'a> {
+struct Rows<'a, C> {
     values: &'a [f32],
-    costs: &'a [u64],
+    costs: &'a [C],
     capacity: u64,
     eligible: Option<&'a [bool]>,
     /// Ratios above `upper` are above the band, below `lower` below it.
@@ -88,10 +88,10 @@ struct Class {
     below: bool,
 }
 
-impl Rows<'_> {
+impl<C: CostUnit> Rows<'_, C> {
     #[inline]
     fn classify(&self, row: usize) -> Class {
-        let (v, w) = (self.values[row], self.costs[row]);
+        let (v, w) = (self.values[row], self.costs[row].into());
         let eligible = self.eligible.is_none_or(|e| e[row]);
         let valid = eligible && v.is_finite() && v > 0.0;
         let candidate = valid & (w != 0) & (w <= self.capacity);
@@ -152,7 +152,11 @@ impl ChunkTotals {
 
 /// First pass over one chunk: counts and totals; marks the rows that enter for free in
 /// `chosen`, the chunk's words of the bitmap.
-fn count_chunk(rows: &Rows<'_>, range: std::ops::Range<usize>, chosen: &mut [u64]) -> ChunkTotals {
+fn count_chunk<C: CostUnit>(
+    rows: &Rows<'_, C>,
+    range: std::ops::Range<usize>,
+    chosen: &mut [u64],
+) -> ChunkTotals {
     let first = range.start;
     let mut totals = ChunkTotals {
         above: 0,
@@ -170,7 +174,7 @@ fn count_chunk(rows: &Rows<'_>, range: std::ops::Range<usize>, chosen: &mut [u64
     };
     for row in range {
         let class = rows.classify(row);
-        let (v, w) = (rows.values[row], rows.costs[row]);
+        let (v, w) = (rows.values[row], rows.costs[row].into());
         totals.eligible_rows += usize::from(class.eligible);
         if class.free {
             totals.zero_cost_rows += 1;
@@ -215,8 +219,8 @@ impl GroupWriter<'_> {
 }
 
 /// Second pass over one chunk: its candidates into its slices of the three groups.
-fn place_chunk(
-    rows: &Rows<'_>,
+fn place_chunk<C: CostUnit>(
+    rows: &Rows<'_, C>,
     range: std::ops::Range<usize>,
     [above, inside, below]: [&mut [u32]; 3],
 ) {
@@ -251,24 +255,24 @@ fn place_chunk(
 /// rows are then ordered in three groups (ratios above a band around it, inside, below), so
 /// that the selection of the break item starts from the thin band instead of partitioning
 /// everything.
-pub(super) fn preprocess<'a>(
+pub(super) fn preprocess<'a, C: CostUnit>(
     values: &'a [f32],
-    costs: &'a [u64],
+    costs: &'a [C],
     capacity: u64,
     eligible: Option<&'a [bool]>,
     stats: &mut SolveStats,
-) -> Candidates<'a> {
+) -> Candidates<'a, C> {
     preprocess_in_chunks(values, costs, capacity, eligible, stats, CHUNK_ROWS)
 }
 
-fn preprocess_in_chunks<'a>(
+fn preprocess_in_chunks<'a, C: CostUnit>(
     values: &'a [f32],
-    costs: &'a [u64],
+    costs: &'a [C],
     capacity: u64,
     eligible: Option<&'a [bool]>,
     stats: &mut SolveStats,
     chunk_rows: usize,
-) -> Candidates<'a> {
+) -> Candidates<'a, C> {
     debug_assert_eq!(chunk_rows % 64, 0, "chunks own whole bitmap words");
     let band = sample_band(values, costs, capacity, eligible);
     // Without a band every candidate is "above" it.
@@ -346,9 +350,9 @@ fn preprocess_in_chunks<'a>(
 
 /// Upper and lower ratio of a band that holds the break item with high probability: 4 sample
 /// standard deviations either side of the sample's estimate. `None` on small inputs.
-fn sample_band(
+fn sample_band<C: CostUnit>(
     values: &[f32],
-    costs: &[u64],
+    costs: &[C],
     capacity: u64,
     eligible: Option<&[bool]>,
 ) -> Option<(f64, f64)> {
@@ -360,7 +364,7 @@ fn sample_band(
     let mut sample: Vec<(f64, u64)> = (0..rows)
         .step_by(step)
         .filter(|&row| eligible.is_none_or(|e| e[row]))
-        .map(|row| (values[row], costs[row]))
+        .map(|row| (values[row], costs[row].into()))
         .filter(|&(v, w)| v.is_finite() && v > 0.0 && w > 0 && w <= capacity)
         .map(|(v, w)| (f64::from(v) / w as f64, w))
         .collect();
@@ -415,7 +419,7 @@ mod tests {
         eligible: &'a [bool],
         capacity: u64,
         chunk_rows: usize,
-    ) -> (Candidates<'a>, SolveStats) {
+    ) -> (Candidates<'a, u64>, SolveStats) {
         let mut stats = SolveStats::default();
         let candidates = preprocess_in_chunks(
             values,

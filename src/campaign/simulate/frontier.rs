@@ -19,7 +19,7 @@ use crate::campaign::RealCosts;
 use crate::error::{Error, Result};
 use crate::kernel;
 use crate::limits::MAX_FRONTIER_POINTS;
-use crate::select::{self, SolveLimits};
+use crate::select::{self, CostUnits, SolveLimits};
 
 /// Budgets on the default grid.
 pub const DEFAULT_POINTS: usize = 50;
@@ -144,7 +144,7 @@ pub(crate) fn trace_scenario(
 /// If `points < 2`, or the slices' lengths differ.
 pub fn trace(
     values: &[f32],
-    units: &[u64],
+    units: &CostUnits,
     eligible: Option<&[bool]>,
     real: RealCosts<'_>,
     points: usize,
@@ -156,8 +156,9 @@ pub fn trace(
     let (mut candidate_values, mut candidate_units) = (Vec::new(), Vec::new());
     let mut candidate_rows = Vec::new();
     let mut total: u128 = 0;
-    for (row, (&value, &cost)) in values.iter().zip(units).enumerate() {
+    for (row, &value) in values.iter().enumerate() {
         if eligible.is_none_or(|eligible| eligible[row]) {
+            let cost = units.get(row);
             total += u128::from(cost);
             if value.is_finite() && value > 0.0 {
                 candidate_values.push(value);
@@ -243,7 +244,7 @@ mod tests {
     #[test]
     fn a_small_frontier_matches_brute_force() {
         let values = [5.0f32, 4.0, 3.0, -1.0, 2.5];
-        let units = [4u64, 3, 2, 1, 2];
+        let units = CostUnits::Wide(vec![4, 3, 2, 1, 2]);
         let eligible = [true, true, true, true, false];
         let costs = [4.0f32, 3.0, 2.0, 1.0, 2.0];
         let real = RealCosts {

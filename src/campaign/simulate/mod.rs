@@ -53,7 +53,7 @@ use crate::kernel::{
     self, CrvInputs, Response, ScenarioParams, ScenarioTotals, TierScheme, Uplift,
 };
 use crate::model::Tier;
-use crate::select::{self, SolveLimits};
+use crate::select::{self, CostUnits, SolveLimits};
 use crate::store::Store;
 use crate::table::Table;
 
@@ -258,7 +258,7 @@ pub struct ScenarioValues {
     /// Expected incremental value per row, when the scenario has an uplift or maximises it.
     pub delta: Option<Vec<f32>>,
     /// Contact cost per row in resource units (multiplied cost).
-    pub units: Vec<u64>,
+    pub units: CostUnits,
     /// Who passes the filter; `None`: everyone.
     pub eligible: Option<Vec<bool>>,
     /// Totals of `crv` and the positive `delta`.
@@ -405,8 +405,7 @@ pub fn solve_scenario(
     let capacity = match scenario.budget {
         Some(budget) => select::scale_capacity(budget, scenario.resource_scale)
             .map_err(|e| field_error(file, &scenario.name, "budget", parameter_message(e)))?,
-        // `scale_costs` checked that the total fits a u64.
-        None => values.units.iter().sum(),
+        None => values.units.total(),
     };
     let spec = CampaignSpec {
         // Unlimited: the rounded total, which every real total is below.
