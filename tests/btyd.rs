@@ -222,7 +222,10 @@ fn extreme_histories_give_finite_values() {
         for history in extremes {
             let (ll, gradient) = m.log_likelihood(history);
             assert!(ll.is_finite(), "{m:?} {history:?}: ll {ll}");
-            assert!(gradient.iter().all(|g| g.is_finite()), "{history:?}: {gradient:?}");
+            assert!(
+                gradient.iter().all(|g| g.is_finite()),
+                "{history:?}: {gradient:?}"
+            );
             let p = m.p_alive(history);
             assert!((0.0..=1.0).contains(&p), "{history:?}: p_alive {p}");
             for t in [10.0, 52.0] {
