@@ -336,3 +336,126 @@ proptest! {
         })?;
     }
 }
+
+/// Runs the `crv` binary.
+fn crv(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_crv"))
+        .args(args)
+        .output()
+        .expect("the crv binary runs")
+}
+
+/// Imports `csv` into a store in `dir`.
+fn import(dir: &Path, name: &str, csv: &str) -> std::path::PathBuf {
+    let csv_path = dir.join(format!("{name}.csv"));
+    std::fs::write(&csv_path, csv).unwrap();
+    let store = dir.join(format!("{name}.crv"));
+    let output = crv(&[
+        "import",
+        csv_path.to_str().unwrap(),
+        "-o",
+        store.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    store
+}
+
+#[test]
+fn crv_fit_writes_the_cdnow_model_and_a_json_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cdnow_summary.csv"),
+    )
+    .unwrap();
+    let store = import(dir.path(), "cdnow", &csv.replace(",age,", ",T,"));
+    let model_path = dir.path().join("model.json");
+    let output = crv(&[
+        "fit",
+        store.to_str().unwrap(),
+        "--model",
+        "bgnbd",
+        "--spend",
+        "gamma-gamma",
+        "-o",
+        model_path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("log-likelihood"), "{stdout}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["model"], "bgnbd");
+    assert_eq!(summary["fit"]["customers"], 2357);
+    let model = crv::btyd::model_file::ModelFile::read(&model_path).unwrap();
+    assert_3_digits("r", model.params[0], CDNOW_BGNBD.r);
+    assert_3_digits("b", model.params[3], CDNOW_BGNBD.b);
+    assert_3_digits("ll", model.details.log_likelihood.unwrap(), -9582.4);
+    let spend = model.spend.unwrap().model;
+    assert_3_digits("p", spend.p, CDNOW_GAMMA_GAMMA.p);
+    assert_3_digits("q", spend.q, CDNOW_GAMMA_GAMMA.q);
+    assert_3_digits("gamma", spend.gamma, CDNOW_GAMMA_GAMMA.gamma);
+    assert!(model.details.standard_errors.is_some());
+}
+
+#[test]
+fn crv_fit_names_the_bad_column_and_row_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("model.json");
+    let cases = [
+        (
+            "customer_id,frequency,recency,age,monetary_value\n1,1,3,2,5\n",
+            "column `recency`: row 1 (customer 1): 3 is not a time from 0 to the customer's age",
+        ),
+        (
+            "customer_id,frequency,recency,age,monetary_value\n1,0,0,2,0\n7,1.5,1,2,5\n",
+            "column `frequency`: row 2 (customer 7): 1.5 is not a whole number",
+        ),
+        (
+            "customer_id,frequency,recency,T,monetary_value\n1,0,0,-2,0\n",
+            "column `T`: row 1 (customer 1): -2 is not a time >= 0",
+        ),
+        (
+            "customer_id,frequency,recency,monetary_value\n1,0,0,0\n",
+            "column `age`: not in the store (nor `T`)",
+        ),
+        (
+            "customer_id,frequency,recency,age,monetary_value\n1,2,1,2,0\n",
+            "column `monetary_value`: row 1 (customer 1): 0 for a repeat buyer",
+        ),
+    ];
+    for (i, (csv, expected)) in cases.iter().enumerate() {
+        let store = import(dir.path(), &format!("bad{i}"), csv);
+        let output = crv(&[
+            "fit",
+            store.to_str().unwrap(),
+            "--model",
+            "bgnbd",
+            "--spend",
+            "gamma-gamma",
+            "-o",
+            model_path.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(stderr.contains(expected), "{csv}: {stderr}");
+        assert!(!model_path.exists());
+    }
+    // Data that cannot identify the model: no repeat purchase at all.
+    let rows: String = (1..=50).map(|i| format!("{i},0,0,{i}\n")).collect();
+    let store = import(
+        dir.path(),
+        "zeros",
+        &format!("customer_id,frequency,recency,age\n{rows}"),
+    );
+    let output = crv(&[
+        "fit",
+        store.to_str().unwrap(),
+        "--model",
+        "bgnbd",
+        "-o",
+        model_path.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("every frequency is 0"), "{stderr}");
+    assert!(!model_path.exists());
+}
