@@ -56,6 +56,55 @@ pub enum Command {
     Simulate(SimulateCommand),
     /// Score a store once and serve its scores, tiers and selections over HTTP.
     Serve(ServeCommand),
+    /// Fit a purchase model (BG/NBD, Pareto/NBD) and a spend model (Gamma-Gamma) to the
+    /// customers' purchase histories by maximum likelihood; write model.json.
+    #[command(after_help = FIT_HELP)]
+    Fit(FitCommand),
+}
+
+/// `crv fit --help`.
+const FIT_HELP: &str = "\
+Reads the store's frequency, recency, age (or T) and, with --spend, monetary_value columns.
+The models and model.json are described in docs/model.md and README.md.
+
+Example: crv fit customers.crv --model bgnbd --spend gamma-gamma -o model.json";
+
+/// The purchase models `crv fit --model` fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PurchaseModelArg {
+    /// BG/NBD (Fader, Hardie & Lee 2005): r, alpha, a, b.
+    Bgnbd,
+    /// Pareto/NBD (Schmittlein, Morrison & Colombo 1987): r, alpha, s, beta.
+    Pnbd,
+}
+
+/// The spend models `crv fit --spend` fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpendModelArg {
+    /// Gamma-Gamma (Colombo & Jiang 1999), on the repeat buyers: p, q, gamma.
+    GammaGamma,
+}
+
+/// `crv fit`.
+#[derive(Debug, Args)]
+pub struct FitCommand {
+    /// The store file.
+    pub store: PathBuf,
+    /// The purchase model.
+    #[arg(long, value_enum)]
+    pub model: PurchaseModelArg,
+    /// Also fit a spend model on the repeat buyers' monetary_value.
+    #[arg(long, value_enum)]
+    pub spend: Option<SpendModelArg>,
+    /// Where to write the fitted model (JSON; `-`: stdout, and the summary goes to stderr).
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Print the summary as one JSON object on the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Replace the output even when it is the store or another crv store file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `crv import --help`: the columns a CSV may have.

@@ -81,6 +81,18 @@ pub enum Error {
         message: String,
     },
 
+    /// A model file (`model.json`) that cannot be used: names the file and the field (empty
+    /// when the file as a whole is at fault, e.g. not JSON).
+    #[error("{file}: {}{message}", field_prefix(.field))]
+    ModelFile {
+        /// The model file.
+        file: String,
+        /// The field, as a JSON path (`params.alpha`, `spend.params.q`).
+        field: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+
     /// Work stopped before its end: its client went away or its time limit passed.
     #[error("stopped during {during}: {cause}")]
     Stopped {
@@ -89,6 +101,15 @@ pub enum Error {
         /// What was being computed, e.g. `filter evaluation`.
         during: String,
     },
+}
+
+/// "field `params.r`: " before a model file's message, nothing when the whole file is at fault.
+fn field_prefix(field: &str) -> String {
+    if field.is_empty() {
+        String::new()
+    } else {
+        format!("field `{field}`: ")
+    }
 }
 
 /// `Result` with crv's [`Error`].

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Command::Select(args) => commands::select::select(&args),
         Command::Simulate(args) => commands::simulate::simulate(&args),
         Command::Serve(args) => commands::serve::serve(&args),
+        Command::Fit(args) => commands::fit::fit(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -118,3 +118,19 @@ fn api_request_corpus_keeps_its_properties() {
         ],
     );
 }
+
+#[test]
+fn model_file_corpus_keeps_its_properties() {
+    let answers = replay("model_file", crv::btyd::model_file::fuzz::model_file);
+    assert_seeds(
+        &answers,
+        &[
+            ("fitted.json", Outcome::Verified),
+            ("minimal_pnbd.json", Outcome::Verified),
+            ("hand_written.json", Outcome::Verified),
+            ("zero_param.json", Outcome::Refused),
+            ("truncated.json", Outcome::Refused),
+            ("q_one.json", Outcome::Refused),
+        ],
+    );
+}

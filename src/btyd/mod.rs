@@ -8,7 +8,11 @@
 //! a spend model (Gamma-Gamma) into the expected value of one purchase. Fitting is maximum
 //! likelihood on the log-parameters over the distinct histories, weighted by their counts.
 
+pub mod bgnbd;
 pub mod diagnostics;
+pub mod fit;
+pub mod gamma_gamma;
+pub mod model_file;
 pub mod special;
 
 /// One customer's purchase history in the models' terms (time in `--time-unit`s).
@@ -40,6 +44,23 @@ pub trait PurchaseModel: Sized + Copy + Send + Sync {
     /// log-parameters (d/d ln r, d/d ln alpha, ...), computed in log form (no raw power that
     /// can overflow).
     fn log_likelihood(&self, history: History) -> (f64, [f64; 4]);
+
+    /// The sum of [`PurchaseModel::log_likelihood`] over `histories`, each weighted by its
+    /// count in `weights`, with the gradient summed likewise: what the fit evaluates. The
+    /// default sums one history at a time on the rayon pool in fixed chunks (the same result on
+    /// any number of threads); a model may override it with a faster form of the same sum
+    /// (BG/NBD computes the terms that depend on the frequency alone once per run of equal
+    /// frequencies, which is why the fit passes the histories sorted by frequency).
+    fn log_likelihood_sum(&self, histories: &[History], weights: &[f64]) -> (f64, [f64; 4]) {
+        fit::chunked_sum(histories, weights, |chunk, chunk_weights| {
+            let mut total = (0.0, [0.0; 4]);
+            for (&history, &weight) in chunk.iter().zip(chunk_weights) {
+                let (ll, gradient) = self.log_likelihood(history);
+                fit::add_weighted(&mut total, weight, ll, &gradient);
+            }
+            total
+        })
+    }
 
     /// The probability that a customer with this history is still active at the end of
     /// observation, in [0, 1].

@@ -1,0 +1,391 @@
+//! BG/NBD (Fader, Hardie & Lee 2005, "Counting your customers the easy way"): while active, a
+//! customer buys at Poisson rate lambda ~ Gamma(r, alpha); after each repeat purchase they
+//! become inactive with probability p ~ Beta(a, b). The formulas as implemented are in
+//! docs/model.md ("BG/NBD").
+
+use statrs::function::beta::ln_beta;
+use statrs::function::gamma::{digamma, ln_gamma};
+
+use super::special::hyp2f1;
+use super::{History, PurchaseModel};
+use crate::synthetic::RowRng;
+
+/// The BG/NBD model with its four positive parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BgNbd {
+    /// Shape of the purchase rate's gamma distribution.
+    pub r: f64,
+    /// Rate (inverse scale, in time units) of the purchase rate's gamma distribution.
+    pub alpha: f64,
+    /// First shape of the beta distribution of the drop-out probability.
+    pub a: f64,
+    /// Second shape of the beta distribution of the drop-out probability.
+    pub b: f64,
+}
+
+/// The terms of the log-likelihood and its gradient that depend on the frequency x alone (and
+/// the parameters), computed once per run of equal frequencies.
+struct FrequencyTerms {
+    /// x.
+    x: f64,
+    /// r + x.
+    r_x: f64,
+    /// ln Gamma(r + x) - ln Gamma(r) + r ln alpha + ln B(a, b + x) - ln B(a, b).
+    constant: f64,
+    /// ln a - ln(b + x - 1): the log-ratio of the second term's beta functions (x >= 1).
+    log_ratio: f64,
+    /// d/dr of the constant: psi(r + x) - psi(r) + ln alpha.
+    d_r: f64,
+    /// psi(a + b) - psi(a + b + x), shared by d/da and d/db.
+    d_ab: f64,
+    /// psi(b + x) - psi(b).
+    d_b: f64,
+    /// 1 / (b + x - 1) (x >= 1).
+    inv_b_x_1: f64,
+}
+
+impl BgNbd {
+    fn frequency_terms(&self, x: f64) -> FrequencyTerms {
+        let BgNbd { r, alpha, a, b } = *self;
+        let ln_alpha = alpha.ln();
+        let (log_ratio, inv_b_x_1) = if x > 0.0 {
+            (a.ln() - (b + x - 1.0).ln(), 1.0 / (b + x - 1.0))
+        } else {
+            (f64::NEG_INFINITY, 0.0)
+        };
+        FrequencyTerms {
+            x,
+            r_x: r + x,
+            constant: ln_gamma(r + x) - ln_gamma(r) + r * ln_alpha + ln_beta(a, b + x)
+                - ln_beta(a, b),
+            log_ratio,
+            d_r: digamma(r + x) - digamma(r) + ln_alpha,
+            d_ab: digamma(a + b) - digamma(a + b + x),
+            d_b: digamma(b + x) - digamma(b),
+            inv_b_x_1,
+        }
+    }
+
+    /// The log-odds d = ln a - ln(b + x - 1) + (r + x) (ln(alpha + T) - ln(alpha + t_x)) that
+    /// the customer became inactive at the last purchase rather than being still active (-inf
+    /// when x = 0), given ln(alpha + T).
+    fn dropout_log_odds(&self, terms: &FrequencyTerms, history: History, ln_alpha_age: f64) -> f64 {
+        if terms.x > 0.0 {
+            terms.log_ratio + terms.r_x * (ln_alpha_age - (self.alpha + history.recency).ln())
+        } else {
+            f64::NEG_INFINITY
+        }
+    }
+
+    /// One history's log-likelihood and gradient in the log-parameters, given its frequency's
+    /// terms and ln(alpha + T): ln L = constant - (r + x) ln(alpha + T) + ln(1 + e^d).
+    fn history_log_likelihood(
+        &self,
+        terms: &FrequencyTerms,
+        history: History,
+        ln_alpha_age: f64,
+    ) -> (f64, [f64; 4]) {
+        let BgNbd { r, alpha, a, b } = *self;
+        let d = self.dropout_log_odds(terms, history, ln_alpha_age);
+        // w_dead = e^d / (1 + e^d), w_alive = 1 - w_dead (= P(alive)), softplus = ln(1 + e^d):
+        // each from e^-|d|, which cannot overflow.
+        let e = (-d.abs()).exp();
+        let (w_alive, w_dead, softplus) = if d > 0.0 {
+            (e / (1.0 + e), 1.0 / (1.0 + e), d + e.ln_1p())
+        } else {
+            (1.0 / (1.0 + e), e / (1.0 + e), e.ln_1p())
+        };
+        let ll = terms.constant - terms.r_x * ln_alpha_age + softplus;
+        let ln_alpha_recency = if w_dead > 0.0 {
+            (alpha + history.recency).ln()
+        } else {
+            0.0
+        };
+        let d_r = terms.d_r - w_alive * ln_alpha_age - w_dead * ln_alpha_recency;
+        let d_alpha = r / alpha
+            - terms.r_x * (w_alive / (alpha + history.age) + w_dead / (alpha + history.recency));
+        let d_a = terms.d_ab + w_dead / a;
+        let d_b = terms.d_ab + terms.d_b - w_dead * terms.inv_b_x_1;
+        (ll, [d_r * r, d_alpha * alpha, d_a * a, d_b * b])
+    }
+
+    /// The conditional expectation's core for one `a`: (a + b + x - 1) / (a - 1) times
+    /// 1 - (1 - z)^(a - 1) 2F1(a + b - 1 - r, a - 1; a + b + x - 1; z), z = t / (alpha + T + t).
+    /// This is Fader, Hardie & Lee's 1 - ((alpha + T) / (alpha + T + t))^(r + x)
+    /// 2F1(r + x, b + x; a + b + x - 1; z) after Euler's transformation, which moves the large
+    /// parameters of a heavy buyer into the series' denominator: no power or 2F1 overflows.
+    fn expected_core(&self, a: f64, x: f64, age: f64, t: f64) -> f64 {
+        let BgNbd { r, alpha, b, .. } = *self;
+        let z = t / (alpha + age + t);
+        let ln_1_z = (alpha + age).ln() - (alpha + age + t).ln();
+        let series = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z);
+        let bracket = -((a - 1.0) * ln_1_z + series.ln()).exp_m1();
+        (a + b + x - 1.0) / (a - 1.0) * bracket
+    }
+}
+
+/// Half the width of the interval around a = 1 where [`BgNbd::expected_core`]'s 0/0 is
+/// replaced by the mean of its values at its ends (the function is smooth in a).
+const NEAR_A_ONE: f64 = 1e-6;
+
+impl PurchaseModel for BgNbd {
+    const NAME: &'static str = "bgnbd";
+    const PARAM_NAMES: [&'static str; 4] = ["r", "alpha", "a", "b"];
+
+    fn from_params(params: [f64; 4]) -> Self {
+        let [r, alpha, a, b] = params;
+        BgNbd { r, alpha, a, b }
+    }
+
+    fn params(&self) -> [f64; 4] {
+        [self.r, self.alpha, self.a, self.b]
+    }
+
+    fn log_likelihood(&self, history: History) -> (f64, [f64; 4]) {
+        let terms = self.frequency_terms(history.frequency);
+        self.history_log_likelihood(&terms, history, (self.alpha + history.age).ln())
+    }
+
+    fn log_likelihood_sum(&self, histories: &[History], weights: &[f64]) -> (f64, [f64; 4]) {
+        super::fit::chunked_sum(histories, weights, |chunk, chunk_weights| {
+            let mut total = (0.0, [0.0; 4]);
+            let mut terms = self.frequency_terms(chunk.first().map_or(0.0, |h| h.frequency));
+            let mut age = f64::NAN;
+            let mut ln_alpha_age = f64::NAN;
+            for (&history, &weight) in chunk.iter().zip(chunk_weights) {
+                if history.frequency != terms.x {
+                    terms = self.frequency_terms(history.frequency);
+                }
+                if history.age != age {
+                    age = history.age;
+                    ln_alpha_age = (self.alpha + age).ln();
+                }
+                let (ll, gradient) = self.history_log_likelihood(&terms, history, ln_alpha_age);
+                super::fit::add_weighted(&mut total, weight, ll, &gradient);
+            }
+            total
+        })
+    }
+
+    fn p_alive(&self, history: History) -> f64 {
+        let terms = self.frequency_terms(history.frequency);
+        let d = self.dropout_log_odds(&terms, history, (self.alpha + history.age).ln());
+        // 1 / (1 + e^d), from e^-|d|.
+        let e = (-d.abs()).exp();
+        if d > 0.0 {
+            e / (1.0 + e)
+        } else {
+            1.0 / (1.0 + e)
+        }
+    }
+
+    fn expected_purchases_if_alive(&self, frequency: f64, age: f64, t: f64) -> f64 {
+        if t <= 0.0 {
+            return 0.0;
+        }
+        if (self.a - 1.0).abs() < NEAR_A_ONE {
+            0.5 * (self.expected_core(1.0 - NEAR_A_ONE, frequency, age, t)
+                + self.expected_core(1.0 + NEAR_A_ONE, frequency, age, t))
+        } else {
+            self.expected_core(self.a, frequency, age, t)
+        }
+    }
+}
+
+impl BgNbd {
+    /// One customer drawn from the model's own story, observed for `age` time units after
+    /// the first purchase: lambda ~ Gamma(r, alpha), p ~ Beta(a, b); purchases at Poisson rate
+    /// lambda; after each repeat purchase the customer drops out with probability p.
+    pub fn draw_history(&self, rng: &mut RowRng, age: f64) -> History {
+        let lambda = draw_gamma(rng, self.r) / self.alpha;
+        let p = draw_beta(rng, self.a, self.b);
+        let (mut time, mut frequency, mut recency) = (0.0, 0.0, 0.0);
+        loop {
+            time += rng.exponential() / lambda;
+            if time > age {
+                break;
+            }
+            frequency += 1.0;
+            recency = time;
+            if rng.chance(p) {
+                break;
+            }
+        }
+        History {
+            frequency,
+            recency,
+            age,
+        }
+    }
+}
+
+/// A Gamma(`shape`, 1) draw (Marsaglia & Tsang 2000; shape < 1 through Gamma(shape + 1)
+/// times U^(1/shape)).
+pub(crate) fn draw_gamma(rng: &mut RowRng, shape: f64) -> f64 {
+    if shape < 1.0 {
+        let boost = rng.uniform_open0().powf(1.0 / shape);
+        return draw_gamma(rng, shape + 1.0) * boost;
+    }
+    let d = shape - 1.0 / 3.0;
+    let c = 1.0 / (9.0 * d).sqrt();
+    loop {
+        let (normal, _) = rng.normal_pair();
+        let v = 1.0 + c * normal;
+        if v <= 0.0 {
+            continue;
+        }
+        let v = v * v * v;
+        let u = rng.uniform_open0();
+        if u.ln() < 0.5 * normal * normal + d - d * v + d * v.ln() {
+            return d * v;
+        }
+    }
+}
+
+/// A Beta(`a`, `b`) draw, as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b).
+pub(crate) fn draw_beta(rng: &mut RowRng, a: f64, b: f64) -> f64 {
+    let x = draw_gamma(rng, a);
+    let y = draw_gamma(rng, b);
+    x / (x + y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CDNOW: BgNbd = BgNbd {
+        r: 0.243,
+        alpha: 4.414,
+        a: 0.793,
+        b: 2.426,
+    };
+
+    /// The likelihood straight from Fader, Hardie & Lee's equation (6), with raw powers: the
+    /// reference for moderate histories.
+    fn plain_likelihood(m: &BgNbd, h: History) -> f64 {
+        let BgNbd { r, alpha, a, b } = *m;
+        let x = h.frequency;
+        let beta = |p: f64, q: f64| ln_beta(p, q).exp();
+        let common = (ln_gamma(r + x) - ln_gamma(r)).exp() * alpha.powf(r);
+        let first = beta(a, b + x) / beta(a, b) * common / (alpha + h.age).powf(r + x);
+        let second = if x > 0.0 {
+            beta(a + 1.0, b + x - 1.0) / beta(a, b) * common / (alpha + h.recency).powf(r + x)
+        } else {
+            0.0
+        };
+        first + second
+    }
+
+    #[test]
+    fn log_likelihood_is_the_log_of_the_papers_formula() {
+        for (x, t_x, age) in [(0.0, 0.0, 38.0), (2.0, 30.43, 38.86), (7.0, 2.0, 30.0)] {
+            let h = History {
+                frequency: x,
+                recency: t_x,
+                age,
+            };
+            let (ll, _) = CDNOW.log_likelihood(h);
+            let plain = plain_likelihood(&CDNOW, h).ln();
+            assert!((ll - plain).abs() < 1e-12 * plain.abs(), "{ll} {plain}");
+        }
+    }
+
+    #[test]
+    fn the_sum_equals_the_histories_one_by_one() {
+        let histories: Vec<History> = (0..10_000)
+            .map(|i| History {
+                frequency: f64::from(i % 7),
+                recency: if i % 7 == 0 { 0.0 } else { f64::from(i % 13) },
+                age: 13.0 + f64::from(i % 3),
+            })
+            .collect();
+        let weights: Vec<f64> = (0..10_000).map(|i| f64::from(1 + i % 4)).collect();
+        let (ll, gradient) = CDNOW.log_likelihood_sum(&histories, &weights);
+        let mut expected = (0.0, [0.0; 4]);
+        for (&h, &w) in histories.iter().zip(&weights) {
+            let (l, g) = CDNOW.log_likelihood(h);
+            expected.0 += w * l;
+            for k in 0..4 {
+                expected.1[k] += w * g[k];
+            }
+        }
+        assert!((ll - expected.0).abs() < 1e-9 * ll.abs());
+        for k in 0..4 {
+            assert!((gradient[k] - expected.1[k]).abs() < 1e-9 * (1.0 + expected.1[k].abs()));
+        }
+    }
+
+    #[test]
+    fn expected_purchases_match_the_papers_formula_for_moderate_histories() {
+        let BgNbd { r, alpha, a, b } = CDNOW;
+        for (x, t_x, age, t) in [(2.0, 30.43, 38.86, 39.0), (0.0, 0.0, 38.86, 52.0)] {
+            let h = History {
+                frequency: x,
+                recency: t_x,
+                age,
+            };
+            let z = t / (alpha + age + t);
+            let plain = (a + b + x - 1.0) / (a - 1.0)
+                * (1.0
+                    - ((alpha + age) / (alpha + age + t)).powf(r + x)
+                        * hyp2f1(r + x, b + x, a + b + x - 1.0, z))
+                * CDNOW.p_alive(h);
+            let ours = CDNOW.expected_purchases(h, t);
+            assert!((ours - plain).abs() < 1e-10 * plain, "{ours} {plain}");
+        }
+    }
+
+    #[test]
+    fn a_at_one_gives_the_limit_of_its_neighbours() {
+        let h = History {
+            frequency: 3.0,
+            recency: 20.0,
+            age: 30.0,
+        };
+        let at = |a| BgNbd { a, ..CDNOW }.expected_purchases(h, 10.0);
+        let (below, one, above) = (at(1.0 - 1e-4), at(1.0), at(1.0 + 1e-4));
+        assert!(one.is_finite() && one > 0.0);
+        assert!(
+            (one - 0.5 * (below + above)).abs() < 1e-6 * one,
+            "{below} {one} {above}"
+        );
+    }
+
+    #[test]
+    fn draws_have_the_models_mean_number_of_purchases() {
+        // E[X(t)] of BG/NBD (Fader, Hardie & Lee, equation 9).
+        let m = BgNbd {
+            r: 2.0,
+            alpha: 5.0,
+            a: 1.5,
+            b: 4.0,
+        };
+        let age = 20.0;
+        let n = 200_000;
+        let mean = (0..n)
+            .map(|i| m.draw_history(&mut RowRng::new(9, i), age).frequency)
+            .sum::<f64>()
+            / n as f64;
+        let BgNbd { r, alpha, a, b } = m;
+        let z = age / (alpha + age);
+        let expected = (a + b - 1.0) / (a - 1.0)
+            * (1.0 - (alpha / (alpha + age)).powf(r) * hyp2f1(r, b, a + b - 1.0, z));
+        assert!(
+            (mean - expected).abs() < 0.01 * expected,
+            "{mean} {expected}"
+        );
+    }
+
+    #[test]
+    fn gamma_draws_have_their_mean_and_variance() {
+        for shape in [0.3, 1.0, 4.5] {
+            let mut rng = RowRng::new(1, 1);
+            let n = 200_000;
+            let draws: Vec<f64> = (0..n).map(|_| draw_gamma(&mut rng, shape)).collect();
+            let mean = draws.iter().sum::<f64>() / n as f64;
+            let var = draws.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / n as f64;
+            assert!((mean - shape).abs() < 0.02 * shape, "{shape}: {mean}");
+            assert!((var - shape).abs() < 0.05 * shape, "{shape}: {var}");
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! Gamma-Gamma spend (Colombo & Jiang 1999; Fader, Hardie & Berger's note "The Gamma-Gamma
+//! model of monetary value", 2005): a customer's purchases are worth Gamma(p, nu) each, with
+//! nu ~ Gamma(q, gamma) across customers; fitted on the repeat buyers' mean spend. Formulas as
+//! implemented in docs/model.md ("Gamma-Gamma").
+
+use statrs::function::gamma::{digamma, ln_gamma};
+
+use super::bgnbd::draw_gamma;
+use super::fit::{self, Estimate, Likelihood, MIN_REPEAT_BUYERS, Progress};
+use crate::error::{Error, Result};
+use crate::synthetic::RowRng;
+
+/// The Gamma-Gamma spend model with its three positive parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GammaGamma {
+    /// Shape of one purchase's value given the customer.
+    pub p: f64,
+    /// Shape of the customers' spend rates nu.
+    pub q: f64,
+    /// Rate of the customers' spend rates nu (in money units).
+    pub gamma: f64,
+}
+
+/// One repeat buyer's spend: `frequency` x >= 1 repeat purchases of mean value
+/// `monetary_value` m > 0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spend {
+    /// Repeat purchases x (>= 1).
+    pub frequency: f64,
+    /// Mean value m of the repeat purchases (> 0).
+    pub monetary_value: f64,
+}
+
+impl GammaGamma {
+    /// The model's name in `model.json`.
+    pub const NAME: &'static str = "gamma-gamma";
+    /// The parameters' names in `model.json`, in the order of [`GammaGamma::params`].
+    pub const PARAM_NAMES: [&'static str; 3] = ["p", "q", "gamma"];
+
+    /// The model with these parameters (each finite and > 0; the caller checks).
+    pub fn from_params([p, q, gamma]: [f64; 3]) -> Self {
+        GammaGamma { p, q, gamma }
+    }
+
+    /// The parameters, in the order of [`GammaGamma::PARAM_NAMES`].
+    pub fn params(&self) -> [f64; 3] {
+        [self.p, self.q, self.gamma]
+    }
+
+    /// The log-likelihood of one repeat buyer's mean spend and its gradient with respect to
+    /// ln p, ln q, ln gamma:
+    /// ln L = ln Gamma(px + q) - ln Gamma(px) - ln Gamma(q) + q ln gamma + (px - 1) ln m
+    ///        + px ln x - (px + q) ln(gamma + mx).
+    pub fn log_likelihood(&self, spend: Spend) -> (f64, [f64; 3]) {
+        self.spend_log_likelihood(&self.frequency_terms(spend.frequency), spend)
+    }
+
+    /// The sum of [`GammaGamma::log_likelihood`] over `spends` weighted by `weights`, the terms
+    /// of one frequency computed once per run of equal frequencies.
+    pub fn log_likelihood_sum(&self, spends: &[Spend], weights: &[f64]) -> (f64, [f64; 3]) {
+        fit::chunked_sum(spends, weights, |chunk, chunk_weights| {
+            let mut total = (0.0, [0.0; 3]);
+            let mut terms = self.frequency_terms(chunk.first().map_or(1.0, |s| s.frequency));
+            for (&spend, &weight) in chunk.iter().zip(chunk_weights) {
+                if spend.frequency != terms.x {
+                    terms = self.frequency_terms(spend.frequency);
+                }
+                let (ll, gradient) = self.spend_log_likelihood(&terms, spend);
+                fit::add_weighted(&mut total, weight, ll, &gradient);
+            }
+            total
+        })
+    }
+
+    fn frequency_terms(&self, x: f64) -> SpendTerms {
+        let GammaGamma { p, q, gamma } = *self;
+        let px = p * x;
+        SpendTerms {
+            x,
+            px,
+            constant: ln_gamma(px + q) - ln_gamma(px) - ln_gamma(q) + q * gamma.ln() + px * x.ln(),
+            d_p: digamma(px + q) - digamma(px) + x.ln(),
+            d_q: digamma(px + q) - digamma(q) + gamma.ln(),
+        }
+    }
+
+    fn spend_log_likelihood(&self, terms: &SpendTerms, spend: Spend) -> (f64, [f64; 3]) {
+        let GammaGamma { p, q, gamma } = *self;
+        let m = spend.monetary_value;
+        let ln_m = m.ln();
+        let spent = gamma + m * terms.x;
+        let ln_spent = spent.ln();
+        let ll = terms.constant + (terms.px - 1.0) * ln_m - (terms.px + q) * ln_spent;
+        let d_p = terms.x * (terms.d_p + ln_m - ln_spent);
+        let d_q = terms.d_q - ln_spent;
+        let d_gamma = q / gamma - (terms.px + q) / spent;
+        (ll, [d_p * p, d_q * q, d_gamma * gamma])
+    }
+
+    /// The expected value of one purchase of a customer with `frequency` x repeat purchases
+    /// of mean value `monetary_value` m: (p (gamma + m x)) / (p x + q - 1), a weighted mean of
+    /// the population's mean p gamma / (q - 1) and m. Needs q > 1 for x = 0 (the fit and
+    /// `model.json` check it); infinite where p x + q <= 1.
+    pub fn expected_spend(&self, frequency: f64, monetary_value: f64) -> f64 {
+        let GammaGamma { p, q, gamma } = *self;
+        let denominator = p * frequency + q - 1.0;
+        if denominator <= 0.0 {
+            return f64::INFINITY;
+        }
+        p * (gamma + monetary_value * frequency) / denominator
+    }
+
+    /// The mean spend of a customer drawn from the model who made `frequency` (>= 1)
+    /// purchases: nu ~ Gamma(q, gamma), each purchase Gamma(p, nu), so their sum is
+    /// Gamma(p x, nu).
+    pub fn draw_mean_spend(&self, rng: &mut RowRng, frequency: u32) -> f64 {
+        let nu = draw_gamma(rng, self.q) / self.gamma;
+        let x = f64::from(frequency);
+        draw_gamma(rng, self.p * x) / nu / x
+    }
+}
+
+/// The terms of the spend log-likelihood that depend on the frequency x alone.
+struct SpendTerms {
+    x: f64,
+    px: f64,
+    /// ln Gamma(px + q) - ln Gamma(px) - ln Gamma(q) + q ln gamma + px ln x.
+    constant: f64,
+    /// psi(px + q) - psi(px) + ln x.
+    d_p: f64,
+    /// psi(px + q) - psi(q) + ln gamma.
+    d_q: f64,
+}
+
+/// The repeat buyers' spend, sorted by frequency, with equal (frequency, mean spend) pairs
+/// merged and counted: what Gamma-Gamma is fitted on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpendData {
+    /// The distinct spends.
+    pub spends: Vec<Spend>,
+    /// How many repeat buyers have each.
+    pub weights: Vec<f64>,
+    /// Repeat buyers in all.
+    pub repeat_buyers: u64,
+}
+
+impl SpendData {
+    /// The repeat buyers' (frequency, mean spend), each already checked: frequency a whole
+    /// number >= 1, mean spend finite and > 0.
+    pub fn compress(spends: &[Spend]) -> SpendData {
+        let mut sorted: Vec<Spend> = spends.to_vec();
+        sorted.par_sort_unstable_by(|a, b| {
+            (a.frequency, a.monetary_value)
+                .partial_cmp(&(b.frequency, b.monetary_value))
+                .expect("spends are finite")
+        });
+        let mut distinct: Vec<Spend> = Vec::new();
+        let mut weights: Vec<f64> = Vec::new();
+        for spend in sorted {
+            match (distinct.last(), weights.last_mut()) {
+                (Some(last), Some(weight)) if *last == spend => *weight += 1.0,
+                _ => {
+                    distinct.push(spend);
+                    weights.push(1.0);
+                }
+            }
+        }
+        SpendData {
+            spends: distinct,
+            weights,
+            repeat_buyers: spends.len() as u64,
+        }
+    }
+}
+
+use rayon::slice::ParallelSliceMut;
+
+impl Likelihood<3> for SpendData {
+    fn evaluate(&self, params: [f64; 3]) -> (f64, [f64; 3]) {
+        GammaGamma::from_params(params).log_likelihood_sum(&self.spends, &self.weights)
+    }
+
+    fn total_weight(&self) -> f64 {
+        self.repeat_buyers as f64
+    }
+}
+
+/// Fits Gamma-Gamma to the repeat buyers' spend by maximum likelihood, starting from all
+/// parameters 1 (as lifetimes does). An error when there are too few repeat buyers, or the
+/// fitted q is <= 1 (the mean spend would be infinite).
+pub fn fit_gamma_gamma(
+    data: &SpendData,
+    progress: Option<Progress<'_>>,
+) -> Result<(GammaGamma, Estimate<3>)> {
+    let what = GammaGamma::NAME;
+    if data.repeat_buyers < MIN_REPEAT_BUYERS {
+        return Err(Error::invalid(
+            format!("{what} fit"),
+            format!(
+                "{} repeat buyers (frequency >= 1): at least {MIN_REPEAT_BUYERS} are needed",
+                data.repeat_buyers
+            ),
+        ));
+    }
+    let estimate = fit::maximise(data, [1.0; 3], what, GammaGamma::PARAM_NAMES, progress)?;
+    let model = GammaGamma::from_params(estimate.params);
+    if model.q <= 1.0 {
+        return Err(Error::invalid(
+            format!("{what} fit"),
+            format!(
+                "q = {:.4} <= 1: the spend is too heavy-tailed for a finite mean spend",
+                model.q
+            ),
+        ));
+    }
+    Ok((model, estimate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The density straight from the note's equation, with raw powers.
+    fn plain_likelihood(m: &GammaGamma, s: Spend) -> f64 {
+        let GammaGamma { p, q, gamma } = *m;
+        let (x, z) = (s.frequency, s.monetary_value);
+        (ln_gamma(p * x + q) - ln_gamma(p * x) - ln_gamma(q)).exp()
+            * gamma.powf(q)
+            * z.powf(p * x - 1.0)
+            * x.powf(p * x)
+            / (gamma + z * x).powf(p * x + q)
+    }
+
+    #[test]
+    fn log_likelihood_is_the_log_of_the_notes_formula() {
+        let m = GammaGamma {
+            p: 6.25,
+            q: 3.74,
+            gamma: 15.44,
+        };
+        for (x, z) in [(1.0, 22.35), (3.0, 11.77), (10.0, 40.0)] {
+            let s = Spend {
+                frequency: x,
+                monetary_value: z,
+            };
+            let (ll, _) = m.log_likelihood(s);
+            let plain = plain_likelihood(&m, s).ln();
+            assert!((ll - plain).abs() < 1e-11 * plain.abs(), "{ll} {plain}");
+        }
+    }
+
+    #[test]
+    fn expected_spend_weighs_the_customers_mean_against_the_populations() {
+        let m = GammaGamma {
+            p: 6.25,
+            q: 3.74,
+            gamma: 15.44,
+        };
+        let population = m.p * m.gamma / (m.q - 1.0);
+        assert!((m.expected_spend(0.0, 0.0) - population).abs() < 1e-12);
+        let heavy = m.expected_spend(1e6, 50.0);
+        assert!((heavy - 50.0).abs() < 1e-3, "{heavy}");
+        let q_below_one = GammaGamma { q: 0.5, ..m };
+        assert_eq!(q_below_one.expected_spend(0.0, 0.0), f64::INFINITY);
+    }
+
+    #[test]
+    fn compress_merges_equal_spends() {
+        let s = |frequency, monetary_value| Spend {
+            frequency,
+            monetary_value,
+        };
+        let data = SpendData::compress(&[s(2.0, 5.0), s(1.0, 7.0), s(2.0, 5.0)]);
+        assert_eq!(data.spends, vec![s(1.0, 7.0), s(2.0, 5.0)]);
+        assert_eq!(data.weights, vec![1.0, 2.0]);
+        assert_eq!(data.repeat_buyers, 3);
+    }
+}
