@@ -8,6 +8,7 @@
 //! a spend model (Gamma-Gamma) into the expected value of one purchase. Fitting is maximum
 //! likelihood on the log-parameters over the distinct histories, weighted by their counts.
 
+pub mod pnbd;
 pub mod special;
 
 /// One customer's purchase history in the models' terms (time in `--time-unit`s).
