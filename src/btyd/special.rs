@@ -421,24 +421,30 @@ fn unit_continued_fraction(b: f64, c: f64, z: f64) -> UnitHyp2f1 {
 /// than this, relative: a few ulps, the rounding noise of the recurrence.
 const CONTINUED_FRACTION_TOLERANCE: f64 = 4.0 * f64::EPSILON;
 
-/// Step of [`scaled_hyperu`]'s trapezoidal rule in v = ln u.
-const HYPERU_STEP: f64 = 0.25;
+/// Step of [`scaled_hyperu`]'s trapezoidal rule in v = ln u, times sqrt(s). The rule's relative
+/// error is about min over y in (0, pi/2) of exp(-2 pi y / h) cos(y)^-(s-1) (the integrand is
+/// analytic in the strip |Im v| < pi/2 and grows like cos(Im v)^-(s-1) towards its edge); with
+/// h = 0.4 / sqrt(s), at most 0.2, that is below 1e-16 for every s.
+const HYPERU_STEP: f64 = 0.4;
+
+/// The largest step of [`scaled_hyperu`]'s trapezoidal rule (small s).
+const HYPERU_MAX_STEP: f64 = 0.2;
 
 /// W(s, z) = z^s U(s, s, z) for s > 0 and z > 0, where U is the confluent hypergeometric
 /// function of the second kind (Tricomi's Psi); equivalently E[z / (G + z)] with
 /// G ~ Gamma(s, 1), so W is in (0, 1) (also z^s e^z Gamma(1 - s, z)).
 ///
 /// Method: W = 1/Gamma(s) int_R exp(s v - e^v) z / (z + e^v) dv (u = e^v in the expectation),
-/// by the trapezoidal rule with step 1/4, exponentially accurate for an integrand analytic in a
-/// strip and decaying at both ends; the nodes left of v0 (e^v0 (1 + 1/z) = 1e-5) are summed in
+/// by the trapezoidal rule with step min(0.2, 0.4/sqrt(s)), exponentially accurate for an
+/// integrand analytic in a strip and decaying at both ends; the nodes left of v0 (e^v0 (1 + 1/z) = 1e-5) are summed in
 /// closed form as geometric series of the integrand's expansion to second order in e^v. About
-/// 100-200 nodes; relative accuracy 1e-13 against mpmath's `hyperu` (s from 0.05 to 40, z from
+/// 100-300 nodes; relative accuracy 1e-13 against mpmath's `hyperu` (s from 0.05 to 40, z from
 /// 1e-8 to 300). NaN outside the domain.
 pub fn scaled_hyperu(s: f64, z: f64) -> f64 {
     if !(s > 0.0 && z > 0.0 && s.is_finite() && z.is_finite()) {
         return f64::NAN;
     }
-    let h = HYPERU_STEP;
+    let h = (HYPERU_STEP / s.sqrt()).min(HYPERU_MAX_STEP);
     let ln_gamma_s = ln_gamma(s);
     let v0 = (1e-5 * z / (1.0 + z)).ln();
     // Left nodes v0 - k h, k >= 1: integrand ~ e^{s v} (1 - c1 e^v + c2 e^{2v}) / Gamma(s).
@@ -449,15 +455,15 @@ pub fn scaled_hyperu(s: f64, z: f64) -> f64 {
         (exponent * v0 - ln_gamma_s).exp() / (exponent * h).exp_m1()
     };
     let mut sum = geometric(s) - c1 * geometric(s + 1.0) + c2 * geometric(s + 2.0);
-    let mut v = v0;
-    for _ in 0..MAX_TERMS {
+    for k in 0..MAX_TERMS {
+        // Each node from v0 directly: accumulated steps would drift the grid.
+        let v = v0 + k as f64 * h;
         let u = v.exp();
         let node = (s * v - u - ln_gamma_s).exp() * z / (z + u);
         sum += node;
         if u > s && node <= 1e-18 * sum {
             return sum * h;
         }
-        v += h;
     }
     f64::NAN
 }

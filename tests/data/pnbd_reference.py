@@ -2,7 +2,7 @@
 """Reference values for src/btyd/special.rs and src/btyd/pnbd.rs, computed with mpmath at 50
 significant digits, independently of the Rust code's methods:
 
-- hyp2f1_reference.csv: ln 2F1(a, b; c; z) by mpmath.hyp2f1.
+- hyp2f1_reference.csv: the sign and ln |2F1(a, b; c; z)| by mpmath.hyp2f1.
 - hyperu_reference.csv: W(s, z) = z^s U(s, s, z) by mpmath.hyperu (U: the confluent
   hypergeometric function of the second kind).
 - pnbd_reference.csv: the Pareto/NBD log-likelihood of one history, its gradient with respect
@@ -48,7 +48,8 @@ def hyp2f1_rows():
     rows = []
     for a, b, c, z in cases:
         v = mp.hyp2f1(a, b, c, z)
-        rows.append([repr(float(a)), repr(float(b)), repr(float(c)), repr(float(z)), g17(mp.log(v))])
+        rows.append([repr(float(a)), repr(float(b)), repr(float(c)), repr(float(z)),
+                     "-1" if v < 0 else "1", g17(mp.log(abs(v)))])
     return rows
 
 
@@ -72,12 +73,29 @@ def pnbd(params, x, tx, T, ts, deltas):
 
     # Breakpoints at multiples of the integrand's decay scale, so quad sees its peak.
     scale = 1 / (p / (al + tx) + (s + 1) / (be + tx))
-    pts = [tx] + [tx + k * scale for k in (1, 10, 100, 1000) if tx + k * scale < T] + [T]
+    steps = (0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000)
+    pts = [tx] + [tx + k * scale for k in steps if tx + k * scale < T] + [T]
 
     def quad(g):
-        return mp.quad(lambda u: g(u) * f(u), pts) if T > tx else mp.mpf(0)
+        # quad's tolerance is absolute: integrate f / f(t_x), which is 1 at t_x.
+        if T <= tx:
+            return mp.mpf(0)
+        f0 = f(tx)
+        return f0 * mp.quad(lambda u: g(u) * f(u) / f0, pts, maxdegree=10)
 
     D = quad(lambda u: 1)
+    # Cross-check the quadrature against the 2F1 closed form (mpmath's hyp2f1) of
+    # src/btyd/pnbd.rs's module doc.
+    if T > tx:
+        big, small, pb, qs = (al, be, p, s + 1) if al >= be else (be, al, s + 1, p)
+
+        def tail(t0):
+            z = (big - small) / (big + t0)
+            return ((big + t0) ** (-pb) * (small + t0) ** (1 - qs)
+                    * mp.hyp2f1(1, pb, pb + qs, z) / (pb + qs - 1))
+
+        closed = tail(tx) - tail(T)
+        assert abs(D - closed) <= mp.mpf(10) ** -30 * abs(closed), (params, x, tx, T, D, closed)
     E = (al + T) ** (-p) * (be + T) ** (-s)
     S = E + s * D
     lead = mp.loggamma(p) - mp.loggamma(r) + r * mp.log(al) + s * mp.log(be)
@@ -139,7 +157,7 @@ def write(name, header, rows):
 
 
 if __name__ == "__main__":
-    write("hyp2f1_reference.csv", ["a", "b", "c", "z", "ln_value"], hyp2f1_rows())
+    write("hyp2f1_reference.csv", ["a", "b", "c", "z", "sign", "ln_abs_value"], hyp2f1_rows())
     write("hyperu_reference.csv", ["s", "z", "w"], hyperu_rows())
     write("pnbd_reference.csv",
           ["case", "r", "alpha", "s", "beta", "frequency", "recency", "age", "log_likelihood",
