@@ -80,7 +80,10 @@ fn model_matches_mpmath() {
         }
         // P(alive) and what it scales: relative, down to f64's smallest normal numbers.
         let p_alive = model.p_alive(history);
-        assert!(close(p_alive, v[12], 1e-11, 1e-300), "{row:?}: p_alive {p_alive}");
+        assert!(
+            close(p_alive, v[12], 1e-11, 1e-300),
+            "{row:?}: p_alive {p_alive}"
+        );
         for (t, expected) in [(10.0, v[13]), (52.0, v[14])] {
             let got = model.expected_purchases(history, t);
             assert!(close(got, expected, 1e-11, 1e-300), "{row:?}: E[{t}] {got}");
@@ -132,7 +135,12 @@ fn cdnow_gradient_vanishes_at_the_estimates() {
     let histories = cdnow();
     // lifetimes' own maximum-likelihood fit (`pnbd_lifetimes.py`), which agrees with the
     // published estimates to 3 significant digits: r 0.553, alpha 10.6, s 0.606, beta 11.7.
-    let mle = [0.5532829892691767, 10.577861604781132, 0.6061882013038753, 11.667431373333127];
+    let mle = [
+        0.5532829892691767,
+        10.577861604781132,
+        0.6061882013038753,
+        11.667431373333127,
+    ];
     for (p, published) in mle.iter().zip(PUBLISHED) {
         assert!(close(*p, published, 5e-3, 0.0));
     }
@@ -141,10 +149,7 @@ fn cdnow_gradient_vanishes_at_the_estimates() {
     assert!(close(ll, -9594.973929925445, 1e-9, 0.0), "{ll}");
     let perturbed = mle.map(|p| p * 1.05);
     let (_, away) = summed(ParetoNbd::from_params(perturbed), &histories);
-    assert!(
-        norm(at_mle) < 1e-3 * norm(away),
-        "{at_mle:?} vs {away:?}"
-    );
+    assert!(norm(at_mle) < 1e-3 * norm(away), "{at_mle:?} vs {away:?}");
 }
 
 #[test]
@@ -168,9 +173,8 @@ fn cdnow_predictions_match_lifetimes() {
 
 /// Parameters over several orders of magnitude, alpha and beta far apart either way.
 fn model_strategy() -> impl Strategy<Value = ParetoNbd> {
-    (-3.0..3.0_f64, -4.0..5.5_f64, -3.0..3.0_f64, -4.0..5.5_f64).prop_map(|(r, a, s, b)| {
-        ParetoNbd::from_params([r.exp(), a.exp(), s.exp(), b.exp()])
-    })
+    (-3.0..3.0_f64, -4.0..5.5_f64, -3.0..3.0_f64, -4.0..5.5_f64)
+        .prop_map(|(r, a, s, b)| ParetoNbd::from_params([r.exp(), a.exp(), s.exp(), b.exp()]))
 }
 
 /// Histories from none to 20,000 repeat purchases, age 0 to 500, recency anywhere in [0, age].
@@ -182,7 +186,11 @@ fn history_strategy() -> impl Strategy<Value = History> {
     )
         .prop_map(|(x, position, age)| {
             let frequency = x.round();
-            let recency = if frequency == 0.0 { 0.0 } else { position * age };
+            let recency = if frequency == 0.0 {
+                0.0
+            } else {
+                position * age
+            };
             History {
                 frequency,
                 recency,

@@ -72,17 +72,47 @@ struct LnTail {
     d_small: f64,
 }
 
+/// The bases of [`ln_tail`] at one t0: M + t0, m + t0 and their logarithms (shared with the
+/// likelihood's E term at t0 = T).
+#[derive(Debug, Clone, Copy)]
+struct Bases {
+    big_t: f64,
+    small_t: f64,
+    ln_big_t: f64,
+    ln_small_t: f64,
+}
+
+impl Bases {
+    fn new(big: f64, small: f64, t0: f64) -> Bases {
+        Bases {
+            big_t: big + t0,
+            small_t: small + t0,
+            ln_big_t: (big + t0).ln(),
+            ln_small_t: (small + t0).ln(),
+        }
+    }
+}
+
 /// ln of int_t0^inf (M+u)^-P (m+u)^-Q du for M >= m > 0, t0 >= 0, P, Q > 0, P + Q > 1, with
-/// its partials when `GRADIENT` (else 0).
-fn ln_tail<const GRADIENT: bool>(p: f64, q: f64, big: f64, small: f64, t0: f64) -> LnTail {
-    let big_t = big + t0;
-    let small_t = small + t0;
-    let ln_big_t = big_t.ln();
-    let ln_small_t = small_t.ln();
+/// its partials when `GRADIENT` (else 0); `ln_c1` is ln(P + Q - 1).
+fn ln_tail<const GRADIENT: bool>(
+    p: f64,
+    q: f64,
+    big: f64,
+    small: f64,
+    ln_c1: f64,
+    bases: Bases,
+) -> LnTail {
+    let Bases {
+        big_t,
+        small_t,
+        ln_big_t,
+        ln_small_t,
+    } = bases;
     let c = p + q;
     let z = (big - small) / big_t;
     let g = hyp2f1_unit::<GRADIENT>(p, c, z);
-    let ln = -p * ln_big_t + (1.0 - q) * ln_small_t - (c - 1.0).ln() + g.value.ln();
+    let ln = -p * ln_big_t + (1.0 - q) * ln_small_t - ln_c1 + g.value.ln();
     if !GRADIENT {
         return LnTail {
             ln,
@@ -148,7 +178,12 @@ impl ParetoNbd {
         let ln_alpha_t = (alpha + t).ln();
         let ln_beta_t = (beta + t).ln();
         let ln_alive = -(r + x) * ln_alpha_t - s * ln_beta_t;
-        let d_alive = [-ln_alpha_t, -(r + x) / (alpha + t), -ln_beta_t, -s / (beta + t)];
+        let d_alive = [
+            -ln_alpha_t,
+            -(r + x) / (alpha + t),
+            -ln_beta_t,
+            -s / (beta + t),
+        ];
         if t_x >= t {
             // Alive at T for sure: no death between the last purchase and T.
             return Pieces {
@@ -165,8 +200,24 @@ impl ParetoNbd {
         } else {
             (s + 1.0, r + x, beta, alpha)
         };
-        let first = ln_tail::<GRADIENT>(p, q, big, small, t_x);
-        let last = ln_tail::<GRADIENT>(p, q, big, small, t);
+        let ln_c1 = (p + q - 1.0).ln();
+        let at_age = if alpha_is_big {
+            Bases {
+                big_t: alpha + t,
+                small_t: beta + t,
+                ln_big_t: ln_alpha_t,
+                ln_small_t: ln_beta_t,
+            }
+        } else {
+            Bases {
+                big_t: beta + t,
+                small_t: alpha + t,
+                ln_big_t: ln_beta_t,
+                ln_small_t: ln_alpha_t,
+            }
+        };
+        let first = ln_tail::<GRADIENT>(p, q, big, small, ln_c1, Bases::new(big, small, t_x));
+        let last = ln_tail::<GRADIENT>(p, q, big, small, ln_c1, at_age);
         // D = I(t_x) (1 - I(T) / I(t_x)).
         let one_minus_ratio = -(last.ln - first.ln).exp_m1();
         let ln_dead = s.ln() + first.ln + one_minus_ratio.ln();
@@ -307,11 +358,22 @@ impl PurchaseModel for ParetoNbd {
         let (ln_rising, digamma_difference) = ln_rising::<true>(r, history.frequency);
         let ln_alpha = alpha.ln();
         let ln_beta = beta.ln();
-        let ln_sum = log_add_exp(pieces.ln_alive, pieces.ln_dead);
-        let weight_alive = (pieces.ln_alive - ln_sum).exp();
-        let weight_dead = (pieces.ln_dead - ln_sum).exp();
-        let d_sum =
-            |k: usize| weight_alive * pieces.d_alive[k] + weight_dead * pieces.d_dead[k];
+        // ln(E + sD) and the shares E / (E + sD), sD / (E + sD) from one exponential.
+        let (big, small) = if pieces.ln_alive >= pieces.ln_dead {
+            (pieces.ln_alive, pieces.ln_dead)
+        } else {
+            (pieces.ln_dead, pieces.ln_alive)
+        };
+        let ratio = (small - big).exp();
+        let ln_sum = big + ratio.ln_1p();
+        let share_big = 1.0 / (1.0 + ratio);
+        let share_small = ratio * share_big;
+        let (weight_alive, weight_dead) = if pieces.ln_alive >= pieces.ln_dead {
+            (share_big, share_small)
+        } else {
+            (share_small, share_big)
+        };
+        let d_sum = |k: usize| weight_alive * pieces.d_alive[k] + weight_dead * pieces.d_dead[k];
         let value = ln_rising + r * ln_alpha + s * ln_beta + ln_sum;
         let gradient = [
             r * (digamma_difference + ln_alpha + d_sum(0)),
@@ -370,10 +432,17 @@ mod tests {
 
     #[test]
     fn value_only_path_equals_gradient_path() {
-        for h in [history(0.0, 0.0, 38.86), history(7.0, 20.0, 30.0), history(100.5, 3.0, 9.0)] {
+        for h in [
+            history(0.0, 0.0, 38.86),
+            history(7.0, 20.0, 30.0),
+            history(100.5, 3.0, 9.0),
+        ] {
             let (with_gradient, _) = CDNOW.log_likelihood(h);
             let value = CDNOW.log_likelihood_value(h);
-            assert!((with_gradient - value).abs() <= 1e-13 * value.abs(), "{h:?}");
+            assert!(
+                (with_gradient - value).abs() <= 1e-13 * value.abs(),
+                "{h:?}"
+            );
         }
     }
 
@@ -383,8 +452,14 @@ mod tests {
             let (fast, fast_d) = ln_rising::<true>(r, x);
             let exact = ln_gamma(r + x) - ln_gamma(r);
             let exact_d = digamma(r + x) - digamma(r);
-            assert!((fast - exact).abs() <= 1e-12 * exact.abs().max(1.0), "{r} {x}");
-            assert!((fast_d - exact_d).abs() <= 1e-12 * exact_d.abs().max(1.0), "{r} {x}");
+            assert!(
+                (fast - exact).abs() <= 1e-12 * exact.abs().max(1.0),
+                "{r} {x}"
+            );
+            assert!(
+                (fast_d - exact_d).abs() <= 1e-12 * exact_d.abs().max(1.0),
+                "{r} {x}"
+            );
         }
     }
 
@@ -405,8 +480,14 @@ mod tests {
             let draws: Vec<f64> = (0..n).map(|_| gamma_draw(&mut rng, shape)).collect();
             let mean = draws.iter().sum::<f64>() / n as f64;
             let var = draws.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / n as f64;
-            assert!((mean - shape).abs() < 0.02 * shape.max(1.0), "{shape}: {mean}");
-            assert!((var - shape).abs() < 0.05 * shape.max(1.0), "{shape}: {var}");
+            assert!(
+                (mean - shape).abs() < 0.02 * shape.max(1.0),
+                "{shape}: {mean}"
+            );
+            assert!(
+                (var - shape).abs() < 0.05 * shape.max(1.0),
+                "{shape}: {var}"
+            );
         }
     }
 
@@ -431,6 +512,9 @@ mod tests {
         let mean = total / n as f64;
         let expected = model.r / model.alpha * model.beta / (model.s - 1.0)
             * (1.0 - (model.beta / (model.beta + age)).powf(model.s - 1.0));
-        assert!((mean - expected).abs() < 0.02 * expected, "{mean} {expected}");
+        assert!(
+            (mean - expected).abs() < 0.02 * expected,
+            "{mean} {expected}"
+        );
     }
 }

@@ -478,7 +478,10 @@ mod tests {
         for z in [0.1, 0.5, 0.9, 0.95, 0.999] {
             let expected = -(1.0 - z as f64).ln() / z;
             let got = hyp2f1(1.0, 1.0, 2.0, z);
-            assert!((got - expected).abs() < 1e-13 * expected, "{z}: {got} {expected}");
+            assert!(
+                (got - expected).abs() < 1e-13 * expected,
+                "{z}: {got} {expected}"
+            );
         }
         // 2F1(a, b; b; z) = (1 - z)^-a.
         let expected = 0.7_f64.powf(-2.5);
