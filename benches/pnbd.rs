@@ -32,8 +32,8 @@ fn analytic(model: &ParetoNbd, histories: &[History]) -> (f64, [f64; 4]) {
     for &history in histories {
         let (ll, gradient) = model.log_likelihood(history);
         total.0 += ll;
-        for k in 0..4 {
-            total.1[k] += gradient[k];
+        for (sum, g) in total.1.iter_mut().zip(gradient) {
+            *sum += g;
         }
     }
     total

@@ -24,7 +24,7 @@
 //! ```
 //!
 //! the alpha >= beta / alpha < beta branches of lifetimes in one form, whose 2F1 has all
-//! terms positive and a term ratio below z ([`special::hyp2f1_unit`]). Everything is in logs:
+//! terms positive and a term ratio below z ([`hyp2f1_unit`]). Everything is in logs:
 //! ln D = ln I(t_x) + ln(1 - I(T)/I(t_x)) and ln(E + s D) by log-sum-exp, so no power of a
 //! heavy buyer's (alpha+T)^(r+x) is ever formed.
 //!
@@ -43,7 +43,7 @@
 //! P(alive) = E / (E + s D). Expected purchases in (T, T+t] and DERT (Fader, Hardie & Lee
 //! 2005, "RFM and CLV") are in [`ParetoNbd::expected_purchases`] and [`ParetoNbd::dert`].
 
-use super::special::{self, hyp2f1_unit, scaled_hyperu};
+use super::special::{hyp2f1_unit, scaled_hyperu};
 use super::{History, PurchaseModel};
 use crate::synthetic::rng::RowRng;
 use statrs::function::gamma::{digamma, ln_gamma};
@@ -267,11 +267,11 @@ impl ParetoNbd {
     ///      = P(alive) (r+x) / (alpha+T) * W(s, delta (beta+T)) / delta,
     /// ```
     ///
-    /// W(s, z) = z^s U(s, s; z) = E[z / (G + z)], G ~ Gamma(s, 1) ([`special::scaled_hyperu`]):
+    /// W(s, z) = z^s U(s, s; z) = E[z / (G + z)], G ~ Gamma(s, 1) ([`scaled_hyperu`]):
     /// E[lambda] E[1 / (mu + delta)] under the posterior of a customer alive at T. NaN unless
     /// `delta` > 0. A yearly rate d in weeks is delta = ln(1 + d) / 52.
     pub fn dert(&self, history: History, delta: f64) -> f64 {
-        if !(delta > 0.0) {
+        if delta.is_nan() || delta <= 0.0 {
             return f64::NAN;
         }
         let History {
@@ -294,7 +294,8 @@ impl ParetoNbd {
         let (mut time, mut frequency, mut recency) = (0.0, 0.0, 0.0);
         loop {
             time += rng.exponential() / lambda;
-            if !(time <= active) {
+            // Also ends the loop when lambda is 0 (time is then infinite).
+            if time.is_nan() || time > active {
                 break;
             }
             frequency += 1.0;
@@ -390,9 +391,10 @@ impl PurchaseModel for ParetoNbd {
         1.0 / (1.0 + (pieces.ln_dead - pieces.ln_alive).exp())
     }
 
-    /// E[purchases in (T, T+t] | history] = P(alive) (r+x)(beta+T) / ((alpha+T)(s-1))
-    /// * [1 - ((beta+T) / (beta+T+t))^(s-1)], computed as
-    /// -expm1(-(s-1) ln1p(t / (beta+T))) / (s-1), whose limit at s = 1 is ln1p(t / (beta+T)).
+    /// E[purchases in (T, T+t] | history] =
+    /// P(alive) (r+x)(beta+T) / ((alpha+T)(s-1)) [1 - ((beta+T) / (beta+T+t))^(s-1)], the bracket
+    /// over (s-1) computed as -expm1(-(s-1) ln1p(t / (beta+T))) / (s-1), whose limit at s = 1
+    /// is ln1p(t / (beta+T)).
     fn expected_purchases(&self, history: History, t: f64) -> f64 {
         let History {
             frequency: x,
