@@ -268,7 +268,7 @@ impl ParetoNbd {
     /// ```
     ///
     /// W(s, z) = z^s U(s, s; z) = E[z / (G + z)], G ~ Gamma(s, 1) ([`scaled_hyperu`]):
-    /// E[lambda] E[1 / (mu + delta)] under the posterior of a customer alive at T. NaN unless
+    /// `E[lambda] E[1 / (mu + delta)]` under the posterior of a customer alive at T. NaN unless
     /// `delta` > 0. A yearly rate d in weeks is delta = ln(1 + d) / 52.
     pub fn dert(&self, history: History, delta: f64) -> f64 {
         if delta.is_nan() || delta <= 0.0 {
