@@ -62,10 +62,12 @@ pub struct ParetoNbd {
     pub beta: f64,
 }
 
-/// ln I(t0) of the module doc and its partial derivatives in P, Q, M and m.
+/// I(t0) of the module doc as e^scale * g (g the 2F1 factor, between 1 and 1/(1-z)), and the
+/// partial derivatives of ln I(t0) in P, Q, M and m.
 #[derive(Debug, Clone, Copy)]
 struct LnTail {
-    ln: f64,
+    scale: f64,
+    g: f64,
     d_p: f64,
     d_q: f64,
     d_big: f64,
@@ -112,10 +114,11 @@ fn ln_tail<const GRADIENT: bool>(
     let c = p + q;
     let z = (big - small) / big_t;
     let g = hyp2f1_unit::<GRADIENT>(p, c, z);
-    let ln = -p * ln_big_t + (1.0 - q) * ln_small_t - ln_c1 + g.value.ln();
+    let scale = -p * ln_big_t + (1.0 - q) * ln_small_t - ln_c1;
     if !GRADIENT {
         return LnTail {
-            ln,
+            scale,
+            g: g.value,
             d_p: 0.0,
             d_q: 0.0,
             d_big: 0.0,
@@ -126,7 +129,8 @@ fn ln_tail<const GRADIENT: bool>(
     let inverse_c1 = 1.0 / (c - 1.0);
     let dz = g.d_z * inverse;
     LnTail {
-        ln,
+        scale,
+        g: g.value,
         d_p: -ln_big_t - inverse_c1 + (g.d_b + g.d_c) * inverse,
         d_q: -ln_small_t - inverse_c1 + g.d_c * inverse,
         // z = (M - m) / (M + t0): dz/dM = (m + t0) / (M + t0)^2, dz/dm = -1 / (M + t0).
@@ -168,8 +172,10 @@ fn ln_rising<const GRADIENT: bool>(r: f64, x: f64) -> (f64, f64) {
 }
 
 impl ParetoNbd {
-    fn pieces<const GRADIENT: bool>(&self, history: History) -> Pieces {
+    /// `logs`: ln alpha, ln beta and ln s (the same for every history).
+    fn pieces<const GRADIENT: bool>(&self, history: History, logs: [f64; 3]) -> Pieces {
         let ParetoNbd { r, alpha, s, beta } = *self;
+        let [ln_alpha, ln_beta, ln_s] = logs;
         let History {
             frequency: x,
             recency: t_x,
@@ -216,15 +222,35 @@ impl ParetoNbd {
                 ln_small_t: ln_alpha_t,
             }
         };
-        let first = ln_tail::<GRADIENT>(p, q, big, small, ln_c1, Bases::new(big, small, t_x));
+        let at_recency = if t_x == 0.0 {
+            // Most customers (no repeat purchase): the logarithms are the parameters' own.
+            let (ln_big, ln_small) = if alpha_is_big {
+                (ln_alpha, ln_beta)
+            } else {
+                (ln_beta, ln_alpha)
+            };
+            Bases {
+                big_t: big,
+                small_t: small,
+                ln_big_t: ln_big,
+                ln_small_t: ln_small,
+            }
+        } else {
+            Bases::new(big, small, t_x)
+        };
+        let first = ln_tail::<GRADIENT>(p, q, big, small, ln_c1, at_recency);
         let last = ln_tail::<GRADIENT>(p, q, big, small, ln_c1, at_age);
-        // D = I(t_x) (1 - I(T) / I(t_x)).
-        let one_minus_ratio = -(last.ln - first.ln).exp_m1();
-        let ln_dead = s.ln() + first.ln + one_minus_ratio.ln();
+        // D = e^first.scale (g1 - e^(last.scale - first.scale) g2): one logarithm. Near
+        // t_x = T the difference cancels, but the error is then relative to s I(t_x), which is
+        // below E + s D: the likelihood keeps its precision.
+        let later = (last.scale - first.scale).exp() * last.g;
+        let difference = first.g - later;
+        let ln_dead = ln_s + first.scale + difference.ln();
         let mut d_dead = [0.0; 4];
         if GRADIENT {
-            let ratio = 1.0 - one_minus_ratio;
-            let d = |a: f64, b: f64| (a - ratio * b) / one_minus_ratio;
+            // d ln D = (I1 d ln I1 - I2 d ln I2) / (I1 - I2).
+            let (w_first, w_later) = (first.g / difference, later / difference);
+            let d = |a: f64, b: f64| w_first * a - w_later * b;
             let (d_p, d_q, d_big, d_small) = (
                 d(first.d_p, last.d_p),
                 d(first.d_q, last.d_q),
@@ -247,14 +273,20 @@ impl ParetoNbd {
         }
     }
 
+    /// ln alpha, ln beta, ln s.
+    fn logs(&self) -> [f64; 3] {
+        [self.alpha.ln(), self.beta.ln(), self.s.ln()]
+    }
+
     /// The log-likelihood of one history without its gradient (the cost a finite-difference
     /// gradient pays per evaluation).
     pub fn log_likelihood_value(&self, history: History) -> f64 {
-        let pieces = self.pieces::<false>(history);
+        let logs = self.logs();
+        let pieces = self.pieces::<false>(history, logs);
         let (ln_rising, _) = ln_rising::<false>(self.r, history.frequency);
         ln_rising
-            + self.r * self.alpha.ln()
-            + self.s * self.beta.ln()
+            + self.r * logs[0]
+            + self.s * logs[1]
             + log_add_exp(pieces.ln_alive, pieces.ln_dead)
     }
 
@@ -355,10 +387,10 @@ impl PurchaseModel for ParetoNbd {
 
     fn log_likelihood(&self, history: History) -> (f64, [f64; 4]) {
         let ParetoNbd { r, alpha, s, beta } = *self;
-        let pieces = self.pieces::<true>(history);
+        let logs = self.logs();
+        let [ln_alpha, ln_beta, _] = logs;
+        let pieces = self.pieces::<true>(history, logs);
         let (ln_rising, digamma_difference) = ln_rising::<true>(r, history.frequency);
-        let ln_alpha = alpha.ln();
-        let ln_beta = beta.ln();
         // ln(E + sD) and the shares E / (E + sD), sD / (E + sD) from one exponential.
         let (big, small) = if pieces.ln_alive >= pieces.ln_dead {
             (pieces.ln_alive, pieces.ln_dead)
@@ -366,7 +398,14 @@ impl PurchaseModel for ParetoNbd {
             (pieces.ln_dead, pieces.ln_alive)
         };
         let ratio = (small - big).exp();
-        let ln_sum = big + ratio.ln_1p();
+        // ln(1 + ratio) is added to `big`: its absolute error is what matters, and ln(1 + x)
+        // has it; ln_1p only where its relative precision shows in a small likelihood.
+        let ln_sum = big
+            + if ratio < 1e-2 {
+                ratio.ln_1p()
+            } else {
+                (1.0 + ratio).ln()
+            };
         let share_big = 1.0 / (1.0 + ratio);
         let share_small = ratio * share_big;
         let (weight_alive, weight_dead) = if pieces.ln_alive >= pieces.ln_dead {
@@ -386,7 +425,7 @@ impl PurchaseModel for ParetoNbd {
     }
 
     fn p_alive(&self, history: History) -> f64 {
-        let pieces = self.pieces::<false>(history);
+        let pieces = self.pieces::<false>(history, self.logs());
         // E / (E + s D) = 1 / (1 + e^(ln sD - ln E)).
         1.0 / (1.0 + (pieces.ln_dead - pieces.ln_alive).exp())
     }

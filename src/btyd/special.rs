@@ -259,19 +259,21 @@ pub fn hyp2f1_unit<const GRADIENT: bool>(b: f64, c: f64, z: f64) -> UnitHyp2f1 {
 fn unit_series<const GRADIENT: bool>(b: f64, c: f64, z: f64) -> UnitHyp2f1 {
     // Terms t_n = (b)_n / (c)_n z^n = q_n z with q_n = (b)_n / (c)_n z^(n-1): the z-derivative
     // sum_n n q_n needs no division by z.
-    let mut q = b / c;
+    // One division per term for the value, two with the derivatives: 1/(c+n) serves the term
+    // ratio now and the harmonic sum of the next term.
+    let mut inverse_c = 1.0 / c;
+    let mut q = b * inverse_c;
     let mut value = 1.0;
     let (mut d_b, mut d_c, mut d_z) = (0.0, 0.0, 0.0);
     // Harmonic sums sum_{k<n} 1/(b+k) and sum_{k<n} 1/(c+k).
     let (mut harmonic_b, mut harmonic_c) = (0.0, 0.0);
     let tail_factor = z / (1.0 - z);
     for n in 1..MAX_TERMS {
-        let k = (n - 1) as f64;
         let term = q * z;
         value += term;
         if GRADIENT {
-            harmonic_b += 1.0 / (b + k);
-            harmonic_c += 1.0 / (c + k);
+            harmonic_b += 1.0 / (b + (n - 1) as f64);
+            harmonic_c += inverse_c;
             d_b += term * harmonic_b;
             d_c -= term * harmonic_c;
             d_z += n as f64 * q;
@@ -292,7 +294,8 @@ fn unit_series<const GRADIENT: bool>(b: f64, c: f64, z: f64) -> UnitHyp2f1 {
             };
         }
         let n = n as f64;
-        q *= (b + n) / (c + n) * z;
+        inverse_c = 1.0 / (c + n);
+        q *= (b + n) * inverse_c * z;
     }
     UnitHyp2f1 {
         value: f64::NAN,
