@@ -13,6 +13,7 @@ pub mod diagnostics;
 pub mod fit;
 pub mod gamma_gamma;
 pub mod model_file;
+pub mod pnbd;
 pub mod special;
 
 /// One customer's purchase history in the models' terms (time in `--time-unit`s).

@@ -8,7 +8,7 @@
 //! in-memory customers equal the ones read back from the file.
 
 pub mod demo;
-mod rng;
+pub mod rng;
 mod writer;
 
 use std::fmt;
