@@ -262,6 +262,14 @@ pub struct ScoreArgs {
     /// Tiers by count instead: top share and next share of positive customers, e.g. `0.2,0.5`.
     #[arg(long, value_parser = parse_cuts)]
     pub quantiles: Option<(f64, f64)>,
+    /// Value customers from their purchase histories with this fitted model (`crv fit`'s
+    /// model.json): the store needs `frequency`, `recency` and `age`; the horizon is in the
+    /// model's time unit and must be finite.
+    #[arg(long, value_name = "MODEL_JSON")]
+    pub model: Option<PathBuf>,
+    /// With `--model`: margin per unit of spend [default: 1, spend counts as value].
+    #[arg(long, requires = "model")]
+    pub margin_rate: Option<f64>,
 }
 
 impl ScoreArgs {

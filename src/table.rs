@@ -14,10 +14,33 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::error::Result;
+use crate::btyd::value::ValueModel;
+use crate::error::{Error, Result};
 use crate::kernel::{self, CrvInputs, ScoreTotals, TierCuts, TierScheme, TierSummary, Tiers};
 use crate::model::{ScoreParams, Tier};
 use crate::store::Store;
+
+/// How a table's CRV column is computed from the customers' columns (docs/model.md).
+#[derive(Debug, Clone)]
+pub enum Valuation {
+    /// From known margins and retention ("The model").
+    Retention,
+    /// From purchase histories under a fitted model ("Relationship value from purchase
+    /// histories", `--model model.json`).
+    Purchases(Arc<ValueModel>),
+}
+
+/// What a purchase model expects of each customer, row by row (tables valued
+/// [`Valuation::Purchases`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PurchaseOutlook {
+    /// P(alive) at the end of observation.
+    pub p_alive: Vec<f32>,
+    /// Expected purchases over the horizon.
+    pub expected_purchases: Vec<f32>,
+    /// Expected spend per purchase.
+    pub expected_spend: Vec<f32>,
+}
 
 /// One version of the customers with their derived columns. Immutable: a change to the
 /// customers is a new table with the next version number ([`Table::successor`]).
@@ -27,6 +50,8 @@ pub struct Table {
     store: Arc<Store>,
     params: ScoreParams,
     scheme: TierScheme,
+    valuation: Valuation,
+    outlook: Option<PurchaseOutlook>,
     crv: Vec<f32>,
     totals: ScoreTotals,
     score_time: Duration,
@@ -39,19 +64,42 @@ impl Table {
     /// for). Validates the parameters, the scheme and the CRV columns, and fails when some
     /// customer's CRV is not finite (naming it).
     pub fn score(store: Arc<Store>, params: ScoreParams, scheme: TierScheme) -> Result<Table> {
-        Table::scored_at(1, store, params, scheme)
+        Table::valued(store, params, scheme, Valuation::Retention)
+    }
+
+    /// Version 1 of `store`'s customers, valued by `valuation` with `params`: [`Table::score`]
+    /// for any valuation. A purchase model needs the history columns and a finite horizon.
+    pub fn valued(
+        store: Arc<Store>,
+        params: ScoreParams,
+        scheme: TierScheme,
+        valuation: Valuation,
+    ) -> Result<Table> {
+        Table::scored_at(1, store, params, scheme, valuation)
     }
 
     /// The next version: `store` (the customers as they are now) scored with this table's
-    /// parameters and scheme, numbered one more than this one.
+    /// parameters, scheme and valuation, numbered one more than this one.
     pub fn successor(&self, store: Arc<Store>) -> Result<Table> {
-        Table::scored_at(self.version + 1, store, self.params, self.scheme)
+        Table::scored_at(
+            self.version + 1,
+            store,
+            self.params,
+            self.scheme,
+            self.valuation.clone(),
+        )
     }
 
     /// The same customers (same version) scored with other parameters: a view for one request
     /// that asks for its own discount or horizon; this table is left as it is.
     pub fn rescored(&self, params: ScoreParams) -> Result<Table> {
-        Table::scored_at(self.version, Arc::clone(&self.store), params, self.scheme)
+        Table::scored_at(
+            self.version,
+            Arc::clone(&self.store),
+            params,
+            self.scheme,
+            self.valuation.clone(),
+        )
     }
 
     /// The same customers (same version) with CRVs computed elsewhere (a what-if scenario's
@@ -73,6 +121,8 @@ impl Table {
             store: Arc::clone(&self.store),
             params,
             scheme,
+            valuation: self.valuation.clone(),
+            outlook: None,
             crv,
             totals,
             score_time: Duration::ZERO,
@@ -86,20 +136,49 @@ impl Table {
         store: Arc<Store>,
         params: ScoreParams,
         scheme: TierScheme,
+        valuation: Valuation,
     ) -> Result<Table> {
         params.validate()?;
         scheme.validate()?;
-        let inputs = CrvInputs::from_store(&store)?;
         let started = Instant::now();
-        let mut crv = vec![0.0f32; inputs.len()];
-        let totals = kernel::score(&inputs, &params, &mut crv);
+        let (crv, totals, outlook) = match &valuation {
+            Valuation::Retention => {
+                let inputs = CrvInputs::from_store(&store)?;
+                let mut crv = vec![0.0f32; inputs.len()];
+                let totals = kernel::score(&inputs, &params, &mut crv);
+                kernel::check_finite(&inputs, store.ids(), &params, &crv, totals.non_finite)?;
+                (crv, totals, None)
+            }
+            Valuation::Purchases(model) => {
+                let values = model.score(&store, &params)?;
+                if let Some(row) = kernel::first_non_finite(&values.crv) {
+                    return Err(Error::invalid(
+                        "model",
+                        format!(
+                            "customer {} has a CRV of {} (expected spend {}, expected purchases                              {}); every CRV must be finite: check the model's parameters",
+                            store.ids()[row],
+                            values.crv[row],
+                            values.expected_spend[row],
+                            values.expected_purchases[row]
+                        ),
+                    ));
+                }
+                let outlook = PurchaseOutlook {
+                    p_alive: values.p_alive,
+                    expected_purchases: values.expected_purchases,
+                    expected_spend: values.expected_spend,
+                };
+                (values.crv, values.totals, Some(outlook))
+            }
+        };
         let score_time = started.elapsed();
-        kernel::check_finite(&inputs, store.ids(), &params, &crv, totals.non_finite)?;
         Ok(Table {
             version,
             store,
             params,
             scheme,
+            valuation,
+            outlook,
             crv,
             totals,
             score_time,
@@ -136,6 +215,17 @@ impl Table {
     /// The scoring parameters of the CRV column.
     pub fn params(&self) -> &ScoreParams {
         &self.params
+    }
+
+    /// How the CRV column is computed.
+    pub fn valuation(&self) -> &Valuation {
+        &self.valuation
+    }
+
+    /// What the purchase model expects of each customer: tables valued by one
+    /// ([`Valuation::Purchases`]) and scored here, not scenario views.
+    pub fn outlook(&self) -> Option<&PurchaseOutlook> {
+        self.outlook.as_ref()
     }
 
     /// How the tiers split the positive customers.

@@ -58,6 +58,25 @@ pub struct CustomerScore {
     pub percentile: f32,
 }
 
+/// What the purchase model expects of a customer, beside their score, when the served table
+/// is valued by one (`crv serve --model`): JSON lookups carry it; the bincode answer does not.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CustomerOutlook {
+    /// P(alive) at the end of observation.
+    pub p_alive: f32,
+    /// Expected purchases over the served horizon.
+    pub expected_purchases: f32,
+}
+
+/// A served customer: the score, and the outlook where the table has one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServedCustomer {
+    /// CRV, tier, rank, percentile.
+    pub score: CustomerScore,
+    /// P(alive) and expected purchases under a purchase model.
+    pub outlook: Option<CustomerOutlook>,
+}
+
 /// Why a binary body could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {

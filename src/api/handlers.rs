@@ -85,7 +85,10 @@ pub async fn lookup(
             .ids
             .iter()
             .zip(state.scores(&request.ids))
-            .map(|(&customer_id, score)| LookupEntry { customer_id, score })
+            .map(|(&customer_id, served)| LookupEntry {
+                customer_id,
+                score: served.map(|served| served.score),
+            })
             .collect();
         let answer = binary::encode(&LookupResponse { customers });
         Ok(response(StatusCode::OK, binary::MEDIA_TYPE, answer))

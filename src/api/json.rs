@@ -3,22 +3,24 @@
 //! wrote for the same answers: keys in sorted order, each f32 exactly as
 //! [`crate::campaign::report::f32_json`] gives it.
 
-use super::binary::CustomerScore;
+use super::binary::{CustomerOutlook, CustomerScore, ServedCustomer};
 
 /// Bytes of output to reserve per customer: enough for the longest entry of a batch.
 pub const ENTRY_BYTES: usize = 128;
 
-/// Appends `{"crv","customer_id","percentile","rank","tier"}` of a customer.
-pub fn write_customer(out: &mut Vec<u8>, id: u64, score: &CustomerScore) {
-    write_score(out, id, score, b"");
+/// Appends `{"crv","customer_id","percentile","rank","tier"}` of a customer, with
+/// `"expected_purchases"` and `"p_alive"` in their sorted places when it has an outlook.
+pub fn write_customer(out: &mut Vec<u8>, id: u64, customer: &ServedCustomer) {
+    write_score(out, id, customer, b"");
 }
 
 /// Appends `{"customers": [...]}` with one entry per id in order:
-/// `{"crv","customer_id","found":true,"percentile","rank","tier"}` for a customer in the store,
-/// `{"customer_id","found":false}` for one that is not.
+/// `{"crv","customer_id","found":true,"percentile","rank","tier"}` for a customer in the store
+/// (with its outlook as in [`write_customer`]), `{"customer_id","found":false}` for one that is
+/// not.
 pub fn write_lookup(
     out: &mut Vec<u8>,
-    entries: impl IntoIterator<Item = (u64, Option<CustomerScore>)>,
+    entries: impl IntoIterator<Item = (u64, Option<ServedCustomer>)>,
 ) {
     out.extend_from_slice(b"{\"customers\":[");
     for (index, (id, score)) in entries.into_iter().enumerate() {
@@ -37,13 +39,26 @@ pub fn write_lookup(
     out.extend_from_slice(b"]}");
 }
 
-/// One customer's object; `found` is spliced in after `customer_id`, where a sorted map puts it.
-fn write_score(out: &mut Vec<u8>, id: u64, score: &CustomerScore, found: &[u8]) {
+/// One customer's object; `found` is spliced in after `customer_id` (and `expected_purchases`),
+/// where a sorted map puts it.
+fn write_score(out: &mut Vec<u8>, id: u64, customer: &ServedCustomer, found: &[u8]) {
+    let score: &CustomerScore = &customer.score;
     out.extend_from_slice(b"{\"crv\":");
     write_f32(out, score.crv);
     out.extend_from_slice(b",\"customer_id\":");
     write_u64(out, id);
+    if let Some(CustomerOutlook {
+        expected_purchases, ..
+    }) = customer.outlook
+    {
+        out.extend_from_slice(b",\"expected_purchases\":");
+        write_f32(out, expected_purchases);
+    }
     out.extend_from_slice(found);
+    if let Some(CustomerOutlook { p_alive, .. }) = customer.outlook {
+        out.extend_from_slice(b",\"p_alive\":");
+        write_f32(out, p_alive);
+    }
     out.extend_from_slice(b",\"percentile\":");
     write_f32(out, score.percentile);
     out.extend_from_slice(b",\"rank\":");
@@ -145,24 +160,47 @@ mod tests {
         }
     }
 
-    fn score(crv: f32, tier: Tier, rank: u32, percentile: f32) -> CustomerScore {
-        CustomerScore {
-            crv,
-            tier,
-            rank,
-            percentile,
+    fn score(crv: f32, tier: Tier, rank: u32, percentile: f32) -> ServedCustomer {
+        ServedCustomer {
+            score: CustomerScore {
+                crv,
+                tier,
+                rank,
+                percentile,
+            },
+            outlook: None,
         }
     }
 
     /// The object serde_json wrote before, from a `json!` map.
-    fn reference(id: u64, score: &CustomerScore) -> Value {
-        json!({
+    fn reference(id: u64, customer: &ServedCustomer) -> Value {
+        let score = &customer.score;
+        let mut object = json!({
             "customer_id": id,
             "crv": f32_json(score.crv),
             "tier": score.tier.as_str(),
             "rank": score.rank,
             "percentile": f32_json(score.percentile),
-        })
+        });
+        if let Some(outlook) = customer.outlook {
+            object["p_alive"] = f32_json(outlook.p_alive);
+            object["expected_purchases"] = f32_json(outlook.expected_purchases);
+        }
+        object
+    }
+
+    fn with_outlook(
+        customer: ServedCustomer,
+        p_alive: f32,
+        expected_purchases: f32,
+    ) -> ServedCustomer {
+        ServedCustomer {
+            outlook: Some(CustomerOutlook {
+                p_alive,
+                expected_purchases,
+            }),
+            ..customer
+        }
     }
 
     #[test]
@@ -171,6 +209,10 @@ mod tests {
             (0, score(49.83921, Tier::A, 1, 100.0)),
             (u64::MAX, score(-1234.5, Tier::N, u32::MAX, 1e-7)),
             (17, score(0.0, Tier::C, 3_000, 33.333332)),
+            (
+                18,
+                with_outlook(score(12.5, Tier::A, 2, 99.0), 0.7315, 3.25),
+            ),
         ] {
             let mut out = Vec::new();
             write_customer(&mut out, id, &score);
@@ -184,13 +226,21 @@ mod tests {
     #[test]
     fn lookup_bytes_equal_serde_json_output() {
         let known = score(7.25, Tier::B, 42, 98.6);
-        let entries = [(5, Some(known)), (6, None), (5, Some(known))];
+        let modelled = with_outlook(known, 0.25, 1e-3);
+        let entries = [
+            (5, Some(known)),
+            (6, None),
+            (5, Some(known)),
+            (7, Some(modelled)),
+        ];
         let mut out = Vec::new();
         write_lookup(&mut out, entries);
         let mut found = reference(5, &known);
         found["found"] = Value::Bool(true);
+        let mut found_modelled = reference(7, &modelled);
+        found_modelled["found"] = Value::Bool(true);
         let expected = json!({
-            "customers": [found, {"customer_id": 6, "found": false}, found],
+            "customers": [found, {"customer_id": 6, "found": false}, found, found_modelled],
         });
         assert_eq!(String::from_utf8(out).unwrap(), expected.to_string());
 

@@ -42,9 +42,9 @@ use crate::error::{Error, Result};
 use crate::kernel::TierScheme;
 use crate::model::{CustomerId, ScoreParams};
 use crate::store::Store;
-use crate::table::Table;
+use crate::table::{Table, Valuation};
 use admission::{Admission, AdmissionLimits};
-use binary::CustomerScore;
+use binary::{CustomerOutlook, CustomerScore, ServedCustomer};
 use metrics::Metrics;
 use wire::{
     ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, ApiError, CONNECTION_RESERVE, DEFAULT_DRAIN_TIMEOUT,
@@ -162,6 +162,8 @@ impl ServerConfig {
 pub struct Served {
     table: Arc<Table>,
     records: Vec<CustomerScore>,
+    /// P(alive) and expected purchases per row, for a table valued by a purchase model.
+    outlooks: Option<Vec<CustomerOutlook>>,
 }
 
 impl Served {
@@ -183,12 +185,33 @@ impl Served {
                 percentile,
             })
             .collect();
-        Served { table, records }
+        let outlooks = table.outlook().map(|outlook| {
+            (&outlook.p_alive[..], &outlook.expected_purchases[..])
+                .into_par_iter()
+                .map(|(&p_alive, &expected_purchases)| CustomerOutlook {
+                    p_alive,
+                    expected_purchases,
+                })
+                .collect()
+        });
+        Served {
+            table,
+            records,
+            outlooks,
+        }
     }
 
-    /// The served score of customer `id`, `None` when it is not in the table.
-    fn score(&self, id: CustomerId) -> Option<CustomerScore> {
-        self.table.store().row_of(id).map(|row| self.records[row])
+    /// What is served of the customer in `row`.
+    fn customer(&self, row: usize) -> ServedCustomer {
+        ServedCustomer {
+            score: self.records[row],
+            outlook: self.outlooks.as_ref().map(|outlooks| outlooks[row]),
+        }
+    }
+
+    /// What is served of customer `id`, `None` when it is not in the table.
+    fn score(&self, id: CustomerId) -> Option<ServedCustomer> {
+        self.table.store().row_of(id).map(|row| self.customer(row))
     }
 }
 
@@ -238,6 +261,18 @@ impl AppState {
         scheme: TierScheme,
         config: ServerConfig,
     ) -> Result<AppState> {
+        AppState::open_valued(path, params, scheme, Valuation::Retention, config)
+    }
+
+    /// [`AppState::open`] with the customers valued by `valuation` (a purchase model's
+    /// lookups also answer `p_alive` and `expected_purchases`).
+    pub fn open_valued(
+        path: &Path,
+        params: ScoreParams,
+        scheme: TierScheme,
+        valuation: Valuation,
+        config: ServerConfig,
+    ) -> Result<AppState> {
         config.validate()?;
         let started = Instant::now();
         let (store, lock) = if config.copy_to_memory {
@@ -247,7 +282,7 @@ impl AppState {
             (Store::open(path)?, Some(lock))
         };
         let open_time = started.elapsed();
-        let table = Table::score(Arc::new(store), params, scheme)?;
+        let table = Table::valued(Arc::new(store), params, scheme, valuation)?;
         Ok(AppState {
             current: Arc::new(ArcSwap::from_pointee(Served::new(Arc::new(table)))),
             open_time,
@@ -410,19 +445,20 @@ impl AppState {
         })
     }
 
-    /// The served score of customer `id`, `None` when it is not in the table.
-    pub fn score(&self, id: CustomerId) -> Option<CustomerScore> {
+    /// What is served of customer `id` (score, and outlook under a purchase model), `None`
+    /// when it is not in the table.
+    pub fn score(&self, id: CustomerId) -> Option<ServedCustomer> {
         self.with_served(|served| served.score(id))
     }
 
     /// The served scores of `ids` in order, `None` for an id not in the table, all from one
     /// version: one batched index probe ([`Store::rows_of`]), then one record per found id.
-    pub fn scores(&self, ids: &[u64]) -> Vec<Option<CustomerScore>> {
+    pub fn scores(&self, ids: &[u64]) -> Vec<Option<ServedCustomer>> {
         self.with_served(|served| {
             let mut rows = Vec::new();
             served.table.store().rows_of(ids, &mut rows);
             rows.into_iter()
-                .map(|row| row.map(|row| served.records[row]))
+                .map(|row| row.map(|row| served.customer(row)))
                 .collect()
         })
     }

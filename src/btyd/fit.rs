@@ -15,6 +15,7 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use rayon::prelude::*;
 
+use super::columns::{HistoryColumns, row_error};
 use super::gamma_gamma::Spend;
 use super::{History, PurchaseModel};
 use crate::error::{Error, Result};
@@ -643,76 +644,9 @@ mod tests {
     }
 }
 
-/// The name `age` may also have in a store (lifetimes' and the papers' `T`).
-pub const AGE_ALIAS: &str = "T";
-
-/// The column error for `row` of `column`, naming the customer.
-fn bad_row(store: &Store, column: &str, row: usize, message: String) -> Error {
-    Error::Column {
-        name: column.to_string(),
-        message: format!("row {} (customer {}): {message}", row + 1, store.ids()[row]),
-    }
-}
-
-/// Every customer's purchase history from the store's `frequency`, `recency` and `age` (or
-/// `T`) columns, each checked: frequency a whole number >= 0, 0 <= recency <= age, recency 0
-/// when frequency is 0. An error names the column, the row (1-based) and the customer.
+/// Every customer's purchase history, checked ([`HistoryColumns::from_store`]), in row order.
 pub fn read_histories(store: &Store) -> Result<Vec<History>> {
-    let frequency = store.numeric(schema::FREQUENCY)?;
-    let recency = store.numeric(schema::RECENCY)?;
-    let (age_name, age) = match store.optional_numeric(schema::AGE)? {
-        Some(age) => (schema::AGE, age),
-        None => match store.optional_numeric(AGE_ALIAS)? {
-            Some(age) => (AGE_ALIAS, age),
-            None => {
-                return Err(Error::Column {
-                    name: schema::AGE.to_string(),
-                    message: format!("not in the store (nor `{AGE_ALIAS}`)"),
-                });
-            }
-        },
-    };
-    let mut histories = Vec::with_capacity(store.rows());
-    for (row, ((&x, &t_x), &t)) in frequency.iter().zip(recency).zip(age).enumerate() {
-        if !(x >= 0.0 && x.is_finite() && x.fract() == 0.0) {
-            return Err(bad_row(
-                store,
-                schema::FREQUENCY,
-                row,
-                format!("{x} is not a whole number of repeat purchases >= 0"),
-            ));
-        }
-        if !(t >= 0.0 && t.is_finite()) {
-            return Err(bad_row(
-                store,
-                age_name,
-                row,
-                format!("{t} is not a time >= 0"),
-            ));
-        }
-        if !(t_x >= 0.0 && t_x <= t) {
-            return Err(bad_row(
-                store,
-                schema::RECENCY,
-                row,
-                format!("{t_x} is not a time from 0 to the customer's {age_name}, {t}"),
-            ));
-        }
-        if x == 0.0 && t_x != 0.0 {
-            return Err(bad_row(
-                store,
-                schema::RECENCY,
-                row,
-                format!("{t_x} with frequency 0: without a repeat purchase, recency is 0"),
-            ));
-        }
-        histories.push(History {
-            frequency: f64::from(x),
-            recency: f64::from(t_x),
-            age: f64::from(t),
-        });
-    }
-    Ok(histories)
+    Ok(HistoryColumns::from_store(store)?.to_histories())
 }
 
 /// The repeat buyers' spend (frequency >= 1, with their `monetary_value`, which must be > 0:
@@ -725,7 +659,7 @@ pub fn read_spends(store: &Store, histories: &[History]) -> Result<Vec<Spend>> {
             continue;
         }
         if !(m > 0.0 && m.is_finite()) {
-            return Err(bad_row(
+            return Err(row_error(
                 store,
                 schema::MONETARY_VALUE,
                 row,

@@ -9,12 +9,14 @@
 //! likelihood on the log-parameters over the distinct histories, weighted by their counts.
 
 pub mod bgnbd;
+pub mod columns;
 pub mod diagnostics;
 pub mod fit;
 pub mod gamma_gamma;
 pub mod model_file;
 pub mod pnbd;
 pub mod special;
+pub mod value;
 
 /// One customer's purchase history in the models' terms (time in `--time-unit`s).
 #[derive(Debug, Clone, Copy, PartialEq)]

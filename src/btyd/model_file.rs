@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 use super::PurchaseModel;
 use super::bgnbd::BgNbd;
 use super::gamma_gamma::GammaGamma;
+use super::pnbd::ParetoNbd;
 use crate::error::{Error, Result};
 use crate::limits::MAX_MODEL_FILE_BYTES;
 
@@ -45,7 +46,7 @@ impl PurchaseKind {
     pub fn name(self) -> &'static str {
         match self {
             PurchaseKind::BgNbd => BgNbd::NAME,
-            PurchaseKind::ParetoNbd => "pnbd",
+            PurchaseKind::ParetoNbd => ParetoNbd::NAME,
         }
     }
 
@@ -53,7 +54,7 @@ impl PurchaseKind {
     pub fn param_names(self) -> [&'static str; 4] {
         match self {
             PurchaseKind::BgNbd => BgNbd::PARAM_NAMES,
-            PurchaseKind::ParetoNbd => ["r", "alpha", "s", "beta"],
+            PurchaseKind::ParetoNbd => ParetoNbd::PARAM_NAMES,
         }
     }
 

@@ -10,12 +10,15 @@ pub mod store;
 
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crv::Store;
+use crv::btyd::value::{DEFAULT_MARGIN_RATE, ValueModel};
 use crv::error::{Error, Result};
 use crv::limits::MAX_TIME_LIMIT_SECS;
 use crv::select::SolveLimits;
+use crv::table::Valuation;
 
 /// A failed write to stdout (a closed pipe, a full disk) as crv's error.
 pub fn stdout_error(e: std::io::Error) -> Error {
@@ -26,6 +29,35 @@ pub fn stdout_error(e: std::io::Error) -> Error {
 /// not `460.45388399999996`.
 pub fn millis(duration: std::time::Duration) -> f64 {
     duration.as_micros() as f64 / 1e3
+}
+
+/// The valuation the scoring flags ask for: a fitted model's (`--model`, read and checked
+/// now), or margins and retention.
+pub fn valuation(args: &crate::cli::ScoreArgs) -> Result<Valuation> {
+    match &args.model {
+        Some(path) => {
+            let margin_rate = args.margin_rate.unwrap_or(DEFAULT_MARGIN_RATE);
+            Ok(Valuation::Purchases(Arc::new(ValueModel::read(
+                path,
+                margin_rate,
+            )?)))
+        }
+        None => Ok(Valuation::Retention),
+    }
+}
+
+/// One line saying how a table was valued, for the summaries: the model, its spend rule and
+/// margin rate; `None` for margins and retention.
+pub fn valuation_line(valuation: &Valuation) -> Option<String> {
+    match valuation {
+        Valuation::Retention => None,
+        Valuation::Purchases(model) => Some(format!(
+            "valued from purchase histories: {} purchases, spend from {}, margin rate {}",
+            model.purchase_model_name(),
+            model.spend_name(),
+            model.margin_rate
+        )),
+    }
 }
 
 /// The solver limits of a `--time-limit` flag in seconds (0 to [`MAX_TIME_LIMIT_SECS`]).

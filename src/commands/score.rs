@@ -12,7 +12,10 @@ use crv::kernel::{TierScheme, TierSummary};
 use crv::{Table, Tier};
 use serde_json::json;
 
-use super::{amount, count, millis, open_store, stdout_error, summary_writer, warn_about_discount};
+use super::{
+    amount, count, millis, open_store, stdout_error, summary_writer, valuation, valuation_line,
+    warn_about_discount,
+};
 use crate::cli::ScoreCommand;
 
 /// Runs `crv score`.
@@ -26,9 +29,10 @@ pub fn score(args: &ScoreCommand) -> Result<()> {
     if let Some(path) = &args.output {
         check_output(path, &[&args.store], args.force)?;
     }
+    let valuation = valuation(&args.score)?;
     let store = open_store(&args.store, args.verify)?;
     let open_time = started.elapsed();
-    let table = Table::score(Arc::new(store), params, scheme)?;
+    let table = Table::valued(Arc::new(store), params, scheme, valuation)?;
     // Ranks and percentiles (the full sort) only for the per-customer file; the summary needs
     // the cut points alone.
     let write_time = match &args.output {
@@ -62,6 +66,20 @@ pub fn score(args: &ScoreCommand) -> Result<()> {
             count(totals.non_positive_customers, "customer")
         ),
     ];
+    lines.extend(valuation_line(table.valuation()));
+    if let Some(outlook) = table.outlook() {
+        let mean = |column: &[f32]| {
+            column.iter().map(|&v| f64::from(v)).sum::<f64>() / column.len().max(1) as f64
+        };
+        lines.push(format!(
+            "mean P(alive) {:.3}, expected purchases over the horizon {} in all ({:.2} per \
+             customer), mean expected spend per purchase {}",
+            mean(&outlook.p_alive),
+            amount(mean(&outlook.expected_purchases) * outlook.p_alive.len() as f64),
+            mean(&outlook.expected_purchases),
+            amount(mean(&outlook.expected_spend))
+        ));
+    }
     lines.extend(tier_table(&summary));
     if let (Some(path), Some(time)) = (&args.output, write_time) {
         lines.push(format!(
@@ -123,18 +141,36 @@ pub fn tier_table(summary: &TierSummary) -> Vec<String> {
     lines
 }
 
-/// One row per customer, in store order: `customer_id,crv,tier,rank,percentile`.
+/// One row per customer, in store order: `customer_id,crv,tier,rank,percentile`, and
+/// `p_alive,expected_purchases,expected_spend` for a table valued by a purchase model.
 fn write_scores(path: &Path, table: &Table) -> Result<()> {
     crv::atomic_file::write_atomically(path, |out| {
         let io = |e| Error::io(path, e);
-        writeln!(out, "customer_id,crv,tier,rank,percentile").map_err(io)?;
+        let outlook = table.outlook();
+        let extra_header = if outlook.is_some() {
+            ",p_alive,expected_purchases,expected_spend"
+        } else {
+            ""
+        };
+        writeln!(out, "customer_id,crv,tier,rank,percentile{extra_header}").map_err(io)?;
         let (crv, tiers) = (table.crv(), table.tiers());
         for (row, id) in table.ids().iter().enumerate() {
-            writeln!(
+            write!(
                 out,
                 "{id},{},{},{},{}",
                 crv[row], tiers.tier[row], tiers.rank[row], tiers.percentile[row]
             )
+            .map_err(io)?;
+            match outlook {
+                Some(outlook) => writeln!(
+                    out,
+                    ",{},{},{}",
+                    outlook.p_alive[row],
+                    outlook.expected_purchases[row],
+                    outlook.expected_spend[row]
+                ),
+                None => writeln!(out),
+            }
             .map_err(io)?;
         }
         Ok(())

@@ -42,7 +42,12 @@ pub fn select(args: &SelectCommand) -> Result<()> {
     }
     let store = open_store(&args.store, args.verify)?;
     let open_time = started.elapsed();
-    let table = Table::score(Arc::new(store), params, scheme)?;
+    let table = Table::valued(
+        Arc::new(store),
+        params,
+        scheme,
+        super::valuation(&args.score)?,
+    )?;
     let targets = request.bind(&table)?.select(&table)?;
     let write_time = match &args.output {
         Some(path) => {

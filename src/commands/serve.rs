@@ -78,7 +78,9 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         tracing::info!(store = %path.display(), verify_ms = millis(started.elapsed()), "verified the store");
     }
     let started = Instant::now();
-    let state = AppState::open(&path, params, scheme, config)?.with_token(token)?;
+    let valuation = super::valuation(&args.score)?;
+    let state =
+        AppState::open_valued(&path, params, scheme, valuation, config)?.with_token(token)?;
     if !config.copy_to_memory {
         // A page of a truncated mapped file faults with SIGBUS: say which file before dying.
         api::os::report_store_faults(&path).map_err(|e| Error::io("<SIGBUS handler>", e))?;

@@ -25,6 +25,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use wide::f64x4;
 
+use crate::btyd::columns::HistoryColumns;
 use crate::btyd::{History, PurchaseModel};
 use crate::error::{Error, Result};
 use crate::kernel::crv::{CHUNK_ROWS, ScoreTotals};
@@ -34,19 +35,12 @@ use crate::store::{Store, schema};
 /// period and distinct (frequency, age) pair.
 pub const MAX_HORIZON_PERIODS: u32 = 10_000;
 
-/// The other name `age` may have in a store (lifetimes and the papers call it `T`).
-pub const AGE_ALIAS: &str = "T";
-
 /// The columns the probabilistic CRV reads, one entry per customer; a missing optional column
 /// counts as zero, a missing `monetary_value` as a spend of 1 per purchase.
 #[derive(Debug, Clone, Copy)]
 pub struct HistoryInputs<'a> {
-    /// Repeat purchases x.
-    pub frequency: &'a [f32],
-    /// Time t_x of the last purchase since the first.
-    pub recency: &'a [f32],
-    /// Time T from the first purchase to the end of observation.
-    pub age: &'a [f32],
+    /// Frequency, recency and age.
+    pub histories: HistoryColumns<'a>,
     /// Mean spend of the repeat purchases.
     pub monetary_value: Option<&'a [f32]>,
     /// One-off value of the customer's recommendations, present value.
@@ -60,72 +54,32 @@ pub struct HistoryInputs<'a> {
 }
 
 impl<'a> HistoryInputs<'a> {
-    /// The history columns of `store`, read in place and checked: `frequency`, `recency` and
-    /// `age` (or `T`) are required, and every customer's recency is at most their age (the
-    /// error names the first customer for which it is not).
+    /// The history columns of `store`, read in place and checked
+    /// ([`HistoryColumns::from_store`]), with the optional spend and one-off columns.
     pub fn from_store(store: &'a Store) -> Result<HistoryInputs<'a>> {
-        let required = |name: &str, alias: Option<&str>| -> Result<&'a [f32]> {
-            if let Some(column) = store.optional_numeric(name)? {
-                return Ok(column);
-            }
-            if let Some(alias) = alias
-                && let Some(column) = store.optional_numeric(alias)?
-            {
-                return Ok(column);
-            }
-            Err(Error::Column {
-                name: name.to_owned(),
-                message: "is required to score with a purchase model and is not in the store"
-                    .to_owned(),
-            })
-        };
-        let inputs = HistoryInputs {
-            frequency: required(schema::FREQUENCY, None)?,
-            recency: required(schema::RECENCY, None)?,
-            age: required(schema::AGE, Some(AGE_ALIAS))?,
+        Ok(HistoryInputs {
+            histories: HistoryColumns::from_store(store)?,
             monetary_value: store.optional_numeric(schema::MONETARY_VALUE)?,
             referral_value: store.optional_numeric(schema::REFERRAL_VALUE)?,
             competence_value: store.optional_numeric(schema::COMPETENCE_VALUE)?,
             development_cost: store.optional_numeric(schema::DEVELOPMENT_COST)?,
             acquisition_cost: store.optional_numeric(schema::ACQUISITION_COST)?,
-        };
-        if let Some(row) = inputs
-            .recency
-            .iter()
-            .zip(inputs.age)
-            .position(|(recency, age)| recency > age)
-        {
-            return Err(Error::Column {
-                name: schema::RECENCY.to_owned(),
-                message: format!(
-                    "customer {} has recency {} after its age {}: the last purchase must fall \
-                     within the observation",
-                    store.ids()[row],
-                    inputs.recency[row],
-                    inputs.age[row]
-                ),
-            });
-        }
-        Ok(inputs)
+        })
     }
 
     /// Number of customers.
     pub fn len(&self) -> usize {
-        self.frequency.len()
+        self.histories.len()
     }
 
     /// Whether there are no customers.
     pub fn is_empty(&self) -> bool {
-        self.frequency.is_empty()
+        self.histories.is_empty()
     }
 
     /// Row `row`'s history.
     pub fn history(&self, row: usize) -> History {
-        History {
-            frequency: f64::from(self.frequency[row]),
-            recency: f64::from(self.recency[row]),
-            age: f64::from(self.age[row]),
-        }
+        self.histories.history(row)
     }
 
     /// Row `row`'s one-off terms: referral + competence - development - acquisition.
@@ -307,8 +261,9 @@ pub fn score_histories<M: PurchaseModel, S: SpendRule>(
 ) -> HistoryValues {
     params.validate().expect("validated parameters");
     let rows = inputs.len();
+    let columns = &inputs.histories;
     assert!(
-        inputs.recency.len() == rows && inputs.age.len() == rows,
+        columns.recency.len() == rows && columns.age.len() == rows,
         "history columns of one length"
     );
     let distinct = DistinctHistories::of(inputs);
@@ -356,7 +311,7 @@ pub fn score_histories<M: PurchaseModel, S: SpendRule>(
                     p_alive[k] = p as f32;
                     expected_purchases[k] = plain as f32;
                     expected_spend[k] = spend.expected_spend(
-                        f64::from(inputs.frequency[row]),
+                        f64::from(inputs.histories.frequency[row]),
                         inputs.observed_spend(row),
                     ) as f32;
                 }
@@ -432,10 +387,11 @@ impl DistinctHistories {
         let mut histories = Vec::new();
         let row_history = (0..inputs.len())
             .map(|row| {
+                let columns = &inputs.histories;
                 let key = [
-                    inputs.frequency[row].to_bits(),
-                    inputs.recency[row].to_bits(),
-                    inputs.age[row].to_bits(),
+                    columns.frequency[row].to_bits(),
+                    columns.recency[row].to_bits(),
+                    columns.age[row].to_bits(),
                 ];
                 *index.entry(key).or_insert_with(|| {
                     histories.push(inputs.history(row));
@@ -538,9 +494,11 @@ mod tests {
 
         fn inputs(&self) -> HistoryInputs<'_> {
             HistoryInputs {
-                frequency: &self.frequency,
-                recency: &self.recency,
-                age: &self.age,
+                histories: HistoryColumns {
+                    frequency: &self.frequency,
+                    recency: &self.recency,
+                    age: &self.age,
+                },
                 monetary_value: Some(&self.monetary_value),
                 referral_value: None,
                 competence_value: None,
