@@ -29,8 +29,16 @@ const RESCALE: f64 = 1e200;
 const ONE_MINUS_Z_FROM: f64 = 0.9;
 
 /// The 1 - z transformation's two terms have poles at integer c - a - b that cancel; it is
-/// used only this far from an integer (the cancellation then costs under 4 digits).
+/// tried only this far from an integer (and kept only when they cancel by under one digit).
 const MIN_DISTANCE_FROM_INTEGER: f64 = 1e-3;
+
+/// The most cancellation (a factor e^2.3 = 10) accepted between the 1 - z transformation's two
+/// terms.
+const MAX_CANCELLATION: f64 = std::f64::consts::LN_10;
+
+/// The most cancellation accepted within a series without trying another form: the sum of the
+/// terms' magnitudes at most 1000 times the sum's (3 of 16 digits lost).
+const MAX_SERIES_CANCELLATION: f64 = 1e3;
 
 /// A real number as sign * exp(ln): values far beyond f64's range, with their sign.
 #[derive(Debug, Clone, Copy)]
@@ -99,20 +107,24 @@ fn is_non_positive_integer(x: f64) -> bool {
     x <= 0.0 && x == x.round()
 }
 
-/// The power series sum_n (a)_n (b)_n / ((c)_n n!) z^n, for |z| < 1; None when it has not
-/// converged within [`MAX_TERMS`] terms.
-fn series(a: f64, b: f64, c: f64, z: f64) -> Option<SignedLog> {
+/// The power series sum_n (a)_n (b)_n / ((c)_n n!) z^n, for |z| < 1, and its cancellation
+/// (sum of the terms' magnitudes over the sum's magnitude: 1 when all terms have one sign);
+/// None when it has not converged within [`MAX_TERMS`] terms.
+fn series(a: f64, b: f64, c: f64, z: f64) -> Option<(SignedLog, f64)> {
     let mut term = 1.0_f64;
     let mut sum = 1.0_f64;
+    let mut magnitudes = 1.0_f64;
     let mut ln_scale = 0.0;
     for n in 0..MAX_TERMS {
         let n = n as f64;
         let ratio = (a + n) * (b + n) / ((c + n) * (n + 1.0)) * z;
         term *= ratio;
         sum += term;
-        if sum.abs() > RESCALE {
+        magnitudes += term.abs();
+        if magnitudes > RESCALE {
             sum /= RESCALE;
             term /= RESCALE;
+            magnitudes /= RESCALE;
             ln_scale += RESCALE.ln();
         }
         // From where a + n, b + n and c + n are all positive the ratio tends monotonically to
@@ -122,7 +134,7 @@ fn series(a: f64, b: f64, c: f64, z: f64) -> Option<SignedLog> {
         if settled && rho < 1.0 && term.abs() * rho <= TOLERANCE * (1.0 - rho) * sum.abs() {
             let mut value = SignedLog::from_value(sum);
             value.ln += ln_scale;
-            return Some(value);
+            return Some((value, magnitudes / sum.abs()));
         }
     }
     None
@@ -143,7 +155,7 @@ fn one_minus_z(a: f64, b: f64, c: f64, z: f64) -> Option<SignedLog> {
         let denominator = signed_ln_gamma(c - a).times(signed_ln_gamma(c - b));
         coefficient.ln -= denominator.ln;
         coefficient.sign *= denominator.sign;
-        Some(coefficient.times(series(a, b, 1.0 - m, w)?))
+        Some(coefficient.times(accurate(series(a, b, 1.0 - m, w))?))
     };
     let second = if is_non_positive_integer(a) || is_non_positive_integer(b) {
         None
@@ -152,14 +164,16 @@ fn one_minus_z(a: f64, b: f64, c: f64, z: f64) -> Option<SignedLog> {
         let denominator = signed_ln_gamma(a).times(signed_ln_gamma(b));
         coefficient.ln += m * w.ln() - denominator.ln;
         coefficient.sign *= denominator.sign;
-        Some(coefficient.times(series(c - a, c - b, 1.0 + m, w)?))
+        Some(coefficient.times(accurate(series(c - a, c - b, 1.0 + m, w))?))
     };
     match (first, second) {
         (Some(first), Some(second)) => {
             let sum = first.plus(second);
-            // Cancellation beyond 6 digits: let the caller use the series in z instead.
+            // The terms carry relative errors ~1e-13 (logarithms of gamma functions up to
+            // ~100s, exponentiated): beyond one digit of cancellation, let the caller sum the
+            // series in z instead.
             let largest = first.ln.max(second.ln);
-            (sum.ln > largest - 6.0 * std::f64::consts::LN_10).then_some(sum)
+            (sum.ln > largest - MAX_CANCELLATION).then_some(sum)
         }
         (one, None) | (None, one) => one,
     }
@@ -182,19 +196,46 @@ fn signed_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> SignedLog {
     }
     // Euler's transformation 2F1(a, b; c; z) = (1-z)^(c-a-b) 2F1(c-a, c-b; c; z) turns the
     // large numerator parameters of a heavy buyer (a, b ~ x, c ~ x) into small ones, whose
-    // series converges in a few terms; use whichever form has the smaller numerator product.
-    let euler = |value: SignedLog| SignedLog {
-        ln: value.ln + m * (-z).ln_1p(),
-        sign: value.sign,
-    };
+    // series converges in a few terms; try first whichever form has the smaller numerator
+    // product, and keep it unless its terms cancel (mixed signs) by more than the other's.
     let direct = || series(a, b, c, z);
-    let transformed = || series(c - a, c - b, c, z).map(euler);
-    let value = if ((c - a) * (c - b)).abs() < (a * b).abs() {
-        transformed().or_else(direct)
-    } else {
-        direct().or_else(transformed)
+    let transformed = || {
+        series(c - a, c - b, c, z).map(|(value, cancellation)| {
+            let value = SignedLog {
+                ln: value.ln + m * (-z).ln_1p(),
+                sign: value.sign,
+            };
+            (value, cancellation)
+        })
     };
-    value.unwrap_or(SignedLog::NAN)
+    let (first, second): (&dyn Fn() -> _, &dyn Fn() -> _) =
+        if ((c - a) * (c - b)).abs() < (a * b).abs() {
+            (&transformed, &direct)
+        } else {
+            (&direct, &transformed)
+        };
+    let first = first();
+    if let Some(value) = accurate(first) {
+        return value;
+    }
+    match (first, second()) {
+        (Some(one), Some(other)) => {
+            if one.1 <= other.1 {
+                one.0
+            } else {
+                other.0
+            }
+        }
+        (Some(one), None) | (None, Some(one)) => one.0,
+        (None, None) => SignedLog::NAN,
+    }
+}
+
+/// The series' value when its terms cancel by at most [`MAX_SERIES_CANCELLATION`].
+fn accurate(series: Option<(SignedLog, f64)>) -> Option<SignedLog> {
+    series
+        .filter(|&(_, cancellation)| cancellation <= MAX_SERIES_CANCELLATION)
+        .map(|(value, _)| value)
 }
 
 /// The Gauss hypergeometric function 2F1(a, b; c; z) for 0 <= z < 1 and real a, b, c with c
@@ -202,7 +243,8 @@ fn signed_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> SignedLog {
 ///
 /// Method: the power series, or Euler's transformation (1-z)^(c-a-b) 2F1(c-a, c-b; c; z) when
 /// its numerator parameters are smaller (heavy buyers: a, b and c all large); for z >= 0.9 the
-/// 1 - z transformation when c - a - b is at least 1e-3 from an integer. Sums stop when the
+/// 1 - z transformation when c - a - b is at least 1e-3 from an integer and its two terms do
+/// not cancel by more than one digit. Sums stop when the
 /// tail is below 1e-16 of the sum, or after 100,000 terms (NaN), which a series in z reaches
 /// only beyond z ~ 1 - 4e-4. Accuracy (checked against mpmath): relative 1e-12 over the
 /// reference set, including BG/NBD's parameters at x = 5000, z = 0.999, and negative c.
