@@ -59,7 +59,7 @@ fn scaled_hyperu_matches_mpmath() {
 #[test]
 fn model_matches_mpmath() {
     let rows = fixture("pnbd_reference.csv");
-    assert_eq!(rows.len(), 50);
+    assert_eq!(rows.len(), 70);
     for row in rows {
         let v: Vec<f64> = row[1..].iter().map(|f| number(f)).collect();
         let model = ParetoNbd::from_params([v[0], v[1], v[2], v[3]]);
