@@ -25,9 +25,9 @@
 //!
 //! the alpha >= beta / alpha < beta branches of lifetimes in one form, whose 2F1 has all
 //! terms positive and a term ratio below z ([`hyp2f1_unit`]). Everything is in logs: each I
-//! is e^scale * g with g the 2F1 (between 1 and 1/(1-z)), ln D = scale_1 + ln(g_1 - e^(scale_2
-//! - scale_1) g_2), and ln(E + s D) by log-sum-exp, so no power of a heavy buyer's
-//! (alpha+T)^(r+x) is ever formed.
+//! is e^scale * g with g the 2F1 (between 1 and 1/(1-z)), so that
+//! ln D = scale_1 + ln(g_1 - e^(scale_2 - scale_1) g_2), and ln(E + s D) is a log-sum-exp: no
+//! power of a heavy buyer's (alpha+T)^(r+x) is ever formed.
 //!
 //! # The gradient
 //!
