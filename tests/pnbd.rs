@@ -59,7 +59,7 @@ fn scaled_hyperu_matches_mpmath() {
 #[test]
 fn model_matches_mpmath() {
     let rows = fixture("pnbd_reference.csv");
-    assert_eq!(rows.len(), 50);
+    assert_eq!(rows.len(), 70);
     for row in rows {
         let v: Vec<f64> = row[1..].iter().map(|f| number(f)).collect();
         let model = ParetoNbd::from_params([v[0], v[1], v[2], v[3]]);
@@ -239,6 +239,86 @@ proptest! {
                 (gradient[k] - difference).abs() <= tolerance,
                 "[{k}]: analytic {} vs differences {difference}", gradient[k]
             );
+        }
+    }
+}
+
+/// The plain power series of 2F1, term by term (no transformation), for where it converges
+/// quickly: the reference for the transformed evaluations.
+fn plain_series(a: f64, b: f64, c: f64, z: f64) -> f64 {
+    let (mut term, mut sum) = (1.0_f64, 1.0_f64);
+    for n in 0..20_000 {
+        let n = f64::from(n);
+        term *= (a + n) * (b + n) / ((c + n) * (n + 1.0)) * z;
+        sum += term;
+    }
+    sum
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// BG/NBD's 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t)) and others with positive parameters:
+    /// whichever form `hyp2f1` picks (series, Euler, 1 - z) equals the plain series.
+    #[test]
+    fn hyp2f1_equals_the_plain_series(
+        a in 0.05..40.0_f64,
+        b in 0.05..40.0_f64,
+        c in 0.05..60.0_f64,
+        z in 0.0..0.97_f64,
+    ) {
+        let expected = plain_series(a, b, c, z);
+        prop_assume!(expected.is_finite() && expected < 1e250);
+        let got = hyp2f1(a, b, c, z);
+        prop_assert!(close(got, expected, 1e-11, 0.0), "{got} vs {expected}");
+    }
+}
+
+#[test]
+fn lopsided_parameters_stay_finite_and_accurate() {
+    // max(alpha, beta) / min(alpha, beta) up to 1e6 either way: z up to 1 - 1e-6 at t_x = 0,
+    // where the continued fraction works. The gradient still equals central differences.
+    for (alpha, beta) in [(1e4, 0.01), (0.01, 1e4), (300.0, 1.0), (1.0, 300.0)] {
+        let model = ParetoNbd::from_params([0.7, alpha, 1.3, beta]);
+        for history in [
+            History {
+                frequency: 0.0,
+                recency: 0.0,
+                age: 30.0,
+            },
+            History {
+                frequency: 3.0,
+                recency: 0.2,
+                age: 30.0,
+            },
+            History {
+                frequency: 5000.0,
+                recency: 1.0,
+                age: 30.0,
+            },
+        ] {
+            let (ll, gradient) = model.log_likelihood(history);
+            assert!(
+                ll.is_finite() && gradient.iter().all(|g| g.is_finite()),
+                "{model:?} {history:?}"
+            );
+            let h = 1e-5;
+            for k in 0..4 {
+                let shifted = |step: f64| {
+                    let mut params = model.params();
+                    params[k] *= f64::exp(step);
+                    ParetoNbd::from_params(params).log_likelihood_value(history)
+                };
+                let difference = (shifted(h) - shifted(-h)) / (2.0 * h);
+                let tolerance = 1e-6 * (1.0 + gradient[k].abs()) + 1e-15 * ll.abs() / h;
+                assert!(
+                    (gradient[k] - difference).abs() <= tolerance,
+                    "{model:?} {history:?} [{k}]: {} vs {difference}",
+                    gradient[k]
+                );
+            }
+            let p = model.p_alive(history);
+            assert!((0.0..=1.0).contains(&p));
         }
     }
 }

@@ -11,7 +11,7 @@
 //! Each is tested against values computed with mpmath at 50 digits
 //! (`tests/data/pnbd_reference.py`); the accuracies below are what those tests check.
 
-use statrs::function::gamma::ln_gamma;
+use statrs::function::gamma::{digamma, ln_gamma};
 use std::f64::consts::PI;
 
 /// Most terms a series or continued fraction here sums before it gives up (NaN).
@@ -29,8 +29,16 @@ const RESCALE: f64 = 1e200;
 const ONE_MINUS_Z_FROM: f64 = 0.9;
 
 /// The 1 - z transformation's two terms have poles at integer c - a - b that cancel; it is
-/// used only this far from an integer (the cancellation then costs under 4 digits).
+/// tried only this far from an integer (and kept only when they cancel by under one digit).
 const MIN_DISTANCE_FROM_INTEGER: f64 = 1e-3;
+
+/// The most cancellation (a factor e^2.3 = 10) accepted between the 1 - z transformation's two
+/// terms.
+const MAX_CANCELLATION: f64 = std::f64::consts::LN_10;
+
+/// The most cancellation accepted within a series without trying another form: the sum of the
+/// terms' magnitudes at most 1000 times the sum's (3 of 16 digits lost).
+const MAX_SERIES_CANCELLATION: f64 = 1e3;
 
 /// A real number as sign * exp(ln): values far beyond f64's range, with their sign.
 #[derive(Debug, Clone, Copy)]
@@ -99,20 +107,24 @@ fn is_non_positive_integer(x: f64) -> bool {
     x <= 0.0 && x == x.round()
 }
 
-/// The power series sum_n (a)_n (b)_n / ((c)_n n!) z^n, for |z| < 1; None when it has not
-/// converged within [`MAX_TERMS`] terms.
-fn series(a: f64, b: f64, c: f64, z: f64) -> Option<SignedLog> {
+/// The power series sum_n (a)_n (b)_n / ((c)_n n!) z^n, for |z| < 1, and its cancellation
+/// (sum of the terms' magnitudes over the sum's magnitude: 1 when all terms have one sign);
+/// None when it has not converged within [`MAX_TERMS`] terms.
+fn series(a: f64, b: f64, c: f64, z: f64) -> Option<(SignedLog, f64)> {
     let mut term = 1.0_f64;
     let mut sum = 1.0_f64;
+    let mut magnitudes = 1.0_f64;
     let mut ln_scale = 0.0;
     for n in 0..MAX_TERMS {
         let n = n as f64;
         let ratio = (a + n) * (b + n) / ((c + n) * (n + 1.0)) * z;
         term *= ratio;
         sum += term;
-        if sum.abs() > RESCALE {
+        magnitudes += term.abs();
+        if magnitudes > RESCALE {
             sum /= RESCALE;
             term /= RESCALE;
+            magnitudes /= RESCALE;
             ln_scale += RESCALE.ln();
         }
         // From where a + n, b + n and c + n are all positive the ratio tends monotonically to
@@ -122,7 +134,7 @@ fn series(a: f64, b: f64, c: f64, z: f64) -> Option<SignedLog> {
         if settled && rho < 1.0 && term.abs() * rho <= TOLERANCE * (1.0 - rho) * sum.abs() {
             let mut value = SignedLog::from_value(sum);
             value.ln += ln_scale;
-            return Some(value);
+            return Some((value, magnitudes / sum.abs()));
         }
     }
     None
@@ -143,7 +155,7 @@ fn one_minus_z(a: f64, b: f64, c: f64, z: f64) -> Option<SignedLog> {
         let denominator = signed_ln_gamma(c - a).times(signed_ln_gamma(c - b));
         coefficient.ln -= denominator.ln;
         coefficient.sign *= denominator.sign;
-        Some(coefficient.times(series(a, b, 1.0 - m, w)?))
+        Some(coefficient.times(accurate(series(a, b, 1.0 - m, w))?))
     };
     let second = if is_non_positive_integer(a) || is_non_positive_integer(b) {
         None
@@ -152,14 +164,16 @@ fn one_minus_z(a: f64, b: f64, c: f64, z: f64) -> Option<SignedLog> {
         let denominator = signed_ln_gamma(a).times(signed_ln_gamma(b));
         coefficient.ln += m * w.ln() - denominator.ln;
         coefficient.sign *= denominator.sign;
-        Some(coefficient.times(series(c - a, c - b, 1.0 + m, w)?))
+        Some(coefficient.times(accurate(series(c - a, c - b, 1.0 + m, w))?))
     };
     match (first, second) {
         (Some(first), Some(second)) => {
             let sum = first.plus(second);
-            // Cancellation beyond 6 digits: let the caller use the series in z instead.
+            // The terms carry relative errors ~1e-13 (logarithms of gamma functions up to
+            // ~100s, exponentiated): beyond one digit of cancellation, let the caller sum the
+            // series in z instead.
             let largest = first.ln.max(second.ln);
-            (sum.ln > largest - 6.0 * std::f64::consts::LN_10).then_some(sum)
+            (sum.ln > largest - MAX_CANCELLATION).then_some(sum)
         }
         (one, None) | (None, one) => one,
     }
@@ -182,31 +196,63 @@ fn signed_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> SignedLog {
     }
     // Euler's transformation 2F1(a, b; c; z) = (1-z)^(c-a-b) 2F1(c-a, c-b; c; z) turns the
     // large numerator parameters of a heavy buyer (a, b ~ x, c ~ x) into small ones, whose
-    // series converges in a few terms; use whichever form has the smaller numerator product.
-    let euler = |value: SignedLog| SignedLog {
-        ln: value.ln + m * (-z).ln_1p(),
-        sign: value.sign,
-    };
+    // series converges in a few terms; try first whichever form has the smaller numerator
+    // product, and keep it unless its terms cancel (mixed signs) by more than the other's.
     let direct = || series(a, b, c, z);
-    let transformed = || series(c - a, c - b, c, z).map(euler);
-    let value = if ((c - a) * (c - b)).abs() < (a * b).abs() {
-        transformed().or_else(direct)
-    } else {
-        direct().or_else(transformed)
+    let transformed = || {
+        series(c - a, c - b, c, z).map(|(value, cancellation)| {
+            let value = SignedLog {
+                ln: value.ln + m * (-z).ln_1p(),
+                sign: value.sign,
+            };
+            (value, cancellation)
+        })
     };
-    value.unwrap_or(SignedLog::NAN)
+    let (first, second): (&dyn Fn() -> _, &dyn Fn() -> _) =
+        if ((c - a) * (c - b)).abs() < (a * b).abs() {
+            (&transformed, &direct)
+        } else {
+            (&direct, &transformed)
+        };
+    let first = first();
+    if let Some(value) = accurate(first) {
+        return value;
+    }
+    match (first, second()) {
+        (Some(one), Some(other)) => {
+            if one.1 <= other.1 {
+                one.0
+            } else {
+                other.0
+            }
+        }
+        (Some(one), None) | (None, Some(one)) => one.0,
+        (None, None) => SignedLog::NAN,
+    }
+}
+
+/// The series' value when its terms cancel by at most [`MAX_SERIES_CANCELLATION`].
+fn accurate(series: Option<(SignedLog, f64)>) -> Option<SignedLog> {
+    series
+        .filter(|&(_, cancellation)| cancellation <= MAX_SERIES_CANCELLATION)
+        .map(|(value, _)| value)
 }
 
 /// The Gauss hypergeometric function 2F1(a, b; c; z) for 0 <= z < 1 and real a, b, c with c
 /// not 0, -1, -2, ... (infinite when the value is beyond f64's range; use [`ln_hyp2f1`]).
 ///
 /// Method: the power series, or Euler's transformation (1-z)^(c-a-b) 2F1(c-a, c-b; c; z) when
-/// its numerator parameters are smaller (heavy buyers: a, b and c all large); for z >= 0.9 the
-/// 1 - z transformation when c - a - b is at least 1e-3 from an integer. Sums stop when the
+/// its numerator parameters are smaller (heavy buyers: a, b and c all large), each kept only
+/// if its terms (of mixed signs when a parameter is negative) cancel by under 3 digits, else
+/// the other; for z >= 0.9 first the 1 - z transformation when c - a - b is at least 1e-3
+/// from an integer and its two terms do not cancel by more than one digit. Sums stop when the
 /// tail is below 1e-16 of the sum, or after 100,000 terms (NaN), which a series in z reaches
-/// only beyond z ~ 1 - 4e-4. Accuracy (checked against mpmath): relative 1e-12 over the
-/// reference set, including BG/NBD's parameters at x = 5000, z = 0.999, and negative c.
-/// NaN outside the domain.
+/// only beyond z ~ 1 - 4e-4: with c - a - b within 1e-3 of an integer (the 1 - z
+/// transformation's logarithmic case, not implemented), z must stay below that. Accuracy:
+/// relative 1e-11 against mpmath over the reference set (BG/NBD's parameters up to x = 5000
+/// and z = 0.99, z = 0.999, negative c, integer c - a - b at z = 0.995) and against the plain
+/// series for positive parameters up to 40-60 and z up to 0.97 (proptest). NaN outside the
+/// domain.
 pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
     let value = signed_hyp2f1(a, b, c, z);
     value.sign * value.ln.exp()
@@ -243,17 +289,120 @@ const UNIT_SERIES_BELOW: f64 = 0.75;
 /// Every term is positive and the term ratio (b+n) z / (c+n) is below z, so the power series
 /// loses no digits; below z = 0.75 it is summed until the tail bound term * z / (1 - z) is
 /// below 1e-16 of the sum, with the derivatives' sums (d/db (b)_n = (b)_n sum_k 1/(b+k), ...)
-/// in the same loop. From 0.75 on, Gauss's continued fraction for 2F1(1, b; c; z) (a
-/// Stieltjes fraction: all its partial numerators are negative here, so it converges for every
-/// z < 1, in ~200 terms at z = 0.99 and ~18,000 at 1 - 1e-6), evaluated by the forward
-/// recurrence in dual numbers so that the derivatives are those of the same fraction. NaN
-/// after 100,000 terms (z beyond ~1 - 4e-8).
+/// in the same loop. From 0.85 on, the 1 - z transformation (a series in 1 - z plus a closed
+/// form, in dual numbers for the derivatives) when c - b is at least 1e-3 from an integer and
+/// its terms neither cancel nor need more than 400 terms: accurate to ~1e-14 up to z = 1 - 1e-7
+/// and beyond. Otherwise (0.75 <= z, or c - b near an integer), Gauss's continued fraction for
+/// 2F1(1, b; c; z) (a Stieltjes fraction: all its partial numerators are negative here, so it
+/// converges for every z < 1, in ~200 terms at z = 0.99 and ~18,000 at 1 - 1e-6), evaluated
+/// by the forward recurrence in dual numbers so that the derivatives are those of the same
+/// fraction; it drifts near 1 (relative 5e-10 on d/dz at z = 1 - 1e-4, 1e-7 at 1 - 1e-6).
+/// NaN after 100,000 terms (z beyond ~1 - 4e-8).
 pub fn hyp2f1_unit<const GRADIENT: bool>(b: f64, c: f64, z: f64) -> UnitHyp2f1 {
     if z < UNIT_SERIES_BELOW {
         unit_series::<GRADIENT>(b, c, z)
     } else {
-        unit_continued_fraction(b, c, z)
+        z.ge(&UNIT_ONE_MINUS_Z_FROM)
+            .then(|| unit_one_minus_z(b, c, z))
+            .flatten()
+            .unwrap_or_else(|| unit_continued_fraction(b, c, z))
     }
+}
+
+/// From this z on, [`hyp2f1_unit`] first tries the 1 - z transformation.
+const UNIT_ONE_MINUS_Z_FROM: f64 = 0.85;
+
+/// Most terms of the 1 - z transformation's series before [`hyp2f1_unit`] falls back to the
+/// continued fraction (large b (1 - z): the terms grow before they fall).
+const UNIT_ONE_MINUS_Z_TERMS: usize = 400;
+
+/// 2F1(1, b; c; z) by the 1 - z transformation (DLMF 15.8.10 with a = 1), for Q = c - b not an
+/// integer; with w = 1 - z,
+///   2F1(1, b; c; z) = (c-1)/(Q-1) sum_n (b)_n / (2-Q)_n w^n
+///                     + Gamma(c) Gamma(1-Q) / Gamma(b) w^(Q-1) z^(1-c)
+/// (the second series of the transformation, 2F1(c-1, Q; Q; w), is z^(1-c)). In dual numbers,
+/// so the derivatives are exact. None when Q is within 1e-3 of an integer, when the series
+/// needs more than [`UNIT_ONE_MINUS_Z_TERMS`] terms, or when the terms cancel by more than a
+/// digit: the caller then uses the continued fraction.
+fn unit_one_minus_z(b: f64, c: f64, z: f64) -> Option<UnitHyp2f1> {
+    let q_value = c - b;
+    if (q_value - q_value.round()).abs() < MIN_DISTANCE_FROM_INTEGER {
+        return None;
+    }
+    let b = Dual {
+        v: b,
+        d: [1.0, 0.0, 0.0],
+    };
+    let c = Dual {
+        v: c,
+        d: [0.0, 1.0, 0.0],
+    };
+    let z = Dual {
+        v: z,
+        d: [0.0, 0.0, 1.0],
+    };
+    let q = c.add(b.scale(-1.0));
+    let w = Dual::constant(1.0).add(z.scale(-1.0));
+    let denominator_start = Dual::constant(2.0).add(q.scale(-1.0));
+    // The series sum_n (b)_n / (2-Q)_n w^n, with the sum of magnitudes for its cancellation.
+    let mut term = Dual::constant(1.0);
+    let mut series = Dual::constant(1.0);
+    let mut magnitudes = 1.0;
+    let mut converged = false;
+    for n in 0..UNIT_ONE_MINUS_Z_TERMS {
+        let n = n as f64;
+        let ratio = b
+            .add(Dual::constant(n))
+            .div(denominator_start.add(Dual::constant(n)))
+            .mul(w);
+        term = term.mul(ratio);
+        series = series.add(term);
+        magnitudes += term.v.abs();
+        let settled = b.v + n > 0.0 && denominator_start.v + n > 0.0;
+        let rho = ratio.v.abs().max(w.v);
+        let tail = rho / (1.0 - rho);
+        if settled
+            && rho < 1.0
+            && term.v.abs() * tail <= TOLERANCE * series.v.abs()
+            && (0..3).all(|k| term.d[k].abs() * tail <= TOLERANCE * series.d[k].abs().max(1.0))
+        {
+            converged = true;
+            break;
+        }
+    }
+    if !converged || magnitudes > MAX_SERIES_CANCELLATION * series.v.abs() {
+        return None;
+    }
+    let first = c
+        .add(Dual::constant(-1.0))
+        .div(q.add(Dual::constant(-1.0)))
+        .mul(series);
+    // Gamma(c) Gamma(1-Q) / Gamma(b) w^(Q-1) z^(1-c): a sign and a logarithm, with
+    // d ln|Gamma(x)| / dx = digamma(x) for every x that is not a pole.
+    let one_minus_q = Dual::constant(1.0).add(q.scale(-1.0));
+    let ln_gamma_dual = |x: Dual| {
+        let value = signed_ln_gamma(x.v);
+        (x.scale(digamma(x.v)).with_value(value.ln), value.sign)
+    };
+    let (ln_gamma_c, _) = ln_gamma_dual(c);
+    let (ln_gamma_1q, sign) = ln_gamma_dual(one_minus_q);
+    let (ln_gamma_b, _) = ln_gamma_dual(b);
+    let ln_second = ln_gamma_c
+        .add(ln_gamma_1q)
+        .add(ln_gamma_b.scale(-1.0))
+        .add(q.add(Dual::constant(-1.0)).mul(w.ln()))
+        .add(Dual::constant(1.0).add(c.scale(-1.0)).mul(z.ln()));
+    let second = ln_second.exp().scale(sign);
+    let sum = first.add(second);
+    if sum.v.is_nan() || sum.v <= 0.0 || sum.v * 10.0 < first.v.abs().max(second.v.abs()) {
+        return None;
+    }
+    Some(UnitHyp2f1 {
+        value: sum.v,
+        d_b: sum.d[0],
+        d_c: sum.d[1],
+        d_z: sum.d[2],
+    })
 }
 
 fn unit_series<const GRADIENT: bool>(b: f64, c: f64, z: f64) -> UnitHyp2f1 {
@@ -342,6 +491,23 @@ impl Dual {
                 (self.d[1] - v * o.d[1]) / o.v,
                 (self.d[2] - v * o.d[2]) / o.v,
             ],
+        }
+    }
+    /// The same derivatives with another value (chain rule done by the caller).
+    fn with_value(self, v: f64) -> Dual {
+        Dual { v, d: self.d }
+    }
+    fn ln(self) -> Dual {
+        Dual {
+            v: self.v.ln(),
+            d: [self.d[0] / self.v, self.d[1] / self.v, self.d[2] / self.v],
+        }
+    }
+    fn exp(self) -> Dual {
+        let v = self.v.exp();
+        Dual {
+            v,
+            d: [self.d[0] * v, self.d[1] * v, self.d[2] * v],
         }
     }
     fn scale(self, k: f64) -> Dual {
@@ -523,6 +689,52 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn unit_one_minus_z_agrees_with_the_continued_fraction() {
+        // Q = c - b below and above 1, b small and large; z where the 1 - z form is used.
+        let mut used = 0;
+        for (b, c) in [
+            (0.55, 2.15),
+            (1.6, 2.15),
+            (0.5, 1.2),
+            (3.0, 4.5),
+            (30.0, 31.6),
+            (5000.5, 5002.1),
+        ] {
+            for z in [0.85, 0.9, 0.95, 0.99] {
+                let Some(t) = unit_one_minus_z(b, c, z) else {
+                    continue;
+                };
+                used += 1;
+                let f = unit_continued_fraction(b, c, z);
+                for (x, y) in [
+                    (t.value, f.value),
+                    (t.d_b, f.d_b),
+                    (t.d_c, f.d_c),
+                    (t.d_z, f.d_z),
+                ] {
+                    assert!(
+                        (x - y).abs() <= 1e-11 * x.abs().max(1e-300),
+                        "{b} {c} {z}: {t:?} {f:?}"
+                    );
+                }
+            }
+        }
+        assert!(used >= 12, "{used}");
+        // Nearer 1, against mpmath (40 digits; derivatives by mpmath.diff): the continued
+        // fraction has drifted there (5e-10 on d/dz at 1 - 1e-4).
+        let t = unit_one_minus_z(0.55, 2.15, 0.9999).expect("Q = 1.6 is not an integer");
+        let expected = [
+            1.907_157_521_911_745_2,
+            3.096_472_770_030_761,
+            -1.451_098_965_859_856_6,
+            56.011_533_045_789_974,
+        ];
+        for (x, y) in [t.value, t.d_b, t.d_c, t.d_z].into_iter().zip(expected) {
+            assert!((x - y).abs() <= 1e-13 * y.abs(), "{t:?}");
         }
     }
 

@@ -130,6 +130,9 @@ PARAMS = [
     ("alpha_ll_beta", (2.0, 0.3, 1.5, 50.0)),
     ("alpha_eq_beta_s_1", (1.0, 5.0, 1.0, 5.0)),
     ("large_s", (3.0, 2.0, 12.0, 4.0)),
+    # max/min(alpha, beta) = 1e6 either way: 2F1's z within 1e-6 of 1 at t_x = 0.
+    ("alpha_1e6_beta", (0.55, 1e7, 0.6, 10.0)),
+    ("beta_1e6_alpha", (0.55, 10.0, 0.6, 1e7)),
 ]
 HISTORIES = [
     (0, 0, 38.86), (2, 30.43, 38.86), (5, 38.86, 38.86), (0, 0, 0), (5000, 30, 39),
