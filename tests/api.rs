@@ -13,9 +13,13 @@ use crv::api::admission::AdmissionLimits;
 use crv::api::binary::{self, LookupRequest};
 use crv::api::wire::{CSV_CHUNK_BYTES, DEFAULT_MAX_BODY_BYTES, MAX_LOOKUP_IDS};
 use crv::api::{self, AppState, ServerConfig};
+use crv::btyd::bgnbd::BgNbd;
+use crv::btyd::gamma_gamma::GammaGamma;
+use crv::btyd::value::{Purchases, ValueModel};
 use crv::campaign::report::{TARGETS_CSV_HEADER, TargetColumns};
 use crv::campaign::{CampaignSpec, SelectionRequest, Targets};
 use crv::kernel::TierScheme;
+use crv::table::Valuation;
 use crv::{CustomerId, Horizon, ScoreParams, Store};
 use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderMap};
@@ -1474,7 +1478,7 @@ impl Served {
     ) -> Served {
         let dir = tempfile::tempdir().unwrap();
         let store_path = store_file(dir.path(), customers);
-        let state = Arc::new(finish(
+        let state = finish(
             AppState::open(
                 &store_path,
                 ScoreParams::default(),
@@ -1482,7 +1486,13 @@ impl Served {
                 config,
             )
             .unwrap(),
-        ));
+        );
+        Served::serving(dir, store_path, state).await
+    }
+
+    /// A server of `state`, over the store at `store_path` in `dir`.
+    async fn serving(dir: tempfile::TempDir, store_path: PathBuf, state: AppState) -> Served {
+        let state = Arc::new(state);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -2491,5 +2501,107 @@ async fn a_selection_is_checked_by_the_same_function_from_the_cli_and_the_server
             "{flags:?}: the server says `{message}`, the command line `{stderr}`"
         );
     }
+    served.stop().await;
+}
+
+/// The synthetic customers' purchase histories valued with a BG/NBD model and Gamma-Gamma.
+fn purchase_valuation() -> Valuation {
+    Valuation::Purchases(Arc::new(ValueModel {
+        purchases: Purchases::BgNbd(BgNbd {
+            r: 0.243,
+            alpha: 4.414,
+            a: 0.793,
+            b: 2.426,
+        }),
+        spend: Some(GammaGamma::from_params([6.25, 3.74, 15.44])),
+        margin_rate: 0.3,
+    }))
+}
+
+#[tokio::test]
+async fn a_server_valuing_purchase_histories_answers_p_alive_and_expected_purchases() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = store_file(dir.path(), CUSTOMERS);
+    let params = ScoreParams {
+        discount: 0.01,
+        horizon: Horizon::Periods(52),
+    };
+    let state = AppState::open_valued(
+        &store_path,
+        params,
+        TierScheme::default(),
+        purchase_valuation(),
+        ServerConfig::default(),
+    )
+    .unwrap();
+    let served = Served::serving(dir, store_path, state).await;
+    let store = Arc::new(Store::open(&served.store_path).unwrap());
+    let library = Table::valued(
+        Arc::clone(&store),
+        params,
+        TierScheme::default(),
+        purchase_valuation(),
+    )
+    .unwrap();
+    let outlook = library.outlook().expect("a purchase model's outlook");
+    let rows = [0, 17, CUSTOMERS as usize - 1];
+    for row in rows {
+        let id = store.ids()[row];
+        let answer = served.get(&format!("/v1/customers/{id}")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+        assert_eq!(f32_of(&answer.json["crv"]), library.crv()[row]);
+        assert_eq!(f32_of(&answer.json["p_alive"]), outlook.p_alive[row]);
+        assert_eq!(
+            f32_of(&answer.json["expected_purchases"]),
+            outlook.expected_purchases[row]
+        );
+    }
+    let ids: Vec<u64> = rows.iter().map(|&row| store.ids()[row]).collect();
+    let answer = served
+        .post("/v1/customers/lookup", &json!({ "ids": ids }))
+        .await;
+    for (entry, &row) in answer.json["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&rows)
+    {
+        assert_eq!(f32_of(&entry["p_alive"]), outlook.p_alive[row], "{entry}");
+    }
+    // A selection with its own horizon re-scores with the same model.
+    let other = ScoreParams {
+        discount: 0.01,
+        horizon: Horizon::Periods(26),
+    };
+    let answer = served
+        .post(
+            "/v1/select",
+            &json!({"budget": 500.0, "horizon": 26, "discount": 0.01}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    let rescored = library.rescored(other).unwrap();
+    assert!(rescored.outlook().is_some(), "the view keeps the model");
+    let expected = SelectionRequest {
+        campaign: CampaignSpec {
+            budget: 500.0,
+            ..CampaignSpec::default()
+        },
+        params: other,
+    }
+    .bind(&rescored)
+    .unwrap()
+    .select(&rescored)
+    .unwrap();
+    assert_close(
+        &answer.json["total_crv"],
+        expected.selection.objective,
+        "total_crv",
+    );
+    // `inf` cannot value purchases: a 400 naming the horizon.
+    let answer = served
+        .post("/v1/select", &json!({"budget": 500.0, "horizon": "inf"}))
+        .await;
+    answer.assert_error(StatusCode::BAD_REQUEST, "invalid_parameter", "horizon");
     served.stop().await;
 }
