@@ -21,7 +21,7 @@
 //! held total at most the budget (`--memory-mb`, default 1024 MiB); past it they spill to
 //! anonymous temporary files (deleted by the OS even if crv is killed), written through
 //! per-partition buffers. Then each partition is loaded, sorted by (customer, holdout,
-//! period) and summarised, in parallel. Memory is thus bounded by the budget, the read blocks
+//! period, amount) and summarised, in parallel. Memory is thus bounded by the budget, the read blocks
 //! (2 x 16 MiB) and one partition per thread (about 24 bytes per purchase of 1/P of the log:
 //! it grows with the log only through a customer whose purchases alone outweigh a partition),
 //! plus the output rows (about 56 bytes per customer), never by the whole log.
@@ -586,7 +586,9 @@ fn summarise_partition(
     unit: Period,
     end_period: i64,
 ) -> (Vec<RfmRow>, u64) {
-    records.sort_unstable_by_key(|r| (r.customer, r.holdout, r.period));
+    // The amount in the key fixes the order amounts are summed in, so any order of the same
+    // lines gives the same bits (amounts are >= 0: their bits sort as their values).
+    records.sort_unstable_by_key(|r| (r.customer, r.holdout, r.period, r.amount.to_bits()));
     let mut rows = Vec::new();
     let mut excluded = 0;
     for customer in records.chunk_by(|a, b| a.customer == b.customer) {
