@@ -102,10 +102,11 @@ impl Layout {
         let mut found = 0;
         let mut index = 0;
         let mut start = 0;
-        for end in (0..line.len())
-            .filter(|&i| line[i] == b',')
-            .chain(std::iter::once(line.len()))
-        {
+        while index < self.needed {
+            let mut end = start;
+            while end < line.len() && line[end] != b',' {
+                end += 1;
+            }
             for (slot, &position) in self.positions.iter().enumerate() {
                 if position == index {
                     fields[slot] = &line[start..end];
@@ -113,10 +114,10 @@ impl Layout {
                 }
             }
             index += 1;
-            start = end + 1;
-            if index == self.needed {
+            if end == line.len() {
                 break;
             }
+            start = end + 1;
         }
         if found < 3 {
             let column = (0..3)

@@ -17,7 +17,7 @@
 //! opens a new period. The log is therefore partitioned by customer: each purchase becomes a
 //! 24-byte [`Record`] (id, amount, period, calibration or holdout) appended to one of `P`
 //! partitions chosen by a hash of the id, `P` a power of two from 16 to 4096 sized from the
-//! log's length (about one per 32 MiB of log). Partitions stay in memory while the records
+//! log's length (about one per 4 MiB of log, so that a partition's records sort in cache). Partitions stay in memory while the records
 //! held total at most the budget (`--memory-mb`, default 1024 MiB); past it they spill to
 //! anonymous temporary files (deleted by the OS even if crv is killed), written through
 //! per-partition buffers. Then each partition is loaded, sorted by (customer, holdout,
@@ -52,7 +52,7 @@ use log::{FieldError, Layout};
 /// Bytes read per block (the longest line allowed).
 const BLOCK_BYTES: usize = 16 << 20;
 /// Log bytes per partition aimed at when the log's size is known.
-const LOG_BYTES_PER_PARTITION: u64 = 32 << 20;
+const LOG_BYTES_PER_PARTITION: u64 = 4 << 20;
 /// Partitions when the log's size is unknown (standard input).
 const DEFAULT_PARTITIONS: usize = 256;
 /// The fewest and most partitions.
@@ -186,19 +186,31 @@ struct Piece {
     latest: i64,
 }
 
-fn parse_piece(bytes: &[u8], base: usize, context: &Context) -> Result<Piece, LineError> {
-    let mut piece = Piece {
-        partitions: vec![Vec::new(); 1 << context.partition_bits],
-        lines: 0,
-        dropped: 0,
-        latest: i64::MIN,
-    };
+impl Piece {
+    fn new(partitions: usize) -> Self {
+        Piece {
+            partitions: vec![Vec::new(); partitions],
+            lines: 0,
+            dropped: 0,
+            latest: i64::MIN,
+        }
+    }
+}
+
+/// Parses the lines of `bytes` (at offset `base` in its block) into `piece`, whose partitions
+/// are empty (their capacity is kept from block to block).
+fn parse_piece(
+    bytes: &[u8],
+    base: usize,
+    context: &Context,
+    piece: &mut Piece,
+) -> Result<(), LineError> {
+    piece.lines = 0;
+    piece.dropped = 0;
+    piece.latest = i64::MIN;
     let mut start = 0;
     while start < bytes.len() {
-        let end = bytes[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |i| start + i);
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
         let line = &bytes[start..end];
         piece.lines += 1;
         if !line.trim_ascii().is_empty() {
@@ -233,7 +245,7 @@ fn parse_piece(bytes: &[u8], base: usize, context: &Context) -> Result<Piece, Li
         }
         start = end + 1;
     }
-    Ok(piece)
+    Ok(())
 }
 
 /// Splits `bytes` (whole lines) into about `count` pieces at line breaks; each piece is given
@@ -245,10 +257,7 @@ fn split_lines(bytes: &[u8], count: usize) -> Vec<(usize, &[u8])> {
     while start < bytes.len() {
         let mut end = (start + target).min(bytes.len());
         if end < bytes.len() {
-            end = bytes[end..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(bytes.len(), |i| end + i + 1);
+            end = memchr::memchr(b'\n', &bytes[end..]).map_or(bytes.len(), |i| end + i + 1);
         }
         pieces.push((start, &bytes[start..end]));
         start = end;
@@ -266,16 +275,14 @@ struct Partitions {
 }
 
 impl Partitions {
-    fn add(&mut self, pieces: Vec<Piece>) -> Result<()> {
+    /// Moves the pieces' records into the partitions (the pieces keep their capacity).
+    fn add(&mut self, pieces: &mut [Piece]) -> Result<()> {
         let buffer_bytes = self.buffer_bytes();
         for piece in pieces {
-            for (i, records) in piece.partitions.into_iter().enumerate() {
+            for (i, records) in piece.partitions.iter_mut().enumerate() {
                 self.held_bytes += records.len() * size_of::<Record>();
-                if self.held[i].is_empty() {
-                    self.held[i] = records;
-                } else {
-                    self.held[i].extend_from_slice(&records);
-                }
+                self.held[i].extend_from_slice(records);
+                records.clear();
                 if let Some(files) = &mut self.spill
                     && self.held[i].len() * size_of::<Record>() >= buffer_bytes
                 {
@@ -313,16 +320,23 @@ impl Partitions {
         Ok(())
     }
 
-    /// Partition `i`'s records (from memory, or read back from its file).
-    fn load(&self, i: usize, held: Vec<Record>) -> Result<Vec<Record>> {
+    /// Partition `i`'s records: those held (in memory), or read back from its file into
+    /// `buffer` (reused from partition to partition).
+    fn load<'a>(
+        &self,
+        i: usize,
+        held: &'a mut Vec<Record>,
+        buffer: &'a mut Vec<Record>,
+    ) -> Result<&'a mut [Record]> {
         let Some(files) = &self.spill else {
             return Ok(held);
         };
         let (file, count) = &files[i];
-        let mut records = vec![Record::zeroed(); *count as usize];
-        file.read_exact_at(bytemuck::cast_slice_mut(&mut records), 0)
+        buffer.clear();
+        buffer.resize(*count as usize, Record::zeroed());
+        file.read_exact_at(bytemuck::cast_slice_mut(buffer), 0)
             .map_err(|e| Error::io("<spilled partition>", e))?;
-        Ok(records)
+        Ok(buffer)
     }
 }
 
@@ -446,6 +460,9 @@ pub fn summarize(
     let threads = rayon::current_num_threads();
     let mut lines = 0u64;
     let mut dropped = 0u64;
+    // The next block's bytes, and the parsed pieces: both reused from block to block.
+    let mut next = Vec::new();
+    let mut pieces: Vec<Piece> = Vec::new();
     let mut latest = i64::MIN;
     if !eof {
         eof = fill(&mut input, &mut block, BLOCK_BYTES).map_err(io_error)?;
@@ -454,7 +471,7 @@ pub fn summarize(
         let cut = if eof {
             block.len()
         } else {
-            match block.iter().rposition(|&b| b == b'\n') {
+            match memchr::memrchr(b'\n', &block) {
                 Some(i) => i + 1,
                 None => {
                     return Err(Error::Csv {
@@ -466,7 +483,13 @@ pub fn summarize(
                 }
             }
         };
-        let mut next = block[cut..].to_vec();
+        next.clear();
+        next.extend_from_slice(&block[cut..]);
+        let split = split_lines(&block[..cut], threads * 4);
+        if pieces.len() < split.len() {
+            pieces.resize_with(split.len(), || Piece::new(partition_count));
+        }
+        let pieces = &mut pieces[..split.len()];
         let (read, parsed) = rayon::join(
             || {
                 if eof {
@@ -476,21 +499,18 @@ pub fn summarize(
                 }
             },
             || {
-                split_lines(&block[..cut], threads * 4)
+                split
                     .into_par_iter()
-                    .map(|(offset, piece)| parse_piece(piece, offset, &context))
+                    .zip(pieces.par_iter_mut())
+                    .map(|((offset, bytes), piece)| parse_piece(bytes, offset, &context, piece))
                     .collect::<Vec<_>>()
             },
         );
-        let mut pieces = Vec::with_capacity(parsed.len());
         for piece in parsed {
             match piece {
-                Ok(piece) => pieces.push(piece),
+                Ok(()) => {}
                 Err(error) => {
-                    let before = block[..error.offset]
-                        .iter()
-                        .filter(|&&b| b == b'\n')
-                        .count();
+                    let before = memchr::memchr_iter(b'\n', &block[..error.offset]).count();
                     return Err(csv_error(
                         1 + lines + before as u64 + 1,
                         &layout,
@@ -499,7 +519,7 @@ pub fn summarize(
                 }
             }
         }
-        for piece in &pieces {
+        for piece in pieces.iter() {
             lines += piece.lines;
             dropped += piece.dropped;
             latest = latest.max(piece.latest);
@@ -510,7 +530,7 @@ pub fn summarize(
         if eof && next.is_empty() {
             break;
         }
-        block = next;
+        std::mem::swap(&mut block, &mut next);
     }
     partitions.flush()?;
     if latest == i64::MIN {
@@ -547,9 +567,9 @@ pub fn summarize(
     let summarised = held
         .into_par_iter()
         .enumerate()
-        .map(|(i, held)| {
-            let mut records = partitions.load(i, held)?;
-            Ok(summarise_partition(&mut records, period, unit, end_period))
+        .map_init(Vec::new, |buffer, (i, mut held)| {
+            let records = partitions.load(i, &mut held, buffer)?;
+            Ok(summarise_partition(records, period, unit, end_period))
         })
         .collect::<Result<Vec<_>>>()?;
     let mut rows = Vec::new();
@@ -586,9 +606,20 @@ fn summarise_partition(
     unit: Period,
     end_period: i64,
 ) -> (Vec<RfmRow>, u64) {
-    // The amount in the key fixes the order amounts are summed in, so any order of the same
-    // lines gives the same bits (amounts are >= 0: their bits sort as their values).
-    records.sort_unstable_by_key(|r| (r.customer, r.holdout, r.period, r.amount.to_bits()));
+    // Sorted by (customer, holdout, period), then each period's amounts by value: that fixes
+    // the order amounts are summed in, so any order of the same lines gives the same bits
+    // (amounts are >= 0: their bits sort as their values).
+    let key = |r: &Record| {
+        u128::from(r.customer) << 64
+            | u128::from(r.holdout) << 32
+            | u128::from(r.period as u32 ^ 0x8000_0000)
+    };
+    records.sort_unstable_by_key(key);
+    for group in records.chunk_by_mut(|a, b| key(a) == key(b)) {
+        if group.len() > 1 {
+            group.sort_unstable_by_key(|r| r.amount.to_bits());
+        }
+    }
     let mut rows = Vec::new();
     let mut excluded = 0;
     for customer in records.chunk_by(|a, b| a.customer == b.customer) {
@@ -638,20 +669,33 @@ impl Summary {
             out.write_all(b",frequency_holdout,monetary_value_holdout,duration_holdout")?;
         }
         out.write_all(b"\n")?;
-        for row in &self.rows {
-            write!(
-                out,
-                "{},{},{},{},{}",
-                row.customer_id, row.frequency, row.recency, row.age, row.monetary_value
-            )?;
-            if let Some(duration) = self.duration_holdout {
-                write!(
-                    out,
-                    ",{},{},{duration}",
-                    row.frequency_holdout, row.monetary_value_holdout
-                )?;
+        let mut line = Vec::with_capacity(160);
+        let mut id = itoa::Buffer::new();
+        let mut whole = itoa::Buffer::new();
+        let mut float = zmij::Buffer::new();
+        let mut number = |line: &mut Vec<u8>, value: f64| {
+            line.push(b',');
+            // Whole numbers without a fraction (`38`, not `38.0`); others shortest round-trip.
+            if value.fract() == 0.0 && value.abs() < 1e15 {
+                line.extend_from_slice(whole.format(value as i64).as_bytes());
+            } else {
+                line.extend_from_slice(float.format(value).as_bytes());
             }
-            out.write_all(b"\n")?;
+        };
+        for row in &self.rows {
+            line.clear();
+            line.extend_from_slice(id.format(row.customer_id).as_bytes());
+            number(&mut line, row.frequency as f64);
+            number(&mut line, row.recency);
+            number(&mut line, row.age);
+            number(&mut line, row.monetary_value);
+            if let Some(duration) = self.duration_holdout {
+                number(&mut line, row.frequency_holdout as f64);
+                number(&mut line, row.monetary_value_holdout);
+                number(&mut line, duration);
+            }
+            line.push(b'\n');
+            out.write_all(&line)?;
         }
         Ok(())
     }
