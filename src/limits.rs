@@ -39,3 +39,6 @@ pub const MAX_HEAVY_REQUESTS: usize = 65_536;
 
 /// Most customers `crv gen` writes (about 100 GB of CSV).
 pub const MAX_GEN_CUSTOMERS: u64 = 1_000_000_000;
+
+/// The most purchase lines `crv gen --purchases` writes (about 230 GB).
+pub const MAX_GEN_PURCHASES: u64 = 10_000_000_000;

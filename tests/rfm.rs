@@ -123,7 +123,9 @@ fn unsorted_cdnow_gives_the_same_bytes() {
     // A fixed shuffle of the purchases (the header stays first).
     let mut state = 7u64;
     for i in (2..lines.len()).rev() {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let j = 1 + (state >> 33) as usize % i;
         lines.swap(i, j);
     }
@@ -163,7 +165,10 @@ fn customers_first_seen_after_the_calibration_end_are_left_out_and_counted() {
     );
     let json = text(&output.stdout);
     let last = json.lines().last().unwrap();
-    assert!(last.contains("\"excluded\":1") && last.contains("\"customers\":1"), "{last}");
+    assert!(
+        last.contains("\"excluded\":1") && last.contains("\"customers\":1"),
+        "{last}"
+    );
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),
         "customer_id,frequency,recency,age,monetary_value,frequency_holdout,\
@@ -293,7 +298,11 @@ fn log_text(purchases: &[Purchase]) -> String {
                 second % 60
             )
         };
-        text.push_str(&format!("{}.{:02},{customer},{when}\n", cents / 100, cents % 100));
+        text.push_str(&format!(
+            "{}.{:02},{customer},{when}\n",
+            cents / 100,
+            cents % 100
+        ));
     }
     text
 }

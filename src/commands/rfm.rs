@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crv::atomic_file::{check_output, is_stdout, write_atomically};
 use crv::error::{Error, Result};
+use crv::limits::{MAX_GEN_CUSTOMERS, MAX_GEN_PURCHASES};
 use crv::rfm::{ColumnNames, Options, summarize};
 use serde_json::json;
 
@@ -90,6 +91,21 @@ pub fn rfm(args: &RfmCommand) -> Result<()> {
 /// Runs `crv gen --purchases N --customers C`: a synthetic purchase log.
 pub fn gen_purchases(args: &GenArgs) -> Result<()> {
     let purchases = args.purchases.expect("dispatched only with --purchases");
+    if purchases > MAX_GEN_PURCHASES {
+        return Err(Error::invalid(
+            "purchases",
+            format!("{purchases}: at most {MAX_GEN_PURCHASES}"),
+        ));
+    }
+    if args.customers == 0 || args.customers > MAX_GEN_CUSTOMERS {
+        return Err(Error::invalid(
+            "customers",
+            format!(
+                "{}: a purchase log needs 1 to {MAX_GEN_CUSTOMERS} customers",
+                args.customers
+            ),
+        ));
+    }
     let started = Instant::now();
     check_output(&args.output, &[], args.force)?;
     let bytes = write_atomically(&args.output, |out| {

@@ -325,7 +325,7 @@ impl Partitions {
     fn load<'a>(
         &self,
         i: usize,
-        held: &'a mut Vec<Record>,
+        held: &'a mut [Record],
         buffer: &'a mut Vec<Record>,
     ) -> Result<&'a mut [Record]> {
         let Some(files) = &self.spill else {
@@ -563,20 +563,30 @@ pub fn summarize(
             .calibration_end
             .map_or(observation_end_day, Moment::day),
     );
-    let held = std::mem::take(&mut partitions.held);
+    let mut held = std::mem::take(&mut partitions.held);
+    // One run of partitions per thread, each with one read buffer reused from partition to
+    // partition (fresh memory costs a page fault per page).
+    let per_thread = held.len().div_ceil(threads);
     let summarised = held
-        .into_par_iter()
+        .par_chunks_mut(per_thread)
         .enumerate()
-        .map_init(Vec::new, |buffer, (i, mut held)| {
-            let records = partitions.load(i, &mut held, buffer)?;
-            Ok(summarise_partition(records, period, unit, end_period))
+        .map(|(run, held)| {
+            let mut buffer = Vec::new();
+            let mut rows = Vec::new();
+            let mut excluded = 0;
+            for (k, held) in held.iter_mut().enumerate() {
+                let records = partitions.load(run * per_thread + k, held, &mut buffer)?;
+                excluded += summarise_partition(records, period, unit, end_period, &mut rows);
+                *held = Vec::new();
+            }
+            Ok((rows, excluded))
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(summarised.iter().map(|(rows, _)| rows.len()).sum());
     let mut excluded = 0;
-    for (partition_rows, partition_excluded) in summarised {
-        rows.extend(partition_rows);
-        excluded += partition_excluded;
+    for (run_rows, run_excluded) in summarised {
+        rows.extend_from_slice(&run_rows);
+        excluded += run_excluded;
     }
     rows.par_sort_unstable_by_key(|row| row.customer_id);
     let duration_holdout = options.calibration_end.map(|calibration| {
@@ -598,14 +608,15 @@ pub fn summarize(
     })
 }
 
-/// The rows of one partition's customers (sorting its records), and how many customers had
-/// only holdout purchases.
+/// Appends the rows of one partition's customers to `rows` (sorting its records); returns how
+/// many customers had only holdout purchases.
 fn summarise_partition(
     records: &mut [Record],
     period: Period,
     unit: Period,
     end_period: i64,
-) -> (Vec<RfmRow>, u64) {
+    rows: &mut Vec<RfmRow>,
+) -> u64 {
     // Sorted by (customer, holdout, period), then each period's amounts by value: that fixes
     // the order amounts are summed in, so any order of the same lines gives the same bits
     // (amounts are >= 0: their bits sort as their values).
@@ -620,7 +631,6 @@ fn summarise_partition(
             group.sort_unstable_by_key(|r| r.amount.to_bits());
         }
     }
-    let mut rows = Vec::new();
     let mut excluded = 0;
     for customer in records.chunk_by(|a, b| a.customer == b.customer) {
         let split = customer.partition_point(|r| r.holdout == 0);
@@ -651,7 +661,7 @@ fn summarise_partition(
             },
         });
     }
-    (rows, excluded)
+    excluded
 }
 
 /// Distinct periods of records sorted by period, and their total amount.
