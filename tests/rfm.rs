@@ -414,3 +414,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn cdnow_by_week_matches_lifetimes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("weeks.csv");
+    let output = crv(&[
+        "rfm",
+        data("cdnow_transactions.csv").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--period",
+        "week",
+        "--observation-end",
+        "1998-06-30",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_matches(&read_csv(&out), &read_csv(&data("cdnow_weeks.csv")), 1e-6);
+}

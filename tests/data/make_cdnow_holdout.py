@@ -1,4 +1,4 @@
-"""Writes cdnow_holdout.csv: lifetimes' calibration_and_holdout_data on cdnow_transactions.csv
+"""Writes cdnow_holdout.csv and cdnow_weeks.csv (below): lifetimes' calibration_and_holdout_data on cdnow_transactions.csv
 (days merged, time in weeks, calibration to 1997-09-30, observation to 1998-06-30).
 
 Same-day purchases are summed first: lifetimes' monetary_value_holdout is the mean of the raw
@@ -25,3 +25,14 @@ summary = summary.rename(columns={
 columns = ["frequency", "recency", "age", "monetary_value", "frequency_holdout",
            "monetary_value_holdout", "duration_holdout"]
 summary[columns].sort_index().to_csv("tests/data/cdnow_holdout.csv", float_format="%.6f")
+
+# cdnow_weeks.csv: the whole log merged by week (pandas' W: Monday to Sunday), time in weeks,
+# observed to 1998-06-30: lifetimes' summary_data_from_transaction_data with freq="W".
+from lifetimes.utils import summary_data_from_transaction_data  # noqa: E402
+
+weeks = summary_data_from_transaction_data(
+    log, "customer_id", "date", monetary_value_col="amount",
+    observation_period_end="1998-06-30", freq="W",
+).rename(columns={"T": "age"})
+weeks[["frequency", "recency", "age", "monetary_value"]].sort_index().to_csv(
+    "tests/data/cdnow_weeks.csv", float_format="%.6f")
