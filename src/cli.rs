@@ -60,6 +60,10 @@ pub enum Command {
     /// customers' purchase histories by maximum likelihood; write model.json.
     #[command(after_help = FIT_HELP)]
     Fit(FitCommand),
+    /// Turn a purchase log into one RFM row per customer (frequency, recency, age,
+    /// monetary_value), the input of the purchase models.
+    #[command(after_help = RFM_HELP)]
+    Rfm(RfmCommand),
 }
 
 /// `crv fit --help`.
@@ -106,6 +110,16 @@ pub struct FitCommand {
     #[arg(long)]
     pub force: bool,
 }
+
+/// `crv rfm --help`.
+const RFM_HELP: &str = "\
+Input: a CSV purchase log with a header row, one purchase a line: a customer id (a whole
+number), a date or timestamp (1997-01-01, 19970101, 1997-01-01T10:20:30, with Z or +hh:mm;
+converted to UTC) and an amount (finite, >= 0), in any order of lines. Output rows are sorted
+by customer id. The definitions are in docs/model.md.
+
+Example (CDNOW: days merged, time in weeks):
+  crv rfm transactions.csv -o rfm.csv --period day --time-unit week --observation-end 1998-06-30";
 
 /// `crv import --help`: the columns a CSV may have.
 const IMPORT_HELP: &str = "\
@@ -213,6 +227,10 @@ pub struct GenArgs {
     /// Seed: the same seed gives the same file.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Write a purchase log (customer_id,date,amount; dates from 1997-01-01 over three years)
+    /// of this many lines among `--customers` customers instead (`1e8`), for `crv rfm`.
+    #[arg(long, value_parser = parse_count)]
+    pub purchases: Option<u64>,
     /// Output CSV file (`-` for standard output).
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
@@ -467,6 +485,55 @@ pub struct ServeCommand {
     /// Log lines as human-readable text or as one JSON object per line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// `crv rfm`.
+#[derive(Debug, Args)]
+pub struct RfmCommand {
+    /// The purchase log (CSV with a header; `-` for standard input).
+    pub log: PathBuf,
+    /// The RFM CSV to write (replaced atomically; `-`: stdout, and the summary goes to stderr).
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// The customer id column.
+    #[arg(long, default_value = "customer_id")]
+    pub customer_col: String,
+    /// The date or timestamp column.
+    #[arg(long, default_value = "date")]
+    pub date_col: String,
+    /// The purchase amount column.
+    #[arg(long, default_value = "amount")]
+    pub amount_col: String,
+    /// The period purchases merge in: day, week (Monday to Sunday) or month.
+    #[arg(long, default_value = "day")]
+    pub period: crv::rfm::Period,
+    /// The unit of recency, age and duration_holdout: day, week or month (default: the period).
+    #[arg(long)]
+    pub time_unit: Option<crv::rfm::Period>,
+    /// The end of observation, a date or timestamp (default: the latest purchase's date); a
+    /// purchase after it is an error unless --drop-after-end.
+    #[arg(long)]
+    pub observation_end: Option<crv::rfm::Moment>,
+    /// The end of the calibration period: the summary covers purchases up to it, and the
+    /// holdout columns count those after it.
+    #[arg(long)]
+    pub calibration_end: Option<crv::rfm::Moment>,
+    /// Drop purchases after the observation end (counted on stderr) instead of failing.
+    #[arg(long)]
+    pub drop_after_end: bool,
+    /// Purchase records (24 bytes each) held in memory before partitions spill to temporary
+    /// files, in MiB.
+    #[arg(long, default_value_t = crv::rfm::DEFAULT_MEMORY_MB)]
+    pub memory_mb: usize,
+    /// Where spilled partitions go (default: the system's temporary directory).
+    #[arg(long)]
+    pub temp_dir: Option<PathBuf>,
+    /// Print the summary as one JSON object on the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Replace the output even when it is a crv store file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// How `crv serve` writes its log lines (stderr).

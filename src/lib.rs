@@ -20,6 +20,7 @@ pub mod error;
 pub mod kernel;
 pub mod limits;
 pub mod model;
+pub mod rfm;
 pub mod select;
 pub mod store;
 pub mod svg;

@@ -43,3 +43,6 @@ pub const MAX_GEN_CUSTOMERS: u64 = 1_000_000_000;
 /// Largest `model.json` `crv score --model` and `crv serve --model` read (1 MiB; one is a few
 /// hundred bytes).
 pub const MAX_MODEL_FILE_BYTES: u64 = 1 << 20;
+
+/// The most purchase lines `crv gen --purchases` writes (about 230 GB).
+pub const MAX_GEN_PURCHASES: u64 = 10_000_000_000;

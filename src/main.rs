@@ -17,6 +17,7 @@ static GLOBAL: MiMalloc = MiMalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Gen(args) if args.purchases.is_some() => commands::rfm::gen_purchases(&args),
         Command::Gen(args) => commands::store::gen_csv(&args),
         Command::Import(args) => commands::store::import(&args),
         Command::Info(args) => commands::store::info(&args),
@@ -25,6 +26,8 @@ fn main() -> ExitCode {
         Command::Simulate(args) => commands::simulate::simulate(&args),
         Command::Serve(args) => commands::serve::serve(&args),
         Command::Fit(args) => commands::fit::fit(&args),
+
+        Command::Rfm(args) => commands::rfm::rfm(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -134,3 +134,19 @@ fn model_file_corpus_keeps_its_properties() {
         ],
     );
 }
+
+#[test]
+fn transaction_log_corpus_keeps_its_properties() {
+    let answers = replay("transaction_log", crv::rfm::fuzz::transaction_log);
+    assert_seeds(
+        &answers,
+        &[
+            ("basic.csv", Some(2)),
+            ("bom_crlf_timestamps.csv", Some(2)),
+            ("extremes.csv", Some(2)),
+            ("bad_date.csv", None),
+            ("header_only.csv", None),
+            ("missing_column.csv", None),
+        ],
+    );
+}

@@ -2,6 +2,8 @@
 //! JSON object on the last line of stdout.
 
 pub mod fit;
+
+pub mod rfm;
 pub mod score;
 pub mod select;
 pub mod serve;

@@ -8,6 +8,7 @@
 //! in-memory customers equal the ones read back from the file.
 
 pub mod demo;
+pub mod purchases;
 pub mod rng;
 mod writer;
 
