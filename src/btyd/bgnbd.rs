@@ -168,8 +168,15 @@ impl PurchaseModel for BgNbd {
     }
 
     fn p_alive(&self, history: History) -> f64 {
-        let terms = self.frequency_terms(history.frequency);
-        let d = self.dropout_log_odds(&terms, history, (self.alpha + history.age).ln());
+        let BgNbd { r, alpha, a, b } = *self;
+        let x = history.frequency;
+        if x <= 0.0 {
+            return 1.0;
+        }
+        // The dropout log-odds of `dropout_log_odds`, without the likelihood's other terms
+        // (log-gamma and digamma of the frequency): scoring calls this once per history.
+        let d = a.ln() - (b + x - 1.0).ln()
+            + (r + x) * ((alpha + history.age).ln() - (alpha + history.recency).ln());
         // 1 / (1 + e^d), from e^-|d|.
         let e = (-d.abs()).exp();
         if d > 0.0 {

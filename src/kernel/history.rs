@@ -381,24 +381,82 @@ struct DistinctHistories {
     row_history: Vec<u32>,
 }
 
+/// Rows per chunk of the parallel first pass of [`DistinctHistories::of`].
+const DISTINCT_CHUNK_ROWS: usize = 1 << 20;
+
+/// The distinct keys of one chunk of rows, in order of first appearance, and each row's index
+/// among them.
+struct ChunkKeys {
+    keys: Vec<[u32; 3]>,
+    first_rows: Vec<usize>,
+    row_key: Vec<u32>,
+}
+
 impl DistinctHistories {
+    /// In two passes: each fixed chunk of rows finds its own distinct histories on the rayon
+    /// pool; the chunks' (far fewer) keys are then numbered in chunk order, and each chunk's
+    /// rows renumbered in parallel. The numbering is the first appearance in row order, as
+    /// one sequential pass would give, whatever the thread count.
     fn of(inputs: &HistoryInputs<'_>) -> DistinctHistories {
-        let mut index: FxHashMap<[u32; 3], u32> = FxHashMap::default();
-        let mut histories = Vec::new();
-        let row_history = (0..inputs.len())
-            .map(|row| {
-                let columns = &inputs.histories;
-                let key = [
-                    columns.frequency[row].to_bits(),
-                    columns.recency[row].to_bits(),
-                    columns.age[row].to_bits(),
-                ];
-                *index.entry(key).or_insert_with(|| {
-                    histories.push(inputs.history(row));
-                    u32::try_from(histories.len() - 1).expect("fewer than 2^32 histories")
-                })
+        let columns = &inputs.histories;
+        let rows = inputs.len();
+        let chunks: Vec<ChunkKeys> = (0..rows.div_ceil(DISTINCT_CHUNK_ROWS))
+            .into_par_iter()
+            .map(|chunk| {
+                let start = chunk * DISTINCT_CHUNK_ROWS;
+                let end = (start + DISTINCT_CHUNK_ROWS).min(rows);
+                let mut index: FxHashMap<[u32; 3], u32> = FxHashMap::default();
+                let mut keys = Vec::new();
+                let mut first_rows = Vec::new();
+                let row_key = (start..end)
+                    .map(|row| {
+                        let key = [
+                            columns.frequency[row].to_bits(),
+                            columns.recency[row].to_bits(),
+                            columns.age[row].to_bits(),
+                        ];
+                        *index.entry(key).or_insert_with(|| {
+                            keys.push(key);
+                            first_rows.push(row);
+                            (keys.len() - 1) as u32 // at most DISTINCT_CHUNK_ROWS
+                        })
+                    })
+                    .collect();
+                ChunkKeys {
+                    keys,
+                    first_rows,
+                    row_key,
+                }
             })
             .collect();
+        let mut index: FxHashMap<[u32; 3], u32> = FxHashMap::default();
+        let mut histories = Vec::new();
+        let renumbering: Vec<Vec<u32>> = chunks
+            .iter()
+            .map(|chunk| {
+                chunk
+                    .keys
+                    .iter()
+                    .zip(&chunk.first_rows)
+                    .map(|(&key, &row)| {
+                        *index.entry(key).or_insert_with(|| {
+                            histories.push(inputs.history(row));
+                            u32::try_from(histories.len() - 1).expect("fewer than 2^32 histories")
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut row_history = vec![0u32; rows];
+        row_history
+            .par_chunks_mut(DISTINCT_CHUNK_ROWS)
+            .zip(&chunks)
+            .zip(&renumbering)
+            .for_each(|((out, chunk), renumber)| {
+                for (slot, &local) in out.iter_mut().zip(&chunk.row_key) {
+                    *slot = renumber[local as usize];
+                }
+            });
         let mut curves: FxHashMap<(u32, u32), u32> = FxHashMap::default();
         let mut curve_keys = Vec::new();
         let history_curve = histories
