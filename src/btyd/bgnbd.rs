@@ -6,6 +6,9 @@
 use statrs::function::beta::ln_beta;
 use statrs::function::gamma::{digamma, ln_gamma};
 
+use rayon::prelude::*;
+
+use super::fit::{self, PurchaseData};
 use super::special::hyp2f1;
 use super::{History, PurchaseModel};
 use crate::synthetic::RowRng;
@@ -68,42 +71,43 @@ impl BgNbd {
 
     /// The log-odds d = ln a - ln(b + x - 1) + (r + x) (ln(alpha + T) - ln(alpha + t_x)) that
     /// the customer became inactive at the last purchase rather than being still active (-inf
-    /// when x = 0), given ln(alpha + T).
-    fn dropout_log_odds(&self, terms: &FrequencyTerms, history: History, ln_alpha_age: f64) -> f64 {
+    /// when x = 0).
+    fn dropout_log_odds(terms: &FrequencyTerms, at: &Logs) -> f64 {
         if terms.x > 0.0 {
-            terms.log_ratio + terms.r_x * (ln_alpha_age - (self.alpha + history.recency).ln())
+            terms.log_ratio + terms.r_x * (at.ln_age - at.ln_recency)
         } else {
             f64::NEG_INFINITY
         }
     }
 
+    /// ln(alpha + T), ln(alpha + t_x) and their reciprocals for one history.
+    fn logs(&self, history: History) -> Logs {
+        Logs {
+            ln_age: (self.alpha + history.age).ln(),
+            inv_age: 1.0 / (self.alpha + history.age),
+            ln_recency: (self.alpha + history.recency).ln(),
+            inv_recency: 1.0 / (self.alpha + history.recency),
+        }
+    }
+
     /// One history's log-likelihood and gradient in the log-parameters, given its frequency's
-    /// terms and ln(alpha + T): ln L = constant - (r + x) ln(alpha + T) + ln(1 + e^d).
-    fn history_log_likelihood(
-        &self,
-        terms: &FrequencyTerms,
-        history: History,
-        ln_alpha_age: f64,
-    ) -> (f64, [f64; 4]) {
+    /// terms and its logarithms: ln L = constant - (r + x) ln(alpha + T) + ln(1 + e^d).
+    fn history_log_likelihood(&self, terms: &FrequencyTerms, at: &Logs) -> (f64, [f64; 4]) {
         let BgNbd { r, alpha, a, b } = *self;
-        let d = self.dropout_log_odds(terms, history, ln_alpha_age);
+        let d = Self::dropout_log_odds(terms, at);
         // w_dead = e^d / (1 + e^d), w_alive = 1 - w_dead (= P(alive)), softplus = ln(1 + e^d):
         // each from e^-|d|, which cannot overflow.
         let e = (-d.abs()).exp();
+        let inv = 1.0 / (1.0 + e);
         let (w_alive, w_dead, softplus) = if d > 0.0 {
-            (e / (1.0 + e), 1.0 / (1.0 + e), d + e.ln_1p())
+            (e * inv, inv, d + e.ln_1p())
         } else {
-            (1.0 / (1.0 + e), e / (1.0 + e), e.ln_1p())
+            (inv, e * inv, e.ln_1p())
         };
-        let ll = terms.constant - terms.r_x * ln_alpha_age + softplus;
-        let ln_alpha_recency = if w_dead > 0.0 {
-            (alpha + history.recency).ln()
-        } else {
-            0.0
-        };
-        let d_r = terms.d_r - w_alive * ln_alpha_age - w_dead * ln_alpha_recency;
-        let d_alpha = r / alpha
-            - terms.r_x * (w_alive / (alpha + history.age) + w_dead / (alpha + history.recency));
+        let ll = terms.constant - terms.r_x * at.ln_age + softplus;
+        // w_dead is 0 without a repeat purchase; ln(alpha + t_x) is then unused.
+        let d_r = terms.d_r - w_alive * at.ln_age - w_dead * at.ln_recency;
+        let d_alpha = r / alpha - terms.r_x * (w_alive * at.inv_age + w_dead * at.inv_recency);
         let d_a = terms.d_ab + w_dead / a;
         let d_b = terms.d_ab + terms.d_b - w_dead * terms.inv_b_x_1;
         (ll, [d_r * r, d_alpha * alpha, d_a * a, d_b * b])
@@ -124,6 +128,19 @@ impl BgNbd {
     }
 }
 
+/// The logarithms (and reciprocals) one history's likelihood needs beyond its frequency's
+/// terms.
+struct Logs {
+    /// ln(alpha + T).
+    ln_age: f64,
+    /// 1 / (alpha + T).
+    inv_age: f64,
+    /// ln(alpha + t_x).
+    ln_recency: f64,
+    /// 1 / (alpha + t_x).
+    inv_recency: f64,
+}
+
 /// Half the width of the interval around a = 1 where [`BgNbd::expected_core`]'s 0/0 is
 /// replaced by the mean of its values at its ends (the function is smooth in a).
 const NEAR_A_ONE: f64 = 1e-6;
@@ -142,34 +159,56 @@ impl PurchaseModel for BgNbd {
     }
 
     fn log_likelihood(&self, history: History) -> (f64, [f64; 4]) {
-        let terms = self.frequency_terms(history.frequency);
-        self.history_log_likelihood(&terms, history, (self.alpha + history.age).ln())
+        self.history_log_likelihood(
+            &self.frequency_terms(history.frequency),
+            &self.logs(history),
+        )
     }
 
-    fn log_likelihood_sum(&self, histories: &[History], weights: &[f64]) -> (f64, [f64; 4]) {
-        super::fit::chunked_sum(histories, weights, |chunk, chunk_weights| {
-            let mut total = (0.0, [0.0; 4]);
-            let mut terms = self.frequency_terms(chunk.first().map_or(0.0, |h| h.frequency));
-            let mut age = f64::NAN;
-            let mut ln_alpha_age = f64::NAN;
-            for (&history, &weight) in chunk.iter().zip(chunk_weights) {
-                if history.frequency != terms.x {
-                    terms = self.frequency_terms(history.frequency);
+    fn log_likelihood_sum(&self, data: &PurchaseData) -> (f64, [f64; 4]) {
+        let table = |values: &[f64]| -> Vec<(f64, f64)> {
+            values
+                .par_iter()
+                .map(|v| ((self.alpha + v).ln(), 1.0 / (self.alpha + v)))
+                .collect()
+        };
+        let (recencies, ages) = (table(&data.recencies), table(&data.ages));
+        fit::chunked_sum(
+            &data.histories,
+            &data.weights,
+            |chunk, chunk_weights, first| {
+                let mut total = (0.0, [0.0; 4]);
+                let mut terms = self.frequency_terms(chunk.first().map_or(0.0, |h| h.frequency));
+                let indexes = data.recency_index[first..]
+                    .iter()
+                    .zip(&data.age_index[first..]);
+                for ((history, &weight), (&recency, &age)) in
+                    chunk.iter().zip(chunk_weights).zip(indexes)
+                {
+                    if history.frequency != terms.x {
+                        terms = self.frequency_terms(history.frequency);
+                    }
+                    let (ln_age, inv_age) = ages[age as usize];
+                    let (ln_recency, inv_recency) = recencies[recency as usize];
+                    let at = Logs {
+                        ln_age,
+                        inv_age,
+                        ln_recency,
+                        inv_recency,
+                    };
+                    let (ll, gradient) = self.history_log_likelihood(&terms, &at);
+                    fit::add_weighted(&mut total, weight, ll, &gradient);
                 }
-                if history.age != age {
-                    age = history.age;
-                    ln_alpha_age = (self.alpha + age).ln();
-                }
-                let (ll, gradient) = self.history_log_likelihood(&terms, history, ln_alpha_age);
-                super::fit::add_weighted(&mut total, weight, ll, &gradient);
-            }
-            total
-        })
+                total
+            },
+        )
     }
 
     fn p_alive(&self, history: History) -> f64 {
-        let terms = self.frequency_terms(history.frequency);
-        let d = self.dropout_log_odds(&terms, history, (self.alpha + history.age).ln());
+        let d = Self::dropout_log_odds(
+            &self.frequency_terms(history.frequency),
+            &self.logs(history),
+        );
         // 1 / (1 + e^d), from e^-|d|.
         let e = (-d.abs()).exp();
         if d > 0.0 {
@@ -301,10 +340,11 @@ mod tests {
                 age: 13.0 + f64::from(i % 3),
             })
             .collect();
-        let weights: Vec<f64> = (0..10_000).map(|i| f64::from(1 + i % 4)).collect();
-        let (ll, gradient) = CDNOW.log_likelihood_sum(&histories, &weights);
+        let data = PurchaseData::compress(&histories);
+        let (ll, gradient) = CDNOW.log_likelihood_sum(&data);
         let mut expected = (0.0, [0.0; 4]);
-        for (&h, &w) in histories.iter().zip(&weights) {
+        for &h in &histories {
+            let w = 1.0;
             let (l, g) = CDNOW.log_likelihood(h);
             expected.0 += w * l;
             for k in 0..4 {

@@ -46,18 +46,20 @@ pub const MIN_CUSTOMERS: u64 = 10;
 /// parameters rest on them alone (Gamma-Gamma is fitted on them only).
 pub const MIN_REPEAT_BUYERS: u64 = 10;
 
-/// Sums `evaluate` over fixed chunks of `items` (with their weights) on the rayon pool, the
-/// chunks' results added in order, so the result is the same on any number of threads.
+/// Sums `evaluate` over fixed chunks of `items` (with their weights and the index of the
+/// chunk's first item) on the rayon pool, the chunks' results added in order, so the result
+/// is the same on any number of threads.
 pub fn chunked_sum<T: Sync, const K: usize>(
     items: &[T],
     weights: &[f64],
-    evaluate: impl Fn(&[T], &[f64]) -> (f64, [f64; K]) + Sync,
+    evaluate: impl Fn(&[T], &[f64], usize) -> (f64, [f64; K]) + Sync,
 ) -> (f64, [f64; K]) {
     assert_eq!(items.len(), weights.len(), "one weight per item");
     let parts: Vec<(f64, [f64; K])> = items
         .par_chunks(CHUNK)
         .zip(weights.par_chunks(CHUNK))
-        .map(|(chunk, chunk_weights)| evaluate(chunk, chunk_weights))
+        .enumerate()
+        .map(|(i, (chunk, chunk_weights))| evaluate(chunk, chunk_weights, i * CHUNK))
         .collect();
     let mut total = (0.0, [0.0; K]);
     for (ll, gradient) in parts {
@@ -406,73 +408,85 @@ impl Hasher for MixHasher {
     }
 }
 
-/// Hash map keyed by bit patterns, hashed with [`MixHasher`].
-type BitMap<K> = HashMap<K, f64, BuildHasherDefault<MixHasher>>;
-
 /// Customers compressed into their distinct purchase histories, with how many customers share
-/// each, sorted by (frequency, age, recency): what the purchase models are fitted on.
+/// each, sorted by (frequency, age, recency): what the purchase models are fitted on. The
+/// distinct recencies and ages are listed apart, with each history's index into them, so a
+/// model can take their logarithms once per evaluation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PurchaseData {
     /// The distinct histories.
     pub histories: Vec<History>,
     /// How many customers have each.
     pub weights: Vec<f64>,
+    /// The distinct recencies, ascending.
+    pub recencies: Vec<f64>,
+    /// Each history's recency's index in `recencies`.
+    pub recency_index: Vec<u32>,
+    /// The distinct ages, ascending.
+    pub ages: Vec<f64>,
+    /// Each history's age's index in `ages`.
+    pub age_index: Vec<u32>,
     /// Customers in all.
     pub customers: u64,
     /// Customers with at least one repeat purchase.
     pub repeat_buyers: u64,
 }
 
+/// The distinct values of `values`, ascending, and each value's index among them.
+fn distinct_values(values: impl Iterator<Item = f64> + Clone) -> (Vec<f64>, Vec<u32>) {
+    let mut distinct: Vec<f64> = values.clone().collect();
+    distinct.sort_unstable_by(f64::total_cmp);
+    distinct.dedup();
+    let index = values
+        .map(|v| {
+            let i = distinct.partition_point(|&d| d < v);
+            u32::try_from(i).expect("fewer distinct values than u32::MAX")
+        })
+        .collect();
+    (distinct, index)
+}
+
 impl PurchaseData {
     /// Compresses the customers' histories (each already checked: finite, frequency a whole
     /// number >= 0, 0 <= recency <= age).
     pub fn compress(histories: &[History]) -> PurchaseData {
+        // Non-negative floats order as their bits do, so sorting the keys sorts the histories
+        // by (frequency, age, recency); +0.0 turns -0.0 into 0.0.
         let key = |h: &History| {
-            // +0.0 for -0.0, so equal values share a key.
             (
                 (h.frequency + 0.0).to_bits(),
                 (h.age + 0.0).to_bits(),
                 (h.recency + 0.0).to_bits(),
             )
         };
-        let counts = histories
-            .par_chunks(1 << 16)
-            .map(|chunk| {
-                let mut counts = BitMap::default();
-                for h in chunk {
-                    *counts.entry(key(h)).or_insert(0.0) += 1.0;
-                }
-                counts
-            })
-            .reduce(BitMap::default, |mut a, b| {
-                for (k, count) in b {
-                    *a.entry(k).or_insert(0.0) += count;
-                }
-                a
-            });
-        let mut distinct: Vec<(History, f64)> = counts
-            .into_iter()
-            .map(|((x, age, recency), count)| {
-                (
-                    History {
-                        frequency: f64::from_bits(x),
-                        recency: f64::from_bits(recency),
-                        age: f64::from_bits(age),
-                    },
-                    count,
-                )
+        let mut counts: HashMap<(u64, u64, u64), f64, BuildHasherDefault<MixHasher>> =
+            HashMap::default();
+        let customers = histories.len() as u64;
+        let mut repeat_buyers = 0;
+        for h in histories {
+            *counts.entry(key(h)).or_insert(0.0) += 1.0;
+            repeat_buyers += u64::from(h.frequency > 0.0);
+        }
+        let mut distinct: Vec<((u64, u64, u64), f64)> = counts.into_iter().collect();
+        distinct.sort_unstable_by_key(|&(key, _)| key);
+        let histories: Vec<History> = distinct
+            .iter()
+            .map(|&((x, age, recency), _)| History {
+                frequency: f64::from_bits(x),
+                recency: f64::from_bits(recency),
+                age: f64::from_bits(age),
             })
             .collect();
-        distinct.sort_unstable_by(|(a, _), (b, _)| {
-            (a.frequency, a.age, a.recency)
-                .partial_cmp(&(b.frequency, b.age, b.recency))
-                .expect("histories are finite")
-        });
-        let repeat_buyers = histories.iter().filter(|h| h.frequency > 0.0).count() as u64;
+        let (recencies, recency_index) = distinct_values(histories.iter().map(|h| h.recency));
+        let (ages, age_index) = distinct_values(histories.iter().map(|h| h.age));
         PurchaseData {
-            histories: distinct.iter().map(|(h, _)| *h).collect(),
-            weights: distinct.iter().map(|(_, w)| *w).collect(),
-            customers: histories.len() as u64,
+            weights: distinct.iter().map(|&(_, w)| w).collect(),
+            histories,
+            recencies,
+            recency_index,
+            ages,
+            age_index,
+            customers,
             repeat_buyers,
         }
     }
@@ -512,7 +526,7 @@ struct PurchaseLikelihood<'a, M> {
 
 impl<M: PurchaseModel> Likelihood<4> for PurchaseLikelihood<'_, M> {
     fn evaluate(&self, params: [f64; 4]) -> (f64, [f64; 4]) {
-        M::from_params(params).log_likelihood_sum(&self.data.histories, &self.data.weights)
+        M::from_params(params).log_likelihood_sum(self.data)
     }
 
     fn total_weight(&self) -> f64 {
