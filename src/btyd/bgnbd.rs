@@ -346,14 +346,11 @@ mod tests {
         for &h in &histories {
             let w = 1.0;
             let (l, g) = CDNOW.log_likelihood(h);
-            expected.0 += w * l;
-            for k in 0..4 {
-                expected.1[k] += w * g[k];
-            }
+            fit::add_weighted(&mut expected, w, l, &g);
         }
         assert!((ll - expected.0).abs() < 1e-9 * ll.abs());
-        for k in 0..4 {
-            assert!((gradient[k] - expected.1[k]).abs() < 1e-9 * (1.0 + expected.1[k].abs()));
+        for (g, e) in gradient.iter().zip(expected.1) {
+            assert!((g - e).abs() < 1e-9 * (1.0 + e.abs()));
         }
     }
 

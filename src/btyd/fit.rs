@@ -116,6 +116,9 @@ pub struct Estimate<const K: usize> {
 /// log-likelihood.
 pub type Progress<'a> = &'a (dyn Fn(u64, f64) + Sync);
 
+/// An evaluated point of the objective: the log-parameters, the cost and its gradient.
+type Evaluation = (Vec<f64>, f64, Vec<f64>);
+
 /// argmin's view of a [`Likelihood`]: the negative mean log-likelihood over the
 /// log-parameters. The last evaluation is kept, since L-BFGS asks for the cost and the
 /// gradient of one point separately and one pass computes both.
@@ -123,7 +126,7 @@ struct Objective<'a, L, const K: usize> {
     likelihood: &'a L,
     scale: f64,
     /// The last point evaluated, its cost and gradient.
-    last: &'a RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    last: &'a RefCell<Option<Evaluation>>,
     /// Evaluations of the likelihood so far.
     evaluations: &'a Cell<u64>,
     progress: Option<Progress<'a>>,
@@ -356,7 +359,7 @@ fn invert_positive_definite<const K: usize>(matrix: [[f64; K]; K]) -> Option<[[f
             let sum: f64 = (0..j).map(|k| lower[i][k] * lower[j][k]).sum();
             if i == j {
                 let pivot = matrix[i][i] - sum;
-                if !(pivot > 0.0) {
+                if pivot.is_nan() || pivot <= 0.0 {
                     return None;
                 }
                 lower[i][i] = pivot.sqrt();
@@ -365,22 +368,18 @@ fn invert_positive_definite<const K: usize>(matrix: [[f64; K]; K]) -> Option<[[f
             }
         }
     }
-    // Solve L L^T x = e_c for each column c.
+    // Solve L L^T x = e_c for each column c; the inverse is symmetric, so x is row c too.
     let mut inverse = [[0.0; K]; K];
-    for c in 0..K {
+    for (c, row) in inverse.iter_mut().enumerate() {
         let mut y = [0.0; K];
         for i in 0..K {
             let unit = if i == c { 1.0 } else { 0.0 };
             let sum: f64 = (0..i).map(|k| lower[i][k] * y[k]).sum();
             y[i] = (unit - sum) / lower[i][i];
         }
-        let mut x = [0.0; K];
         for i in (0..K).rev() {
-            let sum: f64 = (i + 1..K).map(|k| lower[k][i] * x[k]).sum();
-            x[i] = (y[i] - sum) / lower[i][i];
-        }
-        for i in 0..K {
-            inverse[i][c] = x[i];
+            let sum: f64 = (i + 1..K).map(|k| lower[k][i] * row[k]).sum();
+            row[i] = (y[i] - sum) / lower[i][i];
         }
     }
     Some(inverse)
@@ -549,114 +548,6 @@ pub fn fit_purchase_model<M: PurchaseModel>(
     Ok((M::from_params(estimate.params), estimate))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A likelihood with a known maximum: independent normals' log-density in the
-    /// log-parameters, ln L = -sum w_k (ln θ_k - ln m_k)^2 / 2.
-    struct Quadratic {
-        means: [f64; 3],
-        curvature: [f64; 3],
-    }
-
-    impl Likelihood<3> for Quadratic {
-        fn evaluate(&self, params: [f64; 3]) -> (f64, [f64; 3]) {
-            let d: [f64; 3] = std::array::from_fn(|k| params[k].ln() - self.means[k].ln());
-            let ll = -(0..3)
-                .map(|k| 0.5 * self.curvature[k] * d[k] * d[k])
-                .sum::<f64>();
-            (ll, std::array::from_fn(|k| -self.curvature[k] * d[k]))
-        }
-
-        fn total_weight(&self) -> f64 {
-            1.0
-        }
-    }
-
-    #[test]
-    fn maximise_finds_a_known_maximum_and_its_standard_errors() {
-        let q = Quadratic {
-            means: [0.5, 3.0, 40.0],
-            curvature: [4.0, 1.0, 100.0],
-        };
-        let estimate = maximise(&q, [1.0; 3], "test", ["p", "q", "gamma"], None).unwrap();
-        for k in 0..3 {
-            assert!((estimate.params[k] - q.means[k]).abs() < 1e-7 * q.means[k]);
-            // At the maximum, d2 ln L / dθ2 = -c / θ^2, so se = θ / sqrt(c).
-            let se = estimate.standard_errors.unwrap()[k];
-            let expected = q.means[k] / q.curvature[k].sqrt();
-            assert!(
-                (se - expected).abs() < 1e-5 * expected,
-                "{k}: {se} {expected}"
-            );
-        }
-        assert!(
-            estimate.status.starts_with("converged"),
-            "{}",
-            estimate.status
-        );
-    }
-
-    #[test]
-    fn inverse_of_a_positive_definite_matrix() {
-        let m = [[4.0, 2.0, 0.6], [2.0, 5.0, 1.0], [0.6, 1.0, 3.0]];
-        let inv = invert_positive_definite(m).unwrap();
-        for i in 0..3 {
-            for j in 0..3 {
-                let product: f64 = (0..3).map(|k| m[i][k] * inv[k][j]).sum();
-                let unit = if i == j { 1.0 } else { 0.0 };
-                assert!((product - unit).abs() < 1e-12);
-            }
-        }
-        assert!(invert_positive_definite([[1.0, 2.0], [2.0, 1.0]]).is_none());
-    }
-
-    #[test]
-    fn compress_counts_each_distinct_history_and_sorts_by_frequency() {
-        let h = |frequency, recency, age| History {
-            frequency,
-            recency,
-            age,
-        };
-        let customers = [
-            h(2.0, 3.0, 10.0),
-            h(0.0, 0.0, 10.0),
-            h(2.0, 3.0, 10.0),
-            h(0.0, -0.0, 10.0),
-            h(1.0, 5.0, 9.0),
-        ];
-        let data = PurchaseData::compress(&customers);
-        assert_eq!(
-            data.histories,
-            vec![h(0.0, 0.0, 10.0), h(1.0, 5.0, 9.0), h(2.0, 3.0, 10.0)]
-        );
-        assert_eq!(data.weights, vec![2.0, 1.0, 2.0]);
-        assert_eq!((data.customers, data.repeat_buyers), (5, 3));
-    }
-
-    #[test]
-    fn unidentifiable_data_is_refused_with_the_reason() {
-        let zeros: Vec<History> = (0..100)
-            .map(|i| History {
-                frequency: 0.0,
-                recency: 0.0,
-                age: f64::from(i),
-            })
-            .collect();
-        let message = PurchaseData::compress(&zeros)
-            .check_identifiable("bgnbd")
-            .unwrap_err()
-            .to_string();
-        assert!(message.contains("every frequency is 0"), "{message}");
-        let message = PurchaseData::compress(&zeros[..5])
-            .check_identifiable("bgnbd")
-            .unwrap_err()
-            .to_string();
-        assert!(message.contains("5 customers"), "{message}");
-    }
-}
-
 /// The name `age` may also have in a store (lifetimes' and the papers' `T`).
 pub const AGE_ALIAS: &str = "T";
 
@@ -755,4 +646,112 @@ pub fn read_spends(store: &Store, histories: &[History]) -> Result<Vec<Spend>> {
         });
     }
     Ok(spends)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A likelihood with a known maximum: independent normals' log-density in the
+    /// log-parameters, ln L = -sum w_k (ln θ_k - ln m_k)^2 / 2.
+    struct Quadratic {
+        means: [f64; 3],
+        curvature: [f64; 3],
+    }
+
+    impl Likelihood<3> for Quadratic {
+        fn evaluate(&self, params: [f64; 3]) -> (f64, [f64; 3]) {
+            let d: [f64; 3] = std::array::from_fn(|k| params[k].ln() - self.means[k].ln());
+            let ll = -(0..3)
+                .map(|k| 0.5 * self.curvature[k] * d[k] * d[k])
+                .sum::<f64>();
+            (ll, std::array::from_fn(|k| -self.curvature[k] * d[k]))
+        }
+
+        fn total_weight(&self) -> f64 {
+            1.0
+        }
+    }
+
+    #[test]
+    fn maximise_finds_a_known_maximum_and_its_standard_errors() {
+        let q = Quadratic {
+            means: [0.5, 3.0, 40.0],
+            curvature: [4.0, 1.0, 100.0],
+        };
+        let estimate = maximise(&q, [1.0; 3], "test", ["p", "q", "gamma"], None).unwrap();
+        for k in 0..3 {
+            assert!((estimate.params[k] - q.means[k]).abs() < 1e-7 * q.means[k]);
+            // At the maximum, d2 ln L / dθ2 = -c / θ^2, so se = θ / sqrt(c).
+            let se = estimate.standard_errors.unwrap()[k];
+            let expected = q.means[k] / q.curvature[k].sqrt();
+            assert!(
+                (se - expected).abs() < 1e-5 * expected,
+                "{k}: {se} {expected}"
+            );
+        }
+        assert!(
+            estimate.status.starts_with("converged"),
+            "{}",
+            estimate.status
+        );
+    }
+
+    #[test]
+    fn inverse_of_a_positive_definite_matrix() {
+        let m = [[4.0, 2.0, 0.6], [2.0, 5.0, 1.0], [0.6, 1.0, 3.0]];
+        let inv = invert_positive_definite(m).unwrap();
+        // m times inv is the identity.
+        for (i, row) in m.iter().enumerate() {
+            for (j, unit) in (0..3).map(|j| (j, if i == j { 1.0 } else { 0.0 })) {
+                let product: f64 = row.iter().zip(&inv).map(|(a, b)| a * b[j]).sum();
+                assert!((product - unit).abs() < 1e-12);
+            }
+        }
+        assert!(invert_positive_definite([[1.0, 2.0], [2.0, 1.0]]).is_none());
+    }
+
+    #[test]
+    fn compress_counts_each_distinct_history_and_sorts_by_frequency() {
+        let h = |frequency, recency, age| History {
+            frequency,
+            recency,
+            age,
+        };
+        let customers = [
+            h(2.0, 3.0, 10.0),
+            h(0.0, 0.0, 10.0),
+            h(2.0, 3.0, 10.0),
+            h(0.0, -0.0, 10.0),
+            h(1.0, 5.0, 9.0),
+        ];
+        let data = PurchaseData::compress(&customers);
+        assert_eq!(
+            data.histories,
+            vec![h(0.0, 0.0, 10.0), h(1.0, 5.0, 9.0), h(2.0, 3.0, 10.0)]
+        );
+        assert_eq!(data.weights, vec![2.0, 1.0, 2.0]);
+        assert_eq!((data.customers, data.repeat_buyers), (5, 3));
+    }
+
+    #[test]
+    fn unidentifiable_data_is_refused_with_the_reason() {
+        let zeros: Vec<History> = (0..100)
+            .map(|i| History {
+                frequency: 0.0,
+                recency: 0.0,
+                age: f64::from(i),
+            })
+            .collect();
+        let message = PurchaseData::compress(&zeros)
+            .check_identifiable("bgnbd")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("every frequency is 0"), "{message}");
+        let message = PurchaseData::compress(&zeros[..5])
+            .check_identifiable("bgnbd")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("5 customers"), "{message}");
+    }
 }
