@@ -459,3 +459,23 @@ fn crv_fit_names_the_bad_column_and_row_and_writes_nothing() {
     assert!(stderr.contains("every frequency is 0"), "{stderr}");
     assert!(!model_path.exists());
 }
+
+#[test]
+fn spend_that_cannot_identify_gamma_gamma_is_an_error_not_nan() {
+    // Every repeat buyer spends exactly 10: no spread across customers, so q and gamma run off.
+    let spends: Vec<Spend> = (0..500)
+        .map(|i| Spend {
+            frequency: f64::from(1 + i % 5),
+            monetary_value: 10.0,
+        })
+        .collect();
+    let message = fit_gamma_gamma(&SpendData::compress(&spends), None)
+        .unwrap_err()
+        .to_string();
+    assert!(message.starts_with("invalid gamma-gamma fit"), "{message}");
+    let few = &spends[..5];
+    let message = fit_gamma_gamma(&SpendData::compress(few), None)
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("5 repeat buyers"), "{message}");
+}
