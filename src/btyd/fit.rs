@@ -385,15 +385,21 @@ fn invert_positive_definite<const K: usize>(matrix: [[f64; K]; K]) -> Option<[[f
     Some(inverse)
 }
 
-/// A hasher for the histories' bit patterns (FxHash's multiply-rotate per word, finished by
-/// a xor-shift so the high bits reach the low ones the table indexes by). Not DoS-resistant;
-/// the keys are the user's own data.
+/// A hasher for the histories' bit patterns: FxHash's multiply-rotate per word, finished by
+/// MurmurHash3's 64-bit mixer (times in sevenths of a week have periodic low mantissa bits,
+/// which a multiply alone leaves in the low bits the table indexes by). Not DoS-resistant; the
+/// keys are the user's own data.
 #[derive(Default)]
 struct MixHasher(u64);
 
 impl Hasher for MixHasher {
     fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 29)
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 
     fn write(&mut self, bytes: &[u8]) {
