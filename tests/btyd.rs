@@ -271,10 +271,13 @@ fn bgnbd() -> impl Strategy<Value = BgNbd> {
     })
 }
 
-/// Central finite differences of `ll` in the log-parameters against `gradient`.
+/// Central finite differences of `ll` in the log-parameters against `gradient`; `magnitude`
+/// is the size of the largest terms summed into `ll` (their rounding error, divided by the
+/// step, is the differences' noise).
 fn check_gradient<const K: usize>(
     params: [f64; K],
     gradient: [f64; K],
+    magnitude: f64,
     ll: impl Fn([f64; K]) -> f64,
 ) -> Result<(), TestCaseError> {
     let step = 1e-6;
@@ -285,7 +288,7 @@ fn check_gradient<const K: usize>(
             ll(p)
         };
         let numeric = (at(1.0) - at(-1.0)) / (2.0 * step);
-        let scale = 1.0 + gradient[k].abs() + ll(params).abs() * 1e-4;
+        let scale = 1.0 + gradient[k].abs() + (ll(params).abs() + magnitude) * 1e-4;
         prop_assert!(
             (numeric - gradient[k]).abs() < 1e-5 * scale,
             "parameter {k}: analytic {} numeric {numeric}",
@@ -317,7 +320,10 @@ proptest! {
     #[test]
     fn bgnbd_gradient_matches_finite_differences(m in bgnbd(), h in history()) {
         let (_, gradient) = m.log_likelihood(h);
-        check_gradient(m.params(), gradient, |p| BgNbd::from_params(p).log_likelihood(h).0)?;
+        let magnitude = (m.r + h.frequency) * (1.0 + (m.alpha + h.age).ln().abs());
+        check_gradient(m.params(), gradient, magnitude, |p| {
+            BgNbd::from_params(p).log_likelihood(h).0
+        })?;
     }
 
     #[test]
@@ -331,7 +337,8 @@ proptest! {
         let model = GammaGamma { p, q, gamma };
         let spend = Spend { frequency: f64::from(x), monetary_value: m };
         let (_, gradient) = model.log_likelihood(spend);
-        check_gradient(model.params(), gradient, |params| {
+        let magnitude = (p * spend.frequency + q) * (1.0 + (gamma + m * spend.frequency).ln().abs());
+        check_gradient(model.params(), gradient, magnitude, |params| {
             GammaGamma::from_params(params).log_likelihood(spend).0
         })?;
     }

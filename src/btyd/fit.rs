@@ -29,7 +29,7 @@ pub const MAX_ITERATIONS: u64 = 500;
 
 /// The norm of the gradient of the mean log-likelihood (per customer, in the log-parameters)
 /// below which the fit has converged.
-const GRADIENT_TOLERANCE: f64 = 1e-9;
+const GRADIENT_TOLERANCE: f64 = 1e-7;
 
 /// A fit whose line search can make no more progress is still accepted as converged when the
 /// gradient norm is below this: the log-likelihood is flat to rounding there.
