@@ -123,7 +123,9 @@ impl BgNbd {
         let z = t / (alpha + age + t);
         let ln_1_z = (alpha + age).ln() - (alpha + age + t).ln();
         let series = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z);
-        let bracket = -((a - 1.0) * ln_1_z + series.ln()).exp_m1();
+        // The series is negative when a + b + x - 1 < 0 (so is the factor before the bracket):
+        // no logarithm of it.
+        let bracket = 1.0 - ((a - 1.0) * ln_1_z).exp() * series;
         (a + b + x - 1.0) / (a - 1.0) * bracket
     }
 }

@@ -156,11 +156,8 @@ impl SpendData {
     /// number >= 1, mean spend finite and > 0.
     pub fn compress(spends: &[Spend]) -> SpendData {
         let mut sorted: Vec<Spend> = spends.to_vec();
-        sorted.par_sort_unstable_by(|a, b| {
-            (a.frequency, a.monetary_value)
-                .partial_cmp(&(b.frequency, b.monetary_value))
-                .expect("spends are finite")
-        });
+        // Positive floats order as their bits do: an integer key, no comparison of floats.
+        sorted.par_sort_unstable_by_key(|s| (s.frequency.to_bits(), s.monetary_value.to_bits()));
         let mut distinct: Vec<Spend> = Vec::new();
         let mut weights: Vec<f64> = Vec::new();
         for spend in sorted {
