@@ -7,6 +7,7 @@ use std::path::Path;
 use crv::btyd::bgnbd::BgNbd;
 use crv::btyd::fit::{PurchaseData, fit_purchase_model};
 use crv::btyd::gamma_gamma::{GammaGamma, Spend, SpendData, fit_gamma_gamma};
+use crv::btyd::pnbd::ParetoNbd;
 use crv::btyd::{History, PurchaseModel};
 use crv::synthetic::RowRng;
 use proptest::prelude::*;
@@ -73,6 +74,52 @@ fn bgnbd_on_cdnow_gives_the_published_estimates() {
         "{}",
         estimate.status
     );
+}
+
+#[test]
+fn pnbd_on_cdnow_gives_the_published_estimates() {
+    // The BTYD R package's estimates, which lifetimes' ParetoNBDFitter reproduces.
+    let histories: Vec<History> = cdnow().iter().map(|(_, h, _)| *h).collect();
+    let (model, estimate) =
+        fit_purchase_model::<ParetoNbd>(&PurchaseData::compress(&histories), None).unwrap();
+    assert_3_digits("r", model.r, 0.5534);
+    assert_3_digits("alpha", model.alpha, 10.5802);
+    assert_3_digits("s", model.s, 0.6061);
+    assert_3_digits("beta", model.beta, 11.6562);
+    assert_3_digits("log-likelihood", estimate.log_likelihood, -9594.98);
+    assert!(
+        estimate.status.starts_with("converged"),
+        "{}",
+        estimate.status
+    );
+}
+
+#[test]
+fn pnbd_fit_recovers_the_parameters_customers_were_drawn_from() {
+    let truth = ParetoNbd {
+        r: 0.8,
+        alpha: 6.0,
+        s: 0.9,
+        beta: 15.0,
+    };
+    let histories: Vec<History> = (0..50_000u64)
+        .map(|i| {
+            let mut rng = RowRng::new(13, i);
+            let age = 20.0 + 60.0 * rng.uniform();
+            truth.draw_history(&mut rng, age)
+        })
+        .collect();
+    let (fitted, estimate) =
+        fit_purchase_model::<ParetoNbd>(&PurchaseData::compress(&histories), None).unwrap();
+    let errors = estimate.standard_errors.unwrap();
+    for (k, name) in ParetoNbd::PARAM_NAMES.iter().enumerate() {
+        let (value, expected) = (fitted.params()[k], truth.params()[k]);
+        assert!(
+            (value - expected).abs() < 4.0 * errors[k],
+            "{name}: {value} (se {}) against {expected}",
+            errors[k]
+        );
+    }
 }
 
 #[test]
@@ -271,10 +318,13 @@ fn bgnbd() -> impl Strategy<Value = BgNbd> {
     })
 }
 
-/// Central finite differences of `ll` in the log-parameters against `gradient`.
+/// Central finite differences of `ll` in the log-parameters against `gradient`; `magnitude`
+/// is the size of the largest terms summed into `ll` (their rounding error, divided by the
+/// step, is the differences' noise).
 fn check_gradient<const K: usize>(
     params: [f64; K],
     gradient: [f64; K],
+    magnitude: f64,
     ll: impl Fn([f64; K]) -> f64,
 ) -> Result<(), TestCaseError> {
     let step = 1e-6;
@@ -285,7 +335,7 @@ fn check_gradient<const K: usize>(
             ll(p)
         };
         let numeric = (at(1.0) - at(-1.0)) / (2.0 * step);
-        let scale = 1.0 + gradient[k].abs() + ll(params).abs() * 1e-4;
+        let scale = 1.0 + gradient[k].abs() + (ll(params).abs() + magnitude) * 1e-4;
         prop_assert!(
             (numeric - gradient[k]).abs() < 1e-5 * scale,
             "parameter {k}: analytic {} numeric {numeric}",
@@ -317,7 +367,10 @@ proptest! {
     #[test]
     fn bgnbd_gradient_matches_finite_differences(m in bgnbd(), h in history()) {
         let (_, gradient) = m.log_likelihood(h);
-        check_gradient(m.params(), gradient, |p| BgNbd::from_params(p).log_likelihood(h).0)?;
+        let magnitude = (m.r + h.frequency) * (1.0 + (m.alpha + h.age).ln().abs());
+        check_gradient(m.params(), gradient, magnitude, |p| {
+            BgNbd::from_params(p).log_likelihood(h).0
+        })?;
     }
 
     #[test]
@@ -331,7 +384,8 @@ proptest! {
         let model = GammaGamma { p, q, gamma };
         let spend = Spend { frequency: f64::from(x), monetary_value: m };
         let (_, gradient) = model.log_likelihood(spend);
-        check_gradient(model.params(), gradient, |params| {
+        let magnitude = (p * spend.frequency + q) * (1.0 + (gamma + m * spend.frequency).ln().abs());
+        check_gradient(model.params(), gradient, magnitude, |params| {
             GammaGamma::from_params(params).log_likelihood(spend).0
         })?;
     }
@@ -458,4 +512,24 @@ fn crv_fit_names_the_bad_column_and_row_and_writes_nothing() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("every frequency is 0"), "{stderr}");
     assert!(!model_path.exists());
+}
+
+#[test]
+fn spend_that_cannot_identify_gamma_gamma_is_an_error_not_nan() {
+    // Every repeat buyer spends exactly 10: no spread across customers, so q and gamma run off.
+    let spends: Vec<Spend> = (0..500)
+        .map(|i| Spend {
+            frequency: f64::from(1 + i % 5),
+            monetary_value: 10.0,
+        })
+        .collect();
+    let message = fit_gamma_gamma(&SpendData::compress(&spends), None)
+        .unwrap_err()
+        .to_string();
+    assert!(message.starts_with("invalid gamma-gamma fit"), "{message}");
+    let few = &spends[..5];
+    let message = fit_gamma_gamma(&SpendData::compress(few), None)
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("5 repeat buyers"), "{message}");
 }

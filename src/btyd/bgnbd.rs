@@ -6,6 +6,9 @@
 use statrs::function::beta::ln_beta;
 use statrs::function::gamma::{digamma, ln_gamma};
 
+use rayon::prelude::*;
+
+use super::fit::{self, PurchaseData};
 use super::special::hyp2f1;
 use super::{History, PurchaseModel};
 use crate::synthetic::RowRng;
@@ -68,42 +71,43 @@ impl BgNbd {
 
     /// The log-odds d = ln a - ln(b + x - 1) + (r + x) (ln(alpha + T) - ln(alpha + t_x)) that
     /// the customer became inactive at the last purchase rather than being still active (-inf
-    /// when x = 0), given ln(alpha + T).
-    fn dropout_log_odds(&self, terms: &FrequencyTerms, history: History, ln_alpha_age: f64) -> f64 {
+    /// when x = 0).
+    fn dropout_log_odds(terms: &FrequencyTerms, at: &Logs) -> f64 {
         if terms.x > 0.0 {
-            terms.log_ratio + terms.r_x * (ln_alpha_age - (self.alpha + history.recency).ln())
+            terms.log_ratio + terms.r_x * (at.ln_age - at.ln_recency)
         } else {
             f64::NEG_INFINITY
         }
     }
 
+    /// ln(alpha + T), ln(alpha + t_x) and their reciprocals for one history.
+    fn logs(&self, history: History) -> Logs {
+        Logs {
+            ln_age: (self.alpha + history.age).ln(),
+            inv_age: 1.0 / (self.alpha + history.age),
+            ln_recency: (self.alpha + history.recency).ln(),
+            inv_recency: 1.0 / (self.alpha + history.recency),
+        }
+    }
+
     /// One history's log-likelihood and gradient in the log-parameters, given its frequency's
-    /// terms and ln(alpha + T): ln L = constant - (r + x) ln(alpha + T) + ln(1 + e^d).
-    fn history_log_likelihood(
-        &self,
-        terms: &FrequencyTerms,
-        history: History,
-        ln_alpha_age: f64,
-    ) -> (f64, [f64; 4]) {
+    /// terms and its logarithms: ln L = constant - (r + x) ln(alpha + T) + ln(1 + e^d).
+    fn history_log_likelihood(&self, terms: &FrequencyTerms, at: &Logs) -> (f64, [f64; 4]) {
         let BgNbd { r, alpha, a, b } = *self;
-        let d = self.dropout_log_odds(terms, history, ln_alpha_age);
+        let d = Self::dropout_log_odds(terms, at);
         // w_dead = e^d / (1 + e^d), w_alive = 1 - w_dead (= P(alive)), softplus = ln(1 + e^d):
         // each from e^-|d|, which cannot overflow.
         let e = (-d.abs()).exp();
+        let inv = 1.0 / (1.0 + e);
         let (w_alive, w_dead, softplus) = if d > 0.0 {
-            (e / (1.0 + e), 1.0 / (1.0 + e), d + e.ln_1p())
+            (e * inv, inv, d + e.ln_1p())
         } else {
-            (1.0 / (1.0 + e), e / (1.0 + e), e.ln_1p())
+            (inv, e * inv, e.ln_1p())
         };
-        let ll = terms.constant - terms.r_x * ln_alpha_age + softplus;
-        let ln_alpha_recency = if w_dead > 0.0 {
-            (alpha + history.recency).ln()
-        } else {
-            0.0
-        };
-        let d_r = terms.d_r - w_alive * ln_alpha_age - w_dead * ln_alpha_recency;
-        let d_alpha = r / alpha
-            - terms.r_x * (w_alive / (alpha + history.age) + w_dead / (alpha + history.recency));
+        let ll = terms.constant - terms.r_x * at.ln_age + softplus;
+        // w_dead is 0 without a repeat purchase; ln(alpha + t_x) is then unused.
+        let d_r = terms.d_r - w_alive * at.ln_age - w_dead * at.ln_recency;
+        let d_alpha = r / alpha - terms.r_x * (w_alive * at.inv_age + w_dead * at.inv_recency);
         let d_a = terms.d_ab + w_dead / a;
         let d_b = terms.d_ab + terms.d_b - w_dead * terms.inv_b_x_1;
         (ll, [d_r * r, d_alpha * alpha, d_a * a, d_b * b])
@@ -119,9 +123,24 @@ impl BgNbd {
         let z = t / (alpha + age + t);
         let ln_1_z = (alpha + age).ln() - (alpha + age + t).ln();
         let series = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z);
-        let bracket = -((a - 1.0) * ln_1_z + series.ln()).exp_m1();
+        // The series is negative when a + b + x - 1 < 0 (so is the factor before the bracket):
+        // no logarithm of it.
+        let bracket = 1.0 - ((a - 1.0) * ln_1_z).exp() * series;
         (a + b + x - 1.0) / (a - 1.0) * bracket
     }
+}
+
+/// The logarithms (and reciprocals) one history's likelihood needs beyond its frequency's
+/// terms.
+struct Logs {
+    /// ln(alpha + T).
+    ln_age: f64,
+    /// 1 / (alpha + T).
+    inv_age: f64,
+    /// ln(alpha + t_x).
+    ln_recency: f64,
+    /// 1 / (alpha + t_x).
+    inv_recency: f64,
 }
 
 /// Half the width of the interval around a = 1 where [`BgNbd::expected_core`]'s 0/0 is
@@ -142,29 +161,49 @@ impl PurchaseModel for BgNbd {
     }
 
     fn log_likelihood(&self, history: History) -> (f64, [f64; 4]) {
-        let terms = self.frequency_terms(history.frequency);
-        self.history_log_likelihood(&terms, history, (self.alpha + history.age).ln())
+        self.history_log_likelihood(
+            &self.frequency_terms(history.frequency),
+            &self.logs(history),
+        )
     }
 
-    fn log_likelihood_sum(&self, histories: &[History], weights: &[f64]) -> (f64, [f64; 4]) {
-        super::fit::chunked_sum(histories, weights, |chunk, chunk_weights| {
-            let mut total = (0.0, [0.0; 4]);
-            let mut terms = self.frequency_terms(chunk.first().map_or(0.0, |h| h.frequency));
-            let mut age = f64::NAN;
-            let mut ln_alpha_age = f64::NAN;
-            for (&history, &weight) in chunk.iter().zip(chunk_weights) {
-                if history.frequency != terms.x {
-                    terms = self.frequency_terms(history.frequency);
+    fn log_likelihood_sum(&self, data: &PurchaseData) -> (f64, [f64; 4]) {
+        let table = |values: &[f64]| -> Vec<(f64, f64)> {
+            values
+                .par_iter()
+                .map(|v| ((self.alpha + v).ln(), 1.0 / (self.alpha + v)))
+                .collect()
+        };
+        let (recencies, ages) = (table(&data.recencies), table(&data.ages));
+        fit::chunked_sum(
+            &data.histories,
+            &data.weights,
+            |chunk, chunk_weights, first| {
+                let mut total = (0.0, [0.0; 4]);
+                let mut terms = self.frequency_terms(chunk.first().map_or(0.0, |h| h.frequency));
+                let indexes = data.recency_index[first..]
+                    .iter()
+                    .zip(&data.age_index[first..]);
+                for ((history, &weight), (&recency, &age)) in
+                    chunk.iter().zip(chunk_weights).zip(indexes)
+                {
+                    if history.frequency != terms.x {
+                        terms = self.frequency_terms(history.frequency);
+                    }
+                    let (ln_age, inv_age) = ages[age as usize];
+                    let (ln_recency, inv_recency) = recencies[recency as usize];
+                    let at = Logs {
+                        ln_age,
+                        inv_age,
+                        ln_recency,
+                        inv_recency,
+                    };
+                    let (ll, gradient) = self.history_log_likelihood(&terms, &at);
+                    fit::add_weighted(&mut total, weight, ll, &gradient);
                 }
-                if history.age != age {
-                    age = history.age;
-                    ln_alpha_age = (self.alpha + age).ln();
-                }
-                let (ll, gradient) = self.history_log_likelihood(&terms, history, ln_alpha_age);
-                super::fit::add_weighted(&mut total, weight, ll, &gradient);
-            }
-            total
-        })
+                total
+            },
+        )
     }
 
     fn p_alive(&self, history: History) -> f64 {
@@ -204,8 +243,8 @@ impl BgNbd {
     /// the first purchase: lambda ~ Gamma(r, alpha), p ~ Beta(a, b); purchases at Poisson rate
     /// lambda; after each repeat purchase the customer drops out with probability p.
     pub fn draw_history(&self, rng: &mut RowRng, age: f64) -> History {
-        let lambda = draw_gamma(rng, self.r) / self.alpha;
-        let p = draw_beta(rng, self.a, self.b);
+        let lambda = rng.gamma(self.r) / self.alpha;
+        let p = rng.beta(self.a, self.b);
         let (mut time, mut frequency, mut recency) = (0.0, 0.0, 0.0);
         loop {
             time += rng.exponential() / lambda;
@@ -224,36 +263,6 @@ impl BgNbd {
             age,
         }
     }
-}
-
-/// A Gamma(`shape`, 1) draw (Marsaglia & Tsang 2000; shape < 1 through Gamma(shape + 1)
-/// times U^(1/shape)).
-pub(crate) fn draw_gamma(rng: &mut RowRng, shape: f64) -> f64 {
-    if shape < 1.0 {
-        let boost = rng.uniform_open0().powf(1.0 / shape);
-        return draw_gamma(rng, shape + 1.0) * boost;
-    }
-    let d = shape - 1.0 / 3.0;
-    let c = 1.0 / (9.0 * d).sqrt();
-    loop {
-        let (normal, _) = rng.normal_pair();
-        let v = 1.0 + c * normal;
-        if v <= 0.0 {
-            continue;
-        }
-        let v = v * v * v;
-        let u = rng.uniform_open0();
-        if u.ln() < 0.5 * normal * normal + d - d * v + d * v.ln() {
-            return d * v;
-        }
-    }
-}
-
-/// A Beta(`a`, `b`) draw, as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b).
-pub(crate) fn draw_beta(rng: &mut RowRng, a: f64, b: f64) -> f64 {
-    let x = draw_gamma(rng, a);
-    let y = draw_gamma(rng, b);
-    x / (x + y)
 }
 
 #[cfg(test)]
@@ -306,19 +315,17 @@ mod tests {
                 age: 13.0 + f64::from(i % 3),
             })
             .collect();
-        let weights: Vec<f64> = (0..10_000).map(|i| f64::from(1 + i % 4)).collect();
-        let (ll, gradient) = CDNOW.log_likelihood_sum(&histories, &weights);
+        let data = PurchaseData::compress(&histories);
+        let (ll, gradient) = CDNOW.log_likelihood_sum(&data);
         let mut expected = (0.0, [0.0; 4]);
-        for (&h, &w) in histories.iter().zip(&weights) {
+        for &h in &histories {
+            let w = 1.0;
             let (l, g) = CDNOW.log_likelihood(h);
-            expected.0 += w * l;
-            for k in 0..4 {
-                expected.1[k] += w * g[k];
-            }
+            fit::add_weighted(&mut expected, w, l, &g);
         }
         assert!((ll - expected.0).abs() < 1e-9 * ll.abs());
-        for k in 0..4 {
-            assert!((gradient[k] - expected.1[k]).abs() < 1e-9 * (1.0 + expected.1[k].abs()));
+        for (g, e) in gradient.iter().zip(expected.1) {
+            assert!((g - e).abs() < 1e-9 * (1.0 + e.abs()));
         }
     }
 
@@ -381,18 +388,5 @@ mod tests {
             (mean - expected).abs() < 0.01 * expected,
             "{mean} {expected}"
         );
-    }
-
-    #[test]
-    fn gamma_draws_have_their_mean_and_variance() {
-        for shape in [0.3, 1.0, 4.5] {
-            let mut rng = RowRng::new(1, 1);
-            let n = 200_000;
-            let draws: Vec<f64> = (0..n).map(|_| draw_gamma(&mut rng, shape)).collect();
-            let mean = draws.iter().sum::<f64>() / n as f64;
-            let var = draws.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / n as f64;
-            assert!((mean - shape).abs() < 0.02 * shape, "{shape}: {mean}");
-            assert!((var - shape).abs() < 0.05 * shape, "{shape}: {var}");
-        }
     }
 }

@@ -30,7 +30,7 @@ pub const MAX_ITERATIONS: u64 = 500;
 
 /// The norm of the gradient of the mean log-likelihood (per customer, in the log-parameters)
 /// below which the fit has converged.
-const GRADIENT_TOLERANCE: f64 = 1e-9;
+const GRADIENT_TOLERANCE: f64 = 1e-7;
 
 /// A fit whose line search can make no more progress is still accepted as converged when the
 /// gradient norm is below this: the log-likelihood is flat to rounding there.
@@ -47,18 +47,20 @@ pub const MIN_CUSTOMERS: u64 = 10;
 /// parameters rest on them alone (Gamma-Gamma is fitted on them only).
 pub const MIN_REPEAT_BUYERS: u64 = 10;
 
-/// Sums `evaluate` over fixed chunks of `items` (with their weights) on the rayon pool, the
-/// chunks' results added in order, so the result is the same on any number of threads.
+/// Sums `evaluate` over fixed chunks of `items` (with their weights and the index of the
+/// chunk's first item) on the rayon pool, the chunks' results added in order, so the result
+/// is the same on any number of threads.
 pub fn chunked_sum<T: Sync, const K: usize>(
     items: &[T],
     weights: &[f64],
-    evaluate: impl Fn(&[T], &[f64]) -> (f64, [f64; K]) + Sync,
+    evaluate: impl Fn(&[T], &[f64], usize) -> (f64, [f64; K]) + Sync,
 ) -> (f64, [f64; K]) {
     assert_eq!(items.len(), weights.len(), "one weight per item");
     let parts: Vec<(f64, [f64; K])> = items
         .par_chunks(CHUNK)
         .zip(weights.par_chunks(CHUNK))
-        .map(|(chunk, chunk_weights)| evaluate(chunk, chunk_weights))
+        .enumerate()
+        .map(|(i, (chunk, chunk_weights))| evaluate(chunk, chunk_weights, i * CHUNK))
         .collect();
     let mut total = (0.0, [0.0; K]);
     for (ll, gradient) in parts {
@@ -115,6 +117,9 @@ pub struct Estimate<const K: usize> {
 /// log-likelihood.
 pub type Progress<'a> = &'a (dyn Fn(u64, f64) + Sync);
 
+/// An evaluated point of the objective: the log-parameters, the cost and its gradient.
+type Evaluation = (Vec<f64>, f64, Vec<f64>);
+
 /// argmin's view of a [`Likelihood`]: the negative mean log-likelihood over the
 /// log-parameters. The last evaluation is kept, since L-BFGS asks for the cost and the
 /// gradient of one point separately and one pass computes both.
@@ -122,7 +127,7 @@ struct Objective<'a, L, const K: usize> {
     likelihood: &'a L,
     scale: f64,
     /// The last point evaluated, its cost and gradient.
-    last: &'a RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    last: &'a RefCell<Option<Evaluation>>,
     /// Evaluations of the likelihood so far.
     evaluations: &'a Cell<u64>,
     progress: Option<Progress<'a>>,
@@ -355,7 +360,7 @@ fn invert_positive_definite<const K: usize>(matrix: [[f64; K]; K]) -> Option<[[f
             let sum: f64 = (0..j).map(|k| lower[i][k] * lower[j][k]).sum();
             if i == j {
                 let pivot = matrix[i][i] - sum;
-                if !(pivot > 0.0) {
+                if pivot.is_nan() || pivot <= 0.0 {
                     return None;
                 }
                 lower[i][i] = pivot.sqrt();
@@ -364,36 +369,38 @@ fn invert_positive_definite<const K: usize>(matrix: [[f64; K]; K]) -> Option<[[f
             }
         }
     }
-    // Solve L L^T x = e_c for each column c.
+    // Solve L L^T x = e_c for each column c; the inverse is symmetric, so x is row c too.
     let mut inverse = [[0.0; K]; K];
-    for c in 0..K {
+    for (c, row) in inverse.iter_mut().enumerate() {
         let mut y = [0.0; K];
         for i in 0..K {
             let unit = if i == c { 1.0 } else { 0.0 };
             let sum: f64 = (0..i).map(|k| lower[i][k] * y[k]).sum();
             y[i] = (unit - sum) / lower[i][i];
         }
-        let mut x = [0.0; K];
         for i in (0..K).rev() {
-            let sum: f64 = (i + 1..K).map(|k| lower[k][i] * x[k]).sum();
-            x[i] = (y[i] - sum) / lower[i][i];
-        }
-        for i in 0..K {
-            inverse[i][c] = x[i];
+            let sum: f64 = (i + 1..K).map(|k| lower[k][i] * row[k]).sum();
+            row[i] = (y[i] - sum) / lower[i][i];
         }
     }
     Some(inverse)
 }
 
-/// A hasher for the histories' bit patterns (FxHash's multiply-rotate per word, finished by
-/// a xor-shift so the high bits reach the low ones the table indexes by). Not DoS-resistant;
-/// the keys are the user's own data.
+/// A hasher for the histories' bit patterns: FxHash's multiply-rotate per word, finished by
+/// MurmurHash3's 64-bit mixer (times in sevenths of a week have periodic low mantissa bits,
+/// which a multiply alone leaves in the low bits the table indexes by). Not DoS-resistant; the
+/// keys are the user's own data.
 #[derive(Default)]
 struct MixHasher(u64);
 
 impl Hasher for MixHasher {
     fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 29)
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -407,73 +414,85 @@ impl Hasher for MixHasher {
     }
 }
 
-/// Hash map keyed by bit patterns, hashed with [`MixHasher`].
-type BitMap<K> = HashMap<K, f64, BuildHasherDefault<MixHasher>>;
-
 /// Customers compressed into their distinct purchase histories, with how many customers share
-/// each, sorted by (frequency, age, recency): what the purchase models are fitted on.
+/// each, sorted by (frequency, age, recency): what the purchase models are fitted on. The
+/// distinct recencies and ages are listed apart, with each history's index into them, so a
+/// model can take their logarithms once per evaluation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PurchaseData {
     /// The distinct histories.
     pub histories: Vec<History>,
     /// How many customers have each.
     pub weights: Vec<f64>,
+    /// The distinct recencies, ascending.
+    pub recencies: Vec<f64>,
+    /// Each history's recency's index in `recencies`.
+    pub recency_index: Vec<u32>,
+    /// The distinct ages, ascending.
+    pub ages: Vec<f64>,
+    /// Each history's age's index in `ages`.
+    pub age_index: Vec<u32>,
     /// Customers in all.
     pub customers: u64,
     /// Customers with at least one repeat purchase.
     pub repeat_buyers: u64,
 }
 
+/// The distinct values of `values`, ascending, and each value's index among them.
+fn distinct_values(values: impl Iterator<Item = f64> + Clone) -> (Vec<f64>, Vec<u32>) {
+    let mut distinct: Vec<f64> = values.clone().collect();
+    distinct.sort_unstable_by(f64::total_cmp);
+    distinct.dedup();
+    let index = values
+        .map(|v| {
+            let i = distinct.partition_point(|&d| d < v);
+            u32::try_from(i).expect("fewer distinct values than u32::MAX")
+        })
+        .collect();
+    (distinct, index)
+}
+
 impl PurchaseData {
     /// Compresses the customers' histories (each already checked: finite, frequency a whole
     /// number >= 0, 0 <= recency <= age).
     pub fn compress(histories: &[History]) -> PurchaseData {
+        // Non-negative floats order as their bits do, so sorting the keys sorts the histories
+        // by (frequency, age, recency); +0.0 turns -0.0 into 0.0.
         let key = |h: &History| {
-            // +0.0 for -0.0, so equal values share a key.
             (
                 (h.frequency + 0.0).to_bits(),
                 (h.age + 0.0).to_bits(),
                 (h.recency + 0.0).to_bits(),
             )
         };
-        let counts = histories
-            .par_chunks(1 << 16)
-            .map(|chunk| {
-                let mut counts = BitMap::default();
-                for h in chunk {
-                    *counts.entry(key(h)).or_insert(0.0) += 1.0;
-                }
-                counts
-            })
-            .reduce(BitMap::default, |mut a, b| {
-                for (k, count) in b {
-                    *a.entry(k).or_insert(0.0) += count;
-                }
-                a
-            });
-        let mut distinct: Vec<(History, f64)> = counts
-            .into_iter()
-            .map(|((x, age, recency), count)| {
-                (
-                    History {
-                        frequency: f64::from_bits(x),
-                        recency: f64::from_bits(recency),
-                        age: f64::from_bits(age),
-                    },
-                    count,
-                )
+        let mut counts: HashMap<(u64, u64, u64), f64, BuildHasherDefault<MixHasher>> =
+            HashMap::default();
+        let customers = histories.len() as u64;
+        let mut repeat_buyers = 0;
+        for h in histories {
+            *counts.entry(key(h)).or_insert(0.0) += 1.0;
+            repeat_buyers += u64::from(h.frequency > 0.0);
+        }
+        let mut distinct: Vec<((u64, u64, u64), f64)> = counts.into_iter().collect();
+        distinct.sort_unstable_by_key(|&(key, _)| key);
+        let histories: Vec<History> = distinct
+            .iter()
+            .map(|&((x, age, recency), _)| History {
+                frequency: f64::from_bits(x),
+                recency: f64::from_bits(recency),
+                age: f64::from_bits(age),
             })
             .collect();
-        distinct.sort_unstable_by(|(a, _), (b, _)| {
-            (a.frequency, a.age, a.recency)
-                .partial_cmp(&(b.frequency, b.age, b.recency))
-                .expect("histories are finite")
-        });
-        let repeat_buyers = histories.iter().filter(|h| h.frequency > 0.0).count() as u64;
+        let (recencies, recency_index) = distinct_values(histories.iter().map(|h| h.recency));
+        let (ages, age_index) = distinct_values(histories.iter().map(|h| h.age));
         PurchaseData {
-            histories: distinct.iter().map(|(h, _)| *h).collect(),
-            weights: distinct.iter().map(|(_, w)| *w).collect(),
-            customers: histories.len() as u64,
+            weights: distinct.iter().map(|&(_, w)| w).collect(),
+            histories,
+            recencies,
+            recency_index,
+            ages,
+            age_index,
+            customers,
             repeat_buyers,
         }
     }
@@ -513,7 +532,7 @@ struct PurchaseLikelihood<'a, M> {
 
 impl<M: PurchaseModel> Likelihood<4> for PurchaseLikelihood<'_, M> {
     fn evaluate(&self, params: [f64; 4]) -> (f64, [f64; 4]) {
-        M::from_params(params).log_likelihood_sum(&self.data.histories, &self.data.weights)
+        M::from_params(params).log_likelihood_sum(self.data)
     }
 
     fn total_weight(&self) -> f64 {
@@ -534,6 +553,39 @@ pub fn fit_purchase_model<M: PurchaseModel>(
     };
     let estimate = maximise(&likelihood, [1.0; 4], M::NAME, M::PARAM_NAMES, progress)?;
     Ok((M::from_params(estimate.params), estimate))
+}
+
+/// Every customer's purchase history, checked ([`HistoryColumns::from_store`]), in row order.
+pub fn read_histories(store: &Store) -> Result<Vec<History>> {
+    Ok(HistoryColumns::from_store(store)?.to_histories())
+}
+
+/// The repeat buyers' spend (frequency >= 1, with their `monetary_value`, which must be > 0:
+/// Gamma-Gamma models positive amounts), in row order.
+pub fn read_spends(store: &Store, histories: &[History]) -> Result<Vec<Spend>> {
+    let monetary = store.numeric(schema::MONETARY_VALUE)?;
+    let mut spends = Vec::new();
+    for (row, (history, &m)) in histories.iter().zip(monetary).enumerate() {
+        if history.frequency == 0.0 {
+            continue;
+        }
+        if !(m > 0.0 && m.is_finite()) {
+            return Err(row_error(
+                store,
+                schema::MONETARY_VALUE,
+                row,
+                format!(
+                    "{m} for a repeat buyer: Gamma-Gamma needs a mean spend > 0 for every \
+                     customer with frequency >= 1"
+                ),
+            ));
+        }
+        spends.push(Spend {
+            frequency: history.frequency,
+            monetary_value: f64::from(m),
+        });
+    }
+    Ok(spends)
 }
 
 #[cfg(test)]
@@ -589,10 +641,10 @@ mod tests {
     fn inverse_of_a_positive_definite_matrix() {
         let m = [[4.0, 2.0, 0.6], [2.0, 5.0, 1.0], [0.6, 1.0, 3.0]];
         let inv = invert_positive_definite(m).unwrap();
-        for i in 0..3 {
-            for j in 0..3 {
-                let product: f64 = (0..3).map(|k| m[i][k] * inv[k][j]).sum();
-                let unit = if i == j { 1.0 } else { 0.0 };
+        // m times inv is the identity.
+        for (i, row) in m.iter().enumerate() {
+            for (j, unit) in (0..3).map(|j| (j, if i == j { 1.0 } else { 0.0 })) {
+                let product: f64 = row.iter().zip(&inv).map(|(a, b)| a * b[j]).sum();
                 assert!((product - unit).abs() < 1e-12);
             }
         }
@@ -642,37 +694,4 @@ mod tests {
             .to_string();
         assert!(message.contains("5 customers"), "{message}");
     }
-}
-
-/// Every customer's purchase history, checked ([`HistoryColumns::from_store`]), in row order.
-pub fn read_histories(store: &Store) -> Result<Vec<History>> {
-    Ok(HistoryColumns::from_store(store)?.to_histories())
-}
-
-/// The repeat buyers' spend (frequency >= 1, with their `monetary_value`, which must be > 0:
-/// Gamma-Gamma models positive amounts), in row order.
-pub fn read_spends(store: &Store, histories: &[History]) -> Result<Vec<Spend>> {
-    let monetary = store.numeric(schema::MONETARY_VALUE)?;
-    let mut spends = Vec::new();
-    for (row, (history, &m)) in histories.iter().zip(monetary).enumerate() {
-        if history.frequency == 0.0 {
-            continue;
-        }
-        if !(m > 0.0 && m.is_finite()) {
-            return Err(row_error(
-                store,
-                schema::MONETARY_VALUE,
-                row,
-                format!(
-                    "{m} for a repeat buyer: Gamma-Gamma needs a mean spend > 0 for every \
-                     customer with frequency >= 1"
-                ),
-            ));
-        }
-        spends.push(Spend {
-            frequency: history.frequency,
-            monetary_value: f64::from(m),
-        });
-    }
-    Ok(spends)
 }

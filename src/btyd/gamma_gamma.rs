@@ -5,7 +5,6 @@
 
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::bgnbd::draw_gamma;
 use super::fit::{self, Estimate, Likelihood, MIN_REPEAT_BUYERS, Progress};
 use crate::error::{Error, Result};
 use crate::synthetic::RowRng;
@@ -52,24 +51,31 @@ impl GammaGamma {
     /// ln L = ln Gamma(px + q) - ln Gamma(px) - ln Gamma(q) + q ln gamma + (px - 1) ln m
     ///        + px ln x - (px + q) ln(gamma + mx).
     pub fn log_likelihood(&self, spend: Spend) -> (f64, [f64; 3]) {
-        self.spend_log_likelihood(&self.frequency_terms(spend.frequency), spend)
+        let terms = self.frequency_terms(spend.frequency);
+        self.spend_log_likelihood(&terms, spend.monetary_value, spend.monetary_value.ln())
     }
 
-    /// The sum of [`GammaGamma::log_likelihood`] over `spends` weighted by `weights`, the terms
-    /// of one frequency computed once per run of equal frequencies.
-    pub fn log_likelihood_sum(&self, spends: &[Spend], weights: &[f64]) -> (f64, [f64; 3]) {
-        fit::chunked_sum(spends, weights, |chunk, chunk_weights| {
-            let mut total = (0.0, [0.0; 3]);
-            let mut terms = self.frequency_terms(chunk.first().map_or(1.0, |s| s.frequency));
-            for (&spend, &weight) in chunk.iter().zip(chunk_weights) {
-                if spend.frequency != terms.x {
-                    terms = self.frequency_terms(spend.frequency);
+    /// The sum of [`GammaGamma::log_likelihood`] over the distinct spends of `data` weighted
+    /// by their counts, the terms of one frequency computed once per run of equal frequencies.
+    pub fn log_likelihood_sum(&self, data: &SpendData) -> (f64, [f64; 3]) {
+        fit::chunked_sum(
+            &data.spends,
+            &data.weights,
+            |chunk, chunk_weights, first| {
+                let mut total = (0.0, [0.0; 3]);
+                let mut terms = self.frequency_terms(chunk.first().map_or(1.0, |s| s.frequency));
+                let logs = &data.ln_monetary[first..];
+                for ((spend, &weight), &ln_m) in chunk.iter().zip(chunk_weights).zip(logs) {
+                    if spend.frequency != terms.x {
+                        terms = self.frequency_terms(spend.frequency);
+                    }
+                    let (ll, gradient) =
+                        self.spend_log_likelihood(&terms, spend.monetary_value, ln_m);
+                    fit::add_weighted(&mut total, weight, ll, &gradient);
                 }
-                let (ll, gradient) = self.spend_log_likelihood(&terms, spend);
-                fit::add_weighted(&mut total, weight, ll, &gradient);
-            }
-            total
-        })
+                total
+            },
+        )
     }
 
     fn frequency_terms(&self, x: f64) -> SpendTerms {
@@ -84,10 +90,8 @@ impl GammaGamma {
         }
     }
 
-    fn spend_log_likelihood(&self, terms: &SpendTerms, spend: Spend) -> (f64, [f64; 3]) {
+    fn spend_log_likelihood(&self, terms: &SpendTerms, m: f64, ln_m: f64) -> (f64, [f64; 3]) {
         let GammaGamma { p, q, gamma } = *self;
-        let m = spend.monetary_value;
-        let ln_m = m.ln();
         let spent = gamma + m * terms.x;
         let ln_spent = spent.ln();
         let ll = terms.constant + (terms.px - 1.0) * ln_m - (terms.px + q) * ln_spent;
@@ -114,9 +118,9 @@ impl GammaGamma {
     /// purchases: nu ~ Gamma(q, gamma), each purchase Gamma(p, nu), so their sum is
     /// Gamma(p x, nu).
     pub fn draw_mean_spend(&self, rng: &mut RowRng, frequency: u32) -> f64 {
-        let nu = draw_gamma(rng, self.q) / self.gamma;
+        let nu = rng.gamma(self.q) / self.gamma;
         let x = f64::from(frequency);
-        draw_gamma(rng, self.p * x) / nu / x
+        rng.gamma(self.p * x) / nu / x
     }
 }
 
@@ -140,6 +144,8 @@ pub struct SpendData {
     pub spends: Vec<Spend>,
     /// How many repeat buyers have each.
     pub weights: Vec<f64>,
+    /// ln m of each distinct spend (constant through the fit).
+    pub ln_monetary: Vec<f64>,
     /// Repeat buyers in all.
     pub repeat_buyers: u64,
 }
@@ -149,11 +155,8 @@ impl SpendData {
     /// number >= 1, mean spend finite and > 0.
     pub fn compress(spends: &[Spend]) -> SpendData {
         let mut sorted: Vec<Spend> = spends.to_vec();
-        sorted.par_sort_unstable_by(|a, b| {
-            (a.frequency, a.monetary_value)
-                .partial_cmp(&(b.frequency, b.monetary_value))
-                .expect("spends are finite")
-        });
+        // Positive floats order as their bits do: an integer key, no comparison of floats.
+        sorted.par_sort_unstable_by_key(|s| (s.frequency.to_bits(), s.monetary_value.to_bits()));
         let mut distinct: Vec<Spend> = Vec::new();
         let mut weights: Vec<f64> = Vec::new();
         for spend in sorted {
@@ -166,6 +169,7 @@ impl SpendData {
             }
         }
         SpendData {
+            ln_monetary: distinct.iter().map(|s| s.monetary_value.ln()).collect(),
             spends: distinct,
             weights,
             repeat_buyers: spends.len() as u64,
@@ -177,7 +181,7 @@ use rayon::slice::ParallelSliceMut;
 
 impl Likelihood<3> for SpendData {
     fn evaluate(&self, params: [f64; 3]) -> (f64, [f64; 3]) {
-        GammaGamma::from_params(params).log_likelihood_sum(&self.spends, &self.weights)
+        GammaGamma::from_params(params).log_likelihood_sum(self)
     }
 
     fn total_weight(&self) -> f64 {

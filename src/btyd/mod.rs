@@ -48,14 +48,14 @@ pub trait PurchaseModel: Sized + Copy + Send + Sync {
     /// can overflow).
     fn log_likelihood(&self, history: History) -> (f64, [f64; 4]);
 
-    /// The sum of [`PurchaseModel::log_likelihood`] over `histories`, each weighted by its
-    /// count in `weights`, with the gradient summed likewise: what the fit evaluates. The
-    /// default sums one history at a time on the rayon pool in fixed chunks (the same result on
-    /// any number of threads); a model may override it with a faster form of the same sum
-    /// (BG/NBD computes the terms that depend on the frequency alone once per run of equal
-    /// frequencies, which is why the fit passes the histories sorted by frequency).
-    fn log_likelihood_sum(&self, histories: &[History], weights: &[f64]) -> (f64, [f64; 4]) {
-        fit::chunked_sum(histories, weights, |chunk, chunk_weights| {
+    /// The sum of [`PurchaseModel::log_likelihood`] over the distinct histories of `data`,
+    /// each weighted by its count, with the gradient summed likewise: what the fit evaluates.
+    /// The default sums one history at a time on the rayon pool in fixed chunks (the same
+    /// result on any number of threads); a model may override it with a faster form of the
+    /// same sum (BG/NBD computes the terms of one frequency once per run of equal frequencies,
+    /// and the logarithms of each distinct recency and age once per evaluation).
+    fn log_likelihood_sum(&self, data: &fit::PurchaseData) -> (f64, [f64; 4]) {
+        fit::chunked_sum(&data.histories, &data.weights, |chunk, chunk_weights, _| {
             let mut total = (0.0, [0.0; 4]);
             for (&history, &weight) in chunk.iter().zip(chunk_weights) {
                 let (ll, gradient) = self.log_likelihood(history);

@@ -445,11 +445,14 @@ impl Reader<'_> {
                         "status",
                     ],
                 )?;
+                let customers = self.whole(fit, &field, "customers")?;
+                let distinct_histories = self.whole(fit, &field, "distinct_histories")?;
+                let iterations = self.whole(fit, &field, "iterations")?;
                 let converged = self.required(fit, &field, "converged")?;
                 Some(FitRecord {
-                    customers: self.whole(fit, &field, "customers")?,
-                    distinct_histories: self.whole(fit, &field, "distinct_histories")?,
-                    iterations: self.whole(fit, &field, "iterations")?,
+                    customers,
+                    distinct_histories,
+                    iterations,
                     converged: converged.as_bool().ok_or_else(|| {
                         (self.fail)(
                             &path(&field, "converged"),

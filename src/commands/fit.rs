@@ -12,7 +12,8 @@ use crv::btyd::fit::{
 };
 use crv::btyd::gamma_gamma::{GammaGamma, SpendData, fit_gamma_gamma};
 use crv::btyd::model_file::{FitDetails, FitRecord, ModelFile, PurchaseKind, SpendSection};
-use crv::error::{Error, Result};
+use crv::btyd::pnbd::ParetoNbd;
+use crv::error::Result;
 
 use super::{count, open_store, stdout_error, summary_writer};
 use crate::cli::{FitCommand, PurchaseModelArg, SpendModelArg};
@@ -117,7 +118,7 @@ pub fn fit(args: &FitCommand) -> Result<()> {
     Ok(())
 }
 
-/// Fits the purchase model `kind`: the one place that knows which models are built.
+/// Fits the purchase model `kind`.
 fn fit_kind(
     kind: PurchaseKind,
     data: &PurchaseData,
@@ -125,10 +126,7 @@ fn fit_kind(
 ) -> Result<Estimate<4>> {
     match kind {
         PurchaseKind::BgNbd => Ok(fit_purchase_model::<BgNbd>(data, progress)?.1),
-        PurchaseKind::ParetoNbd => Err(Error::invalid(
-            "model",
-            "pnbd: Pareto/NBD is not built yet; use --model bgnbd",
-        )),
+        PurchaseKind::ParetoNbd => Ok(fit_purchase_model::<ParetoNbd>(data, progress)?.1),
     }
 }
 

@@ -80,6 +80,36 @@ impl RowRng {
         -self.uniform_open0().ln()
     }
 
+    /// A Gamma(`shape`, 1) draw, `shape` > 0 (Marsaglia & Tsang 2000; a shape below 1 through
+    /// Gamma(shape + 1) times U^(1/shape), taken as exp(ln U / shape)).
+    pub fn gamma(&mut self, shape: f64) -> f64 {
+        if shape < 1.0 {
+            let boost = (self.uniform_open0().ln() / shape).exp();
+            return self.gamma(shape + 1.0) * boost;
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let (normal, _) = self.normal_pair();
+            let v = 1.0 + c * normal;
+            if v <= 0.0 {
+                continue;
+            }
+            let v = v * v * v;
+            let u = self.uniform_open0();
+            if u.ln() < 0.5 * normal * normal + d - d * v + d * v.ln() {
+                return d * v;
+            }
+        }
+    }
+
+    /// A Beta(`a`, `b`) draw, as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b).
+    pub fn beta(&mut self, a: f64, b: f64) -> f64 {
+        let x = self.gamma(a);
+        let y = self.gamma(b);
+        x / (x + y)
+    }
+
     /// A Beta(`a`, 2) draw for whole `a` >= 1, as X / (X + Y) with X ~ Gamma(a) and Y ~ Gamma(2),
     /// each a sum of exponentials taken as one logarithm of a product of uniforms.
     pub fn beta_whole_a_2(&mut self, a: u32) -> f64 {
@@ -96,6 +126,23 @@ impl RowRng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gamma_draws_have_their_mean_and_variance() {
+        for shape in [0.3, 1.0, 4.5] {
+            let mut rng = RowRng::new(1, 1);
+            let n = 200_000;
+            let draws: Vec<f64> = (0..n).map(|_| rng.gamma(shape)).collect();
+            let mean = draws.iter().sum::<f64>() / n as f64;
+            let var = draws.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / n as f64;
+            assert!((mean - shape).abs() < 0.02 * shape, "{shape}: {mean}");
+            assert!((var - shape).abs() < 0.05 * shape, "{shape}: {var}");
+        }
+        // Beta(a, b) has mean a / (a + b).
+        let mut rng = RowRng::new(2, 2);
+        let mean = (0..100_000).map(|_| rng.beta(0.8, 2.4)).sum::<f64>() / 100_000.0;
+        assert!((mean - 0.25).abs() < 0.005, "{mean}");
+    }
 
     fn mean_of(n: usize, mut draw: impl FnMut() -> f64) -> f64 {
         (0..n).map(|_| draw()).sum::<f64>() / n as f64
