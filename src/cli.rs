@@ -109,6 +109,12 @@ pub struct FitCommand {
     /// Replace the output even when it is the store or another crv store file.
     #[arg(long)]
     pub force: bool,
+    /// Check the fit on a holdout period (the store's `frequency_holdout` and
+    /// `duration_holdout` columns, as `crv rfm --calibration-end` writes them): print actual
+    /// against predicted holdout purchases by calibration frequency, and write that chart and
+    /// the P(alive) matrix beside the model file (OUTPUT.holdout.svg, OUTPUT.p_alive.svg).
+    #[arg(long)]
+    pub holdout: bool,
 }
 
 /// `crv rfm --help`.

@@ -283,7 +283,7 @@ pub fn p_alive_svg(matrix: &PAliveMatrix, model_name: &str) -> String {
             r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
             left + (column as f64 + 0.5) * cell_w,
             top + plot_h + 18.0,
-            short(matrix.frequencies[column])
+            matrix.frequencies[column]
         ));
     }
     for row in ticks(&matrix.recencies) {
@@ -291,7 +291,7 @@ pub fn p_alive_svg(matrix: &PAliveMatrix, model_name: &str) -> String {
             r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
             left - 6.0,
             top + plot_h - (row as f64 + 0.5) * cell_h + 4.0,
-            short(matrix.recencies[row])
+            matrix.recencies[row]
         ));
     }
     // The colour scale.
@@ -349,4 +349,74 @@ fn colour(p: f64) -> String {
         mix(a.1, b.1),
         mix(a.2, b.2)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::btyd::bgnbd::BgNbd;
+
+    const CDNOW: BgNbd = BgNbd {
+        r: 0.243,
+        alpha: 4.414,
+        a: 0.793,
+        b: 2.426,
+    };
+
+    fn holdout(frequency: f64, recency: f64, age: f64, purchases: f64) -> Holdout {
+        Holdout {
+            history: History {
+                frequency,
+                recency,
+                age,
+            },
+            frequency: purchases,
+            duration: 39.0,
+        }
+    }
+
+    #[test]
+    fn buckets_average_actual_and_predicted_purchases_by_frequency() {
+        let customers = [
+            holdout(0.0, 0.0, 38.0, 0.0),
+            holdout(0.0, 0.0, 30.0, 2.0),
+            holdout(2.0, 20.0, 38.0, 1.0),
+            holdout(9.0, 35.0, 38.0, 5.0),
+            holdout(30.0, 37.0, 38.0, 11.0),
+        ];
+        let buckets = holdout_buckets(&CDNOW, &customers);
+        let labels: Vec<String> = buckets.iter().map(HoldoutBucket::label).collect();
+        assert_eq!(labels, ["0", "2", "7+"]);
+        assert_eq!(buckets[0].customers, 2);
+        assert_eq!(buckets[0].actual, 1.0);
+        let predicted = (CDNOW.expected_purchases(customers[0].history, 39.0)
+            + CDNOW.expected_purchases(customers[1].history, 39.0))
+            / 2.0;
+        assert!((buckets[0].predicted - predicted).abs() < 1e-12);
+        assert_eq!((buckets[2].customers, buckets[2].actual), (2, 8.0));
+        let svg = holdout_svg(&buckets, "bgnbd");
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(svg.contains(">7+</text>") && svg.contains("n=2"), "{svg}");
+    }
+
+    #[test]
+    fn the_matrix_is_a_grid_of_probabilities_sampled_to_its_cap() {
+        let matrix = p_alive_matrix(&CDNOW, 250.0, 40.0);
+        assert_eq!(matrix.frequencies.len(), 41);
+        assert_eq!(matrix.recencies.len(), MAX_MATRIX_CELLS);
+        assert_eq!(matrix.recencies.last(), Some(&250.0));
+        for row in &matrix.p_alive {
+            assert_eq!(row.len(), 41);
+            assert!(row.iter().all(|p| (0.0..=1.0).contains(p)));
+            // Without a repeat purchase a customer is alive (BG/NBD).
+            assert_eq!(row[0], 1.0);
+        }
+        // A recent purchase makes a frequent buyer likelier to be alive.
+        let top = &matrix.p_alive[matrix.recencies.len() - 1];
+        assert!(top[40] > matrix.p_alive[0][40]);
+        let svg = p_alive_svg(&matrix, "bgnbd");
+        assert_eq!(svg.matches("<rect").count(), 41 * 100 + 50 + 2);
+        assert_eq!(colour(0.0), "#440154");
+        assert_eq!(colour(1.0), "#fde725");
+    }
 }

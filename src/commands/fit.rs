@@ -2,18 +2,26 @@
 //! maximum likelihood, written to model.json.
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crv::Store;
 use crv::atomic_file::check_output;
+use crv::atomic_file::write_atomically;
 use crv::btyd::bgnbd::BgNbd;
+use crv::btyd::diagnostics::{
+    Holdout, HoldoutBucket, PAliveMatrix, holdout_buckets, holdout_svg, p_alive_matrix, p_alive_svg,
+};
 use crv::btyd::fit::{
     Estimate, Progress, PurchaseData, fit_purchase_model, read_histories, read_spends,
 };
 use crv::btyd::gamma_gamma::{GammaGamma, SpendData, fit_gamma_gamma};
 use crv::btyd::model_file::{FitDetails, FitRecord, ModelFile, PurchaseKind, SpendSection};
 use crv::btyd::pnbd::ParetoNbd;
-use crv::error::Result;
+use crv::btyd::{History, PurchaseModel};
+use crv::error::{Error, Result};
+use crv::store::schema::{DURATION_HOLDOUT, FREQUENCY_HOLDOUT};
 
 use super::{count, open_store, stdout_error, summary_writer};
 use crate::cli::{FitCommand, PurchaseModelArg, SpendModelArg};
@@ -34,6 +42,11 @@ pub fn fit(args: &FitCommand) -> Result<()> {
     let kind = match args.model {
         PurchaseModelArg::Bgnbd => PurchaseKind::BgNbd,
         PurchaseModelArg::Pnbd => PurchaseKind::ParetoNbd,
+    };
+    let holdouts = if args.holdout {
+        Some(read_holdouts(&store, &histories)?)
+    } else {
+        None
     };
     let data = PurchaseData::compress(&histories);
     drop(histories);
@@ -107,6 +120,17 @@ pub fn fit(args: &FitCommand) -> Result<()> {
         print_estimates(&mut line, &GammaGamma::PARAM_NAMES, estimate)?;
     }
     line(format!("wrote {} in {elapsed:.2?}", args.output.display()))?;
+    if let Some(holdouts) = &holdouts {
+        let charts = match kind {
+            PurchaseKind::BgNbd => HoldoutCharts::new(&BgNbd::from_params(params), holdouts),
+            PurchaseKind::ParetoNbd => {
+                HoldoutCharts::new(&ParetoNbd::from_params(params), holdouts)
+            }
+        };
+        for text in charts.write(&args.output, kind.name())? {
+            line(text)?;
+        }
+    }
     if args.json {
         let mut summary: serde_json::Value =
             serde_json::from_str(&model.to_json()).expect("the model file is JSON");
@@ -172,4 +196,82 @@ fn print_estimates<const K: usize>(
         "  {:<16} {:>14.4}",
         "log-likelihood", estimate.log_likelihood
     ))
+}
+
+/// Every customer's calibration history with their holdout purchases and duration (the
+/// store's `frequency_holdout` and `duration_holdout` columns).
+fn read_holdouts(store: &Store, histories: &[History]) -> Result<Vec<Holdout>> {
+    let column = |name: &str| {
+        store.optional_numeric(name)?.ok_or_else(|| Error::Column {
+            name: name.to_string(),
+            message: "is required by --holdout and is not in the store (crv rfm \
+                      --calibration-end writes it)"
+                .to_string(),
+        })
+    };
+    let frequency = column(FREQUENCY_HOLDOUT)?;
+    let duration = column(DURATION_HOLDOUT)?;
+    Ok(histories
+        .iter()
+        .zip(frequency.iter().zip(duration))
+        .map(|(&history, (&frequency, &duration))| Holdout {
+            history,
+            frequency: f64::from(frequency),
+            duration: f64::from(duration),
+        })
+        .collect())
+}
+
+/// The holdout table and the two diagnostic charts of a fitted model.
+struct HoldoutCharts {
+    buckets: Vec<HoldoutBucket>,
+    matrix: PAliveMatrix,
+}
+
+impl HoldoutCharts {
+    fn new<M: PurchaseModel>(model: &M, holdouts: &[Holdout]) -> HoldoutCharts {
+        let largest = |value: fn(&Holdout) -> f64| holdouts.iter().map(value).fold(0.0, f64::max);
+        HoldoutCharts {
+            buckets: holdout_buckets(model, holdouts),
+            matrix: p_alive_matrix(
+                model,
+                largest(|h| h.history.age),
+                largest(|h| h.history.frequency),
+            ),
+        }
+    }
+
+    /// Writes the charts beside `model_path` and returns the table's lines.
+    fn write(&self, model_path: &Path, model_name: &str) -> Result<Vec<String>> {
+        let holdout_path = model_path.with_extension("holdout.svg");
+        let p_alive_path = model_path.with_extension("p_alive.svg");
+        for (path, svg) in [
+            (&holdout_path, holdout_svg(&self.buckets, model_name)),
+            (&p_alive_path, p_alive_svg(&self.matrix, model_name)),
+        ] {
+            write_atomically(path, |out| {
+                out.write_all(svg.as_bytes())
+                    .map_err(|e| Error::io(path, e))
+            })?;
+        }
+        let mut lines = vec![format!(
+            "{:<10} {:>10} {:>12} {:>12}",
+            "frequency", "customers", "actual", "predicted"
+        )];
+        for bucket in &self.buckets {
+            lines.push(format!(
+                "{:<10} {:>10} {:>12.4} {:>12.4}",
+                bucket.label(),
+                bucket.customers,
+                bucket.actual,
+                bucket.predicted
+            ));
+        }
+        lines.push(format!(
+            "holdout purchases by calibration frequency (means per customer); charts: {}, {}",
+            holdout_path.display(),
+            p_alive_path.display()
+        ));
+        Ok(lines)
+    }
 }

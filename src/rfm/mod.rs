@@ -47,6 +47,7 @@ pub use date::{Moment, Period};
 pub use log::ColumnNames;
 
 use crate::error::{Error, Result};
+use crate::store::schema::{DURATION_HOLDOUT, FREQUENCY_HOLDOUT, MONETARY_VALUE_HOLDOUT};
 use log::{FieldError, Layout};
 
 /// Bytes read per block (the longest line allowed).
@@ -676,7 +677,10 @@ impl Summary {
     pub fn write_csv(&self, out: &mut impl Write) -> std::io::Result<()> {
         out.write_all(b"customer_id,frequency,recency,age,monetary_value")?;
         if self.duration_holdout.is_some() {
-            out.write_all(b",frequency_holdout,monetary_value_holdout,duration_holdout")?;
+            write!(
+                out,
+                ",{FREQUENCY_HOLDOUT},{MONETARY_VALUE_HOLDOUT},{DURATION_HOLDOUT}"
+            )?;
         }
         out.write_all(b"\n")?;
         let mut line = Vec::with_capacity(160);

@@ -29,6 +29,14 @@ pub const AGE: &str = "age";
 /// Mean value of the repeat purchases.
 pub const MONETARY_VALUE: &str = "monetary_value";
 
+/// Purchase periods in the holdout period (`crv rfm --calibration-end`; read by `crv fit
+/// --holdout`). An attribute for the store, like the two below.
+pub const FREQUENCY_HOLDOUT: &str = "frequency_holdout";
+/// Mean spend of the holdout purchases.
+pub const MONETARY_VALUE_HOLDOUT: &str = "monetary_value_holdout";
+/// Length of the holdout period, in the time unit.
+pub const DURATION_HOLDOUT: &str = "duration_holdout";
+
 /// One column of docs/model.md's table: its name, the values it may hold, and whether every
 /// row must have one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
