@@ -89,7 +89,7 @@ struct Class {
 }
 
 impl<C: CostUnit> Rows<'_, C> {
-    #[inline]
+    #[inline(always)]
     fn classify(&self, row: usize) -> Class {
         let (v, w) = (self.values[row], self.costs[row].into());
         let eligible = self.eligible.is_none_or(|e| e[row]);
