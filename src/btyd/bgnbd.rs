@@ -51,11 +51,8 @@ impl BgNbd {
     fn frequency_terms(&self, x: f64) -> FrequencyTerms {
         let BgNbd { r, alpha, a, b } = *self;
         let ln_alpha = alpha.ln();
-        let (log_ratio, inv_b_x_1) = if x > 0.0 {
-            (a.ln() - (b + x - 1.0).ln(), 1.0 / (b + x - 1.0))
-        } else {
-            (f64::NEG_INFINITY, 0.0)
-        };
+        let inv_b_x_1 = if x > 0.0 { 1.0 / (b + x - 1.0) } else { 0.0 };
+        let log_ratio = self.dropout_log_ratio(x);
         FrequencyTerms {
             x,
             r_x: r + x,
@@ -69,14 +66,23 @@ impl BgNbd {
         }
     }
 
-    /// The log-odds d = ln a - ln(b + x - 1) + (r + x) (ln(alpha + T) - ln(alpha + t_x)) that
-    /// the customer became inactive at the last purchase rather than being still active (-inf
-    /// when x = 0).
-    fn dropout_log_odds(terms: &FrequencyTerms, at: &Logs) -> f64 {
-        if terms.x > 0.0 {
-            terms.log_ratio + terms.r_x * (at.ln_age - at.ln_recency)
+    /// ln a - ln(b + x - 1): the frequency's part of the dropout log-odds (-inf when x = 0).
+    fn dropout_log_ratio(&self, x: f64) -> f64 {
+        if x > 0.0 {
+            self.a.ln() - (self.b + x - 1.0).ln()
         } else {
             f64::NEG_INFINITY
+        }
+    }
+
+    /// The log-odds d = ln a - ln(b + x - 1) + (r + x) (ln(alpha + T) - ln(alpha + t_x)) that
+    /// the customer became inactive at the last purchase rather than being still active (-inf
+    /// when x = 0), from the frequency's `log_ratio` and `r_x` = r + x.
+    fn dropout_log_odds(log_ratio: f64, r_x: f64, at: &Logs) -> f64 {
+        if log_ratio == f64::NEG_INFINITY {
+            f64::NEG_INFINITY
+        } else {
+            log_ratio + r_x * (at.ln_age - at.ln_recency)
         }
     }
 
@@ -94,7 +100,7 @@ impl BgNbd {
     /// terms and its logarithms: ln L = constant - (r + x) ln(alpha + T) + ln(1 + e^d).
     fn history_log_likelihood(&self, terms: &FrequencyTerms, at: &Logs) -> (f64, [f64; 4]) {
         let BgNbd { r, alpha, a, b } = *self;
-        let d = Self::dropout_log_odds(terms, at);
+        let d = Self::dropout_log_odds(terms.log_ratio, terms.r_x, at);
         // w_dead = e^d / (1 + e^d), w_alive = 1 - w_dead (= P(alive)), softplus = ln(1 + e^d):
         // each from e^-|d|, which cannot overflow.
         let e = (-d.abs()).exp();
@@ -207,15 +213,10 @@ impl PurchaseModel for BgNbd {
     }
 
     fn p_alive(&self, history: History) -> f64 {
-        let BgNbd { r, alpha, a, b } = *self;
+        // Only the dropout log-odds, not the likelihood's log-gamma and digamma terms of the
+        // frequency: scoring calls this once per history.
         let x = history.frequency;
-        if x <= 0.0 {
-            return 1.0;
-        }
-        // The dropout log-odds of `dropout_log_odds`, without the likelihood's other terms
-        // (log-gamma and digamma of the frequency): scoring calls this once per history.
-        let d = a.ln() - (b + x - 1.0).ln()
-            + (r + x) * ((alpha + history.age).ln() - (alpha + history.recency).ln());
+        let d = Self::dropout_log_odds(self.dropout_log_ratio(x), self.r + x, &self.logs(history));
         // 1 / (1 + e^d), from e^-|d|.
         let e = (-d.abs()).exp();
         if d > 0.0 {
