@@ -286,6 +286,14 @@ pub struct ScoreArgs {
     /// Tiers by count instead: top share and next share of positive customers, e.g. `0.2,0.5`.
     #[arg(long, value_parser = parse_cuts)]
     pub quantiles: Option<(f64, f64)>,
+    /// How customers are valued: from margins and retention, or by a purchase model.
+    #[command(flatten)]
+    pub valuation: ModelArgs,
+}
+
+/// The purchase model that values customers, for every command that values them.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
     /// Value customers from their purchase histories with this fitted model (`crv fit`'s
     /// model.json): the store needs `frequency`, `recency` and `age`; the horizon is in the
     /// model's time unit and must be finite.
@@ -424,6 +432,10 @@ pub struct SimulateCommand {
     /// anything else is an error).
     #[arg(long, default_value_t = 60.0)]
     pub time_limit: f64,
+    /// How customers are valued: each scenario's discount, horizon and margin changes apply to
+    /// the purchase model's value when `--model` is given.
+    #[command(flatten)]
+    pub valuation: ModelArgs,
     /// Print the summary as one JSON object on the last line of stdout.
     #[arg(long)]
     pub json: bool,

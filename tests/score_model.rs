@@ -294,3 +294,142 @@ fn shared_curves_equal_the_per_customer_specification_for_both_models() {
     assert_paths_agree(&pnbd, &spend);
     assert_paths_agree(&pnbd, &ObservedSpend);
 }
+
+/// `crv simulate --model`: one row per scenario, each valued by the purchase model at its own
+/// discount and horizon. The neutral scenario is `crv select --model`'s selection; a margin
+/// multiplier of 2 doubles every value (CDNOW has no one-off columns); a margin uplift's
+/// potential is the response rate times the uplift times the positive values; retention
+/// changes and an infinite horizon are errors naming the scenario's field.
+#[test]
+fn simulate_with_a_model_file_values_each_scenario_by_the_model() {
+    let (dir, store) = cdnow_store();
+    let model = dir.path().join("model.json");
+    std::fs::write(&model, BGNBD_MODEL).unwrap();
+    let common = r#""horizon": 52, "budget": 100, "cost": "frequency", "resource_scale": 1"#;
+    let scenarios = dir.path().join("scenarios.json");
+    std::fs::write(
+        &scenarios,
+        format!(
+            r#"{{"scenarios": [
+                {{"name": "base", {common}}},
+                {{"name": "double", "margin_multiplier": 2, {common}}},
+                {{"name": "uplift", "margin_uplift": 0.2, "response_rate": 0.5,
+                  "objective": "incremental", {common}}}]}}"#
+        ),
+    )
+    .unwrap();
+    let results = dir.path().join("results.csv");
+    let output = crv(&[
+        "simulate",
+        s(&store),
+        "--model",
+        s(&model),
+        "--scenarios",
+        s(&scenarios),
+        "-o",
+        s(&results),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (header, rows) = read_csv(&results);
+    let field = |row: usize, name: &str| -> f64 {
+        let column = header.iter().position(|h| h == name).unwrap();
+        rows[row][column].parse().unwrap()
+    };
+
+    let select = crv(&[
+        "select",
+        s(&store),
+        "--model",
+        s(&model),
+        "--horizon",
+        "52",
+        "--budget",
+        "100",
+        "--cost",
+        "frequency",
+        "--resource-scale",
+        "1",
+        "--json",
+    ]);
+    assert!(select.status.success());
+    let summary: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&select.stdout)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(field(0, "contacted"), summary["selected"].as_f64().unwrap());
+    assert_eq!(
+        field(0, "targets_crv"),
+        summary["total_crv"].as_f64().unwrap()
+    );
+    assert_eq!(field(0, "spend"), summary["total_cost"].as_f64().unwrap());
+
+    let score = crv(&[
+        "score",
+        s(&store),
+        "--model",
+        s(&model),
+        "--horizon",
+        "52",
+        "--json",
+    ]);
+    assert!(score.status.success());
+    let scored: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&score.stdout)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    let total = field(0, "total_crv");
+    assert!(
+        (total - scored["total_crv"].as_f64().unwrap()).abs() <= 1e-9 * total,
+        "{total} against {scored}"
+    );
+    assert_eq!(field(1, "total_crv"), 2.0 * total);
+    assert_eq!(
+        field(1, "potential_value"),
+        2.0 * field(0, "potential_value")
+    );
+    // Every CDNOW value is positive or zero: the uplift's potential is 0.5 * 0.2 of the total.
+    let potential = field(2, "potential_value");
+    assert!(
+        (potential - 0.1 * field(0, "potential_value")).abs() <= 1e-6 * potential,
+        "{potential}"
+    );
+    assert!(field(2, "incremental_value") > 0.0);
+    assert!(field(2, "incremental_value") <= potential);
+
+    let failure = |scenario: &str, fragment: &str| {
+        std::fs::write(&scenarios, format!(r#"{{"scenarios": [{scenario}]}}"#)).unwrap();
+        let output = crv(&[
+            "simulate",
+            s(&store),
+            "--model",
+            s(&model),
+            "--scenarios",
+            s(&scenarios),
+        ]);
+        let message = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!output.status.success(), "{scenario} succeeded");
+        assert!(message.contains(fragment), "{scenario}: {message}");
+    };
+    failure(
+        r#"{"name": "shift", "horizon": 52, "retention_shift": 0.1, "cost": "frequency"}"#,
+        "retention_shift",
+    );
+    failure(
+        r#"{"name": "keep", "horizon": 52, "retention_uplift": 0.1, "response_rate": 0.5, "cost": "frequency"}"#,
+        "retention_uplift",
+    );
+    failure(
+        r#"{"name": "forever", "horizon": "inf", "cost": "frequency"}"#,
+        "`inf` with a purchase model",
+    );
+}

@@ -35,7 +35,7 @@ pub fn millis(duration: std::time::Duration) -> f64 {
 
 /// The valuation the scoring flags ask for: a fitted model's (`--model`, read and checked
 /// now), or margins and retention.
-pub fn valuation(args: &crate::cli::ScoreArgs) -> Result<Valuation> {
+pub fn valuation(args: &crate::cli::ModelArgs) -> Result<Valuation> {
     match &args.model {
         Some(path) => {
             let margin_rate = args.margin_rate.unwrap_or(DEFAULT_MARGIN_RATE);

@@ -29,7 +29,7 @@ pub fn score(args: &ScoreCommand) -> Result<()> {
     if let Some(path) = &args.output {
         check_output(path, &[&args.store], args.force)?;
     }
-    let valuation = valuation(&args.score)?;
+    let valuation = valuation(&args.score.valuation)?;
     let store = open_store(&args.store, args.verify)?;
     let open_time = started.elapsed();
     let table = Table::valued(Arc::new(store), params, scheme, valuation)?;

@@ -46,7 +46,7 @@ pub fn select(args: &SelectCommand) -> Result<()> {
         Arc::new(store),
         params,
         scheme,
-        super::valuation(&args.score)?,
+        super::valuation(&args.score.valuation)?,
     )?;
     let targets = request.bind(&table)?.select(&table)?;
     let write_time = match &args.output {

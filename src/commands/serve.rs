@@ -78,7 +78,7 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         tracing::info!(store = %path.display(), verify_ms = millis(started.elapsed()), "verified the store");
     }
     let started = Instant::now();
-    let valuation = super::valuation(&args.score)?;
+    let valuation = super::valuation(&args.score.valuation)?;
     let state =
         AppState::open_valued(&path, params, scheme, valuation, config)?.with_token(token)?;
     if !config.copy_to_memory {

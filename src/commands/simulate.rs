@@ -39,10 +39,11 @@ pub fn simulate(args: &SimulateCommand) -> Result<()> {
     let store = open_store(&args.store, args.verify)?;
     // The customers as a table (scored with the default parameters, a pass of tens of
     // milliseconds at 1e7 customers): each scenario derives its own values from them.
-    let table = Table::score(
+    let table = Table::valued(
         Arc::new(store),
         ScoreParams::default(),
         TierScheme::default(),
+        super::valuation(&args.valuation)?,
     )?;
     // The batch is one library call: a spinner with the elapsed time shows it is working.
     let spinner = super::store::progress_bar(0, "{spinner} {msg} {elapsed}");
@@ -76,6 +77,7 @@ pub fn simulate(args: &SimulateCommand) -> Result<()> {
                 ),
                 format!("wrote        {}", path.display()),
             ];
+            lines.extend(super::valuation_line(table.valuation()));
             if let Some(frontier) = &simulation.frontier {
                 lines.push(format!(
                     "frontier     `{}`, {}{}",

@@ -83,7 +83,7 @@ impl<'a> HistoryInputs<'a> {
     }
 
     /// Row `row`'s one-off terms: referral + competence - development - acquisition.
-    fn one_offs(&self, row: usize) -> f64 {
+    pub(crate) fn one_offs(&self, row: usize) -> f64 {
         let column = |column: Option<&[f32]>| column.map_or(0.0, |c| f64::from(c[row]));
         column(self.referral_value) + column(self.competence_value)
             - column(self.development_cost)

@@ -36,6 +36,7 @@
 //!   scenario's own values, tiers and selection (the shared fused pass is reported once).
 
 pub mod frontier;
+mod modelled;
 pub mod plot;
 pub mod scenario;
 
@@ -55,7 +56,8 @@ use crate::kernel::{
 use crate::model::Tier;
 use crate::select::{self, CostUnits, SolveLimits};
 use crate::store::Store;
-use crate::table::Table;
+use crate::table::{Table, Valuation};
+use modelled::ModelledScenarios;
 
 pub use frontier::{Frontier, FrontierPoint, FrontierSpec};
 pub use scenario::{Objective, ResponseRate, Scenario, ScenarioSet};
@@ -148,12 +150,22 @@ pub struct Simulation {
     pub scoring_time: Duration,
 }
 
+/// How the scenarios' values are computed: the retention kernel (its inputs and the fused
+/// pass's totals per scenario), or a purchase model.
+enum Valued<'a> {
+    Retention(CrvInputs<'a>, Vec<ScenarioTotals>),
+    Purchases(ModelledScenarios<'a>),
+}
+
 /// Runs every scenario of `set` over `table`'s customers (their own columns; each scenario
 /// scores them anew): the one library call behind the command line and the API. Checks every
 /// scenario against the columns (cost, response rates, filter) before scoring.
 pub fn simulate(table: &Table, set: &ScenarioSet, options: &SimulateOptions) -> Result<Simulation> {
     let store = table.store();
-    let inputs = CrvInputs::from_store(store)?;
+    let inputs = match table.valuation() {
+        Valuation::Retention => Some(CrvInputs::from_store(store)?),
+        Valuation::Purchases(_) => None,
+    };
     // (scenario index, points) of the frontier asked for.
     let frontier_asked = options
         .frontier
@@ -168,20 +180,46 @@ pub fn simulate(table: &Table, set: &ScenarioSet, options: &SimulateOptions) -> 
     let cancel = &options.limits.cancel;
     cancel.check("scoring")?;
     let started = Instant::now();
-    let totals = kernel::score_scenarios(&inputs, &params);
+    let mut valued = match (inputs, table.valuation()) {
+        (Some(inputs), _) => {
+            let totals = kernel::score_scenarios(&inputs, &params);
+            Valued::Retention(inputs, totals)
+        }
+        (None, Valuation::Purchases(model)) => {
+            Valued::Purchases(ModelledScenarios::new(model, store, set)?)
+        }
+        (None, Valuation::Retention) => unreachable!("retention tables have their inputs"),
+    };
     let scoring_time = started.elapsed();
     let mut results = Vec::with_capacity(set.scenarios.len());
     let mut frontier = None;
-    for (index, ((scenario, params), totals)) in
-        set.scenarios.iter().zip(&params).zip(&totals).enumerate()
-    {
+    for (index, (scenario, params)) in set.scenarios.iter().zip(&params).enumerate() {
         cancel.check(&format!("scenario `{}`", scenario.name))?;
         let started = Instant::now();
-        let values = prepare(table, &inputs, scenario, params, &set.file, cancel)?;
+        let (values, totals) = match &mut valued {
+            Valued::Retention(inputs, totals) => (
+                prepare(table, inputs, scenario, params, &set.file, cancel)?,
+                totals[index],
+            ),
+            Valued::Purchases(modelled) => {
+                let with_delta =
+                    params.uplift.is_some() || scenario.objective == Objective::Incremental;
+                let modelled = modelled.values(scenario, params, with_delta, &set.file)?;
+                let totals = modelled.totals;
+                let values = finish(
+                    table,
+                    scenario,
+                    (modelled.crv, modelled.delta, totals),
+                    &set.file,
+                    cancel,
+                )?;
+                (values, totals)
+            }
+        };
         let targets = solve_scenario(store, &values, scenario, &options.limits, &set.file)?;
         results.push(result_row(
             scenario,
-            totals,
+            &totals,
             &values,
             &targets,
             started.elapsed(),
@@ -282,9 +320,9 @@ impl ScenarioValues {
     }
 }
 
-/// Scores one scenario of `table`'s customers into arrays, scales its costs and evaluates its
-/// filter (its tiers only when the filter looks at them; stopping with [`Error::Stopped`] once
-/// `cancel` says so).
+/// Scores one scenario of `table`'s customers (valued from margins and retention) into
+/// arrays, scales its costs and evaluates its filter (its tiers only when the filter looks at
+/// them; stopping with [`Error::Stopped`] once `cancel` says so).
 pub fn prepare(
     table: &Table,
     inputs: &CrvInputs<'_>,
@@ -293,8 +331,6 @@ pub fn prepare(
     file: &str,
     cancel: &Cancel,
 ) -> Result<ScenarioValues> {
-    let error =
-        |field: &str, e: Error| field_error(file, &scenario.name, field, parameter_message(e));
     let store = table.store();
     let rows = inputs.len();
     let mut crv = vec![0.0f32; rows];
@@ -310,6 +346,21 @@ pub fn prepare(
         &totals,
         file,
     )?;
+    finish(table, scenario, (crv, delta, totals), file, cancel)
+}
+
+/// The rest of a scenario's preparation once its values are computed (by the retention
+/// kernel or a purchase model): the table of its CRV, its cost units and its eligibility.
+fn finish(
+    table: &Table,
+    scenario: &Scenario,
+    (crv, delta, totals): (Vec<f32>, Option<Vec<f32>>, ScenarioTotals),
+    file: &str,
+    cancel: &Cancel,
+) -> Result<ScenarioValues> {
+    let error =
+        |field: &str, e: Error| field_error(file, &scenario.name, field, parameter_message(e));
+    let store = table.store();
     let table = table.with_values(scenario.score, TierScheme::default(), crv, totals.crv);
     let units = targets::cost_units(
         store,
