@@ -41,13 +41,33 @@ pub(super) fn customer(field: &[u8]) -> Option<u64> {
     })
 }
 
+/// The last date read on the fast path and its day: a log's lines mostly come in date order,
+/// so consecutive purchases mostly share it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LastDate {
+    /// `yyyy-mm-dd` (all zero bytes before the first date: no field matches them).
+    text: [u8; 10],
+    day: i64,
+}
+
 /// `yyyy-mm-dd`, `yyyy-mm-ddThh:mm:ss` (`T`, `t` or a space) and the latter with `Z` or `z`.
-pub(super) fn moment(field: &[u8]) -> Option<Moment> {
-    if !matches!(field.len(), 10 | 19 | 20) || field[4] != b'-' || field[7] != b'-' {
+pub(super) fn moment(field: &[u8], last: &mut LastDate) -> Option<Moment> {
+    if !matches!(field.len(), 10 | 19 | 20) {
         return None;
     }
-    let year = two_digits(field, 0)? * 100 + two_digits(field, 2)?;
-    let day = civil_day(year, two_digits(field, 5)?, two_digits(field, 8)?).ok()?;
+    let date = &field[..10];
+    let day = if *date == last.text {
+        last.day
+    } else {
+        if date[4] != b'-' || date[7] != b'-' {
+            return None;
+        }
+        let year = two_digits(date, 0)? * 100 + two_digits(date, 2)?;
+        let day = civil_day(year, two_digits(date, 5)?, two_digits(date, 8)?).ok()?;
+        last.text.copy_from_slice(date);
+        last.day = day;
+        day
+    };
     let micros = day * MICROS_PER_DAY;
     if field.len() == 10 {
         return Some(Moment {
@@ -110,13 +130,17 @@ mod tests {
             Some(9_999_999_999_999_999_999)
         );
         assert_eq!(customer(b"18446744073709551615"), None);
-        assert_eq!(moment(b"1997-01-02"), parse_moment(b"1997-01-02").ok());
+        let last = &mut LastDate::default();
         assert_eq!(
-            moment(b"1997-01-02T10:20:30Z"),
+            moment(b"1997-01-02", last),
+            parse_moment(b"1997-01-02").ok()
+        );
+        assert_eq!(
+            moment(b"1997-01-02T10:20:30Z", last),
             parse_moment(b"1997-01-02T10:20:30Z").ok()
         );
-        assert_eq!(moment(b"1997-02-29"), None);
-        assert_eq!(moment(b"1997-01-02T24:00:00"), None);
+        assert_eq!(moment(b"1997-02-29", last), None);
+        assert_eq!(moment(b"1997-01-02T24:00:00", last), None);
         assert_eq!(amount(b"12.34"), Some(12.34));
         assert_eq!(amount(b"0.1"), Some(0.1));
         assert_eq!(amount(b"123456789012345"), Some(123_456_789_012_345.0));
@@ -178,9 +202,15 @@ mod tests {
                         .into_bytes()
                     }),
             ],
+            previous in prop_oneof![Just(b"1997-01-02".to_vec()), near("0123456789-", 10..11)],
         ) {
             let general = parse_moment(&field).ok();
-            match moment(&field) {
+            // Read after another date, or after the same date (from the last date's cache).
+            let last = &mut LastDate::default();
+            moment(&previous, last);
+            let first = moment(&field, last);
+            prop_assert_eq!(moment(&field, last), first);
+            match first {
                 Some(fast) => prop_assert_eq!(Some(fast), general, "{:?}", field),
                 // A valid date or timestamp of these shapes takes the fast path.
                 None => {

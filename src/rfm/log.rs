@@ -6,7 +6,7 @@
 //! a quote or a line break (a purchase log has no use for them; such a line is an error).
 
 use super::date::{Moment, parse_moment};
-use super::fast;
+use super::fast::{self, LastDate};
 
 /// The names of the log's columns that `crv rfm` reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +98,11 @@ impl Layout {
 
     /// Parses one line (without its `\n`; a trailing `\r` is ignored).
     pub fn parse(&self, line: &[u8]) -> Result<Purchase, FieldError> {
+        self.parse_after(line, &mut LastDate::default())
+    }
+
+    /// [`Layout::parse`], given the last date read (from the line before, in the same piece).
+    pub fn parse_after(&self, line: &[u8], last: &mut LastDate) -> Result<Purchase, FieldError> {
         let line = strip_cr(line);
         let mut fields: [&[u8]; 3] = [&[]; 3];
         let mut found = 0;
@@ -136,7 +141,7 @@ impl Layout {
             None => parse_customer(unquote(customer))
                 .map_err(|message| FieldError { column: 0, message })?,
         };
-        let moment = match fast::moment(date) {
+        let moment = match fast::moment(date, last) {
             Some(moment) => moment,
             None => {
                 let date = unquote(date);

@@ -35,7 +35,7 @@
 //! the same bytes.
 
 pub mod date;
-mod fast;
+pub mod fast;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod log;
@@ -215,16 +215,20 @@ fn parse_piece(
     piece.lines = 0;
     piece.dropped = 0;
     piece.latest = i64::MIN;
+    let mut last = fast::LastDate::default();
     let mut start = 0;
     while start < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
         let line = &bytes[start..end];
         piece.lines += 1;
         if !line.trim_ascii().is_empty() {
-            let purchase = context.layout.parse(line).map_err(|field| LineError {
-                offset: base + start,
-                field,
-            })?;
+            let purchase = context
+                .layout
+                .parse_after(line, &mut last)
+                .map_err(|field| LineError {
+                    offset: base + start,
+                    field,
+                })?;
             let micros = purchase.moment.micros;
             if context.observation_end.is_some_and(|end| micros > end) {
                 if !context.drop_after_end {
@@ -333,14 +337,12 @@ impl Partitions {
         (self.budget / self.held.len()).clamp(1 << 12, SPILL_BUFFER_BYTES)
     }
 
-    /// Writes every held record of a spilled set to its file; each partition keeps room for
-    /// a buffer's worth and a block's share (reused: fresh memory costs a page fault per page).
+    /// Writes every held record of a spilled set to its file; the partitions keep their
+    /// memory for the next records (fresh memory costs a page fault per page).
     fn flush(&mut self) -> Result<()> {
-        let keep = 2 * self.buffer_bytes() / size_of::<Record>();
         if let Some(files) = &mut self.spill {
             for (file, records) in files.iter_mut().zip(&mut self.held) {
                 write_records(file, records)?;
-                records.shrink_to(keep);
             }
             self.held_bytes = 0;
         }
@@ -469,6 +471,18 @@ pub fn summarize(
             .next_power_of_two()
             .clamp(MIN_PARTITIONS, MAX_PARTITIONS)
     });
+    // Room for the records each partition may hold before a spill, set aside at once (only
+    // the pages written are ever touched): growing by reallocation copies the records and
+    // faults in fresh pages, each zeroed by the kernel. A line takes at least 13 bytes.
+    let reserve = size_hint.map_or(0, |size| {
+        let records = usize::try_from(size / 13).unwrap_or(usize::MAX);
+        (records
+            .saturating_mul(size_of::<Record>())
+            .min(options.memory_budget)
+            / size_of::<Record>())
+        .saturating_mul(5)
+            / 4
+    });
     let context = Context {
         layout: &layout,
         period: options.period,
@@ -478,7 +492,14 @@ pub fn summarize(
         partition_bits: partition_count.trailing_zeros(),
     };
     let mut partitions = Partitions {
-        held: vec![Vec::new(); partition_count],
+        held: (0..partition_count)
+            .map(|_| {
+                // Refused room is no error: the partition then grows as it fills.
+                let mut records = Vec::new();
+                let _ = records.try_reserve_exact(reserve / partition_count);
+                records
+            })
+            .collect(),
         held_bytes: 0,
         budget: options.memory_budget,
         spill: None,
