@@ -415,6 +415,58 @@ proptest! {
     }
 }
 
+/// The log of [`log_text`] with every field written so that the parser's fast path refuses it
+/// (spaces and quotes around fields, a `+00:00` offset instead of `Z`, amounts as `1234e-2`):
+/// the general parsers then read every field.
+fn decorated_log_text(purchases: &[Purchase]) -> String {
+    let mut text = String::from("amount,customer_id,date\n");
+    for &(customer, day, second, cents) in purchases {
+        let (y, m, d) = crv::rfm::date::civil_from_days(9862 + day);
+        let when = if second == 0 {
+            format!("\"{y:04}-{m:02}-{d:02}\"")
+        } else {
+            format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00",
+                second / 3600,
+                second / 60 % 60,
+                second % 60
+            )
+        };
+        text.push_str(&format!(" {cents}e-2 ,\"{customer}\", {when}\r\n"));
+    }
+    text
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    #[test]
+    fn the_fast_path_gives_the_general_parsers_bits(
+        purchases in prop::collection::vec(
+            (0u64..12, 0i64..400, prop_oneof![Just(0i64), 1i64..86_400], 0u64..100_000),
+            1..80,
+        ),
+        spill in any::<bool>(),
+    ) {
+        let options = Options {
+            memory_budget: if spill { 0 } else { 1 << 30 },
+            ..Options::default()
+        };
+        let fast = summarize(log_text(&purchases).as_bytes(), "<log>", None, &options).unwrap();
+        let general =
+            summarize(decorated_log_text(&purchases).as_bytes(), "<log>", None, &options)
+                .unwrap();
+        prop_assert_eq!(fast.rows.len(), general.rows.len());
+        for (a, b) in fast.rows.iter().zip(&general.rows) {
+            prop_assert_eq!(
+                (a.customer_id, a.frequency, a.recency.to_bits(), a.age.to_bits()),
+                (b.customer_id, b.frequency, b.recency.to_bits(), b.age.to_bits())
+            );
+            prop_assert_eq!(a.monetary_value.to_bits(), b.monetary_value.to_bits());
+        }
+    }
+}
+
 #[test]
 fn cdnow_by_week_matches_lifetimes() {
     let dir = tempfile::tempdir().unwrap();

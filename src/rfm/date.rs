@@ -92,6 +92,25 @@ fn days_in_month(year: i64, month: u32) -> u32 {
     }
 }
 
+/// Days since 1970-01-01 of a date read as numbers (year 1 to 9999), or why there is no such
+/// date.
+pub(super) fn civil_day(year: u32, month: u32, day: u32) -> Result<i64, &'static str> {
+    let year = i64::from(year);
+    if year == 0 || !(1..=12).contains(&month) {
+        return Err("no such date (years 0001 to 9999, months 01 to 12)");
+    }
+    if day == 0 || day > days_in_month(year, month) {
+        return Err("no such day in that month");
+    }
+    Ok(days_from_civil(year, month, day))
+}
+
+/// Seconds from midnight of a time of day read as numbers, if it is one.
+pub(super) fn seconds_of_day(hour: u32, minute: u32, second: u32) -> Option<i64> {
+    (hour <= 23 && minute <= 59 && second <= 59)
+        .then(|| i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second))
+}
+
 /// `n` ASCII digits at the start of `bytes` as a number.
 fn digits(bytes: &[u8], n: usize) -> Option<u32> {
     let field = bytes.get(..n)?;
@@ -122,15 +141,7 @@ pub fn parse_moment(text: &[u8]) -> Result<Moment, &'static str> {
     let (Some(year), Some(month), Some(day)) = (year, month, day) else {
         return Err(EXPECTED);
     };
-    let year = i64::from(year);
-    if year == 0 || !(1..=12).contains(&month) {
-        return Err("no such date (years 0001 to 9999, months 01 to 12)");
-    }
-    if day == 0 || day > days_in_month(year, month) {
-        return Err("no such day in that month");
-    }
-    let days = days_from_civil(year, month, day);
-    let micros = days * MICROS_PER_DAY;
+    let micros = civil_day(year, month, day)? * MICROS_PER_DAY;
     match rest {
         [] => Ok(Moment {
             micros,
@@ -172,9 +183,7 @@ fn parse_time(time: &[u8]) -> Option<i64> {
             rest = &tail[count..];
         }
     }
-    if hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
+    let seconds = seconds_of_day(hour, minute, second)?;
     let offset_minutes = match rest {
         [] | [b'Z' | b'z'] => 0,
         [sign @ (b'+' | b'-'), offset @ ..] => {
@@ -192,7 +201,6 @@ fn parse_time(time: &[u8]) -> Option<i64> {
         }
         _ => return None,
     };
-    let seconds = i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
     Some((seconds - offset_minutes * 60) * 1_000_000 + micros)
 }
 

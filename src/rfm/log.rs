@@ -6,6 +6,7 @@
 //! a quote or a line break (a purchase log has no use for them; such a line is an error).
 
 use super::date::{Moment, parse_moment};
+use super::fast::{self, LastDate};
 
 /// The names of the log's columns that `crv rfm` reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +98,11 @@ impl Layout {
 
     /// Parses one line (without its `\n`; a trailing `\r` is ignored).
     pub fn parse(&self, line: &[u8]) -> Result<Purchase, FieldError> {
+        self.parse_after(line, &mut LastDate::default())
+    }
+
+    /// [`Layout::parse`], given the last date read (from the line before, in the same piece).
+    pub fn parse_after(&self, line: &[u8], last: &mut LastDate) -> Result<Purchase, FieldError> {
         let line = strip_cr(line);
         let mut fields: [&[u8]; 3] = [&[]; 3];
         let mut found = 0;
@@ -128,14 +134,28 @@ impl Layout {
                 message: format!("missing: the line has {index} fields"),
             });
         }
-        let [customer, date, amount] = fields.map(unquote);
-        let customer =
-            parse_customer(customer).map_err(|message| FieldError { column: 0, message })?;
-        let moment = parse_moment(date).map_err(|why| FieldError {
-            column: 1,
-            message: format!("{}: {why}", crate::error::quote_bytes(date)),
-        })?;
-        let amount = parse_amount(amount).map_err(|message| FieldError { column: 2, message })?;
+        // The common shapes on the fast path, the rest (and every error) by the general parsers.
+        let [customer, date, amount] = fields;
+        let customer = match fast::customer(customer) {
+            Some(customer) => customer,
+            None => parse_customer(unquote(customer))
+                .map_err(|message| FieldError { column: 0, message })?,
+        };
+        let moment = match fast::moment(date, last) {
+            Some(moment) => moment,
+            None => {
+                let date = unquote(date);
+                parse_moment(date).map_err(|why| FieldError {
+                    column: 1,
+                    message: format!("{}: {why}", crate::error::quote_bytes(date)),
+                })?
+            }
+        };
+        let amount = match fast::amount(amount) {
+            Some(amount) => amount,
+            None => parse_amount(unquote(amount))
+                .map_err(|message| FieldError { column: 2, message })?,
+        };
         Ok(Purchase {
             customer,
             moment,
@@ -158,7 +178,7 @@ fn unquote(field: &[u8]) -> &[u8] {
 }
 
 /// A customer id: a whole number from 0 to 2^64 - 1 (what `crv import` stores).
-fn parse_customer(field: &[u8]) -> Result<u64, String> {
+pub(super) fn parse_customer(field: &[u8]) -> Result<u64, String> {
     if field.is_empty() {
         return Err("missing customer id (empty)".to_string());
     }
@@ -187,7 +207,7 @@ fn parse_customer(field: &[u8]) -> Result<u64, String> {
 }
 
 /// An amount: a finite number >= 0.
-fn parse_amount(field: &[u8]) -> Result<f64, String> {
+pub(super) fn parse_amount(field: &[u8]) -> Result<f64, String> {
     match fast_float2::parse::<f64, _>(field) {
         Ok(amount) if amount.is_finite() && amount >= 0.0 => Ok(amount + 0.0),
         Ok(amount) if amount.is_finite() => Err(format!(

@@ -17,20 +17,25 @@
 //! opens a new period. The log is therefore partitioned by customer: each purchase becomes a
 //! 24-byte [`Record`] (id, amount, period, calibration or holdout) appended to one of `P`
 //! partitions chosen by a hash of the id, `P` a power of two from 16 to 4096 sized from the
-//! log's length (about one per 4 MiB of log, so that a partition's records sort in cache). Partitions stay in memory while the records
-//! held total at most the budget (`--memory-mb`, default 1024 MiB); past it they spill to
-//! anonymous temporary files (deleted by the OS even if crv is killed), written through
-//! per-partition buffers. Then each partition is loaded, sorted by (customer, holdout,
-//! period, amount) and summarised, in parallel. Memory is thus bounded by the budget, the read blocks
-//! (2 x 16 MiB) and one partition per thread (about 24 bytes per purchase of 1/P of the log:
-//! it grows with the log only through a customer whose purchases alone outweigh a partition),
-//! plus the output rows (about 56 bytes per customer), never by the whole log.
+//! log's length (about one per 4 MiB of log, so that a partition's records group in cache).
+//! Partitions stay in memory while the records held total at most the budget (`--memory-mb`,
+//! default 1024 MiB); past it they spill to anonymous temporary files (deleted by the OS even
+//! if crv is killed), written through per-partition buffers. Then each partition is loaded,
+//! grouped by customer (a counting sort on the customer's index in the partition), each
+//! customer's records sorted by (holdout, period, amount), and summarised, in parallel. Memory
+//! is thus bounded by the budget, the read blocks (2 x 16 MiB) and one partition per thread
+//! (about 52 bytes per purchase of 1/P of the log, loaded, grouped and indexed: it grows with
+//! the log only through a customer whose purchases alone outweigh a partition), plus the
+//! output rows (about 56 bytes per customer), never by the whole log.
 //!
 //! Reading overlaps parsing: while the blocks' lines are parsed in parallel (split at line
-//! breaks, one piece per thread and more), the next block is read. Output rows are sorted by
-//! customer id (ascending), so the same log in any line order gives the same bytes.
+//! breaks, one piece per thread and more; the common field shapes on a fast path, `fast`),
+//! the next block is read; the pieces' records then move to their partitions in parallel.
+//! Output rows are sorted by customer id (ascending), so the same log in any line order gives
+//! the same bytes.
 
 pub mod date;
+pub mod fast;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod log;
@@ -42,6 +47,7 @@ use std::path::PathBuf;
 
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 pub use date::{Moment, Period};
 pub use log::ColumnNames;
@@ -209,16 +215,20 @@ fn parse_piece(
     piece.lines = 0;
     piece.dropped = 0;
     piece.latest = i64::MIN;
+    let mut last = fast::LastDate::default();
     let mut start = 0;
     while start < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
         let line = &bytes[start..end];
         piece.lines += 1;
         if !line.trim_ascii().is_empty() {
-            let purchase = context.layout.parse(line).map_err(|field| LineError {
-                offset: base + start,
-                field,
-            })?;
+            let purchase = context
+                .layout
+                .parse_after(line, &mut last)
+                .map_err(|field| LineError {
+                    offset: base + start,
+                    field,
+                })?;
             let micros = purchase.moment.micros;
             if context.observation_end.is_some_and(|end| micros > end) {
                 if !context.drop_after_end {
@@ -276,22 +286,40 @@ struct Partitions {
 }
 
 impl Partitions {
-    /// Moves the pieces' records into the partitions (the pieces keep their capacity).
+    /// Moves the pieces' records into the partitions (the pieces keep their capacity), one
+    /// thread per run of partitions; a spilled partition is written once it holds a buffer's
+    /// worth.
     fn add(&mut self, pieces: &mut [Piece]) -> Result<()> {
         let buffer_bytes = self.buffer_bytes();
-        for piece in pieces {
-            for (i, records) in piece.partitions.iter_mut().enumerate() {
-                self.held_bytes += records.len() * size_of::<Record>();
-                self.held[i].extend_from_slice(records);
-                records.clear();
-                if let Some(files) = &mut self.spill
-                    && self.held[i].len() * size_of::<Record>() >= buffer_bytes
-                {
-                    self.held_bytes -= self.held[i].len() * size_of::<Record>();
-                    write_records(&mut files[i], &mut self.held[i])?;
-                }
+        let gather = |i: usize, held: &mut Vec<Record>| {
+            for piece in pieces.iter() {
+                held.extend_from_slice(&piece.partitions[i]);
             }
+        };
+        match &mut self.spill {
+            None => self
+                .held
+                .par_iter_mut()
+                .enumerate()
+                .for_each(|(i, held)| gather(i, held)),
+            Some(files) => self
+                .held
+                .par_iter_mut()
+                .zip(files.par_iter_mut())
+                .enumerate()
+                .try_for_each(|(i, (held, file))| {
+                    gather(i, held);
+                    if held.len() * size_of::<Record>() >= buffer_bytes {
+                        write_records(file, held)?;
+                    }
+                    Ok::<_, Error>(())
+                })?,
         }
+        pieces.par_iter_mut().for_each(|piece| {
+            piece.partitions.iter_mut().for_each(Vec::clear);
+        });
+        self.held_bytes =
+            self.held.iter().map(|held| held.len()).sum::<usize>() * size_of::<Record>();
         if self.spill.is_none() && self.held_bytes > self.budget {
             let dir = self.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
             let mut files = Vec::with_capacity(self.held.len());
@@ -309,12 +337,12 @@ impl Partitions {
         (self.budget / self.held.len()).clamp(1 << 12, SPILL_BUFFER_BYTES)
     }
 
-    /// Writes every held record of a spilled set to its file.
+    /// Writes every held record of a spilled set to its file; the partitions keep their
+    /// memory for the next records (fresh memory costs a page fault per page).
     fn flush(&mut self) -> Result<()> {
         if let Some(files) = &mut self.spill {
             for (file, records) in files.iter_mut().zip(&mut self.held) {
                 write_records(file, records)?;
-                *records = Vec::new();
             }
             self.held_bytes = 0;
         }
@@ -443,6 +471,18 @@ pub fn summarize(
             .next_power_of_two()
             .clamp(MIN_PARTITIONS, MAX_PARTITIONS)
     });
+    // Room for the records each partition may hold before a spill, set aside at once (only
+    // the pages written are ever touched): growing by reallocation copies the records and
+    // faults in fresh pages, each zeroed by the kernel. A line takes at least 13 bytes.
+    let reserve = size_hint.map_or(0, |size| {
+        let records = usize::try_from(size / 13).unwrap_or(usize::MAX);
+        (records
+            .saturating_mul(size_of::<Record>())
+            .min(options.memory_budget)
+            / size_of::<Record>())
+        .saturating_mul(5)
+            / 4
+    });
     let context = Context {
         layout: &layout,
         period: options.period,
@@ -452,7 +492,14 @@ pub fn summarize(
         partition_bits: partition_count.trailing_zeros(),
     };
     let mut partitions = Partitions {
-        held: vec![Vec::new(); partition_count],
+        held: (0..partition_count)
+            .map(|_| {
+                // Refused room is no error: the partition then grows as it fills.
+                let mut records = Vec::new();
+                let _ = records.try_reserve_exact(reserve / partition_count);
+                records
+            })
+            .collect(),
         held_bytes: 0,
         budget: options.memory_budget,
         spill: None,
@@ -573,10 +620,12 @@ pub fn summarize(
         .enumerate()
         .map(|(run, held)| {
             let mut buffer = Vec::new();
+            let mut grouping = Grouping::default();
             let mut rows = Vec::new();
             let mut excluded = 0;
             for (k, held) in held.iter_mut().enumerate() {
                 let records = partitions.load(run * per_thread + k, held, &mut buffer)?;
+                let records = grouping.by_customer(records);
                 excluded += summarise_partition(records, period, unit, end_period, &mut rows);
                 *held = Vec::new();
             }
@@ -609,8 +658,55 @@ pub fn summarize(
     })
 }
 
-/// Appends the rows of one partition's customers to `rows` (sorting its records); returns how
-/// many customers had only holdout purchases.
+/// Groups a partition's records by customer (a counting sort on each customer's index in
+/// the partition, in order of first appearance), its buffers reused from partition to
+/// partition: linear in the records, where a comparison sort of the whole partition is not.
+#[derive(Default)]
+struct Grouping {
+    /// Customer id to its index in the partition.
+    index: FxHashMap<u64, u32>,
+    /// Each record's customer index.
+    customer_of: Vec<u32>,
+    /// Records per customer, then where each customer's next record goes.
+    starts: Vec<usize>,
+    grouped: Vec<Record>,
+}
+
+impl Grouping {
+    /// The records with each customer's together (customers in no particular order).
+    fn by_customer(&mut self, records: &[Record]) -> &mut [Record] {
+        self.index.clear();
+        self.customer_of.clear();
+        self.starts.clear();
+        for record in records {
+            let next = self.starts.len() as u32;
+            let customer = *self.index.entry(record.customer).or_insert(next);
+            if customer == next {
+                self.starts.push(0);
+            }
+            self.starts[customer as usize] += 1;
+            self.customer_of.push(customer);
+        }
+        let mut start = 0;
+        for slot in &mut self.starts {
+            let count = *slot;
+            *slot = start;
+            start += count;
+        }
+        self.grouped.clear();
+        self.grouped.resize(records.len(), Record::zeroed());
+        for (record, &customer) in records.iter().zip(&self.customer_of) {
+            let slot = &mut self.starts[customer as usize];
+            self.grouped[*slot] = *record;
+            *slot += 1;
+        }
+        &mut self.grouped
+    }
+}
+
+/// Appends the rows of one partition's customers to `rows` (sorting each customer's records);
+/// returns how many customers had only holdout purchases. `records` hold each customer's
+/// together.
 fn summarise_partition(
     records: &mut [Record],
     period: Period,
@@ -618,22 +714,17 @@ fn summarise_partition(
     end_period: i64,
     rows: &mut Vec<RfmRow>,
 ) -> u64 {
-    // Sorted by (customer, holdout, period), then each period's amounts by value: that fixes
-    // the order amounts are summed in, so any order of the same lines gives the same bits
-    // (amounts are >= 0: their bits sort as their values).
+    // Each customer's sorted by (holdout, period, amount): that fixes the order amounts are
+    // summed in, so any order of the same lines gives the same bits (amounts are >= 0: their
+    // bits sort as their values).
     let key = |r: &Record| {
-        u128::from(r.customer) << 64
-            | u128::from(r.holdout) << 32
-            | u128::from(r.period as u32 ^ 0x8000_0000)
+        u128::from(r.holdout) << 96
+            | u128::from(r.period as u32 ^ 0x8000_0000) << 64
+            | u128::from(r.amount.to_bits())
     };
-    records.sort_unstable_by_key(key);
-    for group in records.chunk_by_mut(|a, b| key(a) == key(b)) {
-        if group.len() > 1 {
-            group.sort_unstable_by_key(|r| r.amount.to_bits());
-        }
-    }
     let mut excluded = 0;
-    for customer in records.chunk_by(|a, b| a.customer == b.customer) {
+    for customer in records.chunk_by_mut(|a, b| a.customer == b.customer) {
+        customer.sort_unstable_by_key(key);
         let split = customer.partition_point(|r| r.holdout == 0);
         let (calibration, holdout) = customer.split_at(split);
         let Some(first) = calibration.first() else {
