@@ -483,13 +483,8 @@ mod tests {
                 "{ll} {}",
                 expected.0
             );
-            for k in 0..4 {
-                assert!(
-                    (gradient[k] - expected.1[k]).abs() <= 1e-12 * scale.1[k],
-                    "{k}: {} {}",
-                    gradient[k],
-                    expected.1[k]
-                );
+            for (k, (g, e)) in gradient.iter().zip(expected.1).enumerate() {
+                assert!((g - e).abs() <= 1e-12 * scale.1[k], "{k}: {g} {e}");
             }
         }
     }

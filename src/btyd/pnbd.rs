@@ -580,13 +580,8 @@ mod tests {
                 fit::add_weighted(&mut expected, w, l, &g);
             }
             assert!((ll - expected.0).abs() <= 1e-12 * expected.0.abs());
-            for k in 0..4 {
-                assert!(
-                    (gradient[k] - expected.1[k]).abs() <= 1e-10 * (1.0 + expected.1[k].abs()),
-                    "{k}: {} {}",
-                    gradient[k],
-                    expected.1[k]
-                );
+            for (k, (g, e)) in gradient.iter().zip(expected.1).enumerate() {
+                assert!((g - e).abs() <= 1e-10 * (1.0 + e.abs()), "{k}: {g} {e}");
             }
         }
     }
