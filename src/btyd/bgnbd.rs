@@ -7,6 +7,7 @@ use statrs::function::beta::ln_beta;
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use rayon::prelude::*;
+use wide::f64x4;
 
 use super::fit::{self, PurchaseData};
 use super::special::hyp2f1;
@@ -29,8 +30,6 @@ pub struct BgNbd {
 /// The terms of the log-likelihood and its gradient that depend on the frequency x alone (and
 /// the parameters), computed once per run of equal frequencies.
 struct FrequencyTerms {
-    /// x.
-    x: f64,
     /// r + x.
     r_x: f64,
     /// ln Gamma(r + x) - ln Gamma(r) + r ln alpha + ln B(a, b + x) - ln B(a, b).
@@ -54,7 +53,6 @@ impl BgNbd {
         let inv_b_x_1 = if x > 0.0 { 1.0 / (b + x - 1.0) } else { 0.0 };
         let log_ratio = self.dropout_log_ratio(x);
         FrequencyTerms {
-            x,
             r_x: r + x,
             constant: ln_gamma(r + x) - ln_gamma(r) + r * ln_alpha + ln_beta(a, b + x)
                 - ln_beta(a, b),
@@ -149,6 +147,120 @@ struct Logs {
     inv_recency: f64,
 }
 
+/// ln(alpha + t) and 1 / (alpha + t) for each distinct time t of the data (recencies or
+/// ages), computed once per evaluation.
+struct TimeLogs {
+    ln: Vec<f64>,
+    inv: Vec<f64>,
+}
+
+impl TimeLogs {
+    fn of(alpha: f64, times: &[f64]) -> TimeLogs {
+        TimeLogs {
+            ln: times.par_iter().map(|t| (alpha + t).ln()).collect(),
+            inv: times.par_iter().map(|t| 1.0 / (alpha + t)).collect(),
+        }
+    }
+
+    /// The four histories' ln(alpha + t) and 1 / (alpha + t), from their indexes.
+    fn gather(&self, index: [u32; 4]) -> (f64x4, f64x4) {
+        let i = index.map(|i| i as usize);
+        (
+            f64x4::new(i.map(|i| self.ln[i])),
+            f64x4::new(i.map(|i| self.inv[i])),
+        )
+    }
+}
+
+/// The weighted sums over one run of histories of equal frequency from which the run's
+/// log-likelihood and gradient follow ([`BgNbd::add_run`]); with w the weight, w_alive and
+/// w_dead as in [`BgNbd::history_log_likelihood`].
+#[derive(Debug, Default)]
+struct RunSums {
+    /// Sum of w.
+    weight: f64,
+    /// Sum of w (ln(1 + e^d) - (r + x) ln(alpha + T)).
+    log_likelihood: f64,
+    /// Sum of w (w_alive ln(alpha + T) + w_dead ln(alpha + t_x)).
+    log_time: f64,
+    /// Sum of w (w_alive / (alpha + T) + w_dead / (alpha + t_x)).
+    inv_time: f64,
+    /// Sum of w w_dead.
+    dead: f64,
+}
+
+/// [`RunSums`] of one run of equal frequency (`terms`), four histories per `f64x4` lane: the
+/// same terms as [`BgNbd::history_log_likelihood`] (its scalar f64 specification), summed
+/// lane-wise then across the lanes. A last incomplete group of four is padded with the run's
+/// last history at weight 0.
+fn run_sums(
+    terms: &FrequencyTerms,
+    weights: &[f64],
+    (recency_index, at_recency): (&[u32], &TimeLogs),
+    (age_index, at_age): (&[u32], &TimeLogs),
+) -> RunSums {
+    let n = weights.len();
+    let log_ratio = f64x4::splat(terms.log_ratio);
+    let r_x = f64x4::splat(terms.r_x);
+    let zero = f64x4::ZERO;
+    let one = f64x4::ONE;
+    let [
+        mut weight,
+        mut log_likelihood,
+        mut log_time,
+        mut inv_time,
+        mut dead,
+    ] = [zero; 5];
+    for quad in (0..n).step_by(4) {
+        let row = |k: usize| (quad + k).min(n - 1);
+        let w = f64x4::new(std::array::from_fn(|k| {
+            if quad + k < n { weights[quad + k] } else { 0.0 }
+        }));
+        let (ln_age, inv_age) = at_age.gather(std::array::from_fn(|k| age_index[row(k)]));
+        let (ln_recency, inv_recency) =
+            at_recency.gather(std::array::from_fn(|k| recency_index[row(k)]));
+        // d = ln a - ln(b + x - 1) + (r + x)(ln(alpha + T) - ln(alpha + t_x)); -inf for x = 0,
+        // where e = 0: w_alive = 1, w_dead = 0, softplus = 0.
+        let d = log_ratio + r_x * (ln_age - ln_recency);
+        let e = (-d.abs()).exp();
+        let inv = one / (one + e);
+        let positive = d.simd_gt(zero);
+        let w_alive = positive.select(e * inv, inv);
+        let w_dead = positive.select(inv, e * inv);
+        let softplus = d.max(zero) + e.ln_1p();
+        weight += w;
+        log_likelihood += w * (softplus - r_x * ln_age);
+        log_time += w * (w_alive * ln_age + w_dead * ln_recency);
+        inv_time += w * (w_alive * inv_age + w_dead * inv_recency);
+        dead += w * w_dead;
+    }
+    RunSums {
+        weight: weight.reduce_add(),
+        log_likelihood: log_likelihood.reduce_add(),
+        log_time: log_time.reduce_add(),
+        inv_time: inv_time.reduce_add(),
+        dead: dead.reduce_add(),
+    }
+}
+
+impl BgNbd {
+    /// Adds one run's log-likelihood and gradient in the log-parameters to `total`: the sums
+    /// of [`BgNbd::history_log_likelihood`]'s terms over the run, its frequency's terms taken
+    /// out of the sums.
+    fn add_run(&self, total: &mut (f64, [f64; 4]), terms: &FrequencyTerms, sums: &RunSums) {
+        let BgNbd { r, alpha, a, b } = *self;
+        let w = sums.weight;
+        let ll = terms.constant * w + sums.log_likelihood;
+        let gradient = [
+            r * (terms.d_r * w - sums.log_time),
+            r * w - alpha * terms.r_x * sums.inv_time,
+            a * terms.d_ab * w + sums.dead,
+            b * ((terms.d_ab + terms.d_b) * w - terms.inv_b_x_1 * sums.dead),
+        ];
+        fit::add_weighted(total, 1.0, ll, &gradient);
+    }
+}
+
 /// Half the width of the interval around a = 1 where [`BgNbd::expected_core`]'s 0/0 is
 /// replaced by the mean of its values at its ends (the function is smooth in a).
 const NEAR_A_ONE: f64 = 1e-6;
@@ -174,38 +286,31 @@ impl PurchaseModel for BgNbd {
     }
 
     fn log_likelihood_sum(&self, data: &PurchaseData) -> (f64, [f64; 4]) {
-        let table = |values: &[f64]| -> Vec<(f64, f64)> {
-            values
-                .par_iter()
-                .map(|v| ((self.alpha + v).ln(), 1.0 / (self.alpha + v)))
-                .collect()
-        };
-        let (recencies, ages) = (table(&data.recencies), table(&data.ages));
+        let at_recency = TimeLogs::of(self.alpha, &data.recencies);
+        let at_age = TimeLogs::of(self.alpha, &data.ages);
         fit::chunked_sum(
             &data.histories,
             &data.weights,
             |chunk, chunk_weights, first| {
                 let mut total = (0.0, [0.0; 4]);
-                let mut terms = self.frequency_terms(chunk.first().map_or(0.0, |h| h.frequency));
-                let indexes = data.recency_index[first..]
-                    .iter()
-                    .zip(&data.age_index[first..]);
-                for ((history, &weight), (&recency, &age)) in
-                    chunk.iter().zip(chunk_weights).zip(indexes)
-                {
-                    if history.frequency != terms.x {
-                        terms = self.frequency_terms(history.frequency);
-                    }
-                    let (ln_age, inv_age) = ages[age as usize];
-                    let (ln_recency, inv_recency) = recencies[recency as usize];
-                    let at = Logs {
-                        ln_age,
-                        inv_age,
-                        ln_recency,
-                        inv_recency,
-                    };
-                    let (ll, gradient) = self.history_log_likelihood(&terms, &at);
-                    fit::add_weighted(&mut total, weight, ll, &gradient);
+                let recency_index = &data.recency_index[first..first + chunk.len()];
+                let age_index = &data.age_index[first..first + chunk.len()];
+                let mut start = 0;
+                while start < chunk.len() {
+                    let x = chunk[start].frequency;
+                    let end = chunk[start..]
+                        .iter()
+                        .position(|h| h.frequency != x)
+                        .map_or(chunk.len(), |n| start + n);
+                    let terms = self.frequency_terms(x);
+                    let sums = run_sums(
+                        &terms,
+                        &chunk_weights[start..end],
+                        (&recency_index[start..end], &at_recency),
+                        (&age_index[start..end], &at_age),
+                    );
+                    self.add_run(&mut total, &terms, &sums);
+                    start = end;
                 }
                 total
             },
@@ -327,6 +432,60 @@ mod tests {
         assert!((ll - expected.0).abs() < 1e-9 * ll.abs());
         for (g, e) in gradient.iter().zip(expected.1) {
             assert!((g - e).abs() < 1e-9 * (1.0 + e.abs()));
+        }
+    }
+
+    #[test]
+    fn the_lanes_equal_the_scalar_specification() {
+        // Runs of every length modulo 4, no repeat purchase, heavy buyers, age 0, recency
+        // equal to age.
+        let histories: Vec<History> = (0..20_000u32)
+            .map(|i| {
+                let x = f64::from(i % 23) + if i % 97 == 0 { 3000.0 } else { 0.0 };
+                let age = if i % 13 == 0 && x == 0.0 {
+                    0.0
+                } else {
+                    1.0 + f64::from(i % 41) / 7.0
+                };
+                let recency = if x == 0.0 {
+                    0.0
+                } else if i % 3 == 0 {
+                    age
+                } else {
+                    age * f64::from(i % 17) / 17.0
+                };
+                History {
+                    frequency: x,
+                    recency,
+                    age,
+                }
+            })
+            .collect();
+        let data = PurchaseData::compress(&histories);
+        let other = BgNbd {
+            r: 2.0,
+            alpha: 0.5,
+            a: 3.0,
+            b: 0.7,
+        };
+        for model in [CDNOW, other] {
+            let (ll, gradient) = model.log_likelihood_sum(&data);
+            // The scalar specification, history by history, and the sum of the terms'
+            // magnitudes that the rounding is relative to.
+            let (mut expected, mut scale) = ((0.0, [0.0; 4]), (0.0, [0.0; 4]));
+            for (&h, &w) in data.histories.iter().zip(&data.weights) {
+                let (l, g) = model.log_likelihood(h);
+                fit::add_weighted(&mut expected, w, l, &g);
+                fit::add_weighted(&mut scale, w, l.abs(), &g.map(f64::abs));
+            }
+            assert!(
+                (ll - expected.0).abs() <= 1e-12 * scale.0,
+                "{ll} {}",
+                expected.0
+            );
+            for (k, (g, e)) in gradient.iter().zip(expected.1).enumerate() {
+                assert!((g - e).abs() <= 1e-12 * scale.1[k], "{k}: {g} {e}");
+            }
         }
     }
 

@@ -7,8 +7,6 @@
 //! gradient.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
@@ -16,6 +14,7 @@ use argmin::solver::quasinewton::LBFGS;
 use rayon::prelude::*;
 
 use super::columns::{HistoryColumns, row_error};
+use super::distinct::{DistinctHistories, distinct_values};
 use super::gamma_gamma::Spend;
 use super::{History, PurchaseModel};
 use crate::error::{Error, Result};
@@ -386,34 +385,6 @@ fn invert_positive_definite<const K: usize>(matrix: [[f64; K]; K]) -> Option<[[f
     Some(inverse)
 }
 
-/// A hasher for the histories' bit patterns: FxHash's multiply-rotate per word, finished by
-/// MurmurHash3's 64-bit mixer (times in sevenths of a week have periodic low mantissa bits,
-/// which a multiply alone leaves in the low bits the table indexes by). Not DoS-resistant; the
-/// keys are the user's own data.
-#[derive(Default)]
-struct MixHasher(u64);
-
-impl Hasher for MixHasher {
-    fn finish(&self) -> u64 {
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
 /// Customers compressed into their distinct purchase histories, with how many customers share
 /// each, sorted by (frequency, age, recency): what the purchase models are fitted on. The
 /// distinct recencies and ages are listed apart, with each history's index into them, so a
@@ -438,61 +409,27 @@ pub struct PurchaseData {
     pub repeat_buyers: u64,
 }
 
-/// The distinct values of `values`, ascending, and each value's index among them.
-fn distinct_values(values: impl Iterator<Item = f64> + Clone) -> (Vec<f64>, Vec<u32>) {
-    let mut distinct: Vec<f64> = values.clone().collect();
-    distinct.sort_unstable_by(f64::total_cmp);
-    distinct.dedup();
-    let index = values
-        .map(|v| {
-            let i = distinct.partition_point(|&d| d < v);
-            u32::try_from(i).expect("fewer distinct values than u32::MAX")
-        })
-        .collect();
-    (distinct, index)
-}
-
 impl PurchaseData {
     /// Compresses the customers' histories (each already checked: finite, frequency a whole
     /// number >= 0, 0 <= recency <= age).
     pub fn compress(histories: &[History]) -> PurchaseData {
-        // Non-negative floats order as their bits do, so sorting the keys sorts the histories
-        // by (frequency, age, recency); +0.0 turns -0.0 into 0.0.
-        let key = |h: &History| {
-            (
-                (h.frequency + 0.0).to_bits(),
-                (h.age + 0.0).to_bits(),
-                (h.recency + 0.0).to_bits(),
-            )
-        };
-        let mut counts: HashMap<(u64, u64, u64), f64, BuildHasherDefault<MixHasher>> =
-            HashMap::default();
-        let customers = histories.len() as u64;
-        let mut repeat_buyers = 0;
-        for h in histories {
-            *counts.entry(key(h)).or_insert(0.0) += 1.0;
-            repeat_buyers += u64::from(h.frequency > 0.0);
-        }
-        let mut distinct: Vec<((u64, u64, u64), f64)> = counts.into_iter().collect();
-        distinct.sort_unstable_by_key(|&(key, _)| key);
-        let histories: Vec<History> = distinct
-            .iter()
-            .map(|&((x, age, recency), _)| History {
-                frequency: f64::from_bits(x),
-                recency: f64::from_bits(recency),
-                age: f64::from_bits(age),
-            })
-            .collect();
-        let (recencies, recency_index) = distinct_values(histories.iter().map(|h| h.recency));
-        let (ages, age_index) = distinct_values(histories.iter().map(|h| h.age));
+        let distinct = DistinctHistories::of(histories.len(), |row| histories[row]);
+        let recency: Vec<f64> = distinct.histories.iter().map(|h| h.recency).collect();
+        let age: Vec<f64> = distinct.histories.iter().map(|h| h.age).collect();
+        let (recencies, recency_index) = distinct_values(&recency);
+        let (ages, age_index) = distinct_values(&age);
+        let repeat_buyers = (distinct.histories.iter().zip(&distinct.counts))
+            .filter(|(h, _)| h.frequency > 0.0)
+            .map(|(_, &count)| count)
+            .sum();
         PurchaseData {
-            weights: distinct.iter().map(|&(_, w)| w).collect(),
-            histories,
+            weights: distinct.counts.iter().map(|&c| c as f64).collect(),
+            histories: distinct.histories,
             recencies,
             recency_index,
             ages,
             age_index,
-            customers,
+            customers: histories.len() as u64,
             repeat_buyers,
         }
     }

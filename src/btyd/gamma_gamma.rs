@@ -5,6 +5,9 @@
 
 use statrs::function::gamma::{digamma, ln_gamma};
 
+use wide::f64x4;
+
+use super::distinct::BitsMap;
 use super::fit::{self, Estimate, Likelihood, MIN_REPEAT_BUYERS, Progress};
 use crate::error::{Error, Result};
 use crate::synthetic::RowRng;
@@ -56,26 +59,86 @@ impl GammaGamma {
     }
 
     /// The sum of [`GammaGamma::log_likelihood`] over the distinct spends of `data` weighted
-    /// by their counts, the terms of one frequency computed once per run of equal frequencies.
+    /// by their counts: per run of equal frequencies, the terms of the frequency computed
+    /// once and the spends' terms summed four per `f64x4` lane ([`run_sums`]).
     pub fn log_likelihood_sum(&self, data: &SpendData) -> (f64, [f64; 3]) {
         fit::chunked_sum(
             &data.spends,
             &data.weights,
             |chunk, chunk_weights, first| {
                 let mut total = (0.0, [0.0; 3]);
-                let mut terms = self.frequency_terms(chunk.first().map_or(1.0, |s| s.frequency));
-                let logs = &data.ln_monetary[first..];
-                for ((spend, &weight), &ln_m) in chunk.iter().zip(chunk_weights).zip(logs) {
-                    if spend.frequency != terms.x {
-                        terms = self.frequency_terms(spend.frequency);
-                    }
-                    let (ll, gradient) =
-                        self.spend_log_likelihood(&terms, spend.monetary_value, ln_m);
-                    fit::add_weighted(&mut total, weight, ll, &gradient);
+                let logs = &data.ln_monetary[first..first + chunk.len()];
+                let mut start = 0;
+                while start < chunk.len() {
+                    let x = chunk[start].frequency;
+                    let end = chunk[start..]
+                        .iter()
+                        .position(|s| s.frequency != x)
+                        .map_or(chunk.len(), |n| start + n);
+                    let terms = self.frequency_terms(x);
+                    let sums = self.run_sums(
+                        &terms,
+                        &chunk[start..end],
+                        &chunk_weights[start..end],
+                        &logs[start..end],
+                    );
+                    self.add_run(&mut total, &terms, &sums);
+                    start = end;
                 }
                 total
             },
         )
+    }
+
+    /// [`SpendRunSums`] of one run of spends of equal frequency (`terms`), four per `f64x4`
+    /// lane: the terms of [`GammaGamma::spend_log_likelihood`] (its scalar f64
+    /// specification) that vary within the run. A last incomplete group of four is padded
+    /// with the run's last spend at weight 0.
+    fn run_sums(
+        &self,
+        terms: &SpendTerms,
+        spends: &[Spend],
+        weights: &[f64],
+        ln_monetary: &[f64],
+    ) -> SpendRunSums {
+        let n = spends.len();
+        let gamma = f64x4::splat(self.gamma);
+        let x = f64x4::splat(terms.x);
+        let [mut weight, mut log_monetary, mut log_spent, mut inv_spent] = [f64x4::ZERO; 4];
+        for quad in (0..n).step_by(4) {
+            let row = |k: usize| (quad + k).min(n - 1);
+            let w = f64x4::new(std::array::from_fn(|k| {
+                if quad + k < n { weights[quad + k] } else { 0.0 }
+            }));
+            let m = f64x4::new(std::array::from_fn(|k| spends[row(k)].monetary_value));
+            let ln_m = f64x4::new(std::array::from_fn(|k| ln_monetary[row(k)]));
+            let spent = m.mul_add(x, gamma);
+            weight += w;
+            log_monetary += w * ln_m;
+            log_spent += w * spent.ln();
+            inv_spent += w / spent;
+        }
+        SpendRunSums {
+            weight: weight.reduce_add(),
+            log_monetary: log_monetary.reduce_add(),
+            log_spent: log_spent.reduce_add(),
+            inv_spent: inv_spent.reduce_add(),
+        }
+    }
+
+    /// Adds one run's log-likelihood and gradient in the log-parameters to `total`, from its
+    /// frequency's terms and its [`SpendRunSums`].
+    fn add_run(&self, total: &mut (f64, [f64; 3]), terms: &SpendTerms, sums: &SpendRunSums) {
+        let GammaGamma { p, q, gamma } = *self;
+        let w = sums.weight;
+        let shape = terms.px + q;
+        let ll = terms.constant * w + (terms.px - 1.0) * sums.log_monetary - shape * sums.log_spent;
+        let gradient = [
+            p * terms.x * (terms.d_p * w + sums.log_monetary - sums.log_spent),
+            q * (terms.d_q * w - sums.log_spent),
+            q * w - gamma * shape * sums.inv_spent,
+        ];
+        fit::add_weighted(total, 1.0, ll, &gradient);
     }
 
     fn frequency_terms(&self, x: f64) -> SpendTerms {
@@ -136,6 +199,19 @@ struct SpendTerms {
     d_q: f64,
 }
 
+/// The weighted sums over one run of spends of equal frequency x from which the run's
+/// log-likelihood and gradient follow, with w the weight and m the mean spend.
+struct SpendRunSums {
+    /// Sum of w.
+    weight: f64,
+    /// Sum of w ln m.
+    log_monetary: f64,
+    /// Sum of w ln(gamma + m x).
+    log_spent: f64,
+    /// Sum of w / (gamma + m x).
+    inv_spent: f64,
+}
+
 /// The repeat buyers' spend, sorted by frequency, with equal (frequency, mean spend) pairs
 /// merged and counted: what Gamma-Gamma is fitted on.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,30 +230,32 @@ impl SpendData {
     /// The repeat buyers' (frequency, mean spend), each already checked: frequency a whole
     /// number >= 1, mean spend finite and > 0.
     pub fn compress(spends: &[Spend]) -> SpendData {
-        let mut sorted: Vec<Spend> = spends.to_vec();
-        // Positive floats order as their bits do: an integer key, no comparison of floats.
-        sorted.par_sort_unstable_by_key(|s| (s.frequency.to_bits(), s.monetary_value.to_bits()));
-        let mut distinct: Vec<Spend> = Vec::new();
-        let mut weights: Vec<f64> = Vec::new();
-        for spend in sorted {
-            match (distinct.last(), weights.last_mut()) {
-                (Some(last), Some(weight)) if *last == spend => *weight += 1.0,
-                _ => {
-                    distinct.push(spend);
-                    weights.push(1.0);
-                }
-            }
+        // One hash-map look-up per buyer, keyed by the bit patterns; then a sort of the
+        // distinct pairs alone. Positive floats order as their bits do: integer keys, no
+        // comparison of floats.
+        let mut counts: BitsMap<(u64, u64), f64> = BitsMap::default();
+        for s in spends {
+            *counts
+                .entry((s.frequency.to_bits(), s.monetary_value.to_bits()))
+                .or_insert(0.0) += 1.0;
         }
+        let mut distinct: Vec<((u64, u64), f64)> = counts.into_iter().collect();
+        distinct.sort_unstable_by_key(|&(key, _)| key);
+        let spends_of: Vec<Spend> = distinct
+            .iter()
+            .map(|&((frequency, monetary_value), _)| Spend {
+                frequency: f64::from_bits(frequency),
+                monetary_value: f64::from_bits(monetary_value),
+            })
+            .collect();
         SpendData {
-            ln_monetary: distinct.iter().map(|s| s.monetary_value.ln()).collect(),
-            spends: distinct,
-            weights,
+            ln_monetary: spends_of.iter().map(|s| s.monetary_value.ln()).collect(),
+            spends: spends_of,
+            weights: distinct.iter().map(|&(_, w)| w).collect(),
             repeat_buyers: spends.len() as u64,
         }
     }
 }
-
-use rayon::slice::ParallelSliceMut;
 
 impl Likelihood<3> for SpendData {
     fn evaluate(&self, params: [f64; 3]) -> (f64, [f64; 3]) {
@@ -266,6 +344,45 @@ mod tests {
         assert!((heavy - 50.0).abs() < 1e-3, "{heavy}");
         let q_below_one = GammaGamma { q: 0.5, ..m };
         assert_eq!(q_below_one.expected_spend(0.0, 0.0), f64::INFINITY);
+    }
+
+    #[test]
+    fn the_lanes_equal_the_scalar_specification() {
+        let spends: Vec<Spend> = (0..5_000u32)
+            .map(|i| Spend {
+                frequency: f64::from(1 + i % 9) + if i % 101 == 0 { 2000.0 } else { 0.0 },
+                monetary_value: 0.01 + f64::from(i % 37) * 3.7 + f64::from(i % 3) * 1e4,
+            })
+            .collect();
+        let data = SpendData::compress(&spends);
+        for model in [
+            GammaGamma {
+                p: 6.25,
+                q: 3.74,
+                gamma: 15.44,
+            },
+            GammaGamma {
+                p: 0.3,
+                q: 1.5,
+                gamma: 900.0,
+            },
+        ] {
+            let (ll, gradient) = model.log_likelihood_sum(&data);
+            let (mut expected, mut scale) = ((0.0, [0.0; 3]), (0.0, [0.0; 3]));
+            for (&s, &w) in data.spends.iter().zip(&data.weights) {
+                let (l, g) = model.log_likelihood(s);
+                fit::add_weighted(&mut expected, w, l, &g);
+                fit::add_weighted(&mut scale, w, l.abs(), &g.map(f64::abs));
+            }
+            assert!(
+                (ll - expected.0).abs() <= 1e-12 * scale.0,
+                "{ll} {}",
+                expected.0
+            );
+            for (k, (g, e)) in gradient.iter().zip(expected.1).enumerate() {
+                assert!((g - e).abs() <= 1e-12 * scale.1[k], "{k}: {g} {e}");
+            }
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod bgnbd;
 pub mod columns;
 pub mod diagnostics;
+pub mod distinct;
 pub mod fit;
 pub mod gamma_gamma;
 pub mod model_file;
@@ -53,7 +54,9 @@ pub trait PurchaseModel: Sized + Copy + Send + Sync {
     /// The default sums one history at a time on the rayon pool in fixed chunks (the same
     /// result on any number of threads); a model may override it with a faster form of the
     /// same sum (BG/NBD computes the terms of one frequency once per run of equal frequencies,
-    /// and the logarithms of each distinct recency and age once per evaluation).
+    /// the logarithms of each distinct recency and age once per evaluation, and sums in
+    /// `f64x4` lanes; Pareto/NBD computes its integrals once per (frequency, recency) and
+    /// (frequency, age)).
     fn log_likelihood_sum(&self, data: &fit::PurchaseData) -> (f64, [f64; 4]) {
         fit::chunked_sum(&data.histories, &data.weights, |chunk, chunk_weights, _| {
             let mut total = (0.0, [0.0; 4]);

@@ -48,6 +48,9 @@
 //! P(alive) = E / (E + s D). Expected purchases in (T, T+t] and DERT (Fader, Hardie & Lee
 //! 2005, "RFM and CLV") are in [`ParetoNbd::expected_purchases`] and [`ParetoNbd::dert`].
 
+use rustc_hash::FxHashMap;
+
+use super::fit::{self, PurchaseData};
 use super::special::{hyp2f1_unit, scaled_hyperu};
 use super::{History, PurchaseModel};
 use crate::synthetic::rng::RowRng;
@@ -77,6 +80,15 @@ struct LnTail {
     d_q: f64,
     d_big: f64,
     d_small: f64,
+}
+
+/// Which time an I(t0) of [`ParetoNbd::pieces_with`] is at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TailAt {
+    /// t0 = t_x.
+    Recency,
+    /// t0 = T.
+    Age,
 }
 
 /// The bases of [`ln_tail`] at one t0: M + t0, m + t0 and their logarithms (shared with the
@@ -179,6 +191,19 @@ fn ln_rising<const GRADIENT: bool>(r: f64, x: f64) -> (f64, f64) {
 impl ParetoNbd {
     /// `logs`: ln alpha, ln beta and ln s (the same for every history).
     fn pieces<const GRADIENT: bool>(&self, history: History, logs: [f64; 3]) -> Pieces {
+        self.pieces_with::<GRADIENT>(history, logs, |_, tail| tail())
+    }
+
+    /// [`ParetoNbd::pieces`], each I(t0) (a 2F1) obtained through `tails`, which is given
+    /// which time t0 is (the recency or the age) and the computation, and may return a value
+    /// it computed before for the same frequency and time ([`ParetoNbd::log_likelihood_sum`]
+    /// does).
+    fn pieces_with<const GRADIENT: bool>(
+        &self,
+        history: History,
+        logs: [f64; 3],
+        mut tails: impl FnMut(TailAt, &dyn Fn() -> LnTail) -> LnTail,
+    ) -> Pieces {
         let ParetoNbd { r, alpha, s, beta } = *self;
         let [ln_alpha, ln_beta, ln_s] = logs;
         let History {
@@ -243,8 +268,12 @@ impl ParetoNbd {
         } else {
             Bases::new(big, small, t_x)
         };
-        let first = ln_tail::<GRADIENT>(p, q, big, small, ln_c1, at_recency);
-        let last = ln_tail::<GRADIENT>(p, q, big, small, ln_c1, at_age);
+        let first = tails(TailAt::Recency, &|| {
+            ln_tail::<GRADIENT>(p, q, big, small, ln_c1, at_recency)
+        });
+        let last = tails(TailAt::Age, &|| {
+            ln_tail::<GRADIENT>(p, q, big, small, ln_c1, at_age)
+        });
         // D = e^first.scale (g1 - e^(last.scale - first.scale) g2): one logarithm. Near
         // t_x = T the difference cancels, but the error is then relative to s I(t_x), which is
         // below E + s D: the likelihood keeps its precision.
@@ -276,6 +305,46 @@ impl ParetoNbd {
             d_alive,
             d_dead,
         }
+    }
+
+    /// The log-likelihood and its gradient in the log-parameters from a history's
+    /// [`Pieces`], its ln Gamma(r+x) - ln Gamma(r) and digamma difference ([`ln_rising`]), and
+    /// ln alpha, ln beta, ln s.
+    fn combine(&self, pieces: Pieces, rising: (f64, f64), logs: [f64; 3]) -> (f64, [f64; 4]) {
+        let ParetoNbd { r, alpha, s, beta } = *self;
+        let [ln_alpha, ln_beta, _] = logs;
+        let (ln_rising, digamma_difference) = rising;
+        // ln(E + sD) and the shares E / (E + sD), sD / (E + sD) from one exponential.
+        let (big, small) = if pieces.ln_alive >= pieces.ln_dead {
+            (pieces.ln_alive, pieces.ln_dead)
+        } else {
+            (pieces.ln_dead, pieces.ln_alive)
+        };
+        let ratio = (small - big).exp();
+        // ln(1 + ratio) is added to `big`: its absolute error is what matters, and ln(1 + x)
+        // has it; ln_1p only where its relative precision shows in a small likelihood.
+        let ln_sum = big
+            + if ratio < 1e-2 {
+                ratio.ln_1p()
+            } else {
+                (1.0 + ratio).ln()
+            };
+        let share_big = 1.0 / (1.0 + ratio);
+        let share_small = ratio * share_big;
+        let (weight_alive, weight_dead) = if pieces.ln_alive >= pieces.ln_dead {
+            (share_big, share_small)
+        } else {
+            (share_small, share_big)
+        };
+        let d_sum = |k: usize| weight_alive * pieces.d_alive[k] + weight_dead * pieces.d_dead[k];
+        let value = ln_rising + r * ln_alpha + s * ln_beta + ln_sum;
+        let gradient = [
+            r * (digamma_difference + ln_alpha + d_sum(0)),
+            r + alpha * d_sum(1),
+            s * (ln_beta + d_sum(2)),
+            s + beta * d_sum(3),
+        ];
+        (value, gradient)
     }
 
     /// ln alpha, ln beta, ln s.
@@ -369,42 +438,56 @@ impl PurchaseModel for ParetoNbd {
     }
 
     fn log_likelihood(&self, history: History) -> (f64, [f64; 4]) {
-        let ParetoNbd { r, alpha, s, beta } = *self;
         let logs = self.logs();
-        let [ln_alpha, ln_beta, _] = logs;
         let pieces = self.pieces::<true>(history, logs);
-        let (ln_rising, digamma_difference) = ln_rising::<true>(r, history.frequency);
-        // ln(E + sD) and the shares E / (E + sD), sD / (E + sD) from one exponential.
-        let (big, small) = if pieces.ln_alive >= pieces.ln_dead {
-            (pieces.ln_alive, pieces.ln_dead)
-        } else {
-            (pieces.ln_dead, pieces.ln_alive)
-        };
-        let ratio = (small - big).exp();
-        // ln(1 + ratio) is added to `big`: its absolute error is what matters, and ln(1 + x)
-        // has it; ln_1p only where its relative precision shows in a small likelihood.
-        let ln_sum = big
-            + if ratio < 1e-2 {
-                ratio.ln_1p()
-            } else {
-                (1.0 + ratio).ln()
-            };
-        let share_big = 1.0 / (1.0 + ratio);
-        let share_small = ratio * share_big;
-        let (weight_alive, weight_dead) = if pieces.ln_alive >= pieces.ln_dead {
-            (share_big, share_small)
-        } else {
-            (share_small, share_big)
-        };
-        let d_sum = |k: usize| weight_alive * pieces.d_alive[k] + weight_dead * pieces.d_dead[k];
-        let value = ln_rising + r * ln_alpha + s * ln_beta + ln_sum;
-        let gradient = [
-            r * (digamma_difference + ln_alpha + d_sum(0)),
-            r + alpha * d_sum(1),
-            s * (ln_beta + d_sum(2)),
-            s + beta * d_sum(3),
-        ];
-        (value, gradient)
+        self.combine(pieces, ln_rising::<true>(self.r, history.frequency), logs)
+    }
+
+    /// The sum of [`ParetoNbd::log_likelihood`] over the distinct histories, weighted: the
+    /// same terms, but per run of equal frequencies (the histories are sorted by frequency,
+    /// age, recency) ln Gamma(r+x) - ln Gamma(r) once, I(T) once per age and I(t_x) once per
+    /// recency, since they depend on the history only through (x, T) and (x, t_x): at 1e6
+    /// customers ~1e4 of each against ~2e5 distinct histories.
+    fn log_likelihood_sum(&self, data: &PurchaseData) -> (f64, [f64; 4]) {
+        let logs = self.logs();
+        fit::chunked_sum(
+            &data.histories,
+            &data.weights,
+            |chunk, chunk_weights, first| {
+                let mut total = (0.0, [0.0; 4]);
+                let recency_index = &data.recency_index[first..first + chunk.len()];
+                let age_index = &data.age_index[first..first + chunk.len()];
+                let mut at_recency: FxHashMap<u32, LnTail> = FxHashMap::default();
+                let mut at_age: Option<(u32, LnTail)> = None;
+                let mut rising = (f64::NAN, (0.0, 0.0));
+                for (k, (&history, &weight)) in chunk.iter().zip(chunk_weights).enumerate() {
+                    if history.frequency != rising.0 {
+                        rising = (
+                            history.frequency,
+                            ln_rising::<true>(self.r, history.frequency),
+                        );
+                        at_recency.clear();
+                        at_age = None;
+                    }
+                    let (recency, age) = (recency_index[k], age_index[k]);
+                    let pieces = self.pieces_with::<true>(history, logs, |at, tail| match at {
+                        TailAt::Recency => *at_recency.entry(recency).or_insert_with(tail),
+                        // Ages ascend within a frequency: the last one is the one to keep.
+                        TailAt::Age => match at_age {
+                            Some((cached, value)) if cached == age => value,
+                            _ => {
+                                let value = tail();
+                                at_age = Some((age, value));
+                                value
+                            }
+                        },
+                    });
+                    let (ll, gradient) = self.combine(pieces, rising.1, logs);
+                    fit::add_weighted(&mut total, weight, ll, &gradient);
+                }
+                total
+            },
+        )
     }
 
     fn p_alive(&self, history: History) -> f64 {
@@ -463,6 +546,43 @@ mod tests {
                 (with_gradient - value).abs() <= 1e-13 * value.abs(),
                 "{h:?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_sum_with_shared_tails_equals_the_histories_one_by_one() {
+        // Days over 10-20 weeks, frequencies 0-12 and a heavy buyer, both alpha >= beta and
+        // alpha < beta: every (x, T) and (x, t_x) shared by many histories.
+        let histories: Vec<History> = (0..30_000u32)
+            .map(|i| {
+                let age = f64::from(70 + i % 71) / 7.0;
+                let x = f64::from(i % 13) + if i % 1001 == 0 { 400.0 } else { 0.0 };
+                let recency = if x == 0.0 {
+                    0.0
+                } else {
+                    (age * f64::from(i % 29) / 28.0 * 7.0).floor() / 7.0
+                };
+                history(x, recency, age)
+            })
+            .collect();
+        let data = PurchaseData::compress(&histories);
+        for model in [
+            CDNOW,
+            ParetoNbd {
+                alpha: 3.0,
+                ..CDNOW
+            },
+        ] {
+            let (ll, gradient) = model.log_likelihood_sum(&data);
+            let mut expected = (0.0, [0.0; 4]);
+            for (&h, &w) in data.histories.iter().zip(&data.weights) {
+                let (l, g) = model.log_likelihood(h);
+                fit::add_weighted(&mut expected, w, l, &g);
+            }
+            assert!((ll - expected.0).abs() <= 1e-12 * expected.0.abs());
+            for (k, (g, e)) in gradient.iter().zip(expected.1).enumerate() {
+                assert!((g - e).abs() <= 1e-10 * (1.0 + e.abs()), "{k}: {g} {e}");
+            }
         }
     }
 

@@ -179,6 +179,120 @@ fn one_minus_z(a: f64, b: f64, c: f64, z: f64) -> Option<SignedLog> {
     }
 }
 
+/// Within this of an integer (relative to max(1, |c - a - b|)), c - a - b is taken as that
+/// integer by the 1 - z transformation's logarithmic case: the value moves by about this times
+/// d 2F1 / dc, under 1e-11 relative for z up to 1 - 1e-12.
+const LOG_CASE_WITHIN: f64 = 1e-13;
+
+/// The largest integer c - a - b the logarithmic case takes (its finite sum has that many
+/// terms); beyond, the series in z.
+const MAX_LOG_CASE_M: f64 = 10_000.0;
+
+/// 2F1(a, b; c; z) by the 1 - z transformation when m = c - a - b is an integer, where the
+/// transformation's two terms have poles that cancel into logarithms and digammas
+/// (Abramowitz & Stegun 15.3.10-12). With w = 1 - z, for m = 0, 1, 2, ... (15.3.10, 15.3.11):
+///
+/// ```text
+/// 2F1(a, b; a+b+m; z) = Gamma(m) Gamma(c) / (Gamma(a+m) Gamma(b+m))
+///                         sum_{n<m} (a)_n (b)_n / (n! (1-m)_n) w^n
+///   - (-w)^m Gamma(c) / (Gamma(a) Gamma(b)) sum_n (a+m)_n (b+m)_n / (n! (n+m)!) w^n
+///       [ln w - psi(n+1) - psi(n+m+1) + psi(a+n+m) + psi(b+n+m)]
+/// ```
+///
+/// (the first sum empty for m = 0); for negative m, Euler's transformation
+/// w^m 2F1(c-a, c-b; c; z), whose c - a - b is -m (the same as 15.3.12). The digammas follow
+/// their recurrence psi(x+1) = psi(x) + 1/x. None when a or b is 0, -1, -2, ... (2F1 is then a
+/// polynomial, which the series in z sums), when m is above [`MAX_LOG_CASE_M`], when a sum has
+/// not converged or its terms cancel by more than [`MAX_SERIES_CANCELLATION`], or when the two
+/// terms cancel by more than [`MAX_CANCELLATION`].
+fn one_minus_z_log_case(a: f64, b: f64, c: f64, z: f64) -> Option<SignedLog> {
+    let m = (c - a - b).round();
+    let w = 1.0 - z;
+    if m < 0.0 {
+        return one_minus_z_log_case(c - a, c - b, c, z).map(|value| SignedLog {
+            ln: value.ln + m * w.ln(),
+            sign: value.sign,
+        });
+    }
+    if is_non_positive_integer(a) || is_non_positive_integer(b) || m > MAX_LOG_CASE_M {
+        return None;
+    }
+    let gamma_c = signed_ln_gamma(c);
+    let first = if m >= 1.0 {
+        let mut coefficient = signed_ln_gamma(m).times(gamma_c);
+        let denominator = signed_ln_gamma(a + m).times(signed_ln_gamma(b + m));
+        coefficient.ln -= denominator.ln;
+        coefficient.sign *= denominator.sign;
+        let (mut term, mut sum, mut magnitudes) = (1.0_f64, 1.0_f64, 1.0_f64);
+        for n in 0..(m as usize - 1) {
+            let n = n as f64;
+            term *= (a + n) * (b + n) / ((n + 1.0) * (n + 1.0 - m)) * w;
+            sum += term;
+            magnitudes += term.abs();
+        }
+        if !magnitudes.is_finite() || magnitudes > MAX_SERIES_CANCELLATION * sum.abs() {
+            return None;
+        }
+        Some(coefficient.times(SignedLog::from_value(sum)))
+    } else {
+        None
+    };
+    // The second term: its coefficient -(-w)^m Gamma(c) / (Gamma(a) Gamma(b) m!), times
+    // sum_n u_n [...] with u_0 = 1, u_(n+1) = u_n (a+m+n)(b+m+n) / ((n+1)(n+m+1)) w.
+    let denominator = signed_ln_gamma(a).times(signed_ln_gamma(b));
+    let coefficient = SignedLog {
+        ln: gamma_c.ln - denominator.ln + m * w.ln() - ln_gamma(m + 1.0),
+        sign: -gamma_c.sign * denominator.sign * if m % 2.0 == 0.0 { 1.0 } else { -1.0 },
+    };
+    let ln_w = w.ln();
+    let (mut psi_n, mut psi_nm) = (digamma(1.0), digamma(m + 1.0));
+    let (mut psi_a, mut psi_b) = (digamma(a + m), digamma(b + m));
+    let mut u = 1.0_f64;
+    let mut term = ln_w - psi_n - psi_nm + psi_a + psi_b;
+    let (mut sum, mut magnitudes) = (term, term.abs());
+    let mut ln_scale = 0.0;
+    let mut converged = false;
+    for n in 0..MAX_TERMS {
+        let n = n as f64;
+        let ratio = (a + m + n) * (b + m + n) / ((n + 1.0) * (n + m + 1.0)) * w;
+        u *= ratio;
+        psi_n += 1.0 / (n + 1.0);
+        psi_nm += 1.0 / (n + m + 1.0);
+        psi_a += 1.0 / (a + m + n);
+        psi_b += 1.0 / (b + m + n);
+        term = u * (ln_w - psi_n - psi_nm + psi_a + psi_b);
+        sum += term;
+        magnitudes += term.abs();
+        if magnitudes > RESCALE {
+            sum /= RESCALE;
+            u /= RESCALE;
+            magnitudes /= RESCALE;
+            ln_scale += RESCALE.ln();
+        }
+        // From where a + m + n and b + m + n are positive the ratio falls towards w and the
+        // bracket grows like 2 ln n: the tail is at most about term * rho / (1 - rho) with
+        // rho the larger of ratio and w, times a factor 2 for the bracket's growth.
+        let settled = (a + m + n > 0.0 && b + m + n > 0.0) || u == 0.0;
+        let rho = ratio.abs().max(w);
+        if settled && rho < 0.5 && 2.0 * term.abs() * rho <= TOLERANCE * (1.0 - rho) * sum.abs() {
+            converged = true;
+            break;
+        }
+    }
+    if !converged || !sum.is_finite() || magnitudes > MAX_SERIES_CANCELLATION * sum.abs() {
+        return None;
+    }
+    let mut second = coefficient.times(SignedLog::from_value(sum));
+    second.ln += ln_scale;
+    match first {
+        Some(first) => {
+            let total = first.plus(second);
+            (total.ln > first.ln.max(second.ln) - MAX_CANCELLATION).then_some(total)
+        }
+        None => Some(second),
+    }
+}
+
 /// 2F1(a, b; c; z) as a sign and a logarithm, for 0 <= z < 1 and c not 0, -1, -2, ...
 fn signed_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> SignedLog {
     if !(0.0..1.0).contains(&z) || is_non_positive_integer(c) || !(a + b + c).is_finite() {
@@ -188,11 +302,18 @@ fn signed_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> SignedLog {
         return SignedLog { ln: 0.0, sign: 1.0 };
     }
     let m = c - a - b;
-    if z >= ONE_MINUS_Z_FROM
-        && (m - m.round()).abs() >= MIN_DISTANCE_FROM_INTEGER
-        && let Some(value) = one_minus_z(a, b, c, z)
-    {
-        return value;
+    if z >= ONE_MINUS_Z_FROM {
+        let from_integer = (m - m.round()).abs();
+        let value = if from_integer >= MIN_DISTANCE_FROM_INTEGER {
+            one_minus_z(a, b, c, z)
+        } else if from_integer <= LOG_CASE_WITHIN * m.abs().max(1.0) {
+            one_minus_z_log_case(a, b, c, z)
+        } else {
+            None
+        };
+        if let Some(value) = value {
+            return value;
+        }
     }
     // Euler's transformation 2F1(a, b; c; z) = (1-z)^(c-a-b) 2F1(c-a, c-b; c; z) turns the
     // large numerator parameters of a heavy buyer (a, b ~ x, c ~ x) into small ones, whose
@@ -245,14 +366,15 @@ fn accurate(series: Option<(SignedLog, f64)>) -> Option<SignedLog> {
 /// its numerator parameters are smaller (heavy buyers: a, b and c all large), each kept only
 /// if its terms (of mixed signs when a parameter is negative) cancel by under 3 digits, else
 /// the other; for z >= 0.9 first the 1 - z transformation when c - a - b is at least 1e-3
-/// from an integer and its two terms do not cancel by more than one digit. Sums stop when the
-/// tail is below 1e-16 of the sum, or after 100,000 terms (NaN), which a series in z reaches
-/// only beyond z ~ 1 - 4e-4: with c - a - b within 1e-3 of an integer (the 1 - z
-/// transformation's logarithmic case, not implemented), z must stay below that. Accuracy:
-/// relative 1e-11 against mpmath over the reference set (BG/NBD's parameters up to x = 5000
-/// and z = 0.99, z = 0.999, negative c, integer c - a - b at z = 0.995) and against the plain
-/// series for positive parameters up to 40-60 and z up to 0.97 (proptest). NaN outside the
-/// domain.
+/// from an integer and its two terms do not cancel by more than one digit, or, when c - a - b
+/// is an integer (to 1e-13 relative), its logarithmic case (Abramowitz & Stegun 15.3.10-12,
+/// [`one_minus_z_log_case`]). Sums stop when the tail is below 1e-16 of the sum, or after
+/// 100,000 terms (NaN), which a series in z reaches only beyond z ~ 1 - 4e-4: with c - a - b
+/// within 1e-3 of an integer but not one, z must stay below that. Accuracy: relative 1e-11
+/// against mpmath over the reference set (BG/NBD's parameters up to x = 5000 and z = 0.99,
+/// z = 0.999, negative c, integer c - a - b at z = 0.995 and, by the logarithmic case, up to
+/// z = 1 - 1e-8) and against the plain series for positive parameters up to 40-60 and z up to
+/// 0.97 (proptest). NaN outside the domain.
 pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
     let value = signed_hyp2f1(a, b, c, z);
     value.sign * value.ln.exp()
@@ -658,6 +780,33 @@ mod tests {
         // ln form beyond f64: ln 2F1(a, b; b; z) = -a ln(1 - z).
         let expected = -5000.0 * 0.01_f64.ln();
         assert!((ln_hyp2f1(5000.0, 7.5, 7.5, 0.99) - expected).abs() < 1e-12 * expected);
+    }
+
+    #[test]
+    fn hyp2f1_near_one_with_integer_c_minus_a_minus_b() {
+        // The 1 - z transformation's logarithmic case (m = c - a - b = 0, 1, 3, 10 and, by
+        // Euler's transformation, -2), where the series in z would need millions of terms.
+        // Each value is mpmath 1.3's `mp.hyp2f1(a, b, c, z)` at `mp.dps = 50`, with a, b, c, z
+        // the f64 values below passed as Python floats, rounded to the nearest f64 (`float(value)`).
+        let cases = [
+            (0.5, 1.5, 2.0, 0.999, 4.89281074667538),
+            (0.5, 1.5, 2.0, 0.999999, 9.287079090021525),
+            (1.25, 0.75, 5.0, 0.9999, 1.3098094098626296),
+            (1.25, 0.75, 5.0, 0.9999999, 1.3098707365945372),
+            (-0.21, 1.98, 2.77, 0.99999, 0.7083133593120026),
+            (2.5, 3.5, 4.0, 0.9995, 5430463.286695341),
+            (2.5, 3.5, 4.0, 0.999999, 1358121162404.6929),
+            (1.0, 1.0, 2.0, 0.99999999, 18.420680923134416),
+            (0.3, 0.4, 10.7, 0.99999, 1.0122491996729808),
+            (-0.4, 2.2, 1.8, 0.9999, -1.4875164343157476),
+        ];
+        for (a, b, c, z, expected) in cases {
+            let got = hyp2f1(a, b, c, z);
+            assert!(
+                (got - expected).abs() < 1e-11 * expected.abs(),
+                "2F1({a}, {b}; {c}; {z}) = {got}, mpmath {expected}"
+            );
+        }
     }
 
     #[test]

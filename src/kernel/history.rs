@@ -22,10 +22,10 @@
 //! threads or the order of the rows.
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 use wide::f64x4;
 
 use crate::btyd::columns::HistoryColumns;
+use crate::btyd::distinct::{BitsMap, DistinctHistories};
 use crate::btyd::{History, PurchaseModel};
 use crate::error::{Error, Result};
 use crate::kernel::crv::{CHUNK_ROWS, ScoreTotals};
@@ -266,24 +266,20 @@ pub fn score_histories<M: PurchaseModel, S: SpendRule>(
         columns.recency.len() == rows && columns.age.len() == rows,
         "history columns of one length"
     );
-    let distinct = DistinctHistories::of(inputs);
-    let curves: Vec<Curve> = distinct
-        .curve_keys
+    let HistoryCurves {
+        distinct,
+        history_curve,
+        curve_keys,
+    } = HistoryCurves::of(inputs);
+    let curves: Vec<Curve> = curve_keys
         .par_iter()
-        .map(|&(frequency, age)| {
-            curve(
-                model,
-                f64::from(f32::from_bits(frequency)),
-                f64::from(f32::from_bits(age)),
-                params,
-            )
-        })
+        .map(|&(frequency, age)| curve(model, frequency, age, params))
         .collect();
     // Per distinct history: P(alive), and its discounted and plain expected purchases.
     let per_history: Vec<[f64; 3]> = distinct
         .histories
         .par_iter()
-        .zip(&distinct.history_curve)
+        .zip(&history_curve)
         .map(|(&history, &curve_index)| {
             let p_alive = model.p_alive(history);
             let curve = curves[curve_index as usize];
@@ -369,114 +365,37 @@ fn combine_lanes(
     totals
 }
 
-/// The customers' distinct histories, and the distinct (frequency, age) pairs among those.
-struct DistinctHistories {
-    /// One entry per distinct (frequency, recency, age), in order of first appearance.
-    histories: Vec<History>,
+/// The customers' distinct histories ([`DistinctHistories`]), and the distinct (frequency, age)
+/// pairs among those.
+struct HistoryCurves {
+    /// The distinct histories and each row's.
+    distinct: DistinctHistories,
     /// For each distinct history, its (frequency, age) pair's index in `curve_keys`.
     history_curve: Vec<u32>,
-    /// The distinct (frequency, age) pairs, as f32 bit patterns.
-    curve_keys: Vec<(u32, u32)>,
-    /// For each row, its history's index in `histories`.
-    row_history: Vec<u32>,
+    /// The distinct (frequency, age) pairs, in order of first appearance among the histories.
+    curve_keys: Vec<(f64, f64)>,
 }
 
-/// Rows per chunk of the parallel first pass of [`DistinctHistories::of`].
-const DISTINCT_CHUNK_ROWS: usize = 1 << 20;
-
-/// The distinct keys of one chunk of rows, in order of first appearance, and each row's index
-/// among them.
-struct ChunkKeys {
-    keys: Vec<[u32; 3]>,
-    first_rows: Vec<usize>,
-    row_key: Vec<u32>,
-}
-
-impl DistinctHistories {
-    /// In two passes: each fixed chunk of rows finds its own distinct histories on the rayon
-    /// pool; the chunks' (far fewer) keys are then numbered in chunk order, and each chunk's
-    /// rows renumbered in parallel. The numbering is the first appearance in row order, as
-    /// one sequential pass would give, whatever the thread count.
-    fn of(inputs: &HistoryInputs<'_>) -> DistinctHistories {
-        let columns = &inputs.histories;
-        let rows = inputs.len();
-        let chunks: Vec<ChunkKeys> = (0..rows.div_ceil(DISTINCT_CHUNK_ROWS))
-            .into_par_iter()
-            .map(|chunk| {
-                let start = chunk * DISTINCT_CHUNK_ROWS;
-                let end = (start + DISTINCT_CHUNK_ROWS).min(rows);
-                let mut index: FxHashMap<[u32; 3], u32> = FxHashMap::default();
-                let mut keys = Vec::new();
-                let mut first_rows = Vec::new();
-                let row_key = (start..end)
-                    .map(|row| {
-                        let key = [
-                            columns.frequency[row].to_bits(),
-                            columns.recency[row].to_bits(),
-                            columns.age[row].to_bits(),
-                        ];
-                        *index.entry(key).or_insert_with(|| {
-                            keys.push(key);
-                            first_rows.push(row);
-                            (keys.len() - 1) as u32 // at most DISTINCT_CHUNK_ROWS
-                        })
-                    })
-                    .collect();
-                ChunkKeys {
-                    keys,
-                    first_rows,
-                    row_key,
-                }
-            })
-            .collect();
-        let mut index: FxHashMap<[u32; 3], u32> = FxHashMap::default();
-        let mut histories = Vec::new();
-        let renumbering: Vec<Vec<u32>> = chunks
-            .iter()
-            .map(|chunk| {
-                chunk
-                    .keys
-                    .iter()
-                    .zip(&chunk.first_rows)
-                    .map(|(&key, &row)| {
-                        *index.entry(key).or_insert_with(|| {
-                            histories.push(inputs.history(row));
-                            u32::try_from(histories.len() - 1).expect("fewer than 2^32 histories")
-                        })
-                    })
-                    .collect()
-            })
-            .collect();
-        let mut row_history = vec![0u32; rows];
-        row_history
-            .par_chunks_mut(DISTINCT_CHUNK_ROWS)
-            .zip(&chunks)
-            .zip(&renumbering)
-            .for_each(|((out, chunk), renumber)| {
-                for (slot, &local) in out.iter_mut().zip(&chunk.row_key) {
-                    *slot = renumber[local as usize];
-                }
-            });
-        let mut curves: FxHashMap<(u32, u32), u32> = FxHashMap::default();
+impl HistoryCurves {
+    fn of(inputs: &HistoryInputs<'_>) -> HistoryCurves {
+        let distinct = DistinctHistories::of(inputs.len(), |row| inputs.history(row));
+        let mut curves: BitsMap<(u64, u64), u32> = BitsMap::default();
         let mut curve_keys = Vec::new();
-        let history_curve = histories
+        let history_curve = distinct
+            .histories
             .iter()
             .map(|history| {
-                let key = (
-                    (history.frequency as f32).to_bits(),
-                    (history.age as f32).to_bits(),
-                );
+                let key = (history.frequency.to_bits(), history.age.to_bits());
                 *curves.entry(key).or_insert_with(|| {
-                    curve_keys.push(key);
+                    curve_keys.push((history.frequency, history.age));
                     u32::try_from(curve_keys.len() - 1).expect("fewer than 2^32 pairs")
                 })
             })
             .collect();
-        DistinctHistories {
-            histories,
+        HistoryCurves {
+            distinct,
             history_curve,
             curve_keys,
-            row_history,
         }
     }
 }
