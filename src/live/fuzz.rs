@@ -5,8 +5,9 @@ use super::event;
 use super::log;
 
 /// Decodes `bytes` as an events body in both forms; whatever decodes re-encodes as a log record
-/// that reads back equal.
-pub fn event_json(bytes: &[u8]) {
+/// that reads back equal. Returns the events decoded in the per-customer form, `None` when
+/// refused.
+pub fn event_json(bytes: &[u8]) -> Option<usize> {
     for customer in [None, Some(7)] {
         if let Ok(events) = event::decode(bytes, customer, 0) {
             let mut out = Vec::new();
@@ -19,11 +20,14 @@ pub fn event_json(bytes: &[u8]) {
             assert_eq!(decoded, events);
         }
     }
+    event::decode(bytes, Some(7), 0)
+        .ok()
+        .map(|events| events.len())
 }
 
 /// Reads `bytes` as a log segment: the valid prefix is whole records, and re-encoding them
-/// gives that prefix back byte for byte.
-pub fn wal_record(bytes: &[u8]) {
+/// gives that prefix back byte for byte. Returns the records read.
+pub fn wal_record(bytes: &[u8]) -> usize {
     let read = log::read_segment(bytes);
     assert!(read.valid_bytes as usize <= bytes.len());
     let mut out = Vec::new();
@@ -34,4 +38,5 @@ pub fn wal_record(bytes: &[u8]) {
     if let Some(damage) = read.damage {
         assert_eq!(damage.offset, read.valid_bytes);
     }
+    read.records.len()
 }
