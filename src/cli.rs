@@ -64,6 +64,38 @@ pub enum Command {
     /// monetary_value), the input of the purchase models.
     #[command(after_help = RFM_HELP)]
     Rfm(RfmCommand),
+    /// Fold a served store's event log (`crv serve --wal DIR`) into a new store file and
+    /// restart the log after it; the server must be stopped.
+    #[command(after_help = "Example: crv compact customers.crv --wal events/")]
+    Compact(CompactCommand),
+}
+
+/// `crv compact`.
+#[derive(Debug, Args)]
+pub struct CompactCommand {
+    /// The store the log was written against (replaced by the compacted store).
+    pub store: PathBuf,
+    /// The log directory.
+    #[arg(long, value_name = "DIR")]
+    pub wal: PathBuf,
+    /// Compact even when a record in the middle of the log is corrupt, keeping the events
+    /// before it.
+    #[arg(long)]
+    pub salvage: bool,
+    /// Print the summary as one JSON object on the last line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// When `crv serve --wal` makes logged events durable (Redis' `appendfsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FsyncArg {
+    /// Before answering: a 200 means the event is on disk (one fsync per group of events).
+    Always,
+    /// About once a second.
+    Everysec,
+    /// Never: the operating system writes when it likes.
+    No,
 }
 
 /// `crv fit --help`.
@@ -496,13 +528,31 @@ pub struct ServeCommand {
     /// truncating or rewriting the file can no longer crash the server.
     #[arg(long)]
     pub copy_to_memory: bool,
-    /// Require `Authorization: Bearer <token>` on heavy endpoints (`/v1/select`,
-    /// `/v1/simulate`), the token read from this environment variable.
+    /// Require `Authorization: Bearer <token>` on heavy and write endpoints, the token read
+    /// from this environment variable (default: `CRV_TOKEN`, when set).
     #[arg(long, value_name = "NAME")]
     pub token_env: Option<String>,
     /// Log lines as human-readable text or as one JSON object per line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Take events (`POST /v1/customers/{id}/events`, `POST /v1/events`) into this write-ahead
+    /// log directory, replayed over the store at start. Write endpoints need the token
+    /// (`CRV_TOKEN`, or the variable --token-env names).
+    #[arg(long, value_name = "DIR")]
+    pub wal: Option<PathBuf>,
+    /// When logged events are made durable.
+    #[arg(long, value_enum, default_value_t = FsyncArg::Always)]
+    pub fsync: FsyncArg,
+    /// Start even when a record in the middle of the log is corrupt, keeping the events
+    /// before it (the rest is dropped).
+    #[arg(long)]
+    pub salvage: bool,
+    /// Compact the log into a new store file whenever it grows past this many bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub compact_bytes: Option<u64>,
+    /// Take writes without a token: only on a loopback address, for trying things out.
+    #[arg(long)]
+    pub insecure_writes: bool,
 }
 
 /// `crv rfm`.

@@ -19,6 +19,7 @@ pub mod cancel;
 pub mod error;
 pub mod kernel;
 pub mod limits;
+pub mod live;
 pub mod model;
 pub mod rfm;
 pub mod select;

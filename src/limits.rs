@@ -46,3 +46,18 @@ pub const MAX_MODEL_FILE_BYTES: u64 = 1 << 20;
 
 /// The most purchase lines `crv gen --purchases` writes (about 230 GB).
 pub const MAX_GEN_PURCHASES: u64 = 10_000_000_000;
+
+/// Events in one request to `POST /v1/customers/{id}/events` or `POST /v1/events`.
+pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
+
+/// Bytes of one text in an event (channel, campaign, offer, a text column's value).
+pub const MAX_EVENT_TEXT_BYTES: usize = 256;
+
+/// Largest magnitude of a number in an event: keeps every CRV an event can produce finite.
+pub const MAX_EVENT_VALUE: f64 = 1e15;
+
+/// Most recent events a customer's profile keeps and shows.
+pub const RECENT_EVENTS: usize = 20;
+
+/// Most recent contacts and responses kept per customer.
+pub const MAX_CONTACT_HISTORY: usize = 1_000;

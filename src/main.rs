@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Command::Fit(args) => commands::fit::fit(&args),
 
         Command::Rfm(args) => commands::rfm::rfm(&args),
+        Command::Compact(args) => commands::compact::compact(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

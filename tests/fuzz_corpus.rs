@@ -150,3 +150,29 @@ fn transaction_log_corpus_keeps_its_properties() {
         ],
     );
 }
+
+#[test]
+fn event_json_corpus_keeps_its_properties() {
+    let answers = replay("event_json", crv::live::fuzz::event_json);
+    assert_seeds(
+        &answers,
+        &[
+            ("all_types.json", Some(4)),
+            ("bad_value.json", None),
+            ("other_customer.json", None),
+        ],
+    );
+}
+
+#[test]
+fn wal_record_corpus_keeps_its_properties() {
+    let answers = replay("wal_record", crv::live::fuzz::wal_record);
+    assert_seeds(
+        &answers,
+        &[
+            ("two_records.wal", 2),
+            ("torn.wal", 1),
+            ("garbage_tail.wal", 2),
+        ],
+    );
+}

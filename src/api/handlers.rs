@@ -45,18 +45,23 @@ pub fn tiers(state: &AppState) -> Response<Body> {
 /// `GET /v1/customers/{id}`: one customer's CRV, tier, rank and percentile; 400 for an id that
 /// is not a whole number, 404 for one not in the store.
 pub fn customer(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
-    let id = id.parse::<u64>().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_id",
-            format!("`{id}` is not a customer id (a whole number from 0 to 2^64 - 1)"),
-        )
-    })?;
+    let id = parse_id(id)?;
     let score = state
         .score(CustomerId(id))
         .ok_or_else(|| ApiError::not_found(format!("customer {id} is not in the store")))?;
     let mut out = Vec::with_capacity(ENTRY_BYTES);
     lookup_json::write_customer(&mut out, id, &score);
     Ok(response(StatusCode::OK, JSON, out))
+}
+
+/// A customer id of a path; 400 for one that is not a whole number.
+pub(super) fn parse_id(id: &str) -> Result<u64, ApiError> {
+    id.parse::<u64>().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_id",
+            format!("`{id}` is not a customer id (a whole number from 0 to 2^64 - 1)"),
+        )
+    })
 }
 
 /// `POST /v1/customers/lookup`: `{"ids": [...]}` as JSON, or a bincode

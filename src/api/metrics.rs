@@ -36,13 +36,21 @@ pub enum Route {
     Select,
     /// `/v1/simulate`.
     Simulate,
+    /// `/v1/customers/{id}/events`.
+    CustomerEvents,
+    /// `/v1/events`.
+    Events,
+    /// `/v1/customers/{id}/profile`.
+    Profile,
+    /// `/v1/admin/retier`.
+    Retier,
     /// Any other path.
     Unmatched,
 }
 
 impl Route {
     /// Every route, in the order of the metrics' arrays.
-    pub const ALL: [Route; 9] = [
+    pub const ALL: [Route; 13] = [
         Route::Health,
         Route::Ready,
         Route::Metrics,
@@ -51,6 +59,10 @@ impl Route {
         Route::Tiers,
         Route::Select,
         Route::Simulate,
+        Route::CustomerEvents,
+        Route::Events,
+        Route::Profile,
+        Route::Retier,
         Route::Unmatched,
     ];
 
@@ -65,6 +77,10 @@ impl Route {
             Route::Tiers => "/v1/tiers",
             Route::Select => "/v1/select",
             Route::Simulate => "/v1/simulate",
+            Route::CustomerEvents => "/v1/customers/{id}/events",
+            Route::Events => "/v1/events",
+            Route::Profile => "/v1/customers/{id}/profile",
+            Route::Retier => "/v1/admin/retier",
             Route::Unmatched => "unmatched",
         }
     }
@@ -73,7 +89,12 @@ impl Route {
     /// `HEAD` (the same answer without its body).
     pub fn method(self) -> &'static str {
         match self {
-            Route::Lookup | Route::Select | Route::Simulate => "POST",
+            Route::Lookup
+            | Route::Select
+            | Route::Simulate
+            | Route::CustomerEvents
+            | Route::Events
+            | Route::Retier => "POST",
             _ => "GET, HEAD",
         }
     }
@@ -301,6 +322,10 @@ pub fn render(state: &AppState) -> String {
     ] {
         header(&mut out, name, "histogram", help);
         histogram.render(&mut out, name, "", &histogram.counts());
+    }
+
+    if let Some(live) = state.live() {
+        live.stats().render(&mut out);
     }
 
     let table = state.table();

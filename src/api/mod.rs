@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod binary;
 pub mod body;
+mod events;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod handlers;
@@ -40,6 +41,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::{Error, Result};
 use crate::kernel::TierScheme;
+use crate::live::{Live, LiveScore};
 use crate::model::{CustomerId, ScoreParams};
 use crate::store::Store;
 use crate::table::{Table, Valuation};
@@ -237,6 +239,10 @@ pub struct AppState {
     metrics: Metrics,
     /// The bearer token heavy endpoints require, if any (`--token-env`).
     token: Option<BearerToken>,
+    /// The live events state (`--wal`), if the server takes events.
+    live: Option<Arc<Live>>,
+    /// Whether write endpoints run without a token (`--insecure-writes`, loopback only).
+    insecure_writes: bool,
     /// The served file, open while the server runs to hold a shared advisory lock (`flock`)
     /// on it; `None` for a store copied into memory.
     _lock: Option<File>,
@@ -291,6 +297,8 @@ impl AppState {
                 .map_err(|e| Error::io("<heavy request pool>", e))?,
             metrics: Metrics::default(),
             token: None,
+            live: None,
+            insecure_writes: false,
             _lock: lock,
             connections: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
@@ -311,6 +319,39 @@ impl AppState {
             token: token.map(|token| BearerToken(token.into_bytes().into_boxed_slice())),
             ..self
         })
+    }
+
+    /// The state taking events through `live` (replayed over this state's table); write
+    /// endpoints answer 403 without it.
+    pub fn with_live(self, live: Arc<Live>) -> AppState {
+        AppState {
+            live: Some(live),
+            ..self
+        }
+    }
+
+    /// The state with write endpoints open without a token (`--insecure-writes`; the caller
+    /// checks that the server listens on loopback only).
+    pub fn with_insecure_writes(self, insecure_writes: bool) -> AppState {
+        AppState {
+            insecure_writes,
+            ..self
+        }
+    }
+
+    /// The live events state, if the server takes events.
+    pub fn live(&self) -> Option<&Arc<Live>> {
+        self.live.as_ref()
+    }
+
+    /// Lets a write or admin request through with the right bearer token (401 without it or
+    /// with a wrong one); without a configured token only under `--insecure-writes`, else 403.
+    pub fn authorize_write(&self, headers: &HeaderMap) -> std::result::Result<(), ApiError> {
+        match (&self.token, self.insecure_writes) {
+            (Some(_), _) => self.authorize(headers),
+            (None, true) => Ok(()),
+            (None, false) => Err(ApiError::writes_disabled()),
+        }
     }
 
     /// Whether heavy endpoints require a bearer token.
@@ -402,9 +443,13 @@ impl AppState {
             return Err(stale(current.table.version()));
         }
         let served = Arc::new(Served::new(Arc::new(table)));
+        let table = Arc::clone(&served.table);
         let previous = self.current.compare_and_swap(&current, served);
         if !Arc::ptr_eq(&previous, &current) {
             return Err(stale(previous.table.version()));
+        }
+        if let Some(live) = &self.live {
+            live.rank_against(table);
         }
         Ok(version)
     }
@@ -448,6 +493,9 @@ impl AppState {
     /// What is served of customer `id` (score, and outlook under a purchase model), `None`
     /// when it is not in the table.
     pub fn score(&self, id: CustomerId) -> Option<ServedCustomer> {
+        if let Some(score) = self.live.as_ref().and_then(|live| live.score(id.0)) {
+            return Some(live_customer(score));
+        }
         self.with_served(|served| served.score(id))
     }
 
@@ -458,9 +506,33 @@ impl AppState {
             let mut rows = Vec::new();
             served.table.store().rows_of(ids, &mut rows);
             rows.into_iter()
-                .map(|row| row.map(|row| served.customer(row)))
+                .zip(ids)
+                .map(
+                    |(row, &id)| match self.live.as_ref().and_then(|live| live.score(id)) {
+                        Some(score) => Some(live_customer(score)),
+                        None => row.map(|row| served.customer(row)),
+                    },
+                )
                 .collect()
         })
+    }
+}
+
+/// What is served of a customer whose row events changed or created.
+fn live_customer(score: LiveScore) -> ServedCustomer {
+    ServedCustomer {
+        score: CustomerScore {
+            crv: score.crv,
+            tier: score.tier,
+            rank: score.rank,
+            percentile: score.percentile,
+        },
+        outlook: score
+            .outlook
+            .map(|(p_alive, expected_purchases)| CustomerOutlook {
+                p_alive,
+                expected_purchases,
+            }),
     }
 }
 

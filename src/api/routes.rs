@@ -17,12 +17,12 @@ use serde_json::json;
 
 use super::AppState;
 use super::body::Body;
-use super::handlers;
 use super::metrics::Route;
 use super::wire::{ApiError, error_response, json_response};
+use super::{events, handlers};
 
 /// Pieces in the longest endpoint path; a path of more pieces matches nothing.
-const MAX_PIECES: usize = 3;
+const MAX_PIECES: usize = 4;
 
 /// The request id header, read from the request and echoed in the response.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -72,6 +72,28 @@ pub async fn route(
             )
             .await,
         ),
+        (&Method::POST, ["v1", "customers", id, "events"]) => (
+            Route::CustomerEvents,
+            events::events(&state, &parts.headers, body, Some(id)).await,
+        ),
+        (&Method::POST, ["v1", "events"]) => (
+            Route::Events,
+            events::events(&state, &parts.headers, body, None).await,
+        ),
+        (&Method::GET, ["v1", "customers", id, "profile"]) => (
+            Route::Profile,
+            authorized(&state, &parts.headers, async {
+                events::profile(&state, id)
+            })
+            .await,
+        ),
+        (&Method::POST, ["v1", "admin", "retier"]) => {
+            (Route::Retier, events::retier(&state, &parts.headers).await)
+        }
+        (_, ["v1", "customers", _, "events"]) => wrong_method(Route::CustomerEvents),
+        (_, ["v1", "events"]) => wrong_method(Route::Events),
+        (_, ["v1", "customers", _, "profile"]) => wrong_method(Route::Profile),
+        (_, ["v1", "admin", "retier"]) => wrong_method(Route::Retier),
         // Before `{id}`: `lookup` is not an id.
         (_, ["v1", "customers", "lookup"]) => wrong_method(Route::Lookup),
         (&Method::GET, ["v1", "customers", id]) => {
@@ -177,8 +199,8 @@ mod tests {
             ["v1", "customers", "7"]
         );
         assert_eq!(
-            split_path("/v1/customers/1/orders/9", &mut pieces),
-            ["v1", "customers", "1", "orders"]
+            split_path("/v1/customers/1/orders/9/x", &mut pieces),
+            ["v1", "customers", "1", "orders", "9"]
         );
     }
 }

@@ -167,6 +167,22 @@ impl ApiError {
         Some(ApiError::new(status, code, message))
     }
 
+    /// A 403: writes are disabled (no token configured and no `--insecure-writes`).
+    pub fn writes_disabled() -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "writes_disabled",
+            "this server takes no writes: start it with a token (`CRV_TOKEN` or --token-env \
+             NAME) and --wal DIR, or --insecure-writes on a loopback address",
+        )
+    }
+
+    /// A 503: the event log cannot be written now (a full disk, an I/O error); nothing of the
+    /// request was applied.
+    pub fn log_unavailable(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", message)
+    }
+
     /// A 503: the admission queue is full.
     pub fn overloaded() -> Self {
         ApiError::new(

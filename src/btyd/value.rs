@@ -113,8 +113,17 @@ impl ValueModel {
     /// Every customer of `store` valued under `params`: the probabilistic CRV with P(alive),
     /// expected purchases and expected spend. Checks the parameters and the history columns.
     pub fn score(&self, store: &Store, params: &ScoreParams) -> Result<HistoryValues> {
+        self.score_inputs(&HistoryInputs::from_store(store)?, params)
+    }
+
+    /// [`ValueModel::score`] of history columns given as slices (one live customer's row).
+    pub fn score_inputs(
+        &self,
+        inputs: &HistoryInputs<'_>,
+        params: &ScoreParams,
+    ) -> Result<HistoryValues> {
         let history_params = self.history_params(params)?;
-        let inputs = HistoryInputs::from_store(store)?;
+        let inputs = *inputs;
         Ok(match (&self.purchases, &self.spend) {
             (Purchases::BgNbd(model), Some(spend)) => {
                 score_histories(model, spend, &inputs, &history_params)

@@ -1,6 +1,7 @@
 //! One module per group of subcommands; each prints its human summary and, with `--json`, one
 //! JSON object on the last line of stdout.
 
+pub mod compact;
 pub mod fit;
 
 pub mod rfm;

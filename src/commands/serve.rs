@@ -18,7 +18,8 @@ use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::registry::LookupSpan;
 
 use super::millis;
-use crate::cli::{LogFormat, ServeCommand};
+use crate::cli::{FsyncArg, LogFormat, ServeCommand};
+use crv::live::{FsyncPolicy, Live, LiveOptions};
 
 /// Customer ids named at start-up, for a first `curl`.
 const EXAMPLE_IDS: usize = 3;
@@ -54,7 +55,9 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
                 format!("environment variable `{name}`: {error}"),
             )
         })?),
-        None => None,
+        None => std::env::var(DEFAULT_TOKEN_ENV)
+            .ok()
+            .filter(|token| !token.is_empty()),
     };
     super::warn_about_discount(params.discount);
 
@@ -79,8 +82,13 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
     }
     let started = Instant::now();
     let valuation = super::valuation(&args.score.valuation)?;
-    let state =
-        AppState::open_valued(&path, params, scheme, valuation, config)?.with_token(token)?;
+    let mut state = AppState::open_valued(&path, params, scheme, valuation, config)?
+        .with_token(token)?
+        .with_insecure_writes(args.insecure_writes);
+    if let Some(wal) = &args.wal {
+        let live = open_live(args, &path, wal, &state)?;
+        state = state.with_live(live);
+    }
     if !config.copy_to_memory {
         // A page of a truncated mapped file faults with SIGBUS: say which file before dying.
         api::os::report_store_faults(&path).map_err(|e| Error::io("<SIGBUS handler>", e))?;
@@ -120,6 +128,15 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
             .map_err(listen_error)?;
         let addr = listener.local_addr().map_err(listen_error)?;
         tracing::info!(%addr, "listening");
+        if args.insecure_writes && !addr.ip().is_loopback() {
+            return Err(Error::invalid(
+                "insecure-writes",
+                format!(
+                    "the server listens on {addr}, beyond loopback: give a token (`CRV_TOKEN` \
+                     or --token-env NAME) instead"
+                ),
+            ));
+        }
         if !addr.ip().is_loopback() && !state.requires_token() {
             tracing::warn!(
                 %addr,
@@ -133,12 +150,57 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
                 "customer ids in this store, e.g. curl http://{addr}/v1/customers/{first}"
             );
         }
-        api::serve(listener, Arc::new(state), shutdown_signal())
-            .await
-            .map_err(listen_error)
+        let state = Arc::new(state);
+        let served = api::serve(listener, Arc::clone(&state), shutdown_signal()).await;
+        if let Some(live) = state.live() {
+            live.close();
+            tracing::info!(last_sequence = live.last_sequence(), "event log closed");
+        }
+        served.map_err(listen_error)
     })?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The environment variable the token is read from without --token-env.
+const DEFAULT_TOKEN_ENV: &str = "CRV_TOKEN";
+
+/// Opens the event log `wal` of the store at `path` and replays it over the served table,
+/// logging what the replay found (a torn tail it truncated, a salvaged middle).
+fn open_live(
+    args: &ServeCommand,
+    path: &std::path::Path,
+    wal: &std::path::Path,
+    state: &AppState,
+) -> Result<Arc<Live>> {
+    let started = Instant::now();
+    let options = LiveOptions {
+        wal: wal.to_path_buf(),
+        store_path: path.to_path_buf(),
+        fsync: match args.fsync {
+            FsyncArg::Always => FsyncPolicy::Always,
+            FsyncArg::Everysec => FsyncPolicy::EverySec,
+            FsyncArg::No => FsyncPolicy::No,
+        },
+        salvage: args.salvage,
+        compact_bytes: args.compact_bytes,
+    };
+    let (live, replay) = Live::serve(state.table(), options)?;
+    for warning in &replay.warnings {
+        tracing::warn!("event log: {warning}");
+    }
+    tracing::info!(
+        wal = %wal.display(),
+        fsync = ?args.fsync,
+        checkpoint = replay.checkpoint,
+        replayed = replay.replayed,
+        skipped = replay.skipped,
+        last_sequence = live.last_sequence(),
+        replay_ms = millis(started.elapsed()),
+        writes = if state.requires_token() { "token" } else if args.insecure_writes { "insecure" } else { "disabled (no token)" },
+        "replayed the event log"
+    );
+    Ok(live)
 }
 
 /// Completes on the first SIGINT (Ctrl-C) or SIGTERM. If a handler cannot be installed, that

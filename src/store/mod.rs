@@ -157,6 +157,15 @@ impl Store {
         self.bytes.len() as u64
     }
 
+    /// The store's identity: its header checksum, which covers every section's checksum, so
+    /// two stores with the same identity hold the same bytes (the event log's checkpoints
+    /// name the store they were folded into by it).
+    pub fn identity(&self) -> u64 {
+        format::decode_preamble(&self.bytes)
+            .expect("the preamble was validated at open")
+            .header_checksum
+    }
+
     /// The path it was opened from, if any.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()

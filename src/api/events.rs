@@ -1,0 +1,145 @@
+//! The live endpoints (DESIGN.md, "Events"): `POST /v1/customers/{id}/events`, `POST
+//! /v1/events`, `GET /v1/customers/{id}/profile` and `POST /v1/admin/retier`. Events are
+//! decoded and checked on the reactor thread (linear in the body), then handed to the log
+//! writer; the answer comes once they are durable per the fsync policy and applied.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap};
+use hyper::{Response, StatusCode};
+use serde_json::json;
+
+use super::AppState;
+use super::body::Body;
+use super::handlers::parse_id;
+use super::wire::{ApiError, JSON, json_response, names_media_type, read_body};
+use crate::live::event::{self, EventError};
+use crate::live::writer::WriteError;
+use crate::live::{Live, compact};
+
+impl From<EventError> for ApiError {
+    fn from(error: EventError) -> Self {
+        ApiError::bad_request("invalid_event", error.message)
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(error: WriteError) -> Self {
+        ApiError::log_unavailable(error.to_string())
+    }
+}
+
+/// The live state, or the 403 of a server that takes no events.
+fn live(state: &AppState) -> Result<&Arc<Live>, ApiError> {
+    state.live().ok_or_else(ApiError::writes_disabled)
+}
+
+/// Microseconds since 1970: the time of events that give none.
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_micros() as i64)
+}
+
+/// `POST /v1/customers/{id}/events` (`customer` given) and `POST /v1/events` (each event names
+/// its customer): the events checked, logged, applied; the answer carries the last event's
+/// `sequence` and, for one customer, their new `crv` and `tier`.
+pub async fn events(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Incoming,
+    customer: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    state.authorize_write(headers)?;
+    let live = live(state)?;
+    let customer = customer.map(parse_id).transpose()?;
+    if !names_media_type(headers, header::CONTENT_TYPE, JSON) {
+        return Err(ApiError::unsupported_media_type("`application/json`"));
+    }
+    let bytes = read_body(headers, body, state.config().max_body_bytes).await?;
+    let events = event::decode(&bytes, customer, now_micros())?;
+    live.check(&events)?;
+    let count = events.len();
+    let sequence = live.submit(events).await?;
+    let mut answer = json!({"accepted": count, "sequence": sequence});
+    if let Some(id) = customer {
+        let score = state
+            .score(crate::CustomerId(id))
+            .expect("a customer with an applied event is known");
+        answer["customer_id"] = json!(id);
+        answer["crv"] = crate::campaign::report::f32_json(score.score.crv);
+        answer["tier"] = json!(score.score.tier.as_str());
+    }
+    Ok(json_response(StatusCode::OK, &answer))
+}
+
+/// `GET /v1/customers/{id}/profile`: the customer as a call-centre screen needs it: `crv`,
+/// `tier`, `rank`, `percentile`, every column's current value, the event count and most
+/// recent events, and the contact history (newest first).
+pub fn profile(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
+    let id = parse_id(id)?;
+    let not_found = || ApiError::not_found(format!("customer {id} is not in the store"));
+    let score = state.score(crate::CustomerId(id)).ok_or_else(not_found)?;
+    let mut answer = match state.live() {
+        Some(live) => live.profile(id).ok_or_else(not_found)?,
+        None => json!({"events": {"count": 0, "recent": []}, "contacts": [],
+                       "columns": stored_columns(&state.table(), id)}),
+    };
+    answer["customer_id"] = json!(id);
+    answer["crv"] = crate::campaign::report::f32_json(score.score.crv);
+    answer["tier"] = json!(score.score.tier.as_str());
+    answer["rank"] = json!(score.score.rank);
+    answer["percentile"] = crate::campaign::report::f32_json(score.score.percentile);
+    if let Some(outlook) = score.outlook {
+        answer["p_alive"] = crate::campaign::report::f32_json(outlook.p_alive);
+        answer["expected_purchases"] =
+            crate::campaign::report::f32_json(outlook.expected_purchases);
+    }
+    Ok(json_response(StatusCode::OK, &answer))
+}
+
+/// `POST /v1/admin/retier`: the store as events left it published as the next table version:
+/// its CRVs, tier cut points and ranks recomputed (on a blocking thread), and selections and
+/// simulations from then on see the events.
+pub async fn retier(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    state.authorize_write(headers)?;
+    let live = Arc::clone(live(state)?);
+    let job_state = Arc::clone(state);
+    let version = tokio::task::spawn_blocking(move || -> crate::Result<u64> {
+        let store = compact::snapshot(&live)?;
+        let table = job_state.table().successor(Arc::new(store))?;
+        job_state.publish(table)
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
+    let table = state.table();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"version": version, "customers": table.rows(),
+                "summary": crate::campaign::report::score_summary(&table)}),
+    ))
+}
+
+/// Every column of customer `id`'s row in `table`'s store, by name.
+fn stored_columns(table: &crate::Table, id: u64) -> serde_json::Value {
+    let store = table.store();
+    let mut columns = serde_json::Map::new();
+    if let Some(row) = store.row_of(crate::CustomerId(id)) {
+        for meta in store.columns().iter().skip(1) {
+            let value = match store.column(&meta.name) {
+                Some(crate::store::Column::F32(values)) => {
+                    crate::campaign::report::f32_json(values[row])
+                }
+                Some(crate::store::Column::Text(text)) => json!(text.value(row)),
+                _ => continue,
+            };
+            columns.insert(meta.name.clone(), value);
+        }
+    }
+    serde_json::Value::Object(columns)
+}

@@ -1,0 +1,42 @@
+//! Fuzz bodies for the live parsers (`fuzz/fuzz_targets/event_json.rs`, `wal_record.rs`);
+//! compiled only with the `fuzzing` feature. Each must return for any input, without panicking.
+
+use super::event;
+use super::log;
+
+/// Decodes `bytes` as an events body in both forms; whatever decodes re-encodes as a log record
+/// that reads back equal. Returns the events decoded in the per-customer form, `None` when
+/// refused.
+pub fn event_json(bytes: &[u8]) -> Option<usize> {
+    for customer in [None, Some(7)] {
+        if let Ok(events) = event::decode(bytes, customer, 0) {
+            let mut out = Vec::new();
+            for (index, event) in events.iter().enumerate() {
+                log::encode_record(index as u64 + 1, event, &mut out);
+            }
+            let read = log::read_segment(&out);
+            assert!(read.damage.is_none());
+            let decoded: Vec<_> = read.records.into_iter().map(|r| r.event).collect();
+            assert_eq!(decoded, events);
+        }
+    }
+    event::decode(bytes, Some(7), 0)
+        .ok()
+        .map(|events| events.len())
+}
+
+/// Reads `bytes` as a log segment: the valid prefix is whole records, and re-encoding them
+/// gives that prefix back byte for byte. Returns the records read.
+pub fn wal_record(bytes: &[u8]) -> usize {
+    let read = log::read_segment(bytes);
+    assert!(read.valid_bytes as usize <= bytes.len());
+    let mut out = Vec::new();
+    for record in &read.records {
+        log::encode_record(record.sequence, &record.event, &mut out);
+    }
+    assert_eq!(out.len() as u64, read.valid_bytes);
+    if let Some(damage) = read.damage {
+        assert_eq!(damage.offset, read.valid_bytes);
+    }
+    read.records.len()
+}

@@ -1,0 +1,375 @@
+//! The write-ahead log of events: a directory of segments `log-<first sequence>.wal`, each a
+//! run of records
+//!
+//! ```text
+//! [payload length: u32 LE][checksum: u64 LE][sequence: u64 LE][payload: bincode CustomerEvent]
+//! ```
+//!
+//! the checksum being xxh3 of the sequence and payload bytes. Sequences start at 1 and grow by
+//! one per event across segments. Reading ([`read_segment`]) stops at the first record that is
+//! incomplete or fails its checksum: when nothing valid follows it, it is a torn or corrupt
+//! *tail* (a write cut by a crash), dropped and reported; when a valid record follows, the log
+//! is corrupt in the *middle*, which only `--salvage` may cut. Cost: one pass over the bytes.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::event::CustomerEvent;
+
+/// Bytes before a record's payload.
+pub const RECORD_HEADER_BYTES: usize = 20;
+/// Largest payload a record may declare; a longer one is corrupt.
+pub const MAX_PAYLOAD_BYTES: usize = 64 << 10;
+
+const SEGMENT_PREFIX: &str = "log-";
+const SEGMENT_SUFFIX: &str = ".wal";
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_little_endian()
+        .with_fixed_int_encoding()
+        .with_limit::<MAX_PAYLOAD_BYTES>()
+}
+
+/// Appends the record of `event` with `sequence` to `out`.
+pub fn encode_record(sequence: u64, event: &CustomerEvent, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; RECORD_HEADER_BYTES]);
+    out[start + 12..start + 20].copy_from_slice(&sequence.to_le_bytes());
+    bincode::encode_into_std_write(event, out, bincode_config())
+        .expect("an event of capped texts fits the payload limit");
+    let payload = out.len() - start - RECORD_HEADER_BYTES;
+    let checksum = xxhash_rust::xxh3::xxh3_64(&out[start + 12..]);
+    out[start..start + 4].copy_from_slice(&(payload as u32).to_le_bytes());
+    out[start + 4..start + 12].copy_from_slice(&checksum.to_le_bytes());
+}
+
+/// One decoded record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Its sequence number.
+    pub sequence: u64,
+    /// The event.
+    pub event: CustomerEvent,
+}
+
+/// Why the bytes at some offset are not a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bad {
+    /// Fewer bytes than the record needs: a write cut short.
+    Incomplete,
+    /// The length, checksum or payload is wrong; the record would end at `end`.
+    Corrupt {
+        /// Where the record claimed to end.
+        end: usize,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// The record at the start of `bytes` and its length in bytes.
+pub fn decode_record(bytes: &[u8]) -> Result<(Record, usize), Bad> {
+    let header = bytes.get(..RECORD_HEADER_BYTES).ok_or(Bad::Incomplete)?;
+    let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+    if len > MAX_PAYLOAD_BYTES {
+        return Err(Bad::Corrupt {
+            end: bytes.len(),
+            why: format!("declares {len} payload bytes, more than {MAX_PAYLOAD_BYTES}"),
+        });
+    }
+    let end = RECORD_HEADER_BYTES + len;
+    let record = bytes.get(..end).ok_or(Bad::Incomplete)?;
+    let checksum = u64::from_le_bytes(header[4..12].try_into().expect("8 bytes"));
+    let found = xxhash_rust::xxh3::xxh3_64(&record[12..]);
+    if found != checksum {
+        return Err(Bad::Corrupt {
+            end,
+            why: format!("checksum {found:016x} differs from the recorded {checksum:016x}"),
+        });
+    }
+    let sequence = u64::from_le_bytes(header[12..20].try_into().expect("8 bytes"));
+    let (event, used) =
+        bincode::decode_from_slice(&record[RECORD_HEADER_BYTES..], bincode_config()).map_err(
+            |e| Bad::Corrupt {
+                end,
+                why: format!("payload does not decode: {e}"),
+            },
+        )?;
+    if used != len {
+        return Err(Bad::Corrupt {
+            end,
+            why: format!("payload of {len} bytes holds {used} bytes of event"),
+        });
+    }
+    Ok((Record { sequence, event }, end))
+}
+
+/// What reading one segment found.
+#[derive(Debug, Default)]
+pub struct SegmentRead {
+    /// The valid records, in order.
+    pub records: Vec<Record>,
+    /// Bytes of valid records from the start of the segment.
+    pub valid_bytes: u64,
+    /// The problem after the valid records, if any.
+    pub damage: Option<Damage>,
+}
+
+/// A segment's bytes after its valid prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// Where they start.
+    pub offset: u64,
+    /// Bytes after the valid prefix.
+    pub bytes: u64,
+    /// Whether a valid record follows the bad one (the log is corrupt in the middle) rather
+    /// than nothing valid (a torn or corrupt tail).
+    pub in_middle: bool,
+    /// What is wrong.
+    pub why: String,
+}
+
+/// Reads every record of `bytes` (one segment) up to the first bad one, and says what follows.
+/// Sequences must grow by one from record to record; a record that breaks the run is corrupt.
+pub fn read_segment(bytes: &[u8]) -> SegmentRead {
+    let mut read = SegmentRead::default();
+    let mut offset = 0usize;
+    while offset < bytes.len() {
+        let rest = &bytes[offset..];
+        let bad = match decode_record(rest) {
+            Ok((record, len)) => match read.records.last() {
+                Some(last) if record.sequence != last.sequence + 1 => Bad::Corrupt {
+                    end: len,
+                    why: format!(
+                        "sequence {} follows {}: the log skips or repeats events",
+                        record.sequence, last.sequence
+                    ),
+                },
+                _ => {
+                    read.records.push(record);
+                    offset += len;
+                    continue;
+                }
+            },
+            Err(bad) => bad,
+        };
+        let (why, end) = match bad {
+            Bad::Incomplete => (
+                format!("a record cut short ({} bytes left)", rest.len()),
+                rest.len(),
+            ),
+            Bad::Corrupt { end, why } => (why, end.min(rest.len())),
+        };
+        read.damage = Some(Damage {
+            offset: offset as u64,
+            bytes: rest.len() as u64,
+            in_middle: valid_record_within(
+                &rest[end..],
+                read.records.last().map_or(0, |last| last.sequence),
+            ),
+            why,
+        });
+        break;
+    }
+    read.valid_bytes = offset as u64;
+    read
+}
+
+/// Whether a valid record with a sequence after `after` starts anywhere in `bytes` (a record
+/// that survived after damage). Only a header whose sequence could follow `after` within these
+/// bytes is checksummed, so random bytes cost one comparison each.
+fn valid_record_within(bytes: &[u8], after: u64) -> bool {
+    let most = after + (bytes.len() / RECORD_HEADER_BYTES) as u64 + 1;
+    (0..bytes.len().saturating_sub(RECORD_HEADER_BYTES - 1)).any(|start| {
+        let sequence =
+            u64::from_le_bytes(bytes[start + 12..start + 20].try_into().expect("8 bytes"));
+        (after + 1..=most).contains(&sequence) && decode_record(&bytes[start..]).is_ok()
+    })
+}
+
+/// A segment file and the sequence of its first record.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Segment {
+    /// The first sequence it holds (from its name).
+    pub first: u64,
+    /// Its path.
+    pub path: PathBuf,
+}
+
+/// The name of the segment whose first record is `first`.
+pub fn segment_path(dir: &Path, first: u64) -> PathBuf {
+    dir.join(format!("{SEGMENT_PREFIX}{first:020}{SEGMENT_SUFFIX}"))
+}
+
+/// The segments in `dir`, by first sequence.
+pub fn segments(dir: &Path) -> io::Result<Vec<Segment>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let first = name
+            .strip_prefix(SEGMENT_PREFIX)
+            .and_then(|rest| rest.strip_suffix(SEGMENT_SUFFIX))
+            .and_then(|digits| digits.parse::<u64>().ok());
+        if let Some(first) = first {
+            found.push(Segment {
+                first,
+                path: entry.path(),
+            });
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Makes the directory entries of `dir` durable (after a create, rename or delete).
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// The open segment events are appended to.
+#[derive(Debug)]
+pub struct Appender {
+    file: File,
+    path: PathBuf,
+    len: u64,
+    /// Set when a failed write could not be undone: the file's tail is unknown, so nothing
+    /// more is appended until a restart truncates it.
+    broken: bool,
+}
+
+impl Appender {
+    /// Opens `path` for appending at `len` bytes (what is valid of it), creating it if needed;
+    /// anything after `len` is cut first.
+    pub fn open(path: &Path, len: u64) -> io::Result<Appender> {
+        let created = !path.exists();
+        let file = File::options().create(true).append(true).open(path)?;
+        if file.metadata()?.len() != len {
+            file.set_len(len)?;
+            file.sync_all()?;
+        }
+        if created {
+            sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+        }
+        Ok(Appender {
+            file,
+            path: path.to_path_buf(),
+            len,
+            broken: false,
+        })
+    }
+
+    /// Appends `bytes` (whole records) in one write. On an error the file is cut back to
+    /// where it was, so that a later append never follows a partial record; when even that
+    /// fails the appender refuses every later append.
+    pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.broken {
+            return Err(io::Error::other(
+                "an earlier failed write could not be undone; restart to recover the log",
+            ));
+        }
+        match self.file.write_all(bytes) {
+            Ok(()) => {
+                self.len += bytes.len() as u64;
+                Ok(())
+            }
+            Err(error) => {
+                if self.file.set_len(self.len).is_err() {
+                    self.broken = true;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Makes every appended byte durable. A failed fsync leaves the page cache's state
+    /// unknown, so the appender refuses every later append.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data().inspect_err(|_| self.broken = true)
+    }
+
+    /// Bytes in the segment.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the segment is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The segment's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::event::Event;
+
+    fn records(count: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        for sequence in 1..=count {
+            let event = CustomerEvent {
+                customer_id: sequence * 10,
+                event: Event::Purchase {
+                    amount: sequence as f64,
+                    time: 5,
+                },
+            };
+            encode_record(sequence, &event, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let bytes = records(5);
+        let read = read_segment(&bytes);
+        assert_eq!(read.records.len(), 5);
+        assert_eq!(read.valid_bytes, bytes.len() as u64);
+        assert!(read.damage.is_none());
+        assert_eq!(read.records[4].event.customer_id, 50);
+    }
+
+    #[test]
+    fn a_torn_or_flipped_tail_is_a_tail() {
+        let bytes = records(5);
+        let whole = read_segment(&bytes[..]).valid_bytes;
+        for cut in [bytes.len() - 1, bytes.len() - 15, bytes.len() - 30] {
+            let read = read_segment(&bytes[..cut]);
+            let damage = read.damage.expect("damaged");
+            assert!(!damage.in_middle, "cut at {cut}");
+            assert!(read.records.len() < 5 && read.valid_bytes < whole);
+        }
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 3;
+        flipped[last] ^= 0x10;
+        let read = read_segment(&flipped);
+        assert_eq!(read.records.len(), 4);
+        assert!(!read.damage.unwrap().in_middle);
+        let mut garbage = bytes.clone();
+        garbage.extend_from_slice(b"\x13\x37\x00\x00garbage");
+        let read = read_segment(&garbage);
+        assert_eq!(read.records.len(), 5);
+        assert!(!read.damage.unwrap().in_middle);
+    }
+
+    #[test]
+    fn a_flipped_bit_before_valid_records_is_in_the_middle() {
+        let mut bytes = records(5);
+        bytes[RECORD_HEADER_BYTES + 2] ^= 1;
+        let read = read_segment(&bytes);
+        assert!(read.records.is_empty());
+        let damage = read.damage.unwrap();
+        assert!(damage.in_middle, "{damage:?}");
+        // A flipped length too: the records after it are still found.
+        let mut bytes = records(5);
+        bytes[0] ^= 0x40;
+        assert!(read_segment(&bytes).damage.unwrap().in_middle);
+    }
+}

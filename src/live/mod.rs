@@ -1,0 +1,808 @@
+//! Live customers (DESIGN.md, "Events"): purchases, contacts, responses and column changes
+//! applied while the server serves, durably, with nothing acknowledged lost on a crash.
+//!
+//! Method. The store stays immutable; a concurrent overlay (`DashMap` keyed by customer id)
+//! holds what events changed: per customer its [`History`] (event count, recent events,
+//! contacts) and, once a column changed (or for a customer the store does not have), the whole
+//! row with its CRV, recomputed at once (margins and retention, or the purchase model). A
+//! lookup reads the overlay first (one hash probe), then the served table; its tier comes from
+//! the served version's cut points and its rank from that version's CRVs (a binary search).
+//! Every accepted event is first appended to the write-ahead log ([`log`]) by one writer thread
+//! ([`writer`]) that groups whatever arrived meanwhile into one write and (with `--fsync
+//! always`) one fsync, then applies them in log order and answers. At start the log is
+//! replayed over the store from the checkpoint of the store's identity ([`checkpoint`]).
+//! Compaction ([`compact`]) folds store and overlay into a new store file and starts a new log
+//! segment; `POST /v1/admin/retier` publishes store and overlay as a new table version, whose
+//! cut points then apply. Selections and simulations see one published version for their
+//! whole run: events reach them at the next retier or restart.
+//!
+//! Guarantee: an event acknowledged under `--fsync always` is on disk; after any crash the
+//! state is store + the log's events after the store's checkpoint, each applied once.
+//! Cost: an event is O(columns) to apply plus its share of one write (and fsync); a lookup of
+//! an untouched customer pays one overlay probe.
+
+pub mod checkpoint;
+pub mod compact;
+pub mod customer;
+pub mod event;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
+pub mod log;
+pub mod stats;
+pub mod writer;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwapOption;
+use dashmap::DashMap;
+use serde_json::{Map, Value, json};
+
+use crate::btyd::columns::HistoryColumns;
+use crate::error::{Error, Result};
+use crate::kernel::CrvInputs;
+use crate::kernel::history::HistoryInputs;
+use crate::model::{ScoreParams, Tier};
+use crate::store::format::ColumnKind;
+use crate::store::schema::{self, Domain};
+use crate::store::{Column, Store};
+use crate::table::{Table, Valuation};
+use customer::{ColumnRef, History, RfmColumns, Row};
+use event::{CustomerEvent, Event, EventError, SetValue};
+
+/// How often appended events are made durable (`--fsync`), as Redis' `appendfsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Before the answer: a 200 means the event is on disk (one fsync per group of events).
+    Always,
+    /// About once a second: a crash of the machine may lose the last second; `kill -9` loses
+    /// nothing.
+    EverySec,
+    /// Never asked: the operating system writes when it likes.
+    No,
+}
+
+/// Where and how the log is kept (`crv serve --wal DIR --fsync ... --salvage
+/// --compact-bytes N`).
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// The log directory.
+    pub wal: PathBuf,
+    /// The store file the log belongs to (compaction replaces it).
+    pub store_path: PathBuf,
+    /// When appended events are made durable.
+    pub fsync: FsyncPolicy,
+    /// Start even when a record in the middle of the log is corrupt, keeping the events
+    /// before it.
+    pub salvage: bool,
+    /// Compact automatically once the log holds this many bytes.
+    pub compact_bytes: Option<u64>,
+}
+
+/// What a replay at start found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// The checkpoint the store matched (its last sequence), 0 for none.
+    pub checkpoint: u64,
+    /// Events applied from the log.
+    pub replayed: u64,
+    /// Events of the log skipped because the store already holds them.
+    pub skipped: u64,
+    /// Warnings: a dropped tail, a salvaged middle, a damaged checkpoint.
+    pub warnings: Vec<String>,
+}
+
+/// A customer's value as events left it, with where it stands in the served version.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiveScore {
+    /// CRV.
+    pub crv: f32,
+    /// Tier against the served version's cut points.
+    pub tier: Tier,
+    /// 1 + the customers of the served version with a higher CRV.
+    pub rank: u32,
+    /// `100 * (customers - rank + 1) / customers`.
+    pub percentile: f32,
+    /// P(alive) and expected purchases, under a purchase model.
+    pub outlook: Option<(f32, f32)>,
+}
+
+/// The row's CRV (and outlook) when it was last changed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Value1 {
+    crv: f32,
+    outlook: Option<(f32, f32)>,
+}
+
+/// One customer in the overlay.
+#[derive(Debug, Clone, Default)]
+struct CustomerState {
+    history: History,
+    /// The row, once an event changed it or for a customer the store lacks; `None`: the
+    /// store's row as it is.
+    row: Option<(Row, Value1)>,
+}
+
+/// The served version's ranking: its cut points and CRVs in descending order.
+#[derive(Debug)]
+struct Ranking {
+    table: Arc<Table>,
+    descending: Vec<f32>,
+}
+
+impl Ranking {
+    fn new(table: Arc<Table>) -> Ranking {
+        let tiers = table.tiers();
+        let mut descending = vec![0.0f32; table.rows()];
+        for (&crv, &rank) in table.crv().iter().zip(&tiers.rank) {
+            descending[rank as usize - 1] = crv;
+        }
+        Ranking { table, descending }
+    }
+
+    fn score(&self, id: u64, value: Value1) -> LiveScore {
+        let rank = 1 + self.descending.partition_point(|&other| other > value.crv) as u32;
+        let customers = self.descending.len().max(rank as usize) as f32;
+        LiveScore {
+            crv: value.crv,
+            tier: self.table.tier_cuts().tier(value.crv, id),
+            rank,
+            percentile: 100.0 * (customers - rank as f32 + 1.0) / customers,
+            outlook: value.outlook,
+        }
+    }
+}
+
+/// The store's columns by kind, and where the CRV and purchase-history columns are.
+#[derive(Debug, Clone)]
+struct Schema {
+    numbers: Vec<String>,
+    texts: Vec<String>,
+    rfm: RfmColumns,
+}
+
+impl Schema {
+    fn of(store: &Store) -> Schema {
+        let mut numbers = Vec::new();
+        let mut texts = Vec::new();
+        for meta in store.columns().iter().skip(1) {
+            match meta.kind {
+                ColumnKind::F32 => numbers.push(meta.name.clone()),
+                ColumnKind::Text => texts.push(meta.name.clone()),
+                ColumnKind::U64 => {}
+            }
+        }
+        let find = |name: &str| numbers.iter().position(|n| n == name);
+        let rfm = RfmColumns {
+            frequency: find(schema::FREQUENCY),
+            recency: find(schema::RECENCY),
+            age: find(schema::AGE).or_else(|| find("T")),
+            monetary_value: find(schema::MONETARY_VALUE),
+        };
+        Schema {
+            numbers,
+            texts,
+            rfm,
+        }
+    }
+
+    fn column(&self, name: &str) -> Option<ColumnRef> {
+        self.numbers
+            .iter()
+            .position(|n| n == name)
+            .map(ColumnRef::Number)
+            .or_else(|| {
+                self.texts
+                    .iter()
+                    .position(|n| n == name)
+                    .map(ColumnRef::Text)
+            })
+    }
+
+    fn number(&self, row: &Row, name: &str) -> Option<f32> {
+        self.numbers
+            .iter()
+            .position(|n| n == name)
+            .map(|i| row.numbers[i])
+    }
+}
+
+/// How a row's value is computed: the served valuation and parameters.
+#[derive(Debug, Clone)]
+struct Valuer {
+    params: ScoreParams,
+    valuation: Valuation,
+}
+
+impl Valuer {
+    fn value(&self, schema: &Schema, row: &Row) -> Value1 {
+        let one = |name: &str| schema.number(row, name).map(|v| vec![v]);
+        let (referral, competence, development, acquisition) = (
+            one(schema::REFERRAL_VALUE),
+            one(schema::COMPETENCE_VALUE),
+            one(schema::DEVELOPMENT_COST),
+            one(schema::ACQUISITION_COST),
+        );
+        match &self.valuation {
+            Valuation::Retention => {
+                let margin = one(schema::MARGIN).unwrap_or_else(|| vec![0.0]);
+                let retention = one(schema::RETENTION).unwrap_or_else(|| vec![0.0]);
+                let retention_cost = one(schema::RETENTION_COST);
+                let inputs = CrvInputs {
+                    retention_cost: optional(&retention_cost),
+                    referral_value: optional(&referral),
+                    competence_value: optional(&competence),
+                    development_cost: optional(&development),
+                    acquisition_cost: optional(&acquisition),
+                    ..CrvInputs::new(&margin, &retention)
+                };
+                let mut crv = [0.0f32];
+                crate::kernel::crv_scalar(&inputs, &self.params, &mut crv);
+                Value1 {
+                    crv: crv[0],
+                    outlook: None,
+                }
+            }
+            Valuation::Purchases(model) => {
+                let at = |index: Option<usize>| vec![index.map_or(0.0, |i| row.numbers[i])];
+                let (frequency, recency, age) = (
+                    at(schema.rfm.frequency),
+                    at(schema.rfm.recency),
+                    at(schema.rfm.age),
+                );
+                let monetary = schema.rfm.monetary_value.map(|i| vec![row.numbers[i]]);
+                let inputs = HistoryInputs {
+                    histories: HistoryColumns {
+                        frequency: &frequency,
+                        recency: &recency,
+                        age: &age,
+                    },
+                    monetary_value: optional(&monetary),
+                    referral_value: optional(&referral),
+                    competence_value: optional(&competence),
+                    development_cost: optional(&development),
+                    acquisition_cost: optional(&acquisition),
+                };
+                let values = model
+                    .score_inputs(&inputs, &self.params)
+                    .expect("the served table was valued with these parameters");
+                Value1 {
+                    crv: values.crv[0],
+                    outlook: Some((values.p_alive[0], values.expected_purchases[0])),
+                }
+            }
+        }
+    }
+}
+
+/// The live state of a served store: overlay, log, writer.
+pub struct Live {
+    base: Arc<Store>,
+    schema: Schema,
+    valuer: Valuer,
+    overlay: DashMap<u64, CustomerState>,
+    ranking: ArcSwapOption<Ranking>,
+    options: LiveOptions,
+    last_sequence: AtomicU64,
+    stats: stats::LiveStats,
+    writer: writer::WriterHandle,
+    /// The log directory's lock, held while this state lives.
+    _lock: File,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("wal", &self.options.wal)
+            .field("customers_changed", &self.overlay.len())
+            .field("last_sequence", &self.last_sequence())
+            .finish()
+    }
+}
+
+impl Live {
+    /// The live state of the served `table`: locks and replays the log of `options.wal` over
+    /// its store (from the checkpoint of that store, if any; a torn or corrupt tail is cut and
+    /// reported; a corrupt record in the middle fails unless `options.salvage`), then starts
+    /// the writer.
+    pub fn serve(table: Arc<Table>, options: LiveOptions) -> Result<(Arc<Live>, ReplayReport)> {
+        let store = table.shared_store();
+        let (params, valuation) = (*table.params(), table.valuation().clone());
+        Live::open(store, params, valuation, Some(table), options, true)
+    }
+
+    /// The live state of `store` for `crv compact`: the log replayed, no writer; values under
+    /// the default parameters (they are not kept).
+    pub fn for_compaction(
+        store: Arc<Store>,
+        options: LiveOptions,
+    ) -> Result<(Arc<Live>, ReplayReport)> {
+        Live::open(
+            store,
+            ScoreParams::default(),
+            Valuation::Retention,
+            None,
+            options,
+            false,
+        )
+    }
+
+    fn open(
+        base: Arc<Store>,
+        params: ScoreParams,
+        valuation: Valuation,
+        ranking: Option<Arc<Table>>,
+        options: LiveOptions,
+        serve: bool,
+    ) -> Result<(Arc<Live>, ReplayReport)> {
+        let dir = options.wal.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let lock = lock_dir(&dir)?;
+        let mut report = ReplayReport::default();
+        let mut warn = |message: String| report.warnings.push(message);
+        let checkpoint = checkpoint::for_store(&dir, base.identity(), &mut warn)?;
+        let live = Live {
+            schema: Schema::of(&base),
+            valuer: Valuer { params, valuation },
+            base,
+            overlay: DashMap::new(),
+            ranking: ArcSwapOption::from(ranking.map(|table| Arc::new(Ranking::new(table)))),
+            options,
+            last_sequence: AtomicU64::new(0),
+            stats: stats::LiveStats::default(),
+            writer: writer::WriterHandle::default(),
+            _lock: lock,
+        };
+        let appender = live.replay(checkpoint, &mut report)?;
+        let live = Arc::new(live);
+        if serve {
+            writer::start(&live, appender)?;
+        }
+        Ok((live, report))
+    }
+
+    /// Replays the log after `checkpoint` into the overlay; returns the appender positioned
+    /// after the last valid record.
+    fn replay(
+        &self,
+        checkpoint: Option<checkpoint::Checkpoint>,
+        report: &mut ReplayReport,
+    ) -> Result<log::Appender> {
+        let dir = &self.options.wal;
+        let segments = log::segments(dir).map_err(|e| Error::io(dir, e))?;
+        let after = match checkpoint {
+            Some(checkpoint) => {
+                for (id, history) in checkpoint.customers {
+                    self.overlay
+                        .insert(id, CustomerState { history, row: None });
+                }
+                checkpoint.last_sequence
+            }
+            None if segments.first().is_none_or(|s| s.first <= 1) => 0,
+            None => {
+                return Err(Error::io(
+                    dir,
+                    std::io::Error::other(format!(
+                        "no checkpoint in the log directory is for the store {}, and the log \
+                         starts at event {}: the events before it are only in a store this is \
+                         not; serve the store the log was compacted into",
+                        self.options.store_path.display(),
+                        segments[0].first
+                    )),
+                ));
+            }
+        };
+        report.checkpoint = after;
+        self.last_sequence.store(after, Ordering::Relaxed);
+        let mut appender_at = None;
+        let count = segments.len();
+        for (index, segment) in segments.iter().enumerate() {
+            let bytes = std::fs::read(&segment.path).map_err(|e| Error::io(&segment.path, e))?;
+            let read = log::read_segment(&bytes);
+            for record in &read.records {
+                let expected = self.last_sequence() + 1;
+                if record.sequence < expected {
+                    report.skipped += 1;
+                    continue;
+                }
+                if record.sequence > expected {
+                    return Err(Error::io(
+                        &segment.path,
+                        std::io::Error::other(format!(
+                            "the log jumps from event {} to {}: events are missing",
+                            expected - 1,
+                            record.sequence
+                        )),
+                    ));
+                }
+                self.apply(record.sequence, &record.event);
+                report.replayed += 1;
+            }
+            self.stats.add_log_bytes(read.valid_bytes);
+            let last = index + 1 == count;
+            if let Some(damage) = read.damage {
+                let what = format!(
+                    "{}: {} bytes at offset {} are not a valid record ({})",
+                    segment.path.display(),
+                    damage.bytes,
+                    damage.offset,
+                    damage.why
+                );
+                if last && !damage.in_middle {
+                    report.warnings.push(format!(
+                        "{what}: a torn or corrupt tail, truncated; the {} events before it are kept",
+                        read.records.len()
+                    ));
+                } else if self.options.salvage {
+                    report.warnings.push(format!(
+                        "{what}: corrupt in the middle of the log; --salvage: truncated here, \
+                         keeping the events up to {}",
+                        self.last_sequence()
+                    ));
+                    for later in &segments[index + 1..] {
+                        std::fs::remove_file(&later.path).map_err(|e| Error::io(&later.path, e))?;
+                    }
+                } else {
+                    return Err(Error::io(
+                        &segment.path,
+                        std::io::Error::other(format!(
+                            "{what}: the log is corrupt in the middle (valid records follow); \
+                             refusing to start. --salvage keeps the events up to {} and drops \
+                             the rest",
+                            self.last_sequence()
+                        )),
+                    ));
+                }
+                appender_at = Some((segment.path.clone(), read.valid_bytes));
+                break;
+            }
+            appender_at = Some((segment.path.clone(), read.valid_bytes));
+        }
+        let (path, len) =
+            appender_at.unwrap_or_else(|| (log::segment_path(dir, self.last_sequence() + 1), 0));
+        log::Appender::open(&path, len).map_err(|e| Error::io(&path, e))
+    }
+
+    /// The sequence of the last event applied.
+    pub fn last_sequence(&self) -> u64 {
+        self.last_sequence.load(Ordering::Acquire)
+    }
+
+    /// The counters of `GET /metrics`.
+    pub fn stats(&self) -> &stats::LiveStats {
+        &self.stats
+    }
+
+    /// The options the log was opened with.
+    pub fn options(&self) -> &LiveOptions {
+        &self.options
+    }
+
+    /// Checks `events` against the store's columns before they are logged: a `set` must name a
+    /// column of the store other than `customer_id`, with a number in the column's domain or a
+    /// text for a text column, and must leave the customer's CRV finite.
+    pub fn check(&self, events: &[CustomerEvent]) -> std::result::Result<(), EventError> {
+        for (index, event) in events.iter().enumerate() {
+            let Event::Set { column, value } = &event.event else {
+                continue;
+            };
+            let at = |why: String| EventError {
+                message: format!("events[{index}].{why}"),
+            };
+            match (self.schema.column(column), value) {
+                (None, _) => {
+                    return Err(at(format!(
+                        "column: `{}` is not a column of the store (numeric: {}; text: {})",
+                        crate::error::quote(column),
+                        self.schema.numbers.join(", "),
+                        self.schema.texts.join(", ")
+                    )));
+                }
+                (Some(ColumnRef::Number(_)), SetValue::Number(v)) => {
+                    if let Some(why) = Domain::of(column).violation(*v as f32) {
+                        return Err(at(format!("value: {v} {why}")));
+                    }
+                }
+                (Some(ColumnRef::Number(_)), SetValue::Text(_)) => {
+                    return Err(at(format!(
+                        "value: `{column}` is a numeric column: give a number"
+                    )));
+                }
+                (Some(ColumnRef::Text(_)), SetValue::Number(_)) => {
+                    return Err(at(format!(
+                        "value: `{column}` is a text column: give a text"
+                    )));
+                }
+                (Some(ColumnRef::Text(_)), SetValue::Text(_)) => {}
+            }
+            let mut row = self.current_row(event.customer_id);
+            row.apply(&event.event, self.schema.column(column), &self.schema.rfm);
+            let value = self.valuer.value(&self.schema, &row);
+            if !value.crv.is_finite() {
+                return Err(at(format!(
+                    "value: would make customer {}'s CRV {} under the served parameters",
+                    event.customer_id, value.crv
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies logged event `sequence` to the overlay.
+    fn apply(&self, sequence: u64, event: &CustomerEvent) {
+        let id = event.customer_id;
+        let mut state = self.overlay.entry(id).or_default();
+        state.history.record(sequence, &event.event);
+        let column = match &event.event {
+            Event::Set { column, .. } => self.schema.column(column),
+            _ => None,
+        };
+        let changes_row = column.is_some()
+            || (matches!(event.event, Event::Purchase { .. })
+                && self.schema.rfm != RfmColumns::default());
+        if state.row.is_none() && (changes_row || self.base.row_of(crate::CustomerId(id)).is_none())
+        {
+            let row = self.base_row(id);
+            let value = self.valuer.value(&self.schema, &row);
+            state.row = Some((row, value));
+        }
+        if changes_row && let Some((row, value)) = &mut state.row {
+            row.apply(&event.event, column, &self.schema.rfm);
+            *value = self.valuer.value(&self.schema, row);
+        }
+        drop(state);
+        self.last_sequence.store(sequence, Ordering::Release);
+        self.stats.count_event();
+    }
+
+    /// The customer's row as events left it, or the store's, or a new customer's (zeros and
+    /// empty texts).
+    fn current_row(&self, id: u64) -> Row {
+        match self
+            .overlay
+            .get(&id)
+            .and_then(|s| s.row.as_ref().map(|(row, _)| row.clone()))
+        {
+            Some(row) => row,
+            None => self.base_row(id),
+        }
+    }
+
+    fn base_row(&self, id: u64) -> Row {
+        let row = self.base.row_of(crate::CustomerId(id));
+        let numbers = self
+            .schema
+            .numbers
+            .iter()
+            .map(|name| match (row, self.base.column(name)) {
+                (Some(row), Some(Column::F32(values))) => values[row],
+                _ => 0.0,
+            })
+            .collect();
+        let texts = self
+            .schema
+            .texts
+            .iter()
+            .map(|name| match (row, self.base.column(name)) {
+                (Some(row), Some(Column::Text(text))) => {
+                    text.value(row).unwrap_or_default().to_string()
+                }
+                _ => String::new(),
+            })
+            .collect();
+        Row { numbers, texts }
+    }
+
+    /// Customer `id`'s value when events changed it (or created the customer), `None` when the
+    /// served table's own answer stands.
+    pub fn score(&self, id: u64) -> Option<LiveScore> {
+        let value = self.overlay.get(&id)?.row.as_ref()?.1;
+        Some(self.ranking.load().as_ref()?.score(id, value))
+    }
+
+    /// Whether customer `id` exists: in the store or created by an event.
+    pub fn knows(&self, id: u64) -> bool {
+        self.base.row_of(crate::CustomerId(id)).is_some() || self.overlay.contains_key(&id)
+    }
+
+    /// Makes `table` (a newly published version) the one whose cut points and ranks live
+    /// customers are placed against.
+    pub fn rank_against(&self, table: Arc<Table>) {
+        self.ranking.store(Some(Arc::new(Ranking::new(table))));
+    }
+
+    /// Customer `id`'s contact history (contacts and responses, oldest first), empty for a
+    /// customer without one: what contact rules are evaluated against.
+    pub fn contacts(&self, id: u64) -> Vec<customer::ContactRecord> {
+        self.overlay
+            .get(&id)
+            .map(|state| state.history.contacts.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Customer `id`'s history (event count, recent events, contacts), `None` without events.
+    pub fn history(&self, id: u64) -> Option<History> {
+        self.overlay.get(&id).map(|state| state.history.clone())
+    }
+
+    /// `columns`, `events` and `contacts` of customer `id`'s profile; `None` for an unknown
+    /// customer.
+    pub fn profile(&self, id: u64) -> Option<Value> {
+        if !self.knows(id) {
+            return None;
+        }
+        let row = self.current_row(id);
+        let mut columns = Map::new();
+        for (name, value) in self.schema.numbers.iter().zip(&row.numbers) {
+            columns.insert(name.clone(), crate::campaign::report::f32_json(*value));
+        }
+        for (name, value) in self.schema.texts.iter().zip(&row.texts) {
+            columns.insert(name.clone(), Value::String(value.clone()));
+        }
+        let history = self.history(id).unwrap_or_default();
+        let recent: Vec<Value> = history
+            .recent
+            .iter()
+            .rev()
+            .map(|logged| {
+                let mut event = event_json(&logged.event);
+                event["sequence"] = json!(logged.sequence);
+                event
+            })
+            .collect();
+        let contacts: Vec<Value> = history
+            .contacts
+            .iter()
+            .rev()
+            .map(|contact| {
+                let mut entry = json!({
+                    "sequence": contact.sequence,
+                    "time": time_json(contact.time),
+                    "campaign": contact.campaign,
+                    "offer": contact.offer,
+                });
+                match &contact.touch {
+                    customer::Touch::Contact { channel } => {
+                        entry["type"] = json!("contact");
+                        entry["channel"] = json!(channel);
+                    }
+                    customer::Touch::Response { value } => {
+                        entry["type"] = json!("response");
+                        entry["value"] = json!(value);
+                    }
+                }
+                entry
+            })
+            .collect();
+        Some(json!({
+            "columns": columns,
+            "events": {"count": history.events, "recent": recent},
+            "contacts": contacts,
+        }))
+    }
+
+    /// Appends `events` to the log and applies them; resolves once they are durable per the
+    /// fsync policy and applied. Call [`Live::check`] first.
+    pub async fn submit(
+        &self,
+        events: Vec<CustomerEvent>,
+    ) -> std::result::Result<u64, writer::WriteError> {
+        self.writer.submit(events).await
+    }
+
+    /// Stops the writer after the events already submitted, with a last fsync.
+    pub fn close(&self) {
+        self.writer.close();
+    }
+
+    /// Every customer's history, by id (what a checkpoint keeps).
+    fn histories(&self) -> Vec<(u64, History)> {
+        let mut all: Vec<(u64, History)> = self
+            .overlay
+            .iter()
+            .map(|entry| (*entry.key(), entry.value().history.clone()))
+            .collect();
+        all.sort_unstable_by_key(|(id, _)| *id);
+        all
+    }
+
+    /// Every changed or created row, by id.
+    fn changed_rows(&self) -> Vec<(u64, Row)> {
+        let mut rows: Vec<(u64, Row)> = self
+            .overlay
+            .iter()
+            .filter_map(|entry| {
+                entry
+                    .value()
+                    .row
+                    .as_ref()
+                    .map(|(row, _)| (*entry.key(), row.clone()))
+            })
+            .collect();
+        rows.sort_unstable_by_key(|(id, _)| *id);
+        rows
+    }
+}
+
+/// An event as the profile shows it: the JSON it came in as.
+fn event_json(event: &Event) -> Value {
+    match event {
+        Event::Purchase { amount, time } => {
+            json!({"type": "purchase", "amount": amount, "time": time_json(*time)})
+        }
+        Event::Contact {
+            channel,
+            campaign,
+            offer,
+            time,
+        } => json!({"type": "contact", "channel": channel, "campaign": campaign, "offer": offer,
+                    "time": time_json(*time)}),
+        Event::Response {
+            campaign,
+            offer,
+            value,
+            time,
+        } => json!({"type": "response", "campaign": campaign, "offer": offer, "value": value,
+                    "time": time_json(*time)}),
+        Event::Set { column, value } => {
+            json!({"type": "set", "column": column, "value": match value {
+                SetValue::Number(v) => json!(v),
+                SetValue::Text(t) => json!(t),
+            }})
+        }
+    }
+}
+
+/// Microseconds since 1970 as an ISO 8601 UTC timestamp.
+fn time_json(micros: i64) -> Value {
+    use crate::rfm::date::civil_from_days;
+    const MICROS_PER_DAY: i64 = 86_400_000_000;
+    let (days, within) = (
+        micros.div_euclid(MICROS_PER_DAY),
+        micros.rem_euclid(MICROS_PER_DAY),
+    );
+    let (year, month, day) = civil_from_days(days);
+    let seconds = within / 1_000_000;
+    let fraction = within % 1_000_000;
+    let clock = format!(
+        "{:02}:{:02}:{:02}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    );
+    Value::String(if fraction == 0 {
+        format!("{year:04}-{month:02}-{day:02}T{clock}Z")
+    } else {
+        format!("{year:04}-{month:02}-{day:02}T{clock}.{fraction:06}Z")
+    })
+}
+
+/// A one-value column, if the store has it.
+fn optional(column: &Option<Vec<f32>>) -> Option<&[f32]> {
+    column.as_deref()
+}
+
+/// Takes the exclusive lock of the log directory `dir` (its `LOCK` file): one process at a
+/// time appends to or compacts a log.
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join("LOCK");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::io(
+            &path,
+            std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "another process (a server or a compaction) holds this log directory",
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(error)) => Err(Error::io(&path, error)),
+    }
+}

@@ -1,0 +1,529 @@
+//! Live events (src/live): events change lookups at once; a replay after a restart gives the
+//! same state; compaction keeps every value and every event count; a damaged log is cut at a
+//! torn tail and refused (or salvaged) when damaged in the middle; concurrent writers and
+//! readers; and a real `crv serve --fsync always` killed with SIGKILL while clients send
+//! numbered events keeps every acknowledged event exactly once.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crv::kernel::TierScheme;
+use crv::live::event::{CustomerEvent, Event, SetValue};
+use crv::live::{FsyncPolicy, Live, LiveOptions, compact};
+use crv::{CustomerId, ScoreParams, Store, Table, Tier};
+use serde_json::Value;
+
+/// A store of `customers` generated customers (seed 11) in `dir`.
+fn store_file(dir: &Path, customers: u64) -> PathBuf {
+    let csv_path = dir.join("customers.csv");
+    let store_path = dir.join("customers.crv");
+    let csv = std::fs::File::create(&csv_path).unwrap();
+    crv::synthetic::write_customers_csv(csv, customers, 11).unwrap();
+    crv::store::import(&csv_path, &store_path, &mut |_| {}).unwrap();
+    store_path
+}
+
+fn options(store: &Path, wal: &Path, salvage: bool) -> LiveOptions {
+    LiveOptions {
+        wal: wal.to_path_buf(),
+        store_path: store.to_path_buf(),
+        fsync: FsyncPolicy::Always,
+        salvage,
+        compact_bytes: None,
+    }
+}
+
+fn table(store: &Path) -> Arc<Table> {
+    let store = Arc::new(Store::open(store).unwrap());
+    Arc::new(Table::score(store, ScoreParams::default(), TierScheme::default()).unwrap())
+}
+
+fn serve(store: &Path, wal: &Path) -> crv::Result<Arc<Live>> {
+    Live::serve(table(store), options(store, wal, false)).map(|(live, _)| live)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap()
+}
+
+fn submit(runtime: &tokio::runtime::Runtime, live: &Live, events: Vec<CustomerEvent>) -> u64 {
+    runtime.block_on(live.submit(events)).unwrap()
+}
+
+fn set(customer_id: u64, column: &str, value: SetValue) -> CustomerEvent {
+    CustomerEvent {
+        customer_id,
+        event: Event::Set {
+            column: column.into(),
+            value,
+        },
+    }
+}
+
+fn purchase(customer_id: u64, amount: f64) -> CustomerEvent {
+    CustomerEvent {
+        customer_id,
+        event: Event::Purchase {
+            amount,
+            time: 1_700_000_000_000_000,
+        },
+    }
+}
+
+fn contact(customer_id: u64, campaign: &str) -> CustomerEvent {
+    CustomerEvent {
+        customer_id,
+        event: Event::Contact {
+            channel: "email".into(),
+            campaign: campaign.into(),
+            offer: "coupon".into(),
+            time: 1_700_000_000_000_000,
+        },
+    }
+}
+
+const NEW_CUSTOMER: u64 = 9_000_000_001;
+
+#[test]
+fn events_change_lookups_replay_restores_them_and_compaction_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_file(dir.path(), 400);
+    let wal = dir.path().join("wal");
+    let runtime = runtime();
+    let base = table(&store);
+    let id = base.ids()[17];
+    let before = base.crv()[17];
+
+    let live = serve(&store, &wal).unwrap();
+    let events = vec![
+        set(id, "margin", SetValue::Number(100_000.0)),
+        contact(id, "spring"),
+        CustomerEvent {
+            customer_id: id,
+            event: Event::Response {
+                campaign: "spring".into(),
+                offer: "coupon".into(),
+                value: 30.0,
+                time: 1_700_000_000_000_001,
+            },
+        },
+        purchase(NEW_CUSTOMER, 12.5),
+        set(NEW_CUSTOMER, "margin", SetValue::Number(50.0)),
+        set(NEW_CUSTOMER, "retention", SetValue::Number(0.5)),
+    ];
+    live.check(&events).unwrap();
+    assert_eq!(submit(&runtime, &live, events), 6);
+    let score = live.score(id).expect("changed");
+    assert!(score.crv > before && score.crv > 10_000.0, "{score:?}");
+    assert_eq!(score.tier, Tier::A);
+    let higher = base.crv().iter().filter(|&&crv| crv > score.crv).count();
+    assert_eq!(score.rank as usize, 1 + higher);
+    let created = live.score(NEW_CUSTOMER).expect("created");
+    assert!(created.crv > 0.0, "{created:?}");
+    let contacts = live.contacts(id);
+    assert_eq!(contacts.len(), 2);
+    assert!(
+        contacts
+            .iter()
+            .all(|c| c.campaign == "spring" && c.offer == "coupon")
+    );
+    // A `set` the store cannot take is refused before it is logged.
+    for (event, fragment) in [
+        (set(id, "margin", SetValue::Text("abc".into())), "numeric"),
+        (set(id, "retention", SetValue::Number(1.5)), "[0, 1]"),
+        (
+            set(id, "no_such_column", SetValue::Number(1.0)),
+            "not a column",
+        ),
+        (
+            set(id, "customer_id", SetValue::Number(1.0)),
+            "not a column",
+        ),
+    ] {
+        let message = live.check(&[event]).unwrap_err().message;
+        assert!(message.contains(fragment), "{message}");
+    }
+    let profile = live.profile(id).unwrap();
+    let created_profile = live.profile(NEW_CUSTOMER).unwrap();
+    assert_eq!(profile["events"]["count"], 3);
+    assert_eq!(profile["columns"]["margin"], 100_000.0);
+    assert_eq!(created_profile["events"]["count"], 3);
+    live.close();
+    drop(live);
+
+    // A restart replays the log: the same state.
+    let live = serve(&store, &wal).unwrap();
+    assert_eq!(live.last_sequence(), 6);
+    assert_eq!(live.score(id), Some(score));
+    assert_eq!(live.score(NEW_CUSTOMER), Some(created));
+    assert_eq!(live.profile(id).unwrap(), profile);
+    assert_eq!(live.profile(NEW_CUSTOMER).unwrap(), created_profile);
+    live.close();
+    drop(live);
+
+    // Compaction: a new store holding the changes, the counts in the checkpoint.
+    let (live, _) = Live::for_compaction(
+        Arc::new(Store::open(&store).unwrap()),
+        options(&store, &wal, false),
+    )
+    .unwrap();
+    let report = compact::compact(&live).unwrap();
+    assert_eq!((report.last_sequence, report.rows), (6, 401));
+    drop(live);
+    let compacted = table(&store);
+    compacted.store().verify().unwrap();
+    // Columns are kept exactly; the table's CRV comes from the SIMD kernel, the live one from
+    // the scalar specification: equal within the kernel's tolerance.
+    let margin = compacted.store().numeric("margin").unwrap();
+    let close = |a: f32, b: f32| {
+        let (a, b) = (f64::from(a), f64::from(b));
+        (a - b).abs()
+            <= crv::kernel::crv::TOLERANCE_ABSOLUTE + crv::kernel::crv::TOLERANCE_RELATIVE * b.abs()
+    };
+    let row = compacted.store().row_of(CustomerId(id)).unwrap();
+    assert_eq!(margin[row], 100_000.0);
+    assert!(close(compacted.crv()[row], score.crv));
+    let row = compacted.store().row_of(CustomerId(NEW_CUSTOMER)).unwrap();
+    assert_eq!(margin[row], 50.0);
+    assert!(close(compacted.crv()[row], created.crv));
+    let live = serve(&store, &wal).unwrap();
+    assert_eq!(live.last_sequence(), 6);
+    assert_eq!(live.profile(id).unwrap(), profile);
+    assert_eq!(live.profile(NEW_CUSTOMER).unwrap()["events"]["count"], 3);
+    // Events after the compaction go on from its sequence.
+    assert_eq!(submit(&runtime, &live, vec![purchase(id, 1.0)]), 7);
+    live.close();
+    drop(live);
+    let live = serve(&store, &wal).unwrap();
+    assert_eq!(live.profile(id).unwrap()["events"]["count"], 4);
+    live.close();
+}
+
+/// Ten events, one per request, then closed: the log of `wal`.
+fn ten_events(store: &Path, wal: &Path) -> Vec<u8> {
+    let runtime = runtime();
+    let live = serve(store, wal).unwrap();
+    for amount in 1..=10 {
+        submit(
+            &runtime,
+            &live,
+            vec![purchase(NEW_CUSTOMER, f64::from(amount))],
+        );
+    }
+    live.close();
+    drop(live);
+    let segment = crv::live::log::segments(wal).unwrap().remove(0).path;
+    std::fs::read(segment).unwrap()
+}
+
+#[test]
+fn a_damaged_tail_is_cut_and_a_damaged_middle_is_refused_or_salvaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_file(dir.path(), 50);
+    let wal = dir.path().join("wal");
+    let bytes = ten_events(&store, &wal);
+    let segment = crv::live::log::segments(&wal).unwrap().remove(0).path;
+    let record = bytes.len() / 10;
+
+    // Garbage appended, a record cut short, a flipped bit in the last record: the tail goes.
+    for (damaged, kept) in [
+        ([&bytes[..], b"\x13\x37\x00\x00garbage"].concat(), 10),
+        (bytes[..bytes.len() - 5].to_vec(), 9),
+        (
+            {
+                let mut flipped = bytes.clone();
+                flipped[bytes.len() - 2] ^= 4;
+                flipped
+            },
+            9,
+        ),
+    ] {
+        std::fs::write(&segment, &damaged).unwrap();
+        let (live, report) = Live::serve(table(&store), options(&store, &wal, false)).unwrap();
+        assert_eq!(live.last_sequence(), kept);
+        assert!(
+            report.warnings[0].contains("torn or corrupt tail"),
+            "{report:?}"
+        );
+        live.close();
+        drop(live);
+        assert_eq!(
+            std::fs::metadata(&segment).unwrap().len(),
+            (record * kept as usize) as u64
+        );
+        std::fs::write(&segment, &bytes).unwrap();
+    }
+
+    // A flipped bit in the fourth record: refused, or with --salvage the first three are kept.
+    let mut flipped = bytes.clone();
+    flipped[3 * record + 25] ^= 1;
+    std::fs::write(&segment, &flipped).unwrap();
+    let error = Live::serve(table(&store), options(&store, &wal, false)).unwrap_err();
+    assert!(
+        error.to_string().contains("corrupt in the middle"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("--salvage"), "{error}");
+    let (live, report) = Live::serve(table(&store), options(&store, &wal, true)).unwrap();
+    assert_eq!(live.last_sequence(), 3);
+    assert!(report.warnings[0].contains("--salvage"), "{report:?}");
+    assert_eq!(live.profile(NEW_CUSTOMER).unwrap()["events"]["count"], 3);
+}
+
+#[test]
+fn concurrent_writers_and_readers_see_whole_events_and_replay_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_file(dir.path(), 200);
+    let wal = dir.path().join("wal");
+    let runtime = runtime();
+    let base = table(&store);
+    let ids: Vec<u64> = base.ids()[..5].to_vec();
+    let live = serve(&store, &wal).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    const WRITERS: u64 = 4;
+    const PER_WRITER: u64 = 150;
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            let (live, done, reads, ids, base) = (&live, &done, &reads, &ids, &base);
+            scope.spawn(move || {
+                let mut last = vec![0u64; ids.len()];
+                while !done.load(Ordering::Relaxed) {
+                    for (slot, &id) in ids.iter().enumerate() {
+                        // Event counts only grow; the table a reader holds never changes.
+                        let count = live.history(id).map_or(0, |h| h.events);
+                        assert!(count >= last[slot]);
+                        last[slot] = count;
+                        assert_eq!(base.crv()[slot], table_crv(base, id));
+                        reads.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|writer| {
+                let live = Arc::clone(&live);
+                let ids = ids.clone();
+                runtime.spawn(async move {
+                    for n in 0..PER_WRITER {
+                        let id = ids[((writer + n) % ids.len() as u64) as usize];
+                        let event = if n % 3 == 0 {
+                            set(id, "margin", SetValue::Number((writer * 1000 + n) as f64))
+                        } else {
+                            purchase(id, n as f64)
+                        };
+                        live.submit(vec![event]).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            runtime.block_on(writer).unwrap();
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+    assert!(reads.load(Ordering::Relaxed) > 0);
+    let total: u64 = ids.iter().map(|&id| live.history(id).unwrap().events).sum();
+    assert_eq!(total, WRITERS * PER_WRITER);
+    assert_eq!(live.last_sequence(), WRITERS * PER_WRITER);
+    let scores: Vec<_> = ids.iter().map(|&id| live.score(id)).collect();
+    let profiles: Vec<Value> = ids.iter().map(|&id| live.profile(id).unwrap()).collect();
+    live.close();
+    drop(live);
+    let live = serve(&store, &wal).unwrap();
+    assert_eq!(
+        ids.iter().map(|&id| live.score(id)).collect::<Vec<_>>(),
+        scores
+    );
+    assert_eq!(
+        ids.iter()
+            .map(|&id| live.profile(id).unwrap())
+            .collect::<Vec<_>>(),
+        profiles
+    );
+}
+
+fn table_crv(table: &Table, id: u64) -> f32 {
+    table.crv()[table.store().row_of(CustomerId(id)).unwrap()]
+}
+
+/// A `crv serve` child process.
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    fn start(store: &Path, wal: &Path, addr: SocketAddr, token: &str) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_crv"))
+            .args([
+                "serve",
+                store.to_str().unwrap(),
+                "--addr",
+                &addr.to_string(),
+            ])
+            .args(["--wal", wal.to_str().unwrap(), "--fsync", "always"])
+            .env("CRV_TOKEN", token)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server { child };
+        let started = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "no server");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request on `stream` (keep-alive): status and body.
+fn exchange(
+    stream: &mut TcpStream,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> std::io::Result<(u16, Value)> {
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: crv\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let status = head[9..12].parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map_or(0, |n| n.trim().parse().unwrap());
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body)?;
+    Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn event_count(addr: SocketAddr, id: u64, token: &str) -> u64 {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let (status, body) = exchange(
+        &mut stream,
+        "GET",
+        &format!("/v1/customers/{id}/profile"),
+        Some(token),
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    body["events"]["count"].as_u64().unwrap()
+}
+
+#[test]
+fn kill_9_loses_no_acknowledged_event_and_applies_none_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_file(dir.path(), 300);
+    let wal = dir.path().join("wal");
+    let token = "t0ken-for-the-crash-test";
+    let id = table(&store).ids()[42];
+    let addr = free_addr();
+    let purchase = r#"{"events":[{"type":"purchase","amount":1.0,"time":"2026-11-30T10:00:00Z"}]}"#;
+    let path = format!("/v1/customers/{id}/events");
+
+    let server = Server::start(&store, &wal, addr, token);
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let set = r#"{"events":[{"type":"set","column":"margin","value":100000}]}"#;
+    assert_eq!(
+        exchange(&mut stream, "POST", &path, None, set).unwrap().0,
+        401
+    );
+    assert_eq!(
+        exchange(&mut stream, "POST", &path, Some("wrong"), set)
+            .unwrap()
+            .0,
+        401
+    );
+    let (status, body) = exchange(&mut stream, "POST", &path, Some(token), set).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tier"], "A");
+    assert_eq!(body["sequence"], 1);
+    let bad = r#"{"events":[{"type":"set","column":"margin","value":"abc"}]}"#;
+    let (status, body) = exchange(&mut stream, "POST", &path, Some(token), bad).unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_event")),
+        "{body}"
+    );
+    let (status, body) =
+        exchange(&mut stream, "GET", &format!("/v1/customers/{id}"), None, "").unwrap();
+    assert_eq!((status, body["tier"].as_str()), (200, Some("A")), "{body}");
+    drop(server);
+
+    let base = 1;
+    let (mut acked, mut sent) = (0u64, 0u64);
+    for cycle in 0..3u64 {
+        let mut server = Server::start(&store, &wal, addr, token);
+        assert!(event_count(addr, id, token) >= base + acked);
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let kill_at = Instant::now() + Duration::from_millis(150 + 120 * cycle);
+        while Instant::now() < kill_at {
+            sent += 1;
+            match exchange(&mut stream, "POST", &path, Some(token), purchase) {
+                Ok((200, _)) => acked += 1,
+                other => panic!("event answered {other:?}"),
+            }
+        }
+        // Killed between requests and with one in flight.
+        sent += 1;
+        let _ = write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: crv\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{purchase}",
+            purchase.len()
+        );
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        drop(server);
+        let server = Server::start(&store, &wal, addr, token);
+        let count = event_count(addr, id, token);
+        assert!(
+            count >= base + acked,
+            "cycle {cycle}: {acked} acknowledged, {} present",
+            count - base
+        );
+        assert!(
+            count <= base + sent,
+            "cycle {cycle}: {} present, {sent} sent",
+            count - base
+        );
+        drop(server);
+    }
+    assert!(acked > 0);
+}
