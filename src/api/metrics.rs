@@ -36,13 +36,19 @@ pub enum Route {
     Select,
     /// `/v1/simulate`.
     Simulate,
+    /// `/`: the dashboard page.
+    Dashboard,
+    /// `/openapi.json`.
+    OpenApi,
+    /// `/v1/summary`: what the dashboard draws, precomputed per version.
+    Summary,
     /// Any other path.
     Unmatched,
 }
 
 impl Route {
     /// Every route, in the order of the metrics' arrays.
-    pub const ALL: [Route; 9] = [
+    pub const ALL: [Route; 12] = [
         Route::Health,
         Route::Ready,
         Route::Metrics,
@@ -51,6 +57,9 @@ impl Route {
         Route::Tiers,
         Route::Select,
         Route::Simulate,
+        Route::Dashboard,
+        Route::OpenApi,
+        Route::Summary,
         Route::Unmatched,
     ];
 
@@ -65,6 +74,9 @@ impl Route {
             Route::Tiers => "/v1/tiers",
             Route::Select => "/v1/select",
             Route::Simulate => "/v1/simulate",
+            Route::Dashboard => "/",
+            Route::OpenApi => "/openapi.json",
+            Route::Summary => "/v1/summary",
             Route::Unmatched => "unmatched",
         }
     }

@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod binary;
 pub mod body;
+pub mod dashboard;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod handlers;
@@ -42,6 +43,7 @@ use crate::error::{Error, Result};
 use crate::kernel::TierScheme;
 use crate::model::{CustomerId, ScoreParams};
 use crate::store::Store;
+use crate::svg::DEFAULT_CURRENCY;
 use crate::table::{Table, Valuation};
 use admission::{Admission, AdmissionLimits};
 use binary::{CustomerOutlook, CustomerScore, ServedCustomer};
@@ -164,6 +166,8 @@ pub struct Served {
     records: Vec<CustomerScore>,
     /// P(alive) and expected purchases per row, for a table valued by a purchase model.
     outlooks: Option<Vec<CustomerOutlook>>,
+    /// The dashboard's summary of this version, encoded ([`dashboard::summary::encode`]).
+    summary: bytes::Bytes,
 }
 
 impl Served {
@@ -194,10 +198,12 @@ impl Served {
                 })
                 .collect()
         });
+        let summary = dashboard::summary::encode(&table, tiers).into();
         Served {
             table,
             records,
             outlooks,
+            summary,
         }
     }
 
@@ -246,6 +252,8 @@ pub struct AppState {
     draining: AtomicBool,
     /// The number of the next request without an `X-Request-Id` of its own.
     next_request_id: AtomicU64,
+    /// The currency of CRV and costs, as the dashboard labels them (`--currency`).
+    currency: String,
 }
 
 impl AppState {
@@ -295,6 +303,7 @@ impl AppState {
             connections: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             next_request_id: AtomicU64::new(1),
+            currency: DEFAULT_CURRENCY.to_string(),
         })
     }
 
@@ -311,6 +320,26 @@ impl AppState {
             token: token.map(|token| BearerToken(token.into_bytes().into_boxed_slice())),
             ..self
         })
+    }
+
+    /// The state with CRV and costs labelled in `currency` (an ISO 4217 code such as `EUR`,
+    /// or a symbol); fails on an empty or overlong one.
+    pub fn with_currency(self, currency: &str) -> Result<AppState> {
+        crate::svg::check_currency(currency)?;
+        Ok(AppState {
+            currency: currency.to_string(),
+            ..self
+        })
+    }
+
+    /// The currency of CRV and costs (`--currency`).
+    pub fn currency(&self) -> &str {
+        &self.currency
+    }
+
+    /// The current version's encoded dashboard summary ([`dashboard::summary::encode`]).
+    pub fn summary(&self) -> bytes::Bytes {
+        self.current.load().summary.clone()
     }
 
     /// Whether heavy endpoints require a bearer token.

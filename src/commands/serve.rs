@@ -80,7 +80,9 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
     let started = Instant::now();
     let valuation = super::valuation(&args.score)?;
     let state =
-        AppState::open_valued(&path, params, scheme, valuation, config)?.with_token(token)?;
+        AppState::open_valued(&path, params, scheme, valuation, config)?
+        .with_token(token)?
+        .with_currency(&args.currency)?;
     if !config.copy_to_memory {
         // A page of a truncated mapped file faults with SIGBUS: say which file before dying.
         api::os::report_store_faults(&path).map_err(|e| Error::io("<SIGBUS handler>", e))?;
