@@ -97,8 +97,9 @@ impl Axis {
         };
         let step = nice_step(hi - lo, ticks);
         Axis {
-            lo: (lo / step - 1e-9).floor() * step,
-            hi: (hi / step + 1e-9).ceil() * step,
+            // The tolerance keeps an end already on a tick (0, 8e6) where it is.
+            lo: (lo / step + 1e-9).floor() * step,
+            hi: (hi / step - 1e-9).ceil() * step,
             step,
         }
     }
@@ -181,12 +182,12 @@ pub fn short(value: f64) -> String {
         _ => (1.0, ""),
     };
     let scaled = value / scale;
-    let digits = if scaled.abs() >= 1.0 {
-        scaled.abs().log10().floor() as i32 + 1
-    } else {
+    let digits = if scaled == 0.0 || !scaled.is_finite() {
         1
+    } else {
+        scaled.abs().log10().floor() as i32 + 1
     };
-    let decimals = (4 - digits).clamp(0, 4) as usize;
+    let decimals = (4 - digits).clamp(0, 6) as usize;
     let mut text = format!("{scaled:.decimals$}");
     if text.contains('.') {
         text = text.trim_end_matches('0').trim_end_matches('.').to_string();
