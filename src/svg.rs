@@ -13,7 +13,6 @@
 //! and a few labels are a few lines of SVG text, and they cost no dependency or build time. The
 //! dashboard's script (`src/api/dashboard/page.html`) draws by the same rules.
 
-
 use crate::error::{Error, Result};
 
 /// The currency CRV and costs are labelled in when none is given (`--currency`).
@@ -153,6 +152,9 @@ pub enum Unit {
 /// `k`, `M`, `G` (chosen by the value's own size), with as many decimals as the step needs and
 /// no more: `1.4M`, `250k`, `0.25`, `120%`.
 pub fn tick_label(value: f64, step: f64, unit: Unit) -> String {
+    if value == 0.0 {
+        return if unit == Unit::Percent { "0%" } else { "0" }.to_string();
+    }
     let magnitude = value.abs().max(step.abs());
     let (scale, suffix) = match unit {
         Unit::Percent => (1.0, "%"),
@@ -167,7 +169,7 @@ pub fn tick_label(value: f64, step: f64, unit: Unit) -> String {
     } else {
         0
     };
-    let value = if value == 0.0 { 0.0 } else { value / scale };
+    let value = value / scale;
     format!("{value:.decimals$}{suffix}")
 }
 
@@ -291,7 +293,14 @@ impl Plot {
     }
 
     /// A right-hand axis `axis` (its values placed by [`Plot::y_on`]) with its `title`.
-    pub fn right_axis(&self, svg: &mut Document, axis: &Axis, unit: Unit, title: &str, colour: &str) {
+    pub fn right_axis(
+        &self,
+        svg: &mut Document,
+        axis: &Axis,
+        unit: Unit,
+        title: &str,
+        colour: &str,
+    ) {
         self.vertical_axis(svg, axis, unit, title, colour, true);
     }
 
@@ -326,7 +335,11 @@ impl Plot {
 
     /// A legend box in the plot area's top-left corner, one row per entry.
     pub fn legend(&self, svg: &mut Document, entries: &[LegendEntry<'_>]) {
-        let widest = entries.iter().map(|e| e.label.chars().count()).max().unwrap_or(0);
+        let widest = entries
+            .iter()
+            .map(|e| e.label.chars().count())
+            .max()
+            .unwrap_or(0);
         let (x, y) = (self.left + 10.0, self.top + 10.0);
         svg.line(format!(
             r##"<rect x="{x}" y="{y}" width="{:.0}" height="{}" fill="white" fill-opacity="0.9" stroke="#999"/>"##,
@@ -352,7 +365,6 @@ impl Plot {
         }
     }
 }
-
 
 /// Smallest and largest finite value; `(inf, -inf)` when there is none.
 pub fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -441,7 +453,11 @@ mod tests {
         // The complaint: 0 to 6.97M in fifths gave 1.395M, 2.868M...
         let axis = Axis::from_zero((0.0, 6_974_000.0), 5);
         assert_eq!((axis.lo, axis.hi, axis.step), (0.0, 8e6, 2e6));
-        let labels: Vec<String> = axis.ticks().iter().map(|&t| axis.label(t, Unit::Number)).collect();
+        let labels: Vec<String> = axis
+            .ticks()
+            .iter()
+            .map(|&t| axis.label(t, Unit::Number))
+            .collect();
         assert_eq!(labels, ["0", "2M", "4M", "6M", "8M"]);
         let axis = Axis::nice((113.0, 412.0), 5);
         assert_eq!((axis.lo, axis.hi, axis.step), (100.0, 500.0, 100.0));
@@ -452,7 +468,10 @@ mod tests {
         let axis = Axis::nice((0.0, 0.93), 5);
         assert_eq!(axis.ticks(), [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
         assert_eq!(axis.label(0.6, Unit::Number), "0.6");
-        assert_eq!(Axis::nice((-3.0, 7.0), 5).ticks(), [-4.0, -2.0, 0.0, 2.0, 4.0, 6.0, 8.0]);
+        assert_eq!(
+            Axis::nice((-3.0, 7.0), 5).ticks(),
+            [-4.0, -2.0, 0.0, 2.0, 4.0, 6.0, 8.0]
+        );
         assert_eq!(Axis::nice((5.0, 5.0), 5).lo, 4.5);
         assert_eq!(Axis::nice((f64::INFINITY, f64::NEG_INFINITY), 5).hi, 1.0);
         for step in [1e-3, 0.02, 5.0, 2e4, 1e7] {

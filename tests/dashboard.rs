@@ -92,7 +92,15 @@ impl Server {
         let work = tempfile::tempdir().unwrap();
         let csv = work.path().join("customers.csv");
         let store = work.path().join("customers.crv");
-        run(&["gen", "--customers", customers, "--seed", "17", "-o", s(&csv)]);
+        run(&[
+            "gen",
+            "--customers",
+            customers,
+            "--seed",
+            "17",
+            "-o",
+            s(&csv),
+        ]);
         run(&["import", s(&csv), "-o", s(&store)]);
         let customer = std::fs::read_to_string(&csv)
             .unwrap()
@@ -104,7 +112,14 @@ impl Server {
         let log_path = work.path().join("serve.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_crv"))
-            .args(["serve", s(&store), "--addr", "127.0.0.1:0", "--currency", "EUR"])
+            .args([
+                "serve",
+                s(&store),
+                "--addr",
+                "127.0.0.1:0",
+                "--currency",
+                "EUR",
+            ])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -114,8 +129,13 @@ impl Server {
         let base = loop {
             let text = std::fs::read_to_string(&log_path).unwrap_or_default();
             if let Some(line) = text.lines().find(|line| line.contains("listening")) {
-                let at = line.find("addr=").expect("the listening line names its address");
-                break format!("http://{}", line[at + 5..].split_whitespace().next().unwrap());
+                let at = line
+                    .find("addr=")
+                    .expect("the listening line names its address");
+                break format!(
+                    "http://{}",
+                    line[at + 5..].split_whitespace().next().unwrap()
+                );
             }
             assert!(
                 started.elapsed() < Duration::from_secs(60),
@@ -180,9 +200,14 @@ fn page_summary_and_description_are_served() {
     let server = Server::start(CUSTOMERS);
     let (status, head, page) = server.get("/");
     assert_eq!(status, 200);
-    assert!(head.to_lowercase().contains("content-type: text/html"), "{head}");
+    assert!(
+        head.to_lowercase().contains("content-type: text/html"),
+        "{head}"
+    );
     let page = String::from_utf8(page).unwrap();
-    assert!(page.contains("/v1/summary") && !page.contains("http://") && !page.contains("https://"));
+    assert!(
+        page.contains("/v1/summary") && !page.contains("http://") && !page.contains("https://")
+    );
     let (status, _, document) = server.get("/openapi.json");
     assert_eq!(status, 200);
     assert_eq!(document, OPENAPI.as_bytes());
@@ -204,7 +229,10 @@ fn page_summary_and_description_are_served() {
     // The top fifth brings more than a fifth of the value, and the curve reaches 100% at the
     // last customer of positive value.
     assert!(lorenz[lorenz.len() / 5].as_f64().unwrap() > 0.2);
-    let peak = lorenz.iter().map(|v| v.as_f64().unwrap()).fold(0.0, f64::max);
+    let peak = lorenz
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .fold(0.0, f64::max);
     assert!((peak - 1.0).abs() < 1e-3, "{peak}");
     let frontier = &summary["frontier"];
     let values: Vec<f64> = frontier["value"]
@@ -213,7 +241,10 @@ fn page_summary_and_description_are_served() {
         .iter()
         .map(|v| v.as_f64().unwrap())
         .collect();
-    assert!(values.windows(2).all(|w| w[0] <= w[1] + 1e-6), "the frontier rises");
+    assert!(
+        values.windows(2).all(|w| w[0] <= w[1] + 1e-6),
+        "the frontier rises"
+    );
     assert!(summary["p_alive"].is_null(), "no model, no P(alive)");
     assert!(body.len() < 40_000, "summary of {} bytes", body.len());
     assert!(!server.log().contains("panicked"));

@@ -79,8 +79,7 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
     }
     let started = Instant::now();
     let valuation = super::valuation(&args.score)?;
-    let state =
-        AppState::open_valued(&path, params, scheme, valuation, config)?
+    let state = AppState::open_valued(&path, params, scheme, valuation, config)?
         .with_token(token)?
         .with_currency(&args.currency)?;
     if !config.copy_to_memory {

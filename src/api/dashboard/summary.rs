@@ -62,14 +62,21 @@ pub fn lorenz(crv: &[f32], rank: &[u32]) -> Value {
     for (&value, &rank) in crv.iter().zip(rank) {
         ranked[rank as usize - 1] = value;
     }
-    let positive_crv: f64 = crv.iter().filter(|&&v| v > 0.0).map(|&v| f64::from(v)).sum();
+    let positive_crv: f64 = crv
+        .iter()
+        .filter(|&&v| v > 0.0)
+        .map(|&v| f64::from(v))
+        .sum();
     let positive_customers = crv.iter().filter(|&&v| v > 0.0).count();
     let mut customer_share = Vec::with_capacity(LORENZ_POINTS + 1);
     let mut value_share = Vec::with_capacity(LORENZ_POINTS + 1);
     let (mut taken, mut running) = (0usize, 0f64);
     for point in 0..=LORENZ_POINTS {
         let upto = customers * point / LORENZ_POINTS;
-        running += ranked[taken..upto].iter().map(|&v| f64::from(v)).sum::<f64>();
+        running += ranked[taken..upto]
+            .iter()
+            .map(|&v| f64::from(v))
+            .sum::<f64>();
         taken = upto;
         customer_share.push(round4(point as f64 / LORENZ_POINTS as f64));
         value_share.push(if positive_crv > 0.0 {
@@ -214,13 +221,19 @@ mod tests {
                 })
                 .fold(f64::NEG_INFINITY, f64::max);
             assert!(value >= best - 1e-6, "budget {budget}: {value} < {best}");
-            assert!(value <= best + 7.0 + 1e-6, "budget {budget}: {value} >> {best}");
+            assert!(
+                value <= best + 7.0 + 1e-6,
+                "budget {budget}: {value} >> {best}"
+            );
         }
         // At budget 0 only the free customer; the next unit buys 3 (the ratio 3/1).
         assert_eq!(values[0], 1.0);
         assert_eq!(curve["marginal_value"][0], 3.0);
         assert_eq!(*values.last().unwrap(), 20.0);
-        assert_eq!(*curve["marginal_value"].as_array().unwrap().last().unwrap(), 0.0);
+        assert_eq!(
+            *curve["marginal_value"].as_array().unwrap().last().unwrap(),
+            0.0
+        );
     }
 
     #[test]

@@ -31,7 +31,10 @@ pub fn frontier_svg(frontier: &Frontier, scenario_budget: Option<f64>, currency:
         y: Axis::from_zero(range(points.iter().map(|p| p.objective)), TICKS),
     };
     let roi_percent = |roi: f64| roi * 100.0;
-    let roi_axis = Axis::from_zero(range(points.iter().filter_map(|p| p.roi.map(roi_percent))), TICKS);
+    let roi_axis = Axis::from_zero(
+        range(points.iter().filter_map(|p| p.roi.map(roi_percent))),
+        TICKS,
+    );
 
     let objective = match frontier.objective {
         Objective::Crv => "total CRV of the targets",
@@ -165,8 +168,14 @@ mod tests {
         }
         assert!(!svg.contains("1.395M") && !svg.contains("cost units"));
         assert!(svg.contains("budget (EUR)"));
-        assert!(svg.contains("the scenario&#39;s budget: 1M EUR") || svg.contains("the scenario's budget: 1M EUR"));
-        assert!(svg.contains("Knee (circled): budget 3.487M EUR, value 9.1M EUR"), "{svg}");
+        assert!(
+            svg.contains("the scenario&#39;s budget: 1M EUR")
+                || svg.contains("the scenario's budget: 1M EUR")
+        );
+        assert!(
+            svg.contains("Knee (circled): budget 3.487M EUR, value 9.1M EUR"),
+            "{svg}"
+        );
         assert!(svg.contains("ROI (right axis)"));
     }
 }
