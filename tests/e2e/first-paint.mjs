@@ -29,7 +29,7 @@ for (let i = 0; i < Number(loads); i++) {
     const res = performance.getEntriesByType("resource");
     const summary = res.find(r => r.name.endsWith("/v1/summary"));
     const drawn = performance.getEntriesByName("crv-charts-drawn")[0];
-    return { fcp: fcp.startTime, summary: summary.responseEnd, charts: drawn.startTime,
+    return { fcp: fcp.startTime, summary: summary.responseEnd, charts: drawn ? drawn.startTime : NaN,
              bytes: nav.transferSize + res.reduce((s, r) => s + r.transferSize, 0) };
   });
   rows.push(t);
