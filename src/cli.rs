@@ -460,6 +460,9 @@ pub struct SimulateCommand {
     /// Budgets on the frontier's grid, from 0 to the total eligible cost (2 to 1000).
     #[arg(long, default_value_t = crv::campaign::simulate::frontier::DEFAULT_POINTS)]
     pub frontier_points: usize,
+    /// The currency the chart labels money in (`--plot`).
+    #[arg(long, default_value = crv::svg::DEFAULT_CURRENCY, value_parser = parse_currency)]
+    pub currency: String,
     /// Stop each selection's search after this many seconds with a certified gap (0 to 86400;
     /// anything else is an error).
     #[arg(long, default_value_t = 60.0)]
@@ -553,6 +556,16 @@ pub struct ServeCommand {
     /// Take writes without a token: only on a loopback address, for trying things out.
     #[arg(long)]
     pub insecure_writes: bool,
+    /// The currency the dashboard (`GET /`) labels CRV and costs in.
+    #[arg(long, default_value = crv::svg::DEFAULT_CURRENCY, value_parser = parse_currency)]
+    pub currency: String,
+}
+
+/// A `--currency` label ([`crv::svg::check_currency`]).
+fn parse_currency(text: &str) -> Result<String, String> {
+    crv::svg::check_currency(text)
+        .map(|()| text.to_string())
+        .map_err(|error| error.to_string())
 }
 
 /// `crv rfm`.

@@ -44,13 +44,19 @@ pub enum Route {
     Profile,
     /// `/v1/admin/retier`.
     Retier,
+    /// `/`: the dashboard page.
+    Dashboard,
+    /// `/openapi.json`.
+    OpenApi,
+    /// `/v1/summary`: what the dashboard draws, precomputed per version.
+    Summary,
     /// Any other path.
     Unmatched,
 }
 
 impl Route {
     /// Every route, in the order of the metrics' arrays.
-    pub const ALL: [Route; 13] = [
+    pub const ALL: [Route; 16] = [
         Route::Health,
         Route::Ready,
         Route::Metrics,
@@ -63,6 +69,9 @@ impl Route {
         Route::Events,
         Route::Profile,
         Route::Retier,
+        Route::Dashboard,
+        Route::OpenApi,
+        Route::Summary,
         Route::Unmatched,
     ];
 
@@ -81,6 +90,9 @@ impl Route {
             Route::Events => "/v1/events",
             Route::Profile => "/v1/customers/{id}/profile",
             Route::Retier => "/v1/admin/retier",
+            Route::Dashboard => "/",
+            Route::OpenApi => "/openapi.json",
+            Route::Summary => "/v1/summary",
             Route::Unmatched => "unmatched",
         }
     }

@@ -10,6 +10,7 @@ pub mod admission;
 pub mod binary;
 pub mod body;
 mod events;
+pub mod dashboard;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod handlers;
@@ -44,6 +45,7 @@ use crate::kernel::TierScheme;
 use crate::live::{Live, LiveScore};
 use crate::model::{CustomerId, ScoreParams};
 use crate::store::Store;
+use crate::svg::DEFAULT_CURRENCY;
 use crate::table::{Table, Valuation};
 use admission::{Admission, AdmissionLimits};
 use binary::{CustomerOutlook, CustomerScore, ServedCustomer};
@@ -166,6 +168,8 @@ pub struct Served {
     records: Vec<CustomerScore>,
     /// P(alive) and expected purchases per row, for a table valued by a purchase model.
     outlooks: Option<Vec<CustomerOutlook>>,
+    /// The dashboard's summary of this version, encoded ([`dashboard::summary::encode`]).
+    summary: bytes::Bytes,
 }
 
 impl Served {
@@ -196,10 +200,12 @@ impl Served {
                 })
                 .collect()
         });
+        let summary = dashboard::summary::encode(&table, tiers).into();
         Served {
             table,
             records,
             outlooks,
+            summary,
         }
     }
 
@@ -252,6 +258,8 @@ pub struct AppState {
     draining: AtomicBool,
     /// The number of the next request without an `X-Request-Id` of its own.
     next_request_id: AtomicU64,
+    /// The currency of CRV and costs, as the dashboard labels them (`--currency`).
+    currency: String,
 }
 
 impl AppState {
@@ -303,6 +311,7 @@ impl AppState {
             connections: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             next_request_id: AtomicU64::new(1),
+            currency: DEFAULT_CURRENCY.to_string(),
         })
     }
 
@@ -352,6 +361,26 @@ impl AppState {
             (None, true) => Ok(()),
             (None, false) => Err(ApiError::writes_disabled()),
         }
+    }
+
+    /// The state with CRV and costs labelled in `currency` (an ISO 4217 code such as `EUR`,
+    /// or a symbol); fails on an empty or overlong one.
+    pub fn with_currency(self, currency: &str) -> Result<AppState> {
+        crate::svg::check_currency(currency)?;
+        Ok(AppState {
+            currency: currency.to_string(),
+            ..self
+        })
+    }
+
+    /// The currency of CRV and costs (`--currency`).
+    pub fn currency(&self) -> &str {
+        &self.currency
+    }
+
+    /// The current version's encoded dashboard summary ([`dashboard::summary::encode`]).
+    pub fn summary(&self) -> bytes::Bytes {
+        self.current.load().summary.clone()
     }
 
     /// Whether heavy endpoints require a bearer token.

@@ -19,7 +19,7 @@ use super::AppState;
 use super::body::Body;
 use super::metrics::Route;
 use super::wire::{ApiError, error_response, json_response};
-use super::{events, handlers};
+use super::{dashboard, events, handlers};
 
 /// Pieces in the longest endpoint path; a path of more pieces matches nothing.
 const MAX_PIECES: usize = 4;
@@ -50,6 +50,9 @@ pub async fn route(
         (&Method::GET, ["readyz"]) => (Route::Ready, Ok(ready(&state))),
         (&Method::GET, ["metrics"]) => (Route::Metrics, Ok(handlers::metrics(&state))),
         (&Method::GET, ["v1", "tiers"]) => (Route::Tiers, Ok(handlers::tiers(&state))),
+        (&Method::GET, [""]) => (Route::Dashboard, Ok(dashboard::page())),
+        (&Method::GET, ["openapi.json"]) => (Route::OpenApi, Ok(dashboard::openapi())),
+        (&Method::GET, ["v1", "summary"]) => (Route::Summary, Ok(dashboard::summary(&state))),
         (&Method::POST, ["v1", "customers", "lookup"]) => (
             Route::Lookup,
             handlers::lookup(&state, &parts.headers, body).await,
@@ -103,6 +106,9 @@ pub async fn route(
         (_, ["readyz"]) => wrong_method(Route::Ready),
         (_, ["metrics"]) => wrong_method(Route::Metrics),
         (_, ["v1", "tiers"]) => wrong_method(Route::Tiers),
+        (_, [""]) => wrong_method(Route::Dashboard),
+        (_, ["openapi.json"]) => wrong_method(Route::OpenApi),
+        (_, ["v1", "summary"]) => wrong_method(Route::Summary),
         (_, ["v1", "select"]) => wrong_method(Route::Select),
         (_, ["v1", "simulate"]) => wrong_method(Route::Simulate),
         (_, ["v1", "customers", _]) => wrong_method(Route::Customer),

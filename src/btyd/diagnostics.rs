@@ -3,7 +3,7 @@
 //! P(alive) matrix over frequency and recency.
 
 use super::{History, PurchaseModel};
-use crate::svg::{Document, fraction, short};
+use crate::svg::{Axis, BLUE, Document, LegendEntry, Plot, Unit, VERMILLION, range, short};
 
 /// Calibration frequencies shown one by one; higher ones share the last bucket (`7+`).
 pub const HOLDOUT_BUCKETS: usize = 8;
@@ -136,42 +136,40 @@ const WIDTH: f64 = 800.0;
 const HEIGHT: f64 = 520.0;
 /// Plot area margins: left, right, top, bottom.
 const MARGIN: (f64, f64, f64, f64) = (80.0, 130.0, 50.0, 60.0);
-const ACTUAL_COLOUR: &str = "#1f77b4";
-const PREDICTED_COLOUR: &str = "#d62728";
+const ACTUAL_COLOUR: &str = BLUE;
+const PREDICTED_COLOUR: &str = VERMILLION;
+const PREDICTED_DASH: &str = "7 4";
 
 /// The holdout chart: mean purchases in the holdout period by calibration frequency, actual
 /// (solid) and predicted by `model_name` (dashed).
 pub fn holdout_svg(buckets: &[HoldoutBucket], model_name: &str) -> String {
     let (left, right, top, bottom) = MARGIN;
     let (plot_w, plot_h) = (WIDTH - left - right, HEIGHT - top - bottom);
-    let highest = buckets
-        .iter()
-        .flat_map(|b| [b.actual, b.predicted])
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::max);
-    let y_range = (0.0, if highest > 0.0 { highest * 1.1 } else { 1.0 });
+    let means = range(buckets.iter().flat_map(|b| [b.actual, b.predicted]));
     let slots = buckets.len().max(1) as f64;
+    let plot = Plot {
+        left,
+        top,
+        width: plot_w,
+        height: plot_h,
+        // The x axis is categorical (one slot per bucket); only its frame is drawn from here.
+        x: Axis::nice((0.0, slots), 1),
+        y: Axis::from_zero(means, 5),
+    };
     let x = |k: usize| left + plot_w * (k as f64 + 0.5) / slots;
-    let y = |v: f64| top + plot_h * (1.0 - fraction(v, y_range));
+    let y = |v: f64| plot.py(v);
     let mut svg = Document::new(
         WIDTH,
         HEIGHT,
         &format!("Holdout purchases by calibration frequency: actual and {model_name}"),
     );
-    svg.line(format!(
-        r#"<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="black"/>"#
-    ));
-    for tick in 0..=5 {
-        let value = y_range.1 * f64::from(tick) / 5.0;
-        let py = y(value);
-        svg.line(format!(
-            r##"<line x1="{left}" y1="{py:.1}" x2="{}" y2="{py:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
-            left + plot_w,
-            left - 6.0,
-            py + 4.0,
-            short(value)
-        ));
-    }
+    plot.grid(&mut svg);
+    plot.y_axis(
+        &mut svg,
+        Unit::Number,
+        "mean purchases per customer in the holdout period",
+        "black",
+    );
     for (k, bucket) in buckets.iter().enumerate() {
         svg.line(format!(
             r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text><text x="{:.1}" y="{}" text-anchor="middle" fill="gray" font-size="10">n={}</text>"#,
@@ -189,7 +187,7 @@ pub fn holdout_svg(buckets: &[HoldoutBucket], model_name: &str) -> String {
             "",
             (|b: &HoldoutBucket| b.actual) as fn(&HoldoutBucket) -> f64,
         ),
-        (PREDICTED_COLOUR, r#" stroke-dasharray="6 3""#, |b| {
+        (PREDICTED_COLOUR, r#" stroke-dasharray="7 4""#, |b| {
             b.predicted
         }),
     ] {
@@ -210,31 +208,25 @@ pub fn holdout_svg(buckets: &[HoldoutBucket], model_name: &str) -> String {
             ));
         }
     }
-    let legend_x = left + plot_w + 12.0;
-    svg.line(format!(
-        r#"<line x1="{legend_x}" y1="{}" x2="{}" y2="{}" stroke="{ACTUAL_COLOUR}" stroke-width="2"/><text x="{}" y="{}">actual</text>"#,
-        top + 20.0,
-        legend_x + 24.0,
-        top + 20.0,
-        legend_x + 30.0,
-        top + 24.0
-    ));
-    svg.line(format!(
-        r#"<line x1="{legend_x}" y1="{}" x2="{}" y2="{}" stroke="{PREDICTED_COLOUR}" stroke-width="2" stroke-dasharray="6 3"/><text x="{}" y="{}">predicted</text>"#,
-        top + 42.0,
-        legend_x + 24.0,
-        top + 42.0,
-        legend_x + 30.0,
-        top + 46.0
-    ));
+    plot.legend(
+        &mut svg,
+        &[
+            LegendEntry {
+                colour: ACTUAL_COLOUR,
+                dash: "",
+                label: "actual",
+            },
+            LegendEntry {
+                colour: PREDICTED_COLOUR,
+                dash: PREDICTED_DASH,
+                label: &format!("predicted ({model_name})"),
+            },
+        ],
+    );
     svg.line(format!(
         r#"<text x="{}" y="{}" text-anchor="middle">repeat purchases in the calibration period</text>"#,
         left + plot_w / 2.0,
         HEIGHT - 12.0
-    ));
-    svg.line(format!(
-        r#"<text x="22" y="{0}" transform="rotate(-90 22 {0})" text-anchor="middle">mean purchases in the holdout period</text>"#,
-        top + plot_h / 2.0
     ));
     svg.finish()
 }
@@ -305,13 +297,19 @@ pub fn p_alive_svg(matrix: &PAliveMatrix, model_name: &str) -> String {
             colour(p)
         ));
     }
-    for p in [0.0, 0.5, 1.0] {
+    let scale = Axis::nice((0.0, 100.0), 4);
+    for tick in scale.ticks() {
         svg.line(format!(
-            r#"<text x="{}" y="{:.1}">{p}</text>"#,
+            r#"<text x="{}" y="{:.1}">{}</text>"#,
             bar_x + bar_w + 6.0,
-            top + plot_h * (1.0 - p) + 4.0
+            top + plot_h * (1.0 - tick / 100.0) + 4.0,
+            scale.label(tick, Unit::Percent)
         ));
     }
+    svg.line(format!(
+        r#"<text x="{bar_x}" y="{}">P(alive)</text>"#,
+        top - 8.0
+    ));
     svg.line(format!(
         r#"<text x="{}" y="{}" text-anchor="middle">frequency (repeat purchases)</text>"#,
         left + plot_w / 2.0,

@@ -84,6 +84,7 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
     let valuation = super::valuation(&args.score.valuation)?;
     let mut state = AppState::open_valued(&path, params, scheme, valuation, config)?
         .with_token(token)?
+        .with_currency(&args.currency)?
         .with_insecure_writes(args.insecure_writes);
     if let Some(wal) = &args.wal {
         let live = open_live(args, &path, wal, &state)?;

@@ -138,7 +138,12 @@ fn write_outputs(args: &SimulateCommand, simulation: &Simulation) -> Result<()> 
             })?;
         }
         if let Some(path) = &args.plot {
-            let svg = simulate::plot::frontier_svg(frontier);
+            let scenario_budget = simulation
+                .results
+                .iter()
+                .find(|result| result.name == frontier.scenario)
+                .and_then(|result| result.budget);
+            let svg = simulate::plot::frontier_svg(frontier, scenario_budget, &args.currency);
             write(path, &|out| out.write_all(svg.as_bytes()))?;
         }
     }

@@ -1,0 +1,86 @@
+// crv's browser test (run by tests/dashboard.rs): loads the dashboard of a running `crv serve`
+// in Debian's headless Chromium, types a budget and a customer id, checks what appears and that
+// no console error was logged, measures first paint and bytes transferred, and saves a
+// screenshot at 1366x768 and at 390x844 (phone width).
+//
+// Usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR CUSTOMER_ID
+import { chromium } from "playwright-core";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const [base, shots, customer] = process.argv.slice(2);
+if (!base || !shots || !customer) throw new Error("usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR CUSTOMER_ID");
+
+const profile = mkdtempSync(join(tmpdir(), "crv-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const failures = [];
+const check = (ok, what) => { if (!ok) failures.push(what); };
+
+try {
+  for (const [width, height] of [[1366, 768], [390, 844]]) {
+    const page = await context.newPage();
+    await page.setViewportSize({ width, height });
+    const errors = [];
+    page.on("console", m => { if (m.type() === "error") errors.push(m.text()); });
+    page.on("pageerror", e => errors.push(String(e)));
+    const answer = await page.goto(base + "/", { waitUntil: "load" });
+    check(answer && answer.status() === 200, `${width}: GET / answered ${answer && answer.status()}`);
+    await page.waitForSelector("#lorenz-chart svg", { timeout: 10000 });
+    const charts = await page.locator("main svg").count();
+    check(charts >= 3, `${width}: ${charts} charts`);
+    const timing = await page.evaluate(() => {
+      const paint = performance.getEntriesByType("paint").find(e => e.name === "first-contentful-paint");
+      const nav = performance.getEntriesByType("navigation")[0];
+      const resources = performance.getEntriesByType("resource");
+      const bytes = nav.transferSize + resources.reduce((sum, r) => sum + r.transferSize, 0);
+      const summary = resources.find(r => r.name.endsWith("/v1/summary"));
+      return { fcp: paint ? paint.startTime : null, bytes, chartsDrawnBy: summary ? summary.responseEnd : null };
+    });
+    console.log(`${width}x${height}: first contentful paint ${timing.fcp?.toFixed(0)} ms, summary answered at ${timing.chartsDrawnBy?.toFixed(0)} ms, ${timing.bytes} bytes transferred, ${charts} charts`);
+    check(timing.bytes < 100_000, `${width}: ${timing.bytes} bytes transferred`);
+    const meta = await page.textContent("#meta");
+    check(/20,000 customers/.test(meta), `${width}: header says ${meta}`);
+    const tiers = await page.textContent("#tiers-table");
+    check(/A.*B.*C.*N/s.test(tiers) && tiers.includes("%"), `${width}: tiers table ${tiers}`);
+
+    // A budget: a tenth of what takes every customer of positive value.
+    const full = await page.evaluate(() => state.summary.frontier.full_budget);
+    const budget = String(Math.round(full / 10));
+    await page.fill("#budget", budget);
+    await page.click("#budget-form button");
+    await page.waitForSelector("#selection dd", { timeout: 30000 });
+    const selection = await page.textContent("#selection");
+    for (const fact of ["optimum value", "ROI", "gap", "proof: upper bound", "value of the next EUR 1"]) {
+      check(selection.includes(fact), `${width}: the selection lacks "${fact}": ${selection}`);
+    }
+    check(/\d+(\.\d+)?%/.test(selection), `${width}: ROI is not a percent: ${selection}`);
+    check(await page.locator("#frontier-chart svg text", { hasText: "your budget" }).count() === 1,
+      `${width}: the budget is not marked on the frontier`);
+
+    await page.fill("#customer-id", customer);
+    await page.click("#customer-form button");
+    await page.waitForSelector("#customer dd", { timeout: 10000 });
+    const card = await page.textContent("#customer");
+    check(/CRV/.test(card) && /tier[ABCN]/.test(card.replace(/\s+/g, "")) && /rank/.test(card), `${width}: customer card ${card}`);
+
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, `${width}: the page is ${overflow}px wider than the screen`);
+    await page.screenshot({ path: join(shots, `dashboard-${width}x${height}.png`), fullPage: true });
+    check(errors.length === 0, `${width}: console errors: ${errors.join(" | ")}`);
+    await page.close();
+  }
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+if (failures.length) {
+  console.error("FAILED:\n" + failures.join("\n"));
+  process.exit(1);
+}
+console.log("dashboard e2e ok");
