@@ -9,8 +9,8 @@
 pub mod admission;
 pub mod binary;
 pub mod body;
-mod events;
 pub mod dashboard;
+mod events;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod handlers;
