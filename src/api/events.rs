@@ -1,4 +1,4 @@
-//! The live endpoints (DESIGN.md, "Events"): `POST /v1/customers/{id}/events`, `POST
+//! The live endpoints (README.md, "Live events"): `POST /v1/customers/{id}/events`, `POST
 //! /v1/events`, `GET /v1/customers/{id}/profile` and `POST /v1/admin/retier`. Events are
 //! decoded and checked on the reactor thread (linear in the body), then handed to the log
 //! writer; the answer comes once they are durable per the fsync policy and applied.

@@ -1,4 +1,4 @@
-//! The events of a live customer (DESIGN.md, "Events"): purchases, contacts, responses and
+//! The events of a live customer (README.md, "Live events"): purchases, contacts, responses and
 //! column changes, decoded from the JSON of `POST /v1/customers/{id}/events` and `POST
 //! /v1/events` with an error naming the event and the field, and encoded for the log with
 //! bincode. Decoding is linear in the body; every text and count is capped (`limits`).

@@ -1,4 +1,4 @@
-//! Live customers (DESIGN.md, "Events"): purchases, contacts, responses and column changes
+//! Live customers (README.md, "Live events"): purchases, contacts, responses and column changes
 //! applied while the server serves, durably, with nothing acknowledged lost on a crash.
 //!
 //! Method. The store stays immutable; a concurrent overlay (`DashMap` keyed by customer id)
