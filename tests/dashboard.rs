@@ -310,7 +310,10 @@ fn schemathesis_finds_no_server_error_and_no_contradiction() {
     let server = Server::start(FUZZED_CUSTOMERS);
     let document = server.work.path().join("openapi.json");
     std::fs::write(&document, OPENAPI).unwrap();
+    // Run in the server's scratch directory: schemathesis keeps a `.schemathesis/` cache in its
+    // working directory, which must not land in the checkout.
     let output = Command::new(&schemathesis)
+        .current_dir(server.work.path())
         .args([
             "run",
             s(&document),
