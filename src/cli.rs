@@ -68,6 +68,12 @@ pub enum Command {
     /// restart the log after it; the server must be stopped.
     #[command(after_help = "Example: crv compact customers.crv --wal events/")]
     Compact(CompactCommand),
+    /// Plan a campaign with several resources and offers: the certified best offer per
+    /// customer, shadow prices, explanations.
+    #[command(
+        after_help = "Example: crv optimise customers.crv --campaign campaign.json --contacts contacts.csv -o assignment.csv --explain 42"
+    )]
+    Optimise(OptimiseCommand),
 }
 
 /// `crv compact`.
@@ -657,4 +663,36 @@ impl ServeCommand {
             copy_to_memory: self.copy_to_memory,
         }
     }
+}
+
+/// `crv optimise`.
+#[derive(Debug, Args)]
+pub struct OptimiseCommand {
+    /// The store file.
+    pub store: PathBuf,
+    /// The campaign definition (JSON): resources, offers, contact rules.
+    #[arg(long)]
+    pub campaign: PathBuf,
+    /// Past contacts for the contact rules: customer_id,time,channel,campaign,offer.
+    #[arg(long)]
+    pub contacts: Option<PathBuf>,
+    /// Scoring and tier parameters (the `crv` the expressions read).
+    #[command(flatten)]
+    pub score: ScoreArgs,
+    /// Before use, verify the whole store.
+    #[arg(long)]
+    pub verify: bool,
+    /// Write the assignment: customer_id,offer,value, one column per resource, reason (`-`:
+    /// stdout, and the summary goes to stderr).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// Explain one customer's place in the plan (JSON).
+    #[arg(long, value_name = "ID")]
+    pub explain: Option<u64>,
+    /// Print the summary as one JSON object on the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Replace the output even when it is an input or a crv store file.
+    #[arg(long)]
+    pub force: bool,
 }

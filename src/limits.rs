@@ -61,3 +61,12 @@ pub const RECENT_EVENTS: usize = 20;
 
 /// Most recent contacts and responses kept per customer.
 pub const MAX_CONTACT_HISTORY: usize = 1_000;
+/// Largest campaign definition (`crv optimise --campaign`, `POST /v1/campaigns/optimise`), in
+/// bytes (1 MiB).
+pub const MAX_CAMPAIGN_BYTES: usize = 1 << 20;
+
+/// Most resources one campaign may limit.
+pub const MAX_CAMPAIGN_RESOURCES: usize = 64;
+
+/// Most contact rules in one campaign.
+pub const MAX_CONTACT_RULES: usize = 64;

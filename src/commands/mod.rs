@@ -3,6 +3,7 @@
 
 pub mod compact;
 pub mod fit;
+pub mod optimise;
 
 pub mod rfm;
 pub mod score;
