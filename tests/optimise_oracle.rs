@@ -140,6 +140,23 @@ impl Campaign {
         outcome.solution().map(|s| s.objective())
     }
 
+    /// The same campaign with only `resources`' limits and `offers`' minimums (the other
+    /// limits unbounded, the other minimums 0).
+    fn restricted(&self, resources: &[usize], offers: &[usize]) -> Campaign {
+        let mut restricted = self.clone();
+        for (k, limit) in restricted.limits.iter_mut().enumerate() {
+            if !resources.contains(&k) {
+                *limit = f64::INFINITY;
+            }
+        }
+        for (o, offer) in restricted.offers.iter_mut().enumerate() {
+            if !offers.contains(&o) {
+                offer.min = 0;
+            }
+        }
+        restricted
+    }
+
     /// The same campaign with its rows in `order`.
     fn permuted(&self, order: &[usize]) -> Campaign {
         let pick = |v: &[f32]| order.iter().map(|&i| v[i]).collect::<Vec<_>>();
@@ -232,7 +249,19 @@ proptest! {
                 }
             }
             (Outcome::Infeasible(conflict), None) => {
+                // Proven, infeasible on its own, and irreducible: dropping any limit or minimum
+                // it names leaves a feasible campaign.
+                prop_assert!(conflict.proven, "{conflict:?}");
                 prop_assert!(!conflict.offers.is_empty());
+                let (resources, offers) = (&conflict.resources, &conflict.offers);
+                prop_assert!(c.restricted(resources, offers).brute_force().is_none(),
+                    "{conflict:?} is not a conflict on its own");
+                for drop in 0..resources.len() + offers.len() {
+                    let (mut r, mut o) = (resources.clone(), offers.clone());
+                    if drop < r.len() { r.remove(drop); } else { o.remove(drop - r.len()); }
+                    prop_assert!(c.restricted(&r, &o).brute_force().is_some(),
+                        "{conflict:?} is not the smallest: without item {drop} still infeasible");
+                }
             }
             (Outcome::Infeasible(conflict), Some(optimum)) => {
                 prop_assert!(false, "conflict {conflict:?} on a feasible campaign (optimum {optimum})");

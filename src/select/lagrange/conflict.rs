@@ -1,16 +1,25 @@
 //! Minimum counts that no plan can meet, named by the smallest set of offers and limits that
-//! conflict. Two proofs, tried on sets of growing size: Hall's condition (the offers of a set
+//! conflict. Three proofs, tried on sets of growing size: Hall's condition (the offers of a set
 //! need more customers than are eligible for any of them; with one offer per customer this is
-//! exact for the counts alone), and a resource bound (the cheapest customers that meet each
-//! offer's minimum already use more of a resource than its limit).
+//! exact for the counts alone), a resource bound (the cheapest customers that meet each offer's
+//! minimum already use more of a resource than its limit), and, when the whole campaign is
+//! proven infeasible by the exact search (`feasible.rs`), that search on every set of offers
+//! and limits in turn, so the set named is a smallest one.
 
 use rayon::prelude::*;
 
+use super::feasible::{Budget, Found, Scope, search};
 use super::{Coefficients, Problem};
 
 /// Most offers with a minimum whose every subset is checked (2^12 sets); beyond it, single
 /// offers and pairs only.
 const MAX_SUBSET_OFFERS: usize = 12;
+
+/// Most offers with a minimum plus resources for which every set of them is searched exactly.
+const MAX_EXACT_ITEMS: usize = 12;
+
+/// Search nodes shared by all the sets of one exact conflict search.
+const EXACT_NODES: u64 = 1 << 22;
 
 /// Limits and offers that cannot all hold.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,22 +35,22 @@ pub struct Conflict {
     pub proven: bool,
 }
 
-/// The smallest proven conflict, if any.
-pub fn find(problem: &Problem<'_>) -> Option<Conflict> {
-    for (o, offer) in problem.offers.iter().enumerate() {
-        if offer.max.is_some_and(|max| max < offer.min) {
-            return Some(Conflict {
-                resources: vec![],
-                offers: vec![o],
-                reason: format!(
-                    "its minimum {} is above its maximum {}",
-                    offer.min,
-                    offer.max.unwrap_or_default()
-                ),
-                proven: true,
-            });
-        }
-    }
+/// An offer whose minimum is above its maximum.
+pub fn inverted_counts(problem: &Problem<'_>) -> Option<Conflict> {
+    problem.offers.iter().enumerate().find_map(|(o, offer)| {
+        let max = offer.max.filter(|&max| max < offer.min)?;
+        Some(Conflict {
+            resources: vec![],
+            offers: vec![o],
+            reason: format!("its minimum {} is above its maximum {max}", offer.min),
+            proven: true,
+        })
+    })
+}
+
+/// The smallest proven conflict, if any. `infeasible`: the exact search proved the whole
+/// campaign infeasible, so every set of offers and limits is worth searching.
+pub fn find(problem: &Problem<'_>, infeasible: bool) -> Option<Conflict> {
     let with_min: Vec<usize> = (0..problem.offers.len())
         .filter(|&o| problem.offers[o].min > 0)
         .collect();
@@ -79,7 +88,13 @@ pub fn find(problem: &Problem<'_>) -> Option<Conflict> {
         .collect();
     let members = |set: u32| (0..m).filter(move |b| set >> b & 1 == 1);
     let offers_of = |set: u32| members(set).map(|b| with_min[b]).collect::<Vec<_>>();
-    for size in 1..=m + 1 {
+    let resources = problem.limits.len();
+    let exact = infeasible && m + resources <= MAX_EXACT_ITEMS;
+    let mut budget = Budget {
+        nodes: EXACT_NODES,
+        spare_candidates: usize::MAX,
+    };
+    for size in 1..=if exact { m + resources } else { m + 1 } {
         for &set in sets.iter().filter(|s| s.count_ones() as usize == size) {
             let needed: u64 = members(set).map(|b| problem.offers[with_min[b]].min).sum();
             let available: u64 = patterns
@@ -108,6 +123,52 @@ pub fn find(problem: &Problem<'_>) -> Option<Conflict> {
                         reason: format!(
                             "meeting their minimums with the cheapest eligible customers uses {needed} of a limit of {limit}"
                         ),
+                        proven: true,
+                    });
+                }
+            }
+        }
+        if exact && let Some(conflict) = searched(problem, &with_min, size, &mut budget) {
+            return Some(conflict);
+        }
+    }
+    None
+}
+
+/// A set of `size` offers (from `with_min`, at least one) and resources that the exact search
+/// proves cannot hold, fewer resources first.
+fn searched(
+    problem: &Problem<'_>,
+    with_min: &[usize],
+    size: usize,
+    budget: &mut Budget,
+) -> Option<Conflict> {
+    let resources = problem.limits.len();
+    let subsets = |items: usize, chosen: usize| {
+        (0..1u32 << items)
+            .filter(move |s| s.count_ones() as usize == chosen)
+            .map(move |s| (0..items).filter(move |b| s >> b & 1 == 1))
+    };
+    for resource_count in 0..size.min(resources + 1) {
+        let offer_count = size - resource_count;
+        if offer_count > with_min.len() {
+            continue;
+        }
+        for limits in subsets(resources, resource_count) {
+            let limits: Vec<usize> = limits.collect();
+            for offers in subsets(with_min.len(), offer_count) {
+                let scope = Scope {
+                    resources: limits.clone(),
+                    offers: offers.map(|b| with_min[b]).collect(),
+                };
+                if search(problem, &scope, budget) == Found::Impossible {
+                    let needed: u64 = scope.offers.iter().map(|&o| problem.offers[o].min).sum();
+                    return Some(Conflict {
+                        reason: format!(
+                            "no choice of {needed} eligible customers meets their minimums within these limits (every choice searched)"
+                        ),
+                        resources: scope.resources,
+                        offers: scope.offers,
                         proven: true,
                     });
                 }

@@ -14,10 +14,15 @@
 //!
 //! # Method
 //!
-//! 1. **Conflicts first** (`conflict.rs`): minimum counts that no plan can meet are found
-//!    before any solve: Hall's condition over every set of offers with a minimum (exact for
-//!    the counts), and, per resource, the cheapest way to meet those minimums (a proof of
-//!    conflict when it exceeds the limit). The smallest conflicting set is named.
+//! 1. **Minimums and conflicts first** (`feasible.rs`, `conflict.rs`): a depth-first search
+//!    looks for customers that meet every minimum count within the limits (the *core*; with
+//!    uses `>= 0`, minimums can be met at all iff such a core exists). It is exact on small
+//!    campaigns (every eligible customer searched, within a node budget) and searches the
+//!    cheapest customers of each offer on large ones. When no core is found, proofs of
+//!    conflict are tried on sets of offers and limits of growing size: Hall's condition (the
+//!    offers need more customers than are eligible for any of them), the cheapest way to meet
+//!    the minimums against each limit, and, when the search proved the whole campaign
+//!    infeasible, the exact search on each set in turn. The smallest conflicting set is named.
 //! 2. **The LP relaxation through its dual** (`dual.rs`): with prices `lambda_k >= 0` on the
 //!    resources and `mu_o` on the offers' counts, the problem separates by customer: each
 //!    takes the offer of largest reduced value `v_io - sum_k lambda_k a_iok - mu_o`, or none
@@ -32,12 +37,18 @@
 //!    offer at the best prices; customers are dropped from over-full offers and resources in
 //!    order of least reduced value per unit freed, minimum counts are filled with the
 //!    customers whose reduced value for the offer is largest, then every customer left out is
-//!    offered, best reduced value first, whatever still fits.
+//!    offered, best reduced value first, whatever still fits. When those moves cannot meet the
+//!    minimums, the plan starts from the core instead: the rest is filled the same way, then
+//!    customers are exchanged to the offer of largest value that still fits, largest gain
+//!    first, never taking an offer below its minimum.
 //!
 //! # Guarantee
 //!
 //! The plan is feasible (every limit, count and eligibility holds) or the answer is a named
-//! conflict. `upper_bound` is `L` at the best prices found: a valid bound on the optimum of
+//! conflict. On campaigns where the search for the minimums is exact (each offer with a
+//! minimum has at most 256 more eligible customers than its minimum, and the search ends
+//! within its budget), a plan is found whenever one exists, and a conflict is proven and
+//! smallest; beyond that a conflict may be reported unproven (`proven: false`). `upper_bound` is `L` at the best prices found: a valid bound on the optimum of
 //! the integer problem (and of its LP relaxation) whatever the prices, so
 //! `gap = (upper_bound - objective) / |upper_bound|` is certified. With many customers and few
 //! coupling constraints the LP optimum has at most as many fractional customers as binding
@@ -57,6 +68,7 @@
 
 mod conflict;
 mod dual;
+mod feasible;
 mod pricing;
 mod repair;
 
@@ -119,6 +131,13 @@ pub struct Problem<'a> {
     /// The offers (at most [`MAX_OFFERS`]).
     pub offers: Vec<Offer<'a>>,
 }
+
+/// Nodes of the search for customers meeting every minimum count (`feasible.rs`).
+const CORE_NODES: u64 = 1 << 20;
+
+/// Customers per offer, beyond its minimum, that the search for the minimums considers (the
+/// cheapest; all of them on campaigns this small, where the search is exact).
+const CORE_SPARE_CANDIDATES: usize = 256;
 
 /// Most offers one campaign may hold (an offer is stored as one byte per customer).
 pub const MAX_OFFERS: usize = 255;
@@ -204,14 +223,28 @@ pub enum Outcome {
 /// has not one entry per limit, or there are more than [`MAX_OFFERS`] offers.
 pub fn solve(problem: &Problem<'_>, options: &Options) -> Outcome {
     check_shapes(problem);
-    if let Some(conflict) = conflict::find(problem) {
+    if let Some(conflict) = conflict::inverted_counts(problem) {
         return Outcome::Infeasible(conflict);
     }
+    let mut budget = feasible::Budget {
+        nodes: CORE_NODES,
+        spare_candidates: CORE_SPARE_CANDIDATES,
+    };
+    let core = match feasible::search(problem, &feasible::Scope::all(problem), &mut budget) {
+        feasible::Found::Core(core) => Some(core),
+        found => {
+            let infeasible = found == feasible::Found::Impossible;
+            if let Some(conflict) = conflict::find(problem, infeasible) {
+                return Outcome::Infeasible(conflict);
+            }
+            None
+        }
+    };
     let started = Instant::now();
     let dual = dual::minimise(problem, options, started);
     let dual_time = started.elapsed();
     let started = Instant::now();
-    let Some(choice) = repair::plan(problem, &dual.prices) else {
+    let Some(choice) = repair::plan(problem, &dual.prices, core.as_deref()) else {
         return Outcome::Infeasible(conflict::unmet(problem));
     };
     let totals = pricing::totals(problem, &choice);

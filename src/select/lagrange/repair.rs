@@ -301,6 +301,36 @@ impl Draft<'_, '_> {
         self.counts[o] >= min
     }
 
+    /// Moves customers to the offer of largest value that fits (none kept when no offer has a
+    /// positive value), largest gain first, never taking an offer below its minimum.
+    fn exchange(&mut self) {
+        let problem = self.problem;
+        let mut movers: Vec<Candidate> = (0..self.choice.len())
+            .into_par_iter()
+            .filter_map(|i| {
+                let current = self
+                    .offer_of(i)
+                    .map_or(0.0, |c| problem.offers[c].value.get(i));
+                let (o, value) = (0..problem.offers.len())
+                    .filter(|&o| problem.offers[o].is_eligible(i))
+                    .map(|o| (o, problem.offers[o].value.get(i)))
+                    .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))?;
+                (value > current && Some(o) != self.offer_of(i))
+                    .then(|| self.candidate(i, o, value - current))
+            })
+            .collect();
+        visit_in_order(&mut movers, false, |c| {
+            let (i, o) = (c.row as usize, usize::from(c.offer));
+            let leaves_minimum = self
+                .offer_of(i)
+                .is_some_and(|from| self.counts[from] <= problem.offers[from].min);
+            if !leaves_minimum && self.fits(i, o) {
+                self.assign(i, Some(o));
+            }
+            true
+        });
+    }
+
     /// Offers every customer left out their best offer of positive value, best reduced value
     /// first, when it fits.
     fn fill(&mut self) {
@@ -319,8 +349,39 @@ impl Draft<'_, '_> {
     }
 }
 
-/// A feasible plan near `prices`, `None` when some minimum count could not be met.
-pub fn plan(problem: &Problem<'_>, prices: &Prices) -> Option<Vec<u8>> {
+/// A feasible plan near `prices`: the rounding and its repair, or, when those cannot meet the
+/// minimum counts, `core` (customers and offers meeting every minimum within the limits)
+/// filled and improved by exchanges. `None` when neither gives a plan.
+pub fn plan(
+    problem: &Problem<'_>,
+    prices: &Prices,
+    core: Option<&[(usize, usize)]>,
+) -> Option<Vec<u8>> {
+    rounded(problem, prices).or_else(|| core.map(|core| extended(problem, prices, core)))
+}
+
+/// The core's customers keep their offers; everyone else is offered, best reduced value
+/// first, what still fits; then exchanges that raise the value are made.
+fn extended(problem: &Problem<'_>, prices: &Prices, core: &[(usize, usize)]) -> Vec<u8> {
+    let mut choice = vec![0u8; problem.ids.len()];
+    for &(i, o) in core {
+        choice[i] = o as u8 + 1;
+    }
+    let start = totals(problem, &choice);
+    let mut draft = Draft {
+        problem,
+        prices,
+        choice,
+        used: start.used,
+        counts: start.counts,
+    };
+    draft.fill();
+    draft.exchange();
+    draft.choice
+}
+
+/// Rounding at the prices, then repair; `None` when some minimum count could not be met.
+fn rounded(problem: &Problem<'_>, prices: &Prices) -> Option<Vec<u8>> {
     let choice: Vec<u8> = (0..problem.ids.len())
         .into_par_iter()
         .map(|i| prices.best(problem, i).map_or(0, |(o, _)| o as u8 + 1))
