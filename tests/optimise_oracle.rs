@@ -48,6 +48,14 @@ impl Campaign {
         }
     }
 
+    /// One resource, one offer without minimum or maximum (uses here are whole numbers).
+    fn is_single_budget(&self) -> bool {
+        self.limits.len() == 1
+            && self.offers.len() == 1
+            && self.offers[0].min == 0
+            && self.offers[0].max.is_none()
+    }
+
     fn customers(&self) -> usize {
         self.ids.len()
     }
@@ -246,6 +254,11 @@ proptest! {
                     "bound {} below the optimum {optimum}", plan.upper_bound);
                 if plan.optimal {
                     prop_assert!(close(value, optimum));
+                }
+                // One resource, one offer, no counts: the exact knapsack, proven optimal.
+                if c.is_single_budget() {
+                    prop_assert!(plan.optimal, "single budget not proven: gap {}", plan.gap);
+                    prop_assert!(close(value, optimum), "{value} against {optimum}");
                 }
             }
             (Outcome::Infeasible(conflict), None) => {

@@ -14,6 +14,9 @@
 //!
 //! # Method
 //!
+//! The single-budget case (one resource, one offer, no minimum or maximum count, uses in whole
+//! cents) is the knapsack, and goes to its exact solver (`single.rs`); everything else:
+//!
 //! 1. **Minimums and conflicts first** (`feasible.rs`, `conflict.rs`): a depth-first search
 //!    looks for customers that meet every minimum count within the limits (the *core*; with
 //!    uses `>= 0`, minimums can be met at all iff such a core exists). It is exact on small
@@ -71,6 +74,7 @@ mod dual;
 mod feasible;
 mod pricing;
 mod repair;
+mod single;
 
 use std::time::{Duration, Instant};
 
@@ -223,6 +227,9 @@ pub enum Outcome {
 /// has not one entry per limit, or there are more than [`MAX_OFFERS`] offers.
 pub fn solve(problem: &Problem<'_>, options: &Options) -> Outcome {
     check_shapes(problem);
+    if let Some(plan) = single::solve(problem, options) {
+        return Outcome::Plan(plan);
+    }
     if let Some(conflict) = conflict::inverted_counts(problem) {
         return Outcome::Infeasible(conflict);
     }
