@@ -8,6 +8,7 @@
 //! - [`definition`], [`expression`], [`contacts`], [`optimise`]: a campaign of several
 //!   resources and offers (`campaign.json`), its value and use expressions, the contact rules
 //!   over a contact history, and the plan ([`crate::select::lagrange`]) with its explanations;
+//! - [`stored`]: a plan kept with the table version it was solved on (the server's plans);
 //! - [`simulate`]: batches of what-if scenarios and the value-versus-budget frontier;
 //! - [`report`]: the JSON summaries and target rows the command line and the server share.
 //!
@@ -25,6 +26,7 @@ pub mod optimise;
 pub mod report;
 pub mod simulate;
 pub mod spec;
+pub mod stored;
 pub mod targets;
 
 pub use spec::{

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use crv::Table;
 use crv::atomic_file::check_output;
@@ -14,6 +14,7 @@ use crv::campaign::definition::CampaignDefinition;
 use crv::campaign::optimise::CampaignPlan;
 use crv::error::{Error, Result};
 use crv::limits::MAX_CAMPAIGN_BYTES;
+use crv::rfm::date::now_micros;
 use crv::select::lagrange::Outcome;
 
 use super::{amount, count, millis, open_store, stdout_error, summary_writer};
@@ -94,12 +95,6 @@ fn read_definition(path: &Path) -> Result<CampaignDefinition> {
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     CampaignDefinition::parse(&bytes, &path.display().to_string())
-}
-
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
 }
 
 fn summary_lines(plan: &CampaignPlan<'_>) -> Vec<String> {
