@@ -4,11 +4,8 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
-use crv::Table;
-use crv::atomic_file::check_output;
 use crv::campaign::contacts::{ContactHistory, ContactLog};
 use crv::campaign::definition::CampaignDefinition;
 use crv::campaign::optimise::CampaignPlan;
@@ -17,31 +14,20 @@ use crv::limits::MAX_CAMPAIGN_BYTES;
 use crv::rfm::date::now_micros;
 use crv::select::lagrange::Outcome;
 
-use super::{amount, count, millis, open_store, stdout_error, summary_writer};
+use super::{amount, count, millis, planning_table, stdout_error, summary_writer};
 use crate::cli::OptimiseCommand;
 
 /// Runs `crv optimise`.
 pub fn optimise(args: &OptimiseCommand) -> Result<()> {
     let started = Instant::now();
-    let params = args.score.params();
-    let scheme = args.score.scheme();
-    params.validate()?;
-    scheme.validate()?;
     let definition = read_definition(&args.campaign)?;
-    if let Some(path) = &args.output {
-        check_output(path, &[&args.store, &args.campaign], args.force)?;
-    }
     let history = match &args.contacts {
         Some(path) => ContactLog::read(path)?,
         None => ContactLog::default(),
     };
-    let store = open_store(&args.store, args.verify)?;
-    let table = Table::valued(
-        Arc::new(store),
-        params,
-        scheme,
-        super::valuation(&args.score.valuation)?,
-    )?;
+    let mut inputs = vec![args.campaign.as_path()];
+    inputs.extend(args.contacts.as_deref());
+    let (table, _) = planning_table(&args.input, &args.report, &inputs)?;
     let prepare = Instant::now();
     let cancel = crv::cancel::Cancel::default();
     let bound = definition.bind(
@@ -51,10 +37,10 @@ pub fn optimise(args: &OptimiseCommand) -> Result<()> {
         &cancel,
     )?;
     let plan = bound.solve(prepare.elapsed(), cancel);
-    if let (Some(path), Some(solved)) = (&args.output, plan.plan()) {
+    if let (Some(path), Some(solved)) = (&args.report.output, plan.plan()) {
         write_assignment(path, &plan, solved, table.rows())?;
     }
-    let mut stdout = summary_writer(args.output.as_deref());
+    let mut stdout = summary_writer(args.report.output.as_deref());
     for line in summary_lines(&plan) {
         writeln!(stdout, "{line}").map_err(stdout_error)?;
     }
@@ -69,7 +55,7 @@ pub fn optimise(args: &OptimiseCommand) -> Result<()> {
         )
         .map_err(stdout_error)?;
     }
-    if args.json {
+    if args.report.json {
         let mut summary = plan.summary();
         summary["time_ms"] = serde_json::json!(millis(started.elapsed()));
         writeln!(stdout, "{summary}").map_err(stdout_error)?;
