@@ -68,6 +68,12 @@ pub enum Command {
     /// restart the log after it; the server must be stopped.
     #[command(after_help = "Example: crv compact customers.crv --wal events/")]
     Compact(CompactCommand),
+    /// Plan a campaign with several resources and offers: the certified best offer per
+    /// customer, shadow prices, explanations.
+    #[command(
+        after_help = "Example: crv optimise customers.crv --campaign campaign.json --contacts contacts.csv -o assignment.csv --explain 42"
+    )]
+    Optimise(OptimiseCommand),
 }
 
 /// `crv compact`.
@@ -395,8 +401,9 @@ pub struct ScoreCommand {
 /// `crv select`.
 #[derive(Debug, Args)]
 pub struct SelectCommand {
-    /// The store file.
-    pub store: PathBuf,
+    /// The store, scored.
+    #[command(flatten)]
+    pub input: ScoredStoreArgs,
     /// Total resource available (TR), in the cost column's units.
     #[arg(long)]
     pub budget: f64,
@@ -414,21 +421,37 @@ pub struct SelectCommand {
     /// 86400; anything else is an error).
     #[arg(long, default_value_t = 60.0)]
     pub time_limit: f64,
-    /// Scoring and tier parameters.
+    /// The targets file and the summary.
+    #[command(flatten)]
+    pub report: PlanOutputArgs,
+}
+
+/// The store a planning command (`crv select`, `crv optimise`) reads, and how it is scored.
+#[derive(Debug, Args)]
+pub struct ScoredStoreArgs {
+    /// The store file.
+    pub store: PathBuf,
+    /// Scoring and tier parameters (the `crv` that values and filters read).
     #[command(flatten)]
     pub score: ScoreArgs,
     /// Before use, verify the whole store: every checksum, every value's domain, every id
     /// found at its own row through the index (a full read of the file).
     #[arg(long)]
     pub verify: bool,
-    /// Write the chosen customers: customer_id,crv,cost,tier (`-`: stdout, and the summary
-    /// goes to stderr).
+}
+
+/// What a planning command (`crv select`, `crv optimise`) writes.
+#[derive(Debug, Args)]
+pub struct PlanOutputArgs {
+    /// Write the plan's customers as CSV (`-`: stdout, and the summary goes to stderr): for
+    /// `select` customer_id,crv,cost,tier; for `optimise` customer_id,offer,value, one column
+    /// per resource, reason.
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
     /// Print the summary as one JSON object on the last line of stdout.
     #[arg(long)]
     pub json: bool,
-    /// Replace the output even when it is the store or another crv store file.
+    /// Replace the output even when it is an input or another crv store file.
     #[arg(long)]
     pub force: bool,
 }
@@ -657,4 +680,24 @@ impl ServeCommand {
             copy_to_memory: self.copy_to_memory,
         }
     }
+}
+
+/// `crv optimise`.
+#[derive(Debug, Args)]
+pub struct OptimiseCommand {
+    /// The store, scored.
+    #[command(flatten)]
+    pub input: ScoredStoreArgs,
+    /// The campaign definition (JSON): resources, offers, contact rules.
+    #[arg(long)]
+    pub campaign: PathBuf,
+    /// Past contacts for the contact rules: customer_id,time,channel,campaign,offer.
+    #[arg(long)]
+    pub contacts: Option<PathBuf>,
+    /// Explain one customer's place in the plan (JSON).
+    #[arg(long, value_name = "ID")]
+    pub explain: Option<u64>,
+    /// The assignment file and the summary.
+    #[command(flatten)]
+    pub report: PlanOutputArgs,
 }

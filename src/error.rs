@@ -93,6 +93,19 @@ pub enum Error {
         message: String,
     },
 
+    /// A campaign definition (`campaign.json`, or an optimise request's body) that cannot be
+    /// used: names the source and the field as a JSON path (`offers[1].uses.calls`; empty when
+    /// the definition as a whole is at fault).
+    #[error("{file}: {}{message}", field_prefix(.field))]
+    Campaign {
+        /// The definition's file, or `request body`.
+        file: String,
+        /// The field, as a JSON path.
+        field: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+
     /// Work stopped before its end: its client went away or its time limit passed.
     #[error("stopped during {during}: {cause}")]
     Stopped {

@@ -61,3 +61,17 @@ pub const RECENT_EVENTS: usize = 20;
 
 /// Most recent contacts and responses kept per customer.
 pub const MAX_CONTACT_HISTORY: usize = 1_000;
+/// Largest campaign definition (`crv optimise --campaign`, `POST /v1/campaigns/optimise`), in
+/// bytes (1 MiB).
+pub const MAX_CAMPAIGN_BYTES: usize = 1 << 20;
+
+/// Most campaign plans `crv serve` keeps for `GET /v1/campaigns/{id}` (the oldest is dropped
+/// when a new one is made). A plan holds its offers' evaluated values and eligibility, a few
+/// bytes per customer and offer, and the table version it was solved on.
+pub const MAX_STORED_PLANS: usize = 16;
+
+/// Most resources one campaign may limit.
+pub const MAX_CAMPAIGN_RESOURCES: usize = 64;
+
+/// Most contact rules in one campaign.
+pub const MAX_CONTACT_RULES: usize = 64;

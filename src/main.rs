@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => commands::simulate::simulate(&args),
         Command::Serve(args) => commands::serve::serve(&args),
         Command::Fit(args) => commands::fit::fit(&args),
+        Command::Optimise(args) => commands::optimise::optimise(&args),
 
         Command::Rfm(args) => commands::rfm::rfm(&args),
         Command::Compact(args) => commands::compact::compact(&args),

@@ -1910,6 +1910,22 @@ async fn heavy_endpoints_need_the_bearer_token_and_lookups_stay_open() {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/v1/campaigns/optimise",
+            json!({"offers": [{"name": "a", "value": 1}]})
+                .to_string()
+                .into_bytes(),
+        ),
+        (Method::GET, "/v1/campaigns/1", Vec::new()),
+        (Method::GET, "/v1/campaigns/1/customers/1", Vec::new()),
+    ] {
+        let (status, _, _) = served
+            .send_raw(method, path, std::slice::from_ref(&json), body)
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+    }
     // Lookups and the read-only endpoints need no token.
     let id = served.library().0.ids()[0];
     assert_eq!(
@@ -2603,5 +2619,177 @@ async fn a_server_valuing_purchase_histories_answers_p_alive_and_expected_purcha
         .post("/v1/select", &json!({"budget": 500.0, "horizon": "inf"}))
         .await;
     answer.assert_error(StatusCode::BAD_REQUEST, "invalid_parameter", "horizon");
+    served.stop().await;
+}
+
+/// A campaign of two resources and two offers over the generated store.
+fn campaign_definition(budget: f64) -> Value {
+    json!({
+        "resources": {"budget": budget, "calls": 40},
+        "offers": [
+            {"name": "call", "value": "crv", "eligible": "segment != basic",
+             "uses": {"budget": "cost", "calls": 1}, "max": 30},
+            {"name": "email", "value": "0.3 * crv", "uses": {"budget": 0.5}}
+        ]
+    })
+}
+
+#[tokio::test]
+async fn campaign_plans_are_kept_and_answer_customer_lookups() {
+    let served = Served::default().await;
+    let definition = campaign_definition(300.0);
+    let answer = served.post("/v1/campaigns/optimise", &definition).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    let summary = &answer.json;
+    let plan_id = summary["plan_id"].as_str().unwrap().to_string();
+
+    // The same definition solved by the library on the library's table.
+    let (_, table) = served.library();
+    let library = crv::campaign::stored::StoredPlan::solve(
+        Arc::new(table),
+        crv::campaign::definition::CampaignDefinition::parse(
+            definition.to_string().as_bytes(),
+            "test",
+        )
+        .unwrap(),
+        &crv::campaign::contacts::ContactLog::default(),
+        0,
+        crv::cancel::Cancel::default(),
+    )
+    .unwrap();
+    let expected = library.plan().summary();
+    for key in ["objective", "upper_bound", "gap", "assigned"] {
+        assert_eq!(summary[key], expected[key], "{key}: {summary}");
+    }
+    let objective = summary["objective"].as_f64().unwrap();
+    assert!(objective > 0.0);
+    assert!(summary["upper_bound"].as_f64().unwrap() >= objective * (1.0 - 1e-12));
+    for resource in ["budget", "calls"] {
+        let entry = &summary["resources"][resource];
+        assert!(entry["used"].as_f64().unwrap() <= entry["limit"].as_f64().unwrap() + 1e-6);
+        assert!(entry["shadow_price"].as_f64().unwrap() >= 0.0, "{entry}");
+        assert_eq!(
+            entry["shadow_price"],
+            expected["resources"][resource]["shadow_price"]
+        );
+    }
+    assert!(summary["offers"]["call"]["count"].as_u64().unwrap() <= 30);
+
+    let again = served.get(&format!("/v1/campaigns/{plan_id}")).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.json);
+    assert_eq!(again.json["plan_id"], plan_id.as_str());
+    assert_eq!(again.json["objective"], summary["objective"]);
+
+    // Every customer's lookup agrees with the library's plan.
+    let plan = library.plan().plan().unwrap();
+    let ids = library.borrow_owner().ids().to_vec();
+    let (mut inside, mut outside) = (0, 0);
+    for (row, &id) in ids.iter().enumerate().step_by(37) {
+        let lookup = served
+            .get(&format!("/v1/campaigns/{plan_id}/customers/{id}"))
+            .await;
+        assert_eq!(lookup.status, StatusCode::OK, "{}", lookup.json);
+        let json = &lookup.json;
+        assert_eq!(json["customer_id"], id);
+        assert_eq!(json["plan_id"], plan_id.as_str());
+        match plan.offer_of(row) {
+            Some(o) => {
+                inside += 1;
+                assert_eq!(json["in_plan"], true, "{json}");
+                assert_eq!(json["offer"], ["call", "email"][o], "{json}");
+            }
+            None => {
+                outside += 1;
+                assert_eq!(json["in_plan"], false, "{json}");
+                assert!(json["offer"].is_null());
+            }
+        }
+        assert!(!json["reason"].as_str().unwrap().is_empty(), "{json}");
+        assert_eq!(json["offers"].as_array().unwrap().len(), 2);
+    }
+    assert!(inside > 0 && outside > 0, "{inside} in, {outside} out");
+
+    served
+        .get(&format!("/v1/campaigns/{plan_id}/customers/999999999"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found", "999999999");
+    served
+        .get(&format!("/v1/campaigns/{plan_id}/customers/abc"))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_id", "abc");
+    served.get("/v1/campaigns/12345").await.assert_error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "12345",
+    );
+    served.get("/v1/campaigns/optimise").await.assert_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "POST",
+    );
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn campaign_optimise_rejects_bad_definitions_and_names_conflicts() {
+    let served = Served::default().await;
+    let unknown = json!({"resources": {"budget": 10},
+        "offers": [{"name": "a", "value": "no_such_column", "uses": {"budget": 1}}]});
+    served
+        .post("/v1/campaigns/optimise", &unknown)
+        .await
+        .assert_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "offers[0].value: at position 1: unknown column `no_such_column`",
+        );
+    let negative = json!({"resources": {"budget": -1}, "offers": [{"name": "a", "value": 1}]});
+    served
+        .post("/v1/campaigns/optimise", &negative)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_campaign", "budget");
+    let rules = json!({"offers": [{"name": "a", "value": 1}],
+        "contact_rules": [{"max_contacts": 2, "within_days": 30}]});
+    served
+        .post("/v1/campaigns/optimise", &rules)
+        .await
+        .assert_error(
+            StatusCode::BAD_REQUEST,
+            "no_contact_history",
+            "contact_rules",
+        );
+    // Minimums the budget cannot meet: the conflict names the limit and the offer.
+    let infeasible = json!({"resources": {"budget": 1, "calls": 1000},
+        "offers": [{"name": "call", "value": "crv", "uses": {"budget": "cost", "calls": 1}, "min": 50},
+                   {"name": "email", "value": 1, "uses": {"budget": 0}}]});
+    let answer = served.post("/v1/campaigns/optimise", &infeasible).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    let conflict = &answer.json["infeasible"];
+    assert_eq!(conflict["resources"], json!(["budget"]), "{conflict}");
+    assert_eq!(conflict["offers"], json!(["call"]), "{conflict}");
+    assert_eq!(conflict["proven"], true);
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn only_the_last_campaign_plans_are_kept() {
+    let served = Served::with_customers(500, ServerConfig::default()).await;
+    let mut ids = Vec::new();
+    for plan in 0..=crv::limits::MAX_STORED_PLANS {
+        let answer = served
+            .post(
+                "/v1/campaigns/optimise",
+                &campaign_definition(100.0 + plan as f64),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+        ids.push(answer.json["plan_id"].as_str().unwrap().to_string());
+    }
+    let oldest = served.get(&format!("/v1/campaigns/{}", ids[0])).await;
+    assert_eq!(oldest.status, StatusCode::NOT_FOUND, "{}", oldest.json);
+    for id in &ids[1..] {
+        let kept = served.get(&format!("/v1/campaigns/{id}")).await;
+        assert_eq!(kept.status, StatusCode::OK, "{}", kept.json);
+    }
     served.stop().await;
 }

@@ -1325,3 +1325,61 @@ fn help_shows_an_example_the_where_grammar_and_the_import_columns() {
     assert!(top.contains("docs/model.md"), "{top}");
     assert!(!top.contains("DESIGN.md"), "{top}");
 }
+
+/// The customer ids in column 0 of a CSV file, sorted.
+fn csv_ids(path: &Path) -> Vec<u64> {
+    let mut ids: Vec<u64> = csv::Reader::from_path(path)
+        .unwrap()
+        .records()
+        .map(|record| record.unwrap()[0].parse().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn optimise_with_one_budget_and_one_offer_is_the_select_knapsack() {
+    let (work, store) = generated_store(3_000);
+    let campaign = work.file(
+        "campaign.json",
+        br#"{"resources": {"budget": 500}, "offers": [{"name": "retain", "value": "crv", "uses": {"budget": "cost"}, "eligible": "segment != basic"}]}"#,
+    );
+    let (targets, assignment) = (work.path("targets.csv"), work.path("assignment.csv"));
+    let select = json_summary(&crv(&[
+        "select",
+        s(&store),
+        "--budget",
+        "500",
+        "--where",
+        "segment != basic",
+        "--json",
+        "-o",
+        s(&targets),
+    ]));
+    let plan = json_summary(&crv(&[
+        "optimise",
+        s(&store),
+        "--campaign",
+        s(&campaign),
+        "--json",
+        "-o",
+        s(&assignment),
+    ]));
+    assert_eq!(plan["optimal"], true, "{plan}");
+    // The knapsack's answer: no pricing pass of the general method ran.
+    assert_eq!(plan["passes"], 0, "{plan}");
+    assert_eq!(select["optimal"], true, "{select}");
+    let (objective, total_crv) = (
+        plan["objective"].as_f64().unwrap(),
+        select["total_crv"].as_f64().unwrap(),
+    );
+    assert!(
+        (objective - total_crv).abs() <= 1e-9 * total_crv.abs(),
+        "{objective} against {total_crv}"
+    );
+    assert!(plan["gap"].as_f64().unwrap().abs() <= crv::select::OPTIMALITY_TOLERANCE);
+    assert_eq!(plan["assigned"], select["selected"]);
+    assert_eq!(csv_ids(&assignment), csv_ids(&targets));
+    let used = plan["resources"]["budget"]["used"].as_f64().unwrap();
+    assert!(used <= 500.0 + 1e-6, "{used}");
+}

@@ -176,3 +176,20 @@ fn wal_record_corpus_keeps_its_properties() {
         ],
     );
 }
+
+#[test]
+fn campaign_definition_corpus_keeps_its_properties() {
+    let answers = replay(
+        "campaign_definition",
+        crv::campaign::fuzz::campaign_definition,
+    );
+    assert_seeds(
+        &answers,
+        &[
+            ("design_example.json", Outcome::Verified),
+            ("infeasible_minimum.json", Outcome::Verified),
+            ("unknown_column.json", Outcome::Opened),
+            ("no_value.json", Outcome::Refused),
+        ],
+    );
+}

@@ -4,7 +4,6 @@
 //! writer; the answer comes once they are durable per the fsync policy and applied.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap};
@@ -18,6 +17,7 @@ use super::wire::{ApiError, JSON, json_response, names_media_type, read_body};
 use crate::live::event::{self, EventError};
 use crate::live::writer::WriteError;
 use crate::live::{Live, compact};
+use crate::rfm::date::now_micros;
 
 impl From<EventError> for ApiError {
     fn from(error: EventError) -> Self {
@@ -34,13 +34,6 @@ impl From<WriteError> for ApiError {
 /// The live state, or the 403 of a server that takes no events.
 fn live(state: &AppState) -> Result<&Arc<Live>, ApiError> {
     state.live().ok_or_else(ApiError::writes_disabled)
-}
-
-/// Microseconds since 1970: the time of events that give none.
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_micros() as i64)
 }
 
 /// `POST /v1/customers/{id}/events` (`customer` given) and `POST /v1/events` (each event names

@@ -50,13 +50,19 @@ pub enum Route {
     OpenApi,
     /// `/v1/summary`: what the dashboard draws, precomputed per version.
     Summary,
+    /// `/v1/campaigns/optimise`.
+    CampaignOptimise,
+    /// `/v1/campaigns/{id}`.
+    Campaign,
+    /// `/v1/campaigns/{id}/customers/{cid}`.
+    CampaignCustomer,
     /// Any other path.
     Unmatched,
 }
 
 impl Route {
     /// Every route, in the order of the metrics' arrays.
-    pub const ALL: [Route; 16] = [
+    pub const ALL: [Route; 19] = [
         Route::Health,
         Route::Ready,
         Route::Metrics,
@@ -72,6 +78,9 @@ impl Route {
         Route::Dashboard,
         Route::OpenApi,
         Route::Summary,
+        Route::CampaignOptimise,
+        Route::Campaign,
+        Route::CampaignCustomer,
         Route::Unmatched,
     ];
 
@@ -93,6 +102,9 @@ impl Route {
             Route::Dashboard => "/",
             Route::OpenApi => "/openapi.json",
             Route::Summary => "/v1/summary",
+            Route::CampaignOptimise => "/v1/campaigns/optimise",
+            Route::Campaign => "/v1/campaigns/{id}",
+            Route::CampaignCustomer => "/v1/campaigns/{id}/customers/{cid}",
             Route::Unmatched => "unmatched",
         }
     }
@@ -106,7 +118,8 @@ impl Route {
             | Route::Simulate
             | Route::CustomerEvents
             | Route::Events
-            | Route::Retier => "POST",
+            | Route::Retier
+            | Route::CampaignOptimise => "POST",
             _ => "GET, HEAD",
         }
     }

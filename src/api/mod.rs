@@ -2,13 +2,14 @@
 //! The [`AppState`] holds the current version of the customer [`Table`], scored and tiered
 //! before it is served; a newer version is published atomically ([`AppState::publish`]) and
 //! every request holds the version it started on for its whole run. Heavy requests
-//! (selections, with their re-scoring, and simulations) run on the heavy rayon pool behind the
+//! (selections, with their re-scoring, simulations and campaign plans) run on the heavy rayon pool behind the
 //! [`admission`] queue, never on the reactor threads. Limits come from [`ServerConfig`]; every
 //! request is counted in [`metrics`].
 
 pub mod admission;
 pub mod binary;
 pub mod body;
+mod campaigns;
 pub mod dashboard;
 mod events;
 #[cfg(feature = "fuzzing")]
@@ -260,6 +261,8 @@ pub struct AppState {
     next_request_id: AtomicU64,
     /// The currency of CRV and costs, as the dashboard labels them (`--currency`).
     currency: String,
+    /// The campaign plans kept for `GET /v1/campaigns/{id}`.
+    plans: campaigns::Plans,
 }
 
 impl AppState {
@@ -312,6 +315,7 @@ impl AppState {
             draining: AtomicBool::new(false),
             next_request_id: AtomicU64::new(1),
             currency: DEFAULT_CURRENCY.to_string(),
+            plans: campaigns::Plans::default(),
         })
     }
 
@@ -346,6 +350,11 @@ impl AppState {
             insecure_writes,
             ..self
         }
+    }
+
+    /// The campaign plans kept.
+    fn plans(&self) -> &campaigns::Plans {
+        &self.plans
     }
 
     /// The live events state, if the server takes events.

@@ -19,10 +19,10 @@ use super::AppState;
 use super::body::Body;
 use super::metrics::Route;
 use super::wire::{ApiError, error_response, json_response};
-use super::{dashboard, events, handlers};
+use super::{campaigns, dashboard, events, handlers};
 
 /// Pieces in the longest endpoint path; a path of more pieces matches nothing.
-const MAX_PIECES: usize = 4;
+const MAX_PIECES: usize = 5;
 
 /// The request id header, read from the request and echoed in the response.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -90,6 +90,31 @@ pub async fn route(
             })
             .await,
         ),
+        (&Method::POST, ["v1", "campaigns", "optimise"]) => (
+            Route::CampaignOptimise,
+            authorized(
+                &state,
+                &parts.headers,
+                campaigns::optimise(&state, &parts.headers, body),
+            )
+            .await,
+        ),
+        // Before `{id}`: `optimise` is not a plan id.
+        (_, ["v1", "campaigns", "optimise"]) => wrong_method(Route::CampaignOptimise),
+        (&Method::GET, ["v1", "campaigns", id, "customers", customer]) => (
+            Route::CampaignCustomer,
+            authorized(&state, &parts.headers, async {
+                campaigns::customer(&state, id, customer)
+            })
+            .await,
+        ),
+        (&Method::GET, ["v1", "campaigns", id]) => (
+            Route::Campaign,
+            authorized(&state, &parts.headers, async {
+                campaigns::summary(&state, id)
+            })
+            .await,
+        ),
         (&Method::POST, ["v1", "admin", "retier"]) => {
             (Route::Retier, events::retier(&state, &parts.headers).await)
         }
@@ -97,6 +122,8 @@ pub async fn route(
         (_, ["v1", "events"]) => wrong_method(Route::Events),
         (_, ["v1", "customers", _, "profile"]) => wrong_method(Route::Profile),
         (_, ["v1", "admin", "retier"]) => wrong_method(Route::Retier),
+        (_, ["v1", "campaigns", _, "customers", _]) => wrong_method(Route::CampaignCustomer),
+        (_, ["v1", "campaigns", _]) => wrong_method(Route::Campaign),
         // Before `{id}`: `lookup` is not an id.
         (_, ["v1", "customers", "lookup"]) => wrong_method(Route::Lookup),
         (&Method::GET, ["v1", "customers", id]) => {
@@ -205,8 +232,8 @@ mod tests {
             ["v1", "customers", "7"]
         );
         assert_eq!(
-            split_path("/v1/customers/1/orders/9/x", &mut pieces),
-            ["v1", "customers", "1", "orders", "9"]
+            split_path("/v1/customers/1/orders/9/x/y", &mut pieces),
+            ["v1", "customers", "1", "orders", "9", "x"]
         );
     }
 }

@@ -207,6 +207,9 @@ impl From<crate::Error> for ApiError {
             crate::Error::Scenario { .. } | crate::Error::Scenarios { .. } => {
                 ApiError::bad_request("invalid_scenario", error.to_string())
             }
+            crate::Error::Campaign { .. } => {
+                ApiError::bad_request("invalid_campaign", error.to_string())
+            }
             // Past the request's `time_limit_ms`: 504, the limit the caller set was too short
             // for the work. (A cancelled job's answer has no reader; it is named all the same.)
             crate::Error::Stopped { cause, .. } => match cause {

@@ -100,21 +100,55 @@ pub struct Filter {
     pub expr: Option<Expr>,
 }
 
+/// A token of the language. `Arithmetic` appears only when tokenizing an arithmetic
+/// expression ([`Mode::Arithmetic`]); in a filter `-5` and `a*b` are words.
 #[derive(Debug, Clone, PartialEq)]
-enum Token {
+pub(super) enum Token {
     Word(String),
     Quoted(String),
     Op(Comparison),
     Open,
     Close,
     Comma,
+    /// `+`, `-`, `*` or `/`.
+    Arithmetic(char),
 }
 
-fn syntax(position: usize, message: impl std::fmt::Display) -> Error {
+/// What the text is: a filter (conditions) or an arithmetic expression (numbers, columns and
+/// `+ - * /`, [`super::expression`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Filter,
+    Arithmetic,
+}
+
+pub(super) fn syntax(position: usize, message: impl std::fmt::Display) -> Error {
     Error::invalid("where", format!("at position {position}: {message}"))
 }
 
-fn tokenize(text: &str) -> Result<Vec<(Token, usize)>> {
+/// The length of the number starting at `chars[0]` (a digit or `.`): digits, `.`, and an
+/// exponent with its sign (`1.5e-3`), so an arithmetic expression keeps `e-3` in the number.
+fn number_length(chars: &[char]) -> usize {
+    let mut len = 0;
+    while len < chars.len() {
+        let c = chars[len];
+        let exponent_sign = (c == '+' || c == '-')
+            && len > 0
+            && matches!(chars[len - 1], 'e' | 'E')
+            && chars[..len - 1]
+                .iter()
+                .all(|d| d.is_ascii_digit() || *d == '.');
+        if c.is_ascii_alphanumeric() || c == '.' || c == '_' || exponent_sign {
+            len += 1;
+        } else {
+            break;
+        }
+    }
+    len
+}
+
+pub(super) fn tokenize(text: &str, mode: Mode) -> Result<Vec<(Token, usize)>> {
+    let arithmetic = mode == Mode::Arithmetic;
     let chars: Vec<char> = text.chars().collect();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -161,11 +195,23 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize)>> {
                 ));
                 i += end + 2;
             }
+            '+' | '-' | '*' | '/' if arithmetic => {
+                tokens.push((Token::Arithmetic(c), position));
+                i += 1;
+            }
             _ => {
-                let len = chars[i..]
-                    .iter()
-                    .position(|&d| d.is_whitespace() || "(),=!<>'\"".contains(d))
-                    .unwrap_or(chars.len() - i);
+                let len = if arithmetic && (c.is_ascii_digit() || c == '.') {
+                    number_length(&chars[i..])
+                } else {
+                    chars[i..]
+                        .iter()
+                        .position(|&d| {
+                            d.is_whitespace()
+                                || "(),=!<>'\"".contains(d)
+                                || (arithmetic && "+-*/".contains(d))
+                        })
+                        .unwrap_or(chars.len() - i)
+                };
                 tokens.push((Token::Word(chars[i..i + len].iter().collect()), position));
                 i += len;
             }
@@ -178,7 +224,7 @@ impl Filter {
     /// Parses `text`; an empty text is the filter that accepts everyone.
     pub fn parse(text: &str) -> Result<Filter> {
         check_length(text)?;
-        let tokens = tokenize(text)?;
+        let tokens = tokenize(text, Mode::Filter)?;
         if tokens.is_empty() {
             return Ok(Filter { expr: None });
         }
@@ -204,12 +250,13 @@ impl Filter {
     }
 }
 
-/// A recursive-descent parser over the tokens: `or` of `and`s of (`not`) primaries.
-struct Parser<'t> {
-    tokens: &'t [(Token, usize)],
-    at: usize,
+/// A recursive-descent parser over the tokens: `or` of `and`s of (`not`) primaries; the
+/// arithmetic grammar (`super::expression`) extends it.
+pub(super) struct Parser<'t> {
+    pub(super) tokens: &'t [(Token, usize)],
+    pub(super) at: usize,
     /// The position just past the text, for errors at the end.
-    end: usize,
+    pub(super) end: usize,
 }
 
 impl Parser<'_> {
@@ -221,7 +268,7 @@ impl Parser<'_> {
         matches!(self.tokens.get(at), Some((Token::Word(word), _)) if word.eq_ignore_ascii_case(keyword))
     }
 
-    fn position(&self) -> usize {
+    pub(super) fn position(&self) -> usize {
         self.tokens
             .get(self.at)
             .map_or(self.end, |(_, position)| *position)
@@ -496,7 +543,7 @@ impl Filter {
 pub const CANCEL_CHECK_ROWS: usize = 16 << 10;
 
 /// Refuses an expression longer than [`MAX_FILTER_BYTES`] before reading it.
-fn check_length(text: &str) -> Result<()> {
+pub(super) fn check_length(text: &str) -> Result<()> {
     if text.len() > MAX_FILTER_BYTES {
         return Err(Error::invalid(
             "where",

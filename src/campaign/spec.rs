@@ -14,8 +14,7 @@ use crate::table::Table;
 /// The cost column a campaign reads when none is named.
 pub const DEFAULT_COST_COLUMN: &str = crate::store::schema::COST;
 
-/// Integer resource units per cost unit when none is given: costs in cents.
-pub const DEFAULT_RESOURCE_SCALE: f64 = 100.0;
+pub use crate::select::DEFAULT_RESOURCE_SCALE;
 
 /// A campaign: the budget and the cost column it is spent on, who may be targeted, and the
 /// solver's limits.

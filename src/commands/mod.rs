@@ -3,6 +3,7 @@
 
 pub mod compact;
 pub mod fit;
+pub mod optimise;
 
 pub mod rfm;
 pub mod score;
@@ -14,14 +15,46 @@ pub mod store;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crv::Store;
+use crv::atomic_file::check_output;
 use crv::btyd::value::{DEFAULT_MARGIN_RATE, ValueModel};
 use crv::error::{Error, Result};
 use crv::limits::MAX_TIME_LIMIT_SECS;
 use crv::select::SolveLimits;
 use crv::table::Valuation;
+use crv::{Store, Table};
+
+/// The table a planning command works on: the scoring parameters validated (a warning for a
+/// discount that looks like a percentage), the output checked against the store and `inputs`
+/// (nothing is replaced by mistake), then the store opened and scored. Also the time the store
+/// took to open.
+pub fn planning_table(
+    input: &crate::cli::ScoredStoreArgs,
+    report: &crate::cli::PlanOutputArgs,
+    inputs: &[&Path],
+) -> Result<(Table, Duration)> {
+    let params = input.score.params();
+    let scheme = input.score.scheme();
+    params.validate()?;
+    scheme.validate()?;
+    warn_about_discount(params.discount);
+    if let Some(path) = &report.output {
+        let mut read = vec![input.store.as_path()];
+        read.extend_from_slice(inputs);
+        check_output(path, &read, report.force)?;
+    }
+    let started = Instant::now();
+    let store = open_store(&input.store, input.verify)?;
+    let open_time = started.elapsed();
+    let table = Table::valued(
+        Arc::new(store),
+        params,
+        scheme,
+        valuation(&input.score.valuation)?,
+    )?;
+    Ok((table, open_time))
+}
 
 /// A failed write to stdout (a closed pipe, a full disk) as crv's error.
 pub fn stdout_error(e: std::io::Error) -> Error {

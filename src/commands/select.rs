@@ -3,29 +3,20 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use crv::Table;
-use crv::atomic_file::check_output;
 use crv::campaign::report::{TARGETS_CSV_HEADER, TargetColumns};
 use crv::campaign::{CampaignSpec, SelectionRequest, Targets};
 use crv::error::{Error, Result};
 use serde_json::json;
 
-use super::{
-    amount, count, millis, open_store, solve_limits, stdout_error, summary_writer,
-    warn_about_discount,
-};
+use super::{amount, count, millis, planning_table, solve_limits, stdout_error, summary_writer};
 use crate::cli::SelectCommand;
 
 /// Runs `crv select`.
 pub fn select(args: &SelectCommand) -> Result<()> {
     let started = Instant::now();
-    let params = args.score.params();
-    let scheme = args.score.scheme();
-    params.validate()?;
-    scheme.validate()?;
     let request = SelectionRequest {
         campaign: CampaignSpec {
             budget: args.budget,
@@ -34,22 +25,11 @@ pub fn select(args: &SelectCommand) -> Result<()> {
             filter: args.filter.clone(),
             limits: solve_limits(args.time_limit)?,
         },
-        params,
+        params: args.input.score.params(),
     };
-    warn_about_discount(params.discount);
-    if let Some(path) = &args.output {
-        check_output(path, &[&args.store], args.force)?;
-    }
-    let store = open_store(&args.store, args.verify)?;
-    let open_time = started.elapsed();
-    let table = Table::valued(
-        Arc::new(store),
-        params,
-        scheme,
-        super::valuation(&args.score.valuation)?,
-    )?;
+    let (table, open_time) = planning_table(&args.input, &args.report, &[])?;
     let targets = request.bind(&table)?.select(&table)?;
-    let write_time = match &args.output {
+    let write_time = match &args.report.output {
         Some(path) => {
             let started = Instant::now();
             write_targets(path, &table, &targets)?;
@@ -106,7 +86,7 @@ pub fn select(args: &SelectCommand) -> Result<()> {
             millis(solve_time)
         ),
     ];
-    if let (Some(path), Some(time)) = (&args.output, write_time) {
+    if let (Some(path), Some(time)) = (&args.report.output, write_time) {
         lines.push(format!(
             "wrote {} to {} in {:.2?}",
             count(selection.rows.len() as u64, "target"),
@@ -114,11 +94,11 @@ pub fn select(args: &SelectCommand) -> Result<()> {
             time
         ));
     }
-    let mut stdout = summary_writer(args.output.as_deref());
+    let mut stdout = summary_writer(args.report.output.as_deref());
     for line in lines {
         writeln!(stdout, "{line}").map_err(stdout_error)?;
     }
-    if args.json {
+    if args.report.json {
         let mut summary = crv::campaign::report::selection_summary(&targets);
         summary["time_ms"] = json!(millis(started.elapsed()));
         summary["phases_ms"] = json!({

@@ -13,6 +13,13 @@ use std::str::FromStr;
 /// Microseconds in a day.
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 
+/// Now, in microseconds since 1970 UTC (0 on a clock set before 1970).
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_micros() as i64)
+}
+
 /// The mean Gregorian month in days (365.2425 / 12): the `month` time unit when purchases are
 /// merged by day or week.
 pub const DAYS_PER_MONTH: f64 = 30.436875;

@@ -37,6 +37,9 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 
+/// Integer resource units per cost unit when none is given: costs in cents.
+pub const DEFAULT_RESOURCE_SCALE: f64 = 100.0;
+
 /// 2^64 as an `f64`: the first value that no longer fits a `u64`.
 const U64_LIMIT: f64 = 18_446_744_073_709_551_616.0;
 /// 2^52: below it an f64 quotient is within one unit of the exact one.

@@ -78,6 +78,7 @@ mod bound;
 mod cost;
 mod divisor;
 mod exact;
+pub mod lagrange;
 mod preprocess;
 
 use std::time::{Duration, Instant};
@@ -87,7 +88,9 @@ use bound::{Item, Sum};
 use exact::{Arena, CardBound, NIL, Pruner, Search, State};
 use preprocess::{Candidates, preprocess};
 
-pub use cost::{CostUnits, as_written, scale_capacity, scale_costs, written_sum};
+pub use cost::{
+    CostUnits, DEFAULT_RESOURCE_SCALE, as_written, scale_capacity, scale_costs, written_sum,
+};
 
 /// An integer cost in resource units as the solver reads it: `u32` where every cost fits
 /// ([`CostUnits::Narrow`]), else `u64`.

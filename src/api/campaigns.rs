@@ -1,0 +1,165 @@
+//! The campaign endpoints (README.md, "Campaign optimisation"): `POST /v1/campaigns/optimise`
+//! solves a campaign definition on the heavy pool behind the admission queue and keeps the
+//! plan under a new id; `GET /v1/campaigns/{id}` answers its summary and `GET
+//! /v1/campaigns/{id}/customers/{cid}` whether a customer is in it, with which offer and why:
+//! lookups in the kept plan, never a new solve. The last [`MAX_STORED_PLANS`] plans are kept,
+//! the oldest dropped first; each holds the table version it was solved on.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap};
+use hyper::{Response, StatusCode};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::body::Body;
+use super::handlers::parse_id;
+use super::wire::{ApiError, JSON, json_response, names_media_type, read_body};
+use crate::campaign::contacts::ContactLog;
+use crate::campaign::definition::CampaignDefinition;
+use crate::campaign::stored::StoredPlan;
+use crate::cancel::Cancel;
+use crate::limits::{MAX_STORED_PLANS, MAX_TIME_LIMIT_MS};
+use crate::rfm::date::now_micros;
+
+/// The plans kept, oldest first, each under its id.
+#[derive(Debug, Default)]
+pub struct Plans {
+    kept: Mutex<KeptPlans>,
+}
+
+#[derive(Debug, Default)]
+struct KeptPlans {
+    /// The id of the last plan kept (ids start at 1).
+    last_id: u64,
+    plans: VecDeque<(u64, Arc<KeptPlan>)>,
+}
+
+/// A plan and its summary, computed once.
+#[derive(Debug)]
+struct KeptPlan {
+    plan: StoredPlan,
+    summary: Value,
+}
+
+impl Plans {
+    /// Keeps `plan` under a new id, dropping the oldest beyond [`MAX_STORED_PLANS`].
+    fn keep(&self, plan: Arc<KeptPlan>) -> u64 {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.last_id += 1;
+        let id = kept.last_id;
+        kept.plans.push_back((id, plan));
+        while kept.plans.len() > MAX_STORED_PLANS {
+            kept.plans.pop_front();
+        }
+        id
+    }
+
+    /// The plan kept under `id`, and the id as a number; 404 when there is none (never made,
+    /// or dropped).
+    fn get(&self, id: &str) -> Result<(u64, Arc<KeptPlan>), ApiError> {
+        let not_found = || {
+            ApiError::not_found(format!(
+                "no campaign plan `{id}` (the last {MAX_STORED_PLANS} plans are kept)"
+            ))
+        };
+        let id: u64 = id.parse().map_err(|_| not_found())?;
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.plans
+            .iter()
+            .find(|(kept_id, _)| *kept_id == id)
+            .map(|(id, plan)| (*id, Arc::clone(plan)))
+            .ok_or_else(not_found)
+    }
+}
+
+/// The summary as answered: the plan's summary with its id.
+fn answer(id: u64, kept: &KeptPlan) -> Response<Body> {
+    let mut summary = kept.summary.clone();
+    summary["plan_id"] = json!(id.to_string());
+    json_response(StatusCode::OK, &summary)
+}
+
+/// `POST /v1/campaigns/optimise`: the body is a campaign definition (as `crv optimise
+/// --campaign` reads it), bound to the table version current when the request came, solved on
+/// the heavy pool; the answer is the plan's summary (`objective`, `upper_bound`, `gap`,
+/// `resources` with their shadow prices, `offers`) with its `plan_id`. An infeasible campaign
+/// is a plan too: its summary names the conflict under `infeasible`. Contact rules need a
+/// contact history, which the server does not read yet: a definition with rules is a 400.
+pub async fn optimise(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Result<Response<Body>, ApiError> {
+    let started = Instant::now();
+    if !names_media_type(headers, header::CONTENT_TYPE, JSON) {
+        return Err(ApiError::unsupported_media_type("`application/json`"));
+    }
+    let bytes = read_body(headers, body, state.config().max_body_bytes).await?;
+    let definition = CampaignDefinition::parse(&bytes, "request body")?;
+    if !definition.contact_rules.is_empty() {
+        return Err(ApiError::bad_request(
+            "no_contact_history",
+            "field `contact_rules`: the server reads no contact history yet; run `crv optimise --contacts contacts.csv`",
+        ));
+    }
+    let time_limit_ms = definition.time_limit_ms.unwrap_or(MAX_TIME_LIMIT_MS);
+    if time_limit_ms > MAX_TIME_LIMIT_MS {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!(
+                "field `time_limit_ms`: {time_limit_ms}, at most {MAX_TIME_LIMIT_MS} on the server"
+            ),
+        ));
+    }
+    let cancel = Cancel::with_time_limit(started, Duration::from_millis(time_limit_ms));
+    // Dropped with this future: when the client goes away, the solve stops.
+    let _cancel_on_drop = cancel.cancel_on_drop();
+    let table = state.table();
+    let job_cancel = cancel.clone();
+    let kept = state
+        .admission()
+        .run(&cancel, move || -> crate::Result<KeptPlan> {
+            let plan = StoredPlan::solve(
+                table,
+                definition,
+                &ContactLog::default(),
+                now_micros(),
+                job_cancel,
+            )?;
+            let mut summary = plan.plan().summary();
+            summary["time_ms"] = json!(started.elapsed().as_secs_f64() * 1e3);
+            Ok(KeptPlan { plan, summary })
+        })
+        .await??;
+    let kept = Arc::new(kept);
+    let id = state.plans().keep(Arc::clone(&kept));
+    Ok(answer(id, &kept))
+}
+
+/// `GET /v1/campaigns/{id}`: the kept plan's summary, as `POST /v1/campaigns/optimise`
+/// answered it.
+pub fn summary(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
+    let (id, kept) = state.plans().get(id)?;
+    Ok(answer(id, &kept))
+}
+
+/// `GET /v1/campaigns/{id}/customers/{cid}`: whether customer `cid` is in the kept plan
+/// (`in_plan`), with which `offer`, and why: the `reason` (value against the resources'
+/// shadow prices, the binding limit, or the rule that excluded them) and, per offer, the
+/// customer's value, uses, price of the uses and reduced value. 404 for an unknown plan or a
+/// customer not in the plan's table.
+pub fn customer(state: &AppState, id: &str, customer: &str) -> Result<Response<Body>, ApiError> {
+    let (id, kept) = state.plans().get(id)?;
+    let customer = parse_id(customer)?;
+    let mut explanation =
+        kept.plan.plan().explain(customer).ok_or_else(|| {
+            ApiError::not_found(format!("customer {customer} is not in the store"))
+        })?;
+    explanation["in_plan"] = Value::Bool(!explanation["offer"].is_null());
+    explanation["plan_id"] = json!(id.to_string());
+    Ok(json_response(StatusCode::OK, &explanation))
+}

@@ -1,0 +1,289 @@
+//! Contact histories and the campaign's contact rules over them. [`ContactHistory`] is what a
+//! rule reads: each customer's past contacts. [`ContactLog`] fills it from a `contacts.csv`
+//! (`customer_id,time,channel,campaign,offer`); a live server can fill it from its event log.
+//! Rules are evaluated as of one instant: a contact counts when its time is in
+//! `(as_of - window, as_of]`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::definition::ContactRule;
+use crate::error::{Error, Result, quote};
+use crate::rfm::date::{MICROS_PER_DAY, parse_moment};
+
+/// One past contact. Text fields are codes into the history's dictionary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contact {
+    /// When, microseconds since 1970 UTC.
+    pub time_micros: i64,
+    /// The channel's code.
+    pub channel: u32,
+    /// The campaign's code.
+    pub campaign: u32,
+    /// The offer's code.
+    pub offer: u32,
+}
+
+/// Each customer's past contacts, as the contact rules read them.
+pub trait ContactHistory: Sync {
+    /// The customers with at least one contact.
+    fn customers(&self) -> Vec<u64>;
+    /// Customer `id`'s contacts (any order).
+    fn contacts(&self, id: u64) -> &[Contact];
+    /// The code of `text` (a channel, campaign or offer name), `None` if no contact has it.
+    fn code(&self, text: &str) -> Option<u32>;
+}
+
+/// A contact history read from a CSV file.
+#[derive(Debug, Clone, Default)]
+pub struct ContactLog {
+    by_customer: HashMap<u64, Vec<Contact>>,
+    codes: HashMap<String, u32>,
+}
+
+impl ContactHistory for ContactLog {
+    fn customers(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.by_customer.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn contacts(&self, id: u64) -> &[Contact] {
+        self.by_customer.get(&id).map_or(&[], Vec::as_slice)
+    }
+
+    fn code(&self, text: &str) -> Option<u32> {
+        self.codes.get(text).copied()
+    }
+}
+
+/// The columns of `contacts.csv`, in this order.
+pub const CONTACTS_CSV_HEADER: [&str; 5] = ["customer_id", "time", "channel", "campaign", "offer"];
+
+impl ContactLog {
+    /// Reads `contacts.csv`; errors name the file, line and column.
+    pub fn read(path: &Path) -> Result<ContactLog> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        ContactLog::from_reader(file, &path.display().to_string())
+    }
+
+    /// Reads contacts CSV from `reader`; `file` names it in errors.
+    pub fn from_reader(reader: impl std::io::Read, file: &str) -> Result<ContactLog> {
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(reader);
+        let header = csv.headers().map_err(|e| Error::CsvFile {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+        if header.iter().collect::<Vec<_>>() != CONTACTS_CSV_HEADER {
+            return Err(Error::CsvFile {
+                file: file.to_string(),
+                message: format!(
+                    "the header must be `{}`, found {}",
+                    CONTACTS_CSV_HEADER.join(","),
+                    quote(&header.iter().collect::<Vec<_>>().join(","))
+                ),
+            });
+        }
+        let mut log = ContactLog::default();
+        let mut record = csv::StringRecord::new();
+        loop {
+            let line = csv.position().line() + 1;
+            let read = csv.read_record(&mut record).map_err(|e| Error::Csv {
+                file: file.to_string(),
+                line,
+                column: String::new(),
+                message: e.to_string(),
+            })?;
+            if !read {
+                break;
+            }
+            let line = record.position().map_or(line, |p| p.line());
+            let cell_error = |column: usize, message: String| Error::Csv {
+                file: file.to_string(),
+                line,
+                column: CONTACTS_CSV_HEADER[column].to_string(),
+                message,
+            };
+            let id = record[0].trim().parse::<u64>().map_err(|_| {
+                cell_error(0, format!("{} is not a customer id", quote(&record[0])))
+            })?;
+            let time = parse_moment(record[1].trim().as_bytes())
+                .map_err(|why| cell_error(1, format!("{}: {why}", quote(&record[1]))))?;
+            let mut code = |text: &str| {
+                let next = log.codes.len() as u32;
+                *log.codes.entry(text.to_string()).or_insert(next)
+            };
+            let contact = Contact {
+                time_micros: time.micros,
+                channel: code(&record[2]),
+                campaign: code(&record[3]),
+                offer: code(&record[4]),
+            };
+            log.by_customer.entry(id).or_default().push(contact);
+        }
+        Ok(log)
+    }
+}
+
+/// What the rules say about one customer.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RuleVerdict {
+    /// The rule (index in the campaign) that excludes the customer from every offer.
+    pub excluded_by: Option<usize>,
+    /// Per offer of the campaign: the rule that excludes the customer from it.
+    pub offer_excluded_by: Vec<Option<usize>>,
+}
+
+/// Evaluates `rules` for customer `id` as of `as_of_micros`; `offers` are the campaign's offer
+/// names.
+pub fn verdict(
+    rules: &[ContactRule],
+    offers: &[&str],
+    history: &dyn ContactHistory,
+    id: u64,
+    as_of_micros: i64,
+) -> RuleVerdict {
+    let contacts = history.contacts(id);
+    let within = |days: f64, c: &Contact| {
+        let window = (days * MICROS_PER_DAY as f64) as i64;
+        c.time_micros <= as_of_micros && c.time_micros > as_of_micros.saturating_sub(window)
+    };
+    let mut verdict = RuleVerdict {
+        excluded_by: None,
+        offer_excluded_by: vec![None; offers.len()],
+    };
+    for (r, rule) in rules.iter().enumerate() {
+        match rule {
+            ContactRule::MaxContacts {
+                max_contacts,
+                within_days,
+                channel,
+            } => {
+                let channel = channel.as_deref().map(|c| history.code(c));
+                let recent = contacts
+                    .iter()
+                    .filter(|c| within(*within_days, c))
+                    .filter(|c| channel.is_none_or(|code| code == Some(c.channel)))
+                    .count() as u64;
+                if recent >= *max_contacts && verdict.excluded_by.is_none() {
+                    verdict.excluded_by = Some(r);
+                }
+            }
+            ContactRule::Spacing {
+                offer,
+                not_within_days,
+                of_offer,
+            } => {
+                let Some(earlier) = history.code(of_offer) else {
+                    continue;
+                };
+                let hit = contacts
+                    .iter()
+                    .any(|c| c.offer == earlier && within(*not_within_days, c));
+                if let Some(o) = offers.iter().position(|name| name == offer)
+                    && hit
+                    && verdict.offer_excluded_by[o].is_none()
+                {
+                    verdict.offer_excluded_by[o] = Some(r);
+                }
+            }
+        }
+    }
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CSV: &str = "customer_id,time,channel,campaign,offer\n\
+        1,2026-11-20,email,spring,coupon\n\
+        1,2026-11-25T10:00:00Z,call,spring,retention\n\
+        2,2026-10-01,email,autumn,coupon\n\
+        3,2026-11-28,email,spring,coupon\n";
+
+    fn log() -> ContactLog {
+        ContactLog::from_reader(CSV.as_bytes(), "contacts.csv").unwrap()
+    }
+
+    fn as_of() -> i64 {
+        parse_moment(b"2026-12-01").unwrap().micros
+    }
+
+    #[test]
+    fn rules_count_contacts_inside_their_window() {
+        let rules = [
+            ContactRule::MaxContacts {
+                max_contacts: 2,
+                within_days: 30.0,
+                channel: None,
+            },
+            ContactRule::Spacing {
+                offer: "call_retention".into(),
+                not_within_days: 14.0,
+                of_offer: "coupon".into(),
+            },
+        ];
+        let offers = ["call_retention", "email_coupon"];
+        let log = log();
+        let one = verdict(&rules, &offers, &log, 1, as_of());
+        assert_eq!(one.excluded_by, Some(0));
+        assert_eq!(one.offer_excluded_by, [Some(1), None]);
+        let two = verdict(&rules, &offers, &log, 2, as_of());
+        assert_eq!(
+            two,
+            RuleVerdict {
+                excluded_by: None,
+                offer_excluded_by: vec![None, None]
+            }
+        );
+        let three = verdict(&rules, &offers, &log, 3, as_of());
+        assert_eq!(three.excluded_by, None);
+        assert_eq!(three.offer_excluded_by, [Some(1), None]);
+        // Contacts after as_of do not count.
+        let early = parse_moment(b"2026-11-01").unwrap().micros;
+        assert_eq!(
+            verdict(&rules, &offers, &log, 1, early),
+            RuleVerdict {
+                excluded_by: None,
+                offer_excluded_by: vec![None, None]
+            }
+        );
+        let by_channel = [ContactRule::MaxContacts {
+            max_contacts: 1,
+            within_days: 30.0,
+            channel: Some("call".into()),
+        }];
+        assert_eq!(
+            verdict(&by_channel, &offers, &log, 3, as_of()).excluded_by,
+            None
+        );
+        assert_eq!(
+            verdict(&by_channel, &offers, &log, 1, as_of()).excluded_by,
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn bad_contact_files_name_the_line_and_column() {
+        let bad = "customer_id,time,channel,campaign,offer\n1,2026-11-20,email,spring,coupon\nx,2026-11-20,email,spring,coupon\n";
+        let message = ContactLog::from_reader(bad.as_bytes(), "contacts.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("contacts.csv: line 3, column `customer_id`"),
+            "{message}"
+        );
+        let bad = "customer_id,time,channel,campaign,offer\n1,yesterday,email,spring,coupon\n";
+        let message = ContactLog::from_reader(bad.as_bytes(), "contacts.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("line 2, column `time`"), "{message}");
+        let message = ContactLog::from_reader("id,when\n".as_bytes(), "contacts.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("the header must be"), "{message}");
+    }
+}

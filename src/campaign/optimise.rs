@@ -1,0 +1,443 @@
+//! A campaign definition bound to a table and solved: every `value` and `uses` entry evaluated
+//! over the customers, each offer's eligibility (its `--where` filter, then the contact rules
+//! as of the campaign's `as_of`), the multi-resource solver ([`crate::select::lagrange`]), and
+//! what the answer is reported as: the JSON summary, the assignment rows, and one customer's
+//! explanation.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+use super::contacts::{ContactHistory, RuleVerdict, verdict};
+use super::definition::{CampaignDefinition, ContactRule};
+use super::expression::Values;
+use crate::cancel::Cancel;
+use crate::error::Result;
+use crate::select::lagrange::{self, Conflict, Offer, Options, Outcome, Plan, Problem};
+use crate::table::Table;
+
+/// A campaign's inputs over a table's customers.
+pub struct BoundCampaign<'t> {
+    definition: CampaignDefinition,
+    values: Vec<Values<'t>>,
+    /// `uses[o][k]`.
+    uses: Vec<Vec<Values<'t>>>,
+    /// `eligible[o][i]`: the offer's filter and the contact rules.
+    eligible: Vec<Vec<bool>>,
+    /// Per customer: the contact rule excluding them from every offer (rule index + 1; 0 none).
+    excluded_by: Vec<u8>,
+    table: &'t Table,
+    as_of_micros: i64,
+}
+
+/// A solved campaign.
+pub struct CampaignPlan<'t> {
+    /// The campaign's inputs.
+    pub bound: BoundCampaign<'t>,
+    /// The solver's answer.
+    pub outcome: Outcome,
+    /// Time to evaluate values, uses and eligibility.
+    pub prepare_time: Duration,
+    /// Time to solve.
+    pub solve_time: Duration,
+}
+
+impl CampaignDefinition {
+    /// Evaluates the definition over `table` with the contact `history` (rules as of the
+    /// definition's `as_of`, else `now_micros`). Errors name the field.
+    pub fn bind<'t>(
+        self,
+        table: &'t Table,
+        history: &dyn ContactHistory,
+        now_micros: i64,
+        cancel: &Cancel,
+    ) -> Result<BoundCampaign<'t>> {
+        let mut values = Vec::with_capacity(self.offers.len());
+        let mut uses = Vec::with_capacity(self.offers.len());
+        let mut eligible = Vec::with_capacity(self.offers.len());
+        for (o, offer) in self.offers.iter().enumerate() {
+            let field = format!("offers[{o}]");
+            values.push(
+                offer
+                    .value
+                    .expression
+                    .values(table, &format!("{field}.value"))?,
+            );
+            let mut offer_uses = Vec::with_capacity(self.resources.len());
+            for (k, (resource, _)) in self.resources.iter().enumerate() {
+                let entry_field = format!("{field}.uses.{resource}");
+                let values = offer.uses[k].expression.values(table, &entry_field)?;
+                if let Some(i) = (0..table.rows()).find(|&i| values.get(i) < 0.0) {
+                    return Err(crate::error::Error::invalid(
+                        entry_field,
+                        format!(
+                            "the use is {} for customer {}: uses must be >= 0",
+                            values.get(i),
+                            table.ids()[i]
+                        ),
+                    ));
+                }
+                offer_uses.push(values);
+            }
+            uses.push(offer_uses);
+            let mask = offer
+                .eligible
+                .eligible_in(table, cancel)
+                .map_err(|e| super::expression::rename_field(e, &format!("{field}.eligible")))?;
+            eligible.push(mask);
+        }
+        let as_of_micros = self.as_of_micros.unwrap_or(now_micros);
+        let mut excluded_by = vec![0u8; table.rows()];
+        if !self.contact_rules.is_empty() {
+            let names: Vec<&str> = self.offers.iter().map(|o| o.name.as_str()).collect();
+            for id in history.customers() {
+                let Some(row) = table.store().row_of(crate::model::CustomerId(id)) else {
+                    continue;
+                };
+                let RuleVerdict {
+                    excluded_by: all,
+                    offer_excluded_by,
+                } = verdict(&self.contact_rules, &names, history, id, as_of_micros);
+                if let Some(rule) = all {
+                    excluded_by[row] = rule as u8 + 1;
+                    eligible.iter_mut().for_each(|mask| mask[row] = false);
+                }
+                for (o, rule) in offer_excluded_by.iter().enumerate() {
+                    if rule.is_some() {
+                        eligible[o][row] = false;
+                    }
+                }
+            }
+        }
+        Ok(BoundCampaign {
+            definition: self,
+            values,
+            uses,
+            eligible,
+            excluded_by,
+            table,
+            as_of_micros,
+        })
+    }
+}
+
+impl<'t> BoundCampaign<'t> {
+    /// The definition.
+    pub fn definition(&self) -> &CampaignDefinition {
+        &self.definition
+    }
+
+    /// The solver's view of the campaign.
+    fn problem(&self) -> Problem<'_> {
+        Problem {
+            ids: self.table.ids(),
+            limits: self.definition.resources.iter().map(|(_, l)| *l).collect(),
+            offers: self
+                .definition
+                .offers
+                .iter()
+                .enumerate()
+                .map(|(o, offer)| Offer {
+                    value: self.values[o].coefficients(),
+                    uses: self.uses[o].iter().map(Values::coefficients).collect(),
+                    eligible: Some(&self.eligible[o]),
+                    min: offer.min,
+                    max: offer.max,
+                })
+                .collect(),
+        }
+    }
+
+    /// Solves the campaign.
+    pub fn solve(self, prepare_time: Duration, cancel: Cancel) -> CampaignPlan<'t> {
+        let started = Instant::now();
+        let options = Options {
+            time_limit: self.definition.time_limit_ms.map(Duration::from_millis),
+            cancel,
+            ..Options::default()
+        };
+        let outcome = lagrange::solve(&self.problem(), &options);
+        CampaignPlan {
+            bound: self,
+            outcome,
+            prepare_time,
+            solve_time: started.elapsed(),
+        }
+    }
+}
+
+impl CampaignPlan<'_> {
+    fn names(&self) -> (Vec<&str>, Vec<&str>) {
+        let d = &self.bound.definition;
+        (
+            d.resources.iter().map(|(n, _)| n.as_str()).collect(),
+            d.offers.iter().map(|o| o.name.as_str()).collect(),
+        )
+    }
+
+    /// The JSON summary: `objective`, `upper_bound`, `gap`, `optimal`, `assigned`, `resources`
+    /// (name -> `used`, `limit`, `shadow_price`), `offers` (name -> `count`, `value`,
+    /// `price`), `time_ms`; or, when infeasible, `infeasible` with the conflict.
+    pub fn summary(&self) -> Value {
+        let d = &self.bound.definition;
+        let (resources, offers) = self.names();
+        let time_ms = (self.prepare_time + self.solve_time).as_secs_f64() * 1e3;
+        match &self.outcome {
+            Outcome::Infeasible(conflict) => json!({
+                "infeasible": conflict_json(conflict, &resources, &offers),
+                "time_ms": time_ms,
+            }),
+            Outcome::Plan(plan) => {
+                let resources: Map<String, Value> = d
+                    .resources
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (name, limit))| {
+                        (
+                            name.clone(),
+                            json!({
+                                "used": plan.used[k],
+                                "limit": limit,
+                                "shadow_price": plan.resource_prices[k],
+                            }),
+                        )
+                    })
+                    .collect();
+                let offers: Map<String, Value> = offers
+                    .iter()
+                    .enumerate()
+                    .map(|(o, name)| {
+                        (
+                            name.to_string(),
+                            json!({
+                                "count": plan.counts[o],
+                                "value": plan.offer_values[o],
+                                "price": plan.offer_prices[o],
+                            }),
+                        )
+                    })
+                    .collect();
+                json!({
+                    "objective": plan.objective,
+                    "upper_bound": plan.upper_bound,
+                    "gap": plan.gap,
+                    "optimal": plan.optimal,
+                    "assigned": plan.counts.iter().sum::<u64>(),
+                    "customers": self.bound.table.rows(),
+                    "resources": resources,
+                    "offers": offers,
+                    "passes": plan.passes,
+                    "stopped_by_limit": plan.stopped,
+                    "time_ms": time_ms,
+                })
+            }
+        }
+    }
+
+    /// The plan, if feasible.
+    pub fn plan(&self) -> Option<&Plan> {
+        match &self.outcome {
+            Outcome::Plan(plan) => Some(plan),
+            Outcome::Infeasible(_) => None,
+        }
+    }
+
+    /// The header of the assignment CSV: `customer_id,offer,value`, one column per resource,
+    /// `reason`.
+    pub fn assignment_header(&self) -> Vec<String> {
+        let mut header: Vec<String> = ["customer_id", "offer", "value"].map(String::from).to_vec();
+        header.extend(
+            self.bound
+                .definition
+                .resources
+                .iter()
+                .map(|(n, _)| n.clone()),
+        );
+        header.push("reason".into());
+        header
+    }
+
+    /// Row `i`'s reduced value for offer `o` at the plan's prices, and the price of its uses.
+    fn reduced(&self, plan: &Plan, i: usize, o: usize) -> (f64, f64) {
+        let b = &self.bound;
+        let priced: f64 = b.uses[o]
+            .iter()
+            .zip(&plan.resource_prices)
+            .map(|(u, p)| u.get(i) * p)
+            .sum();
+        (b.values[o].get(i) - priced - plan.offer_prices[o], priced)
+    }
+
+    /// Why customer row `i` holds offer `o`: their value against the resources' prices.
+    fn chosen_reason(&self, plan: &Plan, i: usize, o: usize) -> String {
+        let (reduced, priced) = self.reduced(plan, i, o);
+        if reduced > 0.0 {
+            format!(
+                "best offer: value {:.4} - resources at shadow prices {:.4} = {:.4} > 0",
+                self.bound.values[o].get(i),
+                priced + plan.offer_prices[o],
+                reduced
+            )
+        } else {
+            format!(
+                "added to use what the limits leave (or meet a minimum): value {:.4}, resources at shadow prices {:.4}",
+                self.bound.values[o].get(i),
+                priced + plan.offer_prices[o]
+            )
+        }
+    }
+
+    /// Why customer row `i` holds no offer.
+    fn left_out_reason(&self, plan: &Plan, i: usize) -> String {
+        let b = &self.bound;
+        let d = &b.definition;
+        if let Some(rule) = b.excluded_by[i].checked_sub(1) {
+            return format!(
+                "excluded by contact rule {}: {}",
+                rule,
+                rule_text(&d.contact_rules[usize::from(rule)])
+            );
+        }
+        let best = (0..d.offers.len())
+            .filter(|&o| b.eligible[o][i])
+            .map(|o| (o, self.reduced(plan, i, o).0))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        match best {
+            None => "eligible for no offer (filters and contact rules)".to_string(),
+            Some((o, r)) if r <= 0.0 => format!(
+                "no offer is worth its resources at their shadow prices (best: {}, reduced value {r:.4})",
+                d.offers[o].name
+            ),
+            Some((o, r)) => {
+                let binding: Vec<&str> = d
+                    .resources
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, (_, limit))| {
+                        b.uses[o][*k].get(i) > 0.0 && plan.used[*k] + b.uses[o][*k].get(i) > *limit
+                    })
+                    .map(|(_, (n, _))| n.as_str())
+                    .collect();
+                format!(
+                    "{} has reduced value {r:.4} but does not fit: binding limit {}",
+                    d.offers[o].name,
+                    if binding.is_empty() {
+                        "the offer's maximum".to_string()
+                    } else {
+                        binding.join(", ")
+                    }
+                )
+            }
+        }
+    }
+
+    /// The assignment row of customer row `i` (None when they hold no offer).
+    pub fn assignment_row(&self, plan: &Plan, i: usize) -> Option<Vec<String>> {
+        let o = plan.offer_of(i)?;
+        let b = &self.bound;
+        let mut row = vec![
+            b.table.ids()[i].to_string(),
+            b.definition.offers[o].name.clone(),
+            b.values[o].get(i).to_string(),
+        ];
+        row.extend(b.uses[o].iter().map(|u| u.get(i).to_string()));
+        row.push(self.chosen_reason(plan, i, o));
+        Some(row)
+    }
+
+    /// One customer's explanation: their offer (or none) and why, every offer's value, uses,
+    /// price of the uses and reduced value, and the rules that exclude them. `None` for an
+    /// unknown id.
+    pub fn explain(&self, id: u64) -> Option<Value> {
+        let b = &self.bound;
+        let d = &b.definition;
+        let i = b.table.store().row_of(crate::model::CustomerId(id))?;
+        let names: Vec<&str> = d.offers.iter().map(|o| o.name.as_str()).collect();
+        let Outcome::Plan(plan) = &self.outcome else {
+            return Some(
+                json!({"customer_id": id, "offer": null, "reason": "the campaign is infeasible"}),
+            );
+        };
+        let offers: Vec<Value> = d
+            .offers
+            .iter()
+            .enumerate()
+            .map(|(o, offer)| {
+                let uses: Map<String, Value> = d
+                    .resources
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (name, _))| (name.clone(), json!(b.uses[o][k].get(i))))
+                    .collect();
+                let (reduced, priced) = self.reduced(plan, i, o);
+                json!({
+                    "offer": offer.name,
+                    "eligible": b.eligible[o][i],
+                    "value": b.values[o].get(i),
+                    "uses": uses,
+                    "price_of_uses": priced + plan.offer_prices[o],
+                    "reduced_value": reduced,
+                })
+            })
+            .collect();
+        let (offer, reason) = match plan.offer_of(i) {
+            Some(o) => (json!(names[o]), self.chosen_reason(plan, i, o)),
+            None => (Value::Null, self.left_out_reason(plan, i)),
+        };
+        let binding: Vec<&str> = d
+            .resources
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| plan.resource_prices[*k] > 0.0)
+            .map(|(_, (n, _))| n.as_str())
+            .collect();
+        let rule_exclusions: Vec<Value> = b.excluded_by[i]
+            .checked_sub(1)
+            .map(|r| json!({"rule": r, "text": rule_text(&d.contact_rules[usize::from(r)])}))
+            .into_iter()
+            .collect();
+        Some(json!({
+            "customer_id": id,
+            "offer": offer,
+            "value": plan.offer_of(i).map(|o| b.values[o].get(i)),
+            "reason": reason,
+            "offers": offers,
+            "binding_limits": binding,
+            "contact_rules": rule_exclusions,
+            "as_of_micros": b.as_of_micros,
+        }))
+    }
+}
+
+fn rule_text(rule: &ContactRule) -> String {
+    match rule {
+        ContactRule::MaxContacts {
+            max_contacts,
+            within_days,
+            channel,
+        } => format!(
+            "at most {max_contacts} contacts{} within {within_days} days",
+            channel
+                .as_ref()
+                .map(|c| format!(" by {c}"))
+                .unwrap_or_default()
+        ),
+        ContactRule::Spacing {
+            offer,
+            not_within_days,
+            of_offer,
+        } => {
+            format!("not {offer} within {not_within_days} days of {of_offer}")
+        }
+    }
+}
+
+/// A conflict as JSON: the resources and offers by name, the reason, whether it is proven.
+pub fn conflict_json(conflict: &Conflict, resources: &[&str], offers: &[&str]) -> Value {
+    json!({
+        "resources": conflict.resources.iter().map(|&k| resources[k]).collect::<Vec<_>>(),
+        "offers": conflict.offers.iter().map(|&o| offers[o]).collect::<Vec<_>>(),
+        "reason": conflict.reason,
+        "proven": conflict.proven,
+    })
+}
