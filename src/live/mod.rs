@@ -125,6 +125,9 @@ const STALE: Value1 = Value1 {
     outlook: None,
 };
 
+/// Ids per interleaved store probe during a replay.
+const PROBE_CHUNK: usize = 4096;
+
 /// The part (of `parts`) whose thread applies customer `id`'s events during a replay.
 fn partition(id: u64, parts: usize) -> usize {
     ((id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % parts as u64) as usize
@@ -625,13 +628,28 @@ impl Live {
         let skip = (expected - first.sequence).min(records.len() as u64);
         report.skipped += skip;
         let fresh = &records[skip as usize..];
+        // The store rows of the window's customers, probed interleaved (several times faster
+        // than one probe per event).
+        let mut stored = vec![None; fresh.len()];
+        fresh
+            .par_chunks(PROBE_CHUNK)
+            .zip(stored.par_chunks_mut(PROBE_CHUNK))
+            .for_each_init(
+                || (Vec::new(), Vec::new()),
+                |(ids, rows), (records, stored)| {
+                    ids.clear();
+                    ids.extend(records.iter().map(|record| record.event.customer_id));
+                    self.base.rows_of(ids, rows);
+                    stored.copy_from_slice(rows);
+                },
+            );
         let parts = rayon::current_num_threads();
         (0..parts).into_par_iter().for_each(|part| {
-            for record in fresh {
+            for (record, &row) in fresh.iter().zip(&stored) {
                 let id = record.event.customer_id;
                 if partition(id, parts) == part {
                     let mut state = self.overlay.entry(id).or_default();
-                    self.change(id, &mut state, record.sequence, &record.event.event);
+                    self.change(&mut state, record.sequence, &record.event.event, || row);
                 }
             }
         });
@@ -657,8 +675,9 @@ impl Live {
     fn apply(&self, sequence: u64, event: &CustomerEvent) {
         let id = event.customer_id;
         let mut state = self.overlay.entry(id).or_default();
-        if self.change(id, &mut state, sequence, &event.event)
-            && let Some((row, value)) = &mut state.row
+        if self.change(&mut state, sequence, &event.event, || {
+            self.base.row_of(crate::CustomerId(id))
+        }) && let Some((row, value)) = &mut state.row
         {
             *value = self.valuer.value(&self.schema, row);
         }
@@ -667,10 +686,17 @@ impl Live {
         self.stats.count_event();
     }
 
-    /// Records `event` (number `sequence`) in customer `id`'s `state` and changes their row
+    /// Records `event` (number `sequence`) in a customer's `state` and changes their row
     /// (taken from the store, or a new customer's, on the first change); `true` when the row
     /// changed or was created, so that its value is stale.
-    fn change(&self, id: u64, state: &mut CustomerState, sequence: u64, event: &Event) -> bool {
+    /// `stored` finds the customer's row in the store (asked at most once).
+    fn change(
+        &self,
+        state: &mut CustomerState,
+        sequence: u64,
+        event: &Event,
+        stored: impl FnOnce() -> Option<usize>,
+    ) -> bool {
         state.history.record(sequence, event);
         let column = match event {
             Event::Set { column, .. } => self.schema.column(column),
@@ -679,10 +705,13 @@ impl Live {
         let changes_row = column.is_some()
             || (matches!(event, Event::Purchase { .. })
                 && self.schema.rfm != RfmColumns::default());
-        let created = state.row.is_none()
-            && (changes_row || self.base.row_of(crate::CustomerId(id)).is_none());
-        if created {
-            state.row = Some((self.base_row(id), STALE));
+        let mut created = false;
+        if state.row.is_none() {
+            let stored = stored();
+            if changes_row || stored.is_none() {
+                state.row = Some((self.row_at(stored), STALE));
+                created = true;
+            }
         }
         if changes_row && let Some((row, _)) = &mut state.row {
             row.apply(event, column, &self.schema.rfm);
@@ -704,7 +733,11 @@ impl Live {
     }
 
     fn base_row(&self, id: u64) -> Row {
-        let row = self.base.row_of(crate::CustomerId(id));
+        self.row_at(self.base.row_of(crate::CustomerId(id)))
+    }
+
+    /// The store's row `row`, or a new customer's (`None`: zeros and empty texts).
+    fn row_at(&self, row: Option<usize>) -> Row {
         let (numbers, texts) = self.schema.stored.split_at(self.schema.numbers.len());
         let numbers = numbers
             .iter()
