@@ -773,3 +773,63 @@ cp -a "$1"/. "$6"/"#;
     assert_eq!(live.last_sequence(), acked);
     live.close();
 }
+
+#[test]
+fn everysec_and_no_write_groups_on_the_caller_and_replay_them_all() {
+    // Under `everysec` and `no` the groups are written by flush tasks on the runtime: many
+    // concurrent submitters, every event acknowledged once, numbered without gaps, and all of
+    // them there after a restart.
+    for fsync in [FsyncPolicy::EverySec, FsyncPolicy::No] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_file(dir.path(), 50);
+        let wal = dir.path().join("wal");
+        let open = || {
+            let options = LiveOptions {
+                fsync,
+                ..options(&store, &wal, false)
+            };
+            Live::serve(table(&store), options).unwrap()
+        };
+        let (live, _) = open();
+        let ids = table(&store).ids().to_vec();
+        let runtime = runtime();
+        let tasks: Vec<_> = (0..16u64)
+            .map(|task| {
+                let (live, ids) = (Arc::clone(&live), ids.clone());
+                runtime.spawn(async move {
+                    let mut sequences = Vec::new();
+                    for n in 0..50u64 {
+                        let id = ids[((task * 7 + n) % ids.len() as u64) as usize];
+                        sequences.push(live.submit(vec![purchase(id, 1.0)]).await.unwrap());
+                    }
+                    sequences
+                })
+            })
+            .collect();
+        let mut sequences: Vec<u64> = tasks
+            .into_iter()
+            .flat_map(|task| runtime.block_on(task).unwrap())
+            .collect();
+        sequences.sort_unstable();
+        assert_eq!(sequences, (1..=800).collect::<Vec<_>>(), "{fsync:?}");
+        let counts: Vec<u64> = ids
+            .iter()
+            .map(|&id| live.history(id).map_or(0, |h| h.events))
+            .collect();
+        let scores: Vec<_> = ids.iter().map(|&id| live.score(id)).collect();
+        live.close();
+        drop(live);
+        let (live, report) = open();
+        assert_eq!(report.replayed, 800, "{fsync:?}");
+        let replayed: Vec<u64> = ids
+            .iter()
+            .map(|&id| live.history(id).map_or(0, |h| h.events))
+            .collect();
+        assert_eq!(replayed, counts);
+        assert_eq!(
+            ids.iter().map(|&id| live.score(id)).collect::<Vec<_>>(),
+            scores
+        );
+        live.close();
+    }
+}
