@@ -646,6 +646,12 @@ fn kill_9_during_compaction_and_rotation_keeps_every_event_once() {
         compactions_seen > 0,
         "no compaction ran: the test did not test it"
     );
+    eprintln!(
+        "{} kill -9 cycles under compaction: {} events acknowledged, {} sent, none lost or doubled",
+        crash_cycles(),
+        acked.iter().map(|n| n.load(Ordering::SeqCst)).sum::<u64>(),
+        sent.iter().map(|n| n.load(Ordering::SeqCst)).sum::<u64>()
+    );
 }
 
 #[test]

@@ -149,7 +149,6 @@ pub async fn run(plan: Plan, workload: Arc<Workload>) -> Result<Report> {
                 connection,
                 Arc::clone(&plan),
                 Arc::clone(&workload),
-                Arc::clone(&headers),
                 clock,
                 Arc::clone(&counter),
                 Arc::clone(&budget),
@@ -226,11 +225,12 @@ async fn lookup_loop(
     mut connection: Connection,
     plan: Arc<Plan>,
     workload: Arc<Workload>,
-    headers: Arc<scenario::Headers>,
     clock: Clock,
     counter: Arc<SelectionCounter>,
     budget: Arc<AtomicU64>,
 ) -> Tally {
+    let headers = scenario::Headers::new(plan.target, plan.token.as_deref())
+        .expect("the token was checked when the run started");
     let mut rng = fastrand::Rng::with_seed(
         plan.seed
             .wrapping_add(index.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
