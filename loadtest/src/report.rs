@@ -205,6 +205,8 @@ pub struct Report {
     pub tally: Tally,
     /// The selections of a mixed run, in order.
     pub selections: Vec<SelectionRun>,
+    /// The event stream of an events-mixed run: its requests, latency and events (as ids).
+    pub stream: Option<Tally>,
 }
 
 impl Report {
@@ -226,6 +228,17 @@ impl Report {
                 .iter()
                 .filter(|run| run.failure.is_some())
                 .count() as u64
+            + self
+                .stream
+                .as_ref()
+                .map_or(0, |stream| stream.errors.values().sum())
+    }
+
+    /// Events a second the stream of an events-mixed run had accepted.
+    pub fn stream_events_per_second(&self) -> f64 {
+        self.stream
+            .as_ref()
+            .map_or(0.0, |stream| per_second(stream.ids, self.elapsed))
     }
 
     /// The report as one JSON object (the `--json` line).
@@ -253,6 +266,15 @@ impl Report {
                            "failure": run.failure})
                 })
                 .collect();
+        }
+        if let Some(stream) = &self.stream {
+            report["stream"] = json!({
+                "requests": stream.requests,
+                "events": stream.ids,
+                "events_per_s": self.stream_events_per_second(),
+                "latency": Percentiles::of(&stream.latency).to_json(),
+                "errors_by_kind": stream.errors,
+            });
         }
         report
     }
@@ -294,8 +316,18 @@ impl fmt::Display for Report {
                 )?;
             }
         }
+        if let Some(stream) = &self.stream {
+            writeln!(
+                f,
+                "event stream {:.0} events/s in {} requests, latency {}",
+                self.stream_events_per_second(),
+                stream.requests,
+                Percentiles::of(&stream.latency)
+            )?;
+        }
         writeln!(f, "errors      {}", self.errors())?;
-        for (kind, count) in &self.tally.errors {
+        let stream_errors = self.stream.iter().flat_map(|stream| &stream.errors);
+        for (kind, count) in self.tally.errors.iter().chain(stream_errors) {
             writeln!(f, "  {count:>10}  {kind}")?;
         }
         Ok(())
@@ -374,6 +406,7 @@ mod tests {
             elapsed: Duration::from_secs(2),
             tally,
             selections: Vec::new(),
+            stream: None,
         };
         assert_eq!(report.requests_per_second(), 1_000.0);
         assert_eq!(report.ids_per_second(), 100_000.0);

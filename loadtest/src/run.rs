@@ -45,6 +45,31 @@ pub struct Plan {
     pub seed: u64,
     /// The mixed scenario's selections.
     pub selections: Option<SelectionPlan>,
+    /// The bearer token of event requests (the server's `CRV_TOKEN`).
+    pub token: Option<String>,
+    /// The events-mixed scenario's event stream.
+    pub stream: Option<StreamPlan>,
+}
+
+/// The event stream of the events-mixed scenario: batches of purchases on connections of
+/// their own, each sending one batch per `interval` so that together they send `rate` events
+/// a second (a connection that falls behind sends its late batches at once, then keeps the
+/// rate).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StreamPlan {
+    /// Events a second, all stream connections together.
+    pub rate: f64,
+    /// Events per request.
+    pub batch: usize,
+    /// Connections the stream is spread over.
+    pub connections: usize,
+}
+
+impl StreamPlan {
+    /// Time between two batches of one stream connection.
+    fn interval(&self) -> Duration {
+        Duration::from_secs_f64(self.connections as f64 * self.batch as f64 / self.rate)
+    }
 }
 
 /// The selections of the mixed scenario.
@@ -101,6 +126,11 @@ pub async fn run(plan: Plan, workload: Arc<Workload>) -> Result<Report> {
         Some(_) => Some(open(plan.target).await?),
         None => None,
     };
+    let mut streamers = Vec::new();
+    for _ in 0..plan.stream.map_or(0, |stream| stream.connections) {
+        streamers.push(open(plan.target).await?);
+    }
+    let headers = Arc::new(scenario::Headers::new(plan.target, plan.token.as_deref())?);
 
     let start = Instant::now();
     let clock = Clock {
@@ -125,9 +155,24 @@ pub async fn run(plan: Plan, workload: Arc<Workload>) -> Result<Report> {
             ))
         })
         .collect();
+    let streams: Vec<_> = streamers
+        .into_iter()
+        .enumerate()
+        .map(|(index, connection)| {
+            tokio::spawn(stream_loop(
+                index as u64,
+                connection,
+                Arc::clone(&plan),
+                Arc::clone(&workload),
+                Arc::clone(&headers),
+                clock,
+            ))
+        })
+        .collect();
     let selections = match (selector, plan.selections) {
         (Some(connection), Some(selections)) => Some(tokio::spawn(selection_loop(
             connection,
+            Arc::clone(&headers),
             plan.target,
             selections,
             clock,
@@ -144,6 +189,13 @@ pub async fn run(plan: Plan, workload: Arc<Workload>) -> Result<Report> {
         Some(task) => task.await.expect("the selection loop does not panic"),
         None => Vec::new(),
     };
+    let mut stream = plan.stream.map(|_| Tally::new(false));
+    for task in streams {
+        let tally = task.await.expect("a stream loop does not panic");
+        if let Some(stream) = &mut stream {
+            stream.merge(&tally);
+        }
+    }
     let elapsed = tally.last_done.map_or(Duration::ZERO, |done| {
         done.saturating_duration_since(clock.measure_from)
     });
@@ -154,6 +206,7 @@ pub async fn run(plan: Plan, workload: Arc<Workload>) -> Result<Report> {
         elapsed,
         tally,
         selections,
+        stream,
     })
 }
 
@@ -176,12 +229,13 @@ async fn lookup_loop(
     counter: Arc<SelectionCounter>,
     budget: Arc<AtomicU64>,
 ) -> Tally {
+    let headers = scenario::Headers::new(plan.target, plan.token.as_deref())
+        .expect("the token was checked when the run started");
     let mut rng = fastrand::Rng::with_seed(
         plan.seed
             .wrapping_add(index.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
     );
     let mut tally = Tally::new(plan.selections.is_some());
-    let host = scenario::host(plan.target);
     let mut sent: u64 = 0;
     loop {
         let started = Instant::now();
@@ -195,7 +249,9 @@ async fn lookup_loop(
         {
             break;
         }
-        let exchange = plan.scenario.lookup(&host, &workload, &mut rng, plan.batch);
+        let exchange = plan
+            .scenario
+            .exchange(&headers, &workload, &mut rng, plan.batch);
         let inspect_body = plan.check_every > 0 && sent.is_multiple_of(plan.check_every);
         sent += 1;
         let before = counter.snapshot();
@@ -206,35 +262,98 @@ async fn lookup_loop(
             Some(_) if counter.overlapped_since(before) => Overlap::DuringSelection,
             Some(_) => Overlap::OutsideSelection,
         };
-        let outcome = match answer {
-            Ok((status, body)) => {
-                let checked = exchange.expected.check(status, &body, inspect_body);
-                if measured {
-                    let ids = if checked.is_ok() {
-                        exchange.expected.ids()
-                    } else {
-                        0
-                    };
-                    tally.answered(done - started, ids, overlap);
-                }
-                checked
-            }
-            Err(kind) => {
-                // The connection is unusable after a transport error: open a fresh one.
-                tokio::time::sleep(RECONNECT_PAUSE).await;
-                if let Ok(fresh) = Connection::open(plan.target).await {
-                    connection = fresh;
-                }
-                Err(kind)
-            }
-        };
-        if measured {
-            tally.requests += 1;
-            tally.last_done = Some(done);
-            if let Err(kind) = outcome {
-                tally.failed(kind);
-            }
+        let answer = settle(answer, &mut connection, plan.target).await;
+        record(
+            &mut tally,
+            &exchange.expected,
+            answer,
+            inspect_body,
+            measured.then_some((started, done)),
+            overlap,
+        );
+    }
+    tally
+}
+
+/// `answer`, after replacing `connection` when it failed (a connection is unusable after a
+/// transport error).
+async fn settle(
+    answer: std::result::Result<(hyper::StatusCode, bytes::Bytes), String>,
+    connection: &mut Connection,
+    target: SocketAddr,
+) -> std::result::Result<(hyper::StatusCode, bytes::Bytes), String> {
+    if answer.is_err() {
+        tokio::time::sleep(RECONNECT_PAUSE).await;
+        if let Ok(fresh) = Connection::open(target).await {
+            *connection = fresh;
         }
+    }
+    answer
+}
+
+/// Checks an answer against `expected` and, for a measured request (`span`: sent, answered),
+/// counts it in `tally`.
+fn record(
+    tally: &mut Tally,
+    expected: &scenario::Expected,
+    answer: std::result::Result<(hyper::StatusCode, bytes::Bytes), String>,
+    inspect_body: bool,
+    span: Option<(Instant, Instant)>,
+    overlap: Overlap,
+) {
+    let answered = answer.is_ok();
+    let outcome = answer.and_then(|(status, body)| expected.check(status, &body, inspect_body));
+    let Some((started, done)) = span else {
+        return;
+    };
+    if answered {
+        let ids = if outcome.is_ok() { expected.ids() } else { 0 };
+        tally.answered(done - started, ids, overlap);
+    }
+    tally.requests += 1;
+    tally.last_done = Some(done);
+    if let Err(kind) = outcome {
+        tally.failed(kind);
+    }
+}
+
+/// One event-stream connection of the events-mixed scenario: a batch of purchases every
+/// interval from the start, its answers checked, its measured events counted (as ids).
+async fn stream_loop(
+    index: u64,
+    mut connection: Connection,
+    plan: Arc<Plan>,
+    workload: Arc<Workload>,
+    headers: Arc<scenario::Headers>,
+    clock: Clock,
+) -> Tally {
+    let stream = plan
+        .stream
+        .expect("stream loops run only for a stream plan");
+    let mut rng = fastrand::Rng::with_seed(plan.seed ^ 0x5EED_0000 ^ index);
+    let mut tally = Tally::new(false);
+    let mut ticks = tokio::time::interval(stream.interval());
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    loop {
+        ticks.tick().await;
+        let started = Instant::now();
+        if started >= clock.deadline {
+            break;
+        }
+        let exchange =
+            scenario::Scenario::EventsBatch.exchange(&headers, &workload, &mut rng, stream.batch);
+        let answer = connection.send(exchange.request).await;
+        let done = Instant::now();
+        let answer = settle(answer, &mut connection, plan.target).await;
+        let span = (started >= clock.measure_from).then_some((started, done));
+        record(
+            &mut tally,
+            &exchange.expected,
+            answer,
+            true,
+            span,
+            Overlap::Untracked,
+        );
     }
     tally
 }
@@ -243,6 +362,7 @@ async fn lookup_loop(
 /// interval (the next waits for the last to finish), none started after the deadline.
 async fn selection_loop(
     mut connection: Connection,
+    headers: Arc<scenario::Headers>,
     target: SocketAddr,
     plan: SelectionPlan,
     clock: Clock,
@@ -251,14 +371,13 @@ async fn selection_loop(
     let mut ticks = tokio::time::interval_at(clock.measure_from.into(), plan.interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut runs = Vec::new();
-    let host = scenario::host(target);
     loop {
         ticks.tick().await;
         let started = Instant::now();
         if started >= clock.deadline {
             break;
         }
-        let exchange = scenario::selection(&host, plan.budget, plan.max_ids);
+        let exchange = scenario::selection(&headers, plan.budget, plan.max_ids);
         counter.started.fetch_add(1, Ordering::SeqCst);
         let answer = tokio::time::timeout_at(
             (clock.deadline + SELECTION_GRACE).into(),

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use crv::api::binary::{self, LookupRequest};
 use http_body_util::Full;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 
@@ -27,6 +27,14 @@ pub enum Scenario {
     BatchBincode,
     /// Uniform single lookups plus, on one more connection, a `POST /v1/select` every interval.
     Mixed,
+    /// `POST /v1/customers/{id}/events` with one purchase, ids uniform over the store (needs
+    /// the server's bearer token).
+    Events,
+    /// `POST /v1/events` with `--batch` purchases, each naming its customer.
+    EventsBatch,
+    /// Uniform single lookups plus, on more connections, batches of purchases at a fixed rate
+    /// (`--event-rate`): lookups while events stream.
+    EventsMixed,
 }
 
 impl Scenario {
@@ -38,28 +46,52 @@ impl Scenario {
             Scenario::BatchJson => "batch-json",
             Scenario::BatchBincode => "batch-bincode",
             Scenario::Mixed => "mixed",
+            Scenario::Events => "events",
+            Scenario::EventsBatch => "events-batch",
+            Scenario::EventsMixed => "events-mixed",
         }
     }
 
-    /// Ids per lookup request: `batch` for the batch scenarios, 1 otherwise.
+    /// Ids (or events) per request: `batch` for the batch scenarios, 1 otherwise.
     pub fn ids_per_request(self, batch: usize) -> usize {
         match self {
-            Scenario::BatchJson | Scenario::BatchBincode => batch,
-            Scenario::Uniform | Scenario::Zipf | Scenario::Mixed => 1,
+            Scenario::BatchJson | Scenario::BatchBincode | Scenario::EventsBatch => batch,
+            Scenario::Uniform
+            | Scenario::Zipf
+            | Scenario::Mixed
+            | Scenario::Events
+            | Scenario::EventsMixed => 1,
         }
     }
 
-    /// The next lookup request of this scenario to the server named by `host` ([`host`]),
-    /// with what its answer must say.
-    pub fn lookup(
+    /// Whether the scenario writes events, and so needs the server's bearer token.
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Scenario::Events | Scenario::EventsBatch | Scenario::EventsMixed
+        )
+    }
+
+    /// The next request of this scenario's closed-loop connections to the server named by
+    /// `headers` ([`Headers::new`]), with what its answer must say.
+    pub fn exchange(
         self,
-        host: &HeaderValue,
+        headers: &Headers,
         workload: &Workload,
         rng: &mut fastrand::Rng,
         batch: usize,
     ) -> Exchange {
+        let host = &headers.host;
         match self {
-            Scenario::Uniform | Scenario::Zipf | Scenario::Mixed => {
+            Scenario::Events => {
+                let pick = workload.pick(rng);
+                events(headers, Some(pick), &[pick], rng)
+            }
+            Scenario::EventsBatch => {
+                let picks: Vec<Pick> = (0..batch).map(|_| workload.pick(rng)).collect();
+                events(headers, None, &picks, rng)
+            }
+            Scenario::Uniform | Scenario::Zipf | Scenario::Mixed | Scenario::EventsMixed => {
                 let pick = workload.pick(rng);
                 Exchange {
                     request: request(
@@ -96,9 +128,84 @@ impl Scenario {
     }
 }
 
-/// The `Host` header for requests to `target`, built once per connection.
-pub fn host(target: SocketAddr) -> HeaderValue {
-    HeaderValue::try_from(target.to_string()).expect("a socket address is a valid header value")
+/// The headers every request of a connection carries, built once per connection.
+#[derive(Debug, Clone)]
+pub struct Headers {
+    /// `Host`.
+    pub host: HeaderValue,
+    /// `Authorization: Bearer <token>` of event requests, when a token is given.
+    pub authorization: Option<HeaderValue>,
+}
+
+impl Headers {
+    /// The headers for requests to `target`, events authorised by `token` when given.
+    pub fn new(target: SocketAddr, token: Option<&str>) -> crate::Result<Headers> {
+        let authorization = token
+            .map(|token| HeaderValue::try_from(format!("Bearer {token}")))
+            .transpose()
+            .map_err(|_| crate::Error::Usage("the token is not a valid header value".into()))?;
+        Ok(Headers {
+            host: HeaderValue::try_from(target.to_string())
+                .expect("a socket address is a valid header value"),
+            authorization,
+        })
+    }
+}
+
+/// A time every generated purchase carries (fixed: the figure is the event path, not dates).
+const PURCHASE_TIME: &str = "2026-11-30T10:00:00Z";
+
+/// A purchase for each of `picks`: `POST /v1/customers/{id}/events` for `customer`, otherwise
+/// `POST /v1/events` with each event naming its customer. Amounts are whole cents.
+pub fn events(
+    headers: &Headers,
+    customer: Option<Pick>,
+    picks: &[Pick],
+    rng: &mut fastrand::Rng,
+) -> Exchange {
+    let mut body = String::with_capacity(16 + picks.len() * 96);
+    body.push_str(r#"{"events":["#);
+    for (index, pick) in picks.iter().enumerate() {
+        if index > 0 {
+            body.push(',');
+        }
+        let cents = rng.u32(100..100_000);
+        body.push_str(r#"{"type":"purchase","#);
+        if customer.is_none() {
+            write!(body, r#""customer_id":{},"#, pick.id).expect("writing to a String");
+        }
+        write!(
+            body,
+            r#""amount":{}.{:02},"time":"{PURCHASE_TIME}"}}"#,
+            cents / 100,
+            cents % 100
+        )
+        .expect("writing to a String cannot fail");
+    }
+    body.push_str("]}");
+    let path = match customer {
+        Some(pick) => format!("/v1/customers/{}/events", pick.id),
+        None => "/v1/events".to_string(),
+    };
+    let mut request = request(
+        &headers.host,
+        Method::POST,
+        &path,
+        Some("application/json"),
+        Bytes::from(body),
+    );
+    if let Some(authorization) = &headers.authorization {
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, authorization.clone());
+    }
+    Exchange {
+        request,
+        expected: Expected::Events {
+            customer: customer.map(|pick| pick.id),
+            count: picks.len(),
+        },
+    }
 }
 
 /// `{"ids":[...]}` written straight into the body: the batch scenarios send tens of thousands
@@ -118,11 +225,11 @@ fn json_ids(picks: &[Pick]) -> Bytes {
 
 /// `POST /v1/select` for `budget` (in the cost column's units), answering at most `max_ids`
 /// target ids so that the response stays small and the figure is the selection's own.
-pub fn selection(host: &HeaderValue, budget: f64, max_ids: usize) -> Exchange {
+pub fn selection(headers: &Headers, budget: f64, max_ids: usize) -> Exchange {
     let body = json!({ "budget": budget, "max_ids": max_ids }).to_string();
     Exchange {
         request: request(
-            host,
+            &headers.host,
             Method::POST,
             "/v1/select",
             Some("application/json"),
@@ -183,6 +290,13 @@ pub enum Expected {
     },
     /// A selection: 200 with a summary naming how many customers were selected.
     Selection,
+    /// Events: 200 with `accepted` = `count` (and `customer_id` for one customer's events).
+    Events {
+        /// The customer of the path, for one customer's events.
+        customer: Option<u64>,
+        /// Events sent.
+        count: usize,
+    },
 }
 
 impl Expected {
@@ -192,6 +306,7 @@ impl Expected {
             Expected::Customer(_) => 1,
             Expected::Batch { picks, .. } => picks.len(),
             Expected::Selection => 0,
+            Expected::Events { count, .. } => *count,
         }
     }
 
@@ -230,6 +345,18 @@ impl Expected {
                 Value::Number(_) => Ok(()),
                 _ => Err("selection body has no `selected` count".into()),
             },
+            Expected::Events { customer, count } => {
+                let body = parse_json(body)?;
+                if body["accepted"].as_u64() != Some(*count as u64) {
+                    Err("events answer's `accepted` differs from the events sent".into())
+                } else if body["sequence"].as_u64().is_none() {
+                    Err("events answer has no `sequence`".into())
+                } else if customer.is_some() && body["customer_id"].as_u64() != *customer {
+                    Err("events answer does not name the customer".into())
+                } else {
+                    Ok(())
+                }
+            }
         }
     }
 }
@@ -473,11 +600,73 @@ mod tests {
         let workload = Workload::new(vec![5, 6, 7], crate::workload::Popularity::Uniform, 0.0, 1)
             .expect("a valid workload");
         let mut rng = fastrand::Rng::with_seed(1);
-        let host = host("127.0.0.1:8080".parse().unwrap());
-        let exchange = Scenario::BatchBincode.lookup(&host, &workload, &mut rng, 3);
+        let headers = Headers::new("127.0.0.1:8080".parse().unwrap(), None).unwrap();
+        let exchange = Scenario::BatchBincode.exchange(&headers, &workload, &mut rng, 3);
         assert_eq!(exchange.request.headers()[HOST], "127.0.0.1:8080");
         assert_eq!(exchange.request.headers()[CONTENT_TYPE], binary::MEDIA_TYPE);
         assert_eq!(exchange.request.uri().path(), "/v1/customers/lookup");
         assert_eq!(exchange.expected.ids(), 3);
+    }
+
+    #[test]
+    fn event_requests_carry_the_token_and_a_purchase_per_pick() {
+        let workload = Workload::new(vec![5, 6, 7], crate::workload::Popularity::Uniform, 0.0, 1)
+            .expect("a valid workload");
+        let mut rng = fastrand::Rng::with_seed(1);
+        let headers = Headers::new("127.0.0.1:8080".parse().unwrap(), Some("s3cret")).unwrap();
+        let single = Scenario::Events.exchange(&headers, &workload, &mut rng, 100);
+        assert_eq!(single.request.headers()[AUTHORIZATION], "Bearer s3cret");
+        let Expected::Events {
+            customer: Some(id),
+            count: 1,
+        } = single.expected
+        else {
+            panic!("{:?}", single.expected)
+        };
+        assert_eq!(
+            single.request.uri().path(),
+            format!("/v1/customers/{id}/events")
+        );
+        let batch = Scenario::EventsBatch.exchange(&headers, &workload, &mut rng, 4);
+        assert_eq!(batch.request.uri().path(), "/v1/events");
+        assert_eq!(batch.expected.ids(), 4);
+        let body = batch.request.body().clone();
+        let body = body_json(body);
+        let events = body["events"].as_array().unwrap();
+        assert_eq!(events.len(), 4);
+        for event in events {
+            assert_eq!(event["type"], "purchase");
+            assert!([5, 6, 7].contains(&event["customer_id"].as_u64().unwrap()));
+            assert!(event["amount"].as_f64().unwrap() >= 1.0);
+        }
+        let good = br#"{"accepted":4,"sequence":9}"#;
+        assert_eq!(batch.expected.check(StatusCode::OK, good, true), Ok(()));
+        let short = br#"{"accepted":3,"sequence":9}"#;
+        assert!(batch.expected.check(StatusCode::OK, short, true).is_err());
+        let other = format!(r#"{{"accepted":1,"sequence":2,"customer_id":{}}}"#, id + 1);
+        assert!(
+            single
+                .expected
+                .check(StatusCode::OK, other.as_bytes(), true)
+                .is_err()
+        );
+        assert!(
+            batch
+                .expected
+                .check(StatusCode::UNAUTHORIZED, good, true)
+                .is_err()
+        );
+    }
+
+    /// The JSON of a request body built by [`events`].
+    fn body_json(body: Full<Bytes>) -> Value {
+        use http_body_util::BodyExt;
+        let bytes = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(body.collect())
+            .unwrap()
+            .to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
     }
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::AppState;
 use super::body::Body;
 use super::handlers::parse_id;
-use super::wire::{ApiError, JSON, json_response, names_media_type, read_body};
+use super::wire::{ApiError, JSON, json_response, names_media_type, read_body, response};
 use crate::live::event::{self, EventError};
 use crate::live::writer::WriteError;
 use crate::live::{Live, compact};
@@ -56,16 +56,15 @@ pub async fn events(
     live.check(&events)?;
     let count = events.len();
     let sequence = live.submit(events).await?;
-    let mut answer = json!({"accepted": count, "sequence": sequence});
-    if let Some(id) = customer {
+    let customer = customer.map(|id| {
         let score = state
             .score(crate::CustomerId(id))
             .expect("a customer with an applied event is known");
-        answer["customer_id"] = json!(id);
-        answer["crv"] = crate::campaign::report::f32_json(score.score.crv);
-        answer["tier"] = json!(score.score.tier.as_str());
-    }
-    Ok(json_response(StatusCode::OK, &answer))
+        (id, score.score.crv, score.score.tier)
+    });
+    let mut answer = Vec::with_capacity(96);
+    super::json::write_events_answer(&mut answer, count, sequence, customer);
+    Ok(response(StatusCode::OK, JSON, answer))
 }
 
 /// `GET /v1/customers/{id}/profile`: the customer as a call-centre screen needs it: `crv`,

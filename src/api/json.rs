@@ -68,6 +68,34 @@ fn write_score(out: &mut Vec<u8>, id: u64, customer: &ServedCustomer, found: &[u
     out.extend_from_slice(b"\"}");
 }
 
+/// The answer to accepted events, as `serde_json` would write `{"accepted", "crv",
+/// "customer_id", "sequence", "tier"}` (the customer's fields only for one customer's events).
+pub fn write_events_answer(
+    out: &mut Vec<u8>,
+    accepted: usize,
+    sequence: u64,
+    customer: Option<(u64, f32, crate::Tier)>,
+) {
+    out.extend_from_slice(b"{\"accepted\":");
+    write_u64(out, accepted as u64);
+    if let Some((_, crv, _)) = customer {
+        out.extend_from_slice(b",\"crv\":");
+        write_f32(out, crv);
+    }
+    if let Some((id, _, _)) = customer {
+        out.extend_from_slice(b",\"customer_id\":");
+        write_u64(out, id);
+    }
+    out.extend_from_slice(b",\"sequence\":");
+    write_u64(out, sequence);
+    if let Some((_, _, tier)) = customer {
+        out.extend_from_slice(b",\"tier\":\"");
+        out.extend_from_slice(tier.as_str().as_bytes());
+        out.extend_from_slice(b"\"");
+    }
+    out.push(b'}');
+}
+
 fn write_u64(out: &mut Vec<u8>, value: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
@@ -110,6 +138,24 @@ mod tests {
         let mut out = Vec::new();
         write_f32(&mut out, value);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn events_answers_equal_serde_json_output() {
+        let written = |customer| {
+            let mut out = Vec::new();
+            write_events_answer(&mut out, 3, 1234, customer);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            written(None),
+            json!({"accepted": 3, "sequence": 1234}).to_string()
+        );
+        for crv in [0.0, -12.5, 1234.567, 3.0e13] {
+            let expected = json!({"accepted": 3, "sequence": 1234, "customer_id": 42u64,
+                                  "crv": f32_json(crv), "tier": Tier::B.as_str()});
+            assert_eq!(written(Some((42, crv, Tier::B))), expected.to_string());
+        }
     }
 
     #[test]

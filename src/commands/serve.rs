@@ -152,6 +152,15 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
             );
         }
         let state = Arc::new(state);
+        if let Some(live) = state.live() {
+            // A compaction's store becomes the next version (a weak handle: the state owns
+            // the live state).
+            let state = Arc::downgrade(&state);
+            live.on_compaction(Box::new(move |store| match state.upgrade() {
+                Some(state) => state.publish(state.table().successor(store)?).map(drop),
+                None => Ok(()),
+            }));
+        }
         let served = api::serve(listener, Arc::clone(&state), shutdown_signal()).await;
         if let Some(live) = state.live() {
             live.close();

@@ -177,10 +177,19 @@ pub fn compact(live: &Live) -> Result<CompactReport> {
 
 /// Compaction inside the server, on the writer thread (writes wait meanwhile): `appender`
 /// moves to the new segment.
+/// The new store is then handed to the server's hook ([`Live::on_compaction`]), which
+/// publishes it as the next table version: tier cut points and ranks recomputed.
 pub(super) fn compact_serving(live: &Live, appender: &mut Appender) -> Result<CompactReport> {
     let report = fold(live)?;
     *appender = restart_log(&live.options.wal, report.last_sequence)?;
     live.stats.record_compaction(0);
+    if let Some(hook) = live.on_compaction.get() {
+        let published = Store::open(&live.options.store_path)
+            .and_then(|store| hook(std::sync::Arc::new(store)));
+        if let Err(error) = published {
+            tracing::warn!(%error, "the compacted store was not published; the served version stays");
+        }
+    }
     Ok(report)
 }
 

@@ -68,6 +68,10 @@ impl History {
         self.events += 1;
         if self.recent.len() == RECENT_EVENTS {
             self.recent.pop_front();
+        } else if self.recent.capacity() == 0 {
+            // Most customers have one or two events: room for one, not the default four
+            // (a replay of millions of customers allocates gigabytes less).
+            self.recent.reserve_exact(1);
         }
         self.recent.push_back(LoggedEvent {
             sequence,

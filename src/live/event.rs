@@ -3,6 +3,8 @@
 //! /v1/events` with an error naming the event and the field, and encoded for the log with
 //! bincode. Decoding is linear in the body; every text and count is capped (`limits`).
 
+use std::borrow::Cow;
+
 use bincode::{Decode, Encode};
 use serde::Deserialize;
 
@@ -92,20 +94,23 @@ fn error(message: String) -> EventError {
     EventError { message }
 }
 
+/// The body as sent; texts borrow from it where they hold no escapes.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Body {
-    events: Vec<RawEvent>,
+struct Body<'a> {
+    #[serde(borrow)]
+    events: Vec<RawEvent<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawEvent {
-    #[serde(rename = "type")]
-    kind: String,
+struct RawEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
     customer_id: Option<u64>,
     amount: Option<f64>,
-    time: Option<String>,
+    #[serde(borrow)]
+    time: Option<Cow<'a, str>>,
     channel: Option<String>,
     campaign: Option<String>,
     offer: Option<String>,
@@ -141,7 +146,7 @@ pub fn decode(
 
 fn convert(
     index: usize,
-    raw: RawEvent,
+    raw: RawEvent<'_>,
     customer: Option<u64>,
     now: i64,
 ) -> Result<CustomerEvent, EventError> {
@@ -191,7 +196,7 @@ fn convert(
             None => Ok(()),
         }
     };
-    let event = match raw.kind.as_str() {
+    let event = match &*raw.kind {
         "purchase" => {
             unexpected(&[
                 ("channel", raw.channel.is_some()),

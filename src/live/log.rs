@@ -133,47 +133,109 @@ pub struct Damage {
 /// Reads every record of `bytes` (one segment) up to the first bad one, and says what follows.
 /// Sequences must grow by one from record to record; a record that breaks the run is corrupt.
 pub fn read_segment(bytes: &[u8]) -> SegmentRead {
-    let mut read = SegmentRead::default();
-    let mut offset = 0usize;
-    while offset < bytes.len() {
-        let rest = &bytes[offset..];
-        let bad = match decode_record(rest) {
-            Ok((record, len)) => match read.records.last() {
-                Some(last) if record.sequence != last.sequence + 1 => Bad::Corrupt {
-                    end: len,
-                    why: format!(
-                        "sequence {} follows {}: the log skips or repeats events",
-                        record.sequence, last.sequence
-                    ),
-                },
-                _ => {
-                    read.records.push(record);
-                    offset += len;
-                    continue;
-                }
-            },
-            Err(bad) => bad,
-        };
-        let (why, end) = match bad {
-            Bad::Incomplete => (
-                format!("a record cut short ({} bytes left)", rest.len()),
-                rest.len(),
-            ),
-            Bad::Corrupt { end, why } => (why, end.min(rest.len())),
-        };
-        read.damage = Some(Damage {
-            offset: offset as u64,
-            bytes: rest.len() as u64,
-            in_middle: valid_record_within(
-                &rest[end..],
-                read.records.last().map_or(0, |last| last.sequence),
-            ),
-            why,
-        });
-        break;
-    }
-    read.valid_bytes = offset as u64;
+    let mut records = Vec::new();
+    let Ok(mut read) = read_segment_in_windows(bytes, WINDOW_RECORDS, |window| {
+        records.extend(window);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    read.records = records;
     read
+}
+
+/// Records decoded together by [`read_segment_in_windows`]'s callers at start: enough to keep
+/// every core busy, few enough to bound the memory of a long log.
+pub const WINDOW_RECORDS: usize = 1 << 16;
+
+/// [`read_segment`] for long logs: hands `each` the valid records in order, at most `window` at
+/// a time, each window's checksums and payloads checked and decoded in parallel (records are
+/// framed by their lengths first, one pass over the headers). The answer's `records` is empty;
+/// an error of `each` stops the reading.
+pub fn read_segment_in_windows<E>(
+    bytes: &[u8],
+    window: usize,
+    mut each: impl FnMut(Vec<Record>) -> Result<(), E>,
+) -> Result<SegmentRead, E> {
+    use rayon::prelude::*;
+    let mut offset = 0usize;
+    let mut last: Option<u64> = None;
+    let mut spans = Vec::with_capacity(window.min(bytes.len() / RECORD_HEADER_BYTES + 1));
+    loop {
+        spans.clear();
+        let mut at = offset;
+        while spans.len() < window {
+            let Some(header) = bytes.get(at..at + RECORD_HEADER_BYTES) else {
+                break;
+            };
+            let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+            let end = at + RECORD_HEADER_BYTES + len;
+            if len > MAX_PAYLOAD_BYTES || end > bytes.len() {
+                break;
+            }
+            spans.push(at..end);
+            at = end;
+        }
+        let decoded: Vec<Option<Record>> = spans
+            .par_iter()
+            .map(|span| {
+                decode_record(&bytes[span.clone()])
+                    .ok()
+                    .map(|(record, _)| record)
+            })
+            .collect();
+        let mut records = Vec::with_capacity(decoded.len());
+        for (record, span) in decoded.into_iter().zip(&spans) {
+            match record {
+                Some(record) if last.is_none_or(|last| record.sequence == last + 1) => {
+                    last = Some(record.sequence);
+                    offset = span.end;
+                    records.push(record);
+                }
+                _ => break,
+            }
+        }
+        let whole = records.len() == window;
+        if !records.is_empty() {
+            each(records)?;
+        }
+        if !whole {
+            break;
+        }
+    }
+    Ok(SegmentRead {
+        records: Vec::new(),
+        valid_bytes: offset as u64,
+        damage: damage_at(bytes, offset, last),
+    })
+}
+
+/// What is wrong with the bytes at `offset` of a segment whose valid records before it end
+/// with sequence `last`; `None` at the end of the segment.
+fn damage_at(bytes: &[u8], offset: usize, last: Option<u64>) -> Option<Damage> {
+    let rest = bytes.get(offset..).filter(|rest| !rest.is_empty())?;
+    let bad = match decode_record(rest) {
+        Ok((record, len)) => Bad::Corrupt {
+            end: len,
+            why: format!(
+                "sequence {} follows {}: the log skips or repeats events",
+                record.sequence,
+                last.unwrap_or(0)
+            ),
+        },
+        Err(bad) => bad,
+    };
+    let (why, end) = match bad {
+        Bad::Incomplete => (
+            format!("a record cut short ({} bytes left)", rest.len()),
+            rest.len(),
+        ),
+        Bad::Corrupt { end, why } => (why, end.min(rest.len())),
+    };
+    Some(Damage {
+        offset: offset as u64,
+        bytes: rest.len() as u64,
+        in_middle: valid_record_within(&rest[end..], last.unwrap_or(0)),
+        why,
+    })
 }
 
 /// Whether a valid record with a sequence after `after` starts anywhere in `bytes` (a record
@@ -290,6 +352,17 @@ impl Appender {
         self.file.sync_data().inspect_err(|_| self.broken = true)
     }
 
+    /// A second handle on the segment's file, to make it durable without holding the
+    /// appender (`--fsync everysec`'s background sync).
+    pub fn sync_handle(&self) -> io::Result<File> {
+        self.file.try_clone()
+    }
+
+    /// Refuses every later append: a sync through a [`Appender::sync_handle`] failed.
+    pub fn refuse_appends(&mut self) {
+        self.broken = true;
+    }
+
     /// Bytes in the segment.
     pub fn len(&self) -> u64 {
         self.len
@@ -357,6 +430,47 @@ mod tests {
         let read = read_segment(&garbage);
         assert_eq!(read.records.len(), 5);
         assert!(!read.damage.unwrap().in_middle);
+    }
+
+    #[test]
+    fn windows_read_what_one_pass_reads() {
+        let mut bytes = records(23);
+        for window in [1, 4, 23, 100] {
+            let mut seen = Vec::new();
+            let read = read_segment_in_windows(&bytes, window, |records| {
+                assert!(!records.is_empty() && records.len() <= window);
+                seen.extend(records.into_iter().map(|record| record.sequence));
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+            assert_eq!(seen, (1..=23).collect::<Vec<_>>(), "window {window}");
+            assert_eq!(read.valid_bytes, bytes.len() as u64);
+            assert!(read.damage.is_none());
+        }
+        // A bad checksum in record 12: every window stops before it, at the same offset.
+        let twelfth = read_segment(&records(11)).valid_bytes as usize;
+        bytes[twelfth + RECORD_HEADER_BYTES + 1] ^= 4;
+        let one_pass = read_segment(&bytes);
+        assert_eq!(one_pass.records.len(), 11);
+        for window in [1, 5, 11, 12, 64] {
+            let mut count = 0;
+            let read = read_segment_in_windows(&bytes, window, |records| {
+                count += records.len();
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+            assert_eq!(count, 11, "window {window}");
+            assert_eq!(read.valid_bytes, twelfth as u64);
+            assert_eq!(read.damage, one_pass.damage);
+            assert!(read.damage.as_ref().unwrap().in_middle);
+        }
+        // An error of the callback stops the reading.
+        let mut calls = 0;
+        let stopped = read_segment_in_windows(&records(20), 5, |_| {
+            calls += 1;
+            Err("stop")
+        });
+        assert_eq!((stopped.unwrap_err(), calls), ("stop", 1));
     }
 
     #[test]

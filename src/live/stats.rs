@@ -24,7 +24,12 @@ pub struct LiveStats {
 impl LiveStats {
     /// One event applied (accepted or replayed).
     pub fn count_event(&self) {
-        self.events.fetch_add(1, Ordering::Relaxed);
+        self.count_events(1);
+    }
+
+    /// `count` more events accepted or replayed.
+    pub fn count_events(&self, count: u64) {
+        self.events.fetch_add(count, Ordering::Relaxed);
     }
 
     /// `bytes` appended to (or found in) the log.

@@ -1,12 +1,25 @@
-//! The log writer: one thread owns the open segment. Requests hand it their checked events
-//! through a channel; it takes every job waiting (up to [`MAX_GROUP_JOBS`]), numbers the events,
-//! appends them in one write, makes them durable per the fsync policy (one fsync for the whole
-//! group under `always`: group commit), applies them to the overlay in log order and answers
-//! each job. A failed write is cut back out of the file and answered 503; a failed fsync stops
-//! all later writes (the kernel may have dropped the pages) until a restart re-reads the log.
+//! The log writer. Requests hand it their checked events; it numbers them, appends whatever
+//! arrived meanwhile as one group in one write, makes them durable per the fsync policy,
+//! applies them to the overlay in log order and answers each request. A failed write is cut
+//! back out of the file and answered 503; a failed fsync stops all later writes (the kernel may
+//! have dropped the pages) until a restart re-reads the log.
+//!
+//! Two ways to run it, by policy:
+//! - `--fsync always`: one thread owns the open segment. It takes every job waiting (up to
+//!   [`MAX_GROUP_JOBS`]) and syncs once per group (group commit): the fsync never blocks the
+//!   reactor, and the jobs that arrive during one fsync form the next group.
+//! - `everysec` and `no`: no fsync waits on the answer, so the group is written on the
+//!   reactor itself, as Redis does: the first request of a group spawns a flush task that
+//!   yields once (letting every request already readable add its events), then appends and
+//!   applies them all; no thread hand-off per request. A background thread syncs the segment
+//!   through a second file handle once a second (`everysec`) or at close (`no`), without
+//!   holding the appender. Compaction runs on a blocking thread holding the appender, so
+//!   writes wait (asynchronously) while lookups go on.
 
+use std::mem;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -38,13 +51,6 @@ struct Job {
     reply: oneshot::Sender<std::result::Result<u64, WriteError>>,
 }
 
-/// The writer thread's inbox and handle.
-#[derive(Debug, Default)]
-pub struct WriterHandle {
-    sender: RwLock<Option<Sender<Job>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Job")
@@ -53,25 +59,49 @@ impl std::fmt::Debug for Job {
     }
 }
 
-impl WriterHandle {
-    /// Sends `events` to the writer and waits for their last sequence number.
-    pub async fn submit(&self, events: Vec<CustomerEvent>) -> std::result::Result<u64, WriteError> {
-        let (reply, answer) = oneshot::channel();
-        {
-            let sender = self
-                .sender
-                .read()
-                .expect("the writer handle is never poisoned");
-            let sender = sender.as_ref().ok_or(WriteError::Closed)?;
-            sender
-                .send(Job { events, reply })
-                .map_err(|_| WriteError::Closed)?;
-        }
-        answer.await.map_err(|_| WriteError::Closed)?
-    }
+/// The writer's inbox and threads.
+#[derive(Debug, Default)]
+pub struct WriterHandle {
+    /// `always`: the writer thread's inbox; `everysec`/`no`: the sync thread's stop signal.
+    sender: RwLock<Option<Sender<Job>>>,
+    /// The writer thread (`always`) or the sync thread (`everysec`, `no`).
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// `everysec`/`no`: the groups written on the reactor.
+    inline: OnceLock<Inline>,
+}
 
-    /// Closes the inbox and waits for the writer to finish what it holds.
+/// The writer of `everysec` and `no`: jobs waiting for the next flush, and the open segment.
+#[derive(Debug)]
+struct Inline {
+    queue: Mutex<Queue>,
+    log: tokio::sync::Mutex<Segment>,
+    closed: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    /// A flush task is spawned and has not taken the jobs yet.
+    flush_pending: bool,
+}
+
+/// The open segment and what the writer keeps with it.
+#[derive(Debug)]
+struct Segment {
+    appender: Appender,
+    bytes: Vec<u8>,
+    /// Appended since the last sync.
+    unsynced: bool,
+    /// A compaction is queued or running.
+    compacting: bool,
+}
+
+impl WriterHandle {
+    /// Closes the inbox and waits for the writer to finish what it holds, with a last sync.
     pub fn close(&self) {
+        if let Some(inline) = self.inline.get() {
+            inline.closed.store(true, Ordering::SeqCst);
+        }
         self.sender
             .write()
             .expect("the writer handle is never poisoned")
@@ -82,85 +112,190 @@ impl WriterHandle {
     }
 }
 
-/// Starts `live`'s writer thread over `appender`.
+/// Sends `events` to `live`'s writer and waits for their last sequence number.
+pub(super) async fn submit(
+    live: &Arc<Live>,
+    events: Vec<CustomerEvent>,
+) -> std::result::Result<u64, WriteError> {
+    let writer = &live.writer;
+    let (reply, answer) = oneshot::channel();
+    let job = Job { events, reply };
+    match writer.inline.get() {
+        Some(inline) => {
+            if inline.closed.load(Ordering::SeqCst) {
+                return Err(WriteError::Closed);
+            }
+            let lead = {
+                let mut queue = inline.queue.lock().expect("never poisoned");
+                queue.jobs.push(job);
+                !mem::replace(&mut queue.flush_pending, true)
+            };
+            if lead {
+                tokio::spawn(flush(Arc::clone(live)));
+            }
+        }
+        None => {
+            let sender = writer
+                .sender
+                .read()
+                .expect("the writer handle is never poisoned");
+            let sender = sender.as_ref().ok_or(WriteError::Closed)?;
+            sender.send(job).map_err(|_| WriteError::Closed)?;
+        }
+    }
+    answer.await.map_err(|_| WriteError::Closed)?
+}
+
+/// Starts `live`'s writer over `appender`.
 pub(super) fn start(live: &Arc<Live>, appender: Appender) -> Result<()> {
     let (sender, inbox) = mpsc::channel();
     let owner = Arc::clone(live);
-    let thread = std::thread::Builder::new()
-        .name("crv-wal".into())
-        .spawn(move || run(&owner, appender, &inbox))
-        .map_err(|e| Error::io("<log writer thread>", e))?;
+    let thread = if live.options.fsync == FsyncPolicy::Always {
+        std::thread::Builder::new()
+            .name("crv-wal".into())
+            .spawn(move || run(&owner, appender, &inbox))
+    } else {
+        let inline = Inline {
+            queue: Mutex::default(),
+            log: tokio::sync::Mutex::new(Segment {
+                appender,
+                bytes: Vec::new(),
+                unsynced: false,
+                compacting: false,
+            }),
+            closed: AtomicBool::new(false),
+        };
+        live.writer
+            .inline
+            .set(inline)
+            .expect("the writer starts once");
+        std::thread::Builder::new()
+            .name("crv-wal-sync".into())
+            .spawn(move || run_syncs(&owner, &inbox))
+    }
+    .map_err(|e| Error::io("<log writer thread>", e))?;
     *live.writer.sender.write().expect("never poisoned") = Some(sender);
     *live.writer.thread.lock().expect("never poisoned") = Some(thread);
     Ok(())
 }
 
-fn run(live: &Live, mut appender: Appender, inbox: &Receiver<Job>) {
-    let policy = live.options.fsync;
-    let mut bytes = Vec::new();
-    let mut jobs = Vec::new();
-    let mut unsynced = false;
-    let mut last_sync = Instant::now();
-    loop {
-        let first = if policy == FsyncPolicy::EverySec && unsynced {
-            match inbox.recv_timeout(SYNC_INTERVAL.saturating_sub(last_sync.elapsed())) {
-                Ok(job) => Some(job),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-        } else {
-            match inbox.recv() {
-                Ok(job) => Some(job),
-                Err(_) => break,
-            }
-        };
-        if let Some(first) = first {
-            jobs.push(first);
-            while jobs.len() < MAX_GROUP_JOBS {
-                match inbox.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
-            write_group(live, &mut appender, &mut jobs, &mut bytes, &mut unsynced);
-        }
-        if policy == FsyncPolicy::EverySec && unsynced && last_sync.elapsed() >= SYNC_INTERVAL {
-            sync(live, &mut appender);
-            unsynced = false;
-            last_sync = Instant::now();
-        }
-        if let Some(limit) = live.options.compact_bytes
-            && appender.len() >= limit
-        {
-            match super::compact::compact_serving(live, &mut appender) {
-                Ok(report) => tracing::info!(
-                    last_sequence = report.last_sequence,
-                    customers = report.customers,
-                    "compacted the event log into a new store (--compact-bytes)"
-                ),
-                Err(error) => {
-                    tracing::error!(%error, "automatic compaction failed; the log is kept")
-                }
-            }
-        }
-    }
-    if unsynced {
-        sync(live, &mut appender);
+/// The flush task of `everysec` and `no`: after one yield, writes every job waiting as one
+/// group. Spawned (not run by the request), so that a request dropped by its client never
+/// strands the others' jobs.
+async fn flush(live: Arc<Live>) {
+    tokio::task::yield_now().await;
+    let inline = live
+        .writer
+        .inline
+        .get()
+        .expect("flush runs for inline writers");
+    let mut segment = inline.log.lock().await;
+    let mut jobs = {
+        let mut queue = inline.queue.lock().expect("never poisoned");
+        queue.flush_pending = false;
+        mem::take(&mut queue.jobs)
+    };
+    let Segment {
+        appender,
+        bytes,
+        unsynced,
+        compacting,
+    } = &mut *segment;
+    write_group(&live, appender, &mut jobs, bytes, unsynced);
+    if !*compacting
+        && let Some(limit) = live.options.compact_bytes
+        && appender.len() >= limit
+    {
+        *compacting = true;
+        let live = Arc::clone(&live);
+        tokio::task::spawn_blocking(move || {
+            let inline = live.writer.inline.get().expect("inline writer");
+            let mut segment = inline.log.blocking_lock();
+            compact_logged(&live, &mut segment.appender);
+            segment.compacting = false;
+        });
     }
 }
 
-fn sync(live: &Live, appender: &mut Appender) {
+/// The sync thread of `everysec` (a sync a second) and `no` (none): both sync once more when
+/// `stop` closes.
+fn run_syncs(live: &Live, stop: &Receiver<Job>) {
+    let interval = match live.options.fsync {
+        FsyncPolicy::EverySec => SYNC_INTERVAL,
+        _ => Duration::MAX,
+    };
+    loop {
+        let stopped = match stop.recv_timeout(interval) {
+            Err(RecvTimeoutError::Timeout) => false,
+            Ok(_) | Err(RecvTimeoutError::Disconnected) => true,
+        };
+        sync_inline(live);
+        if stopped {
+            break;
+        }
+    }
+}
+
+/// Syncs what the inline writer appended, through a second handle on the segment.
+fn sync_inline(live: &Live) {
+    let inline = live.writer.inline.get().expect("inline writer");
+    let handle = {
+        let mut segment = inline.log.blocking_lock();
+        if !segment.unsynced {
+            return;
+        }
+        segment.unsynced = false;
+        segment.appender.sync_handle()
+    };
     let started = Instant::now();
-    match appender.sync() {
+    match handle.and_then(|file| file.sync_data()) {
         Ok(()) => live.stats.record_fsync(started.elapsed()),
         Err(error) => {
             live.stats.count_write_error();
-            tracing::error!(%error, path = %appender.path().display(), "fsync of the event log failed; writes stop until a restart");
+            let mut segment = inline.log.blocking_lock();
+            segment.appender.refuse_appends();
+            tracing::error!(%error, path = %segment.appender.path().display(), "fsync of the event log failed; writes stop until a restart");
         }
     }
 }
 
-/// Appends, syncs and applies `jobs` as one group, answering each.
+/// The writer thread of `always`.
+fn run(live: &Live, mut appender: Appender, inbox: &Receiver<Job>) {
+    let mut bytes = Vec::new();
+    let mut jobs = Vec::new();
+    let mut unsynced = false;
+    while let Ok(first) = inbox.recv() {
+        jobs.push(first);
+        while jobs.len() < MAX_GROUP_JOBS {
+            match inbox.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        write_group(live, &mut appender, &mut jobs, &mut bytes, &mut unsynced);
+        if let Some(limit) = live.options.compact_bytes
+            && appender.len() >= limit
+        {
+            compact_logged(live, &mut appender);
+        }
+    }
+}
+
+/// Compacts inside the server (`--compact-bytes`), logging the outcome.
+fn compact_logged(live: &Live, appender: &mut Appender) {
+    match super::compact::compact_serving(live, appender) {
+        Ok(report) => tracing::info!(
+            last_sequence = report.last_sequence,
+            customers = report.customers,
+            "compacted the event log into a new store (--compact-bytes)"
+        ),
+        Err(error) => {
+            tracing::error!(%error, "automatic compaction failed; the log is kept")
+        }
+    }
+}
+
+/// Appends, syncs (`always`) and applies `jobs` as one group, answering each.
 fn write_group(
     live: &Live,
     appender: &mut Appender,
@@ -168,6 +303,9 @@ fn write_group(
     bytes: &mut Vec<u8>,
     unsynced: &mut bool,
 ) {
+    if jobs.is_empty() {
+        return;
+    }
     bytes.clear();
     let first = live.last_sequence() + 1;
     let mut sequence = first;

@@ -219,6 +219,11 @@ impl Store {
             .map(|meta| self.view(meta))
     }
 
+    /// The column at `index` of [`Store::columns`]; panics past the last column.
+    pub fn column_at(&self, index: usize) -> Column<'_> {
+        self.view(&self.header.columns[index])
+    }
+
     /// The customer ids, row by row.
     pub fn ids(&self) -> &[u64] {
         match self.view(&self.header.columns[0]) {

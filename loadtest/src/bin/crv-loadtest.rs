@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use crv::api::wire::MAX_LOOKUP_IDS;
-use crv_loadtest::run::{self, Plan, SelectionPlan};
+use crv::limits::MAX_EVENTS_PER_REQUEST;
+use crv_loadtest::run::{self, Plan, SelectionPlan, StreamPlan};
 use crv_loadtest::scenario::Scenario;
 use crv_loadtest::workload::{Popularity, Workload};
 use crv_loadtest::{Error, Result};
@@ -70,6 +71,15 @@ struct Args {
     /// bare-hyper, whose fixed body names no requested id).
     #[arg(long, default_value_t = 16)]
     check_every: u64,
+    /// Events a second of the events-mixed scenario's stream (batches of `--batch`).
+    #[arg(long, default_value_t = 100_000.0)]
+    event_rate: f64,
+    /// Connections the events-mixed scenario's stream is spread over.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    stream_connections: u32,
+    /// The environment variable holding the server's bearer token, sent with event requests.
+    #[arg(long, default_value = "CRV_TOKEN")]
+    token_env: String,
     /// Seed of the id choice.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -94,9 +104,14 @@ fn main() -> ExitCode {
 fn load(args: &Args) -> Result<u64> {
     let duration = seconds("--duration", args.duration, false)?;
     let warmup = seconds("--warmup", args.warmup, true)?;
-    if !(1..=MAX_LOOKUP_IDS).contains(&args.batch) {
+    let (limit, what) = if args.scenario.writes() {
+        (MAX_EVENTS_PER_REQUEST, "events")
+    } else {
+        (MAX_LOOKUP_IDS, "ids")
+    };
+    if !(1..=limit).contains(&args.batch) {
         return Err(Error::Usage(format!(
-            "--batch {} is not between 1 and the server's limit of {MAX_LOOKUP_IDS} ids",
+            "--batch {} is not between 1 and the server's limit of {limit} {what}",
             args.batch
         )));
     }
@@ -123,6 +138,32 @@ fn load(args: &Args) -> Result<u64> {
         }),
         _ => None,
     };
+    let stream = match args.scenario {
+        Scenario::EventsMixed if args.event_rate.is_finite() && args.event_rate > 0.0 => {
+            Some(StreamPlan {
+                rate: args.event_rate,
+                batch: args.batch,
+                connections: args.stream_connections as usize,
+            })
+        }
+        Scenario::EventsMixed => {
+            return Err(Error::Usage(format!(
+                "--event-rate {} must be a finite number of events a second > 0",
+                args.event_rate
+            )));
+        }
+        _ => None,
+    };
+    let token = match std::env::var(&args.token_env) {
+        Ok(token) => Some(token),
+        Err(_) if args.scenario.writes() => {
+            return Err(Error::Usage(format!(
+                "{} is not set: event scenarios send the server's bearer token from it",
+                args.token_env
+            )));
+        }
+        Err(_) => None,
+    };
     if let Some(selections) = &selections {
         eprintln!(
             "mixed: a selection with budget {:.0} every {:?}",
@@ -140,6 +181,8 @@ fn load(args: &Args) -> Result<u64> {
         check_every: args.check_every,
         seed: args.seed,
         selections,
+        token,
+        stream,
     };
     eprintln!(
         "{}: {} customers in {}, {} connections on {} thread(s) to {}, {:?} warm-up + {:?}",
