@@ -29,6 +29,6 @@ pub mod synthetic;
 pub mod table;
 
 pub use error::{Error, Result};
-pub use model::{CustomerId, Horizon, ScoreParams, Tier};
+pub use model::{CustomerId, ExternalId, Horizon, ScoreParams, Tier};
 pub use store::Store;
 pub use table::Table;

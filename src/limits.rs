@@ -61,3 +61,10 @@ pub const RECENT_EVENTS: usize = 20;
 
 /// Most recent contacts and responses kept per customer.
 pub const MAX_CONTACT_HISTORY: usize = 1_000;
+
+/// Longest text customer id, in bytes (an 18-character Salesforce id is 18): a longer one is
+/// an import error naming its row.
+pub const MAX_CUSTOMER_ID_BYTES: usize = 256;
+
+/// Most input files one `crv import` reads (a directory of part files, or a glob).
+pub const MAX_IMPORT_FILES: usize = 100_000;

@@ -33,7 +33,9 @@ fn with_header(bytes: &[u8], change: impl FnOnce(&mut Header)) -> Vec<u8> {
     let mut header = header_of(bytes);
     change(&mut header);
     let encoded = format::encode_header(&header).unwrap();
-    let preamble = format::encode_preamble(encoded.len(), format::checksum(&encoded)).unwrap();
+    let version = format::decode_preamble(bytes).unwrap().version;
+    let preamble =
+        format::encode_preamble(version, encoded.len(), format::checksum(&encoded)).unwrap();
     let old_len = format::decode_preamble(bytes).unwrap().header_len;
     assert!(
         encoded.len() <= old_len,

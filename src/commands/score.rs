@@ -9,6 +9,7 @@ use std::time::Instant;
 use crv::atomic_file::check_output;
 use crv::error::{Error, Result};
 use crv::kernel::{TierScheme, TierSummary};
+use crv::model::CsvField;
 use crv::{Table, Tier};
 use serde_json::json;
 
@@ -154,10 +155,11 @@ fn write_scores(path: &Path, table: &Table) -> Result<()> {
         };
         writeln!(out, "customer_id,crv,tier,rank,percentile{extra_header}").map_err(io)?;
         let (crv, tiers) = (table.crv(), table.tiers());
-        for (row, id) in table.ids().iter().enumerate() {
+        for row in 0..table.rows() {
             write!(
                 out,
-                "{id},{},{},{},{}",
+                "{},{},{},{},{}",
+                CsvField(table.customer_id(row)),
                 crv[row], tiers.tier[row], tiers.rank[row], tiers.percentile[row]
             )
             .map_err(io)?;
