@@ -22,6 +22,7 @@ pub mod limits;
 pub mod live;
 pub mod model;
 pub mod rfm;
+pub mod score_file;
 pub mod select;
 pub mod store;
 pub mod svg;
