@@ -354,3 +354,62 @@ fn truncated_files_and_mismatched_parts_are_errors_not_panics() {
         "{message}"
     );
 }
+
+#[test]
+fn score_files_in_parquet_and_arrow_hold_the_csv_score_files_values() {
+    use arrow_array::types::Int8Type;
+    use arrow_array::{DictionaryArray, UInt32Array};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let dir = Dir::new();
+    let (csv, _) = generated(2_000, 3);
+    let text_csv: String = csv
+        .lines()
+        .enumerate()
+        .map(|(i, line)| if i == 0 { format!("{line}\n") } else { format!("C-{line}\n") })
+        .collect();
+    for (name, content) in [("n.csv", csv), ("t.csv", text_csv)] {
+        std::fs::write(dir.path(name), content).unwrap();
+        let store = import(&dir.path(name), &dir.path("s.crv"));
+        let text_ids = store.text_ids().is_some();
+        let table = Table::score(Arc::new(store), ScoreParams::default(), TierScheme::default()).unwrap();
+        crv::score_file::write(&dir.path("s.parquet"), &table).unwrap();
+        crv::score_file::write(&dir.path("s.arrow"), &table).unwrap();
+        let file = std::fs::File::open(dir.path("s.parquet")).unwrap();
+        let parquet: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let file = std::fs::File::open(dir.path("s.arrow")).unwrap();
+        let ipc: Vec<RecordBatch> = arrow_ipc::reader::FileReader::try_new(file, None)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for batches in [parquet, ipc] {
+            let mut row = 0;
+            for batch in &batches {
+                let column = |name: &str| batch.column_by_name(name).unwrap().as_any();
+                let crv = column("crv").downcast_ref::<Float32Array>().unwrap();
+                let rank = column("rank").downcast_ref::<UInt32Array>().unwrap();
+                let tier = column("tier").downcast_ref::<DictionaryArray<Int8Type>>().unwrap();
+                let tier_names = tier.values().as_any().downcast_ref::<StringArray>().unwrap();
+                for at in 0..batch.num_rows() {
+                    let id = if text_ids {
+                        column("customer_id").downcast_ref::<StringArray>().unwrap().value(at).to_string()
+                    } else {
+                        column("customer_id").downcast_ref::<UInt64Array>().unwrap().value(at).to_string()
+                    };
+                    assert_eq!(id, table.customer_id(row).to_string());
+                    assert_eq!(crv.value(at).to_bits(), table.crv()[row].to_bits());
+                    assert_eq!(rank.value(at), table.tiers().rank[row]);
+                    let code = tier.keys().value(at) as usize;
+                    assert_eq!(tier_names.value(code), table.tiers().tier[row].as_str());
+                    row += 1;
+                }
+            }
+            assert_eq!(row, 2_000);
+        }
+        std::fs::remove_file(dir.path("s.crv")).unwrap();
+    }
+}
