@@ -170,11 +170,16 @@ fn import_rejects_empty_required_values_and_bad_ids() {
         &["line 2", "column `margin`", "empty value"],
     );
     assert_import_fails(
-        b"customer_id,margin\n-1,2\n",
+        b"customer_id,margin\n1,2\n ,3\n",
+        &["line 3", "column `customer_id`", "empty customer_id"],
+    );
+    // Text ids (any id that is not a whole number makes them text) are unique as written.
+    assert_import_fails(
+        b"customer_id,margin\n-1,2\nC-7,3\n-1,4\n",
         &[
-            "line 2",
+            "line 4",
             "column `customer_id`",
-            "`-1` is not a customer id",
+            "duplicate customer_id -1, first seen on line 2",
         ],
     );
 }
