@@ -53,7 +53,10 @@ impl fmt::Display for CsvField<'_> {
 
 /// A number in JSON, a string for a text id.
 impl serde::Serialize for ExternalId<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         match self {
             ExternalId::Number(id) => serializer.serialize_u64(*id),
             ExternalId::Text(id) => serializer.serialize_str(id),

@@ -123,7 +123,11 @@ fn schema(table: &Table) -> Arc<Schema> {
 }
 
 /// Rows `range` of the score file as one record batch.
-fn batch(table: &Table, schema: &Arc<Schema>, range: std::ops::Range<usize>) -> Result<RecordBatch> {
+fn batch(
+    table: &Table,
+    schema: &Arc<Schema>,
+    range: std::ops::Range<usize>,
+) -> Result<RecordBatch> {
     let ids: ArrayRef = match table.store().text_ids() {
         Some(_) => Arc::new(StringArray::from_iter_values(
             range.clone().map(|row| table.customer_id(row).to_string()),
@@ -133,11 +137,15 @@ fn batch(table: &Table, schema: &Arc<Schema>, range: std::ops::Range<usize>) -> 
     let tiers = table.tiers();
     let tier_names = StringArray::from_iter_values(Tier::ALL.iter().map(|tier| tier.as_str()));
     let tier_codes = Int8Array::from_iter_values(
-        tiers.tier[range.clone()].iter().map(|&tier| tier as u8 as i8),
+        tiers.tier[range.clone()]
+            .iter()
+            .map(|&tier| tier as u8 as i8),
     );
     let tier_column = DictionaryArray::<Int8Type>::try_new(tier_codes, Arc::new(tier_names))
         .map_err(|e| Error::invalid("output", e.to_string()))?;
-    let floats = |values: &[f32]| -> ArrayRef { Arc::new(Float32Array::from(values[range.clone()].to_vec())) };
+    let floats = |values: &[f32]| -> ArrayRef {
+        Arc::new(Float32Array::from(values[range.clone()].to_vec()))
+    };
     let mut columns: Vec<ArrayRef> = vec![
         ids,
         floats(table.crv()),
@@ -158,18 +166,25 @@ fn write_columnar(path: &Path, table: &Table, format: ScoreFormat) -> Result<()>
     let schema = schema(table);
     let failed = |e: &dyn std::fmt::Display| Error::io(path, std::io::Error::other(e.to_string()));
     write_atomically(path, |out| {
-        let batches = (0..table.rows())
-            .step_by(BATCH_ROWS)
-            .map(|start| batch(table, &schema, start..(start + BATCH_ROWS).min(table.rows())));
+        let batches = (0..table.rows()).step_by(BATCH_ROWS).map(|start| {
+            batch(
+                table,
+                &schema,
+                start..(start + BATCH_ROWS).min(table.rows()),
+            )
+        });
         match format {
             ScoreFormat::Parquet => {
                 let properties = parquet::file::properties::WriterProperties::builder()
                     .set_compression(parquet::basic::Compression::SNAPPY)
                     .set_max_row_group_row_count(Some(BATCH_ROWS))
                     .build();
-                let mut writer =
-                    parquet::arrow::ArrowWriter::try_new(&mut *out, Arc::clone(&schema), Some(properties))
-                        .map_err(|e| failed(&e))?;
+                let mut writer = parquet::arrow::ArrowWriter::try_new(
+                    &mut *out,
+                    Arc::clone(&schema),
+                    Some(properties),
+                )
+                .map_err(|e| failed(&e))?;
                 for batch in batches {
                     writer.write(&batch?).map_err(|e| failed(&e))?;
                 }

@@ -2647,21 +2647,28 @@ async fn text_ids_are_found_in_paths_lookups_and_selections_as_given() {
         assert_eq!(f32_of(&answer.json["crv"]), scored.crv()[row]);
         assert_eq!(answer.json["rank"], scored.tiers().rank[row]);
     }
-    served
-        .get("/v1/customers/C-missing")
-        .await
-        .assert_error(StatusCode::NOT_FOUND, "not_found", "C-missing");
+    served.get("/v1/customers/C-missing").await.assert_error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "C-missing",
+    );
 
     let known = store.customer_id(3).to_string();
     let answer = served
-        .post("/v1/customers/lookup", &json!({ "ids": [known, "nobody", 5] }))
+        .post(
+            "/v1/customers/lookup",
+            &json!({ "ids": [known, "nobody", 5] }),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
     let customers = answer.json["customers"].as_array().unwrap();
     assert_eq!(customers[0]["customer_id"], known.as_str());
     assert_eq!(customers[0]["found"], true);
     assert_eq!(f32_of(&customers[0]["crv"]), scored.crv()[3]);
-    assert_eq!(customers[1], json!({"customer_id": "nobody", "found": false}));
+    assert_eq!(
+        customers[1],
+        json!({"customer_id": "nobody", "found": false})
+    );
     // A number is the text of its digits here: no customer is called `5`.
     assert_eq!(customers[2], json!({"customer_id": 5, "found": false}));
 

@@ -58,9 +58,13 @@ fn generated(customers: u64, seed: u64) -> (String, RecordBatch) {
         .map(|(i, name)| {
             let cells: Vec<&str> = records.iter().map(|r| &r[i]).collect();
             let array: ArrayRef = if name == "customer_id" {
-                Arc::new(UInt64Array::from_iter_values(cells.iter().map(|c| c.parse::<u64>().unwrap())))
+                Arc::new(UInt64Array::from_iter_values(
+                    cells.iter().map(|c| c.parse::<u64>().unwrap()),
+                ))
             } else if cells.iter().all(|c| c.parse::<f64>().is_ok()) {
-                Arc::new(Float64Array::from_iter_values(cells.iter().map(|c| c.parse::<f64>().unwrap())))
+                Arc::new(Float64Array::from_iter_values(
+                    cells.iter().map(|c| c.parse::<f64>().unwrap()),
+                ))
             } else {
                 Arc::new(StringArray::from(cells))
             };
@@ -89,9 +93,17 @@ fn import_error(input: &Path, options: &ImportOptions) -> String {
 fn assert_same_customers(a: &Store, b: &Store) {
     assert_eq!(a.rows(), b.rows());
     assert_eq!(a.ids(), b.ids());
-    let text = |s: &Store| s.text_ids().map(|t| t.iter().map(String::from).collect::<Vec<_>>());
+    let text = |s: &Store| {
+        s.text_ids()
+            .map(|t| t.iter().map(String::from).collect::<Vec<_>>())
+    };
     assert_eq!(text(a), text(b));
-    let names = |s: &Store| s.columns().iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    let names = |s: &Store| {
+        s.columns()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(names(a), names(b));
     for meta in a.columns().iter().skip(1) {
         match (a.column(&meta.name).unwrap(), b.column(&meta.name).unwrap()) {
@@ -101,7 +113,12 @@ fn assert_same_customers(a: &Store, b: &Store) {
             }
             (Column::Text(x), Column::Text(y)) => {
                 for row in 0..a.rows() {
-                    assert_eq!(x.value(row), y.value(row), "column {}, row {row}", meta.name);
+                    assert_eq!(
+                        x.value(row),
+                        y.value(row),
+                        "column {}, row {row}",
+                        meta.name
+                    );
                 }
             }
             _ => panic!("column {} has different kinds", meta.name),
@@ -110,7 +127,12 @@ fn assert_same_customers(a: &Store, b: &Store) {
 }
 
 fn scores(store: Store) -> (Vec<u32>, Vec<crv::Tier>, Vec<u32>) {
-    let table = Table::score(Arc::new(store), ScoreParams::default(), TierScheme::default()).unwrap();
+    let table = Table::score(
+        Arc::new(store),
+        ScoreParams::default(),
+        TierScheme::default(),
+    )
+    .unwrap();
     let crv = table.crv().iter().map(|v| v.to_bits()).collect();
     (crv, table.tiers().tier.clone(), table.tiers().rank.clone())
 }
@@ -145,7 +167,10 @@ fn parquet_with_many_row_groups_imports_and_scores_as_the_csv_does() {
         .collect();
     write_ipc(&dir.path("c.arrow"), &slices);
     let from_csv = Store::open(dir.path("csv.crv")).unwrap();
-    assert_same_customers(&from_csv, &import(&dir.path("c.arrow"), &dir.path("ipc.crv")));
+    assert_same_customers(
+        &from_csv,
+        &import(&dir.path("c.arrow"), &dir.path("ipc.crv")),
+    );
 }
 
 #[test]
@@ -156,7 +181,11 @@ fn part_files_in_a_directory_or_a_glob_read_in_name_order_with_a_projection() {
     let parts = dir.path("unload");
     std::fs::create_dir(&parts).unwrap();
     for (k, at) in [0usize, 1_000, 2_000].iter().enumerate() {
-        write_parquet(&parts.join(format!("part-{k:05}.parquet")), &[batch.slice(*at, 1_000)], 300);
+        write_parquet(
+            &parts.join(format!("part-{k:05}.parquet")),
+            &[batch.slice(*at, 1_000)],
+            300,
+        );
     }
     std::fs::write(parts.join("_SUCCESS"), "").unwrap();
     let from_csv = import(&dir.path("c.csv"), &dir.path("csv.crv"));
@@ -164,13 +193,20 @@ fn part_files_in_a_directory_or_a_glob_read_in_name_order_with_a_projection() {
     let pattern = parts.join("part-*.parquet");
     assert_same_customers(&from_csv, &import(&pattern, &dir.path("glob.crv")));
 
-    let columns = ["customer_id", "margin", "retention", "cost"].map(String::from).to_vec();
-    let options = ImportOptions { columns: Some(columns.clone()) };
+    let columns = ["customer_id", "margin", "retention", "cost"]
+        .map(String::from)
+        .to_vec();
+    let options = ImportOptions {
+        columns: Some(columns.clone()),
+    };
     store::import_with(&parts, &dir.path("some.crv"), &options, &mut |_| {}).unwrap();
     let some = Store::open(dir.path("some.crv")).unwrap();
     let names: Vec<&str> = some.columns().iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, columns);
-    assert_eq!(some.numeric("margin").unwrap(), from_csv.numeric("margin").unwrap());
+    assert_eq!(
+        some.numeric("margin").unwrap(),
+        from_csv.numeric("margin").unwrap()
+    );
     assert_eq!(some.ids(), from_csv.ids());
 }
 
@@ -185,21 +221,46 @@ fn decimals_nulls_dictionaries_and_text_ids_follow_the_csv_rules() {
         }
     }
     let columns: Vec<(&str, ArrayRef)> = vec![
-        ("customer_id", Arc::new(StringArray::from(vec!["C-0003", "C-0001", "sf-001Ab", "007"]))),
+        (
+            "customer_id",
+            Arc::new(StringArray::from(vec![
+                "C-0003", "C-0001", "sf-001Ab", "007",
+            ])),
+        ),
         (
             "margin",
-            Arc::new(Decimal128Array::from(vec![12345, -50, 1, 99_999_999_999]).with_precision_and_scale(18, 2).unwrap()),
+            Arc::new(
+                Decimal128Array::from(vec![12345, -50, 1, 99_999_999_999])
+                    .with_precision_and_scale(18, 2)
+                    .unwrap(),
+            ),
         ),
-        ("retention", Arc::new(Float32Array::from(vec![0.5, 0.25, 1.0, 0.0]))),
+        (
+            "retention",
+            Arc::new(Float32Array::from(vec![0.5, 0.25, 1.0, 0.0])),
+        ),
         (
             "cost",
-            Arc::new(Decimal128Array::from(vec![Some(125), None, Some(0), Some(7)]).with_precision_and_scale(9, 2).unwrap()),
+            Arc::new(
+                Decimal128Array::from(vec![Some(125), None, Some(0), Some(7)])
+                    .with_precision_and_scale(9, 2)
+                    .unwrap(),
+            ),
         ),
-        ("referral_value", Arc::new(Float64Array::from(vec![Some(1.5), None, None, Some(-2.0)]))),
+        (
+            "referral_value",
+            Arc::new(Float64Array::from(vec![Some(1.5), None, None, Some(-2.0)])),
+        ),
         ("segment", Arc::new(segment.finish())),
-        ("visits", Arc::new(Int32Array::from(vec![Some(3), Some(4), None, Some(5)]))),
+        (
+            "visits",
+            Arc::new(Int32Array::from(vec![Some(3), Some(4), None, Some(5)])),
+        ),
         ("score", Arc::new(Int64Array::from(vec![10, 20, 30, 40]))),
-        ("active", Arc::new(BooleanArray::from(vec![true, false, true, true]))),
+        (
+            "active",
+            Arc::new(BooleanArray::from(vec![true, false, true, true])),
+        ),
     ];
     write_parquet(&dir.path("c.parquet"), &[batch(columns)], 3);
     std::fs::write(
@@ -217,12 +278,17 @@ fn decimals_nulls_dictionaries_and_text_ids_follow_the_csv_rules() {
     from_parquet.verify().unwrap();
     assert_eq!(from_parquet.format_version(), 2);
     // Text ids are kept as written, `007` included, and sorted by their bytes.
-    let ids: Vec<String> = (0..4).map(|row| from_parquet.customer_id(row).to_string()).collect();
+    let ids: Vec<String> = (0..4)
+        .map(|row| from_parquet.customer_id(row).to_string())
+        .collect();
     assert_eq!(ids, ["C-0003", "C-0001", "sf-001Ab", "007"]);
     assert_eq!(from_parquet.ids(), &[2, 1, 3, 0]);
     assert_eq!(from_parquet.row_of_external("sf-001Ab"), Some(2));
     assert_eq!(from_parquet.row_of_external("C-0002"), None);
-    assert_eq!(from_parquet.numeric("cost").unwrap(), &[1.25, 0.0, 0.0, 0.07]);
+    assert_eq!(
+        from_parquet.numeric("cost").unwrap(),
+        &[1.25, 0.0, 0.0, 0.07]
+    );
     let Some(Column::Text(visits)) = from_parquet.column("visits") else {
         panic!("a numeric attribute with a null is text, as a CSV with an empty cell");
     };
@@ -234,8 +300,14 @@ fn decimals_nulls_dictionaries_and_text_ids_follow_the_csv_rules() {
 fn small(change: impl FnOnce(&mut Vec<(&'static str, ArrayRef)>)) -> RecordBatch {
     let mut columns: Vec<(&'static str, ArrayRef)> = vec![
         ("customer_id", Arc::new(Int64Array::from(vec![1, 2, 3, 4]))),
-        ("margin", Arc::new(Float64Array::from(vec![10.0, 20.0, 30.0, 40.0]))),
-        ("retention", Arc::new(Float64Array::from(vec![0.5, 0.6, 0.7, 0.8]))),
+        (
+            "margin",
+            Arc::new(Float64Array::from(vec![10.0, 20.0, 30.0, 40.0])),
+        ),
+        (
+            "retention",
+            Arc::new(Float64Array::from(vec![0.5, 0.6, 0.7, 0.8])),
+        ),
     ];
     change(&mut columns);
     batch(columns)
@@ -259,31 +331,78 @@ fn bad_values_name_file_row_group_row_and_column() {
     let none = ImportOptions::default();
     let cases: Vec<(RecordBatch, &str)> = vec![
         (
-            small(|c| replace(c, "customer_id", Arc::new(Int64Array::from(vec![Some(1), Some(2), None, Some(4)])))),
+            small(|c| {
+                replace(
+                    c,
+                    "customer_id",
+                    Arc::new(Int64Array::from(vec![Some(1), Some(2), None, Some(4)])),
+                )
+            }),
             "row group 1, row 3, column `customer_id`: null customer_id",
         ),
         (
-            small(|c| replace(c, "customer_id", Arc::new(Int64Array::from(vec![1, 2, 3, -5])))),
+            small(|c| {
+                replace(
+                    c,
+                    "customer_id",
+                    Arc::new(Int64Array::from(vec![1, 2, 3, -5])),
+                )
+            }),
             "row group 1, row 4, column `customer_id`: `-5` is not a customer id",
         ),
         (
-            small(|c| replace(c, "customer_id", Arc::new(StringArray::from(vec!["A", "B", "C", "A"])))),
+            small(|c| {
+                replace(
+                    c,
+                    "customer_id",
+                    Arc::new(StringArray::from(vec!["A", "B", "C", "A"])),
+                )
+            }),
             "row group 1, row 4, column `customer_id`: duplicate customer_id `A`, first seen in row group 0, row 1",
         ),
         (
-            small(|c| replace(c, "customer_id", Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0, 4.0])))),
+            small(|c| {
+                replace(
+                    c,
+                    "customer_id",
+                    Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0, 4.0])),
+                )
+            }),
             "column `customer_id`: type Float64 cannot be imported",
         ),
         (
-            small(|c| replace(c, "retention", Arc::new(Float64Array::from(vec![Some(0.5), None, Some(0.5), Some(0.5)])))),
+            small(|c| {
+                replace(
+                    c,
+                    "retention",
+                    Arc::new(Float64Array::from(vec![
+                        Some(0.5),
+                        None,
+                        Some(0.5),
+                        Some(0.5),
+                    ])),
+                )
+            }),
             "row group 0, row 2, column `retention`: null; this column is required",
         ),
         (
-            small(|c| replace(c, "retention", Arc::new(Float64Array::from(vec![0.5, 0.5, 1.5, 0.5])))),
+            small(|c| {
+                replace(
+                    c,
+                    "retention",
+                    Arc::new(Float64Array::from(vec![0.5, 0.5, 1.5, 0.5])),
+                )
+            }),
             "row group 1, row 3, column `retention`: 1.5 is outside [0, 1]",
         ),
         (
-            small(|c| replace(c, "margin", Arc::new(StringArray::from(vec!["1", "x", "3", "4"])))),
+            small(|c| {
+                replace(
+                    c,
+                    "margin",
+                    Arc::new(StringArray::from(vec!["1", "x", "3", "4"])),
+                )
+            }),
             "row group 0, row 2, column `margin`: `x` is not a number",
         ),
         (
@@ -291,7 +410,12 @@ fn bad_values_name_file_row_group_row_and_column() {
             "column `margin`: a boolean column where a number is expected",
         ),
         (
-            small(|c| c.push(("ratio", Arc::new(Float64Array::from(vec![1.0, f64::NAN, 1.0, 1.0]))))),
+            small(|c| {
+                c.push((
+                    "ratio",
+                    Arc::new(Float64Array::from(vec![1.0, f64::NAN, 1.0, 1.0])),
+                ))
+            }),
             "row group 0, row 2, column `ratio`: NaN is not a finite number",
         ),
     ];
@@ -305,7 +429,10 @@ fn bad_values_name_file_row_group_row_and_column() {
     let message = parquet_error(small(|_| {}), &only(&["margin", "retention"]));
     assert!(message.contains("no `customer_id` column"), "{message}");
     let message = parquet_error(small(|_| {}), &only(&["customer_id", "tenure"]));
-    assert!(message.contains("column `tenure`: no such column"), "{message}");
+    assert!(
+        message.contains("column `tenure`: no such column"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -318,7 +445,9 @@ fn truncated_files_and_mismatched_parts_are_errors_not_panics() {
         let truncated = dir.path(&format!("cut{cut}.parquet"));
         std::fs::write(&truncated, &bytes[..cut]).unwrap();
         let error = store::import(&truncated, &dir.path("out.crv"), &mut |_| {});
-        let message = error.expect_err("a truncated file must not import").to_string();
+        let message = error
+            .expect_err("a truncated file must not import")
+            .to_string();
         assert!(message.contains(&format!("cut{cut}.parquet")), "{message}");
     }
     // Damaged bytes inside a row group: an error naming the row group, never a panic.
@@ -337,7 +466,11 @@ fn truncated_files_and_mismatched_parts_are_errors_not_panics() {
     write_parquet(&parts.join("a.parquet"), &[small(|_| {})], 2);
     let other = small(|c| {
         c.retain(|(name, _)| *name != "retention");
-        replace(c, "customer_id", Arc::new(Int64Array::from(vec![5, 6, 7, 8])));
+        replace(
+            c,
+            "customer_id",
+            Arc::new(Int64Array::from(vec![5, 6, 7, 8])),
+        );
     });
     write_parquet(&parts.join("b.parquet"), &[other], 2);
     let message = import_error(&parts, &ImportOptions::default());
@@ -365,13 +498,24 @@ fn score_files_in_parquet_and_arrow_hold_the_csv_score_files_values() {
     let text_csv: String = csv
         .lines()
         .enumerate()
-        .map(|(i, line)| if i == 0 { format!("{line}\n") } else { format!("C-{line}\n") })
+        .map(|(i, line)| {
+            if i == 0 {
+                format!("{line}\n")
+            } else {
+                format!("C-{line}\n")
+            }
+        })
         .collect();
     for (name, content) in [("n.csv", csv), ("t.csv", text_csv)] {
         std::fs::write(dir.path(name), content).unwrap();
         let store = import(&dir.path(name), &dir.path("s.crv"));
         let text_ids = store.text_ids().is_some();
-        let table = Table::score(Arc::new(store), ScoreParams::default(), TierScheme::default()).unwrap();
+        let table = Table::score(
+            Arc::new(store),
+            ScoreParams::default(),
+            TierScheme::default(),
+        )
+        .unwrap();
         crv::score_file::write(&dir.path("s.parquet"), &table).unwrap();
         crv::score_file::write(&dir.path("s.arrow"), &table).unwrap();
         let file = std::fs::File::open(dir.path("s.parquet")).unwrap();
@@ -392,13 +536,27 @@ fn score_files_in_parquet_and_arrow_hold_the_csv_score_files_values() {
                 let column = |name: &str| batch.column_by_name(name).unwrap().as_any();
                 let crv = column("crv").downcast_ref::<Float32Array>().unwrap();
                 let rank = column("rank").downcast_ref::<UInt32Array>().unwrap();
-                let tier = column("tier").downcast_ref::<DictionaryArray<Int8Type>>().unwrap();
-                let tier_names = tier.values().as_any().downcast_ref::<StringArray>().unwrap();
+                let tier = column("tier")
+                    .downcast_ref::<DictionaryArray<Int8Type>>()
+                    .unwrap();
+                let tier_names = tier
+                    .values()
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .unwrap();
                 for at in 0..batch.num_rows() {
                     let id = if text_ids {
-                        column("customer_id").downcast_ref::<StringArray>().unwrap().value(at).to_string()
+                        column("customer_id")
+                            .downcast_ref::<StringArray>()
+                            .unwrap()
+                            .value(at)
+                            .to_string()
                     } else {
-                        column("customer_id").downcast_ref::<UInt64Array>().unwrap().value(at).to_string()
+                        column("customer_id")
+                            .downcast_ref::<UInt64Array>()
+                            .unwrap()
+                            .value(at)
+                            .to_string()
                     };
                     assert_eq!(id, table.customer_id(row).to_string());
                     assert_eq!(crv.value(at).to_bits(), table.crv()[row].to_bits());

@@ -424,7 +424,9 @@ fn the_golden_v2_file_opens_with_its_text_ids_in_byte_order() {
     assert_eq!(store.format_version(), 2);
     store.verify().unwrap();
     let written = ["C-0002", "Müller, K.", "007", "C-0001"];
-    let ids: Vec<String> = (0..4).map(|row| store.customer_id(row).to_string()).collect();
+    let ids: Vec<String> = (0..4)
+        .map(|row| store.customer_id(row).to_string())
+        .collect();
     assert_eq!(ids, written);
     let sorted: Vec<&str> = store.text_ids().unwrap().iter().collect();
     assert_eq!(sorted, ["007", "C-0001", "C-0002", "Müller, K."]);
@@ -434,10 +436,7 @@ fn the_golden_v2_file_opens_with_its_text_ids_in_byte_order() {
     }
     assert_eq!(store.row_of_external("7"), None);
     assert_eq!(store.row_of_external("C-0003"), None);
-    assert_eq!(
-        store.numeric("margin").unwrap(),
-        &[120.5, -4.0, 33.3, 0.0]
-    );
+    assert_eq!(store.numeric("margin").unwrap(), &[120.5, -4.0, 33.3, 0.0]);
 }
 
 #[test]
@@ -452,11 +451,17 @@ fn text_ids_must_be_one_per_row_in_version_2_and_sorted_to_verify() {
         h.columns[0].dictionary.as_mut().unwrap().entries = 3;
     });
     let message = open_error(&fewer);
-    assert!(message.contains("offset section length") || message.contains("3 text customer ids for 4 rows"), "{message}");
+    assert!(
+        message.contains("offset section length")
+            || message.contains("3 text customer ids for 4 rows"),
+        "{message}"
+    );
     // In a version-1 file a dictionary on `customer_id` is corrupt.
     let mut version_1 = bytes.clone();
     version_1[8..12].copy_from_slice(&1u32.to_le_bytes());
-    assert!(open_error(&version_1).contains("a dictionary must accompany exactly the text columns"));
+    assert!(
+        open_error(&version_1).contains("a dictionary must accompany exactly the text columns")
+    );
     // Two ids swapped in the dictionary text: open passes, verify names the order.
     let header = header_of(&bytes);
     let text = header.columns[0].dictionary.as_ref().unwrap().bytes;

@@ -74,7 +74,8 @@ fn write_id(out: &mut Vec<u8>, id: ExternalId<'_>) {
     match id {
         ExternalId::Number(id) => write_u64(out, id),
         ExternalId::Text(text) => {
-            serde_json::to_writer(&mut *out, text).expect("writing a string into a Vec cannot fail");
+            serde_json::to_writer(&mut *out, text)
+                .expect("writing a string into a Vec cannot fail");
         }
     }
 }
@@ -218,14 +219,23 @@ mod tests {
     fn customer_bytes_equal_serde_json_output() {
         for (id, score) in [
             (ExternalId::Number(0), score(49.83921, Tier::A, 1, 100.0)),
-            (ExternalId::Number(u64::MAX), score(-1234.5, Tier::N, u32::MAX, 1e-7)),
-            (ExternalId::Number(17), score(0.0, Tier::C, 3_000, 33.333332)),
+            (
+                ExternalId::Number(u64::MAX),
+                score(-1234.5, Tier::N, u32::MAX, 1e-7),
+            ),
+            (
+                ExternalId::Number(17),
+                score(0.0, Tier::C, 3_000, 33.333332),
+            ),
             (
                 ExternalId::Number(18),
                 with_outlook(score(12.5, Tier::A, 2, 99.0), 0.7315, 3.25),
             ),
             (ExternalId::Text("C-0001234"), score(1.0, Tier::B, 9, 50.0)),
-            (ExternalId::Text("a \"quoted\"\\ id\u{7} é"), score(1.0, Tier::B, 9, 50.0)),
+            (
+                ExternalId::Text("a \"quoted\"\\ id\u{7} é"),
+                score(1.0, Tier::B, 9, 50.0),
+            ),
         ] {
             let mut out = Vec::new();
             write_customer(&mut out, id, &score);

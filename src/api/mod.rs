@@ -49,8 +49,8 @@ use crate::svg::DEFAULT_CURRENCY;
 use crate::table::{Table, Valuation};
 use admission::{Admission, AdmissionLimits};
 use binary::{CustomerOutlook, CustomerScore, ServedCustomer};
-use request::LookupKey;
 use metrics::Metrics;
+use request::LookupKey;
 use wire::{
     ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, ApiError, CONNECTION_RESERVE, DEFAULT_DRAIN_TIMEOUT,
     DEFAULT_HEADER_TIMEOUT, DEFAULT_HEAVY_NICE, DEFAULT_MAX_BODY_BYTES,
@@ -593,7 +593,9 @@ impl AppState {
                     internal: CustomerId(position.into()),
                     external: ExternalId::Text(id),
                 }),
-                None => Err(ApiError::not_found(format!("customer {id} is not in the store"))),
+                None => Err(ApiError::not_found(format!(
+                    "customer {id} is not in the store"
+                ))),
             },
         })
     }

@@ -425,11 +425,18 @@ mod tests {
             );
         }
         assert_eq!(
-            lookup_from_json(b"{\"ids\": [1, 18446744073709551615]}").unwrap(),
-            LookupRequest {
-                ids: vec![1, u64::MAX]
+            lookup_from_json(b"{\"ids\": [1, 18446744073709551615, \"C-7\", \"8\"]}").unwrap(),
+            JsonLookup {
+                ids: vec![
+                    LookupKey::Number(1),
+                    LookupKey::Number(u64::MAX),
+                    LookupKey::Text("C-7".to_string()),
+                    LookupKey::Text("8".to_string()),
+                ]
             }
         );
+        // A negative number is neither a whole-number id nor a string.
+        assert!(lookup_from_json(b"{\"ids\": [-1]}").is_err());
     }
 
     #[test]

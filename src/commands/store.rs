@@ -166,17 +166,22 @@ pub fn info(args: &InfoArgs) -> Result<()> {
             Some(Column::Text(text)) => Some(text.dictionary.len()),
             _ => None,
         };
+        // Text customer ids: stored as their positions among the sorted ids.
+        let kind = match store.text_ids() {
+            Some(_) if std::ptr::eq(meta, &store.columns()[0]) => "text",
+            _ => meta.kind.as_str(),
+        };
         out(format!(
             "{:<24} {:<5} {:>14} {:>10} {:016x}",
             meta.name,
-            meta.kind.as_str(),
+            kind,
             meta.data.len,
             distinct.map_or_else(|| "-".to_string(), |n| n.to_string()),
             meta.data.checksum
         ))?;
         columns.push(json!({
             "name": meta.name,
-            "type": meta.kind.as_str(),
+            "type": kind,
             "bytes": meta.data.len,
             "distinct": distinct,
             "checksum": format!("{:016x}", meta.data.checksum),

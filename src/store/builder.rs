@@ -145,7 +145,11 @@ impl IdBuilder {
 
     /// The whole numbers read so far as the text they were written as.
     fn numbers_as_text(&mut self) -> Vec<Box<str>> {
-        let mut text: Vec<Box<str>> = self.numbers.iter().map(|id| id.to_string().into()).collect();
+        let mut text: Vec<Box<str>> = self
+            .numbers
+            .iter()
+            .map(|id| id.to_string().into())
+            .collect();
         for (row, written) in self.unusual.drain(..) {
             text[row] = written;
         }
@@ -169,9 +173,8 @@ impl IdBuilder {
             });
         };
         let mut order: Vec<u32> = (0..text.len() as u32).collect();
-        order.par_sort_unstable_by(|&a, &b| {
-            text[a as usize].cmp(&text[b as usize]).then(a.cmp(&b))
-        });
+        order
+            .par_sort_unstable_by(|&a, &b| text[a as usize].cmp(&text[b as usize]).then(a.cmp(&b)));
         if let Some(pair) = order
             .windows(2)
             .filter(|pair| text[pair[0] as usize] == text[pair[1] as usize])
@@ -385,7 +388,10 @@ pub struct TableBuilder {
 impl TableBuilder {
     /// Builders for `names`; the caller checked them (unique, `customer_id` present).
     pub fn new(names: Vec<String>) -> TableBuilder {
-        let columns = names.iter().map(|name| ColumnBuilder::for_column(name)).collect();
+        let columns = names
+            .iter()
+            .map(|name| ColumnBuilder::for_column(name))
+            .collect();
         TableBuilder { names, columns }
     }
 
@@ -491,14 +497,21 @@ mod tests {
         let text = ids(&["7", "007", "C-2", "+1", "B"]).unwrap();
         let sorted = text.text_ids.unwrap();
         assert_eq!(sorted, ["+1", "007", "7", "B", "C-2"]);
-        let as_written: Vec<&str> = text.ids.iter().map(|&p| sorted[p as usize].as_str()).collect();
+        let as_written: Vec<&str> = text
+            .ids
+            .iter()
+            .map(|&p| sorted[p as usize].as_str())
+            .collect();
         assert_eq!(as_written, ["7", "007", "C-2", "+1", "B"]);
     }
 
     #[test]
     fn duplicate_text_ids_name_the_earliest_second_appearance() {
         let error = ids(&["b", "a", "c", "a", "b", "a"]).unwrap_err();
-        assert!(error.contains("id: \"a\", first_row: 1, second_row: 3"), "{error}");
+        assert!(
+            error.contains("id: \"a\", first_row: 1, second_row: 3"),
+            "{error}"
+        );
         // Whole numbers are duplicates by value, as before.
         let error = ids(&["5", "05"]).unwrap_err();
         assert!(error.contains("first_row: 0, second_row: 1"), "{error}");

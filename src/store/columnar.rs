@@ -11,9 +11,8 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Decimal32Type, Decimal64Type, Decimal128Type, Decimal256Type,
-    Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type,
-    UInt32Type, UInt64Type,
+    Decimal32Type, Decimal64Type, Decimal128Type, Decimal256Type, Float32Type, Float64Type,
+    Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Schema};
@@ -186,9 +185,9 @@ pub fn read_columnar(
         }
     }
 
-    builder.finish().map_err(|duplicate| {
-        duplicate_error(&duplicate, &places, &inputs)
-    })
+    builder
+        .finish()
+        .map_err(|duplicate| duplicate_error(&duplicate, &places, &inputs))
 }
 
 /// The duplicate id's second appearance, with its first.
@@ -224,13 +223,26 @@ fn open(path: &Path, format: ColumnarFormat) -> Result<Input> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let source = match format {
         ColumnarFormat::Parquet => Source::Parquet(
-            ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-                .map_err(|e| at(&name, None, None, None, format!("not a readable Parquet file: {e}")))?,
+            ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| {
+                at(
+                    &name,
+                    None,
+                    None,
+                    None,
+                    format!("not a readable Parquet file: {e}"),
+                )
+            })?,
         ),
         ColumnarFormat::ArrowIpc => Source::Ipc(
             arrow_ipc::reader::FileReader::try_new(file, None)
                 .map_err(|e| {
-                    at(&name, None, None, None, format!("not a readable Arrow IPC file: {e}"))
+                    at(
+                        &name,
+                        None,
+                        None,
+                        None,
+                        format!("not a readable Arrow IPC file: {e}"),
+                    )
                 })?
                 .schema(),
         ),
@@ -254,15 +266,21 @@ fn row_group_sizes(input: &Input) -> Result<Vec<u64>> {
         Source::Ipc(_) => {
             let file = File::open(&input.path).map_err(|e| Error::io(&input.path, e))?;
             let mut reader = arrow_ipc::reader::FileReader::try_new(file, None).map_err(|e| {
-                at(&input.name, None, None, None, format!("not a readable Arrow IPC file: {e}"))
+                at(
+                    &input.name,
+                    None,
+                    None,
+                    None,
+                    format!("not a readable Arrow IPC file: {e}"),
+                )
             })?;
             // An IPC file's footer lists its batches but not their rows: the batches are
             // read here for their lengths (IPC batches are the file's bytes, no decoding).
             let mut sizes = Vec::with_capacity(reader.num_batches());
             for index in 0..reader.num_batches() {
-                reader.set_index(index).map_err(|e| {
-                    at(&input.name, Some(index), None, None, e.to_string())
-                })?;
+                reader
+                    .set_index(index)
+                    .map_err(|e| at(&input.name, Some(index), None, None, e.to_string()))?;
                 let batch = reader
                     .next()
                     .transpose()
@@ -289,20 +307,35 @@ fn chosen_columns(first: &Input, projection: Option<&[String]>) -> Result<Vec<St
     };
     for (position, name) in names.iter().enumerate() {
         if !available.contains(&name.as_str()) {
-            return Err(at(&first.name, None, None, Some(name), format!(
-                "no such column (the file has: {})",
-                quote(&available.join(", "))
-            )));
+            return Err(at(
+                &first.name,
+                None,
+                None,
+                Some(name),
+                format!(
+                    "no such column (the file has: {})",
+                    quote(&available.join(", "))
+                ),
+            ));
         }
         if names[..position].contains(name) {
-            return Err(at(&first.name, None, None, Some(name), "column named twice"));
+            return Err(at(
+                &first.name,
+                None,
+                None,
+                Some(name),
+                "column named twice",
+            ));
         }
     }
     if !names.iter().any(|name| name == ID_COLUMN) {
-        return Err(at(&first.name, None, None, None, format!(
-            "no `{ID_COLUMN}` column among {}",
-            quote(&names.join(", "))
-        )));
+        return Err(at(
+            &first.name,
+            None,
+            None,
+            None,
+            format!("no `{ID_COLUMN}` column among {}", quote(&names.join(", "))),
+        ));
     }
     Ok(names)
 }
@@ -313,29 +346,43 @@ fn check_type(file: &str, name: &str, data_type: &DataType) -> Result<()> {
         DataType::Dictionary(_, values) => is_text(values),
         other => is_number(other) || is_text(other) || *other == DataType::Boolean,
     };
-    let id_readable = is_whole(data_type) || is_text(data_type) || matches!(data_type, DataType::Dictionary(_, values) if is_text(values));
+    let id_readable = is_whole(data_type)
+        || is_text(data_type)
+        || matches!(data_type, DataType::Dictionary(_, values) if is_text(values));
     if (name == ID_COLUMN && !id_readable) || !readable {
-        return Err(at(file, None, None, Some(name), format!(
-            "type {data_type} cannot be imported ({}); leave the column out with --columns",
-            if name == ID_COLUMN {
-                "customer ids are integers, decimals without fractions, or text"
-            } else {
-                "columns are numbers, decimals, booleans or text"
-            }
-        )));
+        return Err(at(
+            file,
+            None,
+            None,
+            Some(name),
+            format!(
+                "type {data_type} cannot be imported ({}); leave the column out with --columns",
+                if name == ID_COLUMN {
+                    "customer ids are integers, decimals without fractions, or text"
+                } else {
+                    "columns are numbers, decimals, booleans or text"
+                }
+            ),
+        ));
     }
     Ok(())
 }
 
 fn is_text(data_type: &DataType) -> bool {
-    matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+    matches!(
+        data_type,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
 }
 
 fn is_whole(data_type: &DataType) -> bool {
     data_type.is_integer()
         || matches!(
             data_type,
-            DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..)
+            DataType::Decimal32(..)
+                | DataType::Decimal64(..)
+                | DataType::Decimal128(..)
+                | DataType::Decimal256(..)
         )
 }
 
@@ -345,20 +392,38 @@ fn is_number(data_type: &DataType) -> bool {
 
 /// Decodes one row group (or IPC record batch) with the chosen columns; returns its batches
 /// and its compressed bytes.
-fn decode(input: &Input, place: &RowGroupPlace, names: &[String]) -> Result<(Vec<RecordBatch>, u64)> {
+fn decode(
+    input: &Input,
+    place: &RowGroupPlace,
+    names: &[String],
+) -> Result<(Vec<RecordBatch>, u64)> {
     let failed = |e: &dyn std::fmt::Display| {
-        at(&input.name, Some(place.row_group), None, None, format!("cannot be read: {e}"))
+        at(
+            &input.name,
+            Some(place.row_group),
+            None,
+            None,
+            format!("cannot be read: {e}"),
+        )
     };
     let file = File::open(&input.path).map_err(|e| Error::io(&input.path, e))?;
     let schema = input.schema();
     let indices: Vec<usize> = names
         .iter()
-        .map(|name| schema.index_of(name).expect("checked against this file's schema"))
+        .map(|name| {
+            schema
+                .index_of(name)
+                .expect("checked against this file's schema")
+        })
         .collect();
     match &input.source {
         Source::Parquet(metadata) => {
-            let mask = ProjectionMask::roots(metadata.metadata().file_metadata().schema_descr(), indices);
-            let bytes = metadata.metadata().row_group(place.row_group).compressed_size();
+            let mask =
+                ProjectionMask::roots(metadata.metadata().file_metadata().schema_descr(), indices);
+            let bytes = metadata
+                .metadata()
+                .row_group(place.row_group)
+                .compressed_size();
             let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone())
                 .with_projection(mask)
                 .with_row_groups(vec![place.row_group])
@@ -396,7 +461,13 @@ fn feed(
 ) -> Result<()> {
     for (name, column) in builder.names.iter().zip(&mut builder.columns) {
         let array = batch.column_by_name(name).ok_or_else(|| {
-            at(&input.name, Some(row_group), None, Some(name), "missing from a row group")
+            at(
+                &input.name,
+                Some(row_group),
+                None,
+                Some(name),
+                "missing from a row group",
+            )
         })?;
         push_array(column, array.as_ref()).map_err(|(row, message)| {
             at(
@@ -415,7 +486,10 @@ fn feed(
 type ValueError = (usize, String);
 
 /// Every value of `array` into `column`, by the column's rule.
-fn push_array(column: &mut ColumnBuilder, array: &dyn Array) -> std::result::Result<(), ValueError> {
+fn push_array(
+    column: &mut ColumnBuilder,
+    array: &dyn Array,
+) -> std::result::Result<(), ValueError> {
     match column {
         ColumnBuilder::Id(ids) => push_ids(ids, array),
         ColumnBuilder::Numeric(numbers) => push_numeric(numbers, array),
@@ -433,7 +507,11 @@ fn push_ids(ids: &mut IdBuilder, array: &dyn Array) -> std::result::Result<(), V
             }
             Some(Err(text)) => Err((
                 row,
-                format!("{} is not a customer id (a whole number from 0 to {})", quote(&text), u64::MAX),
+                format!(
+                    "{} is not a customer id (a whole number from 0 to {})",
+                    quote(&text),
+                    u64::MAX
+                ),
             )),
         });
     }
@@ -443,7 +521,10 @@ fn push_ids(ids: &mut IdBuilder, array: &dyn Array) -> std::result::Result<(), V
     })
 }
 
-fn push_numeric(numbers: &mut NumericBuilder, array: &dyn Array) -> std::result::Result<(), ValueError> {
+fn push_numeric(
+    numbers: &mut NumericBuilder,
+    array: &dyn Array,
+) -> std::result::Result<(), ValueError> {
     if is_number(array.data_type()) {
         return for_each_number(array, |row, value| {
             match value {
@@ -465,13 +546,18 @@ fn push_numeric(numbers: &mut NumericBuilder, array: &dyn Array) -> std::result:
     })
 }
 
-fn push_attribute(attribute: &mut AttributeBuilder, array: &dyn Array) -> std::result::Result<(), ValueError> {
+fn push_attribute(
+    attribute: &mut AttributeBuilder,
+    array: &dyn Array,
+) -> std::result::Result<(), ValueError> {
     let data_type = array.data_type();
     if is_number(data_type) {
         return for_each_number(array, |row, value| match value {
             // A missing value is the empty text, as an empty CSV cell is.
             None => attribute.push_text(b"").map_err(|message| (row, message)),
-            Some(value) => attribute.push_number(value).map_err(|message| (row, message)),
+            Some(value) => attribute
+                .push_number(value)
+                .map_err(|message| (row, message)),
         });
     }
     if *data_type == DataType::Boolean {
@@ -481,7 +567,9 @@ fn push_attribute(attribute: &mut AttributeBuilder, array: &dyn Array) -> std::r
                 Some(true) => b"true",
                 Some(false) => b"false",
             };
-            attribute.push_text(text).map_err(|message| (row, message))?;
+            attribute
+                .push_text(text)
+                .map_err(|message| (row, message))?;
         }
         return Ok(());
     }
@@ -512,7 +600,9 @@ fn push_attribute(attribute: &mut AttributeBuilder, array: &dyn Array) -> std::r
         return Ok(());
     }
     for_each_text(array, |row, text| {
-        attribute.push_text(text.unwrap_or_default()).map_err(|message| (row, message))
+        attribute
+            .push_text(text.unwrap_or_default())
+            .map_err(|message| (row, message))
     })
 }
 
@@ -541,8 +631,12 @@ fn for_each_number(
         DataType::UInt16 => each!(UInt16Type, f32::from),
         DataType::UInt32 => each!(UInt32Type, |v| v as f32),
         DataType::UInt64 => each!(UInt64Type, |v| v as f32),
-        DataType::Decimal32(_, scale) => each!(Decimal32Type, |v| decimal_to_f32(i128::from(v), *scale)),
-        DataType::Decimal64(_, scale) => each!(Decimal64Type, |v| decimal_to_f32(i128::from(v), *scale)),
+        DataType::Decimal32(_, scale) => {
+            each!(Decimal32Type, |v| decimal_to_f32(i128::from(v), *scale))
+        }
+        DataType::Decimal64(_, scale) => {
+            each!(Decimal64Type, |v| decimal_to_f32(i128::from(v), *scale))
+        }
         DataType::Decimal128(_, scale) => each!(Decimal128Type, |v| decimal_to_f32(v, *scale)),
         DataType::Decimal256(_, scale) => each!(Decimal256Type, |v| match v.to_i128() {
             Some(v) => decimal_to_f32(v, *scale),
@@ -556,7 +650,10 @@ fn for_each_number(
 /// one from 0 to 2^64 - 1, `Err` with its text for any other (negative, a fraction, too big).
 fn for_each_whole(
     array: &dyn Array,
-    mut each: impl FnMut(usize, Option<std::result::Result<u64, String>>) -> std::result::Result<(), ValueError>,
+    mut each: impl FnMut(
+        usize,
+        Option<std::result::Result<u64, String>>,
+    ) -> std::result::Result<(), ValueError>,
 ) -> std::result::Result<(), ValueError> {
     macro_rules! each {
         ($type:ty, $convert:expr) => {{
@@ -579,10 +676,18 @@ fn for_each_whole(
         DataType::UInt16 => each!(UInt16Type, |v| Ok(u64::from(v))),
         DataType::UInt32 => each!(UInt32Type, |v| Ok(u64::from(v))),
         DataType::UInt64 => each!(UInt64Type, Ok),
-        DataType::Decimal32(_, scale) => each!(Decimal32Type, |v| whole_decimal(v.to_string(), *scale)),
-        DataType::Decimal64(_, scale) => each!(Decimal64Type, |v| whole_decimal(v.to_string(), *scale)),
-        DataType::Decimal128(_, scale) => each!(Decimal128Type, |v| whole_decimal(v.to_string(), *scale)),
-        DataType::Decimal256(_, scale) => each!(Decimal256Type, |v| whole_decimal(v.to_string(), *scale)),
+        DataType::Decimal32(_, scale) => {
+            each!(Decimal32Type, |v| whole_decimal(v.to_string(), *scale))
+        }
+        DataType::Decimal64(_, scale) => {
+            each!(Decimal64Type, |v| whole_decimal(v.to_string(), *scale))
+        }
+        DataType::Decimal128(_, scale) => {
+            each!(Decimal128Type, |v| whole_decimal(v.to_string(), *scale))
+        }
+        DataType::Decimal256(_, scale) => {
+            each!(Decimal256Type, |v| whole_decimal(v.to_string(), *scale))
+        }
         other => unreachable!("is_whole admits no {other}"),
     }
 }
@@ -592,10 +697,14 @@ fn for_each_whole(
 fn whole_decimal(digits: String, scale: i8) -> std::result::Result<u64, String> {
     let text = decimal_text(&digits, scale);
     let whole = text.strip_suffix(|c| c == '.').unwrap_or(&text);
-    let whole = whole.split_once('.').map_or(Some(whole), |(integer, fraction)| {
-        fraction.bytes().all(|b| b == b'0').then_some(integer)
-    });
-    whole.and_then(|whole| whole.parse::<u64>().ok()).ok_or(text)
+    let whole = whole
+        .split_once('.')
+        .map_or(Some(whole), |(integer, fraction)| {
+            fraction.bytes().all(|b| b == b'0').then_some(integer)
+        });
+    whole
+        .and_then(|whole| whole.parse::<u64>().ok())
+        .ok_or(text)
 }
 
 /// The decimal text of unscaled `digits` (an integer's text) at `scale`: `12345` at 2 is
@@ -607,7 +716,10 @@ fn decimal_text(digits: &str, scale: i8) -> String {
     };
     let scale = i32::from(scale);
     if scale <= 0 {
-        return format!("{sign}{digits}{}", "0".repeat(scale.unsigned_abs() as usize));
+        return format!(
+            "{sign}{digits}{}",
+            "0".repeat(scale.unsigned_abs() as usize)
+        );
     }
     let scale = scale as usize;
     let padded = format!("{digits:0>width$}", width = scale + 1);
@@ -619,8 +731,10 @@ fn decimal_text(digits: &str, scale: i8) -> String {
 /// number written in decimals: one division when both parts are exact in `f32`, the decimal
 /// text through the correctly rounding parser otherwise.
 fn decimal_to_f32(unscaled: i128, scale: i8) -> f32 {
-    if let (Ok(magnitude), Ok(scale)) = (u32::try_from(unscaled.unsigned_abs()), usize::try_from(scale))
-        && magnitude < 1 << 24
+    if let (Ok(magnitude), Ok(scale)) = (
+        u32::try_from(unscaled.unsigned_abs()),
+        usize::try_from(scale),
+    ) && magnitude < 1 << 24
         && scale <= 7
     {
         let value = exact_quotient(magnitude, scale);
@@ -630,8 +744,7 @@ fn decimal_to_f32(unscaled: i128, scale: i8) -> f32 {
 }
 
 fn decimal_text_to_f32(digits: &str, scale: i8) -> f32 {
-    fast_float2::parse::<f32, _>(decimal_text(digits, scale))
-        .expect("decimal text is a number")
+    fast_float2::parse::<f32, _>(decimal_text(digits, scale)).expect("decimal text is a number")
 }
 
 /// Calls `each` with every value of a text array (UTF-8 of any offset width, views, or a
@@ -653,7 +766,10 @@ fn for_each_text<'a>(
         DataType::LargeUtf8 => each!(array.as_string::<i64>().iter()),
         DataType::Utf8View => each!(array.as_string_view().iter()),
         DataType::Dictionary(..) => dictionary_text(array, each),
-        other => Err((0, format!("a column of type {other} where text is expected"))),
+        other => Err((
+            0,
+            format!("a column of type {other} where text is expected"),
+        )),
     }
 }
 
@@ -706,7 +822,11 @@ mod tests {
         ] {
             assert_eq!(decimal_text(&unscaled.to_string(), scale), text);
             let want: f32 = text.parse().unwrap();
-            assert_eq!(decimal_to_f32(unscaled, scale).to_bits(), want.to_bits(), "{text}");
+            assert_eq!(
+                decimal_to_f32(unscaled, scale).to_bits(),
+                want.to_bits(),
+                "{text}"
+            );
         }
     }
 
@@ -714,7 +834,10 @@ mod tests {
     fn whole_decimals_are_ids_and_fractions_are_not() {
         assert_eq!(whole_decimal("12300".to_string(), 2), Ok(123));
         assert_eq!(whole_decimal("12345".to_string(), 0), Ok(12345));
-        assert_eq!(whole_decimal("12345".to_string(), 2), Err("123.45".to_string()));
+        assert_eq!(
+            whole_decimal("12345".to_string(), 2),
+            Err("123.45".to_string())
+        );
         assert_eq!(whole_decimal("-1".to_string(), 0), Err("-1".to_string()));
         assert_eq!(whole_decimal("5".to_string(), -1), Ok(50));
     }

@@ -92,7 +92,9 @@ fn assert_reads_back(table: &writer::Table, id_slots: &[u32]) -> Outcome {
         "a store crv wrote must verify"
     );
     assert_eq!(store.ids(), table.ids.as_slice());
-    let text_ids = store.text_ids().map(|text| text.iter().map(str::to_string).collect());
+    let text_ids = store
+        .text_ids()
+        .map(|text| text.iter().map(str::to_string).collect());
     assert_eq!(text_ids, table.text_ids);
     for column in &table.columns {
         match (&column.values, store.column(&column.name)) {

@@ -56,13 +56,18 @@ pub fn import_with(
     let files = input_files(input)?;
     let mut input_bytes = 0;
     for (path, _) in &files {
-        input_bytes += std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+        input_bytes += std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
         if let (Ok(input), Ok(output)) = (path.canonicalize(), store_path.canonicalize())
             && input == output
         {
             return Err(Error::invalid(
                 "output",
-                format!("{} would replace an input being imported", store_path.display()),
+                format!(
+                    "{} would replace an input being imported",
+                    store_path.display()
+                ),
             ));
         }
     }
@@ -121,7 +126,12 @@ pub fn input_files(input: &Path) -> Result<Vec<(PathBuf, Option<ColumnarFormat>)
                 .file_name()
                 .to_str()
                 .is_some_and(|name| name.starts_with('_') || name.starts_with('.'));
-            if !hidden && entry.file_type().map_err(|e| Error::io(entry.path(), e))?.is_file() {
+            if !hidden
+                && entry
+                    .file_type()
+                    .map_err(|e| Error::io(entry.path(), e))?
+                    .is_file()
+            {
                 paths.push(entry.path());
             }
             if paths.len() > MAX_IMPORT_FILES {
@@ -130,15 +140,25 @@ pub fn input_files(input: &Path) -> Result<Vec<(PathBuf, Option<ColumnarFormat>)
         }
         paths.sort();
         if paths.is_empty() {
-            return Err(Error::io(input, std::io::Error::other("directory holds no part files")));
+            return Err(Error::io(
+                input,
+                std::io::Error::other("directory holds no part files"),
+            ));
         }
         paths
-    } else if !input.exists() && input.to_str().is_some_and(|text| text.contains(['*', '?', '['])) {
+    } else if !input.exists()
+        && input
+            .to_str()
+            .is_some_and(|text| text.contains(['*', '?', '[']))
+    {
         let pattern = input.to_str().expect("checked above");
-        let matches = glob::glob(pattern).map_err(|e| Error::invalid("input", format!("{pattern}: {e}")))?;
+        let matches =
+            glob::glob(pattern).map_err(|e| Error::invalid("input", format!("{pattern}: {e}")))?;
         let mut paths = Vec::new();
         for path in matches {
-            let path = path.map_err(|e| Error::io(e.path().to_path_buf(), std::io::Error::other(e.to_string())))?;
+            let path = path.map_err(|e| {
+                Error::io(e.path().to_path_buf(), std::io::Error::other(e.to_string()))
+            })?;
             if path.is_file() {
                 paths.push(path);
             }
@@ -148,7 +168,10 @@ pub fn input_files(input: &Path) -> Result<Vec<(PathBuf, Option<ColumnarFormat>)
         }
         paths.sort();
         if paths.is_empty() {
-            return Err(Error::io(input, std::io::Error::other("no file matches this pattern")));
+            return Err(Error::io(
+                input,
+                std::io::Error::other("no file matches this pattern"),
+            ));
         }
         paths
     } else {

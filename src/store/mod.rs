@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use bytemuck::{Pod, Zeroable};
 
 pub use self::column::{Column, Dictionary, TextColumn};
-pub use self::import::{ImportOptions, ImportSummary, import, import_with};
 use self::format::{ColumnKind, ColumnMeta, Header, ID_COLUMN, PREAMBLE_BYTES, Section};
+pub use self::import::{ImportOptions, ImportSummary, import, import_with};
 use self::schema::Domain;
 use crate::error::{Error, Result};
 use crate::model::{CustomerId, ExternalId};
@@ -233,7 +233,8 @@ impl Store {
     /// positions in [`Store::text_ids`] (so their order is the text ids' byte order).
     pub fn ids(&self) -> &[u64] {
         let ids = self.section(self.header.columns[0].data);
-        bytemuck::try_cast_slice(ids).expect("column 0 is the aligned u64 customer_id (validated at open)")
+        bytemuck::try_cast_slice(ids)
+            .expect("column 0 is the aligned u64 customer_id (validated at open)")
     }
 
     /// The text customer ids in byte order, `None` when the ids are whole numbers.
@@ -362,7 +363,10 @@ impl Store {
 
     fn verify_values(&self, meta: &ColumnMeta) -> Result<()> {
         match self.view(meta) {
-            Column::U64(ids) => match (self.text_ids(), ids.iter().position(|&id| id >= self.header.rows)) {
+            Column::U64(ids) => match (
+                self.text_ids(),
+                ids.iter().position(|&id| id >= self.header.rows),
+            ) {
                 (Some(_), Some(row)) => Err(self.corrupt(format!(
                     "column `{}`, row {row}: position {} outside the {} text ids",
                     meta.name, ids[row], self.header.rows

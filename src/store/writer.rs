@@ -76,7 +76,10 @@ struct Layout<'a> {
 
 /// Queues a dictionary's offsets and text, in that order, after `sections`; its sections are
 /// placed later.
-fn dictionary_sections<'a>(dictionary: &[String], sections: &mut Vec<Pending<'a>>) -> DictionaryMeta {
+fn dictionary_sections<'a>(
+    dictionary: &[String],
+    sections: &mut Vec<Pending<'a>>,
+) -> DictionaryMeta {
     let mut offsets = Vec::with_capacity(dictionary.len() + 1);
     let mut bytes = Vec::new();
     offsets.push(0u64);
