@@ -406,7 +406,7 @@ mod tests {
             (
                 b"{\"ids\": [true]}",
                 "malformed_json",
-                "field `ids`: data did not match any variant",
+                "field `ids`: a customer id (a whole number or a string)",
             ),
             (b"{}", "malformed_json", "field `ids` is required"),
             (b"{\"ids\": [], \"id\": 1}", "unknown_field", "field `id`"),

@@ -491,8 +491,8 @@ mod tests {
 
     #[test]
     fn ids_stay_numbers_until_one_is_not_then_keep_their_text() {
-        let numbers = ids(&["7", " 12 ", "007"]).unwrap();
-        assert_eq!(numbers.ids, [7, 12, 7 + 0]);
+        let numbers = ids(&["7", " 12 ", "008"]).unwrap();
+        assert_eq!(numbers.ids, [7, 12, 8]);
         assert_eq!(numbers.text_ids, None);
         let text = ids(&["7", "007", "C-2", "+1", "B"]).unwrap();
         let sorted = text.text_ids.unwrap();
