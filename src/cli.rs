@@ -165,10 +165,15 @@ by customer id. The definitions are in docs/model.md.
 Example (CDNOW: days merged, time in weeks):
   crv rfm transactions.csv -o rfm.csv --period day --time-unit week --observation-end 1998-06-30";
 
-/// `crv import --help`: the columns a CSV may have.
+/// `crv import --help`: the columns an input may have.
 const IMPORT_HELP: &str = "\
-Columns (any order; a header row is required):
-  customer_id        required, unique whole number (0 to 18446744073709551615)
+Input: a CSV file (a header row is required), a Parquet or Arrow IPC file, a directory of
+Parquet part files (names starting with _ or . left out), or a glob of them, read in sorted
+order. Parquet row groups are decoded in parallel; nulls follow the empty-cell rules below.
+
+Columns (any order):
+  customer_id        required, unique: whole numbers (0 to 18446744073709551615) or, when any
+                     id is not one, text ids kept as written (at most 256 bytes)
   margin, retention  the CRV formula's inputs: margin any finite number, retention in [0, 1];
                      required in every row when the column is present (a missing column is 0)
   retention_cost, development_cost, acquisition_cost, cost, frequency, recency, age,
@@ -286,8 +291,13 @@ pub struct GenArgs {
 /// `crv import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The customer CSV (header row; `customer_id` required).
-    pub csv: PathBuf,
+    /// The customers: a CSV (header row; `customer_id` required), a Parquet or Arrow IPC file,
+    /// a directory of Parquet part files, or a glob of them (quoted: 'unload/part-*.parquet').
+    pub input: PathBuf,
+    /// Parquet and Arrow input: store only these columns (comma-separated, `customer_id`
+    /// among them); the others are not even decoded.
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
     /// The store file to write (replaced atomically).
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
@@ -696,7 +706,7 @@ pub struct OptimiseCommand {
     pub contacts: Option<PathBuf>,
     /// Explain one customer's place in the plan (JSON).
     #[arg(long, value_name = "ID")]
-    pub explain: Option<u64>,
+    pub explain: Option<String>,
     /// The assignment file and the summary.
     #[command(flatten)]
     pub report: PlanOutputArgs,

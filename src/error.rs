@@ -37,6 +37,22 @@ pub enum Error {
         message: String,
     },
 
+    /// A Parquet or Arrow IPC input that cannot be imported: names the file and, as far as
+    /// they are known, the row group (a record batch of an IPC file), the row and the column.
+    #[error("{file}: {}{message}", columnar_place(*.row_group, *.row, .column.as_deref()))]
+    Columnar {
+        /// The input file.
+        file: String,
+        /// 0-based row group (Parquet) or record batch (IPC) index.
+        row_group: Option<usize>,
+        /// 1-based row within the file.
+        row: Option<u64>,
+        /// The column's name.
+        column: Option<String>,
+        /// What is wrong, quoting the offending value.
+        message: String,
+    },
+
     /// A store file that fails validation: the bytes cannot be trusted.
     #[error("corrupt store: {0}")]
     CorruptStore(String),
@@ -114,6 +130,26 @@ pub enum Error {
         /// What was being computed, e.g. `filter evaluation`.
         during: String,
     },
+}
+
+/// "row group 2, row 70001, column `margin`: " before a columnar input's message, as far as
+/// known.
+fn columnar_place(row_group: Option<usize>, row: Option<u64>, column: Option<&str>) -> String {
+    let mut place = Vec::new();
+    if let Some(row_group) = row_group {
+        place.push(format!("row group {row_group}"));
+    }
+    if let Some(row) = row {
+        place.push(format!("row {row}"));
+    }
+    if let Some(column) = column {
+        place.push(format!("column {}", quote(column)));
+    }
+    if place.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", place.join(", "))
+    }
 }
 
 /// "field `params.r`: " before a model file's message, nothing when the whole file is at fault.

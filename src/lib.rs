@@ -22,6 +22,7 @@ pub mod limits;
 pub mod live;
 pub mod model;
 pub mod rfm;
+pub mod score_file;
 pub mod select;
 pub mod store;
 pub mod svg;
@@ -29,6 +30,6 @@ pub mod synthetic;
 pub mod table;
 
 pub use error::{Error, Result};
-pub use model::{CustomerId, Horizon, ScoreParams, Tier};
+pub use model::{CustomerId, ExternalId, Horizon, ScoreParams, Tier};
 pub use store::Store;
 pub use table::Table;

@@ -75,3 +75,10 @@ pub const MAX_CAMPAIGN_RESOURCES: usize = 64;
 
 /// Most contact rules in one campaign.
 pub const MAX_CONTACT_RULES: usize = 64;
+
+/// Longest text customer id, in bytes (an 18-character Salesforce id is 18): a longer one is
+/// an import error naming its row.
+pub const MAX_CUSTOMER_ID_BYTES: usize = 256;
+
+/// Most input files one `crv import` reads (a directory of part files, or a glob).
+pub const MAX_IMPORT_FILES: usize = 100_000;

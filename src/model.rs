@@ -15,6 +15,55 @@ impl fmt::Display for CustomerId {
     }
 }
 
+/// A customer's key as the CRM gives it: a whole number, or text (`C-0001234`, an 18-character
+/// Salesforce id). A store with text ids holds them in byte order and numbers its rows' ids
+/// by that order ([`CustomerId`] is then the id's position), so everything that breaks ties by
+/// customer id orders text ids byte by byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExternalId<'a> {
+    /// A whole number from 0 to 2^64 - 1.
+    Number(u64),
+    /// Any other id, as imported (leading and trailing spaces trimmed).
+    Text(&'a str),
+}
+
+impl fmt::Display for ExternalId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExternalId::Number(id) => id.fmt(f),
+            ExternalId::Text(id) => f.write_str(id),
+        }
+    }
+}
+
+/// An id as a CSV field: quoted (quotes doubled) when it holds a comma, a quote or a line break.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvField<'a>(pub ExternalId<'a>);
+
+impl fmt::Display for CsvField<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            ExternalId::Text(text) if text.contains([',', '"', '\n', '\r']) => {
+                write!(f, "\"{}\"", text.replace('"', "\"\""))
+            }
+            id => id.fmt(f),
+        }
+    }
+}
+
+/// A number in JSON, a string for a text id.
+impl serde::Serialize for ExternalId<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            ExternalId::Number(id) => serializer.serialize_u64(*id),
+            ExternalId::Text(id) => serializer.serialize_str(id),
+        }
+    }
+}
+
 /// A value tier from ABC analysis; `N` holds customers whose CRV is zero or negative.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::btyd::value::ValueModel;
 use crate::error::{Error, Result};
 use crate::kernel::{self, CrvInputs, ScoreTotals, TierCuts, TierScheme, TierSummary, Tiers};
-use crate::model::{ScoreParams, Tier};
+use crate::model::{ExternalId, ScoreParams, Tier};
 use crate::store::Store;
 
 /// How a table's CRV column is computed from the customers' columns (docs/model.md).
@@ -146,7 +146,7 @@ impl Table {
                 let inputs = CrvInputs::from_store(&store)?;
                 let mut crv = vec![0.0f32; inputs.len()];
                 let totals = kernel::score(&inputs, &params, &mut crv);
-                kernel::check_finite(&inputs, store.ids(), &params, &crv, totals.non_finite)?;
+                kernel::check_finite(&inputs, &store, &params, &crv, totals.non_finite)?;
                 (crv, totals, None)
             }
             Valuation::Purchases(model) => {
@@ -156,7 +156,7 @@ impl Table {
                         "model",
                         format!(
                             "customer {} has a CRV of {} (expected spend {}, expected purchases                              {}); every CRV must be finite: check the model's parameters",
-                            store.ids()[row],
+                            store.customer_id(row),
                             values.crv[row],
                             values.expected_spend[row],
                             values.expected_purchases[row]
@@ -207,9 +207,14 @@ impl Table {
         self.store.rows()
     }
 
-    /// Customer ids, row by row.
+    /// Internal customer ids, row by row ([`Store::ids`]): the order of ties.
     pub fn ids(&self) -> &[u64] {
         self.store.ids()
+    }
+
+    /// Row `row`'s customer id as imported.
+    pub fn customer_id(&self, row: usize) -> ExternalId<'_> {
+        self.store.customer_id(row)
     }
 
     /// The scoring parameters of the CRV column.

@@ -170,11 +170,16 @@ fn import_rejects_empty_required_values_and_bad_ids() {
         &["line 2", "column `margin`", "empty value"],
     );
     assert_import_fails(
-        b"customer_id,margin\n-1,2\n",
+        b"customer_id,margin\n1,2\n ,3\n",
+        &["line 3", "column `customer_id`", "empty customer_id"],
+    );
+    // Text ids (any id that is not a whole number makes them text) are unique as written.
+    assert_import_fails(
+        b"customer_id,margin\n-1,2\nC-7,3\n-1,4\n",
         &[
-            "line 2",
+            "line 4",
             "column `customer_id`",
-            "`-1` is not a customer id",
+            "duplicate customer_id -1, first seen on line 2",
         ],
     );
 }
@@ -987,7 +992,12 @@ fn bad_input_matrix_gives_precise_errors_and_never_panics() {
             "No such file",
         ),
         (vec!["import", missing, "-o", out], 1, "No such file"),
-        (vec!["import", dir, "-o", out], 1, "Is a directory"),
+        // A directory is read as a dataset's part files: the store inside it is none of them.
+        (
+            vec!["import", dir, "-o", out],
+            1,
+            "not a Parquet or Arrow IPC file",
+        ),
         // Outputs that would destroy an input or a store.
         (
             vec!["score", store, "-o", store],
@@ -1014,7 +1024,7 @@ fn bad_input_matrix_gives_precise_errors_and_never_panics() {
             1,
             "is a crv store file",
         ),
-        (vec!["import", csv, "-o", csv], 1, "CSV being imported"),
+        (vec!["import", csv, "-o", csv], 1, "an input being imported"),
         (vec!["score", store, "-o", dir], 1, "is a directory"),
         // Numbers: bad, NaN, infinite, negative, absurd.
         (

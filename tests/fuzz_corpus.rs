@@ -51,6 +51,20 @@ fn store_from_bytes_corpus_keeps_its_properties() {
 }
 
 #[test]
+fn parquet_import_corpus_keeps_its_properties() {
+    let answers = replay("parquet_import", crv::store::fuzz::parquet_import);
+    assert_seeds(
+        &answers,
+        &[
+            ("numeric_ids.parquet", Outcome::Verified),
+            ("text_ids_decimals_nulls.parquet", Outcome::Verified),
+            ("duplicate_text_ids.parquet", Outcome::Refused),
+            ("truncated.parquet", Outcome::Refused),
+        ],
+    );
+}
+
+#[test]
 fn csv_import_corpus_keeps_its_properties() {
     let answers = replay("csv_import", crv::store::fuzz::csv_import);
     assert_seeds(

@@ -33,7 +33,9 @@ fn with_header(bytes: &[u8], change: impl FnOnce(&mut Header)) -> Vec<u8> {
     let mut header = header_of(bytes);
     change(&mut header);
     let encoded = format::encode_header(&header).unwrap();
-    let preamble = format::encode_preamble(encoded.len(), format::checksum(&encoded)).unwrap();
+    let version = format::decode_preamble(bytes).unwrap().version;
+    let preamble =
+        format::encode_preamble(version, encoded.len(), format::checksum(&encoded)).unwrap();
     let old_len = format::decode_preamble(bytes).unwrap().header_len;
     assert!(
         encoded.len() <= old_len,
@@ -319,11 +321,25 @@ customer_id,margin,retention,cost,retention_cost,segment
 
 const GOLDEN_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden-v1.crv");
 
-fn golden_v1_bytes_from_todays_writer() -> Vec<u8> {
-    let parsed = read_csv(GOLDEN_V1_CSV.as_bytes(), "golden-v1.csv", &mut |_| {}).unwrap();
+/// Today's writer's store of a golden file's CSV.
+fn golden_bytes_from_todays_writer(csv: &str) -> Vec<u8> {
+    let parsed = read_csv(csv.as_bytes(), "golden.csv", &mut |_| {}).unwrap();
     let mut bytes = Vec::new();
     writer::encode(&parsed.table, &parsed.id_slots, &mut bytes).unwrap();
     bytes
+}
+
+/// Asserts today's writer gives exactly the golden file's bytes.
+fn assert_writer_produces(golden: &str, csv: &str) {
+    let expected = std::fs::read(golden).unwrap();
+    let written = golden_bytes_from_todays_writer(csv);
+    assert_eq!(written.len(), expected.len(), "length");
+    if let Some(at) = (0..expected.len()).find(|&i| written[i] != expected[i]) {
+        panic!(
+            "byte {at} differs from {golden}: a format change needs a new version and a new \
+             golden file (docs/format.md)"
+        );
+    }
 }
 
 /// Rewrites tests/data/golden-v1.crv from today's writer. Run only when the format version
@@ -332,7 +348,7 @@ fn golden_v1_bytes_from_todays_writer() -> Vec<u8> {
 #[test]
 #[ignore = "rewrites a committed golden file"]
 fn regenerate_golden_v1() {
-    std::fs::write(GOLDEN_V1, golden_v1_bytes_from_todays_writer()).unwrap();
+    std::fs::write(GOLDEN_V1, golden_bytes_from_todays_writer(GOLDEN_V1_CSV)).unwrap();
 }
 
 #[test]
@@ -380,13 +396,85 @@ fn the_golden_v1_file_opens_with_its_exact_columns_values_and_ids() {
 
 #[test]
 fn todays_writer_produces_the_golden_v1_bytes() {
-    let golden = std::fs::read(GOLDEN_V1).unwrap();
-    let written = golden_v1_bytes_from_todays_writer();
-    assert_eq!(written.len(), golden.len(), "length");
-    if let Some(at) = (0..golden.len()).find(|&i| written[i] != golden[i]) {
-        panic!(
-            "byte {at} differs from tests/data/golden-v1.crv: a format change needs a new \
-             version and a new golden file (docs/format.md)"
-        );
+    assert_writer_produces(GOLDEN_V1, GOLDEN_V1_CSV);
+}
+
+/// The CSV behind the format-version-2 golden file: text customer ids (one with a comma, one
+/// non-ASCII, one that looks like a number), out of byte order.
+const GOLDEN_V2_CSV: &str = "\
+customer_id,margin,retention,segment
+C-0002,120.5,0.8,gold
+\"Müller, K.\",-4,0.5,basic
+007,33.3,1,gold
+C-0001,0,0,Zürich
+";
+
+const GOLDEN_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden-v2.crv");
+
+/// Rewrites tests/data/golden-v2.crv from today's writer (see [`regenerate_golden_v1`]).
+#[test]
+#[ignore = "rewrites a committed golden file"]
+fn regenerate_golden_v2() {
+    std::fs::write(GOLDEN_V2, golden_bytes_from_todays_writer(GOLDEN_V2_CSV)).unwrap();
+}
+
+#[test]
+fn the_golden_v2_file_opens_with_its_text_ids_in_byte_order() {
+    let store = Store::open(GOLDEN_V2).unwrap();
+    assert_eq!(store.format_version(), 2);
+    store.verify().unwrap();
+    let written = ["C-0002", "Müller, K.", "007", "C-0001"];
+    let ids: Vec<String> = (0..4)
+        .map(|row| store.customer_id(row).to_string())
+        .collect();
+    assert_eq!(ids, written);
+    let sorted: Vec<&str> = store.text_ids().unwrap().iter().collect();
+    assert_eq!(sorted, ["007", "C-0001", "C-0002", "Müller, K."]);
+    assert_eq!(store.ids(), &[2, 3, 0, 1]);
+    for (row, id) in written.into_iter().enumerate() {
+        assert_eq!(store.row_of_external(id), Some(row));
     }
+    assert_eq!(store.row_of_external("7"), None);
+    assert_eq!(store.row_of_external("C-0003"), None);
+    assert_eq!(store.numeric("margin").unwrap(), &[120.5, -4.0, 33.3, 0.0]);
+}
+
+#[test]
+fn todays_writer_produces_the_golden_v2_bytes() {
+    assert_writer_produces(GOLDEN_V2, GOLDEN_V2_CSV);
+}
+
+#[test]
+fn text_ids_must_be_one_per_row_in_version_2_and_sorted_to_verify() {
+    let bytes = std::fs::read(GOLDEN_V2).unwrap();
+    let fewer = with_header(&bytes, |h| {
+        h.columns[0].dictionary.as_mut().unwrap().entries = 3;
+    });
+    let message = open_error(&fewer);
+    assert!(
+        message.contains("offset section length")
+            || message.contains("3 text customer ids for 4 rows"),
+        "{message}"
+    );
+    // In a version-1 file a dictionary on `customer_id` is corrupt.
+    let mut version_1 = bytes.clone();
+    version_1[8..12].copy_from_slice(&1u32.to_le_bytes());
+    assert!(
+        open_error(&version_1).contains("a dictionary must accompany exactly the text columns")
+    );
+    // Two ids swapped in the dictionary text: open passes, verify names the order.
+    let header = header_of(&bytes);
+    let text = header.columns[0].dictionary.as_ref().unwrap().bytes;
+    let mut swapped = bytes.clone();
+    let start = text.offset as usize;
+    // "007C-0001..." -> "C-0001007..." keeps the offsets' char boundaries but breaks the order.
+    swapped[start..start + 9].copy_from_slice(b"C-0001007");
+    let damaged_text = &swapped[start..start + text.len as usize];
+    let checksum = format::checksum(damaged_text);
+    let swapped = with_header(&swapped, |h| {
+        h.columns[0].dictionary.as_mut().unwrap().bytes.checksum = checksum;
+    });
+    let store = Store::from_bytes(&swapped).expect("order is checked by verify");
+    let message = store.verify().unwrap_err().to_string();
+    assert!(message.contains("text customer ids: entry"), "{message}");
 }

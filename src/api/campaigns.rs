@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::body::Body;
-use super::handlers::parse_id;
 use super::wire::{ApiError, JSON, json_response, names_media_type, read_body};
 use crate::campaign::contacts::ContactLog;
 use crate::campaign::definition::CampaignDefinition;
@@ -154,9 +153,9 @@ pub fn summary(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
 /// customer not in the plan's table.
 pub fn customer(state: &AppState, id: &str, customer: &str) -> Result<Response<Body>, ApiError> {
     let (id, kept) = state.plans().get(id)?;
-    let customer = parse_id(customer)?;
+    let customer = state.path_id(customer)?.external.to_string();
     let mut explanation =
-        kept.plan.plan().explain(customer).ok_or_else(|| {
+        kept.plan.plan().explain(&customer).ok_or_else(|| {
             ApiError::not_found(format!("customer {customer} is not in the store"))
         })?;
     explanation["in_plan"] = Value::Bool(!explanation["offer"].is_null());

@@ -12,7 +12,6 @@ use serde_json::json;
 
 use super::AppState;
 use super::body::Body;
-use super::handlers::parse_id;
 use super::wire::{ApiError, JSON, json_response, names_media_type, read_body, response};
 use crate::live::event::{self, EventError};
 use crate::live::writer::WriteError;
@@ -47,20 +46,29 @@ pub async fn events(
 ) -> Result<Response<Body>, ApiError> {
     state.authorize_write(headers)?;
     let live = live(state)?;
-    let customer = customer.map(parse_id).transpose()?;
+    let customer = customer.map(|id| state.path_id(id)).transpose()?;
+    if customer.is_none() && state.table().store().text_ids().is_some() {
+        // The events' `customer_id` fields are whole numbers: in a store of text ids they
+        // would name rows by their internal ids.
+        return Err(ApiError::bad_request(
+            "invalid_event",
+            "this store's customer ids are text: post each customer's events to \
+             /v1/customers/{id}/events",
+        ));
+    }
     if !names_media_type(headers, header::CONTENT_TYPE, JSON) {
         return Err(ApiError::unsupported_media_type("`application/json`"));
     }
     let bytes = read_body(headers, body, state.config().max_body_bytes).await?;
-    let events = event::decode(&bytes, customer, now_micros())?;
+    let events = event::decode(&bytes, customer.map(|id| id.internal.0), now_micros())?;
     live.check(&events)?;
     let count = events.len();
     let sequence = live.submit(events).await?;
     let customer = customer.map(|id| {
         let score = state
-            .score(crate::CustomerId(id))
+            .score(id.internal)
             .expect("a customer with an applied event is known");
-        (id, score.score.crv, score.score.tier)
+        (id.external, score.score.crv, score.score.tier)
     });
     let mut answer = Vec::with_capacity(96);
     super::json::write_events_answer(&mut answer, count, sequence, customer);
@@ -71,15 +79,15 @@ pub async fn events(
 /// `tier`, `rank`, `percentile`, every column's current value, the event count and most
 /// recent events, and the contact history (newest first).
 pub fn profile(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
-    let id = parse_id(id)?;
-    let not_found = || ApiError::not_found(format!("customer {id} is not in the store"));
-    let score = state.score(crate::CustomerId(id)).ok_or_else(not_found)?;
+    let id = state.path_id(id)?;
+    let not_found = || ApiError::not_found(format!("customer {} is not in the store", id.external));
+    let score = state.score(id.internal).ok_or_else(not_found)?;
     let mut answer = match state.live() {
-        Some(live) => live.profile(id).ok_or_else(not_found)?,
+        Some(live) => live.profile(id.internal.0).ok_or_else(not_found)?,
         None => json!({"events": {"count": 0, "recent": []}, "contacts": [],
-                       "columns": stored_columns(&state.table(), id)}),
+                       "columns": stored_columns(&state.table(), id.internal.0)}),
     };
-    answer["customer_id"] = json!(id);
+    answer["customer_id"] = json!(id.external);
     answer["crv"] = crate::campaign::report::f32_json(score.score.crv);
     answer["tier"] = json!(score.score.tier.as_str());
     answer["rank"] = json!(score.score.rank);

@@ -20,7 +20,7 @@ use super::request::{self, SelectRequest, SimulateRequest};
 use super::wire::{ApiError, JSON, json_response, names_media_type, read_body, response};
 use crate::campaign::{BoundSelection, Targets, report, simulate};
 use crate::cancel::Cancel;
-use crate::model::{CustomerId, ScoreParams};
+use crate::model::{ExternalId, ScoreParams};
 use crate::table::Table;
 
 /// The media type of a streamed target list.
@@ -42,26 +42,16 @@ pub fn tiers(state: &AppState) -> Response<Body> {
     json_response(StatusCode::OK, &report::score_summary(&state.table()))
 }
 
-/// `GET /v1/customers/{id}`: one customer's CRV, tier, rank and percentile; 400 for an id that
-/// is not a whole number, 404 for one not in the store.
+/// `GET /v1/customers/{id}`: one customer's CRV, tier, rank and percentile; in a store of
+/// whole-number ids 400 for an id that is not one, 404 for one not in the store.
 pub fn customer(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
-    let id = parse_id(id)?;
-    let score = state
-        .score(CustomerId(id))
-        .ok_or_else(|| ApiError::not_found(format!("customer {id} is not in the store")))?;
+    let id = state.path_id(id)?;
+    let score = state.score(id.internal).ok_or_else(|| {
+        ApiError::not_found(format!("customer {} is not in the store", id.external))
+    })?;
     let mut out = Vec::with_capacity(ENTRY_BYTES);
-    lookup_json::write_customer(&mut out, id, &score);
+    lookup_json::write_customer(&mut out, id.external, &score);
     Ok(response(StatusCode::OK, JSON, out))
-}
-
-/// A customer id of a path; 400 for one that is not a whole number.
-pub(super) fn parse_id(id: &str) -> Result<u64, ApiError> {
-    id.parse::<u64>().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_id",
-            format!("`{id}` is not a customer id (a whole number from 0 to 2^64 - 1)"),
-        )
-    })
 }
 
 /// `POST /v1/customers/lookup`: `{"ids": [...]}` as JSON, or a bincode
@@ -85,6 +75,14 @@ pub async fn lookup(
     // One batched index probe per request: at the 10,000-id limit well under a millisecond,
     // light enough for the reactor thread.
     if is_bincode {
+        if state.table().store().text_ids().is_some() {
+            // The bincode request carries whole numbers: in a store of text ids they would
+            // name customers by their internal positions.
+            return Err(ApiError::bad_request(
+                "invalid_id",
+                "this store's customer ids are text: look them up with JSON (`{\"ids\": [...]}`)",
+            ));
+        }
         let request = request::lookup_from_bincode(&bytes, max_bytes)?;
         let customers = request
             .ids
@@ -100,7 +98,14 @@ pub async fn lookup(
     } else {
         let request = request::lookup_from_json(&bytes)?;
         let mut out = Vec::with_capacity(ENTRY_BYTES * (request.ids.len() + 1));
-        let entries = request.ids.iter().copied().zip(state.scores(&request.ids));
+        let entries = request
+            .ids
+            .iter()
+            .map(|key| match key {
+                request::LookupKey::Number(id) => ExternalId::Number(*id),
+                request::LookupKey::Text(id) => ExternalId::Text(id),
+            })
+            .zip(state.scores_of_keys(&request.ids));
         lookup_json::write_lookup(&mut out, entries);
         Ok(response(StatusCode::OK, JSON, out))
     }
@@ -146,12 +151,11 @@ pub async fn select(
         return Ok(csv_response(table, targets, &params, rescored));
     }
 
-    let ids = table.ids();
     let rows = &targets.selection.rows;
-    let target_ids: Vec<u64> = rows
+    let target_ids: Vec<ExternalId<'_>> = rows
         .iter()
         .take(request.max_ids)
-        .map(|&row| ids[row])
+        .map(|&row| table.customer_id(row))
         .collect();
     let mut summary = report::selection_summary(&targets);
     summary["ids_truncated"] = Value::Bool(rows.len() > target_ids.len());

@@ -4,13 +4,14 @@
 //! [`crate::campaign::report::f32_json`] gives it.
 
 use super::binary::{CustomerOutlook, CustomerScore, ServedCustomer};
+use crate::model::ExternalId;
 
 /// Bytes of output to reserve per customer: enough for the longest entry of a batch.
 pub const ENTRY_BYTES: usize = 128;
 
 /// Appends `{"crv","customer_id","percentile","rank","tier"}` of a customer, with
 /// `"expected_purchases"` and `"p_alive"` in their sorted places when it has an outlook.
-pub fn write_customer(out: &mut Vec<u8>, id: u64, customer: &ServedCustomer) {
+pub fn write_customer(out: &mut Vec<u8>, id: ExternalId<'_>, customer: &ServedCustomer) {
     write_score(out, id, customer, b"");
 }
 
@@ -18,9 +19,9 @@ pub fn write_customer(out: &mut Vec<u8>, id: u64, customer: &ServedCustomer) {
 /// `{"crv","customer_id","found":true,"percentile","rank","tier"}` for a customer in the store
 /// (with its outlook as in [`write_customer`]), `{"customer_id","found":false}` for one that is
 /// not.
-pub fn write_lookup(
+pub fn write_lookup<'a>(
     out: &mut Vec<u8>,
-    entries: impl IntoIterator<Item = (u64, Option<ServedCustomer>)>,
+    entries: impl IntoIterator<Item = (ExternalId<'a>, Option<ServedCustomer>)>,
 ) {
     out.extend_from_slice(b"{\"customers\":[");
     for (index, (id, score)) in entries.into_iter().enumerate() {
@@ -31,7 +32,7 @@ pub fn write_lookup(
             Some(score) => write_score(out, id, &score, b",\"found\":true"),
             None => {
                 out.extend_from_slice(b"{\"customer_id\":");
-                write_u64(out, id);
+                write_id(out, id);
                 out.extend_from_slice(b",\"found\":false}");
             }
         }
@@ -41,12 +42,12 @@ pub fn write_lookup(
 
 /// One customer's object; `found` is spliced in after `customer_id` (and `expected_purchases`),
 /// where a sorted map puts it.
-fn write_score(out: &mut Vec<u8>, id: u64, customer: &ServedCustomer, found: &[u8]) {
+fn write_score(out: &mut Vec<u8>, id: ExternalId<'_>, customer: &ServedCustomer, found: &[u8]) {
     let score: &CustomerScore = &customer.score;
     out.extend_from_slice(b"{\"crv\":");
     write_f32(out, score.crv);
     out.extend_from_slice(b",\"customer_id\":");
-    write_u64(out, id);
+    write_id(out, id);
     if let Some(CustomerOutlook {
         expected_purchases, ..
     }) = customer.outlook
@@ -74,7 +75,7 @@ pub fn write_events_answer(
     out: &mut Vec<u8>,
     accepted: usize,
     sequence: u64,
-    customer: Option<(u64, f32, crate::Tier)>,
+    customer: Option<(ExternalId<'_>, f32, crate::Tier)>,
 ) {
     out.extend_from_slice(b"{\"accepted\":");
     write_u64(out, accepted as u64);
@@ -84,7 +85,7 @@ pub fn write_events_answer(
     }
     if let Some((id, _, _)) = customer {
         out.extend_from_slice(b",\"customer_id\":");
-        write_u64(out, id);
+        write_id(out, id);
     }
     out.extend_from_slice(b",\"sequence\":");
     write_u64(out, sequence);
@@ -94,6 +95,17 @@ pub fn write_events_answer(
         out.extend_from_slice(b"\"");
     }
     out.push(b'}');
+}
+
+/// A whole-number id as a JSON number, a text id as a JSON string.
+fn write_id(out: &mut Vec<u8>, id: ExternalId<'_>) {
+    match id {
+        ExternalId::Number(id) => write_u64(out, id),
+        ExternalId::Text(text) => {
+            serde_json::to_writer(&mut *out, text)
+                .expect("writing a string into a Vec cannot fail");
+        }
+    }
 }
 
 fn write_u64(out: &mut Vec<u8>, value: u64) {
@@ -154,8 +166,21 @@ mod tests {
         for crv in [0.0, -12.5, 1234.567, 3.0e13] {
             let expected = json!({"accepted": 3, "sequence": 1234, "customer_id": 42u64,
                                   "crv": f32_json(crv), "tier": Tier::B.as_str()});
-            assert_eq!(written(Some((42, crv, Tier::B))), expected.to_string());
+            assert_eq!(
+                written(Some((ExternalId::Number(42), crv, Tier::B))),
+                expected.to_string()
+            );
         }
+        let expected = json!({"accepted": 1, "sequence": 7, "customer_id": "C-\"0042",
+                              "crv": f32_json(2.5), "tier": Tier::A.as_str()});
+        let mut out = Vec::new();
+        write_events_answer(
+            &mut out,
+            1,
+            7,
+            Some((ExternalId::Text("C-\"0042"), 2.5, Tier::A)),
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), expected.to_string());
     }
 
     #[test]
@@ -219,7 +244,7 @@ mod tests {
     }
 
     /// The object serde_json wrote before, from a `json!` map.
-    fn reference(id: u64, customer: &ServedCustomer) -> Value {
+    fn reference(id: ExternalId<'_>, customer: &ServedCustomer) -> Value {
         let score = &customer.score;
         let mut object = json!({
             "customer_id": id,
@@ -252,12 +277,23 @@ mod tests {
     #[test]
     fn customer_bytes_equal_serde_json_output() {
         for (id, score) in [
-            (0, score(49.83921, Tier::A, 1, 100.0)),
-            (u64::MAX, score(-1234.5, Tier::N, u32::MAX, 1e-7)),
-            (17, score(0.0, Tier::C, 3_000, 33.333332)),
+            (ExternalId::Number(0), score(49.83921, Tier::A, 1, 100.0)),
             (
-                18,
+                ExternalId::Number(u64::MAX),
+                score(-1234.5, Tier::N, u32::MAX, 1e-7),
+            ),
+            (
+                ExternalId::Number(17),
+                score(0.0, Tier::C, 3_000, 33.333332),
+            ),
+            (
+                ExternalId::Number(18),
                 with_outlook(score(12.5, Tier::A, 2, 99.0), 0.7315, 3.25),
+            ),
+            (ExternalId::Text("C-0001234"), score(1.0, Tier::B, 9, 50.0)),
+            (
+                ExternalId::Text("a \"quoted\"\\ id\u{7} é"),
+                score(1.0, Tier::B, 9, 50.0),
             ),
         ] {
             let mut out = Vec::new();
@@ -274,19 +310,19 @@ mod tests {
         let known = score(7.25, Tier::B, 42, 98.6);
         let modelled = with_outlook(known, 0.25, 1e-3);
         let entries = [
-            (5, Some(known)),
-            (6, None),
-            (5, Some(known)),
-            (7, Some(modelled)),
+            (ExternalId::Number(5), Some(known)),
+            (ExternalId::Text("C-6"), None),
+            (ExternalId::Number(5), Some(known)),
+            (ExternalId::Number(7), Some(modelled)),
         ];
         let mut out = Vec::new();
         write_lookup(&mut out, entries);
-        let mut found = reference(5, &known);
+        let mut found = reference(ExternalId::Number(5), &known);
         found["found"] = Value::Bool(true);
-        let mut found_modelled = reference(7, &modelled);
+        let mut found_modelled = reference(ExternalId::Number(7), &modelled);
         found_modelled["found"] = Value::Bool(true);
         let expected = json!({
-            "customers": [found, {"customer_id": 6, "found": false}, found, found_modelled],
+            "customers": [found, {"customer_id": "C-6", "found": false}, found, found_modelled],
         });
         assert_eq!(String::from_utf8(out).unwrap(), expected.to_string());
 

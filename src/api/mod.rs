@@ -44,13 +44,14 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::error::{Error, Result};
 use crate::kernel::TierScheme;
 use crate::live::{Live, LiveScore};
-use crate::model::{CustomerId, ScoreParams};
+use crate::model::{CustomerId, ExternalId, ScoreParams};
 use crate::store::Store;
 use crate::svg::DEFAULT_CURRENCY;
 use crate::table::{Table, Valuation};
 use admission::{Admission, AdmissionLimits};
 use binary::{CustomerOutlook, CustomerScore, ServedCustomer};
 use metrics::Metrics;
+use request::LookupKey;
 use wire::{
     ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, ApiError, CONNECTION_RESERVE, DEFAULT_DRAIN_TIMEOUT,
     DEFAULT_HEADER_TIMEOUT, DEFAULT_HEAVY_NICE, DEFAULT_MAX_BODY_BYTES,
@@ -540,20 +541,82 @@ impl AppState {
     /// The served scores of `ids` in order, `None` for an id not in the table, all from one
     /// version: one batched index probe ([`Store::rows_of`]), then one record per found id.
     pub fn scores(&self, ids: &[u64]) -> Vec<Option<ServedCustomer>> {
+        self.with_served(|served| self.scores_in(served, ids))
+    }
+
+    fn scores_in(&self, served: &Served, ids: &[u64]) -> Vec<Option<ServedCustomer>> {
+        let mut rows = Vec::new();
+        served.table.store().rows_of(ids, &mut rows);
+        rows.into_iter()
+            .zip(ids)
+            .map(
+                |(row, &id)| match self.live.as_ref().and_then(|live| live.score(id)) {
+                    Some(score) => Some(live_customer(score)),
+                    None => row.map(|row| served.customer(row)),
+                },
+            )
+            .collect()
+    }
+
+    /// [`AppState::scores`] of a JSON lookup's ids: whole numbers take the numeric path
+    /// unchanged; strings are text ids (or whole numbers written as text), found by
+    /// [`Store::internal_id`].
+    pub fn scores_of_keys(&self, keys: &[LookupKey]) -> Vec<Option<ServedCustomer>> {
         self.with_served(|served| {
-            let mut rows = Vec::new();
-            served.table.store().rows_of(ids, &mut rows);
-            rows.into_iter()
-                .zip(ids)
-                .map(
-                    |(row, &id)| match self.live.as_ref().and_then(|live| live.score(id)) {
-                        Some(score) => Some(live_customer(score)),
-                        None => row.map(|row| served.customer(row)),
-                    },
-                )
+            let store = served.table.store();
+            let text_ids = store.text_ids().is_some();
+            let internal: Vec<Option<u64>> = keys
+                .iter()
+                .map(|key| match key {
+                    LookupKey::Number(id) if !text_ids => Some(*id),
+                    key => store.internal_id(&key.text()).map(|id| id.0),
+                })
+                .collect();
+            let ids: Vec<u64> = internal.iter().map(|id| id.unwrap_or_default()).collect();
+            self.scores_in(served, &ids)
+                .into_iter()
+                .zip(internal)
+                .map(|(score, id)| id.and(score))
                 .collect()
         })
     }
+
+    /// The customer a path names (`/v1/customers/{id}`): in a store of whole-number ids a
+    /// whole number (400 otherwise), in a store of text ids one of them (404 otherwise).
+    pub fn path_id<'a>(&self, id: &'a str) -> Result<PathId<'a>, ApiError> {
+        self.with_served(|served| match served.table.store().text_ids() {
+            None => {
+                let number = id.parse::<u64>().map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_id",
+                        format!("`{id}` is not a customer id (a whole number from 0 to 2^64 - 1)"),
+                    )
+                })?;
+                Ok(PathId {
+                    internal: CustomerId(number),
+                    external: ExternalId::Number(number),
+                })
+            }
+            Some(text) => match text.sorted_position(id) {
+                Some(position) => Ok(PathId {
+                    internal: CustomerId(position.into()),
+                    external: ExternalId::Text(id),
+                }),
+                None => Err(ApiError::not_found(format!(
+                    "customer {id} is not in the store"
+                ))),
+            },
+        })
+    }
+}
+
+/// A customer named by a request: the store's id for it and the id as the request wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathId<'a> {
+    /// The store's id ([`Store::ids`]).
+    pub internal: CustomerId,
+    /// The id as written, for answers.
+    pub external: ExternalId<'a>,
 }
 
 /// What is served of a customer whose row events changed or created.

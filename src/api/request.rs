@@ -24,10 +24,39 @@ use crate::cancel::Cancel;
 use crate::model::{Horizon, ScoreParams};
 use crate::select::SolveLimits;
 
+/// A JSON batch lookup: the customer ids as written, answered in this order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonLookup {
+    /// Whole numbers, or text ids as strings.
+    pub ids: Vec<LookupKey>,
+}
+
+/// One id of a JSON lookup: a JSON number (a whole-number id) or a string (a text id, or a
+/// whole number written as text).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(untagged, expecting = "a customer id (a whole number or a string)")]
+pub enum LookupKey {
+    /// A whole number from 0 to 2^64 - 1.
+    Number(u64),
+    /// A string.
+    Text(String),
+}
+
+impl LookupKey {
+    /// The id as a path would write it.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            LookupKey::Number(id) => id.to_string().into(),
+            LookupKey::Text(id) => id.into(),
+        }
+    }
+}
+
 /// Decodes `{"ids": [...]}` and checks the number of ids (at most [`MAX_LOOKUP_IDS`]).
-pub fn lookup_from_json(bytes: &[u8]) -> Result<LookupRequest, ApiError> {
+pub fn lookup_from_json(bytes: &[u8]) -> Result<JsonLookup, ApiError> {
     let request = decode_object(bytes, LookupVisitor)?;
-    check_lookup_ids(request)
+    check_count(request.ids.len())?;
+    Ok(request)
 }
 
 /// Decodes a bincode [`LookupRequest`] of at most `max_bytes` ([`binary::decode_request`]) and
@@ -40,16 +69,18 @@ pub fn lookup_from_bincode(bytes: &[u8], max_bytes: usize) -> Result<LookupReque
 }
 
 fn check_lookup_ids(request: LookupRequest) -> Result<LookupRequest, ApiError> {
-    if request.ids.len() > MAX_LOOKUP_IDS {
+    check_count(request.ids.len())?;
+    Ok(request)
+}
+
+fn check_count(ids: usize) -> Result<(), ApiError> {
+    if ids > MAX_LOOKUP_IDS {
         return Err(ApiError::bad_request(
             "invalid_parameter",
-            format!(
-                "field `ids`: {} ids, at most {MAX_LOOKUP_IDS} per request",
-                request.ids.len()
-            ),
+            format!("field `ids`: {ids} ids, at most {MAX_LOOKUP_IDS} per request"),
         ));
     }
-    Ok(request)
+    Ok(())
 }
 
 /// `POST /v1/select`'s body: a campaign, and optionally scoring parameters of its own.
@@ -283,13 +314,13 @@ enum LookupField {
 struct LookupVisitor;
 
 impl<'de> Visitor<'de> for LookupVisitor {
-    type Value = LookupRequest;
+    type Value = JsonLookup;
 
     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str("a JSON object {\"ids\": [...]}")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LookupRequest, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonLookup, A::Error> {
         let mut ids = None;
         while let Some(field) = map.next_key()? {
             match field {
@@ -297,7 +328,7 @@ impl<'de> Visitor<'de> for LookupVisitor {
             }
         }
         let ids = ids.ok_or_else(|| de::Error::custom("field `ids` is required"))?;
-        Ok(LookupRequest { ids })
+        Ok(JsonLookup { ids })
     }
 }
 
@@ -373,9 +404,9 @@ mod tests {
             (&b"{\"ids\": [1, 2"[..], "malformed_json", "line 1 column"),
             (b"[1, 2]", "malformed_json", "JSON object"),
             (
-                b"{\"ids\": [\"x\"]}",
+                b"{\"ids\": [true]}",
                 "malformed_json",
-                "field `ids`: invalid type",
+                "field `ids`: a customer id (a whole number or a string)",
             ),
             (b"{}", "malformed_json", "field `ids` is required"),
             (b"{\"ids\": [], \"id\": 1}", "unknown_field", "field `id`"),
@@ -394,11 +425,18 @@ mod tests {
             );
         }
         assert_eq!(
-            lookup_from_json(b"{\"ids\": [1, 18446744073709551615]}").unwrap(),
-            LookupRequest {
-                ids: vec![1, u64::MAX]
+            lookup_from_json(b"{\"ids\": [1, 18446744073709551615, \"C-7\", \"8\"]}").unwrap(),
+            JsonLookup {
+                ids: vec![
+                    LookupKey::Number(1),
+                    LookupKey::Number(u64::MAX),
+                    LookupKey::Text("C-7".to_string()),
+                    LookupKey::Text("8".to_string()),
+                ]
             }
         );
+        // A negative number is neither a whole-number id nor a string.
+        assert!(lookup_from_json(b"{\"ids\": [-1]}").is_err());
     }
 
     #[test]

@@ -98,6 +98,10 @@ impl<'a> HistoryColumns<'a> {
 pub(crate) fn row_error(store: &Store, column: &str, row: usize, message: String) -> Error {
     Error::Column {
         name: column.to_string(),
-        message: format!("row {} (customer {}): {message}", row + 1, store.ids()[row]),
+        message: format!(
+            "row {} (customer {}): {message}",
+            row + 1,
+            store.customer_id(row)
+        ),
     }
 }

@@ -667,6 +667,38 @@ fn equality_only(column: &Literal, op: Option<Comparison>) -> Result<bool> {
     }
 }
 
+/// A comparison of text ids with `value`, as one of the stored positions: the ids are sorted by
+/// their bytes, so `id < value` is `position < (ids below value)`, and so on; an `=` with an
+/// id the store does not have compares with a position no row holds.
+fn text_id_bound(
+    text_ids: &crate::store::Dictionary<'_>,
+    op: Comparison,
+    value: &str,
+) -> (Comparison, u64) {
+    let below = |inclusive: bool| -> u64 {
+        let (mut low, mut high) = (0usize, text_ids.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            let entry = text_ids.get(middle as u32).unwrap_or_default();
+            if entry < value || (inclusive && entry == value) {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        low as u64
+    };
+    let (less, at_most) = (below(false), below(true));
+    let position = if at_most > less { less } else { u64::MAX };
+    match op {
+        Comparison::Lt => (Comparison::Lt, less),
+        Comparison::Le => (Comparison::Lt, at_most),
+        Comparison::Gt => (Comparison::Ge, at_most),
+        Comparison::Ge => (Comparison::Ge, less),
+        Comparison::Eq | Comparison::Ne => (op, position),
+    }
+}
+
 fn bind<'a>(condition: &Condition, store: &'a Store, scores: Scores<'a>) -> Result<Bound<'a>> {
     let (column, op, values) = parts(condition);
     let name = column.text.as_str();
@@ -732,6 +764,10 @@ fn bind<'a>(condition: &Condition, store: &'a Store, scores: Scores<'a>) -> Resu
                     "`customer_id` takes a comparison, not `in`",
                 ));
             };
+            if let Some(text_ids) = store.text_ids() {
+                let (op, right) = text_id_bound(&text_ids, op, &value.text);
+                return Ok(Bound::Id { ids, op, right });
+            }
             let right = value.text.parse::<u64>().map_err(|_| {
                 syntax(
                     value.position,
@@ -832,6 +868,43 @@ mod tests {
             [true, true, false, false]
         );
         assert_eq!(eligible("").unwrap(), [true; 4]);
+    }
+
+    #[test]
+    fn text_id_comparisons_follow_the_ids_byte_order() {
+        let ids = ["C-9", "C-10", "b", "C-2", "007"];
+        let mut csv = String::from("customer_id,margin\n");
+        for id in ids {
+            csv.push_str(&format!("{id},1\n"));
+        }
+        let parsed = read_csv(csv.as_bytes(), "t.csv", &mut |_| {}).unwrap();
+        let mut bytes = Vec::new();
+        writer::encode(&parsed.table, &parsed.id_slots, &mut bytes).unwrap();
+        let store = Store::from_bytes(&bytes).unwrap();
+        let crv = [1.0f32; 5];
+        let tier = [Tier::A; 5];
+        let scores = Scores {
+            crv: &crv,
+            tier: TierColumn::Stored(&tier),
+        };
+        for value in ["C-9", "C-10", "C-1", "C-", "007", "0", "b", "c"] {
+            for (op, holds) in [
+                ("=", (|a: &str, b: &str| a == b) as fn(&str, &str) -> bool),
+                ("!=", |a, b| a != b),
+                ("<", |a, b| a < b),
+                ("<=", |a, b| a <= b),
+                (">", |a, b| a > b),
+                (">=", |a, b| a >= b),
+            ] {
+                let expression = format!("customer_id {op} '{value}'");
+                let mask = Filter::parse(&expression)
+                    .unwrap()
+                    .eligible(&store, scores)
+                    .unwrap();
+                let want: Vec<bool> = ids.iter().map(|id| holds(id, value)).collect();
+                assert_eq!(mask, want, "{expression}");
+            }
+        }
     }
 
     #[test]

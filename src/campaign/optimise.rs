@@ -73,7 +73,7 @@ impl CampaignDefinition {
                         format!(
                             "the use is {} for customer {}: uses must be >= 0",
                             values.get(i),
-                            table.ids()[i]
+                            table.store().customer_id(i)
                         ),
                     ));
                 }
@@ -336,7 +336,7 @@ impl CampaignPlan<'_> {
         let o = plan.offer_of(i)?;
         let b = &self.bound;
         let mut row = vec![
-            b.table.ids()[i].to_string(),
+            b.table.store().customer_id(i).to_string(),
             b.definition.offers[o].name.clone(),
             b.values[o].get(i).to_string(),
         ];
@@ -346,12 +346,14 @@ impl CampaignPlan<'_> {
     }
 
     /// One customer's explanation: their offer (or none) and why, every offer's value, uses,
-    /// price of the uses and reduced value, and the rules that exclude them. `None` for an
-    /// unknown id.
-    pub fn explain(&self, id: u64) -> Option<Value> {
+    /// price of the uses and reduced value, and the rules that exclude them. `id` is the id as
+    /// the customer file wrote it (a whole number, or text in a store of text ids); `None` for
+    /// an unknown id.
+    pub fn explain(&self, id: &str) -> Option<Value> {
         let b = &self.bound;
         let d = &b.definition;
-        let i = b.table.store().row_of(crate::model::CustomerId(id))?;
+        let i = b.table.store().row_of_external(id.trim())?;
+        let id = b.table.store().customer_id(i);
         let names: Vec<&str> = d.offers.iter().map(|o| o.name.as_str()).collect();
         let Outcome::Plan(plan) = &self.outcome else {
             return Some(

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use super::Targets;
 use crate::error::Result;
 use crate::kernel::TierScheme;
-use crate::model::{Horizon, Tier};
+use crate::model::{CsvField, Horizon, Tier};
+use crate::store::Store;
 use crate::table::{Table, TierColumn};
 
 /// `value` as a JSON number with the f32's own shortest decimal (`49.83921`, not the f64
@@ -95,7 +96,7 @@ pub const TARGETS_CSV_HEADER: &str = "customer_id,crv,cost,tier\n";
 /// The columns of a target list, for writing its rows.
 #[derive(Debug, Clone, Copy)]
 pub struct TargetColumns<'a> {
-    ids: &'a [u64],
+    store: &'a Store,
     crv: &'a [f32],
     costs: &'a [f32],
     tiers: TierColumn<'a>,
@@ -106,7 +107,7 @@ impl<'a> TargetColumns<'a> {
     /// yet); fails when `cost_column` is not a numeric column.
     pub fn new(table: &'a Table, cost_column: &str) -> Result<Self> {
         Ok(TargetColumns {
-            ids: table.ids(),
+            store: table.store(),
             crv: table.crv(),
             costs: table.store().numeric(cost_column)?,
             tiers: table.tier_column(),
@@ -122,7 +123,7 @@ impl<'a> TargetColumns<'a> {
         writeln!(
             out,
             "{},{},{},{}",
-            self.ids[row],
+            CsvField(self.store.customer_id(row)),
             self.crv[row],
             self.costs[row],
             self.tiers.get(row)

@@ -44,7 +44,7 @@ pub fn optimise(args: &OptimiseCommand) -> Result<()> {
     for line in summary_lines(&plan) {
         writeln!(stdout, "{line}").map_err(stdout_error)?;
     }
-    if let Some(id) = args.explain {
+    if let Some(id) = &args.explain {
         let explanation = plan.explain(id).ok_or_else(|| {
             Error::invalid("explain", format!("customer {id} is not in the store"))
         })?;

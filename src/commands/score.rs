@@ -2,12 +2,11 @@
 //! row per customer.
 
 use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crv::atomic_file::check_output;
-use crv::error::{Error, Result};
+use crv::error::Result;
 use crv::kernel::{TierScheme, TierSummary};
 use crv::{Table, Tier};
 use serde_json::json;
@@ -39,7 +38,7 @@ pub fn score(args: &ScoreCommand) -> Result<()> {
         Some(path) => {
             table.tiers();
             let started = Instant::now();
-            write_scores(path, &table)?;
+            crv::score_file::write(path, &table)?;
             Some(started.elapsed())
         }
         None => None,
@@ -139,40 +138,4 @@ pub fn tier_table(summary: &TierSummary) -> Vec<String> {
         ),
     });
     lines
-}
-
-/// One row per customer, in store order: `customer_id,crv,tier,rank,percentile`, and
-/// `p_alive,expected_purchases,expected_spend` for a table valued by a purchase model.
-fn write_scores(path: &Path, table: &Table) -> Result<()> {
-    crv::atomic_file::write_atomically(path, |out| {
-        let io = |e| Error::io(path, e);
-        let outlook = table.outlook();
-        let extra_header = if outlook.is_some() {
-            ",p_alive,expected_purchases,expected_spend"
-        } else {
-            ""
-        };
-        writeln!(out, "customer_id,crv,tier,rank,percentile{extra_header}").map_err(io)?;
-        let (crv, tiers) = (table.crv(), table.tiers());
-        for (row, id) in table.ids().iter().enumerate() {
-            write!(
-                out,
-                "{id},{},{},{},{}",
-                crv[row], tiers.tier[row], tiers.rank[row], tiers.percentile[row]
-            )
-            .map_err(io)?;
-            match outlook {
-                Some(outlook) => writeln!(
-                    out,
-                    ",{},{},{}",
-                    outlook.p_alive[row],
-                    outlook.expected_purchases[row],
-                    outlook.expected_spend[row]
-                ),
-                None => writeln!(out),
-            }
-            .map_err(io)?;
-        }
-        Ok(())
-    })
 }

@@ -115,7 +115,9 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         total_ms = millis(started.elapsed()),
         "scored the store"
     );
-    let examples: Vec<u64> = table.ids().iter().take(EXAMPLE_IDS).copied().collect();
+    let examples: Vec<String> = (0..table.rows().min(EXAMPLE_IDS))
+        .map(|row| table.customer_id(row).to_string())
+        .collect();
     drop(table);
 
     let listen_error = |e| Error::io(format!("<listen on {}>", args.addr), e);

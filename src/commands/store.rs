@@ -89,14 +89,18 @@ pub fn gen_csv(args: &GenArgs) -> Result<()> {
 /// Runs `crv import`, with a progress bar (bytes read) on a terminal.
 pub fn import(args: &ImportArgs) -> Result<()> {
     let started = Instant::now();
-    let total = std::fs::metadata(&args.csv)
-        .map_err(|e| Error::io(&args.csv, e))?
-        .len();
+    let total = store::import::input_files(&args.input)?
+        .iter()
+        .map(|(path, _)| std::fs::metadata(path).map_or(0, |meta| meta.len()))
+        .sum();
     let bar = progress_bar(
         total,
         "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}",
     );
-    let summary = store::import(&args.csv, &args.output, &mut |bytes| {
+    let options = store::ImportOptions {
+        columns: args.columns.clone(),
+    };
+    let summary = store::import_with(&args.input, &args.output, &options, &mut |bytes| {
         bar.set_position(bytes)
     });
     bar.finish_and_clear();
@@ -105,22 +109,30 @@ pub fn import(args: &ImportArgs) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
-        "imported {}, {}: {} -> {} ({:.1} MB -> {:.1} MB) in {:.2?} ({:.0} MB/s)",
+        "imported {}{}, {}: {}{} -> {} ({:.1} MB -> {:.1} MB) in {:.2?} ({:.0} MB/s)",
         count(summary.rows, "customer"),
+        if summary.text_ids { " (text ids)" } else { "" },
         count(summary.columns as u64, "column"),
-        args.csv.display(),
+        args.input.display(),
+        if summary.files > 1 {
+            format!(" ({})", count(summary.files as u64, "file"))
+        } else {
+            String::new()
+        },
         args.output.display(),
-        summary.csv_bytes as f64 / 1e6,
+        summary.input_bytes as f64 / 1e6,
         summary.store_bytes as f64 / 1e6,
         elapsed,
-        summary.csv_bytes as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9)
+        summary.input_bytes as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9)
     )
     .map_err(stdout_error)?;
     if args.json {
         let line = json!({
             "rows": summary.rows,
             "columns": summary.columns,
-            "csv_bytes": summary.csv_bytes,
+            "input_bytes": summary.input_bytes,
+            "files": summary.files,
+            "text_ids": summary.text_ids,
             "store_bytes": summary.store_bytes,
             "time_ms": elapsed.as_secs_f64() * 1e3,
         });
@@ -154,17 +166,22 @@ pub fn info(args: &InfoArgs) -> Result<()> {
             Some(Column::Text(text)) => Some(text.dictionary.len()),
             _ => None,
         };
+        // Text customer ids: stored as their positions among the sorted ids.
+        let kind = match store.text_ids() {
+            Some(_) if std::ptr::eq(meta, &store.columns()[0]) => "text",
+            _ => meta.kind.as_str(),
+        };
         out(format!(
             "{:<24} {:<5} {:>14} {:>10} {:016x}",
             meta.name,
-            meta.kind.as_str(),
+            kind,
             meta.data.len,
             distinct.map_or_else(|| "-".to_string(), |n| n.to_string()),
             meta.data.checksum
         ))?;
         columns.push(json!({
             "name": meta.name,
-            "type": meta.kind.as_str(),
+            "type": kind,
             "bytes": meta.data.len,
             "distinct": distinct,
             "checksum": format!("{:016x}", meta.data.checksum),

@@ -26,7 +26,7 @@ use crate::model::{Horizon, ScoreParams};
 /// number cannot be ranked, tiered or selected, so no caller goes on with one.
 pub fn check_finite(
     inputs: &CrvInputs<'_>,
-    ids: &[u64],
+    store: &crate::store::Store,
     params: &ScoreParams,
     crv: &[f32],
     non_finite: u64,
@@ -51,7 +51,7 @@ pub fn check_finite(
             "customer {} (margin {}{retention_cost}, retention {}) has a CRV of {} at discount \
              {} and horizon {} ({non_finite} customer(s) in all); every CRV must be finite: \
              {hint}",
-            ids[row],
+            store.customer_id(row),
             inputs.margin[row],
             inputs.retention[row],
             crv[row],

@@ -51,6 +51,16 @@ pub fn materialize(live: &Live) -> Result<(writer::Table, Vec<u32>)> {
             }
         }
     }
+    let text_ids: Option<Vec<String>> = store
+        .text_ids()
+        .map(|text| text.iter().map(str::to_string).collect());
+    if text_ids.is_some() && !created.is_empty() {
+        return Err(Error::invalid(
+            "compact",
+            "events created customers in a store with text ids, which takes events only for \
+             its own customers",
+        ));
+    }
     let (mut number, mut text) = (0, 0);
     let mut columns = Vec::new();
     for meta in store.columns().iter().skip(1) {
@@ -108,7 +118,14 @@ pub fn materialize(live: &Live) -> Result<(writer::Table, Vec<u32>)> {
             ),
         )
     })?;
-    Ok((writer::Table { ids, columns }, slots))
+    Ok((
+        writer::Table {
+            ids,
+            text_ids,
+            columns,
+        },
+        slots,
+    ))
 }
 
 /// Where the new store is written before it replaces `store`.

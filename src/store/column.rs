@@ -64,6 +64,22 @@ impl<'a> Dictionary<'a> {
             .map(|code| code as u32)
     }
 
+    /// The code of `value` in a dictionary whose strings are in strictly increasing byte
+    /// order (text customer ids), by binary search. On a dictionary out of order it may miss
+    /// a string, never answer another one.
+    pub fn sorted_position(&self, value: &str) -> Option<u32> {
+        let (mut low, mut high) = (0u32, self.len() as u32);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            match self.get(middle)?.cmp(value) {
+                std::cmp::Ordering::Less => low = middle + 1,
+                std::cmp::Ordering::Greater => high = middle,
+                std::cmp::Ordering::Equal => return Some(middle),
+            }
+        }
+        None
+    }
+
     /// The strings in code order.
     pub fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
         (0..self.len() as u32).filter_map(|code| self.get(code))

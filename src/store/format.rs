@@ -13,8 +13,12 @@ compile_error!(
 
 /// The first eight bytes of every store file.
 pub const MAGIC: [u8; 8] = *b"CRVSTORE";
-/// The format version this build reads and writes; bumped on any layout change.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version, bumped on any layout change. Version 2 lets `customer_id` carry a
+/// dictionary: text ids in byte order, the column's `u64` values being positions in it.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build reads. A store whose ids are whole numbers is written as
+/// version 1, whose layout describes it exactly, so builds that read only version 1 read it.
+pub const MIN_FORMAT_VERSION: u32 = 1;
 /// Magic (8) + version (4) + header length (4) + header checksum (8).
 pub const PREAMBLE_BYTES: usize = 24;
 /// Every section starts at a multiple of this, so columns can be read in place as `&[f32]`
@@ -88,7 +92,9 @@ pub struct ColumnMeta {
     pub kind: ColumnKind,
     /// The values, `rows * kind.element_bytes()` bytes.
     pub data: Section,
-    /// Present exactly when `kind` is [`ColumnKind::Text`].
+    /// Present exactly when `kind` is [`ColumnKind::Text`], and (version 2) on `customer_id`
+    /// when the ids are text: its `rows` entries in byte order, strictly increasing, the
+    /// column's values their positions.
     pub dictionary: Option<DictionaryMeta>,
 }
 
@@ -157,13 +163,18 @@ pub fn decode_header(bytes: &[u8]) -> Result<Header> {
     Ok(header)
 }
 
-/// The preamble for a header of `header_len` bytes with checksum `header_checksum`.
-pub fn encode_preamble(header_len: usize, header_checksum: u64) -> Result<[u8; PREAMBLE_BYTES]> {
+/// The preamble of a version-`version` file whose header is `header_len` bytes with checksum
+/// `header_checksum`.
+pub fn encode_preamble(
+    version: u32,
+    header_len: usize,
+    header_checksum: u64,
+) -> Result<[u8; PREAMBLE_BYTES]> {
     let header_len = u32::try_from(header_len)
         .map_err(|_| Error::CorruptStore(format!("header of {header_len} bytes is too large")))?;
     let mut preamble = [0u8; PREAMBLE_BYTES];
     preamble[0..8].copy_from_slice(&MAGIC);
-    preamble[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    preamble[8..12].copy_from_slice(&version.to_le_bytes());
     preamble[12..16].copy_from_slice(&header_len.to_le_bytes());
     preamble[16..24].copy_from_slice(&header_checksum.to_le_bytes());
     Ok(preamble)
@@ -172,6 +183,8 @@ pub fn encode_preamble(header_len: usize, header_checksum: u64) -> Result<[u8; P
 /// The preamble's fields after magic and version have been checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Preamble {
+    /// The format version, from [`MIN_FORMAT_VERSION`] to [`FORMAT_VERSION`].
+    pub version: u32,
     /// The header's length in bytes.
     pub header_len: usize,
     /// xxh3-64 of the header bytes.
@@ -193,9 +206,10 @@ pub fn decode_preamble(bytes: &[u8]) -> Result<Preamble> {
         )));
     }
     let version = u32::from_le_bytes(le_array(&bytes[8..12]));
-    if version != FORMAT_VERSION {
+    if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(Error::CorruptStore(format!(
-            "format version {version}, this build reads version {FORMAT_VERSION}"
+            "format version {version}, this build reads versions {MIN_FORMAT_VERSION} to \
+             {FORMAT_VERSION}"
         )));
     }
     let header_len = u32::from_le_bytes(le_array(&bytes[12..16])) as usize;
@@ -205,6 +219,7 @@ pub fn decode_preamble(bytes: &[u8]) -> Result<Preamble> {
         )));
     }
     Ok(Preamble {
+        version,
         header_len,
         header_checksum: u64::from_le_bytes(le_array(&bytes[16..24])),
     })
@@ -261,8 +276,9 @@ mod tests {
 
     #[test]
     fn preamble_round_trips_and_rejects_bad_magic_then_version() {
-        let preamble = encode_preamble(100, 42).unwrap();
+        let preamble = encode_preamble(FORMAT_VERSION, 100, 42).unwrap();
         let decoded = decode_preamble(&preamble).unwrap();
+        assert_eq!(decoded.version, FORMAT_VERSION);
         assert_eq!(decoded.header_len, 100);
         assert_eq!(decoded.header_checksum, 42);
 
@@ -272,9 +288,11 @@ mod tests {
         assert!(message.contains("bad magic"), "{message}");
 
         let mut bad_version = preamble;
-        bad_version[8] = 2;
+        bad_version[8] = 3;
         let message = decode_preamble(&bad_version).unwrap_err().to_string();
-        assert!(message.contains("format version 2"), "{message}");
+        assert!(message.contains("format version 3"), "{message}");
+        bad_version[8] = 0;
+        assert!(decode_preamble(&bad_version).is_err());
     }
 
     #[test]

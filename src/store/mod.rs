@@ -2,12 +2,15 @@
 //! bincode header. [`Store::from_bytes`] validates every header number against the real byte
 //! length before any column is handed out; [`Store::open`] is a memory map plus that.
 
+pub mod builder;
 pub mod column;
+pub mod columnar;
 pub mod csv;
 pub mod format;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod id_index;
+pub mod import;
 mod mmap;
 pub mod schema;
 pub mod writer;
@@ -20,11 +23,11 @@ use std::path::{Path, PathBuf};
 use bytemuck::{Pod, Zeroable};
 
 pub use self::column::{Column, Dictionary, TextColumn};
-pub use self::csv::{ImportSummary, import};
 use self::format::{ColumnKind, ColumnMeta, Header, ID_COLUMN, PREAMBLE_BYTES, Section};
+pub use self::import::{ImportOptions, ImportSummary, import, import_with};
 use self::schema::Domain;
 use crate::error::{Error, Result};
-use crate::model::CustomerId;
+use crate::model::{CustomerId, ExternalId};
 
 /// A block with the alignment every section needs, for stores copied into memory.
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -67,6 +70,7 @@ impl Deref for Backing {
 pub struct Store {
     bytes: Backing,
     header: Header,
+    version: u32,
     path: Option<PathBuf>,
 }
 
@@ -111,7 +115,7 @@ impl Store {
 
     /// A store over `bytes` read from `path`, once validated; a corruption names the file.
     fn validated_at(path: &Path, bytes: Backing) -> Result<Store> {
-        let header = validate(&bytes).map_err(|e| match e {
+        let (version, header) = validate(&bytes).map_err(|e| match e {
             Error::CorruptStore(message) => {
                 Error::CorruptStore(format!("{}: {message}", path.display()))
             }
@@ -120,6 +124,7 @@ impl Store {
         Ok(Store {
             bytes,
             header,
+            version,
             path: Some(path.to_path_buf()),
         })
     }
@@ -130,8 +135,9 @@ impl Store {
     /// rows times element size, no overlaps, dictionaries. Column values are checked by
     /// [`Store::verify`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Store> {
-        let header = validate(bytes)?;
+        let (version, header) = validate(bytes)?;
         Ok(Store {
+            version,
             bytes: Backing::copied_with(bytes.len(), |copy| {
                 copy.copy_from_slice(bytes);
                 Ok(())
@@ -149,7 +155,7 @@ impl Store {
 
     /// The file's format version.
     pub fn format_version(&self) -> u32 {
-        format::FORMAT_VERSION
+        self.version
     }
 
     /// The store's size in bytes.
@@ -199,14 +205,18 @@ impl Store {
                     .expect("text columns have a dictionary (validated at open)");
                 Column::Text(TextColumn {
                     codes: bytemuck::try_cast_slice(bytes).expect(aligned),
-                    dictionary: Dictionary {
-                        offsets: bytemuck::try_cast_slice(self.section(dictionary.offsets))
-                            .expect(aligned),
-                        text: std::str::from_utf8(self.section(dictionary.bytes))
-                            .expect("dictionary bytes are UTF-8 (validated at open)"),
-                    },
+                    dictionary: self.dictionary(dictionary),
                 })
             }
+        }
+    }
+
+    fn dictionary(&self, dictionary: &format::DictionaryMeta) -> Dictionary<'_> {
+        Dictionary {
+            offsets: bytemuck::try_cast_slice(self.section(dictionary.offsets))
+                .expect("sections are 64-byte aligned (validated at open)"),
+            text: std::str::from_utf8(self.section(dictionary.bytes))
+                .expect("dictionary bytes are UTF-8 (validated at open)"),
         }
     }
 
@@ -224,12 +234,53 @@ impl Store {
         self.view(&self.header.columns[index])
     }
 
-    /// The customer ids, row by row.
+    /// The customer ids, row by row: the ids themselves, or, when they are text, their
+    /// positions in [`Store::text_ids`] (so their order is the text ids' byte order).
     pub fn ids(&self) -> &[u64] {
-        match self.view(&self.header.columns[0]) {
-            Column::U64(ids) => ids,
-            _ => unreachable!("column 0 is the u64 customer_id (validated at open)"),
+        let ids = self.section(self.header.columns[0].data);
+        bytemuck::try_cast_slice(ids)
+            .expect("column 0 is the aligned u64 customer_id (validated at open)")
+    }
+
+    /// The text customer ids in byte order, `None` when the ids are whole numbers.
+    pub fn text_ids(&self) -> Option<Dictionary<'_>> {
+        self.header.columns[0]
+            .dictionary
+            .as_ref()
+            .map(|dictionary| self.dictionary(dictionary))
+    }
+
+    /// Row `row`'s customer id as imported.
+    ///
+    /// # Panics
+    /// If `row >= self.rows()`, or if the text ids were not verified and the row's position
+    /// lies outside them.
+    pub fn customer_id(&self, row: usize) -> ExternalId<'_> {
+        let id = self.ids()[row];
+        match self.text_ids() {
+            None => ExternalId::Number(id),
+            Some(text) => ExternalId::Text(
+                u32::try_from(id)
+                    .ok()
+                    .and_then(|code| text.get(code))
+                    .expect("text id positions lie inside their dictionary (verified)"),
+            ),
         }
+    }
+
+    /// The internal id of the customer written `id` (a whole number, or a text id of a store
+    /// that has them), `None` when the store has no such customer. Text ids are found by a
+    /// binary search of the sorted ids; whole numbers need no search.
+    pub fn internal_id(&self, id: &str) -> Option<CustomerId> {
+        match self.text_ids() {
+            None => id.parse().ok().map(CustomerId),
+            Some(text) => text.sorted_position(id).map(|code| CustomerId(code.into())),
+        }
+    }
+
+    /// The row of the customer written `id` ([`Store::internal_id`], then the index).
+    pub fn row_of_external(&self, id: &str) -> Option<usize> {
+        self.row_of(self.internal_id(id)?)
     }
 
     /// The numeric column `name`, or an error naming what is wrong with it.
@@ -288,6 +339,19 @@ impl Store {
         for meta in &self.header.columns {
             self.verify_values(meta)?;
         }
+        if let Some(text) = self.text_ids() {
+            let mut entries = text.iter();
+            let mut previous = entries.next();
+            for (position, entry) in entries.enumerate() {
+                if previous >= Some(entry) {
+                    return Err(self.corrupt(format!(
+                        "text customer ids: entry {} is not above the one before it",
+                        position + 1
+                    )));
+                }
+                previous = Some(entry);
+            }
+        }
         let ids = self.ids();
         for (row, &id) in ids.iter().enumerate() {
             if self.row_of(CustomerId(id)) != Some(row) {
@@ -303,9 +367,17 @@ impl Store {
     }
 
     fn verify_values(&self, meta: &ColumnMeta) -> Result<()> {
-        let ids = self.ids();
         match self.view(meta) {
-            Column::U64(_) => Ok(()),
+            Column::U64(ids) => match (
+                self.text_ids(),
+                ids.iter().position(|&id| id >= self.header.rows),
+            ) {
+                (Some(_), Some(row)) => Err(self.corrupt(format!(
+                    "column `{}`, row {row}: position {} outside the {} text ids",
+                    meta.name, ids[row], self.header.rows
+                ))),
+                _ => Ok(()),
+            },
             Column::F32(values) => {
                 let domain = Domain::of(&meta.name);
                 match values
@@ -316,7 +388,8 @@ impl Store {
                     None => Ok(()),
                     Some((row, value, why)) => Err(self.corrupt(format!(
                         "column `{}`, row {row} (customer {}): {value} {why}",
-                        meta.name, ids[row]
+                        meta.name,
+                        self.describe_customer(row)
                     ))),
                 }
             }
@@ -330,6 +403,18 @@ impl Store {
                     ))),
                 }
             }
+        }
+    }
+
+    /// Row `row`'s id for a message, even before the text ids were verified.
+    fn describe_customer(&self, row: usize) -> String {
+        let id = self.ids()[row];
+        match self.text_ids() {
+            None => id.to_string(),
+            Some(text) => u32::try_from(id)
+                .ok()
+                .and_then(|code| text.get(code))
+                .map_or_else(|| format!("#{id}"), str::to_string),
         }
     }
 
@@ -350,8 +435,9 @@ pub struct VerifyReport {
     pub bytes_checked: u64,
 }
 
-/// Validates everything but column values and section checksums; returns the header.
-fn validate(bytes: &[u8]) -> Result<Header> {
+/// Validates everything but column values and section checksums; returns the format version
+/// and the header.
+fn validate(bytes: &[u8]) -> Result<(u32, Header)> {
     let corrupt = |message: String| Error::CorruptStore(message);
     let preamble = format::decode_preamble(bytes)?;
     let header_end = PREAMBLE_BYTES + preamble.header_len;
@@ -378,7 +464,7 @@ fn validate(bytes: &[u8]) -> Result<Header> {
             format::MAX_ROWS
         )));
     }
-    validate_columns(&header)?;
+    validate_columns(&header, preamble.version)?;
 
     let data_start = format::align_up(header_end as u64);
     let file_len = bytes.len() as u64;
@@ -441,10 +527,10 @@ fn validate(bytes: &[u8]) -> Result<Header> {
     }
     let index = &bytes[header.id_index.offset as usize..][..header.id_index.len as usize];
     id_index::check_slots(index, header.rows).map_err(|why| corrupt(format!("id index: {why}")))?;
-    Ok(header)
+    Ok((preamble.version, header))
 }
 
-fn validate_columns(header: &Header) -> Result<()> {
+fn validate_columns(header: &Header, version: u32) -> Result<()> {
     let corrupt = |message: String| Error::CorruptStore(message);
     match header.columns.first() {
         Some(first) if first.name == ID_COLUMN && first.kind == ColumnKind::U64 => {}
@@ -461,10 +547,20 @@ fn validate_columns(header: &Header) -> Result<()> {
                 meta.name
             )));
         }
-        if (meta.kind == ColumnKind::Text) != meta.dictionary.is_some() {
+        let text_ids = position == 0 && version >= 2;
+        if !text_ids && (meta.kind == ColumnKind::Text) != meta.dictionary.is_some() {
             return Err(corrupt(format!(
                 "column `{}`: a dictionary must accompany exactly the text columns",
                 meta.name
+            )));
+        }
+        if text_ids
+            && let Some(dictionary) = &meta.dictionary
+            && dictionary.entries != header.rows
+        {
+            return Err(corrupt(format!(
+                "{} text customer ids for {} rows",
+                dictionary.entries, header.rows
             )));
         }
         if header.columns[..position]

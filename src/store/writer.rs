@@ -14,8 +14,11 @@ use crate::error::{Error, Result};
 /// Customers in memory on their way into a store file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Table {
-    /// Row `i`'s customer id; unique.
+    /// Row `i`'s customer id, unique: the id itself, or its position in `text_ids`.
     pub ids: Vec<u64>,
+    /// Text customer ids, strictly increasing in byte order, one per row; `None` when the ids
+    /// are whole numbers.
+    pub text_ids: Option<Vec<String>>,
     /// Every other column, in header order; each has `ids.len()` values.
     pub columns: Vec<TableColumn>,
 }
@@ -66,8 +69,40 @@ struct Pending<'a> {
 
 /// The encoded header and, in file order, every section's bytes with its place in the file.
 struct Layout<'a> {
+    version: u32,
     header_bytes: Vec<u8>,
     sections: Vec<(Pending<'a>, Section)>,
+}
+
+/// Queues a dictionary's offsets and text, in that order, after `sections`; its sections are
+/// placed later.
+fn dictionary_sections<'a>(
+    dictionary: &[String],
+    sections: &mut Vec<Pending<'a>>,
+) -> DictionaryMeta {
+    let mut offsets = Vec::with_capacity(dictionary.len() + 1);
+    let mut bytes = Vec::new();
+    offsets.push(0u64);
+    for entry in dictionary {
+        bytes.extend_from_slice(entry.as_bytes());
+        offsets.push(bytes.len() as u64);
+    }
+    sections.push(Pending {
+        bytes: Cow::Owned(bytemuck::cast_slice(&offsets).to_vec()),
+    });
+    sections.push(Pending {
+        bytes: Cow::Owned(bytes),
+    });
+    let placeholder = Section {
+        offset: 0,
+        len: 0,
+        checksum: 0,
+    };
+    DictionaryMeta {
+        entries: dictionary.len() as u64,
+        offsets: placeholder,
+        bytes: placeholder,
+    }
 }
 
 /// Places every section: the header's size depends only on names, so it is encoded once with
@@ -90,7 +125,10 @@ fn lay_out<'a>(table: &'a Table, id_slots: &'a [u32]) -> Result<Layout<'a>> {
         name: ID_COLUMN.to_string(),
         kind: ColumnKind::U64,
         data: placeholder,
-        dictionary: None,
+        dictionary: table
+            .text_ids
+            .as_ref()
+            .map(|text| dictionary_sections(text, &mut sections)),
     }];
     for column in &table.columns {
         sections.push(Pending {
@@ -99,24 +137,7 @@ fn lay_out<'a>(table: &'a Table, id_slots: &'a [u32]) -> Result<Layout<'a>> {
         let dictionary = match &column.values {
             ColumnValues::F32(_) => None,
             ColumnValues::Text { dictionary, .. } => {
-                let mut offsets = Vec::with_capacity(dictionary.len() + 1);
-                let mut bytes = Vec::new();
-                offsets.push(0u64);
-                for entry in dictionary {
-                    bytes.extend_from_slice(entry.as_bytes());
-                    offsets.push(bytes.len() as u64);
-                }
-                sections.push(Pending {
-                    bytes: Cow::Owned(bytemuck::cast_slice(&offsets).to_vec()),
-                });
-                sections.push(Pending {
-                    bytes: Cow::Owned(bytes),
-                });
-                Some(DictionaryMeta {
-                    entries: dictionary.len() as u64,
-                    offsets: placeholder,
-                    bytes: placeholder,
-                })
+                Some(dictionary_sections(dictionary, &mut sections))
             }
         };
         columns.push(ColumnMeta {
@@ -148,10 +169,11 @@ fn lay_out<'a>(table: &'a Table, id_slots: &'a [u32]) -> Result<Layout<'a>> {
         .collect();
     let mut placed = sections.iter().map(|(_, section)| *section);
     let mut next = || placed.next().expect("one pending section per header slot");
-    header.columns[0].data = next();
-    header.id_index = next();
-    for column in header.columns.iter_mut().skip(1) {
+    for (position, column) in header.columns.iter_mut().enumerate() {
         column.data = next();
+        if position == 0 {
+            header.id_index = next();
+        }
         if let Some(dictionary) = &mut column.dictionary {
             dictionary.offsets = next();
             dictionary.bytes = next();
@@ -164,6 +186,12 @@ fn lay_out<'a>(table: &'a Table, id_slots: &'a [u32]) -> Result<Layout<'a>> {
         "fixed-int encoding makes the header length independent of offsets"
     );
     Ok(Layout {
+        // Whole-number ids are exactly the version-1 layout: older builds read such stores.
+        version: if table.text_ids.is_some() {
+            format::FORMAT_VERSION
+        } else {
+            format::MIN_FORMAT_VERSION
+        },
         header_bytes,
         sections,
     })
@@ -179,6 +207,7 @@ pub fn encode(table: &Table, id_slots: &[u32], out: &mut impl Write) -> Result<u
 
 fn write_layout(layout: &Layout<'_>, out: &mut impl Write) -> io::Result<u64> {
     let preamble = format::encode_preamble(
+        layout.version,
         layout.header_bytes.len(),
         format::checksum(&layout.header_bytes),
     )

@@ -432,7 +432,7 @@ fn check_finite(
             "customer {} (margin {}, retention {}): {what} {} under margin_multiplier {}, \
              retention_shift {}, discount {}, horizon {} ({count} customer(s) in all); every \
              value must be finite",
-            store.ids()[row],
+            store.customer_id(row),
             inputs.margin[row],
             inputs.retention[row],
             values[row],

@@ -142,7 +142,7 @@ impl<'a> ModelledScenarios<'a> {
             format!(
                 "customer {}: {} under margin_multiplier {multiplier}, margin_uplift {uplift} \
                  ({count} customer(s) in all); every value must be finite",
-                self.store.ids()[row],
+                self.store.customer_id(row),
                 values[row]
             ),
         ))
