@@ -37,6 +37,29 @@ pub enum Error {
         message: String,
     },
 
+    /// Arrow input (a table handed over from Python, a Spark partition) with a bad value: names
+    /// the input, the 0-based row and the column.
+    #[error("{input}: row {row}, column {}: {message}", quote(.column))]
+    Arrow {
+        /// The input, e.g. `<table>`.
+        input: String,
+        /// 0-based row among all the input's batches.
+        row: u64,
+        /// The column's name.
+        column: String,
+        /// What is wrong, quoting the offending value.
+        message: String,
+    },
+
+    /// Arrow input that is wrong as a whole (no rows, no `customer_id` column).
+    #[error("{input}: {message}")]
+    ArrowInput {
+        /// The input, e.g. `<table>`.
+        input: String,
+        /// What is wrong.
+        message: String,
+    },
+
     /// A store file that fails validation: the bytes cannot be trusted.
     #[error("corrupt store: {0}")]
     CorruptStore(String),

@@ -3,7 +3,10 @@
 //! rows of `crv select -o` and `POST /v1/select` with `Accept: text/csv`.
 
 use std::io;
+use std::sync::Arc;
 
+use arrow_array::{ArrayRef, Float32Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
 use serde_json::{Value, json};
 
 use super::Targets;
@@ -87,6 +90,30 @@ pub fn selection_summary(targets: &Targets) -> Value {
         "core_items": stats.core_items,
         "states": stats.states,
     })
+}
+
+/// Every customer's score as an Arrow record batch in store order, the columns of `crv score
+/// -o`: `customer_id` (u64), `crv` (f32), `tier` (text), `rank` (u32, 1 the highest CRV) and
+/// `percentile` (f32); computes the ranks (the full sort) if not yet.
+pub fn scores_batch(table: &Table) -> RecordBatch {
+    let tiers = table.tiers();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::UInt64, false),
+        Field::new("crv", DataType::Float32, false),
+        Field::new("tier", DataType::Utf8, false),
+        Field::new("rank", DataType::UInt32, false),
+        Field::new("percentile", DataType::Float32, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from(table.ids().to_vec())),
+        Arc::new(Float32Array::from(table.crv().to_vec())),
+        Arc::new(StringArray::from_iter_values(
+            tiers.tier.iter().map(|tier| tier.as_str()),
+        )),
+        Arc::new(UInt32Array::from(tiers.rank.clone())),
+        Arc::new(Float32Array::from(tiers.percentile.clone())),
+    ];
+    RecordBatch::try_new(schema, columns).expect("five columns of the table's length, as declared")
 }
 
 /// The header line of a target list.

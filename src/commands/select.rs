@@ -13,10 +13,7 @@ use crv::campaign::{CampaignSpec, SelectionRequest, Targets};
 use crv::error::{Error, Result};
 use serde_json::json;
 
-use super::{
-    amount, count, millis, open_store, solve_limits, stdout_error, summary_writer,
-    warn_about_discount,
-};
+use super::{amount, count, millis, open_store, stdout_error, summary_writer, warn_about_discount};
 use crate::cli::SelectCommand;
 
 /// Runs `crv select`.
@@ -32,7 +29,7 @@ pub fn select(args: &SelectCommand) -> Result<()> {
             cost_column: args.cost.clone(),
             resource_scale: args.resource_scale,
             filter: args.filter.clone(),
-            limits: solve_limits(args.time_limit)?,
+            limits: crv::select::SolveLimits::within_seconds(args.time_limit)?,
         },
         params,
     };

@@ -2,6 +2,7 @@
 //! bincode header. [`Store::from_bytes`] validates every header number against the real byte
 //! length before any column is handed out; [`Store::open`] is a memory map plus that.
 
+pub mod arrow;
 pub mod column;
 pub mod csv;
 pub mod format;
@@ -140,6 +141,14 @@ impl Store {
             header,
             path: None,
         })
+    }
+
+    /// A store of `table`'s customers held in memory, `id_slots` its id index
+    /// ([`id_index::build`]): the same bytes `crv import` would write, validated as a file is.
+    pub fn in_memory(table: &writer::Table, id_slots: &[u32]) -> Result<Store> {
+        let mut bytes = Vec::new();
+        writer::encode(table, id_slots, &mut bytes)?;
+        Store::from_bytes(&bytes)
     }
 
     /// Number of customers.

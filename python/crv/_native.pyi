@@ -1,0 +1,40 @@
+"""Type stubs of the native module ``crv._native`` (Rust, pyo3). Use the ``crv`` package's
+wrappers, which add defaults and documentation."""
+
+from os import PathLike
+from typing import Any, Union
+
+import pyarrow
+
+class CrvError(ValueError):
+    """Bad input, a bad parameter or a corrupt store; the message is the crv command line's."""
+
+class Store:
+    """A crv store file (``crv import`` output), memory-mapped and validated on open.
+
+    Pass it wherever a table is accepted: ``crv.score(crv.Store("customers.crv"))``.
+    ``verify=True`` also checks every checksum and value, as ``crv info --verify`` does.
+    """
+
+    def __init__(self, path: Union[str, PathLike[str]], verify: bool = False) -> None: ...
+    @property
+    def rows(self) -> int:
+        """Number of customers."""
+    @property
+    def columns(self) -> list[str]:
+        """Column names, ``customer_id`` first."""
+    def __len__(self) -> int: ...
+
+def score(
+    customers: Any, discount: float, horizon: str, tier_cuts: tuple[float, float]
+) -> pyarrow.Table: ...
+def select(
+    customers: Any,
+    budget: float,
+    cost: str,
+    where: str,
+    discount: float,
+    horizon: str,
+    resource_scale: float,
+    time_limit: float,
+) -> tuple[str, pyarrow.Table]: ...
