@@ -28,6 +28,8 @@ use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
 use pyo3_arrow::input::AnyRecordBatch;
 
+mod spark;
+
 pyo3::create_exception!(
     _native,
     CrvError,
@@ -242,6 +244,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Store>()?;
     module.add_function(wrap_pyfunction!(score, module)?)?;
     module.add_function(wrap_pyfunction!(select, module)?)?;
-
+    spark::register(module)?;
     Ok(())
 }

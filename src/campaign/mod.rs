@@ -13,6 +13,7 @@
 //! [`Table`]: crate::table::Table
 
 pub mod filter;
+pub mod parts;
 pub mod report;
 pub mod simulate;
 pub mod spec;

@@ -13,6 +13,7 @@ use super::Targets;
 use crate::error::Result;
 use crate::kernel::TierScheme;
 use crate::model::{Horizon, Tier};
+use crate::select::parts::PartsSelection;
 use crate::table::{Table, TierColumn};
 
 /// `value` as a JSON number with the f32's own shortest decimal (`49.83921`, not the f64
@@ -114,6 +115,28 @@ pub fn scores_batch(table: &Table) -> RecordBatch {
         Arc::new(Float32Array::from(tiers.percentile.clone())),
     ];
     RecordBatch::try_new(schema, columns).expect("five columns of the table's length, as declared")
+}
+
+/// The summary of a selection made over parts ([`crate::select::parts`]), with the fields of
+/// [`selection_summary`] that apply: costs back in the cost column's units (`resource_scale`
+/// units each), `budget` as asked.
+pub fn parts_summary(selection: &PartsSelection, budget: f64, resource_scale: f64) -> Value {
+    let total_cost = selection.cost as f64 / resource_scale;
+    json!({
+        "customers": selection.rows,
+        "eligible": selection.rows,
+        "selected": selection.selected,
+        "total_crv": selection.objective,
+        "total_cost": total_cost,
+        "budget": budget,
+        "budget_left": budget - total_cost,
+        "upper_bound": selection.upper_bound,
+        "gap": selection.gap,
+        "optimal": selection.optimal,
+        "break_ratio": selection.break_ratio.map(|ratio| ratio * resource_scale),
+        "core_items": selection.core_items,
+        "states": selection.states,
+    })
 }
 
 /// The header line of a target list.

@@ -78,6 +78,7 @@ mod bound;
 mod cost;
 mod divisor;
 mod exact;
+pub mod parts;
 mod preprocess;
 
 use std::time::{Duration, Instant};
