@@ -19,6 +19,8 @@ ones; ``cost`` (or the column named) for :func:`select`.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from typing import Any, Iterator, Optional
 
@@ -27,6 +29,11 @@ import pyarrow as pa
 from . import _horizon, _native
 
 __all__ = ["score", "select"]
+
+# Python workers of a session started after this import run this interpreter (which has crv)
+# unless PYSPARK_PYTHON says otherwise; on a cluster, set PYSPARK_PYTHON (or
+# spark.pyspark.python) to the executors' Python with the wheel installed.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
 def _bytes_column(values: list) -> pa.RecordBatch:
