@@ -2,7 +2,7 @@
 wrappers, which add defaults and documentation."""
 
 from os import PathLike
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import pyarrow
 
@@ -38,3 +38,38 @@ def select(
     resource_scale: float,
     time_limit: float,
 ) -> tuple[str, pyarrow.Table]: ...
+
+# The pieces crv.spark runs on executors and the driver: messages are opaque bytes.
+def tier_histogram(batch: Any, discount: float, horizon: str) -> bytes: ...
+def merge_histograms(parts: list[bytes], tier_cuts: tuple[float, float]) -> tuple[bytes, list[int]]: ...
+def tier_boundary(batch: Any, discount: float, horizon: str, buckets: list[int]) -> bytes: ...
+def tier_ends(histogram: bytes, tier_cuts: tuple[float, float], boundaries: list[bytes]) -> bytes: ...
+def part_tiers(batch: Any, discount: float, horizon: str, ends: bytes) -> pyarrow.RecordBatch: ...
+def knapsack_answer(
+    batch: Any,
+    discount: float,
+    horizon: str,
+    value: str,
+    cost: str,
+    resource_scale: float,
+    capacity: int,
+    question: bytes,
+) -> bytes: ...
+def knapsack_chosen(
+    batch: Any,
+    discount: float,
+    horizon: str,
+    value: str,
+    cost: str,
+    resource_scale: float,
+    capacity: int,
+    chosen: bytes,
+) -> pyarrow.RecordBatch: ...
+
+class KnapsackDriver:
+    """The driver of the distributed exact knapsack (crv::select::parts::PartsKnapsack)."""
+
+    capacity: int
+    def __init__(self, budget: float, resource_scale: float, time_limit: float, core_limit: Optional[int]) -> None: ...
+    def start(self) -> bytes: ...
+    def step(self, answers: list[bytes]) -> tuple[Optional[bytes], Optional[str], Optional[bytes]]: ...
