@@ -66,7 +66,7 @@ pub fn store_from_batches(
         };
         let mut reader =
             ColumnReader::new(field.name(), field.data_type(), position == id_position)
-                .map_err(|message| at(0, message))?;
+                .map_err(|message| whole(format!("column {}: {message}", quote(field.name()))))?;
         let mut start = 0;
         for batch in batches {
             let array = batch.column(position);
@@ -425,7 +425,7 @@ mod tests {
                     ("customer_id", Arc::new(Int64Array::from(vec![1]))),
                     ("margin", Arc::new(StringArray::from(vec!["x"]))),
                 ],
-                "<t>: row 0, column `margin`: type Utf8 is not numeric; this column holds numbers",
+                "<t>: column `margin`: type Utf8 is not numeric; this column holds numbers",
             ),
             (
                 vec![("id", Arc::new(Int64Array::from(vec![1])))],
