@@ -1,4 +1,5 @@
-//! Store benches: CSV import throughput against bare CSV tokenizing of the same file, store
+//! Store benches: CSV import throughput against bare CSV tokenizing of the same file, Parquet
+//! import of the same customers (one row group, and 16) against the CSV import, store
 //! open time against a bare memory map of the same file, and batched id lookups against one
 //! `row_of` after another over the same ids; every ratio comes from the same run.
 
@@ -35,8 +36,20 @@ fn import(c: &mut Criterion) {
     group.bench_function("crv_import/1m", |b| {
         b.iter(|| crv::store::import(&csv, &target, &mut |_| {}).expect("import"))
     });
+    // The same customers from Parquet: one row group (decoded by one thread) and 16 (decoded in
+    // parallel). Throughput is still the CSV's bytes, so the rates compare per row.
+    for groups in [1, 16] {
+        let parquet = common::generated_parquet(rows, (rows as usize).div_ceil(groups));
+        group.bench_function(format!("parquet_import/1m/{groups}rg"), |b| {
+            b.iter(|| crv::store::import(&parquet, &target, &mut |_| {}).expect("import"))
+        });
+    }
     group.finish();
     common::print_ratio("import", "crv_import/1m", "csv_tokenize/1m");
+    for groups in [1, 16] {
+        let parquet = format!("parquet_import/1m/{groups}rg");
+        common::print_ratio("import", &parquet, "crv_import/1m");
+    }
 }
 
 fn open(c: &mut Criterion) {

@@ -280,12 +280,28 @@ pub struct GenArgs {
     /// of this many lines among `--customers` customers instead (`1e8`), for `crv rfm`.
     #[arg(long, value_parser = parse_count)]
     pub purchases: Option<u64>,
-    /// Output CSV file (`-` for standard output).
+    /// Output file: CSV (`-` for standard output), or Parquet when it ends in `.parquet` or
+    /// `.pq` (the same customers: `customer_id` Int64, numbers Float64, text as strings).
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
+    /// Parquet output: customers per row group (the last one may hold fewer).
+    #[arg(long, default_value_t = 1 << 20, value_parser = parse_row_group_rows)]
+    pub row_group_rows: usize,
     /// Replace the output even when it is a crv store file.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `--row-group-rows`: 1 to [`crv::limits::MAX_ROW_GROUP_ROWS`].
+fn parse_row_group_rows(text: &str) -> Result<usize, String> {
+    let rows = parse_count(text)?;
+    if rows == 0 || rows > crv::limits::MAX_ROW_GROUP_ROWS {
+        return Err(format!(
+            "{text}: between 1 and {}",
+            crv::limits::MAX_ROW_GROUP_ROWS
+        ));
+    }
+    Ok(rows as usize)
 }
 
 /// `crv import`.

@@ -40,6 +40,9 @@ pub const MAX_HEAVY_REQUESTS: usize = 65_536;
 /// Most customers `crv gen` writes (about 100 GB of CSV).
 pub const MAX_GEN_CUSTOMERS: u64 = 1_000_000_000;
 
+/// Most customers in one row group of `crv gen -o x.parquet` (held in memory while written).
+pub const MAX_ROW_GROUP_ROWS: u64 = 1 << 24;
+
 /// Largest `model.json` `crv score --model` and `crv serve --model` read (1 MiB; one is a few
 /// hundred bytes).
 pub const MAX_MODEL_FILE_BYTES: u64 = 1 << 20;

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Gen(args) if args.purchases.is_some() => commands::rfm::gen_purchases(&args),
-        Command::Gen(args) => commands::store::gen_csv(&args),
+        Command::Gen(args) => commands::store::gen_customers(&args),
         Command::Import(args) => commands::store::import(&args),
         Command::Info(args) => commands::store::info(&args),
         Command::Score(args) => commands::score::score(&args),

@@ -122,18 +122,32 @@ fn schema(table: &Table) -> Arc<Schema> {
     Arc::new(Schema::new(fields))
 }
 
+/// Every customer's score as one record batch in store order, the columns of a score file: the
+/// way out to Python and Spark. Computes the ranks (the full sort) if not yet.
+pub fn scores_batch(table: &Table) -> Result<RecordBatch> {
+    batch(table, &schema(table), 0..table.rows())
+}
+
+/// The customer ids of `rows` as imported: `UInt64`, or `Utf8` for text ids.
+pub fn id_array(table: &Table, rows: impl Iterator<Item = usize>) -> ArrayRef {
+    match table.store().text_ids() {
+        Some(_) => Arc::new(StringArray::from_iter_values(
+            rows.map(|row| table.customer_id(row).to_string()),
+        )),
+        None => {
+            let ids = table.ids();
+            Arc::new(UInt64Array::from_iter_values(rows.map(|row| ids[row])))
+        }
+    }
+}
+
 /// Rows `range` of the score file as one record batch.
 fn batch(
     table: &Table,
     schema: &Arc<Schema>,
     range: std::ops::Range<usize>,
 ) -> Result<RecordBatch> {
-    let ids: ArrayRef = match table.store().text_ids() {
-        Some(_) => Arc::new(StringArray::from_iter_values(
-            range.clone().map(|row| table.customer_id(row).to_string()),
-        )),
-        None => Arc::new(UInt64Array::from(table.ids()[range.clone()].to_vec())),
-    };
+    let ids = id_array(table, range.clone());
     let tiers = table.tiers();
     let tier_names = StringArray::from_iter_values(Tier::ALL.iter().map(|tier| tier.as_str()));
     let tier_codes = Int8Array::from_iter_values(

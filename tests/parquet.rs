@@ -571,3 +571,43 @@ fn score_files_in_parquet_and_arrow_hold_the_csv_score_files_values() {
         std::fs::remove_file(dir.path("s.crv")).unwrap();
     }
 }
+
+#[test]
+fn crv_gen_writes_the_same_customers_as_parquet_in_row_groups() {
+    let dir = Dir::new();
+    let generate = |output: &Path, extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_crv"))
+            .args(["gen", "--customers", "2500", "--seed", "5", "-o"])
+            .arg(output)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert!(generate(&dir.path("c.csv"), &[]).status.success());
+    let written = generate(&dir.path("c.parquet"), &["--row-group-rows", "1000"]);
+    assert!(written.status.success(), "{written:?}");
+    let file = std::fs::File::open(dir.path("c.parquet")).unwrap();
+    let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    use parquet::file::reader::FileReader;
+    let groups: Vec<i64> = reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|group| group.num_rows())
+        .collect();
+    assert_eq!(groups, [1000, 1000, 500]);
+    assert_same_customers(
+        &import(&dir.path("c.csv"), &dir.path("csv.crv")),
+        &import(&dir.path("c.parquet"), &dir.path("pq.crv")),
+    );
+    let refused = generate(&dir.path("c.arrow"), &[]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("crv gen writes CSV or Parquet"),
+        "{message}"
+    );
+    assert!(!dir.path("c.arrow").exists());
+    let zero = generate(&dir.path("z.parquet"), &["--row-group-rows", "0"]);
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("between 1 and"));
+}

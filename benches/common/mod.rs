@@ -34,6 +34,22 @@ pub fn generated_csv(rows: u64) -> PathBuf {
     path
 }
 
+/// The customers of [`generated_csv`] as a Parquet file in row groups of `row_group_rows`.
+pub fn generated_parquet(rows: u64, row_group_rows: usize) -> PathBuf {
+    let path = data_dir().join(format!(
+        "customers-{rows}-{SEED}-rg{row_group_rows}.parquet"
+    ));
+    if !path.exists() {
+        eprintln!("generating {rows} customers into {}", path.display());
+        crv::atomic_file::write_atomically(&path, |out| {
+            synthetic::write_customers_parquet(out, rows, SEED, row_group_rows)
+                .map_err(|e| crv::Error::io(&path, e))
+        })
+        .expect("bench data is writable");
+    }
+    path
+}
+
 /// A store of `rows` generated customers (imported from [`generated_csv`] once).
 pub fn generated_store(rows: u64) -> PathBuf {
     let path = data_dir().join(format!("customers-{rows}-{SEED}.crv"));

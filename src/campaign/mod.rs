@@ -23,6 +23,7 @@ pub mod filter;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod optimise;
+pub mod parts;
 pub mod report;
 pub mod simulate;
 pub mod spec;

@@ -2,14 +2,14 @@
 //! field names for the same numbers: the JSON summaries of `--json`, and the target list's CSV
 //! rows of `crv select -o` and `POST /v1/select` with `Accept: text/csv`.
 
-use std::io;
-
 use serde_json::{Value, json};
+use std::io;
 
 use super::Targets;
 use crate::error::Result;
 use crate::kernel::TierScheme;
 use crate::model::{CsvField, Horizon, Tier};
+use crate::select::parts::PartsSelection;
 use crate::store::Store;
 use crate::table::{Table, TierColumn};
 
@@ -87,6 +87,28 @@ pub fn selection_summary(targets: &Targets) -> Value {
         "rounding_loss": targets.rounding_loss,
         "core_items": stats.core_items,
         "states": stats.states,
+    })
+}
+
+/// The summary of a selection made over parts ([`crate::select::parts`]), with the fields of
+/// [`selection_summary`] that apply: costs back in the cost column's units (`resource_scale`
+/// units each), `budget` as asked.
+pub fn parts_summary(selection: &PartsSelection, budget: f64, resource_scale: f64) -> Value {
+    let total_cost = selection.cost as f64 / resource_scale;
+    json!({
+        "customers": selection.rows,
+        "eligible": selection.rows,
+        "selected": selection.selected,
+        "total_crv": selection.objective,
+        "total_cost": total_cost,
+        "budget": budget,
+        "budget_left": budget - total_cost,
+        "upper_bound": selection.upper_bound,
+        "gap": selection.gap,
+        "optimal": selection.optimal,
+        "break_ratio": selection.break_ratio.map(|ratio| ratio * resource_scale),
+        "core_items": selection.core_items,
+        "states": selection.states,
     })
 }
 

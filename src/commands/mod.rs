@@ -20,8 +20,6 @@ use std::time::{Duration, Instant};
 use crv::atomic_file::check_output;
 use crv::btyd::value::{DEFAULT_MARGIN_RATE, ValueModel};
 use crv::error::{Error, Result};
-use crv::limits::MAX_TIME_LIMIT_SECS;
-use crv::select::SolveLimits;
 use crv::table::Valuation;
 use crv::{Store, Table};
 
@@ -94,29 +92,6 @@ pub fn valuation_line(valuation: &Valuation) -> Option<String> {
             model.margin_rate
         )),
     }
-}
-
-/// The solver limits of a `--time-limit` flag in seconds (0 to [`MAX_TIME_LIMIT_SECS`]).
-pub fn solve_limits(time_limit: f64) -> Result<SolveLimits> {
-    // Written so that NaN fails too.
-    if !(0.0..=MAX_TIME_LIMIT_SECS).contains(&time_limit) {
-        return Err(Error::invalid(
-            "time-limit",
-            format!(
-                "{time_limit} is not a number of seconds from 0 to {MAX_TIME_LIMIT_SECS} (one day)"
-            ),
-        ));
-    }
-    let time_limit = Duration::try_from_secs_f64(time_limit).map_err(|_| {
-        Error::invalid(
-            "time-limit",
-            format!("{time_limit} seconds is more than the largest duration"),
-        )
-    })?;
-    Ok(SolveLimits {
-        time_limit: Some(time_limit),
-        ..SolveLimits::default()
-    })
 }
 
 /// Opens the store at `path`, with advice for the usual mistakes: a directory, or a CSV given

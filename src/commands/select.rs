@@ -11,7 +11,7 @@ use crv::campaign::{CampaignSpec, SelectionRequest, Targets};
 use crv::error::{Error, Result};
 use serde_json::json;
 
-use super::{amount, count, millis, planning_table, solve_limits, stdout_error, summary_writer};
+use super::{amount, count, millis, planning_table, stdout_error, summary_writer};
 use crate::cli::SelectCommand;
 
 /// Runs `crv select`.
@@ -23,7 +23,7 @@ pub fn select(args: &SelectCommand) -> Result<()> {
             cost_column: args.cost.clone(),
             resource_scale: args.resource_scale,
             filter: args.filter.clone(),
-            limits: solve_limits(args.time_limit)?,
+            limits: crv::select::SolveLimits::within_seconds(args.time_limit)?,
         },
         params: args.input.score.params(),
     };

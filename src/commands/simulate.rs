@@ -13,13 +13,13 @@ use crv::kernel::TierScheme;
 use crv::{ScoreParams, Table};
 use serde_json::json;
 
-use super::{amount, count, millis, open_store, solve_limits, stdout_error, summary_writer};
+use super::{amount, count, millis, open_store, stdout_error, summary_writer};
 use crate::cli::SimulateCommand;
 
 /// Runs `crv simulate`.
 pub fn simulate(args: &SimulateCommand) -> Result<()> {
     let started = Instant::now();
-    let limits = solve_limits(args.time_limit)?;
+    let limits = crv::select::SolveLimits::within_seconds(args.time_limit)?;
     let text =
         std::fs::read_to_string(&args.scenarios).map_err(|e| Error::io(&args.scenarios, e))?;
     let set = ScenarioSet::parse(&text, &args.scenarios.display().to_string())?;

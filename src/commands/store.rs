@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::{count, open_store, stdout_error};
 use crate::cli::{GenArgs, ImportArgs, InfoArgs};
+use crv::score_file::ScoreFormat;
 
 /// A progress bar on stderr when it is a terminal (hidden otherwise, so logs stay clean).
 pub fn progress_bar(total: u64, template: &str) -> ProgressBar {
@@ -51,11 +52,21 @@ impl<W: Write> Write for LineProgress<'_, W> {
 }
 
 /// Runs `crv gen`, with a progress bar (customers written) on a terminal.
-pub fn gen_csv(args: &GenArgs) -> Result<()> {
+pub fn gen_customers(args: &GenArgs) -> Result<()> {
     if args.customers > MAX_GEN_CUSTOMERS {
         return Err(Error::invalid(
             "customers",
             format!("{}: at most {MAX_GEN_CUSTOMERS}", args.customers),
+        ));
+    }
+    let format = ScoreFormat::of(&args.output);
+    if format == ScoreFormat::ArrowIpc {
+        return Err(Error::invalid(
+            "output",
+            format!(
+                "{}: crv gen writes CSV or Parquet (.parquet), not Arrow IPC",
+                args.output.display()
+            ),
         ));
     }
     let started = Instant::now();
@@ -65,14 +76,24 @@ pub fn gen_csv(args: &GenArgs) -> Result<()> {
         "{bar:40} {pos}/{len} customers {per_sec} {eta}",
     );
     let bytes = crv::atomic_file::write_atomically(&args.output, |out| {
-        let mut counted = LineProgress {
-            inner: &mut *out,
-            lines: 0,
-            shown: 0,
-            bar: &bar,
-        };
-        crv::synthetic::write_customers_csv(&mut counted, args.customers, args.seed)
-            .map_err(|e| Error::io(&args.output, e))
+        match format {
+            ScoreFormat::Parquet => crv::synthetic::write_customers_parquet(
+                &mut *out,
+                args.customers,
+                args.seed,
+                args.row_group_rows,
+            ),
+            ScoreFormat::Csv | ScoreFormat::ArrowIpc => {
+                let mut counted = LineProgress {
+                    inner: &mut *out,
+                    lines: 0,
+                    shown: 0,
+                    bar: &bar,
+                };
+                crv::synthetic::write_customers_csv(&mut counted, args.customers, args.seed)
+            }
+        }
+        .map_err(|e| Error::io(&args.output, e))
     });
     bar.finish_and_clear();
     let bytes = bytes?;

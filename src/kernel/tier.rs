@@ -20,8 +20,8 @@
 mod cuts;
 mod exact;
 
-pub(crate) use cuts::{CutSearch, Histogram};
-pub use cuts::{TierCuts, tier_cuts};
+pub(crate) use cuts::CutSearch;
+pub use cuts::{Histogram, TierCuts, boundary, tier_cuts};
 
 use crate::error::{Error, Result};
 use crate::model::Tier;

@@ -79,6 +79,7 @@ mod cost;
 mod divisor;
 mod exact;
 pub mod lagrange;
+pub mod parts;
 mod preprocess;
 
 use std::time::{Duration, Instant};
@@ -124,6 +125,34 @@ impl Default for SolveLimits {
             max_states: 1 << 22,
             cancel: Cancel::default(),
         }
+    }
+}
+
+impl SolveLimits {
+    /// The default limits with a time limit of `seconds` (0 to
+    /// [`crate::limits::MAX_TIME_LIMIT_SECS`]): `--time-limit` and the Python `time_limit=`.
+    pub fn within_seconds(seconds: f64) -> crate::error::Result<SolveLimits> {
+        use crate::error::Error;
+        use crate::limits::MAX_TIME_LIMIT_SECS;
+        // Written so that NaN fails too.
+        if !(0.0..=MAX_TIME_LIMIT_SECS).contains(&seconds) {
+            return Err(Error::invalid(
+                "time-limit",
+                format!(
+                    "{seconds} is not a number of seconds from 0 to {MAX_TIME_LIMIT_SECS} (one day)"
+                ),
+            ));
+        }
+        let time_limit = Duration::try_from_secs_f64(seconds).map_err(|_| {
+            Error::invalid(
+                "time-limit",
+                format!("{seconds} seconds is more than the largest duration"),
+            )
+        })?;
+        Ok(SolveLimits {
+            time_limit: Some(time_limit),
+            ..SolveLimits::default()
+        })
     }
 }
 

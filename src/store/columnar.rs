@@ -4,6 +4,9 @@
 //! file order to the same column builders as a CSV ([`super::builder`]), so both imports apply
 //! the same rules and give the same store. Every error names the file, the row group (an IPC
 //! file's record batch), the row (1-based within the file) and the column.
+//!
+//! [`store_from_batches`] applies the same rules to record batches already in memory (a Python
+//! table, a Spark partition), each batch counting as a row group.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -121,7 +124,7 @@ pub fn read_columnar(
         file: "<input>".to_string(),
         message: "no input files".to_string(),
     })?;
-    let names = chosen_columns(first, projection)?;
+    let names = chosen_columns(first.schema(), &first.name, projection)?;
     let mut builder = TableBuilder::new(names.clone());
 
     let mut places = Vec::new();
@@ -177,7 +180,7 @@ pub fn read_columnar(
             let input = &inputs[place.file];
             let mut row = place.file_rows_before;
             for batch in &batches {
-                feed(&mut builder, batch, input, place.row_group, row)?;
+                feed(&mut builder, batch, &input.name, place.row_group, row)?;
                 row += batch.num_rows() as u64;
             }
             read_bytes += bytes;
@@ -185,13 +188,61 @@ pub fn read_columnar(
         }
     }
 
-    builder
+    builder.finish().map_err(|duplicate| {
+        let files: Vec<&str> = inputs.iter().map(|input| input.name.as_str()).collect();
+        duplicate_error(&duplicate, &places, &files)
+    })
+}
+
+/// Customers handed over as Arrow record batches (a pyarrow or polars table from Python, a Spark
+/// partition) as an in-memory store, read by the rules of `crv import` (every column of
+/// `schema`). `source` names the input in errors, where each batch counts as a row group.
+pub fn store_from_batches(
+    schema: &Schema,
+    batches: &[RecordBatch],
+    source: &str,
+) -> Result<super::Store> {
+    let names = chosen_columns(schema, source, None)?;
+    for name in &names {
+        let field = schema
+            .field_with_name(name)
+            .expect("chosen from this schema");
+        check_type(source, name, field.data_type())?;
+    }
+    let mut builder = TableBuilder::new(names);
+    let mut places = Vec::with_capacity(batches.len());
+    let mut rows = 0u64;
+    for (row_group, batch) in batches.iter().enumerate() {
+        places.push(RowGroupPlace {
+            file: 0,
+            row_group,
+            file_rows_before: rows,
+            rows_before: rows,
+        });
+        rows += batch.num_rows() as u64;
+        if rows > format::MAX_ROWS {
+            let limit = format!("more than {} customers", format::MAX_ROWS);
+            return Err(at(source, None, None, None, limit));
+        }
+        feed(
+            &mut builder,
+            batch,
+            source,
+            row_group,
+            places[row_group].rows_before,
+        )?;
+    }
+    if rows == 0 {
+        return Err(at(source, None, None, None, "no customer rows"));
+    }
+    let (table, id_slots) = builder
         .finish()
-        .map_err(|duplicate| duplicate_error(&duplicate, &places, &inputs))
+        .map_err(|duplicate| duplicate_error(&duplicate, &places, &[source]))?;
+    super::Store::in_memory(&table, &id_slots)
 }
 
 /// The duplicate id's second appearance, with its first.
-fn duplicate_error(duplicate: &DuplicateId, places: &[RowGroupPlace], inputs: &[Input]) -> Error {
+fn duplicate_error(duplicate: &DuplicateId, places: &[RowGroupPlace], files: &[&str]) -> Error {
     let locate = |row: usize| {
         let row = row as u64;
         let place = places[places.partition_point(|place| place.rows_before <= row) - 1];
@@ -203,10 +254,10 @@ fn duplicate_error(duplicate: &DuplicateId, places: &[RowGroupPlace], inputs: &[
     let first_file = if first.file == second.file {
         String::new()
     } else {
-        format!(" of {}", inputs[first.file].name)
+        format!(" of {}", files[first.file])
     };
     at(
-        &inputs[second.file].name,
+        files[second.file],
         Some(second.row_group),
         Some(second_row),
         Some(ID_COLUMN),
@@ -294,9 +345,12 @@ fn row_group_sizes(input: &Input) -> Result<Vec<u64>> {
 
 /// The columns to store: `projection` (each in the file, `customer_id` among them, no name
 /// twice), or every column of the first file.
-fn chosen_columns(first: &Input, projection: Option<&[String]>) -> Result<Vec<String>> {
-    let available: Vec<&str> = first
-        .schema()
+fn chosen_columns(
+    schema: &Schema,
+    file: &str,
+    projection: Option<&[String]>,
+) -> Result<Vec<String>> {
+    let available: Vec<&str> = schema
         .fields()
         .iter()
         .map(|field| field.name().as_str())
@@ -308,7 +362,7 @@ fn chosen_columns(first: &Input, projection: Option<&[String]>) -> Result<Vec<St
     for (position, name) in names.iter().enumerate() {
         if !available.contains(&name.as_str()) {
             return Err(at(
-                &first.name,
+                file,
                 None,
                 None,
                 Some(name),
@@ -319,18 +373,12 @@ fn chosen_columns(first: &Input, projection: Option<&[String]>) -> Result<Vec<St
             ));
         }
         if names[..position].contains(name) {
-            return Err(at(
-                &first.name,
-                None,
-                None,
-                Some(name),
-                "column named twice",
-            ));
+            return Err(at(file, None, None, Some(name), "column named twice"));
         }
     }
     if !names.iter().any(|name| name == ID_COLUMN) {
         return Err(at(
-            &first.name,
+            file,
             None,
             None,
             None,
@@ -455,14 +503,14 @@ fn decode(
 fn feed(
     builder: &mut TableBuilder,
     batch: &RecordBatch,
-    input: &Input,
+    file: &str,
     row_group: usize,
     first_row: u64,
 ) -> Result<()> {
     for (name, column) in builder.names.iter().zip(&mut builder.columns) {
         let array = batch.column_by_name(name).ok_or_else(|| {
             at(
-                &input.name,
+                file,
                 Some(row_group),
                 None,
                 Some(name),
@@ -471,7 +519,7 @@ fn feed(
         })?;
         push_array(column, array.as_ref()).map_err(|(row, message)| {
             at(
-                &input.name,
+                file,
                 Some(row_group),
                 Some(first_row + row as u64 + 1),
                 Some(name),

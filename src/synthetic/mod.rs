@@ -7,6 +7,7 @@
 //! consistent with the margin. Every value is rounded to the decimals the CSV writes, so
 //! in-memory customers equal the ones read back from the file.
 
+mod columnar;
 pub mod demo;
 pub mod purchases;
 pub mod rng;
@@ -17,6 +18,7 @@ use std::fmt;
 use crate::model::CustomerId;
 use crate::store::schema;
 
+pub use columnar::write_customers_parquet;
 pub use rng::RowRng;
 pub use writer::write_customers_csv;
 
@@ -162,6 +164,31 @@ pub struct Customer {
     /// Sales region.
     pub region: Region,
 }
+
+impl Customer {
+    /// How many known columns there are ([`schema::KNOWN_COLUMNS`]).
+    pub const KNOWN_VALUES: usize = 12;
+
+    /// The customer's values of the known columns, in [`schema::KNOWN_COLUMNS`] order.
+    pub fn known_values(&self) -> [f64; Self::KNOWN_VALUES] {
+        [
+            self.margin,
+            self.retention,
+            self.retention_cost,
+            self.development_cost,
+            self.acquisition_cost,
+            self.referral_value,
+            self.competence_value,
+            self.cost,
+            f64::from(self.frequency),
+            f64::from(self.recency),
+            f64::from(self.age),
+            self.monetary_value,
+        ]
+    }
+}
+
+const _: () = assert!(Customer::KNOWN_VALUES == schema::KNOWN_COLUMNS.len());
 
 /// Row `row` of the data set for `seed`; depends on nothing else.
 ///

@@ -43,9 +43,11 @@ fn significand_of_key(key: u32) -> u64 {
 }
 
 /// Per bucket of the key's top [`TOP_BITS`]: customers and the sum of their CRV's
-/// significands; and the counts and last keys the summary needs.
-#[derive(Debug, Clone)]
-pub(crate) struct Histogram {
+/// significands; and the counts and last keys the summary needs. Integer counts and sums, so
+/// the histograms of parts merge into the whole's exactly (the tier cuts of customers held in
+/// parts: [`TierCuts::from_parts`]).
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+pub struct Histogram {
     /// `[customers, sum of significands]` per bucket, in rank order of the buckets.
     buckets: Vec<[u64; 2]>,
     /// Customers in all.
@@ -72,7 +74,7 @@ impl Default for Histogram {
 
 impl Histogram {
     /// The histogram of `crv`.
-    pub(crate) fn of(crv: &[f32]) -> Self {
+    pub fn of(crv: &[f32]) -> Self {
         Histogram::default().with(crv)
     }
 
@@ -92,8 +94,32 @@ impl Histogram {
         self
     }
 
+    /// Whether the histogram has the shape [`Histogram::of`] gives (one decoded from bytes may
+    /// not).
+    pub fn is_well_formed(&self) -> bool {
+        let counted: Option<u64> = self
+            .buckets
+            .iter()
+            .try_fold(0u64, |total, bucket| total.checked_add(bucket[0]));
+        self.buckets.len() == BUCKETS
+            && counted == Some(self.customers)
+            && self.positive <= self.customers
+    }
+
+    /// The buckets holding the A and B cuts under `scheme` (at most two): the customers
+    /// [`TierCuts::from_parts`] needs are those whose CRV [`Histogram::bucket_of`] gives one of
+    /// them.
+    pub fn cut_buckets(&self, scheme: &TierScheme) -> Vec<usize> {
+        CutSearch::new(self, scheme).buckets()
+    }
+
+    /// The bucket of a CRV.
+    pub fn bucket_of(crv: f32) -> usize {
+        bucket_of_key(descending_key(crv))
+    }
+
     /// The histogram of both parts' customers.
-    pub(crate) fn merge(mut self, other: &Histogram) -> Self {
+    pub fn merge(mut self, other: &Histogram) -> Self {
         for (bucket, other) in self.buckets.iter_mut().zip(&other.buckets) {
             bucket[0] += other[0];
             bucket[1] += other[1];
@@ -407,18 +433,7 @@ impl TierCuts {
     /// The tier of a customer with this CRV and id among the customers the cuts were found for:
     /// the same as [`crate::kernel::tiers`] gives. A CRV <= 0 is always [`Tier::N`].
     pub fn tier(&self, crv: f32, id: u64) -> Tier {
-        let key = descending_key(crv);
-        if key >= ZERO_KEY {
-            return Tier::N;
-        }
-        let place = u128::from(key) << 64 | u128::from(id);
-        if place < self.ends[0] {
-            Tier::A
-        } else if place < self.ends[1] {
-            Tier::B
-        } else {
-            Tier::C
-        }
+        TierCuts::tier_by_ends(self.ends, crv, id)
     }
 }
 
@@ -442,44 +457,91 @@ pub fn tier_cuts(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> TierCuts {
         .par_chunks(HISTOGRAM_ROWS)
         .map(Histogram::of)
         .reduce(Histogram::default, |x, y| x.merge(&y));
-    let search = CutSearch::new(&histogram, scheme);
-    let buckets = search.buckets();
-    let gathered: Vec<Vec<Vec<u64>>> = crv
+    let buckets = histogram.cut_buckets(scheme);
+    let gathered: Vec<(Vec<f32>, Vec<u64>)> = crv
         .par_chunks(GATHER_ROWS)
-        .enumerate()
-        .map(|(part, crv)| {
-            let mut words = vec![Vec::new(); buckets.len()];
-            for (row, &value) in (part * GATHER_ROWS..).zip(crv) {
-                let bucket = bucket_of_key(descending_key(value));
-                if let Some(index) = buckets.iter().position(|&b| b == bucket) {
-                    words[index].push(order_word(value, row));
-                }
-            }
-            words
-        })
+        .zip(ids.par_chunks(GATHER_ROWS))
+        .map(|(crv, ids)| boundary(crv, ids, &buckets))
         .collect();
-    let words: Vec<Vec<u64>> = (0..buckets.len())
-        .map(|index| {
-            gathered
-                .iter()
-                .flat_map(|part| part[index].iter().copied())
-                .collect()
-        })
-        .collect();
-    drop(gathered);
-    let words_of = |bucket: usize| {
-        let index = buckets
+    let (crv, ids): (Vec<f32>, Vec<u64>) = gathered
+        .into_iter()
+        .flat_map(|(crv, ids)| crv.into_iter().zip(ids))
+        .unzip();
+    TierCuts::from_parts(&histogram, scheme, &crv, &ids)
+}
+
+/// The customers of `crv` and `ids` whose CRV falls in one of `buckets`
+/// ([`Histogram::cut_buckets`]): what a part contributes to [`TierCuts::from_parts`].
+pub fn boundary(crv: &[f32], ids: &[u64], buckets: &[usize]) -> (Vec<f32>, Vec<u64>) {
+    crv.iter()
+        .zip(ids)
+        .filter(|&(&value, _)| buckets.contains(&Histogram::bucket_of(value)))
+        .map(|(&value, &id)| (value, id))
+        .unzip()
+}
+
+impl TierCuts {
+    /// The cuts of customers held in parts: `histogram` merges every part's [`Histogram::of`],
+    /// `crv` and `ids` are every part's [`boundary`] customers. The same cuts as [`tier_cuts`]
+    /// over all the customers at once.
+    ///
+    /// # Panics
+    ///
+    /// If `crv` and `ids` differ in length, or there are more than `u32::MAX` of them.
+    pub fn from_parts(
+        histogram: &Histogram,
+        scheme: &TierScheme,
+        crv: &[f32],
+        ids: &[u64],
+    ) -> TierCuts {
+        assert_eq!(crv.len(), ids.len(), "one customer id per CRV");
+        let search = CutSearch::new(histogram, scheme);
+        let buckets = search.buckets();
+        let words: Vec<Vec<u64>> = buckets
             .iter()
-            .position(|&b| b == bucket)
-            .expect("summarise asks for the search's buckets");
-        words[index].as_slice()
-    };
-    let (summary, ties) = search.summarise(&histogram, scheme, words_of);
-    let [end_a, end_b] = ties.map(|tie| tie.map(|tie| tie_end(tie, ids)));
-    let end_a = end_a.unwrap_or(0);
-    TierCuts {
-        summary,
-        ends: [end_a, end_b.unwrap_or(end_a)],
+            .map(|&bucket| {
+                crv.iter()
+                    .enumerate()
+                    .filter(|&(_, &value)| Histogram::bucket_of(value) == bucket)
+                    .map(|(row, &value)| order_word(value, row))
+                    .collect()
+            })
+            .collect();
+        let words_of = |bucket: usize| {
+            let index = buckets
+                .iter()
+                .position(|&b| b == bucket)
+                .expect("summarise asks for the search's buckets");
+            words[index].as_slice()
+        };
+        let (summary, ties) = search.summarise(histogram, scheme, words_of);
+        let [end_a, end_b] = ties.map(|tie| tie.map(|tie| tie_end(tie, ids)));
+        let end_a = end_a.unwrap_or(0);
+        TierCuts {
+            summary,
+            ends: [end_a, end_b.unwrap_or(end_a)],
+        }
+    }
+
+    /// Where tiers A and B end, for [`TierCuts::tier_by_ends`] in another process.
+    pub fn ends(&self) -> [u128; 2] {
+        self.ends
+    }
+
+    /// [`TierCuts::tier`] from [`TierCuts::ends`] alone.
+    pub fn tier_by_ends(ends: [u128; 2], crv: f32, id: u64) -> Tier {
+        let key = descending_key(crv);
+        if key >= ZERO_KEY {
+            return Tier::N;
+        }
+        let place = u128::from(key) << 64 | u128::from(id);
+        if place < ends[0] {
+            Tier::A
+        } else if place < ends[1] {
+            Tier::B
+        } else {
+            Tier::C
+        }
     }
 }
 
@@ -549,6 +611,26 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn cuts_from_parts_equal_the_whole(
+            (crv, ids) in crv_and_ids(),
+            scheme in scheme(),
+            cut in 0usize..200,
+        ) {
+            let cut = cut.min(crv.len());
+            let whole = tier_cuts(&crv, &ids, &scheme);
+            let (left, right) = (Histogram::of(&crv[..cut]), Histogram::of(&crv[cut..]));
+            let histogram = right.merge(&left);
+            prop_assert!(histogram.is_well_formed());
+            let buckets = histogram.cut_buckets(&scheme);
+            let (mut b_crv, mut b_ids) = boundary(&crv[cut..], &ids[cut..], &buckets);
+            let (l_crv, l_ids) = boundary(&crv[..cut], &ids[..cut], &buckets);
+            b_crv.extend(l_crv);
+            b_ids.extend(l_ids);
+            let parts = TierCuts::from_parts(&histogram, &scheme, &b_crv, &b_ids);
+            prop_assert_eq!(parts, whole);
+        }
 
         #[test]
         fn cuts_tier_every_customer_as_the_full_sort_does(

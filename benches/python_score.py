@@ -1,0 +1,58 @@
+"""crv.score on a pyarrow table against the command line scoring the same customers, in the same
+run (the Python bindings' target: within 1.2x of the CLI). Needs the package installed
+(tests/python/setup.sh) and a release build of crv:
+
+    cargo build --release
+    target/python-venv/bin/python benches/python_score.py target/release/crv 10000000
+
+Generates the customers once (`crv gen -o x.parquet`, `crv import`) under target/bench-data, then
+takes the median of 5 runs of each:
+  cli            `crv score STORE -o scores.arrow` (open, score, tiers and ranks, write the file)
+  py_store       crv.score(crv.Store(STORE)): the same store, memory-mapped, result as pyarrow
+  py_table       crv.score(table) with the table already in memory (pyarrow.parquet.read_table):
+                 the table read into crv's columnar layout, then scored as py_store
+The last line is JSON with the medians and the ratios to cli.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import pyarrow.parquet as pq
+
+import crv
+
+CRV, ROWS = sys.argv[1], int(float(sys.argv[2]))
+data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "bench-data")
+os.makedirs(data, exist_ok=True)
+parquet = os.path.join(data, f"py-customers-{ROWS}.parquet")
+store = os.path.join(data, f"py-customers-{ROWS}.crv")
+if not os.path.exists(store):
+    subprocess.run([CRV, "gen", "--customers", str(ROWS), "-o", parquet], check=True)
+    subprocess.run([CRV, "import", parquet, "-o", store], check=True)
+
+
+def median(run, repeats=5):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+with tempfile.TemporaryDirectory() as work:
+    out = os.path.join(work, "scores.arrow")
+    cli = median(lambda: subprocess.run([CRV, "score", store, "-o", out, "--force"], check=True,
+                                        capture_output=True))
+table = pq.read_table(parquet)
+opened = crv.Store(store)
+py_store = median(lambda: crv.score(opened))
+py_table = median(lambda: crv.score(table))
+print(f"{ROWS} customers: cli {cli:.3f} s, crv.score(Store) {py_store:.3f} s "
+      f"({py_store / cli:.2f}x), crv.score(table) {py_table:.3f} s ({py_table / cli:.2f}x)")
+print(json.dumps({"rows": ROWS, "cli_s": cli, "py_store_s": py_store, "py_table_s": py_table,
+                  "py_store_ratio": py_store / cli, "py_table_ratio": py_table / cli}))

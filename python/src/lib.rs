@@ -1,0 +1,251 @@
+//! `crv._native`: the Python face of the `crv` crate. It adds no logic: every function turns its
+//! arguments into the core crate's types, calls the same library functions the command line
+//! calls (`Table::score`, `SelectionRequest::bind(..).select(..)`, `report::*`), and hands the
+//! answer back. The Python package `crv` (crv/__init__.py) wraps these with defaults and docs.
+//!
+//! Arrow crosses the boundary through the Arrow C data interface with `arrow-pyarrow`, the
+//! arrow-rs project's own bridge, released with arrow-rs (so on the same arrow version as the
+//! core crate's Parquet reader: one copy of the array types, no conversion). Input is read
+//! through the PyCapsule stream protocol (`__arrow_c_stream__`): any producer works (a pyarrow
+//! table or record batch, polars, pandas through pyarrow, DuckDB), with no copy of the columns.
+//! Results go back as pyarrow tables.
+//!
+//! Every computation runs with the GIL released; the rayon pool takes its size from
+//! `OMP_NUM_THREADS` when set (Spark sets it per task to the task's cores), else from rayon's
+//! own rules (`RAYON_NUM_THREADS`, then the machine's cores). Errors are `crv.CrvError`
+//! (a `ValueError`) carrying the command line's message.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_pyarrow::{FromPyArrow, IntoPyArrow};
+use arrow_schema::{Field, Schema};
+use crv::campaign::{CampaignSpec, SelectionRequest, report};
+use crv::kernel::TierScheme;
+use crv::score_file::{id_array, scores_batch};
+use crv::select::SolveLimits;
+use crv::store::columnar::store_from_batches;
+use crv::{Horizon, ScoreParams, Table};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+mod spark;
+
+pyo3::create_exception!(
+    _native,
+    CrvError,
+    PyValueError,
+    "An error of crv: bad input, a bad parameter, a corrupt store. The message is the one the crv command line prints."
+);
+
+/// A crv error as the Python exception.
+fn raise(error: crv::Error) -> PyErr {
+    CrvError::new_err(error.to_string())
+}
+
+/// Customers: an open store file, or an Arrow table read into memory.
+enum Customers {
+    Store(Arc<crv::Store>),
+    Arrow(arrow_pyarrow::Table),
+}
+
+impl Customers {
+    fn extract(object: &Bound<'_, PyAny>) -> PyResult<Self> {
+        if let Ok(store) = object.cast::<Store>() {
+            return Ok(Customers::Store(store.borrow().store.clone()));
+        }
+        Ok(Customers::Arrow(arrow_pyarrow::Table::from_pyarrow_bound(
+            object,
+        )?))
+    }
+
+    /// The store, reading Arrow input (the GIL held only while the stream is read).
+    fn store(self, py: Python<'_>) -> PyResult<Arc<crv::Store>> {
+        match self {
+            Customers::Store(store) => Ok(store),
+            Customers::Arrow(input) => {
+                let (batches, schema) = input.into_inner();
+                let store = py
+                    .detach(|| store_from_batches(&schema, &batches, "<table>"))
+                    .map_err(raise)?;
+                Ok(Arc::new(store))
+            }
+        }
+    }
+}
+
+/// Scoring parameters as the command line's `--discount` and `--horizon` give them.
+fn params(discount: f64, horizon: &str) -> crv::Result<ScoreParams> {
+    let params = ScoreParams {
+        discount,
+        horizon: horizon.parse::<Horizon>()?,
+    };
+    params.validate()?;
+    Ok(params)
+}
+
+/// A tier scheme from `tier_cuts=(a, b)`, checked as `--tier-cuts` is.
+fn scheme(tier_cuts: (f64, f64)) -> crv::Result<TierScheme> {
+    let scheme = TierScheme::CumulativeValue {
+        a: tier_cuts.0,
+        b: tier_cuts.1,
+    };
+    scheme.validate()?;
+    Ok(scheme)
+}
+
+/// One pyarrow table of `batch`.
+fn to_pyarrow(py: Python<'_>, batch: RecordBatch) -> PyResult<Py<PyAny>> {
+    let schema = batch.schema();
+    Ok(arrow_pyarrow::Table::try_new(vec![batch], schema)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?
+        .into_pyarrow(py)?
+        .unbind())
+}
+
+/// See `crv.score` (crv/__init__.py).
+#[pyfunction]
+#[pyo3(signature = (customers, discount, horizon, tier_cuts))]
+fn score(
+    py: Python<'_>,
+    customers: &Bound<'_, PyAny>,
+    discount: f64,
+    horizon: &str,
+    tier_cuts: (f64, f64),
+) -> PyResult<Py<PyAny>> {
+    let params = params(discount, horizon).map_err(raise)?;
+    let scheme = scheme(tier_cuts).map_err(raise)?;
+    let store = Customers::extract(customers)?.store(py)?;
+    let batch = py
+        .detach(|| Table::score(store, params, scheme).and_then(|table| scores_batch(&table)))
+        .map_err(raise)?;
+    to_pyarrow(py, batch)
+}
+
+/// See `crv.select` (crv/__init__.py): the JSON summary of `crv select --json` and a table of
+/// the chosen customer ids.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (customers, budget, cost, r#where, discount, horizon, resource_scale, time_limit))]
+fn select(
+    py: Python<'_>,
+    customers: &Bound<'_, PyAny>,
+    budget: f64,
+    cost: String,
+    r#where: String,
+    discount: f64,
+    horizon: &str,
+    resource_scale: f64,
+    time_limit: f64,
+) -> PyResult<(String, Py<PyAny>)> {
+    let params = params(discount, horizon).map_err(raise)?;
+    let request = SelectionRequest {
+        campaign: CampaignSpec {
+            budget,
+            cost_column: cost,
+            resource_scale,
+            filter: r#where,
+            limits: SolveLimits::within_seconds(time_limit).map_err(raise)?,
+        },
+        params,
+    };
+    let store = Customers::extract(customers)?.store(py)?;
+    let (summary, chosen) = py
+        .detach(|| -> crv::Result<_> {
+            let table = Table::score(store, params, TierScheme::default())?;
+            let targets = request.bind(&table)?.select(&table)?;
+            let chosen = id_array(&table, targets.selection.rows.iter().copied());
+            Ok((report::selection_summary(&targets).to_string(), chosen))
+        })
+        .map_err(raise)?;
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "customer_id",
+        chosen.data_type().clone(),
+        false,
+    )]));
+    let batch = RecordBatch::try_new(schema, vec![chosen]).expect("one id column, as declared");
+    Ok((summary, to_pyarrow(py, batch)?))
+}
+
+/// A store file opened with a memory map (see `crv.Store`).
+#[pyclass(frozen, module = "crv")]
+struct Store {
+    store: Arc<crv::Store>,
+}
+
+#[pymethods]
+impl Store {
+    #[new]
+    #[pyo3(signature = (path, verify = false))]
+    fn open(py: Python<'_>, path: std::path::PathBuf, verify: bool) -> PyResult<Self> {
+        let store = py
+            .detach(|| -> crv::Result<_> {
+                let store = crv::Store::open(&path)?;
+                if verify {
+                    store.verify()?;
+                }
+                Ok(store)
+            })
+            .map_err(raise)?;
+        Ok(Store {
+            store: Arc::new(store),
+        })
+    }
+
+    /// Number of customers.
+    #[getter]
+    fn rows(&self) -> usize {
+        self.store.rows()
+    }
+
+    /// The column names, `customer_id` first.
+    #[getter]
+    fn columns(&self) -> Vec<String> {
+        self.store
+            .columns()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    fn __len__(&self) -> usize {
+        self.store.rows()
+    }
+
+    fn __repr__(&self) -> String {
+        match self.store.path() {
+            Some(path) => format!(
+                "crv.Store({:?}, rows={})",
+                path.display().to_string(),
+                self.store.rows()
+            ),
+            None => format!("crv.Store(rows={})", self.store.rows()),
+        }
+    }
+}
+
+/// Sizes rayon's global pool from `OMP_NUM_THREADS` when it holds a positive whole number.
+fn size_pool_from_environment() {
+    let threads = std::env::var("OMP_NUM_THREADS")
+        .ok()
+        .and_then(|value| value.trim().parse::<usize>().ok())
+        .filter(|&threads| threads > 0);
+    if let Some(threads) = threads {
+        // Fails only when the pool already exists (another extension built it): keep that one.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global();
+    }
+}
+
+/// The native module behind the `crv` package.
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    size_pool_from_environment();
+    module.add("CrvError", module.py().get_type::<CrvError>())?;
+    module.add_class::<Store>()?;
+    module.add_function(wrap_pyfunction!(score, module)?)?;
+    module.add_function(wrap_pyfunction!(select, module)?)?;
+    spark::register(module)?;
+    Ok(())
+}
