@@ -382,8 +382,13 @@ const CONTACTS: u64 = 100;
 fn feed(server: &Server) -> u64 {
     let mut events = Vec::new();
     for id in PROMOTED {
-        for (column, value) in [("frequency", 25.0), ("recency", 38.0), ("monetary_value", 80.0)] {
-            events.push(json!({"type": "set", "customer_id": id, "column": column, "value": value}));
+        for (column, value) in [
+            ("frequency", 25.0),
+            ("recency", 38.0),
+            ("monetary_value", 80.0),
+        ] {
+            events
+                .push(json!({"type": "set", "customer_id": id, "column": column, "value": value}));
         }
     }
     for id in 10..10 + CONTACTS {
@@ -460,11 +465,18 @@ fn the_model_events_and_plan_panels_have_their_data() {
             .find(|c| c["customer_id"] == id)
             .unwrap_or_else(|| panic!("no change of customer {id}: {activity}"));
         assert_eq!(change["to"], "A", "{change}");
-        let first = changes.iter().rev().find(|c| c["customer_id"] == id).unwrap();
+        let first = changes
+            .iter()
+            .rev()
+            .find(|c| c["customer_id"] == id)
+            .unwrap();
         assert_eq!(&first["from"], before, "{first}");
     }
     // Newest first.
-    let sequences: Vec<u64> = changes.iter().map(|c| c["sequence"].as_u64().unwrap()).collect();
+    let sequences: Vec<u64> = changes
+        .iter()
+        .map(|c| c["sequence"].as_u64().unwrap())
+        .collect();
     assert!(sequences.windows(2).all(|w| w[0] > w[1]), "{sequences:?}");
 
     let plans = get_json(&server, "/v1/campaigns");

@@ -59,17 +59,18 @@ impl Plans {
 
     /// How many plans are kept.
     pub fn count(&self) -> usize {
-        self.kept.lock().unwrap_or_else(|e| e.into_inner()).plans.len()
+        self.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .plans
+            .len()
     }
 
     /// The ids of the plans kept, oldest first, and the newest plan.
     fn newest(&self) -> (Vec<u64>, Option<(u64, Arc<KeptPlan>)>) {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         let ids = kept.plans.iter().map(|(id, _)| *id).collect();
-        let newest = kept
-            .plans
-            .back()
-            .map(|(id, plan)| (*id, Arc::clone(plan)));
+        let newest = kept.plans.back().map(|(id, plan)| (*id, Arc::clone(plan)));
         (ids, newest)
     }
 

@@ -120,7 +120,16 @@ mod tests {
         assert_eq!(recencies.len(), MATRIX_CELLS);
         // The last recency is the age: a recent buyer of many purchases is surely alive.
         let last_row = matrix["p_alive"].as_array().unwrap().last().unwrap();
-        assert!(last_row.as_array().unwrap().last().unwrap().as_f64().unwrap() > 0.99);
+        assert!(
+            last_row
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap()
+                .as_f64()
+                .unwrap()
+                > 0.99
+        );
         let holdout = summary["holdout"].as_array().unwrap();
         // Frequencies 0, 2 (two customers, actual (0 + 2) / 2) and 7+ (the customer of 40).
         assert_eq!(holdout.len(), 3);
@@ -128,7 +137,11 @@ mod tests {
         assert_eq!(holdout[1]["customers"], 2);
         assert_eq!(holdout[1]["actual"], 1.0);
         assert_eq!(holdout[2]["label"], "7+");
-        assert!(holdout.iter().all(|b| b["predicted"].as_f64().unwrap() > 0.0));
+        assert!(
+            holdout
+                .iter()
+                .all(|b| b["predicted"].as_f64().unwrap() > 0.0)
+        );
 
         let (_dir, without) = store("customer_id,frequency,recency,age\n1,1,3,9\n");
         let summary = encode(&model(), &without).unwrap();
