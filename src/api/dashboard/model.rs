@@ -118,18 +118,13 @@ mod tests {
         assert_eq!(frequencies.last().unwrap(), 40.0);
         let recencies = matrix["recencies"].as_array().unwrap();
         assert_eq!(recencies.len(), MATRIX_CELLS);
-        // The last recency is the age: a recent buyer of many purchases is surely alive.
-        let last_row = matrix["p_alive"].as_array().unwrap().last().unwrap();
-        assert!(
-            last_row
-                .as_array()
-                .unwrap()
-                .last()
-                .unwrap()
-                .as_f64()
-                .unwrap()
-                > 0.99
-        );
+        // Rows are recencies, columns frequencies: a frequent buyer whose last purchase is at
+        // the end (BG/NBD: 1 / (1 + a / (b + x - 1)) = 0.98) is alive, one gone quiet since
+        // the first purchase is not.
+        let p = |row: usize, column: usize| matrix["p_alive"][row][column].as_f64().unwrap();
+        let last = MATRIX_CELLS - 1;
+        assert!((p(last, last) - 1.0 / (1.0 + 0.79 / (2.43 + 39.0))).abs() < 1e-3);
+        assert!(p(0, last) < 1e-3, "{}", p(0, last));
         let holdout = summary["holdout"].as_array().unwrap();
         // Frequencies 0, 2 (two customers, actual (0 + 2) / 2) and 7+ (the customer of 40).
         assert_eq!(holdout.len(), 3);
