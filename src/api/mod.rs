@@ -286,7 +286,8 @@ impl AppState {
     }
 
     /// [`AppState::open`] with the customers valued by `valuation` (a purchase model's
-    /// lookups also answer `p_alive` and `expected_purchases`).
+    /// lookups also answer `p_alive` and `expected_purchases`, and the dashboard's picture of
+    /// the model is computed here, once: [`dashboard::model::encode`]).
     pub fn open_valued(
         path: &Path,
         params: ScoreParams,

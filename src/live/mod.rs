@@ -21,8 +21,10 @@
 //!
 //! Guarantee: an event acknowledged under `--fsync always` is on disk; after any crash the
 //! state is store + the log's events after the store's checkpoint, each applied once.
-//! Cost: an event is O(columns) to apply plus its share of one write (and fsync); a lookup of
-//! an untouched customer pays one overlay probe.
+//! Cost: an event is O(columns) to apply plus its share of one write (and fsync); one that
+//! changes a row also places the new CRV against the served cut points, to record a change of
+//! tier for the dashboard ([`activity`]); a lookup of an untouched customer pays one overlay
+//! probe.
 
 pub mod activity;
 pub mod checkpoint;
