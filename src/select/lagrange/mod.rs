@@ -70,6 +70,7 @@
 //! being sorted.
 
 mod conflict;
+mod core_search;
 mod dual;
 mod feasible;
 mod pricing;
@@ -250,13 +251,30 @@ pub fn solve(problem: &Problem<'_>, options: &Options) -> Outcome {
     let started = Instant::now();
     let dual = dual::minimise(problem, options, started);
     let dual_time = started.elapsed();
-    let started = Instant::now();
-    let Some(choice) = repair::plan(problem, &dual.prices, core.as_deref()) else {
+    let repair_started = Instant::now();
+    let Some(mut choice) = repair::plan(problem, &dual.prices, core.as_deref()) else {
         return Outcome::Infeasible(conflict::unmet(problem));
     };
-    let totals = pricing::totals(problem, &choice);
+    let mut totals = pricing::totals(problem, &choice);
+    let mut upper_bound = dual.bound;
+    if problem.offers.iter().all(|offer| offer.min == 0) {
+        let improved = core_search::improve(
+            problem,
+            &dual.prices,
+            dual.bound,
+            choice,
+            totals.value,
+            options,
+            started,
+        );
+        choice = improved.choice;
+        totals = pricing::totals(problem, &choice);
+        if improved.proven {
+            let proven = totals.value + core_search::IMPROVEMENT * totals.value.abs();
+            upper_bound = upper_bound.min(proven);
+        }
+    }
     let objective = totals.value;
-    let upper_bound = dual.bound;
     let gap = (upper_bound - objective) / upper_bound.abs().max(f64::MIN_POSITIVE);
     Outcome::Plan(Plan {
         choice,
@@ -271,7 +289,7 @@ pub fn solve(problem: &Problem<'_>, options: &Options) -> Outcome {
         offer_values: totals.offer_values,
         passes: dual.passes,
         stopped: dual.stopped,
-        times: (dual_time, started.elapsed()),
+        times: (dual_time, repair_started.elapsed()),
     })
 }
 
