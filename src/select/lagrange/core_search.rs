@@ -16,9 +16,13 @@
 //! more than [`IMPROVEMENT`] (relative): the plan is optimal for the integer problem, and
 //! `objective * (1 + IMPROVEMENT)` is a certified bound.
 //!
+//! When the core is larger than a round may search, the round searches its customers of
+//! smallest loss (the others keep their best choice): a plan found there is a better plan,
+//! not a proof; it shrinks the room, and so the core, for the next round.
+//!
 //! Minimum counts are not searched (the caller keeps the repaired plan when an offer has
-//! one). Cost: one pass over the customers for their losses, a sort of the core, and at most
-//! [`MAX_NODES`] nodes of `O(limits + offers)` each.
+//! one). Cost per round: one pass over the customers for the core, its sort, and at most
+//! `Options::core_nodes` nodes of `O(limits + offers)` each.
 
 use std::time::Instant;
 
@@ -27,12 +31,16 @@ use rayon::prelude::*;
 use super::pricing::{Prices, totals};
 use super::{Options, Problem};
 
-/// Most customers searched. Beyond it the core is the customers of smallest loss, and the
-/// search improves the plan without proving it optimal.
+/// Most customers searched in the first round. When the core is larger, a round searches the
+/// customers of smallest loss (improving the plan without proving it optimal); each plan found
+/// shrinks the room and so the core, and a round that finds none quadruples this cap.
+const FIRST_CORE: usize = 1 << 12;
+
+/// Most customers searched in one round.
 const MAX_CORE: usize = 1 << 16;
 
-/// Most nodes of one search.
-const MAX_NODES: u64 = 1 << 22;
+/// Most rounds.
+const MAX_ROUNDS: usize = 8;
 
 /// Nodes between two looks at the clock and the cancel token.
 const CHECK_EVERY: u64 = 1 << 12;
@@ -72,95 +80,145 @@ fn choices(problem: &Problem<'_>, prices: &Prices, i: usize) -> Vec<(f64, u8)> {
     reduced.into_iter().map(|(r, c)| (top - r, c)).collect()
 }
 
+/// Customer `i`'s smallest loss: their best reduced value (0 for no offer) less the second.
+fn margin(problem: &Problem<'_>, prices: &Prices, i: usize) -> f64 {
+    let (mut first, mut second) = (0.0, f64::NEG_INFINITY);
+    for (o, offer) in problem.offers.iter().enumerate() {
+        if offer.is_eligible(i) {
+            let r = prices.reduced(problem, i, o);
+            if r > first {
+                (first, second) = (r, first);
+            } else if r > second {
+                second = r;
+            }
+        }
+    }
+    first - second
+}
+
 /// Improves `incumbent` (feasible, worth `objective`) on the core at `prices`, where the
 /// Lagrangian is `bound`. See the module doc.
 pub fn improve(
     problem: &Problem<'_>,
     prices: &Prices,
     bound: f64,
-    incumbent: Vec<u8>,
-    objective: f64,
+    mut incumbent: Vec<u8>,
+    mut objective: f64,
     options: &Options,
     started: Instant,
 ) -> Improved {
     let n = problem.ids.len();
-    let slack = IMPROVEMENT * objective.abs();
-    let room = bound - objective - slack;
-    if room <= 0.0 {
-        return Improved {
-            choice: incumbent,
-            proven: true,
-        };
-    }
-    // Every customer's best choice, and the core: those with an alternative inside the room.
+    let margins: Vec<f64> = (0..n)
+        .into_par_iter()
+        .map(|i| margin(problem, prices, i))
+        .collect();
     let best: Vec<u8> = (0..n)
         .into_par_iter()
         .map(|i| prices.best(problem, i).map_or(0, |(o, _)| o as u8 + 1))
         .collect();
-    let mut core: Vec<Member> = (0..n)
-        .into_par_iter()
-        .filter_map(|i| {
-            let choices = choices(problem, prices, i);
-            let margin = choices.get(1).map_or(f64::INFINITY, |c| c.0);
-            (margin < room).then(|| Member {
-                row: i,
-                margin,
-                choices,
-            })
-        })
-        .collect();
-    let order = |a: &Member, b: &Member| {
-        a.margin
-            .total_cmp(&b.margin)
-            .then(problem.ids[a.row].cmp(&problem.ids[b.row]))
-    };
-    let whole = core.len() <= MAX_CORE;
-    if !whole {
-        core.select_nth_unstable_by(MAX_CORE - 1, order);
-        core.truncate(MAX_CORE);
-    }
-    core.par_sort_unstable_by(order);
-    // Everyone else keeps their best choice: what is left of each limit and maximum.
-    let mut fixed = best.clone();
-    for member in &core {
-        fixed[member.row] = 0;
-    }
-    let fixed_totals = totals(problem, &fixed);
-    let mut search = Search::new(problem, &core, &fixed_totals);
-    search.run(
-        fixed_totals.value,
-        objective + slack,
-        bound,
-        options,
-        started,
-    );
-    let proven = whole && search.finished;
-    let Some(path) = search.found else {
-        return Improved {
-            choice: incumbent,
-            proven,
-        };
-    };
-    let mut choice = fixed;
-    for (member, &c) in core.iter().zip(&path) {
-        choice[member.row] = c;
-    }
-    // The search summed in f64; the exact totals decide.
-    let exact = totals(problem, &choice);
-    let feasible = exact.used.iter().zip(&problem.limits).all(|(u, l)| u <= l)
-        && problem
-            .offers
-            .iter()
-            .zip(&exact.counts)
-            .all(|(offer, &count)| offer.max.is_none_or(|max| count <= max));
-    if feasible && exact.value > objective {
-        Improved { choice, proven }
-    } else {
-        Improved {
-            choice: incumbent,
-            proven: false,
+    let mut cap = FIRST_CORE;
+    for _ in 0..MAX_ROUNDS {
+        let slack = IMPROVEMENT * objective.abs();
+        let room = bound - objective - slack;
+        if room <= 0.0 {
+            return Improved {
+                choice: incumbent,
+                proven: true,
+            };
+        }
+        let (core, whole) = core(problem, prices, &margins, room, cap);
+        // Everyone else keeps their best choice: what is left of each limit and maximum.
+        let mut fixed = best.clone();
+        for member in &core {
+            fixed[member.row] = 0;
+        }
+        let fixed_totals = totals(problem, &fixed);
+        let mut search = Search::new(problem, &core, &fixed_totals);
+        search.run(
+            fixed_totals.value,
+            objective + slack,
+            bound,
+            options,
+            started,
+        );
+        let stopped = options.cancel.is_stopped()
+            || options.time_limit.is_some_and(|l| started.elapsed() >= l);
+        eprintln!("DIAG round core {} whole {whole} finished {} room {room} found {} t {:?}", core.len(), search.finished, search.found.is_some(), started.elapsed());
+        let mut improved = false;
+        let found = search.found.take();
+        let found_any = found.is_some();
+        if let Some(path) = found {
+            let mut choice = fixed;
+            for (member, &c) in core.iter().zip(&path) {
+                choice[member.row] = c;
+            }
+            // The search summed in f64; the exact totals decide.
+            let exact = totals(problem, &choice);
+            let feasible = exact.used.iter().zip(&problem.limits).all(|(u, l)| u <= l)
+                && problem
+                    .offers
+                    .iter()
+                    .zip(&exact.counts)
+                    .all(|(offer, &count)| offer.max.is_none_or(|max| count <= max));
+            if feasible && exact.value > objective {
+                (incumbent, objective) = (choice, exact.value);
+                improved = true;
+            }
+        }
+        if whole && search.finished {
+            // Nothing is better than the incumbent the search started from, or than the last
+            // plan it found (its best), unless the exact totals turned that one down.
+            return Improved {
+                choice: incumbent,
+                proven: !found_any || improved,
+            };
+        }
+        if stopped || (!improved && (whole || cap >= MAX_CORE)) {
+            break;
+        }
+        if !improved {
+            cap = (cap * 4).min(MAX_CORE);
         }
     }
+    Improved {
+        choice: incumbent,
+        proven: false,
+    }
+}
+
+/// The core: customers with a loss below `room`, at most `cap` of them (the smallest losses,
+/// then ids), in search order; and whether that is all of them.
+fn core(
+    problem: &Problem<'_>,
+    prices: &Prices,
+    margins: &[f64],
+    room: f64,
+    cap: usize,
+) -> (Vec<Member>, bool) {
+    let mut rows: Vec<usize> = (0..margins.len())
+        .into_par_iter()
+        .filter(|&i| margins[i] < room)
+        .collect();
+    let order = |a: &usize, b: &usize| {
+        margins[*a]
+            .total_cmp(&margins[*b])
+            .then(problem.ids[*a].cmp(&problem.ids[*b]))
+    };
+    let whole = rows.len() <= cap;
+    if !whole {
+        rows.select_nth_unstable_by(cap - 1, order);
+        rows.truncate(cap);
+    }
+    rows.par_sort_unstable_by(order);
+    let members = rows
+        .into_par_iter()
+        .map(|i| Member {
+            row: i,
+            margin: margins[i],
+            choices: choices(problem, prices, i),
+        })
+        .collect();
+    (members, whole)
 }
 
 /// The search's flat tables over the core's members, in search order, and its state.
@@ -284,7 +342,7 @@ impl<'c> Search<'c> {
             if next.is_none() {
                 nodes += 1;
                 if nodes % CHECK_EVERY == 0
-                    && (nodes >= MAX_NODES
+                    && (nodes >= options.core_nodes
                         || options.cancel.is_stopped()
                         || options.time_limit.is_some_and(|l| started.elapsed() >= l))
                 {

@@ -44,6 +44,13 @@
 //!    minimums, the plan starts from the core instead: the rest is filled the same way, then
 //!    customers are exchanged to the offer of largest value that still fits, largest gain
 //!    first, never taking an offer below its minimum.
+//! 4. **The fractional core, searched exactly** (`core_search.rs`; campaigns without minimum
+//!    counts): at the best prices every plan is worth at most `L` minus what each customer's
+//!    choice loses against their best choice there, so a plan better than the repaired one
+//!    keeps every customer whose alternatives all lose more than `L - objective` at their
+//!    best choice (reduced-cost fixing). The others, the customers whose choice changes near
+//!    the optimal prices, are searched depth first, smallest loss first, cut by the losses
+//!    and by the limits; when the search ends, no better plan exists.
 //!
 //! # Guarantee
 //!
@@ -51,9 +58,12 @@
 //! conflict. On campaigns where the search for the minimums is exact (each offer with a
 //! minimum has at most 256 more eligible customers than its minimum, and the search ends
 //! within its budget), a plan is found whenever one exists, and a conflict is proven and
-//! smallest; beyond that a conflict may be reported unproven (`proven: false`). `upper_bound` is `L` at the best prices found: a valid bound on the optimum of
-//! the integer problem (and of its LP relaxation) whatever the prices, so
-//! `gap = (upper_bound - objective) / |upper_bound|` is certified. With many customers and few
+//! smallest; beyond that a conflict may be reported unproven (`proven: false`). `upper_bound` is
+//! `L` at the best prices found: a valid bound on the optimum of the integer problem (and of
+//! its LP relaxation) whatever the prices, so `gap = (upper_bound - objective) / |upper_bound|`
+//! is certified. When the core search ends within its budget (at most 65,536 customers in the
+//! core and 4M nodes), the plan is optimal for the integer problem: `upper_bound` is then
+//! `objective * (1 + 1e-10)` (no plan is better by more than that), and `optimal` holds. With many customers and few
 //! coupling constraints the LP optimum has at most as many fractional customers as binding
 //! constraints, so the gap is of the order of a few customers' values over the total. All sums
 //! over customers are exact (per-exponent integer accumulators of the f32 inputs), so the plan
@@ -66,8 +76,10 @@
 //! split over rayon in fixed chunks with exact (order-free) merges. The dual takes tens of
 //! passes for a few resources; each master LP has `resources + offers with limits + 1`
 //! variables and one row per pass. The repair sorts only the customers it drops or adds (in
-//! batches found by selection). Memory: one byte per customer for the plan, plus the batch
-//! being sorted.
+//! batches found by selection). The core search reads every customer once more (their losses)
+//! and sorts the core; its nodes cost `O(resources + offers)` each, and their number grows
+//! with the room `L - objective` times the number of customers whose losses fall inside it.
+//! Memory: one byte per customer for the plan, plus the batch being sorted and the core.
 
 mod conflict;
 mod core_search;
@@ -75,6 +87,7 @@ mod dual;
 mod feasible;
 mod pricing;
 mod repair;
+mod sample;
 mod single;
 
 use std::time::{Duration, Instant};
@@ -158,6 +171,8 @@ pub struct Options {
     pub time_limit: Option<Duration>,
     /// The job's stop token, asked before each pass.
     pub cancel: Cancel,
+    /// Most nodes of each round of the core search (0: no core search, the repaired plan).
+    pub core_nodes: u64,
 }
 
 impl Default for Options {
@@ -167,6 +182,7 @@ impl Default for Options {
             max_passes: 400,
             time_limit: Some(Duration::from_secs(60)),
             cancel: Cancel::default(),
+            core_nodes: 1 << 22,
         }
     }
 }
@@ -257,7 +273,7 @@ pub fn solve(problem: &Problem<'_>, options: &Options) -> Outcome {
     };
     let mut totals = pricing::totals(problem, &choice);
     let mut upper_bound = dual.bound;
-    if problem.offers.iter().all(|offer| offer.min == 0) {
+    if options.core_nodes > 0 && problem.offers.iter().all(|offer| offer.min == 0) {
         let improved = core_search::improve(
             problem,
             &dual.prices,
