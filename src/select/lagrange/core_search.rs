@@ -143,7 +143,6 @@ pub fn improve(
         );
         let stopped = options.cancel.is_stopped()
             || options.time_limit.is_some_and(|l| started.elapsed() >= l);
-        eprintln!("DIAG round core {} whole {whole} finished {} room {room} found {} t {:?}", core.len(), search.finished, search.found.is_some(), started.elapsed());
         let mut improved = false;
         let found = search.found.take();
         let found_any = found.is_some();
@@ -341,7 +340,7 @@ impl<'c> Search<'c> {
             let room = bound - threshold - loss;
             if next.is_none() {
                 nodes += 1;
-                if nodes % CHECK_EVERY == 0
+                if nodes.is_multiple_of(CHECK_EVERY)
                     && (nodes >= options.core_nodes
                         || options.cancel.is_stopped()
                         || options.time_limit.is_some_and(|l| started.elapsed() >= l))

@@ -201,12 +201,10 @@ fn descend(
         }
         let center: Vec<f64> = best.0.iter().zip(&unit).map(|(y, u)| y / u).collect();
         let Some((z, model)) = master(&cuts, &center, radius) else {
-            eprintln!("DIAG master failed at pass {passes}");
             break;
         };
         let predicted = best.1 / scale - model;
         if predicted <= tolerance * (best.1.abs() / scale).max(1e-12) {
-            eprintln!("DIAG converged at pass {passes}: predicted {predicted} radius {radius}");
             break;
         }
         let y: Vec<f64> = z.iter().zip(&unit).map(|(z, u)| (z * u).max(0.0)).collect();

@@ -35,7 +35,11 @@
 //!    (each customer's own constraint set is integral). It is minimised by a box-step cutting
 //!    plane method: each pass gives `L` and a subgradient (the limits minus the uses), the cuts
 //!    form a small dense LP over the few prices (`microlp`), solved in a trust box around the
-//!    best prices so far.
+//!    best prices so far. It stops when that LP predicts less than a hundredth of the target
+//!    gap: `L` is then the LP optimum to that precision. From a million customers on, the
+//!    descent first runs on a sample of one customer in 32 (chosen by id, limits scaled), and
+//!    the descent over every customer starts from the sample's prices in a small box
+//!    (`sample.rs`): a few full passes instead of tens.
 //! 3. **A primal plan by rounding and repair** (`repair.rs`): every customer takes their best
 //!    offer at the best prices; customers are dropped from over-full offers and resources in
 //!    order of least reduced value per unit freed, minimum counts are filled with the
@@ -74,8 +78,8 @@
 //!
 //! Each pricing pass reads every customer's coefficients once: `O(n * offers * resources)`,
 //! split over rayon in fixed chunks with exact (order-free) merges. The dual takes tens of
-//! passes for a few resources; each master LP has `resources + offers with limits + 1`
-//! variables and one row per pass. The repair sorts only the customers it drops or adds (in
+//! passes for a few resources (over the sample on large campaigns, then a few over all); each
+//! master LP has `resources + offers with limits + 1` variables and one row per pass. The repair sorts only the customers it drops or adds (in
 //! batches found by selection). The core search reads every customer once more (their losses)
 //! and sorts the core; its nodes cost `O(resources + offers)` each, and their number grows
 //! with the room `L - objective` times the number of customers whose losses fall inside it.

@@ -37,12 +37,11 @@ impl Sample {
     pub fn of(problem: &Problem<'_>) -> Sample {
         let rows: Vec<usize> = (0..problem.ids.len())
             .into_par_iter()
-            .filter(|&i| mix64(problem.ids[i]) % SAMPLE_EVERY == 0)
+            .filter(|&i| mix64(problem.ids[i]).is_multiple_of(SAMPLE_EVERY))
             .collect();
         let share = rows.len() as f64 / problem.ids.len().max(1) as f64;
-        let column = |c: &Coefficients<'_>| -> Vec<f32> {
-            rows.iter().map(|&i| c.get(i) as f32).collect()
-        };
+        let column =
+            |c: &Coefficients<'_>| -> Vec<f32> { rows.iter().map(|&i| c.get(i) as f32).collect() };
         Sample {
             ids: rows.iter().map(|&i| problem.ids[i]).collect(),
             limits: problem.limits.iter().map(|l| l * share).collect(),
@@ -52,9 +51,7 @@ impl Sample {
                 .map(|offer| SampledOffer {
                     value: column(&offer.value),
                     uses: offer.uses.iter().map(column).collect(),
-                    eligible: offer
-                        .eligible
-                        .map(|e| rows.iter().map(|&i| e[i]).collect()),
+                    eligible: offer.eligible.map(|e| rows.iter().map(|&i| e[i]).collect()),
                     // A minimum stays positive, so that the sample's prices have the same
                     // layout as the campaign's.
                     min: if offer.min > 0 {
