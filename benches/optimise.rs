@@ -130,11 +130,18 @@ impl Instance {
 /// The certified gap the solve stops at: the target of the 1e7 benchmark.
 const TARGET_GAP: f64 = 1e-6;
 
+/// The full method, or (`max_passes` 1) the baseline: one pricing pass and the repair, no
+/// core search.
 fn options(max_passes: usize) -> Options {
     Options {
         target_gap: TARGET_GAP,
         max_passes,
         time_limit: None,
+        core_nodes: if max_passes > 1 {
+            Options::default().core_nodes
+        } else {
+            0
+        },
         ..Options::default()
     }
 }

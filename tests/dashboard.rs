@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crv::api::dashboard::OPENAPI;
 use crv::api::metrics::Route;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Customers in the test store: enough for tiers and a curved frontier, quick to generate.
 const CUSTOMERS: &str = "20000";
@@ -88,10 +88,10 @@ struct Server {
 }
 
 impl Server {
+    /// A server on a generated store of `customers`.
     fn start(customers: &str) -> Server {
         let work = tempfile::tempdir().unwrap();
         let csv = work.path().join("customers.csv");
-        let store = work.path().join("customers.crv");
         run(&[
             "gen",
             "--customers",
@@ -101,8 +101,50 @@ impl Server {
             "-o",
             s(&csv),
         ]);
-        run(&["import", s(&csv), "-o", s(&store)]);
-        let customer = std::fs::read_to_string(&csv)
+        Server::spawn(work, &csv, &[])
+    }
+
+    /// A server with every panel's data: the CDNOW histories with their holdout period valued
+    /// by a BG/NBD + Gamma-Gamma model fitted here, events (`--wal`) and room for plans.
+    fn start_with_model_and_events() -> Server {
+        let work = tempfile::tempdir().unwrap();
+        let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cdnow_holdout.csv");
+        let fitted = work.path().join("fitted.crv");
+        run(&["import", s(&csv), "-o", s(&fitted)]);
+        let model = work.path().join("model.json");
+        run(&[
+            "fit",
+            s(&fitted),
+            "--model",
+            "bgnbd",
+            "--spend",
+            "gamma-gamma",
+            "-o",
+            s(&model),
+        ]);
+        let wal = work.path().join("wal");
+        Server::spawn(
+            work,
+            &csv,
+            &[
+                "--model",
+                s(&model),
+                "--horizon",
+                "52",
+                "--discount",
+                "0.01",
+                "--wal",
+                s(&wal),
+                "--insecure-writes",
+            ],
+        )
+    }
+
+    /// Imports `csv` and serves it with `extra` flags.
+    fn spawn(work: tempfile::TempDir, csv: &Path, extra: &[&str]) -> Server {
+        let store = work.path().join("customers.crv");
+        run(&["import", s(csv), "-o", s(&store)]);
+        let customer = std::fs::read_to_string(csv)
             .unwrap()
             .lines()
             .nth(1)
@@ -120,6 +162,7 @@ impl Server {
                 "--currency",
                 "EUR",
             ])
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -151,14 +194,28 @@ impl Server {
         }
     }
 
-    /// `GET path`: status line, headers and body.
+    /// `GET path`: status, headers and body.
     fn get(&self, path: &str) -> (u16, String, Vec<u8>) {
-        let mut stream = TcpStream::connect(self.base.trim_start_matches("http://")).unwrap();
-        write!(
-            stream,
+        self.request(&format!(
             "GET {path} HTTP/1.1\r\nHost: crv\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
+        ))
+    }
+
+    /// `POST path` of `body` (JSON): status and the answer as JSON.
+    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let body = body.to_string();
+        let (status, _, answer) = self.request(&format!(
+            "POST {path} HTTP/1.1\r\nHost: crv\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        (status, serde_json::from_slice(&answer).unwrap())
+    }
+
+    /// One request over a new connection: status, headers and body.
+    fn request(&self, request: &str) -> (u16, String, Vec<u8>) {
+        let mut stream = TcpStream::connect(self.base.trim_start_matches("http://")).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).unwrap();
         let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
@@ -273,20 +330,22 @@ fn tools_ready(needs: &[&Path]) -> bool {
     true
 }
 
-#[test]
-fn the_page_works_in_a_headless_chromium() {
+/// tests/e2e when its tools are there (`None` when opted out).
+fn browser_ready() -> Option<PathBuf> {
     let e2e = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
     let chromium = Path::new("/usr/bin/chromium");
     let playwright = e2e.join("node_modules/playwright-core");
-    if !tools_ready(&[chromium, &playwright]) {
-        return;
-    }
-    let server = Server::start(CUSTOMERS);
+    tools_ready(&[chromium, &playwright]).then_some(e2e)
+}
+
+/// Runs tests/e2e/dashboard.mjs in `mode` (`plain` or `full`) against `server`; its
+/// screenshots go to target/e2e/screenshots.
+fn browse(e2e: &Path, server: &Server, mode: &str) {
     let shots = e2e_dir().join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let output = Command::new("node")
         .arg(e2e.join("dashboard.mjs"))
-        .args([&server.base, s(&shots), &server.customer])
+        .args([&server.base, s(&shots), &server.customer, mode])
         .output()
         .expect("node runs (tests/e2e/setup.sh)");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -295,10 +354,151 @@ fn the_page_works_in_a_headless_chromium() {
         output.status.success(),
         "the browser test failed:\n{stdout}\n{stderr}"
     );
-    for shot in ["dashboard-1366x768.png", "dashboard-390x844.png"] {
-        assert!(shots.join(shot).exists(), "no screenshot {shot}");
+    eprintln!("{stdout}");
+    for width in ["1366x768", "390x844"] {
+        let shot = format!("dashboard-{mode}-{width}.png");
+        assert!(shots.join(&shot).exists(), "no screenshot {shot}");
     }
     assert!(!server.log().contains("panicked"));
+}
+
+#[test]
+fn the_page_works_in_a_headless_chromium() {
+    let Some(e2e) = browser_ready() else {
+        return;
+    };
+    let server = Server::start(CUSTOMERS);
+    browse(&e2e, &server, "plain");
+}
+
+/// Customers an event makes frequent, recent, big buyers (tier A): each had at most one repeat
+/// purchase, long ago.
+const PROMOTED: [u64; 3] = [2, 3, 7];
+/// Contact events posted besides, for the rate of events.
+const CONTACTS: u64 = 100;
+
+/// Posts the events and the campaign behind the live and plan panels; answers the events
+/// posted.
+fn feed(server: &Server) -> u64 {
+    let mut events = Vec::new();
+    for id in PROMOTED {
+        for (column, value) in [
+            ("frequency", 25.0),
+            ("recency", 38.0),
+            ("monetary_value", 80.0),
+        ] {
+            events
+                .push(json!({"type": "set", "customer_id": id, "column": column, "value": value}));
+        }
+    }
+    for id in 10..10 + CONTACTS {
+        events.push(json!({"type": "contact", "customer_id": id, "channel": "email"}));
+    }
+    let (status, answer) = server.post("/v1/events", &json!({ "events": events }));
+    assert_eq!(status, 200, "{answer}");
+    let (status, plan) = server.post(
+        "/v1/campaigns/optimise",
+        &json!({
+            "resources": {"budget": 500, "calls": 40},
+            "offers": [
+                {"name": "call", "value": "crv", "uses": {"budget": 5, "calls": 1}},
+                {"name": "email", "value": "0.3 * crv", "uses": {"budget": 0.5}}
+            ]
+        }),
+    );
+    assert_eq!(status, 200, "{plan}");
+    events.len() as u64
+}
+
+fn get_json(server: &Server, path: &str) -> Value {
+    let (status, _, body) = server.get(path);
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// The model, live and plan panels' data: the P(alive) matrix and the holdout calibration
+/// (Fader, Hardie & Lee's 1411 customers without a repeat purchase), the events of the last
+/// seconds with the customers they moved to tier A, the newest plan with its resources.
+#[test]
+fn the_model_events_and_plan_panels_have_their_data() {
+    let server = Server::start_with_model_and_events();
+    let tier = |id: u64| get_json(&server, &format!("/v1/customers/{id}"))["tier"].clone();
+    let before: Vec<Value> = PROMOTED.iter().map(|&id| tier(id)).collect();
+    assert!(before.iter().all(|t| t != "A"), "{before:?}");
+    let summary = get_json(&server, "/v1/summary");
+    assert_eq!(summary["server"]["live"], true);
+    assert_eq!(summary["server"]["plans"], 0);
+    let model = &summary["model"];
+    assert_eq!(model["purchase_model"], "bgnbd");
+    assert_eq!(model["spend_model"], "gamma-gamma");
+    let matrix = &model["p_alive_matrix"];
+    let rows = matrix["p_alive"].as_array().unwrap();
+    assert_eq!(rows.len(), matrix["recencies"].as_array().unwrap().len());
+    assert_eq!(
+        rows[0].as_array().unwrap().len(),
+        matrix["frequencies"].as_array().unwrap().len()
+    );
+    let holdout = model["holdout"].as_array().unwrap();
+    assert_eq!(holdout[0]["label"], "0");
+    assert_eq!(holdout[0]["customers"], 1411);
+    assert!((holdout[0]["actual"].as_f64().unwrap() - 0.2367).abs() < 1e-4);
+    assert!((holdout[0]["predicted"].as_f64().unwrap() - 0.2251).abs() < 1e-3);
+
+    let posted = feed(&server);
+    // The events' second is over: it is among the whole seconds answered.
+    std::thread::sleep(Duration::from_millis(1100));
+    let activity = get_json(&server, "/v1/events/activity");
+    let rate: u64 = activity["per_second"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(rate, posted, "{activity}");
+    assert_eq!(activity["events_total"], posted);
+    let changes = activity["tier_changes"].as_array().unwrap();
+    for (&id, before) in PROMOTED.iter().zip(&before) {
+        assert_eq!(tier(id), "A");
+        // The last change of the customer's tier: from where they stood to A.
+        let change = changes
+            .iter()
+            .find(|c| c["customer_id"] == id)
+            .unwrap_or_else(|| panic!("no change of customer {id}: {activity}"));
+        assert_eq!(change["to"], "A", "{change}");
+        let first = changes
+            .iter()
+            .rev()
+            .find(|c| c["customer_id"] == id)
+            .unwrap();
+        assert_eq!(&first["from"], before, "{first}");
+    }
+    // Newest first.
+    let sequences: Vec<u64> = changes
+        .iter()
+        .map(|c| c["sequence"].as_u64().unwrap())
+        .collect();
+    assert!(sequences.windows(2).all(|w| w[0] > w[1]), "{sequences:?}");
+
+    let plans = get_json(&server, "/v1/campaigns");
+    assert_eq!(plans["plan_ids"], json!(["1"]));
+    let latest = &plans["latest"];
+    assert_eq!(latest["plan_id"], "1");
+    assert_eq!(latest["resources"]["calls"]["limit"], 40.0);
+    assert!(latest["resources"]["calls"]["used"].as_f64().unwrap() <= 40.0);
+    assert_eq!(get_json(&server, "/v1/summary")["server"]["plans"], 1);
+    assert!(!server.log().contains("panicked"));
+}
+
+/// The dashboard of [`the_model_events_and_plan_panels_have_their_data`]'s server in a headless
+/// Chromium: every panel drawn, at both widths, with no console error.
+#[test]
+fn the_full_page_works_in_a_headless_chromium() {
+    let Some(e2e) = browser_ready() else {
+        return;
+    };
+    let server = Server::start_with_model_and_events();
+    feed(&server);
+    browse(&e2e, &server, "full");
 }
 
 #[test]

@@ -56,6 +56,11 @@ impl Campaign {
             && self.offers[0].max.is_none()
     }
 
+    /// No offer has a minimum count: the core search runs.
+    fn has_no_minimum(&self) -> bool {
+        self.offers.iter().all(|o| o.min == 0)
+    }
+
     fn customers(&self) -> usize {
         self.ids.len()
     }
@@ -255,6 +260,11 @@ proptest! {
                 if plan.optimal {
                     prop_assert!(close(value, optimum));
                 }
+                // Without minimum counts the core search covers every better plan: proven.
+                if c.has_no_minimum() {
+                    prop_assert!(plan.optimal, "not proven: gap {}", plan.gap);
+                    prop_assert!(close(value, optimum), "{value} against {optimum}");
+                }
                 // One resource, one offer, no counts: the exact knapsack, proven optimal.
                 if c.is_single_budget() {
                     prop_assert!(plan.optimal, "single budget not proven: gap {}", plan.gap);
@@ -292,6 +302,12 @@ proptest! {
             let value = check_plan(&c, &plan)?;
             prop_assert!(value <= optimum + 1e-6 * optimum.abs().max(1.0));
             prop_assert!(plan.upper_bound >= optimum - 1e-6 * optimum.abs().max(1.0));
+            if plan.optimal {
+                prop_assert!(close(value, optimum), "{value} against {optimum}");
+            }
+            if c.has_no_minimum() {
+                prop_assert!(close(value, optimum), "{value} against {optimum}");
+            }
         }
     }
 

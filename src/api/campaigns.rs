@@ -57,6 +57,23 @@ impl Plans {
         id
     }
 
+    /// How many plans are kept.
+    pub fn count(&self) -> usize {
+        self.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .plans
+            .len()
+    }
+
+    /// The ids of the plans kept, oldest first, and the newest plan.
+    fn newest(&self) -> (Vec<u64>, Option<(u64, Arc<KeptPlan>)>) {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let ids = kept.plans.iter().map(|(id, _)| *id).collect();
+        let newest = kept.plans.back().map(|(id, plan)| (*id, Arc::clone(plan)));
+        (ids, newest)
+    }
+
     /// The plan kept under `id`, and the id as a number; 404 when there is none (never made,
     /// or dropped).
     fn get(&self, id: &str) -> Result<(u64, Arc<KeptPlan>), ApiError> {
@@ -77,9 +94,25 @@ impl Plans {
 
 /// The summary as answered: the plan's summary with its id.
 fn answer(id: u64, kept: &KeptPlan) -> Response<Body> {
+    json_response(StatusCode::OK, &with_id(id, kept))
+}
+
+fn with_id(id: u64, kept: &KeptPlan) -> Value {
     let mut summary = kept.summary.clone();
     summary["plan_id"] = json!(id.to_string());
-    json_response(StatusCode::OK, &summary)
+    summary
+}
+
+/// `GET /v1/campaigns`: `{"plan_ids": [..], "latest": {..} or null}`, the ids of the plans
+/// kept (oldest first) and the newest plan's summary: the dashboard's current plan.
+pub fn plans(state: &AppState) -> Result<Response<Body>, ApiError> {
+    let (ids, newest) = state.plans().newest();
+    let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+    let latest = newest.map_or(Value::Null, |(id, kept)| with_id(id, &kept));
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"plan_ids": ids, "latest": latest}),
+    ))
 }
 
 /// `POST /v1/campaigns/optimise`: the body is a campaign definition (as `crv optimise

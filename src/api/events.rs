@@ -1,5 +1,6 @@
 //! The live endpoints (README.md, "Live events"): `POST /v1/customers/{id}/events`, `POST
-//! /v1/events`, `GET /v1/customers/{id}/profile` and `POST /v1/admin/retier`. Events are
+//! /v1/events`, `GET /v1/customers/{id}/profile`, `POST /v1/admin/retier` and the dashboard's
+//! `GET /v1/events/activity`. Events are
 //! decoded and checked on the reactor thread (linear in the body), then handed to the log
 //! writer; the answer comes once they are durable per the fsync policy and applied.
 
@@ -16,6 +17,7 @@ use super::wire::{ApiError, JSON, json_response, names_media_type, read_body, re
 use crate::live::event::{self, EventError};
 use crate::live::writer::WriteError;
 use crate::live::{Live, compact};
+use crate::model::Tier;
 use crate::rfm::date::now_micros;
 
 impl From<EventError> for ApiError {
@@ -33,6 +35,49 @@ impl From<WriteError> for ApiError {
 /// The live state, or the 403 of a server that takes no events.
 fn live(state: &AppState) -> Result<&Arc<Live>, ApiError> {
     state.live().ok_or_else(ApiError::writes_disabled)
+}
+
+/// `GET /v1/events/activity`: `{"events_total", "last_sequence", "now_micros",
+/// "per_second": [..], "tier_changes": [{"sequence", "customer_id", "from", "to", "crv",
+/// "at_micros"}]}`: events applied in each of the last whole seconds (oldest first) and the
+/// latest changes of tier (newest first; `from` is null for a customer an event created), read
+/// from counters the live path keeps ([`crate::live::activity`]); 404 on a server without
+/// `--wal`.
+pub fn activity(state: &AppState) -> Result<Response<Body>, ApiError> {
+    let live = state.live().ok_or_else(|| {
+        ApiError::not_found("the server takes no events: no activity (start it with --wal DIR)")
+    })?;
+    let now = now_micros();
+    let table = state.table();
+    let changes: Vec<serde_json::Value> = live
+        .activity()
+        .tier_changes()
+        .iter()
+        .map(|change| {
+            let customer_id = match table.store().row_of(crate::CustomerId(change.customer_id)) {
+                Some(row) => json!(table.customer_id(row)),
+                None => json!(change.customer_id),
+            };
+            json!({
+                "sequence": change.sequence,
+                "customer_id": customer_id,
+                "from": change.from.map(Tier::as_str),
+                "to": change.to.as_str(),
+                "crv": change.crv,
+                "at_micros": change.at_micros,
+            })
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "events_total": live.stats().events(),
+            "last_sequence": live.last_sequence(),
+            "now_micros": now,
+            "per_second": live.activity().per_second(now.max(0) as u64 / 1_000_000),
+            "tier_changes": changes,
+        }),
+    ))
 }
 
 /// `POST /v1/customers/{id}/events` (`customer` given) and `POST /v1/events` (each event names

@@ -56,13 +56,17 @@ pub enum Route {
     Campaign,
     /// `/v1/campaigns/{id}/customers/{cid}`.
     CampaignCustomer,
+    /// `/v1/campaigns`: the plans kept and the newest.
+    Campaigns,
+    /// `/v1/events/activity`: events per second and the latest changes of tier.
+    EventsActivity,
     /// Any other path.
     Unmatched,
 }
 
 impl Route {
     /// Every route, in the order of the metrics' arrays.
-    pub const ALL: [Route; 19] = [
+    pub const ALL: [Route; 21] = [
         Route::Health,
         Route::Ready,
         Route::Metrics,
@@ -81,6 +85,8 @@ impl Route {
         Route::CampaignOptimise,
         Route::Campaign,
         Route::CampaignCustomer,
+        Route::Campaigns,
+        Route::EventsActivity,
         Route::Unmatched,
     ];
 
@@ -105,6 +111,8 @@ impl Route {
             Route::CampaignOptimise => "/v1/campaigns/optimise",
             Route::Campaign => "/v1/campaigns/{id}",
             Route::CampaignCustomer => "/v1/campaigns/{id}/customers/{cid}",
+            Route::Campaigns => "/v1/campaigns",
+            Route::EventsActivity => "/v1/events/activity",
             Route::Unmatched => "unmatched",
         }
     }

@@ -264,6 +264,9 @@ pub struct AppState {
     currency: String,
     /// The campaign plans kept for `GET /v1/campaigns/{id}`.
     plans: campaigns::Plans,
+    /// The dashboard's picture of the purchase model (`--model`), encoded once
+    /// ([`dashboard::model::encode`]).
+    model_summary: Option<bytes::Bytes>,
 }
 
 impl AppState {
@@ -283,7 +286,8 @@ impl AppState {
     }
 
     /// [`AppState::open`] with the customers valued by `valuation` (a purchase model's
-    /// lookups also answer `p_alive` and `expected_purchases`).
+    /// lookups also answer `p_alive` and `expected_purchases`, and the dashboard's picture of
+    /// the model is computed here, once: [`dashboard::model::encode`]).
     pub fn open_valued(
         path: &Path,
         params: ScoreParams,
@@ -300,6 +304,14 @@ impl AppState {
             (Store::open(path)?, Some(lock))
         };
         let open_time = started.elapsed();
+        let model_summary = match &valuation {
+            Valuation::Purchases(model) => Some(
+                serde_json::to_vec(&dashboard::model::encode(model, &store)?)
+                    .expect("a JSON value always encodes")
+                    .into(),
+            ),
+            Valuation::Retention => None,
+        };
         let table = Table::valued(Arc::new(store), params, scheme, valuation)?;
         Ok(AppState {
             current: Arc::new(ArcSwap::from_pointee(Served::new(Arc::new(table)))),
@@ -317,6 +329,7 @@ impl AppState {
             next_request_id: AtomicU64::new(1),
             currency: DEFAULT_CURRENCY.to_string(),
             plans: campaigns::Plans::default(),
+            model_summary,
         })
     }
 
@@ -354,7 +367,7 @@ impl AppState {
     }
 
     /// The campaign plans kept.
-    fn plans(&self) -> &campaigns::Plans {
+    pub(crate) fn plans(&self) -> &campaigns::Plans {
         &self.plans
     }
 
@@ -391,6 +404,11 @@ impl AppState {
     /// The current version's encoded dashboard summary ([`dashboard::summary::encode`]).
     pub fn summary(&self) -> bytes::Bytes {
         self.current.load().summary.clone()
+    }
+
+    /// The purchase model's dashboard picture, encoded, when the customers are valued by one.
+    pub fn model_summary(&self) -> Option<&bytes::Bytes> {
+        self.model_summary.as_ref()
     }
 
     /// Whether heavy endpoints require a bearer token.

@@ -115,6 +115,13 @@ pub async fn route(
             })
             .await,
         ),
+        (&Method::GET, ["v1", "campaigns"]) => (
+            Route::Campaigns,
+            authorized(&state, &parts.headers, async { campaigns::plans(&state) }).await,
+        ),
+        (&Method::GET, ["v1", "events", "activity"]) => {
+            (Route::EventsActivity, events::activity(&state))
+        }
         (&Method::POST, ["v1", "admin", "retier"]) => {
             (Route::Retier, events::retier(&state, &parts.headers).await)
         }
@@ -124,6 +131,8 @@ pub async fn route(
         (_, ["v1", "admin", "retier"]) => wrong_method(Route::Retier),
         (_, ["v1", "campaigns", _, "customers", _]) => wrong_method(Route::CampaignCustomer),
         (_, ["v1", "campaigns", _]) => wrong_method(Route::Campaign),
+        (_, ["v1", "campaigns"]) => wrong_method(Route::Campaigns),
+        (_, ["v1", "events", "activity"]) => wrong_method(Route::EventsActivity),
         // Before `{id}`: `lookup` is not an id.
         (_, ["v1", "customers", "lookup"]) => wrong_method(Route::Lookup),
         (&Method::GET, ["v1", "customers", id]) => {

@@ -3,6 +3,9 @@
 //! P(alive) matrix over frequency and recency.
 
 use super::{History, PurchaseModel};
+use crate::error::Result;
+use crate::store::Store;
+use crate::store::schema::{DURATION_HOLDOUT, FREQUENCY_HOLDOUT};
 use crate::svg::{Axis, BLUE, Document, LegendEntry, Plot, Unit, VERMILLION, range, short};
 
 /// Calibration frequencies shown one by one; higher ones share the last bucket (`7+`).
@@ -49,6 +52,28 @@ pub struct Holdout {
     pub duration: f64,
 }
 
+/// The store's holdout columns, `frequency_holdout` and `duration_holdout` (`crv rfm
+/// --calibration-end` writes them), `None` when it lacks either.
+pub fn holdout_columns(store: &Store) -> Result<Option<(&[f32], &[f32])>> {
+    Ok(store
+        .optional_numeric(FREQUENCY_HOLDOUT)?
+        .zip(store.optional_numeric(DURATION_HOLDOUT)?))
+}
+
+/// Every customer's calibration history (`histories`, in row order) with their holdout
+/// purchases and duration ([`holdout_columns`]).
+pub fn holdouts(histories: &[History], (frequency, duration): (&[f32], &[f32])) -> Vec<Holdout> {
+    histories
+        .iter()
+        .zip(frequency.iter().zip(duration))
+        .map(|(&history, (&frequency, &duration))| Holdout {
+            history,
+            frequency: f64::from(frequency),
+            duration: f64::from(duration),
+        })
+        .collect()
+}
+
 /// Mean actual and predicted holdout purchases per calibration frequency, 0 to
 /// `HOLDOUT_BUCKETS - 1`, the last bucket open-ended. Buckets without customers are left out.
 pub fn holdout_buckets<M: PurchaseModel>(model: &M, customers: &[Holdout]) -> Vec<HoldoutBucket> {
@@ -89,13 +114,18 @@ pub struct PAliveMatrix {
 }
 
 /// The P(alive) matrix of customers of age `age`, frequencies 0 to `max_frequency` and
-/// recencies 0 to `age` (whole units, sampled evenly to at most [`MAX_MATRIX_CELLS`] per
-/// axis). A customer without repeat purchases has recency 0 whatever the row: their column
-/// is constant.
-pub fn p_alive_matrix<M: PurchaseModel>(model: &M, age: f64, max_frequency: f64) -> PAliveMatrix {
+/// recencies 0 to `age` (whole units, sampled evenly to at most `max_cells` per axis: the
+/// chart of `crv fit` takes [`MAX_MATRIX_CELLS`], the dashboard fewer). A customer without
+/// repeat purchases has recency 0 whatever the row: their column is constant.
+pub fn p_alive_matrix<M: PurchaseModel>(
+    model: &M,
+    age: f64,
+    max_frequency: f64,
+    max_cells: usize,
+) -> PAliveMatrix {
     let axis = |max: f64| -> Vec<f64> {
         let max = max.max(0.0).floor();
-        let cells = (max as usize + 1).min(MAX_MATRIX_CELLS);
+        let cells = (max as usize + 1).min(max_cells.max(2));
         if cells == 1 {
             return vec![0.0];
         }
@@ -399,7 +429,7 @@ mod tests {
 
     #[test]
     fn the_matrix_is_a_grid_of_probabilities_sampled_to_its_cap() {
-        let matrix = p_alive_matrix(&CDNOW, 250.0, 40.0);
+        let matrix = p_alive_matrix(&CDNOW, 250.0, 40.0, MAX_MATRIX_CELLS);
         assert_eq!(matrix.frequencies.len(), 41);
         assert_eq!(matrix.recencies.len(), MAX_MATRIX_CELLS);
         assert_eq!(matrix.recencies.last(), Some(&250.0));

@@ -11,7 +11,8 @@ use crv::atomic_file::check_output;
 use crv::atomic_file::write_atomically;
 use crv::btyd::bgnbd::BgNbd;
 use crv::btyd::diagnostics::{
-    Holdout, HoldoutBucket, PAliveMatrix, holdout_buckets, holdout_svg, p_alive_matrix, p_alive_svg,
+    Holdout, HoldoutBucket, MAX_MATRIX_CELLS, PAliveMatrix, holdout_buckets, holdout_columns,
+    holdout_svg, holdouts, p_alive_matrix, p_alive_svg,
 };
 use crv::btyd::fit::{
     Estimate, Progress, PurchaseData, fit_purchase_model, read_histories, read_spends,
@@ -199,27 +200,15 @@ fn print_estimates<const K: usize>(
 }
 
 /// Every customer's calibration history with their holdout purchases and duration (the
-/// store's `frequency_holdout` and `duration_holdout` columns).
+/// store's `frequency_holdout` and `duration_holdout` columns, required).
 fn read_holdouts(store: &Store, histories: &[History]) -> Result<Vec<Holdout>> {
-    let column = |name: &str| {
-        store.optional_numeric(name)?.ok_or_else(|| Error::Column {
-            name: name.to_string(),
-            message: "is required by --holdout and is not in the store (crv rfm \
-                      --calibration-end writes it)"
-                .to_string(),
-        })
-    };
-    let frequency = column(FREQUENCY_HOLDOUT)?;
-    let duration = column(DURATION_HOLDOUT)?;
-    Ok(histories
-        .iter()
-        .zip(frequency.iter().zip(duration))
-        .map(|(&history, (&frequency, &duration))| Holdout {
-            history,
-            frequency: f64::from(frequency),
-            duration: f64::from(duration),
-        })
-        .collect())
+    let columns = holdout_columns(store)?.ok_or_else(|| Error::Column {
+        name: format!("{FREQUENCY_HOLDOUT}, {DURATION_HOLDOUT}"),
+        message: "are required by --holdout and are not both in the store (crv rfm \
+                  --calibration-end writes them)"
+            .to_string(),
+    })?;
+    Ok(holdouts(histories, columns))
 }
 
 /// The holdout table and the two diagnostic charts of a fitted model.
@@ -237,6 +226,7 @@ impl HoldoutCharts {
                 model,
                 largest(|h| h.history.age),
                 largest(|h| h.history.frequency),
+                MAX_MATRIX_CELLS,
             ),
         }
     }

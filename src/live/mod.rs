@@ -21,9 +21,12 @@
 //!
 //! Guarantee: an event acknowledged under `--fsync always` is on disk; after any crash the
 //! state is store + the log's events after the store's checkpoint, each applied once.
-//! Cost: an event is O(columns) to apply plus its share of one write (and fsync); a lookup of
-//! an untouched customer pays one overlay probe.
+//! Cost: an event is O(columns) to apply plus its share of one write (and fsync); one that
+//! changes a row also places the new CRV against the served cut points, to record a change of
+//! tier for the dashboard ([`activity`]); a lookup of an untouched customer pays one overlay
+//! probe.
 
+pub mod activity;
 pub mod checkpoint;
 pub mod compact;
 pub mod customer;
@@ -370,6 +373,8 @@ pub struct Live {
     options: LiveOptions,
     last_sequence: AtomicU64,
     stats: stats::LiveStats,
+    /// Events per second and the latest changes of tier, for the dashboard.
+    activity: activity::Activity,
     writer: writer::WriterHandle,
     /// Called with the new store after each compaction inside the server.
     on_compaction: std::sync::OnceLock<Box<CompactionHook>>,
@@ -437,6 +442,7 @@ impl Live {
             options,
             last_sequence: AtomicU64::new(0),
             stats: stats::LiveStats::default(),
+            activity: activity::Activity::default(),
             writer: writer::WriterHandle::default(),
             on_compaction: std::sync::OnceLock::new(),
             _lock: lock,
@@ -544,6 +550,11 @@ impl Live {
     /// The counters of `GET /metrics`.
     pub fn stats(&self) -> &stats::LiveStats {
         &self.stats
+    }
+
+    /// Events per second and the latest changes of tier (`GET /v1/events/activity`).
+    pub fn activity(&self) -> &activity::Activity {
+        &self.activity
     }
 
     /// The options the log was opened with.
@@ -675,15 +686,53 @@ impl Live {
     fn apply(&self, sequence: u64, event: &CustomerEvent) {
         let id = event.customer_id;
         let mut state = self.overlay.entry(id).or_default();
+        let before = state.row.as_ref().map(|(_, value)| value.crv);
+        let mut after = None;
         if self.change(&mut state, sequence, &event.event, || {
             self.base.row_of(crate::CustomerId(id))
         }) && let Some((row, value)) = &mut state.row
         {
             *value = self.valuer.value(&self.schema, row);
+            after = Some(value.crv);
         }
         drop(state);
         self.last_sequence.store(sequence, Ordering::Release);
         self.stats.count_event();
+        let now = crate::rfm::date::now_micros();
+        self.activity.count_events(now.max(0) as u64 / 1_000_000, 1);
+        if let Some(after) = after {
+            self.note_tier_change(sequence, id, before, after, now);
+        }
+    }
+
+    /// Records customer `id`'s change of tier, if event `sequence` moved them to another tier
+    /// of the served version: from the CRV `before` (the overlay's; `None`: the served
+    /// table's, or none for a new customer) to `after`.
+    fn note_tier_change(&self, sequence: u64, id: u64, before: Option<f32>, after: f32, now: i64) {
+        let ranking = self.ranking.load();
+        let Some(ranking) = ranking.as_ref() else {
+            return;
+        };
+        let table = &ranking.table;
+        let before = before.or_else(|| {
+            let row = table.store().row_of(crate::CustomerId(id))?;
+            Some(table.crv()[row])
+        });
+        let cuts = table.tier_cuts();
+        let from = before
+            .filter(|crv| !crv.is_nan())
+            .map(|crv| cuts.tier(crv, id));
+        let to = cuts.tier(after, id);
+        if from != Some(to) {
+            self.activity.record_tier_change(activity::TierChange {
+                sequence,
+                customer_id: id,
+                from,
+                to,
+                crv: after,
+                at_micros: now,
+            });
+        }
     }
 
     /// Records `event` (number `sequence`) in a customer's `state` and changes their row

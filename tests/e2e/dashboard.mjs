@@ -1,16 +1,19 @@
 // crv's browser test (run by tests/dashboard.rs): loads the dashboard of a running `crv serve`
-// in Debian's headless Chromium, types a budget and a customer id, checks what appears and that
-// no console error was logged, measures first paint and bytes transferred, and saves a
-// screenshot at 1366x768 and at 390x844 (phone width).
+// in Debian's headless Chromium, checks what appears and that no console error was logged,
+// measures first paint and bytes transferred, and saves a screenshot at 1366x768 and at 390x844
+// (phone width), named dashboard-MODE-WIDTHxHEIGHT.png.
+// MODE `plain`: a generated store (20,000 customers): types a budget and a customer id.
+// MODE `full`: a server with a purchase model (holdout columns), events and a campaign plan:
+// the P(alive) matrix, the holdout calibration, the live events and the plan are drawn.
 //
-// Usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR CUSTOMER_ID
+// Usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR CUSTOMER_ID MODE
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const [base, shots, customer] = process.argv.slice(2);
-if (!base || !shots || !customer) throw new Error("usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR CUSTOMER_ID");
+const [base, shots, customer, mode] = process.argv.slice(2);
+if (!base || !shots || !customer || !["plain", "full"].includes(mode)) throw new Error("usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR CUSTOMER_ID plain|full");
 
 const profile = mkdtempSync(join(tmpdir(), "crv-chromium-"));
 const context = await chromium.launchPersistentContext(profile, {
@@ -21,6 +24,64 @@ const context = await chromium.launchPersistentContext(profile, {
 });
 const failures = [];
 const check = (ok, what) => { if (!ok) failures.push(what); };
+
+// The generated store: tiers, a budget solved exactly on the frontier.
+async function plain(page, width) {
+  const meta = await page.textContent("#meta");
+  check(/20,000 customers/.test(meta), `${width}: header says ${meta}`);
+  const tiers = await page.textContent("#tiers-table");
+  check(/A.*B.*C.*N/s.test(tiers) && tiers.includes("%"), `${width}: tiers table ${tiers}`);
+
+  // A budget: a tenth of what takes every customer of positive value.
+  const full = await page.evaluate(() => state.summary.frontier.full_budget);
+  const budget = String(Math.round(full / 10));
+  await page.fill("#budget", budget);
+  await page.click("#budget-form button");
+  await page.waitForSelector("#selection dd", { timeout: 30000 });
+  const selection = await page.textContent("#selection");
+  for (const fact of ["optimum value", "ROI", "gap", "proof: upper bound", "value of the next EUR 1"]) {
+    check(selection.includes(fact), `${width}: the selection lacks "${fact}": ${selection}`);
+  }
+  check(/\d+(\.\d+)?%/.test(selection), `${width}: ROI is not a percent: ${selection}`);
+  check(await page.locator("#frontier-chart svg text", { hasText: "your budget" }).count() === 1,
+    `${width}: the budget is not marked on the frontier`);
+}
+
+// A panel is shown and holds at least `charts` charts.
+async function panel(page, width, id, charts) {
+  check(await page.isVisible(`#${id}`), `${width}: #${id} is hidden`);
+  const drawn = await page.locator(`#${id} svg`).count();
+  check(drawn >= charts, `${width}: #${id} has ${drawn} charts`);
+}
+
+// The model, events and plan panels.
+async function full(page, width) {
+  const meta = await page.textContent("#meta");
+  check(/2,357 customers/.test(meta), `${width}: header says ${meta}`);
+  await page.waitForSelector("#rate-chart svg", { timeout: 10000 });
+  await page.waitForSelector("#resource-chart svg", { timeout: 10000 });
+  await panel(page, width, "model-panel", 1);
+  await panel(page, width, "matrix-panel", 1);
+  check(await page.locator("#matrix-chart rect[fill^='rgb']").count() >= 100, `${width}: the P(alive) matrix has few cells`);
+  await panel(page, width, "holdout-panel", 1);
+  for (const label of ["actual", "predicted (bgnbd)"]) {
+    check(await page.locator("#holdout-chart svg text", { hasText: label }).count() === 1, `${width}: the holdout chart has no legend "${label}"`);
+  }
+  await panel(page, width, "live-panel", 1);
+  const live = await page.textContent("#live-facts");
+  check(/events applied\s*1\d\d/.test(live), `${width}: live facts ${live}`);
+  const changes = await page.locator("#tier-changes tbody tr").count();
+  check(changes >= 3, `${width}: ${changes} changes of tier listed`);
+  check((await page.textContent("#tier-changes")).includes("A"), `${width}: no change to tier A`);
+  await panel(page, width, "plan-panel", 1);
+  const plan = await page.textContent("#plan-facts");
+  for (const fact of ["value of the plan", "gap", "customers assigned"]) check(plan.includes(fact), `${width}: the plan lacks "${fact}": ${plan}`);
+  const resources = await page.textContent("#plan-resources");
+  check(/calls/.test(resources) && /budget/.test(resources) && /shadow price/.test(resources) && /%/.test(resources), `${width}: resources ${resources}`);
+  const offers = await page.textContent("#plan-offers");
+  check(/call/.test(offers) && /email/.test(offers), `${width}: offers ${offers}`);
+  check(await page.isVisible("#customer-panel"), `${width}: no customer search`);
+}
 
 try {
   for (const [width, height] of [[1366, 768], [390, 844]]) {
@@ -44,25 +105,8 @@ try {
     });
     console.log(`${width}x${height}: first contentful paint ${timing.fcp?.toFixed(0)} ms, summary answered at ${timing.chartsDrawnBy?.toFixed(0)} ms, ${timing.bytes} bytes transferred, ${charts} charts`);
     check(timing.bytes < 100_000, `${width}: ${timing.bytes} bytes transferred`);
-    const meta = await page.textContent("#meta");
-    check(/20,000 customers/.test(meta), `${width}: header says ${meta}`);
-    const tiers = await page.textContent("#tiers-table");
-    check(/A.*B.*C.*N/s.test(tiers) && tiers.includes("%"), `${width}: tiers table ${tiers}`);
-
-    // A budget: a tenth of what takes every customer of positive value.
-    const full = await page.evaluate(() => state.summary.frontier.full_budget);
-    const budget = String(Math.round(full / 10));
-    await page.fill("#budget", budget);
-    await page.click("#budget-form button");
-    await page.waitForSelector("#selection dd", { timeout: 30000 });
-    const selection = await page.textContent("#selection");
-    for (const fact of ["optimum value", "ROI", "gap", "proof: upper bound", "value of the next EUR 1"]) {
-      check(selection.includes(fact), `${width}: the selection lacks "${fact}": ${selection}`);
-    }
-    check(/\d+(\.\d+)?%/.test(selection), `${width}: ROI is not a percent: ${selection}`);
-    check(await page.locator("#frontier-chart svg text", { hasText: "your budget" }).count() === 1,
-      `${width}: the budget is not marked on the frontier`);
-
+    if (mode === "plain") await plain(page, width);
+    else await full(page, width);
     await page.fill("#customer-id", customer);
     await page.click("#customer-form button");
     await page.waitForSelector("#customer dd", { timeout: 10000 });
@@ -71,7 +115,7 @@ try {
 
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check(overflow <= 0, `${width}: the page is ${overflow}px wider than the screen`);
-    await page.screenshot({ path: join(shots, `dashboard-${width}x${height}.png`), fullPage: true });
+    await page.screenshot({ path: join(shots, `dashboard-${mode}-${width}x${height}.png`), fullPage: true });
     check(errors.length === 0, `${width}: console errors: ${errors.join(" | ")}`);
     await page.close();
   }

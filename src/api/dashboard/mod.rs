@@ -8,6 +8,7 @@
 //! so panels for endpoints added later appear by themselves once the page knows how to draw
 //! them (the `PANELS` table of the page's script).
 
+pub mod model;
 pub mod summary;
 
 use hyper::header::{self, HeaderValue};
@@ -41,8 +42,11 @@ pub fn openapi() -> Response<Body> {
     cached(response(StatusCode::OK, JSON, OPENAPI.as_bytes()))
 }
 
-/// `GET /v1/summary`: `{"server": {"currency", "model", "token_required", "endpoints"}, ...}`
-/// and the served version's precomputed summary ([`summary::encode`]).
+/// `GET /v1/summary`: `{"server": {"currency", "token_required", "endpoints", "live",
+/// "plans"}, "model": ..., ...}`: what the server holds (`live`: it takes events; `plans`:
+/// campaign plans kept), the purchase model's picture computed when the server opened
+/// ([`model::encode`], `null` without `--model`), and the served version's precomputed summary
+/// ([`summary::encode`]). Nothing here scans the table.
 pub fn summary(state: &AppState) -> Response<Body> {
     let endpoints: Vec<String> = Route::ALL
         .iter()
@@ -56,11 +60,17 @@ pub fn summary(state: &AppState) -> Response<Body> {
         "currency": state.currency(),
         "token_required": state.requires_token(),
         "endpoints": endpoints,
+        "live": state.live().is_some(),
+        "plans": state.plans().count(),
     });
     let table_part = state.summary();
-    let mut out = Vec::with_capacity(table_part.len() + 512);
+    let model = state.model_summary();
+    let model_len = model.map_or(4, |model| model.len());
+    let mut out = Vec::with_capacity(table_part.len() + model_len + 512);
     out.extend_from_slice(b"{\"server\":");
     out.extend_from_slice(server.to_string().as_bytes());
+    out.extend_from_slice(b",\"model\":");
+    out.extend_from_slice(model.map_or(&b"null"[..], |model| &model[..]));
     out.push(b',');
     // The encoded summary is a JSON object: its members follow the server's.
     out.extend_from_slice(&table_part[1..]);

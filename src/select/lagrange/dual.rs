@@ -11,6 +11,7 @@ use std::time::Instant;
 use microlp::{ComparisonOp, OptimizationDirection, Problem as Lp};
 
 use super::pricing::{Prices, Tally, price};
+use super::sample::{SAMPLE_FROM, Sample};
 use super::{Options, Problem};
 
 /// Where each price sits in the flat vector `y` the master LP works on: the resources'
@@ -105,6 +106,8 @@ impl Layout {
 pub struct Dual {
     /// The best prices found.
     pub prices: Prices,
+    /// The same, as the flat vector of [`Layout`].
+    pub point: Vec<f64>,
     /// The Lagrangian there: an upper bound on the optimum.
     pub bound: f64,
     /// Pricing passes run.
@@ -120,21 +123,43 @@ struct Cut {
     gradient: Vec<f64>,
 }
 
+/// Half-width of the first box around a sample's prices, in the master's units (value per
+/// unit of each resource at the start): the sample's prices are within a few percent.
+const WARM_RADIUS: f64 = 0.05;
+
 /// Minimises the Lagrangian over the prices (module doc), until the model predicts less than
-/// a hundredth of the target gap, or a limit.
+/// a hundredth of the target gap, or a limit. Large campaigns start from the prices of a
+/// sample of their customers (`sample.rs`).
 pub fn minimise(problem: &Problem<'_>, options: &Options, started: Instant) -> Dual {
+    if problem.ids.len() < SAMPLE_FROM {
+        return descend(problem, options, started, None);
+    }
+    let sample = Sample::of(problem);
+    let warm = descend(&sample.problem(), options, started, None);
+    descend(problem, options, started, Some(&warm.point))
+}
+
+/// The cutting-plane descent from the origin (box half-width 1), or from `start` (box
+/// half-width [`WARM_RADIUS`]).
+fn descend(
+    problem: &Problem<'_>,
+    options: &Options,
+    started: Instant,
+    start: Option<&[f64]>,
+) -> Dual {
     let layout = Layout::of(problem);
     let dims = layout.dims();
     let stopped = || {
         options.cancel.is_stopped() || options.time_limit.is_some_and(|l| started.elapsed() >= l)
     };
-    let origin = vec![0.0; dims];
+    let origin = start.map_or_else(|| vec![0.0; dims], <[f64]>::to_vec);
     let first = price(problem, &layout.prices(&origin));
     let (first_value, first_gradient) = layout.value_and_subgradient(problem, &origin, &first);
     let mut passes = 1;
     if dims == 0 {
         return Dual {
             prices: layout.prices(&origin),
+            point: origin,
             bound: first_value,
             passes,
             stopped: false,
@@ -166,7 +191,7 @@ pub fn minimise(problem: &Problem<'_>, options: &Options, started: Instant) -> D
     };
     let mut cuts = vec![scaled(first_value, &first_gradient, &origin)];
     let mut best = (origin, first_value);
-    let mut radius = 1.0;
+    let mut radius = if start.is_some() { WARM_RADIUS } else { 1.0 };
     let tolerance = 0.01 * options.target_gap;
     let mut was_stopped = false;
     while passes < options.max_passes {
@@ -202,6 +227,7 @@ pub fn minimise(problem: &Problem<'_>, options: &Options, started: Instant) -> D
     }
     Dual {
         prices: layout.prices(&best.0),
+        point: best.0,
         bound: best.1,
         passes,
         stopped: was_stopped,
