@@ -2531,6 +2531,7 @@ fn purchase_valuation() -> Valuation {
         }),
         spend: Some(GammaGamma::from_params([6.25, 3.74, 15.44])),
         margin_rate: 0.3,
+        time_unit: None,
     }))
 }
 
@@ -2835,6 +2836,14 @@ async fn text_ids_are_found_in_paths_lookups_and_selections_as_given() {
         assert_eq!(f32_of(&answer.json["crv"]), scored.crv()[row]);
         assert_eq!(answer.json["rank"], scored.tiers().rank[row]);
     }
+    // A path piece %-escaped as browsers escape ids (here every `-`) names the same customer.
+    let id = store.customer_id(17).to_string();
+    let answer = served
+        .get(&format!("/v1/customers/{}", id.replace('-', "%2D")))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(answer.json["customer_id"], id.as_str());
+    assert_eq!(answer.json["rank"], scored.tiers().rank[17]);
     // Bincode lookups carry whole numbers, which here would be internal positions: refused.
     let (status, _, bytes) = served
         .send_raw(

@@ -83,9 +83,14 @@ struct Server {
     child: Child,
     base: String,
     work: tempfile::TempDir,
-    /// A customer id of the store (its first row).
+    /// The customer id the browser test looks up.
     customer: String,
+    /// The bearer token the server asks for, sent with every request here.
+    token: Option<&'static str>,
 }
+
+/// The full server's bearer token (`CRV_TOKEN`).
+const TOKEN: &str = "dashboard-test-token";
 
 impl Server {
     /// A server on a generated store of `customers`.
@@ -101,11 +106,12 @@ impl Server {
             "-o",
             s(&csv),
         ]);
-        Server::spawn(work, &csv, &[])
+        Server::spawn(work, &csv, None, &[])
     }
 
     /// A server with every panel's data: the CDNOW histories with their holdout period valued
-    /// by a BG/NBD + Gamma-Gamma model fitted here, events (`--wal`) and room for plans.
+    /// by a BG/NBD + Gamma-Gamma model fitted here, events (`--wal`) and room for plans, behind
+    /// the bearer token [`TOKEN`]; the customer looked up is one [`feed`] gives events.
     fn start_with_model_and_events() -> Server {
         let work = tempfile::tempdir().unwrap();
         let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cdnow_holdout.csv");
@@ -123,9 +129,10 @@ impl Server {
             s(&model),
         ]);
         let wal = work.path().join("wal");
-        Server::spawn(
+        let mut server = Server::spawn(
             work,
             &csv,
+            Some(TOKEN),
             &[
                 "--model",
                 s(&model),
@@ -135,13 +142,19 @@ impl Server {
                 "0.01",
                 "--wal",
                 s(&wal),
-                "--insecure-writes",
             ],
-        )
+        );
+        server.customer = PROMOTED[0].to_string();
+        server
     }
 
-    /// Imports `csv` and serves it with `extra` flags.
-    fn spawn(work: tempfile::TempDir, csv: &Path, extra: &[&str]) -> Server {
+    /// Imports `csv` and serves it with `extra` flags, asking for `token` if given.
+    fn spawn(
+        work: tempfile::TempDir,
+        csv: &Path,
+        token: Option<&'static str>,
+        extra: &[&str],
+    ) -> Server {
         let store = work.path().join("customers.crv");
         run(&["import", s(csv), "-o", s(&store)]);
         let customer = std::fs::read_to_string(csv)
@@ -153,7 +166,11 @@ impl Server {
             .to_string();
         let log_path = work.path().join("serve.log");
         let log = std::fs::File::create(&log_path).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_crv"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_crv"));
+        if let Some(token) = token {
+            command.env("CRV_TOKEN", token);
+        }
+        let child = command
             .args([
                 "serve",
                 s(&store),
@@ -191,6 +208,7 @@ impl Server {
             base,
             work,
             customer,
+            token,
         }
     }
 
@@ -212,9 +230,16 @@ impl Server {
         (status, serde_json::from_slice(&answer).unwrap())
     }
 
-    /// One request over a new connection: status, headers and body.
+    /// One request (its head ends in a blank line) over a new connection, with the token if
+    /// the server asks for one: status, headers and body.
     fn request(&self, request: &str) -> (u16, String, Vec<u8>) {
         let mut stream = TcpStream::connect(self.base.trim_start_matches("http://")).unwrap();
+        let request = match self.token {
+            Some(token) => {
+                request.replacen("\r\n", &format!("\r\nAuthorization: Bearer {token}\r\n"), 1)
+            }
+            None => request.to_string(),
+        };
         stream.write_all(request.as_bytes()).unwrap();
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).unwrap();
@@ -346,6 +371,7 @@ fn browse(e2e: &Path, server: &Server, mode: &str) {
     let output = Command::new("node")
         .arg(e2e.join("dashboard.mjs"))
         .args([&server.base, s(&shots), &server.customer, mode])
+        .args(server.token)
         .output()
         .expect("node runs (tests/e2e/setup.sh)");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -472,6 +498,10 @@ fn the_model_events_and_plan_panels_have_their_data() {
             .unwrap();
         assert_eq!(&first["from"], before, "{first}");
     }
+    let profile = get_json(&server, &format!("/v1/customers/{}/profile", PROMOTED[0]));
+    assert_eq!(profile["events"]["count"], 3, "{profile}");
+    assert_eq!(profile["columns"]["frequency"], 25.0);
+    assert_eq!(profile["events"]["recent"][0]["type"], "set");
     // Newest first.
     let sequences: Vec<u64> = changes
         .iter()

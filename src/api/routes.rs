@@ -1,10 +1,13 @@
 //! The router: one `match` on (method, path pieces) names every endpoint, answers 405 for a
 //! known path with the wrong method and 404 for anything else; `HEAD` is answered wherever
 //! `GET` is (hyper sends the head alone). The pieces are `&str` slices of the request's own path
-//! in a fixed array: routing allocates nothing. Heavy endpoints check the bearer token first.
+//! in a fixed array: routing allocates nothing unless the path has `%`-escapes (a text id such
+//! as `ann%40example.com`), which are decoded piece by piece after splitting, so that an escaped
+//! `/` stays inside its id. Heavy endpoints check the bearer token first.
 //! Each request is counted in the metrics under its route template and logs one access line
 //! (target `crv::access`, level info) with its request id, echoed in `X-Request-Id`.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use std::time::Instant;
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
+use percent_encoding::percent_decode_str;
 use serde_json::json;
 
 use super::AppState;
@@ -39,13 +43,25 @@ pub async fn route(
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let request_id = request_id(&state, &parts.headers);
-    let mut pieces = [""; MAX_PIECES + 1];
+    let mut raw_pieces = [""; MAX_PIECES + 1];
+    let raw = split_path(path, &mut raw_pieces);
+    let unescaped = unescape(raw);
+    let mut unescaped_pieces = [""; MAX_PIECES + 1];
+    let pieces = match &unescaped {
+        None => raw,
+        Some(owned) => {
+            for (piece, decoded) in unescaped_pieces.iter_mut().zip(owned) {
+                *piece = decoded;
+            }
+            &unescaped_pieces[..owned.len()]
+        }
+    };
     // HEAD is GET without the body: hyper drops the body of an answer to HEAD.
     let method = match parts.method {
         Method::HEAD => &Method::GET,
         ref method => method,
     };
-    let (route, result) = match (method, split_path(path, &mut pieces)) {
+    let (route, result) = match (method, pieces) {
         (&Method::GET, ["healthz"]) => (Route::Health, Ok(handlers::health())),
         (&Method::GET, ["readyz"]) => (Route::Ready, Ok(ready(&state))),
         (&Method::GET, ["metrics"]) => (Route::Metrics, Ok(handlers::metrics(&state))),
@@ -226,6 +242,16 @@ fn split_path<'a, 'p>(path: &'p str, pieces: &'a mut [&'p str; MAX_PIECES + 1]) 
     &pieces[..count]
 }
 
+/// `raw` with each piece's `%`-escapes decoded (bytes that are not UTF-8 become U+FFFD, which
+/// no id or endpoint matches); `None`, and no copy, when no piece has an escape.
+fn unescape<'p>(raw: &[&'p str]) -> Option<Vec<Cow<'p, str>>> {
+    raw.iter().any(|piece| piece.contains('%')).then(|| {
+        raw.iter()
+            .map(|piece| percent_decode_str(piece).decode_utf8_lossy())
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +270,18 @@ mod tests {
             split_path("/v1/customers/1/orders/9/x/y", &mut pieces),
             ["v1", "customers", "1", "orders", "9", "x"]
         );
+    }
+
+    #[test]
+    fn escapes_are_decoded_within_their_piece() {
+        let mut pieces = [""; MAX_PIECES + 1];
+        assert_eq!(unescape(split_path("/v1/customers/C-7", &mut pieces)), None);
+        let decoded = unescape(split_path(
+            "/v1/customers/ann%40example.com%2Fx",
+            &mut pieces,
+        ));
+        assert_eq!(decoded.unwrap(), ["v1", "customers", "ann@example.com/x"]);
+        let decoded = unescape(split_path("/v1/customers/%FF%zz", &mut pieces)).unwrap();
+        assert_eq!(decoded[2], "\u{FFFD}%zz");
     }
 }

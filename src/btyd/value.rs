@@ -39,6 +39,9 @@ pub struct ValueModel {
     pub spend: Option<GammaGamma>,
     /// Margin per unit of spend, finite.
     pub margin_rate: f64,
+    /// The unit of `recency`, `age` and the horizon (`day`, `week`, `month`), when the model
+    /// file names it.
+    pub time_unit: Option<String>,
 }
 
 impl SpendRule for GammaGamma {
@@ -64,6 +67,7 @@ impl ValueModel {
             purchases,
             spend: file.spend.as_ref().map(|spend| spend.model),
             margin_rate,
+            time_unit: file.time_unit.clone(),
         })
     }
 

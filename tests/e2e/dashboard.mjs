@@ -3,16 +3,18 @@
 // measures first paint and bytes transferred, and saves a screenshot at 1366x768 and at 390x844
 // (phone width), named dashboard-MODE-WIDTHxHEIGHT.png.
 // MODE `plain`: a generated store (20,000 customers): types a budget and a customer id.
-// MODE `full`: a server with a purchase model (holdout columns), events and a campaign plan:
-// the P(alive) matrix, the holdout calibration, the live events and the plan are drawn.
+// MODE `full`: a server with a purchase model (holdout columns), events and a campaign plan,
+// behind a bearer token: the P(alive) matrix, the holdout calibration and the live events are
+// drawn; the plan asks for the token, and is drawn once it is typed; the customer looked up
+// shows the events it was given.
 //
-// Usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR CUSTOMER_ID MODE
+// Usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR CUSTOMER_ID MODE [TOKEN]
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const [base, shots, customer, mode] = process.argv.slice(2);
+const [base, shots, customer, mode, token] = process.argv.slice(2);
 if (!base || !shots || !customer || !["plain", "full"].includes(mode)) throw new Error("usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR CUSTOMER_ID plain|full");
 
 const profile = mkdtempSync(join(tmpdir(), "crv-chromium-"));
@@ -59,6 +61,13 @@ async function full(page, width) {
   const meta = await page.textContent("#meta");
   check(/2,357 customers/.test(meta), `${width}: header says ${meta}`);
   await page.waitForSelector("#rate-chart svg", { timeout: 10000 });
+  if (token) {
+    await page.waitForSelector("#plan-facts p", { timeout: 10000 });
+    const asked = await page.textContent("#plan-facts");
+    check(/bearer token/.test(asked), `${width}: without the token the plan panel says ${asked}`);
+    await page.fill("#token", token);
+    await page.dispatchEvent("#token", "change");
+  }
   await page.waitForSelector("#resource-chart svg", { timeout: 10000 });
   await panel(page, width, "model-panel", 1);
   await panel(page, width, "matrix-panel", 1);
@@ -112,6 +121,12 @@ try {
     await page.waitForSelector("#customer dd", { timeout: 10000 });
     const card = await page.textContent("#customer");
     check(/CRV/.test(card) && /tier[ABCN]/.test(card.replace(/\s+/g, "")) && /rank/.test(card), `${width}: customer card ${card}`);
+    const history = await page.textContent("#customer-history");
+    check(/Stored columns/.test(history) && /frequency|retention/.test(history), `${width}: customer history ${history}`);
+    if (mode === "full") {
+      check(/events\s*3/.test(card), `${width}: the customer's event count: ${card}`);
+      check(await page.locator("#customer-history tr", { hasText: "set" }).count() === 3, `${width}: the customer's recent events: ${history}`);
+    }
 
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check(overflow <= 0, `${width}: the page is ${overflow}px wider than the screen`);

@@ -20,7 +20,7 @@ use crate::store::Store;
 /// Most cells along each axis of the dashboard's P(alive) matrix (a few KB of JSON).
 pub const MATRIX_CELLS: usize = 24;
 
-/// `{"purchase_model", "spend_model", "p_alive_matrix": {"age", "frequencies", "recencies",
+/// `{"purchase_model", "spend_model", "time_unit", "p_alive_matrix": {"age", "frequencies", "recencies",
 /// "p_alive": [[..]]}, "holdout": [{"frequency", "label", "customers", "actual",
 /// "predicted"}] or null}` of `model` over the customers of `store`.
 pub fn encode(model: &ValueModel, store: &Store) -> Result<Value> {
@@ -31,6 +31,7 @@ pub fn encode(model: &ValueModel, store: &Store) -> Result<Value> {
     Ok(json!({
         "purchase_model": model.purchase_model_name(),
         "spend_model": model.spend_name(),
+        "time_unit": model.time_unit,
         "p_alive_matrix": matrix,
         "holdout": holdout,
     }))
@@ -101,6 +102,7 @@ mod tests {
             purchases: Purchases::BgNbd(BgNbd::from_params([0.24, 4.41, 0.79, 2.43])),
             spend: None,
             margin_rate: DEFAULT_MARGIN_RATE,
+            time_unit: Some("week".into()),
         }
     }
 
@@ -143,5 +145,6 @@ mod tests {
         assert!(summary["holdout"].is_null());
         assert_eq!(summary["purchase_model"], "bgnbd");
         assert_eq!(summary["spend_model"], "monetary_value");
+        assert_eq!(summary["time_unit"], "week");
     }
 }
