@@ -153,6 +153,10 @@ pub struct FitCommand {
     /// the P(alive) matrix beside the model file (OUTPUT.holdout.svg, OUTPUT.p_alive.svg).
     #[arg(long)]
     pub holdout: bool,
+    /// The unit of the store's recency and age (as `crv rfm --time-unit` wrote them: day, week
+    /// or month), recorded in the model file so that its horizon and charts name it.
+    #[arg(long)]
+    pub time_unit: Option<crv::rfm::Period>,
 }
 
 /// `crv rfm --help`.

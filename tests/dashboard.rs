@@ -125,6 +125,8 @@ impl Server {
             "bgnbd",
             "--spend",
             "gamma-gamma",
+            "--time-unit",
+            "week",
             "-o",
             s(&model),
         ]);
@@ -457,6 +459,7 @@ fn the_model_events_and_plan_panels_have_their_data() {
     let model = &summary["model"];
     assert_eq!(model["purchase_model"], "bgnbd");
     assert_eq!(model["spend_model"], "gamma-gamma");
+    assert_eq!(model["time_unit"], "week");
     let matrix = &model["p_alive_matrix"];
     let rows = matrix["p_alive"].as_array().unwrap();
     assert_eq!(rows.len(), matrix["recencies"].as_array().unwrap().len());

@@ -87,7 +87,7 @@ pub fn fit(args: &FitCommand) -> Result<()> {
         model: kind,
         params,
         details: details(&estimate, data.customers, data.histories.len()),
-        time_unit: None,
+        time_unit: args.time_unit.map(|unit| unit.to_string()),
         spend: spend.as_ref().map(|(section, _, _)| section.clone()),
     };
     model.write(&args.output)?;

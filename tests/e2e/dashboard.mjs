@@ -72,6 +72,7 @@ async function full(page, width) {
   await panel(page, width, "model-panel", 1);
   await panel(page, width, "matrix-panel", 1);
   check(await page.locator("#matrix-chart rect[fill^='rgb']").count() >= 100, `${width}: the P(alive) matrix has few cells`);
+  check(await page.locator("#matrix-chart svg text", { hasText: "(weeks)" }).count() === 1, `${width}: the P(alive) matrix's axis does not name the weeks`);
   await panel(page, width, "holdout-panel", 1);
   for (const label of ["actual", "predicted (bgnbd)"]) {
     check(await page.locator("#holdout-chart svg text", { hasText: label }).count() === 1, `${width}: the holdout chart has no legend "${label}"`);
