@@ -62,6 +62,7 @@ fn the_python_package_and_spark_agree_with_the_command_line() {
         "python/crv",
         "Cargo.toml",
         "python/Cargo.toml",
+        "pyproject.toml",
     ]
     .iter()
     .map(|path| newest(&root().join(path)))

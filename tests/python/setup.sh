@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what tests/python.rs needs: Java for pyspark (Debian's default-jre-headless, only if
 # missing), a virtual environment in target/python-venv with pyarrow, pandas, pytest and pyspark
-# (made once), and the crv package built from this checkout by `pip install ./python`, rebuilt
+# (made once), and the crv package built from this checkout by `pip install .` (pyproject.toml at the root), rebuilt
 # every run. The wheel is built in cargo's dev profile into the checkout's target directory,
 # where the dependencies are compiled as for `cargo test` (Cargo.toml), so the two share them.
 # Run by .ci/run before the tests; run it again after changing the Rust or Python sources.
@@ -20,5 +20,5 @@ if [ ! -x "$venv/bin/pyspark" ]; then
 fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 started=$(date +%s)
-MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/pip" install -q --force-reinstall --no-deps ./python
+MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/pip" install -q --force-reinstall --no-deps .
 echo "tests/python/setup.sh: the crv package built and installed in $(( $(date +%s) - started )) s"
