@@ -15,6 +15,7 @@ pub mod distinct;
 pub mod fit;
 pub mod gamma_gamma;
 pub mod model_file;
+pub mod model_fit;
 pub mod pnbd;
 pub mod special;
 pub mod value;

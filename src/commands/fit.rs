@@ -14,11 +14,10 @@ use crv::btyd::diagnostics::{
     Holdout, HoldoutBucket, MAX_MATRIX_CELLS, PAliveMatrix, holdout_buckets, holdout_columns,
     holdout_svg, holdouts, p_alive_matrix, p_alive_svg,
 };
-use crv::btyd::fit::{
-    Estimate, Progress, PurchaseData, fit_purchase_model, read_histories, read_spends,
-};
-use crv::btyd::gamma_gamma::{GammaGamma, SpendData, fit_gamma_gamma};
-use crv::btyd::model_file::{FitDetails, FitRecord, ModelFile, PurchaseKind, SpendSection};
+use crv::btyd::fit::read_histories;
+use crv::btyd::gamma_gamma::GammaGamma;
+use crv::btyd::model_file::{FitDetails, PurchaseKind};
+use crv::btyd::model_fit::{FitRequest, fit_model_file};
 use crv::btyd::pnbd::ParetoNbd;
 use crv::btyd::{History, PurchaseModel};
 use crv::error::{Error, Result};
@@ -36,10 +35,6 @@ pub fn fit(args: &FitCommand) -> Result<()> {
     check_output(&args.output, &[&args.store], args.force)?;
     let store = open_store(&args.store, false)?;
     let histories = read_histories(&store)?;
-    let spends = match args.spend {
-        Some(SpendModelArg::GammaGamma) => Some(read_spends(&store, &histories)?),
-        None => None,
-    };
     let kind = match args.model {
         PurchaseModelArg::Bgnbd => PurchaseKind::BgNbd,
         PurchaseModelArg::Pnbd => PurchaseKind::ParetoNbd,
@@ -49,76 +44,50 @@ pub fn fit(args: &FitCommand) -> Result<()> {
     } else {
         None
     };
-    let data = PurchaseData::compress(&histories);
-    drop(histories);
     let last_report = Mutex::new(started);
-    let report = |what: &'static str| {
-        let last_report = &last_report;
-        move |evaluations: u64, ll: f64| {
-            let mut last = last_report.lock().expect("no report panics");
-            if last.elapsed() >= PROGRESS_EVERY {
-                *last = Instant::now();
-                eprintln!(
-                    "fit {what}: {evaluations} evaluations, log-likelihood {ll:.6}, {:.1?}",
-                    started.elapsed()
-                );
-            }
+    let report = |what: &'static str, evaluations: u64, ll: f64| {
+        let mut last = last_report.lock().expect("no report panics");
+        if last.elapsed() >= PROGRESS_EVERY {
+            *last = Instant::now();
+            eprintln!(
+                "fit {what}: {evaluations} evaluations, log-likelihood {ll:.6}, {:.1?}",
+                started.elapsed()
+            );
         }
     };
-    let purchase_progress = report(kind.name());
-    let estimate = fit_kind(kind, &data, Some(&purchase_progress))?;
-    let params = estimate.params;
-    let purchase_time = started.elapsed();
-    let spend = match &spends {
-        Some(spends) => {
-            let spend_started = Instant::now();
-            let spend_data = SpendData::compress(spends);
-            let spend_progress = report(GammaGamma::NAME);
-            let (model, estimate) = fit_gamma_gamma(&spend_data, Some(&spend_progress))?;
-            let section = SpendSection {
-                model,
-                details: details(&estimate, spend_data.repeat_buyers, spend_data.spends.len()),
-            };
-            Some((section, estimate, spend_started.elapsed()))
-        }
-        None => None,
-    };
-    let model = ModelFile {
-        model: kind,
-        params,
-        details: details(&estimate, data.customers, data.histories.len()),
+    let request = FitRequest {
+        kind,
+        spend: matches!(args.spend, Some(SpendModelArg::GammaGamma)),
         time_unit: args.time_unit.map(|unit| unit.to_string()),
-        spend: spend.as_ref().map(|(section, _, _)| section.clone()),
     };
+    let fitted = fit_model_file(&store, &histories, &request, Some(&report))?;
+    drop(histories);
+    let model = fitted.file;
+    let params = model.params;
     model.write(&args.output)?;
     let elapsed = started.elapsed();
 
     let mut out = summary_writer(Some(&args.output));
     let mut line = |text: String| writeln!(out, "{text}").map_err(stdout_error);
-    line(format!(
-        "fitted {} to {} ({} distinct histories) in {purchase_time:.2?}: {}, {} iterations",
+    print_fit(
+        &mut line,
         kind.name(),
-        count(data.customers, "customer"),
-        data.histories.len(),
-        estimate.status,
-        estimate.iterations
-    ))?;
-    print_estimates(&mut line, &kind.param_names(), &estimate)?;
-    if let Some((section, estimate, spend_time)) = &spend {
-        let fit = section
-            .details
-            .fit
-            .as_ref()
-            .expect("a fitted section has its record");
-        line(format!(
-            "fitted {} to {} ({} distinct) in {spend_time:.2?}: {}, {} iterations",
+        "customer",
+        fitted.purchase_time,
+        &kind.param_names(),
+        &model.params,
+        &model.details,
+    )?;
+    if let (Some(section), Some(spend_time)) = (&model.spend, fitted.spend_time) {
+        print_fit(
+            &mut line,
             GammaGamma::NAME,
-            count(fit.customers, "repeat buyer"),
-            fit.distinct_histories,
-            estimate.status,
-            estimate.iterations
-        ))?;
-        print_estimates(&mut line, &GammaGamma::PARAM_NAMES, estimate)?;
+            "repeat buyer",
+            spend_time,
+            &GammaGamma::PARAM_NAMES,
+            &section.model.params(),
+            &section.details,
+        )?;
     }
     line(format!("wrote {} in {elapsed:.2?}", args.output.display()))?;
     if let Some(holdouts) = &holdouts {
@@ -143,59 +112,39 @@ pub fn fit(args: &FitCommand) -> Result<()> {
     Ok(())
 }
 
-/// Fits the purchase model `kind`.
-fn fit_kind(
-    kind: PurchaseKind,
-    data: &PurchaseData,
-    progress: Option<Progress<'_>>,
-) -> Result<Estimate<4>> {
-    match kind {
-        PurchaseKind::BgNbd => Ok(fit_purchase_model::<BgNbd>(data, progress)?.1),
-        PurchaseKind::ParetoNbd => Ok(fit_purchase_model::<ParetoNbd>(data, progress)?.1),
-    }
-}
-
-/// A fit's standard errors, log-likelihood and record for model.json.
-fn details<const K: usize>(
-    estimate: &Estimate<K>,
-    customers: u64,
-    distinct: usize,
-) -> FitDetails<K> {
-    FitDetails {
-        standard_errors: estimate.standard_errors,
-        log_likelihood: Some(estimate.log_likelihood),
-        fit: Some(FitRecord {
-            customers,
-            distinct_histories: distinct as u64,
-            iterations: estimate.iterations,
-            converged: true,
-            status: estimate.status.clone(),
-        }),
-    }
-}
-
-/// The parameter table and the log-likelihood of one fit.
-fn print_estimates<const K: usize>(
+/// One fit's summary: the customers and distinct histories, how the optimiser ended, and the
+/// parameter table with the log-likelihood.
+fn print_fit<const K: usize>(
     line: &mut impl FnMut(String) -> Result<()>,
+    name: &str,
+    unit: &str,
+    time: Duration,
     names: &[&str; K],
-    estimate: &Estimate<K>,
+    params: &[f64; K],
+    details: &FitDetails<K>,
 ) -> Result<()> {
+    let fit = details.fit.as_ref().expect("a fitted section has its record");
+    line(format!(
+        "fitted {name} to {} ({} distinct histories) in {time:.2?}: {}, {} iterations",
+        count(fit.customers, unit),
+        fit.distinct_histories,
+        fit.status,
+        fit.iterations
+    ))?;
     line(format!(
         "  {:<16} {:>14} {:>14}",
         "parameter", "estimate", "std. error"
     ))?;
     for (k, name) in names.iter().enumerate() {
-        let se = estimate
+        let se = details
             .standard_errors
             .map_or("-".to_string(), |se| format!("{:.6}", se[k]));
-        line(format!(
-            "  {name:<16} {:>14.6} {se:>14}",
-            estimate.params[k]
-        ))?;
+        line(format!("  {name:<16} {:>14.6} {se:>14}", params[k]))?;
     }
     line(format!(
         "  {:<16} {:>14.4}",
-        "log-likelihood", estimate.log_likelihood
+        "log-likelihood",
+        details.log_likelihood.unwrap_or(f64::NAN)
     ))
 }
 
