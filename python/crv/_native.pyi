@@ -26,7 +26,12 @@ class Store:
     def __len__(self) -> int: ...
 
 def score(
-    customers: Any, discount: float, horizon: str, tier_cuts: tuple[float, float]
+    customers: Any,
+    discount: float,
+    horizon: str,
+    tier_cuts: tuple[float, float],
+    model: Optional[str],
+    margin_rate: Optional[float],
 ) -> pyarrow.Table: ...
 def select(
     customers: Any,
@@ -37,6 +42,25 @@ def select(
     horizon: str,
     resource_scale: float,
     time_limit: float,
+    model: Optional[str],
+    margin_rate: Optional[float],
+) -> tuple[str, pyarrow.Table]: ...
+def fit(
+    customers: Any,
+    model: str,
+    spend: bool,
+    time_unit: Optional[str],
+    output: Optional[str],
+) -> str: ...
+def optimise(
+    customers: Any,
+    campaign: str,
+    contacts: Optional[str],
+    discount: float,
+    horizon: str,
+    tier_cuts: tuple[float, float],
+    model: Optional[str],
+    margin_rate: Optional[float],
 ) -> tuple[str, pyarrow.Table]: ...
 
 # The pieces crv.spark runs on executors and the driver: messages are opaque bytes.

@@ -1,7 +1,7 @@
 //! `crv._native`: the Python face of the `crv` crate. It adds no logic: every function turns its
 //! arguments into the core crate's types, calls the same library functions the command line
-//! calls (`Table::score`, `SelectionRequest::bind(..).select(..)`, `report::*`), and hands the
-//! answer back. The Python package `crv` (crv/__init__.py) wraps these with defaults and docs.
+//! calls (`Table::valued`, `SelectionRequest::bind(..).select(..)`, `fit_model_file`,
+//! `CampaignDefinition::bind(..).solve(..)`, `report::*`), and hands the answer back. The Python package `crv` (crv/__init__.py) wraps these with defaults and docs.
 //!
 //! Arrow crosses the boundary through the Arrow C data interface with `arrow-pyarrow`, the
 //! arrow-rs project's own bridge, released with arrow-rs (so on the same arrow version as the
@@ -15,16 +15,29 @@
 //! own rules (`RAYON_NUM_THREADS`, then the machine's cores). Errors are `crv.CrvError`
 //! (a `ValueError`) carrying the command line's message.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use arrow_array::RecordBatch;
 use arrow_pyarrow::{FromPyArrow, IntoPyArrow};
 use arrow_schema::{Field, Schema};
+use crv::atomic_file::check_output;
+use crv::btyd::fit::read_histories;
+use crv::btyd::model_file::PurchaseKind;
+use crv::btyd::model_fit::{FitRequest, fit_model_file};
+use crv::btyd::value::{DEFAULT_MARGIN_RATE, ValueModel};
+use crv::campaign::contacts::{ContactHistory, ContactLog};
+use crv::campaign::definition::CampaignDefinition;
 use crv::campaign::{CampaignSpec, SelectionRequest, report};
+use crv::cancel::Cancel;
 use crv::kernel::TierScheme;
+use crv::rfm::Period;
+use crv::rfm::date::now_micros;
 use crv::score_file::{id_array, scores_batch};
 use crv::select::SolveLimits;
 use crv::store::columnar::store_from_batches;
+use crv::table::Valuation;
 use crv::{Horizon, ScoreParams, Table};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -57,6 +70,14 @@ impl Customers {
         Ok(Customers::Arrow(arrow_pyarrow::Table::from_pyarrow_bound(
             object,
         )?))
+    }
+
+    /// The store file's path, for a store opened from one.
+    fn path(&self) -> Option<PathBuf> {
+        match self {
+            Customers::Store(store) => store.path().map(Path::to_path_buf),
+            Customers::Arrow(_) => None,
+        }
     }
 
     /// The store, reading Arrow input (the GIL held only while the stream is read).
@@ -103,30 +124,144 @@ fn to_pyarrow(py: Python<'_>, batch: RecordBatch) -> PyResult<Py<PyAny>> {
         .unbind())
 }
 
+/// How customers are valued, as the command line's `--model` and `--margin-rate` give it:
+/// margins and retention without a model file, else the purchase model it holds.
+fn valuation(model: Option<PathBuf>, margin_rate: Option<f64>) -> crv::Result<Valuation> {
+    match model {
+        Some(path) => Ok(Valuation::Purchases(Arc::new(ValueModel::read(
+            &path,
+            margin_rate.unwrap_or(DEFAULT_MARGIN_RATE),
+        )?))),
+        None => Ok(Valuation::Retention),
+    }
+}
+
 /// See `crv.score` (crv/__init__.py).
 #[pyfunction]
-#[pyo3(signature = (customers, discount, horizon, tier_cuts))]
+#[pyo3(signature = (customers, discount, horizon, tier_cuts, model, margin_rate))]
 fn score(
     py: Python<'_>,
     customers: &Bound<'_, PyAny>,
     discount: f64,
     horizon: &str,
     tier_cuts: (f64, f64),
+    model: Option<PathBuf>,
+    margin_rate: Option<f64>,
 ) -> PyResult<Py<PyAny>> {
     let params = params(discount, horizon).map_err(raise)?;
     let scheme = scheme(tier_cuts).map_err(raise)?;
+    let valuation = valuation(model, margin_rate).map_err(raise)?;
     let store = Customers::extract(customers)?.store(py)?;
     let batch = py
-        .detach(|| Table::score(store, params, scheme).and_then(|table| scores_batch(&table)))
+        .detach(|| {
+            Table::valued(store, params, scheme, valuation).and_then(|table| scores_batch(&table))
+        })
         .map_err(raise)?;
     to_pyarrow(py, batch)
+}
+
+/// See `crv.fit` (crv/__init__.py): the model file's JSON, written to `output` too if given.
+#[pyfunction]
+#[pyo3(signature = (customers, model, spend, time_unit, output))]
+fn fit(
+    py: Python<'_>,
+    customers: &Bound<'_, PyAny>,
+    model: &str,
+    spend: bool,
+    time_unit: Option<String>,
+    output: Option<PathBuf>,
+) -> PyResult<String> {
+    let kind = PurchaseKind::from_name(model).ok_or_else(|| {
+        raise(crv::Error::invalid(
+            "model",
+            format!("`{model}` is not bgnbd or pnbd"),
+        ))
+    })?;
+    if let Some(unit) = &time_unit {
+        unit.parse::<Period>()
+            .map_err(|message| raise(crv::Error::invalid("time_unit", message)))?;
+    }
+    let customers = Customers::extract(customers)?;
+    let store_path = customers.path();
+    let store = customers.store(py)?;
+    let request = FitRequest {
+        kind,
+        spend,
+        time_unit,
+    };
+    py.detach(|| -> crv::Result<String> {
+        if let Some(path) = &output {
+            check_output(
+                path,
+                &store_path.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+                false,
+            )?;
+        }
+        let histories = read_histories(&store)?;
+        let fitted = fit_model_file(&store, &histories, &request, None)?;
+        if let Some(path) = &output {
+            fitted.file.write(path)?;
+        }
+        Ok(fitted.file.to_json())
+    })
+    .map_err(raise)
+}
+
+/// See `crv.optimise` (crv/__init__.py): the JSON summary of `crv optimise --json` and the
+/// assignment as a table.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (customers, campaign, contacts, discount, horizon, tier_cuts, model, margin_rate))]
+fn optimise(
+    py: Python<'_>,
+    customers: &Bound<'_, PyAny>,
+    campaign: &str,
+    contacts: Option<PathBuf>,
+    discount: f64,
+    horizon: &str,
+    tier_cuts: (f64, f64),
+    model: Option<PathBuf>,
+    margin_rate: Option<f64>,
+) -> PyResult<(String, Py<PyAny>)> {
+    let params = params(discount, horizon).map_err(raise)?;
+    let scheme = scheme(tier_cuts).map_err(raise)?;
+    let valuation = valuation(model, margin_rate).map_err(raise)?;
+    let definition = CampaignDefinition::parse(campaign.as_bytes(), "<campaign>").map_err(raise)?;
+    let history = match &contacts {
+        Some(path) => ContactLog::read(path).map_err(raise)?,
+        None => ContactLog::default(),
+    };
+    let store = Customers::extract(customers)?.store(py)?;
+    let (summary, assignment) = py
+        .detach(|| -> crv::Result<_> {
+            let table = Table::valued(store, params, scheme, valuation)?;
+            let prepare = Instant::now();
+            let cancel = Cancel::default();
+            let bound = definition.bind(
+                &table,
+                &history as &dyn ContactHistory,
+                now_micros(),
+                &cancel,
+            )?;
+            let plan = bound.solve(prepare.elapsed(), cancel);
+            let summary = plan.summary();
+            match plan.plan() {
+                Some(solved) => Ok((summary.to_string(), plan.assignment_batch(solved))),
+                None => Err(crv::Error::invalid(
+                    "campaign",
+                    format!("infeasible: {}", summary["infeasible"]),
+                )),
+            }
+        })
+        .map_err(raise)?;
+    Ok((summary, to_pyarrow(py, assignment)?))
 }
 
 /// See `crv.select` (crv/__init__.py): the JSON summary of `crv select --json` and a table of
 /// the chosen customer ids.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (customers, budget, cost, r#where, discount, horizon, resource_scale, time_limit))]
+#[pyo3(signature = (customers, budget, cost, r#where, discount, horizon, resource_scale, time_limit, model, margin_rate))]
 fn select(
     py: Python<'_>,
     customers: &Bound<'_, PyAny>,
@@ -137,8 +272,11 @@ fn select(
     horizon: &str,
     resource_scale: f64,
     time_limit: f64,
+    model: Option<PathBuf>,
+    margin_rate: Option<f64>,
 ) -> PyResult<(String, Py<PyAny>)> {
     let params = params(discount, horizon).map_err(raise)?;
+    let valuation = valuation(model, margin_rate).map_err(raise)?;
     let request = SelectionRequest {
         campaign: CampaignSpec {
             budget,
@@ -152,7 +290,7 @@ fn select(
     let store = Customers::extract(customers)?.store(py)?;
     let (summary, chosen) = py
         .detach(|| -> crv::Result<_> {
-            let table = Table::score(store, params, TierScheme::default())?;
+            let table = Table::valued(store, params, TierScheme::default(), valuation)?;
             let targets = request.bind(&table)?.select(&table)?;
             let chosen = id_array(&table, targets.selection.rows.iter().copied());
             Ok((report::selection_summary(&targets).to_string(), chosen))
@@ -246,6 +384,8 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Store>()?;
     module.add_function(wrap_pyfunction!(score, module)?)?;
     module.add_function(wrap_pyfunction!(select, module)?)?;
+    module.add_function(wrap_pyfunction!(fit, module)?)?;
+    module.add_function(wrap_pyfunction!(optimise, module)?)?;
     spark::register(module)?;
     Ok(())
 }

@@ -1,11 +1,16 @@
 //! A campaign definition bound to a table and solved: every `value` and `uses` entry evaluated
 //! over the customers, each offer's eligibility (its `--where` filter, then the contact rules
 //! as of the campaign's `as_of`), the multi-resource solver ([`crate::select::lagrange`]), and
-//! what the answer is reported as: the JSON summary, the assignment rows, and one customer's
-//! explanation.
+//! what the answer is reported as: the JSON summary, the assignment (CSV rows, or one Arrow
+//! record batch), and one customer's explanation.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow_array::Array;
+use arrow_array::types::UInt16Type;
+use arrow_array::{ArrayRef, DictionaryArray, Float64Array, RecordBatch, StringArray, UInt16Array};
+use arrow_schema::{DataType, Field, Schema};
 use serde_json::{Map, Value, json};
 
 use super::contacts::{ContactHistory, RuleVerdict, verdict};
@@ -13,6 +18,7 @@ use super::definition::{CampaignDefinition, ContactRule};
 use super::expression::Values;
 use crate::cancel::Cancel;
 use crate::error::Result;
+use crate::score_file::id_array;
 use crate::select::lagrange::{self, Conflict, Offer, Options, Outcome, Plan, Problem};
 use crate::table::Table;
 
@@ -28,6 +34,19 @@ pub struct BoundCampaign<'t> {
     excluded_by: Vec<u8>,
     table: &'t Table,
     as_of_micros: i64,
+}
+
+/// One customer's place in a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    /// The offer, an index into the definition's offers.
+    pub offer: usize,
+    /// Its value for the customer.
+    pub value: f64,
+    /// Its use of each resource, in the definition's order.
+    pub uses: Vec<f64>,
+    /// Why the customer holds it: their value against the resources' shadow prices.
+    pub reason: String,
 }
 
 /// A solved campaign.
@@ -331,17 +350,78 @@ impl CampaignPlan<'_> {
         }
     }
 
-    /// The assignment row of customer row `i` (None when they hold no offer).
-    pub fn assignment_row(&self, plan: &Plan, i: usize) -> Option<Vec<String>> {
+    /// Customer row `i`'s offer in `plan`, its value, its uses of each resource and why (None
+    /// when they hold no offer).
+    pub fn assignment(&self, plan: &Plan, i: usize) -> Option<Assignment> {
         let o = plan.offer_of(i)?;
         let b = &self.bound;
-        let mut row = vec![
-            b.table.store().customer_id(i).to_string(),
-            b.definition.offers[o].name.clone(),
-            b.values[o].get(i).to_string(),
+        Some(Assignment {
+            offer: o,
+            value: b.values[o].get(i),
+            uses: b.uses[o].iter().map(|u| u.get(i)).collect(),
+            reason: self.chosen_reason(plan, i, o),
+        })
+    }
+
+    /// The offers' names, in the definition's order ([`Assignment::offer`] indexes them).
+    pub fn offer_names(&self) -> Vec<&str> {
+        self.names().1
+    }
+
+    /// The assignment as one Arrow record batch, the customers with an offer in store order:
+    /// `customer_id` (`UInt64`, or `Utf8` for text ids), `offer` (dictionary-encoded `Utf8`),
+    /// `value` and one `Float64` column per resource, `reason` (`Utf8`): the CSV's columns.
+    pub fn assignment_batch(&self, plan: &Plan) -> RecordBatch {
+        let table = self.bound.table;
+        let assigned: Vec<(usize, Assignment)> = (0..table.rows())
+            .filter_map(|i| self.assignment(plan, i).map(|a| (i, a)))
+            .collect();
+        let ids = id_array(table, assigned.iter().map(|(i, _)| *i));
+        let offer_names = StringArray::from_iter_values(self.offer_names());
+        let offer_codes = UInt16Array::from_iter_values(
+            assigned
+                .iter()
+                .map(|(_, a)| u16::try_from(a.offer).expect("at most MAX_OFFERS offers")),
+        );
+        let offers = DictionaryArray::<UInt16Type>::try_new(offer_codes, Arc::new(offer_names))
+            .expect("every code names an offer");
+        let header = self.assignment_header();
+        let mut fields = vec![
+            Field::new(&header[0], ids.data_type().clone(), false),
+            Field::new(&header[1], offers.data_type().clone(), false),
+            Field::new(&header[2], DataType::Float64, false),
         ];
-        row.extend(b.uses[o].iter().map(|u| u.get(i).to_string()));
-        row.push(self.chosen_reason(plan, i, o));
+        let mut columns: Vec<ArrayRef> = vec![
+            ids,
+            Arc::new(offers),
+            Arc::new(Float64Array::from_iter_values(
+                assigned.iter().map(|(_, a)| a.value),
+            )),
+        ];
+        for (k, name) in header[3..header.len() - 1].iter().enumerate() {
+            fields.push(Field::new(name, DataType::Float64, false));
+            columns.push(Arc::new(Float64Array::from_iter_values(
+                assigned.iter().map(|(_, a)| a.uses[k]),
+            )));
+        }
+        fields.push(Field::new("reason", DataType::Utf8, false));
+        columns.push(Arc::new(StringArray::from_iter_values(
+            assigned.iter().map(|(_, a)| a.reason.as_str()),
+        )));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .expect("the columns match the fields, each one row per assigned customer")
+    }
+
+    /// The assignment row of customer row `i` (None when they hold no offer).
+    pub fn assignment_row(&self, plan: &Plan, i: usize) -> Option<Vec<String>> {
+        let assignment = self.assignment(plan, i)?;
+        let mut row = vec![
+            self.bound.table.store().customer_id(i).to_string(),
+            self.bound.definition.offers[assignment.offer].name.clone(),
+            assignment.value.to_string(),
+        ];
+        row.extend(assignment.uses.iter().map(f64::to_string));
+        row.push(assignment.reason);
         Some(row)
     }
 

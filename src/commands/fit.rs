@@ -123,7 +123,10 @@ fn print_fit<const K: usize>(
     params: &[f64; K],
     details: &FitDetails<K>,
 ) -> Result<()> {
-    let fit = details.fit.as_ref().expect("a fitted section has its record");
+    let fit = details
+        .fit
+        .as_ref()
+        .expect("a fitted section has its record");
     line(format!(
         "fitted {name} to {} ({} distinct histories) in {time:.2?}: {}, {} iterations",
         count(fit.customers, unit),

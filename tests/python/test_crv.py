@@ -143,3 +143,99 @@ def test_spark_scores_and_selects_as_one_machine(data):
             crv.spark.score(texts).collect()
     finally:
         spark.stop()
+
+
+CDNOW = "tests/data/cdnow_summary.csv"
+
+
+def test_fit_and_model_scores_equal_the_cli(data):
+    work = data["work"]
+    subprocess.run([CRV, "import", CDNOW, "-o", f"{work}/cdnow.crv"], check=True, capture_output=True)
+    out = subprocess.run(
+        [CRV, "fit", f"{work}/cdnow.crv", "--model", "bgnbd", "--spend", "gamma-gamma", "--time-unit", "week",
+         "-o", f"{work}/cli-model.json", "--json"],
+        check=True, capture_output=True, text=True,
+    )
+    cli = json.loads(out.stdout.strip().splitlines()[-1])
+    table = pcsv.read_csv(CDNOW)
+    got = crv.fit(table, model="bgnbd", spend="gamma-gamma", time_unit="week", output=f"{work}/py-model.json")
+    # The same code on the same numbers; the likelihoods are sums in parallel, equal up to the
+    # order of the additions, so the estimates agree to far below their standard errors.
+    assert (got["model"], got["time_unit"]) == (cli["model"], cli["time_unit"]) == ("bgnbd", "week")
+    for section in (lambda f: f, lambda f: f["spend"]):
+        for key in ("params", "standard_errors"):
+            assert section(got)[key] == pytest.approx(section(cli)[key], rel=1e-9), key
+        assert section(got)["log_likelihood"] == pytest.approx(section(cli)["log_likelihood"], rel=1e-12)
+    assert got["params"]["r"] == pytest.approx(0.2426, abs=1e-4)
+    with open(f"{work}/py-model.json") as written:
+        assert json.load(written) == got
+    # The same store file gives the same fit.
+    assert crv.fit(crv.Store(f"{work}/cdnow.crv"), model="bgnbd")["params"] == pytest.approx(cli["params"], rel=1e-9)
+
+    subprocess.run(
+        [CRV, "score", f"{work}/cdnow.crv", "--model", f"{work}/cli-model.json", "--margin-rate", "0.3",
+         "--discount", "0.01", "--horizon", "52", "-o", f"{work}/model-scores.csv"],
+        check=True, capture_output=True,
+    )
+    ref = pd.read_csv(f"{work}/model-scores.csv")
+    scored = crv.score(table, discount=0.01, horizon=52, model=f"{work}/py-model.json", margin_rate=0.3).to_pandas()
+    assert list(scored.columns) == list(ref.columns)
+    m = ref.merge(scored, on="customer_id", suffixes=("", "_py"))
+    assert len(m) == len(ref) == len(scored)
+    for column in ("crv", "p_alive", "expected_purchases"):
+        assert np.allclose(m[column], m[column + "_py"], rtol=1e-6, atol=1e-4), column
+    assert (m["tier"] == m["tier_py"]).all()
+
+    with pytest.raises(crv.CrvError, match="invalid model: `nbd` is not bgnbd or pnbd"):
+        crv.fit(table, model="nbd")
+    with pytest.raises(crv.CrvError, match="time_unit"):
+        crv.fit(table, time_unit="fortnight")
+    with pytest.raises(crv.CrvError, match="frequency"):
+        crv.fit(data["table"].drop(["frequency"]))
+
+
+CAMPAIGN = {
+    "resources": {"budget": 2000, "calls": 150},
+    "offers": [
+        {"name": "call", "value": "crv", "uses": {"budget": 5, "calls": 1}, "eligible": "tier in (A, B)"},
+        {"name": "email", "value": "0.3 * crv", "uses": {"budget": 0.5}},
+    ],
+}
+
+
+def test_optimise_equals_the_cli(data):
+    work = data["work"]
+    with open(f"{work}/campaign.json", "w") as f:
+        json.dump(CAMPAIGN, f)
+    out = subprocess.run(
+        [CRV, "optimise", data["store"], "--campaign", f"{work}/campaign.json", "--json", "-o", f"{work}/assignment.csv"],
+        check=True, capture_output=True, text=True,
+    )
+    cli = json.loads(out.stdout.strip().splitlines()[-1])
+    ref = pd.read_csv(f"{work}/assignment.csv")
+    for customers in (data["table"], crv.Store(data["store"])):
+        got = crv.optimise(customers, CAMPAIGN)
+        for key in ("assigned", "optimal", "customers"):
+            assert got[key] == cli[key], key
+        for key in ("objective", "upper_bound"):
+            assert got[key] == pytest.approx(cli[key], rel=1e-9), key
+        for name, resource in cli["resources"].items():
+            assert got["resources"][name]["used"] == pytest.approx(resource["used"], rel=1e-9)
+            assert got["resources"][name]["used"] <= CAMPAIGN["resources"][name]
+            assert got["resources"][name]["shadow_price"] == pytest.approx(resource["shadow_price"], rel=1e-9)
+        assignment = got["assignment"].to_pandas()
+        assert list(assignment.columns) == ["customer_id", "offer", "value", "budget", "calls", "reason"]
+        assert assignment["customer_id"].tolist() == ref["customer_id"].tolist()
+        assert assignment["offer"].astype(str).tolist() == ref["offer"].tolist()
+        assert np.allclose(assignment["value"], ref["value"]) and np.allclose(assignment["calls"], ref["calls"])
+        assert assignment["value"].sum() == pytest.approx(got["objective"], rel=1e-9)
+    # The JSON text is taken as the dict is.
+    assert crv.optimise(data["table"], json.dumps(CAMPAIGN))["objective"] == got["objective"]
+
+    with pytest.raises(crv.CrvError, match="offers"):
+        crv.optimise(data["table"], {"resources": {"budget": 1}})
+    with pytest.raises(crv.CrvError, match="nope"):
+        crv.optimise(data["table"], {"resources": {"budget": 1}, "offers": [{"name": "a", "value": "nope", "uses": {"budget": 1}}]})
+    impossible = {"resources": {"budget": 1}, "offers": [{"name": "a", "value": "crv", "uses": {"budget": 1}, "min": 5}]}
+    with pytest.raises(crv.CrvError, match="infeasible"):
+        crv.optimise(data["table"], impossible)
