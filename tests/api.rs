@@ -2653,7 +2653,7 @@ async fn campaign_plans_are_kept_and_answer_customer_lookups() {
             "test",
         )
         .unwrap(),
-        &crv::campaign::contacts::ContactLog::default(),
+        &crv::campaign::contacts::ContactHistory::default(),
         0,
         crv::cancel::Cancel::default(),
     )
@@ -2723,6 +2723,11 @@ async fn campaign_plans_are_kept_and_answer_customer_lookups() {
         "not_found",
         "12345",
     );
+    // The report compares the plan with recorded responses: none without an event log.
+    served
+        .get(&format!("/v1/campaigns/{plan_id}/report"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found", "--wal");
     served.get("/v1/campaigns/optimise").await.assert_error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",

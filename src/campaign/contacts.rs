@@ -1,8 +1,11 @@
-//! Contact histories and the campaign's contact rules over them. [`ContactHistory`] is what a
-//! rule reads: each customer's past contacts. [`ContactLog`] fills it from a `contacts.csv`
-//! (`customer_id,time,channel,campaign,offer`); a live server can fill it from its event log.
-//! Rules are evaluated as of one instant: a contact counts when its time is in
-//! `(as_of - window, as_of]`.
+//! Contact histories and the campaign's contact rules over them. [`ContactHistory`] is the one
+//! history the rules and the campaign report read: each customer's past contacts and
+//! responses, keyed by the store's customer id. It is filled from a `contacts.csv`
+//! (`customer_id,time,channel,campaign,offer`: [`ContactHistory::read`]) on the command line,
+//! or from the contacts and responses a live server holds (`crv serve --wal`:
+//! `crate::live::Live::contact_history`); [`verdict`] evaluates the rules over either the
+//! same way. Rules are evaluated as of one instant: a contact counts when its time is in
+//! `(as_of - window, as_of]`; responses never count as contacts.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,51 +27,132 @@ pub struct Contact {
     pub offer: u32,
 }
 
-/// Each customer's past contacts, as the contact rules read them.
-pub trait ContactHistory: Sync {
-    /// The customers with at least one contact.
-    fn customers(&self) -> Vec<u64>;
-    /// Customer `id`'s contacts (any order).
-    fn contacts(&self, id: u64) -> &[Contact];
-    /// The code of `text` (a channel, campaign or offer name), `None` if no contact has it.
-    fn code(&self, text: &str) -> Option<u32>;
+/// One recorded response to a campaign's offer. Text fields are codes into the history's
+/// dictionary.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Response {
+    /// When, microseconds since 1970 UTC.
+    pub time_micros: i64,
+    /// The campaign's code.
+    pub campaign: u32,
+    /// The offer's code (the code of `""` when the response named none).
+    pub offer: u32,
+    /// What the response was worth.
+    pub value: f64,
 }
 
-/// A contact history read from a CSV file.
+/// One customer's contacts and responses, each in the order recorded.
 #[derive(Debug, Clone, Default)]
-pub struct ContactLog {
-    by_customer: HashMap<u64, Vec<Contact>>,
+struct Touches {
+    contacts: Vec<Contact>,
+    responses: Vec<Response>,
+}
+
+/// Each customer's past contacts and responses, as the contact rules and the campaign report
+/// read them.
+#[derive(Debug, Clone, Default)]
+pub struct ContactHistory {
+    by_customer: HashMap<u64, Touches>,
     codes: HashMap<String, u32>,
 }
 
-impl ContactHistory for ContactLog {
-    fn customers(&self) -> Vec<u64> {
+impl ContactHistory {
+    /// The customers with at least one contact or response, ascending.
+    pub fn customers(&self) -> Vec<u64> {
         let mut ids: Vec<u64> = self.by_customer.keys().copied().collect();
         ids.sort_unstable();
         ids
     }
 
-    fn contacts(&self, id: u64) -> &[Contact] {
-        self.by_customer.get(&id).map_or(&[], Vec::as_slice)
+    /// Customer `id`'s contacts, in the order recorded.
+    pub fn contacts(&self, id: u64) -> &[Contact] {
+        self.by_customer
+            .get(&id)
+            .map_or(&[], |touches| touches.contacts.as_slice())
     }
 
-    fn code(&self, text: &str) -> Option<u32> {
+    /// Customer `id`'s responses, in the order recorded.
+    pub fn responses(&self, id: u64) -> &[Response] {
+        self.by_customer
+            .get(&id)
+            .map_or(&[], |touches| touches.responses.as_slice())
+    }
+
+    /// The code of `text` (a channel, campaign or offer name), `None` if nothing recorded has
+    /// it.
+    pub fn code(&self, text: &str) -> Option<u32> {
         self.codes.get(text).copied()
+    }
+
+    /// The code of `text`, given one if it has none yet.
+    fn code_of(&mut self, text: &str) -> u32 {
+        if let Some(&code) = self.codes.get(text) {
+            return code;
+        }
+        let code = self.codes.len() as u32;
+        self.codes.insert(text.to_string(), code);
+        code
+    }
+
+    /// Records that customer `id` was contacted on `channel` for `campaign`'s `offer` at
+    /// `time_micros`.
+    pub fn add_contact(
+        &mut self,
+        id: u64,
+        time_micros: i64,
+        channel: &str,
+        campaign: &str,
+        offer: &str,
+    ) {
+        let contact = Contact {
+            time_micros,
+            channel: self.code_of(channel),
+            campaign: self.code_of(campaign),
+            offer: self.code_of(offer),
+        };
+        self.by_customer
+            .entry(id)
+            .or_default()
+            .contacts
+            .push(contact);
+    }
+
+    /// Records customer `id`'s response worth `value` to `campaign`'s `offer` (`""`: none
+    /// named) at `time_micros`.
+    pub fn add_response(
+        &mut self,
+        id: u64,
+        time_micros: i64,
+        campaign: &str,
+        offer: &str,
+        value: f64,
+    ) {
+        let response = Response {
+            time_micros,
+            campaign: self.code_of(campaign),
+            offer: self.code_of(offer),
+            value,
+        };
+        self.by_customer
+            .entry(id)
+            .or_default()
+            .responses
+            .push(response);
     }
 }
 
 /// The columns of `contacts.csv`, in this order.
 pub const CONTACTS_CSV_HEADER: [&str; 5] = ["customer_id", "time", "channel", "campaign", "offer"];
 
-impl ContactLog {
+impl ContactHistory {
     /// Reads `contacts.csv`; errors name the file, line and column.
-    pub fn read(path: &Path) -> Result<ContactLog> {
+    pub fn read(path: &Path) -> Result<ContactHistory> {
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        ContactLog::from_reader(file, &path.display().to_string())
+        ContactHistory::from_reader(file, &path.display().to_string())
     }
 
     /// Reads contacts CSV from `reader`; `file` names it in errors.
-    pub fn from_reader(reader: impl std::io::Read, file: &str) -> Result<ContactLog> {
+    pub fn from_reader(reader: impl std::io::Read, file: &str) -> Result<ContactHistory> {
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(true)
             .from_reader(reader);
@@ -86,7 +170,7 @@ impl ContactLog {
                 ),
             });
         }
-        let mut log = ContactLog::default();
+        let mut history = ContactHistory::default();
         let mut record = csv::StringRecord::new();
         loop {
             let line = csv.position().line() + 1;
@@ -111,19 +195,9 @@ impl ContactLog {
             })?;
             let time = parse_moment(record[1].trim().as_bytes())
                 .map_err(|why| cell_error(1, format!("{}: {why}", quote(&record[1]))))?;
-            let mut code = |text: &str| {
-                let next = log.codes.len() as u32;
-                *log.codes.entry(text.to_string()).or_insert(next)
-            };
-            let contact = Contact {
-                time_micros: time.micros,
-                channel: code(&record[2]),
-                campaign: code(&record[3]),
-                offer: code(&record[4]),
-            };
-            log.by_customer.entry(id).or_default().push(contact);
+            history.add_contact(id, time.micros, &record[2], &record[3], &record[4]);
         }
-        Ok(log)
+        Ok(history)
     }
 }
 
@@ -141,7 +215,7 @@ pub struct RuleVerdict {
 pub fn verdict(
     rules: &[ContactRule],
     offers: &[&str],
-    history: &dyn ContactHistory,
+    history: &ContactHistory,
     id: u64,
     as_of_micros: i64,
 ) -> RuleVerdict {
@@ -204,8 +278,8 @@ mod tests {
         2,2026-10-01,email,autumn,coupon\n\
         3,2026-11-28,email,spring,coupon\n";
 
-    fn log() -> ContactLog {
-        ContactLog::from_reader(CSV.as_bytes(), "contacts.csv").unwrap()
+    fn log() -> ContactHistory {
+        ContactHistory::from_reader(CSV.as_bytes(), "contacts.csv").unwrap()
     }
 
     fn as_of() -> i64 {
@@ -269,7 +343,7 @@ mod tests {
     #[test]
     fn bad_contact_files_name_the_line_and_column() {
         let bad = "customer_id,time,channel,campaign,offer\n1,2026-11-20,email,spring,coupon\nx,2026-11-20,email,spring,coupon\n";
-        let message = ContactLog::from_reader(bad.as_bytes(), "contacts.csv")
+        let message = ContactHistory::from_reader(bad.as_bytes(), "contacts.csv")
             .unwrap_err()
             .to_string();
         assert!(
@@ -277,11 +351,11 @@ mod tests {
             "{message}"
         );
         let bad = "customer_id,time,channel,campaign,offer\n1,yesterday,email,spring,coupon\n";
-        let message = ContactLog::from_reader(bad.as_bytes(), "contacts.csv")
+        let message = ContactHistory::from_reader(bad.as_bytes(), "contacts.csv")
             .unwrap_err()
             .to_string();
         assert!(message.contains("line 2, column `time`"), "{message}");
-        let message = ContactLog::from_reader("id,when\n".as_bytes(), "contacts.csv")
+        let message = ContactHistory::from_reader("id,when\n".as_bytes(), "contacts.csv")
             .unwrap_err()
             .to_string();
         assert!(message.contains("the header must be"), "{message}");

@@ -48,7 +48,7 @@ impl CampaignDefinition {
     pub fn bind<'t>(
         self,
         table: &'t Table,
-        history: &dyn ContactHistory,
+        history: &ContactHistory,
         now_micros: i64,
         cancel: &Cancel,
     ) -> Result<BoundCampaign<'t>> {
@@ -127,8 +127,13 @@ impl<'t> BoundCampaign<'t> {
         &self.definition
     }
 
+    /// The customers the campaign is bound to.
+    pub fn table(&self) -> &'t Table {
+        self.table
+    }
+
     /// The solver's view of the campaign.
-    fn problem(&self) -> Problem<'_> {
+    pub(crate) fn problem(&self) -> Problem<'_> {
         Problem {
             ids: self.table.ids(),
             limits: self.definition.resources.iter().map(|(_, l)| *l).collect(),
@@ -148,15 +153,32 @@ impl<'t> BoundCampaign<'t> {
         }
     }
 
-    /// Solves the campaign.
-    pub fn solve(self, prepare_time: Duration, cancel: Cancel) -> CampaignPlan<'t> {
-        let started = Instant::now();
-        let options = Options {
+    /// The solver's options: the definition's time limit, and `cancel`.
+    pub(crate) fn options(&self, cancel: Cancel) -> Options {
+        Options {
             time_limit: self.definition.time_limit_ms.map(Duration::from_millis),
             cancel,
             ..Options::default()
-        };
-        let outcome = lagrange::solve(&self.problem(), &options);
+        }
+    }
+
+    /// The most of resource `k` any plan can use: each customer's largest use of it among the
+    /// offers open to them, summed (beyond this limit the resource never binds).
+    pub(crate) fn most_use(&self, k: usize) -> f64 {
+        (0..self.table.rows())
+            .map(|i| {
+                (0..self.definition.offers.len())
+                    .filter(|&o| self.eligible[o][i])
+                    .map(|o| self.uses[o][k].get(i))
+                    .fold(0.0, f64::max)
+            })
+            .sum()
+    }
+
+    /// Solves the campaign.
+    pub fn solve(self, prepare_time: Duration, cancel: Cancel) -> CampaignPlan<'t> {
+        let started = Instant::now();
+        let outcome = lagrange::solve(&self.problem(), &self.options(cancel));
         CampaignPlan {
             bound: self,
             outcome,
@@ -175,7 +197,7 @@ impl CampaignPlan<'_> {
         )
     }
 
-    /// The JSON summary: `objective`, `upper_bound`, `gap`, `optimal`, `assigned`, `resources`
+    /// The JSON summary: `name` (the definition's, or null), `objective`, `upper_bound`, `gap`, `optimal`, `assigned`, `resources`
     /// (name -> `used`, `limit`, `shadow_price`), `offers` (name -> `count`, `value`,
     /// `price`), `time_ms`; or, when infeasible, `infeasible` with the conflict.
     pub fn summary(&self) -> Value {
@@ -184,6 +206,7 @@ impl CampaignPlan<'_> {
         let time_ms = (self.prepare_time + self.solve_time).as_secs_f64() * 1e3;
         match &self.outcome {
             Outcome::Infeasible(conflict) => json!({
+                "name": d.name,
                 "infeasible": conflict_json(conflict, &resources, &offers),
                 "time_ms": time_ms,
             }),
@@ -218,6 +241,7 @@ impl CampaignPlan<'_> {
                     })
                     .collect();
                 json!({
+                    "name": d.name,
                     "objective": plan.objective,
                     "upper_bound": plan.upper_bound,
                     "gap": plan.gap,
