@@ -162,17 +162,48 @@ impl<'t> BoundCampaign<'t> {
         }
     }
 
-    /// The most of resource `k` any plan can use: each customer's largest use of it among the
-    /// offers open to them, summed (beyond this limit the resource never binds).
+    /// The most of resource `k` any plan can use (beyond this limit the resource never binds):
+    /// each customer's largest use of it among the offers open to them, summed, and at most,
+    /// over the offers, the sum of each offer's largest uses by as many customers as its `max`.
     pub(crate) fn most_use(&self, k: usize) -> f64 {
-        (0..self.table.rows())
+        let offers = &self.definition.offers;
+        let by_customer: f64 = (0..self.table.rows())
             .map(|i| {
-                (0..self.definition.offers.len())
+                (0..offers.len())
                     .filter(|&o| self.eligible[o][i])
                     .map(|o| self.uses[o][k].get(i))
                     .fold(0.0, f64::max)
             })
-            .sum()
+            .sum();
+        let by_offer: f64 = offers
+            .iter()
+            .enumerate()
+            .map(|(o, offer)| {
+                let mut uses: Vec<f64> = (0..self.table.rows())
+                    .filter(|&i| self.eligible[o][i])
+                    .map(|i| self.uses[o][k].get(i))
+                    .collect();
+                let most = offer.max.map_or(uses.len(), |max| {
+                    usize::try_from(max).unwrap_or(usize::MAX).min(uses.len())
+                });
+                if most < uses.len() {
+                    uses.select_nth_unstable_by(most, |a, b| b.total_cmp(a));
+                }
+                uses[..most].iter().sum::<f64>()
+            })
+            .sum();
+        by_customer.min(by_offer)
+    }
+
+    /// Whether every use of resource `k` by a customer open to an offer is a whole number
+    /// (calls, emails): then a limit `b` allows exactly what `floor(b)` allows.
+    pub(crate) fn uses_are_whole(&self, k: usize) -> bool {
+        (0..self.definition.offers.len()).all(|o| match &self.uses[o][k] {
+            Values::Constant(value) => value.fract() == 0.0,
+            values => {
+                (0..self.table.rows()).all(|i| !self.eligible[o][i] || values.get(i).fract() == 0.0)
+            }
+        })
     }
 
     /// Solves the campaign.

@@ -17,8 +17,12 @@
 //! their objectives rise with the limit, and a point not proven optimal is within its gap of
 //! its optimum. A limit at which the minimum counts cannot be met is reported infeasible (its
 //! numbers empty). The default grid has `points` limits from 0 to the larger of the
-//! definition's own limit and the most the resource can be used (each customer's largest use
-//! among the offers open to them, summed), where the resource no longer binds.
+//! definition's own limit and the most any plan can use of the resource, where it no longer
+//! binds (each customer's largest use among the offers open to them, summed, and at most each
+//! offer's `max` customers of largest use); when every use
+//! of the resource is a whole number (calls, emails), the limits are rounded to whole numbers
+//! (a fractional limit allows no more than its floor, and only loosens the bound), repeats
+//! dropped.
 
 use std::io::Write;
 
@@ -163,7 +167,13 @@ pub fn trace_resource(
         LimitGrid::Points(points) => {
             let top = bound.most_use(k).max(own_limit);
             let last = (*points - 1) as f64;
-            (0..*points).map(|p| top * p as f64 / last).collect()
+            let whole = bound.uses_are_whole(k);
+            let mut limits: Vec<f64> = (0..*points)
+                .map(|p| top * p as f64 / last)
+                .map(|limit| if whole { limit.round() } else { limit })
+                .collect();
+            limits.dedup();
+            limits
         }
         LimitGrid::Limits(limits) => {
             let mut limits = limits.clone();
