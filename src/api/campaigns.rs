@@ -139,7 +139,7 @@ impl RuleContacts {
             None => Err(ApiError::bad_request(
                 "no_contact_history",
                 "field `contact_rules`: the server has no contact history (start it with --wal \
-                 DIR, or run `crv optimise --contacts contacts.csv`)",
+                 DIR, or give the contacts to the command line: `--contacts contacts.csv`)",
             )),
         }
     }
@@ -197,7 +197,7 @@ pub async fn optimise(
 
 /// The stop token of a request that solves `definition`, started at `started`: its
 /// `time_limit_ms` (at most [`MAX_TIME_LIMIT_MS`] on the server, which is also the default).
-pub(super) fn definition_cancel(
+fn definition_cancel(
     started: Instant,
     definition: &CampaignDefinition,
 ) -> Result<Cancel, ApiError> {
