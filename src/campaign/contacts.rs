@@ -13,6 +13,7 @@ use std::path::Path;
 use super::definition::ContactRule;
 use crate::error::{Error, Result, quote};
 use crate::rfm::date::{MICROS_PER_DAY, parse_moment};
+use crate::store::Store;
 
 /// One past contact. Text fields are codes into the history's dictionary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,14 +146,21 @@ impl ContactHistory {
 pub const CONTACTS_CSV_HEADER: [&str; 5] = ["customer_id", "time", "channel", "campaign", "offer"];
 
 impl ContactHistory {
-    /// Reads `contacts.csv`; errors name the file, line and column.
-    pub fn read(path: &Path) -> Result<ContactHistory> {
+    /// Reads `contacts.csv` for the customers of `store`; errors name the file, line and
+    /// column.
+    pub fn read(path: &Path, store: &Store) -> Result<ContactHistory> {
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        ContactHistory::from_reader(file, &path.display().to_string())
+        ContactHistory::from_reader(file, &path.display().to_string(), store)
     }
 
-    /// Reads contacts CSV from `reader`; `file` names it in errors.
-    pub fn from_reader(reader: impl std::io::Read, file: &str) -> Result<ContactHistory> {
+    /// Reads contacts CSV from `reader` (`file` names it in errors), keyed by `store`'s ids:
+    /// whole numbers, or in a store of text ids the id as written (a text id the store does not
+    /// have is no customer the rules could apply to, and is skipped).
+    pub fn from_reader(
+        reader: impl std::io::Read,
+        file: &str,
+        store: &Store,
+    ) -> Result<ContactHistory> {
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(true)
             .from_reader(reader);
@@ -190,11 +198,18 @@ impl ContactHistory {
                 column: CONTACTS_CSV_HEADER[column].to_string(),
                 message,
             };
-            let id = record[0].trim().parse::<u64>().map_err(|_| {
-                cell_error(0, format!("{} is not a customer id", quote(&record[0])))
-            })?;
             let time = parse_moment(record[1].trim().as_bytes())
                 .map_err(|why| cell_error(1, format!("{}: {why}", quote(&record[1]))))?;
+            let written = record[0].trim();
+            let id = match store.text_ids() {
+                None => written.parse::<u64>().map_err(|_| {
+                    cell_error(0, format!("{} is not a customer id", quote(&record[0])))
+                })?,
+                Some(_) => match store.internal_id(written) {
+                    Some(id) => id.0,
+                    None => continue,
+                },
+            };
             history.add_contact(id, time.micros, &record[2], &record[3], &record[4]);
         }
         Ok(history)
@@ -278,8 +293,24 @@ mod tests {
         2,2026-10-01,email,autumn,coupon\n\
         3,2026-11-28,email,spring,coupon\n";
 
+    /// A store of the customers written in `ids` (a CSV column: numbers or text).
+    fn store(ids: &[&str]) -> Store {
+        let mut csv = String::from("customer_id,margin\n");
+        for id in ids {
+            csv += &format!("{id},1\n");
+        }
+        let parsed = crate::store::csv::read_csv(csv.as_bytes(), "c.csv", &mut |_| {}).unwrap();
+        let mut bytes = Vec::new();
+        crate::store::writer::encode(&parsed.table, &parsed.id_slots, &mut bytes).unwrap();
+        Store::from_bytes(&bytes).unwrap()
+    }
+
+    fn read(csv: &str) -> Result<ContactHistory> {
+        ContactHistory::from_reader(csv.as_bytes(), "contacts.csv", &store(&["1", "2", "3"]))
+    }
+
     fn log() -> ContactHistory {
-        ContactHistory::from_reader(CSV.as_bytes(), "contacts.csv").unwrap()
+        read(CSV).unwrap()
     }
 
     fn as_of() -> i64 {
@@ -343,21 +374,35 @@ mod tests {
     #[test]
     fn bad_contact_files_name_the_line_and_column() {
         let bad = "customer_id,time,channel,campaign,offer\n1,2026-11-20,email,spring,coupon\nx,2026-11-20,email,spring,coupon\n";
-        let message = ContactHistory::from_reader(bad.as_bytes(), "contacts.csv")
-            .unwrap_err()
-            .to_string();
+        let message = read(bad).unwrap_err().to_string();
         assert!(
             message.contains("contacts.csv: line 3, column `customer_id`"),
             "{message}"
         );
         let bad = "customer_id,time,channel,campaign,offer\n1,yesterday,email,spring,coupon\n";
-        let message = ContactHistory::from_reader(bad.as_bytes(), "contacts.csv")
+        let message = read(bad).unwrap_err().to_string();
+        assert!(message.contains("line 2, column `time`"), "{message}");
+        let message = read("id,when\n").unwrap_err().to_string();
+        assert!(message.contains("the header must be"), "{message}");
+    }
+
+    #[test]
+    fn text_ids_are_read_as_the_store_keys_them() {
+        let store = store(&["ann", "bob"]);
+        let csv = "customer_id,time,channel,campaign,offer\n\
+            bob,2026-11-20,email,spring,coupon\n\
+            zed,2026-11-20,email,spring,coupon\n\
+            bob,2026-11-21,call,spring,coupon\n";
+        let history = ContactHistory::from_reader(csv.as_bytes(), "contacts.csv", &store).unwrap();
+        let bob = store.internal_id("bob").unwrap().0;
+        // `zed` is no customer of the store: skipped.
+        assert_eq!(history.customers(), [bob]);
+        assert_eq!(history.contacts(bob).len(), 2);
+        // A bad time is an error whatever the id.
+        let bad = "customer_id,time,channel,campaign,offer\nzed,soon,email,spring,coupon\n";
+        let message = ContactHistory::from_reader(bad.as_bytes(), "contacts.csv", &store)
             .unwrap_err()
             .to_string();
         assert!(message.contains("line 2, column `time`"), "{message}");
-        let message = ContactHistory::from_reader("id,when\n".as_bytes(), "contacts.csv")
-            .unwrap_err()
-            .to_string();
-        assert!(message.contains("the header must be"), "{message}");
     }
 }

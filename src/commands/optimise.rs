@@ -13,6 +13,7 @@ use crv::error::{Error, Result};
 use crv::limits::MAX_CAMPAIGN_BYTES;
 use crv::rfm::date::now_micros;
 use crv::select::lagrange::Outcome;
+use crv::store::Store;
 
 use super::{amount, count, millis, planning_table, stdout_error, summary_writer};
 use crate::cli::OptimiseCommand;
@@ -21,10 +22,10 @@ use crate::cli::OptimiseCommand;
 pub fn optimise(args: &OptimiseCommand) -> Result<()> {
     let started = Instant::now();
     let definition = read_definition(&args.campaign)?;
-    let history = read_contacts(args.contacts.as_deref())?;
     let mut inputs = vec![args.campaign.as_path()];
     inputs.extend(args.contacts.as_deref());
     let (table, _) = planning_table(&args.input, &args.report, &inputs)?;
+    let history = read_contacts(args.contacts.as_deref(), table.store())?;
     let prepare = Instant::now();
     let cancel = crv::cancel::Cancel::default();
     let bound = definition.bind(&table, &history, now_micros(), &cancel)?;
@@ -62,9 +63,12 @@ pub fn optimise(args: &OptimiseCommand) -> Result<()> {
     }
 }
 
-/// The contact history of `--contacts` (empty without it).
-pub(super) fn read_contacts(path: Option<&Path>) -> Result<ContactHistory> {
-    path.map_or_else(|| Ok(ContactHistory::default()), ContactHistory::read)
+/// The contact history of `--contacts` for the customers of `store` (empty without it).
+pub(super) fn read_contacts(path: Option<&Path>, store: &Store) -> Result<ContactHistory> {
+    path.map_or_else(
+        || Ok(ContactHistory::default()),
+        |path| ContactHistory::read(path, store),
+    )
 }
 
 /// Reads `campaign.json`.

@@ -174,7 +174,6 @@ fn customers(args: &SimulateCommand) -> Result<Table> {
 fn campaign_frontier(args: &SimulateCommand, campaign: &Path) -> Result<()> {
     let started = Instant::now();
     let definition = super::optimise::read_definition(campaign)?;
-    let history = super::optimise::read_contacts(args.contacts.as_deref())?;
     let spec = ResourceFrontierSpec {
         resource: args
             .frontier_resource
@@ -192,6 +191,7 @@ fn campaign_frontier(args: &SimulateCommand, campaign: &Path) -> Result<()> {
         check_output(path, &inputs, args.force)?;
     }
     let table = customers(args)?;
+    let history = super::optimise::read_contacts(args.contacts.as_deref(), table.store())?;
     let cancel = Cancel::default();
     let bound = definition.bind(&table, &history, now_micros(), &cancel)?;
     let frontier = trace_resource(&bound, &spec, "frontier-", &cancel)?;
