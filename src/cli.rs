@@ -492,8 +492,36 @@ pub struct SimulateCommand {
     /// The store file.
     pub store: PathBuf,
     /// The scenarios: a JSON object with `scenarios` (a list) and/or `sweep` (field -> values).
-    #[arg(long)]
-    pub scenarios: PathBuf,
+    #[arg(long, required_unless_present = "campaign")]
+    pub scenarios: Option<PathBuf>,
+    /// In place of the scenarios, a campaign definition (as `crv optimise --campaign`) traced
+    /// along one of its resources (`--frontier-resource`): the plan at each of its limits.
+    #[arg(
+        long,
+        conflicts_with_all = ["scenarios", "output", "frontier_scenario"],
+        requires = "frontier_resource"
+    )]
+    pub campaign: Option<PathBuf>,
+    /// With --campaign: the resource whose limit varies, every other limit as defined.
+    #[arg(long, requires = "campaign")]
+    pub frontier_resource: Option<String>,
+    /// With --campaign: the limits to solve at (comma-separated; default: --frontier-points
+    /// limits from 0 to where the resource no longer binds).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "campaign",
+        conflicts_with = "frontier_points"
+    )]
+    pub frontier_limits: Option<Vec<f64>>,
+    /// With --campaign: the resource whose use is the spend of the ROI (default: the
+    /// --frontier-resource).
+    #[arg(long, requires = "campaign")]
+    pub frontier_spend: Option<String>,
+    /// With --campaign: past contacts for its contact rules
+    /// (customer_id,time,channel,campaign,offer).
+    #[arg(long, requires = "campaign")]
+    pub contacts: Option<PathBuf>,
     /// Before use, verify the whole store: every checksum, every value's domain, every id
     /// found at its own row through the index (a full read of the file).
     #[arg(long)]
@@ -501,7 +529,9 @@ pub struct SimulateCommand {
     /// Write one row per scenario as CSV (without it the rows go to stdout).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
-    /// Write the frontier (budget,objective,spend,roi,optimal,gap) as CSV.
+    /// Write the frontier (budget,objective,spend,roi,optimal,gap) as CSV; with --campaign
+    /// limit,feasible,objective,upper_bound,gap,optimal,shadow_price,used,spend,roi (without
+    /// it those rows go to stdout).
     #[arg(long)]
     pub frontier: Option<PathBuf>,
     /// Draw the frontier as an SVG chart with the knee marked.
@@ -510,14 +540,16 @@ pub struct SimulateCommand {
     /// The scenario whose frontier is traced (default: the first).
     #[arg(long)]
     pub frontier_scenario: Option<String>,
-    /// Budgets on the frontier's grid, from 0 to the total eligible cost (2 to 1000).
+    /// Budgets on the frontier's grid, from 0 to the total eligible cost (2 to 1000); with
+    /// --campaign, limits from 0 to where the resource no longer binds.
     #[arg(long, default_value_t = crv::campaign::simulate::frontier::DEFAULT_POINTS)]
     pub frontier_points: usize,
     /// The currency the chart labels money in (`--plot`).
     #[arg(long, default_value = crv::svg::DEFAULT_CURRENCY, value_parser = parse_currency)]
     pub currency: String,
     /// Stop each selection's search after this many seconds with a certified gap (0 to 86400;
-    /// anything else is an error).
+    /// anything else is an error). With --campaign, each solve has the definition's
+    /// `time_limit_ms`.
     #[arg(long, default_value_t = 60.0)]
     pub time_limit: f64,
     /// How customers are valued: each scenario's discount, horizon and margin changes apply to

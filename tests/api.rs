@@ -2653,7 +2653,7 @@ async fn campaign_plans_are_kept_and_answer_customer_lookups() {
             "test",
         )
         .unwrap(),
-        &crv::campaign::contacts::ContactLog::default(),
+        &crv::campaign::contacts::ContactHistory::default(),
         0,
         crv::cancel::Cancel::default(),
     )
@@ -2723,6 +2723,11 @@ async fn campaign_plans_are_kept_and_answer_customer_lookups() {
         "not_found",
         "12345",
     );
+    // The report compares the plan with recorded responses: none without an event log.
+    served
+        .get(&format!("/v1/campaigns/{plan_id}/report"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found", "--wal");
     served.get("/v1/campaigns/optimise").await.assert_error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
@@ -2769,6 +2774,109 @@ async fn campaign_optimise_rejects_bad_definitions_and_names_conflicts() {
     assert_eq!(conflict["resources"], json!(["budget"]), "{conflict}");
     assert_eq!(conflict["offers"], json!(["call"]), "{conflict}");
     assert_eq!(conflict["proven"], true);
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn simulate_traces_a_campaign_along_one_resource_as_the_library_does() {
+    let served = Served::with_customers(500, ServerConfig::default()).await;
+    let definition = campaign_definition(300.0);
+    let body = json!({"campaign": definition,
+                      "frontier": {"resource": "calls", "points": 4, "spend": "budget"}});
+    let answer = served.post("/v1/simulate", &body).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    let frontier = &answer.json["frontier"];
+
+    let (_, table) = served.library();
+    let bound = crv::campaign::definition::CampaignDefinition::parse(
+        definition.to_string().as_bytes(),
+        "test",
+    )
+    .unwrap()
+    .bind(
+        &table,
+        &crv::campaign::contacts::ContactHistory::default(),
+        0,
+        &crv::cancel::Cancel::default(),
+    )
+    .unwrap();
+    let spec = crv::campaign::simulate::ResourceFrontierSpec {
+        resource: "calls".into(),
+        grid: crv::campaign::simulate::LimitGrid::Points(4),
+        spend: Some("budget".into()),
+    };
+    let library = crv::campaign::simulate::trace_resource(
+        &bound,
+        &spec,
+        "frontier.",
+        &crv::cancel::Cancel::default(),
+    )
+    .unwrap();
+    // The library's answer read back as the server's was (serde_json parses floats to the
+    // last bit or two): the same text.
+    let expected: Value = serde_json::from_str(&json!(library).to_string()).unwrap();
+    assert_eq!(frontier, &expected, "{frontier}");
+    // 0 to the 30 calls the offer's `max` allows, in whole calls.
+    let limits: Vec<f64> = frontier["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|point| point["limit"].as_f64().unwrap())
+        .collect();
+    assert_eq!(limits, [0.0, 13.0, 27.0, 40.0]);
+    assert_eq!(frontier["limit"], 40.0);
+
+    let with =
+        |frontier: Value| json!({"campaign": campaign_definition(300.0), "frontier": frontier});
+    served
+        .post("/v1/simulate", &with(json!({"resource": "minutes"})))
+        .await
+        .assert_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "frontier.resource: `minutes` is not a resource of the campaign (resources: budget, calls)",
+        );
+    served
+        .post(
+            "/v1/simulate",
+            &with(json!({"resource": "calls", "points": 3, "limits": [1]})),
+        )
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_parameter", "not both");
+    served
+        .post(
+            "/v1/simulate",
+            &with(json!({"resource": "calls", "limits": [-1]})),
+        )
+        .await
+        .assert_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "frontier.limits",
+        );
+    served
+        .post(
+            "/v1/simulate",
+            &json!({"campaign": campaign_definition(300.0)}),
+        )
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "malformed_json", "frontier");
+    let mut rules = campaign_definition(300.0);
+    rules["contact_rules"] = json!([{"max_contacts": 1, "within_days": 30}]);
+    served
+        .post(
+            "/v1/simulate",
+            &json!({"campaign": rules, "frontier": {"resource": "calls"}}),
+        )
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "no_contact_history", "--wal");
+    let mut unknown = with(json!({"resource": "calls"}));
+    unknown["scenarios"] = json!([]);
+    served.post("/v1/simulate", &unknown).await.assert_error(
+        StatusCode::BAD_REQUEST,
+        "unknown_field",
+        "scenarios",
+    );
     served.stop().await;
 }
 

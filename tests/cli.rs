@@ -1393,3 +1393,167 @@ fn optimise_with_one_budget_and_one_offer_is_the_select_knapsack() {
     let used = plan["resources"]["budget"]["used"].as_f64().unwrap();
     assert!(used <= 500.0 + 1e-6, "{used}");
 }
+
+/// A campaign of two offers over two resources: calls bind, the budget is money (ample: with
+/// one binding limit the plans here are proven optimal).
+const FRONTIER_CAMPAIGN: &str = r#"{"resources": {"budget": 100000, "calls": 30},
+    "offers": [{"name": "call", "value": "0.2 * crv", "eligible": "segment != basic",
+                "uses": {"budget": "cost", "calls": 1}},
+               {"name": "email", "value": "0.02 * crv", "uses": {"budget": 0.1}}]}"#;
+
+#[test]
+fn a_campaign_frontier_along_one_resource_is_crv_optimise_at_each_limit() {
+    let (work, store) = generated_store(400);
+    let campaign = work.file("campaign.json", FRONTIER_CAMPAIGN.as_bytes());
+    let (frontier, plot) = (work.path("frontier.csv"), work.path("frontier.svg"));
+    let summary = json_summary(&crv(&[
+        "simulate",
+        s(&store),
+        "--campaign",
+        s(&campaign),
+        "--frontier-resource",
+        "calls",
+        "--frontier-points",
+        "7",
+        "--frontier-spend",
+        "budget",
+        "--frontier",
+        s(&frontier),
+        "--plot",
+        s(&plot),
+        "--json",
+    ]));
+    assert_eq!(
+        (summary["points"].as_u64(), summary["limit"].as_f64()),
+        (Some(7), Some(30.0))
+    );
+    let points: Vec<csv::StringRecord> = csv::Reader::from_path(&frontier)
+        .unwrap()
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(points.len(), 7);
+    let number =
+        |record: &csv::StringRecord, column: usize| -> f64 { record[column].parse().unwrap() };
+    // limit,feasible,objective,upper_bound,gap,optimal,shadow_price,used,spend,roi
+    for pair in points.windows(2) {
+        assert!(number(&pair[0], 0) < number(&pair[1], 0));
+        // Loosening the limit never lowers the objective (every plan here is optimal).
+        assert!(number(&pair[1], 2) >= number(&pair[0], 2), "{pair:?}");
+        // The shadow price of calls falls as calls get plentiful (up to the dual's precision).
+        assert!(
+            number(&pair[1], 6) <= number(&pair[0], 6) * (1.0 + 1e-6) + 1e-9,
+            "{pair:?}"
+        );
+    }
+    for point in &points {
+        assert_eq!((&point[1], &point[5]), ("true", "true"), "{point:?}");
+        assert!(number(point, 7) <= number(point, 0) + 1e-9, "{point:?}");
+        let (objective, spend) = (number(point, 2), number(point, 8));
+        assert_eq!(number(point, 9), (objective - spend) / spend, "{point:?}");
+    }
+    // The first limit is 0 calls; the last is where calls no longer bind.
+    assert_eq!(number(&points[0], 0), 0.0);
+    assert!(number(&points[6], 6).abs() <= 1e-9, "{:?}", points[6]);
+    // Each point is `crv optimise` with that limit written in the definition.
+    for point in [&points[0], &points[3], &points[6]] {
+        let mut definition: serde_json::Value = serde_json::from_str(FRONTIER_CAMPAIGN).unwrap();
+        definition["resources"]["calls"] = serde_json::json!(number(point, 0));
+        let at_limit = work.file("at_limit.json", definition.to_string().as_bytes());
+        let plan = json_summary(&crv(&[
+            "optimise",
+            s(&store),
+            "--campaign",
+            s(&at_limit),
+            "--json",
+        ]));
+        assert_eq!(
+            plan["objective"].as_f64(),
+            Some(number(point, 2)),
+            "{point:?}"
+        );
+        assert_eq!(
+            plan["upper_bound"].as_f64(),
+            Some(number(point, 3)),
+            "{point:?}"
+        );
+        let calls = &plan["resources"]["calls"];
+        assert_eq!(
+            calls["shadow_price"].as_f64(),
+            Some(number(point, 6)),
+            "{point:?}"
+        );
+        assert_eq!(calls["used"].as_f64(), Some(number(point, 7)), "{point:?}");
+        assert_eq!(
+            plan["resources"]["budget"]["used"].as_f64(),
+            Some(number(point, 8))
+        );
+    }
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(
+        svg.contains("limit of calls") && svg.contains("30 calls"),
+        "{svg}"
+    );
+    assert_eq!(svg.matches("<polyline").count(), 2);
+
+    // Unknown resources are errors naming the flag and the campaign's resources.
+    for (flag, args) in [
+        (
+            "--frontier-resource",
+            [
+                "--frontier-resource",
+                "minutes",
+                "--frontier-spend",
+                "budget",
+            ],
+        ),
+        (
+            "--frontier-spend",
+            ["--frontier-resource", "calls", "--frontier-spend", "money"],
+        ),
+    ] {
+        let output = crv(&[
+            &["simulate", s(&store), "--campaign", s(&campaign)][..],
+            &args[..],
+        ]
+        .concat());
+        assert!(!output.status.success());
+        let message = stderr(&output);
+        let name = flag.trim_start_matches("--");
+        assert!(
+            message.contains(name) && message.contains("(resources: budget, calls)"),
+            "{message}"
+        );
+    }
+    // Given limits, and the flags that do not go together.
+    let given = crv(&[
+        "simulate",
+        s(&store),
+        "--campaign",
+        s(&campaign),
+        "--frontier-resource",
+        "calls",
+        "--frontier-limits",
+        "20,5",
+    ]);
+    assert!(given.status.success(), "{}", stderr(&given));
+    let rows = String::from_utf8(given.stdout).unwrap();
+    let limits: Vec<f64> = rows
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(limits, [5.0, 20.0]);
+    let both = crv(&[
+        "simulate",
+        s(&store),
+        "--campaign",
+        s(&campaign),
+        "--scenarios",
+        s(&campaign),
+        "--frontier-resource",
+        "calls",
+    ]);
+    assert!(!both.status.success());
+    assert!(stderr(&both).contains("--scenarios"), "{}", stderr(&both));
+}

@@ -129,6 +129,8 @@ fn api_request_corpus_keeps_its_properties() {
             ("select_duplicate.json", none),
             ("simulate_sweep.json", simulate),
             ("simulate_bad_field.json", none),
+            ("simulate_campaign.json", simulate),
+            ("simulate_campaign_both_grids.json", none),
         ],
     );
 }

@@ -4,8 +4,10 @@
 //! accepted the input; a broken property panics, which is the fuzzer's finding.
 
 use super::binary;
-use super::request::{self, SelectRequest, SimulateRequest};
+use super::request::{self, SelectRequest, SimulateBody};
 use super::wire::DEFAULT_MAX_BODY_BYTES;
+use crate::campaign::contacts::ContactHistory;
+use crate::campaign::simulate::trace_resource;
 use crate::cancel::Cancel;
 use crate::model::ScoreParams;
 use crate::store::{Store, csv, writer};
@@ -15,7 +17,9 @@ use crate::table::Table;
 /// a JSON selection and a JSON simulation. A decoded lookup must re-encode to a body that
 /// decodes to the same ids; a decoded selection is bound to a three-customer table and, when
 /// that succeeds, run on it (re-scored when it asks for its own parameters), within its budget;
-/// a decoded simulation holds at least one scenario, every one named uniquely.
+/// a decoded simulation holds at least one scenario, every one named uniquely; a decoded
+/// campaign frontier is traced on that table, its limits ascending and no point's bound below
+/// its plan.
 ///
 /// # Panics
 /// When a decoded lookup does not survive its own re-encoding, a selection bound to a small
@@ -60,15 +64,44 @@ pub fn requests(bytes: &[u8]) -> Decoded {
             }
         }
     }
-    if let Ok(simulate) = SimulateRequest::from_json(bytes) {
-        decoded.simulate = true;
-        let scenarios = &simulate.scenarios.scenarios;
-        assert!(!scenarios.is_empty(), "a decoded simulation has a scenario");
-        let mut names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), scenarios.len(), "scenario names are unique");
-        let _ = simulate.options(Default::default());
+    match SimulateBody::from_json(bytes) {
+        Ok(SimulateBody::Scenarios(simulate)) => {
+            decoded.simulate = true;
+            let scenarios = &simulate.scenarios.scenarios;
+            assert!(!scenarios.is_empty(), "a decoded simulation has a scenario");
+            let mut names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), scenarios.len(), "scenario names are unique");
+            let _ = simulate.options(Default::default());
+        }
+        Ok(SimulateBody::Campaign(request)) => {
+            decoded.simulate = true;
+            let cancel = Cancel::default();
+            let bound =
+                request
+                    .definition
+                    .bind(fixture_table(), &ContactHistory::default(), 0, &cancel);
+            if let Ok(bound) = bound
+                && let Ok(frontier) =
+                    trace_resource(&bound, &request.frontier, "frontier.", &cancel)
+            {
+                let points = &frontier.points;
+                assert!(
+                    points.windows(2).all(|w| w[0].limit < w[1].limit),
+                    "a campaign frontier's limits ascend"
+                );
+                for point in points {
+                    if let (Some(objective), Some(bound)) = (point.objective, point.upper_bound) {
+                        assert!(
+                            bound >= objective - 1e-9 * objective.abs().max(1.0),
+                            "a point's bound is never below its plan"
+                        );
+                    }
+                }
+            }
+        }
+        Err(_) => {}
     }
     decoded
 }

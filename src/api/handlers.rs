@@ -14,13 +14,15 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::binary::{self, LookupEntry, LookupResponse};
 use super::body::{Body, TargetsCsv};
+use super::campaigns::RuleContacts;
 use super::json::{self as lookup_json, ENTRY_BYTES};
 use super::metrics;
-use super::request::{self, SelectRequest, SimulateRequest};
+use super::request::{self, CampaignFrontierRequest, SelectRequest, SimulateBody};
 use super::wire::{ApiError, JSON, json_response, names_media_type, read_body, response};
 use crate::campaign::{BoundSelection, Targets, report, simulate};
 use crate::cancel::Cancel;
 use crate::model::{ExternalId, ScoreParams};
+use crate::rfm::date::now_micros;
 use crate::table::Table;
 
 /// The media type of a streamed target list.
@@ -168,8 +170,11 @@ pub async fn select(
 }
 
 /// `POST /v1/simulate`: the rows `crv simulate` writes for the scenarios document of the body
-/// (see [`SimulateRequest`]), computed by the same library call on the heavy pool behind the
-/// admission queue; `{"results": [rows], "frontier"}` (the frontier when asked for).
+/// (see [`request::SimulateRequest`]), computed by the same library call on the heavy pool behind the
+/// admission queue; `{"results": [rows], "frontier"}` (the frontier when asked for). A body
+/// with `campaign` is a campaign traced along one resource ([`CampaignFrontierRequest`]):
+/// `{"frontier": {"resource", "spend", "limit", "points", "knee"}}`, as `crv simulate
+/// --campaign` traces it.
 pub async fn simulate(
     state: &Arc<AppState>,
     headers: &HeaderMap,
@@ -179,9 +184,14 @@ pub async fn simulate(
     if !names_media_type(headers, header::CONTENT_TYPE, JSON) {
         return Err(ApiError::unsupported_media_type("`application/json`"));
     }
-    let request = SimulateRequest::from_json(
+    let request = match SimulateBody::from_json(
         &read_body(headers, body, state.config().max_body_bytes).await?,
-    )?;
+    )? {
+        SimulateBody::Scenarios(request) => request,
+        SimulateBody::Campaign(request) => {
+            return campaign_frontier(state, request, started).await;
+        }
+    };
     let cancel = request_cancel(started, request.time_limit_ms);
     // Dropped with this future: when the client goes away, the simulation stops.
     let _cancel_on_drop = cancel.cancel_on_drop();
@@ -206,6 +216,44 @@ pub async fn simulate(
         answer["frontier"] = json!(frontier);
     }
     Ok(json_response(StatusCode::OK, &answer))
+}
+
+/// `POST /v1/simulate` with `campaign`: the definition bound to the current table version
+/// (contact rules over the event log's contacts, as `POST /v1/campaigns/optimise` reads them)
+/// and traced along the resource on the heavy pool, within the request's `time_limit_ms`.
+async fn campaign_frontier(
+    state: &Arc<AppState>,
+    request: CampaignFrontierRequest,
+    started: Instant,
+) -> Result<Response<Body>, ApiError> {
+    let contacts = RuleContacts::of(state, &request.definition)?;
+    let cancel = request_cancel(started, request.time_limit_ms);
+    // Dropped with this future: when the client goes away, the solves stop.
+    let _cancel_on_drop = cancel.cancel_on_drop();
+    let job_state = Arc::clone(state);
+    let job_cancel = cancel.clone();
+    let table = state.table();
+    let frontier = state
+        .admission()
+        .run(&cancel, move || -> crate::Result<_> {
+            let started = Instant::now();
+            let bound =
+                request
+                    .definition
+                    .bind(&table, &contacts.history(), now_micros(), &job_cancel)?;
+            let frontier =
+                simulate::trace_resource(&bound, &request.frontier, "frontier.", &job_cancel);
+            job_state.metrics().record_simulation(started.elapsed());
+            frontier
+        })
+        .await??;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "frontier": frontier,
+            "time_ms": started.elapsed().as_secs_f64() * 1e3,
+        }),
+    ))
 }
 
 /// The stop token of a heavy request that started at `started` with `time_limit_ms`: the

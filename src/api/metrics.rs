@@ -56,6 +56,8 @@ pub enum Route {
     Campaign,
     /// `/v1/campaigns/{id}/customers/{cid}`.
     CampaignCustomer,
+    /// `/v1/campaigns/{id}/report`: the plan against the responses recorded for it.
+    CampaignReport,
     /// `/v1/campaigns`: the plans kept and the newest.
     Campaigns,
     /// `/v1/events/activity`: events per second and the latest changes of tier.
@@ -66,7 +68,7 @@ pub enum Route {
 
 impl Route {
     /// Every route, in the order of the metrics' arrays.
-    pub const ALL: [Route; 21] = [
+    pub const ALL: [Route; 22] = [
         Route::Health,
         Route::Ready,
         Route::Metrics,
@@ -85,6 +87,7 @@ impl Route {
         Route::CampaignOptimise,
         Route::Campaign,
         Route::CampaignCustomer,
+        Route::CampaignReport,
         Route::Campaigns,
         Route::EventsActivity,
         Route::Unmatched,
@@ -111,6 +114,7 @@ impl Route {
             Route::CampaignOptimise => "/v1/campaigns/optimise",
             Route::Campaign => "/v1/campaigns/{id}",
             Route::CampaignCustomer => "/v1/campaigns/{id}/customers/{cid}",
+            Route::CampaignReport => "/v1/campaigns/{id}/report",
             Route::Campaigns => "/v1/campaigns",
             Route::EventsActivity => "/v1/events/activity",
             Route::Unmatched => "unmatched",

@@ -16,7 +16,10 @@ use super::wire::{
     ApiError, DEFAULT_MAX_IDS, DEFAULT_TIME_LIMIT_MS, MAX_LOOKUP_IDS, MAX_SIMULATE_SCENARIOS,
     MAX_TIME_LIMIT_MS,
 };
-use crate::campaign::simulate::{FrontierSpec, ScenarioSet, SimulateOptions, frontier};
+use crate::campaign::definition::CampaignDefinition;
+use crate::campaign::simulate::{
+    FrontierSpec, LimitGrid, ResourceFrontierSpec, ScenarioSet, SimulateOptions, frontier,
+};
 use crate::campaign::{
     CampaignSpec, DEFAULT_COST_COLUMN, DEFAULT_RESOURCE_SCALE, SelectionRequest,
 };
@@ -198,15 +201,132 @@ pub struct SimulateRequest {
     pub time_limit_ms: u64,
 }
 
-impl SimulateRequest {
+/// `POST /v1/simulate`'s body: scenarios ([`SimulateRequest`]), or, when it has `campaign`, a
+/// campaign traced along one of its resources ([`CampaignFrontierRequest`]).
+#[derive(Debug, Clone)]
+pub enum SimulateBody {
+    /// What-if scenarios, and perhaps one's frontier.
+    Scenarios(SimulateRequest),
+    /// A campaign's frontier along one resource.
+    Campaign(CampaignFrontierRequest),
+}
+
+impl SimulateBody {
     /// Decodes and checks the body; a scenario error is 400 `invalid_scenario` naming the
-    /// scenario and the field.
-    pub fn from_json(bytes: &[u8]) -> Result<SimulateRequest, ApiError> {
-        let mut fields: serde_json::Map<String, Value> =
+    /// scenario and the field, a campaign error 400 `invalid_campaign` naming its field.
+    pub fn from_json(bytes: &[u8]) -> Result<SimulateBody, ApiError> {
+        let fields: serde_json::Map<String, Value> =
             serde_json::from_slice(bytes).map_err(json_error)?;
-        let field = |name: &str, error: serde_json::Error| {
-            ApiError::bad_request("malformed_json", format!("field `{name}`: {error}"))
+        if fields.contains_key("campaign") {
+            CampaignFrontierRequest::from_fields(fields).map(SimulateBody::Campaign)
+        } else {
+            SimulateRequest::from_fields(fields).map(SimulateBody::Scenarios)
+        }
+    }
+}
+
+/// A field's serde error as a 400 naming the field.
+fn field_error(name: &str, error: serde_json::Error) -> ApiError {
+    ApiError::bad_request("malformed_json", format!("field `{name}`: {error}"))
+}
+
+/// The request's `time_limit_ms` (default [`DEFAULT_TIME_LIMIT_MS`]), taken out of `fields`
+/// and checked.
+fn take_time_limit(fields: &mut serde_json::Map<String, Value>) -> Result<u64, ApiError> {
+    let time_limit_ms = match fields.remove("time_limit_ms") {
+        None | Some(Value::Null) => DEFAULT_TIME_LIMIT_MS,
+        Some(value) => {
+            serde_json::from_value(value).map_err(|e| field_error("time_limit_ms", e))?
+        }
+    };
+    check_time_limit(time_limit_ms)?;
+    Ok(time_limit_ms)
+}
+
+/// A 400 `unknown_field` for the first field of `fields` not in `known`.
+fn refuse_unknown(fields: &serde_json::Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
+    match fields.keys().find(|name| !known.contains(&name.as_str())) {
+        Some(name) => Err(ApiError::bad_request(
+            "unknown_field",
+            format!("field `{name}` is not part of this request"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `POST /v1/simulate` with `campaign`: a campaign definition (as `POST
+/// /v1/campaigns/optimise` takes it) solved at each limit of one resource, `frontier`
+/// (`{"resource", "points" or "limits", "spend"}`), and `time_limit_ms`, the time limit of the
+/// whole request.
+#[derive(Debug, Clone)]
+pub struct CampaignFrontierRequest {
+    /// The campaign; errors name `request body, campaign` and the field.
+    pub definition: CampaignDefinition,
+    /// The resource, its limits and the spend resource.
+    pub frontier: ResourceFrontierSpec,
+    /// The request's time limit in milliseconds, 1 to [`MAX_TIME_LIMIT_MS`]; each solve also
+    /// stops at the definition's own `time_limit_ms`.
+    pub time_limit_ms: u64,
+}
+
+/// `frontier` of a [`CampaignFrontierRequest`] as sent.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResourceFrontier {
+    resource: String,
+    points: Option<usize>,
+    limits: Option<Vec<f64>>,
+    spend: Option<String>,
+}
+
+impl CampaignFrontierRequest {
+    fn from_fields(
+        mut fields: serde_json::Map<String, Value>,
+    ) -> Result<CampaignFrontierRequest, ApiError> {
+        let time_limit_ms = take_time_limit(&mut fields)?;
+        refuse_unknown(&fields, &["campaign", "frontier"])?;
+        let campaign = fields.remove("campaign").unwrap_or_default();
+        let definition = CampaignDefinition::parse(
+            &serde_json::to_vec(&campaign).expect("a JSON value always encodes"),
+            "request body, campaign",
+        )?;
+        let raw: RawResourceFrontier = match fields.remove("frontier") {
+            None | Some(Value::Null) => {
+                return Err(ApiError::bad_request(
+                    "malformed_json",
+                    "field `frontier` is required with `campaign`: {\"resource\", \"points\" or \"limits\"[, \"spend\"]}",
+                ));
+            }
+            Some(value) => serde_json::from_value(value).map_err(|e| field_error("frontier", e))?,
         };
+        let grid = match (raw.points, raw.limits) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad_request(
+                    "invalid_parameter",
+                    "field `frontier`: give `points` or `limits`, not both",
+                ));
+            }
+            (_, Some(limits)) => LimitGrid::Limits(limits),
+            (points, None) => LimitGrid::Points(points.unwrap_or(frontier::DEFAULT_POINTS)),
+        };
+        Ok(CampaignFrontierRequest {
+            definition,
+            frontier: ResourceFrontierSpec {
+                resource: raw.resource,
+                grid,
+                spend: raw.spend,
+            },
+            time_limit_ms,
+        })
+    }
+}
+
+impl SimulateRequest {
+    /// Decodes and checks the body's fields.
+    fn from_fields(
+        mut fields: serde_json::Map<String, Value>,
+    ) -> Result<SimulateRequest, ApiError> {
+        let field = field_error;
         let frontier = match fields.remove("frontier") {
             None | Some(Value::Null) => None,
             Some(value) => Some(
@@ -216,20 +336,8 @@ impl SimulateRequest {
         if let Some(frontier) = &frontier {
             frontier::check_points(frontier.points, "frontier.points")?;
         }
-        let time_limit_ms = match fields.remove("time_limit_ms") {
-            None | Some(Value::Null) => DEFAULT_TIME_LIMIT_MS,
-            Some(value) => serde_json::from_value(value).map_err(|e| field("time_limit_ms", e))?,
-        };
-        check_time_limit(time_limit_ms)?;
-        if let Some(name) = fields
-            .keys()
-            .find(|name| !["scenarios", "sweep"].contains(&name.as_str()))
-        {
-            return Err(ApiError::bad_request(
-                "unknown_field",
-                format!("field `{name}` is not part of this request"),
-            ));
-        }
+        let time_limit_ms = take_time_limit(&mut fields)?;
+        refuse_unknown(&fields, &["scenarios", "sweep"])?;
         let scenarios = ScenarioSet::from_json_within(
             &Value::Object(fields),
             "request body",

@@ -124,6 +124,10 @@ pub async fn route(
             })
             .await,
         ),
+        (&Method::GET, ["v1", "campaigns", id, "report"]) => (
+            Route::CampaignReport,
+            authorized(&state, &parts.headers, campaigns::report(&state, id)).await,
+        ),
         (&Method::GET, ["v1", "campaigns", id]) => (
             Route::Campaign,
             authorized(&state, &parts.headers, async {
@@ -146,6 +150,7 @@ pub async fn route(
         (_, ["v1", "customers", _, "profile"]) => wrong_method(Route::Profile),
         (_, ["v1", "admin", "retier"]) => wrong_method(Route::Retier),
         (_, ["v1", "campaigns", _, "customers", _]) => wrong_method(Route::CampaignCustomer),
+        (_, ["v1", "campaigns", _, "report"]) => wrong_method(Route::CampaignReport),
         (_, ["v1", "campaigns", _]) => wrong_method(Route::Campaign),
         (_, ["v1", "campaigns"]) => wrong_method(Route::Campaigns),
         (_, ["v1", "events", "activity"]) => wrong_method(Route::EventsActivity),

@@ -1,8 +1,11 @@
-//! Contact histories and the campaign's contact rules over them. [`ContactHistory`] is what a
-//! rule reads: each customer's past contacts. [`ContactLog`] fills it from a `contacts.csv`
-//! (`customer_id,time,channel,campaign,offer`); a live server can fill it from its event log.
-//! Rules are evaluated as of one instant: a contact counts when its time is in
-//! `(as_of - window, as_of]`.
+//! Contact histories and the campaign's contact rules over them. [`ContactHistory`] is the one
+//! history the rules and the campaign report read: each customer's past contacts and
+//! responses, keyed by the store's customer id. It is filled from a `contacts.csv`
+//! (`customer_id,time,channel,campaign,offer`: [`ContactHistory::read`]) on the command line,
+//! or from the contacts and responses a live server holds (`crv serve --wal`:
+//! `crate::live::Live::contact_history`); [`verdict`] evaluates the rules over either the
+//! same way. Rules are evaluated as of one instant: a contact counts when its time is in
+//! `(as_of - window, as_of]`; responses never count as contacts.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,6 +13,7 @@ use std::path::Path;
 use super::definition::ContactRule;
 use crate::error::{Error, Result, quote};
 use crate::rfm::date::{MICROS_PER_DAY, parse_moment};
+use crate::store::Store;
 
 /// One past contact. Text fields are codes into the history's dictionary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,51 +28,139 @@ pub struct Contact {
     pub offer: u32,
 }
 
-/// Each customer's past contacts, as the contact rules read them.
-pub trait ContactHistory: Sync {
-    /// The customers with at least one contact.
-    fn customers(&self) -> Vec<u64>;
-    /// Customer `id`'s contacts (any order).
-    fn contacts(&self, id: u64) -> &[Contact];
-    /// The code of `text` (a channel, campaign or offer name), `None` if no contact has it.
-    fn code(&self, text: &str) -> Option<u32>;
+/// One recorded response to a campaign's offer. Text fields are codes into the history's
+/// dictionary.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Response {
+    /// When, microseconds since 1970 UTC.
+    pub time_micros: i64,
+    /// The campaign's code.
+    pub campaign: u32,
+    /// The offer's code (the code of `""` when the response named none).
+    pub offer: u32,
+    /// What the response was worth.
+    pub value: f64,
 }
 
-/// A contact history read from a CSV file.
+/// One customer's contacts and responses, each in the order recorded.
 #[derive(Debug, Clone, Default)]
-pub struct ContactLog {
-    by_customer: HashMap<u64, Vec<Contact>>,
+struct Touches {
+    contacts: Vec<Contact>,
+    responses: Vec<Response>,
+}
+
+/// Each customer's past contacts and responses, as the contact rules and the campaign report
+/// read them.
+#[derive(Debug, Clone, Default)]
+pub struct ContactHistory {
+    by_customer: HashMap<u64, Touches>,
     codes: HashMap<String, u32>,
 }
 
-impl ContactHistory for ContactLog {
-    fn customers(&self) -> Vec<u64> {
+impl ContactHistory {
+    /// The customers with at least one contact or response, ascending.
+    pub fn customers(&self) -> Vec<u64> {
         let mut ids: Vec<u64> = self.by_customer.keys().copied().collect();
         ids.sort_unstable();
         ids
     }
 
-    fn contacts(&self, id: u64) -> &[Contact] {
-        self.by_customer.get(&id).map_or(&[], Vec::as_slice)
+    /// Customer `id`'s contacts, in the order recorded.
+    pub fn contacts(&self, id: u64) -> &[Contact] {
+        self.by_customer
+            .get(&id)
+            .map_or(&[], |touches| touches.contacts.as_slice())
     }
 
-    fn code(&self, text: &str) -> Option<u32> {
+    /// Customer `id`'s responses, in the order recorded.
+    pub fn responses(&self, id: u64) -> &[Response] {
+        self.by_customer
+            .get(&id)
+            .map_or(&[], |touches| touches.responses.as_slice())
+    }
+
+    /// The code of `text` (a channel, campaign or offer name), `None` if nothing recorded has
+    /// it.
+    pub fn code(&self, text: &str) -> Option<u32> {
         self.codes.get(text).copied()
+    }
+
+    /// The code of `text`, given one if it has none yet.
+    fn code_of(&mut self, text: &str) -> u32 {
+        if let Some(&code) = self.codes.get(text) {
+            return code;
+        }
+        let code = self.codes.len() as u32;
+        self.codes.insert(text.to_string(), code);
+        code
+    }
+
+    /// Records that customer `id` was contacted on `channel` for `campaign`'s `offer` at
+    /// `time_micros`.
+    pub fn add_contact(
+        &mut self,
+        id: u64,
+        time_micros: i64,
+        channel: &str,
+        campaign: &str,
+        offer: &str,
+    ) {
+        let contact = Contact {
+            time_micros,
+            channel: self.code_of(channel),
+            campaign: self.code_of(campaign),
+            offer: self.code_of(offer),
+        };
+        self.by_customer
+            .entry(id)
+            .or_default()
+            .contacts
+            .push(contact);
+    }
+
+    /// Records customer `id`'s response worth `value` to `campaign`'s `offer` (`""`: none
+    /// named) at `time_micros`.
+    pub fn add_response(
+        &mut self,
+        id: u64,
+        time_micros: i64,
+        campaign: &str,
+        offer: &str,
+        value: f64,
+    ) {
+        let response = Response {
+            time_micros,
+            campaign: self.code_of(campaign),
+            offer: self.code_of(offer),
+            value,
+        };
+        self.by_customer
+            .entry(id)
+            .or_default()
+            .responses
+            .push(response);
     }
 }
 
 /// The columns of `contacts.csv`, in this order.
 pub const CONTACTS_CSV_HEADER: [&str; 5] = ["customer_id", "time", "channel", "campaign", "offer"];
 
-impl ContactLog {
-    /// Reads `contacts.csv`; errors name the file, line and column.
-    pub fn read(path: &Path) -> Result<ContactLog> {
+impl ContactHistory {
+    /// Reads `contacts.csv` for the customers of `store`; errors name the file, line and
+    /// column.
+    pub fn read(path: &Path, store: &Store) -> Result<ContactHistory> {
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        ContactLog::from_reader(file, &path.display().to_string())
+        ContactHistory::from_reader(file, &path.display().to_string(), store)
     }
 
-    /// Reads contacts CSV from `reader`; `file` names it in errors.
-    pub fn from_reader(reader: impl std::io::Read, file: &str) -> Result<ContactLog> {
+    /// Reads contacts CSV from `reader` (`file` names it in errors), keyed by `store`'s ids:
+    /// whole numbers, or in a store of text ids the id as written (a text id the store does not
+    /// have is no customer the rules could apply to, and is skipped).
+    pub fn from_reader(
+        reader: impl std::io::Read,
+        file: &str,
+        store: &Store,
+    ) -> Result<ContactHistory> {
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(true)
             .from_reader(reader);
@@ -86,7 +178,7 @@ impl ContactLog {
                 ),
             });
         }
-        let mut log = ContactLog::default();
+        let mut history = ContactHistory::default();
         let mut record = csv::StringRecord::new();
         loop {
             let line = csv.position().line() + 1;
@@ -106,24 +198,21 @@ impl ContactLog {
                 column: CONTACTS_CSV_HEADER[column].to_string(),
                 message,
             };
-            let id = record[0].trim().parse::<u64>().map_err(|_| {
-                cell_error(0, format!("{} is not a customer id", quote(&record[0])))
-            })?;
             let time = parse_moment(record[1].trim().as_bytes())
                 .map_err(|why| cell_error(1, format!("{}: {why}", quote(&record[1]))))?;
-            let mut code = |text: &str| {
-                let next = log.codes.len() as u32;
-                *log.codes.entry(text.to_string()).or_insert(next)
+            let written = record[0].trim();
+            let id = match store.text_ids() {
+                None => written.parse::<u64>().map_err(|_| {
+                    cell_error(0, format!("{} is not a customer id", quote(&record[0])))
+                })?,
+                Some(_) => match store.internal_id(written) {
+                    Some(id) => id.0,
+                    None => continue,
+                },
             };
-            let contact = Contact {
-                time_micros: time.micros,
-                channel: code(&record[2]),
-                campaign: code(&record[3]),
-                offer: code(&record[4]),
-            };
-            log.by_customer.entry(id).or_default().push(contact);
+            history.add_contact(id, time.micros, &record[2], &record[3], &record[4]);
         }
-        Ok(log)
+        Ok(history)
     }
 }
 
@@ -141,7 +230,7 @@ pub struct RuleVerdict {
 pub fn verdict(
     rules: &[ContactRule],
     offers: &[&str],
-    history: &dyn ContactHistory,
+    history: &ContactHistory,
     id: u64,
     as_of_micros: i64,
 ) -> RuleVerdict {
@@ -204,8 +293,24 @@ mod tests {
         2,2026-10-01,email,autumn,coupon\n\
         3,2026-11-28,email,spring,coupon\n";
 
-    fn log() -> ContactLog {
-        ContactLog::from_reader(CSV.as_bytes(), "contacts.csv").unwrap()
+    /// A store of the customers written in `ids` (a CSV column: numbers or text).
+    fn store(ids: &[&str]) -> Store {
+        let mut csv = String::from("customer_id,margin\n");
+        for id in ids {
+            csv += &format!("{id},1\n");
+        }
+        let parsed = crate::store::csv::read_csv(csv.as_bytes(), "c.csv", &mut |_| {}).unwrap();
+        let mut bytes = Vec::new();
+        crate::store::writer::encode(&parsed.table, &parsed.id_slots, &mut bytes).unwrap();
+        Store::from_bytes(&bytes).unwrap()
+    }
+
+    fn read(csv: &str) -> Result<ContactHistory> {
+        ContactHistory::from_reader(csv.as_bytes(), "contacts.csv", &store(&["1", "2", "3"]))
+    }
+
+    fn log() -> ContactHistory {
+        read(CSV).unwrap()
     }
 
     fn as_of() -> i64 {
@@ -269,21 +374,35 @@ mod tests {
     #[test]
     fn bad_contact_files_name_the_line_and_column() {
         let bad = "customer_id,time,channel,campaign,offer\n1,2026-11-20,email,spring,coupon\nx,2026-11-20,email,spring,coupon\n";
-        let message = ContactLog::from_reader(bad.as_bytes(), "contacts.csv")
-            .unwrap_err()
-            .to_string();
+        let message = read(bad).unwrap_err().to_string();
         assert!(
             message.contains("contacts.csv: line 3, column `customer_id`"),
             "{message}"
         );
         let bad = "customer_id,time,channel,campaign,offer\n1,yesterday,email,spring,coupon\n";
-        let message = ContactLog::from_reader(bad.as_bytes(), "contacts.csv")
+        let message = read(bad).unwrap_err().to_string();
+        assert!(message.contains("line 2, column `time`"), "{message}");
+        let message = read("id,when\n").unwrap_err().to_string();
+        assert!(message.contains("the header must be"), "{message}");
+    }
+
+    #[test]
+    fn text_ids_are_read_as_the_store_keys_them() {
+        let store = store(&["ann", "bob"]);
+        let csv = "customer_id,time,channel,campaign,offer\n\
+            bob,2026-11-20,email,spring,coupon\n\
+            zed,2026-11-20,email,spring,coupon\n\
+            bob,2026-11-21,call,spring,coupon\n";
+        let history = ContactHistory::from_reader(csv.as_bytes(), "contacts.csv", &store).unwrap();
+        let bob = store.internal_id("bob").unwrap().0;
+        // `zed` is no customer of the store: skipped.
+        assert_eq!(history.customers(), [bob]);
+        assert_eq!(history.contacts(bob).len(), 2);
+        // A bad time is an error whatever the id.
+        let bad = "customer_id,time,channel,campaign,offer\nzed,soon,email,spring,coupon\n";
+        let message = ContactHistory::from_reader(bad.as_bytes(), "contacts.csv", &store)
             .unwrap_err()
             .to_string();
         assert!(message.contains("line 2, column `time`"), "{message}");
-        let message = ContactLog::from_reader("id,when\n".as_bytes(), "contacts.csv")
-            .unwrap_err()
-            .to_string();
-        assert!(message.contains("the header must be"), "{message}");
     }
 }

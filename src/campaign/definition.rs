@@ -1,5 +1,5 @@
-//! The campaign definition (`campaign.json`, the body of `POST /v1/campaigns/optimise`): the
-//! resources and their limits, the offers (value, eligibility, resource uses, minimum and
+//! The campaign definition (`campaign.json`, the body of `POST /v1/campaigns/optimise`): its
+//! name (as contact and response events carry it), the resources and their limits, the offers (value, eligibility, resource uses, minimum and
 //! maximum counts), at most how many offers a customer gets, the contact rules, the time limit
 //! and the time the rules are evaluated at. Parsing checks everything that does not need the
 //! customers (shapes, signs, names, expression syntax); every error names the field as a JSON
@@ -11,7 +11,8 @@ use super::expression::{Arithmetic, rename_field};
 use super::filter::Filter;
 use crate::error::{Error, Result, quote};
 use crate::limits::{
-    MAX_CAMPAIGN_BYTES, MAX_CAMPAIGN_RESOURCES, MAX_CONTACT_RULES, MAX_TIME_LIMIT_SECS,
+    MAX_CAMPAIGN_BYTES, MAX_CAMPAIGN_RESOURCES, MAX_CONTACT_RULES, MAX_EVENT_TEXT_BYTES,
+    MAX_TIME_LIMIT_SECS,
 };
 use crate::rfm::date::{MICROS_PER_DAY, parse_moment};
 use crate::select::lagrange::MAX_OFFERS;
@@ -76,6 +77,9 @@ pub enum ContactRule {
 /// A parsed, checked campaign definition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CampaignDefinition {
+    /// The campaign's name as contact and response events carry it (their `campaign`): what
+    /// the campaign report matches the recorded responses by. `None` when not given.
+    pub name: Option<String>,
     /// Resource names and limits (>= 0), in name order.
     pub resources: Vec<(String, f64)>,
     /// The offers, in the order written.
@@ -90,7 +94,8 @@ pub struct CampaignDefinition {
     pub as_of_micros: Option<i64>,
 }
 
-const FIELDS: [&str; 6] = [
+const FIELDS: [&str; 7] = [
+    "name",
     "resources",
     "offers",
     "max_offers_per_customer",
@@ -383,6 +388,22 @@ impl CampaignDefinition {
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| reader.error("", format!("not JSON: {e}")))?;
         let object = reader.object(&value, "", &FIELDS)?;
+        let name = match object.get("name") {
+            None => None,
+            Some(name) => {
+                let name = reader.text(Some(name), "name")?;
+                if name.len() > MAX_EVENT_TEXT_BYTES {
+                    return Err(reader.error(
+                        "name",
+                        format!(
+                            "{} bytes, at most {MAX_EVENT_TEXT_BYTES} (an event's campaign)",
+                            name.len()
+                        ),
+                    ));
+                }
+                Some(name.to_string())
+            }
+        };
         let resources = reader.resources(object.get("resources"))?;
         let offers_value = object
             .get("offers")
@@ -461,6 +482,7 @@ impl CampaignDefinition {
             }
         };
         Ok(CampaignDefinition {
+            name,
             resources,
             offers,
             max_offers_per_customer,
@@ -483,7 +505,7 @@ mod tests {
         parse(json).unwrap_err().to_string()
     }
 
-    const EXAMPLE: &str = r#"{"resources": {"budget": 100000, "calls": 2000, "emails": 500000},
+    const EXAMPLE: &str = r#"{"name": "spring", "resources": {"budget": 100000, "calls": 2000, "emails": 500000},
      "offers": [{"name": "call_retention", "value": "crv_uplift_call", "eligible": "tier in (A, B)",
                  "uses": {"budget": "cost_call", "calls": 1}, "min": 0, "max": 1500},
                 {"name": "email_coupon", "value": "0.05 * crv", "uses": {"budget": 0.3, "emails": 1}}],
@@ -495,6 +517,7 @@ mod tests {
     #[test]
     fn the_design_example_parses() {
         let campaign = parse(EXAMPLE).unwrap();
+        assert_eq!(campaign.name.as_deref(), Some("spring"));
         assert_eq!(
             campaign.resources,
             [
@@ -584,6 +607,14 @@ mod tests {
             (
                 r#"{"offers": [{"name": "a", "value": 1}], "contact_rules": [{"offer": "z", "not_within_days": 3, "of_offer": "b"}]}"#,
                 "field `contact_rules[0].offer`: `z` is not an offer",
+            ),
+            (
+                r#"{"name": "", "offers": [{"name": "a", "value": 1}]}"#,
+                "field `name`: empty",
+            ),
+            (
+                r#"{"name": 7, "offers": [{"name": "a", "value": 1}]}"#,
+                "field `name`: expected a string",
             ),
             ("[1]", "expected an object"),
             ("{", "not JSON"),

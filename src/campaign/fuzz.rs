@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::contacts::ContactLog;
+use super::contacts::ContactHistory;
 use super::definition::CampaignDefinition;
 use crate::cancel::Cancel;
 use crate::model::ScoreParams;
@@ -36,7 +36,8 @@ pub fn campaign_definition(bytes: &[u8]) -> Outcome {
     let limits: Vec<f64> = definition.resources.iter().map(|(_, l)| *l).collect();
     let offers: Vec<(u64, Option<u64>)> =
         definition.offers.iter().map(|o| (o.min, o.max)).collect();
-    let Ok(bound) = definition.bind(&table, &ContactLog::default(), 0, &Cancel::default()) else {
+    let Ok(bound) = definition.bind(&table, &ContactHistory::default(), 0, &Cancel::default())
+    else {
         return Outcome::Opened;
     };
     let plan = bound.solve(std::time::Duration::ZERO, Cancel::default());

@@ -9,6 +9,8 @@
 //!   resources and offers (`campaign.json`), its value and use expressions, the contact rules
 //!   over a contact history, and the plan ([`crate::select::lagrange`]) with its explanations;
 //! - [`stored`]: a plan kept with the table version it was solved on (the server's plans);
+//! - [`realised`]: the campaign report, a plan's predicted value per offer against the
+//!   contacts and responses recorded for its campaign;
 //! - [`simulate`]: batches of what-if scenarios and the value-versus-budget frontier;
 //! - [`report`]: the JSON summaries and target rows the command line and the server share.
 //!
@@ -24,6 +26,7 @@ pub mod filter;
 pub mod fuzz;
 pub mod optimise;
 pub mod parts;
+pub mod realised;
 pub mod report;
 pub mod simulate;
 pub mod spec;

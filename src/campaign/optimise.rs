@@ -67,7 +67,7 @@ impl CampaignDefinition {
     pub fn bind<'t>(
         self,
         table: &'t Table,
-        history: &dyn ContactHistory,
+        history: &ContactHistory,
         now_micros: i64,
         cancel: &Cancel,
     ) -> Result<BoundCampaign<'t>> {
@@ -146,8 +146,13 @@ impl<'t> BoundCampaign<'t> {
         &self.definition
     }
 
+    /// The customers the campaign is bound to.
+    pub fn table(&self) -> &'t Table {
+        self.table
+    }
+
     /// The solver's view of the campaign.
-    fn problem(&self) -> Problem<'_> {
+    pub(crate) fn problem(&self) -> Problem<'_> {
         Problem {
             ids: self.table.ids(),
             limits: self.definition.resources.iter().map(|(_, l)| *l).collect(),
@@ -167,15 +172,63 @@ impl<'t> BoundCampaign<'t> {
         }
     }
 
-    /// Solves the campaign.
-    pub fn solve(self, prepare_time: Duration, cancel: Cancel) -> CampaignPlan<'t> {
-        let started = Instant::now();
-        let options = Options {
+    /// The solver's options: the definition's time limit, and `cancel`.
+    pub(crate) fn options(&self, cancel: Cancel) -> Options {
+        Options {
             time_limit: self.definition.time_limit_ms.map(Duration::from_millis),
             cancel,
             ..Options::default()
-        };
-        let outcome = lagrange::solve(&self.problem(), &options);
+        }
+    }
+
+    /// The most of resource `k` any plan can use (beyond this limit the resource never binds):
+    /// each customer's largest use of it among the offers open to them, summed, and at most,
+    /// over the offers, the sum of each offer's largest uses by as many customers as its `max`.
+    pub(crate) fn most_use(&self, k: usize) -> f64 {
+        let offers = &self.definition.offers;
+        let by_customer: f64 = (0..self.table.rows())
+            .map(|i| {
+                (0..offers.len())
+                    .filter(|&o| self.eligible[o][i])
+                    .map(|o| self.uses[o][k].get(i))
+                    .fold(0.0, f64::max)
+            })
+            .sum();
+        let by_offer: f64 = offers
+            .iter()
+            .enumerate()
+            .map(|(o, offer)| {
+                let mut uses: Vec<f64> = (0..self.table.rows())
+                    .filter(|&i| self.eligible[o][i])
+                    .map(|i| self.uses[o][k].get(i))
+                    .collect();
+                let most = offer.max.map_or(uses.len(), |max| {
+                    usize::try_from(max).unwrap_or(usize::MAX).min(uses.len())
+                });
+                if most < uses.len() {
+                    uses.select_nth_unstable_by(most, |a, b| b.total_cmp(a));
+                }
+                uses[..most].iter().sum::<f64>()
+            })
+            .sum();
+        by_customer.min(by_offer)
+    }
+
+    /// Whether every use of resource `k` by a customer open to an offer is a whole number
+    /// (calls, emails): then a limit `b` allows exactly what `floor(b)` allows.
+    pub(crate) fn uses_are_whole(&self, k: usize) -> bool {
+        (0..self.definition.offers.len()).all(|o| match &self.uses[o][k] {
+            Values::Constant(value) => value.fract() == 0.0,
+            values => {
+                (0..self.table.rows()).all(|i| !self.eligible[o][i] || values.get(i).fract() == 0.0)
+            }
+        })
+    }
+
+    /// Solves the campaign.
+    pub fn solve(self, prepare_time: Duration, cancel: Cancel) -> CampaignPlan<'t> {
+        let started = Instant::now();
+        let outcome = lagrange::solve(&self.problem(), &self.options(cancel));
         CampaignPlan {
             bound: self,
             outcome,
@@ -194,7 +247,7 @@ impl CampaignPlan<'_> {
         )
     }
 
-    /// The JSON summary: `objective`, `upper_bound`, `gap`, `optimal`, `assigned`, `resources`
+    /// The JSON summary: `name` (the definition's, or null), `objective`, `upper_bound`, `gap`, `optimal`, `assigned`, `resources`
     /// (name -> `used`, `limit`, `shadow_price`), `offers` (name -> `count`, `value`,
     /// `price`), `time_ms`; or, when infeasible, `infeasible` with the conflict.
     pub fn summary(&self) -> Value {
@@ -203,6 +256,7 @@ impl CampaignPlan<'_> {
         let time_ms = (self.prepare_time + self.solve_time).as_secs_f64() * 1e3;
         match &self.outcome {
             Outcome::Infeasible(conflict) => json!({
+                "name": d.name,
                 "infeasible": conflict_json(conflict, &resources, &offers),
                 "time_ms": time_ms,
             }),
@@ -237,6 +291,7 @@ impl CampaignPlan<'_> {
                     })
                     .collect();
                 json!({
+                    "name": d.name,
                     "objective": plan.objective,
                     "upper_bound": plan.upper_bound,
                     "gap": plan.gap,

@@ -28,7 +28,7 @@ impl StoredPlan {
     pub fn solve(
         table: Arc<Table>,
         definition: CampaignDefinition,
-        history: &dyn ContactHistory,
+        history: &ContactHistory,
         now_micros: i64,
         cancel: Cancel,
     ) -> Result<StoredPlan> {

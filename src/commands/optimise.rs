@@ -6,13 +6,14 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use crv::campaign::contacts::{ContactHistory, ContactLog};
+use crv::campaign::contacts::ContactHistory;
 use crv::campaign::definition::CampaignDefinition;
 use crv::campaign::optimise::CampaignPlan;
 use crv::error::{Error, Result};
 use crv::limits::MAX_CAMPAIGN_BYTES;
 use crv::rfm::date::now_micros;
 use crv::select::lagrange::Outcome;
+use crv::store::Store;
 
 use super::{amount, count, millis, planning_table, stdout_error, summary_writer};
 use crate::cli::OptimiseCommand;
@@ -21,21 +22,13 @@ use crate::cli::OptimiseCommand;
 pub fn optimise(args: &OptimiseCommand) -> Result<()> {
     let started = Instant::now();
     let definition = read_definition(&args.campaign)?;
-    let history = match &args.contacts {
-        Some(path) => ContactLog::read(path)?,
-        None => ContactLog::default(),
-    };
     let mut inputs = vec![args.campaign.as_path()];
     inputs.extend(args.contacts.as_deref());
     let (table, _) = planning_table(&args.input, &args.report, &inputs)?;
+    let history = read_contacts(args.contacts.as_deref(), table.store())?;
     let prepare = Instant::now();
     let cancel = crv::cancel::Cancel::default();
-    let bound = definition.bind(
-        &table,
-        &history as &dyn ContactHistory,
-        now_micros(),
-        &cancel,
-    )?;
+    let bound = definition.bind(&table, &history, now_micros(), &cancel)?;
     let plan = bound.solve(prepare.elapsed(), cancel);
     if let (Some(path), Some(solved)) = (&args.report.output, plan.plan()) {
         write_assignment(path, &plan, solved, table.rows())?;
@@ -70,7 +63,16 @@ pub fn optimise(args: &OptimiseCommand) -> Result<()> {
     }
 }
 
-fn read_definition(path: &Path) -> Result<CampaignDefinition> {
+/// The contact history of `--contacts` for the customers of `store` (empty without it).
+pub(super) fn read_contacts(path: Option<&Path>, store: &Store) -> Result<ContactHistory> {
+    path.map_or_else(
+        || Ok(ContactHistory::default()),
+        |path| ContactHistory::read(path, store),
+    )
+}
+
+/// Reads `campaign.json`.
+pub(super) fn read_definition(path: &Path) -> Result<CampaignDefinition> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.len() > MAX_CAMPAIGN_BYTES as u64 {
         return Err(Error::Campaign {

@@ -47,6 +47,7 @@ use dashmap::DashMap;
 use serde_json::{Map, Value, json};
 
 use crate::btyd::columns::HistoryColumns;
+use crate::campaign::contacts::ContactHistory;
 use crate::error::{Error, Result};
 use crate::kernel::CrvInputs;
 use crate::kernel::history::HistoryInputs;
@@ -830,6 +831,40 @@ impl Live {
             .get(&id)
             .map(|state| state.history.contacts.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Every customer's contacts and responses (of `campaign` only, when given) as the
+    /// campaign stage reads them: the contact rules of `POST /v1/campaigns/optimise` and the
+    /// campaign report. Each customer keeps their last [`crate::limits::MAX_CONTACT_HISTORY`]
+    /// entries. O(customers with events + their entries); events applied meanwhile may or may
+    /// not be in it, each whole.
+    pub fn contact_history(&self, campaign: Option<&str>) -> ContactHistory {
+        let mut history = ContactHistory::default();
+        for entry in &self.overlay {
+            let id = *entry.key();
+            for record in &entry.value().history.contacts {
+                if campaign.is_some_and(|campaign| campaign != record.campaign) {
+                    continue;
+                }
+                match &record.touch {
+                    customer::Touch::Contact { channel } => history.add_contact(
+                        id,
+                        record.time,
+                        channel,
+                        &record.campaign,
+                        &record.offer,
+                    ),
+                    customer::Touch::Response { value } => history.add_response(
+                        id,
+                        record.time,
+                        &record.campaign,
+                        &record.offer,
+                        *value,
+                    ),
+                }
+            }
+        }
+        history
     }
 
     /// Customer `id`'s history (event count, recent events, contacts), `None` without events.

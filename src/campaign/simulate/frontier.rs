@@ -191,15 +191,23 @@ pub fn trace(
 
 /// The knee of `points` (see [`Frontier::knee`]).
 pub fn knee(points: &[FrontierPoint]) -> Option<usize> {
-    let (first, last) = (points.first()?, points.last()?);
-    let width = last.budget - first.budget;
-    let height = last.objective - first.objective;
+    let curve: Vec<(f64, f64)> = points.iter().map(|p| (p.budget, p.objective)).collect();
+    knee_of(&curve)
+}
+
+/// The knee of a curve of `(x, value)` points, x ascending: the point farthest above the chord
+/// from the first point to the last, in coordinates scaled to that chord; `None` when the
+/// curve is flat or nothing lies above the chord.
+pub fn knee_of(curve: &[(f64, f64)]) -> Option<usize> {
+    let (first, last) = (curve.first()?, curve.last()?);
+    let width = last.0 - first.0;
+    let height = last.1 - first.1;
     if !(width > 0.0 && height > 0.0) {
         return None;
     }
-    points
+    curve
         .iter()
-        .map(|p| (p.objective - first.objective) / height - (p.budget - first.budget) / width)
+        .map(|&(x, value)| (value - first.1) / height - (x - first.0) / width)
         .enumerate()
         .filter(|&(_, lift)| lift > 0.0)
         .max_by(|a, b| a.1.total_cmp(&b.1))

@@ -1,6 +1,9 @@
 //! Batch ROI simulation: the same customers under many what-if scenarios, one result row per
 //! scenario, and the value-versus-budget frontier of one of them. [`simulate`] is the one call
-//! behind `crv simulate` and `POST /v1/simulate`, so both produce the same rows.
+//! behind `crv simulate` and `POST /v1/simulate`, so both produce the same rows. In place of a
+//! scenario's single budget, a campaign definition of several resources and offers can be
+//! traced along one of its resources ([`resource_frontier`]: `crv simulate --campaign`, the
+//! `campaign` of `POST /v1/simulate`).
 //!
 //! The pipeline: every scenario is scored in one fused pass over the columns
 //! ([`kernel::score_scenarios`]: `scored`, `total_crv`, `potential_value`, no per-scenario
@@ -38,6 +41,7 @@
 pub mod frontier;
 mod modelled;
 pub mod plot;
+pub mod resource_frontier;
 pub mod scenario;
 
 use std::io::Write;
@@ -60,6 +64,7 @@ use crate::table::{Table, Valuation};
 use modelled::ModelledScenarios;
 
 pub use frontier::{Frontier, FrontierPoint, FrontierSpec};
+pub use resource_frontier::{LimitGrid, ResourceFrontier, ResourceFrontierSpec, trace_resource};
 pub use scenario::{Objective, ResponseRate, Scenario, ScenarioSet};
 use scenario::{field_error, parameter_message};
 

@@ -1,6 +1,7 @@
-//! The frontier as an SVG chart: budget on x, the objective (expected value) on the left axis,
-//! ROI as a percent on the right axis, the scenario's own budget and the knee marked, with a
-//! legend and a note that says what the knee is. Axes, ticks, colours and legend follow
+//! The frontier as an SVG chart: budget (or a campaign resource's limit) on x, the objective
+//! (expected value) on the left axis, ROI as a percent on the right axis, the scenario's own
+//! budget (or the campaign's own limit) and the knee marked, with a legend and a note that says
+//! what the knee is. [`curve_svg`] draws any such [`Curve`]; [`frontier_svg`] is a scenario's. Axes, ticks, colours and legend follow
 //! [`crate::svg`]'s conventions.
 
 use super::frontier::Frontier;
@@ -16,41 +17,96 @@ const MARGIN: (f64, f64, f64, f64) = (96.0, 96.0, 50.0, 96.0);
 const TICKS: usize = 5;
 const ROI_DASH: &str = "7 4";
 
+/// A value curve as the charts draw it: a point per x (a budget, a resource's limit) with its
+/// value and, where something was spent, its ROI; the knee; and one x marked (the scenario's
+/// budget, the campaign's own limit).
+pub struct Curve<'a> {
+    /// The chart's title.
+    pub title: String,
+    /// The x axis' label.
+    pub x_label: String,
+    /// What the value is (the left axis and its line's legend), before the currency.
+    pub value_label: &'a str,
+    /// `(x, value, roi)` per point, x ascending.
+    pub points: Vec<(f64, f64, Option<f64>)>,
+    /// The knee's index in `points`.
+    pub knee: Option<usize>,
+    /// The x marked, and its legend entry.
+    pub marker: Option<(f64, String)>,
+    /// The knee's x as its note reads it (`budget 3.487M EUR`).
+    pub knee_x: String,
+    /// What the x is called in the knee's note (`budget`, `limit`)...
+    pub x_noun: &'a str,
+    /// ...and what more of it is (`budget`, `calls`).
+    pub more_of: &'a str,
+}
+
 /// The SVG document of `frontier`, money in `currency`, with `scenario_budget` (the
 /// scenario's own budget, if it has one) marked.
 pub fn frontier_svg(frontier: &Frontier, scenario_budget: Option<f64>, currency: &str) -> String {
     let points = &frontier.points;
+    let objective = match frontier.objective {
+        Objective::Crv => "total CRV of the targets",
+        Objective::Incremental => "expected incremental value",
+    };
+    curve_svg(
+        &Curve {
+            title: format!("Frontier of {}: value and ROI by budget", frontier.scenario),
+            x_label: format!("budget ({currency})"),
+            value_label: objective,
+            points: points
+                .iter()
+                .map(|p| (p.budget, p.objective, p.roi))
+                .collect(),
+            knee: frontier.knee,
+            marker: scenario_budget.map(|budget| {
+                (
+                    budget,
+                    format!("the scenario's budget: {} {currency}", short(budget)),
+                )
+            }),
+            knee_x: frontier.knee.map_or(String::new(), |knee| {
+                format!("budget {} {currency}", short(points[knee].budget))
+            }),
+            x_noun: "budget",
+            more_of: "budget",
+        },
+        currency,
+    )
+}
+
+/// The SVG document of `curve`, money in `currency`: the value on the left axis, ROI as a
+/// percent on the right axis, the marked x, the knee circled and explained, a legend.
+pub fn curve_svg(curve: &Curve<'_>, currency: &str) -> String {
+    let points = &curve.points;
     let (left, right, top, bottom) = MARGIN;
-    let budgets = range(points.iter().map(|p| p.budget).chain(scenario_budget));
+    let xs = range(
+        points
+            .iter()
+            .map(|p| p.0)
+            .chain(curve.marker.as_ref().map(|m| m.0)),
+    );
     let plot = Plot {
         left,
         top,
         width: WIDTH - left - right,
         height: HEIGHT - top - bottom,
-        x: Axis::from_zero(budgets, TICKS),
-        y: Axis::from_zero(range(points.iter().map(|p| p.objective)), TICKS),
+        x: Axis::from_zero(xs, TICKS),
+        y: Axis::from_zero(range(points.iter().map(|p| p.1)), TICKS),
     };
     let roi_percent = |roi: f64| roi * 100.0;
     let roi_axis = Axis::from_zero(
-        range(points.iter().filter_map(|p| p.roi.map(roi_percent))),
+        range(points.iter().filter_map(|p| p.2.map(roi_percent))),
         TICKS,
     );
 
-    let objective = match frontier.objective {
-        Objective::Crv => "total CRV of the targets",
-        Objective::Incremental => "expected incremental value",
-    };
-    let mut svg = Document::new(
-        WIDTH,
-        HEIGHT,
-        &format!("Frontier of {}: value and ROI by budget", frontier.scenario),
-    );
+    let mut svg = Document::new(WIDTH, HEIGHT, &curve.title);
     plot.grid(&mut svg);
-    plot.x_axis(&mut svg, Unit::Number, &format!("budget ({currency})"));
+    plot.x_axis(&mut svg, Unit::Number, &curve.x_label);
     plot.y_axis(
         &mut svg,
         Unit::Number,
-        &format!("{objective} ({currency})"),
+        &format!("{} ({currency})", curve.value_label),
         BLUE,
     );
     plot.right_axis(
@@ -62,7 +118,7 @@ pub fn frontier_svg(frontier: &Frontier, scenario_budget: Option<f64>, currency:
     );
     let value_line: Vec<String> = points
         .iter()
-        .map(|p| format!("{:.1},{:.1}", plot.px(p.budget), plot.py(p.objective)))
+        .map(|p| format!("{:.1},{:.1}", plot.px(p.0), plot.py(p.1)))
         .collect();
     svg.line(format!(
         r#"<polyline points="{}" fill="none" stroke="{BLUE}" stroke-width="2.5"/>"#,
@@ -71,9 +127,9 @@ pub fn frontier_svg(frontier: &Frontier, scenario_budget: Option<f64>, currency:
     let roi_line: Vec<String> = points
         .iter()
         .filter_map(|p| {
-            p.roi.map(|roi| {
+            p.2.map(|roi| {
                 let y = plot.y_on(&roi_axis, roi_percent(roi));
-                format!("{:.1},{y:.1}", plot.px(p.budget))
+                format!("{:.1},{y:.1}", plot.px(p.0))
             })
         })
         .collect();
@@ -85,7 +141,7 @@ pub fn frontier_svg(frontier: &Frontier, scenario_budget: Option<f64>, currency:
         LegendEntry {
             colour: BLUE,
             dash: "",
-            label: objective,
+            label: curve.value_label,
         },
         LegendEntry {
             colour: VERMILLION,
@@ -93,33 +149,33 @@ pub fn frontier_svg(frontier: &Frontier, scenario_budget: Option<f64>, currency:
             label: "ROI (right axis)",
         },
     ];
-    let budget_label;
-    if let Some(budget) = scenario_budget {
-        let bx = plot.px(budget);
+    if let Some((x, label)) = &curve.marker {
+        let bx = plot.px(*x);
         svg.line(format!(
             r#"<line x1="{bx:.1}" y1="{top}" x2="{bx:.1}" y2="{}" stroke="{ORANGE}" stroke-width="2" stroke-dasharray="2 3"/>"#,
             top + plot.height
         ));
-        budget_label = format!("the scenario's budget: {} {currency}", short(budget));
         legend.push(LegendEntry {
             colour: ORANGE,
             dash: "2 3",
-            label: &budget_label,
+            label,
         });
     }
     plot.legend(&mut svg, &legend);
-    let note = match frontier.knee.map(|index| points[index]) {
-        Some(knee) => {
-            let (kx, ky) = (plot.px(knee.budget), plot.py(knee.objective));
+    let note = match curve.knee.map(|index| points[index]) {
+        Some((x, value, _)) => {
+            let (kx, ky) = (plot.px(x), plot.py(value));
             svg.line(format!(
                 r#"<circle cx="{kx:.1}" cy="{ky:.1}" r="6" fill="none" stroke="black" stroke-width="2"/><text x="{:.1}" y="{:.1}">knee</text>"#,
                 kx + 9.0,
                 ky + 17.0,
             ));
             format!(
-                "Knee (circled): budget {} {currency}, value {} {currency}: the point farthest above the straight line from the first budget to the last, where more budget starts to buy less.",
-                short(knee.budget),
-                short(knee.objective)
+                "Knee (circled): {}, value {} {currency}: the point farthest above the straight line from the first {} to the last, where more {} starts to buy less.",
+                curve.knee_x,
+                short(value),
+                curve.x_noun,
+                curve.more_of
             )
         }
         None => "No knee: the frontier is flat or straight.".to_string(),
