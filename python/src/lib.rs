@@ -27,7 +27,7 @@ use crv::btyd::fit::read_histories;
 use crv::btyd::model_file::PurchaseKind;
 use crv::btyd::model_fit::{FitRequest, fit_model_file};
 use crv::btyd::value::{DEFAULT_MARGIN_RATE, ValueModel};
-use crv::campaign::contacts::{ContactHistory, ContactLog};
+use crv::campaign::contacts::ContactHistory;
 use crv::campaign::definition::CampaignDefinition;
 use crv::campaign::{CampaignSpec, SelectionRequest, report};
 use crv::cancel::Cancel;
@@ -227,22 +227,17 @@ fn optimise(
     let scheme = scheme(tier_cuts).map_err(raise)?;
     let valuation = valuation(model, margin_rate).map_err(raise)?;
     let definition = CampaignDefinition::parse(campaign.as_bytes(), "<campaign>").map_err(raise)?;
-    let history = match &contacts {
-        Some(path) => ContactLog::read(path).map_err(raise)?,
-        None => ContactLog::default(),
-    };
     let store = Customers::extract(customers)?.store(py)?;
     let (summary, assignment) = py
         .detach(|| -> crv::Result<_> {
             let table = Table::valued(store, params, scheme, valuation)?;
+            let history = match &contacts {
+                Some(path) => ContactHistory::read(path, table.store())?,
+                None => ContactHistory::default(),
+            };
             let prepare = Instant::now();
             let cancel = Cancel::default();
-            let bound = definition.bind(
-                &table,
-                &history as &dyn ContactHistory,
-                now_micros(),
-                &cancel,
-            )?;
+            let bound = definition.bind(&table, &history, now_micros(), &cancel)?;
             let plan = bound.solve(prepare.elapsed(), cancel);
             let summary = plan.summary();
             match plan.plan() {
