@@ -151,9 +151,16 @@ impl Store {
     /// A store of `table`'s customers held in memory, `id_slots` its id index
     /// ([`id_index::build`]): the same bytes `crv import` would write, validated as a file is.
     pub fn in_memory(table: &writer::Table, id_slots: &[u32]) -> Result<Store> {
-        let mut bytes = Vec::new();
-        writer::encode(table, id_slots, &mut bytes)?;
-        Store::from_bytes(&bytes)
+        let bytes = writer::encode_into(table, id_slots, |len, fill| {
+            Backing::copied_with(len, fill)
+        })?;
+        let (version, header) = validate(&bytes)?;
+        Ok(Store {
+            version,
+            bytes,
+            header,
+            path: None,
+        })
     }
 
     /// Number of customers.

@@ -225,6 +225,27 @@ fn write_layout(layout: &Layout<'_>, out: &mut impl Write) -> io::Result<u64> {
     Ok(written)
 }
 
+/// The store for `table` with its id index `id_slots`, written straight into the buffer `make`
+/// builds from the store's length and a function that fills such a buffer (an in-memory store's
+/// aligned blocks: no growing buffer, no second copy).
+pub fn encode_into<T>(
+    table: &Table,
+    id_slots: &[u32],
+    make: impl FnOnce(usize, &mut dyn FnMut(&mut [u8]) -> io::Result<()>) -> io::Result<T>,
+) -> Result<T> {
+    let layout = lay_out(table, id_slots)?;
+    let len = layout.sections.last().map_or(
+        (PREAMBLE_BYTES + layout.header_bytes.len()) as u64,
+        |(_, section)| section.offset + section.len,
+    );
+    let len = usize::try_from(len).map_err(|_| Error::invalid("store", "larger than memory"))?;
+    let mut fill = |buffer: &mut [u8]| {
+        let mut out = buffer;
+        write_layout(&layout, &mut out).map(|_| ())
+    };
+    make(len, &mut fill).map_err(|e| Error::io("<store in memory>", e))
+}
+
 /// Writes the store to `path` atomically (see [`crate::atomic_file`]).
 pub fn write_file(table: &Table, id_slots: &[u32], path: &Path) -> Result<u64> {
     let layout = lay_out(table, id_slots)?;
