@@ -23,6 +23,7 @@ use arrow_array::RecordBatch;
 use arrow_pyarrow::{FromPyArrow, IntoPyArrow};
 use arrow_schema::{Field, Schema};
 use crv::atomic_file::check_output;
+use crv::btyd::columns::AGE_ALIAS;
 use crv::btyd::fit::read_histories;
 use crv::btyd::model_file::PurchaseKind;
 use crv::btyd::model_fit::{FitRequest, fit_model_file};
@@ -37,6 +38,7 @@ use crv::rfm::date::now_micros;
 use crv::score_file::{id_array, scores_batch};
 use crv::select::SolveLimits;
 use crv::store::columnar::store_from_batches;
+use crv::store::schema;
 use crv::table::Valuation;
 use crv::{Horizon, ScoreParams, Table};
 use pyo3::exceptions::PyValueError;
@@ -80,16 +82,61 @@ impl Customers {
         }
     }
 
-    /// The store, reading Arrow input (the GIL held only while the stream is read).
-    fn store(self, py: Python<'_>) -> PyResult<Arc<crv::Store>> {
+    /// The store, reading Arrow input (the GIL held only while the stream is read): every
+    /// column with [`Columns::All`], only those the model gives a meaning to with
+    /// [`Columns::Modelled`] (the projection costs nothing: the other columns are not read).
+    fn store(self, py: Python<'_>, columns: Columns) -> PyResult<Arc<crv::Store>> {
         match self {
             Customers::Store(store) => Ok(store),
             Customers::Arrow(input) => {
                 let (batches, schema) = input.into_inner();
                 let store = py
-                    .detach(|| store_from_batches(&schema, &batches, "<table>"))
+                    .detach(|| -> crv::Result<_> {
+                        let keep: Vec<usize> = (0..schema.fields().len())
+                            .filter(|&i| columns.keeps(schema.field(i).name()))
+                            .collect();
+                        let projection_error = |e: arrow_schema::ArrowError| {
+                            crv::Error::invalid("<table>", e.to_string())
+                        };
+                        let schema = schema.project(&keep).map_err(projection_error)?;
+                        let batches = batches
+                            .iter()
+                            .map(|batch| batch.project(&keep))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(projection_error)?;
+                        store_from_batches(&schema, &batches, "<table>")
+                    })
                     .map_err(raise)?;
                 Ok(Arc::new(store))
+            }
+        }
+    }
+}
+
+/// Which columns of an Arrow input a call reads.
+#[derive(Clone, Copy)]
+enum Columns {
+    /// Every column: filters and campaign expressions may name any attribute.
+    All,
+    /// `customer_id` and the columns of crv's model (the CRV formula's, the purchase
+    /// histories', the holdout's): all that scoring and fitting read.
+    Modelled,
+}
+
+impl Columns {
+    fn keeps(self, name: &str) -> bool {
+        match self {
+            Columns::All => true,
+            Columns::Modelled => {
+                name == schema::CUSTOMER_ID
+                    || schema::known(name).is_some()
+                    || [
+                        AGE_ALIAS,
+                        schema::FREQUENCY_HOLDOUT,
+                        schema::MONETARY_VALUE_HOLDOUT,
+                        schema::DURATION_HOLDOUT,
+                    ]
+                    .contains(&name)
             }
         }
     }
@@ -151,7 +198,7 @@ fn score(
     let params = params(discount, horizon).map_err(raise)?;
     let scheme = scheme(tier_cuts).map_err(raise)?;
     let valuation = valuation(model, margin_rate).map_err(raise)?;
-    let store = Customers::extract(customers)?.store(py)?;
+    let store = Customers::extract(customers)?.store(py, Columns::Modelled)?;
     let batch = py
         .detach(|| {
             Table::valued(store, params, scheme, valuation).and_then(|table| scores_batch(&table))
@@ -183,7 +230,7 @@ fn fit(
     }
     let customers = Customers::extract(customers)?;
     let store_path = customers.path();
-    let store = customers.store(py)?;
+    let store = customers.store(py, Columns::Modelled)?;
     let request = FitRequest {
         kind,
         spend,
@@ -227,7 +274,7 @@ fn optimise(
     let scheme = scheme(tier_cuts).map_err(raise)?;
     let valuation = valuation(model, margin_rate).map_err(raise)?;
     let definition = CampaignDefinition::parse(campaign.as_bytes(), "<campaign>").map_err(raise)?;
-    let store = Customers::extract(customers)?.store(py)?;
+    let store = Customers::extract(customers)?.store(py, Columns::All)?;
     let (summary, assignment) = py
         .detach(|| -> crv::Result<_> {
             let table = Table::valued(store, params, scheme, valuation)?;
@@ -282,7 +329,7 @@ fn select(
         },
         params,
     };
-    let store = Customers::extract(customers)?.store(py)?;
+    let store = Customers::extract(customers)?.store(py, Columns::All)?;
     let (summary, chosen) = py
         .detach(|| -> crv::Result<_> {
             let table = Table::valued(store, params, TierScheme::default(), valuation)?;

@@ -151,9 +151,8 @@ impl Store {
     /// A store of `table`'s customers held in memory, `id_slots` its id index
     /// ([`id_index::build`]): the same bytes `crv import` would write, validated as a file is.
     pub fn in_memory(table: &writer::Table, id_slots: &[u32]) -> Result<Store> {
-        let bytes = writer::encode_into(table, id_slots, |len, fill| {
-            Backing::copied_with(len, fill)
-        })?;
+        let bytes =
+            writer::encode_into(table, id_slots, |len, fill| Backing::copied_with(len, fill))?;
         let (version, header) = validate(&bytes)?;
         Ok(Store {
             version,
