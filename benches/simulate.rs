@@ -13,7 +13,7 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use criterion::Criterion;
 use crv::campaign::simulate::{self, ScenarioSet, SimulateOptions, frontier};
@@ -39,6 +39,7 @@ fn scoring(criterion: &mut Criterion, rows: u64, id: &str) {
         .map(|scenario| simulate::kernel_params(&store, scenario, "bench").expect("binds"))
         .collect();
     assert_eq!(params.len(), 100);
+    let started = SystemTime::now();
     let mut group = criterion.benchmark_group("simulate");
     group.bench_function(format!("fused_100/{id}"), |b| {
         b.iter(|| kernel::score_scenarios(&inputs, black_box(&params)))
@@ -58,6 +59,7 @@ fn scoring(criterion: &mut Criterion, rows: u64, id: &str) {
         "simulate",
         &format!("separate_100/{id}"),
         &format!("fused_100/{id}"),
+        started,
     );
 }
 

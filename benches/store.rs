@@ -1,18 +1,22 @@
 //! Store benches: CSV import throughput against bare CSV tokenizing of the same file, Parquet
 //! import of the same customers (one row group, and 16) against the CSV import, store
 //! open time against a bare memory map of the same file, and batched id lookups against one
-//! `row_of` after another over the same ids; every ratio comes from the same run.
+//! `row_of` after another over the same ids; every ratio comes from the same run. Each group's
+//! data is made (or found in `target/bench-data/`) only when one of its benches is selected,
+//! so `cargo bench --bench store -- import` generates no 10M store.
 
 mod common;
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use crv::synthetic::RowRng;
 use crv::{CustomerId, Store};
 
 fn import(c: &mut Criterion) {
+    let started = SystemTime::now();
     let rows = 1_000_000;
     let csv = common::generated_csv(rows);
     let bytes = std::fs::metadata(&csv).expect("csv exists").len();
@@ -45,19 +49,20 @@ fn import(c: &mut Criterion) {
         });
     }
     group.finish();
-    common::print_ratio("import", "crv_import/1m", "csv_tokenize/1m");
+    common::print_ratio("import", "crv_import/1m", "csv_tokenize/1m", started);
     for groups in [1, 16] {
         let parquet = format!("parquet_import/1m/{groups}rg");
-        common::print_ratio("import", &parquet, "crv_import/1m");
+        common::print_ratio("import", &parquet, "crv_import/1m", started);
     }
 }
 
 fn open(c: &mut Criterion) {
+    let started = SystemTime::now();
     let mut group = c.benchmark_group("open");
     for rows in [1_000_000u64, 10_000_000] {
-        let path = common::generated_store(rows);
         let label = if rows == 1_000_000 { "1m" } else { "10m" };
         group.bench_function(format!("bare_mmap/{label}"), |b| {
+            let path = common::generated_store(rows);
             b.iter(|| {
                 let file = std::fs::File::open(&path).expect("store opens");
                 // Baseline only: the same map Store::open makes, without validation.
@@ -68,6 +73,7 @@ fn open(c: &mut Criterion) {
             })
         });
         group.bench_function(format!("store_open/{label}"), |b| {
+            let path = common::generated_store(rows);
             b.iter(|| black_box(Store::open(&path).expect("store opens").rows()))
         });
     }
@@ -77,39 +83,50 @@ fn open(c: &mut Criterion) {
             "open",
             &format!("store_open/{label}"),
             &format!("bare_mmap/{label}"),
+            started,
         );
     }
 
-    let path = common::generated_store(10_000_000);
-    let store = Store::open(&path).expect("store opens");
+    let store = OnceLock::new();
+    let store = || store.get_or_init(|| open_store(10_000_000));
     let mut group = c.benchmark_group("verify");
-    group
-        .sample_size(10)
-        .throughput(Throughput::Bytes(store.file_bytes()));
+    group.sample_size(10);
     group.bench_function("store_verify/10m", |b| {
-        b.iter(|| black_box(store.verify().expect("verifies")))
+        b.iter(|| black_box(store().verify().expect("verifies")))
     });
     group.finish();
+}
+
+fn open_store(rows: u64) -> Store {
+    Store::open(common::generated_store(rows)).expect("store opens")
 }
 
 /// Batches of 100 random ids (the load test's batch size) on the 10M store, whose id index and
 /// ids (~110 MB) are far larger than the cache: every probe is a cache and TLB miss.
 fn lookup(c: &mut Criterion) {
-    let store = Store::open(common::generated_store(10_000_000)).expect("store opens");
-    let mut rng = RowRng::new(7, 0);
-    let all = store.ids();
-    let batches: Vec<Vec<u64>> = (0..1_000)
-        .map(|_| {
-            (0..100)
-                .map(|_| all[rng.range(0, all.len() as u64 - 1) as usize])
-                .collect()
+    let started = SystemTime::now();
+    let data = OnceLock::new();
+    let data = || {
+        data.get_or_init(|| {
+            let store = open_store(10_000_000);
+            let mut rng = RowRng::new(7, 0);
+            let all = store.ids();
+            let batches: Vec<Vec<u64>> = (0..BATCHES)
+                .map(|_| {
+                    (0..100)
+                        .map(|_| all[rng.range(0, all.len() as u64 - 1) as usize])
+                        .collect()
+                })
+                .collect();
+            (store, batches)
         })
-        .collect();
+    };
     let mut group = c.benchmark_group("lookup");
-    group.throughput(Throughput::Elements(100 * batches.len() as u64));
+    group.throughput(Throughput::Elements(100 * BATCHES as u64));
     group.bench_function("row_of_each/10m", |b| {
+        let (store, batches) = data();
         b.iter(|| {
-            for batch in &batches {
+            for batch in batches {
                 for &id in batch {
                     black_box(store.row_of(CustomerId(id)));
                 }
@@ -118,16 +135,20 @@ fn lookup(c: &mut Criterion) {
     });
     let mut rows = Vec::new();
     group.bench_function("rows_of_batch/10m", |b| {
+        let (store, batches) = data();
         b.iter(|| {
-            for batch in &batches {
+            for batch in batches {
                 store.rows_of(batch, &mut rows);
                 black_box(&rows);
             }
         })
     });
     group.finish();
-    common::print_ratio("lookup", "row_of_each/10m", "rows_of_batch/10m");
+    common::print_ratio("lookup", "row_of_each/10m", "rows_of_batch/10m", started);
 }
+
+/// Batches of 100 ids each lookup bench resolves.
+const BATCHES: usize = 1_000;
 
 criterion_group!(benches, import, open, lookup);
 criterion_main!(benches);

@@ -157,6 +157,8 @@ fn parquet_with_many_row_groups_imports_and_scores_as_the_csv_does() {
     let from_csv = import(&dir.path("c.csv"), &dir.path("csv.crv"));
     let from_parquet = import(&dir.path("c.parquet"), &dir.path("pq.crv"));
     assert_same_customers(&from_csv, &from_parquet);
+    // The very same store: the text attributes' dictionaries in the same order too.
+    assert_same_bytes(&dir.path("csv.crv"), &dir.path("pq.crv"));
     from_parquet.verify().unwrap();
     assert_eq!(scores(from_csv), scores(from_parquet));
 
@@ -171,6 +173,102 @@ fn parquet_with_many_row_groups_imports_and_scores_as_the_csv_does() {
         &from_csv,
         &import(&dir.path("c.arrow"), &dir.path("ipc.crv")),
     );
+    assert_same_bytes(&dir.path("csv.crv"), &dir.path("ipc.crv"));
+}
+
+fn assert_same_bytes(a: &Path, b: &Path) {
+    let (a, b) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    assert_eq!(a.len(), b.len());
+    assert!(a == b, "the stores differ");
+}
+
+#[test]
+fn an_attribute_of_numbers_in_one_part_and_text_in_the_next_is_coded_as_the_csv_codes_it() {
+    let dir = Dir::new();
+    let parts = dir.path("parts");
+    std::fs::create_dir(&parts).unwrap();
+    let part = |ids: [i64; 4], tag: ArrayRef| {
+        batch(vec![
+            ("customer_id", Arc::new(Int64Array::from(ids.to_vec()))),
+            ("tag", tag),
+        ])
+    };
+    let numbers = part(
+        [1, 2, 3, 4],
+        Arc::new(Float64Array::from(vec![2.5, 3.0, 2.5, 4.0])),
+    );
+    write_parquet(&parts.join("a.parquet"), &[numbers], 4);
+    // Text, which the writer dictionary-encodes: the numbers before become text first, so
+    // the codes follow first appearance as in the CSV.
+    let text = part(
+        [5, 6, 7, 8],
+        Arc::new(StringArray::from(vec!["x", "3", "y", "x"])),
+    );
+    write_parquet(&parts.join("b.parquet"), &[text], 4);
+    std::fs::write(
+        dir.path("c.csv"),
+        "customer_id,tag\n1,2.5\n2,3\n3,2.5\n4,4\n5,x\n6,3\n7,y\n8,x\n",
+    )
+    .unwrap();
+    let from_csv = import(&dir.path("c.csv"), &dir.path("csv.crv"));
+    assert_same_customers(&from_csv, &import(&parts, &dir.path("pq.crv")));
+    assert_same_bytes(&dir.path("csv.crv"), &dir.path("pq.crv"));
+}
+
+#[test]
+fn of_several_bad_values_the_one_a_sequential_read_meets_first_is_named() {
+    // Row groups of 2 rows: row group by row group, then column by column.
+    let bad = |margin: usize, retention: usize| {
+        let mut margins = vec![10.0; 4];
+        margins[margin - 1] = f64::NAN;
+        let mut retentions = vec![0.5; 4];
+        retentions[retention - 1] = 2.0;
+        small(|c| {
+            replace(c, "margin", Arc::new(Float64Array::from(margins)));
+            replace(c, "retention", Arc::new(Float64Array::from(retentions)));
+        })
+    };
+    let none = ImportOptions::default();
+    let message = parquet_error(bad(4, 3), &none);
+    assert!(
+        message.contains("row group 1, row 4, column `margin`"),
+        "{message}"
+    );
+    let message = parquet_error(bad(4, 1), &none);
+    assert!(
+        message.contains("row group 0, row 1, column `retention`"),
+        "{message}"
+    );
+
+    // One row group of two batches: batch by batch, then column by column.
+    let rows = 70_000;
+    let big = |margin: usize, retention: usize| {
+        let mut margins = vec![10.0; rows];
+        margins[margin - 1] = f64::NAN;
+        let mut retentions = vec![0.5; rows];
+        retentions[retention - 1] = 2.0;
+        batch(vec![
+            (
+                "customer_id",
+                Arc::new(Int64Array::from_iter_values(0..rows as i64)),
+            ),
+            ("margin", Arc::new(Float64Array::from(margins))),
+            ("retention", Arc::new(Float64Array::from(retentions))),
+        ])
+    };
+    let dir = Dir::new();
+    for (margin, retention, want) in [
+        (69_000, 10, "row 10, column `retention`"),
+        (100, 10, "row 100, column `margin`"),
+    ] {
+        let path = dir.path("big.parquet");
+        write_parquet(&path, &[big(margin, retention)], rows);
+        let message = import_error(&path, &none);
+        assert!(
+            message.contains(&format!("row group 0, {want}")),
+            "{message}"
+        );
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each bench uses the part it needs.
 
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use crv::{Store, store, synthetic};
 
@@ -61,23 +62,43 @@ pub fn generated_store(rows: u64) -> PathBuf {
     path
 }
 
-/// The median time criterion measured for `group/bench` in this run, in nanoseconds.
-fn median_ns(group: &str, bench: &str) -> Option<f64> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target/criterion")
+/// Where criterion writes its results, found as criterion finds it: `$CRITERION_HOME`, else
+/// `$CARGO_TARGET_DIR/criterion`, else this package's `target/criterion`.
+fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(target) => PathBuf::from(target).join("criterion"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/criterion"),
+    }
+}
+
+/// The median time criterion measured for `group/bench` since `since` (this run), in
+/// nanoseconds; `None` when it was not measured then (filtered out, or an older run's result).
+fn median_ns(group: &str, bench: &str, since: SystemTime) -> Option<f64> {
+    let path = criterion_dir()
         .join(group)
         // criterion turns the `/` of a bench id into `_` in its directory names.
         .join(bench.replace('/', "_"))
         .join("new/estimates.json");
+    let written = std::fs::metadata(&path).ok()?.modified().ok()?;
+    if written < since {
+        return None;
+    }
     let text = std::fs::read_to_string(path).ok()?;
     let estimates: serde_json::Value = serde_json::from_str(&text).ok()?;
     estimates["median"]["point_estimate"].as_f64()
 }
 
-/// Prints `group/bench` against `group/baseline` from this run's medians, e.g.
+/// Prints `group/bench` against `group/baseline` from the medians criterion measured since
+/// `since` (taken before the group ran), e.g.
 /// `ratio open: store_open/10m / bare_mmap/10m = 1.07x`.
-pub fn print_ratio(group: &str, bench: &str, baseline: &str) {
-    match (median_ns(group, bench), median_ns(group, baseline)) {
+pub fn print_ratio(group: &str, bench: &str, baseline: &str, since: SystemTime) {
+    match (
+        median_ns(group, bench, since),
+        median_ns(group, baseline, since),
+    ) {
         (Some(measured), Some(base)) => println!(
             "ratio {group}: {bench} / {baseline} = {:.2}x  ({:.3} ms vs {:.3} ms, medians)",
             measured / base,

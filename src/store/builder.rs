@@ -28,18 +28,25 @@ pub enum ColumnBuilder {
 }
 
 impl ColumnBuilder {
-    /// The builder of the column called `name`.
-    pub fn for_column(name: &str) -> ColumnBuilder {
+    /// The builder of the column called `name`, with room for `rows` values reserved (the
+    /// row count when the input says it up front, as Parquet's metadata does; 0 otherwise).
+    pub fn for_column(name: &str, rows: usize) -> ColumnBuilder {
         if name == ID_COLUMN {
-            ColumnBuilder::Id(IdBuilder::default())
+            ColumnBuilder::Id(IdBuilder {
+                numbers: reserved(rows),
+                ..IdBuilder::default()
+            })
         } else if let Some(known) = schema::known(name) {
             ColumnBuilder::Numeric(NumericBuilder {
-                values: Vec::new(),
+                values: reserved(rows),
                 domain: known.domain,
                 requires_value: known.requires_value,
             })
         } else {
-            ColumnBuilder::Attribute(AttributeBuilder::default())
+            ColumnBuilder::Attribute(AttributeBuilder {
+                expected_rows: rows,
+                ..AttributeBuilder::default()
+            })
         }
     }
 
@@ -51,6 +58,16 @@ impl ColumnBuilder {
             ColumnBuilder::Attribute(attribute) => attribute.push_text(field),
         }
     }
+}
+
+/// An empty column with room for `rows` values, or less: the row count comes from the input's
+/// metadata, which may claim more than the file holds (and more than memory), so a reservation
+/// the allocator refuses is left out, and the values grow as they come.
+fn reserved<T>(rows: usize) -> Vec<T> {
+    let mut values = Vec::new();
+    // Refused: no reservation, as said above.
+    let _ = values.try_reserve_exact(rows);
+    values
 }
 
 /// A row of one column that holds a customer id already seen.
@@ -233,6 +250,19 @@ impl NumericBuilder {
         }
     }
 
+    /// Numbers read in bulk, none missing (an Arrow array without nulls): `append` appends
+    /// them, then all are checked against the domain at once. When one is outside it, none
+    /// stays appended and `false` tells the caller to push them one by one for the error.
+    pub fn append_checked(&mut self, append: impl FnOnce(&mut Vec<f32>)) -> bool {
+        let start = self.values.len();
+        append(&mut self.values);
+        if self.domain.contains_all(&self.values[start..]) {
+            return true;
+        }
+        self.values.truncate(start);
+        false
+    }
+
     /// A number already read (an Arrow value, rounded to `f32`), checked against the domain.
     pub fn push_value(&mut self, value: f32) -> Result<(), String> {
         match self.domain.violation(value) {
@@ -285,6 +315,8 @@ pub struct AttributeBuilder {
     /// Typed numbers, while no text or missing value has come.
     numbers: Vec<f32>,
     codes: Vec<u32>,
+    /// Rows reserved for whichever of `numbers` and `codes` the first value goes to.
+    expected_rows: usize,
     lookup: HashMap<Box<[u8]>, u32, BuildHasherDefault<FieldHasher>>,
     dictionary: Vec<String>,
 }
@@ -297,7 +329,7 @@ impl fmt::Debug for FieldHasher {
 
 impl AttributeBuilder {
     /// The code of `field` in the dictionary, adding it if new.
-    pub fn code_of(&mut self, field: &[u8]) -> Result<u32, String> {
+    fn code_of(&mut self, field: &[u8]) -> Result<u32, String> {
         if let Some(&code) = self.lookup.get(field) {
             return Ok(code);
         }
@@ -317,7 +349,15 @@ impl AttributeBuilder {
         Ok(())
     }
 
-    /// A value by its code (from [`AttributeBuilder::code_of`]): dictionary-encoded input.
+    /// The code of a text value of dictionary-encoded input, adding it if new: looked up once
+    /// per distinct value, then pushed by [`AttributeBuilder::push_code`]. Numbers read before
+    /// become text first, as for any text cell.
+    pub fn text_code(&mut self, field: &[u8]) -> Result<u32, String> {
+        self.text_from_here();
+        self.code_of(field)
+    }
+
+    /// A value by its code (from [`AttributeBuilder::text_code`]): dictionary-encoded input.
     pub fn push_code(&mut self, code: u32) {
         self.text_from_here();
         self.codes.push(code);
@@ -329,6 +369,9 @@ impl AttributeBuilder {
             return Err(format!("{value} {why}"));
         }
         if self.codes.is_empty() {
+            if self.numbers.capacity() == 0 {
+                self.numbers = reserved(self.expected_rows);
+            }
             self.numbers.push(value);
             Ok(())
         } else {
@@ -339,6 +382,9 @@ impl AttributeBuilder {
 
     /// Numbers read so far become text (their shortest decimals), from the first text cell on.
     fn text_from_here(&mut self) {
+        if self.codes.capacity() == 0 {
+            self.codes = reserved(self.expected_rows);
+        }
         for value in std::mem::take(&mut self.numbers) {
             let code = self
                 .code_of(value.to_string().as_bytes())
@@ -386,11 +432,12 @@ pub struct TableBuilder {
 }
 
 impl TableBuilder {
-    /// Builders for `names`; the caller checked them (unique, `customer_id` present).
-    pub fn new(names: Vec<String>) -> TableBuilder {
+    /// Builders for `names`, with room for `rows` customers (0 when the count is not known
+    /// up front); the caller checked the names (unique, `customer_id` present).
+    pub fn new(names: Vec<String>, rows: usize) -> TableBuilder {
         let columns = names
             .iter()
-            .map(|name| ColumnBuilder::for_column(name))
+            .map(|name| ColumnBuilder::for_column(name, rows))
             .collect();
         TableBuilder { names, columns }
     }

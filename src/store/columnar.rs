@@ -1,14 +1,19 @@
 //! `crv import` of Parquet files (one file, or the part files of a warehouse unload) and Arrow
 //! IPC files. The columns to store are chosen from the first file's schema (all of them, or a
-//! projection); row groups are decoded in parallel, a window of them at a time, and fed in
-//! file order to the same column builders as a CSV ([`super::builder`]), so both imports apply
-//! the same rules and give the same store. Every error names the file, the row group (an IPC
-//! file's record batch), the row (1-based within the file) and the column.
+//! projection). Every column is read by its own task, in parallel with the others: it decodes
+//! its column chunk of each row group in file order and feeds it to the same column builder as
+//! a CSV's ([`super::builder`], sized from the metadata's row count up front), so each builder
+//! sees the values in the order a sequential read gives them, both imports apply the same
+//! rules, and give the same store. Text attributes are read as dictionaries, so each distinct
+//! value is looked up once per batch. Every error names the file, the row group (an IPC file's
+//! record batch), the row (1-based within the file) and the column; of several, the one a
+//! sequential read meets first.
 //!
 //! [`store_from_batches`] applies the same rules to record batches already in memory (a Python
 //! table, a Spark partition), each batch counting as a row group.
 
 use std::fs::File;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,8 +22,8 @@ use arrow_array::types::{
     Decimal32Type, Decimal64Type, Decimal128Type, Decimal256Type, Float32Type, Float64Type,
     Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
-use arrow_array::{Array, RecordBatch};
-use arrow_schema::{DataType, Schema};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
@@ -30,6 +35,7 @@ use super::builder::{
     exact_quotient,
 };
 use super::format::{self, ID_COLUMN};
+use super::schema;
 use super::writer::Table;
 use crate::error::{Error, Result, quote};
 
@@ -55,9 +61,13 @@ impl ColumnarFormat {
     }
 }
 
-/// Rows per decoded batch: large enough to amortise the per-batch work, small enough that a
-/// window of row groups in flight stays a few tens of MB per column.
+/// Rows per decoded batch: large enough to amortise the per-batch work, small enough that the
+/// batch each column's task holds stays well under a MB.
 const BATCH_ROWS: usize = 64 * 1024;
+
+/// Input bytes (compressed) read between two progress reports: at least one row group. The
+/// memory an import holds does not depend on it (each column's task holds one batch).
+const WINDOW_BYTES: u64 = 64 << 20;
 
 /// Where a row group sits: its file, its index there, and the rows before it.
 #[derive(Debug, Clone, Copy)]
@@ -68,7 +78,18 @@ struct RowGroupPlace {
     file_rows_before: u64,
     /// Rows of the whole import before this row group.
     rows_before: u64,
+    /// Its rows, as the file's metadata says.
+    rows: u64,
+    /// Its bytes in the input, for progress.
+    bytes: u64,
 }
+
+/// The batches of one column of one row group, in order.
+type ColumnChunk<'a> = Box<dyn Iterator<Item = Result<ArrayRef>> + 'a>;
+
+/// What [`fill_columns`] reads a column chunk with: the row group, and the column's position
+/// among the chosen ones.
+type ReadChunk<'a> = dyn Fn(&RowGroupPlace, usize) -> Result<ColumnChunk<'a>> + Sync + 'a;
 
 /// One input file, opened and with its schema read.
 struct Input {
@@ -125,28 +146,34 @@ pub fn read_columnar(
         message: "no input files".to_string(),
     })?;
     let names = chosen_columns(first.schema(), &first.name, projection)?;
-    let mut builder = TableBuilder::new(names.clone());
 
     let mut places = Vec::new();
+    // Each file's position of every chosen column in its schema.
+    let mut positions = Vec::with_capacity(inputs.len());
     let mut rows: u64 = 0;
-    let mut read_bytes = 0u64;
     for (index, input) in inputs.iter().enumerate() {
+        let schema = input.schema();
+        let mut file_positions = Vec::with_capacity(names.len());
         for name in &names {
-            let field = input.schema().field_with_name(name).map_err(|_| {
+            let position = schema.index_of(name).map_err(|_| {
                 at(&input.name, None, None, Some(name), format!(
                     "not in this file, but in {} (every file of an import needs the same columns)",
                     first.name
                 ))
             })?;
-            check_type(&input.name, name, field.data_type())?;
+            check_type(&input.name, name, schema.field(position).data_type())?;
+            file_positions.push(position);
         }
+        positions.push(file_positions);
         let mut file_rows = 0u64;
-        for (row_group, group_rows) in row_group_sizes(input)?.into_iter().enumerate() {
+        for (row_group, (group_rows, bytes)) in row_groups(input)?.into_iter().enumerate() {
             places.push(RowGroupPlace {
                 file: index,
                 row_group,
                 file_rows_before: file_rows,
                 rows_before: rows,
+                rows: group_rows,
+                bytes,
             });
             file_rows += group_rows;
             rows += group_rows;
@@ -168,30 +195,28 @@ pub fn read_columnar(
         });
     }
 
-    // A window of row groups is decoded in parallel, then fed to the builders in order.
-    let window = rayon::current_num_threads().max(1) * 2;
-    for chunk in places.chunks(window) {
-        let decoded: Vec<Result<(Vec<RecordBatch>, u64)>> = chunk
-            .par_iter()
-            .map(|place| decode(&inputs[place.file], place, &names))
-            .collect();
-        for (place, batches) in chunk.iter().zip(decoded) {
-            let (batches, bytes) = batches?;
-            let input = &inputs[place.file];
-            let mut row = place.file_rows_before;
-            for batch in &batches {
-                feed(&mut builder, batch, &input.name, place.row_group, row)?;
-                row += batch.num_rows() as u64;
-            }
-            read_bytes += bytes;
-            progress(read_bytes);
+    let files: Vec<&str> = inputs.iter().map(|input| input.name.as_str()).collect();
+    let read = |place: &RowGroupPlace, column: usize| {
+        let position = positions[place.file][column];
+        read_chunk(&inputs[place.file], place.row_group, position)
+    };
+    let mut builder = TableBuilder::new(names, rows as usize);
+    let mut read_bytes = 0u64;
+    let mut start = 0;
+    while start < places.len() {
+        let (mut end, mut bytes) = (start, 0);
+        while end < places.len() && bytes < WINDOW_BYTES {
+            bytes += places[end].bytes;
+            end += 1;
         }
+        fill_columns(&mut builder, &places, start..end, &files, &read)?;
+        read_bytes += bytes;
+        progress(read_bytes);
+        start = end;
     }
-
-    builder.finish().map_err(|duplicate| {
-        let files: Vec<&str> = inputs.iter().map(|input| input.name.as_str()).collect();
-        duplicate_error(&duplicate, &places, &files)
-    })
+    builder
+        .finish()
+        .map_err(|duplicate| duplicate_error(&duplicate, &places, &files))
 }
 
 /// Customers handed over as Arrow record batches (a pyarrow or polars table from Python, a Spark
@@ -209,7 +234,6 @@ pub fn store_from_batches(
             .expect("chosen from this schema");
         check_type(source, name, field.data_type())?;
     }
-    let mut builder = TableBuilder::new(names);
     let mut places = Vec::with_capacity(batches.len());
     let mut rows = 0u64;
     for (row_group, batch) in batches.iter().enumerate() {
@@ -218,23 +242,28 @@ pub fn store_from_batches(
             row_group,
             file_rows_before: rows,
             rows_before: rows,
+            rows: batch.num_rows() as u64,
+            bytes: 0,
         });
         rows += batch.num_rows() as u64;
         if rows > format::MAX_ROWS {
             let limit = format!("more than {} customers", format::MAX_ROWS);
             return Err(at(source, None, None, None, limit));
         }
-        feed(
-            &mut builder,
-            batch,
-            source,
-            row_group,
-            places[row_group].rows_before,
-        )?;
     }
     if rows == 0 {
         return Err(at(source, None, None, None, "no customer rows"));
     }
+    let read = |place: &RowGroupPlace, column: usize| -> Result<ColumnChunk<'_>> {
+        let name = &names[column];
+        let array = batches[place.row_group]
+            .column_by_name(name)
+            .cloned()
+            .ok_or_else(|| missing(source, place.row_group, name));
+        Ok(Box::new(std::iter::once(array)))
+    };
+    let mut builder = TableBuilder::new(names.clone(), rows as usize);
+    fill_columns(&mut builder, &places, 0..places.len(), &[source], &read)?;
     let (table, id_slots) = builder
         .finish()
         .map_err(|duplicate| duplicate_error(&duplicate, &places, &[source]))?;
@@ -273,8 +302,8 @@ fn open(path: &Path, format: ColumnarFormat) -> Result<Input> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let source = match format {
-        ColumnarFormat::Parquet => Source::Parquet(
-            ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| {
+        ColumnarFormat::Parquet => {
+            let unreadable = |e: parquet::errors::ParquetError| {
                 at(
                     &name,
                     None,
@@ -282,8 +311,19 @@ fn open(path: &Path, format: ColumnarFormat) -> Result<Input> {
                     None,
                     format!("not a readable Parquet file: {e}"),
                 )
-            })?,
-        ),
+            };
+            let plain =
+                ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(unreadable)?;
+            Source::Parquet(match text_attributes_as_dictionaries(plain.schema()) {
+                // A file whose schema the reader does not take back as given keeps the plain one.
+                Some(hinted) => ArrowReaderMetadata::try_new(
+                    Arc::clone(plain.metadata()),
+                    ArrowReaderOptions::new().with_schema(hinted),
+                )
+                .unwrap_or(plain),
+                None => plain,
+            })
+        }
         ColumnarFormat::ArrowIpc => Source::Ipc(
             arrow_ipc::reader::FileReader::try_new(file, None)
                 .map_err(|e| {
@@ -305,14 +345,50 @@ fn open(path: &Path, format: ColumnarFormat) -> Result<Input> {
     })
 }
 
-/// The row count of every row group (record batch) of a file.
-fn row_group_sizes(input: &Input) -> Result<Vec<u64>> {
+/// `schema` with every text attribute (a text column outside `customer_id` and the model's
+/// columns) read as a dictionary of its text: Parquet writers dictionary-encode such columns,
+/// and the reader then hands over each distinct value once per batch instead of a string per
+/// row. `None` when there is no such column.
+fn text_attributes_as_dictionaries(schema: &Schema) -> Option<Arc<Schema>> {
+    let is_attribute = |field: &Field| {
+        field.name() != ID_COLUMN
+            && schema::known(field.name()).is_none()
+            && matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8)
+    };
+    if !schema.fields().iter().any(|field| is_attribute(field)) {
+        return None;
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let field = field.as_ref().clone();
+            if is_attribute(&field) {
+                let text = Box::new(field.data_type().clone());
+                field.with_data_type(DataType::Dictionary(Box::new(DataType::Int32), text))
+            } else {
+                field
+            }
+        })
+        .collect();
+    Some(Arc::new(Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    )))
+}
+
+/// The row count and size of every row group (record batch) of a file: its compressed bytes
+/// in a Parquet file, its bytes in memory for an IPC batch.
+fn row_groups(input: &Input) -> Result<Vec<(u64, u64)>> {
     match &input.source {
         Source::Parquet(metadata) => Ok(metadata
             .metadata()
             .row_groups()
             .iter()
-            .map(|group| u64::try_from(group.num_rows()).unwrap_or(0))
+            .map(|group| {
+                let rows = u64::try_from(group.num_rows()).unwrap_or(0);
+                (rows, u64::try_from(group.compressed_size()).unwrap_or(0))
+            })
             .collect()),
         Source::Ipc(_) => {
             let file = File::open(&input.path).map_err(|e| Error::io(&input.path, e))?;
@@ -336,7 +412,10 @@ fn row_group_sizes(input: &Input) -> Result<Vec<u64>> {
                     .next()
                     .transpose()
                     .map_err(|e| at(&input.name, Some(index), None, None, e.to_string()))?;
-                sizes.push(batch.map_or(0, |batch| batch.num_rows() as u64));
+                sizes.push(batch.map_or((0, 0), |batch| {
+                    let bytes = batch.get_array_memory_size() as u64;
+                    (batch.num_rows() as u64, bytes)
+                }));
             }
             Ok(sizes)
         }
@@ -438,96 +517,154 @@ fn is_number(data_type: &DataType) -> bool {
     is_whole(data_type) || matches!(data_type, DataType::Float32 | DataType::Float64)
 }
 
-/// Decodes one row group (or IPC record batch) with the chosen columns; returns its batches
-/// and its compressed bytes.
-fn decode(
-    input: &Input,
-    place: &RowGroupPlace,
-    names: &[String],
-) -> Result<(Vec<RecordBatch>, u64)> {
-    let failed = |e: &dyn std::fmt::Display| {
+/// The batches of the column at `position` in `input`'s schema, of one row group (an IPC
+/// file's record batch).
+fn read_chunk(input: &Input, row_group: usize, position: usize) -> Result<ColumnChunk<'_>> {
+    let failed = move |e: &dyn std::fmt::Display| {
         at(
             &input.name,
-            Some(place.row_group),
+            Some(row_group),
             None,
             None,
             format!("cannot be read: {e}"),
         )
     };
+    let only_column = move |batch: RecordBatch| {
+        let name = input.schema().field(position).name();
+        batch
+            .columns()
+            .first()
+            .cloned()
+            .ok_or_else(|| missing(&input.name, row_group, name))
+    };
     let file = File::open(&input.path).map_err(|e| Error::io(&input.path, e))?;
-    let schema = input.schema();
-    let indices: Vec<usize> = names
-        .iter()
-        .map(|name| {
-            schema
-                .index_of(name)
-                .expect("checked against this file's schema")
-        })
-        .collect();
     match &input.source {
         Source::Parquet(metadata) => {
-            let mask =
-                ProjectionMask::roots(metadata.metadata().file_metadata().schema_descr(), indices);
-            let bytes = metadata
-                .metadata()
-                .row_group(place.row_group)
-                .compressed_size();
+            let mask = ProjectionMask::roots(
+                metadata.metadata().file_metadata().schema_descr(),
+                [position],
+            );
             let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone())
                 .with_projection(mask)
-                .with_row_groups(vec![place.row_group])
+                .with_row_groups(vec![row_group])
                 .with_batch_size(BATCH_ROWS)
                 .build()
                 .map_err(|e| failed(&e))?;
-            let batches = reader
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| failed(&e))?;
-            Ok((batches, u64::try_from(bytes).unwrap_or(0)))
+            Ok(Box::new(reader.map(move |batch| {
+                batch.map_err(|e| failed(&e)).and_then(only_column)
+            })))
         }
         Source::Ipc(_) => {
-            let mut reader = arrow_ipc::reader::FileReader::try_new(file, Some(indices))
+            let mut reader = arrow_ipc::reader::FileReader::try_new(file, Some(vec![position]))
                 .map_err(|e| failed(&e))?;
-            reader.set_index(place.row_group).map_err(|e| failed(&e))?;
-            let batch = reader
-                .next()
-                .transpose()
-                .map_err(|e| failed(&e))?
-                .into_iter()
-                .collect::<Vec<_>>();
-            let bytes = batch.iter().map(|b| b.get_array_memory_size() as u64).sum();
-            Ok((batch, bytes))
+            reader.set_index(row_group).map_err(|e| failed(&e))?;
+            let batch = reader.next();
+            Ok(Box::new(batch.into_iter().map(move |batch| {
+                batch.map_err(|e| failed(&e)).and_then(only_column)
+            })))
         }
     }
 }
 
-/// Feeds one batch to the builders; `first_row` is the batch's first row in the file (0-based).
-fn feed(
+fn missing(file: &str, row_group: usize, column: &str) -> Error {
+    at(
+        file,
+        Some(row_group),
+        None,
+        Some(column),
+        "missing from a row group",
+    )
+}
+
+/// How far a read got when it failed, ordered as a sequential read (row group by row group;
+/// in each, the readers opened, then batch by batch, column by column, decoded, then their
+/// values checked) meets failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct FailedAt {
+    place: usize,
+    stage: Stage,
+    batch: usize,
+    column: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    Open,
+    Decode,
+    Value,
+}
+
+/// Reads the row groups `window` of `places` into `builder`: every column in a task of its own
+/// (in parallel), which reads that column's chunk of each row group, batch by batch, in file
+/// order, so each column builder sees the values in the order a sequential read feeds them. Of
+/// several failures, the one a sequential read meets first ([`FailedAt`]) is returned.
+fn fill_columns(
     builder: &mut TableBuilder,
-    batch: &RecordBatch,
-    file: &str,
-    row_group: usize,
-    first_row: u64,
+    places: &[RowGroupPlace],
+    window: Range<usize>,
+    files: &[&str],
+    read: &ReadChunk<'_>,
 ) -> Result<()> {
-    for (name, column) in builder.names.iter().zip(&mut builder.columns) {
-        let array = batch.column_by_name(name).ok_or_else(|| {
-            at(
-                file,
-                Some(row_group),
-                None,
-                Some(name),
-                "missing from a row group",
-            )
-        })?;
-        push_array(column, array.as_ref()).map_err(|(row, message)| {
-            at(
-                file,
-                Some(row_group),
-                Some(first_row + row as u64 + 1),
-                Some(name),
-                message,
-            )
-        })?;
+    let failure = builder
+        .columns
+        .par_iter_mut()
+        .zip(builder.names.par_iter())
+        .enumerate()
+        .filter_map(|(column, (values, name))| {
+            window.clone().find_map(|index| {
+                let place = &places[index];
+                let failed = |stage, batch, error| {
+                    let at = FailedAt {
+                        place: index,
+                        stage,
+                        batch,
+                        column,
+                    };
+                    Some((at, error))
+                };
+                let batches = match read(place, column) {
+                    Ok(batches) => batches,
+                    Err(error) => return failed(Stage::Open, 0, error),
+                };
+                let mut row = place.file_rows_before;
+                let mut batch = 0;
+                for array in batches {
+                    let array = match array {
+                        Ok(array) => array,
+                        Err(error) => return failed(Stage::Decode, batch, error),
+                    };
+                    if let Err((offset, message)) = push_array(values, array.as_ref()) {
+                        let error = at(
+                            files[place.file],
+                            Some(place.row_group),
+                            Some(row + offset as u64 + 1),
+                            Some(name),
+                            message,
+                        );
+                        return failed(Stage::Value, batch, error);
+                    }
+                    row += array.len() as u64;
+                    batch += 1;
+                }
+                // Every column must hold the row group's rows, or the columns would not line up.
+                let read = row - place.file_rows_before;
+                if read != place.rows {
+                    let message = format!(
+                        "cannot be read: {read} rows where the file's metadata says {}",
+                        place.rows
+                    );
+                    let file = files[place.file];
+                    let error = at(file, Some(place.row_group), None, Some(name), message);
+                    return failed(Stage::Decode, batch, error);
+                }
+                None
+            })
+        })
+        .min_by_key(|(at, _)| *at);
+    match failure {
+        Some((_, error)) => Err(error),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A failed value: its row in the array and what is wrong.
@@ -574,6 +711,12 @@ fn push_numeric(
     array: &dyn Array,
 ) -> std::result::Result<(), ValueError> {
     if is_number(array.data_type()) {
+        // The common case, no null and every value in the domain, in bulk; otherwise value by
+        // value, which names the first wrong one.
+        if array.null_count() == 0 && numbers.append_checked(|values| append_numbers(array, values))
+        {
+            return Ok(());
+        }
         return for_each_number(array, |row, value| {
             match value {
                 None => numbers.push_missing("null"),
@@ -635,7 +778,7 @@ fn push_attribute(
                 Some(code) => code,
                 None => {
                     let code = attribute
-                        .code_of(texts.get(key).copied().flatten().unwrap_or_default())
+                        .text_code(texts.get(key).copied().flatten().unwrap_or_default())
                         .map_err(|message| (row, message))?;
                     if let Some(slot) = codes.get_mut(key) {
                         *slot = Some(code);
@@ -654,29 +797,39 @@ fn push_attribute(
     })
 }
 
-/// Calls `each` with every value of a primitive array as `f32` (`None` for null): floats and
-/// integers rounded to nearest, decimals to the nearest `f32` of their decimal value.
+/// Calls `each` with every value of a number array as `f32` ([`append_numbers`]), `None` for
+/// null.
 fn for_each_number(
     array: &dyn Array,
     mut each: impl FnMut(usize, Option<f32>) -> std::result::Result<(), ValueError>,
 ) -> std::result::Result<(), ValueError> {
+    let mut values = Vec::with_capacity(array.len());
+    append_numbers(array, &mut values);
+    for (row, value) in values.into_iter().enumerate() {
+        each(row, array.is_valid(row).then_some(value))?;
+    }
+    Ok(())
+}
+
+/// Appends every value of a number array to `out` as `f32`, null slots included (as whatever
+/// they hold): floats and integers rounded to nearest, decimals to the nearest `f32` of their
+/// decimal value.
+fn append_numbers(array: &dyn Array, out: &mut Vec<f32>) {
     macro_rules! each {
-        ($type:ty, $convert:expr) => {{
-            for (row, value) in array.as_primitive::<$type>().iter().enumerate() {
-                each(row, value.map($convert))?;
-            }
-            Ok(())
+        ($type:ty, |$value:ident| $convert:expr) => {{
+            let values = array.as_primitive::<$type>().values();
+            out.extend(values.iter().map(|&$value| $convert))
         }};
     }
     match array.data_type() {
         DataType::Float32 => each!(Float32Type, |v| v),
         DataType::Float64 => each!(Float64Type, |v| v as f32),
-        DataType::Int8 => each!(Int8Type, f32::from),
-        DataType::Int16 => each!(Int16Type, f32::from),
+        DataType::Int8 => each!(Int8Type, |v| f32::from(v)),
+        DataType::Int16 => each!(Int16Type, |v| f32::from(v)),
         DataType::Int32 => each!(Int32Type, |v| v as f32),
         DataType::Int64 => each!(Int64Type, |v| v as f32),
-        DataType::UInt8 => each!(UInt8Type, f32::from),
-        DataType::UInt16 => each!(UInt16Type, f32::from),
+        DataType::UInt8 => each!(UInt8Type, |v| f32::from(v)),
+        DataType::UInt16 => each!(UInt16Type, |v| f32::from(v)),
         DataType::UInt32 => each!(UInt32Type, |v| v as f32),
         DataType::UInt64 => each!(UInt64Type, |v| v as f32),
         DataType::Decimal32(_, scale) => {

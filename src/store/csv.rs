@@ -61,7 +61,7 @@ pub fn read_csv(input: impl Read, file: &str, progress: &mut dyn FnMut(u64)) -> 
         }
     };
     let header = reader.byte_headers().map_err(csv_error)?.clone();
-    let mut builder = TableBuilder::new(read_header(&header, file)?);
+    let mut builder = TableBuilder::new(read_header(&header, file)?, 0);
     let names = builder.names.clone();
 
     let mut lines = LineMap { runs: Vec::new() };

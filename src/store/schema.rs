@@ -113,6 +113,17 @@ impl Domain {
             Domain::NonNegative | Domain::Probability => None,
         }
     }
+
+    /// Whether every one of `values` is inside the domain ([`Domain::violation`] is `None` for
+    /// each): one branch-free pass the compiler vectorises, for values read in bulk.
+    pub fn contains_all(self, values: &[f32]) -> bool {
+        let all = |inside: fn(f32) -> bool| values.iter().fold(true, |all, &v| all & inside(v));
+        match self {
+            Domain::Finite => all(|v| v.abs() < f32::INFINITY),
+            Domain::NonNegative => all(|v| (v >= 0.0) & (v < f32::INFINITY)),
+            Domain::Probability => all(|v| (v >= 0.0) & (v <= 1.0)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -146,5 +157,42 @@ mod tests {
                 .violation(f32::INFINITY)
                 .is_some()
         );
+    }
+
+    #[test]
+    fn contains_all_agrees_with_violation_value_by_value() {
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            0.5,
+            1.0000001,
+            -1e-30,
+            -5.0,
+            3e38,
+            f32::MAX,
+            f32::MIN,
+            f32::MIN_POSITIVE,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+        ];
+        for domain in [Domain::Finite, Domain::NonNegative, Domain::Probability] {
+            for &value in &values {
+                assert_eq!(
+                    domain.contains_all(&[value]),
+                    domain.violation(value).is_none(),
+                    "{domain:?} {value}"
+                );
+                // Among many inside values, the one outside is still found.
+                let mut many = vec![0.25f32; 100];
+                many[37] = value;
+                assert_eq!(
+                    domain.contains_all(&many),
+                    domain.violation(value).is_none()
+                );
+            }
+            assert!(domain.contains_all(&[]));
+        }
     }
 }

@@ -5,6 +5,8 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use super::format::{
     self, ColumnKind, ColumnMeta, DictionaryMeta, Header, ID_COLUMN, PREAMBLE_BYTES, Section,
 };
@@ -155,13 +157,19 @@ fn lay_out<'a>(table: &'a Table, id_slots: &'a [u32]) -> Result<Layout<'a>> {
     let header_len = format::encode_header(&header)?.len();
 
     let mut offset = format::align_up((PREAMBLE_BYTES + header_len) as u64);
+    // Every byte of the store is hashed here: the sections in parallel.
+    let checksums: Vec<u64> = sections
+        .par_iter()
+        .map(|pending| format::checksum(&pending.bytes))
+        .collect();
     let sections: Vec<(Pending<'a>, Section)> = sections
         .into_iter()
-        .map(|pending| {
+        .zip(checksums)
+        .map(|(pending, checksum)| {
             let section = Section {
                 offset,
                 len: pending.bytes.len() as u64,
-                checksum: format::checksum(&pending.bytes),
+                checksum,
             };
             offset = format::align_up(offset + section.len);
             (pending, section)
