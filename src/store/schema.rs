@@ -120,8 +120,8 @@ impl Domain {
         let all = |inside: fn(f32) -> bool| values.iter().fold(true, |all, &v| all & inside(v));
         match self {
             Domain::Finite => all(|v| v.abs() < f32::INFINITY),
-            Domain::NonNegative => all(|v| (v >= 0.0) & (v < f32::INFINITY)),
-            Domain::Probability => all(|v| (v >= 0.0) & (v <= 1.0)),
+            Domain::NonNegative => all(|v| (0.0..f32::INFINITY).contains(&v)),
+            Domain::Probability => all(|v| (0.0..=1.0).contains(&v)),
         }
     }
 }
