@@ -23,6 +23,8 @@
 //!    items fixed in. The driver solves the core (ordered by id) with the capacity the fixed
 //!    items leave. The answer is proven when `U - (edge of the threshold) <= objective`; if
 //!    not, the threshold rises to `U - objective` once (a core of at most `core_limit` items).
+//!    The threshold is never below the reduced values' rounding (`1e-12 U`), so the break item
+//!    and items of its ratio stay in the core whatever the sign rounding gives their `v - lambda w`.
 //! 4. **Chosen**: each part keeps its items fixed in and the core items the driver chose.
 //!
 //! The outcome depends on the items, not on how they are split: the histograms are integer
@@ -44,6 +46,13 @@ pub const CORE_TARGET: u64 = 1 << 14;
 
 /// Bits of an f64 one histogram level resolves.
 const LEVEL_BITS: u32 = 16;
+
+/// The reduced values' rounding, relative to the Dantzig bound `U`: `v - lambda w` is computed
+/// with an error of a few ulps of `lambda w <= lambda W <= U` (every candidate's cost is at
+/// most the capacity `W`), so a magnitude under `ROUNDING * U` may be a zero that rounding
+/// moved (the break item's own, or an item of the same ratio); such items always stay in the
+/// core, never fixed by the sign of a rounding error.
+const ROUNDING: f64 = 1e-12;
 
 /// Bytes an answer or question may decode from.
 const MAX_MESSAGE_BYTES: usize = 1 << 30;
@@ -563,8 +572,9 @@ impl PartsKnapsack {
                 self.upper = self.lambda * self.capacity as f64 + positive;
                 self.reduced = buckets;
                 let target = self.key_holding(CORE_TARGET);
-                let needed = magnitude_key((self.upper - self.greedy).max(0.0));
-                let key = target.min(needed);
+                let key = target
+                    .min(self.key_for(self.greedy))
+                    .max(self.rounding_key());
                 self.phase = Phase::Core { round: 1, key };
                 Ok(Step::Ask(Question::Core {
                     lambda: self.lambda,
@@ -587,7 +597,7 @@ impl PartsKnapsack {
                     (fixed.value + solved.upper_bound).max(self.upper - magnitude_edge(key));
                 let proven = upper_bound - objective
                     <= OPTIMALITY_TOLERANCE * upper_bound.abs().max(f64::MIN_POSITIVE);
-                let needed = magnitude_key((self.upper - objective).max(0.0));
+                let needed = self.key_for(objective).max(self.rounding_key());
                 if !proven
                     && round == 1
                     && needed > key
@@ -632,6 +642,17 @@ impl PartsKnapsack {
             }
             _ => Err(unexpected()),
         }
+    }
+
+    /// The bucket of `U - lower`: an item whose reduced value's magnitude lies above it is
+    /// fixed at its LP value in every solution worth more than `lower`.
+    fn key_for(&self, lower: f64) -> u16 {
+        magnitude_key((self.upper - lower).max(0.0))
+    }
+
+    /// The bucket of the reduced values' rounding ([`ROUNDING`]): the core holds at least it.
+    fn rounding_key(&self) -> u16 {
+        magnitude_key(ROUNDING * self.upper.abs())
     }
 
     /// The largest bucket key whose items up to it number at most `items` (at least the first).
