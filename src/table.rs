@@ -155,7 +155,8 @@ impl Table {
                     return Err(Error::invalid(
                         "model",
                         format!(
-                            "customer {} has a CRV of {} (expected spend {}, expected purchases                              {}); every CRV must be finite: check the model's parameters",
+                            "customer {} has a CRV of {} (expected spend {}, expected purchases {}); \
+                             every CRV must be finite: check the model's parameters",
                             store.customer_id(row),
                             values.crv[row],
                             values.expected_spend[row],
