@@ -1,7 +1,8 @@
 //! Store benches: CSV import throughput against bare CSV tokenizing of the same file, Parquet
 //! import of the same customers (one row group, and 16) against the CSV import, store
 //! open time against a bare memory map of the same file, and batched id lookups against one
-//! `row_of` after another over the same ids; every ratio comes from the same run. Each group's
+//! `row_of` after another over the same ids, and the id index built in rounds against one probe
+//! after another; every ratio comes from the same run. Each group's
 //! data is made (or found in `target/bench-data/`) only when one of its benches is selected,
 //! so `cargo bench --bench store -- import` generates no 10M store.
 
@@ -147,8 +148,46 @@ fn lookup(c: &mut Criterion) {
     common::print_ratio("lookup", "row_of_each/10m", "rows_of_batch/10m", started);
 }
 
+/// Building the id index of 10 million customers (a 64 MB table, far beyond the cache) in
+/// rounds of `BUILD_ROUND` rows against one probe after another (rounds of one), and rounds of
+/// 16 and 128 for the choice of the round; the ids are random, as the hash makes any ids.
+fn index(c: &mut Criterion) {
+    use crv::store::id_index::{BUILD_ROUND, build_in_rounds};
+    let started = SystemTime::now();
+    let mut rng = RowRng::new(11, 0);
+    let ids: Vec<u64> = (0..10_000_000).map(|_| rng.next_u64()).collect();
+    let mut group = c.benchmark_group("index");
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(ids.len() as u64));
+    type Build = fn(&[u64]) -> Result<Vec<u32>, crv::store::id_index::DuplicateId>;
+    let builds: [(String, Build); 4] = [
+        ("one_probe_at_a_time".to_string(), build_in_rounds::<1>),
+        ("rounds_of_16".to_string(), build_in_rounds::<16>),
+        (
+            format!("rounds_of_{BUILD_ROUND}"),
+            build_in_rounds::<BUILD_ROUND>,
+        ),
+        ("rounds_of_128".to_string(), build_in_rounds::<128>),
+    ];
+    for (name, build) in builds {
+        group.bench_function(format!("{name}/10m"), |b| {
+            b.iter(|| black_box(build(&ids).expect("distinct ids").len()))
+        });
+    }
+    group.finish();
+    for round in [16, BUILD_ROUND, 128] {
+        common::print_ratio(
+            "index",
+            "one_probe_at_a_time/10m",
+            &format!("rounds_of_{round}/10m"),
+            started,
+        );
+    }
+}
+
 /// Batches of 100 ids each lookup bench resolves.
 const BATCHES: usize = 1_000;
 
-criterion_group!(benches, import, open, lookup);
+criterion_group!(benches, import, open, lookup, index);
 criterion_main!(benches);
