@@ -209,3 +209,18 @@ fn campaign_definition_corpus_keeps_its_properties() {
         ],
     );
 }
+
+#[test]
+fn contacts_csv_corpus_keeps_its_properties() {
+    let answers = replay("contacts_csv", crv::campaign::fuzz::contacts_csv);
+    assert_seeds(
+        &answers,
+        &[
+            ("basic.csv", Outcome::Verified),
+            ("bad_date.csv", Outcome::Refused),
+            ("bad_header.csv", Outcome::Refused),
+            // A store of numeric ids has no customer `C-1`: not an id.
+            ("text_id.csv", Outcome::Refused),
+        ],
+    );
+}
