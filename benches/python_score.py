@@ -10,7 +10,9 @@ takes the median of 5 runs of each:
   cli            `crv score STORE -o scores.arrow` (open, score, tiers and ranks, write the file)
   py_store       crv.score(crv.Store(STORE)): the same store, memory-mapped, result as pyarrow
   py_table       crv.score(table) with the table already in memory (pyarrow.parquet.read_table):
-                 the table read into crv's columnar layout, then scored as py_store
+                 scored from the table's own buffers (crv::arrow_scores)
+  py_shuffled    the same rows in a random order (ids no longer ascend: duplicates are looked
+                 for by sorting a copy of the ids)
 The last line is JSON with the medians and the ratios to cli.
 """
 import json
@@ -21,6 +23,9 @@ import sys
 import tempfile
 import time
 
+import random
+
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 import crv
@@ -52,7 +57,14 @@ table = pq.read_table(parquet)
 opened = crv.Store(store)
 py_store = median(lambda: crv.score(opened))
 py_table = median(lambda: crv.score(table))
+order = list(range(table.num_rows))
+random.Random(7).shuffle(order)
+shuffled = table.take(pa.array(order))
+del order
+py_shuffled = median(lambda: crv.score(shuffled))
 print(f"{ROWS} customers: cli {cli:.3f} s, crv.score(Store) {py_store:.3f} s "
-      f"({py_store / cli:.2f}x), crv.score(table) {py_table:.3f} s ({py_table / cli:.2f}x)")
+      f"({py_store / cli:.2f}x), crv.score(table) {py_table:.3f} s ({py_table / cli:.2f}x), "
+      f"shuffled {py_shuffled:.3f} s ({py_shuffled / cli:.2f}x)")
 print(json.dumps({"rows": ROWS, "cli_s": cli, "py_store_s": py_store, "py_table_s": py_table,
+                  "py_shuffled_s": py_shuffled, "py_shuffled_ratio": py_shuffled / cli,
                   "py_store_ratio": py_store / cli, "py_table_ratio": py_table / cli}))

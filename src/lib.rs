@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod arrow_scores;
 pub mod atomic_file;
 pub mod btyd;
 pub mod campaign;

@@ -18,6 +18,7 @@ use arrow_schema::{DataType, Field, Schema};
 
 use crate::atomic_file::write_atomically;
 use crate::error::{Error, Result};
+use crate::kernel::Tiers;
 use crate::model::{CsvField, Tier};
 use crate::table::Table;
 
@@ -103,6 +104,11 @@ fn schema(table: &Table) -> Arc<Schema> {
     } else {
         DataType::UInt64
     };
+    schema_of(id_type, table.outlook().is_some())
+}
+
+/// The schema of a score file: ids of `id_type`, the outlook's columns when `outlook`.
+fn schema_of(id_type: DataType, outlook: bool) -> Arc<Schema> {
     let mut fields = vec![
         Field::new("customer_id", id_type, false),
         Field::new("crv", DataType::Float32, false),
@@ -114,12 +120,35 @@ fn schema(table: &Table) -> Arc<Schema> {
         Field::new("rank", DataType::UInt32, false),
         Field::new("percentile", DataType::Float32, false),
     ];
-    if table.outlook().is_some() {
+    if outlook {
         for name in ["p_alive", "expected_purchases", "expected_spend"] {
             fields.push(Field::new(name, DataType::Float32, false));
         }
     }
     Arc::new(Schema::new(fields))
+}
+
+/// The tier column: each row's tier name, dictionary-encoded.
+fn tier_array(tiers: &[Tier]) -> Result<ArrayRef> {
+    let tier_names = StringArray::from_iter_values(Tier::ALL.iter().map(|tier| tier.as_str()));
+    let tier_codes = Int8Array::from_iter_values(tiers.iter().map(|&tier| tier as u8 as i8));
+    let tier_column = DictionaryArray::<Int8Type>::try_new(tier_codes, Arc::new(tier_names))
+        .map_err(|e| Error::invalid("output", e.to_string()))?;
+    Ok(Arc::new(tier_column))
+}
+
+/// The score rows of customers scored without a [`Table`] ([`crate::arrow_scores`]): `ids` as
+/// given (`UInt64`), one CRV per id and their tiers, moved into the batch, not copied.
+pub fn scores_batch_of(ids: ArrayRef, crv: Vec<f32>, tiers: Tiers) -> Result<RecordBatch> {
+    let schema = schema_of(ids.data_type().clone(), false);
+    let columns: Vec<ArrayRef> = vec![
+        ids,
+        Arc::new(Float32Array::from(crv)),
+        tier_array(&tiers.tier)?,
+        Arc::new(UInt32Array::from(tiers.rank)),
+        Arc::new(Float32Array::from(tiers.percentile)),
+    ];
+    RecordBatch::try_new(schema, columns).map_err(|e| Error::invalid("output", e.to_string()))
 }
 
 /// Every customer's score as one record batch in store order, the columns of a score file: the
@@ -149,21 +178,13 @@ fn batch(
 ) -> Result<RecordBatch> {
     let ids = id_array(table, range.clone());
     let tiers = table.tiers();
-    let tier_names = StringArray::from_iter_values(Tier::ALL.iter().map(|tier| tier.as_str()));
-    let tier_codes = Int8Array::from_iter_values(
-        tiers.tier[range.clone()]
-            .iter()
-            .map(|&tier| tier as u8 as i8),
-    );
-    let tier_column = DictionaryArray::<Int8Type>::try_new(tier_codes, Arc::new(tier_names))
-        .map_err(|e| Error::invalid("output", e.to_string()))?;
     let floats = |values: &[f32]| -> ArrayRef {
         Arc::new(Float32Array::from(values[range.clone()].to_vec()))
     };
     let mut columns: Vec<ArrayRef> = vec![
         ids,
         floats(table.crv()),
-        Arc::new(tier_column),
+        tier_array(&tiers.tier[range.clone()])?,
         Arc::new(UInt32Array::from(tiers.rank[range.clone()].to_vec())),
         floats(&tiers.percentile),
     ];

@@ -22,6 +22,7 @@ use std::time::Instant;
 use arrow_array::RecordBatch;
 use arrow_pyarrow::{FromPyArrow, IntoPyArrow};
 use arrow_schema::{Field, Schema};
+use crv::arrow_scores::score_batches;
 use crv::atomic_file::check_output;
 use crv::btyd::columns::AGE_ALIAS;
 use crv::btyd::fit::read_histories;
@@ -45,6 +46,12 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 mod spark;
+
+/// The command line's allocator (python/Cargo.toml says why). Only Rust code allocates and
+/// frees through it: Arrow buffers handed to Python are released through their own callback,
+/// which frees them here.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pyo3::create_exception!(
     _native,
@@ -82,28 +89,15 @@ impl Customers {
         }
     }
 
-    /// The store, reading Arrow input (the GIL held only while the stream is read): every
-    /// column with [`Columns::All`], only those the model gives a meaning to with
-    /// [`Columns::Modelled`] (the projection costs nothing: the other columns are not read).
+    /// The store, reading Arrow input (the GIL held only while the stream is read): the
+    /// columns `columns` keeps.
     fn store(self, py: Python<'_>, columns: Columns) -> PyResult<Arc<crv::Store>> {
         match self {
             Customers::Store(store) => Ok(store),
             Customers::Arrow(input) => {
-                let (batches, schema) = input.into_inner();
                 let store = py
-                    .detach(|| -> crv::Result<_> {
-                        let keep: Vec<usize> = (0..schema.fields().len())
-                            .filter(|&i| columns.keeps(schema.field(i).name()))
-                            .collect();
-                        let projection_error = |e: arrow_schema::ArrowError| {
-                            crv::Error::invalid("<table>", e.to_string())
-                        };
-                        let schema = schema.project(&keep).map_err(projection_error)?;
-                        let batches = batches
-                            .iter()
-                            .map(|batch| batch.project(&keep))
-                            .collect::<Result<Vec<_>, _>>()
-                            .map_err(projection_error)?;
+                    .detach(|| {
+                        let (schema, batches) = projected(input, columns)?;
                         store_from_batches(&schema, &batches, "<table>")
                     })
                     .map_err(raise)?;
@@ -111,6 +105,27 @@ impl Customers {
             }
         }
     }
+}
+
+/// The columns of `input` that `columns` keeps (the projection costs nothing: the other
+/// columns are not read), with their schema.
+fn projected(
+    input: arrow_pyarrow::Table,
+    columns: Columns,
+) -> crv::Result<(Schema, Vec<RecordBatch>)> {
+    let (batches, schema) = input.into_inner();
+    let keep: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| columns.keeps(schema.field(i).name()))
+        .collect();
+    let projection_error =
+        |e: arrow_schema::ArrowError| crv::Error::invalid("<table>", e.to_string());
+    let schema = schema.project(&keep).map_err(projection_error)?;
+    let batches = batches
+        .iter()
+        .map(|batch| batch.project(&keep))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(projection_error)?;
+    Ok((schema, batches))
 }
 
 /// Which columns of an Arrow input a call reads.
@@ -198,12 +213,21 @@ fn score(
     let params = params(discount, horizon).map_err(raise)?;
     let scheme = scheme(tier_cuts).map_err(raise)?;
     let valuation = valuation(model, margin_rate).map_err(raise)?;
-    let store = Customers::extract(customers)?.store(py, Columns::Modelled)?;
-    let batch = py
-        .detach(|| {
-            Table::valued(store, params, scheme, valuation).and_then(|table| scores_batch(&table))
-        })
-        .map_err(raise)?;
+    let batch = match (Customers::extract(customers)?, &valuation) {
+        // A table valued by retention is scored from its own buffers (`crv::arrow_scores`).
+        (Customers::Arrow(input), Valuation::Retention) => py.detach(|| {
+            let (schema, batches) = projected(input, Columns::Modelled)?;
+            score_batches(&schema, &batches, params, scheme)
+        }),
+        (customers, _) => {
+            let store = customers.store(py, Columns::Modelled)?;
+            py.detach(|| {
+                Table::valued(store, params, scheme, valuation)
+                    .and_then(|table| scores_batch(&table))
+            })
+        }
+    }
+    .map_err(raise)?;
     to_pyarrow(py, batch)
 }
 

@@ -78,17 +78,71 @@ pub fn first_non_finite(values: &[f32]) -> Option<usize> {
 /// periods (unvalidated `params`).
 pub fn score(inputs: &CrvInputs<'_>, params: &ScoreParams, out: &mut [f32]) -> ScoreTotals {
     inputs.expect_rows(out);
+    match score_chunks(inputs, params, out) {
+        Ok(totals) => totals,
+        Err(never) => match never {},
+    }
+}
+
+/// Where [`score_chunks`] reads the CRV columns of a range of rows from: columns already in
+/// memory as `f32` (a [`CrvInputs`]), or columns of another type or layout, converted (and
+/// checked) chunk by chunk into per-thread scratch space, so that no full-size copy is made.
+pub trait CrvChunks: Sync {
+    /// Per-thread space a chunk's columns are converted into (`()` when read in place).
+    type Scratch: Default + Send;
+    /// Why a chunk cannot be scored (a value outside its domain, say).
+    type Error: Send;
+
+    /// The columns of `rows` (at most [`crv::CHUNK_ROWS`] rows, never crossing a multiple of
+    /// it), each of `rows.len()` values.
+    fn chunk<'s>(
+        &'s self,
+        rows: std::ops::Range<usize>,
+        scratch: &'s mut Self::Scratch,
+    ) -> std::result::Result<CrvInputs<'s>, Self::Error>;
+}
+
+impl CrvChunks for CrvInputs<'_> {
+    type Scratch = ();
+    type Error = std::convert::Infallible;
+
+    fn chunk<'s>(
+        &'s self,
+        rows: std::ops::Range<usize>,
+        _: &'s mut (),
+    ) -> std::result::Result<CrvInputs<'s>, Self::Error> {
+        Ok(self.slice(rows.start, rows.len()))
+    }
+}
+
+/// [`score`] over any [`CrvChunks`]: `out` holds one CRV per row, the chunks are the same
+/// 16 Ki-row chunks (so values and totals are bit-identical to [`score`] on the same `f32`
+/// values), and the first chunk (in row order) that fails stops the call with its error.
+///
+/// # Panics
+///
+/// If a chunk's columns do not have the chunk's rows, or the horizon is zero periods.
+pub fn score_chunks<C: CrvChunks>(
+    columns: &C,
+    params: &ScoreParams,
+    out: &mut [f32],
+) -> std::result::Result<ScoreTotals, C::Error> {
     let lanes = crv::Lanes::new(params);
-    let chunk_totals: Vec<ScoreTotals> = out
+    let chunk_totals: Vec<std::result::Result<ScoreTotals, C::Error>> = out
         .par_chunks_mut(crv::CHUNK_ROWS)
         .enumerate()
-        .map(|(chunk, out)| {
-            lanes.score_chunk(&inputs.slice(chunk * crv::CHUNK_ROWS, out.len()), out)
+        .map_init(C::Scratch::default, |scratch, (chunk, out)| {
+            let start = chunk * crv::CHUNK_ROWS;
+            let inputs = columns.chunk(start..start + out.len(), scratch)?;
+            inputs.expect_rows(out);
+            Ok(lanes.score_chunk(&inputs, out))
         })
         .collect();
     chunk_totals
         .into_iter()
-        .fold(ScoreTotals::default(), ScoreTotals::merge)
+        .try_fold(ScoreTotals::default(), |totals, chunk| {
+            Ok(totals.merge(chunk?))
+        })
 }
 
 /// The totals of every scenario in one pass over the columns: the rows go by in chunks of

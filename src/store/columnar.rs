@@ -513,7 +513,7 @@ fn is_whole(data_type: &DataType) -> bool {
         )
 }
 
-fn is_number(data_type: &DataType) -> bool {
+pub(crate) fn is_number(data_type: &DataType) -> bool {
     is_whole(data_type) || matches!(data_type, DataType::Float32 | DataType::Float64)
 }
 
@@ -814,7 +814,7 @@ fn for_each_number(
 /// Appends every value of a number array to `out` as `f32`, null slots included (as whatever
 /// they hold): floats and integers rounded to nearest, decimals to the nearest `f32` of their
 /// decimal value.
-fn append_numbers(array: &dyn Array, out: &mut Vec<f32>) {
+pub(crate) fn append_numbers(array: &dyn Array, out: &mut Vec<f32>) {
     macro_rules! each {
         ($type:ty, |$value:ident| $convert:expr) => {{
             let values = array.as_primitive::<$type>().values();
