@@ -29,10 +29,10 @@ use arrow_array::types::{
 };
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt64Array};
 use arrow_buffer::ScalarBuffer;
-use arrow_schema::{DataType, Schema};
+use arrow_schema::{ArrowError, DataType, Schema};
 use rayon::prelude::*;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernel::tier::split_lengths;
 use crate::kernel::{self, CrvChunks, CrvInputs, TierScheme};
 use crate::model::ScoreParams;
@@ -47,7 +47,8 @@ const SOURCE: &str = "<table>";
 
 /// Every customer of `batches` (each of `schema`) scored with `params`, tiered by `scheme`: the
 /// score rows of `crv score -o` (`customer_id, crv, tier, rank, percentile`) as one batch, in
-/// the table's row order.
+/// the table's row order. Only `customer_id` and docs/model.md's number columns are read (and
+/// checked, as `crv import` checks them); other columns cost nothing.
 pub fn score_batches(
     schema: &Schema,
     batches: &[RecordBatch],
@@ -56,13 +57,31 @@ pub fn score_batches(
 ) -> Result<RecordBatch> {
     params.validate()?;
     scheme.validate()?;
+    let (schema, batches) = scored_columns(schema, batches)?;
     if let Some(scored) =
-        InPlace::new(schema, batches).and_then(|table| table.score(&params, &scheme))
+        InPlace::new(&schema, &batches).and_then(|table| table.score(&params, &scheme))
     {
         return Ok(scored);
     }
-    let store = store_from_batches(schema, batches, SOURCE)?;
+    let store = store_from_batches(&schema, &batches, SOURCE)?;
     scores_batch(&Table::score(Arc::new(store), params, scheme)?)
+}
+
+/// The columns scoring reads: `customer_id` and docs/model.md's number columns.
+fn scored_columns(schema: &Schema, batches: &[RecordBatch]) -> Result<(Schema, Vec<RecordBatch>)> {
+    let read: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| {
+            let name = schema.field(i).name();
+            name == ID_COLUMN || schema::known(name).is_some()
+        })
+        .collect();
+    let projection_error = |e: ArrowError| Error::invalid(SOURCE, e.to_string());
+    let batches = batches
+        .iter()
+        .map(|batch| batch.project(&read))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(projection_error)?;
+    Ok((schema.project(&read).map_err(projection_error)?, batches))
 }
 
 /// A known number column to check: its position in the schema and its domain.
@@ -364,6 +383,8 @@ mod tests {
         retention: Vec<f64>,
         cost: Vec<f64>,
         acquisition_cost: Option<Vec<f64>>,
+        /// A text attribute, which scoring does not read.
+        segment: bool,
         floats32: bool,
         id_type: DataType,
         cuts: Vec<usize>,
@@ -398,6 +419,10 @@ mod tests {
             ];
             if let Some(values) = &self.acquisition_cost {
                 columns.push((schema::ACQUISITION_COST, number(values)));
+            }
+            if self.segment {
+                let names = (0..self.ids.len()).map(|row| ["gold", "silver"][row % 2]);
+                columns.push(("segment", Arc::new(StringArray::from_iter_values(names))));
             }
             let fields: Vec<Field> = columns
                 .iter()
@@ -442,6 +467,7 @@ mod tests {
             numbers(0.0..20.0),
             proptest::option::of(numbers(0.0..30.0)),
             any::<bool>(),
+            any::<bool>(),
             prop_oneof![
                 Just(DataType::Int64),
                 Just(DataType::UInt64),
@@ -457,6 +483,7 @@ mod tests {
                     retention,
                     cost,
                     acquisition_cost,
+                    segment,
                     floats32,
                     id_type,
                     mut cuts,
@@ -474,6 +501,7 @@ mod tests {
                         retention,
                         cost,
                         acquisition_cost,
+                        segment,
                         floats32,
                         id_type,
                         cuts,
@@ -487,12 +515,14 @@ mod tests {
 
         /// Tables of every kind the in-place path takes (batches cut anywhere, a chunk across
         /// batches, ids sorted or not, as `Int64`, `UInt64` or `Int32`, numbers as `Float64` or
-        /// `Float32`, optional columns or not) are scored in place, exactly as through a store.
+        /// `Float32`, optional columns or not, a text attribute or not) are scored in place,
+        /// exactly as through a store of every column.
         #[test]
         fn in_place_scores_equal_the_store_path(case in (1usize..40_000).prop_flat_map(case)) {
             let (schema, batches) = case.schema_and_batches();
             let params = ScoreParams { discount: 0.1, horizon: Horizon::Periods(5) };
-            let in_place = InPlace::new(&schema, &batches)
+            let (read_schema, read_batches) = scored_columns(&schema, &batches).unwrap();
+            let in_place = InPlace::new(&read_schema, &read_batches)
                 .expect("a table the in-place path takes")
                 .score(&params, &TierScheme::default())
                 .expect("well-formed values");
@@ -531,6 +561,7 @@ mod tests {
             retention: (0..50_000).map(|i| f64::from(i % 10) / 10.0).collect(),
             cost: vec![1.0; 50_000],
             acquisition_cost: None,
+            segment: false,
             floats32: false,
             id_type: DataType::Int64,
             cuts: vec![20_000],

@@ -216,7 +216,7 @@ fn score(
     let batch = match (Customers::extract(customers)?, &valuation) {
         // A table valued by retention is scored from its own buffers (`crv::arrow_scores`).
         (Customers::Arrow(input), Valuation::Retention) => py.detach(|| {
-            let (schema, batches) = projected(input, Columns::Modelled)?;
+            let (batches, schema) = input.into_inner();
             score_batches(&schema, &batches, params, scheme)
         }),
         (customers, _) => {
