@@ -17,6 +17,7 @@ pub mod atomic_file;
 pub mod btyd;
 pub mod campaign;
 pub mod cancel;
+pub mod capped_records;
 pub mod error;
 pub mod kernel;
 pub mod limits;

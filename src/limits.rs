@@ -62,6 +62,11 @@ pub const MAX_EVENT_VALUE: f64 = 1e15;
 /// Most recent events a customer's profile keeps and shows.
 pub const RECENT_EVENTS: usize = 20;
 
+/// Longest record of a contacts CSV, in bytes: an id, a time and three names of at most
+/// [`MAX_EVENT_TEXT_BYTES`] each fit many times over; a longer record (a file with no line
+/// break, an unclosed quote) is an error naming it, not memory without bound.
+pub const MAX_CONTACT_RECORD_BYTES: usize = 16 << 10;
+
 /// Most recent contacts and responses kept per customer.
 pub const MAX_CONTACT_HISTORY: usize = 1_000;
 /// Largest campaign definition (`crv optimise --campaign`, `POST /v1/campaigns/optimise`), in

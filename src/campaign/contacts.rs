@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::definition::ContactRule;
+use crate::capped_records::CappedRecords;
 use crate::error::{Error, Result, quote};
+use crate::limits::MAX_CONTACT_RECORD_BYTES;
 use crate::rfm::date::{MICROS_PER_DAY, parse_moment};
 use crate::store::Store;
 
@@ -163,7 +165,7 @@ impl ContactHistory {
     ) -> Result<ContactHistory> {
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(true)
-            .from_reader(reader);
+            .from_reader(CappedRecords::new(reader, MAX_CONTACT_RECORD_BYTES));
         let header = csv.headers().map_err(|e| Error::CsvFile {
             file: file.to_string(),
             message: e.to_string(),
@@ -307,6 +309,21 @@ mod tests {
 
     fn read(csv: &str) -> Result<ContactHistory> {
         ContactHistory::from_reader(csv.as_bytes(), "contacts.csv", &store(&["1", "2", "3"]))
+    }
+
+    #[test]
+    fn a_record_past_the_cap_is_an_error_naming_it() {
+        let endless = format!(
+            "{CSV}4,2026-11-28,email,\"{}",
+            "x".repeat(MAX_CONTACT_RECORD_BYTES)
+        );
+        let message = read(&endless).unwrap_err().to_string();
+        assert!(
+            message.contains("contacts.csv")
+                && message
+                    .contains("record 6 (counting the header as 1) is longer than 16384 bytes"),
+            "{message}"
+        );
     }
 
     fn log() -> ContactHistory {
