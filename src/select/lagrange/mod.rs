@@ -85,14 +85,18 @@
 //! with the room `L - objective` times the number of customers whose losses fall inside it.
 //! Memory: one byte per customer for the plan, plus the batch being sorted and the core.
 
+mod boxed;
 mod conflict;
 mod core_search;
 mod dual;
 mod feasible;
 mod pricing;
 mod repair;
+mod restricted;
 mod sample;
 mod single;
+#[cfg(test)]
+mod testing;
 
 use std::time::{Duration, Instant};
 
@@ -277,11 +281,26 @@ pub fn solve(problem: &Problem<'_>, options: &Options) -> Outcome {
     };
     let mut totals = pricing::totals(problem, &choice);
     let mut upper_bound = dual.bound;
+    let mut prices = dual.prices;
     if options.core_nodes > 0 && problem.offers.iter().all(|offer| offer.min == 0) {
+        // The LP's exact prices, when an exact pass there confirms them (a bound no higher):
+        // at those every customer's best choice fits the limits but for the tied ones, which
+        // is what the core search's fixing needs.
+        let pricer = if dual.pricer.covers(&dual.point) {
+            &dual.pricer
+        } else {
+            &boxed::Pricer::full()
+        };
+        if let Some(exact) = restricted::prices(problem, pricer, &prices) {
+            let bound = dual::Layout::of(problem).bound(problem, &dual.pricer, &exact);
+            if bound <= upper_bound {
+                (prices, upper_bound) = (exact, bound);
+            }
+        }
         let improved = core_search::improve(
             problem,
-            &dual.prices,
-            dual.bound,
+            &prices,
+            upper_bound,
             choice,
             totals.value,
             options,
@@ -302,8 +321,8 @@ pub fn solve(problem: &Problem<'_>, options: &Options) -> Outcome {
         upper_bound,
         gap,
         optimal: gap.abs() <= super::OPTIMALITY_TOLERANCE,
-        resource_prices: dual.prices.resource,
-        offer_prices: dual.prices.offer,
+        resource_prices: prices.resource,
+        offer_prices: prices.offer,
         used: totals.used,
         counts: totals.counts,
         offer_values: totals.offer_values,
