@@ -4,7 +4,8 @@
 //! dense LP, `microlp`) inside a box around the best prices so far. The box doubles when a
 //! step reaches its edge and shrinks after a step that did not pay. The bound returned is the
 //! Lagrangian at the best prices: valid whatever the prices, so stopping early only widens the
-//! gap.
+//! gap. A descent warm-started from a sample's prices prices inside a small box around them
+//! (`boxed.rs`), widened when the descent converges on its edge.
 
 use std::time::Instant;
 

@@ -38,8 +38,13 @@
 //!    best prices so far. It stops when that LP predicts less than a hundredth of the target
 //!    gap: `L` is then the LP optimum to that precision. From a million customers on, the
 //!    descent first runs on a sample of one customer in 32 (chosen by id, limits scaled), and
-//!    the descent over every customer starts from the sample's prices in a small box
-//!    (`sample.rs`): a few full passes instead of tens.
+//!    the descent over every customer starts from the sample's prices (`sample.rs`) with
+//!    *box-restricted pricing* (`boxed.rs`): in a box of about 1% around the sample's prices,
+//!    one classification pass tallies once every customer whose best choice is the same at
+//!    every price of the box (a few percent of the customers remain), and each pass inside the
+//!    box re-prices only the others; the tally, so `L` and its subgradient, is the very one a
+//!    pass over every customer gives. The descent stays in the box; when it converges on the
+//!    box's edge the box widens fourfold around the best prices (one more classification).
 //! 3. **A primal plan by rounding and repair** (`repair.rs`): every customer takes their best
 //!    offer at the best prices; customers are dropped from over-full offers and resources in
 //!    order of least reduced value per unit freed, minimum counts are filled with the
@@ -48,14 +53,23 @@
 //!    minimums, the plan starts from the core instead: the rest is filled the same way, then
 //!    customers are exchanged to the offer of largest value that still fits, largest gain
 //!    first, never taking an offer below its minimum.
-//! 4. **The fractional core, searched exactly** (`core_search.rs`; campaigns without minimum
+//! 4. **The LP's exact prices** (`restricted.rs`; campaigns without minimum counts): the
+//!    dual's prices are optimal only to its precision, and at them the best choices of many
+//!    near-tied customers overfill or underfill the limits. The 512 customers of smallest
+//!    margin (best reduced value less the second) are kept free, everyone else is fixed at
+//!    their best choice, and the LP over the free ones within what the others leave is solved
+//!    exactly through its dual (`microlp`). One exact pass at those prices gives `L` there;
+//!    when that is no higher than the dual's bound, they replace the dual's prices: at the LP
+//!    optimum's prices every customer's best choice fits but for the tied ones.
+//! 5. **The fractional core, searched exactly** (`core_search.rs`; campaigns without minimum
 //!    counts): at the best prices every plan is worth at most `L` minus what each customer's
 //!    choice loses against their best choice there, so a plan better than the repaired one
 //!    keeps every customer whose alternatives all lose more than `L - objective` at their
 //!    best choice (reduced-cost fixing). The others, the customers whose choice changes near
 //!    the optimal prices, are searched depth first, smallest loss first, cut by the losses
-//!    and by the limits; when the search ends, no better plan exists.
-//!
+//!    and by the limits; when the search ends, no better plan exists. It stops as soon as the
+//!    certified gap meets the target.
+
 //! # Guarantee
 //!
 //! The plan is feasible (every limit, count and eligibility holds) or the answer is a named
@@ -63,7 +77,8 @@
 //! minimum has at most 256 more eligible customers than its minimum, and the search ends
 //! within its budget), a plan is found whenever one exists, and a conflict is proven and
 //! smallest; beyond that a conflict may be reported unproven (`proven: false`). `upper_bound` is
-//! `L` at the best prices found: a valid bound on the optimum of the integer problem (and of
+//! `L` at the best prices found (the dual's, or the restricted LP's), always from an exact
+//! pass (boxed passes give the same tally bit for bit): a valid bound on the optimum of the integer problem (and of
 //! its LP relaxation) whatever the prices, so `gap = (upper_bound - objective) / |upper_bound|`
 //! is certified. When the core search ends within its budget (at most 65,536 customers in the
 //! core and 4M nodes), the plan is optimal for the integer problem: `upper_bound` is then
@@ -78,12 +93,19 @@
 //!
 //! Each pricing pass reads every customer's coefficients once: `O(n * offers * resources)`,
 //! split over rayon in fixed chunks with exact (order-free) merges. The dual takes tens of
-//! passes for a few resources (over the sample on large campaigns, then a few over all); each
-//! master LP has `resources + offers with limits + 1` variables and one row per pass. The repair sorts only the customers it drops or adds (in
-//! batches found by selection). The core search reads every customer once more (their losses)
-//! and sorts the core; its nodes cost `O(resources + offers)` each, and their number grows
-//! with the room `L - objective` times the number of customers whose losses fall inside it.
-//! Memory: one byte per customer for the plan, plus the batch being sorted and the core.
+//! passes for a few resources; from a million customers on, those run over the sample, then
+//! over every customer come one pass at the sample's prices, one classification pass (about
+//! twice a pricing pass), and boxed passes over the ambiguous few percent (a classification
+//! more each time the box widens). Each master LP has `resources + offers with limits + 1`
+//! variables and one row per pass. The restricted LP reads the ambiguous customers' margins
+//! and solves an LP of 512 customers. The repair sorts only the customers it drops or adds
+//! (in batches found by selection) and keeps its totals exactly as it moves them. The core
+//! search, when the target is not met yet, reads every customer once more (their margins),
+//! tallies their best choices once, and sorts the core; its nodes cost
+//! `O(resources + offers)` each, and their number grows with the room `L - objective` times
+//! the number of customers whose losses fall inside it. Memory: one byte per customer for the
+//! plan, nine for the core search's margins and best choices, eight per ambiguous customer,
+//! plus the batch being sorted and the core.
 
 mod boxed;
 mod conflict;

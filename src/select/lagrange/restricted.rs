@@ -60,7 +60,9 @@ pub fn prices(problem: &Problem<'_>, pricer: &Pricer, prices: &Prices) -> Option
     if free < ranked.len() {
         ranked.select_nth_unstable_by(free - 1, order);
     }
-    let (near, rest) = ranked.split_at(free);
+    let (near, rest) = ranked.split_at_mut(free);
+    // The LP's rows in a fixed order (its optimal prices need not be unique).
+    near.sort_unstable_by_key(|&(_, i, _)| problem.ids[i]);
     let fixed = rest
         .par_chunks(CHUNK_ROWS)
         .map(|chunk| {
@@ -103,7 +105,7 @@ pub fn prices(problem: &Problem<'_>, pricer: &Pricer, prices: &Prices) -> Option
         .iter()
         .map(|l| l.map(|l| lp.add_var(l, (0.0, f64::INFINITY))))
         .collect();
-    for &(_, i, _) in near {
+    for &(_, i, _) in near.iter() {
         let u = lp.add_var(1.0, (0.0, f64::INFINITY));
         for (o, offer) in problem.offers.iter().enumerate() {
             let value = offer.value.get(i);
@@ -140,4 +142,51 @@ pub fn prices(problem: &Problem<'_>, pricer: &Pricer, prices: &Prices) -> Option
             .map(|v| v.map_or(0.0, |v| solution.var_value(v).max(0.0)))
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::select::lagrange::dual::{Layout, minimise};
+    use crate::select::lagrange::testing::Campaign;
+    use crate::select::lagrange::{Options, repair};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// With every customer free (at most NEAR_TIED of them), the prices are the LP's
+        /// optimal ones: the Lagrangian there is no higher than at the dual's best prices or
+        /// at any other, and no lower than a feasible plan's value.
+        #[test]
+        fn prices_minimise_the_lagrangian(
+            seed in any::<u64>(),
+            n in 1usize..200,
+            shape in (1usize..5, 1usize..4),
+            with_max in any::<bool>(),
+        ) {
+            let campaign = Campaign::random(seed, n, shape, with_max, false);
+            let problem = campaign.problem();
+            let layout = Layout::of(&problem);
+            let full = Pricer::full();
+            let dual = minimise(&problem, &Options::default(), Instant::now());
+            let exact = prices(&problem, &full, &dual.prices).expect("no customer is fixed");
+            let bound = layout.bound(&problem, &full, &exact);
+            let tolerance = 1e-9 * (1.0 + bound.abs());
+            prop_assert!(bound <= dual.bound + tolerance, "{bound} > {}", dual.bound);
+            for scale in [0.5, 0.9, 1.1, 2.0] {
+                let other = Prices {
+                    resource: exact.resource.iter().map(|p| p * scale + 0.01).collect(),
+                    offer: exact.offer.iter().map(|p| p * scale).collect(),
+                };
+                prop_assert!(bound <= layout.bound(&problem, &full, &other) + tolerance);
+            }
+            let plan = repair::plan(&problem, &exact, None).expect("no minimum");
+            let value = crate::select::lagrange::pricing::totals(&problem, &plan).value;
+            prop_assert!(value <= bound + tolerance);
+        }
+    }
 }
