@@ -56,10 +56,9 @@ impl Layout {
     /// offer's price moves by its `mu+`'s and its `mu-`'s half-widths together.
     pub fn spread(&self, half: &[f64]) -> Prices {
         let mut spread = self.prices(half);
-        let mut at = self.resources + self.with_max.len();
-        for &o in &self.with_min {
-            spread.offer[o] += 2.0 * half[at];
-            at += 1;
+        let mins = self.resources + self.with_max.len();
+        for (&o, &h) in self.with_min.iter().zip(&half[mins..]) {
+            spread.offer[o] += 2.0 * h;
         }
         spread
     }
