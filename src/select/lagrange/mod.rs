@@ -69,7 +69,7 @@
 //!    the optimal prices, are searched depth first, smallest loss first, cut by the losses
 //!    and by the limits; when the search ends, no better plan exists. It stops as soon as the
 //!    certified gap meets the target.
-
+//!
 //! # Guarantee
 //!
 //! The plan is feasible (every limit, count and eligibility holds) or the answer is a named
@@ -78,9 +78,9 @@
 //! within its budget), a plan is found whenever one exists, and a conflict is proven and
 //! smallest; beyond that a conflict may be reported unproven (`proven: false`). `upper_bound` is
 //! `L` at the best prices found (the dual's, or the restricted LP's), always from an exact
-//! pass (boxed passes give the same tally bit for bit): a valid bound on the optimum of the integer problem (and of
-//! its LP relaxation) whatever the prices, so `gap = (upper_bound - objective) / |upper_bound|`
-//! is certified. When the core search ends within its budget (at most 65,536 customers in the
+//! pass (a boxed pass gives the same tally bit for bit): a valid bound on the optimum of the
+//! integer problem (and of its LP relaxation) whatever the prices, so
+//! `gap = (upper_bound - objective) / |upper_bound|` is certified. When the core search ends within its budget (at most 65,536 customers in the
 //! core and 4M nodes), the plan is optimal for the integer problem: `upper_bound` is then
 //! `objective * (1 + 1e-10)` (no plan is better by more than that), and `optimal` holds. With many customers and few
 //! coupling constraints the LP optimum has at most as many fractional customers as binding
