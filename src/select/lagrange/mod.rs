@@ -77,7 +77,8 @@
 //! minimum has at most 256 more eligible customers than its minimum, and the search ends
 //! within its budget), a plan is found whenever one exists, and a conflict is proven and
 //! smallest; beyond that a conflict may be reported unproven (`proven: false`). `upper_bound` is
-//! `L` at the best prices found (the dual's, or the restricted LP's), always from an exact
+//! `L` at the best prices found (the dual's, or the restricted LP's when lower; the plan
+//! reports the dual's as shadow prices), always from an exact
 //! pass (a boxed pass gives the same tally bit for bit): a valid bound on the optimum of the
 //! integer problem (and of its LP relaxation) whatever the prices, so
 //! `gap = (upper_bound - objective) / |upper_bound|` is certified. When the core search ends within its budget (at most 65,536 customers in the
@@ -225,7 +226,8 @@ pub struct Plan {
     /// The plan's value, `sum v_io x_io` (exact sum of the inputs, rounded once).
     pub objective: f64,
     /// A certified upper bound on the optimum: the Lagrangian at [`Plan::resource_prices`] and
-    /// [`Plan::offer_prices`].
+    /// [`Plan::offer_prices`], or lower: the Lagrangian at the restricted LP's prices, or the
+    /// plan's own value when the core search proved it optimal.
     pub upper_bound: f64,
     /// `(upper_bound - objective) / max(|upper_bound|, f64::MIN_POSITIVE)`.
     pub gap: f64,
@@ -303,26 +305,28 @@ pub fn solve(problem: &Problem<'_>, options: &Options) -> Outcome {
     };
     let mut totals = pricing::totals(problem, &choice);
     let mut upper_bound = dual.bound;
-    let mut prices = dual.prices;
     if options.core_nodes > 0 && problem.offers.iter().all(|offer| offer.min == 0) {
         // The LP's exact prices, when an exact pass there confirms them (a bound no higher):
         // at those every customer's best choice fits the limits but for the tied ones, which
-        // is what the core search's fixing needs.
+        // is what the core search's fixing needs. (The plan still reports the dual's prices:
+        // where the LP's optimal prices are not unique, the restricted LP may pick another
+        // vertex, e.g. a positive price on a limit that is just met.)
         let pricer = if dual.pricer.covers(&dual.point) {
             &dual.pricer
         } else {
             &boxed::Pricer::full()
         };
-        if let Some(exact) = restricted::prices(problem, pricer, &prices) {
+        let mut search = (dual.prices.clone(), dual.bound);
+        if let Some(exact) = restricted::prices(problem, pricer, &dual.prices) {
             let bound = dual::Layout::of(problem).bound(problem, &dual.pricer, &exact);
             if bound <= upper_bound {
-                (prices, upper_bound) = (exact, bound);
+                (search, upper_bound) = ((exact, bound), bound);
             }
         }
         let improved = core_search::improve(
             problem,
-            &prices,
-            upper_bound,
+            &search.0,
+            search.1,
             choice,
             totals.value,
             options,
@@ -343,8 +347,8 @@ pub fn solve(problem: &Problem<'_>, options: &Options) -> Outcome {
         upper_bound,
         gap,
         optimal: gap.abs() <= super::OPTIMALITY_TOLERANCE,
-        resource_prices: prices.resource,
-        offer_prices: prices.offer,
+        resource_prices: dual.prices.resource,
+        offer_prices: dual.prices.offer,
         used: totals.used,
         counts: totals.counts,
         offer_values: totals.offer_values,
