@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::pricing::{Prices, totals};
+use super::pricing::{Prices, Tally, Totals, ranked, tally_choices, totals};
 use super::{Options, Problem};
 
 /// Most customers searched in the first round. When the core is larger, a round searches the
@@ -80,22 +80,6 @@ fn choices(problem: &Problem<'_>, prices: &Prices, i: usize) -> Vec<(f64, u8)> {
     reduced.into_iter().map(|(r, c)| (top - r, c)).collect()
 }
 
-/// Customer `i`'s smallest loss: their best reduced value (0 for no offer) less the second.
-fn margin(problem: &Problem<'_>, prices: &Prices, i: usize) -> f64 {
-    let (mut first, mut second) = (0.0, f64::NEG_INFINITY);
-    for (o, offer) in problem.offers.iter().enumerate() {
-        if offer.is_eligible(i) {
-            let r = prices.reduced(problem, i, o);
-            if r > first {
-                (first, second) = (r, first);
-            } else if r > second {
-                second = r;
-            }
-        }
-    }
-    first - second
-}
-
 /// Improves `incumbent` (feasible, worth `objective`) on the core at `prices`, where the
 /// Lagrangian is `bound`. See the module doc.
 pub fn improve(
@@ -107,15 +91,18 @@ pub fn improve(
     options: &Options,
     started: Instant,
 ) -> Improved {
-    let n = problem.ids.len();
-    let margins: Vec<f64> = (0..n)
-        .into_par_iter()
-        .map(|i| margin(problem, prices, i))
-        .collect();
-    let best: Vec<u8> = (0..n)
-        .into_par_iter()
-        .map(|i| prices.best(problem, i).map_or(0, |(o, _)| o as u8 + 1))
-        .collect();
+    if bound - objective <= options.target_gap * bound.abs() {
+        // The certified gap meets the target already.
+        return Improved {
+            choice: incumbent,
+            proven: bound - objective <= IMPROVEMENT * objective.abs(),
+        };
+    }
+    // Every customer's best choice and smallest loss (margin), and what the best choices
+    // add up to.
+    let ranked = ranked(problem, prices);
+    let (best, margins) = (&ranked.best, &ranked.margin);
+    let best_tally = tally_choices(problem, best);
     let mut cap = FIRST_CORE;
     for _ in 0..MAX_ROUNDS {
         let slack = IMPROVEMENT * objective.abs();
@@ -126,13 +113,13 @@ pub fn improve(
                 proven: true,
             };
         }
-        let (core, whole) = core(problem, prices, &margins, room, cap);
-        // Everyone else keeps their best choice: what is left of each limit and maximum.
-        let mut fixed = best.clone();
-        for member in &core {
-            fixed[member.row] = 0;
+        if bound - objective <= options.target_gap * bound.abs() {
+            // The certified gap meets the target: no proof of optimality needed.
+            break;
         }
-        let fixed_totals = totals(problem, &fixed);
+        let (core, whole) = core(problem, prices, margins, room, cap);
+        // Everyone else keeps their best choice: what is left of each limit and maximum.
+        let (fixed, fixed_totals) = outside(problem, &core, best, &best_tally);
         let mut search = Search::new(problem, &core, &fixed_totals);
         search.run(
             fixed_totals.value,
@@ -153,13 +140,7 @@ pub fn improve(
             }
             // The search summed in f64; the exact totals decide.
             let exact = totals(problem, &choice);
-            let feasible = exact.used.iter().zip(&problem.limits).all(|(u, l)| u <= l)
-                && problem
-                    .offers
-                    .iter()
-                    .zip(&exact.counts)
-                    .all(|(offer, &count)| offer.max.is_none_or(|max| count <= max));
-            if feasible && exact.value > objective {
+            if fits(problem, &exact) && exact.value > objective {
                 (incumbent, objective) = (choice, exact.value);
                 improved = true;
             }
@@ -183,6 +164,35 @@ pub fn improve(
         choice: incumbent,
         proven: false,
     }
+}
+
+/// Every customer outside `core` at their `choice` (tallied in `tally`), the core's members
+/// at none, and what those add up to (the tally less the members' choices, exact).
+fn outside(
+    problem: &Problem<'_>,
+    core: &[Member],
+    choice: &[u8],
+    tally: &Tally,
+) -> (Vec<u8>, Totals) {
+    let mut fixed = choice.to_vec();
+    let mut tally = tally.clone();
+    for member in core {
+        if let Some(o) = fixed[member.row].checked_sub(1) {
+            tally.remove(problem, member.row, usize::from(o));
+        }
+        fixed[member.row] = 0;
+    }
+    (fixed, Totals::of(problem, tally))
+}
+
+/// Whether `totals` keep every limit and maximum.
+fn fits(problem: &Problem<'_>, totals: &Totals) -> bool {
+    totals.used.iter().zip(&problem.limits).all(|(u, l)| u <= l)
+        && problem
+            .offers
+            .iter()
+            .zip(&totals.counts)
+            .all(|(offer, &count)| offer.max.is_none_or(|max| count <= max))
 }
 
 /// The core: customers with a loss below `room`, at most `cap` of them (the smallest losses,

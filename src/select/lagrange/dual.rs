@@ -4,12 +4,14 @@
 //! dense LP, `microlp`) inside a box around the best prices so far. The box doubles when a
 //! step reaches its edge and shrinks after a step that did not pay. The bound returned is the
 //! Lagrangian at the best prices: valid whatever the prices, so stopping early only widens the
-//! gap.
+//! gap. A descent warm-started from a sample's prices prices inside a small box around them
+//! (`boxed.rs`), widened when the descent converges on its edge.
 
 use std::time::Instant;
 
 use microlp::{ComparisonOp, OptimizationDirection, Problem as Lp};
 
+use super::boxed::Pricer;
 use super::pricing::{Prices, Tally, price};
 use super::sample::{SAMPLE_FROM, Sample};
 use super::{Options, Problem};
@@ -40,6 +42,33 @@ impl Layout {
 
     fn dims(&self) -> usize {
         self.resources + self.with_max.len() + self.with_min.len()
+    }
+
+    /// The flat vector of `prices` (each offer's price split into its `mu+` and `mu-`).
+    pub fn point(&self, prices: &Prices) -> Vec<f64> {
+        let mut y = prices.resource.clone();
+        y.extend(self.with_max.iter().map(|&o| prices.offer[o].max(0.0)));
+        y.extend(self.with_min.iter().map(|&o| (-prices.offer[o]).max(0.0)));
+        y
+    }
+
+    /// How far each price moves when every entry of `y` moves by at most `half`: each
+    /// offer's price moves by its `mu+`'s and its `mu-`'s half-widths together.
+    pub fn spread(&self, half: &[f64]) -> Prices {
+        let mut spread = self.prices(half);
+        let mins = self.resources + self.with_max.len();
+        for (&o, &h) in self.with_min.iter().zip(&half[mins..]) {
+            spread.offer[o] += 2.0 * h;
+        }
+        spread
+    }
+
+    /// The Lagrangian at `prices`, from an exact pass there (boxed when `pricer` covers
+    /// them): a valid bound on the optimum whatever the prices.
+    pub fn bound(&self, problem: &Problem<'_>, pricer: &Pricer, prices: &Prices) -> f64 {
+        let y = self.point(prices);
+        let tally = pricer.price(problem, self, &y);
+        self.value_and_subgradient(problem, &y, &tally).0
     }
 
     /// The prices `y` stands for.
@@ -114,6 +143,8 @@ pub struct Dual {
     pub passes: usize,
     /// A time limit or the cancel token stopped the search.
     pub stopped: bool,
+    /// The pricer of the last passes (boxed around the best prices on large campaigns).
+    pub pricer: Pricer,
 }
 
 /// One cut: `L(z) >= value + gradient.(z - at)`, in the master's scaled coordinates.
@@ -126,6 +157,14 @@ struct Cut {
 /// Half-width of the first box around a sample's prices, in the master's units (value per
 /// unit of each resource at the start): the sample's prices are within a few percent.
 const WARM_RADIUS: f64 = 0.05;
+
+/// The boxed pricing's first box around a sample's prices: each price within this share of
+/// itself plus [`BOX_FLOOR`] of its unit. It widens fourfold whenever the descent converges
+/// on its edge.
+const BOX_RELATIVE: f64 = 0.01;
+
+/// See [`BOX_RELATIVE`].
+const BOX_FLOOR: f64 = 1e-3;
 
 /// Minimises the Lagrangian over the prices (module doc), until the model predicts less than
 /// a hundredth of the target gap, or a limit. Large campaigns start from the prices of a
@@ -140,7 +179,7 @@ pub fn minimise(problem: &Problem<'_>, options: &Options, started: Instant) -> D
 }
 
 /// The cutting-plane descent from the origin (box half-width 1), or from `start` (box
-/// half-width [`WARM_RADIUS`]).
+/// half-width [`WARM_RADIUS`], passes boxed around it: `boxed.rs`).
 fn descend(
     problem: &Problem<'_>,
     options: &Options,
@@ -163,6 +202,7 @@ fn descend(
             bound: first_value,
             passes,
             stopped: false,
+            pricer: Pricer::full(),
         };
     }
     // Price units: value per unit of each resource and value per customer at the origin, so
@@ -189,6 +229,23 @@ fn descend(
             .map(|(g, u)| g * u / scale)
             .collect(),
     };
+    // The boxed pricing's box around `y`: each price within `widen` times a hundredth of
+    // itself plus a thousandth of its unit (the sample's prices are within a few tenths of a
+    // percent), clipped at zero.
+    let pricing_box = |y: &[f64], widen: f64| {
+        let half = |y: f64, u: f64| widen * (BOX_RELATIVE * y + BOX_FLOOR * u);
+        let lo = y
+            .iter()
+            .zip(&unit)
+            .map(|(&y, &u)| (y - half(y, u)).max(0.0));
+        let hi = y.iter().zip(&unit).map(|(&y, &u)| y + half(y, u));
+        Pricer::boxed(problem, &layout, lo.collect(), hi.collect())
+    };
+    let mut widen = 1.0;
+    let mut pricer = match start {
+        Some(start) if options.max_passes > 1 => pricing_box(start, widen),
+        _ => Pricer::full(),
+    };
     let mut cuts = vec![scaled(first_value, &first_gradient, &origin)];
     let mut best = (origin, first_value);
     let mut radius = if start.is_some() { WARM_RADIUS } else { 1.0 };
@@ -200,15 +257,38 @@ fn descend(
             break;
         }
         let center: Vec<f64> = best.0.iter().zip(&unit).map(|(y, u)| y / u).collect();
-        let Some((z, model)) = master(&cuts, &center, radius) else {
+        // The trust box, within the pricing box when there is one.
+        let mut lo: Vec<f64> = center.iter().map(|c| (c - radius).max(0.0)).collect();
+        let mut hi: Vec<f64> = center.iter().map(|c| c + radius).collect();
+        if let Some((box_lo, box_hi)) = pricer.bounds() {
+            for d in 0..dims {
+                lo[d] = lo[d].max(box_lo[d] / unit[d]);
+                hi[d] = hi[d].min(box_hi[d] / unit[d]);
+            }
+        }
+        let Some((z, model)) = master(&cuts, &lo, &hi) else {
             break;
         };
         let predicted = best.1 / scale - model;
         if predicted <= tolerance * (best.1.abs() / scale).max(1e-12) {
-            break;
+            // The minimum within the pricing box; when it lies on the box's edge (other than
+            // a zero price), the minimum over all prices may lie beyond: a wider box.
+            let on_edge = pricer.bounds().is_some_and(|(box_lo, box_hi)| {
+                best.0.iter().enumerate().any(|(d, &y)| {
+                    let near = 1e-6 * (box_hi[d] - box_lo[d]);
+                    (box_lo[d] > 0.0 && y <= box_lo[d] + near) || y >= box_hi[d] - near
+                })
+            });
+            if !on_edge {
+                break;
+            }
+            widen *= 4.0;
+            pricer = pricing_box(&best.0, widen);
+            radius = radius.max(WARM_RADIUS);
+            continue;
         }
         let y: Vec<f64> = z.iter().zip(&unit).map(|(z, u)| (z * u).max(0.0)).collect();
-        let tally = price(problem, &layout.prices(&y));
+        let tally = pricer.price(problem, &layout, &y);
         passes += 1;
         let (value, gradient) = layout.value_and_subgradient(problem, &y, &tally);
         cuts.push(scaled(value, &gradient, &y));
@@ -231,16 +311,18 @@ fn descend(
         bound: best.1,
         passes,
         stopped: was_stopped,
+        pricer,
     }
 }
 
-/// The master LP: minimise the cuts' maximum over the box of half-width `radius` around
-/// `center` (clipped at zero). `None` when the LP solver fails (the caller keeps its best).
-fn master(cuts: &[Cut], center: &[f64], radius: f64) -> Option<(Vec<f64>, f64)> {
+/// The master LP: minimise the cuts' maximum over the box `lo..=hi`. `None` when the LP
+/// solver fails (the caller keeps its best).
+fn master(cuts: &[Cut], lo: &[f64], hi: &[f64]) -> Option<(Vec<f64>, f64)> {
     let mut lp = Lp::new(OptimizationDirection::Minimize);
-    let z: Vec<_> = center
+    let z: Vec<_> = lo
         .iter()
-        .map(|&c| lp.add_var(0.0, ((c - radius).max(0.0), c + radius)))
+        .zip(hi)
+        .map(|(&l, &h)| lp.add_var(0.0, (l, h)))
         .collect();
     let t = lp.add_var(1.0, (f64::NEG_INFINITY, f64::INFINITY));
     for cut in cuts {

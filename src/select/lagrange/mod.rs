@@ -38,8 +38,13 @@
 //!    best prices so far. It stops when that LP predicts less than a hundredth of the target
 //!    gap: `L` is then the LP optimum to that precision. From a million customers on, the
 //!    descent first runs on a sample of one customer in 32 (chosen by id, limits scaled), and
-//!    the descent over every customer starts from the sample's prices in a small box
-//!    (`sample.rs`): a few full passes instead of tens.
+//!    the descent over every customer starts from the sample's prices (`sample.rs`) with
+//!    *box-restricted pricing* (`boxed.rs`): in a box of about 1% around the sample's prices,
+//!    one classification pass tallies once every customer whose best choice is the same at
+//!    every price of the box (a few percent of the customers remain), and each pass inside the
+//!    box re-prices only the others; the tally, so `L` and its subgradient, is the very one a
+//!    pass over every customer gives. The descent stays in the box; when it converges on the
+//!    box's edge the box widens fourfold around the best prices (one more classification).
 //! 3. **A primal plan by rounding and repair** (`repair.rs`): every customer takes their best
 //!    offer at the best prices; customers are dropped from over-full offers and resources in
 //!    order of least reduced value per unit freed, minimum counts are filled with the
@@ -48,13 +53,22 @@
 //!    minimums, the plan starts from the core instead: the rest is filled the same way, then
 //!    customers are exchanged to the offer of largest value that still fits, largest gain
 //!    first, never taking an offer below its minimum.
-//! 4. **The fractional core, searched exactly** (`core_search.rs`; campaigns without minimum
+//! 4. **The LP's exact prices** (`restricted.rs`; campaigns without minimum counts): the
+//!    dual's prices are optimal only to its precision, and at them the best choices of many
+//!    near-tied customers overfill or underfill the limits. The 512 customers of smallest
+//!    margin (best reduced value less the second) are kept free, everyone else is fixed at
+//!    their best choice, and the LP over the free ones within what the others leave is solved
+//!    exactly through its dual (`microlp`). One exact pass at those prices gives `L` there;
+//!    when that is no higher than the dual's bound, they replace the dual's prices: at the LP
+//!    optimum's prices every customer's best choice fits but for the tied ones.
+//! 5. **The fractional core, searched exactly** (`core_search.rs`; campaigns without minimum
 //!    counts): at the best prices every plan is worth at most `L` minus what each customer's
 //!    choice loses against their best choice there, so a plan better than the repaired one
 //!    keeps every customer whose alternatives all lose more than `L - objective` at their
 //!    best choice (reduced-cost fixing). The others, the customers whose choice changes near
 //!    the optimal prices, are searched depth first, smallest loss first, cut by the losses
-//!    and by the limits; when the search ends, no better plan exists.
+//!    and by the limits; when the search ends, no better plan exists. It stops as soon as the
+//!    certified gap meets the target.
 //!
 //! # Guarantee
 //!
@@ -63,9 +77,11 @@
 //! minimum has at most 256 more eligible customers than its minimum, and the search ends
 //! within its budget), a plan is found whenever one exists, and a conflict is proven and
 //! smallest; beyond that a conflict may be reported unproven (`proven: false`). `upper_bound` is
-//! `L` at the best prices found: a valid bound on the optimum of the integer problem (and of
-//! its LP relaxation) whatever the prices, so `gap = (upper_bound - objective) / |upper_bound|`
-//! is certified. When the core search ends within its budget (at most 65,536 customers in the
+//! `L` at the best prices found (the dual's, or the restricted LP's when lower; the plan
+//! reports the dual's as shadow prices), always from an exact
+//! pass (a boxed pass gives the same tally bit for bit): a valid bound on the optimum of the
+//! integer problem (and of its LP relaxation) whatever the prices, so
+//! `gap = (upper_bound - objective) / |upper_bound|` is certified. When the core search ends within its budget (at most 65,536 customers in the
 //! core and 4M nodes), the plan is optimal for the integer problem: `upper_bound` is then
 //! `objective * (1 + 1e-10)` (no plan is better by more than that), and `optimal` holds. With many customers and few
 //! coupling constraints the LP optimum has at most as many fractional customers as binding
@@ -78,21 +94,32 @@
 //!
 //! Each pricing pass reads every customer's coefficients once: `O(n * offers * resources)`,
 //! split over rayon in fixed chunks with exact (order-free) merges. The dual takes tens of
-//! passes for a few resources (over the sample on large campaigns, then a few over all); each
-//! master LP has `resources + offers with limits + 1` variables and one row per pass. The repair sorts only the customers it drops or adds (in
-//! batches found by selection). The core search reads every customer once more (their losses)
-//! and sorts the core; its nodes cost `O(resources + offers)` each, and their number grows
-//! with the room `L - objective` times the number of customers whose losses fall inside it.
-//! Memory: one byte per customer for the plan, plus the batch being sorted and the core.
+//! passes for a few resources; from a million customers on, those run over the sample, then
+//! over every customer come one pass at the sample's prices, one classification pass (about
+//! twice a pricing pass), and boxed passes over the ambiguous few percent (a classification
+//! more each time the box widens). Each master LP has `resources + offers with limits + 1`
+//! variables and one row per pass. The restricted LP reads the ambiguous customers' margins
+//! and solves an LP of 512 customers. The repair sorts only the customers it drops or adds
+//! (in batches found by selection) and keeps its totals exactly as it moves them. The core
+//! search, when the target is not met yet, reads every customer once more (their margins),
+//! tallies their best choices once, and sorts the core; its nodes cost
+//! `O(resources + offers)` each, and their number grows with the room `L - objective` times
+//! the number of customers whose losses fall inside it. Memory: one byte per customer for the
+//! plan, nine for the core search's margins and best choices, eight per ambiguous customer,
+//! plus the batch being sorted and the core.
 
+mod boxed;
 mod conflict;
 mod core_search;
 mod dual;
 mod feasible;
 mod pricing;
 mod repair;
+mod restricted;
 mod sample;
 mod single;
+#[cfg(test)]
+mod testing;
 
 use std::time::{Duration, Instant};
 
@@ -199,7 +226,8 @@ pub struct Plan {
     /// The plan's value, `sum v_io x_io` (exact sum of the inputs, rounded once).
     pub objective: f64,
     /// A certified upper bound on the optimum: the Lagrangian at [`Plan::resource_prices`] and
-    /// [`Plan::offer_prices`].
+    /// [`Plan::offer_prices`], or lower: the Lagrangian at the restricted LP's prices, or the
+    /// plan's own value when the core search proved it optimal.
     pub upper_bound: f64,
     /// `(upper_bound - objective) / max(|upper_bound|, f64::MIN_POSITIVE)`.
     pub gap: f64,
@@ -278,10 +306,27 @@ pub fn solve(problem: &Problem<'_>, options: &Options) -> Outcome {
     let mut totals = pricing::totals(problem, &choice);
     let mut upper_bound = dual.bound;
     if options.core_nodes > 0 && problem.offers.iter().all(|offer| offer.min == 0) {
+        // The LP's exact prices, when an exact pass there confirms them (a bound no higher):
+        // at those every customer's best choice fits the limits but for the tied ones, which
+        // is what the core search's fixing needs. (The plan still reports the dual's prices:
+        // where the LP's optimal prices are not unique, the restricted LP may pick another
+        // vertex, e.g. a positive price on a limit that is just met.)
+        let pricer = if dual.pricer.covers(&dual.point) {
+            &dual.pricer
+        } else {
+            &boxed::Pricer::full()
+        };
+        let mut search = (dual.prices.clone(), dual.bound);
+        if let Some(exact) = restricted::prices(problem, pricer, &dual.prices) {
+            let bound = dual::Layout::of(problem).bound(problem, &dual.pricer, &exact);
+            if bound <= upper_bound {
+                (search, upper_bound) = ((exact, bound), bound);
+            }
+        }
         let improved = core_search::improve(
             problem,
-            &dual.prices,
-            dual.bound,
+            &search.0,
+            search.1,
             choice,
             totals.value,
             options,

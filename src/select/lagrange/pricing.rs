@@ -97,6 +97,24 @@ impl Prices {
         }
         best.map(|o| (o, best_value))
     }
+
+    /// Customer `i`'s best choice (0 for none, `o + 1` for offer o, ties as [`Prices::best`])
+    /// and its margin: the best reduced value (0 for none) less the second best.
+    #[inline]
+    pub fn ranked(&self, problem: &Problem<'_>, i: usize) -> (u8, f64) {
+        let (mut choice, mut first, mut second) = (0u8, 0.0, f64::NEG_INFINITY);
+        for (o, offer) in problem.offers.iter().enumerate() {
+            if offer.is_eligible(i) {
+                let r = self.reduced(problem, i, o);
+                if r > first {
+                    (choice, first, second) = (o as u8 + 1, r, first);
+                } else if r > second {
+                    second = r;
+                }
+            }
+        }
+        (choice, first - second)
+    }
 }
 
 /// What a set of choices adds up to, exactly, per offer.
@@ -111,7 +129,8 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn new(problem: &Problem<'_>) -> Tally {
+    /// The tally of no customer.
+    pub fn new(problem: &Problem<'_>) -> Tally {
         let offers = problem.offers.len();
         Tally {
             counts: vec![0; offers],
@@ -120,22 +139,38 @@ impl Tally {
         }
     }
 
+    /// Adds customer `i` taking offer `o`.
     #[inline]
-    fn add(&mut self, problem: &Problem<'_>, i: usize, o: usize) {
+    pub fn add(&mut self, problem: &Problem<'_>, i: usize, o: usize) {
+        self.count(problem, i, o, 1.0);
+    }
+
+    /// Takes back customer `i` taking offer `o` (added before): exact, as the sums are.
+    pub fn remove(&mut self, problem: &Problem<'_>, i: usize, o: usize) {
+        self.count(problem, i, o, -1.0);
+    }
+
+    #[inline]
+    fn count(&mut self, problem: &Problem<'_>, i: usize, o: usize, sign: f32) {
         let resources = problem.limits.len();
         let offer = &problem.offers[o];
-        self.counts[o] += 1;
+        if sign > 0.0 {
+            self.counts[o] += 1;
+        } else {
+            self.counts[o] -= 1;
+        }
         if let Coefficients::PerCustomer(values) = offer.value {
-            self.values[o].add(values[i]);
+            self.values[o].add(sign * values[i]);
         }
         for (k, use_) in offer.uses.iter().enumerate() {
             if let Coefficients::PerCustomer(values) = use_ {
-                self.uses[o * resources + k].add(values[i]);
+                self.uses[o * resources + k].add(sign * values[i]);
             }
         }
     }
 
-    fn merge(mut self, other: Tally) -> Tally {
+    /// Both tallies together (exact).
+    pub fn merge(mut self, other: Tally) -> Tally {
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a += b;
         }
@@ -194,6 +229,21 @@ fn tally_rows(problem: &Problem<'_>, per_row: impl Fn(usize, &mut Tally) + Sync)
         .reduce(|| Tally::new(problem), Tally::merge)
 }
 
+/// The pricing pass over the customers `rows` only: their best offers at `prices`, tallied.
+pub fn price_rows(problem: &Problem<'_>, prices: &Prices, rows: &[usize]) -> Tally {
+    rows.par_chunks(CHUNK_ROWS)
+        .map(|chunk| {
+            let mut tally = Tally::new(problem);
+            for &i in chunk {
+                if let Some((o, _)) = prices.best(problem, i) {
+                    tally.add(problem, i, o);
+                }
+            }
+            tally
+        })
+        .reduce(|| Tally::new(problem), Tally::merge)
+}
+
 /// The pricing pass: every customer's best offer at `prices`, tallied.
 pub fn price(problem: &Problem<'_>, prices: &Prices) -> Tally {
     tally_rows(problem, |i, tally| {
@@ -201,6 +251,30 @@ pub fn price(problem: &Problem<'_>, prices: &Prices) -> Tally {
             tally.add(problem, i, o);
         }
     })
+}
+
+/// Every customer's best choice and margin at some prices ([`Prices::ranked`]).
+pub struct Ranked {
+    /// Per customer: 0 for none, `o + 1` for offer o.
+    pub best: Vec<u8>,
+    /// Per customer: the best reduced value less the second best.
+    pub margin: Vec<f64>,
+}
+
+/// Every customer ranked at `prices`.
+pub fn ranked(problem: &Problem<'_>, prices: &Prices) -> Ranked {
+    let n = problem.ids.len();
+    let mut best = vec![0u8; n];
+    let mut margin = vec![0.0; n];
+    best.par_chunks_mut(CHUNK_ROWS)
+        .zip(margin.par_chunks_mut(CHUNK_ROWS))
+        .enumerate()
+        .for_each(|(chunk, (best, margin))| {
+            for (j, (b, m)) in best.iter_mut().zip(margin.iter_mut()).enumerate() {
+                (*b, *m) = prices.ranked(problem, chunk * CHUNK_ROWS + j);
+            }
+        });
+    Ranked { best, margin }
 }
 
 /// A plan's totals.
@@ -215,23 +289,34 @@ pub struct Totals {
     pub offer_values: Vec<f64>,
 }
 
-/// The totals of `choice` (0: none, `o + 1`: offer o), exact.
-pub fn totals(problem: &Problem<'_>, choice: &[u8]) -> Totals {
-    let tally = tally_rows(problem, |i, tally| {
+/// The tally of `choice` (0: none, `o + 1`: offer o).
+pub fn tally_choices(problem: &Problem<'_>, choice: &[u8]) -> Tally {
+    tally_rows(problem, |i, tally| {
         if let Some(o) = choice[i].checked_sub(1) {
             tally.add(problem, i, usize::from(o));
         }
-    });
-    let offer_values: Vec<f64> = (0..problem.offers.len())
-        .map(|o| tally.offer_value(problem, o))
-        .collect();
-    Totals {
-        value: offer_values.iter().sum(),
-        used: (0..problem.limits.len())
-            .map(|k| tally.used(problem, k))
-            .collect(),
-        counts: tally.counts,
-        offer_values,
+    })
+}
+
+/// The totals of `choice` (0: none, `o + 1`: offer o), exact.
+pub fn totals(problem: &Problem<'_>, choice: &[u8]) -> Totals {
+    Totals::of(problem, tally_choices(problem, choice))
+}
+
+impl Totals {
+    /// What `tally` adds up to.
+    pub fn of(problem: &Problem<'_>, tally: Tally) -> Totals {
+        let offer_values: Vec<f64> = (0..problem.offers.len())
+            .map(|o| tally.offer_value(problem, o))
+            .collect();
+        Totals {
+            value: offer_values.iter().sum(),
+            used: (0..problem.limits.len())
+                .map(|k| tally.used(problem, k))
+                .collect(),
+            counts: tally.counts,
+            offer_values,
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 use rayon::prelude::*;
 
 use super::Problem;
-use super::pricing::{Prices, totals};
+use super::pricing::{Prices, Tally, Totals, tally_choices};
 
 /// Most customers a forced insertion tries for one offer's minimum (each try copies the plan).
 const MAX_FORCED_ATTEMPTS: usize = 64;
@@ -63,16 +63,36 @@ fn visit_in_order(
 }
 
 /// The state of a plan under repair: choices, uses and counts (uses tracked in f64 as moves
-/// are made; re-checked exactly by the caller).
+/// are made, and exactly in `tally`, which the caller re-checks them against).
 struct Draft<'p, 'a> {
     problem: &'p Problem<'a>,
     prices: &'p Prices,
     choice: Vec<u8>,
     used: Vec<f64>,
     counts: Vec<u64>,
+    tally: Tally,
 }
 
-impl Draft<'_, '_> {
+impl<'p, 'a> Draft<'p, 'a> {
+    /// The draft of `choice`.
+    fn new(problem: &'p Problem<'a>, prices: &'p Prices, choice: Vec<u8>) -> Self {
+        let tally = tally_choices(problem, &choice);
+        let start = Totals::of(problem, tally.clone());
+        Draft {
+            problem,
+            prices,
+            choice,
+            used: start.used,
+            counts: start.counts,
+            tally,
+        }
+    }
+
+    /// The draft's exact totals.
+    fn totals(&self) -> Totals {
+        Totals::of(self.problem, self.tally.clone())
+    }
+
     fn offer_of(&self, i: usize) -> Option<usize> {
         self.choice[i].checked_sub(1).map(usize::from)
     }
@@ -102,12 +122,14 @@ impl Draft<'_, '_> {
     /// Gives customer i offer o (or none).
     fn assign(&mut self, i: usize, o: Option<usize>) {
         if let Some(current) = self.offer_of(i) {
+            self.tally.remove(self.problem, i, current);
             self.counts[current] -= 1;
             for (k, used) in self.used.iter_mut().enumerate() {
                 *used -= self.problem.offers[current].uses[k].get(i);
             }
         }
         if let Some(o) = o {
+            self.tally.add(self.problem, i, o);
             self.counts[o] += 1;
             for (k, used) in self.used.iter_mut().enumerate() {
                 *used += self.problem.offers[o].uses[k].get(i);
@@ -289,12 +311,17 @@ impl Draft<'_, '_> {
             {
                 return attempts < MAX_FORCED_ATTEMPTS;
             }
-            let saved = (self.choice.clone(), self.used.clone(), self.counts.clone());
+            let saved = (
+                self.choice.clone(),
+                self.used.clone(),
+                self.counts.clone(),
+                self.tally.clone(),
+            );
             self.assign(i, Some(o));
             let fits = (0..problem.limits.len())
                 .all(|k| self.used[k] <= problem.limits[k] || self.enforce_limit(k, Some(o), true));
             if !fits {
-                (self.choice, self.used, self.counts) = saved;
+                (self.choice, self.used, self.counts, self.tally) = saved;
             }
             self.counts[o] < min && attempts < MAX_FORCED_ATTEMPTS
         });
@@ -367,14 +394,7 @@ fn extended(problem: &Problem<'_>, prices: &Prices, core: &[(usize, usize)]) -> 
     for &(i, o) in core {
         choice[i] = o as u8 + 1;
     }
-    let start = totals(problem, &choice);
-    let mut draft = Draft {
-        problem,
-        prices,
-        choice,
-        used: start.used,
-        counts: start.counts,
-    };
+    let mut draft = Draft::new(problem, prices, choice);
     draft.fill();
     draft.exchange();
     draft.choice
@@ -386,18 +406,11 @@ fn rounded(problem: &Problem<'_>, prices: &Prices) -> Option<Vec<u8>> {
         .into_par_iter()
         .map(|i| prices.best(problem, i).map_or(0, |(o, _)| o as u8 + 1))
         .collect();
-    let start = totals(problem, &choice);
-    let mut draft = Draft {
-        problem,
-        prices,
-        choice,
-        used: start.used,
-        counts: start.counts,
-    };
+    let mut draft = Draft::new(problem, prices, choice);
     draft.enforce_maximums();
     loop {
         // Exact uses, so that drift in the running sums never lets a limit be exceeded.
-        draft.used = totals(problem, &draft.choice).used;
+        draft.used = draft.totals().used;
         let over = (0..problem.limits.len())
             .filter(|&k| draft.used[k] > problem.limits[k])
             .max_by(|&a, &b| {
@@ -423,7 +436,7 @@ fn rounded(problem: &Problem<'_>, prices: &Prices) -> Option<Vec<u8>> {
     // The moves above checked every limit on running sums; a last exact check drops whatever
     // their rounding let through (none in practice).
     loop {
-        draft.used = totals(problem, &draft.choice).used;
+        draft.used = draft.totals().used;
         match (0..problem.limits.len()).find(|&k| draft.used[k] > problem.limits[k]) {
             Some(k) => {
                 if !draft.enforce_limit(k, None, true) && !draft.enforce_limit(k, None, false) {
@@ -433,7 +446,7 @@ fn rounded(problem: &Problem<'_>, prices: &Prices) -> Option<Vec<u8>> {
             None => break,
         }
     }
-    let counts = totals(problem, &draft.choice).counts;
+    let counts = draft.totals().counts;
     problem
         .offers
         .iter()
