@@ -3,11 +3,13 @@ comparison in benches/README.md ("Campaign optimisation").
 
     CRV_OPTIMISE_DUMP=/tmp/opt cargo bench --bench optimise -- certified/100000
     pip install highspy numpy
-    python3 benches/optimise_highs.py /tmp/opt 100000
+    python3 benches/optimise_highs.py /tmp/opt 100000 [TIME_LIMIT_S]
 
 Reads instance_N.csv (per customer, per offer: value, then one use per resource) and crv_N.json
 (crv's objective, bound and time in the same run), solves the same MIP with HiGHS (binary
-x_io, one offer per customer, the resource limits), and prints both and the ratios.
+x_io, one offer per customer, the resource limits), and prints both and the ratios. With
+TIME_LIMIT_S, HiGHS stops there and its best plan and bound so far are printed with its status
+(a HiGHS stopped by the limit took longer than that; its plan is no better than its incumbent).
 """
 
 import json
@@ -18,7 +20,7 @@ import highspy
 import numpy as np
 
 
-def main(directory: str, customers: int) -> None:
+def main(directory: str, customers: int, time_limit: float | None) -> None:
     answer = json.load(open(f"{directory}/crv_{customers}.json"))
     offers, resources = answer["offers"], answer["resources"]
     data = np.loadtxt(f"{directory}/instance_{customers}.csv", delimiter=",", dtype=np.float64)
@@ -27,6 +29,8 @@ def main(directory: str, customers: int) -> None:
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", 1e-9)
+    if time_limit is not None:
+        h.setOptionValue("time_limit", time_limit)
     inf = highspy.kHighsInf
     values = data[:, :, 0].reshape(n)
     lp = highspy.HighsLp()
@@ -65,9 +69,10 @@ def main(directory: str, customers: int) -> None:
     h.run()
     seconds = time.perf_counter() - started
     info = h.getInfo()
+    status = h.modelStatusToString(h.getModelStatus())
     print(
         f"customers {customers}: HiGHS objective {info.objective_function_value:.4f} "
-        f"(bound {info.mip_dual_bound:.4f}) in {seconds:.2f} s; crv objective "
+        f"(bound {info.mip_dual_bound:.4f}, status {status}) in {seconds:.2f} s; crv objective "
         f"{answer['objective']:.4f} (bound {answer['upper_bound']:.4f}, gap {answer['gap']:.2e}) "
         f"in {answer['seconds']:.3f} s; crv {seconds / answer['seconds']:.1f}x faster, "
         f"value ratio crv/HiGHS {answer['objective'] / info.objective_function_value:.9f}"
@@ -75,4 +80,4 @@ def main(directory: str, customers: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else None)

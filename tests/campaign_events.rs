@@ -321,6 +321,10 @@ fn the_campaign_report_counts_the_responses_recorded_for_each_offer() {
         // Another campaign never counts.
         response(c2, "autumn", "coupon", 100.0),
         contact(c3, "2026-12-02T00:00:00Z", "autumn", "coupon"),
+        // Recorded late, but from before the plan's `as_of`: history, not its outcome.
+        contact(d2, "2026-11-30T00:00:00Z", "spring", "call"),
+        json!({"customer_id": c2, "type": "response", "campaign": "spring", "offer": "coupon",
+               "value": 40.0, "time": "2026-12-01T00:00:00Z"}),
     ];
     let posted = server.post("/v1/events", &json!({ "events": events }));
     let report = server.get(&report_path);
@@ -350,6 +354,10 @@ fn the_campaign_report_counts_the_responses_recorded_for_each_offer() {
     assert_eq!(
         report["outside_plan"],
         json!({"contacts": 1, "responses": 2, "response_value": 8.0})
+    );
+    assert_eq!(
+        report["before_plan"],
+        json!({"contacts": 1, "responses": 1, "response_value": 40.0})
     );
 
     // A definition without a name cannot be matched to events; an unknown plan is a 404.

@@ -244,7 +244,7 @@ pub fn customer(state: &AppState, id: &str, customer: &str) -> Result<Response<B
 /// contacts and responses the server's event log holds for its campaign (events whose
 /// `campaign` is the definition's `name`): per offer `assigned`, `predicted_value`,
 /// `contacted`, `responders`, `responses`, `response_value`, `response_rate`,
-/// `realised_ratio`; `total`; `outside_plan` ([`crate::campaign::realised`]); `last_sequence`,
+/// `realised_ratio`; `total`; `outside_plan`, `before_plan` ([`crate::campaign::realised`]); `last_sequence`,
 /// the log sequence up to which every event is counted. Read on the
 /// heavy pool (it reads every customer with events of the campaign). 404 for an unknown plan or
 /// on a server without `--wal`; 400 `no_campaign_name` for a definition without `name`, 400

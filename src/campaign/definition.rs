@@ -90,19 +90,26 @@ pub struct CampaignDefinition {
     pub contact_rules: Vec<ContactRule>,
     /// The solver's time limit, in milliseconds.
     pub time_limit_ms: Option<u64>,
+    /// The certified gap at which the solver stops (`None`: the solver's default, 1e-9; 0:
+    /// search until the plan is proven optimal or the time limit passes).
+    pub gap: Option<f64>,
     /// When the contact rules are evaluated, microseconds since 1970 UTC (`None`: now).
     pub as_of_micros: Option<i64>,
 }
 
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 8] = [
     "name",
     "resources",
     "offers",
     "max_offers_per_customer",
     "contact_rules",
     "time_limit_ms",
+    "gap",
     "as_of",
 ];
+
+/// The largest `gap` a definition may ask for.
+const MAX_GAP: f64 = 0.01;
 const OFFER_FIELDS: [&str; 6] = ["name", "value", "eligible", "uses", "min", "max"];
 
 /// Reads campaign definitions from one source (`file`: a path, or `request body`).
@@ -467,6 +474,18 @@ impl CampaignDefinition {
                 Some(ms)
             }
         };
+        let gap = match object.get("gap") {
+            None => None,
+            Some(v) => match v.as_f64() {
+                Some(gap) if (0.0..=MAX_GAP).contains(&gap) => Some(gap),
+                _ => {
+                    return Err(reader.error(
+                        "gap",
+                        format!("expected a relative gap in [0, {MAX_GAP}], found {v}"),
+                    ));
+                }
+            },
+        };
         let as_of_micros = match object.get("as_of") {
             None => None,
             Some(v) => {
@@ -488,6 +507,7 @@ impl CampaignDefinition {
             max_offers_per_customer,
             contact_rules,
             time_limit_ms,
+            gap,
             as_of_micros,
         })
     }
@@ -512,7 +532,7 @@ mod tests {
      "max_offers_per_customer": 1,
      "contact_rules": [{"max_contacts": 2, "within_days": 30},
                        {"offer": "email_coupon", "not_within_days": 14, "of_offer": "call_retention"}],
-     "time_limit_ms": 60000, "as_of": "2026-12-01"}"#;
+     "time_limit_ms": 60000, "gap": 0, "as_of": "2026-12-01"}"#;
 
     #[test]
     fn the_design_example_parses() {
@@ -537,6 +557,7 @@ mod tests {
         );
         assert_eq!(campaign.contact_rules.len(), 2);
         assert_eq!(campaign.time_limit_ms, Some(60000));
+        assert_eq!(campaign.gap, Some(0.0));
         assert!(campaign.as_of_micros.is_some());
     }
 
@@ -603,6 +624,14 @@ mod tests {
             (
                 r#"{"offers": [{"name": "a", "value": 1}], "time_limit_ms": 0}"#,
                 "field `time_limit_ms`",
+            ),
+            (
+                r#"{"offers": [{"name": "a", "value": 1}], "gap": -0.5}"#,
+                "field `gap`: expected a relative gap in [0, 0.01], found -0.5",
+            ),
+            (
+                r#"{"offers": [{"name": "a", "value": 1}], "gap": "tight"}"#,
+                "field `gap`: expected a relative gap",
             ),
             (
                 r#"{"offers": [{"name": "a", "value": 1}], "contact_rules": [{"offer": "z", "not_within_days": 3, "of_offer": "b"}]}"#,

@@ -141,6 +141,12 @@ impl CampaignDefinition {
 }
 
 impl<'t> BoundCampaign<'t> {
+    /// The moment the plan is made as of (the definition's `as_of`, else when it was bound),
+    /// microseconds since 1970 UTC.
+    pub fn as_of_micros(&self) -> i64 {
+        self.as_of_micros
+    }
+
     /// The definition.
     pub fn definition(&self) -> &CampaignDefinition {
         &self.definition
@@ -172,12 +178,14 @@ impl<'t> BoundCampaign<'t> {
         }
     }
 
-    /// The solver's options: the definition's time limit, and `cancel`.
+    /// The solver's options: the definition's time limit and gap, and `cancel`.
     pub(crate) fn options(&self, cancel: Cancel) -> Options {
+        let defaults = Options::default();
         Options {
             time_limit: self.definition.time_limit_ms.map(Duration::from_millis),
+            target_gap: self.definition.gap.unwrap_or(defaults.target_gap),
             cancel,
-            ..Options::default()
+            ..defaults
         }
     }
 

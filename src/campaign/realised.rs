@@ -5,9 +5,11 @@
 //! It counts for an offer when the customer holds that offer in the plan and the event names
 //! it (or names no offer: it then counts for the customer's own offer); every other event of
 //! the campaign (a customer the plan left out, another offer than theirs, a customer not in
-//! the plan's table) is counted apart, under `outside_plan`. Every event of the campaign
-//! counts, whatever its time: a campaign run again under the same name mixes its runs, so name
-//! each run.
+//! the plan's table) is counted apart, under `outside_plan`. Only what happened after the
+//! plan counts: an event at or before the plan's `as_of` (the definition's, else the moment
+//! it was solved) is earlier history, not the plan's outcome (it may be what the contact rules
+//! read), and is counted apart under `before_plan`. A campaign run again under the same name
+//! mixes the runs after both plans' moments, so name each run.
 //!
 //! Per offer: `assigned` (customers holding it), `predicted_value` (the plan's value of
 //! them), `contacted` (those with a contact), `responders` (those with a response),
@@ -62,6 +64,24 @@ impl Tally {
     }
 }
 
+/// Events of the campaign counted apart from the offers' tallies.
+#[derive(Debug, Clone, Copy, Default)]
+struct Apart {
+    contacts: u64,
+    responses: u64,
+    response_value: f64,
+}
+
+impl Apart {
+    fn json(&self) -> Value {
+        json!({
+            "contacts": self.contacts,
+            "responses": self.responses,
+            "response_value": self.response_value,
+        })
+    }
+}
+
 impl CampaignPlan<'_> {
     /// The report of this plan against `history`, for the events whose campaign is
     /// `campaign` (see the module doc): `campaign`, `offers` (name -> tally), `total`,
@@ -80,7 +100,8 @@ impl CampaignPlan<'_> {
                 ..Tally::default()
             })
             .collect();
-        let (mut outside_contacts, mut outside_responses, mut outside_value) = (0u64, 0u64, 0.0);
+        let planned_at = self.bound.as_of_micros();
+        let (mut outside, mut before) = (Apart::default(), Apart::default());
         if let Some(campaign) = history.code(campaign) {
             let offer_codes: Vec<Option<u32>> = definition
                 .offers
@@ -102,23 +123,29 @@ impl CampaignPlan<'_> {
                     if contact.campaign != campaign {
                         continue;
                     }
-                    if counts(contact.offer) {
+                    if contact.time_micros <= planned_at {
+                        before.contacts += 1;
+                    } else if counts(contact.offer) {
                         contacted = true;
                     } else {
-                        outside_contacts += 1;
+                        outside.contacts += 1;
                     }
                 }
                 for response in history.responses(id) {
                     if response.campaign != campaign {
                         continue;
                     }
-                    if counts(response.offer) {
+                    let apart = if response.time_micros <= planned_at {
+                        &mut before
+                    } else if counts(response.offer) {
                         responses += 1;
                         value += response.value;
+                        continue;
                     } else {
-                        outside_responses += 1;
-                        outside_value += response.value;
-                    }
+                        &mut outside
+                    };
+                    apart.responses += 1;
+                    apart.response_value += response.value;
                 }
                 if let Some(o) = held {
                     let tally = &mut tallies[o];
@@ -141,11 +168,8 @@ impl CampaignPlan<'_> {
             "campaign": campaign,
             "offers": offers,
             "total": total.json(),
-            "outside_plan": {
-                "contacts": outside_contacts,
-                "responses": outside_responses,
-                "response_value": outside_value,
-            },
+            "outside_plan": outside.json(),
+            "before_plan": before.json(),
         }))
     }
 }
@@ -195,24 +219,29 @@ mod tests {
 
     #[test]
     fn responses_are_counted_for_the_offer_each_customer_holds() {
+        // The plan is made as of time 0: the campaign's events come after it.
         let stored = plan();
         let mut history = ContactHistory::default();
         for id in [1, 2, 4] {
             let offer = if id < 4 { "gold" } else { "mail" };
-            history.add_contact(id, 0, "email", "spring", offer);
+            history.add_contact(id, 1, "email", "spring", offer);
         }
         // Another campaign never counts.
-        history.add_contact(3, 0, "email", "autumn", "gold");
-        history.add_response(3, 0, "autumn", "gold", 99.0);
-        history.add_response(1, 1, "spring", "gold", 4.0);
-        history.add_response(1, 2, "spring", "", 1.5);
-        history.add_response(4, 1, "spring", "mail", 3.0);
+        history.add_contact(3, 1, "email", "autumn", "gold");
+        history.add_response(3, 1, "autumn", "gold", 99.0);
+        history.add_response(1, 2, "spring", "gold", 4.0);
+        history.add_response(1, 3, "spring", "", 1.5);
+        history.add_response(4, 2, "spring", "mail", 3.0);
         // Outside the plan: another offer than the customer's, a customer left out, a customer
         // the store does not have.
-        history.add_response(2, 1, "spring", "mail", 7.0);
-        history.add_contact(6, 0, "email", "spring", "gold");
-        history.add_response(6, 1, "spring", "gold", 1.0);
-        history.add_response(42, 1, "spring", "gold", 2.0);
+        history.add_response(2, 2, "spring", "mail", 7.0);
+        history.add_contact(6, 1, "email", "spring", "gold");
+        history.add_response(6, 2, "spring", "gold", 1.0);
+        history.add_response(42, 2, "spring", "gold", 2.0);
+        // Before the plan (at or before its moment): history, not its outcome.
+        history.add_contact(5, 0, "email", "spring", "mail");
+        history.add_response(5, -5, "spring", "mail", 50.0);
+        history.add_response(1, 0, "spring", "gold", 20.0);
         let report = stored.plan().realised("spring", &history).unwrap();
         assert_eq!(
             report["offers"]["gold"],
@@ -233,6 +262,10 @@ mod tests {
         assert_eq!(
             report["outside_plan"],
             json!({"contacts": 1, "responses": 3, "response_value": 10.0})
+        );
+        assert_eq!(
+            report["before_plan"],
+            json!({"contacts": 1, "responses": 2, "response_value": 70.0})
         );
         // A campaign nobody recorded: the plan's numbers, nothing realised.
         let none = stored.plan().realised("winter", &history).unwrap();

@@ -11,10 +11,15 @@
 //! choices by loss (then position, "no offer" first). A branch ends when its losses leave
 //! no room for a better plan, and is cut when the choices so far plus the best choices of the
 //! customers forced by the room left (those whose smallest loss exceeds it) break a limit or
-//! an offer's maximum. Every plan found raises the incumbent and shrinks the room. When the
-//! search ends within its budget over the whole core, no plan is better than the incumbent by
-//! more than [`IMPROVEMENT`] (relative): the plan is optimal for the integer problem, and
-//! `objective * (1 + IMPROVEMENT)` is a certified bound.
+//! an offer's maximum, or when freeing what the best choices of the customers still open
+//! overfill costs more than the room: per limit, a fractional knapsack of the open customers'
+//! cheapest loss per unit freed (a bound no plan in the branch beats). Every plan found raises
+//! the incumbent and shrinks the room. The search runs in passes over a growing share of the
+//! room (1/256 of it, then four times as much each pass, then all of it): the plans of
+//! smallest loss, which are the likely better ones, are found first, so the last pass searches
+//! a smaller room. When the last pass ends within its budget over the whole core, no plan is
+//! better than the incumbent by more than [`IMPROVEMENT`] (relative): the plan is optimal
+//! for the integer problem, and `objective * (1 + IMPROVEMENT)` is a certified bound.
 //!
 //! When the core is larger than a round may search, the round searches its customers of
 //! smallest loss (the others keep their best choice): a plan found there is a better plan,
@@ -22,7 +27,8 @@
 //!
 //! Minimum counts are not searched (the caller keeps the repaired plan when an offer has
 //! one). Cost per round: one pass over the customers for the core, its sort, and at most
-//! `Options::core_nodes` nodes of `O(limits + offers)` each.
+//! `Options::core_nodes` nodes (2^22 on part of the core) of `O(limits + offers)` each, plus
+//! the deficit bound's walk over the open customers for each overfilled limit.
 
 use std::time::Instant;
 
@@ -39,11 +45,22 @@ const FIRST_CORE: usize = 1 << 12;
 /// Most customers searched in one round.
 const MAX_CORE: usize = 1 << 16;
 
+/// Most nodes of a round over part of the core (a round over the whole core, which can prove
+/// the plan optimal, may take `Options::core_nodes`).
+const PARTIAL_ROUND_NODES: u64 = 1 << 22;
+
 /// Most rounds.
 const MAX_ROUNDS: usize = 8;
 
 /// Nodes between two looks at the clock and the cancel token.
 const CHECK_EVERY: u64 = 1 << 12;
+
+/// The first pass of a round searches plans losing less than this share of the room; each
+/// next pass four times as much, up to the whole room.
+const FIRST_ROOM_SHARE: f64 = 1.0 / 256.0;
+
+/// Excess over a row's capacity, relative to it, that the deficit bound treats as rounding.
+const DEFICIT_SLACK: f64 = 1e-12;
 
 /// A plan counts as better only when it beats the incumbent by this much, relative to the
 /// incumbent: the slack of the certificate a finished search gives.
@@ -121,13 +138,30 @@ pub fn improve(
         // Everyone else keeps their best choice: what is left of each limit and maximum.
         let (fixed, fixed_totals) = outside(problem, &core, best, &best_tally);
         let mut search = Search::new(problem, &core, &fixed_totals);
-        search.run(
-            fixed_totals.value,
-            objective + slack,
-            bound,
-            options,
-            started,
-        );
+        let mut threshold = objective + slack;
+        let mut budget = if whole {
+            options.core_nodes
+        } else {
+            options.core_nodes.min(PARTIAL_ROUND_NODES)
+        };
+        // Deviations of small loss first: passes over a growing share of the room find the
+        // plans of least loss early, and each plan found shrinks the room of the next pass.
+        let mut limit = (bound - threshold) * FIRST_ROOM_SHARE;
+        loop {
+            let full = limit >= bound - threshold;
+            let limit_now = if full { f64::INFINITY } else { limit };
+            let ended = search.run(
+                &mut threshold,
+                (bound, limit_now),
+                &mut budget,
+                options,
+                started,
+            );
+            if !ended || full {
+                break;
+            }
+            limit *= 4.0;
+        }
         let stopped = options.cancel.is_stopped()
             || options.time_limit.is_some_and(|l| started.elapsed() >= l);
         let mut improved = false;
@@ -233,6 +267,8 @@ fn core(
 /// The search's flat tables over the core's members, in search order, and its state.
 struct Search<'c> {
     core: &'c [Member],
+    /// What the customers outside the core are worth.
+    fixed_value: f64,
     /// Rows: the resources, then the offers' counts (`f64::INFINITY` capacity when no max).
     rows: usize,
     capacity: Vec<f64>,
@@ -242,6 +278,9 @@ struct Search<'c> {
     /// Uses and values of members `d..` at their best choices (`(m + 1) * rows`, `m + 1`).
     suffix_uses: Vec<f64>,
     suffix_value: Vec<f64>,
+    /// Per row: the members that can free some of it, each as `(loss per unit freed, most
+    /// freed, member)`, cheapest first (see [`Search::deficit_cost`]).
+    freeing: Vec<Vec<(f64, f64, usize)>>,
     /// The best path found (a choice per member), if any beat the incumbent.
     found: Option<Vec<u8>>,
     finished: bool,
@@ -303,14 +342,38 @@ impl<'c> Search<'c> {
             }
             suffix_value[d] = suffix_value[d + 1] + value[d][0];
         }
+        let freeing = (0..rows)
+            .map(|r| {
+                let mut members: Vec<(f64, f64, usize)> = core
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(e, member)| {
+                        let at = |j: usize| uses[e][j * rows + r];
+                        let (mut ratio, mut most) = (f64::INFINITY, 0.0f64);
+                        for (j, &(loss, _)) in member.choices.iter().enumerate().skip(1) {
+                            let freed = at(0) - at(j);
+                            if freed > 0.0 {
+                                ratio = ratio.min(loss / freed);
+                                most = most.max(freed);
+                            }
+                        }
+                        (most > 0.0).then_some((ratio, most, e))
+                    })
+                    .collect();
+                members.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
+                members
+            })
+            .collect();
         Search {
             core,
+            fixed_value: fixed.value,
             rows,
             capacity,
             value,
             uses,
             suffix_uses,
             suffix_value,
+            freeing,
             found: None,
             finished: false,
         }
@@ -325,44 +388,90 @@ impl<'c> Search<'c> {
             .all(|((u, t), c)| u + t <= *c)
     }
 
+    /// A lower bound on the loss members `d..forced` must add for every row to fit, given
+    /// `used` by the members before `d` and the best choices of the members from `d` on
+    /// (members from `forced` on cannot change within the room): per row over its capacity,
+    /// the cheapest fractional freeing of the excess (each member at its best loss per unit
+    /// freed, up to the most it can free), the largest over the rows; infinite when a row
+    /// cannot be freed enough. Stops counting at `room`.
+    fn deficit_cost(&self, used: &[f64], d: usize, forced: usize, room: f64) -> f64 {
+        let tail = &self.suffix_uses[d * self.rows..(d + 1) * self.rows];
+        let mut worst = 0.0f64;
+        for r in 0..self.rows {
+            let capacity = self.capacity[r];
+            let mut excess = used[r] + tail[r] - capacity;
+            // Sums of f32 inputs in f64: an excess within rounding is no excess (the leaves
+            // check the exact fit).
+            if excess <= DEFICIT_SLACK * (capacity.abs() + 1.0) {
+                continue;
+            }
+            let mut cost = 0.0;
+            for &(ratio, most, e) in &self.freeing[r] {
+                if e < d || e >= forced {
+                    continue;
+                }
+                let freed = most.min(excess);
+                cost += ratio * freed;
+                excess -= freed;
+                if excess <= 0.0 || cost >= room {
+                    break;
+                }
+            }
+            if excess > DEFICIT_SLACK * (capacity.abs() + 1.0) {
+                return f64::INFINITY;
+            }
+            worst = worst.max(cost);
+            if worst >= room {
+                break;
+            }
+        }
+        worst
+    }
+
     /// Depth-first search for a plan worth more than `threshold` (the incumbent plus the
-    /// slack), `fixed_value` being what the customers outside the core are worth.
+    /// slack; raised to each plan found) at the Lagrangian `bound`, among the plans whose
+    /// losses add up to less than `limit` (infinite: every plan that can beat the threshold).
+    /// Counts its nodes against `budget`; answers whether it ended over its whole space (not
+    /// stopped by the budget or the clock).
     fn run(
         &mut self,
-        fixed_value: f64,
-        mut threshold: f64,
-        bound: f64,
+        threshold: &mut f64,
+        (bound, limit): (f64, f64),
+        budget: &mut u64,
         options: &Options,
         started: Instant,
-    ) {
+    ) -> bool {
+        self.finished = false;
         let m = self.core.len();
         let rows = self.rows;
         // Per depth: the index of the choice taken; running uses, loss and value.
         let mut path: Vec<usize> = Vec::with_capacity(m);
         let mut used = vec![0.0; rows];
         let mut loss = 0.0;
-        let mut value = fixed_value;
+        let mut value = self.fixed_value;
         let mut nodes = 0u64;
+        let nodes_at_start = *budget;
         // `next`: the choice index to try at depth `path.len()` (`None`: enter the node).
         let mut next: Option<usize> = None;
         loop {
             let d = path.len();
-            let room = bound - threshold - loss;
+            let room = (bound - *threshold).min(limit) - loss;
             if next.is_none() {
                 nodes += 1;
                 if nodes.is_multiple_of(CHECK_EVERY)
-                    && (nodes >= options.core_nodes
+                    && (nodes >= nodes_at_start
                         || options.cancel.is_stopped()
                         || options.time_limit.is_some_and(|l| started.elapsed() >= l))
                 {
-                    return;
+                    *budget = budget.saturating_sub(nodes);
+                    return false;
                 }
                 if d == m || self.core[d].margin >= room {
                     // Leaf: everyone from d on takes their best choice.
                     if self.fits_with_tail(&used, d) {
                         let total = value + self.suffix_value[d];
-                        if total > threshold {
-                            threshold = total;
+                        if total > *threshold {
+                            *threshold = total;
                             let mut found: Vec<u8> = path
                                 .iter()
                                 .enumerate()
@@ -374,18 +483,18 @@ impl<'c> Search<'c> {
                     }
                     next = self.backtrack(&mut path, &mut used, &mut loss, &mut value);
                     if next.is_none() {
-                        self.finished = true;
-                        return;
+                        return self.end(budget, nodes);
                     }
                     continue;
                 }
                 // Members forced by the room left must fit with what is chosen so far.
                 let forced = d + 1 + self.core[d + 1..].partition_point(|x| x.margin < room);
-                if !self.fits_with_tail(&used, forced) {
+                if !self.fits_with_tail(&used, forced)
+                    || self.deficit_cost(&used, d, forced, room) >= room
+                {
                     next = self.backtrack(&mut path, &mut used, &mut loss, &mut value);
                     if next.is_none() {
-                        self.finished = true;
-                        return;
+                        return self.end(budget, nodes);
                     }
                     continue;
                 }
@@ -412,11 +521,17 @@ impl<'c> Search<'c> {
             } else {
                 next = self.backtrack(&mut path, &mut used, &mut loss, &mut value);
                 if next.is_none() {
-                    self.finished = true;
-                    return;
+                    return self.end(budget, nodes);
                 }
             }
         }
+    }
+
+    /// The search covered its whole space in `nodes` nodes: counts them against `budget`.
+    fn end(&mut self, budget: &mut u64, nodes: u64) -> bool {
+        self.finished = true;
+        *budget = budget.saturating_sub(nodes);
+        true
     }
 
     /// Undoes the last choice; the next choice to try at that depth, `None` at the root.

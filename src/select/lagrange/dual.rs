@@ -166,8 +166,13 @@ const BOX_RELATIVE: f64 = 0.01;
 /// See [`BOX_RELATIVE`].
 const BOX_FLOOR: f64 = 1e-3;
 
+/// The smallest target gap the descent works to: a target below it (0 asks for a proven
+/// optimum, which the core search gives) stops the descent at this one, where the master
+/// LP's precision ends; the rest is the core search's.
+const MIN_TARGET_GAP: f64 = 1e-9;
+
 /// Minimises the Lagrangian over the prices (module doc), until the model predicts less than
-/// a hundredth of the target gap, or a limit. Large campaigns start from the prices of a
+/// a hundredth of the target gap (at least [`MIN_TARGET_GAP`]), or a limit. Large campaigns start from the prices of a
 /// sample of their customers (`sample.rs`).
 pub fn minimise(problem: &Problem<'_>, options: &Options, started: Instant) -> Dual {
     if problem.ids.len() < SAMPLE_FROM {
@@ -249,7 +254,7 @@ fn descend(
     let mut cuts = vec![scaled(first_value, &first_gradient, &origin)];
     let mut best = (origin, first_value);
     let mut radius = if start.is_some() { WARM_RADIUS } else { 1.0 };
-    let tolerance = 0.01 * options.target_gap;
+    let tolerance = 0.01 * options.target_gap.max(MIN_TARGET_GAP);
     let mut was_stopped = false;
     while passes < options.max_passes {
         if stopped() {

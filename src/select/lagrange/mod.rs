@@ -66,9 +66,11 @@
 //!    choice loses against their best choice there, so a plan better than the repaired one
 //!    keeps every customer whose alternatives all lose more than `L - objective` at their
 //!    best choice (reduced-cost fixing). The others, the customers whose choice changes near
-//!    the optimal prices, are searched depth first, smallest loss first, cut by the losses
-//!    and by the limits; when the search ends, no better plan exists. It stops as soon as the
-//!    certified gap meets the target.
+//!    the optimal prices, are searched depth first, smallest loss first, cut by the losses,
+//!    by the limits and by the least loss that freeing the overfilled limits costs, in passes
+//!    over a growing share of the room (plans of small loss first); when the search ends, no
+//!    better plan exists. It stops as soon as the certified gap meets the target (`target_gap`
+//!    0: when the plan is proven optimal, or at the time limit).
 //!
 //! # Guarantee
 //!
@@ -82,7 +84,7 @@
 //! pass (a boxed pass gives the same tally bit for bit): a valid bound on the optimum of the
 //! integer problem (and of its LP relaxation) whatever the prices, so
 //! `gap = (upper_bound - objective) / |upper_bound|` is certified. When the core search ends within its budget (at most 65,536 customers in the
-//! core and 4M nodes), the plan is optimal for the integer problem: `upper_bound` is then
+//! core and `core_nodes`, by default 2^27 nodes), the plan is optimal for the integer problem: `upper_bound` is then
 //! `objective * (1 + 1e-10)` (no plan is better by more than that), and `optimal` holds. With many customers and few
 //! coupling constraints the LP optimum has at most as many fractional customers as binding
 //! constraints, so the gap is of the order of a few customers' values over the total. All sums
@@ -202,7 +204,8 @@ pub struct Options {
     pub time_limit: Option<Duration>,
     /// The job's stop token, asked before each pass.
     pub cancel: Cancel,
-    /// Most nodes of each round of the core search (0: no core search, the repaired plan).
+    /// Most nodes of a round of the core search over the whole core (a round over part of it
+    /// takes at most 2^22; 0: no core search, the repaired plan).
     pub core_nodes: u64,
 }
 
@@ -213,7 +216,7 @@ impl Default for Options {
             max_passes: 400,
             time_limit: Some(Duration::from_secs(60)),
             cancel: Cancel::default(),
-            core_nodes: 1 << 22,
+            core_nodes: 1 << 27,
         }
     }
 }
