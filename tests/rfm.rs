@@ -378,7 +378,8 @@ proptest! {
         period in periods(),
         unit in prop::option::of(periods()),
         calibration in prop::option::of(0i64..399),
-        spill in any::<bool>(),
+        // All partitions spilled, some (the budget below the records), or none.
+        budget in prop_oneof![Just(0usize), 0usize..2_000, Just(1usize << 30)],
     ) {
         let last_day = purchases.iter().map(|p| p.1).max().unwrap();
         let calibration = calibration.filter(|&c| c < last_day);
@@ -389,12 +390,13 @@ proptest! {
                 micros: (9862 + c) * crv::rfm::date::MICROS_PER_DAY,
                 date_only: true,
             }),
-            memory_budget: if spill { 0 } else { 1 << 30 },
+            memory_budget: budget,
             ..Options::default()
         };
         let log = log_text(&purchases);
         let summary: Summary = summarize(log.as_bytes(), "<log>", None, &options).unwrap();
-        prop_assert_eq!(summary.spilled, spill);
+        let records_bytes = purchases.len() * size_of::<crv::rfm::Record>();
+        prop_assert_eq!(summary.spilled, records_bytes > budget);
         let (rows, excluded) =
             reference(&purchases, period, unit.unwrap_or(period), calibration.map(|c| 9862 + c));
         prop_assert_eq!(summary.excluded, excluded);

@@ -147,6 +147,9 @@ struct Logs {
     inv_recency: f64,
 }
 
+/// Distinct times per rayon task of [`TimeLogs::of`].
+const MIN_TIMES_PER_TASK: usize = 4096;
+
 /// ln(alpha + t) and 1 / (alpha + t) for each distinct time t of the data (recencies or
 /// ages), computed once per evaluation.
 struct TimeLogs {
@@ -156,13 +159,23 @@ struct TimeLogs {
 
 impl TimeLogs {
     fn of(alpha: f64, times: &[f64]) -> TimeLogs {
+        // In parallel only when there are many (continuous times): a day-rounded log has a
+        // few hundred.
+        let each = |f: fn(f64) -> f64| -> Vec<f64> {
+            (times.par_iter())
+                .with_min_len(MIN_TIMES_PER_TASK)
+                .map(|t| f(alpha + t))
+                .collect()
+        };
         TimeLogs {
-            ln: times.par_iter().map(|t| (alpha + t).ln()).collect(),
-            inv: times.par_iter().map(|t| 1.0 / (alpha + t)).collect(),
+            ln: each(f64::ln),
+            inv: each(f64::recip),
         }
     }
 
-    /// The four histories' ln(alpha + t) and 1 / (alpha + t), from their indexes.
+    /// The four histories' ln(alpha + t) and 1 / (alpha + t), from their indexes. Always
+    /// inlined: called from [`run_sums`]' loop, the call spilled its lanes to the stack.
+    #[inline(always)]
     fn gather(&self, index: [u32; 4]) -> (f64x4, f64x4) {
         let i = index.map(|i| i as usize);
         (

@@ -1,13 +1,22 @@
-//! Customers grouped by their distinct purchase histories: the one compression both the fit
-//! (the likelihood is summed over distinct (frequency, recency, age) triples, weighted by their
-//! counts) and the probabilistic CRV (the model is evaluated once per distinct triple) rest on.
+//! Rows grouped by their distinct keys: the one compression the purchase fit (the likelihood
+//! is summed over distinct (frequency, recency, age) triples, weighted by their counts), the
+//! spend fit (over distinct (frequency, mean spend) pairs) and the probabilistic CRV (the model
+//! is evaluated once per distinct triple) rest on. A key is N columns of bit patterns of
+//! non-negative floats, which order as their values do; keys sort column by column.
 //!
-//! Method: fixed chunks of rows each find their own distinct histories in a hash map keyed by
-//! the histories' bit patterns, on the rayon pool; the chunks' keys (far fewer than the rows)
-//! are merged in chunk order, the distinct histories sorted by (frequency, age, recency), and
-//! each chunk's rows mapped to their history's place in that order in parallel. The result is
-//! a pure function of the rows, whatever the number of threads. Cost: one hash-map look-up per
-//! row, one per distinct history of each chunk, a sort of the distinct histories.
+//! Method (packed, the usual case): fixed chunks of rows find each column's distinct values in
+//! small hash maps, on the rayon pool, each row's indexes among them packed into one word; the
+//! chunks' values are merged and sorted per column, and each row's word becomes its columns'
+//! ranks packed together, above the row's number when each row's key is wanted. An LSD radix
+//! sort over the ranks' bits alone (8 bits a pass, one counting pass for all digits, digits
+//! every row shares skipped) puts equal keys together in key order, and the runs are the
+//! distinct keys. Cost: N look-ups per row in maps of a chunk's distinct values, ceil(rank
+//! bits / 8) passes over a word per row, 16 bytes per row (20 with each row's key). The ranks
+//! (and the row number) must fit in 64 bits: when the columns have too many distinct values
+//! for that, the hashed path (fixed chunks of rows hash whole keys, the chunks' keys are
+//! merged in chunk order and the distinct keys alone sorted: one look-up per row in a map of
+//! the chunk's distinct keys) after that first pass. Either way the result is a pure function
+//! of the rows, whatever the number of threads.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -16,8 +25,14 @@ use rayon::prelude::*;
 
 use super::History;
 
-/// Rows per chunk of the parallel first pass.
+/// Rows per chunk of the parallel first passes.
 const CHUNK_ROWS: usize = 1 << 18;
+
+/// Bits of a value's index among its chunk's distinct values of one column.
+const LOCAL_BITS: u32 = CHUNK_ROWS.trailing_zeros();
+
+/// Bits of one digit of the radix sort.
+const DIGIT_BITS: u32 = 8;
 
 /// A hasher for bit patterns of times and counts: FxHash's multiply-rotate per word, finished
 /// by MurmurHash3's 64-bit mixer (times in sevenths of a week have periodic low mantissa bits,
@@ -37,7 +52,7 @@ impl Hasher for MixHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        // Arrays of words (the histories' keys) arrive as their bytes: one word at a time.
+        // Arrays of words (the keys) arrive as their bytes: one word at a time.
         for chunk in bytes.chunks(8) {
             let mut word = [0; 8];
             word[..chunk.len()].copy_from_slice(chunk);
@@ -53,65 +68,161 @@ impl Hasher for MixHasher {
 /// A hash map keyed by bit patterns, with [`MixHasher`].
 pub type BitsMap<K, V> = HashMap<K, V, BuildHasherDefault<MixHasher>>;
 
-/// A history's key: its bit patterns in sort order (frequency, age, recency). Non-negative
-/// floats order as their bits do, so sorting the keys sorts the histories; `+ 0.0` turns -0.0
-/// into 0.0.
-fn key(h: &History) -> [u64; 3] {
-    [
-        (h.frequency + 0.0).to_bits(),
-        (h.age + 0.0).to_bits(),
-        (h.recency + 0.0).to_bits(),
-    ]
-}
-
-fn history_of([frequency, age, recency]: [u64; 3]) -> History {
-    History {
-        frequency: f64::from_bits(frequency),
-        recency: f64::from_bits(recency),
-        age: f64::from_bits(age),
-    }
-}
-
-/// The distinct keys of one chunk of rows, in order of first appearance, how many rows have
-/// each, and each row's index among them.
-struct ChunkKeys {
-    keys: Vec<[u64; 3]>,
-    counts: Vec<u64>,
-    row_key: Vec<u32>,
-}
-
-/// The customers' distinct histories, sorted by (frequency, age, recency), with how many
-/// customers have each and each customer's history.
+/// Rows grouped by their keys of N columns.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DistinctHistories {
-    /// The distinct histories, ascending by (frequency, age, recency).
-    pub histories: Vec<History>,
-    /// How many customers have each.
+pub struct DistinctKeys<const N: usize> {
+    /// Each column's distinct values (bit patterns), ascending.
+    pub values: [Vec<u64>; N],
+    /// The distinct keys, ascending, as each column's index in `values`.
+    pub keys: Vec<[u32; N]>,
+    /// How many rows have each.
     pub counts: Vec<u64>,
-    /// For each row, its history's index in `histories`.
-    pub row_history: Vec<u32>,
+    /// For each row, its key's index in `keys` (empty from [`DistinctKeys::counted`]).
+    pub row_key: Vec<u32>,
 }
 
-impl DistinctHistories {
-    /// The distinct histories of rows `0..rows`, `history(row)` giving each row's (already
-    /// checked: finite, non-negative) history.
+impl<const N: usize> DistinctKeys<N> {
+    /// The distinct keys of rows `0..rows`, `key(row)` giving each row's (bit patterns of
+    /// non-negative floats, -0.0 already made 0.0).
     ///
     /// # Panics
     ///
     /// If there are 2^32 rows or more.
-    pub fn of(rows: usize, history: impl Fn(usize) -> History + Sync) -> DistinctHistories {
+    pub fn of(rows: usize, key: impl Fn(usize) -> [u64; N] + Sync) -> Self {
+        Self::group(rows, &key, true)
+    }
+
+    /// [`DistinctKeys::of`] without `row_key`: what a fit needs, 4 bytes per row fewer
+    /// written.
+    ///
+    /// # Panics
+    ///
+    /// If there are 2^32 rows or more.
+    pub fn counted(rows: usize, key: impl Fn(usize) -> [u64; N] + Sync) -> Self {
+        Self::group(rows, &key, false)
+    }
+
+    fn group(rows: usize, key: &(impl Fn(usize) -> [u64; N] + Sync), index_rows: bool) -> Self {
         assert!(u32::try_from(rows).is_ok(), "fewer than 2^32 rows");
-        let chunks: Vec<ChunkKeys> = (0..rows.div_ceil(CHUNK_ROWS))
+        Self::packed(rows, key, index_rows).unwrap_or_else(|| Self::hashed(rows, key, index_rows))
+    }
+
+    /// The packed path (module doc); `None` when the ranks and the row number need more than
+    /// 64 bits.
+    fn packed(
+        rows: usize,
+        key: &(impl Fn(usize) -> [u64; N] + Sync),
+        index_rows: bool,
+    ) -> Option<Self> {
+        const {
+            assert!(
+                N as u32 * LOCAL_BITS <= u64::BITS,
+                "a row's local indexes fit a word"
+            )
+        };
+        let mut words = vec![0u64; rows];
+        // Each chunk's distinct values per column, in order of first appearance; each row's
+        // indexes among them, LOCAL_BITS apiece.
+        let chunk_values: Vec<[Vec<u64>; N]> = words
+            .par_chunks_mut(CHUNK_ROWS)
+            .enumerate()
+            .map(|(chunk, out)| {
+                let mut index: [BitsMap<u64, u64>; N] = std::array::from_fn(|_| BitsMap::default());
+                let mut values: [Vec<u64>; N] = std::array::from_fn(|_| Vec::new());
+                for (row, word) in (chunk * CHUNK_ROWS..).zip(out) {
+                    let bits = key(row);
+                    for c in 0..N {
+                        let local = *index[c].entry(bits[c]).or_insert_with(|| {
+                            values[c].push(bits[c]);
+                            values[c].len() as u64 - 1 // below CHUNK_ROWS
+                        });
+                        *word |= local << (c as u32 * LOCAL_BITS);
+                    }
+                }
+                values
+            })
+            .collect();
+        let values: [Vec<u64>; N] = std::array::from_fn(|c| {
+            let mut all: Vec<u64> = chunk_values
+                .iter()
+                .flat_map(|v| v[c].iter().copied())
+                .collect();
+            all.par_sort_unstable();
+            all.dedup();
+            all
+        });
+        let rank_bits = values.each_ref().map(|v| bits_for(v.len()));
+        let key_bits: u32 = rank_bits.iter().sum();
+        // Rows are numbered in the words only when each row's key is wanted.
+        let row_bits = if index_rows { bits_for(rows) } else { 0 };
+        if key_bits + row_bits > u64::BITS {
+            return None;
+        }
+        // Each row's word: its columns' ranks, then its row number.
+        words
+            .par_chunks_mut(CHUNK_ROWS)
+            .zip(&chunk_values)
+            .enumerate()
+            .for_each(|(chunk, (out, chunk_values))| {
+                let rank: [Vec<u64>; N] = std::array::from_fn(|c| {
+                    (chunk_values[c].iter())
+                        .map(|v| values[c].binary_search(v).expect("a merged value") as u64)
+                        .collect()
+                });
+                let local_mask = (1 << LOCAL_BITS) - 1;
+                let row_mask = (1 << row_bits) - 1;
+                for (row, word) in (chunk * CHUNK_ROWS..).zip(out) {
+                    let mut packed = 0;
+                    for c in 0..N {
+                        let local = (*word >> (c as u32 * LOCAL_BITS)) & local_mask;
+                        packed = (packed << rank_bits[c]) | rank[c][local as usize];
+                    }
+                    *word = (packed << row_bits) | (row as u64 & row_mask);
+                }
+            });
+        radix_sort(&mut words, row_bits..row_bits + key_bits);
+        let mut keys = Vec::new();
+        let mut counts: Vec<u64> = Vec::new();
+        let mut row_key = if index_rows {
+            vec![0u32; rows]
+        } else {
+            Vec::new()
+        };
+        let mut previous = None;
+        for word in words {
+            let packed = word >> row_bits;
+            if previous != Some(packed) {
+                previous = Some(packed);
+                keys.push(unpack(packed, rank_bits));
+                counts.push(0);
+            }
+            *counts.last_mut().expect("a key") += 1;
+            if index_rows {
+                let row = word & ((1 << row_bits) - 1);
+                row_key[row as usize] = keys.len() as u32 - 1; // at most `rows`
+            }
+        }
+        Some(DistinctKeys {
+            values,
+            keys,
+            counts,
+            row_key,
+        })
+    }
+
+    /// The hashed path (module doc).
+    fn hashed(rows: usize, key: &(impl Fn(usize) -> [u64; N] + Sync), index_rows: bool) -> Self {
+        let chunks: Vec<ChunkKeys<N>> = (0..rows.div_ceil(CHUNK_ROWS))
             .into_par_iter()
             .map(|chunk| {
                 let start = chunk * CHUNK_ROWS;
                 let end = (start + CHUNK_ROWS).min(rows);
-                let mut index: BitsMap<[u64; 3], u32> = BitsMap::default();
+                let mut index: BitsMap<[u64; N], u32> = BitsMap::default();
                 let mut keys = Vec::new();
                 let mut counts = Vec::new();
                 let row_key = (start..end)
                     .map(|row| {
-                        let key = key(&history(row));
+                        let key = key(row);
                         let local = *index.entry(key).or_insert_with(|| {
                             keys.push(key);
                             counts.push(0);
@@ -130,16 +241,13 @@ impl DistinctHistories {
             .collect();
         // Merge the chunks' keys in chunk order: each key's index in `keys` (first
         // appearance), and each chunk's local index to that.
-        let mut index: BitsMap<[u64; 3], u32> = BitsMap::default();
-        let mut keys: Vec<[u64; 3]> = Vec::new();
+        let mut index: BitsMap<[u64; N], u32> = BitsMap::default();
+        let mut keys: Vec<[u64; N]> = Vec::new();
         let mut counts: Vec<u64> = Vec::new();
         let mut renumbering: Vec<Vec<u32>> = chunks
             .iter()
             .map(|chunk| {
-                chunk
-                    .keys
-                    .iter()
-                    .zip(&chunk.counts)
+                (chunk.keys.iter().zip(&chunk.counts))
                     .map(|(&key, &count)| {
                         let global = *index.entry(key).or_insert_with(|| {
                             keys.push(key);
@@ -164,8 +272,12 @@ impl DistinctHistories {
                 *global = rank[*global as usize];
             }
         }
-        let mut row_history = vec![0u32; rows];
-        row_history
+        let mut row_key = if index_rows {
+            vec![0u32; rows]
+        } else {
+            Vec::new()
+        };
+        row_key
             .par_chunks_mut(CHUNK_ROWS)
             .zip(&chunks)
             .zip(&renumbering)
@@ -174,44 +286,170 @@ impl DistinctHistories {
                     *slot = renumber[local as usize];
                 }
             });
-        DistinctHistories {
-            histories: order
-                .iter()
-                .map(|&i| history_of(keys[i as usize]))
+        let sorted: Vec<[u64; N]> = order.iter().map(|&i| keys[i as usize]).collect();
+        // Each column's distinct values among the distinct keys, and the keys as their ranks.
+        let values: [Vec<u64>; N] = std::array::from_fn(|c| {
+            let mut column: Vec<u64> = sorted.iter().map(|key| key[c]).collect();
+            column.par_sort_unstable();
+            column.dedup();
+            column
+        });
+        DistinctKeys {
+            keys: (sorted.iter())
+                .map(|key| {
+                    std::array::from_fn(|c| {
+                        values[c].binary_search(&key[c]).expect("a column value") as u32
+                    })
+                })
                 .collect(),
+            values,
             counts: order.iter().map(|&i| counts[i as usize]).collect(),
-            row_history,
+            row_key,
         }
     }
 }
 
-/// The distinct values of `values` (non-negative, finite), ascending, and each value's index
-/// among them: a hash map from bit patterns, then a sort of the distinct values alone.
-pub fn distinct_values(values: &[f64]) -> (Vec<f64>, Vec<u32>) {
-    let mut index: BitsMap<u64, u32> = BitsMap::default();
-    let mut distinct: Vec<f64> = Vec::new();
-    let first: Vec<u32> = values
-        .iter()
-        .map(|&v| {
-            let v = v + 0.0;
-            *index.entry(v.to_bits()).or_insert_with(|| {
-                distinct.push(v);
-                u32::try_from(distinct.len() - 1).expect("fewer than 2^32 values")
-            })
-        })
-        .collect();
-    let mut order: Vec<u32> = (0..distinct.len() as u32).collect();
-    order.sort_unstable_by(|&i, &j| distinct[i as usize].total_cmp(&distinct[j as usize]));
-    let mut rank = vec![0u32; distinct.len()];
-    for (place, &i) in order.iter().enumerate() {
-        rank[i as usize] = place as u32;
+/// The distinct keys of one chunk of rows, in order of first appearance, how many rows have
+/// each, and each row's index among them.
+struct ChunkKeys<const N: usize> {
+    keys: Vec<[u64; N]>,
+    counts: Vec<u64>,
+    row_key: Vec<u32>,
+}
+
+/// Bits that number `n` things 0..n.
+fn bits_for(n: usize) -> u32 {
+    usize::BITS - n.saturating_sub(1).leading_zeros()
+}
+
+/// The columns' ranks of a packed key, `rank_bits` apiece, the first column highest.
+fn unpack<const N: usize>(mut packed: u64, rank_bits: [u32; N]) -> [u32; N] {
+    let mut ranks = [0; N];
+    for c in (0..N).rev() {
+        ranks[c] = (packed & ((1 << rank_bits[c]) - 1)) as u32; // below 2^32: ranks of rows
+        packed >>= rank_bits[c];
     }
-    let sorted = order.iter().map(|&i| distinct[i as usize]).collect();
-    (sorted, first.iter().map(|&i| rank[i as usize]).collect())
+    ranks
+}
+
+/// Sorts `words` by their bits in `bits` (the rest ignored), stably: least significant digit
+/// first, DIGIT_BITS a pass, the digits' counts taken in one pass; a digit every word shares
+/// takes no pass.
+fn radix_sort(words: &mut Vec<u64>, bits: std::ops::Range<u32>) {
+    let digits = bits.len().div_ceil(DIGIT_BITS as usize);
+    let radix = 1 << DIGIT_BITS;
+    let digit = |word: u64, d: usize| {
+        ((word >> (bits.start + d as u32 * DIGIT_BITS)) & (radix as u64 - 1)) as usize
+    };
+    let mut counts = vec![[0usize; 1 << DIGIT_BITS]; digits];
+    for &word in words.iter() {
+        for (d, count) in counts.iter_mut().enumerate() {
+            count[digit(word, d)] += 1;
+        }
+    }
+    let mut scratch = vec![0u64; words.len()];
+    for (d, count) in counts.iter_mut().enumerate() {
+        if count.contains(&words.len()) {
+            continue;
+        }
+        let mut offset = 0;
+        for slot in count.iter_mut() {
+            (*slot, offset) = (offset, offset + *slot);
+        }
+        for &word in words.iter() {
+            let slot = &mut count[digit(word, d)];
+            scratch[*slot] = word;
+            *slot += 1;
+        }
+        std::mem::swap(words, &mut scratch);
+    }
+}
+
+/// A history's key: its bit patterns in sort order (frequency, age, recency); `+ 0.0` turns
+/// -0.0 into 0.0.
+fn key(h: &History) -> [u64; 3] {
+    [
+        (h.frequency + 0.0).to_bits(),
+        (h.age + 0.0).to_bits(),
+        (h.recency + 0.0).to_bits(),
+    ]
+}
+
+/// The customers' distinct histories, sorted by (frequency, age, recency), with how many
+/// customers have each and each customer's history; and the distinct ages and recencies among
+/// them, with each distinct history's index into those (so a model can take their logarithms
+/// once per distinct time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DistinctHistories {
+    /// The distinct histories, ascending by (frequency, age, recency).
+    pub histories: Vec<History>,
+    /// How many customers have each.
+    pub counts: Vec<u64>,
+    /// For each row, its history's index in `histories` (empty from
+    /// [`DistinctHistories::counted`]).
+    pub row_history: Vec<u32>,
+    /// The distinct ages, ascending.
+    pub ages: Vec<f64>,
+    /// Each distinct history's age's index in `ages`.
+    pub age_index: Vec<u32>,
+    /// The distinct recencies, ascending.
+    pub recencies: Vec<f64>,
+    /// Each distinct history's recency's index in `recencies`.
+    pub recency_index: Vec<u32>,
+}
+
+impl DistinctHistories {
+    /// The distinct histories of rows `0..rows`, `history(row)` giving each row's (already
+    /// checked: finite, non-negative) history.
+    ///
+    /// # Panics
+    ///
+    /// If there are 2^32 rows or more.
+    pub fn of(rows: usize, history: impl Fn(usize) -> History + Sync) -> DistinctHistories {
+        Self::from_keys(DistinctKeys::of(rows, |row| key(&history(row))))
+    }
+
+    /// [`DistinctHistories::of`] without `row_history` (left empty): what the fit needs.
+    ///
+    /// # Panics
+    ///
+    /// If there are 2^32 rows or more.
+    pub fn counted(rows: usize, history: impl Fn(usize) -> History + Sync) -> DistinctHistories {
+        Self::from_keys(DistinctKeys::counted(rows, |row| key(&history(row))))
+    }
+
+    fn from_keys(distinct: DistinctKeys<3>) -> DistinctHistories {
+        let DistinctKeys {
+            values: [frequencies, ages, recencies],
+            keys,
+            counts,
+            row_key,
+        } = distinct;
+        let as_f64 =
+            |bits: Vec<u64>| -> Vec<f64> { bits.into_iter().map(f64::from_bits).collect() };
+        let (frequencies, ages, recencies) = (as_f64(frequencies), as_f64(ages), as_f64(recencies));
+        DistinctHistories {
+            histories: (keys.iter())
+                .map(|&[f, a, r]| History {
+                    frequency: frequencies[f as usize],
+                    recency: recencies[r as usize],
+                    age: ages[a as usize],
+                })
+                .collect(),
+            counts,
+            row_history: row_key,
+            age_index: keys.iter().map(|k| k[1]).collect(),
+            recency_index: keys.iter().map(|k| k[2]).collect(),
+            ages,
+            recencies,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn h(frequency: f64, recency: f64, age: f64) -> History {
@@ -223,23 +461,49 @@ mod tests {
     }
 
     /// The specification: sort the rows' keys and count runs.
-    fn by_sorting(rows: &[History]) -> DistinctHistories {
-        let mut keys: Vec<[u64; 3]> = rows.iter().map(key).collect();
-        keys.sort_unstable();
-        let mut distinct: Vec<[u64; 3]> = keys.clone();
+    fn by_sorting<const N: usize>(rows: &[[u64; N]]) -> DistinctKeys<N> {
+        let mut sorted = rows.to_vec();
+        sorted.sort_unstable();
+        let mut distinct = sorted.clone();
         distinct.dedup();
         let counts = distinct
             .iter()
-            .map(|k| keys.iter().filter(|&x| x == k).count() as u64)
+            .map(|k| {
+                (sorted.partition_point(|x| x <= k) - sorted.partition_point(|x| x < k)) as u64
+            })
             .collect();
-        let row_history = rows
-            .iter()
-            .map(|r| distinct.binary_search(&key(r)).unwrap() as u32)
-            .collect();
-        DistinctHistories {
-            histories: distinct.into_iter().map(history_of).collect(),
+        let values: [Vec<u64>; N] = std::array::from_fn(|c| {
+            let mut column: Vec<u64> = rows.iter().map(|k| k[c]).collect();
+            column.sort_unstable();
+            column.dedup();
+            column
+        });
+        DistinctKeys {
+            keys: (distinct.iter())
+                .map(|k| std::array::from_fn(|c| values[c].binary_search(&k[c]).unwrap() as u32))
+                .collect(),
+            row_key: (rows.iter())
+                .map(|r| distinct.binary_search(r).unwrap() as u32)
+                .collect(),
+            values,
             counts,
-            row_history,
+        }
+    }
+
+    /// Both paths, indexed and counted, give the specification's result.
+    fn assert_both_paths_sort<const N: usize>(rows: &[[u64; N]]) {
+        let expected = by_sorting(rows);
+        let counted = DistinctKeys {
+            row_key: Vec::new(),
+            ..expected.clone()
+        };
+        for (index_rows, expected) in [(true, &expected), (false, &counted)] {
+            let packed = DistinctKeys::packed(rows.len(), &|i| rows[i], index_rows);
+            assert_eq!(packed.as_ref(), Some(expected));
+            assert_eq!(
+                &DistinctKeys::hashed(rows.len(), &|i| rows[i], index_rows),
+                expected
+            );
         }
     }
 
@@ -259,47 +523,56 @@ mod tests {
         );
         assert_eq!(distinct.counts, vec![2, 1, 2]);
         assert_eq!(distinct.row_history, vec![2, 0, 2, 0, 1]);
-        assert_eq!(distinct, by_sorting(&rows));
+        assert_eq!(
+            (distinct.ages, distinct.age_index),
+            (vec![9.0, 10.0], vec![1, 0, 1])
+        );
+        assert_eq!(
+            (distinct.recencies, distinct.recency_index),
+            (vec![0.0, 3.0, 5.0], vec![0, 2, 1])
+        );
+        assert_both_paths_sort(&rows.iter().map(key).collect::<Vec<_>>());
     }
 
     #[test]
-    fn many_chunks_give_what_one_sort_gives() {
+    fn many_chunks_give_what_one_sort_gives_on_both_paths() {
         // More rows than a chunk, histories repeating across chunks.
-        let rows: Vec<History> = (0..(CHUNK_ROWS * 2 + 1234))
+        let rows: Vec<[u64; 3]> = (0..(CHUNK_ROWS * 2 + 1234))
             .map(|i| {
                 let x = (i * 7919 % 13) as f64;
                 let age = 20.0 + (i % 5) as f64 / 7.0;
-                h(
-                    x,
-                    if x == 0.0 {
-                        0.0
-                    } else {
-                        age * (i % 11) as f64 / 11.0
-                    },
-                    age,
-                )
+                let recency = if x == 0.0 {
+                    0.0
+                } else {
+                    age * (i % 11) as f64 / 11.0
+                };
+                key(&h(x, recency, age))
             })
             .collect();
-        let distinct = DistinctHistories::of(rows.len(), |i| rows[i]);
-        let expected = by_sorting(&rows[..2000]);
-        let head = DistinctHistories::of(2000, |i| rows[i]);
-        assert_eq!(head, expected);
-        assert_eq!(distinct.counts.iter().sum::<u64>(), rows.len() as u64);
-        for (row, &i) in distinct.row_history.iter().enumerate() {
-            assert_eq!(key(&distinct.histories[i as usize]), key(&rows[row]));
-        }
-        assert!(
-            distinct
-                .histories
-                .windows(2)
-                .all(|w| key(&w[0]) < key(&w[1]))
-        );
+        assert_both_paths_sort(&rows);
     }
 
     #[test]
-    fn distinct_values_are_sorted_and_indexed() {
-        let (values, index) = distinct_values(&[3.0, 1.0, 3.0, 0.0, -0.0, 2.5]);
-        assert_eq!(values, vec![0.0, 1.0, 2.5, 3.0]);
-        assert_eq!(index, vec![3, 1, 3, 0, 0, 2]);
+    fn too_many_distinct_values_to_pack_take_the_hashed_path() {
+        // 3 columns of 2^17 + 1 distinct values: 3 x 18 rank bits and 18 row bits.
+        let rows: Vec<[u64; 3]> = (0..(1u64 << 17) + 1)
+            .map(|i| [i, i ^ 1, i * 7 % ((1 << 17) + 1)].map(|v| (v as f64).to_bits()))
+            .collect();
+        assert_eq!(DistinctKeys::packed(rows.len(), &|i| rows[i], true), None);
+        assert_eq!(DistinctKeys::of(rows.len(), |i| rows[i]), by_sorting(&rows));
+    }
+
+    proptest! {
+        #[test]
+        fn both_paths_give_what_one_sort_gives(
+            rows in prop::collection::vec(
+                (0u32..6, 0u32..40, 0u32..300).prop_map(|(f, a, r)| {
+                    key(&h(f64::from(f), f64::from(r.min(a * 7)) / 7.0, f64::from(a) / 7.0))
+                }),
+                0..2000,
+            )
+        ) {
+            assert_both_paths_sort(&rows);
+        }
     }
 }

@@ -14,7 +14,7 @@ use argmin::solver::quasinewton::LBFGS;
 use rayon::prelude::*;
 
 use super::columns::{HistoryColumns, row_error};
-use super::distinct::{DistinctHistories, distinct_values};
+use super::distinct::DistinctHistories;
 use super::gamma_gamma::Spend;
 use super::{History, PurchaseModel};
 use crate::error::{Error, Result};
@@ -413,11 +413,7 @@ impl PurchaseData {
     /// Compresses the customers' histories (each already checked: finite, frequency a whole
     /// number >= 0, 0 <= recency <= age).
     pub fn compress(histories: &[History]) -> PurchaseData {
-        let distinct = DistinctHistories::of(histories.len(), |row| histories[row]);
-        let recency: Vec<f64> = distinct.histories.iter().map(|h| h.recency).collect();
-        let age: Vec<f64> = distinct.histories.iter().map(|h| h.age).collect();
-        let (recencies, recency_index) = distinct_values(&recency);
-        let (ages, age_index) = distinct_values(&age);
+        let distinct = DistinctHistories::counted(histories.len(), |row| histories[row]);
         let repeat_buyers = (distinct.histories.iter().zip(&distinct.counts))
             .filter(|(h, _)| h.frequency > 0.0)
             .map(|(_, &count)| count)
@@ -425,10 +421,10 @@ impl PurchaseData {
         PurchaseData {
             weights: distinct.counts.iter().map(|&c| c as f64).collect(),
             histories: distinct.histories,
-            recencies,
-            recency_index,
-            ages,
-            age_index,
+            recencies: distinct.recencies,
+            recency_index: distinct.recency_index,
+            ages: distinct.ages,
+            age_index: distinct.age_index,
             customers: histories.len() as u64,
             repeat_buyers,
         }

@@ -7,7 +7,7 @@ use statrs::function::gamma::{digamma, ln_gamma};
 
 use wide::f64x4;
 
-use super::distinct::BitsMap;
+use super::distinct::DistinctKeys;
 use super::fit::{self, Estimate, Likelihood, MIN_REPEAT_BUYERS, Progress};
 use crate::error::{Error, Result};
 use crate::synthetic::RowRng;
@@ -228,30 +228,30 @@ pub struct SpendData {
 
 impl SpendData {
     /// The repeat buyers' (frequency, mean spend), each already checked: frequency a whole
-    /// number >= 1, mean spend finite and > 0.
+    /// number >= 1, mean spend finite and > 0. Grouped by [`DistinctKeys`] (positive floats
+    /// order as their bits do).
     pub fn compress(spends: &[Spend]) -> SpendData {
-        // One hash-map look-up per buyer, keyed by the bit patterns; then a sort of the
-        // distinct pairs alone. Positive floats order as their bits do: integer keys, no
-        // comparison of floats.
-        let mut counts: BitsMap<(u64, u64), f64> = BitsMap::default();
-        for s in spends {
-            *counts
-                .entry((s.frequency.to_bits(), s.monetary_value.to_bits()))
-                .or_insert(0.0) += 1.0;
-        }
-        let mut distinct: Vec<((u64, u64), f64)> = counts.into_iter().collect();
-        distinct.sort_unstable_by_key(|&(key, _)| key);
-        let spends_of: Vec<Spend> = distinct
-            .iter()
-            .map(|&((frequency, monetary_value), _)| Spend {
-                frequency: f64::from_bits(frequency),
-                monetary_value: f64::from_bits(monetary_value),
-            })
+        let DistinctKeys {
+            values: [frequencies, monetary_values],
+            keys,
+            counts,
+            row_key: _,
+        } = DistinctKeys::counted(spends.len(), |row| {
+            [spends[row].frequency, spends[row].monetary_value].map(f64::to_bits)
+        });
+        // ln m once per distinct mean spend.
+        let ln_monetary: Vec<f64> = (monetary_values.iter())
+            .map(|&m| f64::from_bits(m).ln())
             .collect();
         SpendData {
-            ln_monetary: spends_of.iter().map(|s| s.monetary_value.ln()).collect(),
-            spends: spends_of,
-            weights: distinct.iter().map(|&(_, w)| w).collect(),
+            spends: (keys.iter())
+                .map(|&[x, m]| Spend {
+                    frequency: f64::from_bits(frequencies[x as usize]),
+                    monetary_value: f64::from_bits(monetary_values[m as usize]),
+                })
+                .collect(),
+            ln_monetary: keys.iter().map(|&[_, m]| ln_monetary[m as usize]).collect(),
+            weights: counts.iter().map(|&c| c as f64).collect(),
             repeat_buyers: spends.len() as u64,
         }
     }

@@ -19,8 +19,10 @@
 //! partitions chosen by a hash of the id, `P` a power of two from 16 to 4096 sized from the
 //! log's length (about one per 4 MiB of log, so that a partition's records group in cache).
 //! Partitions stay in memory while the records held total at most the budget (`--memory-mb`,
-//! default 1024 MiB); past it they spill to anonymous temporary files (deleted by the OS even
-//! if crv is killed), written through per-partition buffers. Then each partition is loaded,
+//! default 1024 MiB); past it whole partitions spill, the last held first and only as many as
+//! bring the records held back within it, to anonymous temporary files (deleted by the OS even
+//! if crv is killed), written through per-partition buffers from then on: a log of twice the
+//! budget writes and reads back about half its records, not all. Then each partition is loaded,
 //! grouped by customer (a counting sort on the customer's index in the partition), each
 //! customer's records sorted by (holdout, period, amount), and summarised, in parallel. Memory
 //! is thus bounded by the budget, the read blocks (2 x 16 MiB) and one partition per thread
@@ -276,59 +278,57 @@ fn split_lines(bytes: &[u8], count: usize) -> Vec<(usize, &[u8])> {
     pieces
 }
 
-/// The partitions, in memory or spilled.
+/// The partitions, each in memory or spilled.
 struct Partitions {
     held: Vec<Vec<Record>>,
     held_bytes: usize,
     budget: usize,
-    spill: Option<Vec<(File, u64)>>,
+    /// Each spilled partition's file and the records written to it.
+    spill: Vec<Option<(File, u64)>>,
     temp_dir: Option<PathBuf>,
 }
 
 impl Partitions {
     /// Moves the pieces' records into the partitions (the pieces keep their capacity), one
     /// thread per run of partitions; a spilled partition is written once it holds a buffer's
-    /// worth.
+    /// worth. Past the budget, whole partitions spill, the last held first, until the records
+    /// held fit it again: a log twice the budget spills about half its records, not all.
     fn add(&mut self, pieces: &mut [Piece]) -> Result<()> {
         let buffer_bytes = self.buffer_bytes();
-        let gather = |i: usize, held: &mut Vec<Record>| {
-            for piece in pieces.iter() {
-                held.extend_from_slice(&piece.partitions[i]);
-            }
-        };
-        match &mut self.spill {
-            None => self
-                .held
-                .par_iter_mut()
-                .enumerate()
-                .for_each(|(i, held)| gather(i, held)),
-            Some(files) => self
-                .held
-                .par_iter_mut()
-                .zip(files.par_iter_mut())
-                .enumerate()
-                .try_for_each(|(i, (held, file))| {
-                    gather(i, held);
-                    if held.len() * size_of::<Record>() >= buffer_bytes {
-                        write_records(file, held)?;
-                    }
-                    Ok::<_, Error>(())
-                })?,
-        }
+        self.held
+            .par_iter_mut()
+            .zip(self.spill.par_iter_mut())
+            .enumerate()
+            .try_for_each(|(i, (held, file))| {
+                for piece in pieces.iter() {
+                    held.extend_from_slice(&piece.partitions[i]);
+                }
+                if let Some(file) = file
+                    && held.len() * size_of::<Record>() >= buffer_bytes
+                {
+                    write_records(file, held)?;
+                }
+                Ok::<_, Error>(())
+            })?;
         pieces.par_iter_mut().for_each(|piece| {
             piece.partitions.iter_mut().for_each(Vec::clear);
         });
         self.held_bytes =
             self.held.iter().map(|held| held.len()).sum::<usize>() * size_of::<Record>();
-        if self.spill.is_none() && self.held_bytes > self.budget {
+        while self.held_bytes > self.budget {
+            let Some(i) = self.spill.iter().rposition(Option::is_none) else {
+                break;
+            };
             let dir = self.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
-            let mut files = Vec::with_capacity(self.held.len());
-            for _ in 0..self.held.len() {
-                let file = tempfile::tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
-                files.push((file, 0));
-            }
-            self.spill = Some(files);
-            self.flush()?;
+            let mut file = (
+                tempfile::tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?,
+                0,
+            );
+            self.held_bytes -= self.held[i].len() * size_of::<Record>();
+            write_records(&mut file, &mut self.held[i])?;
+            // From now on the partition holds a write buffer's worth at most.
+            self.held[i] = Vec::with_capacity(buffer_bytes / size_of::<Record>());
+            self.spill[i] = Some(file);
         }
         Ok(())
     }
@@ -337,16 +337,19 @@ impl Partitions {
         (self.budget / self.held.len()).clamp(1 << 12, SPILL_BUFFER_BYTES)
     }
 
-    /// Writes every held record of a spilled set to its file; the partitions keep their
-    /// memory for the next records (fresh memory costs a page fault per page).
+    /// Writes every held record of the spilled partitions to their files.
     fn flush(&mut self) -> Result<()> {
-        if let Some(files) = &mut self.spill {
-            for (file, records) in files.iter_mut().zip(&mut self.held) {
+        for (file, records) in self.spill.iter_mut().zip(&mut self.held) {
+            if let Some(file) = file {
                 write_records(file, records)?;
             }
-            self.held_bytes = 0;
         }
         Ok(())
+    }
+
+    /// Whether any partition spilled.
+    fn spilled(&self) -> bool {
+        self.spill.iter().any(Option::is_some)
     }
 
     /// Partition `i`'s records: those held (in memory), or read back from its file into
@@ -357,10 +360,9 @@ impl Partitions {
         held: &'a mut [Record],
         buffer: &'a mut Vec<Record>,
     ) -> Result<&'a mut [Record]> {
-        let Some(files) = &self.spill else {
+        let Some((file, count)) = &self.spill[i] else {
             return Ok(held);
         };
-        let (file, count) = &files[i];
         buffer.clear();
         buffer.resize(*count as usize, Record::zeroed());
         file.read_exact_at(bytemuck::cast_slice_mut(buffer), 0)
@@ -502,7 +504,7 @@ pub fn summarize(
             .collect(),
         held_bytes: 0,
         budget: options.memory_budget,
-        spill: None,
+        spill: (0..partition_count).map(|_| None).collect(),
         temp_dir: options.temp_dir.clone(),
     };
     let threads = rayon::current_num_threads();
@@ -653,7 +655,7 @@ pub fn summarize(
         dropped,
         excluded,
         bytes,
-        spilled: partitions.spill.is_some(),
+        spilled: partitions.spilled(),
         observation_end_day,
     })
 }
