@@ -157,7 +157,8 @@ pub fn improve(
                 options,
                 started,
             );
-            if !ended || full {
+            let target_met = bound - threshold <= options.target_gap * bound.abs();
+            if !ended || full || target_met {
                 break;
             }
             limit *= 4.0;
