@@ -14,7 +14,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use crv::select::lagrange::{Coefficients, Offer, Options, Outcome, Problem, solve};
+use crv::select::lagrange::{
+    Coefficients, Offer, Options, Outcome, PROOF_CORE_NODES, Problem, solve,
+};
 use crv::synthetic::RowRng;
 
 /// The campaign's columns: per offer a value and three uses.
@@ -148,10 +150,10 @@ fn options(max_passes: usize) -> Options {
         target_gap: target_gap(),
         max_passes,
         time_limit: None,
-        core_nodes: if max_passes > 1 {
-            Options::default().core_nodes
-        } else {
-            0
+        core_nodes: match max_passes {
+            1 => 0,
+            _ if target_gap() == 0.0 => PROOF_CORE_NODES,
+            _ => Options::default().core_nodes,
         },
         ..Options::default()
     }

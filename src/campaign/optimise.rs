@@ -19,7 +19,9 @@ use super::expression::Values;
 use crate::cancel::Cancel;
 use crate::error::Result;
 use crate::score_file::id_array;
-use crate::select::lagrange::{self, Conflict, Offer, Options, Outcome, Plan, Problem};
+use crate::select::lagrange::{
+    self, Conflict, Offer, Options, Outcome, PROOF_CORE_NODES, Plan, Problem,
+};
 use crate::table::Table;
 
 /// A campaign's inputs over a table's customers.
@@ -181,9 +183,16 @@ impl<'t> BoundCampaign<'t> {
     /// The solver's options: the definition's time limit and gap, and `cancel`.
     pub(crate) fn options(&self, cancel: Cancel) -> Options {
         let defaults = Options::default();
+        let target_gap = self.definition.gap.unwrap_or(defaults.target_gap);
         Options {
             time_limit: self.definition.time_limit_ms.map(Duration::from_millis),
-            target_gap: self.definition.gap.unwrap_or(defaults.target_gap),
+            target_gap,
+            // Asked for a proven optimum: the search may take longer to finish.
+            core_nodes: if target_gap == 0.0 {
+                PROOF_CORE_NODES
+            } else {
+                defaults.core_nodes
+            },
             cancel,
             ..defaults
         }
