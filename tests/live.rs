@@ -101,6 +101,19 @@ fn events_change_lookups_replay_restores_them_and_compaction_keeps_them() {
     let base = table(&store);
     let id = base.ids()[17];
     let before = base.crv()[17];
+    // A customer whose text column a `set` changes (the others keep the store's texts).
+    let renamed = base.ids()[18];
+    let segment_of = |store: &Store, id: u64| -> String {
+        let row = store.row_of(CustomerId(id)).unwrap();
+        match store.column("segment") {
+            Some(crv::store::Column::Text(text)) => text.value(row).unwrap().to_string(),
+            _ => panic!("the generated store has a segment column"),
+        }
+    };
+    let (segment, renamed_segment) = (
+        segment_of(base.store(), id),
+        segment_of(base.store(), renamed),
+    );
 
     let live = serve(&store, &wal).unwrap();
     let events = vec![
@@ -118,9 +131,11 @@ fn events_change_lookups_replay_restores_them_and_compaction_keeps_them() {
         purchase(NEW_CUSTOMER, 12.5),
         set(NEW_CUSTOMER, "margin", SetValue::Number(50.0)),
         set(NEW_CUSTOMER, "retention", SetValue::Number(0.5)),
+        set(renamed, "segment", SetValue::Text("Gold & co".into())),
+        purchase(renamed, 3.0),
     ];
     live.check(&events).unwrap();
-    assert_eq!(submit(&runtime, &live, events), 6);
+    assert_eq!(submit(&runtime, &live, events), 8);
     let score = live.score(id).expect("changed");
     assert!(score.crv > before && score.crv > 10_000.0, "{score:?}");
     assert_eq!(score.tier, Tier::A);
@@ -155,17 +170,23 @@ fn events_change_lookups_replay_restores_them_and_compaction_keeps_them() {
     let created_profile = live.profile(NEW_CUSTOMER).unwrap();
     assert_eq!(profile["events"]["count"], 3);
     assert_eq!(profile["columns"]["margin"], 100_000.0);
+    assert_eq!(profile["columns"]["segment"], segment.as_str());
     assert_eq!(created_profile["events"]["count"], 3);
+    assert_eq!(created_profile["columns"]["segment"], "");
+    let renamed_profile = live.profile(renamed).unwrap();
+    assert_eq!(renamed_profile["columns"]["segment"], "Gold & co");
+    assert_ne!(renamed_segment, "Gold & co");
     live.close();
     drop(live);
 
     // A restart replays the log: the same state.
     let live = serve(&store, &wal).unwrap();
-    assert_eq!(live.last_sequence(), 6);
+    assert_eq!(live.last_sequence(), 8);
     assert_eq!(live.score(id), Some(score));
     assert_eq!(live.score(NEW_CUSTOMER), Some(created));
     assert_eq!(live.profile(id).unwrap(), profile);
     assert_eq!(live.profile(NEW_CUSTOMER).unwrap(), created_profile);
+    assert_eq!(live.profile(renamed).unwrap(), renamed_profile);
     live.close();
     drop(live);
 
@@ -176,7 +197,7 @@ fn events_change_lookups_replay_restores_them_and_compaction_keeps_them() {
     )
     .unwrap();
     let report = compact::compact(&live).unwrap();
-    assert_eq!((report.last_sequence, report.rows), (6, 401));
+    assert_eq!((report.last_sequence, report.rows), (8, 401));
     drop(live);
     let compacted = table(&store);
     compacted.store().verify().unwrap();
@@ -194,12 +215,15 @@ fn events_change_lookups_replay_restores_them_and_compaction_keeps_them() {
     let row = compacted.store().row_of(CustomerId(NEW_CUSTOMER)).unwrap();
     assert_eq!(margin[row], 50.0);
     assert!(close(compacted.crv()[row], created.crv));
+    assert_eq!(segment_of(compacted.store(), id), segment);
+    assert_eq!(segment_of(compacted.store(), renamed), "Gold & co");
+    assert_eq!(segment_of(compacted.store(), NEW_CUSTOMER), "");
     let live = serve(&store, &wal).unwrap();
-    assert_eq!(live.last_sequence(), 6);
+    assert_eq!(live.last_sequence(), 8);
     assert_eq!(live.profile(id).unwrap(), profile);
     assert_eq!(live.profile(NEW_CUSTOMER).unwrap()["events"]["count"], 3);
     // Events after the compaction go on from its sequence.
-    assert_eq!(submit(&runtime, &live, vec![purchase(id, 1.0)]), 7);
+    assert_eq!(submit(&runtime, &live, vec![purchase(id, 1.0)]), 9);
     live.close();
     drop(live);
     let live = serve(&store, &wal).unwrap();

@@ -90,11 +90,15 @@ pub fn materialize(live: &Live) -> Result<(writer::Table, Vec<u32>)> {
                     code
                 };
                 let mut codes = base.codes.to_vec();
+                // A row whose texts no event set keeps the store's (a new customer's are empty).
                 for (at, row) in &patches {
-                    codes[*at] = code(&row.texts[text], &mut dictionary);
+                    if let Some(texts) = &row.texts {
+                        codes[*at] = code(&texts[text], &mut dictionary);
+                    }
                 }
                 for row in &created {
-                    codes.push(code(&row.texts[text], &mut dictionary));
+                    let value = row.texts.as_ref().map_or("", |texts| &texts[text]);
+                    codes.push(code(value, &mut dictionary));
                 }
                 text += 1;
                 ColumnValues::Text { codes, dictionary }

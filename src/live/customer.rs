@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use bincode::{Decode, Encode};
 
 use super::event::{Event, SetValue};
-use crate::limits::{MAX_CONTACT_HISTORY, RECENT_EVENTS};
+use crate::limits::{MAX_CONTACT_HISTORY, MAX_EVENT_TEXT_BYTES, RECENT_EVENTS};
 
 /// An event with its log sequence number.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
@@ -57,7 +57,7 @@ pub struct History {
     /// Every event ever applied to the customer.
     pub events: u64,
     /// The most recent events, oldest first, at most [`RECENT_EVENTS`].
-    pub recent: VecDeque<LoggedEvent>,
+    pub recent: RecentEvents,
     /// The most recent contacts and responses, oldest first, at most [`MAX_CONTACT_HISTORY`].
     pub contacts: VecDeque<ContactRecord>,
 }
@@ -66,17 +66,7 @@ impl History {
     /// Records `event` (number `sequence`).
     pub fn record(&mut self, sequence: u64, event: &Event) {
         self.events += 1;
-        if self.recent.len() == RECENT_EVENTS {
-            self.recent.pop_front();
-        } else if self.recent.capacity() == 0 {
-            // Most customers have one or two events: room for one, not the default four
-            // (a replay of millions of customers allocates gigabytes less).
-            self.recent.reserve_exact(1);
-        }
-        self.recent.push_back(LoggedEvent {
-            sequence,
-            event: event.clone(),
-        });
+        self.recent.push(sequence, event);
         let contact = match event {
             Event::Contact {
                 channel,
@@ -112,14 +102,113 @@ impl History {
     }
 }
 
-/// A customer's columns as events left them: every numeric and text column of the store, in
-/// the store's order of each kind.
+/// A customer's most recent events, oldest first, at most [`RECENT_EVENTS`], kept encoded: a
+/// purchase takes 24 bytes in one exactly sized buffer instead of a 96-byte [`LoggedEvent`]
+/// in a growing ring (a replay of millions of customers touches a fraction of the memory).
+/// Each entry is its length (u16 LE) and the bincode of the [`LoggedEvent`]; a checkpoint
+/// stores the decoded events, as a sequence of [`LoggedEvent`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecentEvents {
+    bytes: Vec<u8>,
+    len: u32,
+}
+
+/// The encoding of [`RecentEvents`]' entries (compact: variable-length integers).
+fn recent_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+}
+
+/// The longest encoded [`LoggedEvent`]: three capped texts and a few numbers.
+const MAX_LOGGED_EVENT_BYTES: usize = 3 * (MAX_EVENT_TEXT_BYTES + 5) + 64;
+
+impl RecentEvents {
+    /// Appends event `sequence`, dropping the oldest past [`RECENT_EVENTS`].
+    pub fn push(&mut self, sequence: u64, event: &Event) {
+        let mut entry = [0u8; 2 + MAX_LOGGED_EVENT_BYTES];
+        let written =
+            bincode::encode_into_slice((sequence, event), &mut entry[2..], recent_config())
+                .expect("an event of capped texts fits MAX_LOGGED_EVENT_BYTES");
+        entry[..2].copy_from_slice(&(written as u16).to_le_bytes());
+        if self.len as usize == RECENT_EVENTS {
+            let oldest = 2 + usize::from(u16::from_le_bytes([self.bytes[0], self.bytes[1]]));
+            self.bytes.drain(..oldest);
+            self.len -= 1;
+        }
+        if self.bytes.is_empty() {
+            // Most customers have one or two events: room for this one only.
+            self.bytes.reserve_exact(2 + written);
+        }
+        self.bytes.extend_from_slice(&entry[..2 + written]);
+        self.len += 1;
+    }
+
+    /// How many events are kept.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The events, oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = LoggedEvent> + '_ {
+        let mut entries = Vec::with_capacity(self.len());
+        let mut at = 0;
+        while at < self.bytes.len() {
+            let length = usize::from(u16::from_le_bytes([self.bytes[at], self.bytes[at + 1]]));
+            entries.push(&self.bytes[at + 2..at + 2 + length]);
+            at += 2 + length;
+        }
+        entries.into_iter().map(|entry| {
+            let ((sequence, event), _): ((u64, Event), usize) =
+                bincode::decode_from_slice(entry, recent_config())
+                    .expect("an entry is the encoding of an event");
+            LoggedEvent { sequence, event }
+        })
+    }
+}
+
+impl Encode for RecentEvents {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        encoder: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        (self.len() as u64).encode(encoder)?;
+        self.iter().try_for_each(|logged| logged.encode(encoder))
+    }
+}
+
+impl<Context> Decode<Context> for RecentEvents {
+    fn decode<D: bincode::de::Decoder<Context = Context>>(
+        decoder: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let mut recent = RecentEvents::default();
+        for logged in Vec::<LoggedEvent>::decode(decoder)? {
+            if logged.event.longest_text() > MAX_EVENT_TEXT_BYTES {
+                return Err(bincode::error::DecodeError::Other(
+                    "a recent event holds a text longer than any accepted event's",
+                ));
+            }
+            recent.push(logged.sequence, &logged.event);
+        }
+        Ok(recent)
+    }
+}
+
+bincode::impl_borrow_decode!(RecentEvents);
+
+/// A customer's columns as events left them: every numeric column of the store, in the
+/// store's order, and the text columns once a `set` changed one of them (`None`: the store's
+/// texts, or empty ones for a customer the store lacks: most events leave texts alone, so
+/// most changed rows hold no text).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// Numeric columns.
-    pub numbers: Vec<f32>,
-    /// Text columns.
-    pub texts: Vec<String>,
+    pub numbers: Box<[f32]>,
+    /// Text columns, once one was set.
+    pub texts: Option<Box<[String]>>,
 }
 
 /// Where the purchase history columns of a store are, among its numeric columns.
@@ -137,13 +226,22 @@ pub struct RfmColumns {
 
 impl Row {
     /// Applies what `event` changes in the columns: a `set` its column (`numeric` or `text`
-    /// index, resolved and checked by the caller), a purchase the purchase history (see
-    /// [`Row::purchase`]). Contacts and responses change no column.
-    pub fn apply(&mut self, event: &Event, column: Option<ColumnRef>, rfm: &RfmColumns) {
+    /// index, resolved and checked by the caller; `texts` gives the row's texts before the
+    /// first text changes), a purchase the purchase history (see [`Row::purchase`]).
+    /// Contacts and responses change no column.
+    pub fn apply(
+        &mut self,
+        event: &Event,
+        column: Option<ColumnRef>,
+        rfm: &RfmColumns,
+        texts: impl FnOnce() -> Box<[String]>,
+    ) {
         match (event, column) {
             (Event::Set { value, .. }, Some(column)) => match (value, column) {
                 (SetValue::Number(v), ColumnRef::Number(i)) => self.numbers[i] = *v as f32,
-                (SetValue::Text(text), ColumnRef::Text(i)) => self.texts[i].clone_from(text),
+                (SetValue::Text(text), ColumnRef::Text(i)) => {
+                    self.texts.get_or_insert_with(texts)[i].clone_from(text)
+                }
                 _ => unreachable!("the kind of a set's value is checked before it is logged"),
             },
             (Event::Purchase { amount, .. }, _) => self.purchase(*amount, rfm),
@@ -191,8 +289,8 @@ mod tests {
             monetary_value: Some(3),
         };
         let mut row = Row {
-            numbers: vec![2.0, 10.0, 30.0, 5.0],
-            texts: vec![],
+            numbers: vec![2.0, 10.0, 30.0, 5.0].into(),
+            texts: None,
         };
         row.apply(
             &Event::Purchase {
@@ -201,8 +299,9 @@ mod tests {
             },
             None,
             &rfm,
+            || unreachable!("a purchase changes no text"),
         );
-        assert_eq!(row.numbers, vec![3.0, 30.0, 30.0, 6.0]);
+        assert_eq!(&row.numbers[..], &[3.0, 30.0, 30.0, 6.0]);
     }
 
     #[test]
@@ -221,5 +320,67 @@ mod tests {
         assert_eq!(history.recent.len(), RECENT_EVENTS);
         assert_eq!(history.contacts.len(), MAX_CONTACT_HISTORY);
         assert_eq!(history.contacts[0].sequence, 6);
+    }
+
+    #[test]
+    fn recent_events_keep_the_latest_and_encode_as_a_sequence_of_events() {
+        let long = "x".repeat(MAX_EVENT_TEXT_BYTES);
+        let events: Vec<LoggedEvent> = (1..=RECENT_EVENTS as u64 + 3)
+            .map(|sequence| LoggedEvent {
+                sequence: sequence << 40,
+                event: match sequence % 4 {
+                    0 => Event::Purchase {
+                        amount: sequence as f64 / 3.0,
+                        time: -(sequence as i64) << 45,
+                    },
+                    1 => Event::Contact {
+                        channel: long.clone(),
+                        campaign: long.clone(),
+                        offer: long.clone(),
+                        time: i64::MAX,
+                    },
+                    2 => Event::Response {
+                        campaign: "c".into(),
+                        offer: String::new(),
+                        value: -1.5,
+                        time: 0,
+                    },
+                    _ => Event::Set {
+                        column: long.clone(),
+                        value: SetValue::Text(long.clone()),
+                    },
+                },
+            })
+            .collect();
+        let mut recent = RecentEvents::default();
+        for (count, logged) in events.iter().enumerate() {
+            recent.push(logged.sequence, &logged.event);
+            assert_eq!(recent.len(), (count + 1).min(RECENT_EVENTS));
+        }
+        let kept: Vec<LoggedEvent> = recent.iter().collect();
+        assert_eq!(kept, events[3..]);
+        assert_eq!(recent.iter().next_back(), events.last().cloned());
+        // A checkpoint holds them as the sequence of events it always held.
+        let as_sequence: VecDeque<LoggedEvent> = events[3..].iter().cloned().collect();
+        let config = bincode::config::standard()
+            .with_little_endian()
+            .with_fixed_int_encoding();
+        let encoded = bincode::encode_to_vec(&recent, config).unwrap();
+        assert_eq!(
+            encoded,
+            bincode::encode_to_vec(&as_sequence, config).unwrap()
+        );
+        let (back, _): (RecentEvents, usize) =
+            bincode::decode_from_slice(&encoded, config).unwrap();
+        assert_eq!(back, recent);
+        let too_long = VecDeque::from([LoggedEvent {
+            sequence: 1,
+            event: Event::Set {
+                column: "x".repeat(MAX_EVENT_TEXT_BYTES + 1),
+                value: SetValue::Number(1.0),
+            },
+        }]);
+        let encoded = bincode::encode_to_vec(&too_long, config).unwrap();
+        assert!(bincode::decode_from_slice::<RecentEvents, _>(&encoded, config).is_err());
     }
 }

@@ -71,6 +71,28 @@ impl Event {
             Event::Set { .. } => "set",
         }
     }
+
+    /// The length in bytes of the longest text the event carries (0 for none): at most
+    /// [`MAX_EVENT_TEXT_BYTES`] for every event the server accepts, so a longer one read from
+    /// a file is corrupt.
+    pub fn longest_text(&self) -> usize {
+        match self {
+            Event::Purchase { .. } => 0,
+            Event::Contact {
+                channel,
+                campaign,
+                offer,
+                ..
+            } => channel.len().max(campaign.len()).max(offer.len()),
+            Event::Response {
+                campaign, offer, ..
+            } => campaign.len().max(offer.len()),
+            Event::Set { column, value } => column.len().max(match value {
+                SetValue::Number(_) => 0,
+                SetValue::Text(text) => text.len(),
+            }),
+        }
+    }
 }
 
 /// An event for one customer.

@@ -16,6 +16,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::event::CustomerEvent;
+use crate::limits::MAX_EVENT_TEXT_BYTES;
 
 /// Bytes before a record's payload.
 pub const RECORD_HEADER_BYTES: usize = 20;
@@ -100,6 +101,14 @@ pub fn decode_record(bytes: &[u8]) -> Result<(Record, usize), Bad> {
         return Err(Bad::Corrupt {
             end,
             why: format!("payload of {len} bytes holds {used} bytes of event"),
+        });
+    }
+    let event: CustomerEvent = event;
+    let longest = event.event.longest_text();
+    if longest > MAX_EVENT_TEXT_BYTES {
+        return Err(Bad::Corrupt {
+            end,
+            why: format!("holds a text of {longest} bytes, more than {MAX_EVENT_TEXT_BYTES}"),
         });
     }
     Ok((Record { sequence, event }, end))

@@ -132,11 +132,6 @@ const STALE: Value1 = Value1 {
 /// Ids per interleaved store probe during a replay.
 const PROBE_CHUNK: usize = 4096;
 
-/// The part (of `parts`) whose thread applies customer `id`'s events during a replay.
-fn partition(id: u64, parts: usize) -> usize {
-    ((id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % parts as u64) as usize
-}
-
 /// One customer in the overlay.
 #[derive(Debug, Clone, Default)]
 struct CustomerState {
@@ -369,7 +364,9 @@ pub struct Live {
     base: Arc<Store>,
     schema: Schema,
     valuer: Valuer,
-    overlay: DashMap<u64, CustomerState>,
+    /// Each state boxed: the table's entries stay 16 bytes, so that growing it moves and
+    /// zeroes an eighth of the memory (a replay of millions of customers is memory-bound).
+    overlay: DashMap<u64, Box<CustomerState>>,
     ranking: ArcSwapOption<Ranking>,
     options: LiveOptions,
     last_sequence: AtomicU64,
@@ -469,7 +466,7 @@ impl Live {
             Some(checkpoint) => {
                 for (id, history) in checkpoint.customers {
                     self.overlay
-                        .insert(id, CustomerState { history, row: None });
+                        .insert(id, Box::new(CustomerState { history, row: None }));
                 }
                 checkpoint.last_sequence
             }
@@ -492,7 +489,10 @@ impl Live {
         let mut appender_at = None;
         let count = segments.len();
         for (index, segment) in segments.iter().enumerate() {
-            let bytes = std::fs::read(&segment.path).map_err(|e| Error::io(&segment.path, e))?;
+            // Mapped, not read: a long log is not copied into fresh memory first.
+            let bytes = File::open(&segment.path)
+                .and_then(|file| crate::store::mmap::map(&file))
+                .map_err(|e| Error::io(&segment.path, e))?;
             let mut records = 0;
             let read = log::read_segment_in_windows(&bytes, log::WINDOW_RECORDS, |window| {
                 records += window.len();
@@ -600,8 +600,14 @@ impl Live {
                 }
                 (Some(ColumnRef::Text(_)), SetValue::Text(_)) => {}
             }
-            let mut row = self.current_row(event.customer_id);
-            row.apply(&event.event, self.schema.column(column), &self.schema.rfm);
+            let id = event.customer_id;
+            let mut row = self.current_row(id);
+            row.apply(
+                &event.event,
+                self.schema.column(column),
+                &self.schema.rfm,
+                || self.stored_texts(id),
+            );
             let value = self.valuer.value(&self.schema, &row);
             if !value.crv.is_finite() {
                 return Err(at(format!(
@@ -655,13 +661,32 @@ impl Live {
                     stored.copy_from_slice(rows);
                 },
             );
+        // Their numeric columns, read one column at a time: independent loads the processor
+        // overlaps, where reading a row's columns while applying its event waits on each miss
+        // in turn. Read for every event that may create a changed row (some are wasted on
+        // customers already changed).
+        let width = self.schema.numbers.len();
+        let mut numbers = vec![0.0f32; fresh.len() * width];
+        if width > 0 {
+            fresh
+                .par_chunks(PROBE_CHUNK)
+                .zip(stored.par_chunks(PROBE_CHUNK))
+                .zip(numbers.par_chunks_mut(PROBE_CHUNK * width))
+                .for_each(|((records, stored), numbers)| {
+                    self.gather_numbers(records, stored, numbers)
+                });
+        }
         let parts = rayon::current_num_threads();
         (0..parts).into_par_iter().for_each(|part| {
-            for (record, &row) in fresh.iter().zip(&stored) {
+            for (index, (record, &row)) in fresh.iter().zip(&stored).enumerate() {
                 let id = record.event.customer_id;
-                if partition(id, parts) == part {
+                // Each thread owns whole shards of the overlay: no lock is shared.
+                if self.overlay.determine_map(&id) % parts == part {
                     let mut state = self.overlay.entry(id).or_default();
-                    self.change(&mut state, record.sequence, &record.event.event, || row);
+                    let numbers = &numbers[index * width..(index + 1) * width];
+                    self.change(&mut state, id, record.sequence, &record.event.event, || {
+                        row.map(|_| numbers.into())
+                    });
                 }
             }
         });
@@ -689,8 +714,10 @@ impl Live {
         let mut state = self.overlay.entry(id).or_default();
         let before = state.row.as_ref().map(|(_, value)| value.crv);
         let mut after = None;
-        if self.change(&mut state, sequence, &event.event, || {
-            self.base.row_of(crate::CustomerId(id))
+        if self.change(&mut state, id, sequence, &event.event, || {
+            self.base
+                .row_of(crate::CustomerId(id))
+                .map(|row| self.stored_numbers(row))
         }) && let Some((row, value)) = &mut state.row
         {
             *value = self.valuer.value(&self.schema, row);
@@ -736,16 +763,18 @@ impl Live {
         }
     }
 
-    /// Records `event` (number `sequence`) in a customer's `state` and changes their row
+    /// Records `event` (number `sequence`) in customer `id`'s `state` and changes their row
     /// (taken from the store, or a new customer's, on the first change); `true` when the row
     /// changed or was created, so that its value is stale.
-    /// `stored` finds the customer's row in the store (asked at most once).
+    /// `stored` gives the customer's numeric columns in the store, `None` for a customer the
+    /// store lacks (asked at most once).
     fn change(
         &self,
         state: &mut CustomerState,
+        id: u64,
         sequence: u64,
         event: &Event,
-        stored: impl FnOnce() -> Option<usize>,
+        stored: impl FnOnce() -> Option<Box<[f32]>>,
     ) -> bool {
         state.history.record(sequence, event);
         let column = match event {
@@ -759,12 +788,18 @@ impl Live {
         if state.row.is_none() {
             let stored = stored();
             if changes_row || stored.is_none() {
-                state.row = Some((self.row_at(stored), STALE));
+                let numbers = stored
+                    .unwrap_or_else(|| vec![0.0; self.schema.numbers.len()].into_boxed_slice());
+                let row = Row {
+                    numbers,
+                    texts: None,
+                };
+                state.row = Some((row, STALE));
                 created = true;
             }
         }
         if changes_row && let Some((row, _)) = &mut state.row {
-            row.apply(event, column, &self.schema.rfm);
+            row.apply(event, column, &self.schema.rfm, || self.stored_texts(id));
         }
         created || changes_row
     }
@@ -778,32 +813,65 @@ impl Live {
             .and_then(|s| s.row.as_ref().map(|(row, _)| row.clone()))
         {
             Some(row) => row,
-            None => self.base_row(id),
+            None => Row {
+                numbers: match self.base.row_of(crate::CustomerId(id)) {
+                    Some(row) => self.stored_numbers(row),
+                    None => vec![0.0; self.schema.numbers.len()].into_boxed_slice(),
+                },
+                texts: None,
+            },
         }
     }
 
-    fn base_row(&self, id: u64) -> Row {
-        self.row_at(self.base.row_of(crate::CustomerId(id)))
+    /// The numeric columns of the store's row `row`.
+    fn stored_numbers(&self, row: usize) -> Box<[f32]> {
+        self.schema.stored[..self.schema.numbers.len()]
+            .iter()
+            .map(|&index| match self.base.column_at(index) {
+                Column::F32(values) => values[row],
+                _ => unreachable!("the schema's numeric columns are numeric"),
+            })
+            .collect()
     }
 
-    /// The store's row `row`, or a new customer's (`None`: zeros and empty texts).
-    fn row_at(&self, row: Option<usize>) -> Row {
-        let (numbers, texts) = self.schema.stored.split_at(self.schema.numbers.len());
-        let numbers = numbers
-            .iter()
-            .map(|&index| match (row, self.base.column_at(index)) {
-                (Some(row), Column::F32(values)) => values[row],
-                _ => 0.0,
-            })
-            .collect();
-        let texts = texts
+    /// Fills `numbers` (row-major, one row of the schema's numeric columns per record) with
+    /// the store's values of the customers at `stored` (zeros for customers it lacks), one
+    /// column at a time.
+    fn gather_numbers(
+        &self,
+        records: &[log::Record],
+        stored: &[Option<usize>],
+        numbers: &mut [f32],
+    ) {
+        let width = self.schema.numbers.len();
+        debug_assert_eq!(numbers.len(), records.len() * width);
+        for (column, &index) in self.schema.stored[..width].iter().enumerate() {
+            let Column::F32(values) = self.base.column_at(index) else {
+                unreachable!("the schema's numeric columns are numeric");
+            };
+            for (at, row) in stored.iter().enumerate() {
+                if let Some(row) = *row {
+                    numbers[at * width + column] = values[row];
+                }
+            }
+        }
+    }
+
+    /// The text columns of customer `id` in the store (empty texts for a customer it lacks).
+    fn stored_texts(&self, id: u64) -> Box<[String]> {
+        let row = self.base.row_of(crate::CustomerId(id));
+        self.schema.stored[self.schema.numbers.len()..]
             .iter()
             .map(|&index| match (row, self.base.column_at(index)) {
                 (Some(row), Column::Text(text)) => text.value(row).unwrap_or_default().to_string(),
                 _ => String::new(),
             })
-            .collect();
-        Row { numbers, texts }
+            .collect()
+    }
+
+    /// The text columns of customer `id` whose row is `row`.
+    fn texts_of(&self, id: u64, row: &Row) -> Box<[String]> {
+        row.texts.clone().unwrap_or_else(|| self.stored_texts(id))
     }
 
     /// Customer `id`'s value when events changed it (or created the customer), `None` when the
@@ -883,8 +951,8 @@ impl Live {
         for (name, value) in self.schema.numbers.iter().zip(&row.numbers) {
             columns.insert(name.clone(), crate::campaign::report::f32_json(*value));
         }
-        for (name, value) in self.schema.texts.iter().zip(&row.texts) {
-            columns.insert(name.clone(), Value::String(value.clone()));
+        for (name, value) in self.schema.texts.iter().zip(self.texts_of(id, &row)) {
+            columns.insert(name.clone(), Value::String(value));
         }
         let history = self.history(id).unwrap_or_default();
         let recent: Vec<Value> = history

@@ -1,4 +1,5 @@
-//! The one place crv memory-maps a file. Everything else sees the mapping as `&[u8]`.
+//! The one place crv memory-maps a file: a store, and the event log's segments while a
+//! server replays them at start. Everything else sees the mapping as `&[u8]`.
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -16,6 +17,11 @@ use memmap2::Mmap;
 /// SIGBUS (truncation) or see bytes change after open validated them, under `&[u8]` borrows
 /// that Rust assumes immutable: undefined behaviour that no check inside crv can prevent.
 /// docs/format.md states the same contract for users.
+///
+/// The event log's segments are mapped only while a replay reads them once at start, with
+/// the log directory's lock held: no crv process appends to, truncates or compacts a segment
+/// then (the lock keeps out every other server and `crv compact`), and the mapping is dropped
+/// before this process appends to it. The same holds for other processes as for a store.
 pub fn map(file: &File) -> io::Result<Mmap> {
     // SAFETY: the mapping is read-only and only ever read through `&[u8]`. It stays sound
     // only while nothing modifies the file: crv itself never writes a published store (see

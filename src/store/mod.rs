@@ -11,7 +11,7 @@ pub mod format;
 pub mod fuzz;
 pub mod id_index;
 pub mod import;
-mod mmap;
+pub(crate) mod mmap;
 pub mod schema;
 pub mod writer;
 
