@@ -59,7 +59,7 @@ pub struct History {
     /// The most recent events, oldest first, at most [`RECENT_EVENTS`].
     pub recent: RecentEvents,
     /// The most recent contacts and responses, oldest first, at most [`MAX_CONTACT_HISTORY`].
-    pub contacts: VecDeque<ContactRecord>,
+    pub contacts: Contacts,
 }
 
 impl History {
@@ -89,10 +89,7 @@ impl History {
             } => (*time, campaign, offer, Touch::Response { value: *value }),
             Event::Purchase { .. } | Event::Set { .. } => return,
         };
-        if self.contacts.len() == MAX_CONTACT_HISTORY {
-            self.contacts.pop_front();
-        }
-        self.contacts.push_back(ContactRecord {
+        self.contacts.push(ContactRecord {
             sequence,
             time: contact.0,
             campaign: contact.1.clone(),
@@ -102,6 +99,70 @@ impl History {
     }
 }
 
+/// A customer's contacts and responses, oldest first, at most [`MAX_CONTACT_HISTORY`]: one
+/// pointer for the many customers without any, where an empty ring takes four words in every
+/// customer's state (a checkpoint stores them as a sequence).
+#[derive(Debug, Clone, Default, PartialEq)]
+// One word in the state is the point of the box.
+#[allow(clippy::box_collection)]
+pub struct Contacts(Option<Box<VecDeque<ContactRecord>>>);
+
+impl Contacts {
+    /// Appends `record`, dropping the oldest past [`MAX_CONTACT_HISTORY`].
+    pub fn push(&mut self, record: ContactRecord) {
+        let records = self.0.get_or_insert_default();
+        if records.len() == MAX_CONTACT_HISTORY {
+            records.pop_front();
+        }
+        records.push_back(record);
+    }
+
+    /// How many are kept.
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |records| records.len())
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The records, oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &ContactRecord> {
+        self.0.iter().flat_map(|records| records.iter())
+    }
+}
+
+impl<'a> IntoIterator for &'a Contacts {
+    type Item = &'a ContactRecord;
+    type IntoIter = Box<dyn DoubleEndedIterator<Item = &'a ContactRecord> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl Encode for Contacts {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        encoder: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        (self.len() as u64).encode(encoder)?;
+        self.iter().try_for_each(|record| record.encode(encoder))
+    }
+}
+
+impl<Context> Decode<Context> for Contacts {
+    fn decode<D: bincode::de::Decoder<Context = Context>>(
+        decoder: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let records = VecDeque::<ContactRecord>::decode(decoder)?;
+        Ok(Contacts((!records.is_empty()).then(|| Box::new(records))))
+    }
+}
+
+bincode::impl_borrow_decode!(Contacts);
+
 /// A customer's most recent events, oldest first, at most [`RECENT_EVENTS`], kept encoded: a
 /// purchase takes 24 bytes in one exactly sized buffer instead of a 96-byte [`LoggedEvent`]
 /// in a growing ring (a replay of millions of customers touches a fraction of the memory).
@@ -110,7 +171,6 @@ impl History {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RecentEvents {
     bytes: Vec<u8>,
-    len: u32,
 }
 
 /// The encoding of [`RecentEvents`]' entries (compact: variable-length integers).
@@ -129,39 +189,53 @@ impl RecentEvents {
             bincode::encode_into_slice((sequence, event), &mut entry[2..], recent_config())
                 .expect("an event of capped texts fits MAX_LOGGED_EVENT_BYTES");
         entry[..2].copy_from_slice(&(written as u16).to_le_bytes());
-        if self.len as usize == RECENT_EVENTS {
-            let oldest = 2 + usize::from(u16::from_le_bytes([self.bytes[0], self.bytes[1]]));
-            self.bytes.drain(..oldest);
-            self.len -= 1;
+        if self.len() == RECENT_EVENTS {
+            let oldest = self.lengths().next().expect("full");
+            self.bytes.drain(..2 + oldest);
         }
         if self.bytes.is_empty() {
             // Most customers have one or two events: room for this one only.
             self.bytes.reserve_exact(2 + written);
         }
         self.bytes.extend_from_slice(&entry[..2 + written]);
-        self.len += 1;
+    }
+
+    /// Each entry's length, oldest first.
+    fn lengths(&self) -> impl Iterator<Item = usize> + '_ {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let prefix = self.bytes.get(at..at + 2)?;
+            let length = usize::from(u16::from_le_bytes([prefix[0], prefix[1]]));
+            at += 2 + length;
+            Some(length)
+        })
+    }
+
+    /// Each entry's encoded event, oldest first.
+    fn entries(&self) -> Vec<&[u8]> {
+        let mut at = 0;
+        self.lengths()
+            .map(|length| {
+                let entry = &self.bytes[at + 2..at + 2 + length];
+                at += 2 + length;
+                entry
+            })
+            .collect()
     }
 
     /// How many events are kept.
     pub fn len(&self) -> usize {
-        self.len as usize
+        self.lengths().count()
     }
 
     /// Whether none is kept.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.bytes.is_empty()
     }
 
     /// The events, oldest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = LoggedEvent> + '_ {
-        let mut entries = Vec::with_capacity(self.len());
-        let mut at = 0;
-        while at < self.bytes.len() {
-            let length = usize::from(u16::from_le_bytes([self.bytes[at], self.bytes[at + 1]]));
-            entries.push(&self.bytes[at + 2..at + 2 + length]);
-            at += 2 + length;
-        }
-        entries.into_iter().map(|entry| {
+        self.entries().into_iter().map(|entry| {
             let ((sequence, event), _): ((u64, Event), usize) =
                 bincode::decode_from_slice(entry, recent_config())
                     .expect("an entry is the encoding of an event");
@@ -319,7 +393,24 @@ mod tests {
         assert_eq!(history.events, MAX_CONTACT_HISTORY as u64 + 5);
         assert_eq!(history.recent.len(), RECENT_EVENTS);
         assert_eq!(history.contacts.len(), MAX_CONTACT_HISTORY);
-        assert_eq!(history.contacts[0].sequence, 6);
+        assert_eq!(history.contacts.iter().next().unwrap().sequence, 6);
+        // A checkpoint holds them as the sequence it always held; none as an empty one.
+        let config = bincode::config::standard()
+            .with_little_endian()
+            .with_fixed_int_encoding();
+        let as_sequence: VecDeque<ContactRecord> = history.contacts.iter().cloned().collect();
+        let encoded = bincode::encode_to_vec(&history.contacts, config).unwrap();
+        assert_eq!(
+            encoded,
+            bincode::encode_to_vec(&as_sequence, config).unwrap()
+        );
+        let (back, _): (Contacts, usize) = bincode::decode_from_slice(&encoded, config).unwrap();
+        assert_eq!(back, history.contacts);
+        let none = bincode::encode_to_vec(Contacts::default(), config).unwrap();
+        assert_eq!(
+            none,
+            bincode::encode_to_vec(VecDeque::<ContactRecord>::new(), config).unwrap()
+        );
     }
 
     #[test]

@@ -292,6 +292,14 @@ struct Valuer {
 }
 
 impl Valuer {
+    /// Whether a replay values a changed row at once, while it is in cache, rather than every
+    /// changed row in one pass at the end: under the retention valuation a value is a few
+    /// multiplications, cheaper than finding the row again; a purchase model's special
+    /// functions are worth computing once per row, not once per event.
+    fn values_at_once(&self) -> bool {
+        matches!(self.valuation, Valuation::Retention)
+    }
+
     /// The CRV (and outlook) of `row`: the served kernel over one row, no allocation under
     /// the retention valuation.
     fn value(&self, schema: &Schema, row: &Row) -> Value1 {
@@ -537,7 +545,9 @@ impl Live {
             }
             appender_at = Some((segment.path.clone(), read.valid_bytes));
         }
-        self.revalue();
+        if !self.valuer.values_at_once() {
+            self.revalue();
+        }
         let (path, len) =
             appender_at.unwrap_or_else(|| (log::segment_path(dir, self.last_sequence() + 1), 0));
         log::Appender::open(&path, len).map_err(|e| Error::io(&path, e))
@@ -684,9 +694,16 @@ impl Live {
                 if self.overlay.determine_map(&id) % parts == part {
                     let mut state = self.overlay.entry(id).or_default();
                     let numbers = &numbers[index * width..(index + 1) * width];
-                    self.change(&mut state, id, record.sequence, &record.event.event, || {
-                        row.map(|_| numbers.into())
-                    });
+                    let stale =
+                        self.change(&mut state, id, record.sequence, &record.event.event, || {
+                            row.map(|_| numbers.into())
+                        });
+                    if stale
+                        && self.valuer.values_at_once()
+                        && let Some((row, value)) = &mut state.row
+                    {
+                        *value = self.valuer.value(&self.schema, row);
+                    }
                 }
             }
         });
@@ -697,7 +714,8 @@ impl Live {
         Ok(())
     }
 
-    /// Recomputes the value of every changed row (after a replay, in parallel).
+    /// Recomputes the value of every changed row (after a replay under a purchase model, in
+    /// parallel).
     fn revalue(&self) {
         use rayon::prelude::*;
         self.overlay.par_iter_mut().for_each(|mut entry| {
