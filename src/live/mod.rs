@@ -2,18 +2,25 @@
 //! applied while the server serves, durably, with nothing acknowledged lost on a crash.
 //!
 //! Method. The store stays immutable; a concurrent overlay (`DashMap` keyed by customer id)
-//! holds what events changed: per customer its [`History`] (event count, recent events,
-//! contacts) and, once a column changed (or for a customer the store does not have), the whole
-//! row with its CRV, recomputed at once (margins and retention, or the purchase model). A
-//! lookup reads the overlay first (one hash probe), then the served table; its tier comes from
-//! the served version's cut points and its rank from that version's CRVs (a search of a
+//! holds what events changed: per customer, boxed so that the map's entries stay 16 bytes, its
+//! [`History`] (event count, the recent events kept encoded, contacts only when there are any)
+//! and, once a column changed (or for a customer the store does not have), the row's numeric
+//! columns with its CRV, recomputed at once (margins and retention, or the purchase model), and
+//! its text columns only once a `set` changed one. A replay of millions of customers is bound
+//! by the memory it touches, so a changed customer costs about 200 bytes.
+//! A lookup reads the overlay first (one hash probe), then the served table; its tier comes
+//! from the served version's cut points and its rank from that version's CRVs (a search of a
 //! cached sample of them, then of one stride).
 //! Every accepted event is first appended to the write-ahead log ([`log`]) by the writer
 //! ([`writer`]), which groups whatever arrived meanwhile into one write and (with `--fsync
 //! always`) one fsync, then applies them in log order and answers. At start the log is
 //! replayed over the store from the checkpoint of the store's identity ([`checkpoint`]):
-//! windows of records are checksummed and decoded in parallel, then applied in parallel with
-//! each customer's events on one thread in log order, and the changed rows valued at the end.
+//! segments are mapped, windows of records checksummed and decoded in parallel, the store rows
+//! of a window's customers found by one interleaved probe and their numeric columns read a
+//! column at a time (independent loads the processor overlaps), then the events applied in
+//! parallel, each thread owning whole shards of the overlay and so each customer's events in
+//! log order; a changed row is valued at once under margins and retention, or in one pass at
+//! the end under a purchase model.
 //! Compaction ([`compact`]) folds store and overlay into a new store file and starts a new log
 //! segment; `POST /v1/admin/retier` publishes store and overlay as a new table version, whose
 //! cut points then apply. Selections and simulations see one published version for their
@@ -1147,6 +1154,15 @@ fn lock_dir(dir: &Path) -> Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changed_customer_stays_small() {
+        // A replay of millions of customers is bound by the memory it touches (module doc):
+        // the map's entry is a key and a pointer, the state one 96-byte allocation.
+        assert_eq!(std::mem::size_of::<Box<CustomerState>>(), 8);
+        let state = std::mem::size_of::<CustomerState>();
+        assert!(state <= 96, "{state} bytes");
+    }
 
     #[test]
     fn counting_values_above_agrees_with_a_plain_search() {

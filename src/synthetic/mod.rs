@@ -9,6 +9,7 @@
 
 mod columnar;
 pub mod demo;
+pub mod events;
 pub mod purchases;
 pub mod rng;
 mod writer;

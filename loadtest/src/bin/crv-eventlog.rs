@@ -1,21 +1,17 @@
 //! `crv-eventlog`: writes an event log (`--wal DIR`) of `--events N` events over the customers
 //! of a store, as `crv serve --wal DIR` would have logged them: the input of the start-up
-//! replay measurement. Events are purchases (85%), contacts (8%), responses (4%) and margin
-//! changes (3%), customers uniform over the store; the log is one segment from sequence 1 and
-//! refuses a directory that already holds one.
+//! replay measurement. Events are `crv::synthetic::events` (purchases 85%, contacts 8%,
+//! responses 4%, margin changes 3%), customers uniform over the store; the log is one segment
+//! from sequence 1 and refuses a directory that already holds one.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use crv::live::event::{CustomerEvent, Event, SetValue};
 use crv::live::log;
 use crv_loadtest::workload::{Popularity, Workload};
 use crv_loadtest::{Error, Result};
-
-/// Microseconds since 1970 of 2026-11-30T00:00:00Z: the first event's time.
-const FIRST_TIME: i64 = 1_795_996_800_000_000;
 
 /// Writes an event log over a store's customers, for replay measurements.
 #[derive(Debug, Parser)]
@@ -53,36 +49,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The `sequence`-th event of the log, for a customer picked from `workload`.
-fn event(workload: &Workload, rng: &mut fastrand::Rng, sequence: u64) -> CustomerEvent {
-    let customer_id = workload.pick(rng).id;
-    let time = FIRST_TIME + sequence as i64 * 1_000;
-    let campaign = || format!("campaign-{}", sequence % 12);
-    let event = match rng.u32(0..100) {
-        0..85 => Event::Purchase {
-            amount: f64::from(rng.u32(100..50_000)) / 100.0,
-            time,
-        },
-        85..93 => Event::Contact {
-            channel: ["email", "phone", "mail"][rng.usize(0..3)].to_string(),
-            campaign: campaign(),
-            offer: "coupon".to_string(),
-            time,
-        },
-        93..97 => Event::Response {
-            campaign: campaign(),
-            offer: "coupon".to_string(),
-            value: f64::from(rng.u32(0..10_000)) / 100.0,
-            time,
-        },
-        _ => Event::Set {
-            column: "margin".to_string(),
-            value: SetValue::Number(f64::from(rng.u32(0..100_000)) / 100.0),
-        },
-    };
-    CustomerEvent { customer_id, event }
-}
-
 /// Writes the log; returns its size in bytes.
 fn write_log(args: &Args) -> Result<u64> {
     let io = |what: String| move |source: std::io::Error| Error::Io { what, source };
@@ -105,7 +71,9 @@ fn write_log(args: &Args) -> Result<u64> {
     let mut bytes = 0u64;
     for sequence in 1..=args.events {
         record.clear();
-        log::encode_record(sequence, &event(&workload, &mut rng, sequence), &mut record);
+        let customer_id = workload.pick(&mut rng).id;
+        let event = crv::synthetic::events::event(args.seed, sequence, customer_id);
+        log::encode_record(sequence, &event, &mut record);
         out.write_all(&record)
             .map_err(io(format!("writing {}", path.display())))?;
         bytes += record.len() as u64;
