@@ -94,7 +94,8 @@ generate() {
   local label=$1 load out
   shift
   load=$(load_average)
-  out=$DATA/${label// /-}.txt
+  out=${label// /-}
+  out=$DATA/${out//\//-}.txt
   echo "== $label (load average $load)"
   "${ON_CLIENT_CPU[@]}" "$LOADTEST" --addr "$HOST:$PORT" --store "$STORE" \
     --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" --json "$@" \
