@@ -133,13 +133,15 @@ impl Contacts {
     }
 }
 
-impl<'a> IntoIterator for &'a Contacts {
-    type Item = &'a ContactRecord;
-    type IntoIter = Box<dyn DoubleEndedIterator<Item = &'a ContactRecord> + 'a>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
-    }
+/// Encodes `len` `items` as bincode encodes a sequence of them (its length, then each): the
+/// checkpoint form of [`RecentEvents`] and [`Contacts`], whatever they hold in memory.
+fn encode_sequence<E: bincode::enc::Encoder, T: Encode>(
+    encoder: &mut E,
+    len: usize,
+    mut items: impl Iterator<Item = T>,
+) -> Result<(), bincode::error::EncodeError> {
+    (len as u64).encode(encoder)?;
+    items.try_for_each(|item| item.encode(encoder))
 }
 
 impl Encode for Contacts {
@@ -147,8 +149,7 @@ impl Encode for Contacts {
         &self,
         encoder: &mut E,
     ) -> Result<(), bincode::error::EncodeError> {
-        (self.len() as u64).encode(encoder)?;
-        self.iter().try_for_each(|record| record.encode(encoder))
+        encode_sequence(encoder, self.len(), self.iter())
     }
 }
 
@@ -249,8 +250,7 @@ impl Encode for RecentEvents {
         &self,
         encoder: &mut E,
     ) -> Result<(), bincode::error::EncodeError> {
-        (self.len() as u64).encode(encoder)?;
-        self.iter().try_for_each(|logged| logged.encode(encoder))
+        encode_sequence(encoder, self.len(), self.iter())
     }
 }
 

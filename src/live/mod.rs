@@ -935,7 +935,7 @@ impl Live {
         let mut history = ContactHistory::default();
         for entry in &self.overlay {
             let id = *entry.key();
-            for record in &entry.value().history.contacts {
+            for record in entry.value().history.contacts.iter() {
                 if campaign.is_some_and(|campaign| campaign != record.campaign) {
                     continue;
                 }
