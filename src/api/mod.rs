@@ -16,6 +16,7 @@ mod events;
 pub mod fuzz;
 mod handlers;
 mod json;
+pub mod logging;
 pub mod metrics;
 pub mod os;
 pub mod request;
@@ -267,6 +268,8 @@ pub struct AppState {
     /// The dashboard's picture of the purchase model (`--model`), encoded once
     /// ([`dashboard::model::encode`]).
     model_summary: Option<bytes::Bytes>,
+    /// Where each request's access line goes.
+    access_log: logging::AccessLog,
 }
 
 impl AppState {
@@ -330,6 +333,7 @@ impl AppState {
             currency: DEFAULT_CURRENCY.to_string(),
             plans: campaigns::Plans::default(),
             model_summary,
+            access_log: logging::AccessLog::Tracing,
         })
     }
 
@@ -355,6 +359,16 @@ impl AppState {
             live: Some(live),
             ..self
         }
+    }
+
+    /// The state writing its access log through `access_log`.
+    pub fn with_access_log(self, access_log: logging::AccessLog) -> AppState {
+        AppState { access_log, ..self }
+    }
+
+    /// Where each request's access line goes.
+    pub(crate) fn access_log(&self) -> &logging::AccessLog {
+        &self.access_log
     }
 
     /// The state with write endpoints open without a token (`--insecure-writes`; the caller

@@ -5,7 +5,8 @@
 //! as `ann%40example.com`), which are decoded piece by piece after splitting, so that an escaped
 //! `/` stays inside its id. Heavy endpoints check the bearer token first.
 //! Each request is counted in the metrics under its route template and logs one access line
-//! (target `crv::access`, level info) with its request id, echoed in `X-Request-Id`.
+//! ([`super::logging`]: target `crv::access`, level info) with its request id, echoed in
+//! `X-Request-Id`.
 
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -21,6 +22,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::body::Body;
+use super::logging::AccessLine;
 use super::metrics::Route;
 use super::wire::{ApiError, error_response, json_response};
 use super::{campaigns, dashboard, events, handlers};
@@ -179,17 +181,15 @@ pub async fn route(
     state
         .metrics()
         .record_request(route, response.status(), elapsed);
-    tracing::info!(
-        target: "crv::access",
-        method = %parts.method,
-        route = route.template(),
+    state.access_log().record(&AccessLine {
+        method: &parts.method,
+        route: route.template(),
         path,
-        status = response.status().as_u16(),
-        micros = elapsed.as_micros() as u64,
-        client = %peer,
-        request_id = request_id.to_str().unwrap_or_default(),
-        "request"
-    );
+        status: response.status().as_u16(),
+        micros: elapsed.as_micros() as u64,
+        client: peer,
+        request_id: request_id.to_str().unwrap_or_default(),
+    });
     response.headers_mut().insert(REQUEST_ID, request_id);
     Ok(response)
 }

@@ -1,21 +1,14 @@
 //! `crv serve`: opens and scores the store once, logs how long that took, then serves HTTP
 //! until SIGINT or SIGTERM and drains in-flight requests before exiting 0.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crv::api::logging::{self, AccessLog, JsonLines};
 use crv::api::{self, AppState};
 use crv::error::{Error, Result};
 use crv::synthetic::demo::{DEMO_CUSTOMERS, demo_store};
-use serde_json::{Map, Value};
-use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::FmtContext;
-use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
-use tracing_subscriber::registry::LookupSpan;
 
 use super::millis;
 use crate::cli::{FsyncArg, LogFormat, ServeCommand};
@@ -27,7 +20,8 @@ const EXAMPLE_IDS: usize = 3;
 /// Runs `crv serve`; the log level comes from `RUST_LOG` (default `info`), the format from
 /// `--log-format`.
 ///
-/// Log lines (one per request at info: the access log) are formatted on the thread that logs
+/// Log lines (one per request at info: the access log, formatted by
+/// [`crv::api::logging::AccessLog`] in the same format) are formatted on the thread that logs
 /// them and written by a thread of their own through a buffer that is flushed whenever no line
 /// is waiting, so a lookup never waits for a `write` to stderr. Lines are never dropped: when
 /// 128k lines wait, loggers wait too. The guard flushes what is left when `serve` returns.
@@ -37,11 +31,17 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         .lossy(false)
         .thread_name("crv-log")
         .finish(std::io::BufWriter::new(std::io::stderr()));
-    let log = tracing_subscriber::fmt().with_writer(writer);
-    match args.log_format {
-        LogFormat::Text => log.with_env_filter(filter()).init(),
-        LogFormat::Json => log.event_format(JsonLines).with_env_filter(filter()).init(),
-    }
+    let log = tracing_subscriber::fmt().with_writer(writer.clone());
+    let format = match args.log_format {
+        LogFormat::Text => {
+            log.with_env_filter(filter()).init();
+            logging::LogFormat::Text
+        }
+        LogFormat::Json => {
+            log.event_format(JsonLines).with_env_filter(filter()).init();
+            logging::LogFormat::Json
+        }
+    };
     let params = args.score.params();
     let scheme = args.score.scheme();
     let config = args.config();
@@ -85,7 +85,8 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
     let mut state = AppState::open_valued(&path, params, scheme, valuation, config)?
         .with_token(token)?
         .with_currency(&args.currency)?
-        .with_insecure_writes(args.insecure_writes);
+        .with_insecure_writes(args.insecure_writes)
+        .with_access_log(AccessLog::direct(format, writer));
     if let Some(wal) = &args.wal {
         let live = open_live(args, &path, wal, &state)?;
         state = state.with_live(live);
@@ -246,63 +247,5 @@ async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => tracing::info!("SIGINT: shutting down"),
         () = terminate => tracing::info!("SIGTERM: shutting down"),
-    }
-}
-
-/// `--log-format json`: each event as one JSON object on a line, with `timestamp`, `level`,
-/// `target`, `message` and the event's fields as JSON values.
-struct JsonLines;
-
-impl<S, N> FormatEvent<S, N> for JsonLines
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        _context: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
-        let mut timestamp = String::new();
-        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
-        let metadata = event.metadata();
-        let mut line = Map::new();
-        line.insert("timestamp".into(), Value::String(timestamp));
-        line.insert("level".into(), Value::String(metadata.level().to_string()));
-        line.insert("target".into(), Value::String(metadata.target().into()));
-        event.record(&mut JsonFields(&mut line));
-        writeln!(writer, "{}", Value::Object(line))
-    }
-}
-
-/// Records an event's fields into a JSON object: numbers and booleans as such, the rest as
-/// text.
-struct JsonFields<'a>(&'a mut Map<String, Value>);
-
-impl Visit for JsonFields<'_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().into(), Value::from(value));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().into(), Value::from(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().into(), Value::from(value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().into(), Value::from(value));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().into(), Value::from(value));
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .insert(field.name().into(), Value::String(format!("{value:?}")));
     }
 }
