@@ -139,6 +139,13 @@ const STALE: Value1 = Value1 {
 /// Ids per interleaved store probe during a replay.
 const PROBE_CHUNK: usize = 4096;
 
+/// A customer and their row in the live state's base store (`None`: not in it).
+#[derive(Debug, Clone, Copy)]
+struct StoredRow {
+    id: u64,
+    row: Option<usize>,
+}
+
 /// One customer in the overlay.
 #[derive(Debug, Clone, Default)]
 struct CustomerState {
@@ -663,35 +670,26 @@ impl Live {
         let skip = (expected - first.sequence).min(records.len() as u64);
         report.skipped += skip;
         let fresh = &records[skip as usize..];
-        // The store rows of the window's customers, probed interleaved (several times faster
-        // than one probe per event).
-        let mut stored = vec![None; fresh.len()];
-        fresh
-            .par_chunks(PROBE_CHUNK)
-            .zip(stored.par_chunks_mut(PROBE_CHUNK))
-            .for_each_init(
-                || (Vec::new(), Vec::new()),
-                |(ids, rows), (records, stored)| {
-                    ids.clear();
-                    ids.extend(records.iter().map(|record| record.event.customer_id));
-                    self.base.rows_of(ids, rows);
-                    stored.copy_from_slice(rows);
-                },
-            );
-        // Their numeric columns, read one column at a time: independent loads the processor
-        // overlaps, where reading a row's columns while applying its event waits on each miss
-        // in turn. Read for every event that may create a changed row (some are wasted on
-        // customers already changed).
+        // The store rows of the window's customers and their numeric columns
+        // ([`Live::read_stored`]), in parallel chunks. Read for every event that may create a
+        // changed row (some are wasted on customers already changed).
         let width = self.schema.numbers.len();
+        let mut stored = vec![None; fresh.len()];
         let mut numbers = vec![0.0f32; fresh.len() * width];
-        if width > 0 {
-            fresh
-                .par_chunks(PROBE_CHUNK)
-                .zip(stored.par_chunks(PROBE_CHUNK))
-                .zip(numbers.par_chunks_mut(PROBE_CHUNK * width))
-                .for_each(|((records, stored), numbers)| {
-                    self.gather_numbers(records, stored, numbers)
-                });
+        let chunks: Vec<(Vec<Option<usize>>, Vec<f32>)> = fresh
+            .par_chunks(PROBE_CHUNK)
+            .map_init(Vec::new, |ids, records| {
+                ids.clear();
+                ids.extend(records.iter().map(|record| record.event.customer_id));
+                let (mut rows, mut numbers) = (Vec::new(), Vec::new());
+                self.read_stored(ids, &mut rows, &mut numbers);
+                (rows, numbers)
+            })
+            .collect();
+        for (index, (rows, chunk_numbers)) in chunks.into_iter().enumerate() {
+            let at = index * PROBE_CHUNK;
+            stored[at..at + rows.len()].copy_from_slice(&rows);
+            numbers[at * width..at * width + chunk_numbers.len()].copy_from_slice(&chunk_numbers);
         }
         let parts = rayon::current_num_threads();
         (0..parts).into_par_iter().for_each(|part| {
@@ -732,44 +730,67 @@ impl Live {
         });
     }
 
-    /// Applies logged event `sequence` to the overlay, the customer's value recomputed when
-    /// its row changed.
-    fn apply(&self, sequence: u64, event: &CustomerEvent) {
-        let id = event.customer_id;
-        let mut state = self.overlay.entry(id).or_default();
-        let before = state.row.as_ref().map(|(_, value)| value.crv);
-        let mut after = None;
-        if self.change(&mut state, id, sequence, &event.event, || {
-            self.base
-                .row_of(crate::CustomerId(id))
-                .map(|row| self.stored_numbers(row))
-        }) && let Some((row, value)) = &mut state.row
-        {
-            *value = self.valuer.value(&self.schema, row);
-            after = Some(value.crv);
-        }
-        drop(state);
-        self.last_sequence.store(sequence, Ordering::Release);
-        self.stats.count_event();
-        let now = crate::rfm::date::now_micros();
-        self.activity.count_events(now.max(0) as u64 / 1_000_000, 1);
-        if let Some(after) = after {
-            self.note_tier_change(sequence, id, before, after, now);
-        }
-    }
-
-    /// Records customer `id`'s change of tier, if event `sequence` moved them to another tier
-    /// of the served version: from the CRV `before` (the overlay's; `None`: the served
-    /// table's, or none for a new customer) to `after`.
-    fn note_tier_change(&self, sequence: u64, id: u64, before: Option<f32>, after: f32, now: i64) {
-        let ranking = self.ranking.load();
-        let Some(ranking) = ranking.as_ref() else {
+    /// Applies logged events `first`, `first + 1`, ... (`events`, in log order) to the
+    /// overlay, each changed customer's value recomputed, in stages: the store rows of all the
+    /// group's customers and their numeric columns are read first ([`Live::read_stored`]),
+    /// so that their cache misses overlap, then the events applied one after another.
+    fn apply_group(&self, first: u64, events: &[&CustomerEvent]) {
+        let Some(count) = std::num::NonZeroU64::new(events.len() as u64) else {
             return;
         };
+        let ids: Vec<u64> = events.iter().map(|event| event.customer_id).collect();
+        let (mut rows, mut numbers) = (Vec::new(), Vec::new());
+        self.read_stored(&ids, &mut rows, &mut numbers);
+        let width = self.schema.numbers.len();
+        let now = crate::rfm::date::now_micros();
+        let ranking = self.ranking.load();
+        for (index, (event, &row)) in events.iter().zip(&rows).enumerate() {
+            let (sequence, id) = (first + index as u64, event.customer_id);
+            let mut state = self.overlay.entry(id).or_default();
+            let before = state.row.as_ref().map(|(_, value)| value.crv);
+            let mut after = None;
+            if self.change(&mut state, id, sequence, &event.event, || {
+                row.map(|_| numbers[index * width..(index + 1) * width].into())
+            }) && let Some((row, value)) = &mut state.row
+            {
+                *value = self.valuer.value(&self.schema, row);
+                after = Some(value.crv);
+            }
+            drop(state);
+            if let (Some(after), Some(ranking)) = (after, ranking.as_ref()) {
+                let stored = StoredRow { id, row };
+                self.note_tier_change(ranking, sequence, stored, before, after, now);
+            }
+        }
+        self.last_sequence
+            .store(first + count.get() - 1, Ordering::Release);
+        self.stats.count_events(count.get());
+        self.activity
+            .count_events(now.max(0) as u64 / 1_000_000, count.get());
+    }
+
+    /// Records customer `stored.id`'s change of tier, if event `sequence` moved them to
+    /// another tier of the served version `ranking`: from the CRV `before` (the overlay's;
+    /// `None`: the served table's, or none for a new customer) to `after`.
+    fn note_tier_change(
+        &self,
+        ranking: &Ranking,
+        sequence: u64,
+        stored: StoredRow,
+        before: Option<f32>,
+        after: f32,
+        now: i64,
+    ) {
         let table = &ranking.table;
+        let id = stored.id;
         let before = before.or_else(|| {
-            let row = table.store().row_of(crate::CustomerId(id))?;
-            Some(table.crv()[row])
+            // The base store's row is the served table's while no retier published another.
+            let row = if std::ptr::eq(table.store(), &*self.base) {
+                stored.row
+            } else {
+                table.store().row_of(crate::CustomerId(id))
+            };
+            Some(table.crv()[row?])
         });
         let cuts = table.tier_cuts();
         let from = before
@@ -859,22 +880,21 @@ impl Live {
             .collect()
     }
 
-    /// Fills `numbers` (row-major, one row of the schema's numeric columns per record) with
-    /// the store's values of the customers at `stored` (zeros for customers it lacks), one
-    /// column at a time.
-    fn gather_numbers(
-        &self,
-        records: &[log::Record],
-        stored: &[Option<usize>],
-        numbers: &mut [f32],
-    ) {
+    /// The store rows of customers `ids` into `rows` (probed interleaved: several times
+    /// faster than one probe after another) and their numeric columns into `numbers`
+    /// (row-major, one row of the schema's numeric columns per id, zeros for customers the
+    /// store lacks), read one column at a time: independent loads the processor overlaps,
+    /// where reading a row's columns while applying its event waits on each miss in turn.
+    fn read_stored(&self, ids: &[u64], rows: &mut Vec<Option<usize>>, numbers: &mut Vec<f32>) {
+        self.base.rows_of(ids, rows);
         let width = self.schema.numbers.len();
-        debug_assert_eq!(numbers.len(), records.len() * width);
+        numbers.clear();
+        numbers.resize(ids.len() * width, 0.0);
         for (column, &index) in self.schema.stored[..width].iter().enumerate() {
             let Column::F32(values) = self.base.column_at(index) else {
                 unreachable!("the schema's numeric columns are numeric");
             };
-            for (at, row) in stored.iter().enumerate() {
+            for (at, row) in rows.iter().enumerate() {
                 if let Some(row) = *row {
                     numbers[at * width + column] = values[row];
                 }

@@ -335,12 +335,12 @@ fn write_group(
     } else {
         *unsynced = true;
     }
-    let mut sequence = first;
+    let events: Vec<&CustomerEvent> = jobs.iter().flat_map(|job| &job.events).collect();
+    live.apply_group(first, &events);
+    drop(events);
+    let mut last = first - 1;
     for job in jobs.drain(..) {
-        for event in &job.events {
-            live.apply(sequence, event);
-            sequence += 1;
-        }
-        let _ = job.reply.send(Ok(sequence - 1));
+        last += job.events.len() as u64;
+        let _ = job.reply.send(Ok(last));
     }
 }
