@@ -224,6 +224,11 @@ impl RecentEvents {
             .collect()
     }
 
+    /// The first byte of the buffer (0 when empty): a read that brings it into the cache.
+    pub fn first_byte(&self) -> u8 {
+        self.bytes.first().copied().unwrap_or(0)
+    }
+
     /// How many events are kept.
     pub fn len(&self) -> usize {
         self.lengths().count()

@@ -138,6 +138,9 @@ const STALE: Value1 = Value1 {
 
 /// Ids per interleaved store probe during a replay.
 const PROBE_CHUNK: usize = 4096;
+/// Events whose customers' states are read ahead together ([`Live::warm`]): enough to keep
+/// the processor's outstanding misses busy, few enough to stay in the first-level cache.
+const WARM_CHUNK: usize = 64;
 
 /// A customer and their row in the live state's base store (`None`: not in it).
 #[derive(Debug, Clone, Copy)]
@@ -693,7 +696,14 @@ impl Live {
         }
         let parts = rayon::current_num_threads();
         (0..parts).into_par_iter().for_each(|part| {
+            let mut ids = Vec::with_capacity(WARM_CHUNK);
             for (index, (record, &row)) in fresh.iter().zip(&stored).enumerate() {
+                if index % WARM_CHUNK == 0 {
+                    ids.clear();
+                    let chunk = &fresh[index..(index + WARM_CHUNK).min(fresh.len())];
+                    ids.extend(chunk.iter().map(|record| record.event.customer_id));
+                    self.warm(&ids, |shard| shard % parts == part);
+                }
                 let id = record.event.customer_id;
                 // Each thread owns whole shards of the overlay: no lock is shared.
                 if self.overlay.determine_map(&id) % parts == part {
@@ -745,6 +755,9 @@ impl Live {
         let now = crate::rfm::date::now_micros();
         let ranking = self.ranking.load();
         for (index, (event, &row)) in events.iter().zip(&rows).enumerate() {
+            if index % WARM_CHUNK == 0 {
+                self.warm(&ids[index..(index + WARM_CHUNK).min(ids.len())], |_| true);
+            }
             let (sequence, id) = (first + index as u64, event.customer_id);
             let mut state = self.overlay.entry(id).or_default();
             let before = state.row.as_ref().map(|(_, value)| value.crv);
@@ -767,6 +780,33 @@ impl Live {
         self.stats.count_events(count.get());
         self.activity
             .count_events(now.max(0) as u64 / 1_000_000, count.get());
+    }
+
+    /// Reads the overlay states of customers `ids` and the parts of them an event touches
+    /// (the recent events' buffer, the row's numbers), so that the cache misses of different
+    /// customers overlap: applying events one after another waits on each miss in turn, and
+    /// every probe of the map takes a lock, whose atomic orders all later loads after it. Here
+    /// each shard is read-locked once for the whole chunk and the probes are plain loads.
+    /// Only the shards `owns` accepts are read (a replay's thread owns some).
+    fn warm(&self, ids: &[u64], owns: impl Fn(usize) -> bool) {
+        let guards: Vec<_> = (self.overlay.shards().iter().enumerate())
+            .map(|(index, shard)| owns(index).then(|| shard.read()))
+            .collect();
+        let mut touched = 0u32;
+        for &id in ids {
+            let hash = self.overlay.hash_usize(&id);
+            let Some(shard) = &guards[self.overlay.determine_shard(hash)] else {
+                continue;
+            };
+            if let Some((_, state)) = shard.get(hash as u64, |(key, _)| *key == id) {
+                let state = state.get();
+                touched ^= u32::from(state.history.recent.first_byte());
+                if let Some((row, _)) = &state.row {
+                    touched ^= row.numbers.first().map_or(0, |x| x.to_bits());
+                }
+            }
+        }
+        std::hint::black_box(touched);
     }
 
     /// Records customer `stored.id`'s change of tier, if event `sequence` moved them to
