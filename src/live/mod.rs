@@ -141,6 +141,8 @@ const PROBE_CHUNK: usize = 4096;
 /// Events whose customers' states are read ahead together ([`Live::warm`]): enough to keep
 /// the processor's outstanding misses busy, few enough to stay in the first-level cache.
 const WARM_CHUNK: usize = 64;
+/// Fewest events worth reading ahead.
+const MIN_WARM: usize = 4;
 
 /// A customer and their row in the live state's base store (`None`: not in it).
 #[derive(Debug, Clone, Copy)]
@@ -212,11 +214,17 @@ impl Descending {
     /// How many values are above `x`.
     fn above(&self, x: f32) -> usize {
         // The sample's entries above `x` start strides whose values, but for the last
-        // stride's, are all above it.
+        // stride's, are all above it. That stride is counted whole, not searched: its four
+        // cache lines are then loaded at once, where a binary search waits on two or three
+        // misses one after another.
         let strides = self.sample.partition_point(|&other| other > x);
         let start = strides.saturating_sub(1) * RANK_STRIDE;
         let end = (strides * RANK_STRIDE).min(self.values.len());
-        start + self.values[start..end].partition_point(|&other| other > x)
+        start
+            + self.values[start..end]
+                .iter()
+                .filter(|&&other| other > x)
+                .count()
     }
 }
 
@@ -787,17 +795,22 @@ impl Live {
     /// customers overlap: applying events one after another waits on each miss in turn, and
     /// every probe of the map takes a lock, whose atomic orders all later loads after it. Here
     /// each shard is read-locked once for the whole chunk and the probes are plain loads.
-    /// Only the shards `owns` accepts are read (a replay's thread owns some).
+    /// Only the shards `owns` accepts are read (a replay's thread owns some). A few ids are
+    /// left alone: their misses would only move here.
     fn warm(&self, ids: &[u64], owns: impl Fn(usize) -> bool) {
-        let guards: Vec<_> = (self.overlay.shards().iter().enumerate())
-            .map(|(index, shard)| owns(index).then(|| shard.read()))
-            .collect();
+        if ids.len() < MIN_WARM {
+            return;
+        }
+        let shards = self.overlay.shards();
+        let mut guards: Vec<_> = shards.iter().map(|_| None).collect();
         let mut touched = 0u32;
         for &id in ids {
             let hash = self.overlay.hash_usize(&id);
-            let Some(shard) = &guards[self.overlay.determine_shard(hash)] else {
+            let index = self.overlay.determine_shard(hash);
+            if !owns(index) {
                 continue;
-            };
+            }
+            let shard = guards[index].get_or_insert_with(|| shards[index].read());
             if let Some((_, state)) = shard.get(hash as u64, |(key, _)| *key == id) {
                 let state = state.get();
                 touched ^= u32::from(state.history.recent.first_byte());
