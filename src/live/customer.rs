@@ -110,7 +110,11 @@ pub struct Contacts(Option<Box<VecDeque<ContactRecord>>>);
 impl Contacts {
     /// Appends `record`, dropping the oldest past [`MAX_CONTACT_HISTORY`].
     pub fn push(&mut self, record: ContactRecord) {
-        let records = self.0.get_or_insert_default();
+        // Room for this one only at first: most customers are contacted once or twice, where
+        // a ring's first allocation holds four records.
+        let records = self
+            .0
+            .get_or_insert_with(|| Box::new(VecDeque::with_capacity(1)));
         if records.len() == MAX_CONTACT_HISTORY {
             records.pop_front();
         }
@@ -168,10 +172,12 @@ bincode::impl_borrow_decode!(Contacts);
 /// purchase takes 24 bytes in one exactly sized buffer instead of a 96-byte [`LoggedEvent`]
 /// in a growing ring (a replay of millions of customers touches a fraction of the memory).
 /// Each entry is its length (u16 LE) and the bincode of the [`LoggedEvent`]; a checkpoint
-/// stores the decoded events, as a sequence of [`LoggedEvent`].
+/// stores the decoded events, as a sequence of [`LoggedEvent`]. The buffer is a boxed slice,
+/// reallocated at each event: two words in the state instead of a vector's three, and no
+/// spare capacity.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RecentEvents {
-    bytes: Vec<u8>,
+    bytes: Box<[u8]>,
 }
 
 /// The encoding of [`RecentEvents`]' entries (compact: variable-length integers).
@@ -190,15 +196,16 @@ impl RecentEvents {
             bincode::encode_into_slice((sequence, event), &mut entry[2..], recent_config())
                 .expect("an event of capped texts fits MAX_LOGGED_EVENT_BYTES");
         entry[..2].copy_from_slice(&(written as u16).to_le_bytes());
-        if self.len() == RECENT_EVENTS {
+        let kept = if self.len() == RECENT_EVENTS {
             let oldest = self.lengths().next().expect("full");
-            self.bytes.drain(..2 + oldest);
-        }
-        if self.bytes.is_empty() {
-            // Most customers have one or two events: room for this one only.
-            self.bytes.reserve_exact(2 + written);
-        }
-        self.bytes.extend_from_slice(&entry[..2 + written]);
+            &self.bytes[2 + oldest..]
+        } else {
+            &self.bytes[..]
+        };
+        let mut bytes = Vec::with_capacity(kept.len() + 2 + written);
+        bytes.extend_from_slice(kept);
+        bytes.extend_from_slice(&entry[..2 + written]);
+        self.bytes = bytes.into_boxed_slice();
     }
 
     /// Each entry's length, oldest first.
