@@ -9,6 +9,10 @@ use std::io::{self, Read};
 
 /// `inner`'s bytes, failing with [`io::ErrorKind::InvalidData`] at the first record (header
 /// included) of more than `cap` bytes.
+///
+/// Only quotes and line breaks change what ends a record, so the reader jumps from one to
+/// the next (`memchr`) instead of stepping through every byte: whether a quote opens a
+/// quoted field depends only on the byte before it (a comma or a line break, or none).
 pub struct CappedRecords<R> {
     inner: R,
     cap: usize,
@@ -16,6 +20,8 @@ pub struct CappedRecords<R> {
     record: usize,
     /// Where the parser is within the current record.
     state: State,
+    /// The last byte read (a line break before the first).
+    last: u8,
     /// Records ended so far (the current one's number is one more).
     records: u64,
 }
@@ -23,10 +29,8 @@ pub struct CappedRecords<R> {
 /// The `csv` crate's view of the current byte, as far as record ends go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// At the start of a field: a quote here opens a quoted field.
-    FieldStart,
-    /// In a field that is not quoted.
-    Plain,
+    /// Outside a quoted field.
+    Unquoted,
     /// In a quoted field.
     Quoted,
     /// Just after a quote in a quoted field: the field's end, or half of `""`.
@@ -40,32 +44,49 @@ impl<R: Read> CappedRecords<R> {
             inner,
             cap,
             record: 0,
-            state: State::FieldStart,
+            state: State::Unquoted,
+            last: b'\n',
             records: 0,
         }
     }
 
     /// Follows the record state over `bytes`; an error when a record grows past the cap.
     fn follow(&mut self, bytes: &[u8]) -> io::Result<()> {
-        for &byte in bytes {
+        let mut at = 0;
+        while at < bytes.len() {
+            let rest = &bytes[at..];
+            let skip = match self.state {
+                State::Unquoted => memchr::memchr3(b'"', b'\n', b'\r', rest),
+                State::Quoted => memchr::memchr(b'"', rest),
+                State::QuoteInQuoted => Some(0),
+            };
+            let Some(skip) = skip else {
+                self.record += rest.len();
+                self.last = bytes[bytes.len() - 1];
+                return self.check();
+            };
+            let byte = rest[skip];
+            let before = if skip > 0 { rest[skip - 1] } else { self.last };
+            self.record += skip + 1;
+            self.check()?;
             let mut ended = false;
             self.state = match (self.state, byte) {
-                (State::Quoted, b'"') => State::QuoteInQuoted,
-                (State::Quoted, _) => State::Quoted,
-                (State::FieldStart | State::QuoteInQuoted, b'"') => State::Quoted,
+                (State::Quoted, _) => State::QuoteInQuoted,
+                (State::QuoteInQuoted, b'"') => State::Quoted,
+                (_, b'"') if matches!(before, b',' | b'\n' | b'\r') => State::Quoted,
                 (_, b'\n' | b'\r') => {
-                    ended = true;
-                    State::FieldStart
+                    // `\r\n` ends one record.
+                    ended = !(byte == b'\n' && before == b'\r' && self.record == 1);
+                    State::Unquoted
                 }
-                (_, b',') => State::FieldStart,
-                _ => State::Plain,
+                _ => State::Unquoted,
             };
-            self.record += 1;
-            self.check()?;
-            if ended {
-                self.records += 1;
+            if byte == b'\n' || byte == b'\r' {
                 self.record = 0;
+                self.records += u64::from(ended);
             }
+            self.last = byte;
+            at += skip + 1;
         }
         Ok(())
     }
@@ -137,6 +158,17 @@ mod tests {
         assert_eq!(
             error,
             "record 1 (counting the header as 1) is longer than 50 bytes"
+        );
+    }
+
+    #[test]
+    fn crlf_ends_one_record() {
+        let csv = b"a,b\r\n1,2\r\n3,\"4\r\n5\"\r\n6,7777777777\r\n";
+        assert_eq!(read_all(csv, 13, 5).unwrap(), csv);
+        let error = read_all(csv, 10, 5).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "record 4 (counting the header as 1) is longer than 10 bytes"
         );
     }
 

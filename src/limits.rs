@@ -88,5 +88,10 @@ pub const MAX_CONTACT_RULES: usize = 64;
 /// an import error naming its row.
 pub const MAX_CUSTOMER_ID_BYTES: usize = 256;
 
+/// Longest record (line) of a customer CSV that `crv import` reads, in bytes: a file without
+/// line breaks, or with an unclosed quote, is an error naming the record instead of an
+/// unbounded buffer.
+pub const MAX_STORE_RECORD_BYTES: usize = 1 << 20;
+
 /// Most input files one `crv import` reads (a directory of part files, or a glob).
 pub const MAX_IMPORT_FILES: usize = 100_000;

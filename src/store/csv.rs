@@ -7,7 +7,9 @@ use std::io::Read;
 use super::builder::TableBuilder;
 use super::format::{self, ID_COLUMN};
 use super::writer::Table;
+use crate::capped_records::CappedRecords;
 use crate::error::{Error, Result, quote, quote_bytes};
+use crate::limits::MAX_STORE_RECORD_BYTES;
 
 /// A parsed CSV, ready to be written: the columns and the id index over them.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,9 +52,11 @@ pub fn read_csv(input: impl Read, file: &str, progress: &mut dyn FnMut(u64)) -> 
         .has_headers(true)
         .flexible(true)
         .buffer_capacity(1 << 20)
-        .from_reader(input);
-    let csv_error = |e: ::csv::Error| {
-        let line = e.position().map_or(0, |p| p.line());
+        .from_reader(CappedRecords::new(input, MAX_STORE_RECORD_BYTES));
+    // A read error has no position of its own: the record being read starts on the line
+    // after the last one read.
+    let csv_error = |e: ::csv::Error, next_line: u64| {
+        let line = e.position().map_or(next_line, |p| p.line());
         Error::Csv {
             file: file.to_string(),
             line,
@@ -60,13 +64,17 @@ pub fn read_csv(input: impl Read, file: &str, progress: &mut dyn FnMut(u64)) -> 
             message: e.to_string(),
         }
     };
-    let header = reader.byte_headers().map_err(csv_error)?.clone();
+    let header = reader.byte_headers().map_err(|e| csv_error(e, 1))?.clone();
     let mut builder = TableBuilder::new(read_header(&header, file)?, 0);
     let names = builder.names.clone();
 
     let mut lines = LineMap { runs: Vec::new() };
     let mut record = ::csv::ByteRecord::new();
-    while reader.read_byte_record(&mut record).map_err(csv_error)? {
+    loop {
+        let next_line = reader.position().line();
+        if !(reader.read_byte_record(&mut record)).map_err(|e| csv_error(e, next_line))? {
+            break;
+        }
         let position = record
             .position()
             .expect("records read from a reader have a position");
@@ -187,6 +195,25 @@ mod tests {
 
     fn parse(csv: &str) -> Result<ParsedCsv> {
         read_csv(csv.as_bytes(), "t.csv", &mut |_| {})
+    }
+
+    #[test]
+    fn a_record_past_the_cap_is_an_error_naming_its_line() {
+        let long = "x".repeat(MAX_STORE_RECORD_BYTES);
+        let message = parse(&format!("customer_id,note\n1,a\n2,{long}\n3,b\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("line 3") && message.contains("record 3"),
+            "{message}"
+        );
+        let unclosed = format!("customer_id,note\n1,\"{long}\n");
+        let message = parse(&unclosed).unwrap_err().to_string();
+        assert!(message.contains("closing quote"), "{message}");
+        // A record at the cap is read.
+        let at_cap = "y".repeat(MAX_STORE_RECORD_BYTES - 3);
+        let parsed = parse(&format!("customer_id,note\n1,{at_cap}\n")).unwrap();
+        assert_eq!(parsed.table.ids, vec![1]);
     }
 
     #[test]
