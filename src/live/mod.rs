@@ -13,14 +13,18 @@
 //! cached sample of them, then of one stride).
 //! Every accepted event is first appended to the write-ahead log ([`log`]) by the writer
 //! ([`writer`]), which groups whatever arrived meanwhile into one write and (with `--fsync
-//! always`) one fsync, then applies them in log order and answers. At start the log is
-//! replayed over the store from the checkpoint of the store's identity ([`checkpoint`]):
-//! segments are mapped, windows of records checksummed and decoded in parallel, the store rows
-//! of a window's customers found by one interleaved probe and their numeric columns read a
-//! column at a time (independent loads the processor overlaps), then the events applied in
-//! parallel, each thread owning whole shards of the overlay and so each customer's events in
-//! log order; a changed row is valued at once under margins and retention, or in one pass at
-//! the end under a purchase model.
+//! always`) one fsync, then applies them in log order and answers. A group is applied in
+//! stages (`Live::apply_group`): the store rows of all its customers first, then, 64 events
+//! at a time, their overlay states read ahead under one read lock per shard (`Live::warm`),
+//! so that different customers' cache misses overlap instead of waiting one after another.
+//! At start the log is replayed over the store from the checkpoint of the store's identity
+//! ([`checkpoint`]): segments are mapped, windows of records checksummed and decoded in
+//! parallel, the store rows of a window's customers found by one interleaved probe and their
+//! numeric columns read a column at a time (independent loads the processor overlaps), then
+//! the events applied in parallel, each thread owning whole shards of the overlay and so each
+//! customer's events in log order (states read ahead as in the writer's groups); a changed
+//! row is valued at once under margins and retention, or in one pass at the end under a
+//! purchase model.
 //! Compaction ([`compact`]) folds store and overlay into a new store file and starts a new log
 //! segment; `POST /v1/admin/retier` publishes store and overlay as a new table version, whose
 //! cut points then apply. Selections and simulations see one published version for their
