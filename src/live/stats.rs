@@ -22,11 +22,6 @@ pub struct LiveStats {
 }
 
 impl LiveStats {
-    /// One event applied (accepted or replayed).
-    pub fn count_event(&self) {
-        self.count_events(1);
-    }
-
     /// `count` more events accepted or replayed.
     pub fn count_events(&self, count: u64) {
         self.events.fetch_add(count, Ordering::Relaxed);

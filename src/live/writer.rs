@@ -337,7 +337,6 @@ fn write_group(
     }
     let events: Vec<&CustomerEvent> = jobs.iter().flat_map(|job| &job.events).collect();
     live.apply_group(first, &events);
-    drop(events);
     let mut last = first - 1;
     for job in jobs.drain(..) {
         last += job.events.len() as u64;
