@@ -200,10 +200,10 @@ fn write_timestamp(micros: u64, out: &mut Vec<u8>) {
         }
         out.extend_from_slice(&cached.1);
     });
-    let fraction = micros % 1_000_000;
-    let digits = itoa::Buffer::new().format(fraction).len();
-    out.extend(std::iter::repeat_n(b'0', 6 - digits));
-    out.extend_from_slice(itoa::Buffer::new().format(fraction).as_bytes());
+    let mut buffer = itoa::Buffer::new();
+    let fraction = buffer.format(micros % 1_000_000).as_bytes();
+    out.extend(std::iter::repeat_n(b'0', 6 - fraction.len()));
+    out.extend_from_slice(fraction);
     out.push(b'Z');
 }
 
