@@ -1206,7 +1206,9 @@ fn optional(column: &Option<[f32; 1]>) -> Option<&[f32]> {
 }
 
 /// Takes the exclusive lock of the log directory `dir` (its `LOCK` file): one process at a
-/// time appends to or compacts a log.
+/// time appends to or compacts a log. A holder that has just let go may still hold it for a
+/// moment (a child process another thread is starting keeps a copy of every descriptor until
+/// its `exec`), so a held lock is tried again for [`LOCK_WAIT`] before it is an error.
 fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join("LOCK");
     let file = File::options()
@@ -1215,18 +1217,29 @@ fn lock_dir(dir: &Path) -> Result<File> {
         .write(true)
         .open(&path)
         .map_err(|e| Error::io(&path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::io(
-            &path,
-            std::io::Error::new(
-                std::io::ErrorKind::WouldBlock,
-                "another process (a server or a compaction) holds this log directory",
-            ),
-        )),
-        Err(std::fs::TryLockError::Error(error)) => Err(Error::io(&path, error)),
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::io(
+                    &path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::WouldBlock,
+                        "another process (a server or a compaction) holds this log directory",
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(error)) => return Err(Error::io(&path, error)),
+        }
     }
 }
+
+/// How long a held log directory lock is tried again ([`lock_dir`]).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[cfg(test)]
 mod tests {
