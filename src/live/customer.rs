@@ -191,20 +191,25 @@ const MAX_LOGGED_EVENT_BYTES: usize = 3 * (MAX_EVENT_TEXT_BYTES + 5) + 64;
 impl RecentEvents {
     /// Appends event `sequence`, dropping the oldest past [`RECENT_EVENTS`].
     pub fn push(&mut self, sequence: u64, event: &Event) {
-        let mut entry = [0u8; 2 + MAX_LOGGED_EVENT_BYTES];
-        let written =
-            bincode::encode_into_slice((sequence, event), &mut entry[2..], recent_config())
-                .expect("an event of capped texts fits MAX_LOGGED_EVENT_BYTES");
-        entry[..2].copy_from_slice(&(written as u16).to_le_bytes());
-        let kept = if self.len() == RECENT_EVENTS {
-            let oldest = self.lengths().next().expect("full");
-            &self.bytes[2 + oldest..]
-        } else {
-            &self.bytes[..]
-        };
-        let mut bytes = Vec::with_capacity(kept.len() + 2 + written);
-        bytes.extend_from_slice(kept);
-        bytes.extend_from_slice(&entry[..2 + written]);
+        let mut size = bincode::enc::write::SizeWriter::default();
+        bincode::encode_into_writer((sequence, event), &mut size, recent_config())
+            .expect("an event encodes");
+        let written = size.bytes_written;
+        assert!(
+            written <= MAX_LOGGED_EVENT_BYTES,
+            "an event of capped texts fits MAX_LOGGED_EVENT_BYTES"
+        );
+        let oldest = (self.len() == RECENT_EVENTS).then(|| self.lengths().next().expect("full"));
+        // Grown (and shrunk) in place: the allocator keeps the block while the new length
+        // fits its size class, so most pushes allocate nothing.
+        let mut bytes = std::mem::take(&mut self.bytes).into_vec();
+        if let Some(oldest) = oldest {
+            bytes.drain(..2 + oldest);
+        }
+        bytes.reserve_exact(2 + written);
+        bytes.extend_from_slice(&(written as u16).to_le_bytes());
+        bincode::encode_into_std_write((sequence, event), &mut bytes, recent_config())
+            .expect("an event encodes into memory");
         self.bytes = bytes.into_boxed_slice();
     }
 

@@ -13,18 +13,17 @@
 //! cached sample of them, then of one stride).
 //! Every accepted event is first appended to the write-ahead log ([`log`]) by the writer
 //! ([`writer`]), which groups whatever arrived meanwhile into one write and (with `--fsync
-//! always`) one fsync, then applies them in log order and answers. A group is applied in
-//! stages (`Live::apply_group`): the store rows of all its customers first, then, 64 events
-//! at a time, their overlay states read ahead under one read lock per shard (`Live::warm`),
-//! so that different customers' cache misses overlap instead of waiting one after another.
+//! always`) one fsync, then applies them in log order and answers. A group is applied 64
+//! events at a time, each chunk's customers read ahead first ([`read_ahead`]: overlay states
+//! under one read lock per shard, then store rows and numeric columns where the chunk will
+//! use them), so that different customers' cache misses overlap instead of waiting one after
+//! another.
 //! At start the log is replayed over the store from the checkpoint of the store's identity
 //! ([`checkpoint`]): segments are mapped, windows of records checksummed and decoded in
-//! parallel, the store rows of a window's customers found by one interleaved probe and their
-//! numeric columns read a column at a time (independent loads the processor overlaps), then
-//! the events applied in parallel, each thread owning whole shards of the overlay and so each
-//! customer's events in log order (states read ahead as in the writer's groups); a changed
-//! row is valued at once under margins and retention, or in one pass at the end under a
-//! purchase model.
+//! parallel, then the events applied in parallel, each thread owning whole shards of the
+//! overlay and so each customer's events in log order, read ahead as in the writer's groups;
+//! a changed row is valued at once under margins and retention, or in one pass at the end
+//! under a purchase model.
 //! Compaction ([`compact`]) folds store and overlay into a new store file and starts a new log
 //! segment; `POST /v1/admin/retier` publishes store and overlay as a new table version, whose
 //! cut points then apply. Selections and simulations see one published version for their
@@ -45,6 +44,7 @@ pub mod event;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod log;
+mod read_ahead;
 pub mod stats;
 pub mod writer;
 
@@ -69,6 +69,7 @@ use crate::store::{Column, Store};
 use crate::table::{Table, Valuation};
 use customer::{ColumnRef, History, RfmColumns, Row};
 use event::{CustomerEvent, Event, EventError, SetValue};
+use read_ahead::ChunkReads;
 
 /// How often appended events are made durable (`--fsync`), as Redis' `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,20 +141,10 @@ const STALE: Value1 = Value1 {
     outlook: None,
 };
 
-/// Ids per interleaved store probe during a replay.
-const PROBE_CHUNK: usize = 4096;
-/// Events whose customers' states are read ahead together ([`Live::warm`]): enough to keep
-/// the processor's outstanding misses busy, few enough to stay in the first-level cache.
+/// Events whose customers are read ahead together ([`read_ahead`]): enough to keep the
+/// processor's outstanding misses busy, few enough to stay in the first-level cache (and one
+/// bit each in a `u64`).
 const WARM_CHUNK: usize = 64;
-/// Fewest events worth reading ahead.
-const MIN_WARM: usize = 4;
-
-/// A customer and their row in the live state's base store (`None`: not in it).
-#[derive(Debug, Clone, Copy)]
-struct StoredRow {
-    id: u64,
-    row: Option<usize>,
-}
 
 /// One customer in the overlay.
 #[derive(Debug, Clone, Default)]
@@ -396,6 +387,15 @@ impl Valuer {
 /// version, so that its cut points apply).
 pub type CompactionHook = dyn Fn(Arc<Store>) -> Result<()> + Send + Sync;
 
+/// The overlay's hasher: aHash, keyed at random per process like the standard library's
+/// SipHash (customer ids come from clients, so a fixed hash could be flooded with colliding
+/// ids), and about 5x cheaper for a `u64` key: a replay hashes each event's id three times
+/// (its shard, the read-ahead probe, the entry), and SipHash took 6% of it.
+type OverlayHasher = ahash::RandomState;
+
+/// Changed customers by id.
+type Overlay = DashMap<u64, Box<CustomerState>, OverlayHasher>;
+
 /// The live state of a served store: overlay, log, writer.
 pub struct Live {
     base: Arc<Store>,
@@ -403,7 +403,7 @@ pub struct Live {
     valuer: Valuer,
     /// Each state boxed: the table's entries stay 16 bytes, so that growing it moves and
     /// zeroes an eighth of the memory (a replay of millions of customers is memory-bound).
-    overlay: DashMap<u64, Box<CustomerState>>,
+    overlay: Overlay,
     ranking: ArcSwapOption<Ranking>,
     options: LiveOptions,
     last_sequence: AtomicU64,
@@ -472,7 +472,7 @@ impl Live {
             schema: Schema::of(&base),
             valuer: Valuer { params, valuation },
             base,
-            overlay: DashMap::new(),
+            overlay: Overlay::with_hasher(OverlayHasher::new()),
             ranking: ArcSwapOption::from(ranking.map(|table| Arc::new(Ranking::new(table)))),
             options,
             last_sequence: AtomicU64::new(0),
@@ -685,46 +685,23 @@ impl Live {
         let skip = (expected - first.sequence).min(records.len() as u64);
         report.skipped += skip;
         let fresh = &records[skip as usize..];
-        // The store rows of the window's customers and their numeric columns
-        // ([`Live::read_stored`]), in parallel chunks. Read for every event that may create a
-        // changed row (some are wasted on customers already changed).
-        let width = self.schema.numbers.len();
-        let mut stored = vec![None; fresh.len()];
-        let mut numbers = vec![0.0f32; fresh.len() * width];
-        let chunks: Vec<(Vec<Option<usize>>, Vec<f32>)> = fresh
-            .par_chunks(PROBE_CHUNK)
-            .map_init(Vec::new, |ids, records| {
-                ids.clear();
-                ids.extend(records.iter().map(|record| record.event.customer_id));
-                let (mut rows, mut numbers) = (Vec::new(), Vec::new());
-                self.read_stored(ids, &mut rows, &mut numbers);
-                (rows, numbers)
-            })
-            .collect();
-        for (index, (rows, chunk_numbers)) in chunks.into_iter().enumerate() {
-            let at = index * PROBE_CHUNK;
-            stored[at..at + rows.len()].copy_from_slice(&rows);
-            numbers[at * width..at * width + chunk_numbers.len()].copy_from_slice(&chunk_numbers);
-        }
         let parts = rayon::current_num_threads();
         (0..parts).into_par_iter().for_each(|part| {
-            let mut ids = Vec::with_capacity(WARM_CHUNK);
-            for (index, (record, &row)) in fresh.iter().zip(&stored).enumerate() {
-                if index % WARM_CHUNK == 0 {
-                    ids.clear();
-                    let chunk = &fresh[index..(index + WARM_CHUNK).min(fresh.len())];
-                    ids.extend(chunk.iter().map(|record| record.event.customer_id));
-                    self.warm(&ids, |shard| shard % parts == part);
-                }
-                let id = record.event.customer_id;
-                // Each thread owns whole shards of the overlay: no lock is shared.
-                if self.overlay.determine_map(&id) % parts == part {
+            let owns = |shard: usize| shard % parts == part;
+            let (mut ids, mut reads) = (Vec::with_capacity(WARM_CHUNK), ChunkReads::default());
+            for records in fresh.chunks(WARM_CHUNK) {
+                ids.clear();
+                ids.extend(records.iter().map(|record| record.event.customer_id));
+                let creates_row = |at: usize| self.changes_row(&records[at].event.event);
+                self.read_ahead(&ids, owns, creates_row, &mut reads);
+                for (at, record) in records.iter().enumerate() {
+                    let id = record.event.customer_id;
+                    // Each thread owns whole shards of the overlay: no lock is shared.
+                    if !owns(self.overlay.determine_map(&id)) {
+                        continue;
+                    }
                     let mut state = self.overlay.entry(id).or_default();
-                    let numbers = &numbers[index * width..(index + 1) * width];
-                    let stale =
-                        self.change(&mut state, id, record.sequence, &record.event.event, || {
-                            row.map(|_| numbers.into())
-                        });
+                    let stale = self.change(&mut state, record.sequence, &record.event, &reads, at);
                     if stale
                         && self.valuer.values_at_once()
                         && let Some((row, value)) = &mut state.row
@@ -753,38 +730,36 @@ impl Live {
     }
 
     /// Applies logged events `first`, `first + 1`, ... (`events`, in log order) to the
-    /// overlay, each changed customer's value recomputed, in stages: the store rows of all the
-    /// group's customers and their numeric columns are read first ([`Live::read_stored`]),
-    /// so that their cache misses overlap, then the events applied one after another.
+    /// overlay, each changed customer's value recomputed, a chunk at a time, each chunk's
+    /// customers read ahead first ([`read_ahead`]) so that their cache misses overlap.
     fn apply_group(&self, first: u64, events: &[&CustomerEvent]) {
         let Some(count) = std::num::NonZeroU64::new(events.len() as u64) else {
             return;
         };
-        let ids: Vec<u64> = events.iter().map(|event| event.customer_id).collect();
-        let (mut rows, mut numbers) = (Vec::new(), Vec::new());
-        self.read_stored(&ids, &mut rows, &mut numbers);
-        let width = self.schema.numbers.len();
         let now = crate::rfm::date::now_micros();
         let ranking = self.ranking.load();
-        for (index, (event, &row)) in events.iter().zip(&rows).enumerate() {
-            if index % WARM_CHUNK == 0 {
-                self.warm(&ids[index..(index + WARM_CHUNK).min(ids.len())], |_| true);
-            }
-            let (sequence, id) = (first + index as u64, event.customer_id);
-            let mut state = self.overlay.entry(id).or_default();
-            let before = state.row.as_ref().map(|(_, value)| value.crv);
-            let mut after = None;
-            if self.change(&mut state, id, sequence, &event.event, || {
-                row.map(|_| numbers[index * width..(index + 1) * width].into())
-            }) && let Some((row, value)) = &mut state.row
-            {
-                *value = self.valuer.value(&self.schema, row);
-                after = Some(value.crv);
-            }
-            drop(state);
-            if let (Some(after), Some(ranking)) = (after, ranking.as_ref()) {
-                let stored = StoredRow { id, row };
-                self.note_tier_change(ranking, sequence, stored, before, after, now);
+        let (mut ids, mut reads) = (Vec::with_capacity(WARM_CHUNK), ChunkReads::default());
+        for (chunk, events) in events.chunks(WARM_CHUNK).enumerate() {
+            ids.clear();
+            ids.extend(events.iter().map(|event| event.customer_id));
+            let creates_row = |at: usize| self.changes_row(&events[at].event);
+            self.read_ahead(&ids, |_| true, creates_row, &mut reads);
+            for (at, event) in events.iter().enumerate() {
+                let (sequence, id) = (first + (chunk * WARM_CHUNK + at) as u64, event.customer_id);
+                let mut state = self.overlay.entry(id).or_default();
+                let before = state.row.as_ref().map(|(_, value)| value.crv);
+                let mut after = None;
+                if self.change(&mut state, sequence, event, &reads, at)
+                    && let Some((row, value)) = &mut state.row
+                {
+                    *value = self.valuer.value(&self.schema, row);
+                    after = Some(value.crv);
+                }
+                drop(state);
+                if let (Some(after), Some(ranking)) = (after, ranking.as_ref()) {
+                    let stored = || reads.stored_row(self, at, id);
+                    self.note_tier_change(ranking, sequence, id, stored, before, after, now);
+                }
             }
         }
         self.last_sequence
@@ -794,56 +769,26 @@ impl Live {
             .count_events(now.max(0) as u64 / 1_000_000, count.get());
     }
 
-    /// Reads the overlay states of customers `ids` and the parts of them an event touches
-    /// (the recent events' buffer, the row's numbers), so that the cache misses of different
-    /// customers overlap: applying events one after another waits on each miss in turn, and
-    /// every probe of the map takes a lock, whose atomic orders all later loads after it. Here
-    /// each shard is read-locked once for the whole chunk and the probes are plain loads.
-    /// Only the shards `owns` accepts are read (a replay's thread owns some). A few ids are
-    /// left alone: their misses would only move here.
-    fn warm(&self, ids: &[u64], owns: impl Fn(usize) -> bool) {
-        if ids.len() < MIN_WARM {
-            return;
-        }
-        let shards = self.overlay.shards();
-        let mut guards: Vec<_> = shards.iter().map(|_| None).collect();
-        let mut touched = 0u32;
-        for &id in ids {
-            let hash = self.overlay.hash_usize(&id);
-            let index = self.overlay.determine_shard(hash);
-            if !owns(index) {
-                continue;
-            }
-            let shard = guards[index].get_or_insert_with(|| shards[index].read());
-            if let Some((_, state)) = shard.get(hash as u64, |(key, _)| *key == id) {
-                let state = state.get();
-                touched ^= u32::from(state.history.recent.first_byte());
-                if let Some((row, _)) = &state.row {
-                    touched ^= row.numbers.first().map_or(0, |x| x.to_bits());
-                }
-            }
-        }
-        std::hint::black_box(touched);
-    }
-
-    /// Records customer `stored.id`'s change of tier, if event `sequence` moved them to
-    /// another tier of the served version `ranking`: from the CRV `before` (the overlay's;
-    /// `None`: the served table's, or none for a new customer) to `after`.
+    /// Records customer `id`'s change of tier, if event `sequence` moved them to another
+    /// tier of the served version `ranking`: from the CRV `before` (the overlay's; `None`: the
+    /// served table's, or none for a new customer) to `after`. `stored` gives the customer's
+    /// row in the live state's base store.
+    #[allow(clippy::too_many_arguments)]
     fn note_tier_change(
         &self,
         ranking: &Ranking,
         sequence: u64,
-        stored: StoredRow,
+        id: u64,
+        stored: impl FnOnce() -> Option<usize>,
         before: Option<f32>,
         after: f32,
         now: i64,
     ) {
         let table = &ranking.table;
-        let id = stored.id;
         let before = before.or_else(|| {
             // The base store's row is the served table's while no retier published another.
             let row = if std::ptr::eq(table.store(), &*self.base) {
-                stored.row
+                stored()
             } else {
                 table.store().row_of(crate::CustomerId(id))
             };
@@ -866,33 +811,39 @@ impl Live {
         }
     }
 
-    /// Records `event` (number `sequence`) in customer `id`'s `state` and changes their row
+    /// Whether `event` changes its customer's row (a `set` of a column of the schema, or a
+    /// purchase where the schema has RFM columns).
+    fn changes_row(&self, event: &Event) -> bool {
+        match event {
+            Event::Set { column, .. } => self.schema.column(column).is_some(),
+            Event::Purchase { .. } => self.schema.rfm != RfmColumns::default(),
+            _ => false,
+        }
+    }
+
+    /// Records `event` (number `sequence`) in its customer's `state` and changes their row
     /// (taken from the store, or a new customer's, on the first change); `true` when the row
-    /// changed or was created, so that its value is stale.
-    /// `stored` gives the customer's numeric columns in the store, `None` for a customer the
-    /// store lacks (asked at most once).
+    /// changed or was created, so that its value is stale. `reads` holds what was read ahead
+    /// for the event's chunk, the event at position `at`.
     fn change(
         &self,
         state: &mut CustomerState,
-        id: u64,
         sequence: u64,
-        event: &Event,
-        stored: impl FnOnce() -> Option<Box<[f32]>>,
+        event: &CustomerEvent,
+        reads: &ChunkReads,
+        at: usize,
     ) -> bool {
+        let (id, event) = (event.customer_id, &event.event);
         state.history.record(sequence, event);
-        let column = match event {
-            Event::Set { column, .. } => self.schema.column(column),
-            _ => None,
-        };
-        let changes_row = column.is_some()
-            || (matches!(event, Event::Purchase { .. })
-                && self.schema.rfm != RfmColumns::default());
+        let changes_row = self.changes_row(event);
         let mut created = false;
         if state.row.is_none() {
-            let stored = stored();
+            let stored = reads.stored_row(self, at, id);
             if changes_row || stored.is_none() {
-                let numbers = stored
-                    .unwrap_or_else(|| vec![0.0; self.schema.numbers.len()].into_boxed_slice());
+                let numbers = match stored {
+                    Some(row) => reads.stored_numbers(self, at, row),
+                    None => vec![0.0; self.schema.numbers.len()].into_boxed_slice(),
+                };
                 let row = Row {
                     numbers,
                     texts: None,
@@ -902,6 +853,10 @@ impl Live {
             }
         }
         if changes_row && let Some((row, _)) = &mut state.row {
+            let column = match event {
+                Event::Set { column, .. } => self.schema.column(column),
+                _ => None,
+            };
             row.apply(event, column, &self.schema.rfm, || self.stored_texts(id));
         }
         created || changes_row
@@ -935,28 +890,6 @@ impl Live {
                 _ => unreachable!("the schema's numeric columns are numeric"),
             })
             .collect()
-    }
-
-    /// The store rows of customers `ids` into `rows` (probed interleaved: several times
-    /// faster than one probe after another) and their numeric columns into `numbers`
-    /// (row-major, one row of the schema's numeric columns per id, zeros for customers the
-    /// store lacks), read one column at a time: independent loads the processor overlaps,
-    /// where reading a row's columns while applying its event waits on each miss in turn.
-    fn read_stored(&self, ids: &[u64], rows: &mut Vec<Option<usize>>, numbers: &mut Vec<f32>) {
-        self.base.rows_of(ids, rows);
-        let width = self.schema.numbers.len();
-        numbers.clear();
-        numbers.resize(ids.len() * width, 0.0);
-        for (column, &index) in self.schema.stored[..width].iter().enumerate() {
-            let Column::F32(values) = self.base.column_at(index) else {
-                unreachable!("the schema's numeric columns are numeric");
-            };
-            for (at, row) in rows.iter().enumerate() {
-                if let Some(row) = *row {
-                    numbers[at * width + column] = values[row];
-                }
-            }
-        }
     }
 
     /// The text columns of customer `id` in the store (empty texts for a customer it lacks).

@@ -1,0 +1,271 @@
+//! Reading a chunk of events' customers ahead of applying them.
+//!
+//! Applying events one after another waits on each customer's cache misses in turn: the
+//! overlay's map (its control bytes, the entry, the boxed state, the recent events), then, on
+//! a customer's first change, the store's id index and one line per numeric column. Read for
+//! a chunk of [`WARM_CHUNK`] events first, the misses of different customers overlap. Only
+//! what the chunk will use is read: the store is probed only for customers without a changed
+//! row, and its numeric columns only for those whose event creates one (a purchase or a `set`
+//! of a customer the store has; not a contact, not a customer changed before). What the read
+//! ahead found is a hint: [`ChunkReads`] answers for any event of the chunk, reading what it
+//! skipped, so a state that changed in between (another event of the chunk) is still right.
+
+use super::{Live, WARM_CHUNK};
+use crate::CustomerId;
+use crate::store::Column;
+
+/// Fewest events worth reading ahead: below it the misses would only move here.
+const MIN_WARM: usize = 4;
+
+/// What the read-ahead of one chunk of events found, by the event's position in the chunk.
+#[derive(Debug, Default)]
+pub(super) struct ChunkReads {
+    /// The store row of each position's customer (`Some(None)`: not in the store), `None`
+    /// where the store was not probed.
+    rows: Vec<Option<Option<usize>>>,
+    /// The numeric columns of the store rows of positions in `gathered`, row-major, one
+    /// schema's width per position.
+    numbers: Vec<f32>,
+    /// Positions whose numbers were read (bit `i`: position `i`).
+    gathered: u64,
+    /// Ids of the positions probed, and their rows (scratch of [`Live::read_ahead`]).
+    probed_ids: Vec<u64>,
+    probed_rows: Vec<Option<usize>>,
+}
+
+impl ChunkReads {
+    /// The store row of the customer `id` of position `at`: the probe's answer, or a probe now.
+    pub(super) fn stored_row(&self, live: &Live, at: usize, id: u64) -> Option<usize> {
+        self.rows
+            .get(at)
+            .copied()
+            .flatten()
+            .unwrap_or_else(|| live.base.row_of(CustomerId(id)))
+    }
+
+    /// The numeric columns of store row `row`, the customer of position `at`: as read ahead,
+    /// or read now.
+    pub(super) fn stored_numbers(&self, live: &Live, at: usize, row: usize) -> Box<[f32]> {
+        let width = live.schema.numbers.len();
+        if at < WARM_CHUNK && self.gathered & (1 << at) != 0 {
+            self.numbers[at * width..(at + 1) * width].into()
+        } else {
+            live.stored_numbers(row)
+        }
+    }
+}
+
+impl Live {
+    /// Reads ahead what applying the chunk of events of customers `ids` (at most
+    /// [`WARM_CHUNK`]) will use, into `reads`: the overlay states of the customers in the
+    /// shards `owns` accepts (a replay's thread owns some), under one read lock per shard
+    /// with plain loads (every probe of the map takes a lock, whose atomic orders all later
+    /// loads after it); then the store rows of those without a changed row, by one
+    /// interleaved probe; then the numeric columns, a column at a time, of those of them
+    /// for whom `creates_row(position)` (their event changes a row).
+    pub(super) fn read_ahead(
+        &self,
+        ids: &[u64],
+        owns: impl Fn(usize) -> bool,
+        creates_row: impl Fn(usize) -> bool,
+        reads: &mut ChunkReads,
+    ) {
+        debug_assert!(ids.len() <= WARM_CHUNK);
+        let (owned, changed) = self.warm(ids, owns);
+        reads.rows.clear();
+        reads.rows.resize(ids.len(), None);
+        reads.probed_ids.clear();
+        reads.probed_ids.extend(
+            ids.iter()
+                .enumerate()
+                .filter(|&(at, _)| (owned & !changed) & (1 << at) != 0)
+                .map(|(_, &id)| id),
+        );
+        self.base.rows_of(&reads.probed_ids, &mut reads.probed_rows);
+        let mut probed = reads.probed_rows.iter();
+        let mut gathered = 0u64;
+        for (at, row) in reads.rows.iter_mut().enumerate() {
+            if (owned & !changed) & (1 << at) != 0 {
+                let found = *probed.next().expect("one row per probed id");
+                *row = Some(found);
+                if found.is_some() && creates_row(at) {
+                    gathered |= 1 << at;
+                }
+            }
+        }
+        reads.gathered = gathered;
+        let width = self.schema.numbers.len();
+        reads.numbers.clear();
+        reads.numbers.resize(ids.len() * width, 0.0);
+        if gathered == 0 {
+            return;
+        }
+        for (column, &index) in self.schema.stored[..width].iter().enumerate() {
+            let Column::F32(values) = self.base.column_at(index) else {
+                unreachable!("the schema's numeric columns are numeric");
+            };
+            for (at, row) in reads.rows.iter().enumerate() {
+                if gathered & (1 << at) != 0
+                    && let Some(Some(row)) = *row
+                {
+                    reads.numbers[at * width + column] = values[row];
+                }
+            }
+        }
+    }
+
+    /// Reads the overlay states of customers `ids` in the shards `owns` accepts and the parts
+    /// of them an event touches (the recent events' buffer, the row's numbers); returns the
+    /// positions owned and those whose customer has a changed row, as bit masks. The states
+    /// of fewer than [`MIN_WARM`] ids are not read (none is known changed).
+    fn warm(&self, ids: &[u64], owns: impl Fn(usize) -> bool) -> (u64, u64) {
+        let probe = ids.len() >= MIN_WARM;
+        let shards = self.overlay.shards();
+        let mut guards: Vec<_> = shards.iter().map(|_| None).collect();
+        let (mut owned, mut changed) = (0u64, 0u64);
+        let mut touched = 0u32;
+        for (at, &id) in ids.iter().enumerate() {
+            let hash = self.overlay.hash_usize(&id);
+            let index = self.overlay.determine_shard(hash);
+            if !owns(index) {
+                continue;
+            }
+            owned |= 1 << at;
+            if !probe {
+                continue;
+            }
+            let shard = guards[index].get_or_insert_with(|| shards[index].read());
+            if let Some((_, state)) = shard.get(hash as u64, |(key, _)| *key == id) {
+                let state = state.get();
+                touched ^= u32::from(state.history.recent.first_byte());
+                if let Some((row, _)) = &state.row {
+                    touched ^= row.numbers.first().map_or(0, |x| x.to_bits());
+                    changed |= 1 << at;
+                }
+            }
+        }
+        std::hint::black_box(touched);
+        (owned, changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::event::{CustomerEvent, Event, SetValue};
+    use super::super::{FsyncPolicy, Live, LiveOptions};
+    use super::ChunkReads;
+    use crate::store::{Store, csv, writer};
+
+    /// A generated store of `customers` rows (`crv gen`'s columns: RFM, margins, texts).
+    fn store(customers: u64) -> Arc<Store> {
+        let mut text = Vec::new();
+        crate::synthetic::write_customers_csv(&mut text, customers, 7).unwrap();
+        let parsed = csv::read_csv(&text[..], "gen.csv", &mut |_| {}).unwrap();
+        let mut bytes = Vec::new();
+        writer::encode(&parsed.table, &parsed.id_slots, &mut bytes).unwrap();
+        Arc::new(Store::from_bytes(&bytes).unwrap())
+    }
+
+    fn live(store: &Arc<Store>, dir: &std::path::Path) -> Arc<Live> {
+        let options = LiveOptions {
+            wal: dir.join("wal"),
+            store_path: dir.join("customers.crv"),
+            fsync: FsyncPolicy::No,
+            salvage: false,
+            compact_bytes: None,
+        };
+        Live::for_compaction(Arc::clone(store), options).unwrap().0
+    }
+
+    /// Events of every kind over a few store customers and a few new ones, so that chunks
+    /// hold the same customer several times, contacts before a first purchase, `set`s of
+    /// numeric and text columns, and customers the store lacks.
+    fn events(ids: &[u64]) -> Vec<CustomerEvent> {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |below: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % below
+        };
+        (0..500)
+            .map(|i| {
+                let customer_id = match next(5) {
+                    0 => 9_000_000 + next(6),
+                    _ => ids[next(40) as usize],
+                };
+                let time = 1_700_000_000_000_000 + i as i64 * 86_400_000_000;
+                let event = match next(6) {
+                    0 | 1 => Event::Purchase {
+                        amount: next(10_000) as f64 / 100.0,
+                        time,
+                    },
+                    2 => Event::Contact {
+                        channel: "email".into(),
+                        campaign: "spring".into(),
+                        offer: "a".into(),
+                        time,
+                    },
+                    3 => Event::Response {
+                        campaign: "spring".into(),
+                        offer: "a".into(),
+                        value: 5.0,
+                        time,
+                    },
+                    4 => Event::Set {
+                        column: "margin".into(),
+                        value: SetValue::Number(next(500) as f64),
+                    },
+                    _ => Event::Set {
+                        column: "segment".into(),
+                        value: SetValue::Text(format!("s{}", next(3))),
+                    },
+                };
+                CustomerEvent { customer_id, event }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn events_read_ahead_in_chunks_change_what_one_at_a_time_changes() {
+        let store = store(300);
+        let ids = store.ids().to_vec();
+        let events = events(&ids);
+        let refs: Vec<&CustomerEvent> = events.iter().collect();
+        let (chunked_dir, single_dir) =
+            (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let chunked = live(&store, chunked_dir.path());
+        // Groups of every length around the read-ahead's chunk and its minimum.
+        let mut first = 0;
+        for length in [1, 3, 4, 5, 63, 64, 65, 128, 200].into_iter().cycle() {
+            if first == refs.len() {
+                break;
+            }
+            let end = (first + length).min(refs.len());
+            chunked.apply_group(first as u64 + 1, &refs[first..end]);
+            first = end;
+        }
+        // The reference: each event applied alone, with nothing read ahead (every read made
+        // when the event needs it).
+        let single = live(&store, single_dir.path());
+        for (at, event) in events.iter().enumerate() {
+            let mut state = single.overlay.entry(event.customer_id).or_default();
+            let nothing = ChunkReads::default();
+            if single.change(&mut state, at as u64 + 1, event, &nothing, 0)
+                && let Some((row, value)) = &mut state.row
+            {
+                *value = single.valuer.value(&single.schema, row);
+            }
+        }
+        let rows = chunked.changed_rows();
+        assert!(rows.len() > 40, "{} changed rows", rows.len());
+        assert_eq!(rows, single.changed_rows());
+        for event in &events {
+            let id = event.customer_id;
+            assert_eq!(chunked.history(id), single.history(id), "customer {id}");
+            assert_eq!(chunked.score(id), single.score(id), "customer {id}");
+        }
+    }
+}
