@@ -65,7 +65,7 @@ echo "== building (release)"
 cargo build --release --quiet
 (cd loadtest && cargo build --release --quiet)
 CRV=$ROOT/target/release/crv
-LOADTEST=${LOADTEST:-$ROOT/loadtest/target/release/crv-loadtest}
+LOADTEST=${LOADTEST:-$ROOT/target/release/crv-loadtest}
 
 mkdir -p "$DATA"
 STORE=$DATA/customers-$CUSTOMERS.crv

@@ -72,8 +72,8 @@ echo "== building (release)"
 cargo build --release --quiet
 (cd loadtest && cargo build --release --quiet)
 CRV=$ROOT/target/release/crv
-LOADTEST=$ROOT/loadtest/target/release/crv-loadtest
-BARE=$ROOT/loadtest/target/release/bare-hyper
+LOADTEST=$ROOT/target/release/crv-loadtest
+BARE=$ROOT/target/release/bare-hyper
 
 mkdir -p "$DATA"
 STORE=$DATA/customers-$CUSTOMERS.crv

@@ -12,9 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crv::btyd::bgnbd::BgNbd;
+use crv::btyd::gamma_gamma::GammaGamma;
+use crv::btyd::value::{Purchases, ValueModel};
 use crv::kernel::TierScheme;
 use crv::live::event::{CustomerEvent, Event, SetValue};
 use crv::live::{FsyncPolicy, Live, LiveOptions, compact};
+use crv::table::Valuation;
 use crv::{CustomerId, ScoreParams, Store, Table, Tier};
 use serde_json::Value;
 
@@ -204,11 +208,6 @@ fn events_change_lookups_replay_restores_them_and_compaction_keeps_them() {
     // Columns are kept exactly; the table's CRV comes from the SIMD kernel, the live one from
     // the scalar specification: equal within the kernel's tolerance.
     let margin = compacted.store().numeric("margin").unwrap();
-    let close = |a: f32, b: f32| {
-        let (a, b) = (f64::from(a), f64::from(b));
-        (a - b).abs()
-            <= crv::kernel::crv::TOLERANCE_ABSOLUTE + crv::kernel::crv::TOLERANCE_RELATIVE * b.abs()
-    };
     let row = compacted.store().row_of(CustomerId(id)).unwrap();
     assert_eq!(margin[row], 100_000.0);
     assert!(close(compacted.crv()[row], score.crv));
@@ -229,6 +228,141 @@ fn events_change_lookups_replay_restores_them_and_compaction_keeps_them() {
     let live = serve(&store, &wal).unwrap();
     assert_eq!(live.profile(id).unwrap()["events"]["count"], 4);
     live.close();
+}
+
+/// The synthetic customers' purchase histories valued with a BG/NBD model and Gamma-Gamma.
+fn purchase_valuation() -> Valuation {
+    Valuation::Purchases(Arc::new(ValueModel {
+        purchases: Purchases::BgNbd(BgNbd {
+            r: 0.243,
+            alpha: 4.414,
+            a: 0.793,
+            b: 2.426,
+        }),
+        spend: Some(GammaGamma::from_params([6.25, 3.74, 15.44])),
+        margin_rate: 0.3,
+        time_unit: None,
+    }))
+}
+
+/// Within the kernel's tolerance (the table's values come from the SIMD kernel, the live ones
+/// from the scalar one over the same row).
+fn close(a: f32, b: f32) -> bool {
+    let (a, b) = (f64::from(a), f64::from(b));
+    (a - b).abs()
+        <= crv::kernel::crv::TOLERANCE_ABSOLUTE + crv::kernel::crv::TOLERANCE_RELATIVE * b.abs()
+}
+
+#[test]
+fn a_purchase_changes_the_value_only_where_the_valuation_reads_purchase_histories() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_file(dir.path(), 300);
+    let runtime = runtime();
+    let base = table(&store);
+    let (bought, set_too, contacted) = (base.ids()[5], base.ids()[6], base.ids()[7]);
+    let number = |name: &str, id: u64| -> f32 {
+        let row = base.store().row_of(CustomerId(id)).unwrap();
+        base.store().numeric(name).unwrap()[row]
+    };
+    let events = || {
+        vec![
+            purchase(bought, 40.0),
+            purchase(set_too, 10.0),
+            set(set_too, "margin", SetValue::Number(100_000.0)),
+            purchase(bought, 20.0),
+            contact(contacted, "spring"),
+        ]
+    };
+
+    // Margins and retention: a purchase changes the purchase history, not the value (the
+    // served table's stands); a margin does.
+    let wal = dir.path().join("wal-retention");
+    let live = serve(&store, &wal).unwrap();
+    assert_eq!(submit(&runtime, &live, events()), 5);
+    assert_eq!(live.score(bought), None);
+    assert_eq!(live.score(contacted), None);
+    let changed = live
+        .score(set_too)
+        .expect("a margin is an input of the value");
+    assert!(changed.crv > table_crv(&base, set_too), "{changed:?}");
+    let profile = live.profile(bought).unwrap();
+    let (frequency, mean) = (
+        number("frequency", bought),
+        number("monetary_value", bought),
+    );
+    let columns = &profile["columns"];
+    let json = crv::campaign::report::f32_json;
+    assert_eq!(columns["frequency"], json(frequency + 2.0));
+    assert_eq!(columns["recency"], json(number("age", bought)));
+    let after_one =
+        ((f64::from(mean) * f64::from(frequency) + 40.0) / (f64::from(frequency) + 1.0)) as f32;
+    let after_two = ((f64::from(after_one) * f64::from(frequency + 1.0) + 20.0)
+        / (f64::from(frequency) + 2.0)) as f32;
+    assert_eq!(columns["monetary_value"], json(after_two));
+    assert_eq!(columns["margin"], json(number("margin", bought)));
+    live.close();
+    drop(live);
+    let live = serve(&store, &wal).unwrap();
+    assert_eq!(live.score(bought), None);
+    assert_eq!(live.score(set_too), Some(changed));
+    assert_eq!(live.profile(bought).unwrap(), profile);
+    live.close();
+    drop(live);
+
+    // A purchase model: every purchase changes the value and the outlook, at once and after
+    // a replay (valued once, at its end) alike.
+    let modelled = || {
+        let store = Arc::new(Store::open(&store).unwrap());
+        let params = ScoreParams::default();
+        let table = Table::valued(store, params, TierScheme::default(), purchase_valuation());
+        Arc::new(table.unwrap())
+    };
+    let wal = dir.path().join("wal-model");
+    let (live, _) = Live::serve(modelled(), options(&store, &wal, false)).unwrap();
+    assert_eq!(submit(&runtime, &live, events()), 5);
+    let scores: Vec<_> = [bought, set_too]
+        .iter()
+        .map(|&id| live.score(id).expect("a purchase changes the value"))
+        .collect();
+    assert!(
+        scores.iter().all(|score| score.outlook.is_some()),
+        "{scores:?}"
+    );
+    assert_eq!(live.score(contacted), None);
+    live.close();
+    drop(live);
+    let (live, _) = Live::serve(modelled(), options(&store, &wal, false)).unwrap();
+    for (&id, score) in [bought, set_too].iter().zip(&scores) {
+        assert_eq!(live.score(id).as_ref(), Some(score), "customer {id}");
+    }
+    live.close();
+    drop(live);
+    // The store these events make, valued afresh by the model: the same values.
+    let (live, _) = Live::for_compaction(
+        Arc::new(Store::open(&store).unwrap()),
+        options(&store, &wal, false),
+    )
+    .unwrap();
+    compact::compact(&live).unwrap();
+    drop(live);
+    let compacted = modelled();
+    for (&id, score) in [bought, set_too].iter().zip(&scores) {
+        let row = compacted.store().row_of(CustomerId(id)).unwrap();
+        assert!(
+            close(compacted.crv()[row], score.crv),
+            "customer {id}: {score:?}"
+        );
+        let outlook = compacted.outlook().unwrap();
+        let (p_alive, expected) = score.outlook.unwrap();
+        assert!(
+            close(outlook.p_alive[row], p_alive),
+            "customer {id}: {score:?}"
+        );
+        assert!(
+            close(outlook.expected_purchases[row], expected),
+            "{score:?}"
+        );
+    }
 }
 
 /// Ten events, one per request, then closed: the log of `wal`.

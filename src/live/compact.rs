@@ -68,9 +68,11 @@ pub fn materialize(live: &Live) -> Result<(writer::Table, Vec<u32>)> {
             (ColumnKind::F32, Some(Column::F32(base))) => {
                 let mut values = base.to_vec();
                 for (at, row) in &patches {
-                    values[*at] = row.numbers[number];
+                    if let Some(value) = row.held(number) {
+                        values[*at] = value;
+                    }
                 }
-                values.extend(created.iter().map(|row| row.numbers[number]));
+                values.extend(created.iter().map(|row| row.held(number).unwrap_or(0.0)));
                 number += 1;
                 ColumnValues::F32(values)
             }
@@ -92,12 +94,12 @@ pub fn materialize(live: &Live) -> Result<(writer::Table, Vec<u32>)> {
                 let mut codes = base.codes.to_vec();
                 // A row whose texts no event set keeps the store's (a new customer's are empty).
                 for (at, row) in &patches {
-                    if let Some(texts) = &row.texts {
+                    if let Some(texts) = row.texts() {
                         codes[*at] = code(&texts[text], &mut dictionary);
                     }
                 }
                 for row in &created {
-                    let value = row.texts.as_ref().map_or("", |texts| &texts[text]);
+                    let value = row.texts().map_or("", |texts| &texts[text]);
                     codes.push(code(value, &mut dictionary));
                 }
                 text += 1;

@@ -290,16 +290,32 @@ impl<Context> Decode<Context> for RecentEvents {
 
 bincode::impl_borrow_decode!(RecentEvents);
 
-/// A customer's columns as events left them: every numeric column of the store, in the
-/// store's order, and the text columns once a `set` changed one of them (`None`: the store's
-/// texts, or empty ones for a customer the store lacks: most events leave texts alone, so
-/// most changed rows hold no text).
+/// A customer's columns as events left them: the numeric columns the row holds (those events
+/// set, and those a purchase read), the others being the base store's (0 for a customer the
+/// store lacks), and the text columns once a `set` changed one of them (`None`: the store's
+/// texts, or empty ones for a customer the store lacks). A first purchase reads three columns
+/// of the store and holds four, where copying the whole row read one cache line per column
+/// of every changed customer: a replay of millions of customers is bound by those misses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
-    /// Numeric columns.
-    pub numbers: Box<[f32]>,
-    /// Text columns, once one was set.
-    pub texts: Option<Box<[String]>>,
+    /// The customer's row in the base store, [`NOT_STORED`] for one the store lacks (rows
+    /// are `u32` in the store's format).
+    stored: u32,
+    /// The numeric columns held, ascending by column.
+    held: Box<[HeldNumber]>,
+    /// Text columns, once one was set (boxed twice: one word for the many rows without).
+    #[allow(clippy::box_collection)]
+    texts: Option<Box<Box<[String]>>>,
+}
+
+/// [`Row::stored`] of a customer the store lacks.
+const NOT_STORED: u32 = u32::MAX;
+
+/// A numeric column a [`Row`] holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct HeldNumber {
+    column: u32,
+    value: f32,
 }
 
 /// Where the purchase history columns of a store are, among its numeric columns.
@@ -315,46 +331,159 @@ pub struct RfmColumns {
     pub monetary_value: Option<usize>,
 }
 
+impl RfmColumns {
+    /// The columns a purchase reads (`frequency`, `monetary_value`, `age`), those present.
+    pub fn read_by_purchase(&self) -> impl Iterator<Item = usize> + use<> {
+        [self.frequency, self.monetary_value, self.age]
+            .into_iter()
+            .flatten()
+    }
+
+    /// The columns a purchase changes (`frequency`, `monetary_value`, `recency`), those
+    /// present (`recency` only with `age`).
+    pub fn changed_by_purchase(&self) -> impl Iterator<Item = usize> + use<> {
+        let recency = self.recency.filter(|_| self.age.is_some());
+        [self.frequency, self.monetary_value, recency]
+            .into_iter()
+            .flatten()
+    }
+}
+
 impl Row {
+    /// The row of store row `stored` (`None`: a customer the store lacks) before any event
+    /// changed it: it holds nothing yet.
+    pub fn new(stored: Option<usize>) -> Row {
+        let stored = match stored {
+            Some(row) => u32::try_from(row)
+                .ok()
+                .filter(|&row| row != NOT_STORED)
+                .expect("store rows are below u32::MAX (the format's limit)"),
+            None => NOT_STORED,
+        };
+        Row {
+            stored,
+            held: Box::default(),
+            texts: None,
+        }
+    }
+
+    /// The customer's row in the base store, `None` for a customer the store lacks.
+    pub fn stored(&self) -> Option<usize> {
+        (self.stored != NOT_STORED).then_some(self.stored as usize)
+    }
+
+    /// Numeric column `column` if the row holds it (else it is the base store's, or 0).
+    pub fn held(&self, column: usize) -> Option<f32> {
+        self.held
+            .iter()
+            .find(|held| held.column as usize == column)
+            .map(|held| held.value)
+    }
+
+    /// The numeric columns the row holds, `(column, value)` ascending by column.
+    pub fn held_numbers(&self) -> impl Iterator<Item = (usize, f32)> + '_ {
+        self.held
+            .iter()
+            .map(|held| (held.column as usize, held.value))
+    }
+
+    /// Numeric column `column`: held, or `base(column)` (the store's value, or 0).
+    pub fn number(&self, column: usize, base: impl Fn(usize) -> f32) -> f32 {
+        self.held(column).unwrap_or_else(|| base(column))
+    }
+
+    /// The text columns once a `set` changed one (`None`: the store's).
+    pub fn texts(&self) -> Option<&[String]> {
+        self.texts.as_deref().map(|texts| &texts[..])
+    }
+
+    /// The bits of the first number held (0 when none): a read that brings it into the
+    /// cache.
+    pub fn first_held_bits(&self) -> u32 {
+        self.held.first().map_or(0, |held| held.value.to_bits())
+    }
+
+    /// Holds `numbers` (`(column, value)`): each replaces the value held, or is inserted in
+    /// column order (one allocation for all that are new).
+    fn hold(&mut self, numbers: &[(usize, f32)]) {
+        let mut new = 0;
+        for &(column, value) in numbers {
+            match self
+                .held
+                .iter_mut()
+                .find(|held| held.column as usize == column)
+            {
+                Some(held) => held.value = value,
+                None => new += 1,
+            }
+        }
+        if new == 0 {
+            return;
+        }
+        let mut held = Vec::with_capacity(self.held.len() + new);
+        held.extend_from_slice(&self.held);
+        for &(column, value) in numbers {
+            if !held.iter().any(|h| h.column as usize == column) {
+                let column = u32::try_from(column).expect("a store has fewer than 2^32 columns");
+                held.push(HeldNumber { column, value });
+            }
+        }
+        held.sort_unstable_by_key(|held| held.column);
+        self.held = held.into_boxed_slice();
+    }
+
     /// Applies what `event` changes in the columns: a `set` its column (`numeric` or `text`
     /// index, resolved and checked by the caller; `texts` gives the row's texts before the
-    /// first text changes), a purchase the purchase history (see [`Row::purchase`]).
-    /// Contacts and responses change no column.
+    /// first text changes), a purchase the purchase history (see [`Row::purchase`]; `base`
+    /// gives the store's value of a column the row does not hold). Contacts and responses
+    /// change no column.
     pub fn apply(
         &mut self,
         event: &Event,
         column: Option<ColumnRef>,
         rfm: &RfmColumns,
+        base: impl Fn(usize) -> f32,
         texts: impl FnOnce() -> Box<[String]>,
     ) {
         match (event, column) {
             (Event::Set { value, .. }, Some(column)) => match (value, column) {
-                (SetValue::Number(v), ColumnRef::Number(i)) => self.numbers[i] = *v as f32,
+                (SetValue::Number(v), ColumnRef::Number(i)) => self.hold(&[(i, *v as f32)]),
                 (SetValue::Text(text), ColumnRef::Text(i)) => {
-                    self.texts.get_or_insert_with(texts)[i].clone_from(text)
+                    self.texts.get_or_insert_with(|| Box::new(texts()))[i].clone_from(text)
                 }
                 _ => unreachable!("the kind of a set's value is checked before it is logged"),
             },
-            (Event::Purchase { amount, .. }, _) => self.purchase(*amount, rfm),
+            (Event::Purchase { amount, .. }, _) => self.purchase(*amount, rfm, base),
             _ => {}
         }
     }
 
     /// A repeat purchase of `amount` at the end of observation: `frequency` + 1, `recency` =
     /// `age` (the latest purchase is now), `monetary_value` the running mean of the repeat
-    /// purchases including this one. Columns the store lacks are left out.
-    fn purchase(&mut self, amount: f64, rfm: &RfmColumns) {
-        let frequency = rfm.frequency.map_or(0.0, |i| f64::from(self.numbers[i]));
+    /// purchases including this one. Columns the store lacks are left out; `age` is held too,
+    /// so that the next purchase reads nothing from the store.
+    fn purchase(&mut self, amount: f64, rfm: &RfmColumns, base: impl Fn(usize) -> f32) {
+        let number = |i: usize| self.number(i, &base);
+        let frequency = rfm.frequency.map_or(0.0, |i| f64::from(number(i)));
+        let mut numbers = [(0, 0.0); 4];
+        let mut count = 0;
+        let mut hold = |column: usize, value: f32| {
+            numbers[count] = (column, value);
+            count += 1;
+        };
         if let Some(i) = rfm.monetary_value {
-            let mean = f64::from(self.numbers[i]);
-            self.numbers[i] = ((mean * frequency + amount) / (frequency + 1.0)) as f32;
+            let mean = f64::from(number(i));
+            hold(i, ((mean * frequency + amount) / (frequency + 1.0)) as f32);
         }
         if let Some(i) = rfm.frequency {
-            self.numbers[i] = (frequency + 1.0) as f32;
+            hold(i, (frequency + 1.0) as f32);
         }
         if let (Some(recency), Some(age)) = (rfm.recency, rfm.age) {
-            self.numbers[recency] = self.numbers[age];
+            let age_value = number(age);
+            hold(recency, age_value);
+            hold(age, age_value);
         }
+        self.hold(&numbers[..count]);
     }
 }
 
@@ -379,20 +508,52 @@ mod tests {
             age: Some(2),
             monetary_value: Some(3),
         };
-        let mut row = Row {
-            numbers: vec![2.0, 10.0, 30.0, 5.0].into(),
-            texts: None,
+        // The store's row: frequency, recency, age, monetary value, margin.
+        let stored = [2.0, 10.0, 30.0, 5.0, 7.0];
+        let mut row = Row::new(Some(4));
+        let purchase = |row: &mut Row, amount: f64| {
+            row.apply(
+                &Event::Purchase { amount, time: 0 },
+                None,
+                &rfm,
+                |column| stored[column],
+                || unreachable!("a purchase changes no text"),
+            )
         };
-        row.apply(
+        purchase(&mut row, 8.0);
+        assert_eq!(row.stored(), Some(4));
+        let held: Vec<(usize, f32)> = row.held_numbers().collect();
+        assert_eq!(held, [(0, 3.0), (1, 30.0), (2, 30.0), (3, 6.0)]);
+        assert_eq!(row.number(4, |column| stored[column]), 7.0);
+        // The next purchase reads only what the row holds.
+        purchase(&mut row, 10.0);
+        let held: Vec<(usize, f32)> = row.held_numbers().collect();
+        assert_eq!(held, [(0, 4.0), (1, 30.0), (2, 30.0), (3, 7.0)]);
+        let mut again = row.clone();
+        again.apply(
             &Event::Purchase {
-                amount: 8.0,
+                amount: 1.0,
                 time: 0,
             },
             None,
             &rfm,
+            |_| unreachable!("every column a purchase reads is held"),
             || unreachable!("a purchase changes no text"),
         );
-        assert_eq!(&row.numbers[..], &[3.0, 30.0, 30.0, 6.0]);
+        // A set holds its column, in column order, and changes nothing else.
+        row.apply(
+            &Event::Set {
+                column: "margin".into(),
+                value: SetValue::Number(9.5),
+            },
+            Some(ColumnRef::Number(4)),
+            &rfm,
+            |_| unreachable!("a set reads nothing"),
+            || unreachable!("a numeric set changes no text"),
+        );
+        let held: Vec<(usize, f32)> = row.held_numbers().collect();
+        assert_eq!(held, [(0, 4.0), (1, 30.0), (2, 30.0), (3, 7.0), (4, 9.5)]);
+        assert_eq!(Row::new(None).stored(), None);
     }
 
     #[test]

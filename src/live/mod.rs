@@ -4,10 +4,13 @@
 //! Method. The store stays immutable; a concurrent overlay (`DashMap` keyed by customer id)
 //! holds what events changed: per customer, boxed so that the map's entries stay 16 bytes, its
 //! [`History`] (event count, the recent events kept encoded, contacts only when there are any)
-//! and, once a column changed (or for a customer the store does not have), the row's numeric
-//! columns with its CRV, recomputed at once (margins and retention, or the purchase model), and
-//! its text columns only once a `set` changed one. A replay of millions of customers is bound
-//! by the memory it touches, so a changed customer costs about 200 bytes.
+//! and, once a column changed (or for a customer the store does not have), the row: the
+//! numeric columns events set or a purchase read (the others stay the store's), its text
+//! columns only once a `set` changed one, and its CRV, recomputed at once (margins and
+//! retention, or the purchase model) when an event changed an input of it (a purchase changes
+//! none under margins and retention: the served table's value stands). A replay of millions of
+//! customers is bound by the memory it touches, so a changed customer costs about 150 bytes
+//! and reads from the store only the columns its events use.
 //! A lookup reads the overlay first (one hash probe), then the served table; its tier comes
 //! from the served version's cut points and its rank from that version's CRVs (a search of a
 //! cached sample of them, then of one stride).
@@ -150,9 +153,10 @@ const WARM_CHUNK: usize = 64;
 #[derive(Debug, Clone, Default)]
 struct CustomerState {
     history: History,
-    /// The row, once an event changed it or for a customer the store lacks; `None`: the
-    /// store's row as it is.
-    row: Option<(Row, Value1)>,
+    /// The row, once an event changed it or for a customer the store lacks (`None`: the
+    /// store's row as it is), with its value once an event changed an input of it (`None`:
+    /// the served table's value stands, as under margins and retention after a purchase).
+    row: Option<(Row, Option<Value1>)>,
 }
 
 /// The served version's ranking: its cut points and its CRVs in descending order.
@@ -304,14 +308,62 @@ impl Schema {
     }
 }
 
-/// How a row's value is computed: the served valuation and parameters.
+/// How a row's value is computed: the served valuation and parameters, and which numeric
+/// columns it reads.
 #[derive(Debug, Clone)]
 struct Valuer {
     params: ScoreParams,
     valuation: Valuation,
+    /// The numeric columns the value reads, ascending.
+    inputs: Vec<usize>,
+    /// Whether a purchase changes an input (under a purchase model; not under margins and
+    /// retention).
+    purchases_change_value: bool,
 }
 
 impl Valuer {
+    fn new(params: ScoreParams, valuation: Valuation, schema: &Schema) -> Valuer {
+        let columns = &schema.inputs;
+        let one_off = [
+            columns.referral_value,
+            columns.competence_value,
+            columns.development_cost,
+            columns.acquisition_cost,
+        ];
+        let mut inputs: Vec<usize> = match valuation {
+            Valuation::Retention => [columns.margin, columns.retention, columns.retention_cost]
+                .into_iter()
+                .chain(one_off)
+                .flatten()
+                .collect(),
+            Valuation::Purchases(_) => {
+                let rfm = &schema.rfm;
+                [rfm.frequency, rfm.recency, rfm.age, rfm.monetary_value]
+                    .into_iter()
+                    .chain(one_off)
+                    .flatten()
+                    .collect()
+            }
+        };
+        inputs.sort_unstable();
+        inputs.dedup();
+        let purchases_change_value = schema
+            .rfm
+            .changed_by_purchase()
+            .any(|column| inputs.binary_search(&column).is_ok());
+        Valuer {
+            params,
+            valuation,
+            inputs,
+            purchases_change_value,
+        }
+    }
+
+    /// Whether the value reads numeric column `column`.
+    fn reads(&self, column: usize) -> bool {
+        self.inputs.binary_search(&column).is_ok()
+    }
+
     /// Whether a replay values a changed row at once, while it is in cache, rather than every
     /// changed row in one pass at the end: under the retention valuation a value is a few
     /// multiplications, cheaper than finding the row again; a purchase model's special
@@ -320,10 +372,10 @@ impl Valuer {
         matches!(self.valuation, Valuation::Retention)
     }
 
-    /// The CRV (and outlook) of `row`: the served kernel over one row, no allocation under
-    /// the retention valuation.
-    fn value(&self, schema: &Schema, row: &Row) -> Value1 {
-        let one = |index: Option<usize>| index.map(|i| [row.numbers[i]]);
+    /// The CRV (and outlook) of a row whose numeric column `i` is `number(i)`: the served
+    /// kernel over one row, no allocation under the retention valuation.
+    fn value(&self, schema: &Schema, number: impl Fn(usize) -> f32) -> Value1 {
+        let one = |index: Option<usize>| index.map(|i| [number(i)]);
         let columns = &schema.inputs;
         let (referral, competence, development, acquisition) = (
             one(columns.referral_value),
@@ -352,7 +404,7 @@ impl Valuer {
                 }
             }
             Valuation::Purchases(model) => {
-                let at = |index: Option<usize>| [index.map_or(0.0, |i| row.numbers[i])];
+                let at = |index: Option<usize>| [index.map_or(0.0, &number)];
                 let (frequency, recency, age) = (
                     at(schema.rfm.frequency),
                     at(schema.rfm.recency),
@@ -468,9 +520,10 @@ impl Live {
         let mut report = ReplayReport::default();
         let mut warn = |message: String| report.warnings.push(message);
         let checkpoint = checkpoint::for_store(&dir, base.identity(), &mut warn)?;
+        let schema = Schema::of(&base);
         let live = Live {
-            schema: Schema::of(&base),
-            valuer: Valuer { params, valuation },
+            valuer: Valuer::new(params, valuation, &schema),
+            schema,
             base,
             overlay: Overlay::with_hasher(OverlayHasher::new()),
             ranking: ArcSwapOption::from(ranking.map(|table| Arc::new(Ranking::new(table)))),
@@ -641,13 +694,15 @@ impl Live {
             }
             let id = event.customer_id;
             let mut row = self.current_row(id);
+            let stored = row.stored();
             row.apply(
                 &event.event,
                 self.schema.column(column),
                 &self.schema.rfm,
+                |column| self.stored_number(stored, column),
                 || self.stored_texts(id),
             );
-            let value = self.valuer.value(&self.schema, &row);
+            let value = self.value_of(&row);
             if !value.crv.is_finite() {
                 return Err(at(format!(
                     "value: would make customer {}'s CRV {} under the served parameters",
@@ -692,8 +747,9 @@ impl Live {
             for records in fresh.chunks(WARM_CHUNK) {
                 ids.clear();
                 ids.extend(records.iter().map(|record| record.event.customer_id));
-                let creates_row = |at: usize| self.changes_row(&records[at].event.event);
-                self.read_ahead(&ids, owns, creates_row, &mut reads);
+                let event = |at: usize| &records[at].event.event;
+                let values_now = self.valuer.values_at_once();
+                self.read_ahead(&ids, owns, event, values_now, &mut reads);
                 for (at, record) in records.iter().enumerate() {
                     let id = record.event.customer_id;
                     // Each thread owns whole shards of the overlay: no lock is shared.
@@ -702,11 +758,12 @@ impl Live {
                     }
                     let mut state = self.overlay.entry(id).or_default();
                     let stale = self.change(&mut state, record.sequence, &record.event, &reads, at);
-                    if stale
-                        && self.valuer.values_at_once()
-                        && let Some((row, value)) = &mut state.row
-                    {
-                        *value = self.valuer.value(&self.schema, row);
+                    if stale && let Some((row, value)) = &mut state.row {
+                        *value = Some(if self.valuer.values_at_once() {
+                            self.value_of(row)
+                        } else {
+                            STALE
+                        });
                     }
                 }
             }
@@ -718,15 +775,21 @@ impl Live {
         Ok(())
     }
 
-    /// Recomputes the value of every changed row (after a replay under a purchase model, in
-    /// parallel).
+    /// Computes the value of every row whose value events changed (after a replay under a
+    /// purchase model, in parallel).
     fn revalue(&self) {
         use rayon::prelude::*;
         self.overlay.par_iter_mut().for_each(|mut entry| {
-            if let Some((row, value)) = &mut entry.value_mut().row {
-                *value = self.valuer.value(&self.schema, row);
+            if let Some((row, Some(value))) = &mut entry.value_mut().row {
+                *value = self.value_of(row);
             }
         });
+    }
+
+    /// The value of `row`.
+    fn value_of(&self, row: &Row) -> Value1 {
+        self.valuer
+            .value(&self.schema, |column| self.number(row, column))
     }
 
     /// Applies logged events `first`, `first + 1`, ... (`events`, in log order) to the
@@ -742,18 +805,22 @@ impl Live {
         for (chunk, events) in events.chunks(WARM_CHUNK).enumerate() {
             ids.clear();
             ids.extend(events.iter().map(|event| event.customer_id));
-            let creates_row = |at: usize| self.changes_row(&events[at].event);
-            self.read_ahead(&ids, |_| true, creates_row, &mut reads);
+            let event = |at: usize| &events[at].event;
+            self.read_ahead(&ids, |_| true, event, true, &mut reads);
             for (at, event) in events.iter().enumerate() {
                 let (sequence, id) = (first + (chunk * WARM_CHUNK + at) as u64, event.customer_id);
                 let mut state = self.overlay.entry(id).or_default();
-                let before = state.row.as_ref().map(|(_, value)| value.crv);
+                let before = state
+                    .row
+                    .as_ref()
+                    .and_then(|(_, value)| value.map(|v| v.crv));
                 let mut after = None;
                 if self.change(&mut state, sequence, event, &reads, at)
                     && let Some((row, value)) = &mut state.row
                 {
-                    *value = self.valuer.value(&self.schema, row);
-                    after = Some(value.crv);
+                    let new = self.value_of(row);
+                    *value = Some(new);
+                    after = Some(new.crv);
                 }
                 drop(state);
                 if let (Some(after), Some(ranking)) = (after, ranking.as_ref()) {
@@ -821,10 +888,31 @@ impl Live {
         }
     }
 
+    /// The numeric columns of the store that applying `event` to a customer without a
+    /// changed row reads, each given to `read` (some perhaps twice): those a purchase reads,
+    /// and, when the value is computed at once (`values_now`) and the event changes an input
+    /// of it, the value's inputs.
+    fn columns_read(&self, event: &Event, values_now: bool, mut read: impl FnMut(usize)) {
+        let changes_value = match event {
+            Event::Purchase { .. } => {
+                self.schema.rfm.read_by_purchase().for_each(&mut read);
+                self.valuer.purchases_change_value
+            }
+            Event::Set { column, .. } => matches!(
+                self.schema.column(column),
+                Some(ColumnRef::Number(column)) if self.valuer.reads(column)
+            ),
+            _ => false,
+        };
+        if values_now && changes_value {
+            self.valuer.inputs.iter().copied().for_each(read);
+        }
+    }
+
     /// Records `event` (number `sequence`) in its customer's `state` and changes their row
-    /// (taken from the store, or a new customer's, on the first change); `true` when the row
-    /// changed or was created, so that its value is stale. `reads` holds what was read ahead
-    /// for the event's chunk, the event at position `at`.
+    /// (a new one on the first change, holding nothing of the store yet); `true` when the
+    /// value is stale: the event changed an input of it, or created the customer. `reads`
+    /// holds what was read ahead for the event's chunk, the event at position `at`.
     fn change(
         &self,
         state: &mut CustomerState,
@@ -835,61 +923,57 @@ impl Live {
     ) -> bool {
         let (id, event) = (event.customer_id, &event.event);
         state.history.record(sequence, event);
+        let column = match event {
+            Event::Set { column, .. } => self.schema.column(column),
+            _ => None,
+        };
         let changes_row = self.changes_row(event);
-        let mut created = false;
+        let mut stale = false;
         if state.row.is_none() {
             let stored = reads.stored_row(self, at, id);
             if changes_row || stored.is_none() {
-                let numbers = match stored {
-                    Some(row) => reads.stored_numbers(self, at, row),
-                    None => vec![0.0; self.schema.numbers.len()].into_boxed_slice(),
-                };
-                let row = Row {
-                    numbers,
-                    texts: None,
-                };
-                state.row = Some((row, STALE));
-                created = true;
+                state.row = Some((Row::new(stored), None));
+                stale = stored.is_none();
             }
         }
         if changes_row && let Some((row, _)) = &mut state.row {
-            let column = match event {
-                Event::Set { column, .. } => self.schema.column(column),
-                _ => None,
+            let stored = row.stored();
+            let base = |column| self.stored_number(stored, column);
+            row.apply(event, column, &self.schema.rfm, base, || {
+                self.stored_texts(id)
+            });
+            stale |= match (event, column) {
+                (Event::Purchase { .. }, _) => self.valuer.purchases_change_value,
+                (_, Some(ColumnRef::Number(column))) => self.valuer.reads(column),
+                _ => false,
             };
-            row.apply(event, column, &self.schema.rfm, || self.stored_texts(id));
         }
-        created || changes_row
+        stale
     }
 
     /// The customer's row as events left it, or the store's, or a new customer's (zeros and
     /// empty texts).
     fn current_row(&self, id: u64) -> Row {
-        match self
-            .overlay
+        self.overlay
             .get(&id)
-            .and_then(|s| s.row.as_ref().map(|(row, _)| row.clone()))
-        {
-            Some(row) => row,
-            None => Row {
-                numbers: match self.base.row_of(crate::CustomerId(id)) {
-                    Some(row) => self.stored_numbers(row),
-                    None => vec![0.0; self.schema.numbers.len()].into_boxed_slice(),
-                },
-                texts: None,
-            },
-        }
+            .and_then(|state| state.row.as_ref().map(|(row, _)| row.clone()))
+            .unwrap_or_else(|| Row::new(self.base.row_of(crate::CustomerId(id))))
     }
 
-    /// The numeric columns of the store's row `row`.
-    fn stored_numbers(&self, row: usize) -> Box<[f32]> {
-        self.schema.stored[..self.schema.numbers.len()]
-            .iter()
-            .map(|&index| match self.base.column_at(index) {
-                Column::F32(values) => values[row],
-                _ => unreachable!("the schema's numeric columns are numeric"),
-            })
-            .collect()
+    /// Numeric column `column` of `row`: held, or the store's.
+    fn number(&self, row: &Row, column: usize) -> f32 {
+        row.number(column, |column| self.stored_number(row.stored(), column))
+    }
+
+    /// Numeric column `column` of the store's row `stored` (0 for a customer the store lacks).
+    fn stored_number(&self, stored: Option<usize>, column: usize) -> f32 {
+        let Some(row) = stored else {
+            return 0.0;
+        };
+        match self.base.column_at(self.schema.stored[column]) {
+            Column::F32(values) => values[row],
+            _ => unreachable!("the schema's numeric columns are numeric"),
+        }
     }
 
     /// The text columns of customer `id` in the store (empty texts for a customer it lacks).
@@ -906,13 +990,15 @@ impl Live {
 
     /// The text columns of customer `id` whose row is `row`.
     fn texts_of(&self, id: u64, row: &Row) -> Box<[String]> {
-        row.texts.clone().unwrap_or_else(|| self.stored_texts(id))
+        row.texts()
+            .map(Box::from)
+            .unwrap_or_else(|| self.stored_texts(id))
     }
 
     /// Customer `id`'s value when events changed it (or created the customer), `None` when the
     /// served table's own answer stands.
     pub fn score(&self, id: u64) -> Option<LiveScore> {
-        let value = self.overlay.get(&id)?.row.as_ref()?.1;
+        let value = self.overlay.get(&id)?.row.as_ref()?.1?;
         Some(self.ranking.load().as_ref()?.score(id, value))
     }
 
@@ -983,8 +1069,9 @@ impl Live {
         }
         let row = self.current_row(id);
         let mut columns = Map::new();
-        for (name, value) in self.schema.numbers.iter().zip(&row.numbers) {
-            columns.insert(name.clone(), crate::campaign::report::f32_json(*value));
+        for (column, name) in self.schema.numbers.iter().enumerate() {
+            let value = self.number(&row, column);
+            columns.insert(name.clone(), crate::campaign::report::f32_json(value));
         }
         for (name, value) in self.schema.texts.iter().zip(self.texts_of(id, &row)) {
             columns.insert(name.clone(), Value::String(value));

@@ -2,14 +2,17 @@
 //!
 //! Applying events one after another waits on each customer's cache misses in turn: the
 //! overlay's map (its control bytes, the entry, the boxed state, the recent events), then, on
-//! a customer's first change, the store's id index and one line per numeric column. Read for
-//! a chunk of [`WARM_CHUNK`] events first, the misses of different customers overlap. Only
-//! what the chunk will use is read: the store is probed only for customers without a changed
-//! row, and its numeric columns only for those whose event creates one (a purchase or a `set`
-//! of a customer the store has; not a contact, not a customer changed before). What the read
-//! ahead found is a hint: [`ChunkReads`] answers for any event of the chunk, reading what it
-//! skipped, so a state that changed in between (another event of the chunk) is still right.
+//! a customer's first change, the store's id index and one line per numeric column the event
+//! reads. Read for a chunk of [`WARM_CHUNK`] events first, the misses of different customers
+//! overlap. Only what the chunk will use is read: the store is probed only for customers
+//! without a changed row, and of their numeric columns only those their event reads (a
+//! purchase: `frequency`, `monetary_value`, `age`; the value's inputs when it changes one of
+//! them; nothing for a contact). The columns are only touched, a column at a time, so that
+//! the event's own reads then hit the cache. What the read ahead found is a hint:
+//! [`ChunkReads`] answers for any event of the chunk, probing what it skipped, so a state that
+//! changed in between (another event of the chunk) is still right.
 
+use super::event::Event;
 use super::{Live, WARM_CHUNK};
 use crate::CustomerId;
 use crate::store::Column;
@@ -23,14 +26,12 @@ pub(super) struct ChunkReads {
     /// The store row of each position's customer (`Some(None)`: not in the store), `None`
     /// where the store was not probed.
     rows: Vec<Option<Option<usize>>>,
-    /// The numeric columns of the store rows of positions in `gathered`, row-major, one
-    /// schema's width per position.
-    numbers: Vec<f32>,
-    /// Positions whose numbers were read (bit `i`: position `i`).
-    gathered: u64,
     /// Ids of the positions probed, and their rows (scratch of [`Live::read_ahead`]).
     probed_ids: Vec<u64>,
     probed_rows: Vec<Option<usize>>,
+    /// For each numeric column, the positions whose event reads it (bit `i`: position `i`;
+    /// scratch of [`Live::read_ahead`]).
+    readers: Vec<u64>,
 }
 
 impl ChunkReads {
@@ -42,76 +43,74 @@ impl ChunkReads {
             .flatten()
             .unwrap_or_else(|| live.base.row_of(CustomerId(id)))
     }
-
-    /// The numeric columns of store row `row`, the customer of position `at`: as read ahead,
-    /// or read now.
-    pub(super) fn stored_numbers(&self, live: &Live, at: usize, row: usize) -> Box<[f32]> {
-        let width = live.schema.numbers.len();
-        if at < WARM_CHUNK && self.gathered & (1 << at) != 0 {
-            self.numbers[at * width..(at + 1) * width].into()
-        } else {
-            live.stored_numbers(row)
-        }
-    }
 }
 
 impl Live {
     /// Reads ahead what applying the chunk of events of customers `ids` (at most
-    /// [`WARM_CHUNK`]) will use, into `reads`: the overlay states of the customers in the
-    /// shards `owns` accepts (a replay's thread owns some), under one read lock per shard
-    /// with plain loads (every probe of the map takes a lock, whose atomic orders all later
-    /// loads after it); then the store rows of those without a changed row, by one
-    /// interleaved probe; then the numeric columns, a column at a time, of those of them
-    /// for whom `creates_row(position)` (their event changes a row).
-    pub(super) fn read_ahead(
+    /// [`WARM_CHUNK`]; `event(position)` the event) will use, into `reads`: the overlay
+    /// states of the customers in the shards `owns` accepts (a replay's thread owns some),
+    /// under one read lock per shard with plain loads (every probe of the map takes a lock,
+    /// whose atomic orders all later loads after it); then the store rows of those without a
+    /// changed row, by one interleaved probe; then, a column at a time, the numeric columns
+    /// their events read ([`Live::columns_read`]; `values_now`: the value is computed as the
+    /// event is applied).
+    pub(super) fn read_ahead<'e>(
         &self,
         ids: &[u64],
         owns: impl Fn(usize) -> bool,
-        creates_row: impl Fn(usize) -> bool,
+        event: impl Fn(usize) -> &'e Event,
+        values_now: bool,
         reads: &mut ChunkReads,
     ) {
         debug_assert!(ids.len() <= WARM_CHUNK);
         let (owned, changed) = self.warm(ids, owns);
+        let unchanged = owned & !changed;
         reads.rows.clear();
         reads.rows.resize(ids.len(), None);
         reads.probed_ids.clear();
         reads.probed_ids.extend(
             ids.iter()
                 .enumerate()
-                .filter(|&(at, _)| (owned & !changed) & (1 << at) != 0)
+                .filter(|&(at, _)| unchanged & (1 << at) != 0)
                 .map(|(_, &id)| id),
         );
         self.base.rows_of(&reads.probed_ids, &mut reads.probed_rows);
         let mut probed = reads.probed_rows.iter();
-        let mut gathered = 0u64;
+        reads.readers.clear();
+        reads.readers.resize(self.schema.numbers.len(), 0);
+        let mut any = false;
         for (at, row) in reads.rows.iter_mut().enumerate() {
-            if (owned & !changed) & (1 << at) != 0 {
+            if unchanged & (1 << at) != 0 {
                 let found = *probed.next().expect("one row per probed id");
                 *row = Some(found);
-                if found.is_some() && creates_row(at) {
-                    gathered |= 1 << at;
+                if found.is_some() {
+                    self.columns_read(event(at), values_now, |column| {
+                        reads.readers[column] |= 1 << at;
+                        any = true;
+                    });
                 }
             }
         }
-        reads.gathered = gathered;
-        let width = self.schema.numbers.len();
-        reads.numbers.clear();
-        reads.numbers.resize(ids.len() * width, 0.0);
-        if gathered == 0 {
+        if !any {
             return;
         }
-        for (column, &index) in self.schema.stored[..width].iter().enumerate() {
-            let Column::F32(values) = self.base.column_at(index) else {
+        let mut touched = 0u32;
+        for (column, &readers) in reads.readers.iter().enumerate() {
+            if readers == 0 {
+                continue;
+            }
+            let Column::F32(values) = self.base.column_at(self.schema.stored[column]) else {
                 unreachable!("the schema's numeric columns are numeric");
             };
             for (at, row) in reads.rows.iter().enumerate() {
-                if gathered & (1 << at) != 0
+                if readers & (1 << at) != 0
                     && let Some(Some(row)) = *row
                 {
-                    reads.numbers[at * width + column] = values[row];
+                    touched ^= values[row].to_bits();
                 }
             }
         }
+        std::hint::black_box(touched);
     }
 
     /// Reads the overlay states of customers `ids` in the shards `owns` accepts and the parts
@@ -139,7 +138,7 @@ impl Live {
                 let state = state.get();
                 touched ^= u32::from(state.history.recent.first_byte());
                 if let Some((row, _)) = &state.row {
-                    touched ^= row.numbers.first().map_or(0, |x| x.to_bits());
+                    touched ^= row.first_held_bits();
                     changed |= 1 << at;
                 }
             }
@@ -256,7 +255,7 @@ mod tests {
             if single.change(&mut state, at as u64 + 1, event, &nothing, 0)
                 && let Some((row, value)) = &mut state.row
             {
-                *value = single.valuer.value(&single.schema, row);
+                *value = Some(single.value_of(row));
             }
         }
         let rows = chunked.changed_rows();
