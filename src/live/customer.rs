@@ -236,9 +236,10 @@ impl RecentEvents {
             .collect()
     }
 
-    /// The first byte of the buffer (0 when empty): a read that brings it into the cache.
-    pub fn first_byte(&self) -> u8 {
-        self.bytes.first().copied().unwrap_or(0)
+    /// The encoded entries (a read of where they are: [`super::read_ahead`] then reads their
+    /// first byte, bringing it into the cache).
+    pub fn encoded(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// How many events are kept.

@@ -12,8 +12,9 @@
 //! [`ChunkReads`] answers for any event of the chunk, probing what it skipped, so a state that
 //! changed in between (another event of the chunk) is still right.
 
+use super::customer::Row;
 use super::event::Event;
-use super::{Live, WARM_CHUNK};
+use super::{CustomerState, Live, WARM_CHUNK};
 use crate::CustomerId;
 use crate::store::Column;
 
@@ -117,31 +118,56 @@ impl Live {
     /// of them an event touches (the recent events' buffer, the row's numbers); returns the
     /// positions owned and those whose customer has a changed row, as bit masks. The states
     /// of fewer than [`MIN_WARM`] ids are not read (none is known changed).
+    ///
+    /// Each customer's reads depend on one another (the map's slot, then the state it points
+    /// to, then the buffers the state points to), so they are made in three passes over the
+    /// chunk, each pass's loads independent of one another: the processor keeps many of one
+    /// pass's misses in flight, where one pass per customer waits on its chain of misses.
     fn warm(&self, ids: &[u64], owns: impl Fn(usize) -> bool) -> (u64, u64) {
-        let probe = ids.len() >= MIN_WARM;
         let shards = self.overlay.shards();
-        let mut guards: Vec<_> = shards.iter().map(|_| None).collect();
-        let (mut owned, mut changed) = (0u64, 0u64);
-        let mut touched = 0u32;
+        let (mut hashes, mut shard_of) = ([0u64; WARM_CHUNK], [0usize; WARM_CHUNK]);
+        let mut owned = 0u64;
         for (at, &id) in ids.iter().enumerate() {
             let hash = self.overlay.hash_usize(&id);
             let index = self.overlay.determine_shard(hash);
-            if !owns(index) {
-                continue;
+            (hashes[at], shard_of[at]) = (hash as u64, index);
+            if owns(index) {
+                owned |= 1 << at;
             }
-            owned |= 1 << at;
-            if !probe {
-                continue;
+        }
+        if ids.len() < MIN_WARM {
+            return (owned, 0);
+        }
+        let positions = || (0..ids.len()).filter(move |at| owned & (1 << at) != 0);
+        let mut guards: Vec<_> = shards.iter().map(|_| None).collect();
+        for at in positions() {
+            guards[shard_of[at]].get_or_insert_with(|| shards[shard_of[at]].read());
+        }
+        // The map's slots: where each state is.
+        let mut states: [Option<&CustomerState>; WARM_CHUNK] = [None; WARM_CHUNK];
+        for at in positions() {
+            let shard = guards[shard_of[at]].as_ref().expect("locked above");
+            if let Some((_, state)) = shard.get(hashes[at], |(key, _)| *key == ids[at]) {
+                states[at] = Some(state.get());
             }
-            let shard = guards[index].get_or_insert_with(|| shards[index].read());
-            if let Some((_, state)) = shard.get(hash as u64, |(key, _)| *key == id) {
-                let state = state.get();
-                touched ^= u32::from(state.history.recent.first_byte());
-                if let Some((row, _)) = &state.row {
-                    touched ^= row.first_held_bits();
+        }
+        // The states: where their recent events and rows are.
+        let mut parts: [(&[u8], Option<&Row>); WARM_CHUNK] = [(&[], None); WARM_CHUNK];
+        let mut changed = 0u64;
+        for (at, state) in states.iter().enumerate() {
+            if let Some(state) = state {
+                let row = state.row.as_ref().map(|(row, _)| row);
+                parts[at] = (state.history.recent.encoded(), row);
+                if row.is_some() {
                     changed |= 1 << at;
                 }
             }
+        }
+        // What they point to.
+        let mut touched = 0u32;
+        for (recent, row) in &parts[..ids.len()] {
+            touched ^= u32::from(recent.first().copied().unwrap_or(0));
+            touched ^= row.map_or(0, Row::first_held_bits);
         }
         std::hint::black_box(touched);
         (owned, changed)
