@@ -21,12 +21,12 @@ use hyper::Method;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_appender::non_blocking::NonBlocking;
 use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::registry::LookupSpan;
 
+use super::log_sink::LogSink;
 use crate::rfm::date::civil_from_days;
 
 /// The target of the access log's lines.
@@ -71,14 +71,14 @@ pub enum AccessLog {
     Direct {
         /// The server's log format.
         format: LogFormat,
-        /// The log's non-blocking writer.
-        writer: NonBlocking,
+        /// The log's sink.
+        writer: LogSink,
     },
 }
 
 impl AccessLog {
     /// The access log formatted here in `format` and written to `writer`.
-    pub fn direct(format: LogFormat, writer: NonBlocking) -> AccessLog {
+    pub fn direct(format: LogFormat, writer: LogSink) -> AccessLog {
         AccessLog::Direct { format, writer }
     }
 
@@ -108,8 +108,7 @@ impl AccessLog {
                     LogFormat::Text => line.write_text(micros, &mut bytes),
                     LogFormat::Json => line.write_json(micros, &mut bytes),
                 }
-                // The writer never fails (a full queue waits); a line is one write.
-                let _ = writer.clone().write_all(&bytes);
+                writer.write_line(&bytes);
             }
         }
     }
@@ -327,7 +326,7 @@ mod tests {
     /// The access line [`AccessLog::direct`] writes in `format` under `filter`.
     fn direct(format: LogFormat, filter: &str) -> String {
         let out = Shared::default();
-        let (writer, flush) = tracing_appender::non_blocking(out.clone());
+        let (writer, flush) = LogSink::spawn("test-log", out.clone()).unwrap();
         let access = AccessLog::direct(format, writer);
         let subscriber = tracing_subscriber::fmt().with_env_filter(filter).finish();
         tracing::subscriber::with_default(subscriber, || access.record(&request()));

@@ -16,6 +16,7 @@ mod events;
 pub mod fuzz;
 mod handlers;
 mod json;
+pub mod log_sink;
 pub mod logging;
 pub mod metrics;
 pub mod os;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crv::api::log_sink::LogSink;
 use crv::api::logging::{self, AccessLog, JsonLines};
 use crv::api::{self, AppState};
 use crv::error::{Error, Result};
@@ -22,15 +23,14 @@ const EXAMPLE_IDS: usize = 3;
 ///
 /// Log lines (one per request at info: the access log, formatted by
 /// [`crv::api::logging::AccessLog`] in the same format) are formatted on the thread that logs
-/// them and written by a thread of their own through a buffer that is flushed whenever no line
-/// is waiting, so a lookup never waits for a `write` to stderr. Lines are never dropped: when
-/// 128k lines wait, loggers wait too. The guard flushes what is left when `serve` returns.
+/// them and written to stderr in batches by a thread of their own ([`LogSink`]: every 20 ms),
+/// so a request never waits for a `write` to stderr nor wakes the writer. Lines are never
+/// dropped: when 16 MiB wait, loggers wait too. The guard flushes what is left when `serve`
+/// returns.
 pub fn serve(args: &ServeCommand) -> Result<()> {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let (writer, _flush_on_return) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("crv-log")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let (writer, _flush_on_return) = LogSink::spawn("crv-log", std::io::stderr())
+        .map_err(|e| Error::io("<log writer thread>", e))?;
     let log = tracing_subscriber::fmt().with_writer(writer.clone());
     let format = match args.log_format {
         LogFormat::Text => {
