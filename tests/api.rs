@@ -13,13 +13,9 @@ use crv::api::admission::AdmissionLimits;
 use crv::api::binary::{self, LookupRequest};
 use crv::api::wire::{CSV_CHUNK_BYTES, DEFAULT_MAX_BODY_BYTES, MAX_LOOKUP_IDS};
 use crv::api::{self, AppState, ServerConfig};
-use crv::btyd::bgnbd::BgNbd;
-use crv::btyd::gamma_gamma::GammaGamma;
-use crv::btyd::value::{Purchases, ValueModel};
 use crv::campaign::report::{TARGETS_CSV_HEADER, TargetColumns};
 use crv::campaign::{CampaignSpec, SelectionRequest, Targets};
 use crv::kernel::TierScheme;
-use crv::table::Valuation;
 use crv::{CustomerId, Horizon, ScoreParams, Store};
 use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderMap};
@@ -30,6 +26,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+mod common;
+use common::purchase_valuation;
 
 const CUSTOMERS: u64 = 3_000;
 /// Customers of the store that a selection runs on while lookups go on.
@@ -2518,21 +2517,6 @@ async fn a_selection_is_checked_by_the_same_function_from_the_cli_and_the_server
         );
     }
     served.stop().await;
-}
-
-/// The synthetic customers' purchase histories valued with a BG/NBD model and Gamma-Gamma.
-fn purchase_valuation() -> Valuation {
-    Valuation::Purchases(Arc::new(ValueModel {
-        purchases: Purchases::BgNbd(BgNbd {
-            r: 0.243,
-            alpha: 4.414,
-            a: 0.793,
-            b: 2.426,
-        }),
-        spend: Some(GammaGamma::from_params([6.25, 3.74, 15.44])),
-        margin_rate: 0.3,
-        time_unit: None,
-    }))
 }
 
 #[tokio::test]

@@ -12,15 +12,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crv::btyd::bgnbd::BgNbd;
-use crv::btyd::gamma_gamma::GammaGamma;
-use crv::btyd::value::{Purchases, ValueModel};
 use crv::kernel::TierScheme;
 use crv::live::event::{CustomerEvent, Event, SetValue};
 use crv::live::{FsyncPolicy, Live, LiveOptions, compact};
-use crv::table::Valuation;
 use crv::{CustomerId, ScoreParams, Store, Table, Tier};
 use serde_json::Value;
+
+mod common;
+use common::purchase_valuation;
 
 /// A store of `customers` generated customers (seed 11) in `dir`.
 fn store_file(dir: &Path, customers: u64) -> PathBuf {
@@ -195,14 +194,8 @@ fn events_change_lookups_replay_restores_them_and_compaction_keeps_them() {
     drop(live);
 
     // Compaction: a new store holding the changes, the counts in the checkpoint.
-    let (live, _) = Live::for_compaction(
-        Arc::new(Store::open(&store).unwrap()),
-        options(&store, &wal, false),
-    )
-    .unwrap();
-    let report = compact::compact(&live).unwrap();
+    let report = compact_into(&store, &wal);
     assert_eq!((report.last_sequence, report.rows), (8, 401));
-    drop(live);
     let compacted = table(&store);
     compacted.store().verify().unwrap();
     // Columns are kept exactly; the table's CRV comes from the SIMD kernel, the live one from
@@ -230,19 +223,14 @@ fn events_change_lookups_replay_restores_them_and_compaction_keeps_them() {
     live.close();
 }
 
-/// The synthetic customers' purchase histories valued with a BG/NBD model and Gamma-Gamma.
-fn purchase_valuation() -> Valuation {
-    Valuation::Purchases(Arc::new(ValueModel {
-        purchases: Purchases::BgNbd(BgNbd {
-            r: 0.243,
-            alpha: 4.414,
-            a: 0.793,
-            b: 2.426,
-        }),
-        spend: Some(GammaGamma::from_params([6.25, 3.74, 15.44])),
-        margin_rate: 0.3,
-        time_unit: None,
-    }))
+/// Compacts the log `wal` into `store`, as `crv compact` does with the server stopped.
+fn compact_into(store: &Path, wal: &Path) -> compact::CompactReport {
+    let (live, _) = Live::for_compaction(
+        Arc::new(Store::open(store).unwrap()),
+        options(store, wal, false),
+    )
+    .unwrap();
+    compact::compact(&live).unwrap()
 }
 
 /// Within the kernel's tolerance (the table's values come from the SIMD kernel, the live ones
@@ -338,13 +326,7 @@ fn a_purchase_changes_the_value_only_where_the_valuation_reads_purchase_historie
     live.close();
     drop(live);
     // The store these events make, valued afresh by the model: the same values.
-    let (live, _) = Live::for_compaction(
-        Arc::new(Store::open(&store).unwrap()),
-        options(&store, &wal, false),
-    )
-    .unwrap();
-    compact::compact(&live).unwrap();
-    drop(live);
+    compact_into(&store, &wal);
     let compacted = modelled();
     for (&id, score) in [bought, set_too].iter().zip(&scores) {
         let row = compacted.store().row_of(CustomerId(id)).unwrap();
