@@ -893,19 +893,25 @@ impl Live {
     /// and, when the value is computed at once (`values_now`) and the event changes an input
     /// of it, the value's inputs.
     fn columns_read(&self, event: &Event, values_now: bool, mut read: impl FnMut(usize)) {
-        let changes_value = match event {
-            Event::Purchase { .. } => {
-                self.schema.rfm.read_by_purchase().for_each(&mut read);
-                self.valuer.purchases_change_value
-            }
-            Event::Set { column, .. } => matches!(
-                self.schema.column(column),
-                Some(ColumnRef::Number(column)) if self.valuer.reads(column)
-            ),
-            _ => false,
+        if matches!(event, Event::Purchase { .. }) {
+            self.schema.rfm.read_by_purchase().for_each(&mut read);
+        }
+        let column = match event {
+            Event::Set { column, .. } => self.schema.column(column),
+            _ => None,
         };
-        if values_now && changes_value {
+        if values_now && self.changes_value(event, column) {
             self.valuer.inputs.iter().copied().for_each(read);
+        }
+    }
+
+    /// Whether `event` (a `set` of `column`, resolved) changes an input of its customer's
+    /// value.
+    fn changes_value(&self, event: &Event, column: Option<ColumnRef>) -> bool {
+        match (event, column) {
+            (Event::Purchase { .. }, _) => self.valuer.purchases_change_value,
+            (Event::Set { .. }, Some(ColumnRef::Number(column))) => self.valuer.reads(column),
+            _ => false,
         }
     }
 
@@ -942,11 +948,7 @@ impl Live {
             row.apply(event, column, &self.schema.rfm, base, || {
                 self.stored_texts(id)
             });
-            stale |= match (event, column) {
-                (Event::Purchase { .. }, _) => self.valuer.purchases_change_value,
-                (_, Some(ColumnRef::Number(column))) => self.valuer.reads(column),
-                _ => false,
-            };
+            stale |= self.changes_value(event, column);
         }
         stale
     }
