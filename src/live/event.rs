@@ -7,6 +7,9 @@ use std::borrow::Cow;
 
 use bincode::{Decode, Encode};
 use serde::Deserialize;
+use serde::de::{
+    DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 
 use crate::limits::{MAX_EVENT_TEXT_BYTES, MAX_EVENT_VALUE, MAX_EVENTS_PER_REQUEST};
 use crate::rfm::date::parse_moment;
@@ -116,54 +119,295 @@ fn error(message: String) -> EventError {
     EventError { message }
 }
 
-/// The body as sent; texts borrow from it where they hold no escapes.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Body<'a> {
-    #[serde(borrow)]
-    events: Vec<RawEvent<'a>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One event as sent; texts borrow from the body where they hold no escapes.
+#[derive(Default)]
 struct RawEvent<'a> {
-    #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
     customer_id: Option<u64>,
     amount: Option<f64>,
-    #[serde(borrow)]
     time: Option<Cow<'a, str>>,
-    channel: Option<String>,
-    campaign: Option<String>,
-    offer: Option<String>,
-    column: Option<String>,
-    value: Option<serde_json::Value>,
+    channel: Option<Cow<'a, str>>,
+    campaign: Option<Cow<'a, str>>,
+    offer: Option<Cow<'a, str>>,
+    column: Option<Cow<'a, str>>,
+    value: Option<RawValue<'a>>,
+}
+
+/// The fields of an event.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum EventField {
+    #[serde(rename = "type")]
+    Kind,
+    CustomerId,
+    Amount,
+    Time,
+    Channel,
+    Campaign,
+    Offer,
+    Column,
+    Value,
+}
+
+/// An event's `value` as sent: [`convert`] says which kinds its event takes.
+enum RawValue<'a> {
+    Number(f64),
+    Text(Cow<'a, str>),
+    /// `true`, `false`, an array or an object (skipped).
+    Other,
+}
+
+/// A text of the body, borrowed where it holds no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a text")
+            }
+
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawValue<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ValueVisitor;
+        impl<'de> Visitor<'de> for ValueVisitor {
+            type Value = RawValue<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or a text")
+            }
+
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(RawValue::Number(v))
+            }
+
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(RawValue::Number(v as f64))
+            }
+
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(RawValue::Number(v as f64))
+            }
+
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(RawValue::Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(RawValue::Text(Cow::Owned(text.to_owned())))
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(RawValue::Other)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(RawValue::Other)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(RawValue::Other)
+            }
+        }
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawEvent<'de> {
+    /// Each field read straight into its place (`null` as absent); an unknown or repeated
+    /// field, or a missing `type`, is refused.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EventVisitor;
+        impl<'de> Visitor<'de> for EventVisitor {
+            type Value = RawEvent<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an event: an object with a `type`")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let (mut raw, mut seen, mut kind) = (RawEvent::default(), 0u16, None);
+                let text = |text: Option<Text<'de>>| text.map(|Text(text)| text);
+                while let Some(field) = map.next_key::<EventField>()? {
+                    let bit = 1 << field as u16;
+                    if seen & bit != 0 {
+                        return Err(A::Error::duplicate_field(FIELDS[field as usize]));
+                    }
+                    seen |= bit;
+                    match field {
+                        EventField::Kind => kind = Some(map.next_value::<Text>()?.0),
+                        EventField::CustomerId => raw.customer_id = map.next_value()?,
+                        EventField::Amount => raw.amount = map.next_value()?,
+                        EventField::Time => raw.time = text(map.next_value()?),
+                        EventField::Channel => raw.channel = text(map.next_value()?),
+                        EventField::Campaign => raw.campaign = text(map.next_value()?),
+                        EventField::Offer => raw.offer = text(map.next_value()?),
+                        EventField::Column => raw.column = text(map.next_value()?),
+                        EventField::Value => raw.value = map.next_value()?,
+                    }
+                }
+                raw.kind = kind.ok_or_else(|| A::Error::missing_field("type"))?;
+                Ok(raw)
+            }
+        }
+        deserializer.deserialize_map(EventVisitor)
+    }
+}
+
+/// The names of [`EventField`]'s fields, in its order.
+const FIELDS: [&str; 9] = [
+    "type",
+    "customer_id",
+    "amount",
+    "time",
+    "channel",
+    "campaign",
+    "offer",
+    "column",
+    "value",
+];
+
+/// The body's one field.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum BodyField {
+    Events,
 }
 
 /// Decodes `{"events": [...]}`. `customer` is the path's id for the per-customer form (an
 /// event may then omit `customer_id`, or must repeat the same one); `None` for the batch form,
 /// where every event names its customer. `now` stamps the events that give no `time`.
+///
+/// Each event is checked as soon as it is read, into the answer (no array of raw events in
+/// between); the first wrong event, or the one past [`MAX_EVENTS_PER_REQUEST`], stops the
+/// decoding.
 pub fn decode(
     bytes: &[u8],
     customer: Option<u64>,
     now: i64,
 ) -> Result<Vec<CustomerEvent>, EventError> {
-    let body: Body = serde_json::from_slice(bytes)
-        .map_err(|e| error(format!("the body is not an events document: {e}")))?;
-    if body.events.is_empty() {
-        return Err(error("`events` is empty: give at least one event".into()));
+    let mut refused = None;
+    let body = Body {
+        events: EventsSeed {
+            customer,
+            now,
+            // A purchase takes about 90 bytes of JSON, the shortest event 30.
+            capacity: (bytes.len() / 32).min(MAX_EVENTS_PER_REQUEST),
+            refused: &mut refused,
+        },
+    };
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let decoded = body.deserialize(&mut json).and_then(|events| {
+        json.end()?;
+        Ok(events)
+    });
+    match decoded {
+        Ok(events) if events.is_empty() => {
+            Err(error("`events` is empty: give at least one event".into()))
+        }
+        Ok(events) => Ok(events),
+        Err(e) => {
+            Err(refused
+                .unwrap_or_else(|| error(format!("the body is not an events document: {e}"))))
+        }
     }
-    if body.events.len() > MAX_EVENTS_PER_REQUEST {
-        return Err(error(format!(
-            "{} events: at most {MAX_EVENTS_PER_REQUEST} per request",
-            body.events.len()
-        )));
+}
+
+/// The body `{"events": [...]}`, decoded by `events`.
+struct Body<'r> {
+    events: EventsSeed<'r>,
+}
+
+impl<'de> DeserializeSeed<'de> for Body<'_> {
+    type Value = Vec<CustomerEvent>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
     }
-    body.events
-        .into_iter()
-        .enumerate()
-        .map(|(index, raw)| convert(index, raw, customer, now))
-        .collect()
+}
+
+impl<'de> Visitor<'de> for Body<'_> {
+    type Value = Vec<CustomerEvent>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object with a field `events`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let Some(BodyField::Events) = map.next_key()? else {
+            return Err(A::Error::missing_field("events"));
+        };
+        let events = map.next_value_seed(self.events)?;
+        match map.next_key::<BodyField>()? {
+            Some(BodyField::Events) => Err(A::Error::duplicate_field("events")),
+            None => Ok(events),
+        }
+    }
+}
+
+/// The array of events: each converted ([`convert`]) as it is read; the reason a conversion
+/// failed is left in `refused`.
+struct EventsSeed<'r> {
+    customer: Option<u64>,
+    now: i64,
+    capacity: usize,
+    refused: &'r mut Option<EventError>,
+}
+
+impl<'de> DeserializeSeed<'de> for EventsSeed<'_> {
+    type Value = Vec<CustomerEvent>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EventsSeed<'_> {
+    type Value = Vec<CustomerEvent>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of events")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut events = Vec::with_capacity(self.capacity);
+        while let Some(raw) = seq.next_element::<RawEvent>()? {
+            let converted = if events.len() == MAX_EVENTS_PER_REQUEST {
+                Err(error(format!(
+                    "more than {MAX_EVENTS_PER_REQUEST} events: at most \
+                     {MAX_EVENTS_PER_REQUEST} per request"
+                )))
+            } else {
+                convert(events.len(), raw, self.customer, self.now)
+            };
+            match converted {
+                Ok(event) => events.push(event),
+                Err(why) => {
+                    let message = why.message.clone();
+                    *self.refused = Some(why);
+                    return Err(A::Error::custom(message));
+                }
+            }
+        }
+        Ok(events)
+    }
 }
 
 fn convert(
@@ -184,16 +428,16 @@ fn convert(
         (None, Some(own)) => own,
         (None, None) => return Err(at("customer_id", "required in a batch of events")),
     };
-    let text = |field: &str, value: Option<String>| -> Result<Option<String>, EventError> {
+    let text = |field: &str, value: Option<Cow<str>>| -> Result<Option<String>, EventError> {
         match value {
             Some(text) if text.len() > MAX_EVENT_TEXT_BYTES => Err(at(
                 field,
                 &format!("{} bytes: at most {MAX_EVENT_TEXT_BYTES}", text.len()),
             )),
-            other => Ok(other),
+            other => Ok(other.map(Cow::into_owned)),
         }
     };
-    let required = |field: &str, value: Option<String>| {
+    let required = |field: &str, value: Option<Cow<str>>| {
         text(field, value)?.ok_or_else(|| at(field, &format!("required for a {}", raw.kind)))
     };
     let time = match &raw.time {
@@ -254,7 +498,7 @@ fn convert(
             ])?;
             let value = match raw.value {
                 None => None,
-                Some(serde_json::Value::Number(n)) => n.as_f64(),
+                Some(RawValue::Number(n)) => Some(n),
                 Some(_) => return Err(at("value", "must be a number")),
             };
             Event::Response {
@@ -274,13 +518,13 @@ fn convert(
             ])?;
             let column = required("column", raw.column)?;
             let value = match raw.value {
-                Some(serde_json::Value::Number(n)) => SetValue::Number(
-                    amount("value", n.as_f64(), false)?.expect("a number was given"),
-                ),
-                Some(serde_json::Value::String(s)) => {
+                Some(RawValue::Number(n)) => {
+                    SetValue::Number(amount("value", Some(n), false)?.expect("a number was given"))
+                }
+                Some(RawValue::Text(s)) => {
                     SetValue::Text(text("value", Some(s))?.expect("a text was given"))
                 }
-                Some(_) => return Err(at("value", "must be a number or a text")),
+                Some(RawValue::Other) => return Err(at("value", "must be a number or a text")),
                 None => return Err(at("value", "required for a set")),
             };
             Event::Set { column, value }
@@ -381,5 +625,81 @@ mod tests {
             .unwrap_err()
             .message;
         assert!(message.contains("events[0].customer_id"), "{message}");
+    }
+
+    #[test]
+    fn the_body_is_one_field_of_at_most_the_cap_of_events() {
+        let purchase = r#"{"type":"purchase","amount":1}"#;
+        let cases = [
+            ("{}".to_string(), "missing field `events`"),
+            (r#"{"evnts":[]}"#.to_string(), "unknown field `evnts`"),
+            (
+                format!(r#"{{"events":[{purchase}],"events":[{purchase}]}}"#),
+                "duplicate field `events`",
+            ),
+            (format!(r#"{{"events":[{purchase}]}} x"#), "trailing"),
+            (format!(r#"{{"events":[{purchase}]"#), "EOF"),
+            (r#"{"events":{}}"#.to_string(), "an array of events"),
+            (r#"[]"#.to_string(), "an object with a field `events`"),
+            (
+                r#"{"events":[{"type":"purchase","amount":1,"amount":2}]}"#.to_string(),
+                "duplicate field `amount`",
+            ),
+            (
+                r#"{"events":[{"amount":1}]}"#.to_string(),
+                "missing field `type`",
+            ),
+            (r#"{"events":[7]}"#.to_string(), "expected an event"),
+            (
+                r#"{"events":[{"type":"purchase","amount":null}]}"#.to_string(),
+                "events[0].amount: required",
+            ),
+            (
+                r#"{"events":[{"type":"set","column":"margin","value":true}]}"#.to_string(),
+                "events[0].value: must be a number or a text",
+            ),
+            (
+                r#"{"events":[{"type":"response","campaign":"c","value":{"a":[1]}}]}"#.to_string(),
+                "events[0].value: must be a number",
+            ),
+            (
+                r#"{"events":[{"type":"contact","channel":7}]}"#.to_string(),
+                "expected a text",
+            ),
+            // The first wrong event is named, whatever follows it.
+            (
+                format!(r#"{{"events":[{purchase},{{"type":"gift"}},"#),
+                "events[1].type",
+            ),
+        ];
+        for (json, expected) in cases {
+            let message = one(&json).unwrap_err().message;
+            assert!(message.contains(expected), "{json}: {message}");
+        }
+        // Texts with escapes are decoded; `null` is an absent field.
+        let escaped = one(
+            r#"{"events":[{"type":"cont\u0061ct","channel":"e\u006dail","offer":null,
+                "campaign":"sp\"ring\""}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            escaped,
+            Event::Contact {
+                channel: "email".into(),
+                campaign: "sp\"ring\"".into(),
+                offer: String::new(),
+                time: 99
+            }
+        );
+        let many = |count: usize| format!(r#"{{"events":[{}]}}"#, vec![purchase; count].join(","));
+        let most = decode(many(MAX_EVENTS_PER_REQUEST).as_bytes(), Some(7), 0).unwrap();
+        assert_eq!(most.len(), MAX_EVENTS_PER_REQUEST);
+        let message = decode(many(MAX_EVENTS_PER_REQUEST + 1).as_bytes(), Some(7), 0)
+            .unwrap_err()
+            .message;
+        assert!(
+            message.contains(&format!("at most {MAX_EVENTS_PER_REQUEST} per request")),
+            "{message}"
+        );
     }
 }
