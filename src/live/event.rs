@@ -628,6 +628,14 @@ mod tests {
     }
 
     #[test]
+    fn the_field_names_of_errors_follow_the_fields_decoded() {
+        for (index, name) in FIELDS.iter().enumerate() {
+            let field: EventField = serde_json::from_str(&format!("\"{name}\"")).unwrap();
+            assert_eq!(field as usize, index, "{name}");
+        }
+    }
+
+    #[test]
     fn the_body_is_one_field_of_at_most_the_cap_of_events() {
         let purchase = r#"{"type":"purchase","amount":1}"#;
         let cases = [
