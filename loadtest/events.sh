@@ -5,11 +5,12 @@
 # wrk/events.lua), against `redis-server --appendonly yes --appendfsync <policy>` under
 # `redis-benchmark -t set` on the same cores; then batches of 100 events (`events-batch`,
 # everysec), and lookups while events stream at half the batch rate just measured
-# (`events-mixed`). Prints a summary; every process it started is stopped on exit.
+# (`events-mixed`: lookups in the closed loop, then in the open loop at LOOKUP_RATE a second).
+# Prints a summary; every process it started is stopped on exit.
 #
 # Settings (environment): DURATION (10 s per run), WARMUP (1 s), CONNECTIONS (50),
-# CUSTOMERS (1000000), BATCH (100), POLICIES ("everysec always"), SERVER_CPU (0),
-# CLIENT_CPU (1), PORT (18090), REDIS_PORT (16390), DATA (target/loadtest-data).
+# CUSTOMERS (1000000), BATCH (100), LOOKUP_RATE (5000), POLICIES ("everysec always"),
+# SERVER_CPU (0), CLIENT_CPU (1), PORT (18090), REDIS_PORT (16390), DATA (target/loadtest-data).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -19,6 +20,7 @@ WARMUP=${WARMUP:-1}
 CONNECTIONS=${CONNECTIONS:-50}
 CUSTOMERS=${CUSTOMERS:-1000000}
 BATCH=${BATCH:-100}
+LOOKUP_RATE=${LOOKUP_RATE:-5000}
 POLICIES=${POLICIES:-"everysec always"}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
@@ -153,6 +155,8 @@ for policy in $POLICIES; do
     rate=$(tail -n1 "$DATA/crv-events-batch-$BATCH-everysec.txt" | jq '.ids_per_s / 2 | floor')
     generate "crv events-mixed lookups, events at $rate/s" --scenario events-mixed \
       --batch "$BATCH" --event-rate "$rate"
+    generate "crv events-mixed lookups at $LOOKUP_RATE/s open loop, events at $rate/s" \
+      --scenario events-mixed --batch "$BATCH" --event-rate "$rate" --rate "$LOOKUP_RATE"
   fi
   stop_started
 done

@@ -922,12 +922,15 @@ cp -a "$1"/. "$6"/"#;
 
 #[test]
 fn everysec_and_no_write_groups_on_the_caller_and_replay_them_all() {
-    // Under `everysec` and `no` the groups are written by flush tasks on the runtime: many
-    // concurrent submitters, every event acknowledged once, numbered without gaps, and all of
-    // them there after a restart.
+    // Under `everysec` and `no` the groups are written by flush tasks on the runtime and
+    // applied a slice at a time: many concurrent submitters of single events and of batches
+    // (which straddle the slices), every event acknowledged once, numbered without gaps, a
+    // request answered only once its own events are applied, and all of them there after a
+    // restart.
+    const TASKS: usize = 16;
     for fsync in [FsyncPolicy::EverySec, FsyncPolicy::No] {
         let dir = tempfile::tempdir().unwrap();
-        let store = store_file(dir.path(), 50);
+        let store = store_file(dir.path(), 160);
         let wal = dir.path().join("wal");
         let open = || {
             let options = LiveOptions {
@@ -939,25 +942,49 @@ fn everysec_and_no_write_groups_on_the_caller_and_replay_them_all() {
         let (live, _) = open();
         let ids = table(&store).ids().to_vec();
         let runtime = runtime();
-        let tasks: Vec<_> = (0..16u64)
+        let tasks: Vec<_> = (0..TASKS)
             .map(|task| {
-                let (live, ids) = (Arc::clone(&live), ids.clone());
+                let live = Arc::clone(&live);
+                // Each task owns its customers, so it knows how many events each has.
+                let own: Vec<u64> = ids.iter().copied().skip(task).step_by(TASKS).collect();
                 runtime.spawn(async move {
-                    let mut sequences = Vec::new();
-                    for n in 0..50u64 {
-                        let id = ids[((task * 7 + n) % ids.len() as u64) as usize];
-                        sequences.push(live.submit(vec![purchase(id, 1.0)]).await.unwrap());
+                    let mut ranges = Vec::new();
+                    let mut submitted = vec![0u64; own.len()];
+                    for n in 0..20usize {
+                        let size = if task % 2 == 0 { 1 } else { 37 };
+                        let events: Vec<_> = (0..size)
+                            .map(|k| {
+                                let at = (n * size + k) % own.len();
+                                submitted[at] += 1;
+                                purchase(own[at], 1.0)
+                            })
+                            .collect();
+                        let last = live.submit(events).await.unwrap();
+                        ranges.push((last + 1 - size as u64, last));
+                        for (at, &id) in own.iter().enumerate() {
+                            let applied = live.history(id).map_or(0, |h| h.events);
+                            assert_eq!(applied, submitted[at], "customer {id} when answered");
+                        }
                     }
-                    sequences
+                    ranges
                 })
             })
             .collect();
-        let mut sequences: Vec<u64> = tasks
+        let mut ranges: Vec<(u64, u64)> = tasks
             .into_iter()
             .flat_map(|task| runtime.block_on(task).unwrap())
             .collect();
-        sequences.sort_unstable();
-        assert_eq!(sequences, (1..=800).collect::<Vec<_>>(), "{fsync:?}");
+        ranges.sort_unstable();
+        let total = (TASKS as u64 / 2) * 20 * (1 + 37);
+        let mut next = 1;
+        for &(first, last) in &ranges {
+            assert_eq!(
+                first, next,
+                "{fsync:?}: each request's events in one run, no gap"
+            );
+            next = last + 1;
+        }
+        assert_eq!(next, total + 1, "{fsync:?}");
         let counts: Vec<u64> = ids
             .iter()
             .map(|&id| live.history(id).map_or(0, |h| h.events))
@@ -966,7 +993,7 @@ fn everysec_and_no_write_groups_on_the_caller_and_replay_them_all() {
         live.close();
         drop(live);
         let (live, report) = open();
-        assert_eq!(report.replayed, 800, "{fsync:?}");
+        assert_eq!(report.replayed, total, "{fsync:?}");
         let replayed: Vec<u64> = ids
             .iter()
             .map(|&id| live.history(id).map_or(0, |h| h.events))

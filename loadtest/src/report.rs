@@ -197,6 +197,9 @@ pub struct Report {
     pub scenario: &'static str,
     /// Lookup connections.
     pub connections: usize,
+    /// The open loop's requests a second asked of the lookup connections (`None`: the closed
+    /// loop).
+    pub offered_rate: Option<f64>,
     /// Ids per lookup request.
     pub ids_per_request: usize,
     /// From the end of the warm-up to the last measured answer.
@@ -246,6 +249,7 @@ impl Report {
         let mut report = json!({
             "scenario": self.scenario,
             "connections": self.connections,
+            "offered_rate": self.offered_rate,
             "ids_per_request": self.ids_per_request,
             "elapsed_s": self.elapsed.as_secs_f64(),
             "requests": self.tally.requests,
@@ -284,9 +288,12 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "scenario {}: {} connections, {} requests in {:.2} s",
+            "scenario {}: {} connections{}, {} requests in {:.2} s",
             self.scenario,
             self.connections,
+            self.offered_rate
+                .map(|rate| format!(" (open loop, {rate:.0} req/s asked)"))
+                .unwrap_or_default(),
             self.tally.requests,
             self.elapsed.as_secs_f64()
         )?;
@@ -402,6 +409,7 @@ mod tests {
         let report = Report {
             scenario: "batch-json",
             connections: 4,
+            offered_rate: None,
             ids_per_request: 100,
             elapsed: Duration::from_secs(2),
             tally,

@@ -1,6 +1,9 @@
 //! The closed loop: every connection sends its next request as soon as the last answer is in,
-//! until the deadline or the request cap, whichever comes first. Requests started during the
-//! warm-up are sent and checked but not counted. In the mixed scenario one more connection
+//! until the deadline or the request cap, whichever comes first. With a rate (`Plan::rate`)
+//! the loop is open: each connection sends on a fixed schedule instead, and a request's
+//! latency counts from the time it was due, not from when it went out, so a server that falls
+//! behind is charged for the wait (no coordinated omission). Requests due during the warm-up
+//! are sent and checked but not counted. In the mixed scenario one more connection
 //! sends a selection every interval, and each lookup is attributed to whether it overlapped one.
 
 use std::net::SocketAddr;
@@ -31,6 +34,9 @@ pub struct Plan {
     pub scenario: Scenario,
     /// Lookup connections, each with one request in flight at a time.
     pub connections: usize,
+    /// Open loop: requests a second over all lookup connections, each connection sending on
+    /// a fixed schedule (`None`: the closed loop).
+    pub rate: Option<f64>,
     /// Ids per batch request.
     pub batch: usize,
     /// Measured time after the warm-up.
@@ -72,6 +78,62 @@ impl StreamPlan {
     }
 }
 
+/// When a lookup connection sends its requests.
+enum Pace {
+    /// The closed loop: as soon as the last answer is in.
+    Closed,
+    /// The open loop: on a fixed schedule (a connection whose answer came late sends the
+    /// requests it missed at once, one after another).
+    Open {
+        ticks: tokio::time::Interval,
+        /// When the connection's last answer came.
+        answered: Option<Instant>,
+    },
+}
+
+impl Pace {
+    /// Connection `index`'s pace under `plan`: for the open loop, one request every
+    /// `connections / rate` seconds from `start`, the connections' schedules staggered evenly
+    /// over one period so that they do not all send at the same instant.
+    fn of(plan: &Plan, index: usize, start: Instant) -> Pace {
+        let Some(rate) = plan.rate else {
+            return Pace::Closed;
+        };
+        let period = Duration::from_secs_f64(plan.connections as f64 / rate);
+        let offset = period.mul_f64(index as f64 / plan.connections as f64);
+        let mut ticks = tokio::time::interval_at((start + offset).into(), period);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        Pace::Open {
+            ticks,
+            answered: None,
+        }
+    }
+
+    /// Waits for the next request's turn; returns the instant its latency counts from. The
+    /// closed loop: now. The open loop: the time the request was due when the server's last
+    /// answer came after it (the server delayed it), otherwise now (the timer's own lateness,
+    /// up to a millisecond in tokio, is the generator's, not the server's).
+    async fn next(&mut self) -> Instant {
+        match self {
+            Pace::Closed => Instant::now(),
+            Pace::Open { ticks, answered } => {
+                let due = ticks.tick().await.into_std();
+                match answered {
+                    Some(answered) if *answered > due => due,
+                    _ => Instant::now(),
+                }
+            }
+        }
+    }
+
+    /// Notes that the last request's answer came at `done`.
+    fn answered(&mut self, done: Instant) {
+        if let Pace::Open { answered, .. } = self {
+            *answered = Some(done);
+        }
+    }
+}
+
 /// The selections of the mixed scenario.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SelectionPlan {
@@ -86,6 +148,8 @@ pub struct SelectionPlan {
 /// The instants a run is bounded by.
 #[derive(Debug, Clone, Copy)]
 struct Clock {
+    /// When the run began (the warm-up's start).
+    start: Instant,
     /// End of the warm-up: requests started from here on are measured.
     measure_from: Instant,
     /// No request starts after this.
@@ -134,6 +198,7 @@ pub async fn run(plan: Plan, workload: Arc<Workload>) -> Result<Report> {
 
     let start = Instant::now();
     let clock = Clock {
+        start,
         measure_from: start + plan.warmup,
         deadline: start + plan.warmup + plan.duration,
     };
@@ -202,6 +267,7 @@ pub async fn run(plan: Plan, workload: Arc<Workload>) -> Result<Report> {
     Ok(Report {
         scenario: plan.scenario.name(),
         connections: plan.connections,
+        offered_rate: plan.rate,
         ids_per_request: plan.scenario.ids_per_request(plan.batch),
         elapsed,
         tally,
@@ -219,7 +285,7 @@ async fn open(target: SocketAddr) -> Result<Connection> {
         })
 }
 
-/// One lookup connection's closed loop.
+/// One lookup connection's loop, closed or open ([`Pace`]).
 async fn lookup_loop(
     index: u64,
     mut connection: Connection,
@@ -237,9 +303,10 @@ async fn lookup_loop(
     );
     let mut tally = Tally::new(plan.selections.is_some());
     let mut sent: u64 = 0;
+    let mut pace = Pace::of(&plan, index as usize, clock.start);
     loop {
-        let started = Instant::now();
-        if started >= clock.deadline {
+        let started = pace.next().await;
+        if started >= clock.deadline || Instant::now() >= clock.deadline {
             break;
         }
         let measured = started >= clock.measure_from;
@@ -257,6 +324,7 @@ async fn lookup_loop(
         let before = counter.snapshot();
         let answer = connection.send(exchange.request).await;
         let done = Instant::now();
+        pace.answered(done);
         let overlap = match plan.selections {
             None => Overlap::Untracked,
             Some(_) if counter.overlapped_since(before) => Overlap::DuringSelection,

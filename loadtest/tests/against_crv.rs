@@ -82,6 +82,7 @@ fn plan(served: &Served, scenario: Scenario) -> Plan {
         target: served.addr,
         scenario,
         connections: 4,
+        rate: None,
         batch: 50,
         duration: Duration::from_millis(400),
         warmup: Duration::from_millis(100),
@@ -217,6 +218,90 @@ async fn events_mixed_streams_events_at_the_rate_beside_lookups() {
     assert!(report.to_json()["stream"]["events_per_s"].as_f64().unwrap() > 5_000.0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_loop_sends_at_its_rate_whatever_the_connections() {
+    let served = serve().await;
+    let mut plan = plan(&served, Scenario::Uniform);
+    plan.rate = Some(2_000.0);
+    plan.duration = Duration::from_millis(1_000);
+    let report = load(&served, plan, Popularity::Uniform, 0.0).await;
+    assert_eq!(report.errors(), 0, "{report}");
+    // 2,000 a second over 4 connections for 1 s: 2,000 requests due in the measured second
+    // (a few at the edges may fall either side of the deadline).
+    assert!((1_950..=2_000).contains(&report.tally.requests), "{report}");
+    assert_eq!(report.to_json()["offered_rate"], 2_000.0);
+    assert!(report.to_string().contains("open loop, 2000 req/s asked"));
+}
+
+/// A server on 127.0.0.1 answering every request `200 {}` after `delay`, one at a time per
+/// connection.
+async fn slow_server(delay: Duration) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut buffer, mut filled) = (vec![0u8; 4096], 0);
+                loop {
+                    let Ok(read) = socket.read(&mut buffer[filled..]).await else {
+                        return;
+                    };
+                    if read == 0 {
+                        return;
+                    }
+                    filled += read;
+                    // GET requests: each ends at its blank line.
+                    while let Some(end) = buffer[..filled].windows(4).position(|w| w == b"\r\n\r\n")
+                    {
+                        buffer.copy_within(end + 4..filled, 0);
+                        filled -= end + 4;
+                        tokio::time::sleep(delay).await;
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                        if socket.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_loop_charges_a_slow_server_for_the_requests_it_delays() {
+    // Answers take 20 ms; one connection is asked for 200 a second (one every 5 ms). The
+    // closed loop waits for each answer and sees ~20 ms; the open loop counts from the time
+    // each request was due, so its latency grows with the backlog (~15 ms more per request).
+    let addr = slow_server(Duration::from_millis(20)).await;
+    let run = |rate| {
+        let plan = Plan {
+            target: addr,
+            scenario: Scenario::Uniform,
+            connections: 1,
+            rate,
+            batch: 1,
+            duration: Duration::from_millis(500),
+            warmup: Duration::ZERO,
+            max_requests: None,
+            check_every: 0,
+            seed: 3,
+            selections: None,
+            token: None,
+            stream: None,
+        };
+        let workload = Workload::new(vec![1, 2, 3], Popularity::Uniform, 0.0, 1).unwrap();
+        run::run(plan, Arc::new(workload))
+    };
+    let closed = run(None).await.unwrap();
+    let open = run(Some(200.0)).await.unwrap();
+    let p50 = |report: &Report| crv_loadtest::report::Percentiles::of(&report.tally.latency).p50;
+    assert_eq!(closed.errors() + open.errors(), 0, "{closed}{open}");
+    assert!(p50(&closed) < 80_000, "{closed}");
+    assert!(p50(&open) > 80_000, "{open}");
+}
+
 #[tokio::test]
 async fn a_missing_server_is_an_error_not_a_report() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -227,6 +312,7 @@ async fn a_missing_server_is_an_error_not_a_report() {
         target: addr,
         scenario: Scenario::Uniform,
         connections: 1,
+        rate: None,
         batch: 1,
         duration: Duration::from_millis(100),
         warmup: Duration::ZERO,

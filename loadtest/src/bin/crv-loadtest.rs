@@ -1,4 +1,4 @@
-//! `crv-loadtest`: closed-loop load against a `crv serve` on loopback. Parses the flags, reads
+//! `crv-loadtest`: closed- or open-loop load against a `crv serve` on loopback. Parses the flags, reads
 //! the served store's ids, runs the scenario on a tokio runtime of `--threads` workers and
 //! prints the report (and, with `--json`, one JSON object on the last line). Exits 1 when any
 //! answer was wrong, 2 when the run could not start.
@@ -20,10 +20,13 @@ use crv_loadtest::{Error, Result};
 /// Share of the store's total `cost` a mixed run's selections spend by default: a campaign of a
 /// tenth of what contacting everyone would cost, an exact knapsack over all 10^6 customers.
 const DEFAULT_BUDGET_SHARE: f64 = 0.10;
+/// The highest `--rate`: far beyond what one core answers, low enough that a connection's
+/// period stays a meaningful duration.
+const MAX_RATE: f64 = 1e8;
 /// Target ids a selection answers: enough to check, small enough that the figure is the solve.
 const SELECTION_MAX_IDS: usize = 100;
 
-/// Closed-loop HTTP/1.1 load against `crv serve` on this machine (loopback only).
+/// Closed- or open-loop HTTP/1.1 load against `crv serve` on this machine (loopback only).
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
@@ -36,9 +39,16 @@ struct Args {
     /// What to send.
     #[arg(long, value_enum, default_value = "uniform")]
     scenario: Scenario,
-    /// Keep-alive connections, each sending its next request as soon as an answer arrives.
+    /// Keep-alive connections, each sending its next request as soon as an answer arrives
+    /// (or, with `--rate`, when it is due).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     connections: u32,
+    /// Open loop: requests a second over all `--connections` (not counting a stream's or a
+    /// selection's), each connection sending on a fixed schedule; latency counts from the
+    /// time a request was due, so a server that falls behind is charged for the wait
+    /// [default: the closed loop].
+    #[arg(long)]
+    rate: Option<f64>,
     /// Tokio worker threads (1: pin the generator to one core with `taskset -c 1`).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     threads: u16,
@@ -121,6 +131,13 @@ fn load(args: &Args) -> Result<u64> {
         },
         _ => Popularity::Uniform,
     };
+    if let Some(rate) = args.rate
+        && !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE)
+    {
+        return Err(Error::Usage(format!(
+            "--rate {rate} is not a number of requests a second > 0 and <= {MAX_RATE}"
+        )));
+    }
     let workload = Workload::from_store(&args.store, popularity, args.miss_rate, args.seed)?;
     let selections = match args.scenario {
         Scenario::Mixed => Some(SelectionPlan {
@@ -174,6 +191,7 @@ fn load(args: &Args) -> Result<u64> {
         target: args.addr,
         scenario: args.scenario,
         connections: args.connections as usize,
+        rate: args.rate,
         batch: args.batch,
         duration,
         warmup,
