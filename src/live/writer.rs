@@ -36,8 +36,8 @@ use crate::error::{Error, Result};
 
 /// Most jobs written as one group.
 pub const MAX_GROUP_JOBS: usize = 4096;
-/// Events the reactor applies between two yields (`everysec`, `no`): one chunk of the
-/// overlay's read-ahead, a few hundred microseconds at most.
+/// Events applied at a time: one chunk of the overlay's read-ahead; under `everysec` and `no`
+/// the reactor yields between two slices (a few hundred microseconds at most).
 const APPLY_SLICE: usize = super::WARM_CHUNK;
 /// The `everysec` interval.
 const SYNC_INTERVAL: Duration = Duration::from_secs(1);
@@ -214,9 +214,9 @@ async fn flush(live: Arc<Live>) {
     if let Some(first) = append_group(&live, appender, &mut jobs, bytes, unsynced) {
         // The segment stays locked across the yields: the next group waits for this one.
         let (events, mut replies) = Replies::split(first, &mut jobs);
-        let events: Vec<&CustomerEvent> = events.iter().flatten().collect();
+        let mut slices = Slices::of(&events);
         let mut applied = 0;
-        for slice in events.chunks(APPLY_SLICE) {
+        while let Some(slice) = slices.next() {
             if applied > 0 {
                 tokio::task::yield_now().await;
             }
@@ -410,7 +410,36 @@ fn write_group(
         return;
     };
     let (events, mut replies) = Replies::split(first, jobs);
-    let events: Vec<&CustomerEvent> = events.iter().flatten().collect();
-    live.apply_group(first, &events);
-    replies.answer_applied(events.len());
+    let mut slices = Slices::of(&events);
+    let mut applied = 0;
+    while let Some(slice) = slices.next() {
+        live.apply_group(first + applied as u64, slice);
+        applied += slice.len();
+    }
+    replies.answer_applied(applied);
+}
+
+/// A logged group's events in log order, handed out [`APPLY_SLICE`] at a time through one
+/// small buffer: the group is never listed whole (thousands of batches would take a fresh
+/// allocation of megabytes each time, whose pages the kernel zeroes: 3% of a batch run's
+/// cycles in `perf`).
+struct Slices<'a> {
+    pending: std::iter::Flatten<std::slice::Iter<'a, Vec<CustomerEvent>>>,
+    slice: Vec<&'a CustomerEvent>,
+}
+
+impl<'a> Slices<'a> {
+    fn of(events: &'a [Vec<CustomerEvent>]) -> Slices<'a> {
+        Slices {
+            pending: events.iter().flatten(),
+            slice: Vec::with_capacity(APPLY_SLICE),
+        }
+    }
+
+    /// The next slice, `None` after the last.
+    fn next(&mut self) -> Option<&[&'a CustomerEvent]> {
+        self.slice.clear();
+        self.slice.extend(self.pending.by_ref().take(APPLY_SLICE));
+        (!self.slice.is_empty()).then_some(&self.slice[..])
+    }
 }
