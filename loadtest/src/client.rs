@@ -85,7 +85,7 @@ impl Connection {
 
     /// Reads one answer: its head, then its body as the head frames it.
     async fn read_answer(&mut self) -> Result<(StatusCode, Bytes), String> {
-        let (status, framing, head_len, close) = loop {
+        let (status, framing, close) = loop {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut response = httparse::Response::new(&mut headers);
             match response.parse(&self.input) {
@@ -95,7 +95,11 @@ impl Connection {
                         .and_then(|code| StatusCode::from_u16(code).ok())
                         .ok_or_else(|| failure("unparsable response"))?;
                     let (framing, close) = framing_of(response.headers)?;
-                    break (status, framing, head_len, close);
+                    let _ = self.input.split_to(head_len);
+                    // 1xx answers carry no body; crv sends none, but a proxy might: skip them.
+                    if !status.is_informational() {
+                        break (status, framing, close);
+                    }
                 }
                 Ok(httparse::Status::Partial) if self.input.len() < MAX_HEAD_BYTES => {
                     self.fill(false).await?;
@@ -103,11 +107,6 @@ impl Connection {
                 _ => return Err(failure("unparsable response")),
             }
         };
-        let _ = self.input.split_to(head_len);
-        // 1xx answers carry no body; crv sends none, but a proxy might: skip them.
-        if status.is_informational() {
-            return Box::pin(self.read_answer()).await;
-        }
         let body = match framing {
             Framing::Length(length) => {
                 while self.input.len() < length {
@@ -414,6 +413,20 @@ mod tests {
         assert_eq!(
             connection.send(get()).await,
             Err("transport: connection closed".to_string())
+        );
+    }
+
+    #[tokio::test]
+    async fn informational_heads_before_the_answer_are_skipped() {
+        let (addr, _server) = scripted(
+            vec![b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"],
+            5,
+        )
+        .await;
+        let mut connection = Connection::open(addr).await.unwrap();
+        assert_eq!(
+            connection.send(get()).await,
+            Ok((StatusCode::OK, Bytes::from_static(b"ok")))
         );
     }
 
