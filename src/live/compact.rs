@@ -198,8 +198,8 @@ pub fn compact(live: &Live) -> Result<CompactReport> {
     Ok(report)
 }
 
-/// Compaction inside the server, on the writer thread (writes wait meanwhile): `appender`
-/// moves to the new segment.
+/// Compaction inside the server, holding the writer's segment once every logged event is
+/// applied (writes wait meanwhile): `appender` moves to the new segment.
 /// The new store is then handed to the server's hook ([`Live::on_compaction`]), which
 /// publishes it as the next table version: tier cut points and ranks recomputed.
 pub(super) fn compact_serving(live: &Live, appender: &mut Appender) -> Result<CompactReport> {

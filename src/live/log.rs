@@ -14,6 +14,7 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::event::CustomerEvent;
 use crate::limits::MAX_EVENT_TEXT_BYTES;
@@ -303,7 +304,7 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// The open segment events are appended to.
 #[derive(Debug)]
 pub struct Appender {
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
     len: u64,
     /// Set when a failed write could not be undone: the file's tail is unknown, so nothing
@@ -325,7 +326,7 @@ impl Appender {
             sync_dir(path.parent().unwrap_or(Path::new(".")))?;
         }
         Ok(Appender {
-            file,
+            file: Arc::new(file),
             path: path.to_path_buf(),
             len,
             broken: false,
@@ -341,7 +342,7 @@ impl Appender {
                 "an earlier failed write could not be undone; restart to recover the log",
             ));
         }
-        match self.file.write_all(bytes) {
+        match (&*self.file).write_all(bytes) {
             Ok(()) => {
                 self.len += bytes.len() as u64;
                 Ok(())
@@ -355,16 +356,10 @@ impl Appender {
         }
     }
 
-    /// Makes every appended byte durable. A failed fsync leaves the page cache's state
-    /// unknown, so the appender refuses every later append.
-    pub fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_data().inspect_err(|_| self.broken = true)
-    }
-
-    /// A second handle on the segment's file, to make it durable without holding the
-    /// appender (`--fsync everysec`'s background sync).
-    pub fn sync_handle(&self) -> io::Result<File> {
-        self.file.try_clone()
+    /// The segment's file, to make it durable without holding the appender (the writer's
+    /// sync thread).
+    pub fn sync_handle(&self) -> Arc<File> {
+        Arc::clone(&self.file)
     }
 
     /// Refuses every later append: a sync through a [`Appender::sync_handle`] failed.
