@@ -680,6 +680,27 @@ fn kill_9_loses_no_acknowledged_event_and_applies_none_twice() {
     assert!(acked > 0);
 }
 
+/// `crv serve` turns transparent huge pages off once it serves (a fresh 2 MiB page stalls the
+/// reactor for its whole first touch), unless `--huge-pages` keeps them: the process's
+/// `THP_enabled` in /proc says which.
+#[test]
+fn serving_turns_huge_pages_off_unless_asked_to_keep_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_file(dir.path(), 100);
+    for (extra, expected) in [(&[][..], "0"), (&["--huge-pages"][..], "1")] {
+        let wal = dir.path().join(format!("wal{}", extra.len()));
+        let server = Server::start_with(&store, &wal, free_addr(), "token", extra);
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+        let enabled = status
+            .lines()
+            .find_map(|line| line.strip_prefix("THP_enabled:"))
+            .expect("Linux reports THP_enabled")
+            .trim();
+        assert_eq!(enabled, expected, "{extra:?}");
+    }
+}
+
 /// Kill cycles of [`kill_9_during_compaction_and_rotation_keeps_every_event_once`]:
 /// `CRV_CRASH_CYCLES` (3 by default; 100 or more by hand).
 fn crash_cycles() -> u64 {

@@ -128,7 +128,9 @@ impl AccessLine<'_> {
         out.extend_from_slice(itoa::Buffer::new().format(self.status).as_bytes());
         out.extend_from_slice(b" micros=");
         out.extend_from_slice(itoa::Buffer::new().format(self.micros).as_bytes());
-        let _ = write!(out, " client={} request_id=", self.client);
+        out.extend_from_slice(b" client=");
+        write_address(self.client, out);
+        out.extend_from_slice(b" request_id=");
         write_debug_str(self.request_id, out);
         out.push(b'\n');
     }
@@ -138,7 +140,9 @@ impl AccessLine<'_> {
         let string = |out: &mut Vec<u8>, text: &str| {
             serde_json::to_writer(out, text).expect("a string always encodes")
         };
-        let _ = write!(out, "{{\"client\":\"{}\"", self.client);
+        out.extend_from_slice(br#"{"client":""#);
+        write_address(self.client, out);
+        out.push(b'"');
         out.extend_from_slice(br#","level":"INFO","message":"request","method":"#);
         string(out, self.method.as_str());
         out.extend_from_slice(br#","micros":"#);
@@ -154,6 +158,27 @@ impl AccessLine<'_> {
         out.extend_from_slice(br#","target":"crv::access","timestamp":""#);
         write_timestamp(micros, out);
         out.extend_from_slice(b"\"}\n");
+    }
+}
+
+/// Writes `address` as its `Display` does (`127.0.0.1:54858`), an IPv4 one without the
+/// formatting machinery (1.4% of a single event's CPU in `perf`).
+fn write_address(address: SocketAddr, out: &mut Vec<u8>) {
+    match address {
+        SocketAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (at, octet) in v4.ip().octets().into_iter().enumerate() {
+                if at > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(digits.format(octet).as_bytes());
+            }
+            out.push(b':');
+            out.extend_from_slice(digits.format(v4.port()).as_bytes());
+        }
+        SocketAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
     }
 }
 
@@ -333,6 +358,24 @@ mod tests {
         drop(access);
         drop(flush);
         out.text()
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for address in [
+            "127.0.0.1:54858",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "10.0.20.3:8080",
+            "[::1]:8080",
+            "[fe80::1%2]:443",
+            "[2001:db8::ff00:42:8329]:1",
+        ] {
+            let address: SocketAddr = address.parse().unwrap();
+            let mut written = Vec::new();
+            write_address(address, &mut written);
+            assert_eq!(String::from_utf8(written).unwrap(), address.to_string());
+        }
     }
 
     #[test]

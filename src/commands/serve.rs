@@ -95,6 +95,13 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         // A page of a truncated mapped file faults with SIGBUS: say which file before dying.
         api::os::report_store_faults(&path).map_err(|e| Error::io("<SIGBUS handler>", e))?;
     }
+    if !args.huge_pages {
+        // The scored table and the replayed overlay keep the huge pages they have; memory
+        // first touched while serving gets 4 KiB pages (see `--huge-pages`).
+        if let Err(error) = api::os::no_huge_pages_from_now() {
+            tracing::warn!(%error, "transparent huge pages stay on (prctl PR_SET_THP_DISABLE failed)");
+        }
+    }
     let table = state.table();
     tracing::info!(
         store = %path.display(),
