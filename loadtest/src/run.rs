@@ -109,19 +109,25 @@ impl Pace {
         }
     }
 
-    /// Waits for the next request's turn; returns the instant its latency counts from. The
-    /// closed loop: now. The open loop: the time the request was due when the server's last
-    /// answer came after it (the server delayed it), otherwise now (the timer's own lateness,
-    /// up to a millisecond in tokio, is the generator's, not the server's).
-    async fn next(&mut self) -> Instant {
+    /// Waits for the next request's turn; returns when it was due and the instant its latency
+    /// counts from. The closed loop: now, twice. The open loop: the tick it was due at (which
+    /// decides whether it falls in the warm-up or the measured window: a tick the timer fires
+    /// late is still counted where it was due), and for its latency that tick when the
+    /// server's last answer came after it (the server delayed it), otherwise now (the timer's
+    /// own lateness, up to a millisecond in tokio, is the generator's, not the server's).
+    async fn next(&mut self) -> (Instant, Instant) {
         match self {
-            Pace::Closed => Instant::now(),
+            Pace::Closed => {
+                let now = Instant::now();
+                (now, now)
+            }
             Pace::Open { ticks, answered } => {
                 let due = ticks.tick().await.into_std();
-                match answered {
+                let from = match answered {
                     Some(answered) if *answered > due => due,
                     _ => Instant::now(),
-                }
+                };
+                (due, from)
             }
         }
     }
@@ -305,11 +311,11 @@ async fn lookup_loop(
     let mut sent: u64 = 0;
     let mut pace = Pace::of(&plan, index as usize, clock.start);
     loop {
-        let started = pace.next().await;
-        if started >= clock.deadline || Instant::now() >= clock.deadline {
+        let (due, started) = pace.next().await;
+        if due >= clock.deadline || Instant::now() >= clock.deadline {
             break;
         }
-        let measured = started >= clock.measure_from;
+        let measured = due >= clock.measure_from;
         if measured
             && let Some(max) = plan.max_requests
             && budget.fetch_add(1, Ordering::Relaxed) >= max
