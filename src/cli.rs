@@ -617,10 +617,10 @@ pub struct ServeCommand {
     #[arg(long)]
     pub copy_to_memory: bool,
     /// Keep transparent huge pages for memory first touched while serving. By default they
-    /// are turned off once the store is scored and the log replayed (`PR_SET_THP_DISABLE`):
-    /// the first touch of a fresh 2 MiB page stalls the thread that touches it for the whole
-    /// page's zeroing (about 5 ms on a virtual machine whose host backs memory lazily), and
-    /// every request waiting on that thread with it.
+    /// are turned off once the store is scored, before the log is replayed
+    /// (`PR_SET_THP_DISABLE`): the first touch of a fresh 2 MiB page stalls the thread that
+    /// touches it for the whole page's zeroing (about 5 ms on a virtual machine whose host
+    /// backs memory lazily), and every request waiting on that thread with it.
     #[arg(long)]
     pub huge_pages: bool,
     /// Require `Authorization: Bearer <token>` on heavy and write endpoints, the token read

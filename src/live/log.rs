@@ -145,7 +145,7 @@ pub struct Damage {
 pub fn read_segment(bytes: &[u8]) -> SegmentRead {
     let mut records = Vec::new();
     let Ok(mut read) = read_segment_in_windows(bytes, WINDOW_RECORDS, |window| {
-        records.extend(window);
+        records.append(window);
         Ok::<(), std::convert::Infallible>(())
     });
     read.records = records;
@@ -158,17 +158,23 @@ pub const WINDOW_RECORDS: usize = 1 << 16;
 
 /// [`read_segment`] for long logs: hands `each` the valid records in order, at most `window` at
 /// a time, each window's checksums and payloads checked and decoded in parallel (records are
-/// framed by their lengths first, one pass over the headers). The answer's `records` is empty;
-/// an error of `each` stops the reading.
+/// framed by their lengths first, one pass over the headers). `each` may take the records out
+/// of the vector it is lent; the vectors are reused from window to window, so a long log costs
+/// no fresh memory per window (a window is megabytes, which the allocator would otherwise hand
+/// back to the system and fault in, zeroed, again). The answer's `records` is empty; an error
+/// of `each` stops the reading.
 pub fn read_segment_in_windows<E>(
     bytes: &[u8],
     window: usize,
-    mut each: impl FnMut(Vec<Record>) -> Result<(), E>,
+    mut each: impl FnMut(&mut Vec<Record>) -> Result<(), E>,
 ) -> Result<SegmentRead, E> {
     use rayon::prelude::*;
     let mut offset = 0usize;
     let mut last: Option<u64> = None;
-    let mut spans = Vec::with_capacity(window.min(bytes.len() / RECORD_HEADER_BYTES + 1));
+    let capacity = window.min(bytes.len() / RECORD_HEADER_BYTES + 1);
+    let mut spans = Vec::with_capacity(capacity);
+    let mut decoded: Vec<Option<Record>> = Vec::with_capacity(capacity);
+    let mut records = Vec::with_capacity(capacity);
     loop {
         spans.clear();
         let mut at = offset;
@@ -184,16 +190,16 @@ pub fn read_segment_in_windows<E>(
             spans.push(at..end);
             at = end;
         }
-        let decoded: Vec<Option<Record>> = spans
+        spans
             .par_iter()
             .map(|span| {
                 decode_record(&bytes[span.clone()])
                     .ok()
                     .map(|(record, _)| record)
             })
-            .collect();
-        let mut records = Vec::with_capacity(decoded.len());
-        for (record, span) in decoded.into_iter().zip(&spans) {
+            .collect_into_vec(&mut decoded);
+        records.clear();
+        for (record, span) in decoded.drain(..).zip(&spans) {
             match record {
                 Some(record) if last.is_none_or(|last| record.sequence == last + 1) => {
                     last = Some(record.sequence);
@@ -205,7 +211,7 @@ pub fn read_segment_in_windows<E>(
         }
         let whole = records.len() == window;
         if !records.is_empty() {
-            each(records)?;
+            each(&mut records)?;
         }
         if !whole {
             break;
@@ -443,7 +449,7 @@ mod tests {
             let mut seen = Vec::new();
             let read = read_segment_in_windows(&bytes, window, |records| {
                 assert!(!records.is_empty() && records.len() <= window);
-                seen.extend(records.into_iter().map(|record| record.sequence));
+                seen.extend(records.iter().map(|record| record.sequence));
                 Ok::<(), ()>(())
             })
             .unwrap();
