@@ -192,6 +192,10 @@ fn recent_config() -> impl bincode::config::Config {
     bincode::config::standard()
 }
 
+/// Room on the stack for an entry encoded before the buffer grows: a purchase takes 23 bytes,
+/// a contact with short texts about 40.
+const SHORT_ENTRY_BYTES: usize = 64;
+
 /// The longest encoded [`LoggedEvent`]: three capped texts and a few numbers.
 const MAX_LOGGED_EVENT_BYTES: usize = 3 * (MAX_EVENT_TEXT_BYTES + 5) + 64;
 
@@ -220,9 +224,18 @@ impl RecentEvents {
             self.bytes[used..used + 2].copy_from_slice(&entry_length(written));
             return;
         }
-        let mut size = bincode::enc::write::SizeWriter::default();
-        bincode::encode_into_writer(entry, &mut size, recent_config()).expect("an event encodes");
-        let written = size.bytes_written;
+        // Encoded once, aside: on the stack when short (a purchase, a `set` of a number), else
+        // on the heap (an event with long texts).
+        let mut short = [0u8; SHORT_ENTRY_BYTES];
+        let long;
+        let encoded = match bincode::encode_into_slice(entry, &mut short, recent_config()) {
+            Ok(written) => &short[..written],
+            Err(_) => {
+                long = bincode::encode_to_vec(entry, recent_config()).expect("an event encodes");
+                &long[..]
+            }
+        };
+        let written = encoded.len();
         let needed = used + 2 + written;
         let grown = if self.bytes.is_empty() {
             needed
@@ -236,8 +249,7 @@ impl RecentEvents {
         let mut bytes = Vec::with_capacity(grown);
         bytes.extend_from_slice(&self.bytes[..used]);
         bytes.extend_from_slice(&entry_length(written));
-        bincode::encode_into_std_write(entry, &mut bytes, recent_config())
-            .expect("an event encodes into memory");
+        bytes.extend_from_slice(encoded);
         bytes.resize(grown, 0);
         self.bytes = bytes.into_boxed_slice();
     }

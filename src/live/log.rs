@@ -158,11 +158,13 @@ pub const WINDOW_RECORDS: usize = 1 << 16;
 
 /// [`read_segment`] for long logs: hands `each` the valid records in order, at most `window` at
 /// a time, each window's checksums and payloads checked and decoded in parallel (records are
-/// framed by their lengths first, one pass over the headers). `each` may take the records out
-/// of the vector it is lent; the vectors are reused from window to window, so a long log costs
-/// no fresh memory per window (a window is megabytes, which the allocator would otherwise hand
-/// back to the system and fault in, zeroed, again). The answer's `records` is empty; an error
-/// of `each` stops the reading.
+/// framed by their lengths first, one pass over the headers), its run of valid sequences found
+/// in parallel too, and the previous window's records dropped in parallel: a window is
+/// decoded in place, nothing of it copied or freed on one thread while the others wait. `each`
+/// may take the records out of the vector it is lent; the vector is reused from window to
+/// window, so a long log costs no fresh memory per window (a window is megabytes, which the
+/// allocator would otherwise hand back to the system and fault in, zeroed, again). The
+/// answer's `records` is empty; an error of `each` stops the reading.
 pub fn read_segment_in_windows<E>(
     bytes: &[u8],
     window: usize,
@@ -173,7 +175,6 @@ pub fn read_segment_in_windows<E>(
     let mut last: Option<u64> = None;
     let capacity = window.min(bytes.len() / RECORD_HEADER_BYTES + 1);
     let mut spans = Vec::with_capacity(capacity);
-    let mut decoded: Vec<Option<Record>> = Vec::with_capacity(capacity);
     let mut records = Vec::with_capacity(capacity);
     loop {
         spans.clear();
@@ -190,29 +191,34 @@ pub fn read_segment_in_windows<E>(
             spans.push(at..end);
             at = end;
         }
+        records.par_drain(..).for_each(drop);
         spans
             .par_iter()
             .map(|span| {
-                decode_record(&bytes[span.clone()])
-                    .ok()
-                    .map(|(record, _)| record)
+                decode_record(&bytes[span.clone()]).map_or(UNREADABLE, |(record, _)| record)
             })
-            .collect_into_vec(&mut decoded);
-        records.clear();
-        for (record, span) in decoded.drain(..).zip(&spans) {
-            match record {
-                Some(record) if last.is_none_or(|last| record.sequence == last + 1) => {
-                    last = Some(record.sequence);
-                    offset = span.end;
-                    records.push(record);
-                }
-                _ => break,
-            }
-        }
-        let whole = records.len() == window;
-        if !records.is_empty() {
-            each(&mut records)?;
-        }
+            .collect_into_vec(&mut records);
+        // Sequences grow by one from the last valid record (a segment's first may be any).
+        let first = match last {
+            Some(last) => last.checked_add(1),
+            None => records.first().map(|record| record.sequence),
+        };
+        let valid = records
+            .par_iter()
+            .enumerate()
+            .position_first(|(at, record)| {
+                record.sequence == UNREADABLE.sequence
+                    || first.and_then(|first| first.checked_add(at as u64)) != Some(record.sequence)
+            })
+            .unwrap_or(records.len());
+        records.truncate(valid);
+        let Some(end) = valid.checked_sub(1) else {
+            break;
+        };
+        last = Some(records[end].sequence);
+        offset = spans[end].end;
+        let whole = valid == window;
+        each(&mut records)?;
         if !whole {
             break;
         }
@@ -223,6 +229,19 @@ pub fn read_segment_in_windows<E>(
         damage: damage_at(bytes, offset, last),
     })
 }
+
+/// What a record that does not decode stands as among a window's decoded records: sequence 0,
+/// which no record has (sequences start at 1), so that the window's valid run ends there.
+const UNREADABLE: Record = Record {
+    sequence: 0,
+    event: CustomerEvent {
+        customer_id: 0,
+        event: super::event::Event::Purchase {
+            amount: 0.0,
+            time: 0,
+        },
+    },
+};
 
 /// What is wrong with the bytes at `offset` of a segment whose valid records before it end
 /// with sequence `last`; `None` at the end of the segment.
