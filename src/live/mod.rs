@@ -586,7 +586,7 @@ impl Live {
             let mut records = 0;
             let read = log::read_segment_in_windows(&bytes, log::WINDOW_RECORDS, |window| {
                 records += window.len();
-                self.replay_window(&segment.path, &window, report)
+                self.replay_window(&segment.path, window, report)
             })?;
             self.stats.add_log_bytes(read.valid_bytes);
             let last = index + 1 == count;
