@@ -742,21 +742,22 @@ impl Live {
         let fresh = &records[skip as usize..];
         let parts = rayon::current_num_threads();
         (0..parts).into_par_iter().for_each(|part| {
+            // Each thread owns whole shards of the overlay (no lock is shared) and so applies
+            // its customers' events in log order, a chunk of its own events at a time.
             let owns = |shard: usize| shard % parts == part;
+            let mine: Vec<&log::Record> = fresh
+                .iter()
+                .filter(|record| owns(self.overlay.determine_map(&record.event.customer_id)))
+                .collect();
             let (mut ids, mut reads) = (Vec::with_capacity(WARM_CHUNK), ChunkReads::default());
-            for records in fresh.chunks(WARM_CHUNK) {
+            for records in mine.chunks(WARM_CHUNK) {
                 ids.clear();
                 ids.extend(records.iter().map(|record| record.event.customer_id));
                 let event = |at: usize| &records[at].event.event;
                 let values_now = self.valuer.values_at_once();
-                self.read_ahead(&ids, owns, event, values_now, &mut reads);
+                self.read_ahead(&ids, event, values_now, &mut reads);
                 for (at, record) in records.iter().enumerate() {
-                    let id = record.event.customer_id;
-                    // Each thread owns whole shards of the overlay: no lock is shared.
-                    if !owns(self.overlay.determine_map(&id)) {
-                        continue;
-                    }
-                    let mut state = self.overlay.entry(id).or_default();
+                    let mut state = self.overlay.entry(record.event.customer_id).or_default();
                     let stale = self.change(&mut state, record.sequence, &record.event, &reads, at);
                     if stale && let Some((row, value)) = &mut state.row {
                         *value = Some(if self.valuer.values_at_once() {
@@ -806,7 +807,7 @@ impl Live {
             ids.clear();
             ids.extend(events.iter().map(|event| event.customer_id));
             let event = |at: usize| &events[at].event;
-            self.read_ahead(&ids, |_| true, event, true, &mut reads);
+            self.read_ahead(&ids, event, true, &mut reads);
             for (at, event) in events.iter().enumerate() {
                 let (sequence, id) = (first + (chunk * WARM_CHUNK + at) as u64, event.customer_id);
                 let mut state = self.overlay.entry(id).or_default();

@@ -49,8 +49,7 @@ impl ChunkReads {
 impl Live {
     /// Reads ahead what applying the chunk of events of customers `ids` (at most
     /// [`WARM_CHUNK`]; `event(position)` the event) will use, into `reads`: the overlay
-    /// states of the customers in the shards `owns` accepts (a replay's thread owns some),
-    /// under one read lock per shard with plain loads (every probe of the map takes a lock,
+    /// states of the customers, under one read lock per shard with plain loads (every probe of the map takes a lock,
     /// whose atomic orders all later loads after it); then the store rows of those without a
     /// changed row, by one interleaved probe; then, a column at a time, the numeric columns
     /// their events read ([`Live::columns_read`]; `values_now`: the value is computed as the
@@ -58,14 +57,15 @@ impl Live {
     pub(super) fn read_ahead<'e>(
         &self,
         ids: &[u64],
-        owns: impl Fn(usize) -> bool,
         event: impl Fn(usize) -> &'e Event,
         values_now: bool,
         reads: &mut ChunkReads,
     ) {
         debug_assert!(ids.len() <= WARM_CHUNK);
-        let (owned, changed) = self.warm(ids, owns);
-        let unchanged = owned & !changed;
+        let every = u64::MAX
+            .checked_shr((WARM_CHUNK - ids.len()) as u32)
+            .unwrap_or(0);
+        let unchanged = every & !self.warm(ids);
         reads.rows.clear();
         reads.rows.resize(ids.len(), None);
         reads.probed_ids.clear();
@@ -114,38 +114,32 @@ impl Live {
         std::hint::black_box(touched);
     }
 
-    /// Reads the overlay states of customers `ids` in the shards `owns` accepts and the parts
-    /// of them an event touches (the recent events' buffer, the row's numbers); returns the
-    /// positions owned and those whose customer has a changed row, as bit masks. The states
-    /// of fewer than [`MIN_WARM`] ids are not read (none is known changed).
+    /// Reads the overlay states of customers `ids` and the parts of them an event touches
+    /// (the recent events' buffer, the row's numbers); returns the positions whose customer
+    /// has a changed row, as a bit mask. The states of fewer than [`MIN_WARM`] ids are not
+    /// read (none is known changed).
     ///
     /// Each customer's reads depend on one another (the map's slot, then the state it points
     /// to, then the buffers the state points to), so they are made in three passes over the
     /// chunk, each pass's loads independent of one another: the processor keeps many of one
     /// pass's misses in flight, where one pass per customer waits on its chain of misses.
-    fn warm(&self, ids: &[u64], owns: impl Fn(usize) -> bool) -> (u64, u64) {
+    fn warm(&self, ids: &[u64]) -> u64 {
+        if ids.len() < MIN_WARM {
+            return 0;
+        }
         let shards = self.overlay.shards();
         let (mut hashes, mut shard_of) = ([0u64; WARM_CHUNK], [0usize; WARM_CHUNK]);
-        let mut owned = 0u64;
         for (at, &id) in ids.iter().enumerate() {
             let hash = self.overlay.hash_usize(&id);
-            let index = self.overlay.determine_shard(hash);
-            (hashes[at], shard_of[at]) = (hash as u64, index);
-            if owns(index) {
-                owned |= 1 << at;
-            }
+            (hashes[at], shard_of[at]) = (hash as u64, self.overlay.determine_shard(hash));
         }
-        if ids.len() < MIN_WARM {
-            return (owned, 0);
-        }
-        let positions = || (0..ids.len()).filter(move |at| owned & (1 << at) != 0);
         let mut guards: Vec<_> = shards.iter().map(|_| None).collect();
-        for at in positions() {
-            guards[shard_of[at]].get_or_insert_with(|| shards[shard_of[at]].read());
+        for &shard in &shard_of[..ids.len()] {
+            guards[shard].get_or_insert_with(|| shards[shard].read());
         }
         // The map's slots: where each state is.
         let mut states: [Option<&CustomerState>; WARM_CHUNK] = [None; WARM_CHUNK];
-        for at in positions() {
+        for at in 0..ids.len() {
             let shard = guards[shard_of[at]].as_ref().expect("locked above");
             if let Some((_, state)) = shard.get(hashes[at], |(key, _)| *key == ids[at]) {
                 states[at] = Some(state.get());
@@ -170,7 +164,7 @@ impl Live {
             touched ^= row.map_or(0, Row::first_held_bits);
         }
         std::hint::black_box(touched);
-        (owned, changed)
+        changed
     }
 }
 
