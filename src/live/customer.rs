@@ -172,20 +172,31 @@ bincode::impl_borrow_decode!(Contacts);
 /// purchase takes 24 bytes in one buffer instead of a 96-byte [`LoggedEvent`] in a growing
 /// ring (a replay of millions of customers touches a fraction of the memory).
 ///
-/// Each entry is its length (u16 LE, never 0) and the bincode of the [`LoggedEvent`]; zero
-/// bytes follow the last entry up to the buffer's end (a length of 0, or a last lone byte,
-/// ends the entries). The buffer is a boxed slice (two words in the state instead of a
-/// vector's three) sized exactly for a customer's first event (most customers of a replay
-/// have one or two), and doubled when an event does not fit, but never past the room
-/// [`RECENT_EVENTS`] entries of the average size take: a customer's twenty purchases take six
-/// allocations, not one per event (seven when grown by half: batches of events 4% faster
-/// with doubling, `loadtest/README.md`), and an entry replacing the oldest of a full buffer
-/// mostly fits in place. A checkpoint stores the
-/// decoded events, as a sequence of [`LoggedEvent`].
+/// The buffer starts with a header of [`HEADER_BYTES`]: how many entries it holds (u8) and
+/// how many bytes they take (u16 LE), so that an event is appended without walking the
+/// entries (a full buffer of twenty is eight cache lines, and the walk a chain of dependent
+/// loads through them: 90% of a push's time with events streaming, `loadtest/README.md`).
+/// Each entry is its length (u16 LE, never 0) and the bincode of the [`LoggedEvent`]; what
+/// follows the entries up to the buffer's end is room. An empty buffer (no allocation) holds
+/// none. The buffer is a boxed slice (two words in the state instead of a vector's three)
+/// sized exactly for a customer's first event (most customers of a replay have one or two),
+/// and doubled when an event does not fit, but never past the room [`RECENT_EVENTS`] entries
+/// of the average size take: a customer's twenty purchases take six allocations, not one per
+/// event (seven when grown by half: batches of events 4% faster with doubling,
+/// `loadtest/README.md`), and an entry replacing the oldest of a full buffer mostly fits in
+/// place. A checkpoint stores the decoded events, as a sequence of [`LoggedEvent`].
 #[derive(Debug, Clone, Default)]
 pub struct RecentEvents {
     bytes: Box<[u8]>,
 }
+
+/// Bytes of [`RecentEvents`]' header: the count of entries (u8) and the bytes they take (u16).
+const HEADER_BYTES: usize = 3;
+const _: () = assert!(
+    RECENT_EVENTS <= u8::MAX as usize
+        && RECENT_EVENTS * (2 + MAX_LOGGED_EVENT_BYTES) <= u16::MAX as usize,
+    "a full buffer's count and size fit its header"
+);
 
 /// The encoding of [`RecentEvents`]' entries (compact: variable-length integers).
 fn recent_config() -> impl bincode::config::Config {
@@ -202,26 +213,22 @@ const MAX_LOGGED_EVENT_BYTES: usize = 3 * (MAX_EVENT_TEXT_BYTES + 5) + 64;
 impl RecentEvents {
     /// Appends event `sequence`, dropping the oldest past [`RECENT_EVENTS`].
     pub fn push(&mut self, sequence: u64, event: &Event) {
-        let (mut count, mut used, mut oldest) = (0, 0, 0);
-        for length in self.lengths() {
-            count += 1;
-            used += 2 + length;
-            if count == 1 {
-                oldest = 2 + length;
-            }
-        }
+        let (mut count, mut used) = self.header();
         if count == RECENT_EVENTS {
-            self.bytes.copy_within(oldest..used, 0);
-            used -= oldest;
-            self.bytes[used..used + oldest].fill(0);
+            let oldest = 2 + self.length_at(HEADER_BYTES);
+            self.bytes
+                .copy_within(HEADER_BYTES + oldest..HEADER_BYTES + used, HEADER_BYTES);
+            (count, used) = (count - 1, used - oldest);
         }
         let entry = (sequence, event);
+        let at = HEADER_BYTES + used;
         // Into the room after the entries when it fits (a failed attempt leaves bytes there,
         // but the buffer is then replaced).
-        if let Some(room) = self.bytes.get_mut(used + 2..)
+        if let Some(room) = self.bytes.get_mut(at + 2..)
             && let Ok(written) = bincode::encode_into_slice(entry, room, recent_config())
         {
-            self.bytes[used..used + 2].copy_from_slice(&entry_length(written));
+            self.bytes[at..at + 2].copy_from_slice(&entry_length(written));
+            self.set_header(count + 1, used + 2 + written);
             return;
         }
         // Encoded once, aside: on the stack when short (a purchase, a `set` of a number), else
@@ -236,43 +243,56 @@ impl RecentEvents {
             }
         };
         let written = encoded.len();
-        let needed = used + 2 + written;
+        let needed = at + 2 + written;
         let grown = if self.bytes.is_empty() {
             needed
         } else {
             // Doubled, but never past the room a full buffer of entries of this size takes.
             let entries = count.min(RECENT_EVENTS - 1) + 1;
-            let room_for_all = needed / entries * RECENT_EVENTS;
+            let room_for_all = HEADER_BYTES + (needed - HEADER_BYTES) / entries * RECENT_EVENTS;
             needed.max((self.bytes.len() * 2).min(room_for_all))
         };
         // Each byte written once (no zeroed allocation written over).
         let mut bytes = Vec::with_capacity(grown);
-        bytes.extend_from_slice(&self.bytes[..used]);
+        bytes.extend_from_slice(&[0; HEADER_BYTES]);
+        bytes.extend_from_slice(self.bytes.get(HEADER_BYTES..at).unwrap_or_default());
         bytes.extend_from_slice(&entry_length(written));
         bytes.extend_from_slice(encoded);
         bytes.resize(grown, 0);
         self.bytes = bytes.into_boxed_slice();
+        self.set_header(count + 1, used + 2 + written);
     }
 
-    /// Each entry's length, oldest first.
-    fn lengths(&self) -> impl Iterator<Item = usize> + '_ {
-        let mut at = 0;
-        std::iter::from_fn(move || {
-            let prefix = self.bytes.get(at..at + 2)?;
-            let length = usize::from(u16::from_le_bytes([prefix[0], prefix[1]]));
-            if length == 0 {
-                return None;
-            }
-            at += 2 + length;
-            Some(length)
-        })
+    /// How many entries the buffer holds, and the bytes they take after the header.
+    fn header(&self) -> (usize, usize) {
+        match *self.bytes {
+            [count, low, high, ..] => (
+                usize::from(count),
+                usize::from(u16::from_le_bytes([low, high])),
+            ),
+            _ => (0, 0),
+        }
+    }
+
+    /// Records that the buffer holds `count` entries taking `used` bytes.
+    fn set_header(&mut self, count: usize, used: usize) {
+        debug_assert!(count <= RECENT_EVENTS && used <= u16::MAX as usize);
+        self.bytes[0] = count as u8;
+        self.bytes[1..HEADER_BYTES].copy_from_slice(&(used as u16).to_le_bytes());
+    }
+
+    /// The length of the entry at byte `at`.
+    fn length_at(&self, at: usize) -> usize {
+        usize::from(u16::from_le_bytes([self.bytes[at], self.bytes[at + 1]]))
     }
 
     /// Each entry's encoded event, oldest first.
     fn entries(&self) -> Vec<&[u8]> {
-        let mut at = 0;
-        self.lengths()
-            .map(|length| {
+        let (count, _) = self.header();
+        let mut at = HEADER_BYTES;
+        (0..count)
+            .map(|_| {
+                let length = self.length_at(at);
                 let entry = &self.bytes[at + 2..at + 2 + length];
                 at += 2 + length;
                 entry
@@ -280,20 +300,20 @@ impl RecentEvents {
             .collect()
     }
 
-    /// The encoded entries (a read of where they are: [`super::read_ahead`] then reads their
-    /// first byte, bringing it into the cache).
+    /// The buffer: its header, the entries, room (a read of where they are:
+    /// [`super::read_ahead`] then reads its first byte, bringing the header into the cache).
     pub fn encoded(&self) -> &[u8] {
         &self.bytes
     }
 
     /// How many events are kept.
     pub fn len(&self) -> usize {
-        self.lengths().count()
+        self.header().0
     }
 
     /// Whether none is kept.
     pub fn is_empty(&self) -> bool {
-        self.lengths().next().is_none()
+        self.len() == 0
     }
 
     /// The events, oldest first.
