@@ -105,6 +105,14 @@ impl Durable {
             Durable::Failed(_) => true,
         }
     }
+
+    /// What a group is answered when an fsync failed (503), `None` while the log is whole.
+    fn refusal(&self) -> Option<WriteError> {
+        match self {
+            Durable::Through(_) => None,
+            Durable::Failed(why) => Some(WriteError::Unavailable(why.clone())),
+        }
+    }
 }
 
 /// The writer's groups and its sync thread.
@@ -147,7 +155,8 @@ struct Segment {
     /// waits for its fsync or its turn to be applied).
     next: u64,
     bytes: Vec<u8>,
-    /// `everysec`/`no`: appended since the last sync.
+    /// Appended since the last sync (read by the `everysec` syncer; under `always` each
+    /// group asks the sync thread itself).
     unsynced: bool,
     /// A compaction is queued or running.
     compacting: bool,
@@ -242,25 +251,26 @@ async fn flush(live: Arc<Live>) {
         queue.flush_pending = false;
         mem::take(&mut queue.jobs)
     };
-    if let Some(Durable::Failed(why)) = inline.durable.as_ref().map(|d| d.borrow().clone()) {
-        refuse(&live, &mut jobs, WriteError::Unavailable(why));
+    if let Some(why) = inline.durable.as_ref().and_then(|d| d.borrow().refusal()) {
+        refuse(&live, &mut jobs, why);
         return;
     }
     let Some(first) = append_group(&live, &mut segment, &mut jobs) else {
         return;
     };
     let last = segment.next - 1;
-    let durable = inline.durable.clone().inspect(|_| {
+    let durable = inline.durable.clone();
+    if durable.is_some()
+        && let Some(syncs) = live.writer.syncs.read().expect("never poisoned").as_ref()
+    {
         let request = SyncRequest {
             file: segment.appender.sync_handle(),
             through: last,
         };
-        if let Some(syncs) = live.writer.syncs.read().expect("never poisoned").as_ref() {
-            // A closed inbox (the server stopping) drops the sync thread's side of
-            // `durable`, which refuses the group below.
-            let _ = syncs.send(request);
-        }
-    });
+        // A closed inbox (the server stopping) drops the sync thread's side of `durable`,
+        // which refuses the group below.
+        let _ = syncs.send(request);
+    }
     let compact = !segment.compacting
         && live
             .options
@@ -279,10 +289,7 @@ async fn flush(live: Arc<Live>) {
     let (events, mut replies) = Replies::split(first, &mut jobs);
     if let Some(mut durable) = durable {
         let refused = match durable.wait_for(|durable| durable.settles(last)).await {
-            Ok(durable) => match &*durable {
-                Durable::Through(_) => None,
-                Durable::Failed(why) => Some(WriteError::Unavailable(why.clone())),
-            },
+            Ok(durable) => durable.refusal(),
             Err(_) => Some(WriteError::Closed),
         };
         if let Some(why) = refused {
