@@ -749,18 +749,18 @@ impl Live {
                 .iter()
                 .filter(|record| owns(self.overlay.determine_map(&record.event.customer_id)))
                 .collect();
+            let values_now = self.valuer.values_at_once();
             let (mut ids, mut reads) = (Vec::with_capacity(WARM_CHUNK), ChunkReads::default());
             for records in mine.chunks(WARM_CHUNK) {
                 ids.clear();
                 ids.extend(records.iter().map(|record| record.event.customer_id));
                 let event = |at: usize| &records[at].event.event;
-                let values_now = self.valuer.values_at_once();
                 self.read_ahead(&ids, event, values_now, &mut reads);
                 for (at, record) in records.iter().enumerate() {
                     let mut state = self.overlay.entry(record.event.customer_id).or_default();
                     let stale = self.change(&mut state, record.sequence, &record.event, &reads, at);
                     if stale && let Some((row, value)) = &mut state.row {
-                        *value = Some(if self.valuer.values_at_once() {
+                        *value = Some(if values_now {
                             self.value_of(row)
                         } else {
                             STALE

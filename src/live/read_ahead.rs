@@ -49,10 +49,10 @@ impl ChunkReads {
 impl Live {
     /// Reads ahead what applying the chunk of events of customers `ids` (at most
     /// [`WARM_CHUNK`]; `event(position)` the event) will use, into `reads`: the overlay
-    /// states of the customers, under one read lock per shard with plain loads (every probe of the map takes a lock,
-    /// whose atomic orders all later loads after it); then the store rows of those without a
-    /// changed row, by one interleaved probe; then, a column at a time, the numeric columns
-    /// their events read ([`Live::columns_read`]; `values_now`: the value is computed as the
+    /// states of the customers, under one read lock per shard with plain loads (every probe
+    /// of the map takes a lock, whose atomic orders all later loads after it); then the store
+    /// rows of those without a changed row, by one interleaved probe; then, a column at a
+    /// time, the numeric columns their events read ([`Live::columns_read`]; `values_now`: the value is computed as the
     /// event is applied).
     pub(super) fn read_ahead<'e>(
         &self,
