@@ -52,8 +52,8 @@ impl Live {
     /// states of the customers, under one read lock per shard with plain loads (every probe
     /// of the map takes a lock, whose atomic orders all later loads after it); then the store
     /// rows of those without a changed row, by one interleaved probe; then, a column at a
-    /// time, the numeric columns their events read ([`Live::columns_read`]; `values_now`: the value is computed as the
-    /// event is applied).
+    /// time, the numeric columns their events read ([`Live::columns_read`]; `values_now`: the
+    /// value is computed as the event is applied).
     pub(super) fn read_ahead<'e>(
         &self,
         ids: &[u64],
