@@ -189,6 +189,7 @@ fn wal_record_corpus_keeps_its_properties() {
             ("two_records.wal", 2),
             ("torn.wal", 1),
             ("garbage_tail.wal", 2),
+            ("zero_room.wal", 2),
         ],
     );
 }

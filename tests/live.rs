@@ -365,6 +365,51 @@ fn ten_events(store: &Path, wal: &Path) -> Vec<u8> {
 }
 
 #[test]
+fn a_log_left_with_its_zeros_ahead_replays_whole_and_a_clean_close_cuts_them() {
+    // The segment as a crash leaves it (copied while the server runs): the records, then the
+    // zeros the writer keeps written ahead. It replays every event without a warning; the
+    // clean close of the server it was copied from leaves the records alone.
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_file(dir.path(), 50);
+    let (wal, crashed) = (dir.path().join("wal"), dir.path().join("crashed"));
+    let runtime = runtime();
+    let live = serve(&store, &wal).unwrap();
+    for amount in 1..=10 {
+        submit(
+            &runtime,
+            &live,
+            vec![purchase(NEW_CUSTOMER, f64::from(amount))],
+        );
+    }
+    let segment = crv::live::log::segments(&wal).unwrap().remove(0).path;
+    let running = std::fs::read(&segment).unwrap();
+    live.close();
+    drop(live);
+    let closed = std::fs::read(&segment).unwrap();
+    assert!(
+        running.len() as u64 >= closed.len() as u64 + crv::live::log::ROOM_BYTES / 2,
+        "zeros written ahead while it ran: {} bytes, {} of records",
+        running.len(),
+        closed.len()
+    );
+    assert_eq!(&running[..closed.len()], &closed[..]);
+    assert!(running[closed.len()..].iter().all(|&byte| byte == 0));
+
+    std::fs::create_dir_all(&crashed).unwrap();
+    std::fs::write(crashed.join(segment.file_name().unwrap()), &running).unwrap();
+    let (live, report) = Live::serve(table(&store), options(&store, &crashed, false)).unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert_eq!((report.replayed, live.last_sequence()), (10, 10));
+    submit(&runtime, &live, vec![purchase(NEW_CUSTOMER, 11.0)]);
+    live.close();
+    drop(live);
+    let (live, report) = Live::serve(table(&store), options(&store, &crashed, false)).unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert_eq!(live.last_sequence(), 11);
+    live.close();
+}
+
+#[test]
 fn a_damaged_tail_is_cut_and_a_damaged_middle_is_refused_or_salvaged() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_file(dir.path(), 50);

@@ -25,8 +25,9 @@ pub fn event_json(bytes: &[u8]) -> Option<usize> {
         .map(|events| events.len())
 }
 
-/// Reads `bytes` as a log segment: the valid prefix is whole records, and re-encoding them
-/// gives that prefix back byte for byte. Returns the records read.
+/// Reads `bytes` as a log segment: the valid prefix is whole records, re-encoding them gives
+/// that prefix back byte for byte, and what follows is damage or zeros (the room a writer
+/// keeps ahead). Returns the records read.
 pub fn wal_record(bytes: &[u8]) -> usize {
     let read = log::read_segment(bytes);
     assert!(read.valid_bytes as usize <= bytes.len());
@@ -35,8 +36,9 @@ pub fn wal_record(bytes: &[u8]) -> usize {
         log::encode_record(record.sequence, &record.event, &mut out);
     }
     assert_eq!(out.len() as u64, read.valid_bytes);
-    if let Some(damage) = read.damage {
-        assert_eq!(damage.offset, read.valid_bytes);
+    match read.damage {
+        Some(damage) => assert_eq!(damage.offset, read.valid_bytes),
+        None => assert!(bytes[out.len()..].iter().all(|&byte| byte == 0)),
     }
     read.records.len()
 }

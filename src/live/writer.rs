@@ -163,7 +163,9 @@ struct Segment {
 }
 
 impl WriterHandle {
-    /// Closes the writer and waits for its sync thread to finish, with a last sync.
+    /// Closes the writer and waits for its sync thread to finish, with a last sync; then cuts
+    /// the zeros written ahead of the log's last record, unless a group still holds the
+    /// segment (a reader takes them for the end anyway).
     pub fn close(&self) {
         if let Some(inline) = self.inline.get() {
             inline.closed.store(true, Ordering::SeqCst);
@@ -174,6 +176,12 @@ impl WriterHandle {
             .take();
         if let Some(thread) = self.thread.lock().expect("never poisoned").take() {
             let _ = thread.join();
+        }
+        if let Some(inline) = self.inline.get()
+            && let Ok(mut segment) = inline.log.try_lock()
+            && let Err(error) = segment.appender.trim()
+        {
+            tracing::warn!(%error, path = %segment.appender.path().display(), "could not cut the zeros after the event log's last record");
         }
     }
 }
