@@ -16,7 +16,7 @@ use crv::kernel::TierScheme;
 use crv::live::event::{CustomerEvent, Event, SetValue};
 use crv::live::{FsyncPolicy, Live, LiveOptions, compact};
 use crv::{CustomerId, ScoreParams, Store, Table, Tier};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 mod common;
 use common::purchase_valuation;
@@ -534,6 +534,116 @@ fn concurrent_writers_and_readers_see_whole_events_and_replay_agrees() {
             .collect::<Vec<_>>(),
         profiles
     );
+}
+
+#[test]
+fn a_changed_value_is_the_one_the_next_version_computes_bit_for_bit() {
+    // Margins and retentions set on forty customers: each live value equals, to the bit, the
+    // CRV of that customer in the version a retier publishes from the same state (the live
+    // value is the served kernel over one row, not the scalar reference an ulp away).
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_file(dir.path(), 300);
+    let wal = dir.path().join("wal");
+    let runtime = runtime();
+    let base = table(&store);
+    let live = serve(&store, &wal).unwrap();
+    let ids: Vec<u64> = base.ids()[..40].to_vec();
+    for (n, &id) in ids.iter().enumerate() {
+        let event = if n % 2 == 0 {
+            set(id, "margin", SetValue::Number(1000.0 + 137.3 * n as f64))
+        } else {
+            set(id, "retention", SetValue::Number(0.05 + 0.023 * n as f64))
+        };
+        submit(&runtime, &live, vec![event]);
+    }
+    let next = base
+        .successor(Arc::new(compact::snapshot(&live).unwrap()))
+        .unwrap();
+    for &id in &ids {
+        let live_crv = live.score(id).expect("a set changes the value").crv;
+        let next_crv = table_crv(&next, id);
+        assert_eq!(
+            live_crv.to_bits(),
+            next_crv.to_bits(),
+            "customer {id}: {live_crv} vs {next_crv}"
+        );
+    }
+    live.close();
+}
+
+#[test]
+fn retier_publishes_the_store_as_events_left_it_and_answers_follow_it() {
+    // A `set` that raises one customer's value and a purchase that leaves another's as it was
+    // (margins and retention): before `POST /v1/admin/retier` the purchased customer is
+    // answered from the served table at their row of the base store, after it from the
+    // published snapshot, where the raised customer now ranks first and above them.
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_file(dir.path(), 300);
+    let wal = dir.path().join("wal");
+    let token = "t0ken-for-retier";
+    let base = table(&store);
+    let (crv, rank) = (base.crv(), &base.tiers().rank);
+    let at_rank = |wanted: u32| rank.iter().position(|&r| r == wanted).unwrap();
+    let (bought_row, raised_row) = (at_rank(100), at_rank(250));
+    assert_eq!(
+        crv.iter().filter(|&&c| c == crv[bought_row]).count(),
+        1,
+        "a CRV no other customer has"
+    );
+    let (bought, raised) = (base.ids()[bought_row], base.ids()[raised_row]);
+    let addr = free_addr();
+    let _server = Server::start(&store, &wal, addr, token);
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut send = |method: &str, path: &str, token: Option<&str>, body: &str| {
+        let (status, answer) = exchange(&mut stream, method, path, token, body).unwrap();
+        assert_eq!(status, 200, "{method} {path}: {answer}");
+        answer
+    };
+    let f32_of = |value: &Value| value.as_f64().unwrap() as f32;
+
+    let set = r#"{"events":[{"type":"set","column":"margin","value":100000}]}"#;
+    let raised_crv = f32_of(
+        &send(
+            "POST",
+            &format!("/v1/customers/{raised}/events"),
+            Some(token),
+            set,
+        )["crv"],
+    );
+    assert!(raised_crv > crv.iter().copied().fold(f32::MIN, f32::max));
+    let purchase = r#"{"events":[{"type":"purchase","amount":5.0,"time":"2026-11-30T10:00:00Z"}]}"#;
+    let bought_path = format!("/v1/customers/{bought}/events");
+    let answer = send("POST", &bought_path, Some(token), purchase);
+    assert_eq!(f32_of(&answer["crv"]), crv[bought_row], "{answer}");
+    let lookup = send("GET", &format!("/v1/customers/{bought}"), None, "");
+    assert_eq!(
+        (f32_of(&lookup["crv"]), &lookup["rank"]),
+        (crv[bought_row], &json!(100))
+    );
+
+    let mut refused = TcpStream::connect(addr).unwrap();
+    let (status, _) = exchange(&mut refused, "POST", "/v1/admin/retier", None, "").unwrap();
+    assert_eq!(status, 401);
+    let retiered = send("POST", "/v1/admin/retier", Some(token), "");
+    assert_eq!(
+        (&retiered["version"], &retiered["customers"]),
+        (&json!(2), &json!(300))
+    );
+
+    let lookup = send("GET", &format!("/v1/customers/{raised}"), None, "");
+    assert_eq!(
+        (f32_of(&lookup["crv"]), &lookup["rank"]),
+        (raised_crv, &json!(1))
+    );
+    assert_eq!(lookup["tier"], "A");
+    let lookup = send("GET", &format!("/v1/customers/{bought}"), None, "");
+    assert_eq!(
+        (f32_of(&lookup["crv"]), &lookup["rank"]),
+        (crv[bought_row], &json!(101))
+    );
+    let answer = send("POST", &bought_path, Some(token), purchase);
+    assert_eq!(f32_of(&answer["crv"]), crv[bought_row], "{answer}");
+    assert_eq!(answer["tier"], lookup["tier"]);
 }
 
 fn table_crv(table: &Table, id: u64) -> f32 {

@@ -396,8 +396,12 @@ impl Valuer {
                     acquisition_cost: optional(&acquisition),
                     ..CrvInputs::new(&margin, &retention)
                 };
+                // The served kernel (SIMD lanes, one padded vector), not the scalar
+                // reference: a changed row's value is then the one a retier or compaction
+                // computes for it, bit for bit (the reference differs by an ulp at times,
+                // enough to rank a customer below their own value in the next version).
                 let mut crv = [0.0f32];
-                crate::kernel::crv_scalar(&inputs, &self.params, &mut crv);
+                crate::kernel::score_lanes(&inputs, &self.params, &mut crv);
                 Value1 {
                     crv: crv[0],
                     outlook: None,
