@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use crv::api::admission::AdmissionLimits;
+use crv::api::reactors::default_io_threads;
 use crv::api::wire::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_HEAVY_NICE, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_RUNNING, DEFAULT_MAX_WAITING,
@@ -616,6 +617,10 @@ pub struct ServeCommand {
     /// truncating or rewriting the file can no longer crash the server.
     #[arg(long)]
     pub copy_to_memory: bool,
+    /// Reactor threads serving connections, 1-1024, each a single-threaded runtime that
+    /// keeps the connections it is handed (default: the CPUs this process may run on).
+    #[arg(long)]
+    pub io_threads: Option<usize>,
     /// Keep transparent huge pages for memory first touched while serving. By default they
     /// are turned off once the store is scored, before the log is replayed
     /// (`PR_SET_THP_DISABLE`): the first touch of a fresh 2 MiB page stalls the thread that
@@ -747,6 +752,7 @@ impl ServeCommand {
             max_connections: self.max_connections.unwrap_or_else(default_max_connections),
             drain_timeout: Duration::from_millis(self.drain_timeout_ms),
             copy_to_memory: self.copy_to_memory,
+            io_threads: self.io_threads.unwrap_or_else(default_io_threads),
         }
     }
 }

@@ -976,6 +976,11 @@ fn server_config_rejects_absurd_limits_naming_the_flag() {
         ),
         (config_with(|c| c.heavy_nice = 20), "heavy-nice"),
         (config_with(|c| c.max_connections = 0), "max-connections"),
+        (config_with(|c| c.io_threads = 0), "invalid io-threads: 0"),
+        (
+            config_with(|c| c.io_threads = 1025),
+            "invalid io-threads: 1025",
+        ),
         (
             config_with(|c| c.header_timeout = Duration::ZERO),
             "header-timeout-ms",
@@ -1036,26 +1041,33 @@ async fn lookups_keep_answering_while_a_selection_runs() {
     assert!(during > 0, "no lookup overlapped the selection");
 }
 
-/// Sends a request whose head asks `Expect: 100-continue`; once the server says `100 Continue`
-/// (its handler is reading the body, so the request is in flight), shuts the server down,
-/// then sends the body: the answer must still come, and serve must return after it.
-async fn assert_shutdown_drains(path: &str, body: String, fragment: &str) {
+/// Sends a request whose head asks `Expect: 100-continue` on each of `connections`
+/// connections to a server of as many reactors (one connection each); once the server says
+/// `100 Continue` on all of them (their handlers are reading the bodies, so the requests are in
+/// flight), shuts the server down, then sends the bodies: every answer must still come, and
+/// serve must return after them.
+async fn assert_shutdown_drains(path: &str, body: String, fragment: &str, connections: usize) {
     // A drain timeout far longer than the wait below: serve must return because the
-    // connection drained, not because the deadline passed.
+    // connections drained, not because the deadline passed.
     let served = Served::start(config_with(|config| {
         config.drain_timeout = Duration::from_secs(30);
+        config.io_threads = connections;
     }))
     .await;
-    let mut stream = TcpStream::connect(served.addr).await.unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut interim = [0u8; 25];
-    stream.read_exact(&mut interim).await.unwrap();
-    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    let mut streams = Vec::new();
+    for _ in 0..connections {
+        let mut stream = TcpStream::connect(served.addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut interim = [0u8; 25];
+        stream.read_exact(&mut interim).await.unwrap();
+        assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+        streams.push(stream);
+    }
 
     let Served {
         mut stop,
@@ -1064,21 +1076,23 @@ async fn assert_shutdown_drains(path: &str, body: String, fragment: &str) {
         ..
     } = served;
     stop.take().unwrap().send(()).unwrap();
-    // Give serve time to stop accepting; the in-flight request must be unaffected by it.
+    // Give serve time to stop accepting; the in-flight requests must be unaffected by it.
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(
         !server.is_finished(),
-        "serve waits for the in-flight request"
+        "serve waits for the in-flight requests"
     );
-    stream.write_all(body.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
-    assert!(response.contains(fragment), "{response}");
+    for mut stream in streams {
+        stream.write_all(body.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+        assert!(response.contains(fragment), "{response}");
+    }
 
     tokio::time::timeout(Duration::from_secs(5), server)
         .await
-        .expect("serve returns once the connection is drained, long before the drain timeout")
+        .expect("serve returns once the connections are drained, long before the drain timeout")
         .unwrap()
         .unwrap();
     assert!(
@@ -1093,6 +1107,18 @@ async fn shutdown_lets_an_in_flight_lookup_finish_then_serve_returns() {
         "/v1/customers/lookup",
         json!({"ids": [1]}).to_string(),
         "\"customers\":[",
+        1,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn shutdown_drains_the_lookups_in_flight_on_every_reactor() {
+    assert_shutdown_drains(
+        "/v1/customers/lookup",
+        json!({"ids": [1]}).to_string(),
+        "\"customers\":[",
+        3,
     )
     .await;
 }
@@ -1103,6 +1129,7 @@ async fn shutdown_lets_an_in_flight_selection_finish_then_serve_returns() {
         "/v1/select",
         json!({"budget": 500.0}).to_string(),
         "\"selected\":",
+        1,
     )
     .await;
 }

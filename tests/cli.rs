@@ -591,6 +591,7 @@ fn serve_rejects_absurd_limits_before_opening_the_store() {
         (["--max-body-bytes", "0"], "invalid max-body-bytes"),
         (["--header-timeout-ms", "0"], "invalid header-timeout-ms"),
         (["--heavy-nice", "20"], "invalid heavy-nice"),
+        (["--io-threads", "0"], "invalid io-threads"),
         (["--max-waiting", "18446744073709551615"], "at most 65536"),
     ] {
         let mut args = vec!["serve", "no-such-store.crv", "--addr", "127.0.0.1:0"];

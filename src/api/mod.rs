@@ -20,6 +20,7 @@ pub mod log_sink;
 pub mod logging;
 pub mod metrics;
 pub mod os;
+pub mod reactors;
 pub mod request;
 mod routes;
 pub mod wire;
@@ -81,6 +82,9 @@ pub struct ServerConfig {
     /// Read the store into memory instead of mapping it, so that truncating or rewriting the
     /// file cannot fault the server (`--copy-to-memory`).
     pub copy_to_memory: bool,
+    /// Reactors serving connections, 1..=[`reactors::MAX_IO_THREADS`] (`--io-threads`).
+    /// Default: [`reactors::default_io_threads`].
+    pub io_threads: usize,
 }
 
 /// The default connection cap: the descriptor limit (`ulimit -n`) less
@@ -104,6 +108,7 @@ impl Default for ServerConfig {
             max_connections: default_max_connections(),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             copy_to_memory: false,
+            io_threads: reactors::default_io_threads(),
         }
     }
 }
@@ -157,6 +162,16 @@ impl ServerConfig {
             return Err(Error::invalid(
                 "max-connections",
                 "0: every connection would be refused; give at least 1",
+            ));
+        }
+        if !(1..=reactors::MAX_IO_THREADS).contains(&self.io_threads) {
+            return Err(Error::invalid(
+                "io-threads",
+                format!(
+                    "{}: give 1 to {} reactor threads",
+                    self.io_threads,
+                    reactors::MAX_IO_THREADS
+                ),
             ));
         }
         Ok(())
@@ -732,6 +747,8 @@ fn refuse_connection(state: &AppState, stream: TcpStream, peer: SocketAddr) {
 /// shutdown. A client that has not sent a whole request head within the configured header
 /// timeout is disconnected; a connection beyond the configured cap is answered 503 and closed
 /// at once. hyper's own answers to unparsable requests (400, 414, 431) get a JSON error body.
+/// Connections are spread over the configured number of [`reactors`], the caller's runtime
+/// the first of them; the others are stopped before the function returns.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -744,6 +761,7 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
     let builder = Arc::new(builder);
+    let mut reactors = reactors::Reactors::start(state.config().io_threads)?;
     let graceful = GracefulShutdown::new();
     let mut backoff = ACCEPT_BACKOFF_MIN;
     let mut shutdown = std::pin::pin!(shutdown);
@@ -770,7 +788,7 @@ pub async fn serve(
                 let state = Arc::clone(&state);
                 let builder = Arc::clone(&builder);
                 let watcher = graceful.watcher();
-                tokio::spawn(async move {
+                reactors.spawn(stream, move |stream| async move {
                     let _slot = slot;
                     // hyper's header timer starts once the first bytes tell HTTP/1 from HTTP/2:
                     // a client that sends nothing at all is dropped here instead. (`peek`, not
@@ -812,5 +830,6 @@ pub async fn serve(
             );
         }
     }
+    reactors.stop().await;
     Ok(())
 }

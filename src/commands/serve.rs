@@ -117,6 +117,7 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
         max_connections = config.max_connections,
         drain_timeout_ms = config.drain_timeout.as_millis() as u64,
         copy_to_memory = config.copy_to_memory,
+        io_threads = config.io_threads,
         token_required = state.requires_token(),
         open_ms = millis(state.open_time()),
         score_ms = millis(table.score_time()),
@@ -130,7 +131,8 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
     drop(table);
 
     let listen_error = |e| Error::io(format!("<listen on {}>", args.addr), e);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The first reactor ([`api::reactors`]): the accept loop and its share of connections.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("<tokio runtime>", e))?;
