@@ -709,11 +709,13 @@ fn exchange(
     body: &str,
 ) -> std::io::Result<(u16, Value)> {
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        stream,
+    // One write: a request whose body comes in a later segment than its head, answered
+    // before its body is read (a 401), has its connection closed by hyper.
+    let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: crv\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
-    )?;
+    );
+    stream.write_all(request.as_bytes())?;
     let mut head = Vec::new();
     let mut byte = [0u8];
     while !head.ends_with(b"\r\n\r\n") {

@@ -29,15 +29,23 @@ struct Args {
     /// Address to listen on; loopback only (127.0.0.0/8 or ::1).
     #[arg(long, default_value = "127.0.0.1:8081", value_parser = crv_loadtest::loopback::parse_loopback)]
     addr: SocketAddr,
-    /// Tokio worker threads (1, like a `crv serve` pinned to one core).
+    /// Tokio worker threads: 1 (the default) is one current-thread runtime, as a `crv serve`
+    /// pinned to one core runs; more, tokio's work-stealing runtime.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     threads: u16,
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let served = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(usize::from(args.threads))
+    let mut builder = match args.threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        threads => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(usize::from(threads));
+            builder
+        }
+    };
+    let served = builder
         .enable_all()
         .build()
         .and_then(|runtime| runtime.block_on(serve(args.addr)));
