@@ -485,10 +485,11 @@ impl Row {
         self.texts.as_deref().map(|texts| &texts[..])
     }
 
-    /// The bits of the first number held (0 when none): a read that brings it into the
-    /// cache.
-    pub fn first_held_bits(&self) -> u32 {
-        self.held.first().map_or(0, |held| held.value.to_bits())
+    /// The bits of the first and last numbers held (0 when none): reads that bring them, and
+    /// every line between, into the cache.
+    pub fn held_bits(&self) -> u32 {
+        let bits = |held: Option<&HeldNumber>| held.map_or(0, |held| held.value.to_bits());
+        bits(self.held.first()) ^ bits(self.held.last())
     }
 
     /// Holds `numbers` (`(column, value)`): each replaces the value held, or is inserted in

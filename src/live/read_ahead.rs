@@ -161,7 +161,7 @@ impl Live {
         let mut touched = 0u32;
         for (recent, row) in &parts[..ids.len()] {
             touched ^= u32::from(recent.first().copied().unwrap_or(0));
-            touched ^= row.map_or(0, Row::first_held_bits);
+            touched ^= row.map_or(0, Row::held_bits);
         }
         std::hint::black_box(touched);
         changed
