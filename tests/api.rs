@@ -1973,6 +1973,71 @@ async fn heavy_endpoints_need_the_bearer_token_and_lookups_stay_open() {
     served.stop().await;
 }
 
+/// Reads one answer's head from `stream` (lower-case text).
+async fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "closed mid-head");
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).to_ascii_lowercase()
+}
+
+#[tokio::test]
+async fn an_answer_before_the_body_is_read_says_the_connection_closes() {
+    let served = Served::with_state(CUSTOMERS, ServerConfig::default(), |state| {
+        state.with_token(Some("s3cret-token".to_string())).unwrap()
+    })
+    .await;
+    let body = json!({"budget": 10.0}).to_string();
+    // A selection without the token: refused before its body, which has not been sent yet
+    // (and so cannot have been read). The answer says the connection closes, and it does.
+    let mut stream = TcpStream::connect(served.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/select HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_head(&mut stream).await;
+    assert!(answer.starts_with("http/1.1 401"), "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+    let _ = stream.write_all(body.as_bytes()).await;
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let mut chunk = [0u8; 4096];
+        while let Ok(read @ 1..) = stream.read(&mut chunk).await {
+            rest.extend_from_slice(&chunk[..read]);
+        }
+    })
+    .await
+    .expect("the server closes the connection after the answer");
+    // A request whose body was read keeps its connection: two lookups on one connection,
+    // the second answered too, neither saying close.
+    let lookup = json!({"ids": [1]}).to_string();
+    let request = format!(
+        "POST /v1/customers/lookup HTTP/1.1\r\nHost: localhost\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{lookup}",
+        lookup.len()
+    );
+    let mut stream = TcpStream::connect(served.addr).await.unwrap();
+    for _ in 0..2 {
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let answer = read_head(&mut stream).await;
+        assert!(answer.starts_with("http/1.1 200"), "{answer}");
+        assert!(!answer.contains("connection: close"), "{answer}");
+        let length: usize = answer
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .map(|n| n.trim().parse().unwrap())
+            .expect("a content length");
+        let mut answer_body = vec![0u8; length];
+        stream.read_exact(&mut answer_body).await.unwrap();
+    }
+    served.stop().await;
+}
+
 #[test]
 fn an_empty_token_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -12,14 +12,13 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap};
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::body::Body;
-use super::wire::{ApiError, JSON, json_response, names_media_type, read_body};
+use super::wire::{ApiError, JSON, RequestBody, json_response, names_media_type, read_body};
 use crate::campaign::contacts::ContactHistory;
 use crate::campaign::definition::CampaignDefinition;
 use crate::campaign::stored::StoredPlan;
@@ -161,7 +160,7 @@ impl RuleContacts {
 pub async fn optimise(
     state: &Arc<AppState>,
     headers: &HeaderMap,
-    body: Incoming,
+    body: &mut RequestBody,
 ) -> Result<Response<Body>, ApiError> {
     let started = Instant::now();
     if !names_media_type(headers, header::CONTENT_TYPE, JSON) {

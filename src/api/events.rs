@@ -6,14 +6,15 @@
 
 use std::sync::Arc;
 
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
 use super::AppState;
 use super::body::Body;
-use super::wire::{ApiError, JSON, json_response, names_media_type, read_body, response};
+use super::wire::{
+    ApiError, JSON, RequestBody, json_response, names_media_type, read_body, response,
+};
 use crate::live::event::{self, EventError};
 use crate::live::writer::WriteError;
 use crate::live::{Live, compact};
@@ -86,7 +87,7 @@ pub fn activity(state: &AppState) -> Result<Response<Body>, ApiError> {
 pub async fn events(
     state: &AppState,
     headers: &HeaderMap,
-    body: Incoming,
+    body: &mut RequestBody,
     customer: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
     state.authorize_write(headers)?;

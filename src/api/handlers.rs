@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -18,7 +17,9 @@ use super::campaigns::RuleContacts;
 use super::json::{self as lookup_json, ENTRY_BYTES};
 use super::metrics;
 use super::request::{self, CampaignFrontierRequest, SelectRequest, SimulateBody};
-use super::wire::{ApiError, JSON, json_response, names_media_type, read_body, response};
+use super::wire::{
+    ApiError, JSON, RequestBody, json_response, names_media_type, read_body, response,
+};
 use crate::campaign::{BoundSelection, Targets, report, simulate};
 use crate::cancel::Cancel;
 use crate::model::{ExternalId, ScoreParams};
@@ -64,7 +65,7 @@ pub fn customer(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> 
 pub async fn lookup(
     state: &AppState,
     headers: &HeaderMap,
-    body: Incoming,
+    body: &mut RequestBody,
 ) -> Result<Response<Body>, ApiError> {
     let max_bytes = state.config().max_body_bytes;
     let is_bincode = names_media_type(headers, header::CONTENT_TYPE, binary::MEDIA_TYPE);
@@ -123,7 +124,7 @@ pub async fn lookup(
 pub async fn select(
     state: &Arc<AppState>,
     headers: &HeaderMap,
-    body: Incoming,
+    body: &mut RequestBody,
 ) -> Result<Response<Body>, ApiError> {
     let started = Instant::now();
     if !names_media_type(headers, header::CONTENT_TYPE, JSON) {
@@ -178,7 +179,7 @@ pub async fn select(
 pub async fn simulate(
     state: &Arc<AppState>,
     headers: &HeaderMap,
-    body: Incoming,
+    body: &mut RequestBody,
 ) -> Result<Response<Body>, ApiError> {
     let started = Instant::now();
     if !names_media_type(headers, header::CONTENT_TYPE, JSON) {

@@ -6,7 +6,9 @@
 //! `/` stays inside its id. Heavy endpoints check the bearer token first.
 //! Each request is counted in the metrics under its route template and logs one access line
 //! ([`super::logging`]: target `crv::access`, level info) with its request id, echoed in
-//! `X-Request-Id`.
+//! `X-Request-Id`. An answer given before the request's body was read to its end (a 401,
+//! 404, 405, 413 or 415 to a request with a body) says `Connection: close`: hyper closes such
+//! a connection, and the client is told so whatever the timing of the body's bytes.
 
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -15,8 +17,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use percent_encoding::percent_decode_str;
 use serde_json::json;
 
@@ -24,7 +26,7 @@ use super::AppState;
 use super::body::Body;
 use super::logging::AccessLine;
 use super::metrics::Route;
-use super::wire::{ApiError, error_response, json_response};
+use super::wire::{ApiError, RequestBody, error_response, json_response};
 use super::{campaigns, dashboard, events, handlers};
 
 /// Pieces in the longest endpoint path; a path of more pieces matches nothing.
@@ -43,6 +45,7 @@ pub async fn route(
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
+    let mut body = RequestBody::new(body);
     let path = parts.uri.path();
     let request_id = request_id(&state, &parts.headers);
     let mut raw_pieces = [""; MAX_PIECES + 1];
@@ -73,14 +76,14 @@ pub async fn route(
         (&Method::GET, ["v1", "summary"]) => (Route::Summary, Ok(dashboard::summary(&state))),
         (&Method::POST, ["v1", "customers", "lookup"]) => (
             Route::Lookup,
-            handlers::lookup(&state, &parts.headers, body).await,
+            handlers::lookup(&state, &parts.headers, &mut body).await,
         ),
         (&Method::POST, ["v1", "select"]) => (
             Route::Select,
             authorized(
                 &state,
                 &parts.headers,
-                handlers::select(&state, &parts.headers, body),
+                handlers::select(&state, &parts.headers, &mut body),
             )
             .await,
         ),
@@ -89,17 +92,17 @@ pub async fn route(
             authorized(
                 &state,
                 &parts.headers,
-                handlers::simulate(&state, &parts.headers, body),
+                handlers::simulate(&state, &parts.headers, &mut body),
             )
             .await,
         ),
         (&Method::POST, ["v1", "customers", id, "events"]) => (
             Route::CustomerEvents,
-            events::events(&state, &parts.headers, body, Some(id)).await,
+            events::events(&state, &parts.headers, &mut body, Some(id)).await,
         ),
         (&Method::POST, ["v1", "events"]) => (
             Route::Events,
-            events::events(&state, &parts.headers, body, None).await,
+            events::events(&state, &parts.headers, &mut body, None).await,
         ),
         (&Method::GET, ["v1", "customers", id, "profile"]) => (
             Route::Profile,
@@ -113,7 +116,7 @@ pub async fn route(
             authorized(
                 &state,
                 &parts.headers,
-                campaigns::optimise(&state, &parts.headers, body),
+                campaigns::optimise(&state, &parts.headers, &mut body),
             )
             .await,
         ),
@@ -191,6 +194,11 @@ pub async fn route(
         request_id: request_id.to_str().unwrap_or_default(),
     });
     response.headers_mut().insert(REQUEST_ID, request_id);
+    if parts.version <= Version::HTTP_11 && !body.leaves_connection_reusable() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     Ok(response)
 }
 

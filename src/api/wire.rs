@@ -450,11 +450,37 @@ pub fn names_media_type(headers: &HeaderMap, name: header::HeaderName, media: &s
         .any(|item| item.trim().eq_ignore_ascii_case(media))
 }
 
+/// A request's body, and whether a handler read it to its end.
+#[derive(Debug)]
+pub struct RequestBody {
+    incoming: Incoming,
+    read: bool,
+}
+
+impl RequestBody {
+    /// `incoming`, not read yet.
+    pub fn new(incoming: Incoming) -> RequestBody {
+        RequestBody {
+            incoming,
+            read: false,
+        }
+    }
+
+    /// Whether the connection can serve another request after the answer: the request had
+    /// no body, or its body was read to the end. An answer given before its body arrived (a
+    /// 401, 404, 405, 413 or 415) leaves the rest of the body on the connection: hyper then
+    /// closes it, and whether it says so in the answer depends on when the body's bytes
+    /// arrive; the router says `Connection: close` itself, so that a client always knows.
+    pub fn leaves_connection_reusable(&self) -> bool {
+        self.read || hyper::body::Body::is_end_stream(&self.incoming)
+    }
+}
+
 /// Reads a request body of at most `max_bytes`: 413 past it, by `Content-Length` before
 /// reading or while reading.
 pub async fn read_body(
     headers: &HeaderMap,
-    body: Incoming,
+    body: &mut RequestBody,
     max_bytes: usize,
 ) -> Result<Bytes, ApiError> {
     let declared = headers
@@ -464,8 +490,11 @@ pub async fn read_body(
     if declared.is_some_and(|length| length > max_bytes as u64) {
         return Err(ApiError::too_large(max_bytes));
     }
-    match Limited::new(body, max_bytes).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
+    match Limited::new(&mut body.incoming, max_bytes).collect().await {
+        Ok(collected) => {
+            body.read = true;
+            Ok(collected.to_bytes())
+        }
         Err(error) if error.is::<LengthLimitError>() => Err(ApiError::too_large(max_bytes)),
         Err(error) => Err(ApiError::bad_request(
             "unreadable_body",
