@@ -2225,15 +2225,10 @@ async fn a_store_copied_to_memory_keeps_answering_after_its_file_is_truncated() 
 fn a_served_mapped_store_holds_a_shared_lock_and_an_exclusive_one_blocks_serving() {
     let dir = tempfile::tempdir().unwrap();
     let store_path = store_file(dir.path(), 100);
-    let open = |config: ServerConfig| {
-        AppState::open(
-            &store_path,
-            ScoreParams::default(),
-            TierScheme::default(),
-            config,
-        )
+    let open = |path: &std::path::Path, config: ServerConfig| {
+        AppState::open(path, ScoreParams::default(), TierScheme::default(), config)
     };
-    let state = open(ServerConfig::default()).unwrap();
+    let state = open(&store_path, ServerConfig::default()).unwrap();
     let file = std::fs::File::open(&store_path).unwrap();
     assert!(
         matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
@@ -2243,14 +2238,26 @@ fn a_served_mapped_store_holds_a_shared_lock_and_an_exclusive_one_blocks_serving
     file.unlock().unwrap();
     drop(state);
 
-    // A writer's exclusive lock: the server refuses to map the file under it.
-    let writer = std::fs::File::open(&store_path).unwrap();
+    // A writer's exclusive lock: the server refuses to map the file under it. On a store no
+    // server has opened: a child process that another test forks while the first state's lock
+    // is open shares that lock until it execs, so the first file may stay locked a moment.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other_store = store_file(other_dir.path(), 100);
+    let writer = std::fs::File::open(&other_store).unwrap();
     writer.try_lock().unwrap();
-    let error = open(ServerConfig::default()).unwrap_err().to_string();
+    let error = open(&other_store, ServerConfig::default())
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("exclusive lock"), "{error}");
     assert!(error.contains("customers.crv"), "{error}");
     // Copied into memory, the store does not depend on the file afterwards: no lock needed.
-    assert!(open(config_with(|config| config.copy_to_memory = true)).is_ok());
+    assert!(
+        open(
+            &other_store,
+            config_with(|config| config.copy_to_memory = true)
+        )
+        .is_ok()
+    );
 }
 
 /// A `crv serve` child process on a store; its stderr read line by line.
