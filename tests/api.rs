@@ -2521,6 +2521,10 @@ async fn a_request_holding_version_n_keeps_seeing_it_while_n_plus_1_is_published
     let crv_before = held.crv().to_vec();
     let answer = served.get(&format!("/v1/customers/{id}")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    let summary = served.get("/v1/summary").await;
+    assert_eq!(summary.status, StatusCode::OK, "{}", summary.json);
+    assert_eq!(summary.json["version"], 1);
+    assert_eq!(summary.json["tiers"]["customers"], CUSTOMERS);
 
     // Version 2: other customers (another seed, so other ids).
     let dir = tempfile::tempdir().unwrap();
@@ -2552,6 +2556,16 @@ async fn a_request_holding_version_n_keeps_seeing_it_while_n_plus_1_is_published
     }
     let tiers = served.get("/v1/tiers").await;
     assert_eq!(tiers.json["customers"], 500);
+    // The dashboard's summary follows the publication (computed in the background or by the
+    // first request, whichever comes first), the same as the library's.
+    let summary = served.get("/v1/summary").await;
+    assert_eq!(summary.json["version"], 2);
+    assert_eq!(summary.json["tiers"]["customers"], 500);
+    let table = served.state.table();
+    assert_eq!(
+        served.state.summary().await.unwrap(),
+        crv::api::dashboard::summary::encode(&table, table.tiers())
+    );
     let (_, _, metrics) = served
         .send_raw(Method::GET, "/metrics", &[], Vec::new())
         .await;

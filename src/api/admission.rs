@@ -142,6 +142,18 @@ impl Admission {
     }
 }
 
+impl Admission {
+    /// Runs `job` on the heavy pool, outside the queue (no place, no turn): work the server
+    /// does for itself, at the heavy pool's priority. A panic is logged, not propagated.
+    pub fn spawn_background(&self, job: impl FnOnce() + Send + 'static) {
+        self.pool.spawn(move || {
+            if panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
+                tracing::error!("a background job panicked on the heavy pool");
+            }
+        });
+    }
+}
+
 /// Raises the calling thread's nice value by `steps` (capped at 19, the lowest priority):
 /// Linux keeps one per thread, so the reactor threads keep theirs. Lowering one's own priority
 /// needs no privilege.
@@ -282,5 +294,18 @@ mod tests {
             reactor_nice,
             "the caller's thread keeps its priority"
         );
+    }
+
+    #[test]
+    fn background_jobs_run_at_the_heavy_nice_value_and_outlive_a_panicking_one() {
+        let admission = Admission::new(AdmissionLimits::default(), 7).unwrap();
+        admission.spawn_background(|| panic!("a background job's bug"));
+        let (sender, receiver) = std::sync::mpsc::channel();
+        admission.spawn_background(move || sender.send(thread_nice()).unwrap());
+        let nice = receiver
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(nice, (thread_nice() + 7).min(19));
+        assert_eq!(admission.admitted(), 0, "background jobs take no place");
     }
 }

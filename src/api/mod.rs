@@ -31,8 +31,8 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, Cache};
@@ -187,8 +187,11 @@ pub struct Served {
     records: Vec<CustomerScore>,
     /// P(alive) and expected purchases per row, for a table valued by a purchase model.
     outlooks: Option<Vec<CustomerOutlook>>,
-    /// The dashboard's summary of this version, encoded ([`dashboard::summary::encode`]).
-    summary: bytes::Bytes,
+    /// The dashboard's summary of this version, encoded ([`dashboard::summary::encode`]):
+    /// about a second of work at 10^7 customers, done once, on first use or on the heavy pool
+    /// once the version is served ([`AppState::summarize_in_background`]), so that neither a
+    /// start-up nor a publication waits for it.
+    summary: OnceLock<bytes::Bytes>,
 }
 
 impl Served {
@@ -219,13 +222,20 @@ impl Served {
                 })
                 .collect()
         });
-        let summary = dashboard::summary::encode(&table, tiers).into();
         Served {
             table,
             records,
             outlooks,
-            summary,
+            summary: OnceLock::new(),
         }
+    }
+
+    /// The dashboard's summary of this version, encoded: computed by the first caller (the
+    /// others wait for it).
+    fn summary(&self) -> bytes::Bytes {
+        self.summary
+            .get_or_init(|| dashboard::summary::encode(&self.table, self.table.tiers()).into())
+            .clone()
     }
 
     /// What is served of the customer in `row`.
@@ -431,9 +441,31 @@ impl AppState {
         &self.currency
     }
 
-    /// The current version's encoded dashboard summary ([`dashboard::summary::encode`]).
-    pub fn summary(&self) -> bytes::Bytes {
-        self.current.load().summary.clone()
+    /// The current version's encoded dashboard summary ([`dashboard::summary::encode`]); a
+    /// version whose summary is not computed yet has it computed (or waits for the background
+    /// job computing it) on a blocking thread, never on the reactor.
+    pub async fn summary(&self) -> std::result::Result<bytes::Bytes, ApiError> {
+        let served = self.current.load_full();
+        if let Some(summary) = served.summary.get() {
+            return Ok(summary.clone());
+        }
+        tokio::task::spawn_blocking(move || served.summary())
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "computing the dashboard summary failed");
+                ApiError::internal()
+            })
+    }
+
+    /// Computes the current version's dashboard summary on the heavy pool, at its lower CPU
+    /// priority, so that the dashboard finds it ready: called when the server starts serving
+    /// (not before: a start-up's replay of the event log has the cores) and at each
+    /// publication.
+    pub fn summarize_in_background(&self) {
+        let served = self.current.load_full();
+        self.admission.spawn_background(move || {
+            served.summary();
+        });
     }
 
     /// The purchase model's dashboard picture, encoded, when the customers are valued by one.
@@ -538,6 +570,7 @@ impl AppState {
         if let Some(live) = &self.live {
             live.rank_against(table);
         }
+        self.summarize_in_background();
         Ok(version)
     }
 
@@ -762,6 +795,7 @@ pub async fn serve(
         .header_read_timeout(header_timeout);
     let builder = Arc::new(builder);
     let mut reactors = reactors::Reactors::start(state.config().io_threads)?;
+    state.summarize_in_background();
     let graceful = GracefulShutdown::new();
     let mut backoff = ACCEPT_BACKOFF_MIN;
     let mut shutdown = std::pin::pin!(shutdown);

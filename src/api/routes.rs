@@ -73,7 +73,7 @@ pub async fn route(
         (&Method::GET, ["v1", "tiers"]) => (Route::Tiers, Ok(handlers::tiers(&state))),
         (&Method::GET, [""]) => (Route::Dashboard, Ok(dashboard::page())),
         (&Method::GET, ["openapi.json"]) => (Route::OpenApi, Ok(dashboard::openapi())),
-        (&Method::GET, ["v1", "summary"]) => (Route::Summary, Ok(dashboard::summary(&state))),
+        (&Method::GET, ["v1", "summary"]) => (Route::Summary, dashboard::summary(&state).await),
         (&Method::POST, ["v1", "customers", "lookup"]) => (
             Route::Lookup,
             handlers::lookup(&state, &parts.headers, &mut body).await,

@@ -17,7 +17,7 @@ use hyper::{Response, StatusCode};
 use super::AppState;
 use super::body::Body;
 use super::metrics::Route;
-use super::wire::{JSON, response};
+use super::wire::{ApiError, JSON, response};
 
 /// The page, script and styles inline.
 const PAGE: &str = include_str!("page.html");
@@ -47,7 +47,7 @@ pub fn openapi() -> Response<Body> {
 /// campaign plans kept), the purchase model's picture computed when the server opened
 /// ([`model::encode`], `null` without `--model`), and the served version's precomputed summary
 /// ([`summary::encode`]). Nothing here scans the table.
-pub fn summary(state: &AppState) -> Response<Body> {
+pub async fn summary(state: &AppState) -> Result<Response<Body>, ApiError> {
     let endpoints: Vec<String> = Route::ALL
         .iter()
         .filter(|route| **route != Route::Unmatched)
@@ -63,7 +63,7 @@ pub fn summary(state: &AppState) -> Response<Body> {
         "live": state.live().is_some(),
         "plans": state.plans().count(),
     });
-    let table_part = state.summary();
+    let table_part = state.summary().await?;
     let model = state.model_summary();
     let model_len = model.map_or(4, |model| model.len());
     let mut out = Vec::with_capacity(table_part.len() + model_len + 512);
@@ -74,7 +74,7 @@ pub fn summary(state: &AppState) -> Response<Body> {
     out.push(b',');
     // The encoded summary is a JSON object: its members follow the server's.
     out.extend_from_slice(&table_part[1..]);
-    response(StatusCode::OK, JSON, out)
+    Ok(response(StatusCode::OK, JSON, out))
 }
 
 fn cached(mut answer: Response<Body>) -> Response<Body> {

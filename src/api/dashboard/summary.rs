@@ -1,6 +1,8 @@
 //! The dashboard's summary of one served version (`GET /v1/summary`): the tiers, the Lorenz
-//! (Pareto) curve of value and the value-versus-budget frontier, computed once when the version
-//! is published and kept as encoded JSON, so a request copies bytes and never scans the table.
+//! (Pareto) curve of value and the value-versus-budget frontier, computed once per served
+//! version and kept as encoded JSON, so a request copies bytes and never scans the table. It is
+//! computed on the heavy pool once the version is served (or by the first request that needs
+//! it first), not on a start-up's or a publication's path.
 //!
 //! - **Lorenz curve**: customers by CRV descending (the served ranks), the cumulative CRV of
 //!   the top `x` share of customers over the total positive CRV, at [`LORENZ_POINTS`] + 1
@@ -15,7 +17,8 @@
 //!   visible). Zero-cost customers of positive value are taken at budget 0.
 //!
 //! Cost: one O(n) scatter of CRV into rank order and one parallel sort of the positive
-//! customers by value per cost (about a second at 10^7 customers on 2 cores), at publication.
+//! customers by value per cost (about a second at 10^7 customers on 2 cores), in the
+//! background.
 
 use rayon::prelude::*;
 use serde_json::{Value, json};
