@@ -74,6 +74,16 @@ impl Admission {
         })
     }
 
+    /// Runs `job` on the heavy pool, outside the queue (no place, no turn): work the server
+    /// does for itself, at the heavy pool's priority. A panic is logged, not propagated.
+    pub fn spawn_background(&self, job: impl FnOnce() + Send + 'static) {
+        self.pool.spawn(move || {
+            if panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
+                tracing::error!("a background job panicked on the heavy pool");
+            }
+        });
+    }
+
     /// Heavy requests admitted now, running or waiting.
     pub fn admitted(&self) -> usize {
         self.limits.max_running + self.limits.max_waiting - self.admitted.available_permits()
@@ -139,18 +149,6 @@ impl Admission {
                 Err(ApiError::internal())
             }
         }
-    }
-}
-
-impl Admission {
-    /// Runs `job` on the heavy pool, outside the queue (no place, no turn): work the server
-    /// does for itself, at the heavy pool's priority. A panic is logged, not propagated.
-    pub fn spawn_background(&self, job: impl FnOnce() + Send + 'static) {
-        self.pool.spawn(move || {
-            if panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
-                tracing::error!("a background job panicked on the heavy pool");
-            }
-        });
     }
 }
 

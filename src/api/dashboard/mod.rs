@@ -45,8 +45,9 @@ pub fn openapi() -> Response<Body> {
 /// `GET /v1/summary`: `{"server": {"currency", "token_required", "endpoints", "live",
 /// "plans"}, "model": ..., ...}`: what the server holds (`live`: it takes events; `plans`:
 /// campaign plans kept), the purchase model's picture computed when the server opened
-/// ([`model::encode`], `null` without `--model`), and the served version's precomputed summary
-/// ([`summary::encode`]). Nothing here scans the table.
+/// ([`model::encode`], `null` without `--model`), and the served version's summary
+/// ([`summary::encode`], computed once per version: in the background, or on a blocking thread
+/// by the first request that comes before that job is done). The reactor never scans the table.
 pub async fn summary(state: &AppState) -> Result<Response<Body>, ApiError> {
     let endpoints: Vec<String> = Route::ALL
         .iter()
