@@ -313,7 +313,7 @@ pub fn decode(
             refused: &mut refused,
         },
     };
-    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let mut json = serde_json::Deserializer::from_str(body_text(bytes)?);
     let decoded = body.deserialize(&mut json).and_then(|events| {
         json.end()?;
         Ok(events)
@@ -328,6 +328,23 @@ pub fn decode(
                 .unwrap_or_else(|| error(format!("the body is not an events document: {e}"))))
         }
     }
+}
+
+/// `bytes` as text, checked once: serde_json then borrows each string of the body without
+/// checking its UTF-8 again (one `from_utf8` per key and text cost a tenth of the decoding).
+fn body_text(bytes: &[u8]) -> Result<&str, EventError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let valid = &bytes[..e.valid_up_to()];
+        let line_start = valid
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |at| at + 1);
+        error(format!(
+            "the body is not an events document: invalid UTF-8 at line {} column {}",
+            valid.iter().filter(|&&b| b == b'\n').count() + 1,
+            valid.len() - line_start + 1
+        ))
+    })
 }
 
 /// The body `{"events": [...]}`, decoded by `events`.
@@ -625,6 +642,16 @@ mod tests {
             .unwrap_err()
             .message;
         assert!(message.contains("events[0].customer_id"), "{message}");
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_refused_where_it_breaks() {
+        let body = b"{\"events\":[\n{\"type\":\"contact\",\"channel\":\"e\xffmail\"}]}";
+        let message = decode(body, Some(7), 0).unwrap_err().message;
+        assert_eq!(
+            message,
+            "the body is not an events document: invalid UTF-8 at line 2 column 31"
+        );
     }
 
     #[test]
