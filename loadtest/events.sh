@@ -6,81 +6,29 @@
 # `redis-benchmark -t set` on the same cores; then batches of 100 events (`events-batch`,
 # everysec), and lookups while events stream at half the batch rate just measured
 # (`events-mixed`: lookups in the closed loop, then in the open loop at LOOKUP_RATE a second).
-# Prints a summary; every process it started is stopped on exit.
+# Prints a summary; every process it started is stopped on exit. Each row ends with the
+# conditions of its run: the load average, and the share of the server's and the client's CPU
+# that the hypervisor took (steal; see common.sh).
 #
 # Settings (environment): DURATION (10 s per run), WARMUP (1 s), CONNECTIONS (50),
 # CUSTOMERS (1000000), BATCH (100), LOOKUP_RATE (5000), POLICIES ("everysec always"),
 # SERVER_CPU (0), CLIENT_CPU (1), PORT (18090), REDIS_PORT (16390), DATA (target/loadtest-data).
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-DURATION=${DURATION:-10}
-WARMUP=${WARMUP:-1}
-CONNECTIONS=${CONNECTIONS:-50}
-CUSTOMERS=${CUSTOMERS:-1000000}
+SCRIPT=events.sh
 BATCH=${BATCH:-100}
 LOOKUP_RATE=${LOOKUP_RATE:-5000}
 POLICIES=${POLICIES:-"everysec always"}
-SERVER_CPU=${SERVER_CPU:-0}
-CLIENT_CPU=${CLIENT_CPU:-1}
 PORT=${PORT:-18090}
 REDIS_PORT=${REDIS_PORT:-16390}
-DATA=${DATA:-$ROOT/target/loadtest-data}
-HOST=127.0.0.1
 export CRV_TOKEN=${CRV_TOKEN:-loadtest-$RANDOM$RANDOM}
-
-started=()
-stop_started() {
-  local pid
-  for pid in "${started[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  started=()
-}
-trap stop_started EXIT
-trap 'exit 130' INT TERM
-
-ON_SERVER_CPU=(taskset -c "$SERVER_CPU")
-ON_CLIENT_CPU=(taskset -c "$CLIENT_CPU")
 for tool in taskset redis-server redis-benchmark redis-cli wrk jq; do
   command -v "$tool" >/dev/null || { echo "events.sh: $tool is missing (apt-get install util-linux redis-server redis-tools wrk jq)" >&2; exit 2; }
 done
+. "$(dirname "$0")/common.sh"
 
-wait_healthy() {
-  local port=$1 try
-  for try in $(seq 300); do
-    if { exec 3<>"/dev/tcp/$HOST/$port"; } 2>/dev/null; then
-      printf 'GET /healthz HTTP/1.0\r\nHost: %s\r\n\r\n' "$HOST" >&3
-      if head -n1 <&3 | grep -q ' 200 '; then exec 3<&-; return 0; fi
-      exec 3<&-
-    fi
-    sleep 0.1
-  done
-  echo "events.sh: nothing healthy on $HOST:$port after 30 s" >&2
-  return 1
-}
-load_average() { cut -d' ' -f1 /proc/loadavg; }
-
-echo "== building (release)"
-cargo build --release --quiet
-(cd loadtest && cargo build --release --quiet)
-CRV=$ROOT/target/release/crv
-LOADTEST=${LOADTEST:-$ROOT/target/release/crv-loadtest}
-
-mkdir -p "$DATA"
-STORE=$DATA/customers-$CUSTOMERS.crv
-IDS=$DATA/ids-$CUSTOMERS.txt
-if [ ! -f "$STORE" ] || [ ! -f "$IDS" ]; then
-  echo "== generating $CUSTOMERS customers into $STORE"
-  "$CRV" gen --customers "$CUSTOMERS" -o "$DATA/customers-$CUSTOMERS.csv"
-  "$CRV" import "$DATA/customers-$CUSTOMERS.csv" -o "$STORE"
-  tail -n +2 "$DATA/customers-$CUSTOMERS.csv" | cut -d, -f1 > "$IDS"
-  rm "$DATA/customers-$CUSTOMERS.csv"
-fi
 RESULTS=$DATA/events.tsv
-printf 'run\tper s\tp50 us\tp99 us\terrors\tload\n' > "$RESULTS"
+printf 'run\tper s\tp50 us\tp99 us\terrors\tconditions\n' > "$RESULTS"
 
 # Serves a fresh copy of the store with an empty log under `--fsync $1`.
 serve_live() {
@@ -93,21 +41,22 @@ serve_live() {
 
 # crv-loadtest as run $1 with the rest as flags; its row: requests (or events) a second.
 generate() {
-  local label=$1 load out
+  local label=$1 cond out
   shift
-  load=$(load_average)
   out=${label// /-}
   out=$DATA/${out//\//-}.txt
-  echo "== $label (load average $load)"
+  conditions_mark
+  echo "== $label (load average $MARK_LOAD)"
   "${ON_CLIENT_CPU[@]}" "$LOADTEST" --addr "$HOST:$PORT" --store "$STORE" \
     --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" --json "$@" \
     > "$out" || true
+  cond=$(conditions)
   sed '$d' "$out"
-  tail -n1 "$out" | jq -r --arg run "$label" --arg load "$load" \
+  tail -n1 "$out" | jq -r --arg run "$label" --arg cond "$cond" \
     '[$run, (if .ids_per_request > 1 then .ids_per_s else .requests_per_s end | floor),
-      .latency.p50_us, .latency.p99_us, .errors, $load],
+      .latency.p50_us, .latency.p99_us, .errors, $cond],
      (.stream // empty | [$run + ": event stream", (.events_per_s | floor), .latency.p50_us,
-      .latency.p99_us, "-", $load]) | @tsv' >> "$RESULTS"
+      .latency.p99_us, "-", $cond]) | @tsv' >> "$RESULTS"
 }
 
 cat > "$DATA/events.lua" <<LUA
@@ -129,26 +78,28 @@ for policy in $POLICIES; do
     redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
     sleep 0.1
   done
-  load=$(load_average)
-  echo "== redis-benchmark SET, appendfsync $policy (load average $load)"
+  conditions_mark
+  echo "== redis-benchmark SET, appendfsync $policy (load average $MARK_LOAD)"
   "${ON_CLIENT_CPU[@]}" redis-benchmark -h "$HOST" -p "$REDIS_PORT" -c "$CONNECTIONS" \
     -n $((DURATION * 40000)) -r "$CUSTOMERS" -d 60 -t set --csv > "$DATA/redis-set.csv"
-  awk -F, -v load="$load" -v run="redis SET aof $policy" '$1 == "\"SET\"" {
-    gsub("\"", ""); printf "%s\t%d\t%d\t%d\t-\t%s\n", run, $2, $5 * 1000, $7 * 1000, load
+  cond=$(conditions)
+  awk -F, -v cond="$cond" -v run="redis SET aof $policy" '$1 == "\"SET\"" {
+    gsub("\"", ""); printf "%s\t%d\t%d\t%d\t-\t%s\n", run, $2, $5 * 1000, $7 * 1000, cond
   }' "$DATA/redis-set.csv" | tee -a "$RESULTS"
   stop_started
 
   serve_live "$policy"
   generate "crv events $policy" --scenario events
-  load=$(load_average)
-  echo "== wrk events $policy (load average $load)"
+  conditions_mark
+  echo "== wrk events $policy (load average $MARK_LOAD)"
   "${ON_CLIENT_CPU[@]}" wrk -t1 -c"$CONNECTIONS" -d"${DURATION%.*}s" --latency \
     -s "$DATA/events.lua" "http://$HOST:$PORT" > "$DATA/wrk-events.txt" || true
-  awk -v load="$load" -v run="wrk crv events $policy" '
+  cond=$(conditions)
+  awk -v cond="$cond" -v run="wrk crv events $policy" '
     function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; return v * 1e6 }
     /^ +50% / { p50 = us($2) } /^ +99% / { p99 = us($2) }
     /^Requests\/sec/ { rps = int($2) } /Non-2xx/ { bad += $NF }
-    END { printf "%s\t%s\t%d\t%d\t%d\t%s\n", run, rps, p50, p99, bad, load }
+    END { printf "%s\t%s\t%d\t%d\t%d\t%s\n", run, rps, p50, p99, bad, cond }
   ' "$DATA/wrk-events.txt" | tee -a "$RESULTS"
   if [ "$policy" = everysec ]; then
     generate "crv events-batch $BATCH everysec" --scenario events-batch --batch "$BATCH"

@@ -5,117 +5,53 @@
 # then the same lookups against bare hyper, and wrk and redis-benchmark when installed. Prints a
 # summary table; every process it started is stopped on exit. Each run is bounded in time.
 #
+# Each row ends with the conditions of its run: the load average, and the share of the server's
+# and the client's CPU that the hypervisor took (steal; see common.sh).
+#
 # Settings (environment): DURATION (10 s per run), WARMUP (1 s), CONNECTIONS (50),
 # CUSTOMERS (1000000), SCENARIOS ("uniform zipf batch-json batch-bincode mixed"),
 # SERVER_CPU (0), CLIENT_CPU (1), PORT (18080), BARE_PORT (18081), REDIS_PORT (16379),
 # DATA (target/loadtest-data: the store, logs and results).
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-DURATION=${DURATION:-10}
-WARMUP=${WARMUP:-1}
-CONNECTIONS=${CONNECTIONS:-50}
-CUSTOMERS=${CUSTOMERS:-1000000}
+SCRIPT=run.sh
 SCENARIOS=${SCENARIOS:-"uniform zipf batch-json batch-bincode mixed"}
-SERVER_CPU=${SERVER_CPU:-0}
-CLIENT_CPU=${CLIENT_CPU:-1}
 PORT=${PORT:-18080}
 BARE_PORT=${BARE_PORT:-18081}
 REDIS_PORT=${REDIS_PORT:-16379}
-DATA=${DATA:-$ROOT/target/loadtest-data}
-HOST=127.0.0.1
-
-started=()
-stop_started() {
-  local pid
-  for pid in "${started[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  started=()
-}
-trap stop_started EXIT
-trap 'exit 130' INT TERM
-
-# Pinning keeps the server and the generator off each other's core; without two cores it is
-# skipped (and the figures mean less).
-# Plain command prefixes, not functions: `$!` of a backgrounded simple command is the server
-# itself (taskset execs it), so the trap stops the right process.
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  ON_SERVER_CPU=(taskset -c "$SERVER_CPU")
-  ON_CLIENT_CPU=(taskset -c "$CLIENT_CPU")
-else
-  echo "run.sh: taskset or a second core missing: running unpinned" >&2
-  ON_SERVER_CPU=()
-  ON_CLIENT_CPU=()
-fi
-
-# Waits until http://$HOST:$1/healthz answers 200 (bash's /dev/tcp: no curl needed).
-wait_healthy() {
-  local port=$1 try
-  for try in $(seq 100); do
-    if { exec 3<>"/dev/tcp/$HOST/$port"; } 2>/dev/null; then
-      printf 'GET /healthz HTTP/1.0\r\nHost: %s\r\n\r\n' "$HOST" >&3
-      if head -n1 <&3 | grep -q ' 200 '; then exec 3<&-; return 0; fi
-      exec 3<&-
-    fi
-    sleep 0.1
-  done
-  echo "run.sh: nothing healthy on $HOST:$port after 10 s" >&2
-  return 1
-}
-
-load_average() { cut -d' ' -f1 /proc/loadavg; }
-
-echo "== building (release)"
-cargo build --release --quiet
-(cd loadtest && cargo build --release --quiet)
-CRV=$ROOT/target/release/crv
-LOADTEST=$ROOT/target/release/crv-loadtest
+. "$(dirname "$0")/common.sh"
 BARE=$ROOT/target/release/bare-hyper
 
-mkdir -p "$DATA"
-STORE=$DATA/customers-$CUSTOMERS.crv
-IDS=$DATA/ids-$CUSTOMERS.txt
-if [ ! -f "$STORE" ] || [ ! -f "$IDS" ]; then
-  echo "== generating $CUSTOMERS customers into $STORE"
-  "$CRV" gen --customers "$CUSTOMERS" -o "$DATA/customers-$CUSTOMERS.csv"
-  "$CRV" import "$DATA/customers-$CUSTOMERS.csv" -o "$STORE"
-  # customer_id is the CSV's first column: the ids file for wrk.
-  tail -n +2 "$DATA/customers-$CUSTOMERS.csv" | cut -d, -f1 > "$IDS"
-  rm "$DATA/customers-$CUSTOMERS.csv"
-fi
-
 RESULTS=$DATA/results.tsv
-printf 'run\treq/s\tids/s\tp50 us\tp99 us\tp99.9 us\tmax us\terrors\tload\n' > "$RESULTS"
+printf 'run\treq/s\tids/s\tp50 us\tp99 us\tp99.9 us\tmax us\terrors\tconditions\n' > "$RESULTS"
 
 # Runs crv-loadtest against port $2 as run $1 and adds its row to the table.
 generate() {
-  local label=$1 port=$2 load out status=0
+  local label=$1 port=$2 cond out status=0
   shift 2
-  load=$(load_average)
   out=$DATA/${label// /-}.txt
-  echo "== $label (load average $load)"
+  conditions_mark
+  echo "== $label (load average $MARK_LOAD)"
   "${ON_CLIENT_CPU[@]}" "$LOADTEST" --addr "$HOST:$port" --store "$STORE" \
     --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNECTIONS" --json "$@" \
     > "$out" || status=$?
+  cond=$(conditions)
   sed '$d' "$out"
   if [ "$status" -ge 2 ]; then
-    printf '%s\tdid not run\t-\t-\t-\t-\t-\t-\t%s\n' "$label" "$load" >> "$RESULTS"
+    printf '%s\tdid not run\t-\t-\t-\t-\t-\t-\t%s\n' "$label" "$cond" >> "$RESULTS"
   elif command -v jq >/dev/null; then
-    tail -n1 "$out" | jq -r --arg run "$label" --arg load "$load" \
+    tail -n1 "$out" | jq -r --arg run "$label" --arg cond "$cond" \
       '[$run, (.requests_per_s|floor), (if .ids_per_request > 1 then (.ids_per_s|floor) else "-" end),
-        .latency.p50_us, .latency.p99_us, .latency.p99_9_us, .latency.max_us, .errors, $load],
+        .latency.p50_us, .latency.p99_us, .latency.p99_9_us, .latency.max_us, .errors, $cond],
        (.latency_during_selection // empty | [$run + ": during selections", "-", "-",
-        .p50_us, .p99_us, .p99_9_us, .max_us, "-", $load]),
+        .p50_us, .p99_us, .p99_9_us, .max_us, "-", $cond]),
        (.selections // empty | [$run + ": selections", "-", "-",
         (map(.latency_ms * 1000) | sort | .[length / 2 | floor] // 0 | floor), "-", "-",
-        (map(.latency_ms * 1000) | max // 0 | floor), (map(select(.failure)) | length), $load])
+        (map(.latency_ms * 1000) | max // 0 | floor), (map(select(.failure)) | length), $cond])
       | @tsv' \
       >> "$RESULTS"
   else
-    printf '%s\t(jq missing: see %s)\t-\t-\t-\t-\t-\t-\t%s\n' "$label" "$out" "$load" >> "$RESULTS"
+    printf '%s\t(jq missing: see %s)\t-\t-\t-\t-\t-\t-\t%s\n' "$label" "$out" "$cond" >> "$RESULTS"
   fi
 }
 
@@ -130,13 +66,14 @@ done
 
 # wrk: the reference HTTP client, same connections, same core, random real ids.
 if command -v wrk >/dev/null; then
-  load=$(load_average)
-  echo "== wrk against crv (load average $load)"
+  conditions_mark
+  echo "== wrk against crv (load average $MARK_LOAD)"
   out=$DATA/wrk.txt
   "${ON_CLIENT_CPU[@]}" wrk -t1 -c"$CONNECTIONS" -d"${DURATION%.*}s" --latency \
     -s loadtest/wrk/lookup.lua "http://$HOST:$PORT" -- "$IDS" | tee "$out" \
     || echo "run.sh: wrk failed (its row may be empty)" >&2
-  awk -v load="$load" '
+  cond=$(conditions)
+  awk -v cond="$cond" '
     function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; return v * 1e6 }
     /^ +Latency / && !max { max = us($4) }
     /^ +50% / { p50 = us($2) }
@@ -144,7 +81,7 @@ if command -v wrk >/dev/null; then
     /^Requests\/sec/ { rps = int($2) }
     /Non-2xx/ { bad += $NF }
     /Socket errors/ { gsub(",", ""); bad += $4 + $6 + $8 + $10 }
-    END { printf "wrk crv uniform\t%s\t-\t%d\t%d\t-\t%d\t%d\t%s\n", rps, p50, p99, max, bad, load }
+    END { printf "wrk crv uniform\t%s\t-\t%d\t%d\t-\t%d\t%d\t%s\n", rps, p50, p99, max, bad, cond }
   ' "$out" >> "$RESULTS"
 else
   echo "== wrk not installed: skipped"
@@ -179,17 +116,18 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null \
       printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(key), key, length(value), value
     }
   }' | redis-cli -h "$HOST" -p "$REDIS_PORT" --pipe > /dev/null
-  load=$(load_average)
   requests=$((DURATION * 150000))
-  echo "== redis-benchmark GET, $requests requests (load average $load)"
+  conditions_mark
+  echo "== redis-benchmark GET, $requests requests (load average $MARK_LOAD)"
   out=$DATA/redis-benchmark.csv
   "${ON_CLIENT_CPU[@]}" redis-benchmark -h "$HOST" -p "$REDIS_PORT" -c "$CONNECTIONS" \
     -n "$requests" -r "$CUSTOMERS" -t get --csv | tee "$out" \
     || echo "run.sh: redis-benchmark failed (its row may be empty)" >&2
+  cond=$(conditions)
   # CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",
   # "p99_latency_ms","max_latency_ms"
-  awk -F, -v load="$load" '$1 == "\"GET\"" {
-    gsub("\"", ""); printf "redis GET\t%d\t-\t%d\t%d\t-\t%d\t-\t%s\n", $2, $5 * 1000, $7 * 1000, $8 * 1000, load
+  awk -F, -v cond="$cond" '$1 == "\"GET\"" {
+    gsub("\"", ""); printf "redis GET\t%d\t-\t%d\t%d\t-\t%d\t-\t%s\n", $2, $5 * 1000, $7 * 1000, $8 * 1000, cond
   }' "$out" >> "$RESULTS"
   stop_started
 else
