@@ -726,7 +726,6 @@ impl Live {
         records: &[log::Record],
         report: &mut ReplayReport,
     ) -> Result<()> {
-        use rayon::prelude::*;
         let (Some(first), Some(last)) = (records.first(), records.last()) else {
             return Ok(());
         };
@@ -744,10 +743,12 @@ impl Live {
         let skip = (expected - first.sequence).min(records.len() as u64);
         report.skipped += skip;
         let fresh = &records[skip as usize..];
-        let parts = rayon::current_num_threads();
-        (0..parts).into_par_iter().for_each(|part| {
+        rayon::broadcast(|thread| {
             // Each thread owns whole shards of the overlay (no lock is shared) and so applies
-            // its customers' events in log order, a chunk of its own events at a time.
+            // its customers' events in log order, a chunk of its own events at a time. A
+            // thread keeps its shards from window to window, so the states it allocated are
+            // grown and freed by it again (an allocator's free from another thread is slower).
+            let (part, parts) = (thread.index(), thread.num_threads());
             let owns = |shard: usize| shard % parts == part;
             let mine: Vec<&log::Record> = fresh
                 .iter()
