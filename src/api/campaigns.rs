@@ -166,7 +166,7 @@ pub async fn optimise(
     if !names_media_type(headers, header::CONTENT_TYPE, JSON) {
         return Err(ApiError::unsupported_media_type("`application/json`"));
     }
-    let bytes = read_body(headers, body, state.config().max_body_bytes).await?;
+    let bytes = read_body(body, state.config().max_body_bytes).await?;
     let definition = CampaignDefinition::parse(&bytes, "request body")?;
     let contacts = RuleContacts::of(state, &definition)?;
     let cancel = definition_cancel(started, &definition)?;

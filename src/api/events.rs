@@ -105,7 +105,7 @@ pub async fn events(
     if !names_media_type(headers, header::CONTENT_TYPE, JSON) {
         return Err(ApiError::unsupported_media_type("`application/json`"));
     }
-    let bytes = read_body(headers, body, state.config().max_body_bytes).await?;
+    let bytes = read_body(body, state.config().max_body_bytes).await?;
     let events = event::decode(&bytes, customer.map(|id| id.internal.0), now_micros())?;
     live.check(&events)?;
     let count = events.len();

@@ -74,7 +74,7 @@ pub async fn lookup(
             "`application/json` or `application/x-bincode`",
         ));
     }
-    let bytes = read_body(headers, body, max_bytes).await?;
+    let bytes = read_body(body, max_bytes).await?;
     // One batched index probe per request: at the 10,000-id limit well under a millisecond,
     // light enough for the reactor thread.
     if is_bincode {
@@ -130,8 +130,7 @@ pub async fn select(
     if !names_media_type(headers, header::CONTENT_TYPE, JSON) {
         return Err(ApiError::unsupported_media_type("`application/json`"));
     }
-    let request =
-        SelectRequest::from_json(&read_body(headers, body, state.config().max_body_bytes).await?)?;
+    let request = SelectRequest::from_json(&read_body(body, state.config().max_body_bytes).await?)?;
     let cancel = request_cancel(started, request.time_limit_ms);
     // Dropped with this future: when the client goes away, the selection stops.
     let _cancel_on_drop = cancel.cancel_on_drop();
@@ -185,14 +184,13 @@ pub async fn simulate(
     if !names_media_type(headers, header::CONTENT_TYPE, JSON) {
         return Err(ApiError::unsupported_media_type("`application/json`"));
     }
-    let request = match SimulateBody::from_json(
-        &read_body(headers, body, state.config().max_body_bytes).await?,
-    )? {
-        SimulateBody::Scenarios(request) => request,
-        SimulateBody::Campaign(request) => {
-            return campaign_frontier(state, request, started).await;
-        }
-    };
+    let request =
+        match SimulateBody::from_json(&read_body(body, state.config().max_body_bytes).await?)? {
+            SimulateBody::Scenarios(request) => request,
+            SimulateBody::Campaign(request) => {
+                return campaign_frontier(state, request, started).await;
+            }
+        };
     let cancel = request_cancel(started, request.time_limit_ms);
     // Dropped with this future: when the client goes away, the simulation stops.
     let _cancel_on_drop = cancel.cancel_on_drop();

@@ -833,8 +833,9 @@ pub async fn serve(
                         tracing::debug!(%peer, "no request within the header timeout");
                         return;
                     }
+                    let client = logging::client_text(peer);
                     let service = service_fn(move |request| {
-                        routes::route(Arc::clone(&state), peer, request)
+                        routes::route(Arc::clone(&state), Arc::clone(&client), request)
                     });
                     let stream = TokioIo::new(ParseErrorsAsJson::new(stream, peer));
                     let connection = builder.serve_connection(stream, service);

@@ -8,8 +8,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
@@ -441,8 +441,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ParseErrorsAsJson<S> {
 /// Whether `headers`' `name` (`Content-Type`, `Accept`) lists `media` (case-insensitive,
 /// parameters such as `; charset=utf-8` ignored).
 pub fn names_media_type(headers: &HeaderMap, name: header::HeaderName, media: &str) -> bool {
-    headers
-        .get_all(name)
+    let values = headers.get_all(&name);
+    let mut each = values.iter();
+    if let (Some(only), None) = (each.next(), each.next())
+        && only.as_bytes().eq_ignore_ascii_case(media.as_bytes())
+    {
+        // The common case, one value that is the type alone: no splitting.
+        return true;
+    }
+    values
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
@@ -477,30 +484,43 @@ impl RequestBody {
 }
 
 /// Reads a request body of at most `max_bytes`: 413 past it, by `Content-Length` before
-/// reading or while reading.
-pub async fn read_body(
-    headers: &HeaderMap,
-    body: &mut RequestBody,
-    max_bytes: usize,
-) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > max_bytes as u64) {
+/// reading or while reading. The body's frames are taken as they come: one frame (a body that
+/// came with its head, the usual case) is answered as it is, without a copy; more are joined.
+pub async fn read_body(body: &mut RequestBody, max_bytes: usize) -> Result<Bytes, ApiError> {
+    // hyper's size hint is the declared `Content-Length`, exactly.
+    if hyper::body::Body::size_hint(&body.incoming).lower() > max_bytes as u64 {
         return Err(ApiError::too_large(max_bytes));
     }
-    match Limited::new(&mut body.incoming, max_bytes).collect().await {
-        Ok(collected) => {
-            body.read = true;
-            Ok(collected.to_bytes())
+    let mut first = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    while let Some(frame) = body.incoming.frame().await {
+        let frame = frame.map_err(|error| {
+            ApiError::bad_request(
+                "unreadable_body",
+                format!("the request body could not be read: {error}"),
+            )
+        })?;
+        // Trailers carry nothing a request body is read for.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let read = joined.as_ref().map_or(first.len(), BytesMut::len);
+        if read + data.len() > max_bytes {
+            return Err(ApiError::too_large(max_bytes));
         }
-        Err(error) if error.is::<LengthLimitError>() => Err(ApiError::too_large(max_bytes)),
-        Err(error) => Err(ApiError::bad_request(
-            "unreadable_body",
-            format!("the request body could not be read: {error}"),
-        )),
+        match &mut joined {
+            Some(joined) => joined.extend_from_slice(&data),
+            None if first.is_empty() => first = data,
+            None => {
+                let mut both = BytesMut::with_capacity(first.len() + data.len());
+                both.extend_from_slice(&first);
+                both.extend_from_slice(&data);
+                joined = Some(both);
+            }
+        }
     }
+    body.read = true;
+    Ok(joined.map_or(first, BytesMut::freeze))
 }
 
 #[cfg(test)]
@@ -534,6 +554,25 @@ mod tests {
         ] {
             assert!(unparsable_request_answer(head).is_none(), "{}", head.escape_ascii());
         }
+    }
+
+    #[test]
+    fn media_types_are_found_whole_or_among_parameters_and_lists() {
+        let named = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+            }
+            names_media_type(&headers, header::CONTENT_TYPE, JSON)
+        };
+        assert!(named(&["application/json"]));
+        assert!(named(&["Application/JSON"]));
+        assert!(named(&["application/json; charset=utf-8"]));
+        assert!(named(&["text/plain, application/json"]));
+        assert!(named(&["text/plain", " application/json ;q=1"]));
+        assert!(!named(&[]));
+        assert!(!named(&["application/jsonx"]));
+        assert!(!named(&["text/plain", "application/json-seq"]));
     }
 
     #[test]
