@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 /// The allocator of the `crv` binary: large buffers behave differently under glibc's malloc.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: crv::allocator::Mimalloc = crv::allocator::Mimalloc;
 
 const REPEATS: usize = 3;
 

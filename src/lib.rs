@@ -11,6 +11,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod allocator;
 pub mod api;
 pub mod arrow_scores;
 pub mod atomic_file;

@@ -7,12 +7,12 @@ mod commands;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mimalloc::MiMalloc;
+use crv::allocator::Mimalloc;
 
 use cli::{Cli, Command};
 
 #[global_allocator]
-static GLOBAL: MiMalloc = MiMalloc;
+static GLOBAL: Mimalloc = Mimalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

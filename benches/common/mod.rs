@@ -11,7 +11,7 @@ use crv::{Store, store, synthetic};
 /// Benches run on the allocator the `crv` binary runs on (its big per-call buffers behave
 /// differently under glibc's malloc, which returns them to the OS on every free).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: crv::allocator::Mimalloc = crv::allocator::Mimalloc;
 
 /// The seed every bench uses, so figures are comparable across runs.
 pub const SEED: u64 = 42;
