@@ -33,34 +33,44 @@ fn plain(size: usize, align: usize) -> bool {
     align <= PLAIN_ALIGN && align <= size
 }
 
+/// A block for `layout` from `plain_block` (`mi_malloc`, `mi_zalloc`) where its alignment is
+/// enough, else from `aligned_block` (their `_aligned` forms); null when memory is out.
+///
+/// # Safety
+///
+/// As [`GlobalAlloc::alloc`]: `layout` has a non-zero size.
+#[inline]
+unsafe fn block(
+    layout: Layout,
+    plain_block: unsafe extern "C" fn(usize) -> *mut c_void,
+    aligned_block: unsafe extern "C" fn(usize, usize) -> *mut c_void,
+) -> *mut u8 {
+    let (size, align) = (layout.size(), layout.align());
+    // SAFETY: C allocation calls of mimalloc's contract; a null result is returned as
+    // `GlobalAlloc` asks.
+    unsafe {
+        if plain(size, align) {
+            plain_block(size).cast()
+        } else {
+            aligned_block(size, align).cast()
+        }
+    }
+}
+
 // SAFETY: every method forwards to the mimalloc function of the same contract; a plain block
 // is asked for only where its alignment is guaranteed (above), and `mi_free`/`mi_realloc`
 // take any block mimalloc handed out, aligned or not.
 unsafe impl GlobalAlloc for Mimalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let (size, align) = (layout.size(), layout.align());
-        // SAFETY: plain C allocation calls; a null result is returned as the trait asks.
-        unsafe {
-            if plain(size, align) {
-                mi_malloc(size).cast()
-            } else {
-                mi_malloc_aligned(size, align).cast()
-            }
-        }
+        // SAFETY: the caller's layout, as `block` requires.
+        unsafe { block(layout, mi_malloc, mi_malloc_aligned) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let (size, align) = (layout.size(), layout.align());
         // SAFETY: as `alloc`.
-        unsafe {
-            if plain(size, align) {
-                mi_zalloc(size).cast()
-            } else {
-                mi_zalloc_aligned(size, align).cast()
-            }
-        }
+        unsafe { block(layout, mi_zalloc, mi_zalloc_aligned) }
     }
 
     #[inline]
