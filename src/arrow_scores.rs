@@ -33,7 +33,7 @@ use arrow_schema::{ArrowError, DataType, Schema};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::kernel::tier::split_lengths;
+use crate::kernel::partition;
 use crate::kernel::{self, CrvChunks, CrvInputs, TierScheme};
 use crate::model::ScoreParams;
 use crate::score_file::{scores_batch, scores_batch_of};
@@ -317,47 +317,15 @@ fn all_distinct(ids: &[u64]) -> bool {
     }
     let bits = (ids.len() / BUCKET_IDS).max(1).ilog2();
     let buckets = 1usize << bits;
-    let bucket_of = |id: u64| {
+    let bucket_of = |&id: &u64| {
         let hash = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         hash.checked_shr(64 - bits).unwrap_or(0) as usize
     };
-    let part_rows = ids.len().div_ceil(SCATTER_PARTS).max(1);
-    let counts: Vec<Vec<usize>> = ids
-        .par_chunks(part_rows)
-        .map(|part| {
-            let mut counts = vec![0usize; buckets];
-            for &id in part {
-                counts[bucket_of(id)] += 1;
-            }
-            counts
-        })
-        .collect();
-    // Bucket-major, part-minor: bucket b of part p is slice b * parts + p.
-    let slice_lengths: Vec<usize> = (0..buckets)
-        .flat_map(|bucket| counts.iter().map(move |counts| counts[bucket]))
-        .collect();
+    let rows = partition::part_rows(ids.len(), SCATTER_PARTS);
+    let counts = partition::count_parts(ids, rows, buckets, bucket_of);
     let mut scattered = vec![0u64; ids.len()];
-    let mut targets: Vec<Vec<&mut [u64]>> = counts.iter().map(|_| Vec::new()).collect();
-    for (slice, target) in split_lengths(&mut scattered, &slice_lengths)
-        .into_iter()
-        .enumerate()
-    {
-        targets[slice % counts.len()].push(target);
-    }
-    ids.par_chunks(part_rows)
-        .zip(targets)
-        .for_each(|(part, mut targets)| {
-            let mut filled = vec![0usize; buckets];
-            for &id in part {
-                let bucket = bucket_of(id);
-                targets[bucket][filled[bucket]] = id;
-                filled[bucket] += 1;
-            }
-        });
-    let bucket_lengths: Vec<usize> = (0..buckets)
-        .map(|bucket| counts.iter().map(|counts| counts[bucket]).sum())
-        .collect();
-    split_lengths(&mut scattered, &bucket_lengths)
+    partition::scatter_parts(ids, rows, &counts, bucket_of, |_, &id| id, &mut scattered);
+    partition::split_lengths(&mut scattered, &partition::digit_totals(&counts))
         .into_par_iter()
         .all(|bucket| {
             bucket.sort_unstable();

@@ -6,10 +6,9 @@
 
 pub mod crv;
 pub mod history;
+pub(crate) mod partition;
 pub mod scenario;
 pub mod tier;
-
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use rayon::prelude::*;
 
@@ -269,7 +268,7 @@ pub fn tiers(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> Tiers {
     let mut sorted = vec![0u64; crv.len()];
     let histogram = scatter_to_buckets(crv, &mut sorted);
     let lengths = histogram.lengths();
-    tier::split_lengths(&mut sorted, &lengths)
+    partition::split_lengths(&mut sorted, &lengths)
         .into_par_iter()
         .for_each_init(tier::BucketScratch::default, |scratch, bucket| {
             tier::sort_bucket(bucket, scratch, ids, ids_ascending)
@@ -311,53 +310,36 @@ pub fn tiers(crv: &[f32], ids: &[u64], scheme: &TierScheme) -> Tiers {
 /// depend on it: each part owns its own slice of every bucket, in part order.
 const BUCKET_PARTS: usize = 4;
 
-/// [`tier::scatter_to_buckets`] of every row's CRV into `sorted` (stable), in parallel parts;
-/// returns the histogram of the buckets.
+/// Every row's [`tier::order_word`] into `sorted`, grouped by [`tier::bucket_of`] in bucket
+/// order, row order within a bucket (a stable [`partition`] in parallel parts); returns the
+/// histogram of the buckets.
 fn scatter_to_buckets(crv: &[f32], sorted: &mut [u64]) -> tier::Histogram {
-    let part_rows = crv.len().div_ceil(BUCKET_PARTS).max(1);
+    let rows = partition::part_rows(crv.len(), BUCKET_PARTS);
     let part_histograms: Vec<tier::Histogram> =
-        crv.par_chunks(part_rows).map(tier::Histogram::of).collect();
-    let part_lengths: Vec<Vec<usize>> = part_histograms
+        crv.par_chunks(rows).map(tier::Histogram::of).collect();
+    let counts: Vec<Vec<usize>> = part_histograms
         .iter()
         .map(tier::Histogram::lengths)
         .collect();
-    // Bucket-major, part-minor: bucket b of part p is slice b * parts + p.
-    let slice_lengths: Vec<usize> = (0..tier::BUCKETS)
-        .flat_map(|bucket| part_lengths.iter().map(move |lengths| lengths[bucket]))
-        .collect();
-    let mut part_targets: Vec<Vec<&mut [u64]>> = part_lengths.iter().map(|_| Vec::new()).collect();
-    for (slice, target) in tier::split_lengths(sorted, &slice_lengths)
-        .into_iter()
-        .enumerate()
-    {
-        part_targets[slice % part_lengths.len()].push(target);
-    }
-    crv.par_chunks(part_rows)
-        .zip(part_targets)
-        .enumerate()
-        .for_each(|(part, (crv, targets))| {
-            tier::scatter_to_buckets(crv, part * part_rows, targets)
-        });
+    partition::scatter_parts(
+        crv,
+        rows,
+        &counts,
+        |&value| tier::bucket_of(value),
+        |row, &value| tier::order_word(value, row),
+        sorted,
+    );
     part_histograms
         .iter()
         .fold(tier::Histogram::default(), |all, part| all.merge(part))
 }
 
-/// Each row's 1-based rank from the words in rank order. Every slot is stored exactly once, so
-/// relaxed atomics make the parallel random writes safe without ordering cost.
+/// Each row's 1-based rank from the words in rank order.
 fn scatter_ranks(sorted: &[u64]) -> Vec<u32> {
-    let rank: Vec<AtomicU32> = (0..sorted.len())
-        .into_par_iter()
-        .map(|_| AtomicU32::new(0))
-        .collect();
-    sorted
-        .par_chunks(crv::CHUNK_ROWS)
-        .enumerate()
-        .for_each(|(chunk, words)| {
-            let first_rank = chunk * crv::CHUNK_ROWS + 1;
-            for (index, &word) in words.iter().enumerate() {
-                rank[tier::row_of(word)].store((first_rank + index) as u32, Ordering::Relaxed);
-            }
-        });
-    rank.into_iter().map(AtomicU32::into_inner).collect()
+    partition::permute(
+        sorted.len(),
+        crv::CHUNK_ROWS,
+        |index| tier::row_of(sorted[index]),
+        |index| (index + 1) as u32,
+    )
 }

@@ -23,6 +23,7 @@ mod exact;
 pub(crate) use cuts::CutSearch;
 pub use cuts::{Histogram, TierCuts, boundary, tier_cuts};
 
+use super::partition;
 use crate::error::{Error, Result};
 use crate::model::Tier;
 
@@ -171,7 +172,7 @@ pub(crate) fn row_of(word: u64) -> usize {
     (word & u64::from(u32::MAX)) as usize
 }
 
-/// Key bits that [`scatter_to_buckets`] splits on: the sign, the exponent and two mantissa
+/// Key bits that the first step of the sort ([`crate::kernel::tiers`]) splits on: the sign, the exponent and two mantissa
 /// bits, so a bucket holds a quarter of a binade and the buckets sort independently.
 const TOP_BITS: u32 = 11;
 
@@ -187,35 +188,8 @@ const CACHE_BUCKET: usize = 1 << 18;
 /// Number of buckets of the first sorting step, one per value of the top [`TOP_BITS`].
 pub(crate) const BUCKETS: usize = 1 << TOP_BITS;
 
-fn bucket_of(crv: f32) -> usize {
+pub(crate) fn bucket_of(crv: f32) -> usize {
     (descending_key(crv) >> (32 - TOP_BITS)) as usize
-}
-
-/// Writes the [`order_word`] of each of `crv` (rows from `first_row` on), in row order, into
-/// its bucket's slice of `targets` (one slice per bucket, sized by [`Histogram`] counts of these
-/// values): the stable first step of sorting into rank order. The buckets are then sorted one
-/// by one with [`sort_bucket`]. Reading the CRV column directly saves a pass over 8 bytes per
-/// customer of words.
-pub(crate) fn scatter_to_buckets(crv: &[f32], first_row: usize, mut targets: Vec<&mut [u64]>) {
-    for (row, &value) in (first_row..).zip(crv) {
-        let target = &mut targets[bucket_of(value)];
-        let (first, rest) = std::mem::take(target)
-            .split_first_mut()
-            .expect("targets are sized by the histogram of these values");
-        *first = order_word(value, row);
-        *target = rest;
-    }
-}
-
-/// Splits `words` into consecutive parts of the given lengths (their sum is `words.len()`).
-pub(crate) fn split_lengths<'w>(mut words: &'w mut [u64], lengths: &[usize]) -> Vec<&'w mut [u64]> {
-    let mut parts = Vec::with_capacity(lengths.len());
-    for &length in lengths {
-        let (part, rest) = words.split_at_mut(length);
-        parts.push(part);
-        words = rest;
-    }
-    parts
 }
 
 /// Buffers that [`sort_bucket`] reuses from one bucket to the next on the same thread, so
@@ -228,7 +202,7 @@ pub(crate) struct BucketScratch {
     tied: Vec<(u64, u64)>,
 }
 
-/// Sorts one bucket of [`scatter_to_buckets`] into rank order: CRV descending, then customer
+/// Sorts one bucket of the first step of the sort (words of one [`bucket_of`]) into rank order: CRV descending, then customer
 /// id ascending.
 ///
 /// A radix sort on the key's other 21 bits (stable, so equal CRV keeps row order): LSD (the low
@@ -242,27 +216,11 @@ pub(crate) fn sort_bucket(
     ids: &[u64],
     ids_ascending: bool,
 ) {
+    if bucket.len() > CACHE_BUCKET {
+        return sort_large_bucket(bucket, scratch, ids, ids_ascending);
+    }
     if bucket.len() < SMALL_BUCKET {
         bucket.sort_unstable(); // whole words: (key, row), the order the radix passes give
-    } else if bucket.len() > CACHE_BUCKET {
-        if scratch.words.len() < bucket.len() {
-            scratch.words.resize(bucket.len(), 0);
-        }
-        let scratch = &mut scratch.words[..bucket.len()];
-        let lengths = split_pass(bucket, scratch, 43, 10);
-        let mut parts = scratch;
-        let mut targets = &mut *bucket;
-        for length in lengths {
-            let (part, rest) = parts.split_at_mut(length);
-            let (target, rest_targets) = targets.split_at_mut(length);
-            if length < SMALL_BUCKET || !radix_pass(part, target, 32, 11) {
-                target.copy_from_slice(part);
-                if length < SMALL_BUCKET {
-                    target.sort_unstable();
-                }
-            }
-            (parts, targets) = (rest, rest_targets);
-        }
     } else {
         if scratch.words.len() < bucket.len() {
             scratch.words.resize(bucket.len(), 0);
@@ -281,6 +239,42 @@ pub(crate) fn sort_bucket(
     if !ids_ascending {
         break_ties(bucket, ids, &mut scratch.tied);
     }
+}
+
+/// [`sort_bucket`] of a bucket larger than [`CACHE_BUCKET`]: split on the high 10 bits, then
+/// the parts (each cache-sized, ties never crossing two of them) sorted and their ties broken
+/// in parallel. A bucket is a quarter-binade, and those around the typical CRV are large (at
+/// 10^7 customers of `crv gen`'s data, seventeen hold more than [`CACHE_BUCKET`] words, 65% of
+/// the customers, the largest 5.8%): sorted each on one thread, the last of them kept one core
+/// busy for a fifth of a second while the others idled (`benches/README.md`, "Tiers").
+fn sort_large_bucket(
+    bucket: &mut [u64],
+    scratch: &mut BucketScratch,
+    ids: &[u64],
+    ids_ascending: bool,
+) {
+    use rayon::prelude::*;
+    if scratch.words.len() < bucket.len() {
+        scratch.words.resize(bucket.len(), 0);
+    }
+    let scratch = &mut scratch.words[..bucket.len()];
+    let lengths = split_pass(bucket, scratch, 43, 10);
+    let parts = partition::split_lengths(scratch, &lengths);
+    let targets = partition::split_lengths(bucket, &lengths);
+    parts
+        .into_par_iter()
+        .zip(targets)
+        .for_each_init(Vec::new, |tied, (part, target)| {
+            if part.len() < SMALL_BUCKET || !radix_pass(part, target, 32, 11) {
+                target.copy_from_slice(part);
+                if part.len() < SMALL_BUCKET {
+                    target.sort_unstable();
+                }
+            }
+            if !ids_ascending {
+                break_ties(target, ids, tied);
+            }
+        });
 }
 
 /// Sorts each run of equal CRV in `bucket` (in rank order otherwise) by customer id.
@@ -338,26 +332,19 @@ fn radix_pass(from: &[u64], to: &mut [u64], shift: u32, bits: u32) -> bool {
 }
 
 /// One stable counting-sort pass from `from` into `to` on `bits` (<= 11) bits at `shift`,
-/// always moving the words; returns how many words have each digit, in digit order.
+/// always moving the words, in parallel parts ([`partition`]); returns how many words have each
+/// digit, in digit order.
 fn split_pass(from: &[u64], to: &mut [u64], shift: u32, bits: u32) -> Vec<usize> {
     let mask = (1u64 << bits) - 1;
-    let mut lengths = vec![0usize; 1 << bits];
-    for &word in from {
-        lengths[((word >> shift) & mask) as usize] += 1;
-    }
-    let mut next = Vec::with_capacity(lengths.len());
-    let mut offset = 0;
-    for &length in &lengths {
-        next.push(offset);
-        offset += length;
-    }
-    for &word in from {
-        let digit = ((word >> shift) & mask) as usize;
-        to[next[digit]] = word;
-        next[digit] += 1;
-    }
-    lengths
+    let digit = |word: &u64| ((word >> shift) & mask) as usize;
+    let rows = partition::part_rows(from.len(), SPLIT_PARTS);
+    let counts = partition::count_parts(from, rows, 1 << bits, digit);
+    partition::scatter_parts(from, rows, &counts, digit, |_, &word| word, to);
+    partition::digit_totals(&counts)
 }
+
+/// Parts that split a bucket larger than the cache in parallel ([`split_pass`]).
+const SPLIT_PARTS: usize = 4;
 
 /// The last rank of tiers A, B and C, from a summary: a row's tier follows from its rank.
 #[derive(Debug, Clone, Copy)]
@@ -422,10 +409,9 @@ mod tests {
 
     fn sorted(crv: &[f32], ids: &[u64]) -> Vec<u64> {
         let mut sorted = vec![0; crv.len()];
-        let lengths = Histogram::of(crv).lengths();
-        scatter_to_buckets(crv, 0, split_lengths(&mut sorted, &lengths));
+        let lengths = crate::kernel::scatter_to_buckets(crv, &mut sorted).lengths();
         let mut scratch = BucketScratch::default();
-        for bucket in split_lengths(&mut sorted, &lengths) {
+        for bucket in partition::split_lengths(&mut sorted, &lengths) {
             sort_bucket(bucket, &mut scratch, ids, false);
         }
         sorted

@@ -168,11 +168,18 @@ struct Ranking {
 
 impl Ranking {
     fn new(table: Arc<Table>) -> Ranking {
-        let tiers = table.tiers();
-        let mut descending = vec![0.0f32; table.rows()];
-        for (&crv, &rank) in table.crv().iter().zip(&tiers.rank) {
-            descending[rank as usize - 1] = crv;
-        }
+        let (tiers, crv) = (table.tiers(), table.crv());
+        // Random writes over the whole column: in parallel (on one thread a tenth of a
+        // second at 10^7 customers, with the other core idle).
+        let descending = crate::kernel::partition::permute(
+            crv.len(),
+            crate::kernel::crv::CHUNK_ROWS,
+            |row| tiers.rank[row] as usize - 1,
+            |row| crv[row].to_bits(),
+        )
+        .into_iter()
+        .map(f32::from_bits)
+        .collect();
         Ranking {
             table,
             descending: Descending::new(descending),
