@@ -172,8 +172,9 @@ pub(crate) fn row_of(word: u64) -> usize {
     (word & u64::from(u32::MAX)) as usize
 }
 
-/// Key bits that the first step of the sort ([`crate::kernel::tiers`]) splits on: the sign, the exponent and two mantissa
-/// bits, so a bucket holds a quarter of a binade and the buckets sort independently.
+/// Key bits that the first step of the sort ([`crate::kernel::tiers`]) splits on: the sign, the
+/// exponent and two mantissa bits, so a bucket holds a quarter of a binade and the buckets sort
+/// independently.
 const TOP_BITS: u32 = 11;
 
 /// Buckets smaller than this are sorted by comparison: two radix passes would spend more time
