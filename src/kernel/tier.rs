@@ -203,8 +203,8 @@ pub(crate) struct BucketScratch {
     tied: Vec<(u64, u64)>,
 }
 
-/// Sorts one bucket of the first step of the sort (words of one [`bucket_of`]) into rank order: CRV descending, then customer
-/// id ascending.
+/// Sorts one bucket of the first step of the sort (words of one [`bucket_of`]) into rank
+/// order: CRV descending, then customer id ascending.
 ///
 /// A radix sort on the key's other 21 bits (stable, so equal CRV keeps row order): LSD (the low
 /// 11 bits, then the high 10) while the bucket fits the cache, else MSD (the high 10 bits into
