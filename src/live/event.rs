@@ -461,7 +461,7 @@ fn convert(
         None => now,
         Some(text) => {
             parse_moment(text.as_bytes())
-                .map_err(|why| at("time", &format!("`{}`: {why}", crate::error::quote(text))))?
+                .map_err(|why| at("time", &format!("{}: {why}", crate::error::quote(text))))?
                 .micros
         }
     };
@@ -550,7 +550,7 @@ fn convert(
             return Err(at(
                 "type",
                 &format!(
-                    "`{}` is not an event type: purchase, contact, response or set",
+                    "{} is not an event type: purchase, contact, response or set",
                     crate::error::quote(other)
                 ),
             ));
@@ -638,6 +638,18 @@ mod tests {
             let message = one(json).unwrap_err().message;
             assert!(message.contains(expected), "{json}: {message}");
         }
+        // The sender's text is quoted once (in backticks, as every message quotes it).
+        assert_eq!(
+            one(r#"{"events":[{"type":"gift"}]}"#).unwrap_err().message,
+            "events[0].type: `gift` is not an event type: purchase, contact, response or set"
+        );
+        let message = one(r#"{"events":[{"type":"purchase","amount":1,"time":"soon"}]}"#)
+            .unwrap_err()
+            .message;
+        assert!(
+            message.starts_with("events[0].time: `soon`: not an ISO 8601"),
+            "{message}"
+        );
         let message = decode(br#"{"events":[{"type":"purchase","amount":1}]}"#, None, 0)
             .unwrap_err()
             .message;
