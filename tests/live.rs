@@ -159,11 +159,11 @@ fn events_change_lookups_replay_restores_them_and_compaction_keeps_them() {
         (set(id, "retention", SetValue::Number(1.5)), "[0, 1]"),
         (
             set(id, "no_such_column", SetValue::Number(1.0)),
-            "not a column",
+            "events[0].column: `no_such_column` is not a column",
         ),
         (
             set(id, "customer_id", SetValue::Number(1.0)),
-            "not a column",
+            "events[0].column: `customer_id` is not a column",
         ),
     ] {
         let message = live.check(&[event]).unwrap_err().message;

@@ -680,7 +680,7 @@ impl Live {
             match (self.schema.column(column), value) {
                 (None, _) => {
                     return Err(at(format!(
-                        "column: `{}` is not a column of the store (numeric: {}; text: {})",
+                        "column: {} is not a column of the store (numeric: {}; text: {})",
                         crate::error::quote(column),
                         self.schema.numbers.join(", "),
                         self.schema.texts.join(", ")
