@@ -3097,3 +3097,157 @@ async fn text_ids_are_found_in_paths_lookups_and_selections_as_given() {
     }
     served.stop().await;
 }
+
+/// Reads one answer with a `Content-Length` body from a kept-alive `stream`: its status, its
+/// head (lower-case text) and its body.
+async fn read_answer(stream: &mut TcpStream) -> (u16, String, Vec<u8>) {
+    let head = read_head(stream).await;
+    let status = head[9..12].parse().expect("a status code");
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map(|n| n.trim().parse().unwrap())
+        .expect("a content length");
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    (status, head, body)
+}
+
+/// The `customer_id` of a lookup's answer.
+fn looked_up(body: &[u8]) -> String {
+    let json: Value = serde_json::from_slice(body).unwrap();
+    json["customer_id"].to_string()
+}
+
+#[tokio::test]
+async fn one_connection_takes_pipelined_split_and_chunked_requests_in_order() {
+    let served = Served::default().await;
+    let ids = served.library().0.ids().to_vec();
+    let get = |id: u64| format!("GET /v1/customers/{id} HTTP/1.1\r\nHost: crv\r\n\r\n");
+    let mut stream = TcpStream::connect(served.addr).await.unwrap();
+    // Two requests in one write: two answers, in order.
+    let both = format!("{}{}", get(ids[0]), get(ids[1]));
+    stream.write_all(both.as_bytes()).await.unwrap();
+    for id in &ids[..2] {
+        let (status, _, body) = read_answer(&mut stream).await;
+        assert_eq!(status, 200);
+        assert_eq!(looked_up(&body), id.to_string());
+    }
+    // A head in pieces, a pause between them.
+    let request = get(ids[2]);
+    let (first, second) = request.split_at(9);
+    stream.write_all(first.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stream.write_all(second.as_bytes()).await.unwrap();
+    let (status, _, body) = read_answer(&mut stream).await;
+    assert_eq!((status, looked_up(&body)), (200, ids[2].to_string()));
+    // A chunked body (hyper's from here on), then a plain request on the same connection.
+    let lookup = json!({"ids": [ids[3]]}).to_string();
+    let chunked = format!(
+        "POST /v1/customers/lookup HTTP/1.1\r\nHost: crv\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{lookup}\r\n0\r\n\r\n",
+        lookup.len()
+    );
+    stream.write_all(chunked.as_bytes()).await.unwrap();
+    let (status, _, body) = read_answer(&mut stream).await;
+    let json: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(
+        json["customers"][0]["customer_id"].to_string(),
+        ids[3].to_string()
+    );
+    stream.write_all(get(ids[4]).as_bytes()).await.unwrap();
+    let (status, _, body) = read_answer(&mut stream).await;
+    assert_eq!((status, looked_up(&body)), (200, ids[4].to_string()));
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_that_follows_its_head_later_is_read() {
+    let served = Served::default().await;
+    let id = served.library().0.ids()[0];
+    let lookup = json!({"ids": [id]}).to_string();
+    let mut stream = TcpStream::connect(served.addr).await.unwrap();
+    for _ in 0..2 {
+        let head = format!(
+            "POST /v1/customers/lookup HTTP/1.1\r\nHost: crv\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n",
+            lookup.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stream.write_all(lookup.as_bytes()).await.unwrap();
+        let (status, head, body) = read_answer(&mut stream).await;
+        assert_eq!(status, 200, "{head}");
+        let json: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json["customers"][0]["customer_id"].to_string(),
+            id.to_string()
+        );
+    }
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn the_direct_lane_and_hyper_answer_alike() {
+    let served = Served::default().await;
+    let id = served.library().0.ids()[0];
+    // HTTP/1.1 is answered by the direct lane, HTTP/1.0 by hyper (which closes without
+    // saying so: HTTP/1.0's default).
+    let mut answers = Vec::new();
+    for version in ["1.1", "1.0"] {
+        for path in [
+            format!("/v1/customers/{id}"),
+            "/v1/customers/0".to_string(),
+            "/nowhere".to_string(),
+        ] {
+            let request =
+                format!("GET {path} HTTP/{version}\r\nHost: crv\r\nConnection: close\r\n\r\n");
+            let (status, head, body) = raw_exchange(served.addr, request.as_bytes()).await;
+            let headers: Vec<String> = head
+                .lines()
+                .skip(1)
+                .filter(|line| !line.is_empty())
+                .map(|line| line.split(':').next().unwrap().to_string())
+                .filter(|name| !["x-request-id", "date", "connection"].contains(&name.as_str()))
+                .collect();
+            assert!(head.contains("\r\ndate: "), "{head}");
+            assert!(head.contains("\r\nx-request-id: "), "{head}");
+            if version == "1.1" {
+                assert!(head.contains("\r\nconnection: close"), "{head}");
+            }
+            let mut headers = headers;
+            headers.sort();
+            answers.push((path, status, headers, body));
+        }
+    }
+    let (direct, hyper) = answers.split_at(3);
+    assert_eq!(direct, hyper);
+    assert_eq!(direct[0].1, 200);
+    assert_eq!(direct[1].1, 404);
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_idle_kept_alive_connections_at_once() {
+    let served = Served::start(config_with(|config| {
+        config.drain_timeout = Duration::from_secs(30);
+        config.header_timeout = Duration::from_secs(30);
+    }))
+    .await;
+    let mut stream = TcpStream::connect(served.addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: crv\r\n\r\n")
+        .await
+        .unwrap();
+    let (status, _, _) = read_answer(&mut stream).await;
+    assert_eq!(status, 200);
+    let started = std::time::Instant::now();
+    served.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown waited {:?} for an idle connection",
+        started.elapsed()
+    );
+    assert!(read_until_closed(&mut stream).await.is_empty());
+}

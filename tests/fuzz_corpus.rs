@@ -168,6 +168,21 @@ fn transaction_log_corpus_keeps_its_properties() {
 }
 
 #[test]
+fn request_head_corpus_keeps_its_properties() {
+    let answers = replay("request_head", crv::api::fuzz::request_head);
+    assert_seeds(
+        &answers,
+        &[
+            ("event_post.http", "direct"),
+            ("pipelined.http", "direct"),
+            ("chunked_post.http", "hyper"),
+            ("http10.http", "hyper"),
+            ("half_head.http", "partial"),
+        ],
+    );
+}
+
+#[test]
 fn event_json_corpus_keeps_its_properties() {
     let answers = replay("event_json", crv::live::fuzz::event_json);
     assert_seeds(

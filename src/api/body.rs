@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::{Frame, SizeHint};
 
 use super::wire::CSV_CHUNK_BYTES;
@@ -20,8 +19,8 @@ use crate::table::Table;
 /// A response body.
 #[derive(Debug)]
 pub enum Body {
-    /// The whole answer at once.
-    Full(Full<Bytes>),
+    /// The whole answer at once (`None`: empty, or already sent).
+    Full(Option<Bytes>),
     /// A target list as CSV, formatted chunk by chunk (boxed: it is large, and only this rare
     /// answer pays for the allocation).
     Csv(Box<TargetsCsv>),
@@ -30,7 +29,17 @@ pub enum Body {
 impl Body {
     /// A body of `bytes`.
     pub fn full(bytes: impl Into<Bytes>) -> Body {
-        Body::Full(Full::new(bytes.into()))
+        let bytes = bytes.into();
+        Body::Full((!bytes.is_empty()).then_some(bytes))
+    }
+
+    /// The bytes of a whole body; `Err(chunks)` for a streamed one, chunk by chunk
+    /// ([`TargetsCsv::next_chunk`]).
+    pub fn into_whole(self) -> Result<Bytes, Box<TargetsCsv>> {
+        match self {
+            Body::Full(bytes) => Ok(bytes.unwrap_or_default()),
+            Body::Csv(csv) => Err(csv),
+        }
     }
 }
 
@@ -40,24 +49,24 @@ impl hyper::body::Body for Body {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
+        _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
-            Body::Full(full) => Pin::new(full).poll_frame(cx),
+            Body::Full(full) => Poll::Ready(full.take().map(|bytes| Ok(Frame::data(bytes)))),
             Body::Csv(csv) => Poll::Ready(csv.next_chunk().map(|chunk| Ok(Frame::data(chunk)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Body::Full(full) => full.is_end_stream(),
+            Body::Full(full) => full.is_none(),
             Body::Csv(csv) => csv.is_done(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Body::Full(full) => full.size_hint(),
+            Body::Full(full) => SizeHint::with_exact(full.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Csv(_) => SizeHint::default(),
         }
     }
@@ -95,7 +104,7 @@ impl TargetsCsv {
     }
 
     /// The next chunk of about [`CSV_CHUNK_BYTES`], `None` after the last row.
-    fn next_chunk(&mut self) -> Option<Bytes> {
+    pub fn next_chunk(&mut self) -> Option<Bytes> {
         if self.is_done() {
             return None;
         }

@@ -127,6 +127,51 @@ fn fixture_table() -> &'static Table {
     })
 }
 
+/// Arbitrary bytes as the start of a connection's unanswered bytes, read by the direct lane
+/// ([`super::direct::read_head`]) under a body limit of 1,000 bytes. A head it answers lies
+/// within the bytes, with its target and every header inside it and a body within the limit;
+/// it reads the same with more bytes after it; it builds into a request of its method with
+/// one header per field, or is refused whole (hyper then answers it), on fresh parts and on
+/// parts that held another request before. Returns what the lane
+/// made of the input: `"direct"`, `"partial"` or `"hyper"`.
+///
+/// # Panics
+/// When a property above does not hold.
+pub fn request_head(bytes: &[u8]) -> &'static str {
+    use super::direct::{HeadRead, empty_parts, read_head, read_parts};
+    const LIMIT: usize = 1_000;
+    let head = match read_head(bytes, LIMIT) {
+        HeadRead::Direct(head) => head,
+        HeadRead::Partial => return "partial",
+        HeadRead::ForHyper => return "hyper",
+    };
+    assert!(head.len <= bytes.len() && head.body_len <= LIMIT);
+    assert!(head.target.end <= head.len);
+    for (name, value) in &head.fields {
+        assert!(name.end <= head.len && value.end <= head.len);
+    }
+    let mut longer = bytes[..head.len].to_vec();
+    longer.extend_from_slice(b"GET / HTTP/1.1\r\n");
+    assert_eq!(read_head(&longer, LIMIT), HeadRead::Direct(head.clone()));
+    let mut parts = empty_parts();
+    if read_parts(
+        &mut parts,
+        &head,
+        &bytes::Bytes::copy_from_slice(&bytes[..head.len]),
+    ) {
+        let method = if head.post { "POST" } else { "GET" };
+        assert_eq!(parts.method, method);
+        assert_eq!(parts.headers.len(), head.fields.len());
+        let again = read_parts(
+            &mut parts,
+            &head,
+            &bytes::Bytes::copy_from_slice(&bytes[..head.len]),
+        );
+        assert!(again && parts.headers.len() == head.fields.len());
+    }
+    "direct"
+}
+
 /// Which of the server's decoders accepted one input.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Decoded {

@@ -1,4 +1,5 @@
-//! The HTTP server (README.md, "The server"): hyper 1.x over tokio with an accept loop of its own.
+//! The HTTP server (README.md, "The server"): an accept loop of its own over tokio; plain
+//! HTTP/1.1 requests answered by the [`direct`] lane, everything else by hyper 1.x.
 //! The [`AppState`] holds the current version of the customer [`Table`], scored and tiered
 //! before it is served; a newer version is published atomically ([`AppState::publish`]) and
 //! every request holds the version it started on for its whole run. Heavy requests
@@ -11,6 +12,7 @@ pub mod binary;
 pub mod body;
 mod campaigns;
 pub mod dashboard;
+pub mod direct;
 mod events;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
@@ -505,13 +507,18 @@ impl AppState {
     /// Why the server would not take more work now: `draining` once shutdown has begun,
     /// `at_capacity` while every connection slot is taken; `None` when ready (`GET /readyz`).
     pub fn unready_reason(&self) -> Option<&'static str> {
-        if self.draining.load(Ordering::Relaxed) {
+        if self.is_draining() {
             Some("draining")
         } else if self.open_connections() >= self.config.max_connections {
             Some("at_capacity")
         } else {
             None
         }
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// Connections open now.
@@ -779,8 +786,9 @@ fn refuse_connection(state: &AppState, stream: TcpStream, peer: SocketAddr) {
 /// errors are logged and retried after a growing pause; the function returns only after
 /// shutdown. A client that has not sent a whole request head within the configured header
 /// timeout is disconnected; a connection beyond the configured cap is answered 503 and closed
-/// at once. hyper's own answers to unparsable requests (400, 414, 431) get a JSON error body.
-/// Connections are spread over the configured number of [`reactors`], the caller's runtime
+/// at once. Each connection starts on the [`direct`] lane and goes to hyper at the first
+/// request the lane does not take; hyper's own answers to unparsable requests (400, 414, 431)
+/// get a JSON error body. Connections are spread over the configured number of [`reactors`], the caller's runtime
 /// the first of them; the others are stopped before the function returns.
 pub async fn serve(
     listener: TcpListener,
@@ -797,6 +805,8 @@ pub async fn serve(
     let mut reactors = reactors::Reactors::start(state.config().io_threads)?;
     state.summarize_in_background();
     let graceful = GracefulShutdown::new();
+    // Tells the direct lane's connections waiting for a request to close.
+    let stop_signal = tokio::sync::watch::Sender::new(false);
     let mut backoff = ACCEPT_BACKOFF_MIN;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -822,21 +832,21 @@ pub async fn serve(
                 let state = Arc::clone(&state);
                 let builder = Arc::clone(&builder);
                 let watcher = graceful.watcher();
+                let mut stopping = stop_signal.subscribe();
                 reactors.spawn(stream, move |stream| async move {
                     let _slot = slot;
-                    // hyper's header timer starts once the first bytes tell HTTP/1 from HTTP/2:
-                    // a client that sends nothing at all is dropped here instead. (`peek`, not
-                    // `readable`, which may report a fresh socket readable before any byte.)
-                    let mut first_byte = [0u8; 1];
-                    let peeked = stream.peek(&mut first_byte);
-                    if tokio::time::timeout(header_timeout, peeked).await.is_err() {
-                        tracing::debug!(%peer, "no request within the header timeout");
-                        return;
-                    }
                     let client = logging::client_text(peer);
+                    // The watcher, held while the direct lane serves, keeps the drain waiting
+                    // for this connection.
+                    let (stream, unread) =
+                        match direct::serve(stream, &state, &client, &mut stopping).await {
+                            direct::Ending::Closed => return,
+                            direct::Ending::Handover { stream, read } => (stream, read.freeze()),
+                        };
                     let service = service_fn(move |request| {
                         routes::route(Arc::clone(&state), Arc::clone(&client), request)
                     });
+                    let stream = direct::Rewound::new(unread, stream);
                     let stream = TokioIo::new(ParseErrorsAsJson::new(stream, peer));
                     let connection = builder.serve_connection(stream, service);
                     if let Err(error) = watcher.watch(connection.into_owned()).await {
@@ -849,6 +859,7 @@ pub async fn serve(
     }
     drop(listener);
     state.draining.store(true, Ordering::Relaxed);
+    stop_signal.send_replace(true);
     let drain_timeout = state.config().drain_timeout;
     tracing::info!(
         open_connections = state.open_connections(),

@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode, Version};
 use percent_encoding::percent_decode_str;
 use serde_json::json;
@@ -36,8 +37,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Longest request id taken from a client; a longer or non-printable one is replaced.
 const MAX_REQUEST_ID_BYTES: usize = 128;
 
-/// Answers one request from `client` (its address as text, [`super::logging::client_text`]);
-/// every failure is already a JSON error response.
+/// Answers one request hyper read from `client` (its address as text,
+/// [`super::logging::client_text`]); every failure is already a JSON error response.
 pub async fn route(
     state: Arc<AppState>,
     client: Arc<str>,
@@ -45,9 +46,21 @@ pub async fn route(
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let mut body = RequestBody::new(body);
+    Ok(answer(&state, &client, &parts, RequestBody::new(body), started).await)
+}
+
+/// Answers the request of head `parts` and `body` from `client`, read since `started`
+/// (by hyper, or by the direct lane: [`super::direct`]); every failure is already a JSON
+/// error response.
+pub async fn answer(
+    state: &Arc<AppState>,
+    client: &str,
+    parts: &Parts,
+    mut body: RequestBody,
+    started: Instant,
+) -> Response<Body> {
     let path = parts.uri.path();
-    let request_id = request_id(&state, &parts.headers);
+    let request_id = request_id(state, &parts.headers);
     let mut raw_pieces = [""; MAX_PIECES + 1];
     let raw = split_path(path, &mut raw_pieces);
     let unescaped = unescape(path, raw);
@@ -68,55 +81,52 @@ pub async fn route(
     };
     let (route, result) = match (method, pieces) {
         (&Method::GET, ["healthz"]) => (Route::Health, Ok(handlers::health())),
-        (&Method::GET, ["readyz"]) => (Route::Ready, Ok(ready(&state))),
-        (&Method::GET, ["metrics"]) => (Route::Metrics, Ok(handlers::metrics(&state))),
-        (&Method::GET, ["v1", "tiers"]) => (Route::Tiers, Ok(handlers::tiers(&state))),
+        (&Method::GET, ["readyz"]) => (Route::Ready, Ok(ready(state))),
+        (&Method::GET, ["metrics"]) => (Route::Metrics, Ok(handlers::metrics(state))),
+        (&Method::GET, ["v1", "tiers"]) => (Route::Tiers, Ok(handlers::tiers(state))),
         (&Method::GET, [""]) => (Route::Dashboard, Ok(dashboard::page())),
         (&Method::GET, ["openapi.json"]) => (Route::OpenApi, Ok(dashboard::openapi())),
-        (&Method::GET, ["v1", "summary"]) => (Route::Summary, dashboard::summary(&state).await),
+        (&Method::GET, ["v1", "summary"]) => (Route::Summary, dashboard::summary(state).await),
         (&Method::POST, ["v1", "customers", "lookup"]) => (
             Route::Lookup,
-            handlers::lookup(&state, &parts.headers, &mut body).await,
+            handlers::lookup(state, &parts.headers, &mut body).await,
         ),
         (&Method::POST, ["v1", "select"]) => (
             Route::Select,
             authorized(
-                &state,
+                state,
                 &parts.headers,
-                handlers::select(&state, &parts.headers, &mut body),
+                handlers::select(state, &parts.headers, &mut body),
             )
             .await,
         ),
         (&Method::POST, ["v1", "simulate"]) => (
             Route::Simulate,
             authorized(
-                &state,
+                state,
                 &parts.headers,
-                handlers::simulate(&state, &parts.headers, &mut body),
+                handlers::simulate(state, &parts.headers, &mut body),
             )
             .await,
         ),
         (&Method::POST, ["v1", "customers", id, "events"]) => (
             Route::CustomerEvents,
-            events::events(&state, &parts.headers, &mut body, Some(id)).await,
+            events::events(state, &parts.headers, &mut body, Some(id)).await,
         ),
         (&Method::POST, ["v1", "events"]) => (
             Route::Events,
-            events::events(&state, &parts.headers, &mut body, None).await,
+            events::events(state, &parts.headers, &mut body, None).await,
         ),
         (&Method::GET, ["v1", "customers", id, "profile"]) => (
             Route::Profile,
-            authorized(&state, &parts.headers, async {
-                events::profile(&state, id)
-            })
-            .await,
+            authorized(state, &parts.headers, async { events::profile(state, id) }).await,
         ),
         (&Method::POST, ["v1", "campaigns", "optimise"]) => (
             Route::CampaignOptimise,
             authorized(
-                &state,
+                state,
                 &parts.headers,
-                campaigns::optimise(&state, &parts.headers, &mut body),
+                campaigns::optimise(state, &parts.headers, &mut body),
             )
             .await,
         ),
@@ -124,31 +134,31 @@ pub async fn route(
         (_, ["v1", "campaigns", "optimise"]) => wrong_method(Route::CampaignOptimise),
         (&Method::GET, ["v1", "campaigns", id, "customers", customer]) => (
             Route::CampaignCustomer,
-            authorized(&state, &parts.headers, async {
-                campaigns::customer(&state, id, customer)
+            authorized(state, &parts.headers, async {
+                campaigns::customer(state, id, customer)
             })
             .await,
         ),
         (&Method::GET, ["v1", "campaigns", id, "report"]) => (
             Route::CampaignReport,
-            authorized(&state, &parts.headers, campaigns::report(&state, id)).await,
+            authorized(state, &parts.headers, campaigns::report(state, id)).await,
         ),
         (&Method::GET, ["v1", "campaigns", id]) => (
             Route::Campaign,
-            authorized(&state, &parts.headers, async {
-                campaigns::summary(&state, id)
+            authorized(state, &parts.headers, async {
+                campaigns::summary(state, id)
             })
             .await,
         ),
         (&Method::GET, ["v1", "campaigns"]) => (
             Route::Campaigns,
-            authorized(&state, &parts.headers, async { campaigns::plans(&state) }).await,
+            authorized(state, &parts.headers, async { campaigns::plans(state) }).await,
         ),
         (&Method::GET, ["v1", "events", "activity"]) => {
-            (Route::EventsActivity, events::activity(&state))
+            (Route::EventsActivity, events::activity(state))
         }
         (&Method::POST, ["v1", "admin", "retier"]) => {
-            (Route::Retier, events::retier(&state, &parts.headers).await)
+            (Route::Retier, events::retier(state, &parts.headers).await)
         }
         (_, ["v1", "customers", _, "events"]) => wrong_method(Route::CustomerEvents),
         (_, ["v1", "events"]) => wrong_method(Route::Events),
@@ -161,9 +171,7 @@ pub async fn route(
         (_, ["v1", "events", "activity"]) => wrong_method(Route::EventsActivity),
         // Before `{id}`: `lookup` is not an id.
         (_, ["v1", "customers", "lookup"]) => wrong_method(Route::Lookup),
-        (&Method::GET, ["v1", "customers", id]) => {
-            (Route::Customer, handlers::customer(&state, id))
-        }
+        (&Method::GET, ["v1", "customers", id]) => (Route::Customer, handlers::customer(state, id)),
         (_, ["healthz"]) => wrong_method(Route::Health),
         (_, ["readyz"]) => wrong_method(Route::Ready),
         (_, ["metrics"]) => wrong_method(Route::Metrics),
@@ -190,7 +198,7 @@ pub async fn route(
         path,
         status: response.status().as_u16(),
         micros: elapsed.as_micros() as u64,
-        client: &client,
+        client,
         request_id: request_id.to_str().unwrap_or_default(),
     });
     response.headers_mut().insert(REQUEST_ID, request_id);
@@ -199,7 +207,7 @@ pub async fn route(
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    Ok(response)
+    response
 }
 
 /// The request's own `X-Request-Id` when it is 1 to [`MAX_REQUEST_ID_BYTES`] visible ASCII

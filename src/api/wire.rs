@@ -460,15 +460,32 @@ pub fn names_media_type(headers: &HeaderMap, name: header::HeaderName, media: &s
 /// A request's body, and whether a handler read it to its end.
 #[derive(Debug)]
 pub struct RequestBody {
-    incoming: Incoming,
+    source: BodySource,
     read: bool,
+}
+
+/// Where a request's body comes from.
+#[derive(Debug)]
+enum BodySource {
+    /// hyper's stream of the body's frames.
+    Incoming(Incoming),
+    /// The whole body, read with its head by the direct lane ([`super::direct`]).
+    Whole(Bytes),
 }
 
 impl RequestBody {
     /// `incoming`, not read yet.
     pub fn new(incoming: Incoming) -> RequestBody {
         RequestBody {
-            incoming,
+            source: BodySource::Incoming(incoming),
+            read: false,
+        }
+    }
+
+    /// A body already read whole, `bytes`.
+    pub fn whole(bytes: Bytes) -> RequestBody {
+        RequestBody {
+            source: BodySource::Whole(bytes),
             read: false,
         }
     }
@@ -479,7 +496,12 @@ impl RequestBody {
     /// closes it, and whether it says so in the answer depends on when the body's bytes
     /// arrive; the router says `Connection: close` itself, so that a client always knows.
     pub fn leaves_connection_reusable(&self) -> bool {
-        self.read || hyper::body::Body::is_end_stream(&self.incoming)
+        match &self.source {
+            BodySource::Incoming(incoming) => {
+                self.read || hyper::body::Body::is_end_stream(incoming)
+            }
+            BodySource::Whole(_) => true,
+        }
     }
 }
 
@@ -487,13 +509,23 @@ impl RequestBody {
 /// reading or while reading. The body's frames are taken as they come: one frame (a body that
 /// came with its head, the usual case) is answered as it is, without a copy; more are joined.
 pub async fn read_body(body: &mut RequestBody, max_bytes: usize) -> Result<Bytes, ApiError> {
+    let incoming = match &mut body.source {
+        BodySource::Whole(bytes) if bytes.len() > max_bytes => {
+            return Err(ApiError::too_large(max_bytes));
+        }
+        BodySource::Whole(bytes) => {
+            body.read = true;
+            return Ok(std::mem::take(bytes));
+        }
+        BodySource::Incoming(incoming) => incoming,
+    };
     // hyper's size hint is the declared `Content-Length`, exactly.
-    if hyper::body::Body::size_hint(&body.incoming).lower() > max_bytes as u64 {
+    if hyper::body::Body::size_hint(incoming).lower() > max_bytes as u64 {
         return Err(ApiError::too_large(max_bytes));
     }
     let mut first = Bytes::new();
     let mut joined: Option<BytesMut> = None;
-    while let Some(frame) = body.incoming.frame().await {
+    while let Some(frame) = incoming.frame().await {
         let frame = frame.map_err(|error| {
             ApiError::bad_request(
                 "unreadable_body",

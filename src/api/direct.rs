@@ -1,0 +1,666 @@
+//! The direct lane: the plain HTTP/1.1 requests of a connection (`GET` and `POST`, a body of
+//! `Content-Length` bytes or none, here with its head) read and answered here, straight from
+//! the socket, and everything else handed to hyper with the bytes already read.
+//!
+//! Why: a single event or lookup is a few microseconds of crv's own work, and hyper's
+//! machinery around it (its dispatcher's state machine, a boxed timer per request head, the
+//! body's frame stream, the response's encoding) cost as much again: a request of the events
+//! scenario took ~24,000 instructions, of which bare hyper's ~9,700 (`loadtest/
+//! instructions.sh`). This lane does what those requests need with one buffer per connection,
+//! one timer per connection and one write per answer; the request is parsed by `httparse`
+//! (the parser hyper itself uses), the head and body are `Bytes` slices of the buffer (no copy),
+//! and the answer comes from the same router ([`super::routes::answer`]), with the same status,
+//! headers, body, metrics and access line as through hyper.
+//!
+//! What goes to hyper, at the first request that needs it, with every byte not yet answered
+//! (the rest of the connection is then hyper's): HTTP/1.0 and HTTP/2, any method but `GET`
+//! and `POST`, `Transfer-Encoding` (chunked bodies), `Expect`, `Upgrade`, a `Connection`
+//! other than `keep-alive` or `close`, a `Content-Length` that is not one plain number or is
+//! over the body limit (hyper answers 413), a head longer than [`MAX_HEAD_BYTES`] or of more
+//! than [`MAX_HEADERS`] headers (hyper answers 431 past its own limits), a body that is not
+//! all in the socket once the head is (hyper may answer before it arrives: a 401, a 413), and
+//! anything `httparse` refuses (hyper answers 400).
+//!
+//! As under hyper: a client that does not send a whole request head within the header
+//! timeout of the lane's starting to wait for it (idle keep-alive included) is disconnected;
+//! a client that closes the connection while its request is answered cancels the answer
+//! (hyper does not support half-closed connections either); shutdown closes a connection
+//! waiting for its next request and lets one being answered finish.
+
+use std::io;
+use std::ops::Range;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::request::Parts;
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Sleep;
+
+use super::AppState;
+use super::body::Body;
+use super::routes;
+use super::wire::RequestBody;
+
+/// Longest request head the lane reads; a longer one goes to hyper.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Most headers a request the lane answers has; one with more goes to hyper.
+pub const MAX_HEADERS: usize = 64;
+
+/// Room the connection's buffer keeps for the next read.
+const READ_BYTES: usize = 8 * 1024;
+
+/// Answers of at most this many bytes are copied after their head and written in one call;
+/// a longer body is written from its own buffer.
+const COPIED_BODY_BYTES: usize = 16 * 1024;
+
+/// How a connection's direct lane ended.
+#[derive(Debug)]
+pub enum Ending {
+    /// The connection is closed (by either side, an error, a timeout or shutdown).
+    Closed,
+    /// A request the lane does not answer: hyper serves the connection from `read` (the
+    /// bytes read and not answered) on.
+    Handover {
+        /// The connection.
+        stream: TcpStream,
+        /// The bytes read from it and not answered, the next request's first.
+        read: BytesMut,
+    },
+}
+
+/// What [`read_head`] found at the start of a connection's unanswered bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HeadRead {
+    /// A request head the lane answers.
+    Direct(Head),
+    /// Not a whole head yet: read more.
+    Partial,
+    /// A request for hyper (see the module's documentation).
+    ForHyper,
+}
+
+/// A request head the lane answers, as positions in the bytes it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// Bytes of the head, its blank line included; the body follows.
+    pub len: usize,
+    /// Bytes of the body (`Content-Length`, 0 without one).
+    pub body_len: usize,
+    /// `POST` (else `GET`).
+    pub post: bool,
+    /// The request target.
+    pub target: Range<usize>,
+    /// Each header's name and value.
+    pub fields: Vec<(Range<usize>, Range<usize>)>,
+    /// Whether the client asked to close the connection after the answer.
+    pub close: bool,
+}
+
+/// Reads the request head at the start of `bytes` (the connection's unanswered bytes): which
+/// of [`HeadRead`] it is, for a server whose bodies are at most `max_body_bytes`.
+pub fn read_head(bytes: &[u8], max_body_bytes: usize) -> HeadRead {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let len = match request.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if bytes.len() < MAX_HEAD_BYTES => {
+            return HeadRead::Partial;
+        }
+        Ok(httparse::Status::Partial) | Err(_) => return HeadRead::ForHyper,
+    };
+    let post = match request.method {
+        Some("GET") => false,
+        Some("POST") => true,
+        _ => return HeadRead::ForHyper,
+    };
+    let (Some(1), Some(target)) = (request.version, request.path) else {
+        return HeadRead::ForHyper;
+    };
+    let at = |piece: &[u8]| {
+        let start = piece.as_ptr() as usize - bytes.as_ptr() as usize;
+        start..start + piece.len()
+    };
+    let mut head = Head {
+        len,
+        body_len: 0,
+        post,
+        target: at(target.as_bytes()),
+        fields: Vec::with_capacity(request.headers.len()),
+        close: false,
+    };
+    let mut lengths = 0;
+    for field in request.headers.iter() {
+        let name = field.name.as_bytes();
+        // By length first: most headers are none of these, and are passed over at once.
+        let named = |wanted: &str| {
+            name.len() == wanted.len() && name.eq_ignore_ascii_case(wanted.as_bytes())
+        };
+        if named("content-length") {
+            lengths += 1;
+            match plain_number(field.value) {
+                Some(body_len) if lengths == 1 && body_len <= max_body_bytes => {
+                    head.body_len = body_len;
+                }
+                _ => return HeadRead::ForHyper,
+            }
+        } else if named("connection") {
+            if field.value.eq_ignore_ascii_case(b"close") {
+                head.close = true;
+            } else if !field.value.eq_ignore_ascii_case(b"keep-alive") {
+                return HeadRead::ForHyper;
+            }
+        } else if named("transfer-encoding") || named("expect") || named("upgrade") {
+            return HeadRead::ForHyper;
+        }
+        head.fields.push((at(name), at(field.value)));
+    }
+    HeadRead::Direct(head)
+}
+
+/// `digits` as a number when they are 1 to 19 ASCII digits and nothing else.
+fn plain_number(digits: &[u8]) -> Option<usize> {
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let value = digits
+        .iter()
+        .fold(0u64, |value, digit| value * 10 + u64::from(digit - b'0'));
+    usize::try_from(value).ok()
+}
+
+/// Makes `parts` (a connection's, reused from request to request) the request of `head` as
+/// hyper would hand it over, its target and header values slices of `bytes` (the head's
+/// bytes); false when the target is not a URI or a header does not make a `HeaderName` and
+/// `HeaderValue` (hyper refuses such a request with a 400).
+pub(crate) fn read_parts(parts: &mut Parts, head: &Head, bytes: &Bytes) -> bool {
+    parts.method = if head.post { Method::POST } else { Method::GET };
+    parts.version = Version::HTTP_11;
+    parts.headers.clear();
+    let Ok(uri) = Uri::from_maybe_shared(bytes.slice(head.target.clone())) else {
+        return false;
+    };
+    parts.uri = uri;
+    for (name, value) in &head.fields {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&bytes[name.clone()]),
+            HeaderValue::from_maybe_shared(bytes.slice(value.clone())),
+        ) else {
+            return false;
+        };
+        parts.headers.append(name, value);
+    }
+    true
+}
+
+/// Fresh request parts, to be filled by [`read_parts`].
+pub(crate) fn empty_parts() -> Parts {
+    Request::new(()).into_parts().0
+}
+
+/// Lets go of the head's bytes `parts` holds (so that the connection's buffer can be reused
+/// in place).
+fn release(parts: &mut Parts) {
+    parts.headers.clear();
+    parts.uri = Uri::default();
+}
+
+/// Serves `stream` from `client` until it closes or sends a request for hyper (see the
+/// module's documentation). `stopping` turns true when the server shuts down.
+pub async fn serve(
+    mut stream: TcpStream,
+    state: &Arc<AppState>,
+    client: &Arc<str>,
+    stopping: &mut watch::Receiver<bool>,
+) -> Ending {
+    let header_timeout = state.config().header_timeout;
+    let max_body_bytes = state.config().max_body_bytes;
+    let mut read = BytesMut::with_capacity(READ_BYTES);
+    let mut answer_bytes = Vec::with_capacity(512);
+    let mut parts = empty_parts();
+    let deadline = tokio::time::sleep(header_timeout);
+    tokio::pin!(deadline);
+    let stop = stopping.changed();
+    tokio::pin!(stop);
+    let mut waiting_since_answer = true;
+    loop {
+        let head = match read_head(&read, max_body_bytes) {
+            HeadRead::Direct(head) => head,
+            HeadRead::ForHyper => return Ending::Handover { stream, read },
+            HeadRead::Partial => {
+                if state.is_draining() {
+                    return Ending::Closed;
+                }
+                // The header timeout runs from the end of the last answer (or the start).
+                if std::mem::take(&mut waiting_since_answer) {
+                    deadline
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + header_timeout);
+                }
+                if !fill(&mut stream, &mut read, deadline.as_mut(), stop.as_mut()).await {
+                    return Ending::Closed;
+                }
+                continue;
+            }
+        };
+        // The body must be here already: what the socket holds is taken without waiting. A
+        // body still on its way goes to hyper, which may answer before it (a 401, a 413).
+        let whole = head.len + head.body_len;
+        if read.len() < whole && !take_available(&stream, &mut read, whole) {
+            return Ending::Handover { stream, read };
+        }
+        let started = Instant::now();
+        let head_bytes = read.split_to(head.len).freeze();
+        if !read_parts(&mut parts, &head, &head_bytes) {
+            let mut unanswered = BytesMut::from(&head_bytes[..]);
+            unanswered.extend_from_slice(&read);
+            return Ending::Handover {
+                stream,
+                read: unanswered,
+            };
+        };
+        let body = read.split_to(head.body_len).freeze();
+        let answering = routes::answer(state, client, &parts, RequestBody::whole(body), started);
+        // A client that closes its side before the answer has left: the answer is dropped
+        // (a selection or simulation is cancelled), as hyper does.
+        let response = tokio::select! {
+            biased;
+            response = answering => response,
+            () = client_leaves(&stream, &mut read, max_body_bytes) => return Ending::Closed,
+        };
+        release(&mut parts);
+        let close = head.close || asks_to_close(&response);
+        if !write_answer(&mut stream, &mut answer_bytes, response, head.close).await || close {
+            return Ending::Closed;
+        }
+        waiting_since_answer = true;
+    }
+}
+
+/// Reads into `read` what `stream` holds now, without waiting, until `read` holds `whole`
+/// bytes: whether it does.
+fn take_available(stream: &TcpStream, read: &mut BytesMut, whole: usize) -> bool {
+    read.reserve(whole - read.len());
+    while read.len() < whole {
+        match stream.try_read_buf(read) {
+            Ok(read) if read > 0 => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Completes when the client closes the connection (or it fails); bytes it sends meanwhile
+/// (its next requests, up to a head and a body's worth) are kept in `read`.
+async fn client_leaves(stream: &TcpStream, read: &mut BytesMut, max_body_bytes: usize) {
+    loop {
+        if std::future::poll_fn(|cx| stream.poll_read_ready(cx))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if read.len() >= MAX_HEAD_BYTES + max_body_bytes {
+            // Enough kept: the rest waits in the socket until this answer is written.
+            return std::future::pending().await;
+        }
+        read.reserve(READ_BYTES);
+        match stream.try_read_buf(read) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Reads what `stream` has into `read`; false when the connection ended, `deadline` passed
+/// or `stop` completed.
+async fn fill(
+    stream: &mut TcpStream,
+    read: &mut BytesMut,
+    deadline: Pin<&mut Sleep>,
+    stop: Pin<&mut impl Future<Output = Result<(), watch::error::RecvError>>>,
+) -> bool {
+    if read.capacity() - read.len() < READ_BYTES / 2 {
+        read.reserve(READ_BYTES);
+    }
+    tokio::select! {
+        biased;
+        got = stream.read_buf(read) => matches!(got, Ok(n) if n > 0),
+        () = deadline => {
+            tracing::debug!("no whole request within the header timeout: connection closed");
+            false
+        }
+        _ = stop => false,
+    }
+}
+
+/// Whether `response` says the connection closes after it.
+fn asks_to_close(response: &Response<Body>) -> bool {
+    response
+        .headers()
+        .get(header::CONNECTION)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"))
+}
+
+/// Writes `response` on `stream` as HTTP/1.1, as hyper does: the status line, its headers,
+/// `content-length` for a whole body (chunked transfer for a streamed one), `date`, and
+/// `connection: close` when `close` and the response lacks it; `buffer` is the connection's,
+/// reused. False when the connection failed.
+async fn write_answer(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    response: Response<Body>,
+    close: bool,
+) -> bool {
+    let (parts, body) = response.into_parts();
+    buffer.clear();
+    write_head(buffer, parts.status, &parts.headers, close);
+    let bodiless = parts.status.is_informational()
+        || parts.status == StatusCode::NO_CONTENT
+        || parts.status == StatusCode::NOT_MODIFIED;
+    match body.into_whole() {
+        Ok(_) if bodiless => {
+            buffer.extend_from_slice(b"\r\n");
+            stream.write_all(buffer).await.is_ok()
+        }
+        Ok(bytes) => {
+            buffer.extend_from_slice(b"content-length: ");
+            buffer.extend_from_slice(itoa::Buffer::new().format(bytes.len()).as_bytes());
+            buffer.extend_from_slice(b"\r\n\r\n");
+            if bytes.len() <= COPIED_BODY_BYTES {
+                buffer.extend_from_slice(&bytes);
+                stream.write_all(buffer).await.is_ok()
+            } else {
+                stream.write_all(buffer).await.is_ok() && stream.write_all(&bytes).await.is_ok()
+            }
+        }
+        Err(mut chunks) => {
+            buffer.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+            if stream.write_all(buffer).await.is_err() {
+                return false;
+            }
+            while let Some(chunk) = chunks.next_chunk() {
+                buffer.clear();
+                let mut size = [0u8; 16];
+                let digits = hex_digits(chunk.len(), &mut size);
+                buffer.extend_from_slice(digits);
+                buffer.extend_from_slice(b"\r\n");
+                buffer.extend_from_slice(&chunk);
+                buffer.extend_from_slice(b"\r\n");
+                if stream.write_all(buffer).await.is_err() {
+                    return false;
+                }
+            }
+            stream.write_all(b"0\r\n\r\n").await.is_ok()
+        }
+    }
+}
+
+/// The status line, `headers`, `date` and (when `close` and `headers` lack one) `connection:
+/// close` into `buffer`, each line ended; the blank line and the body's length are the caller's.
+fn write_head(buffer: &mut Vec<u8>, status: StatusCode, headers: &HeaderMap, close: bool) {
+    buffer.extend_from_slice(b"HTTP/1.1 ");
+    buffer.extend_from_slice(status.as_str().as_bytes());
+    buffer.put_u8(b' ');
+    buffer.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    buffer.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        buffer.extend_from_slice(name.as_str().as_bytes());
+        buffer.extend_from_slice(b": ");
+        buffer.extend_from_slice(value.as_bytes());
+        buffer.extend_from_slice(b"\r\n");
+    }
+    if close && !headers.contains_key(header::CONNECTION) {
+        buffer.extend_from_slice(b"connection: close\r\n");
+    }
+    buffer.extend_from_slice(b"date: ");
+    HTTP_DATE.with_borrow_mut(|date| buffer.extend_from_slice(date.now()));
+    buffer.extend_from_slice(b"\r\n");
+}
+
+/// `value` in lower-case hexadecimal, in `digits`.
+fn hex_digits(value: usize, digits: &mut [u8; 16]) -> &[u8] {
+    let mut at = digits.len();
+    let mut rest = value;
+    loop {
+        at -= 1;
+        digits[at] = b"0123456789abcdef"[rest % 16];
+        rest /= 16;
+        if rest == 0 {
+            return &digits[at..];
+        }
+    }
+}
+
+/// The `Date` of answers (`Sat, 05 Dec 2026 23:59:00 GMT`), formatted once a second.
+struct HttpDate {
+    second: u64,
+    text: [u8; 29],
+}
+
+impl HttpDate {
+    /// The date of this second.
+    fn now(&mut self) -> &[u8] {
+        let now = SystemTime::now();
+        let second = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        if second != self.second {
+            self.second = second;
+            let text = httpdate::fmt_http_date(now);
+            if text.len() == self.text.len() {
+                self.text.copy_from_slice(text.as_bytes());
+            }
+        }
+        &self.text
+    }
+}
+
+thread_local! {
+    /// This reactor's date of answers.
+    static HTTP_DATE: std::cell::RefCell<HttpDate> = const {
+        std::cell::RefCell::new(HttpDate { second: u64::MAX, text: *b"Thu, 01 Jan 1970 00:00:00 GMT" })
+    };
+}
+
+/// A connection handed to hyper: `unread` (the bytes the direct lane read and did not answer)
+/// is read first, then the stream; writes go to the stream.
+#[derive(Debug)]
+pub struct Rewound<S> {
+    unread: Bytes,
+    inner: S,
+}
+
+impl<S> Rewound<S> {
+    /// `inner`, after `unread`.
+    pub fn new(unread: Bytes, inner: S) -> Self {
+        Rewound { unread, inner }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Rewound<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.unread.is_empty() {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        let len = this.unread.len().min(buf.remaining());
+        buf.put_slice(&this.unread.split_to(len));
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewound<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head_of(bytes: &[u8]) -> Head {
+        match read_head(bytes, 1000) {
+            HeadRead::Direct(head) => head,
+            other => panic!("{other:?} for {}", bytes.escape_ascii()),
+        }
+    }
+
+    #[test]
+    fn plain_requests_are_read_with_their_body_length() {
+        let bytes = b"POST /v1/events HTTP/1.1\r\nHost: crv\r\nContent-Length: 12\r\n\
+                      Connection: keep-alive\r\n\r\n{\"events\":[]}";
+        let head = head_of(bytes);
+        assert_eq!(head.len, bytes.len() - 13);
+        assert_eq!(head.body_len, 12);
+        assert!(head.post && !head.close);
+        assert_eq!(&bytes[head.target.clone()], b"/v1/events");
+        let fields: Vec<(&[u8], &[u8])> = head
+            .fields
+            .iter()
+            .map(|(name, value)| (&bytes[name.clone()], &bytes[value.clone()]))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                (&b"Host"[..], &b"crv"[..]),
+                (b"Content-Length", b"12"),
+                (b"Connection", b"keep-alive")
+            ]
+        );
+        let head = head_of(b"GET /v1/customers/7 HTTP/1.1\r\nconnection: Close\r\n\r\n");
+        assert!(!head.post && head.close && head.body_len == 0);
+        let mut parts = empty_parts();
+        let bytes =
+            Bytes::from_static(b"GET /v1/customers/7 HTTP/1.1\r\nconnection: Close\r\n\r\n");
+        assert!(read_parts(&mut parts, &head, &bytes));
+        assert_eq!(parts.uri.path(), "/v1/customers/7");
+        assert_eq!(parts.headers[header::CONNECTION], "Close");
+    }
+
+    #[test]
+    fn heads_not_yet_whole_are_partial_until_too_long() {
+        assert_eq!(read_head(b"", 1000), HeadRead::Partial);
+        assert_eq!(
+            read_head(b"GET /healthz HTTP/1.1\r\nHo", 1000),
+            HeadRead::Partial
+        );
+        let mut long = b"GET /healthz HTTP/1.1\r\nX-Long: ".to_vec();
+        long.resize(MAX_HEAD_BYTES, b'a');
+        assert_eq!(read_head(&long, 1000), HeadRead::ForHyper);
+    }
+
+    #[test]
+    fn what_hyper_answers_is_left_to_it() {
+        for bytes in [
+            &b"GET /healthz HTTP/1.0\r\n\r\n"[..],
+            b"HEAD /healthz HTTP/1.1\r\n\r\n",
+            b"PUT /v1/events HTTP/1.1\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"POST /v1/events HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST /v1/events HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+            b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+            b"GET / HTTP/1.1\r\nConnection: keep-alive, TE\r\n\r\n",
+            b"POST /v1/events HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n",
+            b"POST /v1/events HTTP/1.1\r\nContent-Length: +2\r\n\r\n",
+            b"POST /v1/events HTTP/1.1\r\nContent-Length: 1001\r\n\r\n",
+            b"POST /v1/events HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            b"GET /\x01 HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+        ] {
+            assert_eq!(
+                read_head(bytes, 1000),
+                HeadRead::ForHyper,
+                "{}",
+                bytes.escape_ascii()
+            );
+        }
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for at in 0..=MAX_HEADERS {
+            many.extend_from_slice(format!("X-{at}: y\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(read_head(&many, 1000), HeadRead::ForHyper);
+    }
+
+    #[test]
+    fn content_lengths_are_plain_numbers() {
+        assert_eq!(plain_number(b"0"), Some(0));
+        assert_eq!(plain_number(b"0012"), Some(12));
+        assert_eq!(
+            plain_number(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        for refused in [
+            &b""[..],
+            b" 1",
+            b"1 ",
+            b"-1",
+            b"1e3",
+            b"12345678901234567890",
+        ] {
+            assert_eq!(plain_number(refused), None, "{}", refused.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn answers_are_written_as_hyper_writes_them() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let mut buffer = Vec::new();
+        write_head(&mut buffer, StatusCode::NOT_FOUND, &headers, true);
+        let text = String::from_utf8(buffer).unwrap();
+        let date = text.split("date: ").nth(1).unwrap();
+        assert!(httpdate::parse_http_date(date.trim_end()).is_ok(), "{text}");
+        assert!(
+            text.starts_with(
+                "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\nconnection: close\r\ndate: "
+            ),
+            "{text}"
+        );
+        let mut digits = [0u8; 16];
+        assert_eq!(hex_digits(0, &mut digits), b"0");
+        assert_eq!(hex_digits(65_536 + 255, &mut digits), b"100ff");
+    }
+}
