@@ -3251,3 +3251,29 @@ async fn shutdown_closes_idle_kept_alive_connections_at_once() {
     );
     assert!(read_until_closed(&mut stream).await.is_empty());
 }
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_is_served() {
+    let served = Served::default().await;
+    let id = served.library().0.ids()[0];
+    let stream = TcpStream::connect(served.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    for _ in 0..2 {
+        let request = Request::builder()
+            .uri(format!("http://crv/v1/customers/{id}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.version(), hyper::Version::HTTP_2);
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(looked_up(&body), id.to_string());
+    }
+    served.stop().await;
+}
