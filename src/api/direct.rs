@@ -265,7 +265,7 @@ pub async fn serve(
                 stream,
                 read: unanswered,
             };
-        };
+        }
         let body = read.split_to(head.body_len).freeze();
         let answering = routes::answer(state, client, &parts, RequestBody::whole(body), started);
         // A client that closes its side before the answer has left: the answer is dropped
