@@ -2022,16 +2022,9 @@ async fn an_answer_before_the_body_is_read_says_the_connection_closes() {
     let mut stream = TcpStream::connect(served.addr).await.unwrap();
     for _ in 0..2 {
         stream.write_all(request.as_bytes()).await.unwrap();
-        let answer = read_head(&mut stream).await;
-        assert!(answer.starts_with("http/1.1 200"), "{answer}");
+        let (status, answer, _) = read_answer(&mut stream).await;
+        assert_eq!(status, 200, "{answer}");
         assert!(!answer.contains("connection: close"), "{answer}");
-        let length: usize = answer
-            .lines()
-            .find_map(|line| line.strip_prefix("content-length:"))
-            .map(|n| n.trim().parse().unwrap())
-            .expect("a content length");
-        let mut answer_body = vec![0u8; length];
-        stream.read_exact(&mut answer_body).await.unwrap();
     }
     served.stop().await;
 }
