@@ -27,7 +27,7 @@
 //! (hyper does not support half-closed connections either); shutdown closes a connection
 //! waiting for its next request and lets one being answered finish.
 
-use std::io;
+use std::io::{self, Write as _};
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -390,10 +390,7 @@ async fn write_answer(
             }
             while let Some(chunk) = chunks.next_chunk() {
                 buffer.clear();
-                let mut size = [0u8; 16];
-                let digits = hex_digits(chunk.len(), &mut size);
-                buffer.extend_from_slice(digits);
-                buffer.extend_from_slice(b"\r\n");
+                write!(buffer, "{:x}\r\n", chunk.len()).expect("writing to a Vec cannot fail");
                 buffer.extend_from_slice(&chunk);
                 buffer.extend_from_slice(b"\r\n");
                 if stream.write_all(buffer).await.is_err() {
@@ -425,20 +422,6 @@ fn write_head(buffer: &mut Vec<u8>, status: StatusCode, headers: &HeaderMap, clo
     buffer.extend_from_slice(b"date: ");
     HTTP_DATE.with_borrow_mut(|date| buffer.extend_from_slice(date.now()));
     buffer.extend_from_slice(b"\r\n");
-}
-
-/// `value` in lower-case hexadecimal, in `digits`.
-fn hex_digits(value: usize, digits: &mut [u8; 16]) -> &[u8] {
-    let mut at = digits.len();
-    let mut rest = value;
-    loop {
-        at -= 1;
-        digits[at] = b"0123456789abcdef"[rest % 16];
-        rest /= 16;
-        if rest == 0 {
-            return &digits[at..];
-        }
-    }
 }
 
 /// The `Date` of answers (`Sat, 05 Dec 2026 23:59:00 GMT`), formatted once a second.
@@ -659,8 +642,5 @@ mod tests {
             ),
             "{text}"
         );
-        let mut digits = [0u8; 16];
-        assert_eq!(hex_digits(0, &mut digits), b"0");
-        assert_eq!(hex_digits(65_536 + 255, &mut digits), b"100ff");
     }
 }

@@ -788,8 +788,8 @@ fn refuse_connection(state: &AppState, stream: TcpStream, peer: SocketAddr) {
 /// timeout is disconnected; a connection beyond the configured cap is answered 503 and closed
 /// at once. Each connection starts on the [`direct`] lane and goes to hyper at the first
 /// request the lane does not take; hyper's own answers to unparsable requests (400, 414, 431)
-/// get a JSON error body. Connections are spread over the configured number of [`reactors`], the caller's runtime
-/// the first of them; the others are stopped before the function returns.
+/// get a JSON error body. Connections are spread over the configured number of [`reactors`],
+/// the caller's runtime the first of them; the others are stopped before the function returns.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
