@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crv::campaign::{CampaignSpec, RealCosts, targets};
 use crv::select::{
-    OPTIMALITY_TOLERANCE, Selection, SolveLimits, StopReason, knapsack, knapsack_greedy,
-    scale_capacity, scale_costs,
+    OPTIMALITY_TOLERANCE, Selection, SolveLimits, StopReason, as_written, knapsack,
+    knapsack_greedy, scale_capacity, scale_costs,
 };
 use crv::synthetic::RowRng;
 use proptest::prelude::*;
@@ -746,8 +746,15 @@ proptest! {
         let real = RealCosts { column: &costs, multiplier: 1.0 };
         let targets =
             targets::solve(&values, &units, capacity, None, &spec, real, Duration::ZERO);
-        let chosen: Vec<String> =
-            targets.selection.rows.iter().map(|&r| costs[r].to_string()).collect();
+        // Each cost as crv writes it: its shortest round-trip decimal, a tie between two
+        // (the f32 425.640625: 425.64062 or 425.64063) going to the even digit as in zmij
+        // and serde_json; Rust's `Display` takes the other one.
+        let chosen: Vec<String> = targets
+            .selection
+            .rows
+            .iter()
+            .map(|&r| as_written(costs[r]).to_string())
+            .collect();
         let versus = written_sum_vs(&chosen, &budget.to_string());
         prop_assume!(versus.is_some());
         prop_assert!(versus.unwrap().is_le(), "spent {chosen:?} of budget {budget}");

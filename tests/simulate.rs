@@ -14,7 +14,7 @@ use crv::campaign::{CampaignSpec, SelectionRequest};
 use crv::cancel::Cancel;
 use crv::kernel::scenario::delta_tolerance;
 use crv::kernel::{CrvInputs, TierScheme, scenario_scalar};
-use crv::select::SolveLimits;
+use crv::select::{SolveLimits, as_written};
 use crv::{ScoreParams, Store, Table};
 
 /// `path`'s customers as a table (scored with the default parameters).
@@ -352,8 +352,8 @@ fn a_scenario_spends_its_real_multiplied_cost_within_the_budget() {
         let targets =
             simulate::solve_scenario(store, &values, scenario, &SolveLimits::default(), &set.file)
                 .unwrap();
-        // Each cost as written: its shortest decimal (Rust's `Display` of the f32).
-        let written = |r: usize| costs[r].to_string().parse::<f64>().unwrap() * multiplier;
+        // Each cost as written: its shortest decimal, as crv writes it.
+        let written = |r: usize| as_written(costs[r]) * multiplier;
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1.0);
         let real: f64 = targets.selection.rows.iter().map(|&r| written(r)).sum();
         assert!(!targets.selection.rows.is_empty());
