@@ -318,9 +318,9 @@ mod tests {
             )
             .unwrap(),
         );
-        let parts = super::super::direct::empty_parts();
+        let head = super::super::direct::ConnectionHead::new();
         let body = RequestBody::whole(bytes::Bytes::new());
-        let future = answer(&state, "127.0.0.1:1", &parts, body, Instant::now());
+        let future = answer(&state, "127.0.0.1:1", &head.parts, body, Instant::now());
         let size = std::mem::size_of_val(&future);
         assert!(size <= 1024, "a request's future takes {size} bytes");
     }
