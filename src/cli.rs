@@ -622,10 +622,10 @@ pub struct ServeCommand {
     #[arg(long)]
     pub io_threads: Option<usize>,
     /// Keep transparent huge pages for memory first touched while serving. By default they
-    /// are turned off once the store is scored, before the log is replayed
-    /// (`PR_SET_THP_DISABLE`): the first touch of a fresh 2 MiB page stalls the thread that
-    /// touches it for the whole page's zeroing (about 5 ms on a virtual machine whose host
-    /// backs memory lazily), and every request waiting on that thread with it.
+    /// are turned off once the store is scored and the log replayed, before the server
+    /// listens (`PR_SET_THP_DISABLE`): the first touch of a fresh 2 MiB page stalls the thread
+    /// that touches it for the whole page's zeroing (about 5 ms on a virtual machine whose
+    /// host backs memory lazily), and every request waiting on that thread with it.
     #[arg(long)]
     pub huge_pages: bool,
     /// Require `Authorization: Bearer <token>` on heavy and write endpoints, the token read
