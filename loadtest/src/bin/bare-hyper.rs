@@ -24,7 +24,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
 /// A minimal hyper server answering every request with a fixed JSON body.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Address to listen on; loopback only (127.0.0.0/8 or ::1).
     #[arg(long, default_value = "127.0.0.1:8081", value_parser = crv_loadtest::loopback::parse_loopback)]

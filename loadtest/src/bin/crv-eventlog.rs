@@ -15,7 +15,7 @@ use crv_loadtest::{Error, Result};
 
 /// Writes an event log over a store's customers, for replay measurements.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// The store whose customers the events are for.
     #[arg(long)]
