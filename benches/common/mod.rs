@@ -100,12 +100,22 @@ pub fn print_ratio(group: &str, bench: &str, baseline: &str, since: SystemTime) 
         median_ns(group, baseline, since),
     ) {
         (Some(measured), Some(base)) => println!(
-            "ratio {group}: {bench} / {baseline} = {:.2}x  ({:.3} ms vs {:.3} ms, medians)",
+            "ratio {group}: {bench} / {baseline} = {:.2}x  ({} vs {}, medians)",
             measured / base,
-            measured / 1e6,
-            base / 1e6
+            duration_text(measured),
+            duration_text(base)
         ),
         _ => println!("ratio {group}: {bench} / {baseline}: not measured in this run"),
+    }
+}
+
+/// `ns` nanoseconds as text, in milliseconds (`12.345 ms`) or, under a microsecond, in
+/// nanoseconds (`43.6 ns`).
+fn duration_text(ns: f64) -> String {
+    if ns < 1e3 {
+        format!("{ns:.1} ns")
+    } else {
+        format!("{:.3} ms", ns / 1e6)
     }
 }
 

@@ -10,7 +10,8 @@ use bincode::{Decode, Encode};
 use smallvec::SmallVec;
 
 use super::event::{Event, SetValue};
-use crate::limits::{MAX_CONTACT_HISTORY, MAX_EVENT_TEXT_BYTES, RECENT_EVENTS};
+use super::recent_events::RecentEvents;
+use crate::limits::MAX_CONTACT_HISTORY;
 
 /// An event with its log sequence number.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
@@ -57,7 +58,7 @@ pub struct ContactRecord {
 pub struct History {
     /// Every event ever applied to the customer.
     pub events: u64,
-    /// The most recent events, oldest first, at most [`RECENT_EVENTS`].
+    /// The most recent events, oldest first, at most [`crate::limits::RECENT_EVENTS`].
     pub recent: RecentEvents,
     /// The most recent contacts and responses, oldest first, at most [`MAX_CONTACT_HISTORY`].
     pub contacts: Contacts,
@@ -140,7 +141,7 @@ impl Contacts {
 
 /// Encodes `len` `items` as bincode encodes a sequence of them (its length, then each): the
 /// checkpoint form of [`RecentEvents`] and [`Contacts`], whatever they hold in memory.
-fn encode_sequence<E: bincode::enc::Encoder, T: Encode>(
+pub(super) fn encode_sequence<E: bincode::enc::Encoder, T: Encode>(
     encoder: &mut E,
     len: usize,
     mut items: impl Iterator<Item = T>,
@@ -168,225 +169,6 @@ impl<Context> Decode<Context> for Contacts {
 }
 
 bincode::impl_borrow_decode!(Contacts);
-
-/// A customer's most recent events, oldest first, at most [`RECENT_EVENTS`], kept encoded: a
-/// purchase takes 24 bytes in one buffer instead of a 96-byte [`LoggedEvent`] in a growing
-/// ring (a replay of millions of customers touches a fraction of the memory).
-///
-/// The buffer starts with a header of [`HEADER_BYTES`]: how many entries it holds (u8) and
-/// how many bytes they take (u16 LE), so that an event is appended without walking the
-/// entries (a full buffer of twenty is eight cache lines, and the walk a chain of dependent
-/// loads through them: 90% of a push's time with events streaming, `loadtest/README.md`).
-/// Each entry is its length (u16 LE, never 0) and the bincode of the [`LoggedEvent`]; what
-/// follows the entries up to the buffer's end is room. An empty buffer holds none. Up to
-/// [`INLINE_RECENT_BYTES`] the buffer is in the state itself: a customer's first purchase
-/// (28 bytes with the header) takes no allocation of its own and is read with the state,
-/// and most customers of a replay have one event (a 10^7-event replay over 10^7 customers
-/// made 6.3 million 32-byte allocations for them, a sixth of its time in the allocator,
-/// `loadtest/README.md`). Past that it is on the heap, sized exactly for the events it holds
-/// and doubled when an event does not fit, but never past the room [`RECENT_EVENTS`] entries
-/// of the average size take: a customer's twenty purchases take four allocations, not one
-/// per event (batches of events 4% faster with doubling than grown by half,
-/// `loadtest/README.md`), and an entry replacing the oldest of a full buffer mostly fits in
-/// place. The buffer's length is its size (room included). A checkpoint stores the decoded
-/// events, as a sequence of [`LoggedEvent`].
-#[derive(Debug, Clone, Default)]
-pub struct RecentEvents {
-    bytes: SmallVec<[u8; INLINE_RECENT_BYTES]>,
-}
-
-/// Bytes of [`RecentEvents`] kept in the state itself: a purchase's entry and the header.
-const INLINE_RECENT_BYTES: usize = 32;
-
-/// Bytes of [`RecentEvents`]' header: the count of entries (u8) and the bytes they take (u16).
-const HEADER_BYTES: usize = 3;
-const _: () = assert!(
-    RECENT_EVENTS <= u8::MAX as usize
-        && RECENT_EVENTS * (2 + MAX_LOGGED_EVENT_BYTES) <= u16::MAX as usize,
-    "a full buffer's count and size fit its header"
-);
-
-/// The encoding of [`RecentEvents`]' entries (compact: variable-length integers).
-fn recent_config() -> impl bincode::config::Config {
-    bincode::config::standard()
-}
-
-/// Room on the stack for an entry encoded before the buffer grows: a purchase takes 23 bytes,
-/// a contact with short texts about 40.
-const SHORT_ENTRY_BYTES: usize = 64;
-
-/// The longest encoded [`LoggedEvent`]: three capped texts and a few numbers.
-const MAX_LOGGED_EVENT_BYTES: usize = 3 * (MAX_EVENT_TEXT_BYTES + 5) + 64;
-
-impl RecentEvents {
-    /// Appends event `sequence`, dropping the oldest past [`RECENT_EVENTS`].
-    pub fn push(&mut self, sequence: u64, event: &Event) {
-        let (mut count, mut used) = self.header();
-        if count == RECENT_EVENTS {
-            let oldest = 2 + self.length_at(HEADER_BYTES);
-            self.bytes
-                .copy_within(HEADER_BYTES + oldest..HEADER_BYTES + used, HEADER_BYTES);
-            (count, used) = (count - 1, used - oldest);
-        }
-        let entry = (sequence, event);
-        let at = HEADER_BYTES + used;
-        // Into the room after the entries when it fits (a failed attempt leaves bytes there,
-        // but the buffer is then replaced).
-        if let Some(room) = self.bytes.get_mut(at + 2..)
-            && let Ok(written) = bincode::encode_into_slice(entry, room, recent_config())
-        {
-            self.bytes[at..at + 2].copy_from_slice(&entry_length(written));
-            self.set_header(count + 1, used + 2 + written);
-            return;
-        }
-        // Encoded once, aside: on the stack when short (a purchase, a `set` of a number), else
-        // on the heap (an event with long texts).
-        let mut short = [0u8; SHORT_ENTRY_BYTES];
-        let long;
-        let encoded = match bincode::encode_into_slice(entry, &mut short, recent_config()) {
-            Ok(written) => &short[..written],
-            Err(_) => {
-                long = bincode::encode_to_vec(entry, recent_config()).expect("an event encodes");
-                &long[..]
-            }
-        };
-        let written = encoded.len();
-        let needed = at + 2 + written;
-        let grown = if self.bytes.is_empty() {
-            needed
-        } else {
-            // Doubled, but never past the room a full buffer of entries of this size takes.
-            let entries = count.min(RECENT_EVENTS - 1) + 1;
-            let room_for_all = HEADER_BYTES + (needed - HEADER_BYTES) / entries * RECENT_EVENTS;
-            needed.max((self.bytes.len() * 2).min(room_for_all))
-        };
-        // In the state while it fits (then all of its room), else on the heap at exactly
-        // `grown` bytes: zeroed at once (the room must be zeros), then the entries copied in.
-        // Grown piece by piece (`extend_from_slice` four times, then `resize`, which pushes
-        // the room's zeros one at a time) the buffer cost ~300 instructions an event more
-        // (callgrind of a replay, `loadtest/README.md`).
-        let grown = grown.max(INLINE_RECENT_BYTES);
-        let mut bytes = if grown == INLINE_RECENT_BYTES {
-            SmallVec::from_buf([0; INLINE_RECENT_BYTES])
-        } else {
-            SmallVec::from_vec(vec![0; grown])
-        };
-        if let Some(entries) = self.bytes.get(HEADER_BYTES..at) {
-            bytes[HEADER_BYTES..at].copy_from_slice(entries);
-        }
-        bytes[at..at + 2].copy_from_slice(&entry_length(written));
-        bytes[at + 2..needed].copy_from_slice(encoded);
-        self.bytes = bytes;
-        self.set_header(count + 1, used + 2 + written);
-    }
-
-    /// How many entries the buffer holds, and the bytes they take after the header.
-    fn header(&self) -> (usize, usize) {
-        match self.bytes[..] {
-            [count, low, high, ..] => (
-                usize::from(count),
-                usize::from(u16::from_le_bytes([low, high])),
-            ),
-            _ => (0, 0),
-        }
-    }
-
-    /// Records that the buffer holds `count` entries taking `used` bytes.
-    fn set_header(&mut self, count: usize, used: usize) {
-        debug_assert!(count <= RECENT_EVENTS && used <= u16::MAX as usize);
-        self.bytes[0] = count as u8;
-        self.bytes[1..HEADER_BYTES].copy_from_slice(&(used as u16).to_le_bytes());
-    }
-
-    /// The length of the entry at byte `at`.
-    fn length_at(&self, at: usize) -> usize {
-        usize::from(u16::from_le_bytes([self.bytes[at], self.bytes[at + 1]]))
-    }
-
-    /// Each entry's encoded event, oldest first.
-    fn entries(&self) -> Vec<&[u8]> {
-        let (count, _) = self.header();
-        let mut at = HEADER_BYTES;
-        (0..count)
-            .map(|_| {
-                let length = self.length_at(at);
-                let entry = &self.bytes[at + 2..at + 2 + length];
-                at += 2 + length;
-                entry
-            })
-            .collect()
-    }
-
-    /// The buffer: its header, the entries, room (a read of where they are:
-    /// [`super::read_ahead`] then reads its first byte, bringing the header into the cache).
-    pub fn encoded(&self) -> &[u8] {
-        &self.bytes
-    }
-
-    /// How many events are kept.
-    pub fn len(&self) -> usize {
-        self.header().0
-    }
-
-    /// Whether none is kept.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The events, oldest first.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = LoggedEvent> + '_ {
-        self.entries().into_iter().map(|entry| {
-            let ((sequence, event), _): ((u64, Event), usize) =
-                bincode::decode_from_slice(entry, recent_config())
-                    .expect("an entry is the encoding of an event");
-            LoggedEvent { sequence, event }
-        })
-    }
-}
-
-/// The length prefix of an entry of `written` bytes.
-fn entry_length(written: usize) -> [u8; 2] {
-    assert!(
-        (1..=MAX_LOGGED_EVENT_BYTES).contains(&written),
-        "an event of capped texts fits MAX_LOGGED_EVENT_BYTES"
-    );
-    (written as u16).to_le_bytes()
-}
-
-impl PartialEq for RecentEvents {
-    /// The same events, however much room follows them.
-    fn eq(&self, other: &Self) -> bool {
-        self.entries() == other.entries()
-    }
-}
-
-impl Encode for RecentEvents {
-    fn encode<E: bincode::enc::Encoder>(
-        &self,
-        encoder: &mut E,
-    ) -> Result<(), bincode::error::EncodeError> {
-        encode_sequence(encoder, self.len(), self.iter())
-    }
-}
-
-impl<Context> Decode<Context> for RecentEvents {
-    fn decode<D: bincode::de::Decoder<Context = Context>>(
-        decoder: &mut D,
-    ) -> Result<Self, bincode::error::DecodeError> {
-        let mut recent = RecentEvents::default();
-        for logged in Vec::<LoggedEvent>::decode(decoder)? {
-            if logged.event.longest_text() > MAX_EVENT_TEXT_BYTES {
-                return Err(bincode::error::DecodeError::Other(
-                    "a recent event holds a text longer than any accepted event's",
-                ));
-            }
-            recent.push(logged.sequence, &logged.event);
-        }
-        Ok(recent)
-    }
-}
-
-bincode::impl_borrow_decode!(RecentEvents);
 
 /// A customer's columns as events left them: the numeric columns the row holds (those events
 /// set, and those a purchase read), the others being the base store's (0 for a customer the
@@ -599,6 +381,7 @@ pub enum ColumnRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::RECENT_EVENTS;
 
     #[test]
     fn a_purchase_updates_the_history_columns() {
@@ -689,123 +472,5 @@ mod tests {
             none,
             bincode::encode_to_vec(VecDeque::<ContactRecord>::new(), config).unwrap()
         );
-    }
-
-    #[test]
-    fn recent_events_keep_the_latest_and_encode_as_a_sequence_of_events() {
-        let long = "x".repeat(MAX_EVENT_TEXT_BYTES);
-        let events: Vec<LoggedEvent> = (1..=RECENT_EVENTS as u64 + 3)
-            .map(|sequence| LoggedEvent {
-                sequence: sequence << 40,
-                event: match sequence % 4 {
-                    0 => Event::Purchase {
-                        amount: sequence as f64 / 3.0,
-                        time: -(sequence as i64) << 45,
-                    },
-                    1 => Event::Contact {
-                        channel: long.clone(),
-                        campaign: long.clone(),
-                        offer: long.clone(),
-                        time: i64::MAX,
-                    },
-                    2 => Event::Response {
-                        campaign: "c".into(),
-                        offer: String::new(),
-                        value: -1.5,
-                        time: 0,
-                    },
-                    _ => Event::Set {
-                        column: long.clone(),
-                        value: SetValue::Text(long.clone()),
-                    },
-                },
-            })
-            .collect();
-        let mut recent = RecentEvents::default();
-        for (count, logged) in events.iter().enumerate() {
-            recent.push(logged.sequence, &logged.event);
-            assert_eq!(recent.len(), (count + 1).min(RECENT_EVENTS));
-        }
-        let kept: Vec<LoggedEvent> = recent.iter().collect();
-        assert_eq!(kept, events[3..]);
-        assert_eq!(recent.iter().next_back(), events.last().cloned());
-        // A checkpoint holds them as the sequence of events it always held.
-        let as_sequence: VecDeque<LoggedEvent> = events[3..].iter().cloned().collect();
-        let config = bincode::config::standard()
-            .with_little_endian()
-            .with_fixed_int_encoding();
-        let encoded = bincode::encode_to_vec(&recent, config).unwrap();
-        assert_eq!(
-            encoded,
-            bincode::encode_to_vec(&as_sequence, config).unwrap()
-        );
-        let (back, _): (RecentEvents, usize) =
-            bincode::decode_from_slice(&encoded, config).unwrap();
-        assert_eq!(back, recent);
-        let too_long = VecDeque::from([LoggedEvent {
-            sequence: 1,
-            event: Event::Set {
-                column: "x".repeat(MAX_EVENT_TEXT_BYTES + 1),
-                value: SetValue::Number(1.0),
-            },
-        }]);
-        let encoded = bincode::encode_to_vec(&too_long, config).unwrap();
-        assert!(bincode::decode_from_slice::<RecentEvents, _>(&encoded, config).is_err());
-    }
-
-    #[test]
-    fn recent_events_double_up_to_a_full_buffer_and_reuse_their_room() {
-        let mut recent = RecentEvents::default();
-        let (mut sizes, mut grown) = (Vec::new(), 0);
-        for sequence in 1..=3 * RECENT_EVENTS as u64 {
-            let before = recent.encoded().len();
-            let event = Event::Purchase {
-                amount: sequence as f64,
-                time: 1_800_000_000_000_000 + sequence as i64,
-            };
-            recent.push(sequence, &event);
-            grown += usize::from(recent.encoded().len() != before);
-            sizes.push(recent.encoded().len());
-            assert_eq!(recent.iter().next_back().unwrap().event, event);
-        }
-        // The first event is kept in the state; twenty take four allocations, and once full
-        // the buffer is reused as the oldest makes room.
-        assert_eq!(sizes[0], INLINE_RECENT_BYTES);
-        let first_entry = {
-            let mut first = RecentEvents::default();
-            first.push(
-                1,
-                &Event::Purchase {
-                    amount: 1.0,
-                    time: 1_800_000_000_000_001,
-                },
-            );
-            assert!(!first.bytes.spilled(), "a purchase is kept in the state");
-            first.header().1
-        };
-        assert_eq!(recent.len(), RECENT_EVENTS);
-        assert_eq!(grown - 1, 4, "allocations: {sizes:?}");
-        assert_eq!(
-            sizes[RECENT_EVENTS..],
-            [sizes[RECENT_EVENTS]; 2 * RECENT_EVENTS]
-        );
-        // Doubling stops at the room twenty entries of this size take.
-        assert!(
-            sizes[RECENT_EVENTS] <= HEADER_BYTES + RECENT_EVENTS * first_entry,
-            "{sizes:?}"
-        );
-        let kept: Vec<u64> = recent.iter().map(|logged| logged.sequence).collect();
-        assert_eq!(
-            kept,
-            (2 * RECENT_EVENTS as u64 + 1..=3 * RECENT_EVENTS as u64).collect::<Vec<_>>()
-        );
-        // Equal events are equal however much room follows them.
-        let mut roomier = recent.encoded().to_vec();
-        roomier.extend([0; 40]);
-        let roomier = RecentEvents {
-            bytes: SmallVec::from_vec(roomier),
-        };
-        assert_eq!(roomier.len(), RECENT_EVENTS);
-        assert_eq!(roomier, recent);
     }
 }

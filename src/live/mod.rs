@@ -48,6 +48,7 @@ pub mod event;
 pub mod fuzz;
 pub mod log;
 mod read_ahead;
+pub mod recent_events;
 pub mod stats;
 pub mod writer;
 
