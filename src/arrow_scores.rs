@@ -4,7 +4,7 @@
 //! The answer is by definition that of `crv import` followed by `crv score` on the same rows:
 //! the same values, ids, errors. The common case is read in place:
 //! - the CRV kernel ([`kernel::score_chunks`]) reads each 16 Ki-row chunk of the table's
-//!   number columns converted to `f32` by the import's rule ([`append_numbers`]) into per-thread
+//!   number columns converted to `f32` by the import's rule (`append_numbers`) into per-thread
 //!   scratch space that stays in cache, and checks each value against its column's domain
 //!   there, fused into the scoring pass (the known columns scoring does not read, `cost` or
 //!   `frequency`, are checked the same way, as the import checks them);

@@ -9,7 +9,7 @@
 //! instructions.sh`). This lane does what those requests need with one buffer per connection,
 //! one timer per connection and one write per answer; the request is parsed by `httparse`
 //! (the parser hyper itself uses), the head and body are `Bytes` slices of the buffer (no copy),
-//! and the answer comes from the same router ([`super::routes::answer`]), with the same status,
+//! and the answer comes from the same router (`routes::answer`), with the same status,
 //! headers, body, metrics and access line as through hyper.
 //!
 //! What goes to hyper, at the first request that needs it, with every byte not yet answered

@@ -60,7 +60,7 @@ impl GammaGamma {
 
     /// The sum of [`GammaGamma::log_likelihood`] over the distinct spends of `data` weighted
     /// by their counts: per run of equal frequencies, the terms of the frequency computed
-    /// once and the spends' terms summed four per `f64x4` lane ([`run_sums`]).
+    /// once and the spends' terms summed four per `f64x4` lane (`bgnbd::run_sums`).
     pub fn log_likelihood_sum(&self, data: &SpendData) -> (f64, [f64; 3]) {
         fit::chunked_sum(
             &data.spends,

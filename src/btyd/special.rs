@@ -368,7 +368,7 @@ fn accurate(series: Option<(SignedLog, f64)>) -> Option<SignedLog> {
 /// the other; for z >= 0.9 first the 1 - z transformation when c - a - b is at least 1e-3
 /// from an integer and its two terms do not cancel by more than one digit, or, when c - a - b
 /// is an integer (to 1e-13 relative), its logarithmic case (Abramowitz & Stegun 15.3.10-12,
-/// [`one_minus_z_log_case`]). Sums stop when the tail is below 1e-16 of the sum, or after
+/// `one_minus_z_log_case`). Sums stop when the tail is below 1e-16 of the sum, or after
 /// 100,000 terms (NaN), which a series in z reaches only beyond z ~ 1 - 4e-4: with c - a - b
 /// within 1e-3 of an integer but not one, z must stay below that. Accuracy: relative 1e-11
 /// against mpmath over the reference set (BG/NBD's parameters up to x = 5000 and z = 0.99,

@@ -92,7 +92,7 @@ pub trait CrvChunks: Sync {
     /// Why a chunk cannot be scored (a value outside its domain, say).
     type Error: Send;
 
-    /// The columns of `rows` (at most [`crv::CHUNK_ROWS`] rows, never crossing a multiple of
+    /// The columns of `rows` (at most `crv::CHUNK_ROWS` rows, never crossing a multiple of
     /// it), each of `rows.len()` values.
     fn chunk<'s>(
         &'s self,

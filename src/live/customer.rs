@@ -316,7 +316,7 @@ impl Row {
 
     /// Applies what `event` changes in the columns: a `set` its column (`numeric` or `text`
     /// index, resolved and checked by the caller; `texts` gives the row's texts before the
-    /// first text changes), a purchase the purchase history (see [`Row::purchase`]; `base`
+    /// first text changes), a purchase the purchase history (see `Row::purchase`; `base`
     /// gives the store's value of a column the row does not hold). Contacts and responses
     /// change no column.
     pub fn apply(

@@ -17,7 +17,7 @@
 //! Every accepted event is first appended to the write-ahead log ([`log`]) by the writer
 //! ([`writer`]), which groups whatever arrived meanwhile into one write and (with `--fsync
 //! always`) one fsync, then applies them in log order and answers. A group is applied 64
-//! events at a time, each chunk's customers read ahead first ([`read_ahead`]: overlay states
+//! events at a time, each chunk's customers read ahead first (`read_ahead`: overlay states
 //! under one read lock per shard, then store rows and numeric columns where the chunk will
 //! use them), so that different customers' cache misses overlap instead of waiting one after
 //! another.

@@ -13,7 +13,7 @@ use crate::limits::{MAX_EVENT_TEXT_BYTES, RECENT_EVENTS};
 /// purchase takes 25 bytes in one buffer instead of a 96-byte [`LoggedEvent`] in a growing
 /// ring (a replay of millions of customers touches a fraction of the memory).
 ///
-/// The buffer starts with a header of [`HEADER_BYTES`]: how many entries it holds (u8), where
+/// The buffer starts with a header of `HEADER_BYTES` (5): how many entries it holds (u8), where
 /// the oldest starts in the ring that follows the header (u16 LE) and how many bytes the
 /// entries take (u16 LE), so that an event is appended without walking the entries (a full
 /// buffer of twenty is eight cache lines, and the walk a chain of dependent loads through
@@ -24,7 +24,7 @@ use crate::limits::{MAX_EVENT_TEXT_BYTES, RECENT_EVENTS};
 /// its cache lines, for every event of a customer with twenty: 1.8% of the server's cycles
 /// under single events, `loadtest/README.md`). An empty buffer holds none.
 ///
-/// Up to [`INLINE_RECENT_BYTES`] the buffer is in the state itself: a customer's first
+/// Up to `INLINE_RECENT_BYTES` (32) the buffer is in the state itself: a customer's first
 /// purchase (30 bytes with the header) takes no allocation of its own and is read with the
 /// state, and most customers of a replay have one event (a 10^7-event replay over 10^7
 /// customers made 6.3 million 32-byte allocations for them, a sixth of its time in the
@@ -267,7 +267,7 @@ impl RecentEvents {
     }
 
     /// The buffer: its header, then the ring of entries (a read of where they are:
-    /// [`super::read_ahead`] then reads its first byte, bringing the header into the cache).
+    /// `live::read_ahead` then reads its first byte, bringing the header into the cache).
     pub fn encoded(&self) -> &[u8] {
         &self.bytes
     }

@@ -7,7 +7,7 @@
 //! Groups are written on the reactor itself, as Redis does, under every policy: the first
 //! request of a group spawns a flush task that yields once (letting every request already
 //! readable add its events), then appends them all in one write and applies them
-//! [`APPLY_SLICE`] events at a time, yielding to the reactor between slices and answering each
+//! `APPLY_SLICE` events at a time, yielding to the reactor between slices and answering each
 //! request once its own events are applied: on one core a group of batches is milliseconds of
 //! work, and the lookups that arrive meanwhile are answered between two slices rather than
 //! after the group. No thread hand-off per request. Groups are applied in log order: the

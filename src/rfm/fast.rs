@@ -5,8 +5,8 @@
 //! Each function answers `None` for anything else (quotes, spaces, signs, exponents, offsets,
 //! fractions of a second, bad dates, longer numbers), and [`super::log::Layout::parse`] then
 //! reads the field with the general parser. When it answers, the value is the general
-//! parser's, bit for bit: the dates go through the same validation ([`super::date::civil_day`],
-//! [`super::date::seconds_of_day`]), and an amount of `m` (at most 15 digits, so below 2^53)
+//! parser's, bit for bit: the dates go through the same validation (`date::civil_day`,
+//! `date::seconds_of_day`), and an amount of `m` (at most 15 digits, so below 2^53)
 //! with `k` decimals is `m / 10^k`, one correctly rounded division of two exactly represented
 //! numbers, which is the correctly rounded value of the decimal (Clinger's fast path), as
 //! `fast_float2` gives it. The tests check that property on random fields.

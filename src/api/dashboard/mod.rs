@@ -1,7 +1,8 @@
 //! The dashboard (README.md, "The dashboard"): the page at `GET /`, one HTML file with its
 //! script and styles inline, compiled into the binary (no CDN, no build step); the data it
-//! draws at `GET /v1/summary`, encoded once per served version ([`summary`]); and the API's
-//! description at `GET /openapi.json`, a file of the repository compiled in as well.
+//! draws at `GET /v1/summary`, encoded once per served version ([`summary`](mod@summary));
+//! and the API's description at `GET /openapi.json`, a file of the repository compiled in as
+//! well.
 //!
 //! The page asks `/v1/summary` first: its `server.endpoints` lists every route of the router
 //! ([`crate::api::metrics::Route::ALL`]), and a panel whose endpoint is not there stays hidden,

@@ -42,7 +42,7 @@ fn significand_of_key(key: u32) -> u64 {
     significand(crv_of_key(key).to_bits())
 }
 
-/// Per bucket of the key's top [`TOP_BITS`]: customers and the sum of their CRV's
+/// Per bucket of the key's top `TOP_BITS`: customers and the sum of their CRV's
 /// significands; and the counts and last keys the summary needs. Integer counts and sums, so
 /// the histograms of parts merge into the whole's exactly (the tier cuts of customers held in
 /// parts: [`TierCuts::from_parts`]).
