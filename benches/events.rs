@@ -87,11 +87,11 @@ fn main() {
         })
     });
     group.bench_function("decode/100", |b| {
-        b.iter(|| event::decode(next.next().expect("cycles"), None, 0).expect("a body decodes"))
+        b.iter(|| event::decode(next.next().expect("cycles"), None, || 0).expect("a body decodes"))
     });
     group.bench_function("submit/100", |b| {
         b.iter(|| {
-            let events = event::decode(next.next().expect("cycles"), None, 0).expect("decodes");
+            let events = event::decode(next.next().expect("cycles"), None, || 0).expect("decodes");
             live.check(&events).expect("purchases pass");
             runtime
                 .block_on(live.submit(events))

@@ -106,7 +106,7 @@ pub async fn events(
         return Err(ApiError::unsupported_media_type("`application/json`"));
     }
     let bytes = read_body(body, state.config().max_body_bytes).await?;
-    let events = event::decode(&bytes, customer.map(|id| id.internal.0), now_micros())?;
+    let events = event::decode(&bytes, customer.map(|id| id.internal.0), now_micros)?;
     live.check(&events)?;
     let count = events.len();
     let sequence = live.submit(events).await?;

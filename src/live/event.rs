@@ -293,7 +293,8 @@ enum BodyField {
 
 /// Decodes `{"events": [...]}`. `customer` is the path's id for the per-customer form (an
 /// event may then omit `customer_id`, or must repeat the same one); `None` for the batch form,
-/// where every event names its customer. `now` stamps the events that give no `time`.
+/// where every event names its customer. `now` stamps the events that give no `time`: read
+/// once, by the first of them (a body whose events all carry their time reads no clock).
 ///
 /// Each event is checked as soon as it is read, into the answer (no array of raw events in
 /// between); the first wrong event, or the one past [`MAX_EVENTS_PER_REQUEST`], stops the
@@ -301,13 +302,15 @@ enum BodyField {
 pub fn decode(
     bytes: &[u8],
     customer: Option<u64>,
-    now: i64,
+    now: impl FnOnce() -> i64,
 ) -> Result<Vec<CustomerEvent>, EventError> {
     let mut refused = None;
+    let (mut clock, mut stamp) = (Some(now), None);
+    let mut now = || *stamp.get_or_insert_with(|| clock.take().map_or(0, |now| now()));
     let body = Body {
         events: EventsSeed {
             customer,
-            now,
+            now: &mut now,
             // A purchase takes about 90 bytes of JSON, the shortest event 30.
             capacity: (bytes.len() / 32).min(MAX_EVENTS_PER_REQUEST),
             refused: &mut refused,
@@ -383,7 +386,7 @@ impl<'de> Visitor<'de> for Body<'_> {
 /// failed is left in `refused`.
 struct EventsSeed<'r> {
     customer: Option<u64>,
-    now: i64,
+    now: &'r mut dyn FnMut() -> i64,
     capacity: usize,
     refused: &'r mut Option<EventError>,
 }
@@ -412,7 +415,7 @@ impl<'de> Visitor<'de> for EventsSeed<'_> {
                      {MAX_EVENTS_PER_REQUEST} per request"
                 )))
             } else {
-                convert(events.len(), raw, self.customer, self.now)
+                convert(events.len(), raw, self.customer, &mut *self.now)
             };
             match converted {
                 Ok(event) => events.push(event),
@@ -431,7 +434,7 @@ fn convert(
     index: usize,
     raw: RawEvent<'_>,
     customer: Option<u64>,
-    now: i64,
+    now: &mut dyn FnMut() -> i64,
 ) -> Result<CustomerEvent, EventError> {
     let at = |field: &str, why: &str| error(format!("events[{index}].{field}: {why}"));
     let customer_id = match (customer, raw.customer_id) {
@@ -458,7 +461,7 @@ fn convert(
         text(field, value)?.ok_or_else(|| at(field, &format!("required for a {}", raw.kind)))
     };
     let time = match &raw.time {
-        None => now,
+        None => now(),
         Some(text) => {
             parse_moment(text.as_bytes())
                 .map_err(|why| at("time", &format!("{}: {why}", crate::error::quote(text))))?
@@ -564,7 +567,28 @@ mod tests {
     use super::*;
 
     fn one(json: &str) -> Result<Event, EventError> {
-        decode(json.as_bytes(), Some(7), 99).map(|mut events| events.remove(0).event)
+        decode(json.as_bytes(), Some(7), || 99).map(|mut events| events.remove(0).event)
+    }
+
+    #[test]
+    fn the_clock_is_read_once_and_only_for_events_without_a_time() {
+        let reads = std::cell::Cell::new(0);
+        let clock = || {
+            reads.set(reads.get() + 1);
+            5
+        };
+        let timed = br#"{"events":[{"type":"purchase","amount":1,"time":"2026-11-30T10:00:00Z"}]}"#;
+        decode(timed, Some(7), clock).unwrap();
+        assert_eq!(reads.get(), 0);
+        let untimed =
+            br#"{"events":[{"type":"purchase","amount":1},{"type":"purchase","amount":2}]}"#;
+        let events = decode(untimed, Some(7), clock).unwrap();
+        assert_eq!(reads.get(), 1);
+        assert!(
+            events
+                .iter()
+                .all(|e| matches!(e.event, Event::Purchase { time: 5, .. }))
+        );
     }
 
     #[test]
@@ -575,7 +599,7 @@ mod tests {
                 {"type":"response","campaign":"spring","value":30},
                 {"type":"set","column":"segment","value":"gold"}]}"#,
             Some(7),
-            99,
+            || 99,
         )
         .unwrap();
         assert_eq!(events.len(), 4);
@@ -650,16 +674,20 @@ mod tests {
             message.starts_with("events[0].time: `soon`: not an ISO 8601"),
             "{message}"
         );
-        let message = decode(br#"{"events":[{"type":"purchase","amount":1}]}"#, None, 0)
-            .unwrap_err()
-            .message;
+        let message = decode(
+            br#"{"events":[{"type":"purchase","amount":1}]}"#,
+            None,
+            || 0,
+        )
+        .unwrap_err()
+        .message;
         assert!(message.contains("events[0].customer_id"), "{message}");
     }
 
     #[test]
     fn a_body_that_is_not_utf8_is_refused_where_it_breaks() {
         let body = b"{\"events\":[\n{\"type\":\"contact\",\"channel\":\"e\xffmail\"}]}";
-        let message = decode(body, Some(7), 0).unwrap_err().message;
+        let message = decode(body, Some(7), || 0).unwrap_err().message;
         assert_eq!(
             message,
             "the body is not an events document: invalid UTF-8 at line 2 column 31"
@@ -739,9 +767,9 @@ mod tests {
             }
         );
         let many = |count: usize| format!(r#"{{"events":[{}]}}"#, vec![purchase; count].join(","));
-        let most = decode(many(MAX_EVENTS_PER_REQUEST).as_bytes(), Some(7), 0).unwrap();
+        let most = decode(many(MAX_EVENTS_PER_REQUEST).as_bytes(), Some(7), || 0).unwrap();
         assert_eq!(most.len(), MAX_EVENTS_PER_REQUEST);
-        let message = decode(many(MAX_EVENTS_PER_REQUEST + 1).as_bytes(), Some(7), 0)
+        let message = decode(many(MAX_EVENTS_PER_REQUEST + 1).as_bytes(), Some(7), || 0)
             .unwrap_err()
             .message;
         assert!(

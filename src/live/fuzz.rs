@@ -9,7 +9,7 @@ use super::log;
 /// refused.
 pub fn event_json(bytes: &[u8]) -> Option<usize> {
     for customer in [None, Some(7)] {
-        if let Ok(events) = event::decode(bytes, customer, 0) {
+        if let Ok(events) = event::decode(bytes, customer, || 0) {
             let mut out = Vec::new();
             for (index, event) in events.iter().enumerate() {
                 log::encode_record(index as u64 + 1, event, &mut out);
@@ -20,7 +20,7 @@ pub fn event_json(bytes: &[u8]) -> Option<usize> {
             assert_eq!(decoded, events);
         }
     }
-    event::decode(bytes, Some(7), 0)
+    event::decode(bytes, Some(7), || 0)
         .ok()
         .map(|events| events.len())
 }
