@@ -175,6 +175,8 @@ fn request_head_corpus_keeps_its_properties() {
         &[
             ("event_post.http", "direct"),
             ("pipelined.http", "direct"),
+            ("query_target.http", "direct"),
+            ("absolute_target.http", "hyper"),
             ("chunked_post.http", "hyper"),
             ("http10.http", "hyper"),
             ("half_head.http", "partial"),

@@ -12,12 +12,12 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hyper::header::{self, HeaderMap};
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::body::Body;
+use super::request_head::{Field, Headers};
 use super::wire::{ApiError, JSON, RequestBody, json_response, names_media_type, read_body};
 use crate::campaign::contacts::ContactHistory;
 use crate::campaign::definition::CampaignDefinition;
@@ -159,11 +159,11 @@ impl RuleContacts {
 /// contacts of the server's event log ([`RuleContacts`]).
 pub async fn optimise(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    headers: Headers<'_>,
     body: &mut RequestBody,
 ) -> Result<Response<Body>, ApiError> {
     let started = Instant::now();
-    if !names_media_type(headers, header::CONTENT_TYPE, JSON) {
+    if !names_media_type(headers, Field::ContentType, JSON) {
         return Err(ApiError::unsupported_media_type("`application/json`"));
     }
     let bytes = read_body(body, state.config().max_body_bytes).await?;

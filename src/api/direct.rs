@@ -8,13 +8,16 @@
 //! scenario took ~24,000 instructions, of which bare hyper's ~9,700 (`loadtest/
 //! instructions.sh`). This lane does what those requests need with one buffer per connection,
 //! one timer per connection and one write per answer; the request is parsed by `httparse`
-//! (the parser hyper itself uses), the head and body are `Bytes` slices of the buffer (no copy),
-//! and the answer comes from the same router (`routes::answer`), with the same status,
-//! headers, body, metrics and access line as through hyper.
+//! (the parser hyper itself uses), the router reads the head's path and fields where they lie
+//! in the buffer ([`super::request_head`]), the body is a `Bytes` slice of it (no copy), and
+//! the answer comes from the same router (`routes::answer`), with the same status, headers,
+//! body, metrics and access line as through hyper.
 //!
 //! What goes to hyper, at the first request that needs it, with every byte not yet answered
 //! (the rest of the connection is then hyper's): HTTP/1.0 and HTTP/2, any method but `GET`
-//! and `POST`, `Transfer-Encoding` (chunked bodies), `Expect`, `Upgrade`, a `Connection`
+//! and `POST`, a target that is not a path (`/` first) of the bytes a URI's path and query
+//! take unescaped (absolute-form, `*`, a fragment, a byte a URI must escape: hyper's `Uri`
+//! reads those), `Transfer-Encoding` (chunked bodies), `Expect`, `Upgrade`, a `Connection`
 //! other than `keep-alive` or `close`, a `Content-Length` that is not one plain number or is
 //! over the body limit (hyper answers 413), a head longer than [`MAX_HEAD_BYTES`] or of more
 //! than [`MAX_HEADERS`] headers (hyper answers 431 past its own limits), a body that is not
@@ -35,9 +38,8 @@ use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::http::request::Parts;
-use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::header::{self, HeaderMap};
+use hyper::{Method, Response, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -45,6 +47,7 @@ use tokio::time::Sleep;
 
 use super::AppState;
 use super::body::Body;
+use super::request_head::{Field, FieldPlaces, Headers, RequestHead, is_named};
 use super::routes;
 use super::wire::RequestBody;
 
@@ -96,10 +99,12 @@ pub struct Head {
     pub body_len: usize,
     /// `POST` (else `GET`).
     pub post: bool,
-    /// The request target.
-    pub target: Range<usize>,
+    /// The request target's path: the target (origin-form, `/` first) up to its query.
+    pub path: Range<usize>,
     /// Each header's name and value.
     pub fields: Vec<(Range<usize>, Range<usize>)>,
+    /// Where the fields the router reads are among them.
+    pub places: FieldPlaces,
     /// Whether the client asked to close the connection after the answer.
     pub close: bool,
 }
@@ -124,6 +129,9 @@ pub fn read_head(bytes: &[u8], max_body_bytes: usize) -> HeadRead {
     let (Some(1), Some(target)) = (request.version, request.path) else {
         return HeadRead::ForHyper;
     };
+    let Some(path_len) = path_len(target.as_bytes()) else {
+        return HeadRead::ForHyper;
+    };
     let at = |piece: &[u8]| {
         let start = piece.as_ptr() as usize - bytes.as_ptr() as usize;
         start..start + piece.len()
@@ -132,18 +140,17 @@ pub fn read_head(bytes: &[u8], max_body_bytes: usize) -> HeadRead {
         len,
         body_len: 0,
         post,
-        target: at(target.as_bytes()),
+        path: at(&target.as_bytes()[..path_len]),
         fields: Vec::with_capacity(request.headers.len()),
+        places: FieldPlaces::default(),
         close: false,
     };
     let mut lengths = 0;
-    for field in request.headers.iter() {
+    for (index, field) in request.headers.iter().enumerate() {
         let name = field.name.as_bytes();
-        // By length first: most headers are none of these, and are passed over at once.
-        let named = |wanted: &str| {
-            name.len() == wanted.len() && name.eq_ignore_ascii_case(wanted.as_bytes())
-        };
-        if named("content-length") {
+        if let Some(read) = Field::named(name) {
+            head.places.note(read, index);
+        } else if is_named(name, "content-length") {
             lengths += 1;
             match plain_number(field.value) {
                 Some(body_len) if lengths == 1 && body_len <= max_body_bytes => {
@@ -151,13 +158,16 @@ pub fn read_head(bytes: &[u8], max_body_bytes: usize) -> HeadRead {
                 }
                 _ => return HeadRead::ForHyper,
             }
-        } else if named("connection") {
+        } else if is_named(name, "connection") {
             if field.value.eq_ignore_ascii_case(b"close") {
                 head.close = true;
             } else if !field.value.eq_ignore_ascii_case(b"keep-alive") {
                 return HeadRead::ForHyper;
             }
-        } else if named("transfer-encoding") || named("expect") || named("upgrade") {
+        } else if ["transfer-encoding", "expect", "upgrade"]
+            .iter()
+            .any(|refused| is_named(name, refused))
+        {
             return HeadRead::ForHyper;
         }
         head.fields.push((at(name), at(field.value)));
@@ -176,70 +186,57 @@ fn plain_number(digits: &[u8]) -> Option<usize> {
     usize::try_from(value).ok()
 }
 
-/// A connection's request head, reused from request to request: the parts the router reads,
-/// and the header names of the last request. A client sends the same names, spelt the same
-/// way, in the same order on every request of a connection, so a name whose bytes are the
-/// last request's at its place is that [`HeaderName`] again, without parsing it (parsing
-/// the four names of a single event's head was ~650 instructions of its ~19,000, callgrind;
-/// comparing them byte by byte ignoring case cost as much again).
-#[derive(Debug)]
-pub(crate) struct ConnectionHead {
-    /// The request as hyper would hand it over.
-    pub parts: Parts,
-    /// Each header name of the last request, as sent and as parsed.
-    names: Vec<(Box<[u8]>, HeaderName)>,
+/// The length of the path of request target `target` when the lane answers it: an
+/// origin-form target (`/` first) of the bytes RFC 3986 allows in a path and a query
+/// (unreserved, sub-delimiters, `:`, `@`, `/`, `?`, `%`), the path ending at the first
+/// `?`. Any other target (absolute-form, `*`, a `#`, bytes a URI must escape) goes to hyper,
+/// whose `Uri` reads it.
+fn path_len(target: &[u8]) -> Option<usize> {
+    if target.first() != Some(&b'/') || !target.iter().all(|&byte| TARGET_BYTES[usize::from(byte)])
+    {
+        return None;
+    }
+    Some(
+        target
+            .iter()
+            .position(|&byte| byte == b'?')
+            .unwrap_or(target.len()),
+    )
 }
 
-impl ConnectionHead {
-    /// An empty head, to be filled by [`ConnectionHead::read`].
-    pub fn new() -> ConnectionHead {
-        ConnectionHead {
-            parts: Request::new(()).into_parts().0,
-            names: Vec::new(),
-        }
+/// The bytes [`path_len`] takes in a target.
+const TARGET_BYTES: [bool; 256] = {
+    let mut allowed = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        allowed[byte] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+                    | b'/'
+                    | b'?'
+                    | b'%'
+            );
+        byte += 1;
     }
-
-    /// Makes the parts the request of `head`, its target and header values slices of `bytes`
-    /// (the head's bytes); false when the target is not a URI or a header does not make a
-    /// `HeaderName` and `HeaderValue` (hyper refuses such a request with a 400).
-    pub fn read(&mut self, head: &Head, bytes: &Bytes) -> bool {
-        let parts = &mut self.parts;
-        parts.method = if head.post { Method::POST } else { Method::GET };
-        parts.version = Version::HTTP_11;
-        parts.headers.clear();
-        let Ok(uri) = Uri::from_maybe_shared(bytes.slice(head.target.clone())) else {
-            return false;
-        };
-        parts.uri = uri;
-        for (at, (name, value)) in head.fields.iter().enumerate() {
-            let name = &bytes[name.clone()];
-            let known = self.names.get(at).filter(|(sent, _)| **sent == *name);
-            let name = match known {
-                Some((_, known)) => known.clone(),
-                None => match HeaderName::from_bytes(name) {
-                    Ok(parsed) => {
-                        self.names.truncate(at);
-                        self.names.push((name.into(), parsed.clone()));
-                        parsed
-                    }
-                    Err(_) => return false,
-                },
-            };
-            let Ok(value) = HeaderValue::from_maybe_shared(bytes.slice(value.clone())) else {
-                return false;
-            };
-            parts.headers.append(name, value);
-        }
-        true
-    }
-
-    /// Lets go of the head's bytes the parts hold (so that the connection's buffer can be
-    /// reused in place).
-    fn release(&mut self) {
-        self.parts.headers.clear();
-        self.parts.uri = Uri::default();
-    }
-}
+    allowed
+};
 
 /// Serves `stream` from `client` until it closes or sends a request for hyper (see the
 /// module's documentation). `stopping` turns true when the server shuts down.
@@ -253,7 +250,6 @@ pub async fn serve(
     let max_body_bytes = state.config().max_body_bytes;
     let mut read = BytesMut::with_capacity(READ_BYTES);
     let mut answer_bytes = Vec::with_capacity(512);
-    let mut request = ConnectionHead::new();
     let deadline = tokio::time::sleep(header_timeout);
     tokio::pin!(deadline);
     let stop = stopping.changed();
@@ -286,18 +282,27 @@ pub async fn serve(
             return Ending::Handover { stream, read };
         }
         let started = Instant::now();
-        let head_bytes = read.split_to(head.len).freeze();
-        if !request.read(&head, &head_bytes) {
-            let mut unanswered = BytesMut::from(&head_bytes[..]);
-            unanswered.extend_from_slice(&read);
-            return Ending::Handover {
-                stream,
-                read: unanswered,
-            };
-        }
+        let head_bytes = read.split_to(head.len);
+        // `str::from_utf8` here cost ~140 instructions a single event (callgrind), to check
+        // again what `path_len` checked.
+        #[allow(unsafe_code)]
+        // SAFETY: `read_head` took the path only if every byte of it is ASCII (`path_len`),
+        // so it is UTF-8.
+        let path = unsafe { std::str::from_utf8_unchecked(&head_bytes[head.path.clone()]) };
+        let method = if head.post { Method::POST } else { Method::GET };
+        let request = RequestHead {
+            method: &method,
+            path,
+            version: Version::HTTP_11,
+            headers: Headers::Raw {
+                bytes: &head_bytes,
+                fields: &head.fields,
+                places: &head.places,
+            },
+        };
         let body = read.split_to(head.body_len).freeze();
         let body = RequestBody::whole(body);
-        let answering = routes::answer(state, client, &request.parts, body, started);
+        let answering = routes::answer(state, client, request, body, started);
         // A client that closes its side before the answer has left: the answer is dropped
         // (a selection or simulation is cancelled), as hyper does.
         let response = tokio::select! {
@@ -305,7 +310,6 @@ pub async fn serve(
             response = answering => response,
             () = client_leaves(&stream, &mut read, max_body_bytes) => return Ending::Closed,
         };
-        request.release();
         let close = head.close || asks_to_close(&response);
         if !write_answer(&mut stream, &mut answer_bytes, response, head.close).await || close {
             return Ending::Closed;
@@ -548,6 +552,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rewound<S> {
 
 #[cfg(test)]
 mod tests {
+    use hyper::Uri;
+    use hyper::header::HeaderValue;
+
     use super::*;
 
     fn head_of(bytes: &[u8]) -> Head {
@@ -565,7 +572,7 @@ mod tests {
         assert_eq!(head.len, bytes.len() - 13);
         assert_eq!(head.body_len, 12);
         assert!(head.post && !head.close);
-        assert_eq!(&bytes[head.target.clone()], b"/v1/events");
+        assert_eq!(&bytes[head.path.clone()], b"/v1/events");
         let fields: Vec<(&[u8], &[u8])> = head
             .fields
             .iter()
@@ -581,42 +588,57 @@ mod tests {
         );
         let head = head_of(b"GET /v1/customers/7 HTTP/1.1\r\nconnection: Close\r\n\r\n");
         assert!(!head.post && head.close && head.body_len == 0);
-        let mut request = ConnectionHead::new();
-        let bytes =
-            Bytes::from_static(b"GET /v1/customers/7 HTTP/1.1\r\nconnection: Close\r\n\r\n");
-        assert!(request.read(&head, &bytes));
-        assert_eq!(request.parts.uri.path(), "/v1/customers/7");
-        assert_eq!(request.parts.headers[header::CONNECTION], "Close");
     }
 
     #[test]
-    fn a_connections_next_request_gets_its_own_header_names() {
-        let mut request = ConnectionHead::new();
-        let mut read = |text: &'static [u8]| {
-            let head = head_of(text);
-            assert!(request.read(&head, &Bytes::from_static(text)));
-            let names: Vec<String> = request
-                .parts
-                .headers
-                .iter()
-                .map(|(name, value)| format!("{name}={}", value.to_str().unwrap()))
-                .collect();
-            request.release();
-            names
+    fn targets_are_read_to_their_path() {
+        for (target, path) in [
+            ("/", "/"),
+            ("/v1/customers/7", "/v1/customers/7"),
+            (
+                "/v1/customers/ann%40example.com?x=1&y=%20",
+                "/v1/customers/ann%40example.com",
+            ),
+            ("/v1/tiers?", "/v1/tiers"),
+            ("/a-b.c_d~e!$&'()*+,;=:@/?q?r", "/a-b.c_d~e!$&'()*+,;=:@/"),
+        ] {
+            let bytes = format!("GET {target} HTTP/1.1\r\n\r\n");
+            let head = head_of(bytes.as_bytes());
+            assert_eq!(&bytes[head.path.clone()], path);
+            let uri: Uri = target.parse().unwrap();
+            assert_eq!(uri.path(), path, "hyper's reading of {target}");
+        }
+    }
+
+    #[test]
+    fn the_fields_the_router_reads_are_found_in_any_case() {
+        let bytes = b"POST / HTTP/1.1\r\nContent-TYPE: a\r\nX-Request-Id: 7\r\n\
+                      content-type: b\r\nContent-Length: 0\r\nACCEPT: c\r\n\r\n";
+        let head = head_of(bytes);
+        let headers = Headers::Raw {
+            bytes,
+            fields: &head.fields,
+            places: &head.places,
         };
-        assert_eq!(
-            read(b"GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: 1\r\n\r\n"),
-            ["host=a", "x-request-id=1"]
-        );
-        assert_eq!(
-            read(b"GET / HTTP/1.1\r\nHOST: b\r\nx-request-id: 2\r\n\r\n"),
-            ["host=b", "x-request-id=2"]
-        );
-        assert_eq!(
-            read(b"GET / HTTP/1.1\r\nHost: c\r\nX-Other: 3\r\nX-Request-Id: 4\r\n\r\n"),
-            ["host=c", "x-other=3", "x-request-id=4"]
-        );
-        assert_eq!(read(b"GET / HTTP/1.1\r\nX-Other: 5\r\n\r\n"), ["x-other=5"]);
+        let all: Vec<&[u8]> = headers.all(Field::ContentType).collect();
+        assert_eq!(all, [&b"a"[..], b"b"]);
+        assert_eq!(headers.get(Field::ContentType), Some(&b"a"[..]));
+        assert_eq!(headers.get(Field::RequestId), Some(&b"7"[..]));
+        assert_eq!(headers.get(Field::Accept), Some(&b"c"[..]));
+        assert_eq!(headers.get(Field::Authorization), None);
+        for name in [
+            "x-request-ix",
+            "content-typf",
+            "authorizatio",
+            "accepts",
+            "Host",
+        ] {
+            assert_eq!(Field::named(name.as_bytes()), None, "{name}");
+        }
+        for field in Field::ALL {
+            let upper = field.name().to_ascii_uppercase();
+            assert_eq!(Field::named(upper.as_bytes()), Some(field));
+        }
     }
 
     #[test]
@@ -647,6 +669,12 @@ mod tests {
             b"POST /v1/events HTTP/1.1\r\nContent-Length: 1001\r\n\r\n",
             b"POST /v1/events HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
             b"GET /\x01 HTTP/1.1\r\n\r\n",
+            b"GET * HTTP/1.1\r\n\r\n",
+            b"GET http://crv/v1/tiers HTTP/1.1\r\n\r\n",
+            b"GET /v1/tiers#top HTTP/1.1\r\n\r\n",
+            b"GET /a<b> HTTP/1.1\r\n\r\n",
+            b"GET /a\"b HTTP/1.1\r\n\r\n",
+            b"GET /caf\xc3\xa9 HTTP/1.1\r\n\r\n",
             b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
         ] {
             assert_eq!(

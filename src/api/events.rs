@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
-use hyper::header::{self, HeaderMap};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
 use super::AppState;
 use super::body::Body;
+use super::request_head::{Field, Headers};
 use super::wire::{
     ApiError, JSON, RequestBody, json_response, names_media_type, read_body, response,
 };
@@ -86,7 +86,7 @@ pub fn activity(state: &AppState) -> Result<Response<Body>, ApiError> {
 /// `sequence` and, for one customer, their new `crv` and `tier`.
 pub async fn events(
     state: &AppState,
-    headers: &HeaderMap,
+    headers: Headers<'_>,
     body: &mut RequestBody,
     customer: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
@@ -102,7 +102,7 @@ pub async fn events(
              /v1/customers/{id}/events",
         ));
     }
-    if !names_media_type(headers, header::CONTENT_TYPE, JSON) {
+    if !names_media_type(headers, Field::ContentType, JSON) {
         return Err(ApiError::unsupported_media_type("`application/json`"));
     }
     let bytes = read_body(body, state.config().max_body_bytes).await?;
@@ -151,7 +151,7 @@ pub fn profile(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
 /// simulations from then on see the events.
 pub async fn retier(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    headers: Headers<'_>,
 ) -> Result<Response<Body>, ApiError> {
     state.authorize_write(headers)?;
     let live = Arc::clone(live(state)?);

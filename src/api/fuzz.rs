@@ -129,16 +129,18 @@ fn fixture_table() -> &'static Table {
 
 /// Arbitrary bytes as the start of a connection's unanswered bytes, read by the direct lane
 /// ([`super::direct::read_head`]) under a body limit of 1,000 bytes. A head it answers lies
-/// within the bytes, with its target and every header inside it and a body within the limit;
-/// it reads the same with more bytes after it; it builds into a request of its method with
-/// one header per field, or is refused whole (hyper then answers it); and a connection's head
-/// that held another request before (its header names kept) builds the same request as a
-/// fresh one. Returns what the lane made of the input: `"direct"`, `"partial"` or `"hyper"`.
+/// within the bytes, with its path and every header inside it and a body within the limit;
+/// it reads the same with more bytes after it; its path is the path hyper's `Uri` reads in
+/// its target; its fields make hyper's `HeaderName`s and `HeaderValue`s, and each field the
+/// router reads has the same values, and names the same media types, among the lane's fields
+/// as in hyper's `HeaderMap` of them. Returns what the lane made of the input: `"direct"`, `"partial"` or `"hyper"`.
 ///
 /// # Panics
 /// When a property above does not hold.
 pub fn request_head(bytes: &[u8]) -> &'static str {
-    use super::direct::{ConnectionHead, HeadRead, read_head};
+    use super::direct::{HeadRead, read_head};
+    use super::request_head::{Field, Headers};
+    use hyper::header::{HeaderMap, HeaderName, HeaderValue};
     const LIMIT: usize = 1_000;
     let head = match read_head(bytes, LIMIT) {
         HeadRead::Direct(head) => head,
@@ -146,40 +148,45 @@ pub fn request_head(bytes: &[u8]) -> &'static str {
         HeadRead::ForHyper => return "hyper",
     };
     assert!(head.len <= bytes.len() && head.body_len <= LIMIT);
-    assert!(head.target.end <= head.len);
+    assert!(head.path.end <= head.len);
     for (name, value) in &head.fields {
         assert!(name.end <= head.len && value.end <= head.len);
     }
     let mut longer = bytes[..head.len].to_vec();
     longer.extend_from_slice(b"GET / HTTP/1.1\r\n");
     assert_eq!(read_head(&longer, LIMIT), HeadRead::Direct(head.clone()));
-    let head_bytes = bytes::Bytes::copy_from_slice(&bytes[..head.len]);
-    let mut fresh = ConnectionHead::new();
-    let built = fresh.read(&head, &head_bytes);
-    // The same connection's head after another request: its names are kept and reused.
-    const BEFORE: &[u8] = b"POST /v1/events HTTP/1.1\r\nHost: h\r\nContent-Type: j\r\n\
-        Authorization: b\r\nX-Request-Id: 7\r\nContent-Length: 0\r\n\r\n";
-    let HeadRead::Direct(before) = read_head(BEFORE, LIMIT) else {
-        unreachable!("the lane reads the fixed head")
+    // The target runs from the path to the space before the version.
+    let target_len = bytes[head.path.start..]
+        .iter()
+        .position(|&byte| byte == b' ')
+        .expect("a space follows the target");
+    let target = &bytes[head.path.start..head.path.start + target_len];
+    let uri = hyper::Uri::try_from(target).expect("hyper reads a target the lane answers");
+    assert_eq!(uri.path().as_bytes(), &bytes[head.path.clone()]);
+    let mut map = HeaderMap::new();
+    for (name, value) in &head.fields {
+        map.append(
+            HeaderName::from_bytes(&bytes[name.clone()]).expect("a field name the lane read"),
+            HeaderValue::from_bytes(&bytes[value.clone()]).expect("a field value the lane read"),
+        );
+    }
+    let raw = Headers::Raw {
+        bytes,
+        fields: &head.fields,
+        places: &head.places,
     };
-    let mut reused = ConnectionHead::new();
-    assert!(reused.read(&before, &bytes::Bytes::from_static(BEFORE)));
-    assert_eq!(reused.read(&head, &head_bytes), built);
-    if built {
-        let method = if head.post { "POST" } else { "GET" };
-        assert_eq!(fresh.parts.method, method);
-        assert_eq!(fresh.parts.headers.len(), head.fields.len());
-        assert_eq!(reused.parts.uri, fresh.parts.uri);
-        let names = |parts: &hyper::http::request::Parts| {
-            parts
-                .headers
-                .iter()
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(names(&reused.parts), names(&fresh.parts));
-        assert!(fresh.read(&head, &head_bytes));
-        assert_eq!(names(&fresh.parts), names(&reused.parts));
+    let parsed = Headers::Parsed(&map);
+    for field in Field::ALL {
+        assert!(
+            raw.all(field).eq(parsed.all(field)),
+            "the values of {field:?}"
+        );
+        for media in [super::wire::JSON, "text/csv"] {
+            assert_eq!(
+                super::wire::names_media_type(raw, field, media),
+                super::wire::names_media_type(parsed, field, media),
+            );
+        }
     }
     "direct"
 }

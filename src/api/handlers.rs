@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -17,6 +17,7 @@ use super::campaigns::RuleContacts;
 use super::json::{self as lookup_json, ENTRY_BYTES};
 use super::metrics;
 use super::request::{self, CampaignFrontierRequest, SelectRequest, SimulateBody};
+use super::request_head::{Field, Headers};
 use super::wire::{
     ApiError, JSON, RequestBody, json_response, names_media_type, read_body, response,
 };
@@ -64,12 +65,12 @@ pub fn customer(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> 
 /// (bincode). Any other content type is 415.
 pub async fn lookup(
     state: &AppState,
-    headers: &HeaderMap,
+    headers: Headers<'_>,
     body: &mut RequestBody,
 ) -> Result<Response<Body>, ApiError> {
     let max_bytes = state.config().max_body_bytes;
-    let is_bincode = names_media_type(headers, header::CONTENT_TYPE, binary::MEDIA_TYPE);
-    if !is_bincode && !names_media_type(headers, header::CONTENT_TYPE, JSON) {
+    let is_bincode = names_media_type(headers, Field::ContentType, binary::MEDIA_TYPE);
+    if !is_bincode && !names_media_type(headers, Field::ContentType, JSON) {
         return Err(ApiError::unsupported_media_type(
             "`application/json` or `application/x-bincode`",
         ));
@@ -123,11 +124,11 @@ pub async fn lookup(
 /// target as CSV, streamed, with the summary in `Crv-*` response headers.
 pub async fn select(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    headers: Headers<'_>,
     body: &mut RequestBody,
 ) -> Result<Response<Body>, ApiError> {
     let started = Instant::now();
-    if !names_media_type(headers, header::CONTENT_TYPE, JSON) {
+    if !names_media_type(headers, Field::ContentType, JSON) {
         return Err(ApiError::unsupported_media_type("`application/json`"));
     }
     let request = SelectRequest::from_json(&read_body(body, state.config().max_body_bytes).await?)?;
@@ -138,7 +139,7 @@ pub async fn select(
     let selection = request
         .selection(table.params(), cancel.clone())?
         .bind(&table)?;
-    let as_csv = names_media_type(headers, header::ACCEPT, CSV);
+    let as_csv = names_media_type(headers, Field::Accept, CSV);
     let rescored = selection.rescores(&table);
     let params = *selection.params();
 
@@ -177,11 +178,11 @@ pub async fn select(
 /// --campaign` traces it.
 pub async fn simulate(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    headers: Headers<'_>,
     body: &mut RequestBody,
 ) -> Result<Response<Body>, ApiError> {
     let started = Instant::now();
-    if !names_media_type(headers, header::CONTENT_TYPE, JSON) {
+    if !names_media_type(headers, Field::ContentType, JSON) {
         return Err(ApiError::unsupported_media_type("`application/json`"));
     }
     let request =

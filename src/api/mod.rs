@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod os;
 pub mod reactors;
 pub mod request;
+pub mod request_head;
 mod routes;
 pub mod wire;
 
@@ -38,7 +39,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, Cache};
-use hyper::header::{self, HeaderMap};
+
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -57,6 +58,7 @@ use admission::{Admission, AdmissionLimits};
 use binary::{CustomerOutlook, CustomerScore, ServedCustomer};
 use metrics::Metrics;
 use request::LookupKey;
+use request_head::{Field, Headers};
 use wire::{
     ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, ApiError, CONNECTION_RESERVE, DEFAULT_DRAIN_TIMEOUT,
     DEFAULT_HEADER_TIMEOUT, DEFAULT_HEAVY_NICE, DEFAULT_MAX_BODY_BYTES,
@@ -420,7 +422,7 @@ impl AppState {
 
     /// Lets a write or admin request through with the right bearer token (401 without it or
     /// with a wrong one); without a configured token only under `--insecure-writes`, else 403.
-    pub fn authorize_write(&self, headers: &HeaderMap) -> std::result::Result<(), ApiError> {
+    pub fn authorize_write(&self, headers: Headers<'_>) -> std::result::Result<(), ApiError> {
         match (&self.token, self.insecure_writes) {
             (Some(_), _) => self.authorize(headers),
             (None, true) => Ok(()),
@@ -483,14 +485,13 @@ impl AppState {
     /// Lets a heavy request through when the server requires no token or `headers` carry
     /// `Authorization: Bearer <token>` with the right token (compared in constant time);
     /// otherwise a 401.
-    pub fn authorize(&self, headers: &HeaderMap) -> std::result::Result<(), ApiError> {
+    pub fn authorize(&self, headers: Headers<'_>) -> std::result::Result<(), ApiError> {
         let Some(token) = &self.token else {
             return Ok(());
         };
         let offered = headers
-            .get(header::AUTHORIZATION)
+            .get(Field::Authorization)
             .and_then(|value| {
-                let value = value.as_bytes();
                 let scheme = value.get(..7)?;
                 scheme
                     .eq_ignore_ascii_case(b"bearer ")

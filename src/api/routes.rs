@@ -16,8 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::http::request::Parts;
+use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use percent_encoding::percent_decode_str;
 use serde_json::json;
@@ -26,14 +25,13 @@ use super::AppState;
 use super::body::Body;
 use super::logging::AccessLine;
 use super::metrics::Route;
+use super::request_head::{Field, Headers, REQUEST_ID, RequestHead};
 use super::wire::{ApiError, RequestBody, error_response, json_response};
 use super::{campaigns, dashboard, events, handlers};
 
 /// Pieces in the longest endpoint path; a path of more pieces matches nothing.
 const MAX_PIECES: usize = 5;
 
-/// The request id header, read from the request and echoed in the response.
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Longest request id taken from a client; a longer or non-printable one is replaced.
 const MAX_REQUEST_ID_BYTES: usize = 128;
 
@@ -46,10 +44,11 @@ pub async fn route(
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    Ok(answer(&state, &client, &parts, RequestBody::new(body), started).await)
+    let head = RequestHead::of_parts(&parts);
+    Ok(answer(&state, &client, head, RequestBody::new(body), started).await)
 }
 
-/// Answers the request of head `parts` and `body` from `client`, read since `started`
+/// Answers the request of `head` and `body` from `client`, read since `started`
 /// (by hyper, or by the direct lane: [`super::direct`]); every failure is already a JSON
 /// error response.
 ///
@@ -62,12 +61,13 @@ pub async fn route(
 pub async fn answer(
     state: &Arc<AppState>,
     client: &str,
-    parts: &Parts,
+    head: RequestHead<'_>,
     mut body: RequestBody,
     started: Instant,
 ) -> Response<Body> {
-    let path = parts.uri.path();
-    let request_id = request_id(state, &parts.headers);
+    let path = head.path;
+    let headers = head.headers;
+    let request_id = request_id(state, headers);
     let mut raw_pieces = [""; MAX_PIECES + 1];
     let raw = split_path(path, &mut raw_pieces);
     let unescaped = unescape(path, raw);
@@ -82,7 +82,7 @@ pub async fn answer(
         }
     };
     // HEAD is GET without the body: hyper drops the body of an answer to HEAD.
-    let method = match parts.method {
+    let method = match *head.method {
         Method::HEAD => &Method::GET,
         ref method => method,
     };
@@ -98,14 +98,14 @@ pub async fn answer(
         }
         (&Method::POST, ["v1", "customers", "lookup"]) => (
             Route::Lookup,
-            handlers::lookup(state, &parts.headers, &mut body).await,
+            handlers::lookup(state, headers, &mut body).await,
         ),
         (&Method::POST, ["v1", "select"]) => (
             Route::Select,
             Box::pin(authorized(
                 state,
-                &parts.headers,
-                handlers::select(state, &parts.headers, &mut body),
+                headers,
+                handlers::select(state, headers, &mut body),
             ))
             .await,
         ),
@@ -113,29 +113,29 @@ pub async fn answer(
             Route::Simulate,
             Box::pin(authorized(
                 state,
-                &parts.headers,
-                handlers::simulate(state, &parts.headers, &mut body),
+                headers,
+                handlers::simulate(state, headers, &mut body),
             ))
             .await,
         ),
         (&Method::POST, ["v1", "customers", id, "events"]) => (
             Route::CustomerEvents,
-            events::events(state, &parts.headers, &mut body, Some(id)).await,
+            events::events(state, headers, &mut body, Some(id)).await,
         ),
         (&Method::POST, ["v1", "events"]) => (
             Route::Events,
-            events::events(state, &parts.headers, &mut body, None).await,
+            events::events(state, headers, &mut body, None).await,
         ),
         (&Method::GET, ["v1", "customers", id, "profile"]) => (
             Route::Profile,
-            authorized(state, &parts.headers, async { events::profile(state, id) }).await,
+            authorized(state, headers, async { events::profile(state, id) }).await,
         ),
         (&Method::POST, ["v1", "campaigns", "optimise"]) => (
             Route::CampaignOptimise,
             Box::pin(authorized(
                 state,
-                &parts.headers,
-                campaigns::optimise(state, &parts.headers, &mut body),
+                headers,
+                campaigns::optimise(state, headers, &mut body),
             ))
             .await,
         ),
@@ -143,37 +143,29 @@ pub async fn answer(
         (_, ["v1", "campaigns", "optimise"]) => wrong_method(Route::CampaignOptimise),
         (&Method::GET, ["v1", "campaigns", id, "customers", customer]) => (
             Route::CampaignCustomer,
-            authorized(state, &parts.headers, async {
+            authorized(state, headers, async {
                 campaigns::customer(state, id, customer)
             })
             .await,
         ),
         (&Method::GET, ["v1", "campaigns", id, "report"]) => (
             Route::CampaignReport,
-            Box::pin(authorized(
-                state,
-                &parts.headers,
-                campaigns::report(state, id),
-            ))
-            .await,
+            Box::pin(authorized(state, headers, campaigns::report(state, id))).await,
         ),
         (&Method::GET, ["v1", "campaigns", id]) => (
             Route::Campaign,
-            authorized(state, &parts.headers, async {
-                campaigns::summary(state, id)
-            })
-            .await,
+            authorized(state, headers, async { campaigns::summary(state, id) }).await,
         ),
         (&Method::GET, ["v1", "campaigns"]) => (
             Route::Campaigns,
-            authorized(state, &parts.headers, async { campaigns::plans(state) }).await,
+            authorized(state, headers, async { campaigns::plans(state) }).await,
         ),
         (&Method::GET, ["v1", "events", "activity"]) => {
             (Route::EventsActivity, events::activity(state))
         }
         (&Method::POST, ["v1", "admin", "retier"]) => (
             Route::Retier,
-            Box::pin(events::retier(state, &parts.headers)).await,
+            Box::pin(events::retier(state, headers)).await,
         ),
         (_, ["v1", "customers", _, "events"]) => wrong_method(Route::CustomerEvents),
         (_, ["v1", "events"]) => wrong_method(Route::Events),
@@ -208,7 +200,7 @@ pub async fn answer(
         .metrics()
         .record_request(route, response.status(), elapsed);
     state.access_log().record(&AccessLine {
-        method: &parts.method,
+        method: head.method,
         route: route.template(),
         path,
         status: response.status().as_u16(),
@@ -217,7 +209,7 @@ pub async fn answer(
         request_id: request_id.to_str().unwrap_or_default(),
     });
     response.headers_mut().insert(REQUEST_ID, request_id);
-    if parts.version <= Version::HTTP_11 && !body.leaves_connection_reusable() {
+    if head.version <= Version::HTTP_11 && !body.leaves_connection_reusable() {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -227,14 +219,13 @@ pub async fn answer(
 
 /// The request's own `X-Request-Id` when it is 1 to [`MAX_REQUEST_ID_BYTES`] visible ASCII
 /// characters, otherwise a number unique in this process.
-fn request_id(state: &AppState, headers: &HeaderMap) -> HeaderValue {
+fn request_id(state: &AppState, headers: Headers<'_>) -> HeaderValue {
     headers
-        .get(REQUEST_ID)
+        .get(Field::RequestId)
         .filter(|id| {
-            let id = id.as_bytes();
             (1..=MAX_REQUEST_ID_BYTES).contains(&id.len()) && id.iter().all(u8::is_ascii_graphic)
         })
-        .cloned()
+        .and_then(|id| HeaderValue::from_bytes(id).ok())
         .unwrap_or_else(|| HeaderValue::from(state.new_request_id()))
 }
 
@@ -252,7 +243,7 @@ fn ready(state: &AppState) -> Response<Body> {
 /// without running it otherwise. Every heavy endpoint goes through here.
 async fn authorized(
     state: &AppState,
-    headers: &HeaderMap,
+    headers: Headers<'_>,
     answer: impl Future<Output = Result<Response<Body>, ApiError>>,
 ) -> Result<Response<Body>, ApiError> {
     state.authorize(headers)?;
@@ -318,9 +309,10 @@ mod tests {
             )
             .unwrap(),
         );
-        let head = super::super::direct::ConnectionHead::new();
+        let parts = Request::new(()).into_parts().0;
         let body = RequestBody::whole(bytes::Bytes::new());
-        let future = answer(&state, "127.0.0.1:1", &head.parts, body, Instant::now());
+        let head = RequestHead::of_parts(&parts);
+        let future = answer(&state, "127.0.0.1:1", head, body, Instant::now());
         let size = std::mem::size_of_val(&future);
         assert!(size <= 1024, "a request's future takes {size} bytes");
     }

@@ -11,12 +11,13 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::body::Body;
+use super::request_head::{Field, Headers};
 
 /// The media type of JSON bodies.
 pub const JSON: &str = "application/json";
@@ -438,23 +439,32 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ParseErrorsAsJson<S> {
     }
 }
 
-/// Whether `headers`' `name` (`Content-Type`, `Accept`) lists `media` (case-insensitive,
-/// parameters such as `; charset=utf-8` ignored).
-pub fn names_media_type(headers: &HeaderMap, name: header::HeaderName, media: &str) -> bool {
-    let values = headers.get_all(&name);
-    let mut each = values.iter();
+/// Whether `headers`' `field` (`Content-Type`, `Accept`) lists `media` (case-insensitive,
+/// parameters such as `; charset=utf-8` ignored). A value that is not visible ASCII lists
+/// nothing (as `HeaderValue::to_str` refuses it).
+pub fn names_media_type(headers: Headers<'_>, field: Field, media: &str) -> bool {
+    let mut each = headers.all(field);
     if let (Some(only), None) = (each.next(), each.next())
-        && only.as_bytes().eq_ignore_ascii_case(media.as_bytes())
+        && only.eq_ignore_ascii_case(media.as_bytes())
     {
         // The common case, one value that is the type alone: no splitting.
         return true;
     }
-    values
-        .iter()
-        .filter_map(|value| value.to_str().ok())
+    headers
+        .all(field)
+        .filter_map(visible_ascii)
         .flat_map(|value| value.split(','))
         .filter_map(|item| item.split(';').next())
         .any(|item| item.trim().eq_ignore_ascii_case(media))
+}
+
+/// `value` as text when it is visible ASCII (tabs included), as `HeaderValue::to_str` takes it.
+fn visible_ascii(value: &[u8]) -> Option<&str> {
+    value
+        .iter()
+        .all(|&byte| byte == b'\t' || (b' '..=b'~').contains(&byte))
+        .then(|| std::str::from_utf8(value).ok())
+        .flatten()
 }
 
 /// A request's body, and whether a handler read it to its end.
@@ -590,12 +600,31 @@ mod tests {
 
     #[test]
     fn media_types_are_found_whole_or_among_parameters_and_lists() {
+        // Through hyper's map and through the direct lane's fields, the same answer.
         let named = |values: &[&str]| {
-            let mut headers = HeaderMap::new();
+            let mut map = hyper::HeaderMap::new();
+            let mut head = b"GET / HTTP/1.1\r\n".to_vec();
             for value in values {
-                headers.append(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+                map.append(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_bytes(value.as_bytes()).unwrap(),
+                );
+                head.extend_from_slice(format!("Content-Type: {value}\r\n").as_bytes());
             }
-            names_media_type(&headers, header::CONTENT_TYPE, JSON)
+            head.extend_from_slice(b"\r\n");
+            let super::super::direct::HeadRead::Direct(read) =
+                super::super::direct::read_head(&head, 0)
+            else {
+                panic!("the lane reads {}", head.escape_ascii())
+            };
+            let raw = Headers::Raw {
+                bytes: &head,
+                fields: &read.fields,
+                places: &read.places,
+            };
+            let parsed = names_media_type(Headers::Parsed(&map), Field::ContentType, JSON);
+            assert_eq!(names_media_type(raw, Field::ContentType, JSON), parsed);
+            parsed
         };
         assert!(named(&["application/json"]));
         assert!(named(&["Application/JSON"]));
@@ -605,6 +634,7 @@ mod tests {
         assert!(!named(&[]));
         assert!(!named(&["application/jsonx"]));
         assert!(!named(&["text/plain", "application/json-seq"]));
+        assert!(!named(&["application/json\u{e9}"]));
     }
 
     #[test]
