@@ -112,6 +112,10 @@ pub struct Head {
 /// Reads the request head at the start of `bytes` (the connection's unanswered bytes): which
 /// of [`HeadRead`] it is, for a server whose bodies are at most `max_body_bytes`.
 pub fn read_head(bytes: &[u8], max_body_bytes: usize) -> HeadRead {
+    if bytes.is_empty() {
+        // A connection's next request, not yet read: not even the headers' array is made.
+        return HeadRead::Partial;
+    }
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let len = match request.parse(bytes) {
