@@ -11,6 +11,10 @@ use crate::model::Tier;
 /// The media type of the binary protocol.
 pub const MEDIA_TYPE: &str = "application/x-bincode";
 
+/// [`MEDIA_TYPE`] as the `Content-Type` of an answer.
+pub const CONTENT_TYPE: hyper::header::HeaderValue =
+    hyper::header::HeaderValue::from_static(MEDIA_TYPE);
+
 /// Bincode configuration of both directions.
 pub fn config() -> bincode::config::Configuration<
     bincode::config::LittleEndian,

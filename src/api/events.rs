@@ -13,7 +13,8 @@ use super::AppState;
 use super::body::Body;
 use super::request_head::{Field, Headers};
 use super::wire::{
-    ApiError, JSON, RequestBody, json_response, names_media_type, read_body, response,
+    ApiError, JSON, JSON_CONTENT_TYPE, RequestBody, json_response, names_media_type, read_body,
+    response,
 };
 use crate::live::event::{self, EventError};
 use crate::live::writer::WriteError;
@@ -118,7 +119,7 @@ pub async fn events(
     });
     let mut answer = Vec::with_capacity(96);
     super::json::write_events_answer(&mut answer, count, sequence, customer);
-    Ok(response(StatusCode::OK, JSON, answer))
+    Ok(response(StatusCode::OK, JSON_CONTENT_TYPE, answer))
 }
 
 /// `GET /v1/customers/{id}/profile`: the customer as a call-centre screen needs it: `crv`,

@@ -19,7 +19,8 @@ use super::metrics;
 use super::request::{self, CampaignFrontierRequest, SelectRequest, SimulateBody};
 use super::request_head::{Field, Headers};
 use super::wire::{
-    ApiError, JSON, RequestBody, json_response, names_media_type, read_body, response,
+    ApiError, JSON, JSON_CONTENT_TYPE, RequestBody, json_response, names_media_type, read_body,
+    response,
 };
 use crate::campaign::{BoundSelection, Targets, report, simulate};
 use crate::cancel::Cancel;
@@ -37,7 +38,11 @@ pub fn health() -> Response<Body> {
 
 /// `GET /metrics`: every counter in the Prometheus text format.
 pub fn metrics(state: &AppState) -> Response<Body> {
-    response(StatusCode::OK, metrics::MEDIA_TYPE, metrics::render(state))
+    response(
+        StatusCode::OK,
+        metrics::CONTENT_TYPE,
+        metrics::render(state),
+    )
 }
 
 /// `GET /v1/tiers`: the scoring summary with the cut points and, per tier, count, share of
@@ -55,7 +60,7 @@ pub fn customer(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> 
     })?;
     let mut out = Vec::with_capacity(ENTRY_BYTES);
     lookup_json::write_customer(&mut out, id.external, &score);
-    Ok(response(StatusCode::OK, JSON, out))
+    Ok(response(StatusCode::OK, JSON_CONTENT_TYPE, out))
 }
 
 /// `POST /v1/customers/lookup`: `{"ids": [...]}` as JSON, or a bincode
@@ -98,7 +103,7 @@ pub async fn lookup(
             })
             .collect();
         let answer = binary::encode(&LookupResponse { customers });
-        Ok(response(StatusCode::OK, binary::MEDIA_TYPE, answer))
+        Ok(response(StatusCode::OK, binary::CONTENT_TYPE, answer))
     } else {
         let request = request::lookup_from_json(&bytes)?;
         let mut out = Vec::with_capacity(ENTRY_BYTES * (request.ids.len() + 1));
@@ -111,7 +116,7 @@ pub async fn lookup(
             })
             .zip(state.scores_of_keys(&request.ids));
         lookup_json::write_lookup(&mut out, entries);
-        Ok(response(StatusCode::OK, JSON, out))
+        Ok(response(StatusCode::OK, JSON_CONTENT_TYPE, out))
     }
 }
 

@@ -102,15 +102,17 @@ impl AccessLog {
                 if !tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
                     return;
                 }
-                let mut bytes = Vec::with_capacity(256);
                 let micros = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |since| since.as_micros() as u64);
-                match format {
-                    LogFormat::Text => line.write_text(micros, &mut bytes),
-                    LogFormat::Json => line.write_json(micros, &mut bytes),
-                }
-                writer.write_line(&bytes);
+                LINE.with_borrow_mut(|bytes| {
+                    bytes.clear();
+                    match format {
+                        LogFormat::Text => line.write_text(micros, bytes),
+                        LogFormat::Json => line.write_json(micros, bytes),
+                    }
+                    writer.write_line(bytes);
+                });
             }
         }
     }
@@ -197,6 +199,9 @@ fn write_quoted(text: &str, out: &mut Vec<u8>) {
 }
 
 thread_local! {
+    /// The access line being written, its room kept from line to line (a line's own buffer
+    /// was an allocation and a free for every request).
+    static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(256));
     /// The second last formatted and its `YYYY-MM-DDTHH:MM:SS.` text.
     static SECOND: RefCell<(u64, [u8; 20])> = const { RefCell::new((u64::MAX, [0; 20])) };
 }

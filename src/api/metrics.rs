@@ -16,6 +16,10 @@ use super::AppState;
 /// The media type of the text exposition format.
 pub const MEDIA_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// [`MEDIA_TYPE`] as the `Content-Type` of an answer.
+pub const CONTENT_TYPE: hyper::header::HeaderValue =
+    hyper::header::HeaderValue::from_static(MEDIA_TYPE);
+
 /// An endpoint, named by its path template in the `route` label so that ids never become
 /// labels; every path that matches no endpoint counts as [`Route::Unmatched`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

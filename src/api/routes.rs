@@ -45,7 +45,67 @@ pub async fn route(
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let head = RequestHead::of_parts(&parts);
-    Ok(answer(&state, &client, head, RequestBody::new(body), started).await)
+    let Answer {
+        mut response,
+        request_id,
+    } = answer(&state, &client, head, RequestBody::new(body), started).await;
+    response
+        .headers_mut()
+        .insert(REQUEST_ID, request_id.header_value());
+    Ok(response)
+}
+
+/// A request's answer, and the id it carries in `X-Request-Id` (written by the lane that
+/// sends the answer: the direct lane writes it as text, without a `HeaderValue` made and
+/// inserted into the answer's map for every request).
+pub struct Answer<'h> {
+    /// The answer, but for `X-Request-Id`.
+    pub response: Response<Body>,
+    /// Its request id.
+    pub request_id: RequestId<'h>,
+}
+
+/// The id of a request: its own `X-Request-Id` when it is 1 to [`MAX_REQUEST_ID_BYTES`]
+/// visible ASCII characters, otherwise a number unique in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestId<'h> {
+    /// The request's own.
+    Sent(&'h str),
+    /// Made by the server.
+    Made(u64),
+}
+
+impl<'h> RequestId<'h> {
+    /// The id of the request with `headers`; `state` makes one when the request's own is
+    /// missing or unfit.
+    fn of(state: &AppState, headers: Headers<'h>) -> RequestId<'h> {
+        headers
+            .get(Field::RequestId)
+            .filter(|id| {
+                (1..=MAX_REQUEST_ID_BYTES).contains(&id.len())
+                    && id.iter().all(u8::is_ascii_graphic)
+            })
+            .and_then(|id| std::str::from_utf8(id).ok())
+            .map_or_else(|| RequestId::Made(state.new_request_id()), RequestId::Sent)
+    }
+
+    /// The id as text; `number` holds a made one's digits.
+    pub fn text<'a>(&'a self, number: &'a mut itoa::Buffer) -> &'a str {
+        match *self {
+            RequestId::Sent(id) => id,
+            RequestId::Made(id) => number.format(id),
+        }
+    }
+
+    /// The id as the value of `X-Request-Id`.
+    pub fn header_value(&self) -> HeaderValue {
+        match *self {
+            RequestId::Sent(id) => {
+                HeaderValue::from_str(id).expect("visible ASCII is a field value")
+            }
+            RequestId::Made(id) => HeaderValue::from(id),
+        }
+    }
 }
 
 /// Answers the request of `head` and `body` from `client`, read since `started`
@@ -58,16 +118,16 @@ pub async fn route(
 /// made it 4,728 bytes (release build): `memcpy` was 850 instructions a single event,
 /// callgrind; boxed, it is 728 bytes (460), and only the rare heavy request pays an
 /// allocation.
-pub async fn answer(
+pub async fn answer<'h>(
     state: &Arc<AppState>,
     client: &str,
-    head: RequestHead<'_>,
+    head: RequestHead<'h>,
     mut body: RequestBody,
     started: Instant,
-) -> Response<Body> {
+) -> Answer<'h> {
     let path = head.path;
     let headers = head.headers;
-    let request_id = request_id(state, headers);
+    let request_id = RequestId::of(state, headers);
     let mut raw_pieces = [""; MAX_PIECES + 1];
     let raw = split_path(path, &mut raw_pieces);
     let unescaped = unescape(path, raw);
@@ -206,27 +266,17 @@ pub async fn answer(
         status: response.status().as_u16(),
         micros: elapsed.as_micros() as u64,
         client,
-        request_id: request_id.to_str().unwrap_or_default(),
+        request_id: request_id.text(&mut itoa::Buffer::new()),
     });
-    response.headers_mut().insert(REQUEST_ID, request_id);
     if head.version <= Version::HTTP_11 && !body.leaves_connection_reusable() {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    response
-}
-
-/// The request's own `X-Request-Id` when it is 1 to [`MAX_REQUEST_ID_BYTES`] visible ASCII
-/// characters, otherwise a number unique in this process.
-fn request_id(state: &AppState, headers: Headers<'_>) -> HeaderValue {
-    headers
-        .get(Field::RequestId)
-        .filter(|id| {
-            (1..=MAX_REQUEST_ID_BYTES).contains(&id.len()) && id.iter().all(u8::is_ascii_graphic)
-        })
-        .and_then(|id| HeaderValue::from_bytes(id).ok())
-        .unwrap_or_else(|| HeaderValue::from(state.new_request_id()))
+    Answer {
+        response,
+        request_id,
+    }
 }
 
 /// `GET /readyz`: 200 `{"status": "ready"}` while the server takes new work; 503

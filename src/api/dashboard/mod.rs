@@ -18,7 +18,7 @@ use hyper::{Response, StatusCode};
 use super::AppState;
 use super::body::Body;
 use super::metrics::Route;
-use super::wire::{ApiError, JSON, response};
+use super::wire::{ApiError, JSON_CONTENT_TYPE, response};
 
 /// The page, script and styles inline.
 const PAGE: &str = include_str!("page.html");
@@ -33,14 +33,18 @@ const STATIC_CACHE: &str = "public, max-age=300";
 pub fn page() -> Response<Body> {
     cached(response(
         StatusCode::OK,
-        "text/html; charset=utf-8",
+        HeaderValue::from_static("text/html; charset=utf-8"),
         PAGE.as_bytes(),
     ))
 }
 
 /// `GET /openapi.json`: the API's description.
 pub fn openapi() -> Response<Body> {
-    cached(response(StatusCode::OK, JSON, OPENAPI.as_bytes()))
+    cached(response(
+        StatusCode::OK,
+        JSON_CONTENT_TYPE,
+        OPENAPI.as_bytes(),
+    ))
 }
 
 /// `GET /v1/summary`: `{"server": {"currency", "token_required", "endpoints", "live",
@@ -76,7 +80,7 @@ pub async fn summary(state: &AppState) -> Result<Response<Body>, ApiError> {
     out.push(b',');
     // The encoded summary is a JSON object: its members follow the server's.
     out.extend_from_slice(&table_part[1..]);
-    Ok(response(StatusCode::OK, JSON, out))
+    Ok(response(StatusCode::OK, JSON_CONTENT_TYPE, out))
 }
 
 fn cached(mut answer: Response<Body>) -> Response<Body> {
