@@ -13,6 +13,7 @@ use serde::de::{
 
 use crate::limits::{MAX_EVENT_TEXT_BYTES, MAX_EVENT_VALUE, MAX_EVENTS_PER_REQUEST};
 use crate::rfm::date::parse_moment;
+use crate::rfm::fast::{self, LastDate};
 
 /// One event as it is applied and logged. Times are microseconds since 1970-01-01 UTC.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
@@ -314,6 +315,7 @@ pub fn decode(
             // A purchase takes about 90 bytes of JSON, the shortest event 30.
             capacity: (bytes.len() / 32).min(MAX_EVENTS_PER_REQUEST),
             refused: &mut refused,
+            last_date: LastDate::default(),
         },
     };
     let mut json = serde_json::Deserializer::from_str(body_text(bytes)?);
@@ -389,6 +391,8 @@ struct EventsSeed<'r> {
     now: &'r mut dyn FnMut() -> i64,
     capacity: usize,
     refused: &'r mut Option<EventError>,
+    /// The date of the last `time` read on the fast path: a body's events mostly share it.
+    last_date: LastDate,
 }
 
 impl<'de> DeserializeSeed<'de> for EventsSeed<'_> {
@@ -406,7 +410,7 @@ impl<'de> Visitor<'de> for EventsSeed<'_> {
         f.write_str("an array of events")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut events = Vec::with_capacity(self.capacity);
         while let Some(raw) = seq.next_element::<RawEvent>()? {
             let converted = if events.len() == MAX_EVENTS_PER_REQUEST {
@@ -415,7 +419,13 @@ impl<'de> Visitor<'de> for EventsSeed<'_> {
                      {MAX_EVENTS_PER_REQUEST} per request"
                 )))
             } else {
-                convert(events.len(), raw, self.customer, &mut *self.now)
+                convert(
+                    events.len(),
+                    raw,
+                    self.customer,
+                    &mut *self.now,
+                    &mut self.last_date,
+                )
             };
             match converted {
                 Ok(event) => events.push(event),
@@ -435,6 +445,7 @@ fn convert(
     raw: RawEvent<'_>,
     customer: Option<u64>,
     now: &mut dyn FnMut() -> i64,
+    last_date: &mut LastDate,
 ) -> Result<CustomerEvent, EventError> {
     let at = |field: &str, why: &str| error(format!("events[{index}].{field}: {why}"));
     let customer_id = match (customer, raw.customer_id) {
@@ -460,13 +471,19 @@ fn convert(
     let required = |field: &str, value: Option<Cow<str>>| {
         text(field, value)?.ok_or_else(|| at(field, &format!("required for a {}", raw.kind)))
     };
+    // The common `yyyy-mm-ddThh:mm:ssZ` on the fast path of purchase logs (the same value, bit
+    // for bit; ~250 instructions an event in the general parser, callgrind), else the
+    // general parser, which says what is wrong.
     let time = match &raw.time {
         None => now(),
-        Some(text) => {
-            parse_moment(text.as_bytes())
-                .map_err(|why| at("time", &format!("{}: {why}", crate::error::quote(text))))?
-                .micros
-        }
+        Some(text) => match fast::moment(text.as_bytes(), last_date) {
+            Some(moment) => moment.micros,
+            None => {
+                parse_moment(text.as_bytes())
+                    .map_err(|why| at("time", &format!("{}: {why}", crate::error::quote(text))))?
+                    .micros
+            }
+        },
     };
     let amount = |field: &str, value: Option<f64>, non_negative: bool| match value {
         Some(v) if !v.is_finite() || v.abs() > MAX_EVENT_VALUE => Err(at(
@@ -568,6 +585,47 @@ mod tests {
 
     fn one(json: &str) -> Result<Event, EventError> {
         decode(json.as_bytes(), Some(7), || 99).map(|mut events| events.remove(0).event)
+    }
+
+    #[test]
+    fn times_read_on_the_fast_path_are_the_general_parsers() {
+        // One body: the fast path's remembered date must not leak into the next event.
+        let times = [
+            "2026-11-30T10:00:00Z",
+            "2026-11-30T10:00:01Z",
+            "2026-11-30 23:59:59",
+            "2026-12-01t00:00:00z",
+            "2026-12-01",
+            "2026-12-01T00:00:00+02:00",
+            "2026-12-01T00:00:00.250Z",
+            "20261201",
+            "2024-02-29T12:00:00Z",
+        ];
+        let events: Vec<String> = times
+            .iter()
+            .map(|time| format!(r#"{{"type":"purchase","amount":1,"time":"{time}"}}"#))
+            .collect();
+        let body = format!(r#"{{"events":[{}]}}"#, events.join(","));
+        let decoded = decode(body.as_bytes(), Some(7), || 0).unwrap();
+        for (event, time) in decoded.iter().zip(times) {
+            let expected = parse_moment(time.as_bytes()).unwrap().micros;
+            assert_eq!(
+                event.event,
+                Event::Purchase {
+                    amount: 1.0,
+                    time: expected
+                },
+                "{time}"
+            );
+        }
+        let refused = r#"{"events":[{"type":"purchase","amount":1,"time":"2026-11-30T10:00:00Z"},
+            {"type":"purchase","amount":1,"time":"2026-11-31T10:00:00Z"}]}"#;
+        let why = decode(refused.as_bytes(), Some(7), || 0).unwrap_err();
+        assert!(
+            why.message.starts_with("events[1].time: "),
+            "{}",
+            why.message
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! Each function answers `None` for anything else (quotes, spaces, signs, exponents, offsets,
 //! fractions of a second, bad dates, longer numbers), and [`super::log::Layout::parse`] then
-//! reads the field with the general parser. When it answers, the value is the general
+//! reads the field with the general parser (as the live events' decoder does with an event's
+//! `time`, through [`moment`]). When it answers, the value is the general
 //! parser's, bit for bit: the dates go through the same validation (`date::civil_day`,
 //! `date::seconds_of_day`), and an amount of `m` (at most 15 digits, so below 2^53)
 //! with `k` decimals is `m / 10^k`, one correctly rounded division of two exactly represented
@@ -51,7 +52,7 @@ pub struct LastDate {
 }
 
 /// `yyyy-mm-dd`, `yyyy-mm-ddThh:mm:ss` (`T`, `t` or a space) and the latter with `Z` or `z`.
-pub(super) fn moment(field: &[u8], last: &mut LastDate) -> Option<Moment> {
+pub fn moment(field: &[u8], last: &mut LastDate) -> Option<Moment> {
     if !matches!(field.len(), 10 | 19 | 20) {
         return None;
     }
