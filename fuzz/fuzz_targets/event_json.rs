@@ -1,4 +1,5 @@
-//! Arbitrary bytes as an events body (both forms): what decodes round-trips through the log.
+//! Arbitrary bytes as an events body (both forms): the answer is serde's alone, whichever
+//! reader read it, and what decodes round-trips through the log.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {

@@ -4,12 +4,18 @@
 use super::event;
 use super::log;
 
-/// Decodes `bytes` as an events body in both forms; whatever decodes re-encodes as a log record
-/// that reads back equal. Returns the events decoded in the per-customer form, `None` when
-/// refused.
+/// Decodes `bytes` as an events body in both forms: the answer (events or error) is serde's
+/// alone, bit for bit (the plain reader agrees wherever it reads a body), and whatever decodes
+/// re-encodes as a log record that reads back equal. Returns the events decoded in the
+/// per-customer form, `None` when refused.
 pub fn event_json(bytes: &[u8]) -> Option<usize> {
     for customer in [None, Some(7)] {
-        if let Ok(events) = event::decode(bytes, customer, || 0) {
+        let decoded = event::decode(bytes, customer, || 0);
+        assert_eq!(
+            format!("{decoded:?}"),
+            format!("{:?}", event::decode_by_serde(bytes, customer, || 0))
+        );
+        if let Ok(events) = decoded {
             let mut out = Vec::new();
             for (index, event) in events.iter().enumerate() {
                 log::encode_record(index as u64 + 1, event, &mut out);

@@ -15,6 +15,8 @@ use crate::limits::{MAX_EVENT_TEXT_BYTES, MAX_EVENT_VALUE, MAX_EVENTS_PER_REQUES
 use crate::rfm::date::parse_moment;
 use crate::rfm::fast::{self, LastDate};
 
+mod plain;
+
 /// One event as it is applied and logged. Times are microseconds since 1970-01-01 UTC.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
 pub enum Event {
@@ -299,26 +301,52 @@ enum BodyField {
 ///
 /// Each event is checked as soon as it is read, into the answer (no array of raw events in
 /// between); the first wrong event, or the one past [`MAX_EVENTS_PER_REQUEST`], stops the
-/// decoding.
+/// decoding. A body in the plain form clients write (no escapes, no `null`, numbers without an
+/// exponent) is read by [`plain::decode`] without serde, to the same events; any other body, and
+/// every refused one, by serde, whose errors name the event and the field.
 pub fn decode(
     bytes: &[u8],
     customer: Option<u64>,
     now: impl FnOnce() -> i64,
 ) -> Result<Vec<CustomerEvent>, EventError> {
-    let mut refused = None;
+    decode_body(bytes, customer, now, true)
+}
+
+/// [`decode`] by serde alone, the plain reader skipped: what the plain reader must agree with
+/// wherever it reads a body (its tests and the `event_json` fuzz target check it).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn decode_by_serde(
+    bytes: &[u8],
+    customer: Option<u64>,
+    now: impl FnOnce() -> i64,
+) -> Result<Vec<CustomerEvent>, EventError> {
+    decode_body(bytes, customer, now, false)
+}
+
+/// `plain_first`: whether [`plain::decode`] is tried before serde.
+fn decode_body(
+    bytes: &[u8],
+    customer: Option<u64>,
+    now: impl FnOnce() -> i64,
+    plain_first: bool,
+) -> Result<Vec<CustomerEvent>, EventError> {
+    let text = body_text(bytes)?;
     let (mut clock, mut stamp) = (Some(now), None);
     let mut now = || *stamp.get_or_insert_with(|| clock.take().map_or(0, |now| now()));
+    if plain_first && let Some(events) = plain::decode(text, customer, &mut now) {
+        return Ok(events);
+    }
+    let mut refused = None;
     let body = Body {
         events: EventsSeed {
             customer,
             now: &mut now,
-            // A purchase takes about 90 bytes of JSON, the shortest event 30.
-            capacity: (bytes.len() / 32).min(MAX_EVENTS_PER_REQUEST),
+            capacity: capacity_for(text.len()),
             refused: &mut refused,
             last_date: LastDate::default(),
         },
     };
-    let mut json = serde_json::Deserializer::from_str(body_text(bytes)?);
+    let mut json = serde_json::Deserializer::from_str(text);
     let decoded = body.deserialize(&mut json).and_then(|events| {
         json.end()?;
         Ok(events)
@@ -333,6 +361,12 @@ pub fn decode(
                 .unwrap_or_else(|| error(format!("the body is not an events document: {e}"))))
         }
     }
+}
+
+/// The room to reserve for the events of a body of `len` bytes: a purchase takes about 90
+/// bytes of JSON, the shortest event 30.
+fn capacity_for(len: usize) -> usize {
+    (len / 32).min(MAX_EVENTS_PER_REQUEST)
 }
 
 /// `bytes` as text, checked once: serde_json then borrows each string of the body without
