@@ -18,9 +18,6 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
-use serde::de::value::{Error as ValueError, StrDeserializer};
-
 use super::{CustomerEvent, EventField, RawEvent, RawValue, capacity_for, convert};
 use crate::limits::MAX_EVENTS_PER_REQUEST;
 use crate::rfm::fast::LastDate;
@@ -96,6 +93,55 @@ fn closing_quote(bytes: &[u8]) -> Option<usize> {
     (bytes[found] == b'"').then_some(found)
 }
 
+/// A text the body may hold, with its closing quote, as two eight-byte words to compare the
+/// body against (the bytes past it masked off), and what it stands for.
+struct Literal<T> {
+    means: T,
+    len: usize,
+    words: [u64; 2],
+    masks: [u64; 2],
+}
+
+/// `text"` (at most 15 bytes of text) meaning `means`.
+const fn literal<T: Copy>(text: &str, means: T) -> Literal<T> {
+    let bytes = text.as_bytes();
+    assert!(bytes.len() < 16, "a literal and its quote fit in two words");
+    let (mut words, mut masks, mut at) = ([0; 2], [0; 2], 0);
+    while at <= bytes.len() {
+        let byte = if at == bytes.len() { b'"' } else { bytes[at] };
+        words[at / 8] |= (byte as u64) << (8 * (at % 8));
+        masks[at / 8] |= 0xff << (8 * (at % 8));
+        at += 1;
+    }
+    Literal {
+        means,
+        len: bytes.len() + 1,
+        words,
+        masks,
+    }
+}
+
+/// The keys of an event, the most frequent first.
+const KEYS: [Literal<EventField>; 9] = [
+    literal("type", EventField::Kind),
+    literal("customer_id", EventField::CustomerId),
+    literal("amount", EventField::Amount),
+    literal("time", EventField::Time),
+    literal("channel", EventField::Channel),
+    literal("campaign", EventField::Campaign),
+    literal("offer", EventField::Offer),
+    literal("column", EventField::Column),
+    literal("value", EventField::Value),
+];
+
+/// The types of event [`convert`] knows: any other goes to serde, and is refused there.
+const KINDS: [Literal<&str>; 4] = [
+    literal("purchase", "purchase"),
+    literal("contact", "contact"),
+    literal("response", "response"),
+    literal("set", "set"),
+];
+
 /// A position in the body.
 struct Reader<'a> {
     text: &'a str,
@@ -127,8 +173,34 @@ impl<'a> Reader<'a> {
         self.text.as_bytes().get(self.at).copied()
     }
 
+    /// `byte`, next or after whitespace, taken.
     fn expect(&mut self, byte: u8) -> Option<()> {
+        if self.text.as_bytes().get(self.at) == Some(&byte) {
+            self.at += 1;
+            return Some(());
+        }
         (self.token()? == byte).then_some(())
+    }
+
+    /// The literal of `table` the body goes on with (after an opening quote), taken.
+    fn literal<T: Copy>(&mut self, table: &[Literal<T>]) -> Option<T> {
+        let rest = &self.text.as_bytes()[self.at..];
+        let mut padded = [0; 16];
+        let next = match rest.get(..16) {
+            Some(next) => next,
+            None => {
+                padded[..rest.len()].copy_from_slice(rest);
+                &padded
+            }
+        };
+        let word = |at: usize| u64::from_le_bytes(next[at..at + 8].try_into().expect("8 bytes"));
+        let (head, tail) = (word(0), word(8));
+        let found = table.iter().find(|literal| {
+            head & literal.masks[0] == literal.words[0]
+                && tail & literal.masks[1] == literal.words[1]
+        })?;
+        self.at += found.len;
+        Some(found.means)
     }
 
     /// A text without escapes or control characters (which JSON allows only escaped).
@@ -204,8 +276,8 @@ impl<'a> Reader<'a> {
         self.expect(b'{')?;
         let (mut raw, mut seen, mut kind) = (RawEvent::default(), 0u16, None);
         loop {
-            let field =
-                EventField::deserialize(StrDeserializer::<ValueError>::new(self.string()?)).ok()?;
+            self.expect(b'"')?;
+            let field = self.literal(&KEYS)?;
             let bit = 1 << field as u16;
             if seen & bit != 0 {
                 return None;
@@ -214,7 +286,10 @@ impl<'a> Reader<'a> {
             self.expect(b':')?;
             let text = |reader: &mut Self| Some(Cow::Borrowed(reader.string()?));
             match field {
-                EventField::Kind => kind = Some(text(self)?),
+                EventField::Kind => {
+                    self.expect(b'"')?;
+                    kind = Some(Cow::Borrowed(self.literal(&KINDS)?));
+                }
                 EventField::CustomerId => raw.customer_id = Some(self.id()?),
                 EventField::Amount => raw.amount = Some(self.number()?),
                 EventField::Time => raw.time = Some(text(self)?),
@@ -318,6 +393,27 @@ mod tests {
         let many = |count: usize| format!(r#"{{"events":[{}]}}"#, vec![purchase; count].join(","));
         assert!(read(&many(MAX_EVENTS_PER_REQUEST), Some(7)).is_some());
         assert!(read(&many(MAX_EVENTS_PER_REQUEST + 1), Some(7)).is_none());
+    }
+
+    #[test]
+    fn keys_are_serdes_names_and_match_whole() {
+        for (index, name) in super::super::FIELDS.iter().enumerate() {
+            for after in ["\":", "\":1,\"amount\":2.5,\"time\":\"2026-11-30\"}]}"] {
+                let body = format!("{name}{after}");
+                let mut reader = Reader { text: &body, at: 0 };
+                let field = reader.literal(&KEYS).map(|field| field as usize);
+                assert_eq!(field, Some(index), "{body}");
+                assert_eq!(reader.at, name.len() + 1, "{body}");
+            }
+            for near in [
+                format!("{name}s\":"),
+                format!("{name}\\\":"),
+                name[1..].to_string(),
+            ] {
+                let mut reader = Reader { text: &near, at: 0 };
+                assert!(reader.literal(&KEYS).is_none(), "{near}");
+            }
+        }
     }
 
     /// A token of the body and the whitespace before it.
