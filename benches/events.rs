@@ -1,8 +1,9 @@
 //! Batches of live events as `POST /v1/events` receives them: bodies of 100 purchases (the
 //! load test's `events-batch` body) over the 1M-customer bench store, customers uniform.
-//! - `decode/100` (`live::event::decode`: every event checked into a `CustomerEvent`) against
-//!   `json_syntax/100` (serde_json skipping the same body, `IgnoredAny`: the floor any JSON
-//!   decoder pays);
+//! - `decode/100` (`live::event::decode`: every event checked into a `CustomerEvent`, the body
+//!   read in its plain form without serde) against `serde_decode/100` (the same events read by
+//!   serde alone, the reader for every other form) and `json_syntax/100` (serde_json skipping
+//!   the same body, `IgnoredAny`: what serde_json pays before any field is matched);
 //! - `submit/100` (decoded, checked, logged under `--fsync no` and applied to the overlay:
 //!   the server's work for a batch but its HTTP) against `decode/100`.
 //!
@@ -89,6 +90,12 @@ fn main() {
     group.bench_function("decode/100", |b| {
         b.iter(|| event::decode(next.next().expect("cycles"), None, || 0).expect("a body decodes"))
     });
+    group.bench_function("serde_decode/100", |b| {
+        b.iter(|| {
+            event::decode_by_serde(next.next().expect("cycles"), None, || 0)
+                .expect("a body decodes")
+        })
+    });
     group.bench_function("submit/100", |b| {
         b.iter(|| {
             let events = event::decode(next.next().expect("cycles"), None, || 0).expect("decodes");
@@ -101,6 +108,7 @@ fn main() {
     group.finish();
     criterion.final_summary();
     live.close();
+    common::print_ratio("events", "decode/100", "serde_decode/100", since);
     common::print_ratio("events", "decode/100", "json_syntax/100", since);
     common::print_ratio("events", "submit/100", "decode/100", since);
 }

@@ -313,9 +313,10 @@ pub fn decode(
 }
 
 /// [`decode`] by serde alone, the plain reader skipped: what the plain reader must agree with
-/// wherever it reads a body (its tests and the `event_json` fuzz target check it).
+/// wherever it reads a body (its tests and the `event_json` fuzz target check it; the `events`
+/// bench measures both).
 #[cfg(any(test, feature = "fuzzing"))]
-pub(crate) fn decode_by_serde(
+pub fn decode_by_serde(
     bytes: &[u8],
     customer: Option<u64>,
     now: impl FnOnce() -> i64,
