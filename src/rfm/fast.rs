@@ -4,8 +4,8 @@
 //!
 //! Each function answers `None` for anything else (quotes, spaces, signs, exponents, offsets,
 //! fractions of a second, bad dates, longer numbers), and [`super::log::Layout::parse`] then
-//! reads the field with the general parser (as the live events' decoder does with an event's
-//! `time`, through [`moment`]). When it answers, the value is the general
+//! reads the field with the general parser (as the live events' plain reader does with an
+//! event's `time`, through [`moment`], and its numbers' value, through [`decimal`]). When it answers, the value is the general
 //! parser's, bit for bit: the dates go through the same validation (`date::civil_day`,
 //! `date::seconds_of_day`), and an amount of `m` (at most 15 digits, so below 2^53)
 //! with `k` decimals is `m / 10^k`, one correctly rounded division of two exactly represented
@@ -16,10 +16,21 @@
 
 use super::date::{MICROS_PER_DAY, Moment, civil_day, seconds_of_day};
 
+/// The most digits of an amount on the fast path: 10^15 < 2^53, so the digits are exact as an
+/// `f64`.
+pub const MOST_AMOUNT_DIGITS: u32 = 15;
+
 /// Powers of ten exactly represented as `f64`, for the decimals of an amount.
-const POWERS_OF_TEN: [f64; 16] = [
+const POWERS_OF_TEN: [f64; MOST_AMOUNT_DIGITS as usize + 1] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 ];
+
+/// The decimal of `mantissa` (of at most [`MOST_AMOUNT_DIGITS`] digits) with `decimals`
+/// digits after the point (at most as many): one correctly rounded division of two exact
+/// numbers, the decimal's correctly rounded value.
+pub fn decimal(mantissa: u64, decimals: usize) -> f64 {
+    mantissa as f64 / POWERS_OF_TEN[decimals]
+}
 
 /// The digit a byte stands for, if it is one.
 fn digit(byte: u8) -> Option<u32> {
@@ -113,7 +124,7 @@ pub(super) fn amount(field: &[u8]) -> Option<f64> {
     }
     let decimals = point.map_or(0, |at| field.len() - at - 1);
     let digits = field.len() - usize::from(point.is_some());
-    (digits <= 15).then(|| mantissa as f64 / POWERS_OF_TEN[decimals])
+    (digits <= MOST_AMOUNT_DIGITS as usize).then(|| decimal(mantissa, decimals))
 }
 
 #[cfg(test)]

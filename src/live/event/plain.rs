@@ -14,25 +14,17 @@
 //! The contract, checked by a property test and the `event_json` fuzz target against serde
 //! alone (`decode_by_serde`): wherever this reader gives events, serde gives the same events,
 //! bit for bit. A number is its digits as an integer below 2^53 divided by a power of ten up to
-//! 10^15: both exact in an `f64`, one rounding, the value serde_json computes (with or without
-//! its `float_roundtrip` feature).
+//! 10^15 (`rfm::fast::decimal`, the purchase logs' fast path): both exact in an `f64`, one
+//! rounding, the value serde_json computes (with or without its `float_roundtrip` feature).
 
 use std::borrow::Cow;
 
 use super::{CustomerEvent, EventField, RawEvent, RawValue, capacity_for, convert};
 use crate::limits::MAX_EVENTS_PER_REQUEST;
-use crate::rfm::fast::LastDate;
-
-/// The most digits of an `amount` or a `value`: 10^15 < 2^53.
-const MOST_NUMBER_DIGITS: u32 = 15;
+use crate::rfm::fast::{self, LastDate, MOST_AMOUNT_DIGITS};
 
 /// The most digits of a `customer_id` (u64::MAX has 20; a larger one overflows, refused).
 const MOST_ID_DIGITS: u32 = 20;
-
-/// 10^0 ..= 10^15, each exact in an `f64`.
-const POWERS_OF_TEN: [f64; MOST_NUMBER_DIGITS as usize + 1] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-];
 
 /// The events of `text` (a body already checked as UTF-8) when it is in the plain form and
 /// every event converts; `None` otherwise. `customer` and `now` as in [`super::decode`].
@@ -255,20 +247,20 @@ impl<'a> Reader<'a> {
         let mut digits = 1;
         match significand {
             0 => {}
-            1..=9 => self.more_digits(&mut significand, &mut digits, MOST_NUMBER_DIGITS)?,
+            1..=9 => self.more_digits(&mut significand, &mut digits, MOST_AMOUNT_DIGITS)?,
             _ => return None,
         }
         let mut decimals = 0;
         if self.text.as_bytes().get(self.at) == Some(&b'.') {
             self.at += 1;
             let before = digits;
-            self.more_digits(&mut significand, &mut digits, MOST_NUMBER_DIGITS)?;
+            self.more_digits(&mut significand, &mut digits, MOST_AMOUNT_DIGITS)?;
             decimals = digits - before;
             if decimals == 0 {
                 return None;
             }
         }
-        let value = significand as f64 / POWERS_OF_TEN[decimals as usize];
+        let value = fast::decimal(significand, decimals as usize);
         Some(if negative { -value } else { value })
     }
 
