@@ -1,5 +1,7 @@
 //! A customer's most recent events, kept encoded in one ring buffer.
 
+mod entry;
+
 use std::borrow::Cow;
 
 use bincode::{Decode, Encode};
@@ -10,7 +12,7 @@ use super::event::Event;
 use crate::limits::{MAX_EVENT_TEXT_BYTES, RECENT_EVENTS};
 
 /// A customer's most recent events, oldest first, at most [`RECENT_EVENTS`], kept encoded: a
-/// purchase takes 25 bytes in one buffer instead of a 96-byte [`LoggedEvent`] in a growing
+/// purchase takes 23 bytes in one buffer instead of a 96-byte [`LoggedEvent`] in a growing
 /// ring (a replay of millions of customers touches a fraction of the memory).
 ///
 /// The buffer starts with a header of `HEADER_BYTES` (5): how many entries it holds (u8), where
@@ -18,14 +20,14 @@ use crate::limits::{MAX_EVENT_TEXT_BYTES, RECENT_EVENTS};
 /// entries take (u16 LE), so that an event is appended without walking the entries (a full
 /// buffer of twenty is eight cache lines, and the walk a chain of dependent loads through
 /// them: 90% of a push's time with events streaming, `loadtest/README.md`). Each entry is its
-/// length (u16 LE, never 0) and the bincode of the [`LoggedEvent`]; an entry may wrap around
-/// the ring's end. Dropping the oldest entry of a full buffer moves where the entries start:
+/// length (u16 LE, never 0) and the event with its sequence as [`entry`] writes them; an entry
+/// may wrap around the ring's end. Dropping the oldest entry of a full buffer moves where the entries start:
 /// the others stay where they are (shifting them down cost a copy of the whole buffer, all of
 /// its cache lines, for every event of a customer with twenty: 1.8% of the server's cycles
 /// under single events, `loadtest/README.md`). An empty buffer holds none.
 ///
 /// Up to `INLINE_RECENT_BYTES` (32) the buffer is in the state itself: a customer's first
-/// purchase (30 bytes with the header) takes no allocation of its own and is read with the
+/// purchase (28 bytes with the header) takes no allocation of its own and is read with the
 /// state, and most customers of a replay have one event (a 10^7-event replay over 10^7
 /// customers made 6.3 million 32-byte allocations for them, a sixth of its time in the
 /// allocator, `loadtest/README.md`). Past that it is on the heap, sized exactly for the events
@@ -48,21 +50,9 @@ const INLINE_RECENT_BYTES: usize = 32;
 const HEADER_BYTES: usize = 5;
 const _: () = assert!(
     RECENT_EVENTS <= u8::MAX as usize
-        && RECENT_EVENTS * (2 + MAX_LOGGED_EVENT_BYTES) <= u16::MAX as usize,
+        && RECENT_EVENTS * (2 + entry::MAX_ENTRY_BYTES) <= u16::MAX as usize,
     "a full buffer's count, size and offsets fit its header"
 );
-
-/// The encoding of [`RecentEvents`]' entries (compact: variable-length integers).
-fn recent_config() -> impl bincode::config::Config {
-    bincode::config::standard()
-}
-
-/// Room on the stack for an entry encoded before it is placed: a purchase takes 23 bytes, a
-/// contact with short texts about 40.
-const SHORT_ENTRY_BYTES: usize = 64;
-
-/// The longest encoded [`LoggedEvent`]: three capped texts and a few numbers.
-const MAX_LOGGED_EVENT_BYTES: usize = 3 * (MAX_EVENT_TEXT_BYTES + 5) + 64;
 
 /// Where a [`RecentEvents`]' entries are: how many, the ring offset of the oldest, the bytes
 /// they take.
@@ -86,60 +76,35 @@ impl RecentEvents {
                 used: entries.used - oldest,
             };
         }
-        let entry = (sequence, event);
-        // Into the ring's room after the entries when it is one piece there and the entry fits
-        // (a failed attempt leaves bytes in the room, which holds nothing).
-        let free = ring - entries.used;
-        if free > 2 {
-            let at = wrap(entries.start + entries.used, ring);
-            let room = free.min(ring - at);
-            if room > 2
-                && let Ok(written) = bincode::encode_into_slice(
-                    entry,
-                    &mut self.bytes[HEADER_BYTES + at + 2..HEADER_BYTES + at + room],
-                    recent_config(),
-                )
-            {
-                self.write_length(at, written);
-                self.set_header(Entries {
-                    count: entries.count + 1,
-                    used: entries.used + 2 + written,
-                    ..entries
-                });
-                return;
-            }
-        }
-        // Encoded once, aside: on the stack when short (a purchase, a `set` of a number), else
-        // on the heap (an event with long texts).
-        let mut short = [0u8; SHORT_ENTRY_BYTES];
-        let long;
-        let encoded = match bincode::encode_into_slice(entry, &mut short, recent_config()) {
-            Ok(written) => &short[..written],
-            Err(_) => {
-                long = bincode::encode_to_vec(entry, recent_config()).expect("an event encodes");
-                &long[..]
-            }
-        };
-        let needed = 2 + encoded.len();
-        if needed <= free {
-            // In the room, around the ring's end.
-            let at = wrap(entries.start + entries.used, ring);
-            self.write_length(at, encoded.len());
-            self.write_at(wrap(at + 2, ring), encoded);
-            self.set_header(Entries {
-                count: entries.count + 1,
-                used: entries.used + needed,
-                ..entries
-            });
+        let len = entry::len(sequence, event);
+        if 2 + len > ring - entries.used {
+            self.grow(entries, sequence, event, len);
             return;
         }
-        self.grow(entries, encoded);
+        // In the ring's room after the entries.
+        let at = wrap(entries.start + entries.used, ring);
+        self.write_length(at, len);
+        let from = wrap(at + 2, ring);
+        if from + len <= ring {
+            let room = HEADER_BYTES + from..HEADER_BYTES + from + len;
+            entry::write(sequence, event, &mut self.bytes[room]);
+        } else {
+            // Around the ring's end: written aside, then copied in two pieces.
+            let mut aside = [0u8; entry::MAX_ENTRY_BYTES];
+            entry::write(sequence, event, &mut aside[..len]);
+            self.write_at(from, &aside[..len]);
+        }
+        self.set_header(Entries {
+            count: entries.count + 1,
+            used: entries.used + 2 + len,
+            ..entries
+        });
     }
 
     /// Moves the `entries` into a larger buffer, the oldest first at the ring's start, and
-    /// appends the entry `encoded` there.
-    fn grow(&mut self, entries: Entries, encoded: &[u8]) {
-        let used = entries.used + 2 + encoded.len();
+    /// appends there the entry of event `sequence`, `len` bytes.
+    fn grow(&mut self, entries: Entries, sequence: u64, event: &Event, len: usize) {
+        let used = entries.used + 2 + len;
         let ring = if self.bytes.is_empty() {
             used
         } else {
@@ -164,8 +129,8 @@ impl RecentEvents {
             &mut bytes[HEADER_BYTES..HEADER_BYTES + entries.used],
         );
         let at = HEADER_BYTES + entries.used;
-        bytes[at..at + 2].copy_from_slice(&entry_length(encoded.len()));
-        bytes[at + 2..at + 2 + encoded.len()].copy_from_slice(encoded);
+        bytes[at..at + 2].copy_from_slice(&entry_length(len));
+        entry::write(sequence, event, &mut bytes[at + 2..at + 2 + len]);
         self.bytes = bytes;
         self.set_header(Entries {
             count: entries.count + 1,
@@ -284,12 +249,9 @@ impl RecentEvents {
 
     /// The events, oldest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = LoggedEvent> + '_ {
-        self.entries().into_iter().map(|entry| {
-            let ((sequence, event), _): ((u64, Event), usize) =
-                bincode::decode_from_slice(&entry, recent_config())
-                    .expect("an entry is the encoding of an event");
-            LoggedEvent { sequence, event }
-        })
+        self.entries()
+            .into_iter()
+            .map(|encoded| entry::read(&encoded))
     }
 }
 
@@ -307,8 +269,8 @@ fn wrap(offset: usize, ring: usize) -> usize {
 /// The length prefix of an entry of `written` bytes.
 fn entry_length(written: usize) -> [u8; 2] {
     assert!(
-        (1..=MAX_LOGGED_EVENT_BYTES).contains(&written),
-        "an event of capped texts fits MAX_LOGGED_EVENT_BYTES"
+        (1..=entry::MAX_ENTRY_BYTES).contains(&written),
+        "an event of capped texts fits MAX_ENTRY_BYTES"
     );
     (written as u16).to_le_bytes()
 }
