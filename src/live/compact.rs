@@ -68,11 +68,9 @@ pub fn materialize(live: &Live) -> Result<(writer::Table, Vec<u32>)> {
             (ColumnKind::F32, Some(Column::F32(base))) => {
                 let mut values = base.to_vec();
                 for (at, row) in &patches {
-                    if let Some(value) = row.held(number) {
-                        values[*at] = value;
-                    }
+                    values[*at] = live.number(row, number);
                 }
-                values.extend(created.iter().map(|row| row.held(number).unwrap_or(0.0)));
+                values.extend(created.iter().map(|row| live.number(row, number)));
                 number += 1;
                 ColumnValues::F32(values)
             }

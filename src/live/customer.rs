@@ -7,7 +7,6 @@
 use std::collections::VecDeque;
 
 use bincode::{Decode, Encode};
-use smallvec::SmallVec;
 
 use super::event::{Event, SetValue};
 use super::recent_events::RecentEvents;
@@ -170,32 +169,45 @@ impl<Context> Decode<Context> for Contacts {
 
 bincode::impl_borrow_decode!(Contacts);
 
-/// A customer's columns as events left them: the numeric columns the row holds (those events
-/// set, and those a purchase read), the others being the base store's (0 for a customer the
-/// store lacks), and the text columns once a `set` changed one of them (`None`: the store's
-/// texts, or empty ones for a customer the store lacks). A first purchase reads three columns
-/// of the store and holds four, where copying the whole row read one cache line per column
-/// of every changed customer: a replay of millions of customers is bound by those misses.
+/// A customer's columns as events left them: the numeric columns the row holds (those `set`
+/// events changed), the repeat purchases since (their count and amounts), the others being
+/// the base store's (0 for a customer the store lacks), and the text columns once a `set`
+/// changed one of them (`None`: the store's texts, or empty ones for a customer the store
+/// lacks).
+///
+/// A purchase reads nothing: the purchase history columns it changes are worked out when they
+/// are read ([`Row::number`]), from the columns as they stood before the purchases (held, or
+/// the store's) and the purchases since. A replay of millions of customers is bound by its
+/// cache misses, and reading `frequency`, `monetary_value` and `age` from the store at each
+/// customer's first purchase cost three misses an event, a sixth of a 10^7-event replay
+/// (`loadtest/README.md`). A `set` of a purchase history column first settles the purchases
+/// into the columns it holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// The customer's row in the base store, [`NOT_STORED`] for one the store lacks (rows
     /// are `u32` in the store's format).
     stored: u32,
-    /// The numeric columns held, ascending by column: in the row itself up to
-    /// [`INLINE_HELD`] (a purchase holds four), so that an event reads them with the state
-    /// instead of after one more miss, and a changed customer takes one allocation less.
-    held: SmallVec<[HeldNumber; INLINE_HELD]>,
-    /// Text columns, once one was set (boxed twice: one word for the many rows without).
-    #[allow(clippy::box_collection)]
-    texts: Option<Box<Box<[String]>>>,
+    /// Repeat purchases since the purchase history columns were settled.
+    purchases: u32,
+    /// Their amounts' sum (where the store has `frequency`; else the last amount, which is
+    /// then the mean a purchase leaves, as no count says how many came before).
+    spent: f64,
+    /// The numeric and text columns `set` events changed, once one did (one word for the
+    /// many rows only purchases changed).
+    set: Option<Box<SetColumns>>,
+}
+
+/// The columns of a [`Row`] that `set` events changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct SetColumns {
+    /// The numeric columns held, ascending by column.
+    held: Vec<HeldNumber>,
+    /// The text columns, once one was set.
+    texts: Option<Box<[String]>>,
 }
 
 /// [`Row::stored`] of a customer the store lacks.
 const NOT_STORED: u32 = u32::MAX;
-
-/// Numbers a [`Row`] holds in place before they move to the heap: what a purchase holds
-/// (`frequency`, `recency`, `age`, `monetary_value`).
-const INLINE_HELD: usize = 4;
 
 /// A numeric column a [`Row`] holds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -218,13 +230,6 @@ pub struct RfmColumns {
 }
 
 impl RfmColumns {
-    /// The columns a purchase reads (`frequency`, `monetary_value`, `age`), those present.
-    pub fn read_by_purchase(&self) -> impl Iterator<Item = usize> + use<> {
-        [self.frequency, self.monetary_value, self.age]
-            .into_iter()
-            .flatten()
-    }
-
     /// The columns a purchase changes (`frequency`, `monetary_value`, `recency`), those
     /// present (`recency` only with `age`).
     pub fn changed_by_purchase(&self) -> impl Iterator<Item = usize> + use<> {
@@ -232,6 +237,11 @@ impl RfmColumns {
         [self.frequency, self.monetary_value, recency]
             .into_iter()
             .flatten()
+    }
+
+    /// Whether numeric column `column` is one of the purchase history.
+    fn holds(&self, column: usize) -> bool {
+        [self.frequency, self.recency, self.age, self.monetary_value].contains(&Some(column))
     }
 }
 
@@ -248,8 +258,9 @@ impl Row {
         };
         Row {
             stored,
-            held: SmallVec::new(),
-            texts: None,
+            purchases: 0,
+            spent: 0.0,
+            set: None,
         }
     }
 
@@ -258,86 +269,105 @@ impl Row {
         (self.stored != NOT_STORED).then_some(self.stored as usize)
     }
 
-    /// Numeric column `column` if the row holds it (else it is the base store's, or 0).
-    pub fn held(&self, column: usize) -> Option<f32> {
-        self.held
+    /// Numeric column `column` as a `set` (or a settling) left it, if the row holds it.
+    fn held(&self, column: usize) -> Option<f32> {
+        self.held_slice()
             .iter()
             .find(|held| held.column as usize == column)
             .map(|held| held.value)
     }
 
     /// The numeric columns the row holds, `(column, value)` ascending by column.
-    pub fn held_numbers(&self) -> impl Iterator<Item = (usize, f32)> + '_ {
-        self.held
+    #[cfg(test)]
+    fn held_numbers(&self) -> impl Iterator<Item = (usize, f32)> + '_ {
+        self.held_slice()
             .iter()
             .map(|held| (held.column as usize, held.value))
     }
 
-    /// Numeric column `column`: held, or `base(column)` (the store's value, or 0).
-    pub fn number(&self, column: usize, base: impl Fn(usize) -> f32) -> f32 {
-        self.held(column).unwrap_or_else(|| base(column))
+    /// Numeric column `column` (`rfm`: where the purchase history is): held, or `base(column)`
+    /// (the store's value, or 0), then moved by the purchases since. After `n` purchases of
+    /// amounts `a_1..a_n` on `frequency` f and `monetary_value` m: `frequency` f + n,
+    /// `monetary_value` (m f + a_1 + ... + a_n) / (f + n) in double precision (the running
+    /// mean of one purchase after another, rounded once), `recency` the `age`.
+    pub fn number(&self, column: usize, rfm: &RfmColumns, base: impl Fn(usize) -> f32) -> f32 {
+        let settled = |column: usize| self.held(column).unwrap_or_else(|| base(column));
+        if self.purchases == 0 || !rfm.changed_by_purchase().any(|c| c == column) {
+            return settled(column);
+        }
+        let purchases = f64::from(self.purchases);
+        let frequency = rfm.frequency.map(|i| f64::from(settled(i)));
+        if Some(column) == rfm.frequency {
+            (frequency.unwrap_or(0.0) + purchases) as f32
+        } else if Some(column) == rfm.monetary_value {
+            let mean = f64::from(settled(column));
+            match frequency {
+                Some(frequency) => {
+                    ((mean * frequency + self.spent) / (frequency + purchases)) as f32
+                }
+                None => self.spent as f32,
+            }
+        } else {
+            // `recency`, with `age` (`changed_by_purchase`): the latest purchase is now.
+            rfm.age.map_or(0.0, settled)
+        }
     }
 
     /// The text columns once a `set` changed one (`None`: the store's).
     pub fn texts(&self) -> Option<&[String]> {
-        self.texts.as_deref().map(|texts| &texts[..])
+        self.set.as_ref()?.texts.as_deref()
+    }
+
+    /// The numeric columns held, ascending by column.
+    fn held_slice(&self) -> &[HeldNumber] {
+        self.set.as_ref().map_or(&[], |set| &set.held[..])
     }
 
     /// The bits of the first and last numbers held (0 when none): reads that bring them, and
     /// every line between, into the cache.
     pub fn held_bits(&self) -> u32 {
         let bits = |held: Option<&HeldNumber>| held.map_or(0, |held| held.value.to_bits());
-        bits(self.held.first()) ^ bits(self.held.last())
+        let held = self.held_slice();
+        bits(held.first()) ^ bits(held.last())
     }
 
     /// Holds `numbers` (`(column, value)`): each replaces the value held, or is inserted in
     /// column order.
     fn hold(&mut self, numbers: &[(usize, f32)]) {
-        let held = |(column, value): (usize, f32)| HeldNumber {
-            column: u32::try_from(column).expect("a store has fewer than 2^32 columns"),
-            value,
-        };
-        if self.held.is_empty() && numbers.len() <= INLINE_HELD {
-            // A row's first change (most rows of a replay have one): its numbers sorted in
-            // place, the row's in one move. Pushed one by one, then sorted, they took ~230
-            // instructions a first purchase (callgrind of a replay, `loadtest/README.md`).
-            let mut sorted = [HeldNumber {
-                column: 0,
-                value: 0.0,
-            }; INLINE_HELD];
-            let mut len = 0;
-            for &number in numbers {
-                let number = held(number);
-                if let Some(same) = sorted[..len].iter_mut().find(|h| h.column == number.column) {
-                    same.value = number.value;
-                    continue;
-                }
-                let mut at = len;
-                while at > 0 && sorted[at - 1].column > number.column {
-                    sorted[at] = sorted[at - 1];
-                    at -= 1;
-                }
-                sorted[at] = number;
-                len += 1;
-            }
-            self.held = SmallVec::from_buf_and_len(sorted, len);
-            return;
-        }
-        for &number in numbers {
-            let number = held(number);
-            match self.held.iter().position(|h| h.column >= number.column) {
-                Some(at) if self.held[at].column == number.column => self.held[at] = number,
-                Some(at) => self.held.insert(at, number),
-                None => self.held.push(number),
+        let held = &mut self.set.get_or_insert_with(Box::default).held;
+        for &(column, value) in numbers {
+            let column = u32::try_from(column).expect("a store has fewer than 2^32 columns");
+            let number = HeldNumber { column, value };
+            match held.iter().position(|held| held.column >= column) {
+                Some(at) if held[at].column == column => held[at] = number,
+                Some(at) => held.insert(at, number),
+                None => held.push(number),
             }
         }
     }
 
+    /// Holds the purchase history columns the purchases since moved, as they read now, and
+    /// forgets the purchases.
+    fn settle(&mut self, rfm: &RfmColumns, base: impl Fn(usize) -> f32) {
+        if self.purchases == 0 {
+            return;
+        }
+        let mut numbers = [(0, 0.0); 3];
+        let mut count = 0;
+        for column in rfm.changed_by_purchase() {
+            numbers[count] = (column, self.number(column, rfm, &base));
+            count += 1;
+        }
+        (self.purchases, self.spent) = (0, 0.0);
+        self.hold(&numbers[..count]);
+    }
+
     /// Applies what `event` changes in the columns: a `set` its column (`numeric` or `text`
     /// index, resolved and checked by the caller; `texts` gives the row's texts before the
-    /// first text changes), a purchase the purchase history (see `Row::purchase`; `base`
-    /// gives the store's value of a column the row does not hold). Contacts and responses
-    /// change no column.
+    /// first text changes; a set of a purchase history column first settles the purchases,
+    /// `base` giving the store's value of a column the row does not hold), a purchase the
+    /// purchase history (counted: see [`Row::number`]). Contacts and responses change no
+    /// column.
     pub fn apply(
         &mut self,
         event: &Event,
@@ -348,43 +378,31 @@ impl Row {
     ) {
         match (event, column) {
             (Event::Set { value, .. }, Some(column)) => match (value, column) {
-                (SetValue::Number(v), ColumnRef::Number(i)) => self.hold(&[(i, *v as f32)]),
+                (SetValue::Number(v), ColumnRef::Number(i)) => {
+                    if rfm.holds(i) {
+                        self.settle(rfm, base);
+                    }
+                    self.hold(&[(i, *v as f32)]);
+                }
                 (SetValue::Text(text), ColumnRef::Text(i)) => {
-                    self.texts.get_or_insert_with(|| Box::new(texts()))[i].clone_from(text)
+                    let set = self.set.get_or_insert_with(Box::default);
+                    set.texts.get_or_insert_with(texts)[i].clone_from(text)
                 }
                 _ => unreachable!("the kind of a set's value is checked before it is logged"),
             },
-            (Event::Purchase { amount, .. }, _) => self.purchase(*amount, rfm, base),
+            (Event::Purchase { amount, .. }, _) => {
+                if self.purchases == u32::MAX {
+                    self.settle(rfm, base);
+                }
+                self.purchases += 1;
+                self.spent = if rfm.frequency.is_some() {
+                    self.spent + amount
+                } else {
+                    *amount
+                };
+            }
             _ => {}
         }
-    }
-
-    /// A repeat purchase of `amount` at the end of observation: `frequency` + 1, `recency` =
-    /// `age` (the latest purchase is now), `monetary_value` the running mean of the repeat
-    /// purchases including this one. Columns the store lacks are left out; `age` is held too,
-    /// so that the next purchase reads nothing from the store.
-    fn purchase(&mut self, amount: f64, rfm: &RfmColumns, base: impl Fn(usize) -> f32) {
-        let number = |i: usize| self.number(i, &base);
-        let frequency = rfm.frequency.map_or(0.0, |i| f64::from(number(i)));
-        let mut numbers = [(0, 0.0); 4];
-        let mut count = 0;
-        let mut hold = |column: usize, value: f32| {
-            numbers[count] = (column, value);
-            count += 1;
-        };
-        if let Some(i) = rfm.monetary_value {
-            let mean = f64::from(number(i));
-            hold(i, ((mean * frequency + amount) / (frequency + 1.0)) as f32);
-        }
-        if let Some(i) = rfm.frequency {
-            hold(i, (frequency + 1.0) as f32);
-        }
-        if let (Some(recency), Some(age)) = (rfm.recency, rfm.age) {
-            let age_value = number(age);
-            hold(recency, age_value);
-            hold(age, age_value);
-        }
-        self.hold(&numbers[..count]);
     }
 }
 
@@ -412,50 +430,77 @@ mod tests {
         };
         // The store's row: frequency, recency, age, monetary value, margin.
         let stored = [2.0, 10.0, 30.0, 5.0, 7.0];
+        let base = |column: usize| stored[column];
+        let numbers = |row: &Row| -> Vec<f32> {
+            (0..stored.len())
+                .map(|column| row.number(column, &rfm, base))
+                .collect()
+        };
         let mut row = Row::new(Some(4));
+        // A purchase reads nothing.
         let purchase = |row: &mut Row, amount: f64| {
             row.apply(
                 &Event::Purchase { amount, time: 0 },
                 None,
                 &rfm,
-                |column| stored[column],
+                |_| unreachable!("a purchase reads no column"),
                 || unreachable!("a purchase changes no text"),
             )
         };
         purchase(&mut row, 8.0);
         assert_eq!(row.stored(), Some(4));
-        let held: Vec<(usize, f32)> = row.held_numbers().collect();
-        assert_eq!(held, [(0, 3.0), (1, 30.0), (2, 30.0), (3, 6.0)]);
-        assert_eq!(row.number(4, |column| stored[column]), 7.0);
-        // The next purchase reads only what the row holds.
+        assert_eq!(row.held_numbers().count(), 0);
+        // (5 * 2 + 8) / 3
+        assert_eq!(numbers(&row), [3.0, 30.0, 30.0, 6.0, 7.0]);
         purchase(&mut row, 10.0);
-        let held: Vec<(usize, f32)> = row.held_numbers().collect();
-        assert_eq!(held, [(0, 4.0), (1, 30.0), (2, 30.0), (3, 7.0)]);
-        let mut again = row.clone();
-        again.apply(
-            &Event::Purchase {
-                amount: 1.0,
-                time: 0,
-            },
-            None,
-            &rfm,
-            |_| unreachable!("every column a purchase reads is held"),
-            || unreachable!("a purchase changes no text"),
-        );
+        // (5 * 2 + 8 + 10) / 4
+        assert_eq!(numbers(&row), [4.0, 30.0, 30.0, 7.0, 7.0]);
         // A set holds its column, in column order, and changes nothing else.
-        row.apply(
-            &Event::Set {
-                column: "margin".into(),
-                value: SetValue::Number(9.5),
-            },
-            Some(ColumnRef::Number(4)),
-            &rfm,
-            |_| unreachable!("a set reads nothing"),
-            || unreachable!("a numeric set changes no text"),
-        );
+        let set = |row: &mut Row, column: usize, value: f64| {
+            row.apply(
+                &Event::Set {
+                    column: String::new(),
+                    value: SetValue::Number(value),
+                },
+                Some(ColumnRef::Number(column)),
+                &rfm,
+                base,
+                || unreachable!("a numeric set changes no text"),
+            )
+        };
+        set(&mut row, 4, 9.5);
         let held: Vec<(usize, f32)> = row.held_numbers().collect();
-        assert_eq!(held, [(0, 4.0), (1, 30.0), (2, 30.0), (3, 7.0), (4, 9.5)]);
+        assert_eq!(held, [(4, 9.5)]);
+        assert_eq!(numbers(&row), [4.0, 30.0, 30.0, 7.0, 9.5]);
+        // A set of a purchase history column settles the purchases first: the recency they
+        // left stays when the age moves.
+        set(&mut row, 2, 40.0);
+        let held: Vec<(usize, f32)> = row.held_numbers().collect();
+        assert_eq!(held, [(0, 4.0), (1, 30.0), (2, 40.0), (3, 7.0), (4, 9.5)]);
+        assert_eq!(numbers(&row), [4.0, 30.0, 40.0, 7.0, 9.5]);
+        purchase(&mut row, 12.0);
+        // (7 * 4 + 12) / 5
+        assert_eq!(numbers(&row), [5.0, 40.0, 40.0, 8.0, 9.5]);
         assert_eq!(Row::new(None).stored(), None);
+    }
+
+    #[test]
+    fn without_a_frequency_a_purchase_leaves_its_amount_as_the_mean() {
+        let rfm = RfmColumns {
+            monetary_value: Some(0),
+            ..RfmColumns::default()
+        };
+        let mut row = Row::new(None);
+        for amount in [3.0, 8.0] {
+            row.apply(
+                &Event::Purchase { amount, time: 0 },
+                None,
+                &rfm,
+                |_| unreachable!("a purchase reads no column"),
+                || unreachable!("a purchase changes no text"),
+            );
+            assert_eq!(row.number(0, &rfm, |_| 0.0), amount as f32);
+        }
     }
 
     #[test]
@@ -493,10 +538,60 @@ mod tests {
         );
     }
 
-    proptest::proptest! {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Against the documented update applied one purchase after another in double
+        /// precision: purchases and `set`s of the purchase history in any order, on a store's
+        /// row and on a new customer's.
+        #[test]
+        fn purchases_and_sets_agree_with_one_update_after_another(
+            stored in proptest::collection::vec(0.0f32..1e4, 4),
+            in_store in proptest::bool::ANY,
+            events in proptest::collection::vec(
+                proptest::prop_oneof![
+                    (0.0f64..1e4).prop_map(|amount| (None, amount)),
+                    (0..4usize, 0.0f64..1e4).prop_map(|(column, value)| (Some(column), value)),
+                ],
+                1..40,
+            ),
+        ) {
+            let rfm = RfmColumns {
+                frequency: Some(0),
+                recency: Some(1),
+                age: Some(2),
+                monetary_value: Some(3),
+            };
+            let base = |column: usize| if in_store { stored[column] } else { 0.0 };
+            let mut row = Row::new(in_store.then_some(0));
+            let mut model: Vec<f64> = (0..4).map(|c| f64::from(base(c))).collect();
+            for (set, value) in events {
+                match set {
+                    None => {
+                        row.apply(&Event::Purchase { amount: value, time: 0 }, None, &rfm, base, || unreachable!());
+                        let (f, m) = (model[0], model[3]);
+                        model[3] = (m * f + value) / (f + 1.0);
+                        model[0] = f + 1.0;
+                        model[1] = model[2];
+                    }
+                    Some(column) => {
+                        let set = Event::Set { column: String::new(), value: SetValue::Number(value) };
+                        row.apply(&set, Some(ColumnRef::Number(column)), &rfm, base, || unreachable!());
+                        model[column] = f64::from(value as f32);
+                    }
+                }
+                for (column, &want) in model.iter().enumerate() {
+                    let got = f64::from(row.number(column, &rfm, base));
+                    prop_assert!(
+                        (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                        "column {} is {} where one update after another gives {}", column, got, want
+                    );
+                }
+            }
+        }
+
         /// Against a map of column to value: numbers held in any order, columns repeated
-        /// within one change and across changes, rows first changed by up to
-        /// [`INLINE_HELD`] numbers (held in one move) and by more.
+        /// within one change and across changes.
         #[test]
         fn held_numbers_are_the_latest_of_each_column_in_column_order(
             changes in proptest::collection::vec(

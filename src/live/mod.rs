@@ -5,12 +5,13 @@
 //! holds what events changed: per customer, boxed so that the map's entries stay 16 bytes, its
 //! [`History`] (event count, the recent events kept encoded, contacts only when there are any)
 //! and, once a column changed (or for a customer the store does not have), the row: the
-//! numeric columns events set or a purchase read (the others stay the store's), its text
-//! columns only once a `set` changed one, and its CRV, recomputed at once (margins and
-//! retention, or the purchase model) when an event changed an input of it (a purchase changes
-//! none under margins and retention: the served table's value stands). A replay of millions of
-//! customers is bound by the memory it touches, so a changed customer costs about 150 bytes
-//! and reads from the store only the columns its events use.
+//! numeric columns events set (the others stay the store's), the purchases since (counted and
+//! summed; the purchase history columns are worked out from them when read), its text columns
+//! only once a `set` changed one, and its CRV, recomputed at once (margins and retention, or
+//! the purchase model) when an event changed an input of it (a purchase changes none under
+//! margins and retention: the served table's value stands). A replay of millions of customers
+//! is bound by the memory it touches, so a changed customer costs about 150 bytes and reads
+//! from the store only the columns its value needs.
 //! A lookup reads the overlay first (one hash probe), then the served table; its tier comes
 //! from the served version's cut points and its rank from that version's CRVs (a search of a
 //! cached sample of them, then of one stride).
@@ -903,13 +904,10 @@ impl Live {
     }
 
     /// The numeric columns of the store that applying `event` to a customer without a
-    /// changed row reads, each given to `read` (some perhaps twice): those a purchase reads,
-    /// and, when the value is computed at once (`values_now`) and the event changes an input
-    /// of it, the value's inputs.
-    fn columns_read(&self, event: &Event, values_now: bool, mut read: impl FnMut(usize)) {
-        if matches!(event, Event::Purchase { .. }) {
-            self.schema.rfm.read_by_purchase().for_each(&mut read);
-        }
+    /// changed row reads, each given to `read`: when the value is computed at once
+    /// (`values_now`) and the event changes an input of it, the value's inputs (applying an
+    /// event to such a row reads no column: [`Row::apply`]).
+    fn columns_read(&self, event: &Event, values_now: bool, read: impl FnMut(usize)) {
         let column = match event {
             Event::Set { column, .. } => self.schema.column(column),
             _ => None,
@@ -978,7 +976,9 @@ impl Live {
 
     /// Numeric column `column` of `row`: held, or the store's.
     fn number(&self, row: &Row, column: usize) -> f32 {
-        row.number(column, |column| self.stored_number(row.stored(), column))
+        row.number(column, &self.schema.rfm, |column| {
+            self.stored_number(row.stored(), column)
+        })
     }
 
     /// Numeric column `column` of the store's row `stored` (0 for a customer the store lacks).
@@ -1284,12 +1284,12 @@ mod tests {
     #[test]
     fn a_changed_customer_stays_small() {
         // A replay of millions of customers is bound by the memory it touches (module doc):
-        // the map's entry is a key and a pointer, the state one allocation of at most 128
-        // bytes (mimalloc's size class: two cache lines), a purchase's four numbers and its
-        // entry among the recent events held inside it.
+        // the map's entry is a key and a pointer, the state one allocation of at most 96
+        // bytes (a mimalloc size class), with a purchase's entry among the recent events and
+        // the purchases' count and sum inside it.
         assert_eq!(std::mem::size_of::<Box<CustomerState>>(), 8);
         let state = std::mem::size_of::<CustomerState>();
-        assert!(state <= 128, "{state} bytes");
+        assert!(state <= 96, "{state} bytes");
     }
 
     #[test]

@@ -5,9 +5,9 @@
 //! a customer's first change, the store's id index and one line per numeric column the event
 //! reads. Read for a chunk of [`WARM_CHUNK`] events first, the misses of different customers
 //! overlap. Only what the chunk will use is read: the store is probed only for customers
-//! without a changed row, and of their numeric columns only those their event reads (a
-//! purchase: `frequency`, `monetary_value`, `age`; the value's inputs when it changes one of
-//! them; nothing for a contact). The columns are only touched, a column at a time, so that
+//! without a changed row, and of their numeric columns only those their event reads (the
+//! value's inputs when it changes one of them and the value is computed at once; nothing for
+//! a purchase under margins and retention, or for a contact). The columns are only touched, a column at a time, so that
 //! the event's own reads then hit the cache. What the read ahead found is a hint:
 //! [`ChunkReads`] answers for any event of the chunk, probing what it skipped, so a state that
 //! changed in between (another event of the chunk) is still right.
