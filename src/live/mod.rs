@@ -1034,7 +1034,7 @@ impl Live {
     pub fn contacts(&self, id: u64) -> Vec<customer::ContactRecord> {
         self.overlay
             .get(&id)
-            .map(|state| state.history.contacts.iter().cloned().collect())
+            .map(|state| state.history.contacts.iter().collect())
             .unwrap_or_default()
     }
 

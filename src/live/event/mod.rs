@@ -15,6 +15,7 @@ use crate::limits::{MAX_EVENT_TEXT_BYTES, MAX_EVENT_VALUE, MAX_EVENTS_PER_REQUES
 use crate::rfm::date::parse_moment;
 use crate::rfm::fast::{self, LastDate};
 
+pub(in crate::live) mod compact;
 mod plain;
 
 /// One event as it is applied and logged. Times are microseconds since 1970-01-01 UTC.

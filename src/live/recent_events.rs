@@ -1,14 +1,12 @@
 //! A customer's most recent events, kept encoded in one ring buffer.
 
-mod entry;
-
 use std::borrow::Cow;
 
 use bincode::{Decode, Encode};
 use smallvec::SmallVec;
 
 use super::customer::{LoggedEvent, encode_sequence};
-use super::event::Event;
+use super::event::{Event, compact};
 use crate::limits::{MAX_EVENT_TEXT_BYTES, RECENT_EVENTS};
 
 /// A customer's most recent events, oldest first, at most [`RECENT_EVENTS`], kept encoded: a
@@ -20,7 +18,7 @@ use crate::limits::{MAX_EVENT_TEXT_BYTES, RECENT_EVENTS};
 /// entries take (u16 LE), so that an event is appended without walking the entries (a full
 /// buffer of twenty is eight cache lines, and the walk a chain of dependent loads through
 /// them: 90% of a push's time with events streaming, `loadtest/README.md`). Each entry is its
-/// length (u16 LE, never 0) and the event with its sequence as [`entry`] writes them; an entry
+/// length (u16 LE, never 0) and the event with its sequence as [`compact`] writes them; an entry
 /// may wrap around the ring's end. Dropping the oldest entry of a full buffer moves where the entries start:
 /// the others stay where they are (shifting them down cost a copy of the whole buffer, all of
 /// its cache lines, for every event of a customer with twenty: 1.8% of the server's cycles
@@ -50,7 +48,7 @@ const INLINE_RECENT_BYTES: usize = 32;
 const HEADER_BYTES: usize = 5;
 const _: () = assert!(
     RECENT_EVENTS <= u8::MAX as usize
-        && RECENT_EVENTS * (2 + entry::MAX_ENTRY_BYTES) <= u16::MAX as usize,
+        && RECENT_EVENTS * (2 + compact::MAX_ENTRY_BYTES) <= u16::MAX as usize,
     "a full buffer's count, size and offsets fit its header"
 );
 
@@ -76,7 +74,7 @@ impl RecentEvents {
                 used: entries.used - oldest,
             };
         }
-        let len = entry::len(sequence, event);
+        let len = compact::len(sequence, event);
         if 2 + len > ring - entries.used {
             self.grow(entries, sequence, event, len);
             return;
@@ -87,11 +85,11 @@ impl RecentEvents {
         let from = wrap(at + 2, ring);
         if from + len <= ring {
             let room = HEADER_BYTES + from..HEADER_BYTES + from + len;
-            entry::write(sequence, event, &mut self.bytes[room]);
+            compact::write(sequence, event, &mut self.bytes[room]);
         } else {
             // Around the ring's end: written aside, then copied in two pieces.
-            let mut aside = [0u8; entry::MAX_ENTRY_BYTES];
-            entry::write(sequence, event, &mut aside[..len]);
+            let mut aside = [0u8; compact::MAX_ENTRY_BYTES];
+            compact::write(sequence, event, &mut aside[..len]);
             self.write_at(from, &aside[..len]);
         }
         self.set_header(Entries {
@@ -130,7 +128,7 @@ impl RecentEvents {
         );
         let at = HEADER_BYTES + entries.used;
         bytes[at..at + 2].copy_from_slice(&entry_length(len));
-        entry::write(sequence, event, &mut bytes[at + 2..at + 2 + len]);
+        compact::write(sequence, event, &mut bytes[at + 2..at + 2 + len]);
         self.bytes = bytes;
         self.set_header(Entries {
             count: entries.count + 1,
@@ -251,7 +249,7 @@ impl RecentEvents {
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = LoggedEvent> + '_ {
         self.entries()
             .into_iter()
-            .map(|encoded| entry::read(&encoded))
+            .map(|encoded| compact::read(&encoded))
     }
 }
 
@@ -269,7 +267,7 @@ fn wrap(offset: usize, ring: usize) -> usize {
 /// The length prefix of an entry of `written` bytes.
 fn entry_length(written: usize) -> [u8; 2] {
     assert!(
-        (1..=entry::MAX_ENTRY_BYTES).contains(&written),
+        (1..=compact::MAX_ENTRY_BYTES).contains(&written),
         "an event of capped texts fits MAX_ENTRY_BYTES"
     );
     (written as u16).to_le_bytes()
