@@ -526,6 +526,17 @@ mod tests {
     use super::*;
     use crate::limits::RECENT_EVENTS;
 
+    /// Applies a purchase of `amount` to `row`, checking it reads nothing.
+    fn purchase(row: &mut Row, rfm: &RfmColumns, amount: f64) {
+        row.apply(
+            &Event::Purchase { amount, time: 0 },
+            None,
+            rfm,
+            |_| unreachable!("a purchase reads no column"),
+            || unreachable!("a purchase changes no text"),
+        )
+    }
+
     #[test]
     fn a_purchase_updates_the_history_columns() {
         let rfm = RfmColumns {
@@ -543,16 +554,7 @@ mod tests {
                 .collect()
         };
         let mut row = Row::new(Some(4));
-        // A purchase reads nothing.
-        let purchase = |row: &mut Row, amount: f64| {
-            row.apply(
-                &Event::Purchase { amount, time: 0 },
-                None,
-                &rfm,
-                |_| unreachable!("a purchase reads no column"),
-                || unreachable!("a purchase changes no text"),
-            )
-        };
+        let purchase = |row: &mut Row, amount: f64| purchase(row, &rfm, amount);
         purchase(&mut row, 8.0);
         assert_eq!(row.stored(), Some(4));
         assert_eq!(row.held_numbers().count(), 0);
@@ -598,13 +600,7 @@ mod tests {
         };
         let mut row = Row::new(None);
         for amount in [3.0, 8.0] {
-            row.apply(
-                &Event::Purchase { amount, time: 0 },
-                None,
-                &rfm,
-                |_| unreachable!("a purchase reads no column"),
-                || unreachable!("a purchase changes no text"),
-            );
+            purchase(&mut row, &rfm, amount);
             assert_eq!(row.number(0, &rfm, |_| 0.0), amount as f32);
         }
     }
