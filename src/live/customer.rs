@@ -400,12 +400,12 @@ impl Row {
             return settled(column);
         }
         let purchases = f64::from(self.purchases);
-        let frequency = rfm.frequency.map(|i| f64::from(settled(i)));
+        let frequency = || rfm.frequency.map(|i| f64::from(settled(i)));
         if Some(column) == rfm.frequency {
-            (frequency.unwrap_or(0.0) + purchases) as f32
+            (frequency().unwrap_or(0.0) + purchases) as f32
         } else if Some(column) == rfm.monetary_value {
             let mean = f64::from(settled(column));
-            match frequency {
+            match frequency() {
                 Some(frequency) => {
                     ((mean * frequency + self.spent) / (frequency + purchases)) as f32
                 }
