@@ -24,14 +24,18 @@ enum Class {
     SubsetSum,
     /// Real values with ties, zero costs, zero and negative values.
     Messy,
+    /// Whole values, except zero-cost rows worth a fraction: the bound's floor for whole
+    /// values must keep the fraction that every solution takes.
+    WholeWithFractionalFreeRows,
 }
 
-const CLASSES: [Class; 5] = [
+const CLASSES: [Class; 6] = [
     Class::Uncorrelated,
     Class::WeaklyCorrelated,
     Class::StronglyCorrelated,
     Class::SubsetSum,
     Class::Messy,
+    Class::WholeWithFractionalFreeRows,
 ];
 
 struct Instance {
@@ -59,6 +63,11 @@ fn generate(class: Class, n: usize, max_cost: u64, seed: u64) -> Instance {
                 2 => 2.5,
                 _ => (rng.uniform() * r as f64) as f32,
             },
+            Class::WholeWithFractionalFreeRows => rng.range(1, r) as f32,
+        };
+        let (v, w) = match class {
+            Class::WholeWithFractionalFreeRows if rng.range(0, 5) == 0 => (v + 0.25, 0),
+            _ => (v, w),
         };
         let w = match class {
             Class::Messy if rng.range(0, 9) == 0 => 0,
@@ -791,4 +800,17 @@ fn the_break_ratio_is_per_unit_of_the_input_costs() {
     // Everything fits: no break item.
     let all = knapsack(&[10.0, 12.0], &[1u64, 2], 3, None, &SolveLimits::default());
     assert_eq!(all.stats.break_ratio, None);
+}
+
+#[test]
+fn a_fractional_zero_cost_value_is_not_floored_away_with_whole_candidates() {
+    // The candidates' values are whole, so their sums are too; the zero-cost row's 0.5 is
+    // always taken on top. The proven optimum is 3.5: the bound must not be floored to 3.
+    let values = [0.5, 3.0, 3.0];
+    let costs = [0u64, 2, 2];
+    let sel = knapsack(&values, &costs, 2, None, &SolveLimits::default());
+    check_certificate(&sel, &values, &costs, 2, None);
+    assert_eq!(sel.objective, 3.5);
+    assert_eq!(sel.upper_bound, 3.5);
+    assert!(sel.optimal);
 }

@@ -130,9 +130,12 @@ impl CardBound {
 /// How bounds are compared with the incumbent.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pruner {
-    /// Every value is a whole number and every sum of them is exact in f64 (< 2^53), so a
-    /// completion is worth at most `floor(bound)`.
+    /// Every candidate's value is a whole number and every sum of them is exact in f64
+    /// (< 2^53), so a completion is worth `offset` plus a whole number: at most
+    /// `offset + floor(bound - offset)`.
     pub integral: bool,
+    /// The zero-cost rows' value, part of every solution and of every bound, whole or not.
+    pub offset: f64,
 }
 
 impl Pruner {
@@ -142,7 +145,8 @@ impl Pruner {
         1e-11 * z.abs().max(1.0)
     }
 
-    /// Whether nothing under a bound of `ub` can beat the incumbent `z`.
+    /// Whether nothing under a bound of `ub` can beat the incumbent `z`. With integral values
+    /// the incumbent and any completion differ by a whole number, so one must gain at least 1.
     #[inline]
     pub fn pruned(self, ub: f64, z: f64) -> bool {
         if self.integral {
@@ -152,10 +156,11 @@ impl Pruner {
         }
     }
 
-    /// The upper bound certified by `ub`: floored when values are integral.
+    /// The upper bound certified by `ub`: its part above the zero-cost rows' value floored
+    /// when the candidates' values are integral.
     pub fn certify(self, ub: f64, z: f64) -> f64 {
         if self.integral {
-            (ub + Self::slack(z)).floor()
+            (ub - self.offset + Self::slack(z)).floor() + self.offset
         } else {
             ub
         }

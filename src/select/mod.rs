@@ -406,7 +406,10 @@ fn solve<C: CostUnit>(
         lagrangian.add(&item(&row));
     }
     let root_bound = zero_cost_value + lagrangian.bound(capacity);
-    let pruner = Pruner { integral };
+    let pruner = Pruner {
+        integral,
+        offset: zero_cost_value,
+    };
     stats.times.split = clock.lap();
     let apply = |chosen: &mut Bitmap, arena: &Arena, node| {
         for row in arena.rows(node) {
