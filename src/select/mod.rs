@@ -51,8 +51,10 @@
 //! (the DP compares f64 sums, so two solutions whose values differ by less than their rounding
 //! may be ranked either way). Bounds use ratios rounded to f64; an item's true ratio may exceed
 //! the rounded one by one ulp, which moves a bound by less than 1e-15 relative. When every value
-//! is a whole number and the values sum below 2^53, sums are exact and a bound `u` certifies
-//! `floor(u)` (with 1e-11 relative slack for the bound's own rounding). When a limit stops the
+//! that can still be chosen or left out is a whole number and the values sum below 2^53, sums
+//! are exact and a bound `u` certifies `c + floor(u - c)`, `c` the zero-cost rows' value that
+//! every solution takes, whole or not (with 1e-11 relative slack for the bound's own rounding).
+//! When a limit stops the
 //! search, `upper_bound` is the largest bound of any open state (never above the root bound),
 //! still a valid bound, and `gap` says how far from proven the answer is.
 //!
