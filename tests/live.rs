@@ -834,9 +834,9 @@ fn kill_9_loses_no_acknowledged_event_and_applies_none_twice() {
     assert!(acked > 0);
 }
 
-/// `crv serve` turns transparent huge pages off once it serves (a fresh 2 MiB page stalls the
-/// reactor for its whole first touch), unless `--huge-pages` keeps them: the process's
-/// `THP_enabled` in /proc says which.
+/// `crv serve` turns transparent huge pages off (a fresh 2 MiB page stalls the reactor for its
+/// whole first touch), unless `--huge-pages` keeps them: the process's `THP_enabled` in /proc
+/// says which.
 #[test]
 fn serving_turns_huge_pages_off_unless_asked_to_keep_them() {
     let dir = tempfile::tempdir().unwrap();

@@ -75,6 +75,13 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
             path
         }
     };
+    if !args.huge_pages {
+        // 4 KiB pages from the start: the scored table and the replayed overlay too (see
+        // `--huge-pages` for why).
+        if let Err(error) = api::os::no_huge_pages_from_now() {
+            tracing::warn!(%error, "transparent huge pages stay on (prctl PR_SET_THP_DISABLE failed)");
+        }
+    }
     let started = Instant::now();
     if args.verify {
         super::open_store(&path, true)?;
@@ -90,15 +97,6 @@ pub fn serve(args: &ServeCommand) -> Result<()> {
     if let Some(wal) = &args.wal {
         let live = open_live(args, &path, wal, &state)?;
         state = state.with_live(live);
-    }
-    if !args.huge_pages {
-        // No request waits on the start-up, so the scored table and the replayed overlay keep
-        // the huge pages they got (a replay touching a gigabyte or two of fresh memory takes
-        // 20,000 page faults instead of 400,000); memory first touched while serving gets 4 KiB
-        // pages (see `--huge-pages`).
-        if let Err(error) = api::os::no_huge_pages_from_now() {
-            tracing::warn!(%error, "transparent huge pages stay on (prctl PR_SET_THP_DISABLE failed)");
-        }
     }
     if !config.copy_to_memory {
         // A page of a truncated mapped file faults with SIGBUS: say which file before dying.
