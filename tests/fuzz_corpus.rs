@@ -212,6 +212,22 @@ fn wal_record_corpus_keeps_its_properties() {
 }
 
 #[test]
+fn checkpoint_body_corpus_keeps_its_properties() {
+    let answers = replay("checkpoint_body", crv::live::fuzz::checkpoint_body);
+    assert_seeds(
+        &answers,
+        &[
+            ("one_customer.body", Some(1)),
+            ("three_customers.body", Some(3)),
+            ("huge_length.body", None),
+            ("trailing_byte.body", None),
+            // Found by the fuzzer: a response worth NaN, which reads back bit for bit.
+            ("nan_response.body", Some(3)),
+        ],
+    );
+}
+
+#[test]
 fn campaign_definition_corpus_keeps_its_properties() {
     let answers = replay(
         "campaign_definition",

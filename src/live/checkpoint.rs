@@ -7,11 +7,13 @@
 //! nothing and is ignored.
 //!
 //! File: `checkpoint-<sequence>.ckpt` = magic, body length (u64 LE), xxh3 of the body (u64
-//! LE), body (bincode), written through [`crate::atomic_file`].
+//! LE), body (bincode), written through [`crate::atomic_file`]. A body decodes only after its
+//! checksum matched; `fuzz/fuzz_targets/checkpoint_body.rs` feeds the body decoder directly.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use bincode::config::{Configuration, Fixint, LittleEndian};
 use bincode::{Decode, Encode};
 
 use super::customer::History;
@@ -33,7 +35,7 @@ pub struct Checkpoint {
     pub customers: Vec<(u64, History)>,
 }
 
-fn config() -> impl bincode::config::Config {
+fn config() -> Configuration<LittleEndian, Fixint> {
     bincode::config::standard()
         .with_little_endian()
         .with_fixed_int_encoding()
@@ -44,19 +46,39 @@ pub fn path(dir: &Path, sequence: u64) -> PathBuf {
     dir.join(format!("{PREFIX}{sequence:020}{SUFFIX}"))
 }
 
+/// Bytes a checkpoint file's body may claim as it decodes (containers' lengths times their
+/// items' sizes): the reader's bound on what a damaged body can make it allocate.
+const MAX_BODY_CLAIM: usize = 1 << 32;
+
 /// Writes `checkpoint` durably into `dir`; returns its path.
 pub fn write(dir: &Path, checkpoint: &Checkpoint) -> Result<PathBuf> {
     let path = path(dir, checkpoint.last_sequence);
     let body = bincode::encode_to_vec(checkpoint, config())
         .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
     write_atomically(&path, |out| {
-        out.write_all(MAGIC)
-            .and_then(|()| out.write_all(&(body.len() as u64).to_le_bytes()))
-            .and_then(|()| out.write_all(&xxhash_rust::xxh3::xxh3_64(&body).to_le_bytes()))
+        out.write_all(&header(&body))
             .and_then(|()| out.write_all(&body))
             .map_err(|e| Error::io(&path, e))
     })?;
     Ok(path)
+}
+
+/// The bytes of a checkpoint file: header and body (for tests and fuzzing; [`write`] does not
+/// copy the body).
+pub fn encode(checkpoint: &Checkpoint) -> std::result::Result<Vec<u8>, String> {
+    let body = bincode::encode_to_vec(checkpoint, config()).map_err(|e| e.to_string())?;
+    let mut file = header(&body).to_vec();
+    file.extend_from_slice(&body);
+    Ok(file)
+}
+
+/// The file's first bytes for `body`: magic, body length (u64 LE), xxh3 of the body (u64 LE).
+fn header(body: &[u8]) -> [u8; 24] {
+    let mut header = [0; 24];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..16].copy_from_slice(&(body.len() as u64).to_le_bytes());
+    header[16..].copy_from_slice(&xxhash_rust::xxh3::xxh3_64(body).to_le_bytes());
+    header
 }
 
 /// Decodes a checkpoint file's bytes; the error says what is wrong.
@@ -78,14 +100,16 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<Checkpoint, String> {
     if xxhash_rust::xxh3::xxh3_64(body) != checksum {
         return Err("checksum mismatch".into());
     }
-    let (checkpoint, used) = bincode::decode_from_slice(
-        body,
-        bincode::config::standard()
-            .with_little_endian()
-            .with_fixed_int_encoding()
-            .with_limit::<{ 1 << 32 }>(),
-    )
-    .map_err(|e| format!("body does not decode: {e}"))?;
+    decode_body::<MAX_BODY_CLAIM>(body)
+}
+
+/// Decodes a checkpoint's body (the bytes after the header, whose checksum they matched),
+/// claiming at most `CLAIM` bytes for its containers: all of it, or an error.
+pub(super) fn decode_body<const CLAIM: usize>(
+    body: &[u8],
+) -> std::result::Result<Checkpoint, String> {
+    let (checkpoint, used) = bincode::decode_from_slice(body, config().with_limit::<CLAIM>())
+        .map_err(|e| format!("body does not decode: {e}"))?;
     if used != body.len() {
         return Err("trailing bytes after the body".into());
     }

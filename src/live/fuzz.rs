@@ -1,8 +1,16 @@
-//! Fuzz bodies for the live parsers (`fuzz/fuzz_targets/event_json.rs`, `wal_record.rs`);
-//! compiled only with the `fuzzing` feature. Each must return for any input, without panicking.
+//! Fuzz bodies for the live parsers (`fuzz/fuzz_targets/event_json.rs`, `wal_record.rs`,
+//! `checkpoint_body.rs`); compiled only with the `fuzzing` feature. Each must return for any
+//! input, without panicking.
 
+use super::checkpoint;
 use super::event;
 use super::log;
+use crate::limits::{MAX_CONTACT_HISTORY, RECENT_EVENTS};
+
+/// What a fuzzed checkpoint body may claim for its containers: a mebibyte, where the reader
+/// allows 4 GiB (a body that matched its checksum was written by crv), so that a length read
+/// from random bytes cannot make the fuzzer allocate gigabytes.
+const FUZZ_BODY_CLAIM: usize = 1 << 20;
 
 /// Decodes `bytes` as an events body in both forms: the answer (events or error) is serde's
 /// alone, bit for bit (the plain reader agrees wherever it reads a body), and whatever decodes
@@ -47,4 +55,22 @@ pub fn wal_record(bytes: &[u8]) -> usize {
         None => assert!(bytes[out.len()..].iter().all(|&byte| byte == 0)),
     }
     read.records.len()
+}
+
+/// Decodes `bytes` as a checkpoint's body, as the reader does once the file's checksum matched
+/// (random bytes would never get past the checksum): refused, or a checkpoint whose customers
+/// keep at most the recent events and contacts a history holds, and whose file (header and
+/// re-encoded body) reads back as a checkpoint that encodes to that file again, bit for bit
+/// (compared as bytes: a number read from random bytes may be a NaN, unequal to itself).
+/// Returns the customers decoded.
+pub fn checkpoint_body(bytes: &[u8]) -> Option<usize> {
+    let checkpoint = checkpoint::decode_body::<FUZZ_BODY_CLAIM>(bytes).ok()?;
+    for (_, history) in &checkpoint.customers {
+        assert!(history.recent.len() <= RECENT_EVENTS);
+        assert!(history.contacts.len() <= MAX_CONTACT_HISTORY);
+    }
+    let file = checkpoint::encode(&checkpoint).expect("a decoded checkpoint encodes");
+    let read = checkpoint::decode(&file).expect("an encoded checkpoint reads back");
+    assert_eq!(checkpoint::encode(&read).expect("encodes"), file);
+    Some(checkpoint.customers.len())
 }
