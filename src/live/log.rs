@@ -163,13 +163,13 @@ pub const WINDOW_RECORDS: usize = 1 << 18;
 
 /// [`read_segment`] for long logs: hands `each` the valid records in order, at most `window` at
 /// a time, each window's checksums and payloads checked and decoded in parallel (records are
-/// framed by their lengths first, one pass over the headers), its run of valid sequences found
-/// in parallel too, and the previous window's records dropped in parallel: a window is
-/// decoded in place, nothing of it copied or freed on one thread while the others wait. `each`
-/// may take the records out of the vector it is lent; the vector is reused from window to
-/// window, so a long log costs no fresh memory per window (a window is megabytes, which the
-/// allocator would otherwise hand back to the system and fault in, zeroed, again). The
-/// answer's `records` is empty; an error of `each` stops the reading.
+/// framed first, one pass over the headers, which also checks that their sequences grow by
+/// one), and the previous window's records dropped in parallel: a window is decoded in place,
+/// nothing of it copied or freed on one thread while the others wait. `each` may take the
+/// records out of the vector it is lent; the vector is reused from window to window, so a long
+/// log costs no fresh memory per window (a window is megabytes, which the allocator would
+/// otherwise hand back to the system and fault in, zeroed, again). The answer's `records` is
+/// empty; an error of `each` stops the reading.
 pub fn read_segment_in_windows<E>(
     bytes: &[u8],
     window: usize,
@@ -184,6 +184,7 @@ pub fn read_segment_in_windows<E>(
     loop {
         spans.clear();
         let mut at = offset;
+        let mut previous = last;
         while spans.len() < window {
             let Some(header) = bytes.get(at..at + RECORD_HEADER_BYTES) else {
                 break;
@@ -195,29 +196,31 @@ pub fn read_segment_in_windows<E>(
             if len == 0 || len > MAX_PAYLOAD_BYTES || end > bytes.len() {
                 break;
             }
+            // Sequences grow by one from the last valid record (a segment's first may be
+            // any). The checksum, checked as the record decodes, covers the sequence.
+            let sequence = u64::from_le_bytes(header[12..20].try_into().expect("8 bytes"));
+            if previous.is_some_and(|previous| previous.checked_add(1) != Some(sequence)) {
+                break;
+            }
+            previous = Some(sequence);
             spans.push(at..end);
             at = end;
         }
         records.par_drain(..).for_each(drop);
+        // The first record that does not decode ends the window's valid run.
+        let unreadable = std::sync::atomic::AtomicUsize::new(spans.len());
         spans
             .par_iter()
-            .map(|span| {
-                decode_record(&bytes[span.clone()]).map_or(UNREADABLE, |(record, _)| record)
+            .enumerate()
+            .map(|(index, span)| match decode_record(&bytes[span.clone()]) {
+                Ok((record, _)) => record,
+                Err(_) => {
+                    unreadable.fetch_min(index, std::sync::atomic::Ordering::Relaxed);
+                    UNREADABLE
+                }
             })
             .collect_into_vec(&mut records);
-        // Sequences grow by one from the last valid record (a segment's first may be any).
-        let first = match last {
-            Some(last) => last.checked_add(1),
-            None => records.first().map(|record| record.sequence),
-        };
-        let valid = records
-            .par_iter()
-            .enumerate()
-            .position_first(|(at, record)| {
-                record.sequence == UNREADABLE.sequence
-                    || first.and_then(|first| first.checked_add(at as u64)) != Some(record.sequence)
-            })
-            .unwrap_or(records.len());
+        let valid = unreadable.into_inner();
         records.truncate(valid);
         let Some(end) = valid.checked_sub(1) else {
             break;
@@ -237,8 +240,8 @@ pub fn read_segment_in_windows<E>(
     })
 }
 
-/// What a record that does not decode stands as among a window's decoded records: sequence 0,
-/// which no record has (sequences start at 1), so that the window's valid run ends there.
+/// What a record that does not decode stands as among a window's decoded records, until the
+/// window is cut before it.
 const UNREADABLE: Record = Record {
     sequence: 0,
     event: CustomerEvent {
@@ -561,6 +564,42 @@ mod tests {
             Err("stop")
         });
         assert_eq!((stopped.unwrap_err(), calls), ("stop", 1));
+    }
+
+    #[test]
+    fn a_sequence_that_skips_or_repeats_ends_the_valid_run_in_every_window() {
+        // Records 1..=10, then a whole record (checksum right) numbered 12, or 10 again.
+        for wrong in [12, 10, 0] {
+            let mut bytes = records(10);
+            let tenth = bytes.len() as u64;
+            let event = CustomerEvent {
+                customer_id: 7,
+                event: Event::Purchase {
+                    amount: 1.0,
+                    time: 5,
+                },
+            };
+            encode_record(wrong, &event, &mut bytes);
+            encode_record(wrong + 1, &event, &mut bytes);
+            for window in [1, 3, 10, 11, 64] {
+                let mut seen = Vec::new();
+                let read = read_segment_in_windows(&bytes, window, |records| {
+                    seen.extend(records.iter().map(|record| record.sequence));
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+                assert_eq!(
+                    seen,
+                    (1..=10).collect::<Vec<_>>(),
+                    "{wrong}, window {window}"
+                );
+                assert_eq!(read.valid_bytes, tenth);
+                let damage = read.damage.expect("the wrong sequence is reported");
+                assert!(damage.why.contains("skips or repeats"), "{}", damage.why);
+                // A record after it continues from 10 (11, or 13 after a hole): the middle.
+                assert_eq!(damage.in_middle, wrong != 0);
+            }
+        }
     }
 
     #[test]
