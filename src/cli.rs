@@ -622,12 +622,13 @@ pub struct ServeCommand {
     #[arg(long)]
     pub io_threads: Option<usize>,
     /// Keep transparent huge pages. By default the server turns them off for its process
-    /// before it opens the store (`PR_SET_THP_DISABLE`): the first touch of a fresh 2 MiB page
-    /// stalls the thread that touches it for the whole page's zeroing (about 5 ms on a virtual
-    /// machine whose host backs memory lazily), and every request waiting on that thread with
-    /// it; and what a gigabyte of fresh huge pages costs at start varies with the host
-    /// (0.2-4.2 s for 1.5 GiB on one machine within minutes) where 4 KiB pages cost about the
-    /// same each time (0.8-1.2 s).
+    /// once the store is scored, before it replays the event log (`PR_SET_THP_DISABLE`; the
+    /// scored table keeps the huge pages it got): the first touch of a fresh 2 MiB page
+    /// stalls the thread that touches it for the whole page's zeroing (about 5 ms on a
+    /// virtual machine whose host backs memory lazily), and every request waiting on that
+    /// thread with it; and what the replay's gigabyte of fresh huge pages costs varies with
+    /// the host (touching 1.5 GiB: 0.2-4.2 s on one machine within minutes) where 4 KiB pages
+    /// cost about the same each time (0.8-1.2 s).
     #[arg(long)]
     pub huge_pages: bool,
     /// Require `Authorization: Bearer <token>` on heavy and write endpoints, the token read
