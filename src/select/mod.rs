@@ -44,19 +44,19 @@
 //!
 //! # Guarantee
 //!
-//! `optimal == true` only when the certified `upper_bound` equals `objective` within 1e-9
-//! relative. The bound is reported as computed, never raised to the objective: when the search
-//! finishes it is the largest of the incumbent's value and every bound it pruned a state or
-//! fixed an item on, each of which it compared with the incumbent. Values are real numbers summed in f64: the optimum is exact up to f64 summation
-//! (the DP compares f64 sums, so two solutions whose values differ by less than their rounding
-//! may be ranked either way). Bounds use ratios rounded to f64; an item's true ratio may exceed
-//! the rounded one by one ulp, which moves a bound by less than 1e-15 relative. When every value
-//! that can still be chosen or left out is a whole number and the values sum below 2^53, sums
-//! are exact and a bound `u` certifies `c + floor(u - c)`, `c` the zero-cost rows' value that
-//! every solution takes, whole or not (with 1e-11 relative slack for the bound's own rounding).
-//! When a limit stops the
-//! search, `upper_bound` is the largest bound of any open state (never above the root bound),
-//! still a valid bound, and `gap` says how far from proven the answer is.
+//! `optimal == true` only when the certified `upper_bound` equals `objective` within 1e-9 relative.
+//! The bound is reported as computed, never raised to the objective: when the search finishes it is
+//! the largest of the incumbent's value and every bound it pruned a state or fixed an item on, each
+//! of which it compared with the incumbent. Values are real numbers summed in f64: the optimum is
+//! exact up to f64 summation (the DP compares f64 sums, so two solutions whose values differ by
+//! less than their rounding may be ranked either way). Bounds use ratios rounded to f64; an item's
+//! true ratio may exceed the rounded one by one ulp, which moves a bound by less than 1e-15
+//! relative. When every value that can still be chosen or left out is a whole number and the values
+//! sum below 2^53, sums are exact and a bound `u` certifies `c + floor(u - c)`, `c` the zero-cost
+//! rows' value that every solution takes, whole or not (with 1e-11 relative slack for the bound's
+//! own rounding). When a limit stops the search, `upper_bound` is the largest bound of any open
+//! state (never above the root bound), still a valid bound, and `gap` says how far from proven the
+//! answer is.
 //!
 //! Hard case: strongly correlated data whose values are not whole numbers (`v = w + 999.9`
 //! rounded to f32) leaves the cardinality bound a hair above every solution, so the search
