@@ -222,7 +222,7 @@ fn checkpoint_body_corpus_keeps_its_properties() {
             ("huge_length.body", None),
             ("trailing_byte.body", None),
             // Found by the fuzzer: a response worth NaN, which reads back bit for bit.
-            ("nan_response.body", Some(3)),
+            ("nan_response.body", None),
         ],
     );
 }

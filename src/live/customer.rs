@@ -8,7 +8,7 @@ use bincode::{Decode, Encode};
 
 use super::event::{Event, SetValue, compact};
 use super::recent_events::RecentEvents;
-use crate::limits::{MAX_CONTACT_HISTORY, MAX_EVENT_TEXT_BYTES};
+use crate::limits::MAX_CONTACT_HISTORY;
 
 /// An event with its log sequence number.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
@@ -207,7 +207,7 @@ impl From<LoggedEvent> for ContactRecord {
 
 impl ContactRecord {
     /// The event it records.
-    fn event(self) -> Event {
+    pub(in crate::live) fn event(self) -> Event {
         let ContactRecord {
             time,
             campaign,
@@ -260,10 +260,10 @@ impl<Context> Decode<Context> for Contacts {
         for record in Vec::<ContactRecord>::decode(decoder)? {
             let sequence = record.sequence;
             let event = record.event();
-            if event.longest_text() > MAX_EVENT_TEXT_BYTES {
-                return Err(bincode::error::DecodeError::Other(
-                    "a contact holds a text longer than any accepted event's",
-                ));
+            if let Some(why) = event.outside_limits() {
+                return Err(bincode::error::DecodeError::OtherString(format!(
+                    "a contact holds {why}, which no accepted event has"
+                )));
             }
             contacts.push(sequence, &event);
         }
@@ -524,7 +524,7 @@ mod tests {
     use std::collections::VecDeque;
 
     use super::*;
-    use crate::limits::RECENT_EVENTS;
+    use crate::limits::{MAX_EVENT_TEXT_BYTES, RECENT_EVENTS};
 
     /// Applies a purchase of `amount` to `row`, checking it reads nothing.
     fn purchase(row: &mut Row, rfm: &RfmColumns, amount: f64) {
@@ -680,7 +680,7 @@ mod tests {
     }
 
     #[test]
-    fn a_checkpoint_contact_with_a_text_past_the_cap_is_refused() {
+    fn a_checkpoint_contact_no_request_could_have_made_is_refused() {
         let config = bincode::config::standard();
         let long = VecDeque::from([ContactRecord {
             sequence: 1,
@@ -691,6 +691,16 @@ mod tests {
         }]);
         let encoded = bincode::encode_to_vec(&long, config).unwrap();
         assert!(bincode::decode_from_slice::<Contacts, _>(&encoded, config).is_err());
+        let nan = VecDeque::from([ContactRecord {
+            sequence: 1,
+            time: 0,
+            campaign: "spring".into(),
+            offer: String::new(),
+            touch: Touch::Response { value: f64::NAN },
+        }]);
+        let encoded = bincode::encode_to_vec(&nan, config).unwrap();
+        let error = bincode::decode_from_slice::<Contacts, _>(&encoded, config).unwrap_err();
+        assert!(error.to_string().contains("the number NaN"), "{error}");
     }
 
     use proptest::prelude::*;

@@ -32,6 +32,9 @@ pub fn event_json(bytes: &[u8]) -> Option<usize> {
             assert!(read.damage.is_none());
             let decoded: Vec<_> = read.records.into_iter().map(|r| r.event).collect();
             assert_eq!(decoded, events);
+            for event in &events {
+                assert_eq!(event.event.outside_limits(), None);
+            }
         }
     }
     event::decode(bytes, Some(7), || 0)
@@ -60,17 +63,24 @@ pub fn wal_record(bytes: &[u8]) -> usize {
 /// Decodes `bytes` as a checkpoint's body, as the reader does once the file's checksum matched
 /// (random bytes would never get past the checksum): refused, or a checkpoint whose customers
 /// keep at most the recent events and contacts a history holds, and whose file (header and
-/// re-encoded body) reads back as a checkpoint that encodes to that file again, bit for bit
-/// (compared as bytes: a number read from random bytes may be a NaN, unequal to itself).
-/// Returns the customers decoded.
+/// re-encoded body) reads back as the same checkpoint, which encodes to that file again, bit
+/// for bit. Every event it holds is one a request could have given (no NaN, no negative
+/// purchase: [`event::Event::outside_limits`]). Returns the customers decoded.
 pub fn checkpoint_body(bytes: &[u8]) -> Option<usize> {
     let checkpoint = checkpoint::decode_body::<FUZZ_BODY_CLAIM>(bytes).ok()?;
     for (_, history) in &checkpoint.customers {
         assert!(history.recent.len() <= RECENT_EVENTS);
         assert!(history.contacts.len() <= MAX_CONTACT_HISTORY);
+        for logged in history.recent.iter() {
+            assert_eq!(logged.event.outside_limits(), None);
+        }
+        for contact in history.contacts.iter() {
+            assert_eq!(contact.event().outside_limits(), None);
+        }
     }
     let file = checkpoint::encode(&checkpoint).expect("a decoded checkpoint encodes");
     let read = checkpoint::decode(&file).expect("an encoded checkpoint reads back");
+    assert_eq!(read, checkpoint);
     assert_eq!(checkpoint::encode(&read).expect("encodes"), file);
     Some(checkpoint.customers.len())
 }

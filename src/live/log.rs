@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::event::CustomerEvent;
-use crate::limits::MAX_EVENT_TEXT_BYTES;
 
 /// Bytes before a record's payload.
 pub const RECORD_HEADER_BYTES: usize = 20;
@@ -108,11 +107,10 @@ pub fn decode_record(bytes: &[u8]) -> Result<(Record, usize), Bad> {
         });
     }
     let event: CustomerEvent = event;
-    let longest = event.event.longest_text();
-    if longest > MAX_EVENT_TEXT_BYTES {
+    if let Some(why) = event.event.outside_limits() {
         return Err(Bad::Corrupt {
             end,
-            why: format!("holds a text of {longest} bytes, more than {MAX_EVENT_TEXT_BYTES}"),
+            why: format!("holds {why}, which no accepted event has"),
         });
     }
     Ok((Record { sequence, event }, end))
@@ -500,6 +498,68 @@ mod tests {
         assert_eq!(read.valid_bytes, bytes.len() as u64);
         assert!(read.damage.is_none());
         assert_eq!(read.records[4].event.customer_id, 50);
+    }
+
+    #[test]
+    fn a_checksummed_record_no_request_could_have_given_is_corrupt() {
+        use crate::live::event::SetValue;
+        let refused = [
+            (
+                Event::Purchase {
+                    amount: f64::NAN,
+                    time: 5,
+                },
+                "the number NaN",
+            ),
+            (
+                Event::Purchase {
+                    amount: -2.0,
+                    time: 5,
+                },
+                "negative",
+            ),
+            (
+                Event::Purchase {
+                    amount: 1.0,
+                    time: i64::MIN,
+                },
+                "outside the years",
+            ),
+            (
+                Event::Set {
+                    column: "margin".into(),
+                    value: SetValue::Number(f64::INFINITY),
+                },
+                "the number inf",
+            ),
+            (
+                Event::Contact {
+                    channel: "x".repeat(crate::limits::MAX_EVENT_TEXT_BYTES + 1),
+                    campaign: String::new(),
+                    offer: String::new(),
+                    time: 5,
+                },
+                "a text of 257 bytes",
+            ),
+        ];
+        for (event, why) in refused {
+            let mut bytes = Vec::new();
+            encode_record(
+                1,
+                &CustomerEvent {
+                    customer_id: 7,
+                    event,
+                },
+                &mut bytes,
+            );
+            match decode_record(&bytes) {
+                Err(Bad::Corrupt { end, why: found }) => {
+                    assert_eq!(end, bytes.len());
+                    assert!(found.contains(why), "{found}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use smallvec::SmallVec;
 
 use super::customer::{LoggedEvent, encode_sequence};
 use super::event::{Event, compact};
-use crate::limits::{MAX_EVENT_TEXT_BYTES, RECENT_EVENTS};
+use crate::limits::RECENT_EVENTS;
 
 /// A customer's most recent events, oldest first, at most [`RECENT_EVENTS`], kept encoded: a
 /// purchase takes 23 bytes in one buffer instead of a 96-byte [`LoggedEvent`] in a growing
@@ -295,10 +295,10 @@ impl<Context> Decode<Context> for RecentEvents {
     ) -> Result<Self, bincode::error::DecodeError> {
         let mut recent = RecentEvents::default();
         for logged in Vec::<LoggedEvent>::decode(decoder)? {
-            if logged.event.longest_text() > MAX_EVENT_TEXT_BYTES {
-                return Err(bincode::error::DecodeError::Other(
-                    "a recent event holds a text longer than any accepted event's",
-                ));
+            if let Some(why) = logged.event.outside_limits() {
+                return Err(bincode::error::DecodeError::OtherString(format!(
+                    "a recent event holds {why}, which no accepted event has"
+                )));
             }
             recent.push(logged.sequence, &logged.event);
         }
@@ -316,6 +316,7 @@ mod tests {
 
     use super::super::event::SetValue;
     use super::*;
+    use crate::limits::MAX_EVENT_TEXT_BYTES;
 
     #[test]
     fn recent_events_keep_the_latest_and_encode_as_a_sequence_of_events() {
@@ -332,7 +333,7 @@ mod tests {
                         channel: long.clone(),
                         campaign: long.clone(),
                         offer: long.clone(),
-                        time: i64::MAX,
+                        time: *crate::rfm::date::MOMENT_MICROS.end(),
                     },
                     2 => Event::Response {
                         campaign: "c".into(),
@@ -377,6 +378,16 @@ mod tests {
         }]);
         let encoded = bincode::encode_to_vec(&too_long, config).unwrap();
         assert!(bincode::decode_from_slice::<RecentEvents, _>(&encoded, config).is_err());
+        let negative = VecDeque::from([LoggedEvent {
+            sequence: 1,
+            event: Event::Purchase {
+                amount: -1.0,
+                time: 0,
+            },
+        }]);
+        let encoded = bincode::encode_to_vec(&negative, config).unwrap();
+        let error = bincode::decode_from_slice::<RecentEvents, _>(&encoded, config).unwrap_err();
+        assert!(error.to_string().contains("negative"), "{error}");
     }
 
     #[test]
@@ -455,7 +466,7 @@ mod tests {
         let text = "t".repeat(text);
         match kind % 4 {
             0 => Event::Purchase {
-                amount: number,
+                amount: number.abs(),
                 time: number as i64,
             },
             1 => Event::Contact {

@@ -20,6 +20,12 @@ pub fn now_micros() -> i64 {
         .map_or(0, |elapsed| elapsed.as_micros() as i64)
 }
 
+/// The times a parsed moment can have: the accepted years 0001 to 9999, a day wider each way
+/// for an offset (`0001-01-01T00:00+14:00` is before the first day's start).
+pub const MOMENT_MICROS: std::ops::RangeInclusive<i64> = (days_from_civil(1, 1, 1) - 1)
+    * MICROS_PER_DAY
+    ..=(days_from_civil(10_000, 1, 1) + 1) * MICROS_PER_DAY;
+
 /// The mean Gregorian month in days (365.2425 / 12): the `month` time unit when purchases are
 /// merged by day or week.
 pub const DAYS_PER_MONTH: f64 = 30.436875;
@@ -59,13 +65,13 @@ impl FromStr for Moment {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's `days_from_civil`).
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+pub const fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
     let year_of_era = year - era * 400;
-    let month = i64::from(month);
+    let month = month as i64;
     let day_of_year =
-        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day as i64 - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
 }

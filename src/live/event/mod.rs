@@ -12,7 +12,7 @@ use serde::de::{
 };
 
 use crate::limits::{MAX_EVENT_TEXT_BYTES, MAX_EVENT_VALUE, MAX_EVENTS_PER_REQUEST};
-use crate::rfm::date::parse_moment;
+use crate::rfm::date::{MOMENT_MICROS, parse_moment};
 use crate::rfm::fast::{self, LastDate};
 
 pub(in crate::live) mod compact;
@@ -79,24 +79,55 @@ impl Event {
         }
     }
 
-    /// The length in bytes of the longest text the event carries (0 for none): at most
-    /// [`MAX_EVENT_TEXT_BYTES`] for every event the server accepts, so a longer one read from
-    /// a file is corrupt.
-    pub fn longest_text(&self) -> usize {
+    /// Why no request could have given this event, `None` when one could: a text longer
+    /// than [`MAX_EVENT_TEXT_BYTES`], a number not finite or of magnitude over
+    /// [`MAX_EVENT_VALUE`], a negative purchase, a time outside the years 0001 to 9999. An
+    /// event read from a file (a log record, a checkpoint) that breaks one is corrupt, however
+    /// good its checksum: what the server applies keeps every CRV finite.
+    pub fn outside_limits(&self) -> Option<String> {
+        let text = |text: &str| {
+            (text.len() > MAX_EVENT_TEXT_BYTES).then(|| {
+                format!(
+                    "a text of {} bytes, more than {MAX_EVENT_TEXT_BYTES}",
+                    text.len()
+                )
+            })
+        };
+        let number = |number: f64| {
+            (!number.is_finite() || number.abs() > MAX_EVENT_VALUE).then(|| {
+                format!("the number {number}, not finite of magnitude at most {MAX_EVENT_VALUE:e}")
+            })
+        };
+        let time = |time: i64| {
+            (!MOMENT_MICROS.contains(&time))
+                .then(|| format!("the time {time} µs since 1970, outside the years 0001 to 9999"))
+        };
         match self {
-            Event::Purchase { .. } => 0,
+            Event::Purchase { amount, .. } if *amount < 0.0 => {
+                Some(format!("a purchase of {amount}, negative"))
+            }
+            Event::Purchase { amount, time: at } => number(*amount).or_else(|| time(*at)),
             Event::Contact {
                 channel,
                 campaign,
                 offer,
-                ..
-            } => channel.len().max(campaign.len()).max(offer.len()),
+                time: at,
+            } => text(channel)
+                .or_else(|| text(campaign))
+                .or_else(|| text(offer))
+                .or_else(|| time(*at)),
             Event::Response {
-                campaign, offer, ..
-            } => campaign.len().max(offer.len()),
-            Event::Set { column, value } => column.len().max(match value {
-                SetValue::Number(_) => 0,
-                SetValue::Text(text) => text.len(),
+                campaign,
+                offer,
+                value,
+                time: at,
+            } => text(campaign)
+                .or_else(|| text(offer))
+                .or_else(|| number(*value))
+                .or_else(|| time(*at)),
+            Event::Set { column, value } => text(column).or_else(|| match value {
+                SetValue::Number(value) => number(*value),
+                SetValue::Text(value) => text(value),
             }),
         }
     }
