@@ -655,6 +655,60 @@ mod tests {
     }
 
     #[test]
+    fn the_extremes_a_request_may_give_are_within_the_limits_a_file_is_held_to() {
+        let long = "x".repeat(MAX_EVENT_TEXT_BYTES);
+        let body = format!(
+            r#"{{"events":[
+            {{"type":"purchase","amount":1e15,"time":"0001-01-01T00:00:00+14:00"}},
+            {{"type":"purchase","amount":-0.0,"time":"9999-12-31T23:59:59.999999-14:00"}},
+            {{"type":"contact","channel":"{long}","campaign":"{long}","offer":"{long}"}},
+            {{"type":"response","campaign":"{long}","value":-1e15,"time":"2026-12-06"}},
+            {{"type":"set","column":"segment","value":"{long}"}}]}}"#
+        );
+        let events = decode(body.as_bytes(), Some(1), || 5).unwrap();
+        assert_eq!(events.len(), 5);
+        for event in &events {
+            assert_eq!(event.event.outside_limits(), None, "{event:?}");
+        }
+        // One step past each is refused, by the request's reader and by a file's.
+        let past = [
+            (
+                r#"{"type":"purchase","amount":1.000000000000001e15}"#,
+                "1e15",
+            ),
+            (r#"{"type":"purchase","amount":-0.01}"#, "negative"),
+        ];
+        for (event, why) in past {
+            let body = format!(r#"{{"events":[{event}]}}"#);
+            let message = decode(body.as_bytes(), Some(1), || 5).unwrap_err().message;
+            assert!(message.contains(why), "{message}");
+        }
+        for amount in [1.000000000000001e15, -0.01] {
+            let event = Event::Purchase { amount, time: 5 };
+            assert!(event.outside_limits().is_some(), "{amount}");
+        }
+        let too_long = Event::Set {
+            column: "segment".into(),
+            value: SetValue::Text("x".repeat(MAX_EVENT_TEXT_BYTES + 1)),
+        };
+        assert!(too_long.outside_limits().is_some());
+        for time in [
+            MOMENT_MICROS.start() - 1,
+            MOMENT_MICROS.end() + 1,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            let event = Event::Purchase { amount: 1.0, time };
+            assert!(
+                event
+                    .outside_limits()
+                    .unwrap()
+                    .contains("outside the years")
+            );
+        }
+    }
+
+    #[test]
     fn times_read_on_the_fast_path_are_the_general_parsers() {
         // One body: the fast path's remembered date must not leak into the next event.
         let times = [
