@@ -207,6 +207,8 @@ fn wal_record_corpus_keeps_its_properties() {
             ("torn.wal", 1),
             ("garbage_tail.wal", 2),
             ("zero_room.wal", 2),
+            // Its checksums match, but no request gives a NaN amount: the log stops before it.
+            ("nan_amount_in_the_middle.wal", 1),
         ],
     );
 }
