@@ -8,10 +8,12 @@
 //! the checksum being xxh3 of the sequence and payload bytes. Sequences start at 1 and grow by
 //! one per event across segments. The segment being written ends with zeros written ahead of
 //! its records ([`ROOM_BYTES`]), cut at a clean close; zeros after the last record are the
-//! segment's end. Reading ([`read_segment`]) stops at the first record that is incomplete or
-//! fails its checksum: when nothing valid follows it, it is a torn or corrupt *tail* (a write
-//! cut by a crash), dropped and reported; when a valid record follows, the log is corrupt in
-//! the *middle*, which only `--salvage` may cut. Cost: one pass over the bytes.
+//! segment's end. Reading ([`read_segment`]) stops at the first record that is incomplete,
+//! fails its checksum or holds an event no request could have given
+//! ([`super::event::Event::outside_limits`]): when nothing valid follows it, it is a torn or
+//! corrupt *tail* (a write cut by a crash), dropped and reported; when a valid record follows,
+//! the log is corrupt in the *middle*, which only `--salvage` may cut. Cost: one pass over the
+//! bytes.
 
 use std::fs::{self, File};
 use std::io;
