@@ -1,33 +1,34 @@
 //! Live customers (README.md, "Live events"): purchases, contacts, responses and column changes
 //! applied while the server serves, durably, with nothing acknowledged lost on a crash.
 //!
-//! Method. The store stays immutable; a concurrent overlay (`DashMap` keyed by customer id)
-//! holds what events changed: per customer, boxed so that the map's entries stay 16 bytes, its
-//! [`History`] (event count, the recent events kept encoded, contacts only when there are any)
-//! and, once a column changed (or for a customer the store does not have), the row: the
-//! numeric columns events set (the others stay the store's), the purchases since (counted and
-//! summed; the purchase history columns are worked out from them when read), its text columns
-//! only once a `set` changed one, and its CRV, recomputed at once (margins and retention, or
-//! the purchase model) when an event changed an input of it (a purchase changes none under
-//! margins and retention: the served table's value stands). A replay of millions of customers
-//! is bound by the memory it touches, so a changed customer costs about 150 bytes and reads
-//! from the store only the columns its value needs.
-//! A lookup reads the overlay first (one hash probe), then the served table; its tier comes
-//! from the served version's cut points and its rank from that version's CRVs (a search of a
-//! cached sample of them, then of one stride).
+//! Method. The store stays immutable; a concurrent overlay ([`overlay`]: found by the
+//! customer's store row, or by id for a customer the store lacks) holds what events changed:
+//! per customer, boxed so that a slot stays 8 bytes, its [`History`] (event count, the recent
+//! events kept encoded, contacts only when there are any) and, once a column changed (or for a
+//! customer the store does not have), the row: the numeric columns events set (the others
+//! stay the store's), the purchases since (counted and summed; the purchase history columns
+//! are worked out from them when read), its text columns only once a `set` changed one, and
+//! its CRV, recomputed at once (margins and retention, or the purchase model) when an event
+//! changed an input of it (a purchase changes none under margins and retention: the served
+//! table's value stands). A replay of millions of customers is bound by the memory it
+//! touches, so a changed customer costs about 160 bytes and reads from the store only the
+//! columns its value needs.
+//! A lookup reads the overlay first (the store's id index, then one slot), then the served
+//! table; its tier comes from the served version's cut points and its rank from that
+//! version's CRVs (a search of a cached sample of them, then of one stride).
 //! Every accepted event is first appended to the write-ahead log ([`log`]) by the writer
 //! ([`writer`]), which groups whatever arrived meanwhile into one write and (with `--fsync
 //! always`) one fsync, then applies them in log order and answers. A group is applied 64
-//! events at a time, each chunk's customers read ahead first (`read_ahead`: overlay states
-//! under one read lock per shard, then store rows and numeric columns where the chunk will
+//! events at a time, each chunk's customers read ahead first (`read_ahead`: store rows, then
+//! overlay states under one read lock per stripe, then numeric columns where the chunk will
 //! use them), so that different customers' cache misses overlap instead of waiting one after
 //! another.
 //! At start the log is replayed over the store from the checkpoint of the store's identity
 //! ([`checkpoint`]): segments are mapped, windows of records checksummed and decoded in
-//! parallel, then the events applied in parallel, each thread owning whole shards of the
-//! overlay and so each customer's events in log order, read ahead as in the writer's groups;
-//! a changed row is valued at once under margins and retention, or in one pass at the end
-//! under a purchase model.
+//! parallel, their customers' store rows found in parallel, then the events applied in
+//! parallel, each thread owning whole stripes of the overlay and so each customer's events in
+//! log order, read ahead as in the writer's groups; a changed row is valued at once under
+//! margins and retention, or in one pass at the end under a purchase model.
 //! Compaction ([`compact`]) folds store and overlay into a new store file and starts a new log
 //! segment; `POST /v1/admin/retier` publishes store and overlay as a new table version, whose
 //! cut points then apply. Selections and simulations see one published version for their
@@ -37,8 +38,8 @@
 //! state is store + the log's events after the store's checkpoint, each applied once.
 //! Cost: an event is O(columns) to apply plus its share of one write (and fsync); one that
 //! changes a row also places the new CRV against the served cut points, to record a change of
-//! tier for the dashboard ([`activity`]); a lookup of an untouched customer pays one overlay
-//! probe.
+//! tier for the dashboard ([`activity`]); a lookup of an untouched customer pays one store
+//! id probe and one overlay slot.
 
 pub mod activity;
 pub mod checkpoint;
@@ -48,6 +49,7 @@ pub mod event;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod log;
+mod overlay;
 mod read_ahead;
 pub mod recent_events;
 pub mod stats;
@@ -59,7 +61,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwapOption;
-use dashmap::DashMap;
 use serde_json::{Map, Value, json};
 
 use crate::btyd::columns::HistoryColumns;
@@ -74,6 +75,7 @@ use crate::store::{Column, Store};
 use crate::table::{Table, Valuation};
 use customer::{ColumnRef, History, RfmColumns, Row};
 use event::{CustomerEvent, Event, EventError, SetValue};
+use overlay::{Overlay, Place};
 use read_ahead::ChunkReads;
 
 /// How often appended events are made durable (`--fsync`), as Redis' `appendfsync`.
@@ -452,22 +454,12 @@ impl Valuer {
 /// version, so that its cut points apply).
 pub type CompactionHook = dyn Fn(Arc<Store>) -> Result<()> + Send + Sync;
 
-/// The overlay's hasher: aHash, keyed at random per process like the standard library's
-/// SipHash (customer ids come from clients, so a fixed hash could be flooded with colliding
-/// ids), and about 5x cheaper for a `u64` key: a replay hashes each event's id three times
-/// (its shard, the read-ahead probe, the entry), and SipHash took 6% of it.
-type OverlayHasher = ahash::RandomState;
-
-/// Changed customers by id.
-type Overlay = DashMap<u64, Box<CustomerState>, OverlayHasher>;
-
 /// The live state of a served store: overlay, log, writer.
 pub struct Live {
     base: Arc<Store>,
     schema: Schema,
     valuer: Valuer,
-    /// Each state boxed: the table's entries stay 16 bytes, so that growing it moves and
-    /// zeroes an eighth of the memory (a replay of millions of customers is memory-bound).
+    /// The changed customers' states.
     overlay: Overlay,
     ranking: ArcSwapOption<Ranking>,
     options: LiveOptions,
@@ -534,11 +526,12 @@ impl Live {
         let mut warn = |message: String| report.warnings.push(message);
         let checkpoint = checkpoint::for_store(&dir, base.identity(), &mut warn)?;
         let schema = Schema::of(&base);
+        let rows = base.rows();
         let live = Live {
             valuer: Valuer::new(params, valuation, &schema),
             schema,
             base,
-            overlay: Overlay::with_hasher(OverlayHasher::new()),
+            overlay: Overlay::new(rows),
             ranking: ArcSwapOption::from(ranking.map(|table| Arc::new(Ranking::new(table)))),
             options,
             last_sequence: AtomicU64::new(0),
@@ -568,8 +561,8 @@ impl Live {
         let after = match checkpoint {
             Some(checkpoint) => {
                 for (id, history) in checkpoint.customers {
-                    self.overlay
-                        .insert(id, Box::new(CustomerState { history, row: None }));
+                    let state = Box::new(CustomerState { history, row: None });
+                    self.overlay.insert(self.place_of(id), state);
                 }
                 checkpoint.last_sequence
             }
@@ -752,34 +745,38 @@ impl Live {
         let skip = (expected - first.sequence).min(records.len() as u64);
         report.skipped += skip;
         let fresh = &records[skip as usize..];
+        let rows = self.stored_rows(fresh);
         rayon::broadcast(|thread| {
-            // Each thread owns whole shards of the overlay (no lock is shared) and so applies
+            // Each thread owns whole stripes of the overlay (no lock is shared) and so applies
             // its customers' events in log order, a chunk of its own events at a time. A
-            // thread keeps its shards from window to window, so the states it allocated are
+            // thread keeps its stripes from window to window, so the states it allocated are
             // grown and freed by it again (an allocator's free from another thread is slower).
             let (part, parts) = (thread.index(), thread.num_threads());
-            let owns = |shard: usize| shard % parts == part;
-            let mine: Vec<&log::Record> = fresh
-                .iter()
-                .filter(|record| owns(self.overlay.determine_map(&record.event.customer_id)))
+            let place = |at: usize| Place::of(fresh[at].event.customer_id, rows[at]);
+            let mine: Vec<usize> = (0..fresh.len())
+                .filter(|&at| self.overlay.part(place(at), parts) == part)
                 .collect();
             let values_now = self.valuer.values_at_once();
             let (mut ids, mut reads) = (Vec::with_capacity(WARM_CHUNK), ChunkReads::default());
-            for records in mine.chunks(WARM_CHUNK) {
+            for chunk in mine.chunks(WARM_CHUNK) {
                 ids.clear();
-                ids.extend(records.iter().map(|record| record.event.customer_id));
-                let event = |at: usize| &records[at].event.event;
+                ids.extend(chunk.iter().map(|&at| fresh[at].event.customer_id));
+                reads.set_rows(chunk.iter().map(|&at| rows[at]));
+                let event = |position: usize| &fresh[chunk[position]].event.event;
                 self.read_ahead(&ids, event, values_now, &mut reads);
-                for (at, record) in records.iter().enumerate() {
-                    let mut state = self.overlay.entry(record.event.customer_id).or_default();
-                    let stale = self.change(&mut state, record.sequence, &record.event, &reads, at);
-                    if stale && let Some((row, value)) = &mut state.row {
-                        *value = Some(if values_now {
-                            self.value_of(row)
-                        } else {
-                            STALE
-                        });
-                    }
+                for (position, &at) in chunk.iter().enumerate() {
+                    let record = &fresh[at];
+                    self.overlay.update(place(at), |state| {
+                        let stale =
+                            self.change(state, record.sequence, &record.event, &reads, position);
+                        if stale && let Some((row, value)) = &mut state.row {
+                            *value = Some(if values_now {
+                                self.value_of(row)
+                            } else {
+                                STALE
+                            });
+                        }
+                    });
                 }
             }
         });
@@ -790,12 +787,32 @@ impl Live {
         Ok(())
     }
 
+    /// The store row of each of `records`' customers (`None`: not in the store), found in
+    /// parallel, each thread's probes interleaved ([`Store::rows_of`]).
+    fn stored_rows(&self, records: &[log::Record]) -> Vec<Option<usize>> {
+        use rayon::prelude::*;
+        /// Records whose rows one task finds.
+        const TASK_RECORDS: usize = 4096;
+        let mut rows = vec![None; records.len()];
+        rows.par_chunks_mut(TASK_RECORDS)
+            .zip(records.par_chunks(TASK_RECORDS))
+            .for_each_init(
+                || (Vec::new(), Vec::new()),
+                |(ids, found), (rows, records)| {
+                    ids.clear();
+                    ids.extend(records.iter().map(|record| record.event.customer_id));
+                    self.base.rows_of(ids, found);
+                    rows.copy_from_slice(found);
+                },
+            );
+        rows
+    }
+
     /// Computes the value of every row whose value events changed (after a replay under a
     /// purchase model, in parallel).
     fn revalue(&self) {
-        use rayon::prelude::*;
-        self.overlay.par_iter_mut().for_each(|mut entry| {
-            if let Some((row, Some(value))) = &mut entry.value_mut().row {
+        self.overlay.par_for_each_mut(|state| {
+            if let Some((row, Some(value))) = &mut state.row {
                 *value = self.value_of(row);
             }
         });
@@ -820,24 +837,27 @@ impl Live {
         for (chunk, events) in events.chunks(WARM_CHUNK).enumerate() {
             ids.clear();
             ids.extend(events.iter().map(|event| event.customer_id));
+            reads.locate(&self.base, &ids);
             let event = |at: usize| &events[at].event;
             self.read_ahead(&ids, event, true, &mut reads);
             for (at, event) in events.iter().enumerate() {
                 let (sequence, id) = (first + (chunk * WARM_CHUNK + at) as u64, event.customer_id);
-                let mut state = self.overlay.entry(id).or_default();
-                let before = state
-                    .row
-                    .as_ref()
-                    .and_then(|(_, value)| value.map(|v| v.crv));
-                let mut after = None;
-                if self.change(&mut state, sequence, event, &reads, at)
-                    && let Some((row, value)) = &mut state.row
-                {
-                    let new = self.value_of(row);
-                    *value = Some(new);
-                    after = Some(new.crv);
-                }
-                drop(state);
+                let place = Place::of(id, reads.stored_row(self, at, id));
+                let (before, after) = self.overlay.update(place, |state| {
+                    let before = state
+                        .row
+                        .as_ref()
+                        .and_then(|(_, value)| value.map(|v| v.crv));
+                    let mut after = None;
+                    if self.change(state, sequence, event, &reads, at)
+                        && let Some((row, value)) = &mut state.row
+                    {
+                        let new = self.value_of(row);
+                        *value = Some(new);
+                        after = Some(new.crv);
+                    }
+                    (before, after)
+                });
                 if let (Some(after), Some(ranking)) = (after, ranking.as_ref()) {
                     let stored = || reads.stored_row(self, at, id);
                     self.note_tier_change(ranking, sequence, id, stored, before, after, now);
@@ -968,10 +988,18 @@ impl Live {
     /// The customer's row as events left it, or the store's, or a new customer's (zeros and
     /// empty texts).
     fn current_row(&self, id: u64) -> Row {
+        let stored = self.base.row_of(crate::CustomerId(id));
         self.overlay
-            .get(&id)
-            .and_then(|state| state.row.as_ref().map(|(row, _)| row.clone()))
-            .unwrap_or_else(|| Row::new(self.base.row_of(crate::CustomerId(id))))
+            .read(Place::of(id, stored), |state| {
+                state.row.as_ref().map(|(row, _)| row.clone())
+            })
+            .flatten()
+            .unwrap_or_else(|| Row::new(stored))
+    }
+
+    /// Where customer `id`'s state is (or would be) in the overlay.
+    fn place_of(&self, id: u64) -> Place {
+        Place::of(id, self.base.row_of(crate::CustomerId(id)))
     }
 
     /// Numeric column `column` of `row`: held, or the store's.
@@ -1014,13 +1042,18 @@ impl Live {
     /// Customer `id`'s value when events changed it (or created the customer), `None` when the
     /// served table's own answer stands.
     pub fn score(&self, id: u64) -> Option<LiveScore> {
-        let value = self.overlay.get(&id)?.row.as_ref()?.1?;
+        let value = self
+            .overlay
+            .read(self.place_of(id), |state| state.row.as_ref()?.1)??;
         Some(self.ranking.load().as_ref()?.score(id, value))
     }
 
     /// Whether customer `id` exists: in the store or created by an event.
     pub fn knows(&self, id: u64) -> bool {
-        self.base.row_of(crate::CustomerId(id)).is_some() || self.overlay.contains_key(&id)
+        match self.place_of(id) {
+            Place::Stored(_) => true,
+            created => self.overlay.read(created, |_| ()).is_some(),
+        }
     }
 
     /// Makes `table` (a newly published version) the one whose cut points and ranks live
@@ -1033,21 +1066,21 @@ impl Live {
     /// customer without one: what contact rules are evaluated against.
     pub fn contacts(&self, id: u64) -> Vec<customer::ContactRecord> {
         self.overlay
-            .get(&id)
-            .map(|state| state.history.contacts.iter().collect())
+            .read(self.place_of(id), |state| {
+                state.history.contacts.iter().collect()
+            })
             .unwrap_or_default()
     }
 
     /// Every customer's contacts and responses (of `campaign` only, when given) as the
     /// campaign stage reads them: the contact rules of `POST /v1/campaigns/optimise` and the
     /// campaign report. Each customer keeps their last [`crate::limits::MAX_CONTACT_HISTORY`]
-    /// entries. O(customers with events + their entries); events applied meanwhile may or may
-    /// not be in it, each whole.
+    /// entries. O(store customers + customers with events + their entries); events applied
+    /// meanwhile may or may not be in it, each whole.
     pub fn contact_history(&self, campaign: Option<&str>) -> ContactHistory {
         let mut history = ContactHistory::default();
-        for entry in &self.overlay {
-            let id = *entry.key();
-            for record in entry.value().history.contacts.iter() {
+        self.overlay.for_each(self.base.ids(), |id, state| {
+            for record in state.history.contacts.iter() {
                 if campaign.is_some_and(|campaign| campaign != record.campaign) {
                     continue;
                 }
@@ -1068,13 +1101,14 @@ impl Live {
                     ),
                 }
             }
-        }
+        });
         history
     }
 
     /// Customer `id`'s history (event count, recent events, contacts), `None` without events.
     pub fn history(&self, id: u64) -> Option<History> {
-        self.overlay.get(&id).map(|state| state.history.clone())
+        self.overlay
+            .read(self.place_of(id), |state| state.history.clone())
     }
 
     /// `columns`, `events` and `contacts` of customer `id`'s profile; `None` for an unknown
@@ -1156,28 +1190,22 @@ impl Live {
 
     /// Every customer's history, by id (what a checkpoint keeps).
     fn histories(&self) -> Vec<(u64, History)> {
-        let mut all: Vec<(u64, History)> = self
-            .overlay
-            .iter()
-            .map(|entry| (*entry.key(), entry.value().history.clone()))
-            .collect();
+        let mut all = Vec::new();
+        self.overlay.for_each(self.base.ids(), |id, state| {
+            all.push((id, state.history.clone()));
+        });
         all.sort_unstable_by_key(|(id, _)| *id);
         all
     }
 
     /// Every changed or created row, by id.
     fn changed_rows(&self) -> Vec<(u64, Row)> {
-        let mut rows: Vec<(u64, Row)> = self
-            .overlay
-            .iter()
-            .filter_map(|entry| {
-                entry
-                    .value()
-                    .row
-                    .as_ref()
-                    .map(|(row, _)| (*entry.key(), row.clone()))
-            })
-            .collect();
+        let mut rows = Vec::new();
+        self.overlay.for_each(self.base.ids(), |id, state| {
+            if let Some((row, _)) = &state.row {
+                rows.push((id, row.clone()));
+            }
+        });
         rows.sort_unstable_by_key(|(id, _)| *id);
         rows
     }

@@ -1,22 +1,22 @@
 //! Reading a chunk of events' customers ahead of applying them.
 //!
 //! Applying events one after another waits on each customer's cache misses in turn: the
-//! overlay's map (its control bytes, the entry, the boxed state, the recent events), then, on
-//! a customer's first change, the store's id index and one line per numeric column the event
-//! reads. Read for a chunk of [`WARM_CHUNK`] events first, the misses of different customers
-//! overlap. Only what the chunk will use is read: the store is probed only for customers
-//! without a changed row, and of their numeric columns only those their event reads (the
-//! value's inputs when it changes one of them and the value is computed at once; nothing for
-//! a purchase under margins and retention, or for a contact). The columns are only touched, a column at a time, so that
-//! the event's own reads then hit the cache. What the read ahead found is a hint:
-//! [`ChunkReads`] answers for any event of the chunk, probing what it skipped, so a state that
-//! changed in between (another event of the chunk) is still right.
+//! store's id index, the overlay's slot, the boxed state, the recent events, then on a
+//! customer's first change one line per numeric column the event reads. Read for a chunk of
+//! [`WARM_CHUNK`] events first, the misses of different customers overlap. Only what the chunk
+//! will use is read: of the numeric columns of customers without a changed row, only those
+//! their event reads (the value's inputs when it changes one of them and the value is
+//! computed at once; nothing for a purchase under margins and retention, or for a contact).
+//! The columns are only touched, a column at a time, so that the event's own reads then hit
+//! the cache. What the read ahead found is a hint: [`ChunkReads`] answers for any event of the
+//! chunk, probing what it skipped, so a state that changed in between (another event of the
+//! chunk) is still right.
 
 use super::customer::Row;
 use super::event::Event;
-use super::{CustomerState, Live, WARM_CHUNK};
+use super::{Live, WARM_CHUNK};
 use crate::CustomerId;
-use crate::store::Column;
+use crate::store::{Column, Store};
 
 /// Fewest events worth reading ahead: below it the misses would only move here.
 const MIN_WARM: usize = 4;
@@ -24,36 +24,44 @@ const MIN_WARM: usize = 4;
 /// What the read-ahead of one chunk of events found, by the event's position in the chunk.
 #[derive(Debug, Default)]
 pub(super) struct ChunkReads {
-    /// The store row of each position's customer (`Some(None)`: not in the store), `None`
-    /// where the store was not probed.
-    rows: Vec<Option<Option<usize>>>,
-    /// Ids of the positions probed, and their rows (scratch of [`Live::read_ahead`]).
-    probed_ids: Vec<u64>,
-    probed_rows: Vec<Option<usize>>,
+    /// The store row of each position's customer (`None`: not in the store); positions past
+    /// its end were not probed.
+    rows: Vec<Option<usize>>,
     /// For each numeric column, the positions whose event reads it (bit `i`: position `i`;
     /// scratch of [`Live::read_ahead`]).
     readers: Vec<u64>,
 }
 
 impl ChunkReads {
+    /// Finds the store rows of the chunk's customers `ids`, by one interleaved probe of
+    /// `store`'s id index.
+    pub(super) fn locate(&mut self, store: &Store, ids: &[u64]) {
+        store.rows_of(ids, &mut self.rows);
+    }
+
+    /// Takes the store rows of the chunk's customers, found before.
+    pub(super) fn set_rows(&mut self, rows: impl Iterator<Item = Option<usize>>) {
+        self.rows.clear();
+        self.rows.extend(rows);
+    }
+
     /// The store row of the customer `id` of position `at`: the probe's answer, or a probe now.
     pub(super) fn stored_row(&self, live: &Live, at: usize, id: u64) -> Option<usize> {
         self.rows
             .get(at)
             .copied()
-            .flatten()
             .unwrap_or_else(|| live.base.row_of(CustomerId(id)))
     }
 }
 
 impl Live {
     /// Reads ahead what applying the chunk of events of customers `ids` (at most
-    /// [`WARM_CHUNK`]; `event(position)` the event) will use, into `reads`: the overlay
-    /// states of the customers, under one read lock per shard with plain loads (every probe
-    /// of the map takes a lock, whose atomic orders all later loads after it); then the store
-    /// rows of those without a changed row, by one interleaved probe; then, a column at a
-    /// time, the numeric columns their events read ([`Live::columns_read`]; `values_now`: the
-    /// value is computed as the event is applied).
+    /// [`WARM_CHUNK`]; `event(position)` the event; their store rows in `reads`, by
+    /// [`ChunkReads::locate`] or [`ChunkReads::set_rows`]) will use: the overlay states of
+    /// the customers, under one read lock per stripe with plain loads (every lock's atomic
+    /// orders all later loads after it); then, a column at a time, the numeric columns the
+    /// events of customers without a changed row read ([`Live::columns_read`]; `values_now`:
+    /// the value is computed as the event is applied).
     pub(super) fn read_ahead<'e>(
         &self,
         ids: &[u64],
@@ -61,35 +69,17 @@ impl Live {
         values_now: bool,
         reads: &mut ChunkReads,
     ) {
-        debug_assert!(ids.len() <= WARM_CHUNK);
-        let every = u64::MAX
-            .checked_shr((WARM_CHUNK - ids.len()) as u32)
-            .unwrap_or(0);
-        let unchanged = every & !self.warm(ids);
-        reads.rows.clear();
-        reads.rows.resize(ids.len(), None);
-        reads.probed_ids.clear();
-        reads.probed_ids.extend(
-            ids.iter()
-                .enumerate()
-                .filter(|&(at, _)| unchanged & (1 << at) != 0)
-                .map(|(_, &id)| id),
-        );
-        self.base.rows_of(&reads.probed_ids, &mut reads.probed_rows);
-        let mut probed = reads.probed_rows.iter();
+        debug_assert!(ids.len() <= WARM_CHUNK && reads.rows.len() == ids.len());
+        let changed = self.warm(&reads.rows);
         reads.readers.clear();
         reads.readers.resize(self.schema.numbers.len(), 0);
         let mut any = false;
-        for (at, row) in reads.rows.iter_mut().enumerate() {
-            if unchanged & (1 << at) != 0 {
-                let found = *probed.next().expect("one row per probed id");
-                *row = Some(found);
-                if found.is_some() {
-                    self.columns_read(event(at), values_now, |column| {
-                        reads.readers[column] |= 1 << at;
-                        any = true;
-                    });
-                }
+        for (at, row) in reads.rows.iter().enumerate() {
+            if changed & (1 << at) == 0 && row.is_some() {
+                self.columns_read(event(at), values_now, |column| {
+                    reads.readers[column] |= 1 << at;
+                    any = true;
+                });
             }
         }
         if !any {
@@ -105,7 +95,7 @@ impl Live {
             };
             for (at, row) in reads.rows.iter().enumerate() {
                 if readers & (1 << at) != 0
-                    && let Some(Some(row)) = *row
+                    && let Some(row) = *row
                 {
                     touched ^= values[row].to_bits();
                 }
@@ -114,57 +104,43 @@ impl Live {
         std::hint::black_box(touched);
     }
 
-    /// Reads the overlay states of customers `ids` and the parts of them an event touches
-    /// (the recent events' buffer, the row's numbers); returns the positions whose customer
-    /// has a changed row, as a bit mask. The states of fewer than [`MIN_WARM`] ids are not
-    /// read (none is known changed).
+    /// Reads the overlay states of the store rows `rows` and the parts of them an event
+    /// touches (the recent events' buffer, the row's numbers); returns the positions whose
+    /// customer has a changed row, as a bit mask. The states of fewer than [`MIN_WARM`]
+    /// customers are not read (none is known changed), nor those of customers the store
+    /// lacks (their events read no column of it).
     ///
-    /// Each customer's reads depend on one another (the map's slot, then the state it points
-    /// to, then the buffers the state points to), so they are made in three passes over the
+    /// Each customer's reads depend on one another (the overlay's slot, then the state it
+    /// points to, then the buffers the state points to), so they are made in passes over the
     /// chunk, each pass's loads independent of one another: the processor keeps many of one
     /// pass's misses in flight, where one pass per customer waits on its chain of misses.
-    fn warm(&self, ids: &[u64]) -> u64 {
-        if ids.len() < MIN_WARM {
+    fn warm(&self, rows: &[Option<usize>]) -> u64 {
+        if rows.len() < MIN_WARM {
             return 0;
         }
-        let shards = self.overlay.shards();
-        let (mut hashes, mut shard_of) = ([0u64; WARM_CHUNK], [0usize; WARM_CHUNK]);
-        for (at, &id) in ids.iter().enumerate() {
-            let hash = self.overlay.hash_usize(&id);
-            (hashes[at], shard_of[at]) = (hash as u64, self.overlay.determine_shard(hash));
-        }
-        let mut guards: Vec<_> = shards.iter().map(|_| None).collect();
-        for &shard in &shard_of[..ids.len()] {
-            guards[shard].get_or_insert_with(|| shards[shard].read());
-        }
-        // The map's slots: where each state is.
-        let mut states: [Option<&CustomerState>; WARM_CHUNK] = [None; WARM_CHUNK];
-        for at in 0..ids.len() {
-            let shard = guards[shard_of[at]].as_ref().expect("locked above");
-            if let Some((_, state)) = shard.get(hashes[at], |(key, _)| *key == ids[at]) {
-                states[at] = Some(state.get());
-            }
-        }
-        // The states: where their recent events and rows are.
-        let mut parts: [(&[u8], Option<&Row>); WARM_CHUNK] = [(&[], None); WARM_CHUNK];
-        let mut changed = 0u64;
-        for (at, state) in states.iter().enumerate() {
-            if let Some(state) = state {
-                let row = state.row.as_ref().map(|(row, _)| row);
-                parts[at] = (state.history.recent.encoded(), row);
-                if row.is_some() {
-                    changed |= 1 << at;
+        // The slots (one pass, inside `with_stored`), then the states: where their recent
+        // events and rows are.
+        self.overlay.with_stored(rows, |states| {
+            let mut parts: [(&[u8], Option<&Row>); WARM_CHUNK] = [(&[], None); WARM_CHUNK];
+            let mut changed = 0u64;
+            for (at, state) in states.iter().enumerate() {
+                if let Some(state) = state {
+                    let row = state.row.as_ref().map(|(row, _)| row);
+                    parts[at] = (state.history.recent.encoded(), row);
+                    if row.is_some() {
+                        changed |= 1 << at;
+                    }
                 }
             }
-        }
-        // What they point to.
-        let mut touched = 0u32;
-        for (recent, row) in &parts[..ids.len()] {
-            touched ^= u32::from(recent.first().copied().unwrap_or(0));
-            touched ^= row.map_or(0, Row::held_bits);
-        }
-        std::hint::black_box(touched);
-        changed
+            // What they point to.
+            let mut touched = 0u32;
+            for (recent, row) in &parts[..states.len()] {
+                touched ^= u32::from(recent.first().copied().unwrap_or(0));
+                touched ^= row.map_or(0, Row::held_bits);
+            }
+            std::hint::black_box(touched);
+            changed
+        })
     }
 }
 
@@ -270,13 +246,15 @@ mod tests {
         // when the event needs it).
         let single = live(&store, single_dir.path());
         for (at, event) in events.iter().enumerate() {
-            let mut state = single.overlay.entry(event.customer_id).or_default();
-            let nothing = ChunkReads::default();
-            if single.change(&mut state, at as u64 + 1, event, &nothing, 0)
-                && let Some((row, value)) = &mut state.row
-            {
-                *value = Some(single.value_of(row));
-            }
+            let place = single.place_of(event.customer_id);
+            single.overlay.update(place, |state| {
+                let nothing = ChunkReads::default();
+                if single.change(state, at as u64 + 1, event, &nothing, 0)
+                    && let Some((row, value)) = &mut state.row
+                {
+                    *value = Some(single.value_of(row));
+                }
+            });
         }
         let rows = chunked.changed_rows();
         assert!(rows.len() > 40, "{} changed rows", rows.len());
