@@ -1,7 +1,7 @@
 //! Live customers (README.md, "Live events"): purchases, contacts, responses and column changes
 //! applied while the server serves, durably, with nothing acknowledged lost on a crash.
 //!
-//! Method. The store stays immutable; a concurrent overlay ([`overlay`]: found by the
+//! Method. The store stays immutable; a concurrent overlay (`overlay`: found by the
 //! customer's store row, or by id for a customer the store lacks) holds what events changed:
 //! per customer, boxed so that a slot stays 8 bytes, its [`History`] (event count, the recent
 //! events kept encoded, contacts only when there are any) and, once a column changed (or for a
