@@ -1312,9 +1312,9 @@ mod tests {
     #[test]
     fn a_changed_customer_stays_small() {
         // A replay of millions of customers is bound by the memory it touches (module doc):
-        // the map's entry is a key and a pointer, the state one allocation of at most 96
-        // bytes (a mimalloc size class), with a purchase's entry among the recent events and
-        // the purchases' count and sum inside it.
+        // the overlay's slot is a pointer, the state one allocation of at most 96 bytes (a
+        // mimalloc size class), with a purchase's entry among the recent events and the
+        // purchases' count and sum inside it.
         assert_eq!(std::mem::size_of::<Box<CustomerState>>(), 8);
         let state = std::mem::size_of::<CustomerState>();
         assert!(state <= 96, "{state} bytes");
