@@ -757,13 +757,11 @@ impl Live {
                 .filter(|&at| self.overlay.part(place(at), parts) == part)
                 .collect();
             let values_now = self.valuer.values_at_once();
-            let (mut ids, mut reads) = (Vec::with_capacity(WARM_CHUNK), ChunkReads::default());
+            let mut reads = ChunkReads::default();
             for chunk in mine.chunks(WARM_CHUNK) {
-                ids.clear();
-                ids.extend(chunk.iter().map(|&at| fresh[at].event.customer_id));
                 reads.set_rows(chunk.iter().map(|&at| rows[at]));
                 let event = |position: usize| &fresh[chunk[position]].event.event;
-                self.read_ahead(&ids, event, values_now, &mut reads);
+                self.read_ahead(event, values_now, &mut reads);
                 for (position, &at) in chunk.iter().enumerate() {
                     let record = &fresh[at];
                     self.overlay.update(place(at), |state| {
@@ -839,7 +837,7 @@ impl Live {
             ids.extend(events.iter().map(|event| event.customer_id));
             reads.locate(&self.base, &ids);
             let event = |at: usize| &events[at].event;
-            self.read_ahead(&ids, event, true, &mut reads);
+            self.read_ahead(event, true, &mut reads);
             for (at, event) in events.iter().enumerate() {
                 let (sequence, id) = (first + (chunk * WARM_CHUNK + at) as u64, event.customer_id);
                 let place = Place::of(id, reads.stored_row(self, at, id));
