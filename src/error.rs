@@ -193,6 +193,21 @@ pub fn quote(text: &str) -> String {
     quote_prefix(text, false, text.len())
 }
 
+/// A user's number as a message echoes it: plain decimals up to 10^15 in magnitude, the
+/// exponent form beyond (and for tiny fractions), so that `1e300` shows as `1e300` and not as
+/// its 301 digits.
+pub fn number<T>(value: T) -> String
+where
+    T: Copy + Into<f64> + std::fmt::Display + std::fmt::LowerExp,
+{
+    let magnitude = value.into().abs();
+    if magnitude > 1e15 || (magnitude != 0.0 && magnitude < 1e-6) {
+        format!("{value:e}")
+    } else {
+        format!("{value}")
+    }
+}
+
 /// [`quote`] for raw bytes (a CSV field that may not be UTF-8): invalid bytes show as U+FFFD.
 pub fn quote_bytes(bytes: &[u8]) -> String {
     // Enough bytes for QUOTE_CHARS characters of any width; the rest is only counted.
@@ -239,6 +254,18 @@ mod tests {
             quote(&"x".repeat(QUOTE_CHARS)),
             format!("`{}`", "x".repeat(QUOTE_CHARS))
         );
+    }
+
+    #[test]
+    fn numbers_past_the_plain_range_show_in_exponent_form() {
+        assert_eq!(number(42.5), "42.5");
+        assert_eq!(number(-1e15), "-1000000000000000");
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(1e300), "1e300");
+        assert_eq!(number(-1e-300), "-1e-300");
+        assert_eq!(number(f64::INFINITY), "inf");
+        assert_eq!(number(f32::MAX), "3.4028235e38");
+        assert_eq!(number(0.1f32), "0.1");
     }
 
     #[test]

@@ -396,7 +396,10 @@ impl Reader<'_> {
             let value = self.number(self.required(values, &field, name)?, &here)?;
             if positive && value <= 0.0 || value < 0.0 {
                 let bound = if positive { "> 0" } else { ">= 0" };
-                return Err((self.fail)(&here, format!("{value} is not {bound}")));
+                return Err((self.fail)(
+                    &here,
+                    format!("{} is not {bound}", crate::error::number(value)),
+                ));
             }
             *slot = value;
         }

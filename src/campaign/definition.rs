@@ -227,9 +227,10 @@ impl Reader<'_> {
                 let field = join("resources", name);
                 match limit.as_f64() {
                     Some(l) if l.is_finite() && l >= 0.0 => Ok((name.clone(), l)),
-                    Some(l) if l < 0.0 => {
-                        Err(self.error(&field, format!("the limit {l} is negative")))
-                    }
+                    Some(l) if l < 0.0 => Err(self.error(
+                        &field,
+                        format!("the limit {} is negative", crate::error::number(l)),
+                    )),
                     _ => Err(self.error(&field, format!("expected a limit >= 0, found {limit}"))),
                 }
             })
@@ -291,7 +292,10 @@ impl Reader<'_> {
                 if let Some(n) = uses[k].expression.constant()
                     && n < 0.0
                 {
-                    return Err(self.error(&entry_field, format!("the use {n} is negative")));
+                    return Err(self.error(
+                        &entry_field,
+                        format!("the use {} is negative", crate::error::number(n)),
+                    ));
                 }
             }
         }

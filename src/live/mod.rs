@@ -683,7 +683,7 @@ impl Live {
                 }
                 (Some(ColumnRef::Number(_)), SetValue::Number(v)) => {
                     if let Some(why) = Domain::of(column).violation(*v as f32) {
-                        return Err(at(format!("value: {v} {why}")));
+                        return Err(at(format!("value: {} {why}", crate::error::number(*v))));
                     }
                 }
                 (Some(ColumnRef::Number(_)), SetValue::Text(_)) => {

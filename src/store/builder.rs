@@ -270,7 +270,7 @@ impl NumericBuilder {
                 self.values.push(value);
                 Ok(())
             }
-            Some(why) => Err(format!("{value} {why}")),
+            Some(why) => Err(format!("{} {why}", crate::error::number(value))),
         }
     }
 
@@ -366,7 +366,7 @@ impl AttributeBuilder {
     /// A typed number: must be finite, like every stored number.
     pub fn push_number(&mut self, value: f32) -> Result<(), String> {
         if let Some(why) = Domain::Finite.violation(value) {
-            return Err(format!("{value} {why}"));
+            return Err(format!("{} {why}", crate::error::number(value)));
         }
         if self.codes.is_empty() {
             if self.numbers.capacity() == 0 {

@@ -407,7 +407,10 @@ fn check_domains(scenario: &Scenario) -> std::result::Result<(), (&'static str, 
         if ok {
             Ok(())
         } else {
-            Err((field, format!("{value} is not {allowed}")))
+            Err((
+                field,
+                format!("{} is not {allowed}", crate::error::number(value)),
+            ))
         }
     };
     let discount = scenario.score.discount;

@@ -95,7 +95,10 @@ impl Event {
         };
         let number = |number: f64| {
             (!number.is_finite() || number.abs() > MAX_EVENT_VALUE).then(|| {
-                format!("the number {number}, not finite of magnitude at most {MAX_EVENT_VALUE:e}")
+                format!(
+                    "the number {}, not finite of magnitude at most {MAX_EVENT_VALUE:e}",
+                    crate::error::number(number)
+                )
             })
         };
         let time = |time: i64| {
@@ -555,9 +558,15 @@ fn convert(
     let amount = |field: &str, value: Option<f64>, non_negative: bool| match value {
         Some(v) if !v.is_finite() || v.abs() > MAX_EVENT_VALUE => Err(at(
             field,
-            &format!("{v}: a finite number of magnitude at most {MAX_EVENT_VALUE:e}"),
+            &format!(
+                "{}: a finite number of magnitude at most {MAX_EVENT_VALUE:e}",
+                crate::error::number(v)
+            ),
         )),
-        Some(v) if non_negative && v < 0.0 => Err(at(field, &format!("{v} is negative"))),
+        Some(v) if non_negative && v < 0.0 => Err(at(
+            field,
+            &format!("{} is negative", crate::error::number(v)),
+        )),
         other => Ok(other),
     };
     let unexpected = |fields: &[(&str, bool)]| -> Result<(), EventError> {
