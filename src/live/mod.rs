@@ -192,12 +192,12 @@ impl Ranking {
 
     fn score(&self, id: u64, value: Value1) -> LiveScore {
         let rank = 1 + self.descending.above(value.crv) as u32;
-        let customers = self.descending.values.len().max(rank as usize) as f32;
+        let customers = self.descending.values.len().max(rank as usize);
         LiveScore {
             crv: value.crv,
             tier: self.table.tier_cuts().tier(value.crv, id),
             rank,
-            percentile: 100.0 * (customers - rank as f32 + 1.0) / customers,
+            percentile: crate::kernel::tier::percentile(rank, customers),
             outlook: value.outlook,
         }
     }
