@@ -850,6 +850,14 @@ mod tests {
             let message = one(json).unwrap_err().message;
             assert!(message.contains(expected), "{json}: {message}");
         }
+        // A number out of range is echoed as its sender could have written it, not as its
+        // hundreds of digits.
+        assert_eq!(
+            one(r#"{"events":[{"type":"purchase","amount":1e300}]}"#)
+                .unwrap_err()
+                .message,
+            "events[0].amount: 1e300: a finite number of magnitude at most 1e15"
+        );
         // The sender's text is quoted once (in backticks, as every message quotes it).
         assert_eq!(
             one(r#"{"events":[{"type":"gift"}]}"#).unwrap_err().message,
