@@ -57,11 +57,11 @@ impl ChunkReads {
 impl Live {
     /// Reads ahead what applying a chunk of events (at most [`WARM_CHUNK`]; `event(position)`
     /// the event; their customers' store rows in `reads`, by [`ChunkReads::locate`] or
-    /// [`ChunkReads::set_rows`]) will use: the overlay states of
-    /// the customers, under one read lock per stripe with plain loads (every lock's atomic
-    /// orders all later loads after it); then, a column at a time, the numeric columns the
-    /// events of customers without a changed row read ([`Live::columns_read`]; `values_now`:
-    /// the value is computed as the event is applied).
+    /// [`ChunkReads::set_rows`]) will use: the overlay states of the customers, under one read
+    /// lock per stripe with plain loads (every lock's atomic orders all later loads after it);
+    /// then, a column at a time, the numeric columns the events of customers without a changed
+    /// row read ([`Live::columns_read`]; `values_now`: the value is computed as the event is
+    /// applied).
     pub(super) fn read_ahead<'e>(
         &self,
         event: impl Fn(usize) -> &'e Event,
