@@ -9,7 +9,8 @@
 //! probe of its control bytes and of its slot, and on a customer's first change an insert
 //! into a slot line not yet loaded: a tenth of a 10^7-event replay (`loadtest/README.md`).
 //! The array costs 8 bytes a store row, allocated zeroed, so that a page of it takes memory
-//! only once a customer of it changed. Customers created by events (not in the store) are in
+//! only once a customer of it changed (all at once before a replay that will touch nearly
+//! every page, [`Overlay::back_slots`]). Customers created by events (not in the store) are in
 //! a map keyed by id (aHash, keyed at random per process: ids come from clients, so a fixed
 //! hash could be flooded with colliding ids).
 //! A replay's threads each own whole stripes and shards ([`Overlay::part`]), so that each
@@ -79,6 +80,27 @@ impl Overlay {
             stripes,
             created: DashMap::with_hasher(CreatedHasher::new()),
         }
+    }
+
+    /// Bytes of the store rows' slots.
+    pub(super) fn slot_bytes(&self) -> usize {
+        self.stripes
+            .iter()
+            .map(|stripe| std::mem::size_of_val::<[_]>(&read(stripe)))
+            .sum()
+    }
+
+    /// Backs every page of the store rows' slots with memory now, writable, in parallel; the
+    /// slots keep their states. For a replay that will touch nearly every page of them: the
+    /// read-ahead reads a slot before its event writes it, so a page first read is mapped to
+    /// the kernel's shared zero page, and the write that follows is a second fault, which
+    /// replaces that mapping and so interrupts the other replay thread to flush its TLB (4% of
+    /// a 10^7-event start-up's samples, `loadtest/README.md`).
+    pub(super) fn back_slots(&self) {
+        use rayon::prelude::*;
+        self.stripes.par_iter().for_each(|stripe| {
+            populate_for_writing(&mut write(stripe));
+        });
     }
 
     /// Which of `parts` replay threads owns `place`: whole stripes and shards, so that one
@@ -184,6 +206,30 @@ impl Overlay {
     }
 }
 
+/// Maps the whole pages of `slots` writable at once (`madvise(MADV_POPULATE_WRITE)`, one call
+/// instead of a fault a page), without changing a byte of them. Best effort: a kernel without
+/// it (before Linux 5.14) leaves the pages to be faulted in as they are written.
+#[allow(unsafe_code)]
+fn populate_for_writing(slots: &mut [Option<Box<CustomerState>>]) {
+    const PAGE: usize = 4096;
+    let range = slots.as_mut_ptr_range();
+    let start = (range.start as usize).next_multiple_of(PAGE);
+    let end = range.end as usize / PAGE * PAGE;
+    if start < end {
+        // SAFETY: `start..end` lies inside `slots`, memory this thread holds exclusively (a
+        // `&mut`), and page-aligned as madvise requires; MADV_POPULATE_WRITE only maps its
+        // pages (faulting them in as a write would) and writes none of its bytes, so every
+        // slot keeps its value.
+        unsafe {
+            libc::madvise(
+                start as *mut libc::c_void,
+                end - start,
+                libc::MADV_POPULATE_WRITE,
+            );
+        }
+    }
+}
+
 /// A read-locked stripe.
 type Guard<'a> = RwLockReadGuard<'a, Box<[Option<Box<CustomerState>>]>>;
 
@@ -207,6 +253,31 @@ mod tests {
         let mut state = CustomerState::default();
         state.history.events = events;
         Box::new(state)
+    }
+
+    #[test]
+    fn backing_the_slots_keeps_every_state_and_empty_slot() {
+        // Stripes of several pages each (a page holds 512 slots), so that whole pages lie
+        // inside them; states on both sides of page boundaries.
+        let rows = STRIPES * 2_000 + 17;
+        let overlay = Overlay::new(rows);
+        assert_eq!(overlay.slot_bytes(), rows * 8);
+        let stored: Vec<usize> = (0..rows).step_by(97).chain([rows - 1]).collect();
+        for &row in &stored {
+            overlay.insert(Place::Stored(row), state(row as u64 + 1));
+        }
+        overlay.back_slots();
+        for row in 0..rows {
+            let found = overlay.read(Place::Stored(row), |state| state.history.events);
+            let expected = stored.binary_search(&row).is_ok().then_some(row as u64 + 1);
+            assert_eq!(found, expected, "row {row}");
+        }
+        overlay.update(Place::Stored(1), |state| state.history.events = 7);
+        assert_eq!(
+            overlay.read(Place::Stored(1), |s| s.history.events),
+            Some(7)
+        );
+        assert_eq!(overlay.len(), stored.len() + 1);
     }
 
     #[test]
