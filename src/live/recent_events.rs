@@ -34,8 +34,8 @@ use crate::limits::RECENT_EVENTS;
 /// purchases take two allocations, not one per event (grown fourfold rather than doubled,
 /// batches of events 6% faster and a 10^7-event replay's start-up 7% faster, each grow being
 /// a copy and a free that miss the cache, `loadtest/README.md`), and an entry replacing the
-/// oldest of a full buffer mostly fits in the room that one leaves. The buffer's length is its size. A checkpoint stores the decoded
-/// events, as a sequence of [`LoggedEvent`].
+/// oldest of a full buffer mostly fits in the room that one leaves. The buffer's length is its
+/// size. A checkpoint stores the decoded events, as a sequence of [`LoggedEvent`].
 #[derive(Debug, Clone, Default)]
 pub struct RecentEvents {
     bytes: SmallVec<[u8; INLINE_RECENT_BYTES]>,
@@ -44,7 +44,7 @@ pub struct RecentEvents {
 /// Bytes of [`RecentEvents`] kept in the state itself: a purchase's entry and the header.
 const INLINE_RECENT_BYTES: usize = 32;
 
-/// How much a full buffer's ring grows.
+/// How many times larger a buffer's ring becomes when an event does not fit in it.
 const GROWTH: usize = 4;
 
 /// Bytes of [`RecentEvents`]' header: the count of entries (u8), where the oldest starts in
@@ -410,8 +410,8 @@ mod tests {
             assert_eq!(recent.iter().next_back().unwrap().event, event);
         }
         // The first event is kept in the state; twenty take two allocations (room for four,
-        // then for all twenty), and once full
-        // the buffer is reused as the oldest makes room, the entries going around its ring.
+        // then for all twenty), and once full the buffer is reused as the oldest makes room,
+        // the entries going around its ring.
         assert_eq!(sizes[0], INLINE_RECENT_BYTES);
         let first_entry = {
             let mut first = RecentEvents::default();
