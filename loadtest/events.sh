@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The live events under load, on this machine only (127.0.0.1), beside Redis in the same run:
 # for each fsync policy (everysec, always), `crv serve --wal` pinned to one core with
-# single-event POSTs from the other core (crv-loadtest's `events` scenario, and wrk with
-# DATA/events.lua, which it writes), against `redis-server --appendonly yes --appendfsync <policy>` under
-# `redis-benchmark -t set` on the same cores; then batches of 100 events (`events-batch`,
+# single-event POSTs from the other core (crv-loadtest's `events` scenario, and wrk with the
+# script it writes, DATA/events.lua), against `redis-server --appendonly yes --appendfsync
+# <policy>` under `redis-benchmark -t set` on the same cores; then batches of 100 events (`events-batch`,
 # everysec), and lookups while events stream at half the batch rate just measured
 # (`events-mixed`: lookups in the closed loop, then in the open loop at LOOKUP_RATE a second).
 # Prints a summary; every process it started is stopped on exit. Each row ends with the
