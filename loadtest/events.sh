@@ -3,9 +3,10 @@
 # for each fsync policy (everysec, always), `crv serve --wal` pinned to one core with
 # single-event POSTs from the other core (crv-loadtest's `events` scenario, and wrk with the
 # script it writes, DATA/events.lua), against `redis-server --appendonly yes --appendfsync
-# <policy>` under `redis-benchmark -t set` on the same cores; then batches of 100 events (`events-batch`,
-# everysec), and lookups while events stream at half the batch rate just measured
-# (`events-mixed`: lookups in the closed loop, then in the open loop at LOOKUP_RATE a second).
+# <policy>` under `redis-benchmark -t set` on the same cores; then batches of 100 events
+# (`events-batch`, everysec), and lookups while events stream at half the batch rate just
+# measured (`events-mixed`: lookups in the closed loop, then in the open loop at LOOKUP_RATE a
+# second).
 # Prints a summary; every process it started is stopped on exit. Each row ends with the
 # conditions of its run: the load average, and the share of the server's and the client's CPU
 # that the hypervisor took (steal; see common.sh).
